@@ -1,0 +1,217 @@
+//! Per-log configuration and the crate's named limits.
+//!
+//! Every limit carries its unit last. Defaults follow Kafka's topic-level defaults so that a
+//! Kafka operator finds what they expect; the Kafka config name is given in each field's doc.
+
+use crate::error::{LogError, Result};
+
+/// Size of a RecordBatch v2 header in bytes: everything before the first record.
+pub const BATCH_HEADER_BYTES: usize = 61;
+
+/// Hard upper bound on [`LogConfig::batch_bytes_max`], in bytes. A batch is held in memory
+/// whole while it is validated and (for compaction) decompressed, so this bounds the memory one
+/// append can pin. Kafka allows up to 2 GiB; nobody should want a single batch above this.
+pub const BATCH_BYTES_MAX_LIMIT: usize = 256 * 1024 * 1024;
+
+/// Hard upper bound on [`LogConfig::segment_bytes`], in bytes. Offset-index entries store the
+/// file position as a `u32`, and Kafka caps `segment.bytes` at `i32::MAX`; a segment may
+/// exceed `segment_bytes` by at most one batch, which must still fit a `u32` position.
+pub const SEGMENT_BYTES_LIMIT: u64 = i32::MAX as u64;
+
+/// Width of one offset-index entry in bytes: relative offset (u32) + file position (u32).
+pub const OFFSET_INDEX_ENTRY_BYTES: usize = 8;
+
+/// Width of one time-index entry in bytes: timestamp (i64) + relative offset (u32).
+pub const TIME_INDEX_ENTRY_BYTES: usize = 12;
+
+/// Hard upper bound on [`LogConfig::index_bytes_max`], in bytes: an index is memory-mapped
+/// whole, so this bounds the address space per segment.
+pub const INDEX_BYTES_LIMIT: usize = 512 * 1024 * 1024;
+
+/// Upper bound on the bytes a compressed batch may expand to when the cleaner decompresses it,
+/// in bytes. A producer could store a decompression bomb; the cleaner keeps such a batch whole
+/// instead of expanding it without bound.
+pub const DECOMPRESSED_BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Size of the read buffer used when recovery scans a segment, in bytes.
+pub const RECOVERY_READ_BUFFER_BYTES: usize = 1024 * 1024;
+
+const _: () = assert!(BATCH_BYTES_MAX_LIMIT as u64 <= SEGMENT_BYTES_LIMIT);
+const _: () = assert!(INDEX_BYTES_LIMIT / OFFSET_INDEX_ENTRY_BYTES <= u32::MAX as usize);
+const _: () = assert!(BATCH_HEADER_BYTES < RECOVERY_READ_BUFFER_BYTES);
+
+/// When appended data is forced to stable storage. Each mode's promise is written in
+/// `docs/design/log-format.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPolicy {
+    /// `fdatasync` the segment before `append` returns (Kafka `flush.messages=1`). An
+    /// acknowledged batch survives power loss of this machine.
+    EveryBatch,
+    /// `fdatasync` when the oldest unflushed append is at least this many milliseconds old,
+    /// checked on every append and on [`crate::Log::flush_if_due`] (Kafka `flush.ms`). At most
+    /// that window of acknowledged data (plus the time until the next call) is lost on power
+    /// loss.
+    IntervalMs(u64),
+    /// Never `fdatasync` on the append path; the OS writes back dirty pages on its own schedule
+    /// and segments are synced when they roll and on close (Kafka's default). Durability of
+    /// acknowledged data across power loss comes from replication.
+    Os,
+}
+
+/// What retention does with old data (Kafka `cleanup.policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleanupPolicy {
+    /// Delete whole segments by age and size.
+    Delete,
+    /// Keep the newest record per key (log compaction).
+    Compact,
+    /// Both: compact, and delete by age and size.
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    /// Whether segments are deleted by retention.ms / retention.bytes.
+    pub fn deletes(self) -> bool {
+        matches!(self, CleanupPolicy::Delete | CleanupPolicy::CompactDelete)
+    }
+    /// Whether the cleaner compacts this log.
+    pub fn compacts(self) -> bool {
+        matches!(self, CleanupPolicy::Compact | CleanupPolicy::CompactDelete)
+    }
+}
+
+/// Configuration of one partition log.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Roll the active segment when appending would make it larger than this, in bytes
+    /// (`segment.bytes`, default 1 GiB).
+    pub segment_bytes: u64,
+    /// Roll the active segment when its first batch is older than this, in milliseconds
+    /// (`segment.ms`, default 7 days).
+    pub segment_ms: u64,
+    /// Bytes appended between two offset-index entries (`index.interval.bytes`, default 4096).
+    pub index_interval_bytes: u32,
+    /// Preallocated size of each index file, in bytes (`segment.index.bytes`, default 10 MiB).
+    /// A segment rolls when either index is full.
+    pub index_bytes_max: usize,
+    /// Largest accepted batch, in bytes including its 12-byte offset and length prefix
+    /// (`max.message.bytes`, default 1 MiB + 12).
+    pub batch_bytes_max: usize,
+    /// Delete segments whose newest timestamp is older than this, in milliseconds; `None`
+    /// keeps data forever (`retention.ms`, default 7 days).
+    pub retention_ms: Option<u64>,
+    /// Delete old segments while the log is larger than this, in bytes; `None` is unlimited
+    /// (`retention.bytes`, default unlimited).
+    pub retention_bytes: Option<u64>,
+    /// Delete or compact (`cleanup.policy`, default delete).
+    pub cleanup_policy: CleanupPolicy,
+    /// How long a tombstone survives compaction, in milliseconds after its batch's newest
+    /// timestamp (`delete.retention.ms`, default 1 day).
+    pub delete_retention_ms: u64,
+    /// Memory the cleaner may use for its key → offset map, in bytes
+    /// (`log.cleaner.dedupe.buffer.size`, default 128 MiB). A pass cleans as many whole
+    /// segments as fit.
+    pub cleaner_dedupe_bytes_max: usize,
+    /// When data is synced to disk.
+    pub flush: FlushPolicy,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            index_interval_bytes: 4096,
+            index_bytes_max: 10 * 1024 * 1024,
+            batch_bytes_max: 1024 * 1024 + 12,
+            retention_ms: Some(7 * 24 * 60 * 60 * 1000),
+            retention_bytes: None,
+            cleanup_policy: CleanupPolicy::Delete,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            cleaner_dedupe_bytes_max: 128 * 1024 * 1024,
+            flush: FlushPolicy::Os,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Checks every value against its documented range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: String| Err(LogError::InvalidConfig(what));
+        if self.segment_bytes < BATCH_HEADER_BYTES as u64
+            || self.segment_bytes > SEGMENT_BYTES_LIMIT
+        {
+            return bad(format!(
+                "segment_bytes {} outside [{BATCH_HEADER_BYTES}, {SEGMENT_BYTES_LIMIT}]",
+                self.segment_bytes
+            ));
+        }
+        if self.segment_ms == 0 {
+            return bad("segment_ms must be positive".into());
+        }
+        if self.index_interval_bytes == 0 {
+            return bad("index_interval_bytes must be positive".into());
+        }
+        let entry_lcm = OFFSET_INDEX_ENTRY_BYTES * TIME_INDEX_ENTRY_BYTES;
+        if self.index_bytes_max < entry_lcm || self.index_bytes_max > INDEX_BYTES_LIMIT {
+            return bad(format!(
+                "index_bytes_max {} outside [{entry_lcm}, {INDEX_BYTES_LIMIT}]",
+                self.index_bytes_max
+            ));
+        }
+        if self.batch_bytes_max < BATCH_HEADER_BYTES || self.batch_bytes_max > BATCH_BYTES_MAX_LIMIT
+        {
+            return bad(format!(
+                "batch_bytes_max {} outside [{BATCH_HEADER_BYTES}, {BATCH_BYTES_MAX_LIMIT}]",
+                self.batch_bytes_max
+            ));
+        }
+        if self.cleaner_dedupe_bytes_max == 0 {
+            return bad("cleaner_dedupe_bytes_max must be positive".into());
+        }
+        if let FlushPolicy::IntervalMs(0) = self.flush {
+            return bad("flush interval must be positive (use EveryBatch for 0)".into());
+        }
+        Ok(())
+    }
+
+    /// Index file size actually used: `index_bytes_max` rounded down to whole entries.
+    pub(crate) fn offset_index_bytes(&self) -> usize {
+        self.index_bytes_max / OFFSET_INDEX_ENTRY_BYTES * OFFSET_INDEX_ENTRY_BYTES
+    }
+
+    pub(crate) fn time_index_bytes(&self) -> usize {
+        self.index_bytes_max / TIME_INDEX_ENTRY_BYTES * TIME_INDEX_ENTRY_BYTES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid() {
+        LogConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        let mut c = LogConfig {
+            segment_bytes: 10,
+            ..LogConfig::default()
+        };
+        assert!(c.validate().is_err());
+        c.segment_bytes = SEGMENT_BYTES_LIMIT + 1;
+        assert!(c.validate().is_err());
+        let c = LogConfig {
+            batch_bytes_max: BATCH_BYTES_MAX_LIMIT + 1,
+            ..LogConfig::default()
+        };
+        assert!(c.validate().is_err());
+        let c = LogConfig {
+            flush: FlushPolicy::IntervalMs(0),
+            ..LogConfig::default()
+        };
+        assert!(c.validate().is_err());
+    }
+}
