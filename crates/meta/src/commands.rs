@@ -1,0 +1,786 @@
+//! The metadata commands and their pure, deterministic application to a [`MetadataView`].
+//!
+//! A command is what a broker proposes through Raft. Once committed, every replica calls
+//! [`MetadataView::apply`] with it in log order. `apply` validates first and mutates only when
+//! the whole command is valid, so a rejected command leaves the view untouched; and it reads
+//! nothing but the view and the command (no clock, no randomness), so every replica reaches the
+//! same state. Randomness that a command needs (a new topic id, a broker's incarnation id) is
+//! chosen by the proposer and carried in the command.
+//!
+//! Partition changes use Kafka's optimistic concurrency: a proposal names the leader epoch and
+//! partition epoch it was computed from; if the partition changed since, the proposal is stale
+//! and is rejected rather than applied.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::CommandError;
+use crate::limits::BROKER_ADDRESS_BYTES_MAX;
+use crate::limits::PRODUCER_ID_BLOCK_SIZE;
+use crate::limits::TOPIC_NAME_BYTES_MAX;
+use crate::limits::TOPIC_PARTITIONS_MAX;
+use crate::placement::place_partitions;
+use crate::placement::BrokerLoad;
+use crate::topic_config::TopicConfig;
+use crate::view::BrokerId;
+use crate::view::BrokerRecord;
+use crate::view::MetadataView;
+use crate::view::PartitionRecord;
+use crate::view::TopicRecord;
+
+/// A change to the cluster metadata, proposed through Raft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// A broker (re-)registers at start. Registration makes it live (unfenced) and lets it take
+    /// leadership of offline partitions whose ISR it is in.
+    RegisterBroker {
+        /// Broker id.
+        broker_id: BrokerId,
+        /// Random id of this broker process; the same id again is an idempotent retry.
+        incarnation_id: Uuid,
+        /// Address Kafka clients use.
+        kafka_addr: String,
+        /// Address of the internal listener.
+        internal_addr: String,
+        /// Rack, if configured.
+        rack: Option<String>,
+    },
+    /// The controller fences a broker that missed its heartbeat deadline: it leaves every ISR
+    /// (unless it is the last member) and its partitions get a new leader from the ISR.
+    FenceBroker {
+        /// Broker id.
+        broker_id: BrokerId,
+        /// The registration being fenced.
+        broker_epoch: i64,
+    },
+    /// A fenced broker is live again (heartbeats resumed) and may lead offline partitions.
+    UnfenceBroker {
+        /// Broker id.
+        broker_id: BrokerId,
+        /// The registration being unfenced.
+        broker_epoch: i64,
+    },
+    /// Create a topic; replicas are placed over live brokers when the command is applied.
+    CreateTopic {
+        /// Topic name (Kafka rules: `[a-zA-Z0-9._-]`, at most 249 bytes, not `.` or `..`).
+        name: String,
+        /// Topic id chosen by the proposer.
+        topic_id: Uuid,
+        /// Partitions, at least 1.
+        partition_count: u32,
+        /// Replicas per partition, at most the live broker count.
+        replication_factor: u16,
+        /// Config overrides.
+        configs: BTreeMap<String, String>,
+    },
+    /// Delete a topic and its partitions.
+    DeleteTopic {
+        /// Topic name.
+        name: String,
+    },
+    /// Grow a topic to `partition_count` partitions.
+    CreatePartitions {
+        /// Topic name.
+        name: String,
+        /// New total partition count; must exceed the current one.
+        partition_count: u32,
+    },
+    /// Incrementally alter a topic's config overrides.
+    AlterTopicConfigs {
+        /// Topic name.
+        name: String,
+        /// Keys to set.
+        set: BTreeMap<String, String>,
+        /// Keys to reset to their defaults.
+        delete: Vec<String>,
+    },
+    /// A partition leader changes the ISR (Kafka's AlterPartition).
+    ChangeIsr {
+        /// Topic id.
+        topic_id: Uuid,
+        /// Partition index.
+        partition: u32,
+        /// The proposing leader.
+        leader: BrokerId,
+        /// Leader epoch the proposal was computed under.
+        leader_epoch: i32,
+        /// Partition epoch the proposal was computed from.
+        partition_epoch: i32,
+        /// The new ISR; must contain the leader, only live replicas may be added.
+        isr: Vec<BrokerId>,
+    },
+    /// Elect a leader: `preferred` if given, else the first live ISR member in replica order.
+    ElectLeader {
+        /// Topic id.
+        topic_id: Uuid,
+        /// Partition index.
+        partition: u32,
+        /// Partition epoch the request was computed from.
+        partition_epoch: i32,
+        /// The broker to elect, if the caller has one in mind.
+        preferred: Option<BrokerId>,
+    },
+    /// A broker asks for a block of producer ids for idempotent producers.
+    AllocateProducerIds {
+        /// Asking broker.
+        broker_id: BrokerId,
+        /// Its current registration.
+        broker_epoch: i64,
+    },
+}
+
+/// What an applied command did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandOutcome {
+    /// The broker is registered with this epoch.
+    BrokerRegistered {
+        /// Epoch of the registration.
+        broker_epoch: i64,
+    },
+    /// The broker is fenced; `partitions_changed` partitions got a new leader or ISR.
+    BrokerFenced {
+        /// Partitions whose leader or ISR changed.
+        partitions_changed: usize,
+    },
+    /// The broker is live; `partitions_changed` offline partitions got it as leader.
+    BrokerUnfenced {
+        /// Partitions whose leader changed.
+        partitions_changed: usize,
+    },
+    /// The topic exists with these partitions.
+    TopicCreated {
+        /// Topic id.
+        topic_id: Uuid,
+        /// Its partitions.
+        partitions: Vec<PartitionRecord>,
+    },
+    /// The topic is gone.
+    TopicDeleted {
+        /// Id of the deleted topic.
+        topic_id: Uuid,
+    },
+    /// New partitions were added.
+    PartitionsCreated {
+        /// Topic id.
+        topic_id: Uuid,
+        /// Only the new partitions.
+        partitions: Vec<PartitionRecord>,
+    },
+    /// The topic's config is now this.
+    TopicConfigsAltered {
+        /// Topic id.
+        topic_id: Uuid,
+        /// Resolved config.
+        config: TopicConfig,
+    },
+    /// The partition is now this (leader or ISR changed, or nothing needed changing).
+    PartitionChanged {
+        /// Topic id.
+        topic_id: Uuid,
+        /// New state.
+        partition: PartitionRecord,
+    },
+    /// Producer ids `first_producer_id .. first_producer_id + count` belong to the asker.
+    ProducerIdsAllocated {
+        /// First id of the block.
+        first_producer_id: i64,
+        /// Ids in the block.
+        count: u32,
+    },
+}
+
+impl MetadataView {
+    /// Validates and applies one committed command. On error the view is unchanged.
+    pub fn apply(&mut self, command: &Command) -> Result<CommandOutcome, CommandError> {
+        match command {
+            Command::RegisterBroker {
+                broker_id,
+                incarnation_id,
+                kafka_addr,
+                internal_addr,
+                rack,
+            } => self.register_broker(*broker_id, *incarnation_id, kafka_addr, internal_addr, rack),
+            Command::FenceBroker {
+                broker_id,
+                broker_epoch,
+            } => self.fence_broker(*broker_id, *broker_epoch),
+            Command::UnfenceBroker {
+                broker_id,
+                broker_epoch,
+            } => self.unfence_broker(*broker_id, *broker_epoch),
+            Command::CreateTopic {
+                name,
+                topic_id,
+                partition_count,
+                replication_factor,
+                configs,
+            } => self.create_topic(
+                name,
+                *topic_id,
+                *partition_count,
+                *replication_factor,
+                configs,
+            ),
+            Command::DeleteTopic { name } => self.delete_topic(name),
+            Command::CreatePartitions {
+                name,
+                partition_count,
+            } => self.create_partitions(name, *partition_count),
+            Command::AlterTopicConfigs { name, set, delete } => {
+                self.alter_topic_configs(name, set, delete)
+            }
+            Command::ChangeIsr {
+                topic_id,
+                partition,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } => self.change_isr(
+                *topic_id,
+                *partition,
+                *leader,
+                *leader_epoch,
+                *partition_epoch,
+                isr,
+            ),
+            Command::ElectLeader {
+                topic_id,
+                partition,
+                partition_epoch,
+                preferred,
+            } => self.elect_leader(*topic_id, *partition, *partition_epoch, *preferred),
+            Command::AllocateProducerIds {
+                broker_id,
+                broker_epoch,
+            } => self.allocate_producer_ids(*broker_id, *broker_epoch),
+        }
+    }
+
+    fn register_broker(
+        &mut self,
+        broker_id: BrokerId,
+        incarnation_id: Uuid,
+        kafka_addr: &str,
+        internal_addr: &str,
+        rack: &Option<String>,
+    ) -> Result<CommandOutcome, CommandError> {
+        if broker_id < 0 {
+            return Err(CommandError::InvalidRequest {
+                reason: format!("negative broker id {broker_id}"),
+            });
+        }
+        for address in [kafka_addr, internal_addr] {
+            if address.is_empty() || address.len() > BROKER_ADDRESS_BYTES_MAX {
+                return Err(CommandError::InvalidRequest {
+                    reason: format!("broker address must be 1..={BROKER_ADDRESS_BYTES_MAX} bytes"),
+                });
+            }
+        }
+        if let Some(existing) = self.brokers.get(&broker_id) {
+            if existing.incarnation_id == incarnation_id {
+                // A retried registration of the same process: report the epoch it already has.
+                return Ok(CommandOutcome::BrokerRegistered {
+                    broker_epoch: existing.broker_epoch,
+                });
+            }
+        }
+        let broker_epoch = self.next_broker_epoch;
+        self.next_broker_epoch += 1;
+        self.brokers.insert(
+            broker_id,
+            BrokerRecord {
+                broker_id,
+                incarnation_id,
+                broker_epoch,
+                kafka_addr: kafka_addr.to_string(),
+                internal_addr: internal_addr.to_string(),
+                rack: rack.clone(),
+                fenced: false,
+            },
+        );
+        self.lead_offline_partitions(broker_id);
+        Ok(CommandOutcome::BrokerRegistered { broker_epoch })
+    }
+
+    fn check_broker_epoch(
+        &self,
+        broker_id: BrokerId,
+        broker_epoch: i64,
+    ) -> Result<(), CommandError> {
+        let broker = self
+            .brokers
+            .get(&broker_id)
+            .ok_or(CommandError::UnknownBroker { broker_id })?;
+        if broker.broker_epoch != broker_epoch {
+            return Err(CommandError::StaleBrokerEpoch {
+                broker_id,
+                proposed: broker_epoch,
+                current: broker.broker_epoch,
+            });
+        }
+        Ok(())
+    }
+
+    fn fence_broker(
+        &mut self,
+        broker_id: BrokerId,
+        broker_epoch: i64,
+    ) -> Result<CommandOutcome, CommandError> {
+        self.check_broker_epoch(broker_id, broker_epoch)?;
+        self.brokers
+            .get_mut(&broker_id)
+            .expect("checked above")
+            .fenced = true;
+        let mut partitions_changed = 0;
+        let live: Vec<BrokerId> = self.live_brokers();
+        for partition in self
+            .topics
+            .values_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
+            let before = partition.clone();
+            // Leave the ISR unless this is the last member: the last in-sync replica must be
+            // remembered so that no out-of-sync replica is elected (no unclean election).
+            if partition.isr.len() > 1 {
+                partition.isr.retain(|b| *b != broker_id);
+            }
+            if partition.leader == Some(broker_id) {
+                partition.leader = first_eligible(&partition.replicas, &partition.isr, &live);
+                partition.leader_epoch += 1;
+            }
+            if *partition != before {
+                partition.partition_epoch += 1;
+                partitions_changed += 1;
+            }
+        }
+        Ok(CommandOutcome::BrokerFenced { partitions_changed })
+    }
+
+    fn unfence_broker(
+        &mut self,
+        broker_id: BrokerId,
+        broker_epoch: i64,
+    ) -> Result<CommandOutcome, CommandError> {
+        self.check_broker_epoch(broker_id, broker_epoch)?;
+        self.brokers
+            .get_mut(&broker_id)
+            .expect("checked above")
+            .fenced = false;
+        let partitions_changed = self.lead_offline_partitions(broker_id);
+        Ok(CommandOutcome::BrokerUnfenced { partitions_changed })
+    }
+
+    /// Makes `broker_id` leader of every leaderless partition whose ISR contains it.
+    fn lead_offline_partitions(&mut self, broker_id: BrokerId) -> usize {
+        let mut changed = 0;
+        for partition in self
+            .topics
+            .values_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
+            if partition.leader.is_none() && partition.isr.contains(&broker_id) {
+                partition.leader = Some(broker_id);
+                partition.leader_epoch += 1;
+                partition.partition_epoch += 1;
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    fn create_topic(
+        &mut self,
+        name: &str,
+        topic_id: Uuid,
+        partition_count: u32,
+        replication_factor: u16,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<CommandOutcome, CommandError> {
+        validate_topic_name(name)?;
+        if self.topics.contains_key(name) {
+            return Err(CommandError::TopicAlreadyExists {
+                name: name.to_string(),
+            });
+        }
+        if topic_id.is_nil() || self.topic_names.contains_key(&topic_id) {
+            return Err(CommandError::TopicAlreadyExists {
+                name: topic_id.to_string(),
+            });
+        }
+        validate_partition_count(partition_count, 0)?;
+        let config = TopicConfig::from_overrides(configs)?;
+        let placements = place_partitions(
+            &self.live_brokers(),
+            &self.load(),
+            partition_count,
+            replication_factor,
+        )?;
+        let partitions: Vec<PartitionRecord> = placements
+            .into_iter()
+            .enumerate()
+            .map(|(index, replicas)| new_partition(index as u32, replicas))
+            .collect();
+        self.topic_names.insert(topic_id, name.to_string());
+        self.topics.insert(
+            name.to_string(),
+            TopicRecord {
+                name: name.to_string(),
+                topic_id,
+                replication_factor,
+                config_overrides: configs.clone(),
+                config,
+                partitions: partitions.clone(),
+            },
+        );
+        Ok(CommandOutcome::TopicCreated {
+            topic_id,
+            partitions,
+        })
+    }
+
+    fn delete_topic(&mut self, name: &str) -> Result<CommandOutcome, CommandError> {
+        let topic = self
+            .topics
+            .remove(name)
+            .ok_or_else(|| CommandError::UnknownTopic {
+                name: name.to_string(),
+            })?;
+        self.topic_names.remove(&topic.topic_id);
+        Ok(CommandOutcome::TopicDeleted {
+            topic_id: topic.topic_id,
+        })
+    }
+
+    fn create_partitions(
+        &mut self,
+        name: &str,
+        partition_count: u32,
+    ) -> Result<CommandOutcome, CommandError> {
+        let topic = self
+            .topics
+            .get(name)
+            .ok_or_else(|| CommandError::UnknownTopic {
+                name: name.to_string(),
+            })?;
+        let current = topic.partitions.len() as u32;
+        validate_partition_count(partition_count, current)?;
+        let placements = place_partitions(
+            &self.live_brokers(),
+            &self.load(),
+            partition_count - current,
+            topic.replication_factor,
+        )?;
+        let added: Vec<PartitionRecord> = placements
+            .into_iter()
+            .enumerate()
+            .map(|(offset, replicas)| new_partition(current + offset as u32, replicas))
+            .collect();
+        let topic = self.topics.get_mut(name).expect("looked up above");
+        topic.partitions.extend(added.iter().cloned());
+        Ok(CommandOutcome::PartitionsCreated {
+            topic_id: topic.topic_id,
+            partitions: added,
+        })
+    }
+
+    fn alter_topic_configs(
+        &mut self,
+        name: &str,
+        set: &BTreeMap<String, String>,
+        delete: &[String],
+    ) -> Result<CommandOutcome, CommandError> {
+        let topic = self
+            .topics
+            .get(name)
+            .ok_or_else(|| CommandError::UnknownTopic {
+                name: name.to_string(),
+            })?;
+        let mut overrides = topic.config_overrides.clone();
+        for key in delete {
+            if TopicConfig::default().get(key).is_none() {
+                return Err(CommandError::InvalidConfig {
+                    key: key.clone(),
+                    value: String::new(),
+                    reason: "unknown topic config key".to_string(),
+                });
+            }
+            overrides.remove(key);
+        }
+        overrides.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let config = TopicConfig::from_overrides(&overrides)?;
+        let topic = self.topics.get_mut(name).expect("looked up above");
+        topic.config_overrides = overrides;
+        topic.config = config.clone();
+        Ok(CommandOutcome::TopicConfigsAltered {
+            topic_id: topic.topic_id,
+            config,
+        })
+    }
+
+    fn change_isr(
+        &mut self,
+        topic_id: Uuid,
+        partition_index: u32,
+        leader: BrokerId,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: &[BrokerId],
+    ) -> Result<CommandOutcome, CommandError> {
+        let live = self.live_brokers();
+        let partition = self.partition(topic_id, partition_index)?;
+        if partition.leader != Some(leader) {
+            return Err(CommandError::NotPartitionLeader {
+                topic_id,
+                partition: partition_index,
+                leader: partition.leader,
+                proposer: leader,
+            });
+        }
+        check_epochs(partition, leader_epoch, partition_epoch)?;
+        validate_isr(partition, leader, isr, &live)?;
+        let partition = self.partition_mut(topic_id, partition_index)?;
+        partition.isr = isr.to_vec();
+        partition.partition_epoch += 1;
+        Ok(CommandOutcome::PartitionChanged {
+            topic_id,
+            partition: partition.clone(),
+        })
+    }
+
+    fn elect_leader(
+        &mut self,
+        topic_id: Uuid,
+        partition_index: u32,
+        partition_epoch: i32,
+        preferred: Option<BrokerId>,
+    ) -> Result<CommandOutcome, CommandError> {
+        let live = self.live_brokers();
+        let partition = self.partition(topic_id, partition_index)?;
+        if partition.partition_epoch != partition_epoch {
+            return Err(CommandError::StalePartitionEpoch {
+                proposed: partition_epoch,
+                current: partition.partition_epoch,
+            });
+        }
+        let new_leader = match preferred {
+            Some(broker_id) => {
+                if !partition.isr.contains(&broker_id) || !live.contains(&broker_id) {
+                    return Err(CommandError::IneligibleReplica {
+                        broker_id,
+                        reason: "not a live member of the ISR".to_string(),
+                    });
+                }
+                broker_id
+            }
+            None => first_eligible(&partition.replicas, &partition.isr, &live).ok_or(
+                CommandError::NoEligibleLeader {
+                    topic_id,
+                    partition: partition_index,
+                },
+            )?,
+        };
+        let partition = self.partition_mut(topic_id, partition_index)?;
+        if partition.leader != Some(new_leader) {
+            partition.leader = Some(new_leader);
+            partition.leader_epoch += 1;
+            partition.partition_epoch += 1;
+        }
+        Ok(CommandOutcome::PartitionChanged {
+            topic_id,
+            partition: partition.clone(),
+        })
+    }
+
+    fn allocate_producer_ids(
+        &mut self,
+        broker_id: BrokerId,
+        broker_epoch: i64,
+    ) -> Result<CommandOutcome, CommandError> {
+        self.check_broker_epoch(broker_id, broker_epoch)?;
+        let first_producer_id = self.next_producer_id;
+        let next = first_producer_id
+            .checked_add(i64::from(PRODUCER_ID_BLOCK_SIZE))
+            .ok_or(CommandError::ProducerIdsExhausted)?;
+        self.next_producer_id = next;
+        Ok(CommandOutcome::ProducerIdsAllocated {
+            first_producer_id,
+            count: PRODUCER_ID_BLOCK_SIZE,
+        })
+    }
+
+    fn partition(&self, topic_id: Uuid, partition: u32) -> Result<&PartitionRecord, CommandError> {
+        let topic = self
+            .topic_by_id(topic_id)
+            .ok_or(CommandError::UnknownTopicId { topic_id })?;
+        topic
+            .partitions
+            .get(partition as usize)
+            .ok_or(CommandError::UnknownPartition {
+                topic_id,
+                partition,
+            })
+    }
+
+    fn partition_mut(
+        &mut self,
+        topic_id: Uuid,
+        partition: u32,
+    ) -> Result<&mut PartitionRecord, CommandError> {
+        let name = self
+            .topic_names
+            .get(&topic_id)
+            .ok_or(CommandError::UnknownTopicId { topic_id })?;
+        let topic = self
+            .topics
+            .get_mut(name)
+            .ok_or(CommandError::UnknownTopicId { topic_id })?;
+        topic
+            .partitions
+            .get_mut(partition as usize)
+            .ok_or(CommandError::UnknownPartition {
+                topic_id,
+                partition,
+            })
+    }
+
+    fn load(&self) -> BTreeMap<BrokerId, BrokerLoad> {
+        let leaders = self.leader_counts();
+        self.replica_counts()
+            .into_iter()
+            .map(|(id, replicas)| {
+                (
+                    id,
+                    BrokerLoad {
+                        leaders: leaders.get(&id).copied().unwrap_or(0),
+                        replicas,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+fn new_partition(partition: u32, replicas: Vec<BrokerId>) -> PartitionRecord {
+    PartitionRecord {
+        partition,
+        leader: replicas.first().copied(),
+        isr: replicas.clone(),
+        replicas,
+        leader_epoch: 0,
+        partition_epoch: 0,
+    }
+}
+
+/// The first replica, in preferred order, that is in the ISR and live.
+fn first_eligible(replicas: &[BrokerId], isr: &[BrokerId], live: &[BrokerId]) -> Option<BrokerId> {
+    replicas
+        .iter()
+        .copied()
+        .find(|b| isr.contains(b) && live.contains(b))
+}
+
+fn check_epochs(
+    partition: &PartitionRecord,
+    leader_epoch: i32,
+    partition_epoch: i32,
+) -> Result<(), CommandError> {
+    if leader_epoch < partition.leader_epoch {
+        return Err(CommandError::FencedLeaderEpoch {
+            proposed: leader_epoch,
+            current: partition.leader_epoch,
+        });
+    }
+    if leader_epoch > partition.leader_epoch {
+        return Err(CommandError::UnknownLeaderEpoch {
+            proposed: leader_epoch,
+            current: partition.leader_epoch,
+        });
+    }
+    if partition_epoch != partition.partition_epoch {
+        return Err(CommandError::StalePartitionEpoch {
+            proposed: partition_epoch,
+            current: partition.partition_epoch,
+        });
+    }
+    Ok(())
+}
+
+fn validate_isr(
+    partition: &PartitionRecord,
+    leader: BrokerId,
+    isr: &[BrokerId],
+    live: &[BrokerId],
+) -> Result<(), CommandError> {
+    if !isr.contains(&leader) {
+        return Err(CommandError::InvalidRequest {
+            reason: format!("new ISR {isr:?} lacks its leader {leader}"),
+        });
+    }
+    let mut distinct = isr.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() != isr.len() {
+        return Err(CommandError::InvalidRequest {
+            reason: format!("new ISR {isr:?} repeats a broker"),
+        });
+    }
+    for broker_id in isr {
+        if !partition.replicas.contains(broker_id) {
+            return Err(CommandError::IneligibleReplica {
+                broker_id: *broker_id,
+                reason: "not a replica".to_string(),
+            });
+        }
+        // A fenced broker may stay in the ISR but may not be added to it.
+        if !partition.isr.contains(broker_id) && !live.contains(broker_id) {
+            return Err(CommandError::IneligibleReplica {
+                broker_id: *broker_id,
+                reason: "fenced".to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn validate_partition_count(requested: u32, current: u32) -> Result<(), CommandError> {
+    let reason = if requested == 0 {
+        "must be at least 1".to_string()
+    } else if requested > TOPIC_PARTITIONS_MAX {
+        format!("must be at most {TOPIC_PARTITIONS_MAX}")
+    } else if requested <= current {
+        format!("must exceed the current count {current}")
+    } else {
+        return Ok(());
+    };
+    Err(CommandError::InvalidPartitionCount { requested, reason })
+}
+
+/// Kafka's topic name rules.
+pub fn validate_topic_name(name: &str) -> Result<(), CommandError> {
+    let reason = if name.is_empty() {
+        "empty"
+    } else if name == "." || name == ".." {
+        "'.' and '..' are reserved"
+    } else if name.len() > TOPIC_NAME_BYTES_MAX {
+        "longer than 249 characters"
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        "only ASCII letters, digits, '.', '_' and '-' are allowed"
+    } else {
+        return Ok(());
+    };
+    Err(CommandError::InvalidTopicName {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    })
+}
+
+#[cfg(test)]
+#[path = "commands_tests.rs"]
+mod tests;

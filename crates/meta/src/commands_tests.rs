@@ -1,0 +1,470 @@
+//! Deterministic tests of the state-machine commands: validation, epoch checks, placement,
+//! fencing and producer-id blocks. No Raft, no I/O: a view and a sequence of commands.
+
+use super::*;
+
+fn incarnation(broker_id: BrokerId) -> Uuid {
+    Uuid::from_u128(0x1000 + broker_id as u128)
+}
+
+fn register(view: &mut MetadataView, broker_id: BrokerId) -> i64 {
+    let outcome = view
+        .apply(&Command::RegisterBroker {
+            broker_id,
+            incarnation_id: incarnation(broker_id),
+            kafka_addr: format!("127.0.0.1:{}", 9000 + broker_id),
+            internal_addr: format!("127.0.0.1:{}", 9100 + broker_id),
+            rack: None,
+        })
+        .unwrap();
+    match outcome {
+        CommandOutcome::BrokerRegistered { broker_epoch } => broker_epoch,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn cluster(brokers: &[BrokerId]) -> MetadataView {
+    let mut view = MetadataView::default();
+    for broker_id in brokers {
+        register(&mut view, *broker_id);
+    }
+    view
+}
+
+fn create(name: &str, id: u128, partition_count: u32, replication_factor: u16) -> Command {
+    Command::CreateTopic {
+        name: name.to_string(),
+        topic_id: Uuid::from_u128(id),
+        partition_count,
+        replication_factor,
+        configs: BTreeMap::new(),
+    }
+}
+
+fn partition_of(view: &MetadataView, name: &str, partition: usize) -> PartitionRecord {
+    view.topics[name].partitions[partition].clone()
+}
+
+#[test]
+fn create_topic_places_replicas_and_balances_leaders() {
+    let mut view = cluster(&[1, 2, 3]);
+    let outcome = view.apply(&create("orders", 1, 6, 3)).unwrap();
+    let CommandOutcome::TopicCreated { partitions, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(partitions.len(), 6);
+    assert_eq!(
+        view.leader_counts(),
+        BTreeMap::from([(1, 2), (2, 2), (3, 2)])
+    );
+    for partition in &partitions {
+        assert_eq!(partition.isr, partition.replicas);
+        assert_eq!(partition.leader, Some(partition.replicas[0]));
+        assert_eq!((partition.leader_epoch, partition.partition_epoch), (0, 0));
+    }
+    // A second topic keeps the balance across topics.
+    view.apply(&create("payments", 2, 3, 1)).unwrap();
+    assert_eq!(
+        view.leader_counts(),
+        BTreeMap::from([(1, 3), (2, 3), (3, 3)])
+    );
+}
+
+#[test]
+fn create_topic_validates_input_without_side_effects() {
+    let mut view = cluster(&[1, 2]);
+    view.apply(&create("orders", 1, 1, 1)).unwrap();
+    let before = view.clone();
+    let cases: Vec<(Command, i16)> = vec![
+        (create("orders", 2, 1, 1), 36),
+        (create("other", 1, 1, 1), 36),
+        (create("bad/name", 3, 1, 1), 17),
+        (create("..", 3, 1, 1), 17),
+        (create(&"x".repeat(250), 3, 1, 1), 17),
+        (create("zero", 3, 0, 1), 37),
+        (create("huge", 3, TOPIC_PARTITIONS_MAX + 1, 1), 37),
+        (create("wide", 3, 1, 3), 38),
+        (create("none", 3, 1, 0), 38),
+        (
+            Command::CreateTopic {
+                name: "configured".into(),
+                topic_id: Uuid::from_u128(3),
+                partition_count: 1,
+                replication_factor: 1,
+                configs: BTreeMap::from([("min.insync.replicas".to_string(), "0".to_string())]),
+            },
+            40,
+        ),
+    ];
+    for (command, code) in cases {
+        let error = view.apply(&command).unwrap_err();
+        assert_eq!(error.kafka_error_code(), code, "{command:?} -> {error}");
+        assert_eq!(view, before, "a rejected command changes nothing");
+    }
+}
+
+#[test]
+fn replication_factor_counts_only_live_brokers() {
+    let mut view = cluster(&[1, 2, 3]);
+    let epoch = view.brokers[&3].broker_epoch;
+    view.apply(&Command::FenceBroker {
+        broker_id: 3,
+        broker_epoch: epoch,
+    })
+    .unwrap();
+    let error = view.apply(&create("t", 1, 1, 3)).unwrap_err();
+    assert_eq!(
+        error,
+        CommandError::InvalidReplicationFactor {
+            requested: 3,
+            live_brokers: 2
+        }
+    );
+    view.apply(&create("t", 1, 4, 2)).unwrap();
+    assert!(view.topics["t"]
+        .partitions
+        .iter()
+        .all(|p| !p.replicas.contains(&3)));
+}
+
+#[test]
+fn change_isr_checks_leader_and_epochs() {
+    let mut view = cluster(&[1, 2, 3]);
+    view.apply(&create("t", 7, 1, 3)).unwrap();
+    let topic_id = Uuid::from_u128(7);
+    let p = partition_of(&view, "t", 0);
+    let leader = p.leader.unwrap();
+    let follower = p.replicas[1];
+    let shrunk: Vec<BrokerId> = p.isr.iter().copied().filter(|b| *b != follower).collect();
+    let change = |leader: BrokerId, leader_epoch: i32, partition_epoch: i32, isr: Vec<BrokerId>| {
+        Command::ChangeIsr {
+            topic_id,
+            partition: 0,
+            leader,
+            leader_epoch,
+            partition_epoch,
+            isr,
+        }
+    };
+
+    let outcome = view.apply(&change(leader, 0, 0, shrunk.clone())).unwrap();
+    let CommandOutcome::PartitionChanged { partition, .. } = outcome else {
+        panic!()
+    };
+    assert_eq!(partition.isr, shrunk);
+    assert_eq!((partition.leader_epoch, partition.partition_epoch), (0, 1));
+
+    // The same proposal again is stale: the partition epoch moved on.
+    let before = view.clone();
+    let error = view
+        .apply(&change(leader, 0, 0, p.isr.clone()))
+        .unwrap_err();
+    assert_eq!(
+        error,
+        CommandError::StalePartitionEpoch {
+            proposed: 0,
+            current: 1
+        }
+    );
+    assert_eq!(error.kafka_error_code(), 95);
+    // A follower may not propose.
+    let error = view
+        .apply(&change(follower, 0, 1, p.isr.clone()))
+        .unwrap_err();
+    assert!(matches!(error, CommandError::NotPartitionLeader { .. }));
+    // A future leader epoch is unknown; an ISR without the leader is malformed.
+    assert!(matches!(
+        view.apply(&change(leader, 1, 1, p.isr.clone())),
+        Err(CommandError::UnknownLeaderEpoch { .. })
+    ));
+    assert!(matches!(
+        view.apply(&change(leader, 0, 1, vec![follower])),
+        Err(CommandError::InvalidRequest { .. })
+    ));
+    assert!(matches!(
+        view.apply(&change(leader, 0, 1, vec![leader, 99])),
+        Err(CommandError::IneligibleReplica { .. })
+    ));
+    assert_eq!(view, before);
+
+    // Growing the ISR back with the current epochs works.
+    view.apply(&change(leader, 0, 1, p.isr.clone())).unwrap();
+    assert_eq!(partition_of(&view, "t", 0).partition_epoch, 2);
+}
+
+#[test]
+fn fencing_the_leader_moves_leadership_within_the_isr() {
+    let mut view = cluster(&[1, 2, 3]);
+    view.apply(&create("t", 7, 3, 3)).unwrap();
+    let before = partition_of(&view, "t", 0);
+    let old_leader = before.leader.unwrap();
+    let epoch = view.brokers[&old_leader].broker_epoch;
+    view.apply(&Command::FenceBroker {
+        broker_id: old_leader,
+        broker_epoch: epoch,
+    })
+    .unwrap();
+    let after = partition_of(&view, "t", 0);
+    assert_ne!(after.leader, Some(old_leader));
+    assert!(after.leader.is_some_and(|l| before.isr.contains(&l)));
+    assert_eq!(after.leader_epoch, before.leader_epoch + 1);
+    assert!(after.partition_epoch > before.partition_epoch);
+    assert!(!after.isr.contains(&old_leader));
+    // A stale leader's ISR proposal is now fenced by its old leader epoch.
+    let error = view
+        .apply(&Command::ChangeIsr {
+            topic_id: Uuid::from_u128(7),
+            partition: 0,
+            leader: after.leader.unwrap(),
+            leader_epoch: before.leader_epoch,
+            partition_epoch: after.partition_epoch,
+            isr: after.isr.clone(),
+        })
+        .unwrap_err();
+    assert_eq!(error.kafka_error_code(), 74);
+}
+
+#[test]
+fn last_isr_member_is_kept_and_leads_again_when_unfenced() {
+    let mut view = cluster(&[1, 2]);
+    view.apply(&create("single", 9, 1, 1)).unwrap();
+    let only = partition_of(&view, "single", 0).leader.unwrap();
+    let epoch = view.brokers[&only].broker_epoch;
+    view.apply(&Command::FenceBroker {
+        broker_id: only,
+        broker_epoch: epoch,
+    })
+    .unwrap();
+    let offline = partition_of(&view, "single", 0);
+    assert_eq!(offline.leader, None, "no unclean election");
+    assert_eq!(offline.isr, vec![only]);
+    let error = view
+        .apply(&Command::ElectLeader {
+            topic_id: Uuid::from_u128(9),
+            partition: 0,
+            partition_epoch: offline.partition_epoch,
+            preferred: None,
+        })
+        .unwrap_err();
+    assert_eq!(error.kafka_error_code(), 83);
+    view.apply(&Command::UnfenceBroker {
+        broker_id: only,
+        broker_epoch: epoch,
+    })
+    .unwrap();
+    let back = partition_of(&view, "single", 0);
+    assert_eq!(back.leader, Some(only));
+    assert_eq!(back.leader_epoch, offline.leader_epoch + 1);
+}
+
+#[test]
+fn elect_leader_prefers_first_live_isr_replica_and_checks_epoch() {
+    let mut view = cluster(&[1, 2, 3]);
+    view.apply(&create("t", 7, 1, 3)).unwrap();
+    let topic_id = Uuid::from_u128(7);
+    let p = partition_of(&view, "t", 0);
+    let target = p.replicas[2];
+    view.apply(&Command::ElectLeader {
+        topic_id,
+        partition: 0,
+        partition_epoch: 0,
+        preferred: Some(target),
+    })
+    .unwrap();
+    let moved = partition_of(&view, "t", 0);
+    assert_eq!(
+        (moved.leader, moved.leader_epoch, moved.partition_epoch),
+        (Some(target), 1, 1)
+    );
+    let error = view
+        .apply(&Command::ElectLeader {
+            topic_id,
+            partition: 0,
+            partition_epoch: 0,
+            preferred: None,
+        })
+        .unwrap_err();
+    assert!(matches!(error, CommandError::StalePartitionEpoch { .. }));
+    view.apply(&Command::ElectLeader {
+        topic_id,
+        partition: 0,
+        partition_epoch: 1,
+        preferred: None,
+    })
+    .unwrap();
+    assert_eq!(
+        partition_of(&view, "t", 0).leader,
+        Some(p.replicas[0]),
+        "preferred replica leads again"
+    );
+}
+
+#[test]
+fn producer_id_blocks_never_overlap_and_need_a_current_registration() {
+    let mut view = cluster(&[1]);
+    let epoch = view.brokers[&1].broker_epoch;
+    let mut firsts = Vec::new();
+    for _ in 0..3 {
+        match view
+            .apply(&Command::AllocateProducerIds {
+                broker_id: 1,
+                broker_epoch: epoch,
+            })
+            .unwrap()
+        {
+            CommandOutcome::ProducerIdsAllocated {
+                first_producer_id,
+                count,
+            } => {
+                assert_eq!(count, PRODUCER_ID_BLOCK_SIZE);
+                firsts.push(first_producer_id);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(firsts, vec![0, 1000, 2000]);
+    let error = view
+        .apply(&Command::AllocateProducerIds {
+            broker_id: 1,
+            broker_epoch: epoch + 5,
+        })
+        .unwrap_err();
+    assert_eq!(error.kafka_error_code(), 77);
+    let error = view
+        .apply(&Command::AllocateProducerIds {
+            broker_id: 2,
+            broker_epoch: 0,
+        })
+        .unwrap_err();
+    assert_eq!(error.kafka_error_code(), 102);
+    view.next_producer_id = i64::MAX - 10;
+    assert_eq!(
+        view.apply(&Command::AllocateProducerIds {
+            broker_id: 1,
+            broker_epoch: epoch
+        }),
+        Err(CommandError::ProducerIdsExhausted)
+    );
+}
+
+#[test]
+fn reregistration_is_idempotent_per_incarnation() {
+    let mut view = cluster(&[1]);
+    let first = view.brokers[&1].broker_epoch;
+    assert_eq!(
+        register(&mut view, 1),
+        first,
+        "same incarnation: same epoch"
+    );
+    let outcome = view
+        .apply(&Command::RegisterBroker {
+            broker_id: 1,
+            incarnation_id: Uuid::from_u128(42),
+            kafka_addr: "h:1".into(),
+            internal_addr: "h:2".into(),
+            rack: None,
+        })
+        .unwrap();
+    assert_eq!(
+        outcome,
+        CommandOutcome::BrokerRegistered {
+            broker_epoch: first + 1
+        }
+    );
+    let error = view
+        .apply(&Command::FenceBroker {
+            broker_id: 1,
+            broker_epoch: first,
+        })
+        .unwrap_err();
+    assert!(matches!(error, CommandError::StaleBrokerEpoch { .. }));
+}
+
+#[test]
+fn topics_can_grow_change_config_and_be_deleted() {
+    let mut view = cluster(&[1, 2, 3]);
+    view.apply(&create("t", 7, 2, 2)).unwrap();
+    let grow = |n| Command::CreatePartitions {
+        name: "t".into(),
+        partition_count: n,
+    };
+    assert_eq!(view.apply(&grow(2)).unwrap_err().kafka_error_code(), 37);
+    let CommandOutcome::PartitionsCreated { partitions, .. } = view.apply(&grow(5)).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        partitions.iter().map(|p| p.partition).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    assert!(partitions.iter().all(|p| p.replicas.len() == 2));
+
+    let alter = |set: &[(&str, &str)], delete: &[&str]| Command::AlterTopicConfigs {
+        name: "t".into(),
+        set: set
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        delete: delete.iter().map(|k| k.to_string()).collect(),
+    };
+    view.apply(&alter(
+        &[("retention.ms", "1000"), ("cleanup.policy", "compact")],
+        &[],
+    ))
+    .unwrap();
+    assert_eq!(view.topics["t"].config.retention_ms, 1000);
+    assert_eq!(view.topics["t"].config_overrides.len(), 2);
+    assert_eq!(
+        view.apply(&alter(&[("segment.bytes", "1")], &[]))
+            .unwrap_err()
+            .kafka_error_code(),
+        40
+    );
+    view.apply(&alter(&[], &["retention.ms"])).unwrap();
+    assert_eq!(
+        view.topics["t"].config.retention_ms,
+        TopicConfig::default().retention_ms
+    );
+
+    view.apply(&Command::DeleteTopic { name: "t".into() })
+        .unwrap();
+    assert!(view.topics.is_empty() && view.topic_names.is_empty());
+    assert_eq!(
+        view.apply(&Command::DeleteTopic { name: "t".into() })
+            .unwrap_err()
+            .kafka_error_code(),
+        3
+    );
+    // An ISR change for the deleted topic's id is rejected, even if the name is re-created.
+    view.apply(&create("t", 8, 1, 1)).unwrap();
+    let error = view
+        .apply(&Command::ElectLeader {
+            topic_id: Uuid::from_u128(7),
+            partition: 0,
+            partition_epoch: 0,
+            preferred: None,
+        })
+        .unwrap_err();
+    assert_eq!(error.kafka_error_code(), 100);
+}
+
+#[test]
+fn the_same_commands_give_the_same_view() {
+    let commands = vec![
+        create("a", 1, 5, 2),
+        create("b", 2, 3, 3),
+        Command::CreatePartitions {
+            name: "a".into(),
+            partition_count: 9,
+        },
+        Command::DeleteTopic { name: "b".into() },
+        create("c", 3, 4, 1),
+    ];
+    let run = || {
+        let mut view = cluster(&[3, 1, 2]);
+        for command in &commands {
+            view.apply(command).unwrap();
+        }
+        postcard::to_allocvec(&view).unwrap()
+    };
+    assert_eq!(run(), run());
+}

@@ -1,0 +1,99 @@
+//! Every bound of the metadata crate in one place, each with its unit last.
+//!
+//! A limit exists so that a bad peer, a corrupt file or a runaway client cannot make a node
+//! allocate without bound. Relations between limits are checked at compile time at the bottom.
+
+/// Largest encoded [`Command`](crate::Command) a node accepts for proposal.
+///
+/// Commands carry names, counts and configs, never records, so 64 KiB is generous; it bounds the
+/// size of one Raft log entry and therefore of every AppendEntries batch.
+pub const COMMAND_BYTES_MAX: usize = 64 * 1024;
+
+/// Largest payload of one framed record in the Raft log file (an entry) or the vote/state file.
+///
+/// An entry is a command plus the Raft header (log id, membership). Membership entries grow with
+/// the node count; 1 MiB leaves room for thousands of nodes while catching a garbage length read
+/// from a torn file before allocating it.
+pub const LOG_ENTRY_BYTES_MAX: usize = 1024 * 1024;
+
+/// A log segment file is rolled (a new file started) once it holds this many bytes.
+///
+/// Small enough that purging after a snapshot frees disk promptly, large enough that a busy
+/// metadata log rolls rarely.
+pub const LOG_SEGMENT_BYTES_MAX: u64 = 16 * 1024 * 1024;
+
+/// Largest snapshot file read back from disk or accepted from a leader.
+///
+/// The snapshot is the whole metadata view (brokers, topics, partitions) serialized with
+/// postcard; 256 MiB is about a million partitions. Receiving more than this is treated as
+/// corruption rather than allocated.
+pub const SNAPSHOT_BYTES_MAX: usize = 256 * 1024 * 1024;
+
+/// Bytes of snapshot sent in one InstallSnapshot RPC chunk.
+pub const SNAPSHOT_CHUNK_BYTES_MAX: u64 = 1024 * 1024;
+
+/// Entries sent in one AppendEntries RPC. With [`COMMAND_BYTES_MAX`] this bounds the request.
+pub const APPEND_ENTRIES_PER_RPC_MAX: u64 = 64;
+
+/// Largest Raft RPC frame (request or response) accepted on the wire.
+///
+/// A peer announcing a longer frame is either broken or hostile: the connection is closed
+/// before the frame is buffered.
+pub const RPC_FRAME_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// Time allowed to open a TCP connection to a peer before the RPC fails as unreachable.
+pub const RPC_CONNECT_TIMEOUT_MS: u64 = 1_000;
+
+/// Upper bound on the time one RPC may wait for its response, whatever openraft asks for.
+///
+/// Snapshot chunks are the slowest RPC; 10 s covers a 1 MiB chunk on a congested link.
+pub const RPC_TIMEOUT_MS_MAX: u64 = 10_000;
+
+/// Pause before dialing a peer again after a failed connection attempt, so that a dead peer
+/// costs one connect attempt per backoff interval instead of one per heartbeat.
+pub const RPC_RECONNECT_BACKOFF_MS: u64 = 100;
+
+/// Inbound Raft connections served at once by one node. Further connections are closed on
+/// accept; a healthy cluster needs about two per peer (Raft traffic and forwarded proposals).
+pub const RPC_INBOUND_CONNECTIONS_MAX: usize = 256;
+
+/// Time a proposal may take end to end (forwarding to the leader, commit, apply) before the
+/// caller gets a timeout. The command may still be applied later.
+pub const PROPOSE_TIMEOUT_MS: u64 = 5_000;
+
+/// Applied-change events buffered per subscriber. A subscriber that falls further behind gets
+/// `Lagged` and must resynchronise from the current view.
+pub const CHANGE_EVENTS_BUFFERED_MAX: usize = 4_096;
+
+/// Partitions one topic may have (Kafka has no hard limit; this one keeps one command's
+/// placement work and the snapshot size bounded).
+pub const TOPIC_PARTITIONS_MAX: u32 = 10_000;
+
+/// Longest topic name, as in Kafka (249 characters, so that `<topic>-<partition>` fits a file name).
+pub const TOPIC_NAME_BYTES_MAX: usize = 249;
+
+/// Producer ids handed out per `AllocateProducerIds` command, as in Kafka (1000 per block).
+pub const PRODUCER_ID_BLOCK_SIZE: u32 = 1_000;
+
+/// Longest advertised or internal address string of a broker (`host:port`).
+pub const BROKER_ADDRESS_BYTES_MAX: usize = 1_024;
+
+/// Configuration entries in one create/alter request.
+pub const TOPIC_CONFIG_ENTRIES_MAX: usize = 64;
+
+// A full AppendEntries batch of maximum-size commands must fit one RPC frame, with headroom.
+const _: () =
+    assert!(APPEND_ENTRIES_PER_RPC_MAX as usize * COMMAND_BYTES_MAX < RPC_FRAME_BYTES_MAX);
+// A snapshot chunk must fit one RPC frame.
+const _: () = assert!((SNAPSHOT_CHUNK_BYTES_MAX as usize) < RPC_FRAME_BYTES_MAX);
+// Every proposable command fits one log entry frame.
+const _: () = assert!(COMMAND_BYTES_MAX < LOG_ENTRY_BYTES_MAX);
+// A single entry never forces a segment past twice its roll size.
+const _: () = assert!((LOG_ENTRY_BYTES_MAX as u64) < LOG_SEGMENT_BYTES_MAX);
+
+/// Idle connections a node keeps per leader for forwarding proposals; concurrent proposals
+/// beyond this open extra connections that are closed after use.
+pub const FORWARD_CONNECTIONS_PER_PEER_MAX: usize = 8;
+
+/// Pause before retrying a proposal when no leader is known or the leader just changed.
+pub const PROPOSE_RETRY_PAUSE_MS: u64 = 20;

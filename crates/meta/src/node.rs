@@ -1,0 +1,399 @@
+//! [`MetaNode`]: one running member of the metadata Raft group, wired from the log store, the
+//! state machine, the network and the RPC server. This is the API the broker uses.
+
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+use std::time::Instant;
+
+use openraft::error::ChangeMembershipError;
+use openraft::error::ClientWriteError;
+use openraft::error::InitializeError;
+use openraft::error::RaftError;
+use openraft::ChangeMembers;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::commands::Command;
+use crate::commands::CommandOutcome;
+use crate::config::MetaConfig;
+use crate::error::MetaError;
+use crate::limits::COMMAND_BYTES_MAX;
+use crate::limits::PROPOSE_RETRY_PAUSE_MS;
+use crate::limits::PROPOSE_TIMEOUT_MS;
+use crate::log_store::LogStore;
+use crate::log_store::WriterJoin;
+use crate::network::NetworkFactory;
+use crate::network::NetworkSwitch;
+use crate::proposal::propose_local;
+use crate::proposal::ForwardFailure;
+use crate::proposal::Forwarder;
+use crate::rpc::ForwardError;
+use crate::rpc::ProposeReply;
+use crate::server;
+use crate::server::ServerContext;
+use crate::state_machine::StateMachineStore;
+use crate::subscription::AppliedView;
+use crate::subscription::MetadataEvent;
+use crate::types::Node;
+use crate::types::NodeId;
+use crate::types::Raft;
+use crate::types::RaftMetrics;
+
+/// Time [`MetaNode::shutdown`] waits for the log writer thread to finish its last fsync.
+const SHUTDOWN_WRITER_WAIT_MS: u64 = 5_000;
+
+/// A committed and applied command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposed {
+    /// Log index of the command; [`MetaNode::wait_applied`] with it makes a node's view
+    /// include the command.
+    pub log_index: u64,
+    /// What the command did.
+    pub outcome: CommandOutcome,
+}
+
+/// A running metadata Raft node.
+pub struct MetaNode {
+    config: MetaConfig,
+    raft: Raft,
+    state_machine: StateMachineStore,
+    switch: NetworkSwitch,
+    forwarder: Arc<Forwarder>,
+    local_addr: SocketAddr,
+    shutdown_sender: watch::Sender<bool>,
+    server: Mutex<Option<JoinHandle<()>>>,
+    writer: WriterJoin,
+}
+
+impl std::fmt::Debug for MetaNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetaNode")
+            .field("node_id", &self.config.node_id)
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
+}
+
+impl MetaNode {
+    /// Starts a node: binds `config.listen_addr`, opens the stores under `config.data_dir`,
+    /// and, for an initial voter with empty storage, bootstraps the group with `config.voters`.
+    pub async fn start(config: MetaConfig) -> Result<MetaNode, MetaError> {
+        let listener = TcpListener::bind(config.listen_addr).await?;
+        MetaNode::start_with_listener(config, listener).await
+    }
+
+    /// Like [`MetaNode::start`], on an already bound listener (tests bind port 0 first).
+    pub async fn start_with_listener(
+        config: MetaConfig,
+        listener: TcpListener,
+    ) -> Result<MetaNode, MetaError> {
+        let raft_config = Arc::new(config.raft_config()?);
+        let log_store = LogStore::open(&config.data_dir.join("log"))?;
+        let writer = log_store.writer_join();
+        let state_machine = StateMachineStore::open(&config.data_dir.join("snapshot"))?;
+        let switch = NetworkSwitch::default();
+        let network = NetworkFactory::new(config.node_id, switch.clone());
+        let raft = Raft::new(
+            config.node_id,
+            raft_config,
+            network,
+            log_store,
+            state_machine.clone(),
+        )
+        .await
+        .map_err(|e| MetaError::Stopped(e.to_string()))?;
+        let local_addr = listener.local_addr()?;
+        let (shutdown_sender, shutdown) = watch::channel(false);
+        let context = ServerContext {
+            node_id: config.node_id,
+            raft: raft.clone(),
+            switch: switch.clone(),
+        };
+        let server = tokio::spawn(server::serve(listener, context, shutdown));
+        let node = MetaNode {
+            forwarder: Arc::new(Forwarder::new(config.node_id, switch.clone())),
+            config,
+            raft,
+            state_machine,
+            switch,
+            local_addr,
+            shutdown_sender,
+            server: Mutex::new(Some(server)),
+            writer,
+        };
+        node.bootstrap().await?;
+        tracing::info!(node_id = node.config.node_id, addr = %node.local_addr, "metadata node started");
+        Ok(node)
+    }
+
+    async fn bootstrap(&self) -> Result<(), MetaError> {
+        if !self.config.is_initial_voter() {
+            return Ok(());
+        }
+        let initialized = self
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| MetaError::Stopped(e.to_string()))?;
+        if initialized {
+            return Ok(());
+        }
+        let members: BTreeMap<NodeId, Node> = self
+            .config
+            .voters
+            .iter()
+            .map(|(id, addr)| (*id, Node { addr: addr.clone() }))
+            .collect();
+        match self.raft.initialize(members).await {
+            Ok(()) => Ok(()),
+            // Another voter's log reached us first: already part of the group.
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(error) => Err(MetaError::Config(format!(
+                "bootstrapping the voter group: {error}"
+            ))),
+        }
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.config.node_id
+    }
+
+    /// The address the Raft listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Proposes `command` through whichever node leads, and waits until it is committed and
+    /// applied there. Gives up after [`PROPOSE_TIMEOUT_MS`].
+    pub async fn propose(&self, command: Command) -> Result<Proposed, MetaError> {
+        let bytes = postcard::to_allocvec(&command)
+            .map_err(|e| MetaError::Config(e.to_string()))?
+            .len();
+        if bytes > COMMAND_BYTES_MAX {
+            return Err(MetaError::CommandTooLarge {
+                bytes,
+                bytes_max: COMMAND_BYTES_MAX,
+            });
+        }
+        let deadline = Instant::now() + Duration::from_millis(PROPOSE_TIMEOUT_MS);
+        let mut last_leader = None;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(match last_leader {
+                    Some(_) => MetaError::Timeout {
+                        operation: "proposal",
+                        timeout_ms: PROPOSE_TIMEOUT_MS,
+                    },
+                    None => MetaError::NoLeader,
+                });
+            }
+            let attempt = match propose_local(&self.raft, command.clone(), remaining).await {
+                Ok(reply) => return finish(reply),
+                Err(ForwardError::NotLeader {
+                    leader: Some(leader),
+                    leader_addr: Some(addr),
+                }) if leader != self.config.node_id => {
+                    last_leader = Some(leader);
+                    self.forwarder
+                        .forward(leader, &addr, &command, remaining)
+                        .await
+                }
+                Err(ForwardError::NotLeader { .. }) => Err(ForwardFailure::Retry),
+                Err(ForwardError::Timeout) => {
+                    return Err(MetaError::Timeout {
+                        operation: "proposal",
+                        timeout_ms: PROPOSE_TIMEOUT_MS,
+                    })
+                }
+                Err(ForwardError::Stopped(reason)) => return Err(MetaError::Stopped(reason)),
+                Err(ForwardError::Refused(reason)) => return Err(MetaError::Stopped(reason)),
+            };
+            match attempt {
+                Ok(reply) => return finish(reply),
+                Err(ForwardFailure::GiveUp(error)) => return Err(error),
+                Err(ForwardFailure::Retry) => {
+                    tokio::time::sleep(Duration::from_millis(PROPOSE_RETRY_PAUSE_MS)).await
+                }
+            }
+        }
+    }
+
+    /// The latest view applied on this node (it may trail the leader by a few entries; use
+    /// [`MetaNode::wait_applied`] with a [`Proposed::log_index`] to read your writes).
+    pub fn view(&self) -> AppliedView {
+        self.state_machine.view()
+    }
+
+    /// A receiver that always holds the latest applied view; `changed()` wakes on each update.
+    pub fn watch_view(&self) -> watch::Receiver<AppliedView> {
+        self.state_machine.watch_view()
+    }
+
+    /// Every change applied on this node from now on, in log order.
+    pub fn subscribe(&self) -> broadcast::Receiver<MetadataEvent> {
+        self.state_machine.subscribe_events()
+    }
+
+    /// Waits until this node has applied `log_index`, and returns the view then.
+    pub async fn wait_applied(
+        &self,
+        log_index: u64,
+        timeout: Duration,
+    ) -> Result<AppliedView, MetaError> {
+        let mut receiver = self.watch_view();
+        let waiting = async {
+            receiver
+                .wait_for(|view| view.applied_index.is_some_and(|index| index >= log_index))
+                .await
+                .map(|view| view.clone())
+        };
+        let result = tokio::time::timeout(timeout, waiting).await;
+        match result {
+            Ok(Ok(view)) => Ok(view),
+            Ok(Err(_)) => Err(MetaError::Stopped("state machine closed".to_string())),
+            Err(_) => Err(MetaError::Timeout {
+                operation: "wait for apply",
+                timeout_ms: timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// A linearizable read on the leader: confirms leadership with a quorum, waits until
+    /// everything committed before the call is applied, and returns the view.
+    pub async fn read_view_linearizable(&self) -> Result<AppliedView, MetaError> {
+        let read_log_id = self
+            .raft
+            .ensure_linearizable()
+            .await
+            .map_err(|error| match error {
+                RaftError::APIError(_) => MetaError::NotLeader {
+                    leader: self.current_leader(),
+                },
+                RaftError::Fatal(fatal) => MetaError::Stopped(fatal.to_string()),
+            })?;
+        match read_log_id {
+            Some(id) => {
+                self.wait_applied(id.index, Duration::from_millis(PROPOSE_TIMEOUT_MS))
+                    .await
+            }
+            None => Ok(self.view()),
+        }
+    }
+
+    /// The leader this node knows of.
+    pub fn current_leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// openraft's metrics (state, term, leader, log indexes, membership, snapshot).
+    pub fn metrics(&self) -> watch::Receiver<RaftMetrics> {
+        self.raft.metrics()
+    }
+
+    /// Adds `node_id` at Raft address `addr` as a learner and waits until it has caught up.
+    /// Must be called on the leader ([`MetaError::NotLeader`] says where it is).
+    pub async fn add_learner(&self, node_id: NodeId, addr: String) -> Result<(), MetaError> {
+        self.raft
+            .add_learner(node_id, Node { addr }, true)
+            .await
+            .map_err(|e| self.membership_error(e))?;
+        Ok(())
+    }
+
+    /// Makes `node_id` a voter: adds it as a learner (if `addr` is given), waits for it to
+    /// catch up, then changes the membership. Leader only.
+    pub async fn add_voter(&self, node_id: NodeId, addr: Option<String>) -> Result<(), MetaError> {
+        if let Some(addr) = addr {
+            self.add_learner(node_id, addr).await?;
+        }
+        let change = ChangeMembers::AddVoterIds(BTreeSet::from([node_id]));
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map_err(|e| self.membership_error(e))?;
+        Ok(())
+    }
+
+    /// Removes voter `node_id` from the group (it stops receiving the log). Leader only.
+    pub async fn remove_voter(&self, node_id: NodeId) -> Result<(), MetaError> {
+        let change = ChangeMembers::RemoveVoters(BTreeSet::from([node_id]));
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map_err(|e| self.membership_error(e))?;
+        Ok(())
+    }
+
+    fn membership_error(
+        &self,
+        error: RaftError<NodeId, ClientWriteError<NodeId, Node>>,
+    ) -> MetaError {
+        match error {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
+                MetaError::NotLeader {
+                    leader: forward.leader_id,
+                }
+            }
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(change)) => match change {
+                ChangeMembershipError::InProgress(_) => MetaError::Membership(change.to_string()),
+                other => MetaError::Membership(other.to_string()),
+            },
+            RaftError::Fatal(fatal) => MetaError::Stopped(fatal.to_string()),
+        }
+    }
+
+    /// The switch that isolates this node from its peers (tests, drills).
+    pub fn network_switch(&self) -> NetworkSwitch {
+        self.switch.clone()
+    }
+
+    /// The underlying openraft handle, for operations this API does not cover.
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// Stops the node: Raft, the RPC server and its connections, and the log writer (after
+    /// its last fsync). The data directory can then be opened again.
+    pub async fn shutdown(self) -> Result<(), MetaError> {
+        let raft_result = self.raft.shutdown().await;
+        let _ = self.shutdown_sender.send(true);
+        let server = self.server.lock().expect("server handle lock").take();
+        if let Some(server) = server {
+            let _ = server.await;
+        }
+        drop(self.raft);
+        if !self
+            .writer
+            .wait(Duration::from_millis(SHUTDOWN_WRITER_WAIT_MS))
+            .await
+        {
+            tracing::warn!(
+                node_id = self.config.node_id,
+                "log writer did not stop in time"
+            );
+        }
+        tracing::info!(node_id = self.config.node_id, "metadata node stopped");
+        raft_result.map_err(|e| MetaError::Stopped(e.to_string()))
+    }
+}
+
+fn finish(reply: ProposeReply) -> Result<Proposed, MetaError> {
+    match reply.reply.result {
+        Some(Ok(outcome)) => Ok(Proposed {
+            log_index: reply.log_index,
+            outcome,
+        }),
+        Some(Err(error)) => Err(MetaError::Rejected(error)),
+        None => Err(MetaError::Stopped(
+            "a command entry produced no command result".to_string(),
+        )),
+    }
+}

@@ -1,0 +1,168 @@
+//! The Raft RPC wire format: length-delimited frames of postcard-encoded messages over TCP.
+//!
+//! ```text
+//! frame:   len u32 BE | postcard(RpcRequest or RpcResponse) [len]      (len ≤ RPC_FRAME_BYTES_MAX)
+//! ```
+//!
+//! A connection starts with `Hello { protocol_version, from, to }`, answered by `HelloOk` or
+//! `Refused`, then carries one request and its response at a time. A frame longer than
+//! [`RPC_FRAME_BYTES_MAX`], or one that does not decode, closes the connection (after a log
+//! line); nothing on the wire can make a node panic or allocate more than one frame.
+
+use bytes::Bytes;
+use futures::SinkExt;
+use futures::StreamExt;
+use openraft::error::InstallSnapshotError;
+use openraft::error::RaftError;
+use openraft::raft::AppendEntriesRequest;
+use openraft::raft::AppendEntriesResponse;
+use openraft::raft::InstallSnapshotRequest;
+use openraft::raft::InstallSnapshotResponse;
+use openraft::raft::VoteRequest;
+use openraft::raft::VoteResponse;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde::Serialize;
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+use tokio_util::codec::LengthDelimitedCodec;
+
+use crate::commands::Command;
+use crate::limits::RPC_FRAME_BYTES_MAX;
+use crate::types::CommandReply;
+use crate::types::NodeId;
+use crate::types::TypeConfig;
+
+/// Version of this wire protocol, checked in the hello exchange.
+pub const RPC_PROTOCOL_VERSION: u16 = 1;
+
+/// A framed TCP connection carrying RPC messages.
+pub type RpcConnection = Framed<TcpStream, LengthDelimitedCodec>;
+
+/// Wraps a TCP stream with the bounded length-delimited codec.
+pub fn framed(stream: TcpStream) -> RpcConnection {
+    let codec = LengthDelimitedCodec::builder()
+        .max_frame_length(RPC_FRAME_BYTES_MAX)
+        .new_codec();
+    Framed::new(stream, codec)
+}
+
+/// A request from one node to another.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RpcRequest {
+    /// First frame of a connection.
+    Hello {
+        /// [`RPC_PROTOCOL_VERSION`] of the caller.
+        protocol_version: u16,
+        /// Caller's node id.
+        from: NodeId,
+        /// Node id the caller believes it dialed.
+        to: NodeId,
+    },
+    /// Raft AppendEntries (also heartbeats).
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    /// Raft RequestVote.
+    Vote(VoteRequest<NodeId>),
+    /// One chunk of a snapshot.
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A command forwarded by a follower to the leader.
+    Propose(Command),
+}
+
+/// The answer to an [`RpcRequest`].
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RpcResponse {
+    /// Hello accepted.
+    HelloOk,
+    /// The request was refused (wrong node, wrong version, oversized snapshot).
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// AppendEntries result.
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    /// Vote result.
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    /// InstallSnapshot result.
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
+    /// Forwarded proposal result.
+    Propose(Result<ProposeReply, ForwardError>),
+}
+
+/// A forwarded command's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProposeReply {
+    /// Log index the command was committed at.
+    pub log_index: u64,
+    /// The state machine's reply.
+    pub reply: CommandReply,
+}
+
+/// Why a forwarded command was not committed by the node it was sent to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ForwardError {
+    /// That node is not (or no longer) the leader.
+    NotLeader {
+        /// The leader it knows of.
+        leader: Option<NodeId>,
+        /// That leader's Raft address.
+        leader_addr: Option<String>,
+    },
+    /// The command did not commit in time there.
+    Timeout,
+    /// That node's Raft stopped.
+    Stopped(String),
+    /// Raft refused the write for another reason.
+    Refused(String),
+}
+
+/// Why a frame could not be received.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The peer closed the connection.
+    #[error("connection closed")]
+    Closed,
+    /// Socket error or a frame over the size limit.
+    #[error("transport: {0}")]
+    Transport(#[from] std::io::Error),
+    /// The frame is not a valid message.
+    #[error("undecodable frame of {bytes} bytes: {reason}")]
+    Decode {
+        /// Frame length.
+        bytes: usize,
+        /// Decoder message.
+        reason: String,
+    },
+}
+
+/// Sends one message as a frame.
+pub async fn send_message<T: Serialize>(
+    connection: &mut RpcConnection,
+    message: &T,
+) -> std::io::Result<()> {
+    let bytes = postcard::to_allocvec(message)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    if bytes.len() > RPC_FRAME_BYTES_MAX {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "message of {} bytes exceeds the {RPC_FRAME_BYTES_MAX}-byte frame limit",
+                bytes.len()
+            ),
+        ));
+    }
+    connection.send(Bytes::from(bytes)).await
+}
+
+/// Receives one frame and decodes it.
+pub async fn receive_message<T: DeserializeOwned>(
+    connection: &mut RpcConnection,
+) -> Result<T, FrameError> {
+    let frame = connection.next().await.ok_or(FrameError::Closed)??;
+    postcard::from_bytes(&frame).map_err(|e| FrameError::Decode {
+        bytes: frame.len(),
+        reason: e.to_string(),
+    })
+}

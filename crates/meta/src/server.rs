@@ -1,0 +1,173 @@
+//! The server side of Raft RPC: accepts peer connections and hands their requests to the
+//! local Raft node.
+//!
+//! listener → connection task (hello, then request/response loop) → `Raft::{append_entries,
+//! vote, install_snapshot}` or a forwarded proposal → response frame.
+//!
+//! A connection is closed, with a log line, on: a frame over the size limit, an undecodable
+//! frame, a hello for another node id or protocol version, a snapshot chunk beyond
+//! [`SNAPSHOT_BYTES_MAX`], or the node being isolated by its [`NetworkSwitch`]. Connections
+//! beyond [`RPC_INBOUND_CONNECTIONS_MAX`] are closed on accept.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::limits::PROPOSE_TIMEOUT_MS;
+use crate::limits::RPC_INBOUND_CONNECTIONS_MAX;
+use crate::limits::SNAPSHOT_BYTES_MAX;
+use crate::network::NetworkSwitch;
+use crate::proposal::propose_local;
+use crate::rpc;
+use crate::rpc::FrameError;
+use crate::rpc::RpcConnection;
+use crate::rpc::RpcRequest;
+use crate::rpc::RpcResponse;
+use crate::types::NodeId;
+use crate::types::Raft;
+
+/// What a connection task needs.
+#[derive(Clone)]
+pub(crate) struct ServerContext {
+    pub node_id: NodeId,
+    pub raft: Raft,
+    pub switch: NetworkSwitch,
+}
+
+/// Accepts connections until `shutdown` turns true; then drops every connection.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    context: ServerContext,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(RPC_INBOUND_CONNECTIONS_MAX));
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            accepted = listener.accept() => accepted,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "accepting a Raft connection failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if context.switch.is_isolated() {
+            tracing::debug!(%peer, "dropping inbound connection: node isolated");
+            continue;
+        }
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, limit = RPC_INBOUND_CONNECTIONS_MAX, "too many Raft connections; closing");
+            continue;
+        };
+        let context = context.clone();
+        connections.spawn(async move {
+            if let Err(reason) = serve_connection(stream, &context).await {
+                tracing::info!(%peer, %reason, "closed Raft connection");
+            }
+            drop(permit);
+        });
+    }
+    connections.shutdown().await;
+    tracing::debug!(node_id = context.node_id, "Raft server stopped");
+}
+
+/// Serves one connection until it closes or misbehaves; returns why it ended.
+async fn serve_connection(stream: TcpStream, context: &ServerContext) -> Result<(), String> {
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut connection = rpc::framed(stream);
+    let from = handshake(&mut connection, context).await?;
+    loop {
+        let request = match rpc::receive_message::<RpcRequest>(&mut connection).await {
+            Ok(request) => request,
+            Err(FrameError::Closed) => return Ok(()),
+            Err(error) => return Err(format!("from node {from}: {error}")),
+        };
+        if context.switch.is_isolated() {
+            return Err("node isolated".to_string());
+        }
+        let response = handle(request, context).await?;
+        rpc::send_message(&mut connection, &response)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+}
+
+async fn handshake(
+    connection: &mut RpcConnection,
+    context: &ServerContext,
+) -> Result<NodeId, String> {
+    let hello = rpc::receive_message::<RpcRequest>(connection)
+        .await
+        .map_err(|e| format!("hello: {e}"))?;
+    let refusal = match hello {
+        RpcRequest::Hello {
+            protocol_version,
+            from,
+            to,
+        } => {
+            if protocol_version != rpc::RPC_PROTOCOL_VERSION {
+                format!(
+                    "protocol version {protocol_version}, expected {}",
+                    rpc::RPC_PROTOCOL_VERSION
+                )
+            } else if to != context.node_id {
+                format!(
+                    "caller {from} dialed node {to}, this is node {}",
+                    context.node_id
+                )
+            } else {
+                rpc::send_message(connection, &RpcResponse::HelloOk)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                return Ok(from);
+            }
+        }
+        other => format!("expected hello, got {other:?}"),
+    };
+    // Best effort: the refusal tells the caller why before the connection closes.
+    let _ = rpc::send_message(
+        connection,
+        &RpcResponse::Refused {
+            reason: refusal.clone(),
+        },
+    )
+    .await;
+    Err(refusal)
+}
+
+async fn handle(request: RpcRequest, context: &ServerContext) -> Result<RpcResponse, String> {
+    Ok(match request {
+        RpcRequest::Hello { .. } => return Err("second hello on one connection".to_string()),
+        RpcRequest::AppendEntries(request) => {
+            RpcResponse::AppendEntries(context.raft.append_entries(request).await)
+        }
+        RpcRequest::Vote(request) => RpcResponse::Vote(context.raft.vote(request).await),
+        RpcRequest::InstallSnapshot(request) => {
+            let end = request.offset.saturating_add(request.data.len() as u64);
+            if end > SNAPSHOT_BYTES_MAX as u64 {
+                return Err(format!(
+                    "snapshot chunk ends at byte {end}, beyond {SNAPSHOT_BYTES_MAX}"
+                ));
+            }
+            RpcResponse::InstallSnapshot(context.raft.install_snapshot(request).await)
+        }
+        RpcRequest::Propose(command) => RpcResponse::Propose(
+            propose_local(
+                &context.raft,
+                command,
+                Duration::from_millis(PROPOSE_TIMEOUT_MS),
+            )
+            .await,
+        ),
+    })
+}

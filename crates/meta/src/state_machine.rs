@@ -1,0 +1,356 @@
+//! The state machine store: applies committed entries to the [`MetadataView`], publishes each
+//! change to subscribers, and builds, stores and installs snapshots.
+//!
+//! The applied view lives in memory; durability comes from the Raft log plus snapshots. On
+//! start the view is loaded from the snapshot file and openraft re-applies the committed log
+//! entries after it.
+//!
+//! # Snapshot file `<data_dir>/snapshot/snapshot`
+//!
+//! A [file header](crate::frame) with magic `SLUICEsn`, then one record whose payload is
+//! postcard of `SnapshotFile { meta, data }`: openraft's snapshot meta (last log id, membership,
+//! snapshot id) and `data`, the postcard of the applied state (last applied log id, membership,
+//! view) — the same bytes that are sent to a follower in InstallSnapshot chunks. The file is
+//! replaced atomically (temp file, fsync, rename, fsync directory): after a crash it holds the
+//! old or the new snapshot, never a mix. A damaged snapshot file fails the open
+//! ([`StoreError::Corrupt`]) because the log before it may already be purged.
+
+use std::io::Cursor;
+use std::path::Path;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use openraft::storage::RaftStateMachine;
+use openraft::AnyError;
+use openraft::EntryPayload;
+use openraft::RaftSnapshotBuilder;
+use openraft::Snapshot;
+use openraft::StorageIOError;
+use serde::Deserialize;
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tokio::sync::watch;
+
+use crate::durable;
+use crate::error::StoreError;
+use crate::frame;
+use crate::frame::RecordRead;
+use crate::limits::CHANGE_EVENTS_BUFFERED_MAX;
+use crate::limits::SNAPSHOT_BYTES_MAX;
+use crate::subscription::AppliedView;
+use crate::subscription::MetadataEvent;
+use crate::types::CommandReply;
+use crate::types::Entry;
+use crate::types::LogId;
+use crate::types::SnapshotMeta;
+use crate::types::StorageError;
+use crate::types::StoredMembership;
+use crate::types::TypeConfig;
+use crate::view::MetadataView;
+
+/// Name of the snapshot file inside the snapshot directory.
+pub const SNAPSHOT_FILE: &str = "snapshot";
+
+/// The replicated state: the view plus the Raft bookkeeping a snapshot must carry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct AppliedState {
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    view: Arc<MetadataView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SnapshotFile {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    dir: PathBuf,
+    state: Mutex<AppliedState>,
+    current_snapshot: Mutex<Option<SnapshotFile>>,
+    /// Serializes snapshot file writes (building and installing can race).
+    snapshot_write: Mutex<()>,
+    snapshots_built: AtomicU64,
+    view_sender: watch::Sender<AppliedView>,
+    event_sender: broadcast::Sender<MetadataEvent>,
+}
+
+/// openraft's [`RaftStateMachine`] over the metadata view. Clones share the same state.
+#[derive(Debug, Clone)]
+pub struct StateMachineStore {
+    shared: Arc<Shared>,
+}
+
+impl StateMachineStore {
+    /// Opens the state machine, loading the snapshot in `dir` if there is one.
+    pub fn open(dir: &Path) -> Result<StateMachineStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
+        let tmp = durable::tmp_path(dir, SNAPSHOT_FILE);
+        durable::remove_if_exists(&tmp).map_err(|e| StoreError::io("remove", &tmp, e))?;
+        let snapshot = read_snapshot_file(&dir.join(SNAPSHOT_FILE))?;
+        let state = match &snapshot {
+            Some(file) => postcard::from_bytes(&file.data).map_err(|e| StoreError::Corrupt {
+                path: dir.join(SNAPSHOT_FILE),
+                reason: format!("undecodable snapshot data: {e}"),
+            })?,
+            None => AppliedState::default(),
+        };
+        tracing::info!(dir = %dir.display(), last_applied = ?state.last_applied, "opened metadata state machine");
+        let (view_sender, _) = watch::channel(applied_view(&state));
+        let (event_sender, _) = broadcast::channel(CHANGE_EVENTS_BUFFERED_MAX);
+        Ok(StateMachineStore {
+            shared: Arc::new(Shared {
+                dir: dir.to_path_buf(),
+                state: Mutex::new(state),
+                current_snapshot: Mutex::new(snapshot),
+                snapshot_write: Mutex::new(()),
+                snapshots_built: AtomicU64::new(0),
+                view_sender,
+                event_sender,
+            }),
+        })
+    }
+
+    /// The latest applied view.
+    pub fn view(&self) -> AppliedView {
+        self.shared.view_sender.borrow().clone()
+    }
+
+    /// A receiver that always holds the latest applied view.
+    pub fn watch_view(&self) -> watch::Receiver<AppliedView> {
+        self.shared.view_sender.subscribe()
+    }
+
+    /// A receiver of every applied change from now on.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<MetadataEvent> {
+        self.shared.event_sender.subscribe()
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, AppliedState> {
+        self.shared
+            .state
+            .lock()
+            .expect("state machine lock poisoned")
+    }
+
+    fn publish(&self, state: &AppliedState) {
+        self.shared.view_sender.send_replace(applied_view(state));
+    }
+
+    /// Writes `file` as the current snapshot unless a newer one is already current.
+    fn store_snapshot(&self, file: SnapshotFile) -> Result<(), StorageError> {
+        let signature = Some(file.meta.signature());
+        let _writing = self
+            .shared
+            .snapshot_write
+            .lock()
+            .expect("snapshot write lock poisoned");
+        let newer_exists = self
+            .shared
+            .current_snapshot
+            .lock()
+            .expect("snapshot lock poisoned")
+            .as_ref()
+            .is_some_and(|current| current.meta.last_log_id > file.meta.last_log_id);
+        if newer_exists {
+            return Ok(());
+        }
+        let io_error = |e: &dyn std::fmt::Display| {
+            StorageError::from(StorageIOError::write_snapshot(
+                signature.clone(),
+                AnyError::error(e.to_string()),
+            ))
+        };
+        let payload = postcard::to_allocvec(&file).map_err(|e| io_error(&e))?;
+        if payload.len() > SNAPSHOT_BYTES_MAX {
+            return Err(io_error(&format!(
+                "snapshot of {} bytes exceeds {SNAPSHOT_BYTES_MAX}",
+                payload.len()
+            )));
+        }
+        let mut bytes = frame::file_header(frame::SNAPSHOT_MAGIC).to_vec();
+        frame::encode_record(&payload, &mut bytes);
+        durable::write_atomically(&self.shared.dir, SNAPSHOT_FILE, &bytes)
+            .map_err(|e| io_error(&e))?;
+        *self
+            .shared
+            .current_snapshot
+            .lock()
+            .expect("snapshot lock poisoned") = Some(file);
+        Ok(())
+    }
+}
+
+fn applied_view(state: &AppliedState) -> AppliedView {
+    AppliedView {
+        applied_index: state.last_applied.map(|id| id.index),
+        view: state.view.clone(),
+    }
+}
+
+fn read_snapshot_file(path: &Path) -> Result<Option<SnapshotFile>, StoreError> {
+    let bytes_max = SNAPSHOT_BYTES_MAX + frame::FILE_HEADER_BYTES + frame::RECORD_HEADER_BYTES;
+    let Some(bytes) =
+        durable::read_bounded(path, bytes_max).map_err(|e| StoreError::io("read", path, e))?
+    else {
+        return Ok(None);
+    };
+    frame::check_file_header(&bytes, frame::SNAPSHOT_MAGIC, path)?;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    match frame::read_record(&bytes, frame::FILE_HEADER_BYTES, SNAPSHOT_BYTES_MAX) {
+        RecordRead::Valid { payload, .. } => postcard::from_bytes(payload)
+            .map(Some)
+            .map_err(|e| corrupt(e.to_string())),
+        RecordRead::End => Err(corrupt("no snapshot record".to_string())),
+        RecordRead::Invalid { reason } => Err(corrupt(reason)),
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let (data, last_applied, last_membership) = {
+            let state = self.lock_state();
+            let data = postcard::to_allocvec(&*state)
+                .map_err(|e| StorageIOError::read_state_machine(AnyError::error(e.to_string())))?;
+            (data, state.last_applied, state.last_membership.clone())
+        };
+        let counter = self.shared.snapshots_built.fetch_add(1, Ordering::Relaxed);
+        let snapshot_id = match last_applied {
+            Some(id) => format!(
+                "{}-{}-{}-{counter}",
+                id.leader_id.term, id.leader_id.node_id, id.index
+            ),
+            None => format!("none-{counter}"),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: last_applied,
+            last_membership,
+            snapshot_id,
+        };
+        let file = SnapshotFile {
+            meta: meta.clone(),
+            data: data.clone(),
+        };
+        self.store_snapshot(file)?;
+        tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "built metadata snapshot");
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let state = self.lock_state();
+        Ok((state.last_applied, state.last_membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandReply>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut replies = Vec::new();
+        let mut events = Vec::new();
+        let mut state = self.lock_state();
+        for entry in entries {
+            state.last_applied = Some(entry.log_id);
+            let result = match entry.payload {
+                EntryPayload::Blank => None,
+                EntryPayload::Membership(membership) => {
+                    state.last_membership = StoredMembership::new(Some(entry.log_id), membership);
+                    None
+                }
+                EntryPayload::Normal(command) => {
+                    let result = Arc::make_mut(&mut state.view).apply(&command);
+                    events.push(MetadataEvent::Applied {
+                        log_index: entry.log_id.index,
+                        command,
+                        result: result.clone(),
+                    });
+                    Some(result)
+                }
+            };
+            replies.push(CommandReply { result });
+        }
+        self.publish(&state);
+        drop(state);
+        for event in events {
+            // No subscriber is fine: the view is still published through the watch channel.
+            let _ = self.shared.event_sender.send(event);
+        }
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let signature = Some(meta.signature());
+        let decode_error = |reason: String| {
+            StorageError::from(StorageIOError::read_snapshot(
+                signature.clone(),
+                AnyError::error(reason),
+            ))
+        };
+        if data.len() > SNAPSHOT_BYTES_MAX {
+            return Err(decode_error(format!(
+                "snapshot of {} bytes exceeds {SNAPSHOT_BYTES_MAX}",
+                data.len()
+            )));
+        }
+        let mut installed: AppliedState =
+            postcard::from_bytes(&data).map_err(|e| decode_error(e.to_string()))?;
+        installed.last_applied = meta.last_log_id;
+        installed.last_membership = meta.last_membership.clone();
+        self.store_snapshot(SnapshotFile {
+            meta: meta.clone(),
+            data,
+        })?;
+        {
+            let mut state = self.lock_state();
+            *state = installed;
+            self.publish(&state);
+        }
+        let log_index = meta.last_log_id.map_or(0, |id| id.index);
+        let _ = self
+            .shared
+            .event_sender
+            .send(MetadataEvent::SnapshotInstalled { log_index });
+        tracing::info!(snapshot = %meta.snapshot_id, "installed metadata snapshot");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let current = self
+            .shared
+            .current_snapshot
+            .lock()
+            .expect("snapshot lock poisoned");
+        Ok(current.as_ref().map(|file| Snapshot {
+            meta: file.meta.clone(),
+            snapshot: Box::new(Cursor::new(file.data.clone())),
+        }))
+    }
+}

@@ -1,0 +1,293 @@
+//! Per-topic configuration: the keys Sluice understands, their Kafka names, defaults and valid
+//! ranges.
+//!
+//! A topic stores the overrides it was created or altered with (as strings, like Kafka, so that
+//! DescribeConfigs can tell a default from an override) and the resolved, typed [`TopicConfig`].
+//! Both are validated when the command is applied; an invalid value rejects the whole command.
+//!
+//! The flush policy uses Kafka's two keys: `flush.messages` (fsync after this many messages;
+//! `1` means every batch) and `flush.ms` (fsync at least this often). Their defaults, like
+//! Kafka's, are `i64::MAX`: leave flushing to the OS and rely on replication for durability.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::error::CommandError;
+use crate::limits::TOPIC_CONFIG_ENTRIES_MAX;
+
+/// `retention.ms`: age after which a closed segment is deleted; `-1` keeps forever.
+pub const RETENTION_MS: &str = "retention.ms";
+/// `retention.bytes`: partition size above which the oldest segments are deleted; `-1` unlimited.
+pub const RETENTION_BYTES: &str = "retention.bytes";
+/// `segment.bytes`: a segment rolls once it reaches this size.
+pub const SEGMENT_BYTES: &str = "segment.bytes";
+/// `segment.ms`: a segment rolls once it is this old.
+pub const SEGMENT_MS: &str = "segment.ms";
+/// `cleanup.policy`: `delete`, `compact` or `compact,delete`.
+pub const CLEANUP_POLICY: &str = "cleanup.policy";
+/// `min.insync.replicas`: in-sync replicas an acks=all produce needs.
+pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
+/// `flush.messages`: fsync after this many messages (`1` = every batch).
+pub const FLUSH_MESSAGES: &str = "flush.messages";
+/// `flush.ms`: fsync at least every this many milliseconds.
+pub const FLUSH_MS: &str = "flush.ms";
+/// `max.message.bytes`: largest record batch the partition accepts.
+pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
+
+/// Every topic configuration key Sluice accepts, in a stable order.
+pub const TOPIC_CONFIG_KEYS: [&str; 9] = [
+    RETENTION_MS,
+    RETENTION_BYTES,
+    SEGMENT_BYTES,
+    SEGMENT_MS,
+    CLEANUP_POLICY,
+    MIN_INSYNC_REPLICAS,
+    FLUSH_MESSAGES,
+    FLUSH_MS,
+    MAX_MESSAGE_BYTES,
+];
+
+/// Smallest `segment.bytes`, Kafka 3.x's (the size of an empty legacy record); the log crate
+/// needs at least one batch per segment, which it enforces itself.
+pub const SEGMENT_BYTES_MIN: i64 = 14;
+
+/// What the log cleaner does with old data of a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CleanupPolicy {
+    /// Delete whole segments by age and size (`delete`).
+    Delete,
+    /// Keep the last record per key (`compact`).
+    Compact,
+    /// Compact, and also delete by age and size (`compact,delete`).
+    CompactDelete,
+}
+
+impl fmt::Display for CleanupPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CleanupPolicy::Delete => "delete",
+            CleanupPolicy::Compact => "compact",
+            CleanupPolicy::CompactDelete => "compact,delete",
+        })
+    }
+}
+
+/// The resolved, typed configuration of one topic (defaults overlaid with its overrides).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicConfig {
+    /// `retention.ms`; `-1` = keep forever.
+    pub retention_ms: i64,
+    /// `retention.bytes`; `-1` = unlimited.
+    pub retention_bytes: i64,
+    /// `segment.bytes`.
+    pub segment_bytes: i32,
+    /// `segment.ms`.
+    pub segment_ms: i64,
+    /// `cleanup.policy`.
+    pub cleanup_policy: CleanupPolicy,
+    /// `min.insync.replicas`.
+    pub min_insync_replicas: i32,
+    /// `flush.messages`; `i64::MAX` = leave to the OS.
+    pub flush_messages: i64,
+    /// `flush.ms`; `i64::MAX` = leave to the OS.
+    pub flush_ms: i64,
+    /// `max.message.bytes`.
+    pub max_message_bytes: i32,
+}
+
+impl Default for TopicConfig {
+    /// Kafka's broker defaults.
+    fn default() -> Self {
+        TopicConfig {
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: -1,
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            cleanup_policy: CleanupPolicy::Delete,
+            min_insync_replicas: 1,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            max_message_bytes: 1024 * 1024 + 12,
+        }
+    }
+}
+
+impl TopicConfig {
+    /// Resolves `overrides` over the defaults, rejecting unknown keys and out-of-range values.
+    pub fn from_overrides(
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<TopicConfig, CommandError> {
+        if overrides.len() > TOPIC_CONFIG_ENTRIES_MAX {
+            return Err(CommandError::InvalidConfig {
+                key: String::new(),
+                value: overrides.len().to_string(),
+                reason: format!("more than {TOPIC_CONFIG_ENTRIES_MAX} config entries"),
+            });
+        }
+        let mut config = TopicConfig::default();
+        for (key, value) in overrides {
+            config.set(key, value)?;
+        }
+        Ok(config)
+    }
+
+    /// Sets one key from its string form, validating the value.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), CommandError> {
+        match key {
+            RETENTION_MS => self.retention_ms = parse_i64(key, value, -1)?,
+            RETENTION_BYTES => self.retention_bytes = parse_i64(key, value, -1)?,
+            SEGMENT_BYTES => self.segment_bytes = parse_i32(key, value, SEGMENT_BYTES_MIN)?,
+            SEGMENT_MS => self.segment_ms = parse_i64(key, value, 1)?,
+            CLEANUP_POLICY => self.cleanup_policy = parse_cleanup_policy(value)?,
+            MIN_INSYNC_REPLICAS => self.min_insync_replicas = parse_i32(key, value, 1)?,
+            FLUSH_MESSAGES => self.flush_messages = parse_i64(key, value, 1)?,
+            FLUSH_MS => self.flush_ms = parse_i64(key, value, 0)?,
+            MAX_MESSAGE_BYTES => self.max_message_bytes = parse_i32(key, value, 0)?,
+            _ => {
+                return Err(CommandError::InvalidConfig {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                    reason: "unknown topic config key".to_string(),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// The value of `key` in its Kafka string form, or `None` for an unknown key.
+    pub fn get(&self, key: &str) -> Option<String> {
+        Some(match key {
+            RETENTION_MS => self.retention_ms.to_string(),
+            RETENTION_BYTES => self.retention_bytes.to_string(),
+            SEGMENT_BYTES => self.segment_bytes.to_string(),
+            SEGMENT_MS => self.segment_ms.to_string(),
+            CLEANUP_POLICY => self.cleanup_policy.to_string(),
+            MIN_INSYNC_REPLICAS => self.min_insync_replicas.to_string(),
+            FLUSH_MESSAGES => self.flush_messages.to_string(),
+            FLUSH_MS => self.flush_ms.to_string(),
+            MAX_MESSAGE_BYTES => self.max_message_bytes.to_string(),
+            _ => return None,
+        })
+    }
+}
+
+fn invalid(key: &str, value: &str, reason: String) -> CommandError {
+    CommandError::InvalidConfig {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason,
+    }
+}
+
+fn parse_i64(key: &str, value: &str, min: i64) -> Result<i64, CommandError> {
+    let parsed: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, value, "not a 64-bit integer".to_string()))?;
+    if parsed < min {
+        return Err(invalid(key, value, format!("must be at least {min}")));
+    }
+    Ok(parsed)
+}
+
+fn parse_i32(key: &str, value: &str, min: i64) -> Result<i32, CommandError> {
+    let parsed = parse_i64(key, value, min)?;
+    i32::try_from(parsed).map_err(|_| invalid(key, value, "must fit a 32-bit integer".to_string()))
+}
+
+fn parse_cleanup_policy(value: &str) -> Result<CleanupPolicy, CommandError> {
+    let mut delete = false;
+    let mut compact = false;
+    for part in value.split(',') {
+        match part.trim() {
+            "delete" => delete = true,
+            "compact" => compact = true,
+            _ => {
+                return Err(invalid(
+                    CLEANUP_POLICY,
+                    value,
+                    "expected delete, compact or compact,delete".to_string(),
+                ))
+            }
+        }
+    }
+    Ok(match (compact, delete) {
+        (true, true) => CleanupPolicy::CompactDelete,
+        (true, false) => CleanupPolicy::Compact,
+        _ => CleanupPolicy::Delete,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overrides(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_without_overrides() {
+        let config = TopicConfig::from_overrides(&BTreeMap::new()).unwrap();
+        assert_eq!(config, TopicConfig::default());
+        assert_eq!(config.get(CLEANUP_POLICY).as_deref(), Some("delete"));
+    }
+
+    #[test]
+    fn every_key_round_trips_through_its_string_form() {
+        let mut config = TopicConfig::default();
+        let values = [
+            (RETENTION_MS, "-1"),
+            (RETENTION_BYTES, "1048576"),
+            (SEGMENT_BYTES, "4096"),
+            (SEGMENT_MS, "60000"),
+            (CLEANUP_POLICY, "compact,delete"),
+            (MIN_INSYNC_REPLICAS, "2"),
+            (FLUSH_MESSAGES, "1"),
+            (FLUSH_MS, "0"),
+            (MAX_MESSAGE_BYTES, "2000000"),
+        ];
+        assert_eq!(values.len(), TOPIC_CONFIG_KEYS.len());
+        for (key, value) in values {
+            config.set(key, value).unwrap();
+            assert_eq!(config.get(key).as_deref(), Some(value), "{key}");
+        }
+    }
+
+    #[test]
+    fn out_of_range_and_unknown_values_are_rejected() {
+        let cases = [
+            (RETENTION_MS, "-2"),
+            (SEGMENT_BYTES, "13"),
+            (SEGMENT_BYTES, "3000000000"),
+            (SEGMENT_MS, "0"),
+            (MIN_INSYNC_REPLICAS, "0"),
+            (FLUSH_MESSAGES, "0"),
+            (FLUSH_MS, "-1"),
+            (MAX_MESSAGE_BYTES, "ten"),
+            (CLEANUP_POLICY, "shred"),
+            ("retention.weeks", "1"),
+        ];
+        for (key, value) in cases {
+            let error = TopicConfig::from_overrides(&overrides(&[(key, value)])).unwrap_err();
+            assert!(
+                matches!(error, CommandError::InvalidConfig { .. }),
+                "{key}={value}"
+            );
+            assert_eq!(error.kafka_error_code(), 40);
+        }
+    }
+
+    #[test]
+    fn cleanup_policy_accepts_both_orders() {
+        let config =
+            TopicConfig::from_overrides(&overrides(&[(CLEANUP_POLICY, "delete,compact")])).unwrap();
+        assert_eq!(config.cleanup_policy, CleanupPolicy::CompactDelete);
+    }
+}

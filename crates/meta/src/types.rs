@@ -1,0 +1,53 @@
+//! The openraft type configuration of the metadata group.
+
+use std::io::Cursor;
+
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::commands::Command;
+use crate::commands::CommandOutcome;
+use crate::error::CommandError;
+
+/// Raft node id. Sluice uses the broker id as node id (a non-negative `i32` widened).
+pub type NodeId = u64;
+
+/// Address book entry of a node: `addr` is the `host:port` of its Raft listener.
+pub type Node = openraft::BasicNode;
+
+/// What applying one log entry produced, returned to the proposer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandReply {
+    /// The command's outcome, or why the state machine rejected it. `None` for Raft-internal
+    /// entries (blank and membership entries), which carry no command.
+    pub result: Option<Result<CommandOutcome, CommandError>>,
+}
+
+openraft::declare_raft_types!(
+    /// The type configuration of the metadata Raft group.
+    pub TypeConfig:
+        D = Command,
+        R = CommandReply,
+        NodeId = NodeId,
+        Node = Node,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// The Raft handle of the metadata group.
+pub type Raft = openraft::Raft<TypeConfig>;
+/// A Raft log id (term, leader, index).
+pub type LogId = openraft::LogId<NodeId>;
+/// A Raft vote.
+pub type Vote = openraft::Vote<NodeId>;
+/// A Raft log entry.
+pub type Entry = openraft::Entry<TypeConfig>;
+/// Storage error as openraft expects it.
+pub type StorageError = openraft::StorageError<NodeId>;
+/// Snapshot metadata.
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, Node>;
+/// Membership as stored with its log id.
+pub type StoredMembership = openraft::StoredMembership<NodeId, Node>;
+/// Raft metrics.
+pub type RaftMetrics = openraft::RaftMetrics<NodeId, Node>;

@@ -1,0 +1,132 @@
+//! The metadata view: what the Raft group agrees on, as plain data.
+//!
+//! [`MetadataView`] is the state machine's content. It is changed only by
+//! [`MetadataView::apply`](crate::commands) and read by the broker through
+//! [`MetaNode::view`](crate::MetaNode::view) or a subscription. Ordered maps keep its
+//! serialization (and therefore snapshots) deterministic.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::topic_config::TopicConfig;
+
+/// Kafka broker id (Kafka uses a signed 32-bit integer on the wire).
+pub type BrokerId = i32;
+
+/// A registered broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRecord {
+    /// Broker id.
+    pub broker_id: BrokerId,
+    /// Random id chosen by the broker process at start; a new value means the broker restarted.
+    pub incarnation_id: Uuid,
+    /// Bumped on every registration with a new incarnation; commands about a broker carry the
+    /// epoch they saw, so a command about a previous incarnation is rejected.
+    pub broker_epoch: i64,
+    /// `host:port` Kafka clients connect to.
+    pub kafka_addr: String,
+    /// `host:port` of the internal (replication/Raft) listener.
+    pub internal_addr: String,
+    /// Rack, if configured (not yet used by placement).
+    pub rack: Option<String>,
+    /// A fenced broker leads no partition and is not placed on by new topics.
+    pub fenced: bool,
+}
+
+/// One partition's replicas and leadership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionRecord {
+    /// Partition index within its topic.
+    pub partition: u32,
+    /// Assigned replicas; the first is the preferred leader.
+    pub replicas: Vec<BrokerId>,
+    /// In-sync replicas (a subset of `replicas`, never empty).
+    pub isr: Vec<BrokerId>,
+    /// Current leader; `None` when no in-sync replica is live (offline partition).
+    pub leader: Option<BrokerId>,
+    /// Bumped on every leader change (Kafka's leader epoch, KIP-101).
+    pub leader_epoch: i32,
+    /// Bumped on every change of leader or ISR; ISR proposals carry it for optimistic
+    /// concurrency (Kafka's partition epoch).
+    pub partition_epoch: i32,
+}
+
+/// A topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicRecord {
+    /// Topic name.
+    pub name: String,
+    /// Topic id (UUID, as in Kafka's metadata v10+).
+    pub topic_id: Uuid,
+    /// Replication factor new partitions get.
+    pub replication_factor: u16,
+    /// Config overrides as given (string form), for DescribeConfigs.
+    pub config_overrides: BTreeMap<String, String>,
+    /// Resolved typed config (defaults plus overrides).
+    pub config: TopicConfig,
+    /// Partitions, indexed by partition number.
+    pub partitions: Vec<PartitionRecord>,
+}
+
+/// The whole replicated cluster metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataView {
+    /// Registered brokers by id.
+    pub brokers: BTreeMap<BrokerId, BrokerRecord>,
+    /// Topics by name.
+    pub topics: BTreeMap<String, TopicRecord>,
+    /// Topic name by topic id.
+    pub topic_names: BTreeMap<Uuid, String>,
+    /// First producer id of the next block to hand out.
+    pub next_producer_id: i64,
+    /// Epoch the next (re-)registration gets.
+    pub next_broker_epoch: i64,
+}
+
+impl MetadataView {
+    /// The topic with this id.
+    pub fn topic_by_id(&self, topic_id: Uuid) -> Option<&TopicRecord> {
+        self.topic_names
+            .get(&topic_id)
+            .and_then(|name| self.topics.get(name))
+    }
+
+    /// Ids of registered brokers that are not fenced, ascending.
+    pub fn live_brokers(&self) -> Vec<BrokerId> {
+        self.brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .map(|b| b.broker_id)
+            .collect()
+    }
+
+    /// Whether `broker_id` is registered and not fenced.
+    pub fn is_live(&self, broker_id: BrokerId) -> bool {
+        self.brokers.get(&broker_id).is_some_and(|b| !b.fenced)
+    }
+
+    /// Partitions each broker leads, counting only partitions with a leader.
+    pub fn leader_counts(&self) -> BTreeMap<BrokerId, usize> {
+        let mut counts = BTreeMap::new();
+        for partition in self.topics.values().flat_map(|t| &t.partitions) {
+            if let Some(leader) = partition.leader {
+                *counts.entry(leader).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    /// Partition replicas each broker hosts.
+    pub fn replica_counts(&self) -> BTreeMap<BrokerId, usize> {
+        let mut counts = BTreeMap::new();
+        for partition in self.topics.values().flat_map(|t| &t.partitions) {
+            for replica in &partition.replicas {
+                *counts.entry(*replica).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+}
