@@ -196,67 +196,26 @@ impl MetadataView {
     /// Validates and applies one committed command. On error the view is unchanged.
     pub fn apply(&mut self, command: &Command) -> Result<CommandOutcome, CommandError> {
         match command {
-            Command::RegisterBroker {
-                broker_id,
-                incarnation_id,
-                kafka_addr,
-                internal_addr,
-                rack,
-            } => self.register_broker(*broker_id, *incarnation_id, kafka_addr, internal_addr, rack),
-            Command::FenceBroker {
-                broker_id,
-                broker_epoch,
-            } => self.fence_broker(*broker_id, *broker_epoch),
-            Command::UnfenceBroker {
-                broker_id,
-                broker_epoch,
-            } => self.unfence_broker(*broker_id, *broker_epoch),
-            Command::CreateTopic {
-                name,
-                topic_id,
-                partition_count,
-                replication_factor,
-                configs,
-            } => self.create_topic(
-                name,
-                *topic_id,
-                *partition_count,
-                *replication_factor,
-                configs,
-            ),
-            Command::DeleteTopic { name } => self.delete_topic(name),
-            Command::CreatePartitions {
-                name,
-                partition_count,
-            } => self.create_partitions(name, *partition_count),
-            Command::AlterTopicConfigs { name, set, delete } => {
-                self.alter_topic_configs(name, set, delete)
+            Command::RegisterBroker { broker_id, incarnation_id, kafka_addr, internal_addr, rack } => {
+                self.register_broker(*broker_id, *incarnation_id, kafka_addr, internal_addr, rack)
             }
-            Command::ChangeIsr {
-                topic_id,
-                partition,
-                leader,
-                leader_epoch,
-                partition_epoch,
-                isr,
-            } => self.change_isr(
-                *topic_id,
-                *partition,
-                *leader,
-                *leader_epoch,
-                *partition_epoch,
-                isr,
-            ),
-            Command::ElectLeader {
-                topic_id,
-                partition,
-                partition_epoch,
-                preferred,
-            } => self.elect_leader(*topic_id, *partition, *partition_epoch, *preferred),
-            Command::AllocateProducerIds {
-                broker_id,
-                broker_epoch,
-            } => self.allocate_producer_ids(*broker_id, *broker_epoch),
+            Command::FenceBroker { broker_id, broker_epoch } => self.fence_broker(*broker_id, *broker_epoch),
+            Command::UnfenceBroker { broker_id, broker_epoch } => self.unfence_broker(*broker_id, *broker_epoch),
+            Command::CreateTopic { name, topic_id, partition_count, replication_factor, configs } => {
+                self.create_topic(name, *topic_id, *partition_count, *replication_factor, configs)
+            }
+            Command::DeleteTopic { name } => self.delete_topic(name),
+            Command::CreatePartitions { name, partition_count } => self.create_partitions(name, *partition_count),
+            Command::AlterTopicConfigs { name, set, delete } => self.alter_topic_configs(name, set, delete),
+            Command::ChangeIsr { topic_id, partition, leader, leader_epoch, partition_epoch, isr } => {
+                self.change_isr(*topic_id, *partition, *leader, *leader_epoch, *partition_epoch, isr)
+            }
+            Command::ElectLeader { topic_id, partition, partition_epoch, preferred } => {
+                self.elect_leader(*topic_id, *partition, *partition_epoch, *preferred)
+            }
+            Command::AllocateProducerIds { broker_id, broker_epoch } => {
+                self.allocate_producer_ids(*broker_id, *broker_epoch)
+            }
         }
     }
 
@@ -269,9 +228,7 @@ impl MetadataView {
         rack: &Option<String>,
     ) -> Result<CommandOutcome, CommandError> {
         if broker_id < 0 {
-            return Err(CommandError::InvalidRequest {
-                reason: format!("negative broker id {broker_id}"),
-            });
+            return Err(CommandError::InvalidRequest { reason: format!("negative broker id {broker_id}") });
         }
         for address in [kafka_addr, internal_addr] {
             if address.is_empty() || address.len() > BROKER_ADDRESS_BYTES_MAX {
@@ -283,9 +240,7 @@ impl MetadataView {
         if let Some(existing) = self.brokers.get(&broker_id) {
             if existing.incarnation_id == incarnation_id {
                 // A retried registration of the same process: report the epoch it already has.
-                return Ok(CommandOutcome::BrokerRegistered {
-                    broker_epoch: existing.broker_epoch,
-                });
+                return Ok(CommandOutcome::BrokerRegistered { broker_epoch: existing.broker_epoch });
             }
         }
         let broker_epoch = self.next_broker_epoch;
@@ -306,15 +261,8 @@ impl MetadataView {
         Ok(CommandOutcome::BrokerRegistered { broker_epoch })
     }
 
-    fn check_broker_epoch(
-        &self,
-        broker_id: BrokerId,
-        broker_epoch: i64,
-    ) -> Result<(), CommandError> {
-        let broker = self
-            .brokers
-            .get(&broker_id)
-            .ok_or(CommandError::UnknownBroker { broker_id })?;
+    fn check_broker_epoch(&self, broker_id: BrokerId, broker_epoch: i64) -> Result<(), CommandError> {
+        let broker = self.brokers.get(&broker_id).ok_or(CommandError::UnknownBroker { broker_id })?;
         if broker.broker_epoch != broker_epoch {
             return Err(CommandError::StaleBrokerEpoch {
                 broker_id,
@@ -325,23 +273,12 @@ impl MetadataView {
         Ok(())
     }
 
-    fn fence_broker(
-        &mut self,
-        broker_id: BrokerId,
-        broker_epoch: i64,
-    ) -> Result<CommandOutcome, CommandError> {
+    fn fence_broker(&mut self, broker_id: BrokerId, broker_epoch: i64) -> Result<CommandOutcome, CommandError> {
         self.check_broker_epoch(broker_id, broker_epoch)?;
-        self.brokers
-            .get_mut(&broker_id)
-            .expect("checked above")
-            .fenced = true;
+        self.brokers.get_mut(&broker_id).expect("checked above").fenced = true;
         let mut partitions_changed = 0;
         let live: Vec<BrokerId> = self.live_brokers();
-        for partition in self
-            .topics
-            .values_mut()
-            .flat_map(|t| t.partitions.iter_mut())
-        {
+        for partition in self.topics.values_mut().flat_map(|t| t.partitions.iter_mut()) {
             let before = partition.clone();
             // Leave the ISR unless this is the last member: the last in-sync replica must be
             // remembered so that no out-of-sync replica is elected (no unclean election).
@@ -360,16 +297,9 @@ impl MetadataView {
         Ok(CommandOutcome::BrokerFenced { partitions_changed })
     }
 
-    fn unfence_broker(
-        &mut self,
-        broker_id: BrokerId,
-        broker_epoch: i64,
-    ) -> Result<CommandOutcome, CommandError> {
+    fn unfence_broker(&mut self, broker_id: BrokerId, broker_epoch: i64) -> Result<CommandOutcome, CommandError> {
         self.check_broker_epoch(broker_id, broker_epoch)?;
-        self.brokers
-            .get_mut(&broker_id)
-            .expect("checked above")
-            .fenced = false;
+        self.brokers.get_mut(&broker_id).expect("checked above").fenced = false;
         let partitions_changed = self.lead_offline_partitions(broker_id);
         Ok(CommandOutcome::BrokerUnfenced { partitions_changed })
     }
@@ -377,11 +307,7 @@ impl MetadataView {
     /// Makes `broker_id` leader of every leaderless partition whose ISR contains it.
     fn lead_offline_partitions(&mut self, broker_id: BrokerId) -> usize {
         let mut changed = 0;
-        for partition in self
-            .topics
-            .values_mut()
-            .flat_map(|t| t.partitions.iter_mut())
-        {
+        for partition in self.topics.values_mut().flat_map(|t| t.partitions.iter_mut()) {
             if partition.leader.is_none() && partition.isr.contains(&broker_id) {
                 partition.leader = Some(broker_id);
                 partition.leader_epoch += 1;
@@ -402,28 +328,16 @@ impl MetadataView {
     ) -> Result<CommandOutcome, CommandError> {
         validate_topic_name(name)?;
         if self.topics.contains_key(name) {
-            return Err(CommandError::TopicAlreadyExists {
-                name: name.to_string(),
-            });
+            return Err(CommandError::TopicAlreadyExists { name: name.to_string() });
         }
         if topic_id.is_nil() || self.topic_names.contains_key(&topic_id) {
-            return Err(CommandError::TopicAlreadyExists {
-                name: topic_id.to_string(),
-            });
+            return Err(CommandError::TopicAlreadyExists { name: topic_id.to_string() });
         }
         validate_partition_count(partition_count, 0)?;
         let config = TopicConfig::from_overrides(configs)?;
-        let placements = place_partitions(
-            &self.live_brokers(),
-            &self.load(),
-            partition_count,
-            replication_factor,
-        )?;
-        let partitions: Vec<PartitionRecord> = placements
-            .into_iter()
-            .enumerate()
-            .map(|(index, replicas)| new_partition(index as u32, replicas))
-            .collect();
+        let placements = place_partitions(&self.live_brokers(), &self.load(), partition_count, replication_factor)?;
+        let partitions: Vec<PartitionRecord> =
+            placements.into_iter().enumerate().map(|(index, replicas)| new_partition(index as u32, replicas)).collect();
         self.topic_names.insert(topic_id, name.to_string());
         self.topics.insert(
             name.to_string(),
@@ -436,44 +350,21 @@ impl MetadataView {
                 partitions: partitions.clone(),
             },
         );
-        Ok(CommandOutcome::TopicCreated {
-            topic_id,
-            partitions,
-        })
+        Ok(CommandOutcome::TopicCreated { topic_id, partitions })
     }
 
     fn delete_topic(&mut self, name: &str) -> Result<CommandOutcome, CommandError> {
-        let topic = self
-            .topics
-            .remove(name)
-            .ok_or_else(|| CommandError::UnknownTopic {
-                name: name.to_string(),
-            })?;
+        let topic = self.topics.remove(name).ok_or_else(|| CommandError::UnknownTopic { name: name.to_string() })?;
         self.topic_names.remove(&topic.topic_id);
-        Ok(CommandOutcome::TopicDeleted {
-            topic_id: topic.topic_id,
-        })
+        Ok(CommandOutcome::TopicDeleted { topic_id: topic.topic_id })
     }
 
-    fn create_partitions(
-        &mut self,
-        name: &str,
-        partition_count: u32,
-    ) -> Result<CommandOutcome, CommandError> {
-        let topic = self
-            .topics
-            .get(name)
-            .ok_or_else(|| CommandError::UnknownTopic {
-                name: name.to_string(),
-            })?;
+    fn create_partitions(&mut self, name: &str, partition_count: u32) -> Result<CommandOutcome, CommandError> {
+        let topic = self.topics.get(name).ok_or_else(|| CommandError::UnknownTopic { name: name.to_string() })?;
         let current = topic.partitions.len() as u32;
         validate_partition_count(partition_count, current)?;
-        let placements = place_partitions(
-            &self.live_brokers(),
-            &self.load(),
-            partition_count - current,
-            topic.replication_factor,
-        )?;
+        let placements =
+            place_partitions(&self.live_brokers(), &self.load(), partition_count - current, topic.replication_factor)?;
         let added: Vec<PartitionRecord> = placements
             .into_iter()
             .enumerate()
@@ -481,10 +372,7 @@ impl MetadataView {
             .collect();
         let topic = self.topics.get_mut(name).expect("looked up above");
         topic.partitions.extend(added.iter().cloned());
-        Ok(CommandOutcome::PartitionsCreated {
-            topic_id: topic.topic_id,
-            partitions: added,
-        })
+        Ok(CommandOutcome::PartitionsCreated { topic_id: topic.topic_id, partitions: added })
     }
 
     fn alter_topic_configs(
@@ -493,12 +381,7 @@ impl MetadataView {
         set: &BTreeMap<String, String>,
         delete: &[String],
     ) -> Result<CommandOutcome, CommandError> {
-        let topic = self
-            .topics
-            .get(name)
-            .ok_or_else(|| CommandError::UnknownTopic {
-                name: name.to_string(),
-            })?;
+        let topic = self.topics.get(name).ok_or_else(|| CommandError::UnknownTopic { name: name.to_string() })?;
         let mut overrides = topic.config_overrides.clone();
         for key in delete {
             if TopicConfig::default().get(key).is_none() {
@@ -515,10 +398,7 @@ impl MetadataView {
         let topic = self.topics.get_mut(name).expect("looked up above");
         topic.config_overrides = overrides;
         topic.config = config.clone();
-        Ok(CommandOutcome::TopicConfigsAltered {
-            topic_id: topic.topic_id,
-            config,
-        })
+        Ok(CommandOutcome::TopicConfigsAltered { topic_id: topic.topic_id, config })
     }
 
     fn change_isr(
@@ -545,10 +425,7 @@ impl MetadataView {
         let partition = self.partition_mut(topic_id, partition_index)?;
         partition.isr = isr.to_vec();
         partition.partition_epoch += 1;
-        Ok(CommandOutcome::PartitionChanged {
-            topic_id,
-            partition: partition.clone(),
-        })
+        Ok(CommandOutcome::PartitionChanged { topic_id, partition: partition.clone() })
     }
 
     fn elect_leader(
@@ -576,12 +453,8 @@ impl MetadataView {
                 }
                 broker_id
             }
-            None => first_eligible(&partition.replicas, &partition.isr, &live).ok_or(
-                CommandError::NoEligibleLeader {
-                    topic_id,
-                    partition: partition_index,
-                },
-            )?,
+            None => first_eligible(&partition.replicas, &partition.isr, &live)
+                .ok_or(CommandError::NoEligibleLeader { topic_id, partition: partition_index })?,
         };
         let partition = self.partition_mut(topic_id, partition_index)?;
         if partition.leader != Some(new_leader) {
@@ -589,10 +462,7 @@ impl MetadataView {
             partition.leader_epoch += 1;
             partition.partition_epoch += 1;
         }
-        Ok(CommandOutcome::PartitionChanged {
-            topic_id,
-            partition: partition.clone(),
-        })
+        Ok(CommandOutcome::PartitionChanged { topic_id, partition: partition.clone() })
     }
 
     fn allocate_producer_ids(
@@ -606,60 +476,25 @@ impl MetadataView {
             .checked_add(i64::from(PRODUCER_ID_BLOCK_SIZE))
             .ok_or(CommandError::ProducerIdsExhausted)?;
         self.next_producer_id = next;
-        Ok(CommandOutcome::ProducerIdsAllocated {
-            first_producer_id,
-            count: PRODUCER_ID_BLOCK_SIZE,
-        })
+        Ok(CommandOutcome::ProducerIdsAllocated { first_producer_id, count: PRODUCER_ID_BLOCK_SIZE })
     }
 
     fn partition(&self, topic_id: Uuid, partition: u32) -> Result<&PartitionRecord, CommandError> {
-        let topic = self
-            .topic_by_id(topic_id)
-            .ok_or(CommandError::UnknownTopicId { topic_id })?;
-        topic
-            .partitions
-            .get(partition as usize)
-            .ok_or(CommandError::UnknownPartition {
-                topic_id,
-                partition,
-            })
+        let topic = self.topic_by_id(topic_id).ok_or(CommandError::UnknownTopicId { topic_id })?;
+        topic.partitions.get(partition as usize).ok_or(CommandError::UnknownPartition { topic_id, partition })
     }
 
-    fn partition_mut(
-        &mut self,
-        topic_id: Uuid,
-        partition: u32,
-    ) -> Result<&mut PartitionRecord, CommandError> {
-        let name = self
-            .topic_names
-            .get(&topic_id)
-            .ok_or(CommandError::UnknownTopicId { topic_id })?;
-        let topic = self
-            .topics
-            .get_mut(name)
-            .ok_or(CommandError::UnknownTopicId { topic_id })?;
-        topic
-            .partitions
-            .get_mut(partition as usize)
-            .ok_or(CommandError::UnknownPartition {
-                topic_id,
-                partition,
-            })
+    fn partition_mut(&mut self, topic_id: Uuid, partition: u32) -> Result<&mut PartitionRecord, CommandError> {
+        let name = self.topic_names.get(&topic_id).ok_or(CommandError::UnknownTopicId { topic_id })?;
+        let topic = self.topics.get_mut(name).ok_or(CommandError::UnknownTopicId { topic_id })?;
+        topic.partitions.get_mut(partition as usize).ok_or(CommandError::UnknownPartition { topic_id, partition })
     }
 
     fn load(&self) -> BTreeMap<BrokerId, BrokerLoad> {
         let leaders = self.leader_counts();
         self.replica_counts()
             .into_iter()
-            .map(|(id, replicas)| {
-                (
-                    id,
-                    BrokerLoad {
-                        leaders: leaders.get(&id).copied().unwrap_or(0),
-                        replicas,
-                    },
-                )
-            })
+            .map(|(id, replicas)| (id, BrokerLoad { leaders: leaders.get(&id).copied().unwrap_or(0), replicas }))
             .collect()
     }
 }
@@ -677,28 +512,15 @@ fn new_partition(partition: u32, replicas: Vec<BrokerId>) -> PartitionRecord {
 
 /// The first replica, in preferred order, that is in the ISR and live.
 fn first_eligible(replicas: &[BrokerId], isr: &[BrokerId], live: &[BrokerId]) -> Option<BrokerId> {
-    replicas
-        .iter()
-        .copied()
-        .find(|b| isr.contains(b) && live.contains(b))
+    replicas.iter().copied().find(|b| isr.contains(b) && live.contains(b))
 }
 
-fn check_epochs(
-    partition: &PartitionRecord,
-    leader_epoch: i32,
-    partition_epoch: i32,
-) -> Result<(), CommandError> {
+fn check_epochs(partition: &PartitionRecord, leader_epoch: i32, partition_epoch: i32) -> Result<(), CommandError> {
     if leader_epoch < partition.leader_epoch {
-        return Err(CommandError::FencedLeaderEpoch {
-            proposed: leader_epoch,
-            current: partition.leader_epoch,
-        });
+        return Err(CommandError::FencedLeaderEpoch { proposed: leader_epoch, current: partition.leader_epoch });
     }
     if leader_epoch > partition.leader_epoch {
-        return Err(CommandError::UnknownLeaderEpoch {
-            proposed: leader_epoch,
-            current: partition.leader_epoch,
-        });
+        return Err(CommandError::UnknownLeaderEpoch { proposed: leader_epoch, current: partition.leader_epoch });
     }
     if partition_epoch != partition.partition_epoch {
         return Err(CommandError::StalePartitionEpoch {
@@ -716,31 +538,21 @@ fn validate_isr(
     live: &[BrokerId],
 ) -> Result<(), CommandError> {
     if !isr.contains(&leader) {
-        return Err(CommandError::InvalidRequest {
-            reason: format!("new ISR {isr:?} lacks its leader {leader}"),
-        });
+        return Err(CommandError::InvalidRequest { reason: format!("new ISR {isr:?} lacks its leader {leader}") });
     }
     let mut distinct = isr.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
     if distinct.len() != isr.len() {
-        return Err(CommandError::InvalidRequest {
-            reason: format!("new ISR {isr:?} repeats a broker"),
-        });
+        return Err(CommandError::InvalidRequest { reason: format!("new ISR {isr:?} repeats a broker") });
     }
     for broker_id in isr {
         if !partition.replicas.contains(broker_id) {
-            return Err(CommandError::IneligibleReplica {
-                broker_id: *broker_id,
-                reason: "not a replica".to_string(),
-            });
+            return Err(CommandError::IneligibleReplica { broker_id: *broker_id, reason: "not a replica".to_string() });
         }
         // A fenced broker may stay in the ISR but may not be added to it.
         if !partition.isr.contains(broker_id) && !live.contains(broker_id) {
-            return Err(CommandError::IneligibleReplica {
-                broker_id: *broker_id,
-                reason: "fenced".to_string(),
-            });
+            return Err(CommandError::IneligibleReplica { broker_id: *broker_id, reason: "fenced".to_string() });
         }
     }
     Ok(())
@@ -767,18 +579,12 @@ pub fn validate_topic_name(name: &str) -> Result<(), CommandError> {
         "'.' and '..' are reserved"
     } else if name.len() > TOPIC_NAME_BYTES_MAX {
         "longer than 249 characters"
-    } else if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-    {
+    } else if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
         "only ASCII letters, digits, '.', '_' and '-' are allowed"
     } else {
         return Ok(());
     };
-    Err(CommandError::InvalidTopicName {
-        name: name.to_string(),
-        reason: reason.to_string(),
-    })
+    Err(CommandError::InvalidTopicName { name: name.to_string(), reason: reason.to_string() })
 }
 
 #[cfg(test)]

@@ -49,14 +49,9 @@ fn partition_of(view: &MetadataView, name: &str, partition: usize) -> PartitionR
 fn create_topic_places_replicas_and_balances_leaders() {
     let mut view = cluster(&[1, 2, 3]);
     let outcome = view.apply(&create("orders", 1, 6, 3)).unwrap();
-    let CommandOutcome::TopicCreated { partitions, .. } = outcome else {
-        panic!("{outcome:?}")
-    };
+    let CommandOutcome::TopicCreated { partitions, .. } = outcome else { panic!("{outcome:?}") };
     assert_eq!(partitions.len(), 6);
-    assert_eq!(
-        view.leader_counts(),
-        BTreeMap::from([(1, 2), (2, 2), (3, 2)])
-    );
+    assert_eq!(view.leader_counts(), BTreeMap::from([(1, 2), (2, 2), (3, 2)]));
     for partition in &partitions {
         assert_eq!(partition.isr, partition.replicas);
         assert_eq!(partition.leader, Some(partition.replicas[0]));
@@ -64,10 +59,7 @@ fn create_topic_places_replicas_and_balances_leaders() {
     }
     // A second topic keeps the balance across topics.
     view.apply(&create("payments", 2, 3, 1)).unwrap();
-    assert_eq!(
-        view.leader_counts(),
-        BTreeMap::from([(1, 3), (2, 3), (3, 3)])
-    );
+    assert_eq!(view.leader_counts(), BTreeMap::from([(1, 3), (2, 3), (3, 3)]));
 }
 
 #[test]
@@ -107,24 +99,11 @@ fn create_topic_validates_input_without_side_effects() {
 fn replication_factor_counts_only_live_brokers() {
     let mut view = cluster(&[1, 2, 3]);
     let epoch = view.brokers[&3].broker_epoch;
-    view.apply(&Command::FenceBroker {
-        broker_id: 3,
-        broker_epoch: epoch,
-    })
-    .unwrap();
+    view.apply(&Command::FenceBroker { broker_id: 3, broker_epoch: epoch }).unwrap();
     let error = view.apply(&create("t", 1, 1, 3)).unwrap_err();
-    assert_eq!(
-        error,
-        CommandError::InvalidReplicationFactor {
-            requested: 3,
-            live_brokers: 2
-        }
-    );
+    assert_eq!(error, CommandError::InvalidReplicationFactor { requested: 3, live_brokers: 2 });
     view.apply(&create("t", 1, 4, 2)).unwrap();
-    assert!(view.topics["t"]
-        .partitions
-        .iter()
-        .all(|p| !p.replicas.contains(&3)));
+    assert!(view.topics["t"].partitions.iter().all(|p| !p.replicas.contains(&3)));
 }
 
 #[test]
@@ -136,55 +115,32 @@ fn change_isr_checks_leader_and_epochs() {
     let leader = p.leader.unwrap();
     let follower = p.replicas[1];
     let shrunk: Vec<BrokerId> = p.isr.iter().copied().filter(|b| *b != follower).collect();
-    let change = |leader: BrokerId, leader_epoch: i32, partition_epoch: i32, isr: Vec<BrokerId>| {
-        Command::ChangeIsr {
-            topic_id,
-            partition: 0,
-            leader,
-            leader_epoch,
-            partition_epoch,
-            isr,
-        }
+    let change = |leader: BrokerId, leader_epoch: i32, partition_epoch: i32, isr: Vec<BrokerId>| Command::ChangeIsr {
+        topic_id,
+        partition: 0,
+        leader,
+        leader_epoch,
+        partition_epoch,
+        isr,
     };
 
     let outcome = view.apply(&change(leader, 0, 0, shrunk.clone())).unwrap();
-    let CommandOutcome::PartitionChanged { partition, .. } = outcome else {
-        panic!()
-    };
+    let CommandOutcome::PartitionChanged { partition, .. } = outcome else { panic!() };
     assert_eq!(partition.isr, shrunk);
     assert_eq!((partition.leader_epoch, partition.partition_epoch), (0, 1));
 
     // The same proposal again is stale: the partition epoch moved on.
     let before = view.clone();
-    let error = view
-        .apply(&change(leader, 0, 0, p.isr.clone()))
-        .unwrap_err();
-    assert_eq!(
-        error,
-        CommandError::StalePartitionEpoch {
-            proposed: 0,
-            current: 1
-        }
-    );
+    let error = view.apply(&change(leader, 0, 0, p.isr.clone())).unwrap_err();
+    assert_eq!(error, CommandError::StalePartitionEpoch { proposed: 0, current: 1 });
     assert_eq!(error.kafka_error_code(), 95);
     // A follower may not propose.
-    let error = view
-        .apply(&change(follower, 0, 1, p.isr.clone()))
-        .unwrap_err();
+    let error = view.apply(&change(follower, 0, 1, p.isr.clone())).unwrap_err();
     assert!(matches!(error, CommandError::NotPartitionLeader { .. }));
     // A future leader epoch is unknown; an ISR without the leader is malformed.
-    assert!(matches!(
-        view.apply(&change(leader, 1, 1, p.isr.clone())),
-        Err(CommandError::UnknownLeaderEpoch { .. })
-    ));
-    assert!(matches!(
-        view.apply(&change(leader, 0, 1, vec![follower])),
-        Err(CommandError::InvalidRequest { .. })
-    ));
-    assert!(matches!(
-        view.apply(&change(leader, 0, 1, vec![leader, 99])),
-        Err(CommandError::IneligibleReplica { .. })
-    ));
+    assert!(matches!(view.apply(&change(leader, 1, 1, p.isr.clone())), Err(CommandError::UnknownLeaderEpoch { .. })));
+    assert!(matches!(view.apply(&change(leader, 0, 1, vec![follower])), Err(CommandError::InvalidRequest { .. })));
+    assert!(matches!(view.apply(&change(leader, 0, 1, vec![leader, 99])), Err(CommandError::IneligibleReplica { .. })));
     assert_eq!(view, before);
 
     // Growing the ISR back with the current epochs works.
@@ -199,11 +155,7 @@ fn fencing_the_leader_moves_leadership_within_the_isr() {
     let before = partition_of(&view, "t", 0);
     let old_leader = before.leader.unwrap();
     let epoch = view.brokers[&old_leader].broker_epoch;
-    view.apply(&Command::FenceBroker {
-        broker_id: old_leader,
-        broker_epoch: epoch,
-    })
-    .unwrap();
+    view.apply(&Command::FenceBroker { broker_id: old_leader, broker_epoch: epoch }).unwrap();
     let after = partition_of(&view, "t", 0);
     assert_ne!(after.leader, Some(old_leader));
     assert!(after.leader.is_some_and(|l| before.isr.contains(&l)));
@@ -230,11 +182,7 @@ fn last_isr_member_is_kept_and_leads_again_when_unfenced() {
     view.apply(&create("single", 9, 1, 1)).unwrap();
     let only = partition_of(&view, "single", 0).leader.unwrap();
     let epoch = view.brokers[&only].broker_epoch;
-    view.apply(&Command::FenceBroker {
-        broker_id: only,
-        broker_epoch: epoch,
-    })
-    .unwrap();
+    view.apply(&Command::FenceBroker { broker_id: only, broker_epoch: epoch }).unwrap();
     let offline = partition_of(&view, "single", 0);
     assert_eq!(offline.leader, None, "no unclean election");
     assert_eq!(offline.isr, vec![only]);
@@ -247,11 +195,7 @@ fn last_isr_member_is_kept_and_leads_again_when_unfenced() {
         })
         .unwrap_err();
     assert_eq!(error.kafka_error_code(), 83);
-    view.apply(&Command::UnfenceBroker {
-        broker_id: only,
-        broker_epoch: epoch,
-    })
-    .unwrap();
+    view.apply(&Command::UnfenceBroker { broker_id: only, broker_epoch: epoch }).unwrap();
     let back = partition_of(&view, "single", 0);
     assert_eq!(back.leader, Some(only));
     assert_eq!(back.leader_epoch, offline.leader_epoch + 1);
@@ -264,39 +208,14 @@ fn elect_leader_prefers_first_live_isr_replica_and_checks_epoch() {
     let topic_id = Uuid::from_u128(7);
     let p = partition_of(&view, "t", 0);
     let target = p.replicas[2];
-    view.apply(&Command::ElectLeader {
-        topic_id,
-        partition: 0,
-        partition_epoch: 0,
-        preferred: Some(target),
-    })
-    .unwrap();
+    view.apply(&Command::ElectLeader { topic_id, partition: 0, partition_epoch: 0, preferred: Some(target) }).unwrap();
     let moved = partition_of(&view, "t", 0);
-    assert_eq!(
-        (moved.leader, moved.leader_epoch, moved.partition_epoch),
-        (Some(target), 1, 1)
-    );
-    let error = view
-        .apply(&Command::ElectLeader {
-            topic_id,
-            partition: 0,
-            partition_epoch: 0,
-            preferred: None,
-        })
-        .unwrap_err();
+    assert_eq!((moved.leader, moved.leader_epoch, moved.partition_epoch), (Some(target), 1, 1));
+    let error =
+        view.apply(&Command::ElectLeader { topic_id, partition: 0, partition_epoch: 0, preferred: None }).unwrap_err();
     assert!(matches!(error, CommandError::StalePartitionEpoch { .. }));
-    view.apply(&Command::ElectLeader {
-        topic_id,
-        partition: 0,
-        partition_epoch: 1,
-        preferred: None,
-    })
-    .unwrap();
-    assert_eq!(
-        partition_of(&view, "t", 0).leader,
-        Some(p.replicas[0]),
-        "preferred replica leads again"
-    );
+    view.apply(&Command::ElectLeader { topic_id, partition: 0, partition_epoch: 1, preferred: None }).unwrap();
+    assert_eq!(partition_of(&view, "t", 0).leader, Some(p.replicas[0]), "preferred replica leads again");
 }
 
 #[test]
@@ -305,17 +224,8 @@ fn producer_id_blocks_never_overlap_and_need_a_current_registration() {
     let epoch = view.brokers[&1].broker_epoch;
     let mut firsts = Vec::new();
     for _ in 0..3 {
-        match view
-            .apply(&Command::AllocateProducerIds {
-                broker_id: 1,
-                broker_epoch: epoch,
-            })
-            .unwrap()
-        {
-            CommandOutcome::ProducerIdsAllocated {
-                first_producer_id,
-                count,
-            } => {
+        match view.apply(&Command::AllocateProducerIds { broker_id: 1, broker_epoch: epoch }).unwrap() {
+            CommandOutcome::ProducerIdsAllocated { first_producer_id, count } => {
                 assert_eq!(count, PRODUCER_ID_BLOCK_SIZE);
                 firsts.push(first_producer_id);
             }
@@ -323,26 +233,13 @@ fn producer_id_blocks_never_overlap_and_need_a_current_registration() {
         }
     }
     assert_eq!(firsts, vec![0, 1000, 2000]);
-    let error = view
-        .apply(&Command::AllocateProducerIds {
-            broker_id: 1,
-            broker_epoch: epoch + 5,
-        })
-        .unwrap_err();
+    let error = view.apply(&Command::AllocateProducerIds { broker_id: 1, broker_epoch: epoch + 5 }).unwrap_err();
     assert_eq!(error.kafka_error_code(), 77);
-    let error = view
-        .apply(&Command::AllocateProducerIds {
-            broker_id: 2,
-            broker_epoch: 0,
-        })
-        .unwrap_err();
+    let error = view.apply(&Command::AllocateProducerIds { broker_id: 2, broker_epoch: 0 }).unwrap_err();
     assert_eq!(error.kafka_error_code(), 102);
     view.next_producer_id = i64::MAX - 10;
     assert_eq!(
-        view.apply(&Command::AllocateProducerIds {
-            broker_id: 1,
-            broker_epoch: epoch
-        }),
+        view.apply(&Command::AllocateProducerIds { broker_id: 1, broker_epoch: epoch }),
         Err(CommandError::ProducerIdsExhausted)
     );
 }
@@ -351,11 +248,7 @@ fn producer_id_blocks_never_overlap_and_need_a_current_registration() {
 fn reregistration_is_idempotent_per_incarnation() {
     let mut view = cluster(&[1]);
     let first = view.brokers[&1].broker_epoch;
-    assert_eq!(
-        register(&mut view, 1),
-        first,
-        "same incarnation: same epoch"
-    );
+    assert_eq!(register(&mut view, 1), first, "same incarnation: same epoch");
     let outcome = view
         .apply(&Command::RegisterBroker {
             broker_id: 1,
@@ -365,18 +258,8 @@ fn reregistration_is_idempotent_per_incarnation() {
             rack: None,
         })
         .unwrap();
-    assert_eq!(
-        outcome,
-        CommandOutcome::BrokerRegistered {
-            broker_epoch: first + 1
-        }
-    );
-    let error = view
-        .apply(&Command::FenceBroker {
-            broker_id: 1,
-            broker_epoch: first,
-        })
-        .unwrap_err();
+    assert_eq!(outcome, CommandOutcome::BrokerRegistered { broker_epoch: first + 1 });
+    let error = view.apply(&Command::FenceBroker { broker_id: 1, broker_epoch: first }).unwrap_err();
     assert!(matches!(error, CommandError::StaleBrokerEpoch { .. }));
 }
 
@@ -384,56 +267,27 @@ fn reregistration_is_idempotent_per_incarnation() {
 fn topics_can_grow_change_config_and_be_deleted() {
     let mut view = cluster(&[1, 2, 3]);
     view.apply(&create("t", 7, 2, 2)).unwrap();
-    let grow = |n| Command::CreatePartitions {
-        name: "t".into(),
-        partition_count: n,
-    };
+    let grow = |n| Command::CreatePartitions { name: "t".into(), partition_count: n };
     assert_eq!(view.apply(&grow(2)).unwrap_err().kafka_error_code(), 37);
-    let CommandOutcome::PartitionsCreated { partitions, .. } = view.apply(&grow(5)).unwrap() else {
-        panic!()
-    };
-    assert_eq!(
-        partitions.iter().map(|p| p.partition).collect::<Vec<_>>(),
-        vec![2, 3, 4]
-    );
+    let CommandOutcome::PartitionsCreated { partitions, .. } = view.apply(&grow(5)).unwrap() else { panic!() };
+    assert_eq!(partitions.iter().map(|p| p.partition).collect::<Vec<_>>(), vec![2, 3, 4]);
     assert!(partitions.iter().all(|p| p.replicas.len() == 2));
 
     let alter = |set: &[(&str, &str)], delete: &[&str]| Command::AlterTopicConfigs {
         name: "t".into(),
-        set: set
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        set: set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         delete: delete.iter().map(|k| k.to_string()).collect(),
     };
-    view.apply(&alter(
-        &[("retention.ms", "1000"), ("cleanup.policy", "compact")],
-        &[],
-    ))
-    .unwrap();
+    view.apply(&alter(&[("retention.ms", "1000"), ("cleanup.policy", "compact")], &[])).unwrap();
     assert_eq!(view.topics["t"].config.retention_ms, 1000);
     assert_eq!(view.topics["t"].config_overrides.len(), 2);
-    assert_eq!(
-        view.apply(&alter(&[("segment.bytes", "1")], &[]))
-            .unwrap_err()
-            .kafka_error_code(),
-        40
-    );
+    assert_eq!(view.apply(&alter(&[("segment.bytes", "1")], &[])).unwrap_err().kafka_error_code(), 40);
     view.apply(&alter(&[], &["retention.ms"])).unwrap();
-    assert_eq!(
-        view.topics["t"].config.retention_ms,
-        TopicConfig::default().retention_ms
-    );
+    assert_eq!(view.topics["t"].config.retention_ms, TopicConfig::default().retention_ms);
 
-    view.apply(&Command::DeleteTopic { name: "t".into() })
-        .unwrap();
+    view.apply(&Command::DeleteTopic { name: "t".into() }).unwrap();
     assert!(view.topics.is_empty() && view.topic_names.is_empty());
-    assert_eq!(
-        view.apply(&Command::DeleteTopic { name: "t".into() })
-            .unwrap_err()
-            .kafka_error_code(),
-        3
-    );
+    assert_eq!(view.apply(&Command::DeleteTopic { name: "t".into() }).unwrap_err().kafka_error_code(), 3);
     // An ISR change for the deleted topic's id is rejected, even if the name is re-created.
     view.apply(&create("t", 8, 1, 1)).unwrap();
     let error = view
@@ -452,10 +306,7 @@ fn the_same_commands_give_the_same_view() {
     let commands = vec![
         create("a", 1, 5, 2),
         create("b", 2, 3, 3),
-        Command::CreatePartitions {
-            name: "a".into(),
-            partition_count: 9,
-        },
+        Command::CreatePartitions { name: "a".into(), partition_count: 9 },
         Command::DeleteTopic { name: "b".into() },
         create("c", 3, 4, 1),
     ];

@@ -58,10 +58,7 @@ impl MetaConfig {
         listen_addr: SocketAddr,
         voters: BTreeMap<NodeId, String>,
     ) -> MetaConfig {
-        let advertise_addr = voters
-            .get(&node_id)
-            .cloned()
-            .unwrap_or_else(|| listen_addr.to_string());
+        let advertise_addr = voters.get(&node_id).cloned().unwrap_or_else(|| listen_addr.to_string());
         MetaConfig {
             node_id,
             data_dir: data_dir.into(),
@@ -97,9 +94,7 @@ impl MetaConfig {
             max_in_snapshot_log_to_keep: self.logs_kept_after_snapshot,
             ..Default::default()
         };
-        config
-            .validate()
-            .map_err(|e| MetaError::Config(e.to_string()))
+        config.validate().map_err(|e| MetaError::Config(e.to_string()))
     }
 }
 
@@ -108,26 +103,16 @@ impl MetaConfig {
 /// Ids must be unique; addresses must be non-empty `host:port` with a numeric port.
 pub fn parse_voters(text: &str) -> Result<BTreeMap<NodeId, String>, MetaError> {
     let mut voters = BTreeMap::new();
-    for item in text
-        .split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-    {
-        let (id, addr) = item.split_once('@').ok_or_else(|| {
-            MetaError::Config(format!("voter {item:?} is not <id>@<host>:<port>"))
-        })?;
-        let id: NodeId = id
-            .trim()
-            .parse()
-            .map_err(|_| MetaError::Config(format!("voter id {id:?} is not a number")))?;
+    for item in text.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+        let (id, addr) = item
+            .split_once('@')
+            .ok_or_else(|| MetaError::Config(format!("voter {item:?} is not <id>@<host>:<port>")))?;
+        let id: NodeId =
+            id.trim().parse().map_err(|_| MetaError::Config(format!("voter id {id:?} is not a number")))?;
         let addr = addr.trim();
-        let port_ok = addr
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        let port_ok = addr.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !port_ok {
-            return Err(MetaError::Config(format!(
-                "voter address {addr:?} is not <host>:<port>"
-            )));
+            return Err(MetaError::Config(format!("voter address {addr:?} is not <host>:<port>")));
         }
         if voters.insert(id, addr.to_string()).is_some() {
             return Err(MetaError::Config(format!("voter id {id} listed twice")));

@@ -18,11 +18,7 @@ use std::path::PathBuf;
 pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     let tmp = tmp_path(dir, name);
     {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
     }
@@ -52,10 +48,7 @@ pub fn read_bounded(path: &Path, bytes_max: usize) -> io::Result<Option<Vec<u8>>
     if len > bytes_max as u64 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!(
-                "{} is {len} bytes, more than the {bytes_max} allowed",
-                path.display()
-            ),
+            format!("{} is {len} bytes, more than the {bytes_max} allowed", path.display()),
         ));
     }
     let mut bytes = Vec::with_capacity(len as usize);

@@ -217,9 +217,7 @@ impl CommandError {
     pub fn kafka_error_code(&self) -> i16 {
         use kafka_code::*;
         match self {
-            CommandError::UnknownTopic { .. } | CommandError::UnknownPartition { .. } => {
-                UNKNOWN_TOPIC_OR_PARTITION
-            }
+            CommandError::UnknownTopic { .. } | CommandError::UnknownPartition { .. } => UNKNOWN_TOPIC_OR_PARTITION,
             CommandError::UnknownTopicId { .. } => UNKNOWN_TOPIC_ID,
             CommandError::TopicAlreadyExists { .. } => TOPIC_ALREADY_EXISTS,
             CommandError::InvalidTopicName { .. } => INVALID_TOPIC_EXCEPTION,
@@ -330,9 +328,7 @@ impl MetaError {
     pub fn kafka_error_code(&self) -> i16 {
         match self {
             MetaError::Rejected(error) => error.kafka_error_code(),
-            MetaError::NoLeader | MetaError::NotLeader { .. } | MetaError::Forward { .. } => {
-                kafka_code::NOT_CONTROLLER
-            }
+            MetaError::NoLeader | MetaError::NotLeader { .. } | MetaError::Forward { .. } => kafka_code::NOT_CONTROLLER,
             MetaError::Timeout { .. } => kafka_code::REQUEST_TIMED_OUT,
             MetaError::CommandTooLarge { .. } => kafka_code::INVALID_REQUEST,
             _ => kafka_code::UNKNOWN_SERVER_ERROR,
@@ -370,16 +366,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn io(
-        operation: &'static str,
-        path: impl Into<PathBuf>,
-        source: io::Error,
-    ) -> StoreError {
-        StoreError::Io {
-            operation,
-            path: path.into(),
-            source,
-        }
+    pub(crate) fn io(operation: &'static str, path: impl Into<PathBuf>, source: io::Error) -> StoreError {
+        StoreError::Io { operation, path: path.into(), source }
     }
 }
 
@@ -393,35 +381,11 @@ mod tests {
         let cases = [
             (CommandError::UnknownTopic { name: "t".into() }, 3),
             (CommandError::TopicAlreadyExists { name: "t".into() }, 36),
-            (
-                CommandError::InvalidReplicationFactor {
-                    requested: 4,
-                    live_brokers: 3,
-                },
-                38,
-            ),
-            (
-                CommandError::FencedLeaderEpoch {
-                    proposed: 1,
-                    current: 2,
-                },
-                74,
-            ),
-            (
-                CommandError::StalePartitionEpoch {
-                    proposed: 1,
-                    current: 2,
-                },
-                95,
-            ),
+            (CommandError::InvalidReplicationFactor { requested: 4, live_brokers: 3 }, 38),
+            (CommandError::FencedLeaderEpoch { proposed: 1, current: 2 }, 74),
+            (CommandError::StalePartitionEpoch { proposed: 1, current: 2 }, 95),
             (CommandError::UnknownTopicId { topic_id }, 100),
-            (
-                CommandError::NoEligibleLeader {
-                    topic_id,
-                    partition: 0,
-                },
-                83,
-            ),
+            (CommandError::NoEligibleLeader { topic_id, partition: 0 }, 83),
         ];
         for (error, code) in cases {
             assert_eq!(error.kafka_error_code(), code, "{error}");

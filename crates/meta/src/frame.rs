@@ -40,20 +40,10 @@ pub fn file_header(magic: [u8; 8]) -> [u8; FILE_HEADER_BYTES] {
 }
 
 /// Checks a file header; `path` names the file in the error.
-pub fn check_file_header(
-    bytes: &[u8],
-    magic: [u8; 8],
-    path: &std::path::Path,
-) -> Result<(), StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        reason,
-    };
+pub fn check_file_header(bytes: &[u8], magic: [u8; 8], path: &std::path::Path) -> Result<(), StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { path: path.to_path_buf(), reason };
     if bytes.len() < FILE_HEADER_BYTES {
-        return Err(corrupt(format!(
-            "file of {} bytes has no complete header",
-            bytes.len()
-        )));
+        return Err(corrupt(format!("file of {} bytes has no complete header", bytes.len())));
     }
     if bytes[..8] != magic {
         return Err(corrupt(format!("bad magic {:?}", &bytes[..8])));
@@ -71,8 +61,7 @@ pub fn check_file_header(
 
 /// Appends one framed record to `out`.
 pub fn encode_record(payload: &[u8], out: &mut Vec<u8>) {
-    let len = u32::try_from(payload.len())
-        .expect("payload length checked by the caller against a u32 limit");
+    let len = u32::try_from(payload.len()).expect("payload length checked by the caller against a u32 limit");
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
     out.extend_from_slice(payload);
@@ -105,31 +94,20 @@ pub fn read_record(bytes: &[u8], offset: usize, payload_bytes_max: usize) -> Rec
         return RecordRead::End;
     }
     if rest.len() < RECORD_HEADER_BYTES {
-        return RecordRead::Invalid {
-            reason: format!("torn record header ({} bytes)", rest.len()),
-        };
+        return RecordRead::Invalid { reason: format!("torn record header ({} bytes)", rest.len()) };
     }
     let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
     let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
     if len > payload_bytes_max {
-        return RecordRead::Invalid {
-            reason: format!("record length {len} exceeds {payload_bytes_max}"),
-        };
+        return RecordRead::Invalid { reason: format!("record length {len} exceeds {payload_bytes_max}") };
     }
     let Some(payload) = rest.get(RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + len) else {
-        return RecordRead::Invalid {
-            reason: format!("torn record: {len} bytes announced, fewer present"),
-        };
+        return RecordRead::Invalid { reason: format!("torn record: {len} bytes announced, fewer present") };
     };
     if crc32fast::hash(payload) != crc {
-        return RecordRead::Invalid {
-            reason: "record checksum mismatch".to_string(),
-        };
+        return RecordRead::Invalid { reason: "record checksum mismatch".to_string() };
     }
-    RecordRead::Valid {
-        payload,
-        next_offset: offset + RECORD_HEADER_BYTES + len,
-    }
+    RecordRead::Valid { payload, next_offset: offset + RECORD_HEADER_BYTES + len }
 }
 
 #[cfg(test)]
@@ -141,43 +119,19 @@ mod tests {
         let mut bytes = Vec::new();
         encode_record(b"hello", &mut bytes);
         encode_record(b"", &mut bytes);
-        let RecordRead::Valid {
-            payload,
-            next_offset,
-        } = read_record(&bytes, 0, 64)
-        else {
-            panic!()
-        };
+        let RecordRead::Valid { payload, next_offset } = read_record(&bytes, 0, 64) else { panic!() };
         assert_eq!(payload, b"hello");
-        let RecordRead::Valid {
-            payload,
-            next_offset,
-        } = read_record(&bytes, next_offset, 64)
-        else {
-            panic!()
-        };
+        let RecordRead::Valid { payload, next_offset } = read_record(&bytes, next_offset, 64) else { panic!() };
         assert_eq!(payload, b"");
         assert_eq!(read_record(&bytes, next_offset, 64), RecordRead::End);
 
         // A flipped payload bit, a cut record and an absurd length are all refused.
         let mut flipped = bytes.clone();
         flipped[9] ^= 0x01;
-        assert!(matches!(
-            read_record(&flipped, 0, 64),
-            RecordRead::Invalid { .. }
-        ));
-        assert!(matches!(
-            read_record(&bytes[..10], 0, 64),
-            RecordRead::Invalid { .. }
-        ));
-        assert!(matches!(
-            read_record(&bytes[..3], 0, 64),
-            RecordRead::Invalid { .. }
-        ));
-        assert!(matches!(
-            read_record(&bytes, 0, 4),
-            RecordRead::Invalid { .. }
-        ));
+        assert!(matches!(read_record(&flipped, 0, 64), RecordRead::Invalid { .. }));
+        assert!(matches!(read_record(&bytes[..10], 0, 64), RecordRead::Invalid { .. }));
+        assert!(matches!(read_record(&bytes[..3], 0, 64), RecordRead::Invalid { .. }));
+        assert!(matches!(read_record(&bytes, 0, 4), RecordRead::Invalid { .. }));
     }
 
     #[test]

@@ -82,8 +82,7 @@ pub const BROKER_ADDRESS_BYTES_MAX: usize = 1_024;
 pub const TOPIC_CONFIG_ENTRIES_MAX: usize = 64;
 
 // A full AppendEntries batch of maximum-size commands must fit one RPC frame, with headroom.
-const _: () =
-    assert!(APPEND_ENTRIES_PER_RPC_MAX as usize * COMMAND_BYTES_MAX < RPC_FRAME_BYTES_MAX);
+const _: () = assert!(APPEND_ENTRIES_PER_RPC_MAX as usize * COMMAND_BYTES_MAX < RPC_FRAME_BYTES_MAX);
 // A snapshot chunk must fit one RPC frame.
 const _: () = assert!((SNAPSHOT_CHUNK_BYTES_MAX as usize) < RPC_FRAME_BYTES_MAX);
 // Every proposable command fits one log entry frame.

@@ -49,10 +49,8 @@ use crate::types::Vote;
 pub const RAFT_STATE_FILE: &str = "raft-state";
 
 /// Largest segment file accepted on open: the roll size plus one maximal entry.
-const SEGMENT_FILE_BYTES_MAX: usize = LOG_SEGMENT_BYTES_MAX as usize
-    + LOG_ENTRY_BYTES_MAX
-    + frame::RECORD_HEADER_BYTES
-    + frame::FILE_HEADER_BYTES;
+const SEGMENT_FILE_BYTES_MAX: usize =
+    LOG_SEGMENT_BYTES_MAX as usize + LOG_ENTRY_BYTES_MAX + frame::RECORD_HEADER_BYTES + frame::FILE_HEADER_BYTES;
 
 /// The Raft state that is not log entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,10 +91,7 @@ pub struct SegmentedLog {
 
 impl std::fmt::Debug for SegmentedLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SegmentedLog")
-            .field("dir", &self.dir)
-            .field("bases", &self.bases)
-            .finish()
+        f.debug_struct("SegmentedLog").field("dir", &self.dir).field("bases", &self.bases).finish()
     }
 }
 
@@ -115,12 +110,8 @@ impl SegmentedLog {
         fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
         let mut state = read_state(dir)?;
         let mut bases = list_segments(dir)?;
-        let mut log = SegmentedLog {
-            dir: dir.to_path_buf(),
-            bases: Vec::new(),
-            active: None,
-            positions: BTreeMap::new(),
-        };
+        let mut log =
+            SegmentedLog { dir: dir.to_path_buf(), bases: Vec::new(), active: None, positions: BTreeMap::new() };
         let mut entries = Vec::new();
         let mut next_index: Option<u64> = None;
         let last_base = bases.last().copied();
@@ -143,15 +134,8 @@ impl SegmentedLog {
             log.bases.push(base);
             if is_last {
                 let path = segment_path(dir, base);
-                let file = OpenOptions::new()
-                    .append(true)
-                    .open(&path)
-                    .map_err(|e| StoreError::io("open", &path, e))?;
-                log.active = Some(ActiveSegment {
-                    base,
-                    file,
-                    len_bytes,
-                });
+                let file = OpenOptions::new().append(true).open(&path).map_err(|e| StoreError::io("open", &path, e))?;
+                log.active = Some(ActiveSegment { base, file, len_bytes });
             }
         }
         let purged_index = state.last_purged.map(|id| id.index);
@@ -159,11 +143,7 @@ impl SegmentedLog {
         let last = entries.last().map(|e| e.log_id).or(state.last_purged);
         if let (Some(committed), last) = (state.committed, last) {
             if last.is_none_or(|l| committed.index > l.index) {
-                tracing::warn!(
-                    ?committed,
-                    ?last,
-                    "committed log id beyond the recovered log; lowering it"
-                );
+                tracing::warn!(?committed, ?last, "committed log id beyond the recovered log; lowering it");
                 state.committed = last;
             }
         }
@@ -186,8 +166,7 @@ impl SegmentedLog {
         if bytes.len() < frame::FILE_HEADER_BYTES && is_last {
             tracing::warn!(path = %path.display(), "removing segment with an unfinished header");
             fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
-            durable::sync_dir(&self.dir)
-                .map_err(|e| StoreError::io("sync directory", &self.dir, e))?;
+            durable::sync_dir(&self.dir).map_err(|e| StoreError::io("sync directory", &self.dir, e))?;
             return Ok(None);
         }
         frame::check_file_header(&bytes, frame::LOG_SEGMENT_MAGIC, &path)?;
@@ -197,18 +176,12 @@ impl SegmentedLog {
             let problem = match frame::read_record(&bytes, offset, LOG_ENTRY_BYTES_MAX) {
                 RecordRead::End => break,
                 RecordRead::Invalid { reason } => reason,
-                RecordRead::Valid {
-                    payload,
-                    next_offset,
-                } => match postcard::from_bytes::<Entry>(payload) {
+                RecordRead::Valid { payload, next_offset } => match postcard::from_bytes::<Entry>(payload) {
                     Err(error) => format!("undecodable entry: {error}"),
                     Ok(entry) if entry.log_id.index != expected => {
                         return Err(StoreError::Corrupt {
                             path,
-                            reason: format!(
-                                "entry index {} where {expected} was expected",
-                                entry.log_id.index
-                            ),
+                            reason: format!("entry index {} where {expected} was expected", entry.log_id.index),
                         });
                     }
                     Ok(entry) => {
@@ -221,10 +194,7 @@ impl SegmentedLog {
                 },
             };
             if !is_last {
-                return Err(StoreError::Corrupt {
-                    path,
-                    reason: format!("at byte {offset}: {problem}"),
-                });
+                return Err(StoreError::Corrupt { path, reason: format!("at byte {offset}: {problem}") });
             }
             tracing::warn!(
                 path = %path.display(),
@@ -233,14 +203,9 @@ impl SegmentedLog {
                 problem = %problem,
                 "truncating torn or corrupt tail of the Raft log"
             );
-            let file = OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|e| StoreError::io("open", &path, e))?;
-            file.set_len(offset as u64)
-                .map_err(|e| StoreError::io("truncate", &path, e))?;
-            file.sync_all()
-                .map_err(|e| StoreError::io("sync", &path, e))?;
+            let file = OpenOptions::new().write(true).open(&path).map_err(|e| StoreError::io("open", &path, e))?;
+            file.set_len(offset as u64).map_err(|e| StoreError::io("truncate", &path, e))?;
+            file.sync_all().map_err(|e| StoreError::io("sync", &path, e))?;
             break;
         }
         Ok(Some(offset as u64))
@@ -250,24 +215,18 @@ impl SegmentedLog {
     pub fn append(&mut self, records: &[(u64, Vec<u8>)]) -> io::Result<()> {
         let mut buffer = Vec::new();
         for (index, payload) in records {
-            let contiguous = self.positions.last_key_value().map(|(last, _)| last + 1)
-                == Some(*index)
-                || self.active.as_ref().is_some_and(|a| {
-                    a.len_bytes == frame::FILE_HEADER_BYTES as u64 && a.base == *index
-                });
-            let full = self
-                .active
-                .as_ref()
-                .is_none_or(|a| a.len_bytes >= LOG_SEGMENT_BYTES_MAX);
+            let contiguous = self.positions.last_key_value().map(|(last, _)| last + 1) == Some(*index)
+                || self
+                    .active
+                    .as_ref()
+                    .is_some_and(|a| a.len_bytes == frame::FILE_HEADER_BYTES as u64 && a.base == *index);
+            let full = self.active.as_ref().is_none_or(|a| a.len_bytes >= LOG_SEGMENT_BYTES_MAX);
             if full || !contiguous {
                 self.write_active(&mut buffer)?;
                 self.roll(*index)?;
             }
             let active = self.active.as_mut().expect("rolled above");
-            self.positions.insert(
-                *index,
-                (active.base, active.len_bytes + buffer.len() as u64),
-            );
+            self.positions.insert(*index, (active.base, active.len_bytes + buffer.len() as u64));
             frame::encode_record(payload, &mut buffer);
             // Account the bytes now so that the roll decision sees them.
             if buffer.len() as u64 + active.len_bytes >= LOG_SEGMENT_BYTES_MAX {
@@ -281,10 +240,7 @@ impl SegmentedLog {
         if buffer.is_empty() {
             return Ok(());
         }
-        let active = self
-            .active
-            .as_mut()
-            .expect("records are only buffered for an active segment");
+        let active = self.active.as_mut().expect("records are only buffered for an active segment");
         active.file.write_all(buffer)?;
         active.len_bytes += buffer.len() as u64;
         buffer.clear();
@@ -304,21 +260,13 @@ impl SegmentedLog {
             }
         }
         let path = segment_path(&self.dir, base);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)?;
+        let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&path)?;
         file.write_all(&frame::file_header(frame::LOG_SEGMENT_MAGIC))?;
         file.sync_all()?;
         durable::sync_dir(&self.dir)?;
         self.bases.retain(|b| *b < base);
         self.bases.push(base);
-        self.active = Some(ActiveSegment {
-            base,
-            file,
-            len_bytes: frame::FILE_HEADER_BYTES as u64,
-        });
+        self.active = Some(ActiveSegment { base, file, len_bytes: frame::FILE_HEADER_BYTES as u64 });
         Ok(())
     }
 
@@ -347,11 +295,7 @@ impl SegmentedLog {
         file.sync_all()?;
         durable::sync_dir(&self.dir)?;
         self.positions.split_off(&index);
-        self.active = Some(ActiveSegment {
-            base,
-            file,
-            len_bytes: offset,
-        });
+        self.active = Some(ActiveSegment { base, file, len_bytes: offset });
         Ok(())
     }
 
@@ -384,8 +328,7 @@ impl SegmentedLog {
 
     /// Replaces the Raft state file atomically and durably.
     pub fn save_state(&self, state: &PersistedState) -> io::Result<()> {
-        let payload = postcard::to_allocvec(state)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let payload = postcard::to_allocvec(state).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let mut bytes = frame::file_header(frame::RAFT_STATE_MAGIC).to_vec();
         frame::encode_record(&payload, &mut bytes);
         durable::write_atomically(&self.dir, RAFT_STATE_FILE, &bytes)
@@ -397,20 +340,13 @@ fn read_state(dir: &Path) -> Result<PersistedState, StoreError> {
     durable::remove_if_exists(&tmp).map_err(|e| StoreError::io("remove", &tmp, e))?;
     let path = dir.join(RAFT_STATE_FILE);
     let bytes_max = frame::FILE_HEADER_BYTES + frame::RECORD_HEADER_BYTES + LOG_ENTRY_BYTES_MAX;
-    let Some(bytes) =
-        durable::read_bounded(&path, bytes_max).map_err(|e| StoreError::io("read", &path, e))?
-    else {
+    let Some(bytes) = durable::read_bounded(&path, bytes_max).map_err(|e| StoreError::io("read", &path, e))? else {
         return Ok(PersistedState::default());
     };
     frame::check_file_header(&bytes, frame::RAFT_STATE_MAGIC, &path)?;
-    let corrupt = |reason: String| StoreError::Corrupt {
-        path: path.clone(),
-        reason,
-    };
+    let corrupt = |reason: String| StoreError::Corrupt { path: path.clone(), reason };
     match frame::read_record(&bytes, frame::FILE_HEADER_BYTES, LOG_ENTRY_BYTES_MAX) {
-        RecordRead::Valid { payload, .. } => {
-            postcard::from_bytes(payload).map_err(|e| corrupt(e.to_string()))
-        }
+        RecordRead::Valid { payload, .. } => postcard::from_bytes(payload).map_err(|e| corrupt(e.to_string())),
         RecordRead::End => Err(corrupt("no state record".to_string())),
         RecordRead::Invalid { reason } => Err(corrupt(reason)),
     }

@@ -107,12 +107,7 @@ impl WriterJoin {
     pub async fn wait(&self, timeout: std::time::Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            let finished = self
-                .0
-                .lock()
-                .expect("writer join lock")
-                .as_ref()
-                .is_none_or(|h| h.is_finished());
+            let finished = self.0.lock().expect("writer join lock").as_ref().is_none_or(|h| h.is_finished());
             if finished {
                 if let Some(handle) = self.0.lock().expect("writer join lock").take() {
                     if handle.join().is_err() {
@@ -140,11 +135,7 @@ impl LogStore {
             "opened Raft log"
         );
         let cache = Cache {
-            entries: recovered
-                .entries
-                .into_iter()
-                .map(|e| (e.log_id.index, e))
-                .collect(),
+            entries: recovered.entries.into_iter().map(|e| (e.log_id.index, e)).collect(),
             state: recovered.state,
             poisoned: None,
         };
@@ -155,11 +146,7 @@ impl LogStore {
             .name("raft-log-writer".to_string())
             .spawn(move || run_writer(segments, receiver, writer_cache))
             .map_err(|e| StoreError::io("spawn writer thread for", dir, e))?;
-        Ok(LogStore {
-            cache,
-            ops,
-            writer: Arc::new(Mutex::new(Some(handle))),
-        })
+        Ok(LogStore { cache, ops, writer: Arc::new(Mutex::new(Some(handle))) })
     }
 
     /// A handle to wait for the writer thread after the store is dropped.
@@ -179,9 +166,7 @@ impl LogStore {
     }
 
     fn send(&self, op: WriteOp) -> Result<(), StorageError> {
-        self.ops
-            .send(op)
-            .map_err(|_| write_error(&StoreError::Poisoned("writer thread stopped".to_string())))
+        self.ops.send(op).map_err(|_| write_error(&StoreError::Poisoned("writer thread stopped".to_string())))
     }
 
     async fn send_and_wait(&self, op: impl FnOnce(Reply) -> WriteOp) -> Result<(), StorageError> {
@@ -190,9 +175,7 @@ impl LogStore {
         match done.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(reason)) => Err(write_error(&StoreError::Poisoned(reason))),
-            Err(_) => Err(write_error(&StoreError::Poisoned(
-                "writer thread stopped".to_string(),
-            ))),
+            Err(_) => Err(write_error(&StoreError::Poisoned("writer thread stopped".to_string()))),
         }
     }
 }
@@ -230,21 +213,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let cache = self.lock();
         let last_purged_log_id = cache.state.last_purged;
-        let last_log_id = cache
-            .entries
-            .last_key_value()
-            .map(|(_, e)| e.log_id)
-            .or(last_purged_log_id);
-        Ok(LogState {
-            last_purged_log_id,
-            last_log_id,
-        })
+        let last_log_id = cache.entries.last_key_value().map(|(_, e)| e.log_id).or(last_purged_log_id);
+        Ok(LogState { last_purged_log_id, last_log_id })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
-        LogReader {
-            cache: self.cache.clone(),
-        }
+        LogReader { cache: self.cache.clone() }
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
@@ -254,12 +228,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             cache.state.vote = Some(*vote);
             cache.state.clone()
         };
-        self.send_and_wait(|reply| WriteOp::SaveState {
-            state,
-            reply: Some(reply),
-        })
-        .await
-        .map_err(|e| StorageIOError::write_vote(AnyError::new(&e)).into())
+        self.send_and_wait(|reply| WriteOp::SaveState { state, reply: Some(reply) })
+            .await
+            .map_err(|e| StorageIOError::write_vote(AnyError::new(&e)).into())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
@@ -280,11 +251,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.lock().state.committed)
     }
 
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: LogFlushed<TypeConfig>,
-    ) -> Result<(), StorageError>
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
@@ -297,10 +264,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             if payload.len() > LOG_ENTRY_BYTES_MAX {
                 return Err(write_error(&std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
-                    format!(
-                        "entry of {} bytes exceeds {LOG_ENTRY_BYTES_MAX}",
-                        payload.len()
-                    ),
+                    format!("entry of {} bytes exceeds {LOG_ENTRY_BYTES_MAX}", payload.len()),
                 )));
             }
             records.push((entry.log_id.index, payload));
@@ -313,11 +277,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         self.check_poisoned()?;
         self.lock().entries.split_off(&log_id.index);
-        self.send_and_wait(|reply| WriteOp::Truncate {
-            index: log_id.index,
-            reply,
-        })
-        .await
+        self.send_and_wait(|reply| WriteOp::Truncate { index: log_id.index, reply }).await
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -329,12 +289,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             cache.state.last_purged = Some(log_id);
             cache.state.clone()
         };
-        self.send_and_wait(|reply| WriteOp::Purge {
-            state,
-            index: log_id.index,
-            reply,
-        })
-        .await
+        self.send_and_wait(|reply| WriteOp::Purge { state, index: log_id.index, reply }).await
     }
 }
 
@@ -361,21 +316,13 @@ fn run_writer(mut log: SegmentedLog, receiver: mpsc::Receiver<WriteOp>, cache: A
 
 /// Runs one batch: appends are written as they come and fsynced together; their callbacks run
 /// only after that fsync. Ops that must be durable on return first flush pending appends.
-fn run_batch(
-    log: &mut SegmentedLog,
-    batch: Vec<WriteOp>,
-    poisoned: &mut Option<String>,
-) -> std::io::Result<()> {
+fn run_batch(log: &mut SegmentedLog, batch: Vec<WriteOp>, poisoned: &mut Option<String>) -> std::io::Result<()> {
     let mut pending: Vec<LogFlushed<TypeConfig>> = Vec::new();
     let mut behind_state: Option<PersistedState> = None;
     let mut result = Ok(());
     for op in batch {
-        if let Some(reason) = poisoned.clone().or_else(|| {
-            result
-                .as_ref()
-                .err()
-                .map(|e: &std::io::Error| e.to_string())
-        }) {
+        if let Some(reason) = poisoned.clone().or_else(|| result.as_ref().err().map(|e: &std::io::Error| e.to_string()))
+        {
             fail_op(op, &reason);
             continue;
         }
@@ -388,10 +335,7 @@ fn run_batch(
                 behind_state = Some(state);
                 Ok(())
             }
-            WriteOp::SaveState {
-                state,
-                reply: Some(reply),
-            } => {
+            WriteOp::SaveState { state, reply: Some(reply) } => {
                 behind_state = None;
                 let outcome = flush(log, &mut pending).and_then(|()| log.save_state(&state));
                 answer(reply, &outcome);
@@ -402,15 +346,10 @@ fn run_batch(
                 answer(reply, &outcome);
                 outcome
             }
-            WriteOp::Purge {
-                state,
-                index,
-                reply,
-            } => {
+            WriteOp::Purge { state, index, reply } => {
                 behind_state = None;
-                let outcome = flush(log, &mut pending)
-                    .and_then(|()| log.save_state(&state))
-                    .and_then(|()| log.purge_upto(index));
+                let outcome =
+                    flush(log, &mut pending).and_then(|()| log.save_state(&state)).and_then(|()| log.purge_upto(index));
                 answer(reply, &outcome);
                 outcome
             }
@@ -452,9 +391,7 @@ fn fail_op(op: WriteOp, reason: &str) {
     let error = || std::io::Error::other(format!("log store poisoned: {reason}"));
     match op {
         WriteOp::Append { callback, .. } => callback.log_io_completed(Err(error())),
-        WriteOp::SaveState {
-            reply: Some(reply), ..
-        }
+        WriteOp::SaveState { reply: Some(reply), .. }
         | WriteOp::Truncate { reply, .. }
         | WriteOp::Purge { reply, .. } => answer(reply, &Err(error())),
         WriteOp::SaveState { reply: None, .. } => {}

@@ -96,41 +96,23 @@ pub struct PeerClient {
 impl PeerClient {
     /// A client for `target` at `addr`; nothing is dialed until the first call.
     pub fn new(from: NodeId, target: NodeId, addr: String, switch: NetworkSwitch) -> PeerClient {
-        PeerClient {
-            from,
-            target,
-            addr,
-            switch,
-            connection: None,
-            last_failure: None,
-        }
+        PeerClient { from, target, addr, switch, connection: None, last_failure: None }
     }
 
     /// Sends `request` and waits up to `timeout` for the response.
-    pub async fn call(
-        &mut self,
-        request: &RpcRequest,
-        timeout: Duration,
-    ) -> Result<RpcResponse, CallError> {
+    pub async fn call(&mut self, request: &RpcRequest, timeout: Duration) -> Result<RpcResponse, CallError> {
         if self.switch.is_isolated() {
             self.connection = None;
             return Err(CallError::Unreachable("this node is isolated".to_string()));
         }
         if self.connection.is_none() {
-            let connection = self
-                .connect()
-                .await
-                .inspect_err(|_| self.last_failure = Some(Instant::now()))?;
+            let connection = self.connect().await.inspect_err(|_| self.last_failure = Some(Instant::now()))?;
             self.connection = Some(connection);
         }
         let connection = self.connection.as_mut().expect("connected above");
         let exchange = async {
-            rpc::send_message(connection, request)
-                .await
-                .map_err(|e| CallError::Network(e.to_string()))?;
-            rpc::receive_message::<RpcResponse>(connection)
-                .await
-                .map_err(|e| CallError::Network(e.to_string()))
+            rpc::send_message(connection, request).await.map_err(|e| CallError::Network(e.to_string()))?;
+            rpc::receive_message::<RpcResponse>(connection).await.map_err(|e| CallError::Network(e.to_string()))
         };
         let result = match tokio::time::timeout(timeout, exchange).await {
             Ok(result) => result,
@@ -146,98 +128,46 @@ impl PeerClient {
     async fn connect(&mut self) -> Result<RpcConnection, CallError> {
         if let Some(at) = self.last_failure {
             if at.elapsed() < Duration::from_millis(RPC_RECONNECT_BACKOFF_MS) {
-                return Err(CallError::Unreachable(format!(
-                    "backing off after a failed dial of {}",
-                    self.addr
-                )));
+                return Err(CallError::Unreachable(format!("backing off after a failed dial of {}", self.addr)));
             }
         }
         let connect_timeout = Duration::from_millis(RPC_CONNECT_TIMEOUT_MS);
-        let stream =
-            match tokio::time::timeout(connect_timeout, TcpStream::connect(&self.addr)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    return Err(CallError::Unreachable(format!(
-                        "dial {}: {error}",
-                        self.addr
-                    )))
-                }
-                Err(_) => {
-                    return Err(CallError::Unreachable(format!(
-                        "dial {} timed out",
-                        self.addr
-                    )))
-                }
-            };
-        stream
-            .set_nodelay(true)
-            .map_err(|e| CallError::Unreachable(e.to_string()))?;
-        let mut connection = rpc::framed(stream);
-        let hello = RpcRequest::Hello {
-            protocol_version: rpc::RPC_PROTOCOL_VERSION,
-            from: self.from,
-            to: self.target,
+        let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(&self.addr)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => return Err(CallError::Unreachable(format!("dial {}: {error}", self.addr))),
+            Err(_) => return Err(CallError::Unreachable(format!("dial {} timed out", self.addr))),
         };
+        stream.set_nodelay(true).map_err(|e| CallError::Unreachable(e.to_string()))?;
+        let mut connection = rpc::framed(stream);
+        let hello = RpcRequest::Hello { protocol_version: rpc::RPC_PROTOCOL_VERSION, from: self.from, to: self.target };
         let handshake = async {
-            rpc::send_message(&mut connection, &hello)
-                .await
-                .map_err(|e| e.to_string())?;
-            rpc::receive_message::<RpcResponse>(&mut connection)
-                .await
-                .map_err(|e| e.to_string())
+            rpc::send_message(&mut connection, &hello).await.map_err(|e| e.to_string())?;
+            rpc::receive_message::<RpcResponse>(&mut connection).await.map_err(|e| e.to_string())
         };
         match tokio::time::timeout(connect_timeout, handshake).await {
             Ok(Ok(RpcResponse::HelloOk)) => {
                 tracing::debug!(target_node = self.target, addr = %self.addr, "connected to peer");
                 Ok(connection)
             }
-            Ok(Ok(RpcResponse::Refused { reason })) => {
-                Err(CallError::Unreachable(format!("refused: {reason}")))
-            }
-            Ok(Ok(other)) => Err(CallError::Unreachable(format!(
-                "unexpected hello answer {other:?}"
-            ))),
-            Ok(Err(reason)) => Err(CallError::Unreachable(format!(
-                "hello with {}: {reason}",
-                self.addr
-            ))),
-            Err(_) => Err(CallError::Unreachable(format!(
-                "hello with {} timed out",
-                self.addr
-            ))),
+            Ok(Ok(RpcResponse::Refused { reason })) => Err(CallError::Unreachable(format!("refused: {reason}"))),
+            Ok(Ok(other)) => Err(CallError::Unreachable(format!("unexpected hello answer {other:?}"))),
+            Ok(Err(reason)) => Err(CallError::Unreachable(format!("hello with {}: {reason}", self.addr))),
+            Err(_) => Err(CallError::Unreachable(format!("hello with {} timed out", self.addr))),
         }
     }
 
-    fn rpc_error<E: std::error::Error>(
-        &self,
-        error: CallError,
-        action: RPCTypes,
-    ) -> RPCError<NodeId, Node, E> {
+    fn rpc_error<E: std::error::Error>(&self, error: CallError, action: RPCTypes) -> RPCError<NodeId, Node, E> {
         match error {
-            CallError::Unreachable(reason) => {
-                RPCError::Unreachable(Unreachable::new(&std::io::Error::other(reason)))
+            CallError::Unreachable(reason) => RPCError::Unreachable(Unreachable::new(&std::io::Error::other(reason))),
+            CallError::Timeout(timeout) => {
+                RPCError::Timeout(Timeout { action, id: self.from, target: self.target, timeout })
             }
-            CallError::Timeout(timeout) => RPCError::Timeout(Timeout {
-                action,
-                id: self.from,
-                target: self.target,
-                timeout,
-            }),
-            CallError::Network(reason) => {
-                RPCError::Network(NetworkError::new(&std::io::Error::other(reason)))
-            }
+            CallError::Network(reason) => RPCError::Network(NetworkError::new(&std::io::Error::other(reason))),
         }
     }
 
-    fn unexpected<E: std::error::Error>(
-        &mut self,
-        response: RpcResponse,
-    ) -> RPCError<NodeId, Node, E> {
-        tracing::warn!(
-            target_node = self.target,
-            ?response,
-            "peer answered with the wrong message type"
-        );
+    fn unexpected<E: std::error::Error>(&mut self, response: RpcResponse) -> RPCError<NodeId, Node, E> {
+        tracing::warn!(target_node = self.target, ?response, "peer answered with the wrong message type");
         self.connection = None;
         let reason = format!("unexpected response from node {}", self.target);
         RPCError::Network(NetworkError::new(&std::io::Error::other(reason)))
@@ -245,9 +175,7 @@ impl PeerClient {
 }
 
 fn rpc_timeout(option: &RPCOption) -> Duration {
-    option
-        .hard_ttl()
-        .min(Duration::from_millis(RPC_TIMEOUT_MS_MAX))
+    option.hard_ttl().min(Duration::from_millis(RPC_TIMEOUT_MS_MAX))
 }
 
 impl RaftNetwork<TypeConfig> for PeerClient {
@@ -271,10 +199,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         request: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<
-        InstallSnapshotResponse<NodeId>,
-        RPCError<NodeId, Node, RaftError<NodeId, InstallSnapshotError>>,
-    > {
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId, InstallSnapshotError>>> {
         let request = RpcRequest::InstallSnapshot(request);
         match self.call(&request, rpc_timeout(&option)).await {
             Ok(RpcResponse::InstallSnapshot(Ok(response))) => Ok(response),
@@ -294,9 +219,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         let request = RpcRequest::Vote(request);
         match self.call(&request, rpc_timeout(&option)).await {
             Ok(RpcResponse::Vote(Ok(response))) => Ok(response),
-            Ok(RpcResponse::Vote(Err(error))) => {
-                Err(RPCError::RemoteError(RemoteError::new(self.target, error)))
-            }
+            Ok(RpcResponse::Vote(Err(error))) => Err(RPCError::RemoteError(RemoteError::new(self.target, error))),
             Ok(other) => Err(self.unexpected(other)),
             Err(error) => Err(self.rpc_error(error, RPCTypes::Vote)),
         }

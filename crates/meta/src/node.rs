@@ -73,10 +73,7 @@ pub struct MetaNode {
 
 impl std::fmt::Debug for MetaNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetaNode")
-            .field("node_id", &self.config.node_id)
-            .field("local_addr", &self.local_addr)
-            .finish()
+        f.debug_struct("MetaNode").field("node_id", &self.config.node_id).field("local_addr", &self.local_addr).finish()
     }
 }
 
@@ -89,32 +86,19 @@ impl MetaNode {
     }
 
     /// Like [`MetaNode::start`], on an already bound listener (tests bind port 0 first).
-    pub async fn start_with_listener(
-        config: MetaConfig,
-        listener: TcpListener,
-    ) -> Result<MetaNode, MetaError> {
+    pub async fn start_with_listener(config: MetaConfig, listener: TcpListener) -> Result<MetaNode, MetaError> {
         let raft_config = Arc::new(config.raft_config()?);
         let log_store = LogStore::open(&config.data_dir.join("log"))?;
         let writer = log_store.writer_join();
         let state_machine = StateMachineStore::open(&config.data_dir.join("snapshot"))?;
         let switch = NetworkSwitch::default();
         let network = NetworkFactory::new(config.node_id, switch.clone());
-        let raft = Raft::new(
-            config.node_id,
-            raft_config,
-            network,
-            log_store,
-            state_machine.clone(),
-        )
-        .await
-        .map_err(|e| MetaError::Stopped(e.to_string()))?;
+        let raft = Raft::new(config.node_id, raft_config, network, log_store, state_machine.clone())
+            .await
+            .map_err(|e| MetaError::Stopped(e.to_string()))?;
         let local_addr = listener.local_addr()?;
         let (shutdown_sender, shutdown) = watch::channel(false);
-        let context = ServerContext {
-            node_id: config.node_id,
-            raft: raft.clone(),
-            switch: switch.clone(),
-        };
+        let context = ServerContext { node_id: config.node_id, raft: raft.clone(), switch: switch.clone() };
         let server = tokio::spawn(server::serve(listener, context, shutdown));
         let node = MetaNode {
             forwarder: Arc::new(Forwarder::new(config.node_id, switch.clone())),
@@ -136,27 +120,17 @@ impl MetaNode {
         if !self.config.is_initial_voter() {
             return Ok(());
         }
-        let initialized = self
-            .raft
-            .is_initialized()
-            .await
-            .map_err(|e| MetaError::Stopped(e.to_string()))?;
+        let initialized = self.raft.is_initialized().await.map_err(|e| MetaError::Stopped(e.to_string()))?;
         if initialized {
             return Ok(());
         }
-        let members: BTreeMap<NodeId, Node> = self
-            .config
-            .voters
-            .iter()
-            .map(|(id, addr)| (*id, Node { addr: addr.clone() }))
-            .collect();
+        let members: BTreeMap<NodeId, Node> =
+            self.config.voters.iter().map(|(id, addr)| (*id, Node { addr: addr.clone() })).collect();
         match self.raft.initialize(members).await {
             Ok(()) => Ok(()),
             // Another voter's log reached us first: already part of the group.
             Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
-            Err(error) => Err(MetaError::Config(format!(
-                "bootstrapping the voter group: {error}"
-            ))),
+            Err(error) => Err(MetaError::Config(format!("bootstrapping the voter group: {error}"))),
         }
     }
 
@@ -173,14 +147,9 @@ impl MetaNode {
     /// Proposes `command` through whichever node leads, and waits until it is committed and
     /// applied there. Gives up after [`PROPOSE_TIMEOUT_MS`].
     pub async fn propose(&self, command: Command) -> Result<Proposed, MetaError> {
-        let bytes = postcard::to_allocvec(&command)
-            .map_err(|e| MetaError::Config(e.to_string()))?
-            .len();
+        let bytes = postcard::to_allocvec(&command).map_err(|e| MetaError::Config(e.to_string()))?.len();
         if bytes > COMMAND_BYTES_MAX {
-            return Err(MetaError::CommandTooLarge {
-                bytes,
-                bytes_max: COMMAND_BYTES_MAX,
-            });
+            return Err(MetaError::CommandTooLarge { bytes, bytes_max: COMMAND_BYTES_MAX });
         }
         let deadline = Instant::now() + Duration::from_millis(PROPOSE_TIMEOUT_MS);
         let mut last_leader = None;
@@ -188,30 +157,21 @@ impl MetaNode {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return Err(match last_leader {
-                    Some(_) => MetaError::Timeout {
-                        operation: "proposal",
-                        timeout_ms: PROPOSE_TIMEOUT_MS,
-                    },
+                    Some(_) => MetaError::Timeout { operation: "proposal", timeout_ms: PROPOSE_TIMEOUT_MS },
                     None => MetaError::NoLeader,
                 });
             }
             let attempt = match propose_local(&self.raft, command.clone(), remaining).await {
                 Ok(reply) => return finish(reply),
-                Err(ForwardError::NotLeader {
-                    leader: Some(leader),
-                    leader_addr: Some(addr),
-                }) if leader != self.config.node_id => {
+                Err(ForwardError::NotLeader { leader: Some(leader), leader_addr: Some(addr) })
+                    if leader != self.config.node_id =>
+                {
                     last_leader = Some(leader);
-                    self.forwarder
-                        .forward(leader, &addr, &command, remaining)
-                        .await
+                    self.forwarder.forward(leader, &addr, &command, remaining).await
                 }
                 Err(ForwardError::NotLeader { .. }) => Err(ForwardFailure::Retry),
                 Err(ForwardError::Timeout) => {
-                    return Err(MetaError::Timeout {
-                        operation: "proposal",
-                        timeout_ms: PROPOSE_TIMEOUT_MS,
-                    })
+                    return Err(MetaError::Timeout { operation: "proposal", timeout_ms: PROPOSE_TIMEOUT_MS })
                 }
                 Err(ForwardError::Stopped(reason)) => return Err(MetaError::Stopped(reason)),
                 Err(ForwardError::Refused(reason)) => return Err(MetaError::Stopped(reason)),
@@ -219,9 +179,7 @@ impl MetaNode {
             match attempt {
                 Ok(reply) => return finish(reply),
                 Err(ForwardFailure::GiveUp(error)) => return Err(error),
-                Err(ForwardFailure::Retry) => {
-                    tokio::time::sleep(Duration::from_millis(PROPOSE_RETRY_PAUSE_MS)).await
-                }
+                Err(ForwardFailure::Retry) => tokio::time::sleep(Duration::from_millis(PROPOSE_RETRY_PAUSE_MS)).await,
             }
         }
     }
@@ -243,11 +201,7 @@ impl MetaNode {
     }
 
     /// Waits until this node has applied `log_index`, and returns the view then.
-    pub async fn wait_applied(
-        &self,
-        log_index: u64,
-        timeout: Duration,
-    ) -> Result<AppliedView, MetaError> {
+    pub async fn wait_applied(&self, log_index: u64, timeout: Duration) -> Result<AppliedView, MetaError> {
         let mut receiver = self.watch_view();
         let waiting = async {
             receiver
@@ -259,31 +213,19 @@ impl MetaNode {
         match result {
             Ok(Ok(view)) => Ok(view),
             Ok(Err(_)) => Err(MetaError::Stopped("state machine closed".to_string())),
-            Err(_) => Err(MetaError::Timeout {
-                operation: "wait for apply",
-                timeout_ms: timeout.as_millis() as u64,
-            }),
+            Err(_) => Err(MetaError::Timeout { operation: "wait for apply", timeout_ms: timeout.as_millis() as u64 }),
         }
     }
 
     /// A linearizable read on the leader: confirms leadership with a quorum, waits until
     /// everything committed before the call is applied, and returns the view.
     pub async fn read_view_linearizable(&self) -> Result<AppliedView, MetaError> {
-        let read_log_id = self
-            .raft
-            .ensure_linearizable()
-            .await
-            .map_err(|error| match error {
-                RaftError::APIError(_) => MetaError::NotLeader {
-                    leader: self.current_leader(),
-                },
-                RaftError::Fatal(fatal) => MetaError::Stopped(fatal.to_string()),
-            })?;
+        let read_log_id = self.raft.ensure_linearizable().await.map_err(|error| match error {
+            RaftError::APIError(_) => MetaError::NotLeader { leader: self.current_leader() },
+            RaftError::Fatal(fatal) => MetaError::Stopped(fatal.to_string()),
+        })?;
         match read_log_id {
-            Some(id) => {
-                self.wait_applied(id.index, Duration::from_millis(PROPOSE_TIMEOUT_MS))
-                    .await
-            }
+            Some(id) => self.wait_applied(id.index, Duration::from_millis(PROPOSE_TIMEOUT_MS)).await,
             None => Ok(self.view()),
         }
     }
@@ -301,10 +243,7 @@ impl MetaNode {
     /// Adds `node_id` at Raft address `addr` as a learner and waits until it has caught up.
     /// Must be called on the leader ([`MetaError::NotLeader`] says where it is).
     pub async fn add_learner(&self, node_id: NodeId, addr: String) -> Result<(), MetaError> {
-        self.raft
-            .add_learner(node_id, Node { addr }, true)
-            .await
-            .map_err(|e| self.membership_error(e))?;
+        self.raft.add_learner(node_id, Node { addr }, true).await.map_err(|e| self.membership_error(e))?;
         Ok(())
     }
 
@@ -315,32 +254,21 @@ impl MetaNode {
             self.add_learner(node_id, addr).await?;
         }
         let change = ChangeMembers::AddVoterIds(BTreeSet::from([node_id]));
-        self.raft
-            .change_membership(change, false)
-            .await
-            .map_err(|e| self.membership_error(e))?;
+        self.raft.change_membership(change, false).await.map_err(|e| self.membership_error(e))?;
         Ok(())
     }
 
     /// Removes voter `node_id` from the group (it stops receiving the log). Leader only.
     pub async fn remove_voter(&self, node_id: NodeId) -> Result<(), MetaError> {
         let change = ChangeMembers::RemoveVoters(BTreeSet::from([node_id]));
-        self.raft
-            .change_membership(change, false)
-            .await
-            .map_err(|e| self.membership_error(e))?;
+        self.raft.change_membership(change, false).await.map_err(|e| self.membership_error(e))?;
         Ok(())
     }
 
-    fn membership_error(
-        &self,
-        error: RaftError<NodeId, ClientWriteError<NodeId, Node>>,
-    ) -> MetaError {
+    fn membership_error(&self, error: RaftError<NodeId, ClientWriteError<NodeId, Node>>) -> MetaError {
         match error {
             RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
-                MetaError::NotLeader {
-                    leader: forward.leader_id,
-                }
+                MetaError::NotLeader { leader: forward.leader_id }
             }
             RaftError::APIError(ClientWriteError::ChangeMembershipError(change)) => match change {
                 ChangeMembershipError::InProgress(_) => MetaError::Membership(change.to_string()),
@@ -361,24 +289,17 @@ impl MetaNode {
     }
 
     /// Stops the node: Raft, the RPC server and its connections, and the log writer (after
-    /// its last fsync). The data directory can then be opened again.
-    pub async fn shutdown(self) -> Result<(), MetaError> {
+    /// its last fsync). The data directory can then be opened again. Calls after the first
+    /// only report that Raft is stopped.
+    pub async fn shutdown(&self) -> Result<(), MetaError> {
         let raft_result = self.raft.shutdown().await;
         let _ = self.shutdown_sender.send(true);
         let server = self.server.lock().expect("server handle lock").take();
         if let Some(server) = server {
             let _ = server.await;
         }
-        drop(self.raft);
-        if !self
-            .writer
-            .wait(Duration::from_millis(SHUTDOWN_WRITER_WAIT_MS))
-            .await
-        {
-            tracing::warn!(
-                node_id = self.config.node_id,
-                "log writer did not stop in time"
-            );
+        if !self.writer.wait(Duration::from_millis(SHUTDOWN_WRITER_WAIT_MS)).await {
+            tracing::warn!(node_id = self.config.node_id, "log writer did not stop in time");
         }
         tracing::info!(node_id = self.config.node_id, "metadata node stopped");
         raft_result.map_err(|e| MetaError::Stopped(e.to_string()))
@@ -387,13 +308,8 @@ impl MetaNode {
 
 fn finish(reply: ProposeReply) -> Result<Proposed, MetaError> {
     match reply.reply.result {
-        Some(Ok(outcome)) => Ok(Proposed {
-            log_index: reply.log_index,
-            outcome,
-        }),
+        Some(Ok(outcome)) => Ok(Proposed { log_index: reply.log_index, outcome }),
         Some(Err(error)) => Err(MetaError::Rejected(error)),
-        None => Err(MetaError::Stopped(
-            "a command entry produced no command result".to_string(),
-        )),
+        None => Err(MetaError::Stopped("a command entry produced no command result".to_string())),
     }
 }

@@ -39,10 +39,8 @@ pub fn place_partitions(
             live_brokers: live_brokers.len(),
         });
     }
-    let mut load: BTreeMap<BrokerId, BrokerLoad> = live_brokers
-        .iter()
-        .map(|id| (*id, load.get(id).copied().unwrap_or_default()))
-        .collect();
+    let mut load: BTreeMap<BrokerId, BrokerLoad> =
+        live_brokers.iter().map(|id| (*id, load.get(id).copied().unwrap_or_default())).collect();
     let mut placements = Vec::with_capacity(partition_count as usize);
     for _ in 0..partition_count {
         let leader = *load
@@ -76,9 +74,7 @@ pub fn place_partitions(
 mod tests {
     use super::*;
 
-    fn tally(
-        placements: &[Vec<BrokerId>],
-    ) -> (BTreeMap<BrokerId, usize>, BTreeMap<BrokerId, usize>) {
+    fn tally(placements: &[Vec<BrokerId>]) -> (BTreeMap<BrokerId, usize>, BTreeMap<BrokerId, usize>) {
         let mut leaders = BTreeMap::new();
         let mut replicas = BTreeMap::new();
         for placement in placements {
@@ -95,19 +91,12 @@ mod tests {
         let placements = place_partitions(&[1, 2, 3], &BTreeMap::new(), 6, 3).unwrap();
         let (leaders, replicas) = tally(&placements);
         assert_eq!(leaders.values().copied().collect::<Vec<_>>(), vec![2, 2, 2]);
-        assert_eq!(
-            replicas.values().copied().collect::<Vec<_>>(),
-            vec![6, 6, 6]
-        );
+        assert_eq!(replicas.values().copied().collect::<Vec<_>>(), vec![6, 6, 6]);
         for placement in &placements {
             let mut distinct = placement.clone();
             distinct.sort();
             distinct.dedup();
-            assert_eq!(
-                distinct.len(),
-                3,
-                "replicas of a partition are distinct: {placement:?}"
-            );
+            assert_eq!(distinct.len(), 3, "replicas of a partition are distinct: {placement:?}");
         }
     }
 
@@ -115,25 +104,13 @@ mod tests {
     fn replicas_spread_when_factor_is_below_broker_count() {
         let placements = place_partitions(&[1, 2, 3, 4], &BTreeMap::new(), 8, 2).unwrap();
         let (leaders, replicas) = tally(&placements);
-        assert_eq!(
-            leaders.values().copied().collect::<Vec<_>>(),
-            vec![2, 2, 2, 2]
-        );
-        assert_eq!(
-            replicas.values().copied().collect::<Vec<_>>(),
-            vec![4, 4, 4, 4]
-        );
+        assert_eq!(leaders.values().copied().collect::<Vec<_>>(), vec![2, 2, 2, 2]);
+        assert_eq!(replicas.values().copied().collect::<Vec<_>>(), vec![4, 4, 4, 4]);
     }
 
     #[test]
     fn existing_load_steers_new_leaders_to_idle_brokers() {
-        let load = BTreeMap::from([(
-            1,
-            BrokerLoad {
-                leaders: 3,
-                replicas: 3,
-            },
-        )]);
+        let load = BTreeMap::from([(1, BrokerLoad { leaders: 3, replicas: 3 })]);
         let placements = place_partitions(&[1, 2, 3], &load, 2, 1).unwrap();
         assert_eq!(placements, vec![vec![2], vec![3]]);
     }
@@ -148,13 +125,7 @@ mod tests {
     #[test]
     fn factor_above_live_brokers_is_rejected() {
         let error = place_partitions(&[1, 2], &BTreeMap::new(), 1, 3).unwrap_err();
-        assert_eq!(
-            error,
-            CommandError::InvalidReplicationFactor {
-                requested: 3,
-                live_brokers: 2
-            }
-        );
+        assert_eq!(error, CommandError::InvalidReplicationFactor { requested: 3, live_brokers: 2 });
         assert!(place_partitions(&[1, 2], &BTreeMap::new(), 1, 0).is_err());
     }
 }

@@ -34,16 +34,11 @@ pub(crate) async fn propose_local(
 ) -> Result<ProposeReply, ForwardError> {
     match tokio::time::timeout(timeout, raft.client_write(command)).await {
         Err(_) => Err(ForwardError::Timeout),
-        Ok(Ok(response)) => Ok(ProposeReply {
-            log_index: response.log_id.index,
-            reply: response.data,
+        Ok(Ok(response)) => Ok(ProposeReply { log_index: response.log_id.index, reply: response.data }),
+        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => Err(ForwardError::NotLeader {
+            leader: forward.leader_id,
+            leader_addr: forward.leader_node.map(|node| node.addr),
         }),
-        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
-            Err(ForwardError::NotLeader {
-                leader: forward.leader_id,
-                leader_addr: forward.leader_node.map(|node| node.addr),
-            })
-        }
         Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(error)))) => {
             Err(ForwardError::Refused(error.to_string()))
         }
@@ -69,11 +64,7 @@ pub(crate) struct Forwarder {
 
 impl Forwarder {
     pub(crate) fn new(node_id: NodeId, switch: NetworkSwitch) -> Forwarder {
-        Forwarder {
-            node_id,
-            switch,
-            idle: Mutex::new(BTreeMap::new()),
-        }
+        Forwarder { node_id, switch, idle: Mutex::new(BTreeMap::new()) }
     }
 
     /// Sends `command` to `leader` at `addr` and waits up to `timeout` for its reply.
@@ -85,26 +76,15 @@ impl Forwarder {
         timeout: Duration,
     ) -> Result<ProposeReply, ForwardFailure> {
         let key = (leader, addr.to_string());
-        let pooled = self
-            .idle
-            .lock()
-            .expect("forward pool lock")
-            .get_mut(&key)
-            .and_then(Vec::pop);
-        let mut client = pooled.unwrap_or_else(|| {
-            PeerClient::new(self.node_id, leader, addr.to_string(), self.switch.clone())
-        });
-        let result = client
-            .call(&RpcRequest::Propose(command.clone()), timeout)
-            .await;
+        let pooled = self.idle.lock().expect("forward pool lock").get_mut(&key).and_then(Vec::pop);
+        let mut client =
+            pooled.unwrap_or_else(|| PeerClient::new(self.node_id, leader, addr.to_string(), self.switch.clone()));
+        let result = client.call(&RpcRequest::Propose(command.clone()), timeout).await;
         let reply = match result {
             Ok(RpcResponse::Propose(reply)) => reply,
             Ok(other) => {
                 let reason = format!("unexpected answer {other:?}");
-                return Err(ForwardFailure::GiveUp(MetaError::Forward {
-                    leader,
-                    reason,
-                }));
+                return Err(ForwardFailure::GiveUp(MetaError::Forward { leader, reason }));
             }
             Err(CallError::Unreachable(reason)) => {
                 tracing::debug!(leader, %reason, "leader unreachable for forwarding");
@@ -117,10 +97,7 @@ impl Forwarder {
                 }))
             }
             Err(CallError::Network(reason)) => {
-                return Err(ForwardFailure::GiveUp(MetaError::Forward {
-                    leader,
-                    reason,
-                }))
+                return Err(ForwardFailure::GiveUp(MetaError::Forward { leader, reason }))
             }
         };
         let mut idle = self.idle.lock().expect("forward pool lock");
@@ -137,10 +114,7 @@ impl Forwarder {
                 timeout_ms: timeout.as_millis() as u64,
             })),
             Err(ForwardError::Stopped(reason)) | Err(ForwardError::Refused(reason)) => {
-                Err(ForwardFailure::GiveUp(MetaError::Forward {
-                    leader,
-                    reason,
-                }))
+                Err(ForwardFailure::GiveUp(MetaError::Forward { leader, reason }))
             }
         }
     }

@@ -41,9 +41,7 @@ pub type RpcConnection = Framed<TcpStream, LengthDelimitedCodec>;
 
 /// Wraps a TCP stream with the bounded length-delimited codec.
 pub fn framed(stream: TcpStream) -> RpcConnection {
-    let codec = LengthDelimitedCodec::builder()
-        .max_frame_length(RPC_FRAME_BYTES_MAX)
-        .new_codec();
+    let codec = LengthDelimitedCodec::builder().max_frame_length(RPC_FRAME_BYTES_MAX).new_codec();
     Framed::new(stream, codec)
 }
 
@@ -84,9 +82,7 @@ pub enum RpcResponse {
     /// Vote result.
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
     /// InstallSnapshot result.
-    InstallSnapshot(
-        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
-    ),
+    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
     /// Forwarded proposal result.
     Propose(Result<ProposeReply, ForwardError>),
 }
@@ -138,31 +134,19 @@ pub enum FrameError {
 }
 
 /// Sends one message as a frame.
-pub async fn send_message<T: Serialize>(
-    connection: &mut RpcConnection,
-    message: &T,
-) -> std::io::Result<()> {
-    let bytes = postcard::to_allocvec(message)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+pub async fn send_message<T: Serialize>(connection: &mut RpcConnection, message: &T) -> std::io::Result<()> {
+    let bytes = postcard::to_allocvec(message).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     if bytes.len() > RPC_FRAME_BYTES_MAX {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!(
-                "message of {} bytes exceeds the {RPC_FRAME_BYTES_MAX}-byte frame limit",
-                bytes.len()
-            ),
+            format!("message of {} bytes exceeds the {RPC_FRAME_BYTES_MAX}-byte frame limit", bytes.len()),
         ));
     }
     connection.send(Bytes::from(bytes)).await
 }
 
 /// Receives one frame and decodes it.
-pub async fn receive_message<T: DeserializeOwned>(
-    connection: &mut RpcConnection,
-) -> Result<T, FrameError> {
+pub async fn receive_message<T: DeserializeOwned>(connection: &mut RpcConnection) -> Result<T, FrameError> {
     let frame = connection.next().await.ok_or(FrameError::Closed)??;
-    postcard::from_bytes(&frame).map_err(|e| FrameError::Decode {
-        bytes: frame.len(),
-        reason: e.to_string(),
-    })
+    postcard::from_bytes(&frame).map_err(|e| FrameError::Decode { bytes: frame.len(), reason: e.to_string() })
 }

@@ -40,11 +40,7 @@ pub(crate) struct ServerContext {
 }
 
 /// Accepts connections until `shutdown` turns true; then drops every connection.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    context: ServerContext,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub(crate) async fn serve(listener: TcpListener, context: ServerContext, mut shutdown: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(RPC_INBOUND_CONNECTIONS_MAX));
     let mut connections = JoinSet::new();
     loop {
@@ -96,78 +92,44 @@ async fn serve_connection(stream: TcpStream, context: &ServerContext) -> Result<
             return Err("node isolated".to_string());
         }
         let response = handle(request, context).await?;
-        rpc::send_message(&mut connection, &response)
-            .await
-            .map_err(|e| e.to_string())?;
+        rpc::send_message(&mut connection, &response).await.map_err(|e| e.to_string())?;
     }
 }
 
-async fn handshake(
-    connection: &mut RpcConnection,
-    context: &ServerContext,
-) -> Result<NodeId, String> {
-    let hello = rpc::receive_message::<RpcRequest>(connection)
-        .await
-        .map_err(|e| format!("hello: {e}"))?;
+async fn handshake(connection: &mut RpcConnection, context: &ServerContext) -> Result<NodeId, String> {
+    let hello = rpc::receive_message::<RpcRequest>(connection).await.map_err(|e| format!("hello: {e}"))?;
     let refusal = match hello {
-        RpcRequest::Hello {
-            protocol_version,
-            from,
-            to,
-        } => {
+        RpcRequest::Hello { protocol_version, from, to } => {
             if protocol_version != rpc::RPC_PROTOCOL_VERSION {
-                format!(
-                    "protocol version {protocol_version}, expected {}",
-                    rpc::RPC_PROTOCOL_VERSION
-                )
+                format!("protocol version {protocol_version}, expected {}", rpc::RPC_PROTOCOL_VERSION)
             } else if to != context.node_id {
-                format!(
-                    "caller {from} dialed node {to}, this is node {}",
-                    context.node_id
-                )
+                format!("caller {from} dialed node {to}, this is node {}", context.node_id)
             } else {
-                rpc::send_message(connection, &RpcResponse::HelloOk)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                rpc::send_message(connection, &RpcResponse::HelloOk).await.map_err(|e| e.to_string())?;
                 return Ok(from);
             }
         }
         other => format!("expected hello, got {other:?}"),
     };
     // Best effort: the refusal tells the caller why before the connection closes.
-    let _ = rpc::send_message(
-        connection,
-        &RpcResponse::Refused {
-            reason: refusal.clone(),
-        },
-    )
-    .await;
+    let _ = rpc::send_message(connection, &RpcResponse::Refused { reason: refusal.clone() }).await;
     Err(refusal)
 }
 
 async fn handle(request: RpcRequest, context: &ServerContext) -> Result<RpcResponse, String> {
     Ok(match request {
         RpcRequest::Hello { .. } => return Err("second hello on one connection".to_string()),
-        RpcRequest::AppendEntries(request) => {
-            RpcResponse::AppendEntries(context.raft.append_entries(request).await)
-        }
+        RpcRequest::AppendEntries(request) => RpcResponse::AppendEntries(context.raft.append_entries(request).await),
         RpcRequest::Vote(request) => RpcResponse::Vote(context.raft.vote(request).await),
         RpcRequest::InstallSnapshot(request) => {
             let end = request.offset.saturating_add(request.data.len() as u64);
             if end > SNAPSHOT_BYTES_MAX as u64 {
-                return Err(format!(
-                    "snapshot chunk ends at byte {end}, beyond {SNAPSHOT_BYTES_MAX}"
-                ));
+                return Err(format!("snapshot chunk ends at byte {end}, beyond {SNAPSHOT_BYTES_MAX}"));
             }
             RpcResponse::InstallSnapshot(context.raft.install_snapshot(request).await)
         }
-        RpcRequest::Propose(command) => RpcResponse::Propose(
-            propose_local(
-                &context.raft,
-                command,
-                Duration::from_millis(PROPOSE_TIMEOUT_MS),
-            )
-            .await,
-        ),
+        RpcRequest::Propose(command) => {
+            RpcResponse::Propose(propose_local(&context.raft, command, Duration::from_millis(PROPOSE_TIMEOUT_MS)).await)
+        }
     })
 }

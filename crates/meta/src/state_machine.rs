@@ -132,10 +132,7 @@ impl StateMachineStore {
     }
 
     fn lock_state(&self) -> std::sync::MutexGuard<'_, AppliedState> {
-        self.shared
-            .state
-            .lock()
-            .expect("state machine lock poisoned")
+        self.shared.state.lock().expect("state machine lock poisoned")
     }
 
     fn publish(&self, state: &AppliedState) {
@@ -145,11 +142,7 @@ impl StateMachineStore {
     /// Writes `file` as the current snapshot unless a newer one is already current.
     fn store_snapshot(&self, file: SnapshotFile) -> Result<(), StorageError> {
         let signature = Some(file.meta.signature());
-        let _writing = self
-            .shared
-            .snapshot_write
-            .lock()
-            .expect("snapshot write lock poisoned");
+        let _writing = self.shared.snapshot_write.lock().expect("snapshot write lock poisoned");
         let newer_exists = self
             .shared
             .current_snapshot
@@ -161,54 +154,35 @@ impl StateMachineStore {
             return Ok(());
         }
         let io_error = |e: &dyn std::fmt::Display| {
-            StorageError::from(StorageIOError::write_snapshot(
-                signature.clone(),
-                AnyError::error(e.to_string()),
-            ))
+            StorageError::from(StorageIOError::write_snapshot(signature.clone(), AnyError::error(e.to_string())))
         };
         let payload = postcard::to_allocvec(&file).map_err(|e| io_error(&e))?;
         if payload.len() > SNAPSHOT_BYTES_MAX {
-            return Err(io_error(&format!(
-                "snapshot of {} bytes exceeds {SNAPSHOT_BYTES_MAX}",
-                payload.len()
-            )));
+            return Err(io_error(&format!("snapshot of {} bytes exceeds {SNAPSHOT_BYTES_MAX}", payload.len())));
         }
         let mut bytes = frame::file_header(frame::SNAPSHOT_MAGIC).to_vec();
         frame::encode_record(&payload, &mut bytes);
-        durable::write_atomically(&self.shared.dir, SNAPSHOT_FILE, &bytes)
-            .map_err(|e| io_error(&e))?;
-        *self
-            .shared
-            .current_snapshot
-            .lock()
-            .expect("snapshot lock poisoned") = Some(file);
+        durable::write_atomically(&self.shared.dir, SNAPSHOT_FILE, &bytes).map_err(|e| io_error(&e))?;
+        *self.shared.current_snapshot.lock().expect("snapshot lock poisoned") = Some(file);
         Ok(())
     }
 }
 
 fn applied_view(state: &AppliedState) -> AppliedView {
-    AppliedView {
-        applied_index: state.last_applied.map(|id| id.index),
-        view: state.view.clone(),
-    }
+    AppliedView { applied_index: state.last_applied.map(|id| id.index), view: state.view.clone() }
 }
 
 fn read_snapshot_file(path: &Path) -> Result<Option<SnapshotFile>, StoreError> {
     let bytes_max = SNAPSHOT_BYTES_MAX + frame::FILE_HEADER_BYTES + frame::RECORD_HEADER_BYTES;
-    let Some(bytes) =
-        durable::read_bounded(path, bytes_max).map_err(|e| StoreError::io("read", path, e))?
-    else {
+    let Some(bytes) = durable::read_bounded(path, bytes_max).map_err(|e| StoreError::io("read", path, e))? else {
         return Ok(None);
     };
     frame::check_file_header(&bytes, frame::SNAPSHOT_MAGIC, path)?;
-    let corrupt = |reason: String| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let corrupt = |reason: String| StoreError::Corrupt { path: path.to_path_buf(), reason };
     match frame::read_record(&bytes, frame::FILE_HEADER_BYTES, SNAPSHOT_BYTES_MAX) {
-        RecordRead::Valid { payload, .. } => postcard::from_bytes(payload)
-            .map(Some)
-            .map_err(|e| corrupt(e.to_string())),
+        RecordRead::Valid { payload, .. } => {
+            postcard::from_bytes(payload).map(Some).map_err(|e| corrupt(e.to_string()))
+        }
         RecordRead::End => Err(corrupt("no snapshot record".to_string())),
         RecordRead::Invalid { reason } => Err(corrupt(reason)),
     }
@@ -224,27 +198,14 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         };
         let counter = self.shared.snapshots_built.fetch_add(1, Ordering::Relaxed);
         let snapshot_id = match last_applied {
-            Some(id) => format!(
-                "{}-{}-{}-{counter}",
-                id.leader_id.term, id.leader_id.node_id, id.index
-            ),
+            Some(id) => format!("{}-{}-{}-{counter}", id.leader_id.term, id.leader_id.node_id, id.index),
             None => format!("none-{counter}"),
         };
-        let meta = SnapshotMeta {
-            last_log_id: last_applied,
-            last_membership,
-            snapshot_id,
-        };
-        let file = SnapshotFile {
-            meta: meta.clone(),
-            data: data.clone(),
-        };
+        let meta = SnapshotMeta { last_log_id: last_applied, last_membership, snapshot_id };
+        let file = SnapshotFile { meta: meta.clone(), data: data.clone() };
         self.store_snapshot(file)?;
         tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "built metadata snapshot");
-        Ok(Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data)),
-        })
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
 }
 
@@ -309,48 +270,30 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let data = snapshot.into_inner();
         let signature = Some(meta.signature());
         let decode_error = |reason: String| {
-            StorageError::from(StorageIOError::read_snapshot(
-                signature.clone(),
-                AnyError::error(reason),
-            ))
+            StorageError::from(StorageIOError::read_snapshot(signature.clone(), AnyError::error(reason)))
         };
         if data.len() > SNAPSHOT_BYTES_MAX {
-            return Err(decode_error(format!(
-                "snapshot of {} bytes exceeds {SNAPSHOT_BYTES_MAX}",
-                data.len()
-            )));
+            return Err(decode_error(format!("snapshot of {} bytes exceeds {SNAPSHOT_BYTES_MAX}", data.len())));
         }
-        let mut installed: AppliedState =
-            postcard::from_bytes(&data).map_err(|e| decode_error(e.to_string()))?;
+        let mut installed: AppliedState = postcard::from_bytes(&data).map_err(|e| decode_error(e.to_string()))?;
         installed.last_applied = meta.last_log_id;
         installed.last_membership = meta.last_membership.clone();
-        self.store_snapshot(SnapshotFile {
-            meta: meta.clone(),
-            data,
-        })?;
+        self.store_snapshot(SnapshotFile { meta: meta.clone(), data })?;
         {
             let mut state = self.lock_state();
             *state = installed;
             self.publish(&state);
         }
         let log_index = meta.last_log_id.map_or(0, |id| id.index);
-        let _ = self
-            .shared
-            .event_sender
-            .send(MetadataEvent::SnapshotInstalled { log_index });
+        let _ = self.shared.event_sender.send(MetadataEvent::SnapshotInstalled { log_index });
         tracing::info!(snapshot = %meta.snapshot_id, "installed metadata snapshot");
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let current = self
-            .shared
-            .current_snapshot
-            .lock()
-            .expect("snapshot lock poisoned");
-        Ok(current.as_ref().map(|file| Snapshot {
-            meta: file.meta.clone(),
-            snapshot: Box::new(Cursor::new(file.data.clone())),
-        }))
+        let current = self.shared.current_snapshot.lock().expect("snapshot lock poisoned");
+        Ok(current
+            .as_ref()
+            .map(|file| Snapshot { meta: file.meta.clone(), snapshot: Box::new(Cursor::new(file.data.clone())) }))
     }
 }

@@ -117,9 +117,7 @@ impl Default for TopicConfig {
 
 impl TopicConfig {
     /// Resolves `overrides` over the defaults, rejecting unknown keys and out-of-range values.
-    pub fn from_overrides(
-        overrides: &BTreeMap<String, String>,
-    ) -> Result<TopicConfig, CommandError> {
+    pub fn from_overrides(overrides: &BTreeMap<String, String>) -> Result<TopicConfig, CommandError> {
         if overrides.len() > TOPIC_CONFIG_ENTRIES_MAX {
             return Err(CommandError::InvalidConfig {
                 key: String::new(),
@@ -175,18 +173,11 @@ impl TopicConfig {
 }
 
 fn invalid(key: &str, value: &str, reason: String) -> CommandError {
-    CommandError::InvalidConfig {
-        key: key.to_string(),
-        value: value.to_string(),
-        reason,
-    }
+    CommandError::InvalidConfig { key: key.to_string(), value: value.to_string(), reason }
 }
 
 fn parse_i64(key: &str, value: &str, min: i64) -> Result<i64, CommandError> {
-    let parsed: i64 = value
-        .trim()
-        .parse()
-        .map_err(|_| invalid(key, value, "not a 64-bit integer".to_string()))?;
+    let parsed: i64 = value.trim().parse().map_err(|_| invalid(key, value, "not a 64-bit integer".to_string()))?;
     if parsed < min {
         return Err(invalid(key, value, format!("must be at least {min}")));
     }
@@ -205,13 +196,7 @@ fn parse_cleanup_policy(value: &str) -> Result<CleanupPolicy, CommandError> {
         match part.trim() {
             "delete" => delete = true,
             "compact" => compact = true,
-            _ => {
-                return Err(invalid(
-                    CLEANUP_POLICY,
-                    value,
-                    "expected delete, compact or compact,delete".to_string(),
-                ))
-            }
+            _ => return Err(invalid(CLEANUP_POLICY, value, "expected delete, compact or compact,delete".to_string())),
         }
     }
     Ok(match (compact, delete) {
@@ -226,10 +211,7 @@ mod tests {
     use super::*;
 
     fn overrides(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -276,18 +258,14 @@ mod tests {
         ];
         for (key, value) in cases {
             let error = TopicConfig::from_overrides(&overrides(&[(key, value)])).unwrap_err();
-            assert!(
-                matches!(error, CommandError::InvalidConfig { .. }),
-                "{key}={value}"
-            );
+            assert!(matches!(error, CommandError::InvalidConfig { .. }), "{key}={value}");
             assert_eq!(error.kafka_error_code(), 40);
         }
     }
 
     #[test]
     fn cleanup_policy_accepts_both_orders() {
-        let config =
-            TopicConfig::from_overrides(&overrides(&[(CLEANUP_POLICY, "delete,compact")])).unwrap();
+        let config = TopicConfig::from_overrides(&overrides(&[(CLEANUP_POLICY, "delete,compact")])).unwrap();
         assert_eq!(config.cleanup_policy, CleanupPolicy::CompactDelete);
     }
 }

@@ -89,18 +89,12 @@ pub struct MetadataView {
 impl MetadataView {
     /// The topic with this id.
     pub fn topic_by_id(&self, topic_id: Uuid) -> Option<&TopicRecord> {
-        self.topic_names
-            .get(&topic_id)
-            .and_then(|name| self.topics.get(name))
+        self.topic_names.get(&topic_id).and_then(|name| self.topics.get(name))
     }
 
     /// Ids of registered brokers that are not fenced, ascending.
     pub fn live_brokers(&self) -> Vec<BrokerId> {
-        self.brokers
-            .values()
-            .filter(|b| !b.fenced)
-            .map(|b| b.broker_id)
-            .collect()
+        self.brokers.values().filter(|b| !b.fenced).map(|b| b.broker_id).collect()
     }
 
     /// Whether `broker_id` is registered and not fenced.

@@ -26,19 +26,14 @@ fn log_id(index: u64) -> LogId {
 fn entry(index: u64) -> Entry {
     Entry {
         log_id: log_id(index),
-        payload: EntryPayload::Normal(Command::DeleteTopic {
-            name: format!("topic-{index}"),
-        }),
+        payload: EntryPayload::Normal(Command::DeleteTopic { name: format!("topic-{index}") }),
     }
 }
 
 async fn close(store: LogStore) {
     let writer = store.writer_join();
     drop(store);
-    assert!(
-        writer.wait(Duration::from_secs(5)).await,
-        "writer thread stops after the store is dropped"
-    );
+    assert!(writer.wait(Duration::from_secs(5)).await, "writer thread stops after the store is dropped");
 }
 
 async fn write_entries(dir: &Path, indexes: std::ops::RangeInclusive<u64>) {
@@ -58,12 +53,7 @@ fn segment_file(dir: &Path) -> PathBuf {
 }
 
 async fn last_index(store: &mut LogStore) -> Option<u64> {
-    store
-        .get_log_state()
-        .await
-        .unwrap()
-        .last_log_id
-        .map(|id| id.index)
+    store.get_log_state().await.unwrap().last_log_id.map(|id| id.index)
 }
 
 #[tokio::test]
@@ -82,29 +72,16 @@ async fn torn_tail_is_truncated_and_the_log_continues() {
     let segment = segment_file(dir.path());
     let len = std::fs::metadata(&segment).unwrap().len();
     // A crash in the middle of writing the last record.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&segment)
-        .unwrap()
-        .set_len(len - 3)
-        .unwrap();
+    std::fs::OpenOptions::new().write(true).open(&segment).unwrap().set_len(len - 3).unwrap();
 
     let mut store = LogStore::open(dir.path()).unwrap();
-    assert_eq!(
-        last_index(&mut store).await,
-        Some(9),
-        "the torn entry is dropped"
-    );
+    assert_eq!(last_index(&mut store).await, Some(9), "the torn entry is dropped");
     store.blocking_append([entry(10), entry(11)]).await.unwrap();
     close(store).await;
 
     let mut store = LogStore::open(dir.path()).unwrap();
     let entries = store.try_get_log_entries(1..=11).await.unwrap();
-    assert_eq!(
-        entries,
-        (1..=11).map(entry).collect::<Vec<_>>(),
-        "appends after recovery are clean"
-    );
+    assert_eq!(entries, (1..=11).map(entry).collect::<Vec<_>>(), "appends after recovery are clean");
 }
 
 #[tokio::test]
@@ -123,10 +100,7 @@ async fn corrupted_tail_entry_is_detected_by_its_checksum() {
     assert_eq!(entries, (1..=9).map(entry).collect::<Vec<_>>());
     close(store).await;
     let repaired = std::fs::metadata(&segment).unwrap().len();
-    assert!(
-        repaired < bytes.len() as u64,
-        "the damaged record was cut off the file"
-    );
+    assert!(repaired < bytes.len() as u64, "the damaged record was cut off the file");
 }
 
 #[tokio::test]

@@ -17,8 +17,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for DiskStor
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachineStore), StorageError<NodeId>> {
         let dir = TempDir::new().expect("temporary directory");
         let log_store = LogStore::open(&dir.path().join("log")).expect("open log store");
-        let state_machine =
-            StateMachineStore::open(&dir.path().join("snapshot")).expect("open state machine");
+        let state_machine = StateMachineStore::open(&dir.path().join("snapshot")).expect("open state machine");
         Ok((dir, log_store, state_machine))
     }
 }
