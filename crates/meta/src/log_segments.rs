@@ -120,7 +120,7 @@ impl SegmentedLog {
             if let Some(expected) = next_index {
                 let purged_index = state.last_purged.map(|id| id.index);
                 // A gap is allowed only where the entries in between were purged.
-                if base != expected && !purged_index.is_some_and(|p| base <= p + 1) {
+                if base != expected && purged_index.is_none_or(|p| base > p + 1) {
                     return Err(StoreError::Corrupt {
                         path: segment_path(dir, base),
                         reason: format!("hole in the log: expected index {expected}"),

@@ -158,6 +158,8 @@ impl LogStore {
         self.cache.lock().expect("log cache lock poisoned")
     }
 
+    // `StorageError` is openraft's error type, which the trait methods must return.
+    #[allow(clippy::result_large_err)]
     fn check_poisoned(&self) -> Result<(), StorageError> {
         match &self.lock().poisoned {
             Some(reason) => Err(write_error(&StoreError::Poisoned(reason.clone()))),
@@ -165,6 +167,7 @@ impl LogStore {
         }
     }
 
+    #[allow(clippy::result_large_err)]
     fn send(&self, op: WriteOp) -> Result<(), StorageError> {
         self.ops.send(op).map_err(|_| write_error(&StoreError::Poisoned("writer thread stopped".to_string())))
     }

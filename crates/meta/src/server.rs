@@ -68,7 +68,7 @@ pub(crate) async fn serve(listener: TcpListener, context: ServerContext, mut shu
         let context = context.clone();
         connections.spawn(async move {
             if let Err(reason) = serve_connection(stream, &context).await {
-                tracing::info!(%peer, %reason, "closed Raft connection");
+                tracing::warn!(%peer, %reason, "closed Raft connection");
             }
             drop(permit);
         });

@@ -140,6 +140,8 @@ impl StateMachineStore {
     }
 
     /// Writes `file` as the current snapshot unless a newer one is already current.
+    // `StorageError` is openraft's error type, which the trait methods must return.
+    #[allow(clippy::result_large_err)]
     fn store_snapshot(&self, file: SnapshotFile) -> Result<(), StorageError> {
         let signature = Some(file.meta.signature());
         let _writing = self.shared.snapshot_write.lock().expect("snapshot write lock poisoned");

@@ -25,7 +25,7 @@ const ELECTION_WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_voters_elect_exactly_one_leader() {
-    let cluster = Cluster::start(3).await;
+    let mut cluster = Cluster::start(3).await;
     let leader = cluster.wait_leader(&[1, 2, 3], ELECTION_WAIT).await;
     let leaders: Vec<u64> =
         (1..=3).filter(|id| cluster.node(*id).metrics().borrow().state == ServerState::Leader).collect();
@@ -36,11 +36,12 @@ async fn three_voters_elect_exactly_one_leader() {
         assert_eq!(metrics.current_leader, Some(leader));
         assert_eq!(metrics.current_term, term);
     }
+    cluster.stop_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_commands_through_any_node_apply_in_the_same_order() {
-    let cluster = Cluster::start(3).await;
+    let mut cluster = Cluster::start(3).await;
     cluster.wait_leader(&[1, 2, 3], ELECTION_WAIT).await;
     let mut subscriptions: Vec<_> = (1..=3).map(|id| cluster.node(id).subscribe()).collect();
     let registered = cluster.node(1).propose(register(1)).await.unwrap();
@@ -92,6 +93,7 @@ async fn thousand_commands_through_any_node_apply_in_the_same_order() {
     assert_eq!(views[0].view, views[1].view);
     assert_eq!(views[0].view, views[2].view);
     assert_eq!(views[0].view.next_producer_id, 1_000_000);
+    cluster.stop_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,6 +129,7 @@ async fn killed_leader_is_replaced_within_two_seconds_and_nothing_committed_is_l
     assert_eq!(views[0].view, views[1].view);
     assert_eq!(views[0].view, views[2].view);
     assert!(views[0].view.topics.contains_key("after-failover"));
+    cluster.stop_all().await;
 }
 
 fn snapshot_often(config: &mut sluice_meta::MetaConfig) {
@@ -167,11 +170,12 @@ async fn restarted_follower_catches_up_from_a_snapshot() {
         "follower state came from an installed snapshot (snapshot {snapshot:?}, had {follower_last})"
     );
     assert!(cluster.data.path().join(format!("node-{follower}/snapshot/snapshot")).exists());
+    cluster.stop_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn isolated_leader_cannot_commit_and_rejoins_cleanly() {
-    let cluster = Cluster::start(3).await;
+    let mut cluster = Cluster::start(3).await;
     let isolated = cluster.wait_leader(&[1, 2, 3], ELECTION_WAIT).await;
     register_brokers(&cluster.node(isolated), 2).await;
     cluster.node(isolated).network_switch().isolate();
@@ -194,17 +198,19 @@ async fn isolated_leader_cannot_commit_and_rejoins_cleanly() {
         assert!(!view.view.topics.contains_key("written-while-isolated"));
         assert_eq!(view.view, views[0].view);
     }
+    cluster.stop_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn isolated_follower_cannot_commit() {
-    let cluster = Cluster::start(3).await;
+    let mut cluster = Cluster::start(3).await;
     let leader = cluster.wait_leader(&[1, 2, 3], ELECTION_WAIT).await;
     let follower = (1..=3).find(|id| *id != leader).unwrap();
     cluster.node(follower).network_switch().isolate();
     let attempt = tokio::time::timeout(Duration::from_millis(1_500), cluster.node(follower).propose(register(7))).await;
     assert!(!matches!(attempt, Ok(Ok(_))), "isolated follower got a commit: {attempt:?}");
-    assert!(cluster.node(leader).view().view.brokers.get(&7).is_none());
+    assert!(!cluster.node(leader).view().view.brokers.contains_key(&7));
+    cluster.stop_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,6 +236,7 @@ async fn five_voters_tolerate_two_failures() {
     cluster.restart(follower).await;
     let views = cluster.wait_applied(&[1, 2, 3, 4, 5], last).await;
     assert!(views.iter().all(|v| v.view == views[0].view));
+    cluster.stop_all().await;
 }
 
 fn snapshot_sometimes(config: &mut sluice_meta::MetaConfig) {
@@ -275,6 +282,7 @@ async fn restart_of_all_nodes_recovers_identical_state_from_disk() {
     for view in after {
         assert_eq!(*view.view, before[0], "state after restart equals state before");
     }
+    cluster.stop_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,4 +310,5 @@ async fn learner_joins_is_promoted_and_removed() {
     let voters: BTreeSet<u64> =
         cluster.node(leader).metrics().borrow().membership_config.membership().voter_ids().collect();
     assert_eq!(voters, BTreeSet::from([1, 2, 3]));
+    cluster.stop_all().await;
 }
