@@ -24,11 +24,7 @@ pub struct ApiVersionRange {
 impl ApiVersionRange {
     /// A range for `api_key` from `min_version` to `max_version` inclusive.
     pub const fn new(api_key: ApiKey, min_version: i16, max_version: i16) -> Self {
-        ApiVersionRange {
-            api_key,
-            min_version,
-            max_version,
-        }
+        ApiVersionRange { api_key, min_version, max_version }
     }
 
     /// Whether `version` is inside the range.
@@ -51,10 +47,7 @@ impl SupportedApis {
         ranges.sort_by_key(|range| range.api_key as i16);
         for range in &ranges {
             let codec = range.api_key.valid_versions();
-            if range.min_version > range.max_version
-                || range.min_version < codec.min
-                || range.max_version > codec.max
-            {
+            if range.min_version > range.max_version || range.min_version < codec.min || range.max_version > codec.max {
                 return Err(ProtoError::InvalidApiTable {
                     reason: format!(
                         "{:?} {}..={} is empty or outside the codec's {}..={}",
@@ -63,30 +56,20 @@ impl SupportedApis {
                 });
             }
         }
-        if let Some(pair) = ranges
-            .windows(2)
-            .find(|pair| pair[0].api_key == pair[1].api_key)
-        {
-            return Err(ProtoError::InvalidApiTable {
-                reason: format!("{:?} listed twice", pair[0].api_key),
-            });
+        if let Some(pair) = ranges.windows(2).find(|pair| pair[0].api_key == pair[1].api_key) {
+            return Err(ProtoError::InvalidApiTable { reason: format!("{:?} listed twice", pair[0].api_key) });
         }
         Ok(SupportedApis { ranges })
     }
 
     /// Whether `api_key` (raw, as on the wire) at `version` is supported.
     pub fn is_supported(&self, api_key: i16, version: i16) -> bool {
-        self.ranges
-            .iter()
-            .any(|range| range.api_key as i16 == api_key && range.contains(version))
+        self.ranges.iter().any(|range| range.api_key as i16 == api_key && range.contains(version))
     }
 
     /// The range supported for `api_key`, if any.
     pub fn range(&self, api_key: ApiKey) -> Option<ApiVersionRange> {
-        self.ranges
-            .iter()
-            .copied()
-            .find(|range| range.api_key == api_key)
+        self.ranges.iter().copied().find(|range| range.api_key == api_key)
     }
 
     /// All ranges, sorted by api key.
@@ -141,18 +124,13 @@ mod tests {
         let exported = table.to_api_versions();
         assert_eq!(exported[1].api_key, 18);
         assert_eq!(exported[1].max_version, 3);
-        assert_eq!(
-            table.range(ApiKey::Metadata),
-            Some(ApiVersionRange::new(ApiKey::Metadata, 1, 12))
-        );
+        assert_eq!(table.range(ApiKey::Metadata), Some(ApiVersionRange::new(ApiKey::Metadata, 1, 12)));
     }
 
     #[test]
     fn refuses_versions_the_codec_cannot_decode() {
         let codec_max = ApiKey::ApiVersions.valid_versions().max;
-        let error =
-            SupportedApis::new([ApiVersionRange::new(ApiKey::ApiVersions, 0, codec_max + 1)])
-                .unwrap_err();
+        let error = SupportedApis::new([ApiVersionRange::new(ApiKey::ApiVersions, 0, codec_max + 1)]).unwrap_err();
         assert!(matches!(error, ProtoError::InvalidApiTable { .. }));
         let error = SupportedApis::new([ApiVersionRange::new(ApiKey::Metadata, 5, 4)]).unwrap_err();
         assert!(matches!(error, ProtoError::InvalidApiTable { .. }));

@@ -119,16 +119,10 @@ impl ProtoError {
     }
 
     pub(crate) fn malformed(what: &'static str, error: impl std::fmt::Display) -> Self {
-        ProtoError::Malformed {
-            what,
-            reason: error.to_string(),
-        }
+        ProtoError::Malformed { what, reason: error.to_string() }
     }
 
     pub(crate) fn encode(what: &'static str, error: impl std::fmt::Display) -> Self {
-        ProtoError::Encode {
-            what,
-            reason: error.to_string(),
-        }
+        ProtoError::Encode { what, reason: error.to_string() }
     }
 }

@@ -55,19 +55,13 @@ pub fn check_frame(buffer: &[u8], payload_bytes_max: usize) -> Result<FrameStatu
         return Ok(FrameStatus::Incomplete { frame_bytes: None });
     };
     let length = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
-    let payload_bytes =
-        usize::try_from(length).map_err(|_| ProtoError::NegativeFrameLength { length })?;
+    let payload_bytes = usize::try_from(length).map_err(|_| ProtoError::NegativeFrameLength { length })?;
     if payload_bytes > payload_bytes_max {
-        return Err(ProtoError::FrameTooLarge {
-            length_bytes: payload_bytes,
-            limit_bytes: payload_bytes_max,
-        });
+        return Err(ProtoError::FrameTooLarge { length_bytes: payload_bytes, limit_bytes: payload_bytes_max });
     }
     let frame_bytes = FRAME_LENGTH_PREFIX_BYTES + payload_bytes;
     if buffer.len() < frame_bytes {
-        Ok(FrameStatus::Incomplete {
-            frame_bytes: Some(frame_bytes),
-        })
+        Ok(FrameStatus::Incomplete { frame_bytes: Some(frame_bytes) })
     } else {
         Ok(FrameStatus::Complete { payload_bytes })
     }
@@ -75,10 +69,7 @@ pub fn check_frame(buffer: &[u8], payload_bytes_max: usize) -> Result<FrameStatu
 
 /// Splits one complete frame's payload off the front of `buffer`, or returns `Ok(None)` when more
 /// bytes are needed. The payload shares `buffer`'s allocation (no copy).
-pub fn split_frame(
-    buffer: &mut BytesMut,
-    payload_bytes_max: usize,
-) -> Result<Option<Bytes>, ProtoError> {
+pub fn split_frame(buffer: &mut BytesMut, payload_bytes_max: usize) -> Result<Option<Bytes>, ProtoError> {
     match check_frame(buffer, payload_bytes_max)? {
         FrameStatus::Incomplete { .. } => Ok(None),
         FrameStatus::Complete { payload_bytes } => {
@@ -90,8 +81,8 @@ pub fn split_frame(
 
 /// Prefixes `payload` with its length, producing a frame ready to write.
 pub fn encode_frame(payload: &[u8]) -> Result<Bytes, ProtoError> {
-    let length = i32::try_from(payload.len())
-        .map_err(|_| ProtoError::encode("frame", "payload longer than i32::MAX bytes"))?;
+    let length =
+        i32::try_from(payload.len()).map_err(|_| ProtoError::encode("frame", "payload longer than i32::MAX bytes"))?;
     let mut frame = BytesMut::with_capacity(FRAME_LENGTH_PREFIX_BYTES + payload.len());
     frame.put_i32(length);
     frame.put_slice(payload);
@@ -106,30 +97,20 @@ mod tests {
     fn empty_and_short_prefix_are_incomplete_without_length() {
         for len in 0..FRAME_LENGTH_PREFIX_BYTES {
             let buffer = vec![0u8; len];
-            assert_eq!(
-                check_frame(&buffer, REQUEST_BYTES_MAX).unwrap(),
-                FrameStatus::Incomplete { frame_bytes: None }
-            );
+            assert_eq!(check_frame(&buffer, REQUEST_BYTES_MAX).unwrap(), FrameStatus::Incomplete { frame_bytes: None });
         }
     }
 
     #[test]
     fn partial_payload_reports_total_frame_size() {
         let buffer = [0, 0, 0, 10, 1, 2, 3];
-        assert_eq!(
-            check_frame(&buffer, REQUEST_BYTES_MAX).unwrap(),
-            FrameStatus::Incomplete {
-                frame_bytes: Some(14)
-            }
-        );
+        assert_eq!(check_frame(&buffer, REQUEST_BYTES_MAX).unwrap(), FrameStatus::Incomplete { frame_bytes: Some(14) });
     }
 
     #[test]
     fn complete_frame_splits_exactly_and_leaves_the_rest() {
         let mut buffer = BytesMut::from(&[0, 0, 0, 3, b'a', b'b', b'c', 0, 0][..]);
-        let payload = split_frame(&mut buffer, REQUEST_BYTES_MAX)
-            .unwrap()
-            .unwrap();
+        let payload = split_frame(&mut buffer, REQUEST_BYTES_MAX).unwrap().unwrap();
         assert_eq!(&payload[..], b"abc");
         assert_eq!(&buffer[..], &[0, 0]);
         assert_eq!(split_frame(&mut buffer, REQUEST_BYTES_MAX).unwrap(), None);
@@ -138,9 +119,7 @@ mod tests {
     #[test]
     fn zero_length_frame_is_complete() {
         let mut buffer = BytesMut::from(&[0, 0, 0, 0][..]);
-        let payload = split_frame(&mut buffer, REQUEST_BYTES_MAX)
-            .unwrap()
-            .unwrap();
+        let payload = split_frame(&mut buffer, REQUEST_BYTES_MAX).unwrap().unwrap();
         assert!(payload.is_empty());
         assert!(buffer.is_empty());
     }
@@ -148,10 +127,7 @@ mod tests {
     #[test]
     fn negative_length_is_rejected_from_the_prefix_alone() {
         let error = check_frame(&(-1i32).to_be_bytes(), REQUEST_BYTES_MAX).unwrap_err();
-        assert!(matches!(
-            error,
-            ProtoError::NegativeFrameLength { length: -1 }
-        ));
+        assert!(matches!(error, ProtoError::NegativeFrameLength { length: -1 }));
         let error = check_frame(&i32::MIN.to_be_bytes(), REQUEST_BYTES_MAX).unwrap_err();
         assert!(matches!(error, ProtoError::NegativeFrameLength { .. }));
     }
@@ -179,9 +155,7 @@ mod tests {
         let frame = encode_frame(b"hello").unwrap();
         assert_eq!(&frame[..4], &5i32.to_be_bytes());
         let mut buffer = BytesMut::from(&frame[..]);
-        let payload = split_frame(&mut buffer, REQUEST_BYTES_MAX)
-            .unwrap()
-            .unwrap();
+        let payload = split_frame(&mut buffer, REQUEST_BYTES_MAX).unwrap().unwrap();
         assert_eq!(&payload[..], b"hello");
     }
 }

@@ -195,23 +195,13 @@ pub(crate) fn decode_bounded<T, E: std::fmt::Display>(
         return result_a.map_err(|error| ProtoError::malformed(what, error));
     }
     if let Err(error) = result_a {
-        return Err(ProtoError::malformed(
-            what,
-            format!("{error} (a length exceeds the bytes that follow it)"),
-        ));
+        return Err(ProtoError::malformed(what, format!("{error} (a length exceeds the bytes that follow it)")));
     }
     let mut pass_b = GuardedBuf::new(body.clone(), Some(1));
     if let Err(error) = decode(&mut pass_b) {
-        return Err(ProtoError::malformed(
-            what,
-            format!("a length exceeds the bytes that follow it ({error})"),
-        ));
+        return Err(ProtoError::malformed(what, format!("a length exceeds the bytes that follow it ({error})")));
     }
-    tracing::trace!(
-        what,
-        clamped_reads = pass_a.clamped_reads,
-        "large scalars checked; decoding real values"
-    );
+    tracing::trace!(what, clamped_reads = pass_a.clamped_reads, "large scalars checked; decoding real values");
     let mut pass_c = GuardedBuf::new(body.clone(), None);
     decode(&mut pass_c).map_err(|error| ProtoError::malformed(what, error))
 }
@@ -223,11 +213,7 @@ mod tests {
     #[test]
     fn padded_varint_round_trips_in_every_width() {
         for width in 1..=VARINT_BYTES_MAX {
-            let max = if width == VARINT_BYTES_MAX {
-                u32::MAX
-            } else {
-                (1u32 << (7 * width)) - 1
-            };
+            let max = if width == VARINT_BYTES_MAX { u32::MAX } else { (1u32 << (7 * width)) - 1 };
             for value in [0, 1, 127, 128, 1024, max / 2, max] {
                 if value > max {
                     continue;

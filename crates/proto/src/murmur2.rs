@@ -70,31 +70,21 @@ mod tests {
         (b"foobar", -790332482),
         (b"a-little-bit-long-string", -985981536),
         (b"a-little-bit-longer-string", -1486304829),
-        (
-            b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
-            -58897971,
-        ),
+        (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
         (b"abc", 479470107),
     ];
 
     #[test]
     fn matches_kafka_utils_test_vectors() {
         for (input, expected) in KAFKA_UTILS_TEST_MURMUR2 {
-            assert_eq!(
-                murmur2(input),
-                expected,
-                "murmur2({:?})",
-                String::from_utf8_lossy(input)
-            );
+            assert_eq!(murmur2(input), expected, "murmur2({:?})", String::from_utf8_lossy(input));
         }
     }
 
     #[test]
     fn the_vectors_cover_every_tail_length() {
-        let tails: std::collections::BTreeSet<usize> = KAFKA_UTILS_TEST_MURMUR2
-            .iter()
-            .map(|(input, _)| input.len() % 4)
-            .collect();
+        let tails: std::collections::BTreeSet<usize> =
+            KAFKA_UTILS_TEST_MURMUR2.iter().map(|(input, _)| input.len() % 4).collect();
         assert_eq!(tails.into_iter().collect::<Vec<_>>(), vec![0, 2, 3]);
         // Tail length 1 is not in Kafka's vectors; "a-little-bit-long-string" (24 bytes) and
         // "foobar" (6) exercise the block loop and the fall-through.

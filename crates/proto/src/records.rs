@@ -91,11 +91,7 @@ pub struct ProducerIdentity {
 
 impl ProducerIdentity {
     /// A producer without idempotence.
-    pub const NONE: ProducerIdentity = ProducerIdentity {
-        producer_id: -1,
-        producer_epoch: -1,
-        base_sequence: -1,
-    };
+    pub const NONE: ProducerIdentity = ProducerIdentity { producer_id: -1, producer_epoch: -1, base_sequence: -1 };
 }
 
 /// How to build a batch.
@@ -123,26 +119,17 @@ impl Default for BatchOptions {
 }
 
 /// Builds exactly one RecordBatch v2 holding `records` in order, with `kafka-protocol`'s encoder.
-pub fn build_record_batch(
-    records: &[ProducedRecord],
-    options: &BatchOptions,
-) -> Result<Bytes, ProtoError> {
+pub fn build_record_batch(records: &[ProducedRecord], options: &BatchOptions) -> Result<Bytes, ProtoError> {
     if records.is_empty() {
         return Err(invalid_records("a batch needs at least one record"));
     }
-    let record_count =
-        i32::try_from(records.len()).map_err(|_| invalid_records("more than i32::MAX records"))?;
+    let record_count = i32::try_from(records.len()).map_err(|_| invalid_records("more than i32::MAX records"))?;
     let mut encoded = Vec::with_capacity(records.len());
     for (index, record) in (0i32..).zip(records) {
         let mut headers = IndexMap::with_capacity(record.headers.len());
         for (key, value) in &record.headers {
-            if headers
-                .insert(StrBytes::from_string(key.clone()), value.clone())
-                .is_some()
-            {
-                return Err(invalid_records(format!(
-                    "record {index} repeats header key {key:?}"
-                )));
+            if headers.insert(StrBytes::from_string(key.clone()), value.clone()).is_some() {
+                return Err(invalid_records(format!("record {index} repeats header key {key:?}")));
             }
         }
         encoded.push(Record {
@@ -164,21 +151,13 @@ pub fn build_record_batch(
         });
     }
     let mut buf = BytesMut::new();
-    let encode_options = RecordEncodeOptions {
-        version: RECORD_BATCH_MAGIC,
-        compression: options.compression,
-    };
+    let encode_options = RecordEncodeOptions { version: RECORD_BATCH_MAGIC, compression: options.compression };
     RecordBatchEncoder::encode(&mut buf, &encoded, &encode_options)
         .map_err(|error| ProtoError::encode("record batch", error))?;
     let batch = buf.freeze();
     let header = BatchHeader::parse(&batch)?;
-    if header.record_count != record_count
-        || header.batch_length as usize + BATCH_LENGTH_END_BYTES != batch.len()
-    {
-        return Err(ProtoError::encode(
-            "record batch",
-            "encoder did not produce exactly one batch",
-        ));
+    if header.record_count != record_count || header.batch_length as usize + BATCH_LENGTH_END_BYTES != batch.len() {
+        return Err(ProtoError::encode("record batch", "encoder did not produce exactly one batch"));
     }
     Ok(batch)
 }
@@ -323,12 +302,10 @@ fn batch_bytes_at_front(data: &[u8]) -> Result<Option<usize>, ProtoError> {
         return Ok(None);
     };
     let batch_length = length_field.get_i32();
-    let batch_length = usize::try_from(batch_length)
-        .map_err(|_| corrupt(format!("negative batch length {batch_length}")))?;
+    let batch_length =
+        usize::try_from(batch_length).map_err(|_| corrupt(format!("negative batch length {batch_length}")))?;
     if batch_length < BATCH_LENGTH_MIN {
-        return Err(corrupt(format!(
-            "batch length {batch_length} is shorter than the header"
-        )));
+        return Err(corrupt(format!("batch length {batch_length} is shorter than the header")));
     }
     let batch_bytes = BATCH_LENGTH_END_BYTES + batch_length;
     Ok((data.len() >= batch_bytes).then_some(batch_bytes))
@@ -338,12 +315,8 @@ fn decode_one_batch(batch: Bytes) -> Result<DecodedBatch, ProtoError> {
     let header = BatchHeader::parse(&batch)?;
     let record_count = usize::try_from(header.record_count)
         .map_err(|_| corrupt(format!("negative record count {}", header.record_count)))?;
-    let compression = header.compression().ok_or_else(|| {
-        corrupt(format!(
-            "unknown compression id {}",
-            header.attributes & 0x7
-        ))
-    })?;
+    let compression =
+        header.compression().ok_or_else(|| corrupt(format!("unknown compression id {}", header.attributes & 0x7)))?;
     if compression == Compression::None {
         check_record_count_fits(record_count, batch.len() - RECORD_BATCH_HEADER_BYTES)?;
     }
@@ -351,9 +324,7 @@ fn decode_one_batch(batch: Bytes) -> Result<DecodedBatch, ProtoError> {
         let records = match compression {
             Compression::None => compressed.split_off(0),
             Compression::Gzip => codec::Gzip::decompress(compressed, |out| Ok(out.split_off(0)))?,
-            Compression::Snappy => {
-                codec::Snappy::decompress(compressed, |out| Ok(out.split_off(0)))?
-            }
+            Compression::Snappy => codec::Snappy::decompress(compressed, |out| Ok(out.split_off(0)))?,
             Compression::Lz4 => codec::Lz4::decompress(compressed, |out| Ok(out.split_off(0)))?,
             Compression::Zstd => codec::Zstd::decompress(compressed, |out| Ok(out.split_off(0)))?,
         };
@@ -362,24 +333,19 @@ fn decode_one_batch(batch: Bytes) -> Result<DecodedBatch, ProtoError> {
     };
     let mut input = batch;
     let record_set =
-        RecordBatchDecoder::decode_with_custom_compression(&mut input, Some(decompress)).map_err(
-            |error| match error.downcast::<ProtoError>() {
+        RecordBatchDecoder::decode_with_custom_compression(&mut input, Some(decompress)).map_err(|error| {
+            match error.downcast::<ProtoError>() {
                 Ok(proto_error) => proto_error,
                 Err(error) => corrupt(error),
-            },
-        )?;
+            }
+        })?;
     debug_assert_eq!(record_set.records.len(), record_count);
-    Ok(DecodedBatch {
-        header,
-        records: record_set.records,
-    })
+    Ok(DecodedBatch { header, records: record_set.records })
 }
 
 fn check_record_count_fits(record_count: usize, record_bytes: usize) -> Result<(), ProtoError> {
     if record_count > record_bytes / RECORD_BYTES_MIN {
-        return Err(corrupt(format!(
-            "{record_count} records cannot fit in {record_bytes} bytes"
-        )));
+        return Err(corrupt(format!("{record_count} records cannot fit in {record_bytes} bytes")));
     }
     Ok(())
 }
@@ -409,8 +375,7 @@ fn check_records(records: &[u8], record_count: usize) -> Result<(), ProtoError> 
             }
         }
         let header_count = read_varint(&mut record)?;
-        let fits = usize::try_from(header_count)
-            .is_ok_and(|count| count <= record.len() / RECORD_HEADER_BYTES_MIN);
+        let fits = usize::try_from(header_count).is_ok_and(|count| count <= record.len() / RECORD_HEADER_BYTES_MIN);
         if !fits {
             return Err(corrupt(format!(
                 "record {index} header count {header_count} cannot fit in {} bytes",
@@ -457,13 +422,9 @@ fn read_unsigned(bytes: &mut &[u8], bytes_max: usize) -> Result<u64, ProtoError>
 }
 
 fn corrupt(reason: impl std::fmt::Display) -> ProtoError {
-    ProtoError::CorruptRecordBatch {
-        reason: reason.to_string(),
-    }
+    ProtoError::CorruptRecordBatch { reason: reason.to_string() }
 }
 
 fn invalid_records(reason: impl std::fmt::Display) -> ProtoError {
-    ProtoError::InvalidRecords {
-        reason: reason.to_string(),
-    }
+    ProtoError::InvalidRecords { reason: reason.to_string() }
 }

@@ -74,24 +74,17 @@ impl Request {
 /// Reads the api key, api version and correlation id from the front of a request payload.
 pub fn read_request_prefix(payload: &[u8]) -> Result<RequestPrefix, ProtoError> {
     let Some(mut prefix) = payload.get(..REQUEST_PREFIX_BYTES) else {
-        return Err(ProtoError::TruncatedHeader {
-            length_bytes: payload.len(),
-        });
+        return Err(ProtoError::TruncatedHeader { length_bytes: payload.len() });
     };
-    Ok(RequestPrefix {
-        api_key: prefix.get_i16(),
-        api_version: prefix.get_i16(),
-        correlation_id: prefix.get_i32(),
-    })
+    Ok(RequestPrefix { api_key: prefix.get_i16(), api_version: prefix.get_i16(), correlation_id: prefix.get_i32() })
 }
 
 /// Decodes a request header, leaving `payload` at the start of the body. Does not consult a
 /// supported-api table (clients and tests use this; the broker uses [`decode_request`]).
 pub fn decode_request_header(payload: &mut Bytes) -> Result<(ApiKey, RequestHeader), ProtoError> {
     let prefix = read_request_prefix(payload)?;
-    let api_key = ApiKey::try_from(prefix.api_key).map_err(|()| ProtoError::UnknownApiKey {
-        api_key: prefix.api_key,
-    })?;
+    let api_key =
+        ApiKey::try_from(prefix.api_key).map_err(|()| ProtoError::UnknownApiKey { api_key: prefix.api_key })?;
     let header_version = api_key.request_header_version(prefix.api_version);
     // The header has no arrays: its only wire lengths are the client id (i16, checked against
     // the remaining bytes by the decoder) and tagged fields (each read with a bounds check).
@@ -102,47 +95,28 @@ pub fn decode_request_header(payload: &mut Bytes) -> Result<(ApiKey, RequestHead
 
 /// Decodes a whole request payload (frame prefix already removed): checks the api and version
 /// against `supported` before decoding the body, so an unsupported version is never parsed.
-pub fn decode_request(
-    mut payload: Bytes,
-    supported: &SupportedApis,
-) -> Result<Request, ProtoError> {
+pub fn decode_request(mut payload: Bytes, supported: &SupportedApis) -> Result<Request, ProtoError> {
     let prefix = read_request_prefix(&payload)?;
-    let api_key = ApiKey::try_from(prefix.api_key).map_err(|()| ProtoError::UnknownApiKey {
-        api_key: prefix.api_key,
-    })?;
+    let api_key =
+        ApiKey::try_from(prefix.api_key).map_err(|()| ProtoError::UnknownApiKey { api_key: prefix.api_key })?;
     if !supported.is_supported(prefix.api_key, prefix.api_version) {
-        return Err(ProtoError::UnsupportedVersion {
-            api_key,
-            api_version: prefix.api_version,
-        });
+        return Err(ProtoError::UnsupportedVersion { api_key, api_version: prefix.api_version });
     }
     let (_, header) = decode_request_header(&mut payload)?;
     let body = decode_request_body(api_key, header.request_api_version, &payload)?;
-    Ok(Request {
-        api_key,
-        header,
-        body,
-    })
+    Ok(Request { api_key, header, body })
 }
 
 /// Decodes a request body of `api_key` at `api_version`, with the length guard.
-pub fn decode_request_body(
-    api_key: ApiKey,
-    api_version: i16,
-    body: &Bytes,
-) -> Result<RequestKind, ProtoError> {
-    decode_bounded("request body", body, |buf| {
-        decode_request_kind(api_key, buf, api_version)
-    })
+pub fn decode_request_body(api_key: ApiKey, api_version: i16, body: &Bytes) -> Result<RequestKind, ProtoError> {
+    decode_bounded("request body", body, |buf| decode_request_kind(api_key, buf, api_version))
 }
 
 /// Encodes `header` and `body` as a complete request frame (length prefix included), with the
 /// header version the api and version require. For clients and tests.
 pub fn encode_request<R: Encodable>(header: &RequestHeader, body: &R) -> Result<Bytes, ProtoError> {
-    let api_key =
-        ApiKey::try_from(header.request_api_key).map_err(|()| ProtoError::UnknownApiKey {
-            api_key: header.request_api_key,
-        })?;
+    let api_key = ApiKey::try_from(header.request_api_key)
+        .map_err(|()| ProtoError::UnknownApiKey { api_key: header.request_api_key })?;
     let header_version = api_key.request_header_version(header.request_api_version);
     encode_framed(
         "request",
@@ -152,9 +126,7 @@ pub fn encode_request<R: Encodable>(header: &RequestHeader, body: &R) -> Result<
         },
         header
             .compute_size(header_version)
-            .and_then(|header_bytes| {
-                Ok(header_bytes + body.compute_size(header.request_api_version)?)
-            }),
+            .and_then(|header_bytes| Ok(header_bytes + body.compute_size(header.request_api_version)?)),
     )
 }
 
@@ -174,9 +146,7 @@ pub fn encode_response<R: Encodable>(
             header.encode(buf, header_version)?;
             body.encode(buf, api_version)
         },
-        header
-            .compute_size(header_version)
-            .and_then(|header_bytes| Ok(header_bytes + body.compute_size(api_version)?)),
+        header.compute_size(header_version).and_then(|header_bytes| Ok(header_bytes + body.compute_size(api_version)?)),
     )
 }
 
@@ -200,8 +170,8 @@ fn encode_framed<E: std::fmt::Display>(
     payload_bytes: Result<usize, E>,
 ) -> Result<Bytes, ProtoError> {
     let payload_bytes = payload_bytes.map_err(|error| ProtoError::encode(what, error))?;
-    let length = i32::try_from(payload_bytes)
-        .map_err(|_| ProtoError::encode(what, "payload longer than i32::MAX bytes"))?;
+    let length =
+        i32::try_from(payload_bytes).map_err(|_| ProtoError::encode(what, "payload longer than i32::MAX bytes"))?;
     let mut buf = BytesMut::with_capacity(FRAME_LENGTH_PREFIX_BYTES + payload_bytes);
     buf.put_i32(length);
     write(&mut buf).map_err(|error| ProtoError::encode(what, error))?;
@@ -210,10 +180,7 @@ fn encode_framed<E: std::fmt::Display>(
     if buf.len() != FRAME_LENGTH_PREFIX_BYTES + payload_bytes {
         return Err(ProtoError::encode(
             what,
-            format!(
-                "computed {payload_bytes} payload bytes but wrote {}",
-                buf.len() - FRAME_LENGTH_PREFIX_BYTES
-            ),
+            format!("computed {payload_bytes} payload bytes but wrote {}", buf.len() - FRAME_LENGTH_PREFIX_BYTES),
         ));
     }
     Ok(buf.freeze())

@@ -7,28 +7,20 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use sluice_proto::records::{
-    build_record_batch, decode_record_batches, BatchHeader, BatchOptions, Compression,
-    ProducedRecord, ProducerIdentity, RECORD_BATCH_HEADER_BYTES,
+    build_record_batch, decode_record_batches, BatchHeader, BatchOptions, Compression, ProducedRecord,
+    ProducerIdentity, RECORD_BATCH_HEADER_BYTES,
 };
 use sluice_proto::ProtoError;
 
-const CODECS: [Compression; 5] = [
-    Compression::None,
-    Compression::Gzip,
-    Compression::Snappy,
-    Compression::Lz4,
-    Compression::Zstd,
-];
+const CODECS: [Compression; 5] =
+    [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
 
 fn sample_records() -> Vec<ProducedRecord> {
     vec![
         ProducedRecord {
             key: Some(Bytes::from_static(b"key-1")),
             value: Some(Bytes::from(vec![b'x'; 5000])),
-            headers: vec![
-                ("trace".into(), Some(Bytes::from_static(b"abc"))),
-                ("empty".into(), None),
-            ],
+            headers: vec![("trace".into(), Some(Bytes::from_static(b"abc"))), ("empty".into(), None)],
             timestamp_ms: 1_700_000_000_123,
         },
         ProducedRecord {
@@ -49,11 +41,7 @@ fn sample_records() -> Vec<ProducedRecord> {
 fn idempotent_options(compression: Compression) -> BatchOptions {
     BatchOptions {
         compression,
-        producer: ProducerIdentity {
-            producer_id: 4711,
-            producer_epoch: 3,
-            base_sequence: 100,
-        },
+        producer: ProducerIdentity { producer_id: 4711, producer_epoch: 3, base_sequence: 100 },
         base_offset: 0,
         partition_leader_epoch: -1,
     }
@@ -84,11 +72,8 @@ fn every_codec_round_trips_records_and_producer_fields() {
             assert_eq!(received.key, sent.key);
             assert_eq!(received.value, sent.value);
             assert_eq!(received.timestamp, sent.timestamp_ms);
-            let headers: Vec<(String, Option<Bytes>)> = received
-                .headers
-                .iter()
-                .map(|(key, value)| (key.to_string(), value.clone()))
-                .collect();
+            let headers: Vec<(String, Option<Bytes>)> =
+                received.headers.iter().map(|(key, value)| (key.to_string(), value.clone())).collect();
             assert_eq!(headers, sent.headers);
         }
     }
@@ -99,10 +84,7 @@ fn compressed_batches_are_smaller_for_repetitive_data() {
     let records = sample_records();
     let plain = build_record_batch(&records, &BatchOptions::default()).unwrap();
     for compression in &CODECS[1..] {
-        let options = BatchOptions {
-            compression: *compression,
-            ..BatchOptions::default()
-        };
+        let options = BatchOptions { compression: *compression, ..BatchOptions::default() };
         let compressed = build_record_batch(&records, &options).unwrap();
         assert!(compressed.len() < plain.len() / 4, "{compression:?}");
     }
@@ -112,14 +94,7 @@ fn compressed_batches_are_smaller_for_repetitive_data() {
 fn non_idempotent_batches_carry_minus_one_producer_fields() {
     let batch = build_record_batch(&sample_records(), &BatchOptions::default()).unwrap();
     let header = BatchHeader::parse(&batch).unwrap();
-    assert_eq!(
-        (
-            header.producer_id,
-            header.producer_epoch,
-            header.base_sequence
-        ),
-        (-1, -1, -1)
-    );
+    assert_eq!((header.producer_id, header.producer_epoch, header.base_sequence), (-1, -1, -1));
 }
 
 #[test]
@@ -127,11 +102,7 @@ fn several_batches_and_a_cut_tail_decode_up_to_the_cut() {
     let first = build_record_batch(&sample_records(), &BatchOptions::default()).unwrap();
     let second = build_record_batch(
         &sample_records()[..1],
-        &BatchOptions {
-            base_offset: 3,
-            compression: Compression::Zstd,
-            ..BatchOptions::default()
-        },
+        &BatchOptions { base_offset: 3, compression: Compression::Zstd, ..BatchOptions::default() },
     )
     .unwrap();
     let mut data = BytesMut::new();
@@ -141,10 +112,7 @@ fn several_batches_and_a_cut_tail_decode_up_to_the_cut() {
     let decoded = decode_record_batches(&data.freeze()).unwrap();
     assert_eq!(decoded.batches.len(), 2);
     assert_eq!(decoded.batches[1].records[0].offset, 3);
-    assert_eq!(
-        decoded.partial_trailing_bytes,
-        RECORD_BATCH_HEADER_BYTES + 5
-    );
+    assert_eq!(decoded.partial_trailing_bytes, RECORD_BATCH_HEADER_BYTES + 5);
 
     // Fewer than 12 bytes cannot even say how long the batch is.
     let decoded = decode_record_batches(&first.slice(..11)).unwrap();
@@ -175,10 +143,7 @@ fn with_record_count(batch: &[u8], record_count: i32) -> Bytes {
 #[test]
 fn record_count_larger_than_the_bytes_allow_is_refused_for_every_codec() {
     for compression in CODECS {
-        let options = BatchOptions {
-            compression,
-            ..BatchOptions::default()
-        };
+        let options = BatchOptions { compression, ..BatchOptions::default() };
         let batch = build_record_batch(&sample_records(), &options).unwrap();
         let forged = with_record_count(&batch, i32::MAX);
         let error = decode_record_batches(&forged).unwrap_err();

@@ -14,9 +14,8 @@ use sluice_proto::kafka_protocol::messages::metadata_request::MetadataRequestTop
 use sluice_proto::kafka_protocol::messages::*;
 use sluice_proto::kafka_protocol::protocol::{Encodable, StrBytes};
 use sluice_proto::{
-    decode_request, decode_request_body, decode_response, encode_request, encode_response,
-    read_request_prefix, split_frame, ApiVersionRange, ProtoError, SupportedApis,
-    REQUEST_BYTES_MAX,
+    decode_request, decode_request_body, decode_response, encode_request, encode_response, read_request_prefix,
+    split_frame, ApiVersionRange, ProtoError, SupportedApis, REQUEST_BYTES_MAX,
 };
 
 fn supported() -> SupportedApis {
@@ -41,16 +40,10 @@ fn header(api_key: ApiKey, api_version: i16, correlation_id: i32) -> RequestHead
 fn request_payload<R: Encodable>(header: &RequestHeader, body: &R) -> Bytes {
     let frame = encode_request(header, body).unwrap();
     let mut buffer = BytesMut::from(&frame[..]);
-    split_frame(&mut buffer, REQUEST_BYTES_MAX)
-        .unwrap()
-        .expect("whole frame")
+    split_frame(&mut buffer, REQUEST_BYTES_MAX).unwrap().expect("whole frame")
 }
 
-fn round_trip<R: Encodable + Into<RequestKind> + Clone>(
-    api_key: ApiKey,
-    version: i16,
-    body: R,
-) -> RequestKind {
+fn round_trip<R: Encodable + Into<RequestKind> + Clone>(api_key: ApiKey, version: i16, body: R) -> RequestKind {
     let header = header(api_key, version, 0x7fff_0001);
     let request = decode_request(request_payload(&header, &body), &supported()).unwrap();
     assert_eq!(request.api_key, api_key);
@@ -153,9 +146,7 @@ fn fetch_with_large_scalars_round_trips_in_every_supported_version() {
 fn large_honest_arrays_decode_in_classic_and_flexible_versions() {
     for version in [1, 8, 9, 12] {
         let topics = (0..3000)
-            .map(|index| {
-                MetadataRequestTopic::default().with_name(Some(topic_name(format!("t{index}"))))
-            })
+            .map(|index| MetadataRequestTopic::default().with_name(Some(topic_name(format!("t{index}")))))
             .collect();
         let mut body = MetadataRequest::default().with_topics(Some(topics));
         if version >= 4 {
@@ -209,13 +200,7 @@ fn unknown_api_unsupported_version_and_truncation_are_typed_errors() {
     let header = header(ApiKey::Metadata, 13, 1);
     let payload = request_payload(&header, &MetadataRequest::default());
     let error = decode_request(payload, &supported).unwrap_err();
-    assert!(matches!(
-        error,
-        ProtoError::UnsupportedVersion {
-            api_key: ApiKey::Metadata,
-            api_version: 13
-        }
-    ));
+    assert!(matches!(error, ProtoError::UnsupportedVersion { api_key: ApiKey::Metadata, api_version: 13 }));
 
     // A known api the table does not list at all.
     let header = header_for(ApiKey::DeleteTopics, 1);
@@ -224,10 +209,7 @@ fn unknown_api_unsupported_version_and_truncation_are_typed_errors() {
     assert!(matches!(error, ProtoError::UnsupportedVersion { .. }));
 
     let error = decode_request(Bytes::from_static(&[0, 18, 0]), &supported).unwrap_err();
-    assert!(matches!(
-        error,
-        ProtoError::TruncatedHeader { length_bytes: 3 }
-    ));
+    assert!(matches!(error, ProtoError::TruncatedHeader { length_bytes: 3 }));
     assert!(read_request_prefix(&[0; 7]).is_err());
 }
 
@@ -239,16 +221,12 @@ fn header_for(api_key: ApiKey, api_version: i16) -> RequestHeader {
 fn truncated_and_garbage_bodies_are_malformed_not_panics() {
     let supported = supported();
     let header = header(ApiKey::Metadata, 12, 5);
-    let body = MetadataRequest::default().with_topics(Some(vec![
-        MetadataRequestTopic::default().with_name(Some(topic_name("orders".into())))
-    ]));
+    let body = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(topic_name("orders".into())))]));
     let payload = request_payload(&header, &body);
     for cut in 8..payload.len() {
         let result = decode_request(payload.slice(..cut), &supported);
-        assert!(
-            matches!(result, Err(ProtoError::Malformed { .. })),
-            "cut at {cut}: {result:?}"
-        );
+        assert!(matches!(result, Err(ProtoError::Malformed { .. })), "cut at {cut}: {result:?}");
     }
     // Deterministic pseudo-random garbage after a valid prefix, for every supported api.
     let mut state = 0x2545_f491_4f6c_dd1du64;
@@ -278,10 +256,7 @@ fn truncated_and_garbage_bodies_are_malformed_not_panics() {
 fn api_versions_responses_use_header_v0_in_every_version() {
     let body = ApiVersionsResponse::default()
         .with_error_code(0)
-        .with_api_keys(vec![ApiVersion::default()
-            .with_api_key(18)
-            .with_min_version(0)
-            .with_max_version(3)]);
+        .with_api_keys(vec![ApiVersion::default().with_api_key(18).with_min_version(0).with_max_version(3)]);
     for version in 0..=3 {
         let frame = encode_response(ApiKey::ApiVersions, version, 42, &body).unwrap();
         assert_eq!(&frame[4..8], &42i32.to_be_bytes());

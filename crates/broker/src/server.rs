@@ -1,0 +1,108 @@
+//! The Kafka listener: accepts connections and runs each on its own task.
+//!
+//! [`Server::bind`] opens the socket (so a test can bind port 0 and ask for the address),
+//! [`Server::serve`] accepts until the `shutdown` future completes, and [`run`] does both — what
+//! `main` and tests call. At most `connections_max` connections are open at once: the accept
+//! loop takes a permit before accepting, so extra clients wait in the kernel's accept queue.
+//!
+//! On shutdown the listener closes, every connection is told to stop, and the server waits up to
+//! [`SHUTDOWN_GRACE_MS`] for their tasks before aborting the rest.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::config::{BrokerConfig, ACCEPT_ERROR_BACKOFF_MS, SHUTDOWN_GRACE_MS};
+use crate::connection::{self, ConnectionLimits};
+use crate::dispatch::Dispatcher;
+use crate::error::BrokerError;
+
+/// A bound, not yet serving, Kafka listener.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    config: BrokerConfig,
+    dispatcher: Arc<Dispatcher>,
+}
+
+/// Binds `config.listen_address` and serves until `shutdown` completes.
+pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> Result<(), BrokerError> {
+    Server::bind(config).await?.serve(shutdown).await
+}
+
+impl Server {
+    /// Validates the configuration and binds the listener.
+    pub async fn bind(config: BrokerConfig) -> Result<Server, BrokerError> {
+        config.validate()?;
+        let listener = TcpListener::bind(config.listen_address)
+            .await
+            .map_err(|source| BrokerError::Bind { address: config.listen_address, source })?;
+        Ok(Server { listener, config, dispatcher: Arc::new(Dispatcher::new()) })
+    }
+
+    /// The address actually bound (the chosen port when the configuration asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.config.listen_address)
+    }
+
+    /// Accepts and serves connections until `shutdown` completes, then closes them.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), BrokerError> {
+        let local_addr = self.local_addr();
+        tracing::info!(address = %local_addr, "kafka listener ready");
+        let limits = ConnectionLimits::from(&self.config);
+        let connection_slots = Arc::new(Semaphore::new(self.config.connections_max));
+        let (stop_connections, stop_signal) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            let slot = tokio::select! {
+                slot = Arc::clone(&connection_slots).acquire_owned() => slot,
+                () = &mut shutdown => break,
+            };
+            // The semaphore is never closed.
+            let Ok(slot) = slot else { break };
+            let accepted = tokio::select! {
+                accepted = self.listener.accept() => accepted,
+                () = &mut shutdown => break,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(ACCEPT_ERROR_BACKOFF_MS)).await;
+                    continue;
+                }
+            };
+            // Responses are written whole; Nagle would only delay them.
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
+            }
+            tracing::debug!(%peer, "connection accepted");
+            let dispatcher = Arc::clone(&self.dispatcher);
+            let stop_signal = stop_signal.clone();
+            connections.spawn(async move {
+                connection::serve(stream, peer, dispatcher, limits, stop_signal).await;
+                drop(slot);
+            });
+            // Reap finished connection tasks so the set does not grow with history.
+            while connections.try_join_next().is_some() {}
+        }
+        tracing::info!(address = %local_addr, open = connections.len(), "kafka listener stopping");
+        drop(self.listener);
+        let _ = stop_connections.send(true);
+        let drained = tokio::time::timeout(Duration::from_millis(SHUTDOWN_GRACE_MS), async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(open = connections.len(), "aborting connections after grace period");
+            connections.abort_all();
+        }
+        Ok(())
+    }
+}
