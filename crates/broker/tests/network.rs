@@ -34,7 +34,11 @@ struct TestBroker {
 
 impl TestBroker {
     async fn start() -> TestBroker {
-        let config = BrokerConfig { listen_address: "127.0.0.1:0".parse().unwrap(), ..BrokerConfig::default() };
+        TestBroker::start_with(BrokerConfig::default()).await
+    }
+
+    async fn start_with(config: BrokerConfig) -> TestBroker {
+        let config = BrokerConfig { listen_address: "127.0.0.1:0".parse().unwrap(), ..config };
         let server = Server::bind(config).await.unwrap();
         let address = server.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -274,6 +278,92 @@ async fn a_closed_connection_does_not_affect_others() {
     healthy.write_all(&api_versions_request(2, 11)).await.unwrap();
     let (echoed, _) = decode_api_versions(2, read_frame(&mut healthy).await);
     assert_eq!(echoed, 11);
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_throttled_not_buffered() {
+    // The client pipelines far more requests than the broker may hold and never reads a
+    // response. Once the socket buffers between them are full, the broker must stop reading
+    // (in-flight limit reached, responses not drained), so the client's writes stall well
+    // before all the bytes are accepted. A broker that buffered everything would take them all.
+    let broker = TestBroker::start().await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(broker.address).await.unwrap();
+    let (_read_half, mut write_half) = stream.into_split();
+
+    let request = api_versions_request(2, 1);
+    let requests_per_chunk = 64 * 1024 / request.len();
+    let chunk: Vec<u8> = request.iter().copied().cycle().take(request.len() * requests_per_chunk).collect();
+    let total_bytes: usize = 256 * 1024 * 1024;
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let progress = std::sync::Arc::clone(&written);
+    let writer = tokio::spawn(async move {
+        while progress.load(std::sync::atomic::Ordering::Relaxed) < total_bytes {
+            if write_half.write_all(&chunk).await.is_err() {
+                break;
+            }
+            progress.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let accepted = written.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(!writer.is_finished(), "the broker accepted all {total_bytes} bytes without backpressure");
+    assert!(accepted < 64 * 1024 * 1024, "the broker accepted {accepted} bytes before pushing back");
+    writer.abort();
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_wait_until_one_closes() {
+    let broker = TestBroker::start_with(BrokerConfig { connections_max: 2, ..BrokerConfig::default() }).await;
+    let mut first = broker.connect().await;
+    let mut second = broker.connect().await;
+    for (stream, id) in [(&mut first, 1), (&mut second, 2)] {
+        stream.write_all(&api_versions_request(1, id)).await.unwrap();
+        assert_eq!(decode_api_versions(1, read_frame(stream).await).0, id);
+    }
+    // The third connects (the kernel completes the handshake) but is not served yet.
+    let mut third = broker.connect().await;
+    third.write_all(&api_versions_request(1, 3)).await.unwrap();
+    let mut length = [0u8; 4];
+    let early = tokio::time::timeout(Duration::from_millis(300), third.read_exact(&mut length)).await;
+    assert!(early.is_err(), "third connection served past connections_max");
+    drop(first);
+    let (echoed, _) = decode_api_versions(1, read_frame(&mut third).await);
+    assert_eq!(echoed, 3);
+}
+
+#[tokio::test]
+async fn shutdown_closes_open_connections() {
+    let broker = TestBroker::start().await;
+    let mut stream = broker.connect().await;
+    stream.write_all(&api_versions_request(0, 1)).await.unwrap();
+    read_frame(&mut stream).await;
+    drop(broker);
+    assert_closed(&mut stream).await;
+}
+
+#[tokio::test]
+async fn a_thousand_idle_connections_do_not_slow_another_client() {
+    let broker = TestBroker::start().await;
+    let mut idle = Vec::new();
+    for index in 0..1000 {
+        let mut stream = broker.connect().await;
+        if index % 2 == 0 {
+            // Half of them sit on an incomplete frame.
+            stream.write_all(&[0, 0, 0, 40, 0, 18]).await.unwrap();
+        }
+        idle.push(stream);
+    }
+    let mut active = broker.connect().await;
+    let started = std::time::Instant::now();
+    for correlation_id in 0..100 {
+        active.write_all(&api_versions_request(3, correlation_id)).await.unwrap();
+        assert_eq!(decode_api_versions(3, read_frame(&mut active).await).0, correlation_id);
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(2), "100 round trips took {elapsed:?}");
+    assert_eq!(idle.len(), 1000);
 }
 
 /// kcat (Debian's, librdkafka 2.0.2) connects, sends its ApiVersions probe (v3), and parses our
