@@ -35,6 +35,24 @@ pub const CONNECTION_QUEUED_BYTES_MAX: usize = REQUEST_BYTES_MAX;
 /// from its length prefix. 64 KiB matches a typical socket receive window.
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 
+/// Bytes of request payloads all connections together may hold, buffered or queued, until
+/// answered (Kafka's `queued.max.request.bytes`).
+///
+/// Why: the per-connection limits alone would let every connection hold a maximal request
+/// ([`CONNECTIONS_MAX`] × [`REQUEST_BYTES_MAX`] = 400 GiB). A frame's size is charged here as
+/// soon as its length prefix is read, before its payload is buffered; a connection that does not
+/// fit waits without reading, so the client meets TCP backpressure. Cost: a few clients sending
+/// maximal requests make the others wait; [`CONNECTION_IDLE_MS_MAX`] bounds how long a silent
+/// client can keep its share.
+pub const REQUEST_MEMORY_BYTES_MAX: usize = 4 * REQUEST_BYTES_MAX;
+
+/// A connection on which nothing arrives for this long is closed, in milliseconds (Kafka's
+/// `connections.max.idle.ms`, 10 minutes).
+///
+/// Why: frees the slot, the buffers and the request-memory share of clients that vanished
+/// without closing, or that stalled in the middle of a frame.
+pub const CONNECTION_IDLE_MS_MAX: u64 = 600_000;
+
 /// Largest a connection's read buffer can grow, in bytes: a frame one byte short of complete
 /// (prefix plus payload) plus one read chunk.
 pub const READ_BUFFER_BYTES_MAX: usize = 4 + REQUEST_BYTES_MAX + READ_CHUNK_BYTES;
@@ -56,6 +74,7 @@ pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
 pub const ACCEPT_ERROR_BACKOFF_MS: u64 = 100;
 
 const _: () = assert!(CONNECTION_QUEUED_BYTES_MAX >= REQUEST_BYTES_MAX);
+const _: () = assert!(REQUEST_MEMORY_BYTES_MAX >= CONNECTION_QUEUED_BYTES_MAX);
 const _: () = assert!(IN_FLIGHT_REQUESTS_MAX >= 1);
 const _: () = assert!(CONNECTION_QUEUED_BYTES_MAX <= u32::MAX as usize);
 
@@ -72,6 +91,10 @@ pub struct BrokerConfig {
     pub connection_queued_bytes_max: usize,
     /// See [`CONNECTIONS_MAX`].
     pub connections_max: usize,
+    /// See [`REQUEST_MEMORY_BYTES_MAX`].
+    pub request_memory_bytes_max: usize,
+    /// See [`CONNECTION_IDLE_MS_MAX`].
+    pub connection_idle_ms_max: u64,
 }
 
 impl Default for BrokerConfig {
@@ -82,6 +105,8 @@ impl Default for BrokerConfig {
             in_flight_requests_max: IN_FLIGHT_REQUESTS_MAX,
             connection_queued_bytes_max: CONNECTION_QUEUED_BYTES_MAX,
             connections_max: CONNECTIONS_MAX,
+            request_memory_bytes_max: REQUEST_MEMORY_BYTES_MAX,
+            connection_idle_ms_max: CONNECTION_IDLE_MS_MAX,
         }
     }
 }
@@ -98,6 +123,15 @@ impl BrokerConfig {
                 "connection_queued_bytes_max ({}) must hold one request of request_bytes_max ({})",
                 self.connection_queued_bytes_max, self.request_bytes_max
             ));
+        }
+        if self.request_memory_bytes_max < self.connection_queued_bytes_max {
+            return invalid(format!(
+                "request_memory_bytes_max ({}) must be at least connection_queued_bytes_max ({})",
+                self.request_memory_bytes_max, self.connection_queued_bytes_max
+            ));
+        }
+        if self.connection_idle_ms_max == 0 {
+            return invalid("connection_idle_ms_max must be at least 1".into());
         }
         if self.connection_queued_bytes_max > u32::MAX as usize || self.request_bytes_max > i32::MAX as usize {
             return invalid("byte limits must fit the wire's 32-bit lengths".into());

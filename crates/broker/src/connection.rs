@@ -6,12 +6,13 @@
 //! socket ─▶ read_requests ─(queue: frame + permits)─▶ answer_requests ─▶ socket
 //! ```
 //!
-//! - `read_requests` appends at most [`READ_CHUNK_BYTES`] per socket read, splits complete
-//!   frames with the proto decoder (refusing a bad length prefix before buffering its payload),
-//!   and takes two permits per frame before queueing it: one of the connection's in-flight
-//!   request slots and the frame's size in the connection's queued-bytes budget. When either is
-//!   exhausted it stops reading, so a fast client meets TCP backpressure instead of growing
-//!   our memory.
+//! - `read_requests` appends at most [`READ_CHUNK_BYTES`] per socket read and checks each frame's
+//!   length prefix with the proto decoder (a bad one closes the connection before its payload is
+//!   buffered). As soon as a frame's length is known it takes, before reading the payload: one of
+//!   the connection's in-flight request slots, the payload size from the connection's
+//!   queued-bytes budget, and the same from the broker-wide request-memory budget. When any of
+//!   them is exhausted it stops reading, so a fast or hostile client meets TCP backpressure
+//!   instead of growing our memory. Nothing arriving for the idle limit closes the connection.
 //! - `answer_requests` handles one request at a time, in arrival order, and writes each response
 //!   before taking the next request — Kafka's per-connection ordering, which clients rely on to
 //!   match responses and which keeps produce requests of one connection in order. The permits
@@ -23,8 +24,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use sluice_proto::frame::FRAME_LENGTH_PREFIX_BYTES;
 use sluice_proto::{check_frame, FrameStatus, ProtoError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -49,48 +52,68 @@ pub enum ConnectionError {
     /// A request could not be answered (see [`Outcome::Close`]).
     #[error("{0}")]
     Request(String),
+    /// Nothing arrived for the configured idle time.
+    #[error("idle for {idle_ms} ms")]
+    Idle {
+        /// The idle limit in force.
+        idle_ms: u64,
+    },
     /// Reading or writing the socket failed (reset by peer, ...).
     #[error("socket: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// Limits one connection runs under (from [`BrokerConfig`]).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ConnectionLimits {
+/// What every connection of a broker shares, and the limits it runs under.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionContext {
+    pub(crate) dispatcher: Arc<Dispatcher>,
+    /// The broker-wide request-memory budget (see `REQUEST_MEMORY_BYTES_MAX`), in bytes.
+    pub(crate) request_memory: Arc<Semaphore>,
     request_bytes_max: usize,
     in_flight_requests_max: usize,
     queued_bytes_max: usize,
+    idle_timeout: Duration,
 }
 
-impl From<&BrokerConfig> for ConnectionLimits {
-    fn from(config: &BrokerConfig) -> Self {
-        ConnectionLimits {
+impl ConnectionContext {
+    pub(crate) fn new(config: &BrokerConfig, dispatcher: Arc<Dispatcher>) -> Self {
+        ConnectionContext {
+            dispatcher,
+            request_memory: Arc::new(Semaphore::new(config.request_memory_bytes_max)),
             request_bytes_max: config.request_bytes_max,
             in_flight_requests_max: config.in_flight_requests_max,
             queued_bytes_max: config.connection_queued_bytes_max,
+            idle_timeout: Duration::from_millis(config.connection_idle_ms_max),
         }
     }
 }
 
-/// A frame read and not yet answered, with the permits that account for it.
-struct QueuedRequest {
-    payload: Bytes,
+/// The permits that account for one frame from its length prefix until its answer is written:
+/// an in-flight slot and its payload bytes in the connection's and the broker's budgets.
+#[derive(Debug)]
+struct FramePermits {
     _slot: OwnedSemaphorePermit,
-    _bytes: OwnedSemaphorePermit,
+    _connection_bytes: OwnedSemaphorePermit,
+    _broker_bytes: OwnedSemaphorePermit,
 }
 
-/// Serves one connection until the client leaves, a protocol error, or shutdown.
+/// A frame read and not yet answered.
+struct QueuedRequest {
+    payload: Bytes,
+    _permits: FramePermits,
+}
+
+/// Serves one connection until the client leaves, a protocol error, idleness, or shutdown.
 pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
-    dispatcher: Arc<Dispatcher>,
-    limits: ConnectionLimits,
+    context: ConnectionContext,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (read_half, write_half) = stream.into_split();
-    let (queue_sender, queue_receiver) = mpsc::channel(limits.in_flight_requests_max);
-    let reading = read_requests(read_half, queue_sender, limits);
-    let answering = answer_requests(queue_receiver, write_half, dispatcher);
+    let (queue_sender, queue_receiver) = mpsc::channel(context.in_flight_requests_max);
+    let answering = answer_requests(queue_receiver, write_half, Arc::clone(&context.dispatcher));
+    let reading = read_requests(read_half, queue_sender, context);
     tokio::pin!(reading, answering);
     let mut reading_done = false;
     let result = loop {
@@ -108,6 +131,7 @@ pub(crate) async fn serve(
     match result {
         Ok(()) => tracing::debug!(%peer, "connection closed"),
         Err(ConnectionError::Io(error)) => tracing::debug!(%peer, %error, "connection lost"),
+        Err(error @ ConnectionError::Idle { .. }) => tracing::info!(%peer, %error, "closing connection"),
         Err(error) => tracing::warn!(%peer, %error, "closing connection"),
     }
 }
@@ -115,24 +139,40 @@ pub(crate) async fn serve(
 async fn read_requests(
     mut reader: OwnedReadHalf,
     queue: mpsc::Sender<QueuedRequest>,
-    limits: ConnectionLimits,
+    context: ConnectionContext,
 ) -> Result<(), ConnectionError> {
-    let slots = Arc::new(Semaphore::new(limits.in_flight_requests_max));
-    let budget = Arc::new(Semaphore::new(limits.queued_bytes_max));
+    let slots = Arc::new(Semaphore::new(context.in_flight_requests_max));
+    let connection_bytes = Arc::new(Semaphore::new(context.queued_bytes_max));
     let mut buffer = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    // Permits already held for the (incomplete) frame at the front of `buffer`.
+    let mut front_frame: Option<FramePermits> = None;
     loop {
-        while let FrameStatus::Complete { payload_bytes } = check_frame(&buffer, limits.request_bytes_max)? {
-            // Permits first, then split: the frame is already buffered, and waiting here is what
-            // stops further reads. Both semaphores live as long as this function; neither is
-            // closed, so acquisition only fails if that invariant breaks.
-            let slot = Arc::clone(&slots).acquire_owned().await;
-            let bytes_permit = Arc::clone(&budget).acquire_many_owned(payload_bytes as u32).await;
-            let (Ok(slot), Ok(bytes_permit)) = (slot, bytes_permit) else {
-                return Ok(());
+        loop {
+            let status = check_frame(&buffer, context.request_bytes_max)?;
+            let payload_bytes = match status {
+                FrameStatus::Complete { payload_bytes } => payload_bytes,
+                FrameStatus::Incomplete { frame_bytes: Some(frame_bytes) } => frame_bytes - FRAME_LENGTH_PREFIX_BYTES,
+                FrameStatus::Incomplete { frame_bytes: None } => break,
             };
+            // Charged as soon as the length is known, before the payload is read: waiting here
+            // stops reads from this socket.
+            let permits = match front_frame.take() {
+                Some(permits) => permits,
+                None => {
+                    let Some(permits) =
+                        acquire_frame_permits(&slots, &connection_bytes, &context.request_memory, payload_bytes).await
+                    else {
+                        return Ok(());
+                    };
+                    permits
+                }
+            };
+            if !matches!(status, FrameStatus::Complete { .. }) {
+                front_frame = Some(permits);
+                break;
+            }
             let payload = split_payload(&mut buffer, payload_bytes);
-            let request = QueuedRequest { payload, _slot: slot, _bytes: bytes_permit };
-            if queue.send(request).await.is_err() {
+            if queue.send(QueuedRequest { payload, _permits: permits }).await.is_err() {
                 return Ok(()); // the answering side has stopped; `serve` reports why
             }
         }
@@ -140,7 +180,10 @@ async fn read_requests(
         // this read the buffer is below READ_BUFFER_BYTES_MAX.
         // Reserve first: an exhausted BytesMut would otherwise offer only 64 bytes per read.
         buffer.reserve(READ_CHUNK_BYTES);
-        let read = reader.read_buf(&mut (&mut buffer).limit(READ_CHUNK_BYTES)).await?;
+        let read =
+            tokio::time::timeout(context.idle_timeout, reader.read_buf(&mut (&mut buffer).limit(READ_CHUNK_BYTES)))
+                .await
+                .map_err(|_| ConnectionError::Idle { idle_ms: context.idle_timeout.as_millis() as u64 })??;
         if read == 0 {
             return if buffer.is_empty() {
                 Ok(())
@@ -151,8 +194,24 @@ async fn read_requests(
     }
 }
 
+/// Takes a slot and `payload_bytes` from both byte budgets. `None` only if a semaphore was
+/// closed, which nothing does (they live as long as the connection or the server).
+async fn acquire_frame_permits(
+    slots: &Arc<Semaphore>,
+    connection_bytes: &Arc<Semaphore>,
+    broker_bytes: &Arc<Semaphore>,
+    payload_bytes: usize,
+) -> Option<FramePermits> {
+    // payload_bytes <= request_bytes_max <= i32::MAX (BrokerConfig::validate).
+    let bytes = u32::try_from(payload_bytes).ok()?;
+    let slot = Arc::clone(slots).acquire_owned().await.ok()?;
+    let connection = Arc::clone(connection_bytes).acquire_many_owned(bytes).await.ok()?;
+    let broker = Arc::clone(broker_bytes).acquire_many_owned(bytes).await.ok()?;
+    Some(FramePermits { _slot: slot, _connection_bytes: connection, _broker_bytes: broker })
+}
+
 fn split_payload(buffer: &mut BytesMut, payload_bytes: usize) -> Bytes {
-    buffer.advance(sluice_proto::frame::FRAME_LENGTH_PREFIX_BYTES);
+    buffer.advance(FRAME_LENGTH_PREFIX_BYTES);
     buffer.split_to(payload_bytes).freeze()
 }
 

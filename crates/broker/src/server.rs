@@ -18,7 +18,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::config::{BrokerConfig, ACCEPT_ERROR_BACKOFF_MS, SHUTDOWN_GRACE_MS};
-use crate::connection::{self, ConnectionLimits};
+use crate::connection::{self, ConnectionContext};
 use crate::dispatch::Dispatcher;
 use crate::error::BrokerError;
 
@@ -54,7 +54,7 @@ impl Server {
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), BrokerError> {
         let local_addr = self.local_addr();
         tracing::info!(address = %local_addr, "kafka listener ready");
-        let limits = ConnectionLimits::from(&self.config);
+        let context = ConnectionContext::new(&self.config, Arc::clone(&self.dispatcher));
         let connection_slots = Arc::new(Semaphore::new(self.config.connections_max));
         let (stop_connections, stop_signal) = watch::channel(false);
         let mut connections = JoinSet::new();
@@ -83,10 +83,10 @@ impl Server {
                 tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
             }
             tracing::debug!(%peer, "connection accepted");
-            let dispatcher = Arc::clone(&self.dispatcher);
+            let context = context.clone();
             let stop_signal = stop_signal.clone();
             connections.spawn(async move {
-                connection::serve(stream, peer, dispatcher, limits, stop_signal).await;
+                connection::serve(stream, peer, context, stop_signal).await;
                 drop(slot);
             });
             // Reap finished connection tasks so the set does not grow with history.

@@ -366,6 +366,56 @@ async fn a_thousand_idle_connections_do_not_slow_another_client() {
     assert_eq!(idle.len(), 1000);
 }
 
+#[tokio::test]
+async fn request_memory_is_bounded_across_connections() {
+    // Two clients each announce a maximal frame and send only a few bytes of it; together they
+    // hold the whole broker-wide budget. A third client's small request must wait (not be read)
+    // until one of them goes away: the broker does not buffer past its budget.
+    let request_bytes_max = 64 * 1024;
+    let broker = TestBroker::start_with(BrokerConfig {
+        request_bytes_max,
+        connection_queued_bytes_max: request_bytes_max,
+        request_memory_bytes_max: 2 * request_bytes_max,
+        ..BrokerConfig::default()
+    })
+    .await;
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut holder = broker.connect().await;
+        holder.write_all(&(request_bytes_max as i32).to_be_bytes()).await.unwrap();
+        holder.write_all(&[0, 18, 0, 3]).await.unwrap();
+        holders.push(holder);
+    }
+    // Let the broker read both prefixes and charge them.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut waiting = broker.connect().await;
+    waiting.write_all(&api_versions_request(3, 21)).await.unwrap();
+    let mut length = [0u8; 4];
+    let early = tokio::time::timeout(Duration::from_millis(300), waiting.read_exact(&mut length)).await;
+    assert!(early.is_err(), "request served beyond the request-memory budget");
+    drop(holders.pop());
+    let (echoed, response) = decode_api_versions(3, read_frame(&mut waiting).await);
+    assert_eq!((echoed, response.error_code), (21, 0));
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_and_active_ones_are_not() {
+    let broker = TestBroker::start_with(BrokerConfig { connection_idle_ms_max: 500, ..BrokerConfig::default() }).await;
+    let mut idle = broker.connect().await;
+    let mut stalled = broker.connect().await;
+    stalled.write_all(&[0, 0, 0, 40, 0, 18]).await.unwrap(); // stops inside a frame
+    let mut active = broker.connect().await;
+    let started = std::time::Instant::now();
+    for correlation_id in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        active.write_all(&api_versions_request(1, correlation_id)).await.unwrap();
+        assert_eq!(decode_api_versions(1, read_frame(&mut active).await).0, correlation_id);
+    }
+    assert!(started.elapsed() > Duration::from_millis(900), "the active client outlived the idle limit");
+    assert_closed(&mut idle).await;
+    assert_closed(&mut stalled).await;
+}
+
 /// kcat (Debian's, librdkafka 2.0.2) connects, sends its ApiVersions probe (v3), and parses our
 /// answer: its debug log shows the response received and the broker UP. It then refuses to send
 /// Metadata because our table does not list it — which is itself proof the table was read.
