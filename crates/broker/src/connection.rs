@@ -184,6 +184,7 @@ async fn read_requests(
             tokio::time::timeout(context.idle_timeout, reader.read_buf(&mut (&mut buffer).limit(READ_CHUNK_BYTES)))
                 .await
                 .map_err(|_| ConnectionError::Idle { idle_ms: context.idle_timeout.as_millis() as u64 })??;
+        debug_assert!(buffer.len() < FRAME_LENGTH_PREFIX_BYTES + context.request_bytes_max + READ_CHUNK_BYTES);
         if read == 0 {
             return if buffer.is_empty() {
                 Ok(())

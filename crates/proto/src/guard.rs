@@ -32,6 +32,16 @@
 //!    most `max(bytes_following, LENGTH_UNCHECKED_MAX) + 1`, so no allocation exceeds the frame
 //!    size (bounded by `REQUEST_BYTES_MAX`) times the element size.
 //!
+//! What remains: within that bound, a count can still exceed the elements actually present
+//! (every element is at least one byte, but most are far more), and the decoder reserves
+//! `count × size_of::<Element>()` before failing. At the 100 MiB request limit and the largest
+//! request element types of kafka-protocol 0.18 (112 bytes, `CreatableTopic`), one reservation
+//! is at most about 11.7 GB of *virtual* address space, never touched and freed when the decode
+//! fails — harmless under Linux's default heuristic overcommit on a machine with more RAM plus
+//! swap than that, fatal (abort) below it. Machines with less memory should lower the request
+//! limit proportionally. The complete fix is upstream: kafka-protocol pull requests that cap the
+//! capacity inside the array decoders (#152, #161, #200, open as of 0.18.0).
+//!
 //! The record-batch decoder has its own check (see `records`), because record counts live inside
 //! `records` byte fields that message decoding never looks into.
 
