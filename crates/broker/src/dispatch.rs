@@ -10,7 +10,7 @@
 //!
 //! Closing is Kafka's behaviour for a request it cannot parse or does not support (except
 //! ApiVersions, which must always be answerable). To add an api: write its handler, add a match
-//! arm in [`Dispatcher::handle`], and add its range to [`api_versions::supported_apis`] — the
+//! arm in `Dispatcher::handle`, and add its range to [`api_versions::supported_apis`] — the
 //! table test below fails if the two disagree.
 
 use bytes::Bytes;

@@ -15,14 +15,14 @@
 //! Every array element, string byte or bytes byte occupies at least one byte on the wire, so a
 //! *structural* length (array count, string or bytes length) larger than the bytes that follow it
 //! can only come from a broken or hostile peer. The decoder cannot tell us which integer it is
-//! about to use as a length, so [`GuardedBuf`] clamps *every* `i32` and unsigned-varint read whose
+//! about to use as a length, so `GuardedBuf` clamps *every* `i32` and unsigned-varint read whose
 //! value exceeds `max(bytes_following, LENGTH_UNCHECKED_MAX)` down to that bound, and counts the
 //! clamps. Clamping never changes how many bytes a read consumes (a clamped varint is re-encoded
 //! in the same number of bytes), so a clamped *scalar* (a timeout, `max_bytes`, a correlation id)
 //! leaves the parse structure unchanged, while a clamped *length* makes the decoder demand at
 //! least as many bytes as remain.
 //!
-//! [`decode_bounded`] runs the decoder up to three times:
+//! `decode_bounded` runs the decoder up to three times:
 //!
 //! 1. pass A, clamping to the bound: with no clamp (the usual case) its result is the answer;
 //! 2. if something was clamped, pass B clamps to bound + 1: a clamped length now needs more

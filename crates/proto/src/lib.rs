@@ -11,7 +11,7 @@
 //!    pre-allocates arrays by their wire count, so a 12-byte request could abort the process.
 //! 4. [`records`] — RecordBatch v2 header parsing, a batch builder for clients and tests, and a
 //!    decoder for fetched data that checks counts before `kafka-protocol` allocates for them.
-//! 5. [`murmur2`] — Kafka's key partitioner, bit for bit.
+//! 5. [`mod@murmur2`] — Kafka's key partitioner, bit for bit.
 //!
 //! Message bodies are `kafka-protocol`'s generated types (re-exported as [`kafka_protocol`]), so
 //! every crate in the workspace uses the same version. Wire types are converted to domain types
