@@ -35,7 +35,27 @@
 //!
 //! # Measured figures
 //!
-//! Figures are filled in from `examples/meta_bench.rs`; see `docs/design/meta.md`.
+//! A 3-voter group on loopback TCP, all three nodes in one process, each with its own data
+//! directory on the same ext4 disk, fsync on every append batch. Command:
+//!
+//! ```text
+//! cargo build --release -p sluice-meta --example meta_bench
+//! ./target/release/examples/meta_bench        # 2000 sequential, 20000 with 64 in flight
+//! ```
+//!
+//! Machine: `nproc` = 2, "Intel(R) Xeon(R) Processor" (virtual machine, `/dev/vda`, ext4),
+//! shared with other builds (load average 2.4–2.6 during the runs). Three consecutive runs,
+//! 2026-11-22, commit latency = `propose` call to applied on the proposing side:
+//!
+//! | workload (`AllocateProducerIds`)   | p50          | p99          | commands/s   |
+//! |------------------------------------|--------------|--------------|--------------|
+//! | sequential, proposed on the leader | 0.68–0.71 ms | 1.1–5.5 ms   | 924–1436     |
+//! | sequential, through a follower     | 0.72–0.75 ms | 1.1–5.5 ms   | 885–1301     |
+//! | 64 proposers on the leader         | 16–20 ms     | 21–83 ms     | 3072–3794    |
+//!
+//! Throughput under concurrency is bounded by openraft 0.9 running one log append (one fsync)
+//! per client write on the leader (`RaftCore::process_raft_msg` runs the engine after every
+//! API message); metadata traffic is far below this rate.
 
 pub mod commands;
 pub mod config;

@@ -22,6 +22,10 @@ pub const LOG_ENTRY_BYTES_MAX: usize = 1024 * 1024;
 /// metadata log rolls rarely.
 pub const LOG_SEGMENT_BYTES_MAX: u64 = 16 * 1024 * 1024;
 
+/// The committed log id (a restart hint, see `log_store`) is written to disk at most this often,
+/// and when the store closes. A crash loses at most this much of the hint, never data.
+pub const COMMITTED_WRITE_INTERVAL_MS: u64 = 200;
+
 /// Largest snapshot file read back from disk or accepted from a leader.
 ///
 /// The snapshot is the whole metadata view (brokers, topics, partitions) serialized with

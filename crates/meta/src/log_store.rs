@@ -10,8 +10,10 @@
 //! fsyncs once, and only then calls each append's [`LogFlushed`] callback: group commit, and an
 //! entry is never reported durable before its fsync returned. The vote is saved before
 //! `save_vote` returns; truncation and purge complete before their calls return; the committed
-//! log id is written behind (it is only a hint; losing the newest value in a crash means the
-//! node re-applies less on restart and learns the rest from the leader).
+//! log id is written behind, at most every [`COMMITTED_WRITE_INTERVAL_MS`] and when the store
+//! closes (it is only a hint; losing the newest value in a crash means the node re-applies less
+//! on restart and learns the rest from the leader). Writing it on every commit would put two
+//! more fsyncs (file and directory) on the path of every append.
 //!
 //! If a write or fsync fails, the store is poisoned: the failed append's callback gets the
 //! error and every later write is refused, because the page cache can no longer be trusted.
@@ -25,6 +27,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
+use std::time::Duration;
+use std::time::Instant;
 
 use openraft::storage::LogFlushed;
 use openraft::storage::RaftLogStorage;
@@ -35,6 +39,7 @@ use openraft::StorageIOError;
 use tokio::sync::oneshot;
 
 use crate::error::StoreError;
+use crate::limits::COMMITTED_WRITE_INTERVAL_MS;
 use crate::limits::LOG_ENTRY_BYTES_MAX;
 use crate::log_segments::PersistedState;
 use crate::log_segments::SegmentedLog;
@@ -299,19 +304,47 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 /// The writer thread: executes queued writes in order until the store is dropped.
 fn run_writer(mut log: SegmentedLog, receiver: mpsc::Receiver<WriteOp>, cache: Arc<Mutex<Cache>>) {
     let mut poisoned: Option<String> = None;
-    while let Ok(first) = receiver.recv() {
-        let mut batch = vec![first];
-        while batch.len() < WRITER_BATCH_OPS_MAX {
+    // The newest state whose only change is the committed id, not yet written.
+    let mut behind: Option<PersistedState> = None;
+    let mut last_behind_write = Instant::now();
+    let interval = Duration::from_millis(COMMITTED_WRITE_INTERVAL_MS);
+    loop {
+        let first = if behind.is_some() {
+            match receiver.recv_timeout(interval.saturating_sub(last_behind_write.elapsed())) {
+                Ok(op) => Some(op),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match receiver.recv() {
+                Ok(op) => Some(op),
+                Err(_) => break,
+            }
+        };
+        let mut batch: Vec<WriteOp> = first.into_iter().collect();
+        while !batch.is_empty() && batch.len() < WRITER_BATCH_OPS_MAX {
             match receiver.try_recv() {
                 Ok(op) => batch.push(op),
                 Err(_) => break,
             }
         }
-        if let Err(error) = run_batch(&mut log, batch, &mut poisoned) {
+        let mut result = run_batch(&mut log, batch, &mut poisoned, &mut behind);
+        if result.is_ok() && poisoned.is_none() && last_behind_write.elapsed() >= interval {
+            if let Some(state) = behind.take() {
+                result = log.save_state(&state);
+                last_behind_write = Instant::now();
+            }
+        }
+        if let Err(error) = result {
             tracing::error!(%error, "Raft log write failed; the log store refuses further writes");
             let reason = error.to_string();
             cache.lock().expect("log cache lock poisoned").poisoned = Some(reason.clone());
             poisoned = Some(reason);
+        }
+    }
+    if let (Some(state), None) = (behind, &poisoned) {
+        if let Err(error) = log.save_state(&state) {
+            tracing::error!(%error, "writing the committed log id at shutdown failed");
         }
     }
     tracing::debug!("Raft log writer stopped");
@@ -319,9 +352,14 @@ fn run_writer(mut log: SegmentedLog, receiver: mpsc::Receiver<WriteOp>, cache: A
 
 /// Runs one batch: appends are written as they come and fsynced together; their callbacks run
 /// only after that fsync. Ops that must be durable on return first flush pending appends.
-fn run_batch(log: &mut SegmentedLog, batch: Vec<WriteOp>, poisoned: &mut Option<String>) -> std::io::Result<()> {
+/// A committed-only state change is left in `behind` for the caller to write later.
+fn run_batch(
+    log: &mut SegmentedLog,
+    batch: Vec<WriteOp>,
+    poisoned: &mut Option<String>,
+    behind: &mut Option<PersistedState>,
+) -> std::io::Result<()> {
     let mut pending: Vec<LogFlushed<TypeConfig>> = Vec::new();
-    let mut behind_state: Option<PersistedState> = None;
     let mut result = Ok(());
     for op in batch {
         if let Some(reason) = poisoned.clone().or_else(|| result.as_ref().err().map(|e: &std::io::Error| e.to_string()))
@@ -335,11 +373,12 @@ fn run_batch(log: &mut SegmentedLog, batch: Vec<WriteOp>, poisoned: &mut Option<
                 log.append(&records)
             }
             WriteOp::SaveState { state, reply: None } => {
-                behind_state = Some(state);
+                *behind = Some(state);
                 Ok(())
             }
             WriteOp::SaveState { state, reply: Some(reply) } => {
-                behind_state = None;
+                // The state carries the newest committed id too, so nothing stays behind.
+                *behind = None;
                 let outcome = flush(log, &mut pending).and_then(|()| log.save_state(&state));
                 answer(reply, &outcome);
                 outcome
@@ -350,7 +389,7 @@ fn run_batch(log: &mut SegmentedLog, batch: Vec<WriteOp>, poisoned: &mut Option<
                 outcome
             }
             WriteOp::Purge { state, index, reply } => {
-                behind_state = None;
+                *behind = None;
                 let outcome =
                     flush(log, &mut pending).and_then(|()| log.save_state(&state)).and_then(|()| log.purge_upto(index));
                 answer(reply, &outcome);
@@ -365,12 +404,8 @@ fn run_batch(log: &mut SegmentedLog, batch: Vec<WriteOp>, poisoned: &mut Option<
         for callback in pending.drain(..) {
             callback.log_io_completed(Err(std::io::Error::new(error.kind(), error.to_string())));
         }
-        return result;
     }
-    if let Some(state) = behind_state {
-        log.save_state(&state)?;
-    }
-    Ok(())
+    result
 }
 
 /// Fsyncs pending appends, then reports them durable.

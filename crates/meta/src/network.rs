@@ -72,12 +72,14 @@ impl NetworkSwitch {
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// No connection could be made (refused, isolated, backing off); nothing was sent.
+    /// Retriable: after the reconnect backoff.
     #[error("unreachable: {0}")]
     Unreachable(String),
-    /// The request may have been sent but no response came in time.
+    /// The request may have been sent but no response came in time. Retriable only if the
+    /// request is idempotent (Raft RPCs are; a forwarded proposal may have been applied).
     #[error("timed out after {0:?}")]
     Timeout(Duration),
-    /// The connection broke after the request may have been sent.
+    /// The connection broke after the request may have been sent. Retriable like `Timeout`.
     #[error("network: {0}")]
     Network(String),
 }

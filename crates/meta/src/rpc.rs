@@ -117,13 +117,15 @@ pub enum ForwardError {
 /// Why a frame could not be received.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
-    /// The peer closed the connection.
+    /// The peer closed the connection. Retriable on a new connection.
     #[error("connection closed")]
     Closed,
-    /// Socket error or a frame over the size limit.
+    /// Socket error or a frame over the size limit. The connection is closed; a new one may
+    /// be tried (a peer that keeps sending oversized frames is broken).
     #[error("transport: {0}")]
     Transport(#[from] std::io::Error),
-    /// The frame is not a valid message.
+    /// The frame is not a valid message (version skew or corruption). Not retriable on this
+    /// connection; it is closed.
     #[error("undecodable frame of {bytes} bytes: {reason}")]
     Decode {
         /// Frame length.
