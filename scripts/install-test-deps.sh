@@ -3,7 +3,9 @@
 #
 #   kcat                      Debian's package (links Debian's librdkafka, 2.0.2 on bookworm)
 #   .venv/ (repo root)        a virtualenv with the Python clients and pytest, pinned below;
-#                             confluent-kafka's manylinux wheel bundles its own librdkafka
+#                             confluent-kafka's manylinux wheel bundles its own librdkafka;
+#                             kafka-python's optional codecs (snappy, lz4, zstd) so it can read
+#                             and write every compression
 #   librdkafka-dev            only if confluent-kafka has no wheel for this Python and must be
 #                             built from source
 #
@@ -17,6 +19,10 @@ set -euo pipefail
 CONFLUENT_KAFKA_VERSION="2.16.1"
 KAFKA_PYTHON_VERSION="3.0.12"
 PYTEST_VERSION="9.2.0"
+# kafka-python's codecs: python-snappy (brings cramjam), lz4, zstandard. All binary wheels.
+PYTHON_SNAPPY_VERSION="0.7.3"
+LZ4_VERSION="4.4.5"
+ZSTANDARD_VERSION="0.25.0"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${REPO_ROOT}/.venv"
@@ -84,10 +90,12 @@ fi
 
 # Are the pinned versions already installed? (No network needed to find out.)
 pins_satisfied() {
-    "${VENV}/bin/python" - "$CONFLUENT_KAFKA_VERSION" "$KAFKA_PYTHON_VERSION" "$PYTEST_VERSION" <<'EOF'
+    "${VENV}/bin/python" - "$CONFLUENT_KAFKA_VERSION" "$KAFKA_PYTHON_VERSION" "$PYTEST_VERSION" \
+        "$PYTHON_SNAPPY_VERSION" "$LZ4_VERSION" "$ZSTANDARD_VERSION" <<'EOF'
 import sys
 from importlib.metadata import version, PackageNotFoundError
-wanted = dict(zip(["confluent-kafka", "kafka-python", "pytest"], sys.argv[1:]))
+names = ["confluent-kafka", "kafka-python", "pytest", "python-snappy", "lz4", "zstandard"]
+wanted = dict(zip(names, sys.argv[1:]))
 try:
     sys.exit(0 if all(version(name) == v for name, v in wanted.items()) else 1)
 except PackageNotFoundError:
@@ -100,7 +108,8 @@ if pins_satisfied; then
 else
     pip_install() {
         "${VENV}/bin/python" -m pip install -q "$@" \
-            "kafka-python==${KAFKA_PYTHON_VERSION}" "pytest==${PYTEST_VERSION}"
+            "kafka-python==${KAFKA_PYTHON_VERSION}" "pytest==${PYTEST_VERSION}" \
+            "python-snappy==${PYTHON_SNAPPY_VERSION}" "lz4==${LZ4_VERSION}" "zstandard==${ZSTANDARD_VERSION}"
     }
     # Prefer the wheel (it bundles librdkafka); build from source against Debian's librdkafka
     # only when no wheel fits this interpreter.
@@ -119,10 +128,11 @@ kcat_librdkafka="$(sed -n 's/.*librdkafka \([0-9][^ ]*\).*/\1/p' <<<"$kcat_repor
 log "kcat:            ${kcat_version:-unknown} ($(command -v kcat))"
 log "kcat librdkafka: ${kcat_librdkafka:-unknown} (Debian's shared library)"
 "${VENV}/bin/python" - <<'EOF'
-import confluent_kafka, kafka, pytest, sys
+import confluent_kafka, kafka, kafka.codec, pytest, sys
 print(f"[install-test-deps] python:          {sys.version.split()[0]} ({sys.executable})")
 print(f"[install-test-deps] confluent-kafka: {confluent_kafka.__version__}, "
       f"bundled librdkafka {confluent_kafka.libversion()[0]}")
-print(f"[install-test-deps] kafka-python:    {kafka.__version__}")
+codecs = [name for name in ("gzip", "snappy", "lz4", "zstd") if getattr(kafka.codec, f"has_{name}")()]
+print(f"[install-test-deps] kafka-python:    {kafka.__version__} (codecs: {', '.join(codecs)})")
 print(f"[install-test-deps] pytest:          {pytest.__version__}")
 EOF
