@@ -82,6 +82,8 @@ struct ActiveSegment {
 /// Segment files of one Raft log.
 pub struct SegmentedLog {
     dir: PathBuf,
+    /// Roll size; [`LOG_SEGMENT_BYTES_MAX`] except in tests that want many segments.
+    segment_bytes_max: u64,
     /// Base index of every segment file, ascending.
     bases: Vec<u64>,
     active: Option<ActiveSegment>,
@@ -105,13 +107,20 @@ fn parse_segment_name(name: &str) -> Option<u64> {
 }
 
 impl SegmentedLog {
-    /// Opens (creating if needed) the log in `dir`, recovering from a torn tail.
-    pub fn open(dir: &Path) -> Result<(SegmentedLog, Recovered), StoreError> {
+    /// Opens (creating if needed) the log in `dir`, recovering from a torn tail. Segments roll
+    /// at `segment_bytes_max`, at most [`LOG_SEGMENT_BYTES_MAX`].
+    pub fn open(dir: &Path, segment_bytes_max: u64) -> Result<(SegmentedLog, Recovered), StoreError> {
+        let segment_bytes_max = segment_bytes_max.clamp(frame::FILE_HEADER_BYTES as u64 + 1, LOG_SEGMENT_BYTES_MAX);
         fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
         let mut state = read_state(dir)?;
         let mut bases = list_segments(dir)?;
-        let mut log =
-            SegmentedLog { dir: dir.to_path_buf(), bases: Vec::new(), active: None, positions: BTreeMap::new() };
+        let mut log = SegmentedLog {
+            dir: dir.to_path_buf(),
+            segment_bytes_max,
+            bases: Vec::new(),
+            active: None,
+            positions: BTreeMap::new(),
+        };
         let mut entries = Vec::new();
         let mut next_index: Option<u64> = None;
         let last_base = bases.last().copied();
@@ -220,7 +229,7 @@ impl SegmentedLog {
                     .active
                     .as_ref()
                     .is_some_and(|a| a.len_bytes == frame::FILE_HEADER_BYTES as u64 && a.base == *index);
-            let full = self.active.as_ref().is_none_or(|a| a.len_bytes >= LOG_SEGMENT_BYTES_MAX);
+            let full = self.active.as_ref().is_none_or(|a| a.len_bytes >= self.segment_bytes_max);
             if full || !contiguous {
                 self.write_active(&mut buffer)?;
                 self.roll(*index)?;
@@ -229,7 +238,7 @@ impl SegmentedLog {
             self.positions.insert(*index, (active.base, active.len_bytes + buffer.len() as u64));
             frame::encode_record(payload, &mut buffer);
             // Account the bytes now so that the roll decision sees them.
-            if buffer.len() as u64 + active.len_bytes >= LOG_SEGMENT_BYTES_MAX {
+            if buffer.len() as u64 + active.len_bytes >= self.segment_bytes_max {
                 self.write_active(&mut buffer)?;
             }
         }

@@ -41,6 +41,7 @@ use tokio::sync::oneshot;
 use crate::error::StoreError;
 use crate::limits::COMMITTED_WRITE_INTERVAL_MS;
 use crate::limits::LOG_ENTRY_BYTES_MAX;
+use crate::limits::LOG_SEGMENT_BYTES_MAX;
 use crate::log_segments::PersistedState;
 use crate::log_segments::SegmentedLog;
 use crate::types::Entry;
@@ -132,7 +133,13 @@ impl WriterJoin {
 impl LogStore {
     /// Opens the log in `dir` (created if missing), recovering a torn tail.
     pub fn open(dir: &Path) -> Result<LogStore, StoreError> {
-        let (segments, recovered) = SegmentedLog::open(dir)?;
+        LogStore::open_with_segment_bytes(dir, LOG_SEGMENT_BYTES_MAX)
+    }
+
+    /// Like [`LogStore::open`], rolling segments at `segment_bytes_max` (clamped to at most
+    /// [`LOG_SEGMENT_BYTES_MAX`]). Tests use small segments to exercise rolling and purging.
+    pub fn open_with_segment_bytes(dir: &Path, segment_bytes_max: u64) -> Result<LogStore, StoreError> {
+        let (segments, recovered) = SegmentedLog::open(dir, segment_bytes_max)?;
         tracing::info!(
             dir = %dir.display(),
             entries = recovered.entries.len(),

@@ -230,6 +230,12 @@ impl MetaNode {
         }
     }
 
+    /// Whether this node is the Raft leader now (the broker runs its controller duties —
+    /// heartbeat deadlines, fencing — only while this holds).
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.config.node_id)
+    }
+
     /// The leader this node knows of.
     pub fn current_leader(&self) -> Option<NodeId> {
         self.raft.metrics().borrow().current_leader

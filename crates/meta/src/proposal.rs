@@ -15,6 +15,7 @@ use openraft::error::RaftError;
 
 use crate::commands::Command;
 use crate::error::MetaError;
+use crate::limits::COMMAND_BYTES_MAX;
 use crate::limits::FORWARD_CONNECTIONS_PER_PEER_MAX;
 use crate::network::CallError;
 use crate::network::NetworkSwitch;
@@ -27,11 +28,17 @@ use crate::types::NodeId;
 use crate::types::Raft;
 
 /// Writes `command` through the local Raft node, waiting up to `timeout` for it to be applied.
+/// Commands over [`COMMAND_BYTES_MAX`] are refused before they reach the log: an entry the log
+/// store cannot frame would be a storage error, which stops the Raft node.
 pub(crate) async fn propose_local(
     raft: &Raft,
     command: Command,
     timeout: Duration,
 ) -> Result<ProposeReply, ForwardError> {
+    let bytes = postcard::to_allocvec(&command).map(|encoded| encoded.len()).unwrap_or(usize::MAX);
+    if bytes > COMMAND_BYTES_MAX {
+        return Err(ForwardError::Refused(format!("command of {bytes} bytes exceeds {COMMAND_BYTES_MAX}")));
+    }
     match tokio::time::timeout(timeout, raft.client_write(command)).await {
         Err(_) => Err(ForwardError::Timeout),
         Ok(Ok(response)) => Ok(ProposeReply { log_index: response.log_id.index, reply: response.data }),

@@ -88,3 +88,23 @@ async fn forwarded_proposal_over_a_raw_connection_is_answered() {
     assert!(cluster.node(1).view().view.brokers.contains_key(&3));
     cluster.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_commands_are_refused_before_the_log() {
+    let mut cluster = Cluster::start(1).await;
+    cluster.wait_leader(&[1], Duration::from_secs(10)).await;
+    let huge = sluice_meta::Command::DeleteTopic { name: "x".repeat(sluice_meta::limits::COMMAND_BYTES_MAX + 1) };
+    // Through the node API.
+    let error = cluster.node(1).propose(huge.clone()).await.unwrap_err();
+    assert!(matches!(error, sluice_meta::MetaError::CommandTooLarge { .. }), "{error}");
+    // Through a forwarded proposal from a (pretend) peer: refused, and the node survives.
+    let mut connection = rpc::framed(TcpStream::connect(cluster.addrs[&1]).await.unwrap());
+    let hello = RpcRequest::Hello { protocol_version: rpc::RPC_PROTOCOL_VERSION, from: 9, to: 1 };
+    rpc::send_message(&mut connection, &hello).await.unwrap();
+    assert!(matches!(rpc::receive_message(&mut connection).await.unwrap(), RpcResponse::HelloOk));
+    rpc::send_message(&mut connection, &RpcRequest::Propose(huge)).await.unwrap();
+    let answer: RpcResponse = rpc::receive_message(&mut connection).await.unwrap();
+    assert!(matches!(answer, RpcResponse::Propose(Err(rpc::ForwardError::Refused(_)))), "{answer:?}");
+    cluster.node(1).propose(register(1)).await.unwrap();
+    cluster.stop_all().await;
+}
