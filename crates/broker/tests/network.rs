@@ -362,7 +362,7 @@ async fn a_thousand_idle_connections_do_not_slow_another_client() {
         assert_eq!(decode_api_versions(3, read_frame(&mut active).await).0, correlation_id);
     }
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(2), "100 round trips took {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "100 round trips took {elapsed:?}");
     assert_eq!(idle.len(), 1000);
 }
 
@@ -380,14 +380,18 @@ async fn request_memory_is_bounded_across_connections() {
     })
     .await;
     let mut holders = Vec::new();
-    for _ in 0..2 {
+    for id in 0..2 {
+        // An ApiVersions request and, in the same write, the start of a maximal frame. The broker
+        // charges the second frame in the same pass that queues the first, so the answer to the
+        // first proves the second is charged.
+        let mut bytes = BytesMut::from(&api_versions_request(0, id)[..]);
+        bytes.put_i32(request_bytes_max as i32);
+        bytes.put_slice(&[0, 18, 0, 3]);
         let mut holder = broker.connect().await;
-        holder.write_all(&(request_bytes_max as i32).to_be_bytes()).await.unwrap();
-        holder.write_all(&[0, 18, 0, 3]).await.unwrap();
+        holder.write_all(&bytes).await.unwrap();
+        assert_eq!(decode_api_versions(0, read_frame(&mut holder).await).0, id);
         holders.push(holder);
     }
-    // Let the broker read both prefixes and charge them.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let mut waiting = broker.connect().await;
     waiting.write_all(&api_versions_request(3, 21)).await.unwrap();
     let mut length = [0u8; 4];
