@@ -90,13 +90,17 @@ impl Server {
                 drop(slot);
             });
             // Reap finished connection tasks so the set does not grow with history.
-            while connections.try_join_next().is_some() {}
+            while let Some(finished) = connections.try_join_next() {
+                log_if_panicked(finished);
+            }
         }
         tracing::info!(address = %local_addr, open = connections.len(), "kafka listener stopping");
         drop(self.listener);
         let _ = stop_connections.send(true);
         let drained = tokio::time::timeout(Duration::from_millis(SHUTDOWN_GRACE_MS), async {
-            while connections.join_next().await.is_some() {}
+            while let Some(finished) = connections.join_next().await {
+                log_if_panicked(finished);
+            }
         })
         .await;
         if drained.is_err() {
@@ -104,5 +108,14 @@ impl Server {
             connections.abort_all();
         }
         Ok(())
+    }
+}
+
+/// A connection task that panicked is a bug; the broker goes on, but it must be visible.
+fn log_if_panicked(finished: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = finished {
+        if error.is_panic() {
+            tracing::error!(%error, "connection task panicked");
+        }
     }
 }
