@@ -17,33 +17,24 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use sluice_log::testing::batch;
+use sluice_log::testing::{batch, KeyValue};
 use sluice_log::{FlushPolicy, Log, LogConfig};
 
 const BATCH_TARGET_BYTES: usize = 16 * 1024;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// A ~16 KiB batch of records with `value_bytes`-byte values, built by kafka-protocol.
 fn template_batch(value_bytes: usize) -> (Vec<u8>, usize) {
     let value = vec![b'x'; value_bytes];
-    let keys: Vec<Vec<u8>> = (0..10_000)
-        .map(|i| format!("key-{i:06}").into_bytes())
-        .collect();
+    let keys: Vec<Vec<u8>> = (0..10_000).map(|i| format!("key-{i:06}").into_bytes()).collect();
     let mut n = 1;
     loop {
-        let recs: Vec<(Option<&[u8]>, Option<&[u8]>)> = (0..n + 1)
-            .map(|i| (Some(keys[i].as_slice()), Some(value.as_slice())))
-            .collect();
+        let recs: Vec<KeyValue> = (0..n + 1).map(|i| (Some(keys[i].as_slice()), Some(value.as_slice()))).collect();
         if batch(0, &recs, 1_700_000_000_000).len() > BATCH_TARGET_BYTES {
-            let recs: Vec<(Option<&[u8]>, Option<&[u8]>)> = (0..n)
-                .map(|i| (Some(keys[i].as_slice()), Some(value.as_slice())))
-                .collect();
+            let recs: Vec<KeyValue> = (0..n).map(|i| (Some(keys[i].as_slice()), Some(value.as_slice()))).collect();
             return (batch(0, &recs, 1_700_000_000_000), n);
         }
         n += 1;
@@ -68,44 +59,50 @@ fn fresh_dir(root: &Path, name: &str) -> PathBuf {
     d
 }
 
-fn log_append(root: &Path, template: &[u8], batches: usize, flush: FlushPolicy) -> (Measured, Log) {
-    let dir = fresh_dir(root, "log");
-    let config = LogConfig {
-        flush,
-        retention_ms: None,
-        ..LogConfig::default()
-    };
-    let mut log = Log::open(&dir, config).unwrap();
+/// Appends `batches` copies of `template` to a fresh log and the same bytes to a plain file in
+/// the same directory (with `fdatasync` per batch when `flush` is every-batch), alternating in
+/// `CHUNKS` chunks so that both see the same disk and page-cache conditions. Returns the log's
+/// and the reference's figures and the log.
+fn interleaved(root: &Path, template: &[u8], batches: usize, flush: FlushPolicy) -> (Measured, Measured, Log) {
+    const CHUNKS: usize = 16;
+    settle(root);
+    let log_dir = fresh_dir(root, "log");
+    let plain_dir = fresh_dir(root, "plain");
+    let config = LogConfig { flush, retention_ms: None, ..LogConfig::default() };
+    let mut log = Log::open(&log_dir, config).unwrap();
+    let mut plain = File::create(plain_dir.join("plain.bin")).unwrap();
+    let sync_each = flush == FlushPolicy::EveryBatch;
     let mut buf = template.to_vec();
-    let start = Instant::now();
-    for _ in 0..batches {
-        log.append(&mut buf, 0).unwrap();
-    }
-    let elapsed = start.elapsed();
-    (
-        Measured {
-            elapsed,
-            bytes: (template.len() * batches) as u64,
-        },
-        log,
-    )
-}
-
-fn plain_write(root: &Path, template: &[u8], batches: usize, sync_each: bool) -> Measured {
-    let dir = fresh_dir(root, "plain");
-    let mut f = File::create(dir.join("plain.bin")).unwrap();
-    let start = Instant::now();
-    for _ in 0..batches {
-        f.write_all(template).unwrap();
-        if sync_each {
-            f.sync_data().unwrap();
+    let (mut ours, mut reference) = (Duration::ZERO, Duration::ZERO);
+    let per_chunk = batches.div_ceil(CHUNKS);
+    for chunk in 0..CHUNKS {
+        let mut run_log = || {
+            let start = Instant::now();
+            for _ in 0..per_chunk {
+                log.append(&mut buf, 0).unwrap();
+            }
+            start.elapsed()
+        };
+        let mut run_plain = || {
+            let start = Instant::now();
+            for _ in 0..per_chunk {
+                plain.write_all(template).unwrap();
+                if sync_each {
+                    plain.sync_data().unwrap();
+                }
+            }
+            start.elapsed()
+        };
+        if chunk % 2 == 0 {
+            reference += run_plain();
+            ours += run_log();
+        } else {
+            ours += run_log();
+            reference += run_plain();
         }
     }
-    let elapsed = start.elapsed();
-    Measured {
-        elapsed,
-        bytes: (template.len() * batches) as u64,
-    }
+    let bytes = (template.len() * per_chunk * CHUNKS) as u64;
+    (Measured { elapsed: ours, bytes }, Measured { elapsed: reference, bytes }, log)
 }
 
 fn sequential_read(log: &Log, max_bytes: u64) -> Measured {
@@ -126,10 +123,13 @@ fn sequential_read(log: &Log, max_bytes: u64) -> Measured {
         }
         offset = r.next_offset;
     }
-    Measured {
-        elapsed: start.elapsed(),
-        bytes,
-    }
+    Measured { elapsed: start.elapsed(), bytes }
+}
+
+/// Removes the previous run's files and waits until the kernel has written back dirty pages.
+fn settle(root: &Path) {
+    let _ = fs::remove_dir_all(root.join("plain"));
+    let _ = std::process::Command::new("sync").status();
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -153,23 +153,14 @@ fn machine() -> String {
 #[allow(clippy::print_stdout)]
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is accepted.
-    let root = PathBuf::from(
-        std::env::var("SLUICE_BENCH_DIR").unwrap_or_else(|_| "target/bench-log".into()),
-    );
+    let root = PathBuf::from(std::env::var("SLUICE_BENCH_DIR").unwrap_or_else(|_| "target/bench-log".into()));
     fs::create_dir_all(&root).unwrap();
     let rounds = env_usize("SLUICE_BENCH_ROUNDS", 3);
     let os_bytes = env_usize("SLUICE_BENCH_OS_MIB", 1024) * 1024 * 1024;
     let sync_batches = env_usize("SLUICE_BENCH_SYNC_BATCHES", 2000);
-    println!(
-        "sluice-log benchmark — {} — dir {} — {rounds} rounds, median",
-        machine(),
-        root.display()
-    );
-    println!(
-        "{:<44} {:>10} {:>12} {:>10} {:>8}",
-        "case", "MB/s", "records/s", "ref MB/s", "ratio"
-    );
-    let mut last_log = None;
+    println!("sluice-log benchmark — {} — dir {} — {rounds} rounds, median", machine(), root.display());
+    println!("{:<44} {:>10} {:>12} {:>10} {:>8}", "case", "MB/s", "records/s", "ref MB/s", "ratio");
+    let mut read_log: Option<Log> = None;
     for value_bytes in [100usize, 1024] {
         let (template, records_per_batch) = template_batch(value_bytes);
         for (flush, label, batches) in [
@@ -178,30 +169,26 @@ fn main() {
         ] {
             let sync = flush == FlushPolicy::EveryBatch;
             let (mut ours, mut reference) = (Vec::new(), Vec::new());
-            for _ in 0..rounds {
-                reference.push(plain_write(&root, &template, batches, sync).mb_s());
-                let (m, log) = log_append(&root, &template, batches, flush);
-                ours.push(m.mb_s());
-                if !sync && value_bytes == 1024 {
-                    last_log = Some(log);
-                } else {
-                    drop(log);
+            for round in 0..rounds {
+                let (o, r, log) = interleaved(&root, &template, batches, flush);
+                ours.push(o.mb_s());
+                reference.push(r.mb_s());
+                if !sync && value_bytes == 1024 && round + 1 == rounds {
+                    read_log = Some(log);
                 }
             }
             let (o, r) = (median(ours), median(reference));
             let records_s = o * 1e6 / template.len() as f64 * records_per_batch as f64;
-            let name = format!(
-                "append {value_bytes} B records, {} B batches, {label}",
-                template.len()
-            );
+            let name = format!("append {value_bytes} B records, {} B batches, {label}", template.len());
             let ref_name = if sync { "write+fdatasync" } else { "write" };
-            println!("{name:<44} {o:>10.1} {records_s:>12.0} {r:>10.1} {:>7.1}%  (reference: plain {ref_name} loop)", 100.0 * o / r);
+            println!(
+                "{name:<44} {o:>10.1} {records_s:>12.0} {r:>10.1} {:>7.1}%  (reference: plain {ref_name} loop)",
+                100.0 * o / r
+            );
         }
     }
-    if let Some(log) = last_log {
-        let reads: Vec<f64> = (0..rounds)
-            .map(|_| sequential_read(&log, 1024 * 1024).mb_s())
-            .collect();
+    if let Some(log) = read_log {
+        let reads: Vec<f64> = (0..rounds).map(|_| sequential_read(&log, 1024 * 1024).mb_s()).collect();
         println!(
             "{:<44} {:>10.1}  (sequential read from page cache, 1 MiB reads, {} MiB log)",
             "read",

@@ -55,7 +55,7 @@ impl Checkpoint {
         b[32..40].copy_from_slice(&self.log_end_offset.to_be_bytes());
         b[40..48].copy_from_slice(&self.active_segment_base.to_be_bytes());
         b[48..56].copy_from_slice(&self.active_segment_bytes.to_be_bytes());
-        let crc = crc32c::crc32c(&b[..56]);
+        let crc = crate::batch::crc32c(&b[..56]);
         b[56..].copy_from_slice(&crc.to_be_bytes());
         b
     }
@@ -64,7 +64,7 @@ impl Checkpoint {
         if b.len() != CHECKPOINT_BYTES || &b[..4] != MAGIC || b[4] != VERSION {
             return None;
         }
-        if crc32c::crc32c(&b[..56]) != be_i32(b, 56) as u32 {
+        if crate::batch::crc32c(&b[..56]) != be_i32(b, 56) as u32 {
             return None;
         }
         Some(Checkpoint {
@@ -106,9 +106,7 @@ pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(
 
 /// Makes directory entries (creations, renames, unlinks) durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| LogError::io(dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| LogError::io(dir, e))
 }
 
 #[cfg(test)]

@@ -52,11 +52,7 @@ impl Log {
     /// active or not wholly below the high watermark.
     pub fn first_uncleanable_offset(&self) -> i64 {
         let hw = self.high_watermark();
-        let active_base = *self
-            .segments()
-            .keys()
-            .next_back()
-            .expect("at least one segment");
+        let active_base = *self.segments().keys().next_back().expect("at least one segment");
         self.segments()
             .values()
             .find(|s| s.base_offset == active_base || s.next_offset() > hw)
@@ -65,17 +61,13 @@ impl Log {
 
     /// Runs one compaction pass (no-op unless the cleanup policy compacts).
     pub fn compact(&mut self) -> Result<CompactionOutcome> {
-        self.check_writable_pub()?;
+        self.check_writable()?;
         let mut outcome = CompactionOutcome::default();
         if !self.config().cleanup_policy.compacts() {
             return Ok(outcome);
         }
         let uncleanable = self.first_uncleanable_offset();
-        let candidates: Vec<i64> = self
-            .segments()
-            .range(..uncleanable)
-            .map(|(b, _)| *b)
-            .collect();
+        let candidates: Vec<i64> = self.segments().range(..uncleanable).map(|(b, _)| *b).collect();
         let (map, covered) = self.build_key_map(&candidates)?;
         let now = self.clock_now_ms();
         for base in candidates.into_iter().take(covered) {
@@ -135,12 +127,7 @@ impl Log {
     }
 
     /// Rewrites one segment; returns (records removed, bytes before, bytes after).
-    fn clean_segment(
-        &mut self,
-        base: i64,
-        map: &HashMap<Vec<u8>, i64>,
-        now_ms: i64,
-    ) -> Result<(u64, u64, u64)> {
+    fn clean_segment(&mut self, base: i64, map: &HashMap<Vec<u8>, i64>, now_ms: i64) -> Result<(u64, u64, u64)> {
         let dir = self.dir().to_path_buf();
         let delete_retention_ms = self.config().delete_retention_ms as i64;
         let cleaned_path = dir.join(format!("{}.cleaned", file_name(base, "log")));
@@ -202,13 +189,9 @@ impl Log {
             return Ok((removed, before, 0));
         }
         let config = self.config().clone();
-        let (segment, cut) =
-            Segment::recover(&dir, base, &config, false).map_err(|e| LogError::io(&log_path, e))?;
+        let (segment, cut) = Segment::recover(&dir, base, &config, false).map_err(|e| LogError::io(&log_path, e))?;
         if cut != 0 {
-            return Err(LogError::Damaged {
-                dir,
-                reason: format!("cleaned segment {base} failed validation"),
-            });
+            return Err(LogError::Damaged { dir, reason: format!("cleaned segment {base} failed validation") });
         }
         segment.sync_all().map_err(|e| LogError::io(&log_path, e))?;
         self.replace_segment(base, Some(segment));
@@ -218,11 +201,7 @@ impl Log {
 
 /// Calls `f(batch_bytes, header)` for every batch of `seg`, verifying each CRC first; stops
 /// when `f` returns false.
-fn for_each_batch(
-    log: &Log,
-    seg: &Segment,
-    mut f: impl FnMut(&[u8], &BatchHeader) -> bool,
-) -> Result<()> {
+fn for_each_batch(log: &Log, seg: &Segment, mut f: impl FnMut(&[u8], &BatchHeader) -> bool) -> Result<()> {
     let io = |e| LogError::io(log.dir(), e);
     let mut position = 0;
     while let Some(h) = seg.header_at(position).map_err(io)? {
@@ -230,10 +209,7 @@ fn for_each_batch(
         if !verify_stored(&batch) {
             return Err(LogError::Damaged {
                 dir: log.dir().to_path_buf(),
-                reason: format!(
-                    "batch at offset {} of segment {} fails its CRC",
-                    h.base_offset, seg.base_offset
-                ),
+                reason: format!("batch at offset {} of segment {} fails its CRC", h.base_offset, seg.base_offset),
             });
         }
         if !f(&batch, &h) {

@@ -138,9 +138,7 @@ impl LogConfig {
     /// Checks every value against its documented range.
     pub fn validate(&self) -> Result<()> {
         let bad = |what: String| Err(LogError::InvalidConfig(what));
-        if self.segment_bytes < BATCH_HEADER_BYTES as u64
-            || self.segment_bytes > SEGMENT_BYTES_LIMIT
-        {
+        if self.segment_bytes < BATCH_HEADER_BYTES as u64 || self.segment_bytes > SEGMENT_BYTES_LIMIT {
             return bad(format!(
                 "segment_bytes {} outside [{BATCH_HEADER_BYTES}, {SEGMENT_BYTES_LIMIT}]",
                 self.segment_bytes
@@ -154,13 +152,9 @@ impl LogConfig {
         }
         let entry_lcm = OFFSET_INDEX_ENTRY_BYTES * TIME_INDEX_ENTRY_BYTES;
         if self.index_bytes_max < entry_lcm || self.index_bytes_max > INDEX_BYTES_LIMIT {
-            return bad(format!(
-                "index_bytes_max {} outside [{entry_lcm}, {INDEX_BYTES_LIMIT}]",
-                self.index_bytes_max
-            ));
+            return bad(format!("index_bytes_max {} outside [{entry_lcm}, {INDEX_BYTES_LIMIT}]", self.index_bytes_max));
         }
-        if self.batch_bytes_max < BATCH_HEADER_BYTES || self.batch_bytes_max > BATCH_BYTES_MAX_LIMIT
-        {
+        if self.batch_bytes_max < BATCH_HEADER_BYTES || self.batch_bytes_max > BATCH_BYTES_MAX_LIMIT {
             return bad(format!(
                 "batch_bytes_max {} outside [{BATCH_HEADER_BYTES}, {BATCH_BYTES_MAX_LIMIT}]",
                 self.batch_bytes_max
@@ -196,22 +190,13 @@ mod tests {
 
     #[test]
     fn out_of_range_values_are_refused() {
-        let mut c = LogConfig {
-            segment_bytes: 10,
-            ..LogConfig::default()
-        };
+        let mut c = LogConfig { segment_bytes: 10, ..LogConfig::default() };
         assert!(c.validate().is_err());
         c.segment_bytes = SEGMENT_BYTES_LIMIT + 1;
         assert!(c.validate().is_err());
-        let c = LogConfig {
-            batch_bytes_max: BATCH_BYTES_MAX_LIMIT + 1,
-            ..LogConfig::default()
-        };
+        let c = LogConfig { batch_bytes_max: BATCH_BYTES_MAX_LIMIT + 1, ..LogConfig::default() };
         assert!(c.validate().is_err());
-        let c = LogConfig {
-            flush: FlushPolicy::IntervalMs(0),
-            ..LogConfig::default()
-        };
+        let c = LogConfig { flush: FlushPolicy::IntervalMs(0), ..LogConfig::default() };
         assert!(c.validate().is_err());
     }
 }

@@ -46,17 +46,11 @@ impl LeaderEpochCache {
         if entries.is_none() {
             tracing::warn!(dir = %dir.display(), "leader-epoch checkpoint unreadable; rebuilding from batches");
         }
-        Some(LeaderEpochCache {
-            dir: dir.to_path_buf(),
-            entries: entries?,
-        })
+        Some(LeaderEpochCache { dir: dir.to_path_buf(), entries: entries? })
     }
 
     pub(crate) fn empty(dir: &Path) -> LeaderEpochCache {
-        LeaderEpochCache {
-            dir: dir.to_path_buf(),
-            entries: Vec::new(),
-        }
+        LeaderEpochCache { dir: dir.to_path_buf(), entries: Vec::new() }
     }
 
     /// All entries, oldest first.
@@ -78,10 +72,7 @@ impl LeaderEpochCache {
         match self.entries.last() {
             Some(last) if epoch <= last.epoch => false,
             _ => {
-                self.entries.push(EpochEntry {
-                    epoch,
-                    start_offset,
-                });
+                self.entries.push(EpochEntry { epoch, start_offset });
                 true
             }
         }
@@ -92,10 +83,7 @@ impl LeaderEpochCache {
     /// `None` when `epoch` is older than every entry.
     pub fn end_offset_for_epoch(&self, epoch: i32, log_end_offset: i64) -> Option<(i32, i64)> {
         let i = self.entries.iter().rposition(|e| e.epoch <= epoch)?;
-        let end = self
-            .entries
-            .get(i + 1)
-            .map_or(log_end_offset, |next| next.start_offset);
+        let end = self.entries.get(i + 1).map_or(log_end_offset, |next| next.start_offset);
         Some((self.entries[i].epoch, end))
     }
 
@@ -152,10 +140,7 @@ fn parse(text: &str) -> Option<Vec<EpochEntry>> {
                 return None;
             }
         }
-        entries.push(EpochEntry {
-            epoch,
-            start_offset,
-        });
+        entries.push(EpochEntry { epoch, start_offset });
     }
     Some(entries)
 }
@@ -182,13 +167,7 @@ mod tests {
         assert!(c.truncate_from_end(300));
         assert_eq!(c.latest_epoch(), Some(2));
         assert!(c.truncate_from_start(150));
-        assert_eq!(
-            c.entries(),
-            &[EpochEntry {
-                epoch: 2,
-                start_offset: 150
-            }]
-        );
+        assert_eq!(c.entries(), &[EpochEntry { epoch: 2, start_offset: 150 }]);
         assert_eq!(c.end_offset_for_epoch(0, 400), None);
     }
 
@@ -197,12 +176,6 @@ mod tests {
         assert!(parse("0\n2\n1 10\n").is_none());
         assert!(parse("0\n2\n3 10\n1 20\n").is_none());
         assert!(parse("0\n99999999999\n").is_none());
-        assert_eq!(
-            parse("0\n1\n4 7\n").unwrap(),
-            vec![EpochEntry {
-                epoch: 4,
-                start_offset: 7
-            }]
-        );
+        assert_eq!(parse("0\n1\n4 7\n").unwrap(), vec![EpochEntry { epoch: 4, start_offset: 7 }]);
     }
 }

@@ -54,9 +54,7 @@ pub enum LogError {
     },
     /// A replicated append does not continue the log (its base offset is below the log end,
     /// or its offsets go backwards). The follower must truncate first; not retriable as is.
-    #[error(
-        "replicated batch with base offset {base_offset} does not continue the log at {log_end}"
-    )]
+    #[error("replicated batch with base offset {base_offset} does not continue the log at {log_end}")]
     NonContiguous {
         /// Base offset of the batch that was refused.
         base_offset: i64,
@@ -111,10 +109,7 @@ impl LogError {
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        LogError::Io {
-            path: path.into(),
-            source,
-        }
+        LogError::Io { path: path.into(), source }
     }
 }
 

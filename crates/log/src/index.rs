@@ -40,27 +40,12 @@ impl IndexFile {
     /// Opens (creating if needed) an index file whose current length counts its entries. A
     /// trailing partial entry is dropped. When `preallocate_bytes` is given the file is grown to
     /// that size and mapped for appends.
-    pub(crate) fn open(
-        path: &Path,
-        width: usize,
-        preallocate_bytes: Option<usize>,
-    ) -> io::Result<IndexFile> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+    pub(crate) fn open(path: &Path, width: usize, preallocate_bytes: Option<usize>) -> io::Result<IndexFile> {
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
         let len = file.metadata()?.len() as usize;
         let entries = len / width;
-        let mut index = IndexFile {
-            path: path.to_path_buf(),
-            file,
-            mmap: None,
-            width,
-            entries,
-            capacity_entries: entries,
-        };
+        let mut index =
+            IndexFile { path: path.to_path_buf(), file, mmap: None, width, entries, capacity_entries: entries };
         match preallocate_bytes {
             Some(bytes) => index.resize(bytes.max(entries * width))?,
             None => index.remap(len - len % width)?,
@@ -118,16 +103,9 @@ impl IndexFile {
     /// Appends one entry. The caller checks `is_full` first.
     pub(crate) fn push(&mut self, bytes: &[u8]) {
         assert_eq!(bytes.len(), self.width);
-        assert!(
-            !self.is_full(),
-            "push into a full index {}",
-            self.path.display()
-        );
+        assert!(!self.is_full(), "push into a full index {}", self.path.display());
         let at = self.entries * self.width;
-        let m = self
-            .mmap
-            .as_mut()
-            .expect("an index with capacity is mapped");
+        let m = self.mmap.as_mut().expect("an index with capacity is mapped");
         m[at..at + self.width].copy_from_slice(bytes);
         self.entries += 1;
     }
@@ -158,9 +136,7 @@ pub(crate) struct OffsetIndex {
 
 impl OffsetIndex {
     pub(crate) fn open(path: &Path, preallocate_bytes: Option<usize>) -> io::Result<Self> {
-        Ok(OffsetIndex {
-            file: IndexFile::open(path, OFFSET_INDEX_ENTRY_BYTES, preallocate_bytes)?,
-        })
+        Ok(OffsetIndex { file: IndexFile::open(path, OFFSET_INDEX_ENTRY_BYTES, preallocate_bytes)? })
     }
 
     pub(crate) fn get(&self, i: usize) -> (u32, u32) {
@@ -183,6 +159,20 @@ impl OffsetIndex {
         while lo < hi {
             let mid = (lo + hi) / 2;
             if self.get(mid).0 <= relative_offset {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        (lo > 0).then(|| self.get(lo - 1))
+    }
+
+    /// The last entry whose position is at most `position`.
+    pub(crate) fn lookup_position(&self, position: u64) -> Option<(u32, u32)> {
+        let (mut lo, mut hi) = (0usize, self.file.entries());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if u64::from(self.get(mid).1) <= position {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -218,9 +208,7 @@ pub(crate) struct TimeIndex {
 
 impl TimeIndex {
     pub(crate) fn open(path: &Path, preallocate_bytes: Option<usize>) -> io::Result<Self> {
-        Ok(TimeIndex {
-            file: IndexFile::open(path, TIME_INDEX_ENTRY_BYTES, preallocate_bytes)?,
-        })
+        Ok(TimeIndex { file: IndexFile::open(path, TIME_INDEX_ENTRY_BYTES, preallocate_bytes)? })
     }
 
     pub(crate) fn get(&self, i: usize) -> (i64, u32) {

@@ -38,9 +38,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
     }
 }
 
@@ -74,11 +72,7 @@ pub struct FileRegion {
 impl FileRegion {
     /// Reads the region into `buf`, which must be exactly `len` bytes long.
     pub fn read_into(&self, buf: &mut [u8]) -> std::io::Result<()> {
-        assert_eq!(
-            buf.len() as u64,
-            self.len,
-            "buffer must match the region length"
-        );
+        assert_eq!(buf.len() as u64, self.len, "buffer must match the region length");
         self.file.read_exact_at(buf, self.position)
     }
 
@@ -174,11 +168,7 @@ impl Log {
     /// Opens (or creates) the log in `dir`. After a clean shutdown the segments are opened as
     /// they are; otherwise every batch from the recovery point on is re-validated, a torn or
     /// corrupt tail is cut off and indexes are rebuilt.
-    pub fn open_with_clock(
-        dir: impl AsRef<Path>,
-        config: LogConfig,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Log> {
+    pub fn open_with_clock(dir: impl AsRef<Path>, config: LogConfig, clock: Arc<dyn Clock>) -> Result<Log> {
         config.validate()?;
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
@@ -195,9 +185,7 @@ impl Log {
         let last_base = bases.last().copied();
         let clean = match (&checkpoint, last_base) {
             (Some(cp), Some(last)) if cp.clean_shutdown && cp.active_segment_base == last => {
-                let len = fs::metadata(dir.join(file_name(last, "log")))
-                    .map(|m| m.len())
-                    .ok();
+                let len = fs::metadata(dir.join(file_name(last, "log"))).map(|m| m.len()).ok();
                 len == Some(cp.active_segment_bytes)
             }
             _ => false,
@@ -224,11 +212,8 @@ impl Log {
             let next_base = bases.get(i + 1).copied();
             let needs_recovery = !clean && next_base.is_none_or(|nb| nb > recovery_point);
             let io = |e| LogError::io(&path, e);
-            let trusted = if needs_recovery {
-                None
-            } else {
-                Segment::open_trusted(&dir, base, &config, active).map_err(io)?
-            };
+            let trusted =
+                if needs_recovery { None } else { Segment::open_trusted(&dir, base, &config, active).map_err(io)? };
             let segment = match trusted {
                 Some(s) => s,
                 None => {
@@ -243,18 +228,14 @@ impl Log {
                 }
             };
             if next_base.is_some_and(|nb| segment.next_offset() > nb) {
-                return Err(LogError::Damaged {
-                    dir,
-                    reason: format!("segment {base} overlaps the next segment"),
-                });
+                return Err(LogError::Damaged { dir, reason: format!("segment {base} overlaps the next segment") });
             }
             segments.insert(base, segment);
         }
-        if let Some((&last, seg)) = segments.iter_mut().next_back() {
+        if let Some((_, seg)) = segments.iter_mut().next_back() {
             if truncated_at.is_some() {
                 seg.unseal(&config).map_err(|e| LogError::io(&dir, e))?;
             }
-            let _ = last;
         } else {
             let start = checkpoint.map_or(0, |cp| cp.log_start_offset.max(0));
             let s = Segment::create(&dir, start, &config).map_err(|e| LogError::io(&dir, e))?;
@@ -279,17 +260,14 @@ impl Log {
         };
         let first_base = *log.segments.keys().next().expect("at least one segment");
         let leo = log.log_end_offset();
-        log.log_start_offset = checkpoint
-            .map_or(first_base, |cp| cp.log_start_offset)
-            .clamp(first_base, leo.max(first_base));
-        log.high_watermark = checkpoint
-            .map_or(log.log_start_offset, |cp| cp.high_watermark)
-            .clamp(log.log_start_offset, leo);
+        // Compaction may empty and delete the first segments without moving the log start, so
+        // the checkpointed start may lie below the first segment; reads skip the gap.
+        log.log_start_offset = checkpoint.map_or(first_base, |cp| cp.log_start_offset).clamp(0, leo);
+        log.high_watermark =
+            checkpoint.map_or(log.log_start_offset, |cp| cp.high_watermark).clamp(log.log_start_offset, leo);
         log.load_epochs()?;
         if !clean {
-            log.active()
-                .sync_data()
-                .map_err(|e| LogError::io(&dir, e))?;
+            log.active().sync_data().map_err(|e| LogError::io(&dir, e))?;
             sync_dir(&dir)?;
         }
         log.recovery_point = leo;
@@ -307,10 +285,7 @@ impl Log {
                 let mut c = LeaderEpochCache::empty(&self.dir);
                 for seg in self.segments.values() {
                     let mut position = 0;
-                    while let Some(h) = seg
-                        .header_at(position)
-                        .map_err(|e| LogError::io(&self.dir, e))?
-                    {
+                    while let Some(h) = seg.header_at(position).map_err(|e| LogError::io(&self.dir, e))? {
                         c.assign(h.partition_leader_epoch, h.base_offset);
                         position += h.total_bytes() as u64;
                     }
@@ -327,17 +302,11 @@ impl Log {
     }
 
     fn active(&self) -> &Segment {
-        self.segments
-            .values()
-            .next_back()
-            .expect("at least one segment")
+        self.segments.values().next_back().expect("at least one segment")
     }
 
     fn active_mut(&mut self) -> &mut Segment {
-        self.segments
-            .values_mut()
-            .next_back()
-            .expect("at least one segment")
+        self.segments.values_mut().next_back().expect("at least one segment")
     }
 
     /// Directory of this log.
@@ -388,8 +357,7 @@ impl Log {
 
     /// OffsetForLeaderEpoch: the largest epoch not above `epoch` and its end offset.
     pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
-        self.epochs
-            .end_offset_for_epoch(epoch, self.log_end_offset())
+        self.epochs.end_offset_for_epoch(epoch, self.log_end_offset())
     }
 
     /// Makes a failure happen on purpose (tests).
@@ -398,12 +366,9 @@ impl Log {
         self.fault = Some(fault);
     }
 
-    fn check_writable(&self) -> Result<()> {
+    pub(crate) fn check_writable(&self) -> Result<()> {
         match &self.poisoned {
-            Some(cause) => Err(LogError::Poisoned {
-                dir: self.dir.clone(),
-                cause: cause.clone(),
-            }),
+            Some(cause) => Err(LogError::Poisoned { dir: self.dir.clone(), cause: cause.clone() }),
             None => Ok(()),
         }
     }
@@ -411,10 +376,7 @@ impl Log {
     fn poison(&mut self, what: &str, e: std::io::Error) -> LogError {
         tracing::error!(dir = %self.dir.display(), error = %e, "{what} failed; the log refuses further writes");
         self.poisoned = Some(format!("{what}: {e}"));
-        LogError::Poisoned {
-            dir: self.dir.clone(),
-            cause: format!("{what}: {e}"),
-        }
+        LogError::Poisoned { dir: self.dir.clone(), cause: format!("{what}: {e}") }
     }
 
     /// Appends batches from a producer (leader side). Every batch is validated (framing,
@@ -445,22 +407,13 @@ impl Log {
         let leo = self.log_end_offset();
         let first = batches[0].header.base_offset;
         if first < leo {
-            return Err(LogError::NonContiguous {
-                base_offset: first,
-                log_end: leo,
-            });
+            return Err(LogError::NonContiguous { base_offset: first, log_end: leo });
         }
-        let last = batches
-            .last()
-            .expect("validated batches are non-empty")
-            .header
-            .last_offset();
+        let last = batches.last().expect("validated batches are non-empty").header.last_offset();
         let info = self.append_valid(records, &batches, first, last)?;
         let mut changed = false;
         for b in &batches {
-            changed |= self
-                .epochs
-                .assign(b.header.partition_leader_epoch, b.header.base_offset);
+            changed |= self.epochs.assign(b.header.partition_leader_epoch, b.header.base_offset);
         }
         if changed {
             self.epochs.persist()?;
@@ -476,10 +429,8 @@ impl Log {
         last_offset: i64,
     ) -> Result<AppendInfo> {
         let now = self.clock.now_ms();
-        if self
-            .active()
-            .needs_roll(buf.len() as u64, last_offset, now, &self.config)
-        {
+        let incoming_timestamp = batches.iter().map(|b| b.header.max_timestamp).max().unwrap_or(-1);
+        if self.active().needs_roll(buf.len() as u64, last_offset, incoming_timestamp, now, &self.config) {
             self.roll_at(first_offset)?;
         }
         if let Err(e) = self.active_mut().append(buf, batches) {
@@ -489,11 +440,7 @@ impl Log {
         Ok(AppendInfo {
             first_offset,
             last_offset,
-            max_timestamp: batches
-                .iter()
-                .map(|b| b.header.max_timestamp)
-                .max()
-                .unwrap_or(-1),
+            max_timestamp: batches.iter().map(|b| b.header.max_timestamp).max().unwrap_or(-1),
             batches: batches.len(),
             bytes: buf.len(),
         })
@@ -529,9 +476,7 @@ impl Log {
     /// that an idle log also meets its `IntervalMs` promise.
     pub fn flush_if_due(&mut self) -> Result<()> {
         self.check_writable()?;
-        if let (FlushPolicy::IntervalMs(ms), Some(since)) =
-            (self.config.flush, self.unsynced_since_ms)
-        {
+        if let (FlushPolicy::IntervalMs(ms), Some(since)) = (self.config.flush, self.unsynced_since_ms) {
             if self.clock.now_ms() - since >= ms as i64 {
                 self.sync_active()?;
             }
@@ -551,10 +496,7 @@ impl Log {
                 Ok(Ok(())) => self.recovery_point = self.recovery_point.max(end_offset),
                 Ok(Err(e)) => return Err(self.poison("background segment sync", e)),
                 Err(_) => {
-                    return Err(self.poison(
-                        "background segment sync",
-                        std::io::Error::other("sync thread panicked"),
-                    ))
+                    return Err(self.poison("background segment sync", std::io::Error::other("sync thread panicked")))
                 }
             }
         }
@@ -582,10 +524,8 @@ impl Log {
             FlushPolicy::Os => {
                 // Like Kafka, sync the rolled segment off the append path.
                 let file = Arc::clone(sealed.file());
-                let index_paths = [
-                    dir.join(file_name(sealed_base, "index")),
-                    dir.join(file_name(sealed_base, "timeindex")),
-                ];
+                let index_paths =
+                    [dir.join(file_name(sealed_base, "index")), dir.join(file_name(sealed_base, "timeindex"))];
                 let job = std::thread::Builder::new()
                     .name("sluice-log-sync".into())
                     .spawn(move || {
@@ -610,8 +550,7 @@ impl Log {
                 self.unsynced_since_ms = None;
             }
         }
-        let segment =
-            Segment::create(&dir, new_base, &self.config).map_err(|e| LogError::io(&dir, e))?;
+        let segment = Segment::create(&dir, new_base, &self.config).map_err(|e| LogError::io(&dir, e))?;
         self.segments.insert(new_base, segment);
         sync_dir(&dir)?;
         tracing::debug!(dir = %dir.display(), new_base, "rolled segment");
@@ -633,18 +572,11 @@ impl Log {
             });
         }
         let upper = upper_bound.min(leo);
-        let mut result = ReadResult {
-            next_offset: from_offset,
-            ..ReadResult::default()
-        };
+        let mut result = ReadResult { next_offset: from_offset, ..ReadResult::default() };
         if from_offset >= upper {
             return Ok(result);
         }
-        let start_base = self
-            .segments
-            .range(..=from_offset)
-            .next_back()
-            .map_or(i64::MIN, |(b, _)| *b);
+        let start_base = self.segments.range(..=from_offset).next_back().map_or(i64::MIN, |(b, _)| *b);
         let mut cursor = from_offset;
         for seg in self.segments.range(start_base..).map(|(_, s)| s) {
             let io = |e| LogError::io(&self.dir, e);
@@ -652,26 +584,15 @@ impl Log {
                 continue;
             };
             let remaining = max_bytes.saturating_sub(result.bytes);
-            let Some(span) = seg
-                .span_from(
-                    position,
-                    header,
-                    remaining,
-                    upper,
-                    result.regions.is_empty(),
-                )
-                .map_err(io)?
+            let Some(span) =
+                seg.span_from(position, header, remaining, upper, result.regions.is_empty()).map_err(io)?
             else {
                 break;
             };
             result.bytes += span.len;
             result.next_offset = span.next_offset;
             cursor = span.next_offset;
-            result.regions.push(FileRegion {
-                file: Arc::clone(seg.file()),
-                position: span.position,
-                len: span.len,
-            });
+            result.regions.push(FileRegion { file: Arc::clone(seg.file()), position: span.position, len: span.len });
             if span.position + span.len < seg.size() {
                 break;
             }
@@ -683,26 +604,15 @@ impl Log {
     /// `None` if every record is older (Kafka's ListOffsets by timestamp).
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
         let io = |e| LogError::io(&self.dir, e);
-        for seg in self
-            .segments
-            .values()
-            .filter(|s| s.max_timestamp() >= timestamp)
-        {
+        for seg in self.segments.values().filter(|s| s.max_timestamp() >= timestamp) {
             let start = seg.time_search_start(timestamp).max(self.log_start_offset);
             let Some((mut position, mut header)) = seg.find_batch(start).map_err(io)? else {
                 continue;
             };
             loop {
-                if header.max_timestamp >= timestamp
-                    && header.last_offset() >= self.log_start_offset
-                {
+                if header.max_timestamp >= timestamp && header.last_offset() >= self.log_start_offset {
                     let batch = seg.batch_at(position, &header).map_err(io)?;
-                    return Ok(Some(first_record_at_or_after(
-                        &batch,
-                        &header,
-                        timestamp,
-                        self.log_start_offset,
-                    )));
+                    return Ok(Some(first_record_at_or_after(&batch, &header, timestamp, self.log_start_offset)));
                 }
                 position += header.total_bytes() as u64;
                 match seg.header_at(position).map_err(io)? {
@@ -716,17 +626,9 @@ impl Log {
 
     /// Calls `f` with the header of every batch from the one holding `from_offset` on (for
     /// rebuilding producer state). Stops early when `f` returns false.
-    pub fn for_each_batch_header(
-        &self,
-        from_offset: i64,
-        mut f: impl FnMut(&BatchHeader) -> bool,
-    ) -> Result<()> {
+    pub fn for_each_batch_header(&self, from_offset: i64, mut f: impl FnMut(&BatchHeader) -> bool) -> Result<()> {
         let io = |e| LogError::io(&self.dir, e);
-        let start_base = self
-            .segments
-            .range(..=from_offset)
-            .next_back()
-            .map_or(i64::MIN, |(b, _)| *b);
+        let start_base = self.segments.range(..=from_offset).next_back().map_or(i64::MIN, |(b, _)| *b);
         for seg in self.segments.range(start_base..).map(|(_, s)| s) {
             let Some((mut position, _)) = seg.find_batch(from_offset).map_err(io)? else {
                 continue;
@@ -761,6 +663,11 @@ impl Log {
             seg.delete().map_err(|e| LogError::io(&dir, e))?;
         }
         let config = self.config.clone();
+        if self.segments.is_empty() {
+            // Compaction had emptied (and deleted) every segment at or below `offset`.
+            let seg = Segment::create(&dir, offset, &config).map_err(|e| LogError::io(&dir, e))?;
+            self.segments.insert(offset, seg);
+        }
         let active = self.active_mut();
         if removed_any {
             active.unseal(&config).map_err(|e| LogError::io(&dir, e))?;
@@ -813,13 +720,11 @@ impl Log {
         let mut doomed = Vec::new();
         for seg in self.segments.values() {
             let below_hw = seg.next_offset() <= self.high_watermark && !seg.is_empty();
-            let expired = self.config.retention_ms.is_some_and(|ms| {
-                seg.max_timestamp() >= 0 && seg.max_timestamp() < now - ms as i64
-            });
-            let oversized = self
+            let expired = self
                 .config
-                .retention_bytes
-                .is_some_and(|limit| total.saturating_sub(seg.size()) >= limit);
+                .retention_ms
+                .is_some_and(|ms| seg.max_timestamp() >= 0 && seg.max_timestamp() < now - ms as i64);
+            let oversized = self.config.retention_bytes.is_some_and(|limit| total.saturating_sub(seg.size()) >= limit);
             if !(below_hw && (expired || oversized)) {
                 break;
             }
@@ -843,11 +748,7 @@ impl Log {
             seg.delete().map_err(|e| LogError::io(&dir, e))?;
         }
         sync_dir(&dir)?;
-        let first = *self
-            .segments
-            .keys()
-            .next()
-            .expect("the active segment remains");
+        let first = *self.segments.keys().next().expect("the active segment remains");
         self.log_start_offset = self.log_start_offset.max(first);
         self.high_watermark = self.high_watermark.max(self.log_start_offset);
         if self.epochs.truncate_from_start(self.log_start_offset) {
@@ -869,19 +770,13 @@ impl Log {
         self.check_writable()?;
         self.reap_pending_syncs(true)?;
         let rp = self.recovery_point;
-        let dir = self.dir.clone();
-        let bases: Vec<i64> = self
-            .segments
-            .iter()
-            .filter(|(_, s)| s.next_offset() > rp || s.is_empty())
-            .map(|(b, _)| *b)
-            .collect();
+        let bases: Vec<i64> =
+            self.segments.iter().filter(|(_, s)| s.next_offset() > rp || s.is_empty()).map(|(b, _)| *b).collect();
         for base in bases {
             if let Err(e) = self.segments[&base].sync_all() {
                 return Err(self.poison("flush", e));
             }
         }
-        let _ = &dir;
         self.unsynced_since_ms = None;
         self.recovery_point = self.log_end_offset();
         self.write_checkpoint(false)
@@ -933,18 +828,9 @@ impl Log {
             }
         }
     }
-
-    pub(crate) fn check_writable_pub(&self) -> Result<()> {
-        self.check_writable()
-    }
 }
 
-fn first_record_at_or_after(
-    batch: &[u8],
-    header: &BatchHeader,
-    timestamp: i64,
-    log_start: i64,
-) -> (i64, i64) {
+fn first_record_at_or_after(batch: &[u8], header: &BatchHeader, timestamp: i64, log_start: i64) -> (i64, i64) {
     const LOG_APPEND_TIME_FLAG: i16 = 1 << 3;
     let fallback = (header.base_offset.max(log_start), header.max_timestamp);
     if header.attributes & LOG_APPEND_TIME_FLAG != 0 {
@@ -958,12 +844,7 @@ fn first_record_at_or_after(
     };
     records
         .iter()
-        .map(|r| {
-            (
-                header.base_offset + i64::from(r.offset_delta),
-                header.base_timestamp + r.timestamp_delta,
-            )
-        })
+        .map(|r| (header.base_offset + i64::from(r.offset_delta), header.base_timestamp + r.timestamp_delta))
         .find(|&(offset, ts)| ts >= timestamp && offset >= log_start)
         .unwrap_or(fallback)
 }
@@ -985,10 +866,7 @@ fn scan_directory(dir: &Path) -> Result<Vec<i64>> {
             if let Some(base) = parse_base(stem) {
                 bases.push(base);
             }
-        } else if let Some(stem) = name
-            .strip_suffix(".index")
-            .or_else(|| name.strip_suffix(".timeindex"))
-        {
+        } else if let Some(stem) = name.strip_suffix(".index").or_else(|| name.strip_suffix(".timeindex")) {
             if let Some(base) = parse_base(stem) {
                 index_files.push((base, path));
             }
@@ -1004,7 +882,5 @@ fn scan_directory(dir: &Path) -> Result<Vec<i64>> {
 }
 
 fn parse_base(stem: &str) -> Option<i64> {
-    (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| stem.parse().ok())
-        .flatten()
+    (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit())).then(|| stem.parse().ok()).flatten()
 }

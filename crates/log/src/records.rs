@@ -41,10 +41,7 @@ pub(crate) struct RawRecord<'a> {
 }
 
 /// Returns the records section of a stored batch, decompressed if needed.
-pub(crate) fn records_section<'a>(
-    batch: &'a [u8],
-    header: &BatchHeader,
-) -> Result<Cow<'a, [u8]>, RecordsError> {
+pub(crate) fn records_section<'a>(batch: &'a [u8], header: &BatchHeader) -> Result<Cow<'a, [u8]>, RecordsError> {
     let body = &batch[BATCH_HEADER_BYTES..];
     let limit = DECOMPRESSED_BATCH_BYTES_MAX;
     let read_bounded = |mut reader: Box<dyn Read + '_>| -> Result<Vec<u8>, RecordsError> {
@@ -59,17 +56,11 @@ pub(crate) fn records_section<'a>(
         }
         Ok(out)
     };
-    match header
-        .codec()
-        .ok_or(RecordsError::Malformed("unknown codec"))?
-    {
+    match header.codec().ok_or(RecordsError::Malformed("unknown codec"))? {
         Codec::None => Ok(Cow::Borrowed(body)),
-        Codec::Gzip => {
-            read_bounded(Box::new(flate2::read::MultiGzDecoder::new(body))).map(Cow::Owned)
-        }
+        Codec::Gzip => read_bounded(Box::new(flate2::read::MultiGzDecoder::new(body))).map(Cow::Owned),
         Codec::Zstd => {
-            let d = zstd::stream::read::Decoder::new(body)
-                .map_err(|e| RecordsError::Decompress(e.to_string()))?;
+            let d = zstd::stream::read::Decoder::new(body).map_err(|e| RecordsError::Decompress(e.to_string()))?;
             read_bounded(Box::new(d)).map(Cow::Owned)
         }
         Codec::Lz4 => {
@@ -87,8 +78,7 @@ fn snappy_decompress_bounded(body: &[u8], limit: usize) -> Result<Vec<u8>, Recor
     const XERIAL_HEADER_BYTES: usize = 16;
     let mut out = Vec::new();
     let decode_block = |block: &[u8], out: &mut Vec<u8>| -> Result<(), RecordsError> {
-        let n = snap::raw::decompress_len(block)
-            .map_err(|e| RecordsError::Decompress(e.to_string()))?;
+        let n = snap::raw::decompress_len(block).map_err(|e| RecordsError::Decompress(e.to_string()))?;
         if out.len() + n > limit {
             return Err(RecordsError::TooLarge);
         }
@@ -142,36 +132,23 @@ pub(crate) fn compress(codec: Codec, raw: &[u8]) -> Result<Vec<u8>, RecordsError
 
 /// Splits a records section into `count` records. The count is checked against the section's
 /// length before anything is allocated for it.
-pub(crate) fn parse_records(
-    section: &[u8],
-    count: i32,
-) -> Result<Vec<RawRecord<'_>>, RecordsError> {
-    let count =
-        usize::try_from(count).map_err(|_| RecordsError::Malformed("negative record count"))?;
+pub(crate) fn parse_records(section: &[u8], count: i32) -> Result<Vec<RawRecord<'_>>, RecordsError> {
+    let count = usize::try_from(count).map_err(|_| RecordsError::Malformed("negative record count"))?;
     if count > section.len() / RECORD_BYTES_MIN + 1 {
-        return Err(RecordsError::Malformed(
-            "record count larger than the records could hold",
-        ));
+        return Err(RecordsError::Malformed("record count larger than the records could hold"));
     }
     let mut records = Vec::with_capacity(count);
-    let mut cursor = Cursor {
-        buf: section,
-        at: 0,
-    };
+    let mut cursor = Cursor { buf: section, at: 0 };
     for _ in 0..count {
         let start = cursor.at;
         let len = cursor.varint()?;
-        let len =
-            usize::try_from(len).map_err(|_| RecordsError::Malformed("negative record length"))?;
+        let len = usize::try_from(len).map_err(|_| RecordsError::Malformed("negative record length"))?;
         let body_start = cursor.at;
         let end = body_start
             .checked_add(len)
             .filter(|&e| e <= section.len())
             .ok_or(RecordsError::Malformed("record runs past the batch"))?;
-        let mut body = Cursor {
-            buf: &section[..end],
-            at: body_start,
-        };
+        let mut body = Cursor { buf: &section[..end], at: body_start };
         body.byte()?; // attributes, unused
         let timestamp_delta = body.varlong()?;
         let offset_delta = body.varint()?;
@@ -196,10 +173,7 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn byte(&mut self) -> Result<u8, RecordsError> {
-        let b = *self
-            .buf
-            .get(self.at)
-            .ok_or(RecordsError::Malformed("record truncated"))?;
+        let b = *self.buf.get(self.at).ok_or(RecordsError::Malformed("record truncated"))?;
         self.at += 1;
         Ok(b)
     }
@@ -244,18 +218,9 @@ mod tests {
 
     #[test]
     fn every_codec_round_trips_keys_and_nulls() {
-        for c in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
-            let recs: Vec<(Option<&[u8]>, Option<&[u8]>)> = vec![
-                (Some(b"a"), Some(b"1")),
-                (None, Some(b"2")),
-                (Some(b"b"), None),
-            ];
+        for c in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+            let recs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
+                vec![(Some(b"a"), Some(b"1")), (None, Some(b"2")), (Some(b"b"), None)];
             let b = batch_with(c, 0, &recs, 500);
             let h = BatchHeader::parse(&b).unwrap();
             let section = records_section(&b, &h).unwrap();
@@ -287,10 +252,7 @@ mod tests {
         let mut b = vec![0u8; BATCH_HEADER_BYTES];
         b[21..23].copy_from_slice(&4i16.to_be_bytes());
         b.extend_from_slice(&compressed);
-        let h = BatchHeader {
-            batch_length: (b.len() - 12) as i32,
-            ..BatchHeader::parse(&b).unwrap()
-        };
+        let h = BatchHeader { batch_length: (b.len() - 12) as i32, ..BatchHeader::parse(&b).unwrap() };
         assert_eq!(records_section(&b, &h).unwrap_err(), RecordsError::TooLarge);
     }
 }

@@ -13,10 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::batch::{verify_stored, BatchHeader, ValidBatch, LOG_OVERHEAD_BYTES};
-use crate::config::{
-    LogConfig, BATCH_BYTES_MAX_LIMIT, BATCH_HEADER_BYTES, RECOVERY_READ_BUFFER_BYTES,
-};
+use crate::config::{LogConfig, BATCH_BYTES_MAX_LIMIT, BATCH_HEADER_BYTES, RECOVERY_READ_BUFFER_BYTES};
 use crate::index::{OffsetIndex, TimeIndex};
+use crate::log::Clock;
 
 /// Largest distance from a segment's base offset to any offset in it.
 pub(crate) const RELATIVE_OFFSET_MAX: i64 = i32::MAX as i64;
@@ -50,6 +49,8 @@ pub(crate) struct Segment {
     first_batch_timestamp: Option<i64>,
     bytes_since_index_entry: u64,
     index_interval_bytes: u64,
+    /// Wall-clock time this process created or opened the segment.
+    opened_at_ms: i64,
 }
 
 impl Segment {
@@ -82,30 +83,19 @@ impl Segment {
             first_batch_timestamp: None,
             bytes_since_index_entry: 0,
             index_interval_bytes: u64::from(config.index_interval_bytes),
+            opened_at_ms: crate::log::SystemClock.now_ms(),
         }
     }
 
     /// Creates a new, empty, active segment (replacing any files of the same name).
     pub(crate) fn create(dir: &Path, base_offset: i64, config: &LogConfig) -> io::Result<Segment> {
         let (log, index, time) = Self::paths(dir, base_offset);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&log)?;
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&log)?;
         let _ = fs::remove_file(&index);
         let _ = fs::remove_file(&time);
         let offset_index = OffsetIndex::open(&index, Some(config.offset_index_bytes()))?;
         let time_index = TimeIndex::open(&time, Some(config.time_index_bytes()))?;
-        Ok(Self::empty(
-            dir,
-            base_offset,
-            file,
-            offset_index,
-            time_index,
-            config,
-        ))
+        Ok(Self::empty(dir, base_offset, file, offset_index, time_index, config))
     }
 
     /// Opens a segment whose data is trusted (below the recovery point, or after a clean
@@ -167,10 +157,7 @@ impl Segment {
             seg.next_offset = last + 1;
         }
         seg.bytes_since_index_entry = size - start;
-        if !seg
-            .time_index
-            .is_sane((seg.next_offset - base_offset) as u64)
-        {
+        if !seg.time_index.is_sane((seg.next_offset - base_offset) as u64) {
             return Ok(None);
         }
         if let Some((ts, rel)) = seg.time_index.last() {
@@ -222,17 +209,14 @@ impl Segment {
             batch.clear();
             batch.extend_from_slice(&prefix);
             batch.resize(total as usize, 0);
-            if read_full(&mut reader, &mut batch[LOG_OVERHEAD_BYTES..])?
-                < total as usize - LOG_OVERHEAD_BYTES
-            {
+            if read_full(&mut reader, &mut batch[LOG_OVERHEAD_BYTES..])? < total as usize - LOG_OVERHEAD_BYTES {
                 break;
             }
             if !verify_stored(&batch) {
                 break;
             }
             let h = BatchHeader::parse(&batch).expect("verified batch has a header");
-            let in_order = h.base_offset >= seg.next_offset
-                && h.last_offset() - base_offset <= RELATIVE_OFFSET_MAX;
+            let in_order = h.base_offset >= seg.next_offset && h.last_offset() - base_offset <= RELATIVE_OFFSET_MAX;
             if !in_order || seg.index_full() {
                 break;
             }
@@ -280,21 +264,22 @@ impl Segment {
     }
 
     fn maybe_append_time_entry(&mut self) {
-        let newer = self
-            .time_index
-            .last()
-            .is_none_or(|(ts, _)| self.max_timestamp > ts);
+        let newer = self.time_index.last().is_none_or(|(ts, _)| self.max_timestamp > ts);
         if self.max_timestamp >= 0 && newer && !self.time_index.file.is_full() {
             let rel = (self.offset_of_max_timestamp - self.base_offset) as u32;
             self.time_index.push(self.max_timestamp, rel);
         }
     }
 
-    /// Whether appending `bytes` more, ending at `last_offset`, requires a new segment first.
+    /// Whether appending `bytes` more, ending at `last_offset`, with batches whose newest
+    /// timestamp is `incoming_timestamp`, requires a new segment first. Age is measured as
+    /// Kafka does: incoming timestamp minus the first batch's timestamp, or wall-clock time
+    /// since the segment was opened when the first batch has no timestamp.
     pub(crate) fn needs_roll(
         &self,
         bytes: u64,
         last_offset: i64,
+        incoming_timestamp: i64,
         now_ms: i64,
         config: &LogConfig,
     ) -> bool {
@@ -302,9 +287,11 @@ impl Segment {
             return false;
         }
         let too_big = self.size + bytes > config.segment_bytes;
-        let too_old = self
-            .first_batch_timestamp
-            .is_some_and(|ts| now_ms.saturating_sub(ts) > config.segment_ms as i64);
+        let age_ms = match self.first_batch_timestamp {
+            Some(first) if first >= 0 => incoming_timestamp.saturating_sub(first),
+            _ => now_ms.saturating_sub(self.opened_at_ms),
+        };
+        let too_old = age_ms > config.segment_ms as i64;
         let offsets_overflow = last_offset - self.base_offset > RELATIVE_OFFSET_MAX;
         too_big || too_old || offsets_overflow || self.index_full()
     }
@@ -395,24 +382,36 @@ impl Segment {
         let mut end = position;
         let mut next_offset = first.base_offset;
         let mut header = Some(first);
+        // Jump with the offset index: an entry marks a batch start whose base offset bounds every
+        // batch before it, so all batches between `position` and the furthest entry within both
+        // limits are in the span without reading their headers.
+        if let Some((rel, pos)) = self.offset_index.lookup_position(position.saturating_add(max_bytes)) {
+            let (pos, base) = (u64::from(pos), self.base_offset + i64::from(rel));
+            if pos > position && base <= upper_bound {
+                if let Some(h) = self.header_at(pos)? {
+                    if h.base_offset == base {
+                        end = pos;
+                        next_offset = base;
+                        header = Some(h);
+                    }
+                }
+            }
+        }
         while let Some(h) = header {
             if h.last_offset() >= upper_bound {
                 break;
             }
             let total = h.total_bytes() as u64;
             let fits = end - position + total <= max_bytes;
-            if !fits && !(at_least_one && end == position) {
+            let first_of_read = at_least_one && end == position;
+            if !(fits || first_of_read) {
                 break;
             }
             end += total;
             next_offset = h.last_offset() + 1;
             header = self.header_at(end)?;
         }
-        Ok((end > position).then_some(Span {
-            position,
-            len: end - position,
-            next_offset,
-        }))
+        Ok((end > position).then_some(Span { position, len: end - position, next_offset }))
     }
 
     /// Cuts the segment so that it ends before the batch holding `offset` (batches are never
@@ -466,11 +465,7 @@ impl Segment {
     /// The time-index hint for a timestamp search: an offset before which no batch has a
     /// max-timestamp of `timestamp` or more.
     pub(crate) fn time_search_start(&self, timestamp: i64) -> i64 {
-        self.time_index
-            .lookup_below(timestamp)
-            .map_or(self.base_offset, |(_, rel)| {
-                self.base_offset + i64::from(rel)
-            })
+        self.time_index.lookup_below(timestamp).map_or(self.base_offset, |(_, rel)| self.base_offset + i64::from(rel))
     }
 
     pub(crate) fn file(&self) -> &Arc<File> {

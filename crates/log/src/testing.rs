@@ -16,12 +16,7 @@ pub fn batch(base_offset: i64, records: &[KeyValue<'_>], timestamp: i64) -> Vec<
 }
 
 /// Like [`batch`], compressed with `compression`.
-pub fn batch_with(
-    compression: Compression,
-    base_offset: i64,
-    records: &[KeyValue<'_>],
-    timestamp: i64,
-) -> Vec<u8> {
+pub fn batch_with(compression: Compression, base_offset: i64, records: &[KeyValue<'_>], timestamp: i64) -> Vec<u8> {
     let records: Vec<Record> = records
         .iter()
         .enumerate()
@@ -44,14 +39,15 @@ pub fn batch_with(
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .expect("kafka-protocol encodes a v2 batch");
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &RecordEncodeOptions { version: 2, compression })
+        .expect("kafka-protocol encodes a v2 batch");
     buf.to_vec()
+}
+
+/// An owned key/value pair.
+pub type OwnedKeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Borrows owned pairs for [`batch`] and [`batch_with`].
+pub fn as_key_values(records: &[OwnedKeyValue]) -> Vec<KeyValue<'_>> {
+    records.iter().map(|(k, v)| (k.as_deref(), v.as_deref())).collect()
 }

@@ -1,0 +1,333 @@
+//! Behaviour of one partition log through its public API: appends, reads, rolls, indexes,
+//! timestamps, truncation, retention, compaction, flush failures and bad input. Every test
+//! uses real RecordBatch v2 bytes built by kafka-protocol and decodes what it reads back with
+//! kafka-protocol's decoder, as a consumer would.
+
+mod common;
+
+use common::{decode, read_all, ManualClock};
+use sluice_log::testing::{batch, batch_with, Compression, KeyValue};
+use sluice_log::{CleanupPolicy, Fault, FlushPolicy, Log, LogConfig, LogError};
+
+fn small_config() -> LogConfig {
+    LogConfig { segment_bytes: 4096, index_interval_bytes: 256, retention_ms: None, ..LogConfig::default() }
+}
+
+fn value(i: usize) -> Vec<u8> {
+    format!("value-{i:05}-{}", "x".repeat(i % 50)).into_bytes()
+}
+
+/// Appends `n` single-batch appends of `per_batch` records; returns the values in order.
+fn fill(log: &mut Log, n: usize, per_batch: usize, ts: i64) -> Vec<Vec<u8>> {
+    let mut all = Vec::new();
+    for b in 0..n {
+        let vals: Vec<Vec<u8>> = (0..per_batch).map(|i| value(b * per_batch + i)).collect();
+        let recs: Vec<KeyValue> = vals.iter().map(|v| (None, Some(v.as_slice()))).collect();
+        let mut bytes = batch(0, &recs, ts + b as i64 * 10);
+        log.append(&mut bytes, 1).unwrap();
+        all.extend(vals);
+    }
+    all
+}
+
+#[test]
+fn append_assigns_offsets_and_reads_return_exact_records() {
+    // Goal: offsets are assigned contiguously from 0 and a read from any offset returns the
+    // batch holding it and what follows, byte-identical to what was appended.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    let values = fill(&mut log, 200, 3, 1_000);
+    assert_eq!(log.log_end_offset(), 600);
+    assert!(log.segment_base_offsets().len() > 5, "small segments roll");
+    let all = read_all(&log, 0, 1000);
+    assert_eq!(all.len(), 600);
+    for (i, r) in all.iter().enumerate() {
+        assert_eq!(r.offset, i as i64);
+        assert_eq!(r.value.as_deref(), Some(values[i].as_slice()));
+    }
+    for from in [0, 1, 2, 3, 299, 301, 598, 599] {
+        let r = log.read(from, 1, 600).unwrap();
+        let recs = decode(&r.to_vec().unwrap());
+        assert!(recs.first().unwrap().offset <= from && recs.last().unwrap().offset >= from, "batch holding {from}");
+    }
+    assert!(log.read(600, 1000, 600).unwrap().regions.is_empty());
+    assert!(matches!(log.read(601, 1000, 600), Err(LogError::OffsetOutOfRange { .. })));
+    assert!(matches!(log.read(-1, 1000, 600), Err(LogError::OffsetOutOfRange { .. })));
+}
+
+#[test]
+fn read_respects_max_bytes_upper_bound_and_returns_one_oversized_batch() {
+    // Goal: max_bytes limits whole batches but never returns nothing when a batch exists, and
+    // the upper bound (high watermark) is never crossed.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig { retention_ms: None, ..LogConfig::default() }).unwrap();
+    fill(&mut log, 10, 10, 0);
+    let r = log.read(0, 1, 100).unwrap();
+    assert_eq!(r.next_offset, 10, "one batch even when it exceeds max_bytes");
+    let r = log.read(0, 1_000_000, 35).unwrap();
+    assert_eq!(r.next_offset, 30, "no batch whose last offset reaches the upper bound");
+    assert!(log.read(0, 1_000_000, 5).unwrap().regions.is_empty());
+}
+
+#[test]
+fn invalid_batches_are_refused_and_nothing_is_written() {
+    // Goal: bad CRC, bad magic, truncated data and oversized batches get a typed error with a
+    // Kafka code, and the log is unchanged.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig { batch_bytes_max: 2000, ..small_config() }).unwrap();
+    fill(&mut log, 2, 2, 0);
+    let before = (log.log_end_offset(), log.size_bytes());
+    let good = batch(0, &[(None, Some(b"v".as_slice()))], 0);
+    let mut crc = good.clone();
+    let last = crc.len() - 1;
+    crc[last] ^= 0x40;
+    assert_eq!(log.append(&mut crc, 1).unwrap_err().kafka_error_code(), 2);
+    let mut magic = good.clone();
+    magic[16] = 1;
+    assert!(log.append(&mut magic, 1).is_err());
+    let mut short = good[..good.len() - 3].to_vec();
+    assert!(log.append(&mut short, 1).is_err());
+    // A valid batch followed by a corrupt one: neither is written.
+    let mut pair = good.clone();
+    pair.extend_from_slice(&crc);
+    assert!(log.append(&mut pair, 1).is_err());
+    let big_value = vec![7u8; 3000];
+    let mut big = batch(0, &[(None, Some(big_value.as_slice()))], 0);
+    assert_eq!(log.append(&mut big, 1).unwrap_err().kafka_error_code(), 10);
+    let mut empty: Vec<u8> = Vec::new();
+    assert!(log.append(&mut empty, 1).is_err());
+    assert_eq!((log.log_end_offset(), log.size_bytes()), before);
+}
+
+#[test]
+fn offset_for_timestamp_finds_the_first_record_at_or_after() {
+    // Goal: ListOffsets by timestamp returns the exact first record with timestamp >= ts,
+    // across segments and inside compressed batches.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    for b in 0..50i64 {
+        let recs: Vec<KeyValue> = (0..4).map(|_| (None, Some(b"0123456789".as_slice()))).collect();
+        let mut bytes = batch_with(Compression::Lz4, 0, &recs, 10_000 + b * 100);
+        log.append(&mut bytes, 0).unwrap();
+    }
+    // Batch b holds offsets 4b..4b+3 with timestamps 10000 + 100b + (0..4).
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 10_000)));
+    assert_eq!(log.offset_for_timestamp(10_002).unwrap(), Some((2, 10_002)));
+    assert_eq!(log.offset_for_timestamp(10_004).unwrap(), Some((4, 10_100)));
+    assert_eq!(log.offset_for_timestamp(12_501).unwrap(), Some((101, 12_501)));
+    assert_eq!(log.offset_for_timestamp(14_903).unwrap(), Some((199, 14_903)));
+    assert_eq!(log.offset_for_timestamp(14_904).unwrap(), None);
+}
+
+#[test]
+fn segments_roll_by_age() {
+    // Goal: segment.ms rolls the active segment once its first batch is older than the limit.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_000_000);
+    let config = LogConfig { segment_ms: 60_000, retention_ms: None, ..LogConfig::default() };
+    let mut log = Log::open_with_clock(dir.path(), config, clock.clone()).unwrap();
+    fill(&mut log, 1, 1, 1_000_000);
+    clock.advance(30_000);
+    fill(&mut log, 1, 1, 1_030_000);
+    assert_eq!(log.segment_base_offsets(), vec![0]);
+    clock.advance(31_000);
+    fill(&mut log, 1, 1, 1_061_000);
+    assert_eq!(log.segment_base_offsets(), vec![0, 2]);
+}
+
+#[test]
+fn truncation_and_leader_epochs_follow_kip_101() {
+    // Goal: epochs are recorded as leaders append; truncate_to cuts at a batch boundary and
+    // drops the epochs it removed; end_offset_for_epoch answers OffsetForLeaderEpoch.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    let one = |log: &mut Log, epoch: i32| {
+        let mut b = batch(0, &[(None, Some(b"a".as_slice())), (None, Some(b"b".as_slice()))], 0);
+        log.append(&mut b, epoch).unwrap()
+    };
+    for _ in 0..50 {
+        one(&mut log, 1);
+    }
+    for _ in 0..50 {
+        one(&mut log, 3);
+    }
+    assert_eq!(log.end_offset_for_epoch(1), Some((1, 100)));
+    assert_eq!(log.end_offset_for_epoch(2), Some((1, 100)));
+    assert_eq!(log.end_offset_for_epoch(3), Some((3, 200)));
+    log.set_high_watermark(150);
+    // Offset 151 is inside batch [150, 151]: the whole batch goes.
+    assert_eq!(log.truncate_to(151).unwrap(), 150);
+    assert_eq!(log.high_watermark(), 150);
+    assert_eq!(log.truncate_to(99).unwrap(), 98);
+    assert_eq!(log.leader_epochs().latest_epoch(), Some(1));
+    assert_eq!(read_all(&log, 0, 10_000).len(), 98);
+    one(&mut log, 4);
+    assert_eq!(log.log_end_offset(), 100);
+    drop(log);
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    assert_eq!(log.end_offset_for_epoch(1), Some((1, 98)));
+    assert_eq!(log.end_offset_for_epoch(4), Some((4, 100)));
+    assert_eq!(read_all(&log, 0, 10_000).len(), 100);
+}
+
+#[test]
+fn replicated_appends_must_continue_the_log() {
+    // Goal: a follower appends the leader's bytes unchanged; a batch that overlaps its log is
+    // refused.
+    let dir = tempfile::tempdir().unwrap();
+    let leader_dir = tempfile::tempdir().unwrap();
+    let mut leader = Log::open(leader_dir.path(), small_config()).unwrap();
+    fill(&mut leader, 20, 2, 0);
+    let mut follower = Log::open(dir.path(), small_config()).unwrap();
+    let mut offset = 0;
+    while offset < leader.log_end_offset() {
+        let r = leader.read(offset, 300, leader.log_end_offset()).unwrap();
+        follower.append_replicated(&r.to_vec().unwrap()).unwrap();
+        offset = r.next_offset;
+    }
+    assert_eq!(follower.log_end_offset(), 40);
+    assert_eq!(read_all(&follower, 0, 1000), read_all(&leader, 0, 1000));
+    assert_eq!(follower.leader_epochs().entries(), leader.leader_epochs().entries());
+    let again = leader.read(10, 100, 40).unwrap().to_vec().unwrap();
+    assert!(matches!(follower.append_replicated(&again), Err(LogError::NonContiguous { .. })));
+    truncate_fully(&mut follower);
+}
+
+fn truncate_fully(log: &mut Log) {
+    log.truncate_fully_and_start_at(1234).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (1234, 1234));
+    assert_eq!(log.segment_base_offsets(), vec![1234]);
+}
+
+#[test]
+fn retention_deletes_old_segments_but_readers_finish() {
+    // Goal: retention by size and by age deletes whole segments below the high watermark only,
+    // advances the log start, and a reader holding a region of a deleted segment still reads it.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(100_000);
+    let config = LogConfig { retention_bytes: Some(10_000), retention_ms: Some(50_000), ..small_config() };
+    let mut log = Log::open_with_clock(dir.path(), config, clock.clone()).unwrap();
+    fill(&mut log, 100, 3, 100_000);
+    let held = log.read(0, 1000, log.log_end_offset()).unwrap();
+    assert_eq!(log.apply_retention().unwrap().segments_deleted, 0, "nothing below the high watermark");
+    log.set_high_watermark(log.log_end_offset());
+    let outcome = log.apply_retention().unwrap();
+    assert!(outcome.segments_deleted > 0);
+    assert!(log.size_bytes() < 10_000 + 4096);
+    assert!(log.log_start_offset() > 0);
+    assert_eq!(log.log_start_offset(), log.segment_base_offsets()[0]);
+    assert!(!dir.path().join("00000000000000000000.log").exists());
+    let recs = decode(&held.to_vec().unwrap());
+    assert_eq!(recs[0].offset, 0, "the held region is still readable after its file was deleted");
+    assert!(matches!(log.read(0, 100, 300), Err(LogError::OffsetOutOfRange { .. })));
+    // Age: everything is older than 50 s once the clock moves on; an empty active segment stays.
+    clock.advance(1_000_000);
+    log.apply_retention().unwrap();
+    assert_eq!(log.log_start_offset(), 300);
+    assert_eq!(log.log_end_offset(), 300);
+    assert_eq!(log.segment_base_offsets(), vec![300]);
+    drop(log);
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (300, 300));
+}
+
+#[test]
+fn compaction_keeps_the_newest_record_per_key_and_offsets() {
+    // Goal: compaction keeps exactly the newest record per key below the cleanable point, in
+    // every codec, keeps offsets, and drops tombstones only after delete_retention_ms.
+    for codec in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(1_000_000);
+        let config = LogConfig {
+            cleanup_policy: CleanupPolicy::Compact,
+            delete_retention_ms: 10_000,
+            segment_bytes: 512,
+            ..small_config()
+        };
+        let mut log = Log::open_with_clock(dir.path(), config.clone(), clock.clone()).unwrap();
+        for round in 0..30i64 {
+            let keys: Vec<Vec<u8>> = (0..5).map(|k| format!("key-{}", (round + k) % 7).into_bytes()).collect();
+            let vals: Vec<Vec<u8>> = (0..5).map(|k| format!("v{round}-{k}").into_bytes()).collect();
+            let recs: Vec<KeyValue> = keys
+                .iter()
+                .zip(&vals)
+                .enumerate()
+                .map(|(k, (key, v))| {
+                    (Some(key.as_slice()), if round == 20 && k == 0 { None } else { Some(v.as_slice()) })
+                })
+                .collect();
+            let mut b = batch_with(codec, 0, &recs, 1_000_000);
+            log.append(&mut b, 0).unwrap();
+        }
+        let before = read_all(&log, 0, 100_000);
+        log.set_high_watermark(log.log_end_offset());
+        let uncleanable = log.first_uncleanable_offset();
+        let outcome = log.compact().unwrap();
+        assert!(outcome.records_removed > 0, "{codec:?}");
+        let after = read_all(&log, 0, 100_000);
+        // Records at or past the uncleanable offset are untouched; below it, only the newest per key.
+        let newest_below: std::collections::HashMap<Vec<u8>, i64> =
+            before.iter().filter(|r| r.offset < uncleanable).map(|r| (r.key.clone().unwrap(), r.offset)).collect();
+        let got_below: Vec<_> = after.iter().filter(|r| r.offset < uncleanable).cloned().collect();
+        let want_below: Vec<_> = before
+            .iter()
+            .filter(|r| r.offset < uncleanable && newest_below[r.key.as_ref().unwrap()] == r.offset)
+            .cloned()
+            .collect();
+        assert_eq!(got_below, want_below, "{codec:?}");
+        assert_eq!(
+            after.iter().filter(|r| r.offset >= uncleanable).count(),
+            before.iter().filter(|r| r.offset >= uncleanable).count()
+        );
+        // A reopened log reads the same.
+        drop(log);
+        let mut log = Log::open_with_clock(dir.path(), config.clone(), clock.clone()).unwrap();
+        assert_eq!(read_all(&log, 0, 100_000), after);
+        // Tombstones below the cleanable point go once delete_retention_ms has passed.
+        let tombstones =
+            |recs: &[common::Rec]| recs.iter().filter(|r| r.value.is_none() && r.offset < uncleanable).count();
+        clock.advance(20_000);
+        log.compact().unwrap();
+        let expired = read_all(&log, 0, 100_000);
+        assert_eq!(tombstones(&expired), 0, "{codec:?}");
+        assert!(tombstones(&after) <= 1);
+    }
+}
+
+#[test]
+fn a_failed_fsync_poisons_the_log() {
+    // Goal: after fsync fails the log refuses writes (the page cache can't be trusted), and a
+    // reopen re-validates what is on disk and accepts writes again.
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { flush: FlushPolicy::EveryBatch, ..small_config() };
+    let mut log = Log::open(dir.path(), config.clone()).unwrap();
+    fill(&mut log, 3, 1, 0);
+    log.inject_fault(Fault::FailNextSync);
+    let mut b = batch(0, &[(None, Some(b"x".as_slice()))], 0);
+    assert!(matches!(log.append(&mut b, 0), Err(LogError::Poisoned { .. })));
+    let mut b = batch(0, &[(None, Some(b"y".as_slice()))], 0);
+    let err = log.append(&mut b, 0).unwrap_err();
+    assert!(matches!(err, LogError::Poisoned { .. }));
+    assert_eq!(err.kafka_error_code(), 56);
+    assert!(log.truncate_to(1).is_err());
+    assert!(log.close().is_err(), "a poisoned log does not claim a clean shutdown");
+    let mut log = Log::open(dir.path(), config).unwrap();
+    assert!(log.log_end_offset() >= 3);
+    log.append(&mut b, 0).unwrap();
+}
+
+#[test]
+fn clean_close_skips_recovery_and_reopens_identically() {
+    // Goal: a closed log reopens with the same offsets, data, high watermark and log start.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    fill(&mut log, 120, 2, 5);
+    log.set_high_watermark(200);
+    let before = read_all(&log, 0, 10_000);
+    log.close().unwrap();
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    assert_eq!(log.high_watermark(), 200);
+    assert_eq!(log.log_end_offset(), 240);
+    assert_eq!(read_all(&log, 0, 10_000), before);
+    assert!(Log::open(dir.path(), small_config()).is_err(), "a second handle on the same directory is refused");
+}
