@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use common::{read_all, Rec};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sluice_log::testing::{as_key_values, batch_with, Compression, KeyValue, OwnedKeyValue};
+use sluice_log::testing::{as_key_values, batch_with, Compression, OwnedKeyValue};
 use sluice_log::{Log, LogConfig};
 
 const CODECS: [Compression; 5] =
