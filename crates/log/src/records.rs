@@ -219,7 +219,7 @@ mod tests {
     #[test]
     fn every_codec_round_trips_keys_and_nulls() {
         for c in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
-            let recs: Vec<(Option<&[u8]>, Option<&[u8]>)> =
+            let recs: Vec<crate::testing::KeyValue> =
                 vec![(Some(b"a"), Some(b"1")), (None, Some(b"2")), (Some(b"b"), None)];
             let b = batch_with(c, 0, &recs, 500);
             let h = BatchHeader::parse(&b).unwrap();
