@@ -31,6 +31,9 @@ use crate::rpc::RpcResponse;
 use crate::types::NodeId;
 use crate::types::Raft;
 
+/// Characters of an unexpected request quoted in a log line (a command can be 64 KiB).
+const LOGGED_REQUEST_CHARS_MAX: usize = 200;
+
 /// What a connection task needs.
 #[derive(Clone)]
 pub(crate) struct ServerContext {
@@ -109,7 +112,11 @@ async fn handshake(connection: &mut RpcConnection, context: &ServerContext) -> R
                 return Ok(from);
             }
         }
-        other => format!("expected hello, got {other:?}"),
+        other => {
+            let mut described = format!("{other:?}");
+            described.truncate(LOGGED_REQUEST_CHARS_MAX);
+            format!("expected hello, got {described}")
+        }
     };
     // Best effort: the refusal tells the caller why before the connection closes.
     let _ = rpc::send_message(connection, &RpcResponse::Refused { reason: refusal.clone() }).await;

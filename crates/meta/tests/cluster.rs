@@ -312,3 +312,43 @@ async fn learner_joins_is_promoted_and_removed() {
     assert_eq!(voters, BTreeSet::from([1, 2, 3]));
     cluster.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_through_a_follower_resume_after_leader_failover() {
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.wait_leader(&[1, 2, 3], ELECTION_WAIT).await;
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    register_brokers(&cluster.node(leader), 3).await;
+
+    // A proposer on the follower runs through the failover; every command it was told is
+    // committed must be in the final state, and it must get commits after the failover.
+    let node = cluster.node(follower);
+    let proposer = tokio::spawn(async move {
+        let mut committed = Vec::new();
+        let mut failures = 0;
+        for index in 0..60 {
+            match node.propose(create_topic(&format!("f{index}"), 1, 2)).await {
+                Ok(proposed) => committed.push((format!("f{index}"), proposed.log_index)),
+                Err(error) => {
+                    assert!(error.is_retriable(), "unexpected error during failover: {error}");
+                    failures += 1;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        (committed, failures)
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    cluster.stop(leader).await;
+    let (committed, failures) = proposer.await.unwrap();
+    assert!(failures <= 5, "{failures} proposals failed during one failover");
+    assert!(committed.iter().any(|(name, _)| name == "f59"), "proposals resumed after the failover");
+    let new_leader = cluster.wait_leader(&cluster.running(), ELECTION_WAIT).await;
+    let last = committed.iter().map(|(_, index)| *index).max().unwrap();
+    let views = cluster.wait_applied(&cluster.running(), last).await;
+    for (name, _) in &committed {
+        assert!(views.iter().all(|v| v.view.topics.contains_key(name)), "committed {name} lost");
+    }
+    assert_ne!(new_leader, leader);
+    cluster.stop_all().await;
+}

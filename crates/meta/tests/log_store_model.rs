@@ -149,3 +149,21 @@ async fn damage_inside_a_sealed_segment_refuses_to_open() {
     let error = LogStore::open_with_segment_bytes(dir.path(), SEGMENT_BYTES).unwrap_err();
     assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
 }
+
+#[tokio::test]
+async fn a_failed_write_poisons_the_store() {
+    // The directory disappears under a running store (a lost mount): the next segment roll
+    // cannot create its file. The append must fail, and every later write must be refused,
+    // because the store can no longer vouch for what is on disk.
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("log");
+    let mut store = LogStore::open_with_segment_bytes(&log_dir, SEGMENT_BYTES).unwrap();
+    store.blocking_append((1..=5).map(|i| entry(1, i))).await.unwrap();
+    std::fs::remove_dir_all(&log_dir).unwrap();
+    let failed = store.blocking_append((6..=60).map(|i| entry(1, i))).await;
+    assert!(failed.is_err(), "an append that could not be written was reported durable");
+    let refused = store.blocking_append([entry(1, 61)]).await;
+    assert!(refused.is_err(), "a poisoned store accepted a write");
+    assert!(store.save_vote(&sluice_meta::types::Vote::new(2, 1)).await.is_err());
+    close(store).await;
+}
