@@ -8,8 +8,8 @@
 //! # Following a command through the crate
 //!
 //! broker → [`MetaNode::propose`] → (on a follower: forwarded over the Raft RPC connection to
-//! the leader, [`proposal`]) → `Raft::client_write` → [`log_store`] (appended, fsynced, then
-//! acknowledged) → replicated by [`network`] to the [`server`] of each peer → committed →
+//! the leader, `proposal`) → `Raft::client_write` → [`log_store`] (appended, fsynced, then
+//! acknowledged) → replicated by [`network`] to the `server` of each peer → committed →
 //! [`state_machine`] applies it with the pure logic in [`commands`] to the [`view`] →
 //! published to subscribers ([`subscription`]) → [`Proposed`] returned to the caller.
 //!
@@ -20,7 +20,7 @@
 //! - [`types`]: the openraft type configuration.
 //! - [`log_store`] over [`log_segments`] and [`frame`]: the Raft log and vote on disk.
 //! - [`state_machine`]: applying entries, snapshots on disk, publishing the view.
-//! - [`rpc`], [`network`], [`server`], [`proposal`]: Raft RPC over TCP and proposal forwarding.
+//! - [`rpc`], [`network`], `server`, `proposal`: Raft RPC over TCP and proposal forwarding.
 //! - [`node`]: wiring; [`config`]: configuration and the `--voters` parser.
 //! - [`limits`]: every bound, with its unit.
 //!

@@ -17,10 +17,12 @@
 //!
 //! Appends are written and then fsynced; only after the fsync is an append reported durable.
 //! On open, every record of every segment is checked (length bound, CRC-32, decode, index
-//! sequence). In the newest segment the first bad record and everything after it is truncated
-//! (a torn write; those entries were never reported durable). A bad record in an older segment,
-//! a bad header or a hole in the indexes is corruption: opening fails with
-//! [`StoreError::Corrupt`] rather than silently losing acknowledged entries.
+//! sequence). In the newest segment the first record that is incomplete, announces an
+//! impossible length or fails its CRC is cut off with everything after it (a torn write; those
+//! entries were never reported durable). A bad record in an older segment, a bad header, a
+//! record whose CRC matches but which does not decode (format mismatch), or a hole in the
+//! indexes is corruption: opening fails with [`StoreError::Corrupt`] rather than silently
+//! losing acknowledged entries.
 //! If the committed log id lies beyond the recovered log, it is lowered to the last entry.
 
 use std::collections::BTreeMap;
@@ -186,7 +188,14 @@ impl SegmentedLog {
                 RecordRead::End => break,
                 RecordRead::Invalid { reason } => reason,
                 RecordRead::Valid { payload, next_offset } => match postcard::from_bytes::<Entry>(payload) {
-                    Err(error) => format!("undecodable entry: {error}"),
+                    // The checksum matched, so these are the bytes that were written: a format
+                    // mismatch, not a torn write. Refuse rather than drop acknowledged entries.
+                    Err(error) => {
+                        return Err(StoreError::Corrupt {
+                            path,
+                            reason: format!("entry at byte {offset} has a valid checksum but does not decode: {error}"),
+                        });
+                    }
                     Ok(entry) if entry.log_id.index != expected => {
                         return Err(StoreError::Corrupt {
                             path,
