@@ -50,6 +50,9 @@ use crate::types::StorageError;
 use crate::types::TypeConfig;
 use crate::types::Vote;
 
+/// How often [`WriterJoin::wait`] checks whether the writer thread has exited.
+const WRITER_EXIT_POLL_MS: u64 = 2;
+
 /// Writer operations queued for the writer thread, at most this many handled per batch.
 const WRITER_BATCH_OPS_MAX: usize = 1_024;
 
@@ -125,7 +128,7 @@ impl WriterJoin {
             if std::time::Instant::now() >= deadline {
                 return false;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(WRITER_EXIT_POLL_MS)).await;
         }
     }
 }

@@ -31,6 +31,9 @@ use crate::rpc::RpcResponse;
 use crate::types::NodeId;
 use crate::types::Raft;
 
+/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
+const ACCEPT_ERROR_PAUSE_MS: u64 = 10;
+
 /// Characters of an unexpected request quoted in a log line (a command can be 64 KiB).
 const LOGGED_REQUEST_CHARS_MAX: usize = 200;
 
@@ -56,7 +59,7 @@ pub(crate) async fn serve(listener: TcpListener, context: ServerContext, mut shu
             Ok(accepted) => accepted,
             Err(error) => {
                 tracing::warn!(%error, "accepting a Raft connection failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(Duration::from_millis(ACCEPT_ERROR_PAUSE_MS)).await;
                 continue;
             }
         };
