@@ -21,7 +21,8 @@
 //! - [`log_store`] over [`log_segments`] and [`frame`]: the Raft log and vote on disk.
 //! - [`state_machine`]: applying entries, snapshots on disk, publishing the view.
 //! - [`rpc`], [`network`], `server`, `proposal`: Raft RPC over TCP and proposal forwarding.
-//! - [`node`]: wiring; [`config`]: configuration and the `--voters` parser.
+//! - [`node`]: wiring; [`config`]: configuration and the `--voters` parser; [`membership`]:
+//!   adding and removing nodes from any node.
 //! - [`limits`]: every bound, with its unit.
 //!
 //! # On disk (`<data_dir>/`)
@@ -65,6 +66,7 @@ pub mod frame;
 pub mod limits;
 pub mod log_segments;
 pub mod log_store;
+pub mod membership;
 pub mod network;
 pub mod node;
 pub mod placement;
@@ -85,6 +87,7 @@ pub use error::CommandError;
 pub use error::MetaError;
 pub use error::StoreError;
 pub use log_store::LogStore;
+pub use membership::MembershipChange;
 pub use network::NetworkSwitch;
 pub use node::MetaNode;
 pub use node::Proposed;

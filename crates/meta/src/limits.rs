@@ -65,6 +65,13 @@ pub const RPC_INBOUND_CONNECTIONS_MAX: usize = 256;
 /// caller gets a timeout. The command may still be applied later.
 pub const PROPOSE_TIMEOUT_MS: u64 = 5_000;
 
+/// Time a forwarded membership change may take on the leader (adding a learner waits for it
+/// to catch up, which can mean sending a snapshot).
+pub const MEMBERSHIP_CHANGE_TIMEOUT_MS: u64 = 30_000;
+
+/// Time a membership change waits for the previous change to settle before it is refused.
+pub const MEMBERSHIP_SETTLE_WAIT_MS: u64 = 5_000;
+
 /// Applied-change events buffered per subscriber. A subscriber that falls further behind gets
 /// `Lagged` and must resynchronise from the current view.
 pub const CHANGE_EVENTS_BUFFERED_MAX: usize = 4_096;
@@ -100,3 +107,5 @@ pub const FORWARD_CONNECTIONS_PER_PEER_MAX: usize = 8;
 
 /// Pause before retrying a proposal when no leader is known or the leader just changed.
 pub const PROPOSE_RETRY_PAUSE_MS: u64 = 20;
+// A forwarded membership change outlives the leader's wait for the previous change to settle.
+const _: () = assert!(MEMBERSHIP_SETTLE_WAIT_MS < MEMBERSHIP_CHANGE_TIMEOUT_MS);

@@ -2,18 +2,14 @@
 //! state machine, the network and the RPC server. This is the API the broker uses.
 
 use std::collections::BTreeMap;
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use std::time::Instant;
 
-use openraft::error::ChangeMembershipError;
-use openraft::error::ClientWriteError;
 use openraft::error::InitializeError;
 use openraft::error::RaftError;
-use openraft::ChangeMembers;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio::sync::watch;
@@ -24,17 +20,24 @@ use crate::commands::CommandOutcome;
 use crate::config::MetaConfig;
 use crate::error::MetaError;
 use crate::limits::COMMAND_BYTES_MAX;
+use crate::limits::MEMBERSHIP_CHANGE_TIMEOUT_MS;
 use crate::limits::PROPOSE_RETRY_PAUSE_MS;
 use crate::limits::PROPOSE_TIMEOUT_MS;
 use crate::log_store::LogStore;
 use crate::log_store::WriterJoin;
+use crate::membership;
+use crate::membership::MembershipChange;
+use crate::membership::MembershipFailure;
 use crate::network::NetworkFactory;
 use crate::network::NetworkSwitch;
+use crate::network::PeerClient;
 use crate::proposal::propose_local;
 use crate::proposal::ForwardFailure;
 use crate::proposal::Forwarder;
 use crate::rpc::ForwardError;
 use crate::rpc::ProposeReply;
+use crate::rpc::RpcRequest;
+use crate::rpc::RpcResponse;
 use crate::server;
 use crate::server::ServerContext;
 use crate::state_machine::StateMachineStore;
@@ -247,41 +250,49 @@ impl MetaNode {
     }
 
     /// Adds `node_id` at Raft address `addr` as a learner and waits until it has caught up.
-    /// Must be called on the leader ([`MetaError::NotLeader`] says where it is).
+    /// Runs on the leader; a follower forwards it there.
     pub async fn add_learner(&self, node_id: NodeId, addr: String) -> Result<(), MetaError> {
-        self.raft.add_learner(node_id, Node { addr }, true).await.map_err(|e| self.membership_error(e))?;
-        Ok(())
+        self.change_membership(MembershipChange::AddLearner { node_id, addr }).await
     }
 
-    /// Makes `node_id` a voter: adds it as a learner (if `addr` is given), waits for it to
-    /// catch up, then changes the membership. Leader only.
+    /// Makes `node_id` a voter: adds it as a learner first if `addr` is given, waits for it to
+    /// catch up, then changes the membership. Runs on the leader; a follower forwards it.
     pub async fn add_voter(&self, node_id: NodeId, addr: Option<String>) -> Result<(), MetaError> {
-        if let Some(addr) = addr {
-            self.add_learner(node_id, addr).await?;
-        }
-        let change = ChangeMembers::AddVoterIds(BTreeSet::from([node_id]));
-        self.raft.change_membership(change, false).await.map_err(|e| self.membership_error(e))?;
-        Ok(())
+        self.change_membership(MembershipChange::AddVoter { node_id, addr }).await
     }
 
-    /// Removes voter `node_id` from the group (it stops receiving the log). Leader only.
+    /// Removes voter or learner `node_id` from the group (it stops receiving the log). Runs on
+    /// the leader; a follower forwards it.
     pub async fn remove_voter(&self, node_id: NodeId) -> Result<(), MetaError> {
-        let change = ChangeMembers::RemoveVoters(BTreeSet::from([node_id]));
-        self.raft.change_membership(change, false).await.map_err(|e| self.membership_error(e))?;
-        Ok(())
+        self.change_membership(MembershipChange::RemoveNode { node_id }).await
     }
 
-    fn membership_error(&self, error: RaftError<NodeId, ClientWriteError<NodeId, Node>>) -> MetaError {
-        match error {
-            RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
-                MetaError::NotLeader { leader: forward.leader_id }
+    /// Runs a membership change on the leader, forwarding it there if this node is not it.
+    /// Not retried automatically: a change interrupted by a leader change may or may not have
+    /// happened; read [`MetaNode::metrics`] and call again.
+    pub async fn change_membership(&self, change: MembershipChange) -> Result<(), MetaError> {
+        let failure = match membership::change_local(&self.raft, change.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(MembershipFailure::NotLeader { leader: Some(leader), leader_addr: Some(addr) })
+                if leader != self.config.node_id =>
+            {
+                let mut client = PeerClient::new(self.config.node_id, leader, addr, self.switch.clone());
+                let timeout = Duration::from_millis(MEMBERSHIP_CHANGE_TIMEOUT_MS);
+                match client.call(&RpcRequest::ChangeMembership(change), timeout).await {
+                    Ok(RpcResponse::ChangeMembership(Ok(()))) => return Ok(()),
+                    Ok(RpcResponse::ChangeMembership(Err(failure))) => failure,
+                    Ok(other) => return Err(MetaError::Forward { leader, reason: format!("unexpected {other:?}") }),
+                    Err(error) => return Err(MetaError::Forward { leader, reason: error.to_string() }),
+                }
             }
-            RaftError::APIError(ClientWriteError::ChangeMembershipError(change)) => match change {
-                ChangeMembershipError::InProgress(_) => MetaError::Membership(change.to_string()),
-                other => MetaError::Membership(other.to_string()),
-            },
-            RaftError::Fatal(fatal) => MetaError::Stopped(fatal.to_string()),
-        }
+            Err(failure) => failure,
+        };
+        Err(match failure {
+            MembershipFailure::NotLeader { leader: Some(leader), .. } => MetaError::NotLeader { leader: Some(leader) },
+            MembershipFailure::NotLeader { leader: None, .. } => MetaError::NoLeader,
+            MembershipFailure::Refused(reason) => MetaError::Membership(reason),
+            MembershipFailure::Stopped(reason) => MetaError::Stopped(reason),
+        })
     }
 
     /// The switch that isolates this node from its peers (tests, drills).

@@ -29,6 +29,8 @@ use tokio_util::codec::LengthDelimitedCodec;
 
 use crate::commands::Command;
 use crate::limits::RPC_FRAME_BYTES_MAX;
+use crate::membership::MembershipChange;
+use crate::membership::MembershipFailure;
 use crate::types::CommandReply;
 use crate::types::NodeId;
 use crate::types::TypeConfig;
@@ -65,6 +67,8 @@ pub enum RpcRequest {
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     /// A command forwarded by a follower to the leader.
     Propose(Command),
+    /// A membership change forwarded by a follower to the leader.
+    ChangeMembership(MembershipChange),
 }
 
 /// The answer to an [`RpcRequest`].
@@ -85,6 +89,8 @@ pub enum RpcResponse {
     InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
     /// Forwarded proposal result.
     Propose(Result<ProposeReply, ForwardError>),
+    /// Forwarded membership change result.
+    ChangeMembership(Result<(), MembershipFailure>),
 }
 
 /// A forwarded command's result.

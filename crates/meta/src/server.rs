@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use crate::limits::PROPOSE_TIMEOUT_MS;
 use crate::limits::RPC_INBOUND_CONNECTIONS_MAX;
 use crate::limits::SNAPSHOT_BYTES_MAX;
+use crate::membership;
 use crate::network::NetworkSwitch;
 use crate::proposal::propose_local;
 use crate::rpc;
@@ -137,6 +138,9 @@ async fn handle(request: RpcRequest, context: &ServerContext) -> Result<RpcRespo
                 return Err(format!("snapshot chunk ends at byte {end}, beyond {SNAPSHOT_BYTES_MAX}"));
             }
             RpcResponse::InstallSnapshot(context.raft.install_snapshot(request).await)
+        }
+        RpcRequest::ChangeMembership(change) => {
+            RpcResponse::ChangeMembership(membership::change_local(&context.raft, change).await)
         }
         RpcRequest::Propose(command) => {
             RpcResponse::Propose(propose_local(&context.raft, command, Duration::from_millis(PROPOSE_TIMEOUT_MS)).await)

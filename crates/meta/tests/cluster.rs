@@ -286,19 +286,16 @@ async fn restart_of_all_nodes_recovers_identical_state_from_disk() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn learner_joins_is_promoted_and_removed() {
+async fn learner_joins_is_promoted_and_removed_through_any_node() {
     let mut cluster = Cluster::start(3).await;
     let leader = cluster.wait_leader(&[1, 2, 3], ELECTION_WAIT).await;
     let last = register_brokers(&cluster.node(leader), 2).await;
     let learner = cluster.start_learner(4).await;
     let addr = cluster.addrs[&4].to_string();
 
-    // Only the leader changes membership; a follower says who leads.
+    // Any node accepts a membership change: a follower forwards it to the leader.
     let follower = (1..=3).find(|id| *id != leader).unwrap();
-    let refused = cluster.node(follower).add_learner(4, addr.clone()).await.unwrap_err();
-    assert!(matches!(refused, MetaError::NotLeader { leader: Some(l) } if l == leader), "{refused}");
-
-    cluster.node(leader).add_voter(4, Some(addr)).await.unwrap();
+    cluster.node(follower).add_voter(4, Some(addr)).await.unwrap();
     learner.wait_applied(last, Duration::from_secs(10)).await.unwrap();
     let voters: BTreeSet<u64> =
         cluster.node(leader).metrics().borrow().membership_config.membership().voter_ids().collect();
@@ -310,6 +307,17 @@ async fn learner_joins_is_promoted_and_removed() {
     let voters: BTreeSet<u64> =
         cluster.node(leader).metrics().borrow().membership_config.membership().voter_ids().collect();
     assert_eq!(voters, BTreeSet::from([1, 2, 3]));
+
+    // A learner that is never promoted can be removed too.
+    cluster.start_learner(5).await;
+    let addr = cluster.addrs[&5].to_string();
+    cluster.node(follower).add_learner(5, addr).await.unwrap();
+    let learners = |cluster: &Cluster| -> BTreeSet<u64> {
+        cluster.node(leader).metrics().borrow().membership_config.membership().learner_ids().collect()
+    };
+    assert!(learners(&cluster).contains(&5));
+    cluster.node(follower).remove_voter(5).await.unwrap();
+    assert!(!learners(&cluster).contains(&5));
     cluster.stop_all().await;
 }
 
