@@ -1,0 +1,34 @@
+# Sluice tasks. `just --list` shows them. Every recipe is a plain cargo or script call, so the
+# README's commands work without `just` installed.
+
+default:
+    @just --list
+
+# Build everything (debug).
+build:
+    cargo build --workspace
+
+# Run the broker: single node, data in ./data.
+run:
+    cargo run --release --bin sluice-broker
+
+# All tests (installs kcat and the Python clients first).
+test:
+    scripts/test.sh
+
+# Format check and clippy, as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Storage benchmark (release build): see docs/benchmarks.md.
+bench-log:
+    cargo bench -p sluice-log --bench log_bench
+
+# Metadata (Raft) benchmark: commit latency and commands/s of a 3-voter group.
+bench-meta:
+    cargo run --release -p sluice-meta --example meta_bench
+
+# Everything CI runs.
+ci:
+    bash .ci/run
