@@ -159,7 +159,10 @@ fn machine() -> String {
 #[allow(clippy::print_stdout)]
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is accepted.
-    let root = PathBuf::from(std::env::var("SLUICE_BENCH_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/bench-log").into()));
+    let root = PathBuf::from(
+        std::env::var("SLUICE_BENCH_DIR")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/bench-log").into()),
+    );
     fs::create_dir_all(&root).unwrap();
     let rounds = env_usize("SLUICE_BENCH_ROUNDS", 5);
     let os_bytes = env_usize("SLUICE_BENCH_OS_MIB", 256) * 1024 * 1024;

@@ -36,6 +36,11 @@ pub const DECOMPRESSED_BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Size of the read buffer used when recovery scans a segment, in bytes.
 pub const RECOVERY_READ_BUFFER_BYTES: usize = 1024 * 1024;
 
+/// Rolled segments whose background sync (flush policy `Os`) may be in flight at once. A roll
+/// beyond this waits for the oldest, so a burst of tiny segments cannot pile up threads and
+/// unsynced data.
+pub const ROLL_SYNCS_IN_FLIGHT_MAX: usize = 4;
+
 const _: () = assert!(BATCH_BYTES_MAX_LIMIT as u64 <= SEGMENT_BYTES_LIMIT);
 const _: () = assert!(INDEX_BYTES_LIMIT / OFFSET_INDEX_ENTRY_BYTES <= u32::MAX as usize);
 const _: () = assert!(BATCH_HEADER_BYTES < RECOVERY_READ_BUFFER_BYTES);

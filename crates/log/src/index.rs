@@ -122,10 +122,6 @@ impl IndexFile {
         }
         self.file.sync_data()
     }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// The offset index of one segment.

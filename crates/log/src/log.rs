@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 
 use crate::batch::{assign_offsets, validate_batches, BatchHeader, Origin, ValidBatch};
 use crate::checkpoint::{sync_dir, Checkpoint};
-use crate::config::{FlushPolicy, LogConfig};
+use crate::config::{FlushPolicy, LogConfig, ROLL_SYNCS_IN_FLIGHT_MAX};
 use crate::epoch::LeaderEpochCache;
 use crate::error::{LogError, Result};
 use crate::records::{parse_records, records_section};
@@ -491,16 +491,22 @@ impl Log {
             if !wait && !job.is_finished() {
                 break;
             }
-            let (end_offset, job) = self.pending_syncs.remove(0);
-            match job.join() {
-                Ok(Ok(())) => self.recovery_point = self.recovery_point.max(end_offset),
-                Ok(Err(e)) => return Err(self.poison("background segment sync", e)),
-                Err(_) => {
-                    return Err(self.poison("background segment sync", std::io::Error::other("sync thread panicked")))
-                }
-            }
+            self.join_oldest_sync()?;
         }
         Ok(())
+    }
+
+    /// Waits for the oldest background sync; on success the recovery point passes its segment.
+    fn join_oldest_sync(&mut self) -> Result<()> {
+        let (end_offset, job) = self.pending_syncs.remove(0);
+        match job.join() {
+            Ok(Ok(())) => {
+                self.recovery_point = self.recovery_point.max(end_offset);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(self.poison("background segment sync", e)),
+            Err(_) => Err(self.poison("background segment sync", std::io::Error::other("sync thread panicked"))),
+        }
     }
 
     /// Starts a new active segment at the log end (no-op if the active segment is empty).
@@ -541,6 +547,9 @@ impl Log {
                     })
                     .map_err(|e| LogError::io(&dir, e))?;
                 self.pending_syncs.push((sealed_end, job));
+                if self.pending_syncs.len() > ROLL_SYNCS_IN_FLIGHT_MAX {
+                    self.join_oldest_sync()?;
+                }
             }
             FlushPolicy::EveryBatch | FlushPolicy::IntervalMs(_) => {
                 if let Err(e) = self.active().sync_all() {

@@ -453,12 +453,14 @@ impl Segment {
     /// Removes the segment's files. Readers holding its `File` can still finish.
     pub(crate) fn delete(self) -> io::Result<()> {
         let (log, index, time) = Self::paths(&self.dir, self.base_offset);
-        let index_path = self.offset_index.file.path().to_path_buf();
-        debug_assert_eq!(index_path, index);
         drop(self);
         fs::remove_file(&log)?;
-        let _ = fs::remove_file(&index);
-        let _ = fs::remove_file(&time);
+        for path in [index, time] {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
         Ok(())
     }
 
