@@ -92,14 +92,30 @@ pub const BROKER_ADDRESS_BYTES_MAX: usize = 1_024;
 /// Configuration entries in one create/alter request.
 pub const TOPIC_CONFIG_ENTRIES_MAX: usize = 64;
 
-// A full AppendEntries batch of maximum-size commands must fit one RPC frame, with headroom.
-const _: () = assert!(APPEND_ENTRIES_PER_RPC_MAX as usize * COMMAND_BYTES_MAX < RPC_FRAME_BYTES_MAX);
+// A full AppendEntries batch of maximum-size entries must fit one RPC frame, with headroom.
+const _: () = assert!(APPEND_ENTRIES_PER_RPC_MAX as usize * PROPOSAL_BYTES_MAX < RPC_FRAME_BYTES_MAX);
+// A batched entry (commands plus their length prefixes) fits one log entry frame.
+const _: () = assert!(PROPOSAL_BYTES_MAX + 8 * PROPOSAL_COMMANDS_MAX < LOG_ENTRY_BYTES_MAX);
 // A snapshot chunk must fit one RPC frame.
 const _: () = assert!((SNAPSHOT_CHUNK_BYTES_MAX as usize) < RPC_FRAME_BYTES_MAX);
 // Every proposable command fits one log entry frame.
 const _: () = assert!(COMMAND_BYTES_MAX < LOG_ENTRY_BYTES_MAX);
 // A single entry never forces a segment past twice its roll size.
 const _: () = assert!((LOG_ENTRY_BYTES_MAX as u64) < LOG_SEGMENT_BYTES_MAX);
+
+/// Commands gathered into one Raft entry by the proposal batcher.
+pub const PROPOSAL_COMMANDS_MAX: usize = 1_024;
+
+/// Encoded bytes of the commands gathered into one Raft entry. Equal to the largest single
+/// command, so a batched entry is never larger than an unbatched one could be.
+pub const PROPOSAL_BYTES_MAX: usize = COMMAND_BYTES_MAX;
+
+/// Batched entries submitted to Raft and not yet committed, per node. More lets the leader's
+/// fsync of one entry overlap the followers' fsync of the previous one.
+pub const PROPOSALS_IN_FLIGHT_MAX: usize = 4;
+
+/// Commands waiting for the batcher; proposers wait (backpressure) when it is full.
+pub const PROPOSE_QUEUE_COMMANDS_MAX: usize = 4_096;
 
 /// Idle connections a node keeps per leader for forwarding proposals; concurrent proposals
 /// beyond this open extra connections that are closed after use.

@@ -31,7 +31,7 @@ use crate::membership::MembershipFailure;
 use crate::network::NetworkFactory;
 use crate::network::NetworkSwitch;
 use crate::network::PeerClient;
-use crate::proposal::propose_local;
+use crate::proposal::Batcher;
 use crate::proposal::ForwardFailure;
 use crate::proposal::Forwarder;
 use crate::rpc::ForwardError;
@@ -71,6 +71,8 @@ pub struct MetaNode {
     local_addr: SocketAddr,
     shutdown_sender: watch::Sender<bool>,
     server: Mutex<Option<JoinHandle<()>>>,
+    batcher: Batcher,
+    batcher_task: JoinHandle<()>,
     writer: WriterJoin,
 }
 
@@ -101,10 +103,18 @@ impl MetaNode {
             .map_err(|e| MetaError::Stopped(e.to_string()))?;
         let local_addr = listener.local_addr()?;
         let (shutdown_sender, shutdown) = watch::channel(false);
-        let context = ServerContext { node_id: config.node_id, raft: raft.clone(), switch: switch.clone() };
+        let (batcher, batcher_task) = Batcher::start(raft.clone());
+        let context = ServerContext {
+            node_id: config.node_id,
+            raft: raft.clone(),
+            switch: switch.clone(),
+            batcher: batcher.clone(),
+        };
         let server = tokio::spawn(server::serve(listener, context, shutdown));
         let node = MetaNode {
             forwarder: Arc::new(Forwarder::new(config.node_id, switch.clone())),
+            batcher,
+            batcher_task,
             config,
             raft,
             state_machine,
@@ -164,7 +174,7 @@ impl MetaNode {
                     None => MetaError::NoLeader,
                 });
             }
-            let attempt = match propose_local(&self.raft, command.clone(), remaining).await {
+            let attempt = match self.batcher.propose(command.clone(), remaining).await {
                 Ok(reply) => return finish(reply),
                 Err(ForwardError::NotLeader { leader: Some(leader), leader_addr: Some(addr) })
                     if leader != self.config.node_id =>
@@ -315,6 +325,7 @@ impl MetaNode {
         if let Some(server) = server {
             let _ = server.await;
         }
+        self.batcher_task.abort();
         if !self.writer.wait(Duration::from_millis(SHUTDOWN_WRITER_WAIT_MS)).await {
             tracing::warn!(node_id = self.config.node_id, "log writer did not stop in time");
         }
@@ -324,9 +335,8 @@ impl MetaNode {
 }
 
 fn finish(reply: ProposeReply) -> Result<Proposed, MetaError> {
-    match reply.reply.result {
-        Some(Ok(outcome)) => Ok(Proposed { log_index: reply.log_index, outcome }),
-        Some(Err(error)) => Err(MetaError::Rejected(error)),
-        None => Err(MetaError::Stopped("a command entry produced no command result".to_string())),
+    match reply.result {
+        Ok(outcome) => Ok(Proposed { log_index: reply.log_index, outcome }),
+        Err(error) => Err(MetaError::Rejected(error)),
     }
 }

@@ -1,5 +1,12 @@
-//! Getting a command committed from any node: write locally on the leader, or forward to the
-//! leader over the Raft RPC connection.
+//! Getting a command committed from any node: batch it into a Raft entry on the leader, or
+//! forward it to the leader over the Raft RPC connection.
+//!
+//! openraft 0.9 appends (and fsyncs) once per client write, so commands proposed concurrently
+//! are gathered into one [`Proposal`] entry by the [`Batcher`]: while up to
+//! [`PROPOSALS_IN_FLIGHT_MAX`] entries are being committed, new commands queue and go out
+//! together in the next one (group commit). Each command still gets its own result. Commands
+//! of concurrent callers commit in an unspecified order; a caller that needs an order awaits
+//! each proposal before making the next.
 //!
 //! A proposal is retried automatically only when it certainly was not committed: the node
 //! asked is not the leader, or the leader could not be dialed. When a forwarded request was sent
@@ -7,16 +14,24 @@
 //! commands are built so that a retry is recognisable (duplicate topic name, stale epoch).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use openraft::error::ClientWriteError;
-use openraft::error::RaftError;
+use tokio::sync::mpsc;
+use tokio::sync::oneshot;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 
 use crate::commands::Command;
 use crate::error::MetaError;
 use crate::limits::COMMAND_BYTES_MAX;
 use crate::limits::FORWARD_CONNECTIONS_PER_PEER_MAX;
+use crate::limits::PROPOSALS_IN_FLIGHT_MAX;
+use crate::limits::PROPOSAL_BYTES_MAX;
+use crate::limits::PROPOSAL_COMMANDS_MAX;
+use crate::limits::PROPOSE_QUEUE_COMMANDS_MAX;
 use crate::network::CallError;
 use crate::network::NetworkSwitch;
 use crate::network::PeerClient;
@@ -25,31 +40,132 @@ use crate::rpc::ProposeReply;
 use crate::rpc::RpcRequest;
 use crate::rpc::RpcResponse;
 use crate::types::NodeId;
+use crate::types::Proposal;
 use crate::types::Raft;
 
-/// Writes `command` through the local Raft node, waiting up to `timeout` for it to be applied.
-/// Commands over [`COMMAND_BYTES_MAX`] are refused before they reach the log: an entry the log
-/// store cannot frame would be a storage error, which stops the Raft node.
-pub(crate) async fn propose_local(
-    raft: &Raft,
+type Reply = oneshot::Sender<Result<ProposeReply, ForwardError>>;
+
+/// A command waiting for its batch, and where its result goes.
+struct Pending {
     command: Command,
-    timeout: Duration,
-) -> Result<ProposeReply, ForwardError> {
-    let bytes = postcard::to_allocvec(&command).map(|encoded| encoded.len()).unwrap_or(usize::MAX);
-    if bytes > COMMAND_BYTES_MAX {
-        return Err(ForwardError::Refused(format!("command of {bytes} bytes exceeds {COMMAND_BYTES_MAX}")));
+    bytes: usize,
+    reply: Reply,
+}
+
+/// Gathers concurrently proposed commands into Raft entries on this node.
+#[derive(Debug, Clone)]
+pub(crate) struct Batcher {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Batcher {
+    /// Starts the batching task for `raft`; it ends when every `Batcher` clone is dropped.
+    pub(crate) fn start(raft: Raft) -> (Batcher, JoinHandle<()>) {
+        let (queue, receiver) = mpsc::channel(PROPOSE_QUEUE_COMMANDS_MAX);
+        let task = tokio::spawn(run_batcher(raft, receiver));
+        (Batcher { queue }, task)
     }
-    match tokio::time::timeout(timeout, raft.client_write(command)).await {
-        Err(_) => Err(ForwardError::Timeout),
-        Ok(Ok(response)) => Ok(ProposeReply { log_index: response.log_id.index, reply: response.data }),
-        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => Err(ForwardError::NotLeader {
+
+    /// Commits `command` through the local Raft node, waiting up to `timeout` for it to be
+    /// applied. Commands over [`COMMAND_BYTES_MAX`] are refused before they reach the log: an
+    /// entry the log store cannot frame would be a storage error, which stops the Raft node.
+    pub(crate) async fn propose(&self, command: Command, timeout: Duration) -> Result<ProposeReply, ForwardError> {
+        let bytes = postcard::to_allocvec(&command).map(|encoded| encoded.len()).unwrap_or(usize::MAX);
+        if bytes > COMMAND_BYTES_MAX {
+            return Err(ForwardError::Refused(format!("command of {bytes} bytes exceeds {COMMAND_BYTES_MAX}")));
+        }
+        let (reply, result) = oneshot::channel();
+        let waiting = async {
+            self.queue
+                .send(Pending { command, bytes, reply })
+                .await
+                .map_err(|_| ForwardError::Stopped("proposal batcher stopped".to_string()))?;
+            result.await.map_err(|_| ForwardError::Stopped("Raft stopped before answering".to_string()))?
+        };
+        tokio::time::timeout(timeout, waiting).await.unwrap_or(Err(ForwardError::Timeout))
+    }
+}
+
+/// Takes queued commands, at most [`PROPOSAL_COMMANDS_MAX`] and [`PROPOSAL_BYTES_MAX`] per
+/// entry, and submits each entry in queue order; results are awaited off the loop so that up to
+/// [`PROPOSALS_IN_FLIGHT_MAX`] entries are in flight.
+async fn run_batcher(raft: Raft, mut queue: mpsc::Receiver<Pending>) {
+    let in_flight = Arc::new(Semaphore::new(PROPOSALS_IN_FLIGHT_MAX));
+    let mut carried: Option<Pending> = None;
+    loop {
+        let first = match carried.take() {
+            Some(pending) => pending,
+            None => match queue.recv().await {
+                Some(pending) => pending,
+                None => break,
+            },
+        };
+        let permit = in_flight.clone().acquire_owned().await.expect("the semaphore is never closed");
+        // Gather after waiting for a slot, so that commands queued meanwhile join this entry.
+        let mut bytes = first.bytes;
+        let mut batch = vec![first];
+        while batch.len() < PROPOSAL_COMMANDS_MAX {
+            match queue.try_recv() {
+                Ok(pending) if bytes + pending.bytes <= PROPOSAL_BYTES_MAX => {
+                    bytes += pending.bytes;
+                    batch.push(pending);
+                }
+                Ok(pending) => {
+                    carried = Some(pending);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let (commands, replies): (Vec<Command>, Vec<Reply>) = batch.into_iter().map(|p| (p.command, p.reply)).unzip();
+        match raft.client_write_ff(Proposal { commands }).await {
+            Ok(response) => {
+                tokio::spawn(async move {
+                    let outcome = response.await;
+                    drop(permit);
+                    deliver(outcome, replies);
+                });
+            }
+            Err(fatal) => {
+                for reply in replies {
+                    let _ = reply.send(Err(ForwardError::Stopped(fatal.to_string())));
+                }
+            }
+        }
+    }
+}
+
+type WriteOutcome = Result<
+    Result<openraft::raft::ClientWriteResponse<crate::types::TypeConfig>, ClientWriteError<NodeId, crate::types::Node>>,
+    oneshot::error::RecvError,
+>;
+
+/// Hands each command of a committed (or refused) entry its own result.
+fn deliver(outcome: WriteOutcome, replies: Vec<Reply>) {
+    let error = match outcome {
+        Ok(Ok(response)) if response.data.results.len() == replies.len() => {
+            let log_index = response.log_id.index;
+            for (reply, result) in replies.into_iter().zip(response.data.results) {
+                // The caller may have timed out; its command is committed regardless.
+                let _ = reply.send(Ok(ProposeReply { log_index, result }));
+            }
+            return;
+        }
+        Ok(Ok(response)) => ForwardError::Stopped(format!(
+            "entry {} produced {} results for {} commands",
+            response.log_id.index,
+            response.data.results.len(),
+            replies.len()
+        )),
+        Ok(Err(ClientWriteError::ForwardToLeader(forward))) => ForwardError::NotLeader {
             leader: forward.leader_id,
             leader_addr: forward.leader_node.map(|node| node.addr),
-        }),
-        Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(error)))) => {
-            Err(ForwardError::Refused(error.to_string()))
-        }
-        Ok(Err(RaftError::Fatal(fatal))) => Err(ForwardError::Stopped(fatal.to_string())),
+        },
+        Ok(Err(ClientWriteError::ChangeMembershipError(error))) => ForwardError::Refused(error.to_string()),
+        Err(_) => ForwardError::Stopped("Raft stopped before answering".to_string()),
+    };
+    for reply in replies {
+        let _ = reply.send(Err(error.clone()));
     }
 }
 

@@ -28,10 +28,11 @@ use tokio_util::codec::Framed;
 use tokio_util::codec::LengthDelimitedCodec;
 
 use crate::commands::Command;
+use crate::commands::CommandOutcome;
+use crate::error::CommandError;
 use crate::limits::RPC_FRAME_BYTES_MAX;
 use crate::membership::MembershipChange;
 use crate::membership::MembershipFailure;
-use crate::types::CommandReply;
 use crate::types::NodeId;
 use crate::types::TypeConfig;
 
@@ -98,12 +99,12 @@ pub enum RpcResponse {
 pub struct ProposeReply {
     /// Log index the command was committed at.
     pub log_index: u64,
-    /// The state machine's reply.
-    pub reply: CommandReply,
+    /// The state machine's result for this command.
+    pub result: Result<CommandOutcome, CommandError>,
 }
 
 /// Why a forwarded command was not committed by the node it was sent to.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ForwardError {
     /// That node is not (or no longer) the leader.
     NotLeader {

@@ -23,7 +23,7 @@ use crate::limits::RPC_INBOUND_CONNECTIONS_MAX;
 use crate::limits::SNAPSHOT_BYTES_MAX;
 use crate::membership;
 use crate::network::NetworkSwitch;
-use crate::proposal::propose_local;
+use crate::proposal::Batcher;
 use crate::rpc;
 use crate::rpc::FrameError;
 use crate::rpc::RpcConnection;
@@ -44,6 +44,7 @@ pub(crate) struct ServerContext {
     pub node_id: NodeId,
     pub raft: Raft,
     pub switch: NetworkSwitch,
+    pub batcher: Batcher,
 }
 
 /// Accepts connections until `shutdown` turns true; then drops every connection.
@@ -143,7 +144,7 @@ async fn handle(request: RpcRequest, context: &ServerContext) -> Result<RpcRespo
             RpcResponse::ChangeMembership(membership::change_local(&context.raft, change).await)
         }
         RpcRequest::Propose(command) => {
-            RpcResponse::Propose(propose_local(&context.raft, command, Duration::from_millis(PROPOSE_TIMEOUT_MS)).await)
+            RpcResponse::Propose(context.batcher.propose(command, Duration::from_millis(PROPOSE_TIMEOUT_MS)).await)
         }
     })
 }

@@ -42,9 +42,9 @@ use crate::limits::CHANGE_EVENTS_BUFFERED_MAX;
 use crate::limits::SNAPSHOT_BYTES_MAX;
 use crate::subscription::AppliedView;
 use crate::subscription::MetadataEvent;
-use crate::types::CommandReply;
 use crate::types::Entry;
 use crate::types::LogId;
+use crate::types::ProposalReply;
 use crate::types::SnapshotMeta;
 use crate::types::StorageError;
 use crate::types::StoredMembership;
@@ -219,7 +219,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok((state.last_applied, state.last_membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandReply>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ProposalReply>, StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
@@ -229,23 +229,23 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut state = self.lock_state();
         for entry in entries {
             state.last_applied = Some(entry.log_id);
-            let result = match entry.payload {
-                EntryPayload::Blank => None,
+            let mut results = Vec::new();
+            match entry.payload {
+                EntryPayload::Blank => {}
                 EntryPayload::Membership(membership) => {
                     state.last_membership = StoredMembership::new(Some(entry.log_id), membership);
-                    None
                 }
-                EntryPayload::Normal(command) => {
-                    let result = Arc::make_mut(&mut state.view).apply(&command);
-                    events.push(MetadataEvent::Applied {
-                        log_index: entry.log_id.index,
-                        command,
-                        result: result.clone(),
-                    });
-                    Some(result)
+                EntryPayload::Normal(proposal) => {
+                    let view = Arc::make_mut(&mut state.view);
+                    for (position, command) in proposal.commands.into_iter().enumerate() {
+                        let result = view.apply(&command);
+                        results.push(result.clone());
+                        let log_index = entry.log_id.index;
+                        events.push(MetadataEvent::Applied { log_index, position: position as u32, command, result });
+                    }
                 }
-            };
-            replies.push(CommandReply { result });
+            }
+            replies.push(ProposalReply { results });
         }
         self.publish(&state);
         drop(state);

@@ -27,8 +27,10 @@ pub struct AppliedView {
 pub enum MetadataEvent {
     /// A command was applied (or rejected; then the view did not change).
     Applied {
-        /// Its log index.
+        /// Index of the log entry that carried it.
         log_index: u64,
+        /// Its position among the commands batched into that entry (0 for the first).
+        position: u32,
         /// The command.
         command: Command,
         /// What it did.

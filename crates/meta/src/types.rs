@@ -15,19 +15,27 @@ pub type NodeId = u64;
 /// Address book entry of a node: `addr` is the `host:port` of its Raft listener.
 pub type Node = openraft::BasicNode;
 
-/// What applying one log entry produced, returned to the proposer.
+/// The application data of one Raft entry: commands gathered by the proposal batcher,
+/// applied in order, each with its own result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommandReply {
-    /// The command's outcome, or why the state machine rejected it. `None` for Raft-internal
-    /// entries (blank and membership entries), which carry no command.
-    pub result: Option<Result<CommandOutcome, CommandError>>,
+pub struct Proposal {
+    /// The commands, in the order they are applied.
+    pub commands: Vec<Command>,
+}
+
+/// What applying one log entry produced, returned to the proposers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalReply {
+    /// One result per command of the entry; empty for Raft-internal entries (blank and
+    /// membership entries), which carry no command.
+    pub results: Vec<Result<CommandOutcome, CommandError>>,
 }
 
 openraft::declare_raft_types!(
     /// The type configuration of the metadata Raft group.
     pub TypeConfig:
-        D = Command,
-        R = CommandReply,
+        D = Proposal,
+        R = ProposalReply,
         NodeId = NodeId,
         Node = Node,
         Entry = openraft::Entry<TypeConfig>,

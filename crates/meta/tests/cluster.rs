@@ -77,7 +77,9 @@ async fn thousand_commands_through_any_node_apply_in_the_same_order() {
         let mut order = Vec::new();
         while order.len() < 1_001 {
             match subscription.recv().await.unwrap() {
-                MetadataEvent::Applied { log_index, command, result } => order.push((log_index, command, result)),
+                MetadataEvent::Applied { log_index, position, command, result } => {
+                    order.push((log_index, position, command, result))
+                }
                 MetadataEvent::SnapshotInstalled { .. } => panic!("no snapshot expected"),
             }
         }
@@ -87,8 +89,12 @@ async fn thousand_commands_through_any_node_apply_in_the_same_order() {
     assert_eq!(orders[0], orders[2]);
     // The order on every node is the commit order the proposers were told.
     for (log_index, first) in &proposed {
-        let (_, _, result) = orders[0].iter().find(|(i, _, _)| i == log_index).unwrap();
-        assert_eq!(result, &Ok(CommandOutcome::ProducerIdsAllocated { first_producer_id: *first, count: 1_000 }));
+        // Commands batched into one entry share its log index; the block identifies the command.
+        let found = orders[0].iter().any(|(i, _, _, result)| {
+            i == log_index
+                && *result == Ok(CommandOutcome::ProducerIdsAllocated { first_producer_id: *first, count: 1_000 })
+        });
+        assert!(found, "block {first} at index {log_index} is in the applied order");
     }
     assert_eq!(views[0].view, views[1].view);
     assert_eq!(views[0].view, views[2].view);
@@ -182,7 +188,9 @@ async fn isolated_leader_cannot_commit_and_rejoins_cleanly() {
 
     // A write on the isolated node never commits: no quorum can be reached from it.
     let isolated_node = cluster.node(isolated);
-    let write = isolated_node.raft().client_write(create_topic("written-while-isolated", 1, 1));
+    let write = isolated_node
+        .raft()
+        .client_write(sluice_meta::types::Proposal { commands: vec![create_topic("written-while-isolated", 1, 1)] });
     let attempt = tokio::time::timeout(Duration::from_millis(1_500), write).await;
     assert!(!matches!(attempt, Ok(Ok(_))), "isolated node committed a write: {attempt:?}");
 

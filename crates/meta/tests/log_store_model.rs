@@ -19,6 +19,7 @@ use rand::Rng;
 use rand::SeedableRng;
 use sluice_meta::types::Entry;
 use sluice_meta::types::LogId;
+use sluice_meta::types::Proposal;
 use sluice_meta::Command;
 use sluice_meta::LogStore;
 use sluice_meta::StoreError;
@@ -28,7 +29,9 @@ const SEGMENT_BYTES: u64 = 512;
 fn entry(term: u64, index: u64) -> Entry {
     Entry {
         log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
-        payload: EntryPayload::Normal(Command::DeleteTopic { name: format!("topic-{term}-{index}") }),
+        payload: EntryPayload::Normal(Proposal {
+            commands: vec![Command::DeleteTopic { name: format!("topic-{term}-{index}") }],
+        }),
     }
 }
 

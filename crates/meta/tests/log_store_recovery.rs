@@ -14,6 +14,7 @@ use openraft::EntryPayload;
 use openraft::RaftLogReader;
 use sluice_meta::types::Entry;
 use sluice_meta::types::LogId;
+use sluice_meta::types::Proposal;
 use sluice_meta::types::Vote;
 use sluice_meta::Command;
 use sluice_meta::LogStore;
@@ -26,7 +27,9 @@ fn log_id(index: u64) -> LogId {
 fn entry(index: u64) -> Entry {
     Entry {
         log_id: log_id(index),
-        payload: EntryPayload::Normal(Command::DeleteTopic { name: format!("topic-{index}") }),
+        payload: EntryPayload::Normal(Proposal {
+            commands: vec![Command::DeleteTopic { name: format!("topic-{index}") }],
+        }),
     }
 }
 
