@@ -7,7 +7,7 @@
 //! 1. sequential commit latency on the leader: one `AllocateProducerIds` at a time, time from
 //!    `propose` to applied-on-leader;
 //! 2. the same through a follower (forwarded to the leader over the RPC connection);
-//! 3. throughput with `--concurrency` proposers on the leader.
+//! 3. throughput with `--concurrency` proposers on the leader, then on a follower.
 //!
 //! Run: `cargo run --release -p sluice-meta --example meta_bench -- [--sequential N]
 //! [--total N] [--concurrency C] [--dir PATH]`
@@ -136,6 +136,18 @@ async fn main() {
         latencies.extend(task.await.unwrap());
     }
     let label = format!("{} concurrent, on leader", options.concurrency);
+    report(&label, latencies, started.elapsed());
+
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..options.concurrency {
+        tasks.push(tokio::spawn(timed_proposals(nodes[&follower].clone(), per_task, broker_epoch)));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let label = format!("{} concurrent, via follower", options.concurrency);
     report(&label, latencies, started.elapsed());
 
     for node in nodes.values() {
