@@ -273,7 +273,8 @@ pub enum MetaError {
         /// The limit.
         bytes_max: usize,
     },
-    /// Forwarding to the leader failed on the network. Retriable.
+    /// Forwarding to the leader failed after the request was sent (connection broke, leader
+    /// stopped). Retriable, but like `Timeout` the command may have been applied.
     #[error("forwarding to leader {leader} failed: {reason}")]
     Forward {
         /// The leader dialed.

@@ -24,7 +24,7 @@ use sluice_meta::MetadataView;
 const ELECTION_WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_voters_elect_exactly_one_leader() {
+async fn three_voters_elect_exactly_one_leader_which_serves_linearizable_reads() {
     let mut cluster = Cluster::start(3).await;
     let leader = cluster.wait_leader(&[1, 2, 3], ELECTION_WAIT).await;
     let leaders: Vec<u64> =
@@ -35,7 +35,17 @@ async fn three_voters_elect_exactly_one_leader() {
         let metrics = cluster.node(id).metrics().borrow().clone();
         assert_eq!(metrics.current_leader, Some(leader));
         assert_eq!(metrics.current_term, term);
+        assert_eq!(cluster.node(id).is_leader(), id == leader);
     }
+    // A linearizable read is served by the leader and includes every acknowledged write;
+    // a follower points at the leader instead.
+    let proposed = cluster.node(leader).propose(register(1)).await.unwrap();
+    let read = cluster.node(leader).read_view_linearizable().await.unwrap();
+    assert!(read.applied_index.is_some_and(|index| index >= proposed.log_index));
+    assert!(read.view.brokers.contains_key(&1));
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let refused = cluster.node(follower).read_view_linearizable().await.unwrap_err();
+    assert!(matches!(refused, MetaError::NotLeader { leader: Some(l) } if l == leader), "{refused}");
     cluster.stop_all().await;
 }
 
