@@ -1,4 +1,5 @@
-//! Errors of the broker's network layer.
+//! Errors at the broker's boundaries: [`BrokerError`] stops the broker, [`PartitionError`]
+//! fails one partition operation and becomes a Kafka error code.
 
 use std::net::SocketAddr;
 
@@ -23,4 +24,89 @@ pub enum BrokerError {
         /// Which relation is broken.
         reason: String,
     },
+
+    /// The metadata node could not start or the broker could not register with it (bad voter
+    /// list, damaged Raft directory, no quorum within the registration timeout). See the inner
+    /// error for whether a restart can help.
+    #[error("metadata: {0}")]
+    Meta(sluice_meta::MetaError),
+
+    /// The registration was answered with something other than a registration.
+    #[error("registration: {0}")]
+    Registration(String),
+
+    /// The partition directories could not be read or cleaned at start. Operator action.
+    #[error("partitions: {0}")]
+    Partition(PartitionError),
+}
+
+/// Why a partition operation failed; each maps onto the Kafka error code the client gets.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    /// This broker does not lead the partition (any more), or it is closing. Retriable after a
+    /// metadata refresh (NOT_LEADER_OR_FOLLOWER).
+    #[error("not the leader of this partition")]
+    NotLeader,
+    /// The client's leader epoch is older than ours (FENCED_LEADER_EPOCH): refresh metadata.
+    #[error("fenced leader epoch")]
+    FencedLeaderEpoch,
+    /// The client's leader epoch is newer than ours (UNKNOWN_LEADER_EPOCH): we lag the
+    /// metadata; retriable.
+    #[error("unknown leader epoch")]
+    UnknownLeaderEpoch,
+    /// acks=all with fewer in-sync replicas than `min.insync.replicas`. Retriable.
+    #[error("fewer in-sync replicas than min.insync.replicas")]
+    NotEnoughReplicas,
+    /// A sequence gap for an idempotent producer. Not retriable as is: the producer must
+    /// reset (librdkafka and the Java client bump the epoch).
+    #[error("out of order sequence: expected {expected}, received {received}")]
+    OutOfOrderSequence {
+        /// The sequence that would have been accepted.
+        expected: i32,
+        /// The batch's first sequence.
+        received: i32,
+    },
+    /// An idempotent producer with an older epoch than the partition knows (a zombie).
+    #[error("producer epoch {received} is older than {current}")]
+    InvalidProducerEpoch {
+        /// The partition's epoch for the producer.
+        current: i16,
+        /// The batch's epoch.
+        received: i16,
+    },
+    /// The log refused the operation (bad batch, offset out of range, storage failure).
+    #[error(transparent)]
+    Log(#[from] sluice_log::LogError),
+    /// Reading or writing a partition's own files (not the log's) failed. Operator action.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A blocking task of the partition panicked or was cancelled (a bug).
+    #[error("partition task failed: {0}")]
+    Task(String),
+}
+
+impl PartitionError {
+    /// The Kafka protocol error code for a client.
+    pub fn kafka_error_code(&self) -> i16 {
+        use crate::kafka_code::*;
+        match self {
+            PartitionError::NotLeader => NOT_LEADER_OR_FOLLOWER,
+            PartitionError::FencedLeaderEpoch => FENCED_LEADER_EPOCH,
+            PartitionError::UnknownLeaderEpoch => UNKNOWN_LEADER_EPOCH,
+            PartitionError::NotEnoughReplicas => NOT_ENOUGH_REPLICAS,
+            PartitionError::OutOfOrderSequence { .. } => OUT_OF_ORDER_SEQUENCE_NUMBER,
+            PartitionError::InvalidProducerEpoch { .. } => INVALID_PRODUCER_EPOCH,
+            // The log says INVALID_RECORD (87) for framing errors; Kafka clients treat a
+            // malformed batch as CORRUPT_MESSAGE, which the issue asks for too.
+            PartitionError::Log(sluice_log::LogError::InvalidBatch { .. }) => CORRUPT_MESSAGE,
+            PartitionError::Log(error) => error.kafka_error_code(),
+            PartitionError::Io { .. } => KAFKA_STORAGE_ERROR,
+            PartitionError::Task(_) => UNKNOWN_SERVER_ERROR,
+        }
+    }
 }

@@ -1,24 +1,38 @@
-//! The Sluice broker's data plane. So far: the network layer, following a request from the
-//! socket to its handler.
+//! The Sluice broker's data plane, following a request from the socket to the segment file.
 //!
 //! 1. [`server`] — the Kafka listener; one task per connection, a bounded number of them.
 //! 2. [`connection`] — reads frames (bounded buffer, bounded in-flight requests), answers them
 //!    one at a time in request order, closes the connection on protocol errors.
-//! 3. [`dispatch`] — checks the api and version against the supported table, decodes the
-//!    request with `sluice-proto`, calls the handler.
-//! 4. Handlers: [`api_versions`] (the table itself). Produce, Fetch, Metadata and the rest come
-//!    with the partition layer (`sluice-log`) and the control plane (`sluice-meta`).
+//! 3. [`dispatch`] — checks the api and version against the supported table
+//!    ([`api_versions`]), decodes the request with `sluice-proto`, calls the handler.
+//! 4. [`handlers`] — one module per api family: produce, fetch (long poll), list offsets,
+//!    producer ids, metadata (auto topic creation), topic admin, configs. They convert wire
+//!    types to plain values and call the metadata node or the partitions.
+//! 5. [`partition`] — the replicas this broker hosts: a `sluice-log` log each, leadership from
+//!    the metadata view, idempotent producer state, the high watermark; pure decision functions
+//!    for replication; every blocking step on tokio's blocking pool.
 //!
-//! [`config`] holds every limit, each with its reason. `main` stays thin: it builds a
-//! [`BrokerConfig`] and calls [`run`] with a shutdown future, as the tests do.
+//! Around them: [`node`] wires a broker process (listeners, metadata node, registration,
+//! reconciliation and maintenance tasks, shutdown order), [`broker`] is the state handlers
+//! share, [`admin_http`] serves `/health` and `/ready`, [`cli`] holds the flags. [`config`]
+//! holds the network limits, each with its reason; `main` stays thin and calls [`run`] with a
+//! shutdown future, as the tests do.
 
+pub mod admin_http;
 pub mod api_versions;
+pub mod broker;
+pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod dispatch;
 pub mod error;
+pub mod handlers;
+pub mod kafka_code;
+pub mod node;
+pub mod partition;
 pub mod server;
 
 pub use config::BrokerConfig;
-pub use error::BrokerError;
-pub use server::{run, Server};
+pub use error::{BrokerError, PartitionError};
+pub use node::{run, Node, NodeConfig};
+pub use server::Server;

@@ -1,10 +1,11 @@
-//! `sluice-broker`: starts the broker with the default configuration (Kafka listener on
-//! 127.0.0.1:9092) and stops it cleanly on SIGINT or SIGTERM. Log level from `RUST_LOG`
-//! (default `info`).
+//! `sluice-broker`: parses the flags (see `cli`), starts the broker and stops it cleanly on
+//! SIGINT or SIGTERM. Log level from `RUST_LOG` (default `info`).
 
 use std::process::ExitCode;
 
-use sluice_broker::{run, BrokerConfig};
+use clap::Parser;
+use sluice_broker::cli::Args;
+use sluice_broker::run;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -12,7 +13,8 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    match run(BrokerConfig::default(), shutdown_signal()).await {
+    let config = Args::parse().into_config();
+    match run(config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "broker failed");

@@ -1,8 +1,8 @@
 //! The Kafka listener: accepts connections and runs each on its own task.
 //!
-//! [`Server::bind`] opens the socket (so a test can bind port 0 and ask for the address),
-//! [`Server::serve`] accepts until the `shutdown` future completes, and [`run`] does both — what
-//! `main` and tests call. At most `connections_max` connections are open at once: the accept
+//! [`Server::bind`] opens the socket (so a test can bind port 0 and ask for the address) and
+//! [`Server::serve`] accepts until the `shutdown` future completes; [`crate::node`] wires it
+//! with the rest of the broker. At most `connections_max` connections are open at once: the accept
 //! loop takes a permit before accepting, so extra clients wait in the kernel's accept queue.
 //!
 //! On shutdown the listener closes, every connection is told to stop, and the server waits up to
@@ -30,19 +30,25 @@ pub struct Server {
     dispatcher: Arc<Dispatcher>,
 }
 
-/// Binds `config.listen_address` and serves until `shutdown` completes.
-pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> Result<(), BrokerError> {
-    Server::bind(config).await?.serve(shutdown).await
-}
-
 impl Server {
-    /// Validates the configuration and binds the listener.
-    pub async fn bind(config: BrokerConfig) -> Result<Server, BrokerError> {
+    /// Validates the configuration and binds the listener; requests go to `dispatcher`.
+    pub async fn bind(config: BrokerConfig, dispatcher: Arc<Dispatcher>) -> Result<Server, BrokerError> {
         config.validate()?;
         let listener = TcpListener::bind(config.listen_address)
             .await
             .map_err(|source| BrokerError::Bind { address: config.listen_address, source })?;
-        Ok(Server { listener, config, dispatcher: Arc::new(Dispatcher::new()) })
+        Ok(Server { listener, config, dispatcher })
+    }
+
+    /// A server on an already bound listener (the node binds every port before it starts the
+    /// metadata node, so that port 0 works everywhere).
+    pub fn from_listener(
+        listener: TcpListener,
+        config: BrokerConfig,
+        dispatcher: Arc<Dispatcher>,
+    ) -> Result<Server, BrokerError> {
+        config.validate()?;
+        Ok(Server { listener, config, dispatcher })
     }
 
     /// The address actually bound (the chosen port when the configuration asked for port 0).

@@ -7,67 +7,22 @@
 //! requests are answered in order; and a real librdkafka client (kcat) completes its
 //! ApiVersions handshake.
 //!
-//! Method: each test starts a broker on an ephemeral port with `Server::bind` + `serve`, writes
-//! bytes with a plain `TcpStream`, and reads frames or end-of-stream with a timeout.
+//! Method: each test starts a whole broker (`Node`, see `common`) on ephemeral ports with a
+//! temporary data directory, writes bytes with a plain `TcpStream`, and reads frames or
+//! end-of-stream with a timeout.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use sluice_broker::{BrokerConfig, Server};
-use sluice_proto::kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, RequestHeader,
-};
+use sluice_broker::BrokerConfig;
+use sluice_proto::kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, OffsetCommitRequest};
 use sluice_proto::kafka_protocol::protocol::{Encodable, StrBytes};
 use sluice_proto::{decode_response, encode_request, REQUEST_BYTES_MAX};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+mod common;
 
-/// A broker on 127.0.0.1:<ephemeral>, stopped when dropped.
-struct TestBroker {
-    address: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl TestBroker {
-    async fn start() -> TestBroker {
-        TestBroker::start_with(BrokerConfig::default()).await
-    }
-
-    async fn start_with(config: BrokerConfig) -> TestBroker {
-        let config = BrokerConfig { listen_address: "127.0.0.1:0".parse().unwrap(), ..config };
-        let server = Server::bind(config).await.unwrap();
-        let address = server.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(server.serve(async {
-            let _ = stopped.await;
-        }));
-        TestBroker { address, stop: Some(stop) }
-    }
-
-    async fn connect(&self) -> TcpStream {
-        TcpStream::connect(self.address).await.unwrap()
-    }
-}
-
-impl Drop for TestBroker {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-fn header(api_key: ApiKey, version: i16, correlation_id: i32) -> RequestHeader {
-    RequestHeader::default()
-        .with_request_api_key(api_key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str("network-test")))
-}
+use common::{assert_closed, header, read_frame, TestBroker};
 
 fn api_versions_request(version: i16, correlation_id: i32) -> Bytes {
     let body = ApiVersionsRequest::default()
@@ -75,31 +30,6 @@ fn api_versions_request(version: i16, correlation_id: i32) -> Bytes {
         .with_client_software_version(StrBytes::from_static_str("0.1.0"));
     let body = if version >= 3 { body } else { ApiVersionsRequest::default() };
     encode_request(&header(ApiKey::ApiVersions, version, correlation_id), &body).unwrap()
-}
-
-/// Reads one response frame's payload.
-async fn read_frame(stream: &mut TcpStream) -> Bytes {
-    tokio::time::timeout(IO_TIMEOUT, async {
-        let length = stream.read_i32().await.expect("length prefix");
-        let mut payload = vec![0; usize::try_from(length).expect("non-negative length")];
-        stream.read_exact(&mut payload).await.expect("payload");
-        Bytes::from(payload)
-    })
-    .await
-    .expect("a response within the timeout")
-}
-
-/// Asserts the broker closes the connection (end of stream or reset) without answering.
-async fn assert_closed(stream: &mut TcpStream) {
-    let mut byte = [0u8; 1];
-    let read = tokio::time::timeout(IO_TIMEOUT, stream.read(&mut byte))
-        .await
-        .expect("the broker closes the connection within the timeout");
-    match read {
-        Ok(0) => {}
-        Ok(_) => panic!("expected the connection to close, got data"),
-        Err(error) => assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset),
-    }
 }
 
 fn decode_api_versions(version: i16, payload: Bytes) -> (i32, ApiVersionsResponse) {
@@ -241,8 +171,8 @@ async fn unknown_api_key_closes_the_connection() {
 async fn known_but_unsupported_api_closes_the_connection() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    // Metadata is a real api that this broker does not implement yet.
-    let frame = encode_request(&header(ApiKey::Metadata, 1, 3), &MetadataRequest::default()).unwrap();
+    // OffsetCommit is a real api that this broker does not implement yet.
+    let frame = encode_request(&header(ApiKey::OffsetCommit, 2, 3), &OffsetCommitRequest::default()).unwrap();
     stream.write_all(&frame).await.unwrap();
     assert_closed(&mut stream).await;
 }
@@ -421,9 +351,8 @@ async fn idle_connections_are_closed_and_active_ones_are_not() {
 }
 
 /// kcat (Debian's, librdkafka 2.0.2) connects, sends its ApiVersions probe (v3), and parses our
-/// answer: its debug log shows the response received and the broker UP. It then refuses to send
-/// Metadata because our table does not list it — which is itself proof the table was read.
-/// kcat is installed by scripts/install-test-deps.sh.
+/// answer: its debug log shows the response received and the broker UP, and it then lists the
+/// cluster from our Metadata answer. kcat is installed by scripts/install-test-deps.sh.
 #[tokio::test]
 async fn kcat_completes_its_api_versions_handshake() {
     let broker = TestBroker::start().await;
@@ -441,10 +370,8 @@ async fn kcat_completes_its_api_versions_handshake() {
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(log.contains("Received ApiVersionResponse"), "no ApiVersions response in kcat's log:\n{log}");
     assert!(log.contains("APIVERSION_QUERY -> UP"), "kcat did not accept the handshake:\n{log}");
-    assert!(
-        log.contains("Required feature not supported by broker"),
-        "kcat should refuse Metadata, which the table does not list:\n{log}"
-    );
+    let listing = String::from_utf8_lossy(&output.stdout);
+    assert!(listing.contains("1 brokers:") && listing.contains("broker 1 at"), "no metadata listing:\n{listing}");
 }
 
 fn which_kcat() -> Option<std::path::PathBuf> {

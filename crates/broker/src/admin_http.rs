@@ -1,0 +1,102 @@
+//! The admin HTTP listener: `GET /health` (the process is up: 200) and `GET /ready` (200 once
+//! the metadata group has a leader and this broker's registration is applied, else 503).
+//!
+//! Two fixed answers do not need an HTTP library: each connection sends one request line and
+//! headers (at most [`ADMIN_REQUEST_BYTES_MAX`], within [`ADMIN_REQUEST_TIMEOUT_MS`]), gets one
+//! response and is closed. At most [`ADMIN_CONNECTIONS_MAX`] are served at once.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+/// Bytes of request line and headers read from one admin connection; probes send ~100.
+pub const ADMIN_REQUEST_BYTES_MAX: usize = 8 * 1024;
+
+/// Time a client has to send its request, in milliseconds.
+pub const ADMIN_REQUEST_TIMEOUT_MS: u64 = 5_000;
+
+/// Admin connections served at once; more wait in the accept queue.
+pub const ADMIN_CONNECTIONS_MAX: usize = 64;
+
+/// Answers readiness: whether the broker can serve clients now.
+pub trait Readiness: Send + Sync + 'static {
+    /// True when `/ready` should answer 200.
+    fn is_ready(&self) -> bool;
+}
+
+/// Serves `/health` and `/ready` on `listener` until `shutdown` completes.
+pub async fn serve(listener: TcpListener, readiness: Arc<dyn Readiness>, shutdown: impl Future<Output = ()>) {
+    let slots = Arc::new(Semaphore::new(ADMIN_CONNECTIONS_MAX));
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "admin accept failed");
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { break };
+        let readiness = Arc::clone(&readiness);
+        tokio::spawn(async move {
+            if let Err(error) = answer(stream, &*readiness).await {
+                tracing::debug!(%peer, %error, "admin connection failed");
+            }
+            drop(slot);
+        });
+    }
+}
+
+async fn answer(mut stream: TcpStream, readiness: &dyn Readiness) -> std::io::Result<()> {
+    let mut buffer = Vec::with_capacity(1024);
+    let read = tokio::time::timeout(Duration::from_millis(ADMIN_REQUEST_TIMEOUT_MS), async {
+        let mut chunk = [0u8; 1024];
+        while !buffer.windows(4).any(|w| w == b"\r\n\r\n") && buffer.len() < ADMIN_REQUEST_BYTES_MAX {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
+    if !matches!(read, Ok(Ok(()))) {
+        return Ok(());
+    }
+    let request_line = buffer.split(|b| *b == b'\n').next().unwrap_or_default();
+    let request_line = String::from_utf8_lossy(request_line);
+    let mut parts = request_line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (status, body) = route(method, path, readiness);
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+fn route(method: &str, path: &str, readiness: &dyn Readiness) -> (&'static str, &'static str) {
+    match (method, path) {
+        ("GET", "/health") => ("200 OK", "ok\n"),
+        ("GET", "/ready") if readiness.is_ready() => ("200 OK", "ready\n"),
+        ("GET", "/ready") => ("503 Service Unavailable", "not ready\n"),
+        ("GET", _) => ("404 Not Found", "not found\n"),
+        _ => ("405 Method Not Allowed", "method not allowed\n"),
+    }
+}
+
+/// The address an admin listener is bound to, for logs.
+pub fn describe(listener: &TcpListener) -> String {
+    listener.local_addr().map_or_else(|_| "?".to_string(), |a: SocketAddr| a.to_string())
+}

@@ -1,0 +1,120 @@
+//! What every request handler shares: this broker's identity, the metadata node, the
+//! partitions it hosts, the topic defaults, and its block of producer ids.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_meta::limits::PROPOSE_TIMEOUT_MS;
+use sluice_meta::{BrokerId, Command, CommandOutcome, MetaError, MetaNode, MetadataView, Proposed};
+
+use crate::partition::PartitionManager;
+
+/// Broker-wide defaults for topics created without explicit values (Kafka's broker configs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDefaults {
+    /// `num.partitions`: partitions of an auto-created topic or a CreateTopics request with
+    /// `num_partitions = -1` (Kafka's default 1).
+    pub partitions: u32,
+    /// `default.replication.factor` (Kafka's default 1).
+    pub replication_factor: u16,
+    /// `auto.create.topics.enable`: Metadata requests for an unknown topic create it (Kafka's
+    /// default true), unless the client asks not to (`allow_auto_topic_creation`, v4+).
+    pub auto_create_topics: bool,
+}
+
+impl Default for TopicDefaults {
+    fn default() -> Self {
+        TopicDefaults { partitions: 1, replication_factor: 1, auto_create_topics: true }
+    }
+}
+
+/// The producer ids this broker may hand out: `next .. end` of a block the metadata gave it.
+#[derive(Debug, Default)]
+struct ProducerIdBlock {
+    next: i64,
+    end: i64,
+}
+
+/// The state shared by all handlers of one broker.
+#[derive(Debug)]
+pub struct Broker {
+    /// This broker's id.
+    pub node_id: BrokerId,
+    /// Cluster id reported to clients.
+    pub cluster_id: String,
+    /// The metadata Raft node.
+    pub meta: Arc<MetaNode>,
+    /// The partition replicas hosted here.
+    pub partitions: Arc<PartitionManager>,
+    /// Topic defaults.
+    pub defaults: TopicDefaults,
+    /// Epoch of this broker's registration (`-1` until registered).
+    broker_epoch: AtomicI64,
+    producer_ids: tokio::sync::Mutex<ProducerIdBlock>,
+}
+
+impl Broker {
+    /// A broker context; [`Broker::set_broker_epoch`] once registered.
+    pub fn new(
+        node_id: BrokerId,
+        cluster_id: String,
+        meta: Arc<MetaNode>,
+        partitions: Arc<PartitionManager>,
+        defaults: TopicDefaults,
+    ) -> Broker {
+        Broker {
+            node_id,
+            cluster_id,
+            meta,
+            partitions,
+            defaults,
+            broker_epoch: AtomicI64::new(-1),
+            producer_ids: tokio::sync::Mutex::new(ProducerIdBlock::default()),
+        }
+    }
+
+    /// Records the epoch this broker's registration got.
+    pub fn set_broker_epoch(&self, epoch: i64) {
+        self.broker_epoch.store(epoch, Ordering::Release);
+    }
+
+    /// Whether the registration was applied.
+    pub fn is_registered(&self) -> bool {
+        self.broker_epoch.load(Ordering::Acquire) >= 0
+    }
+
+    /// The latest applied metadata view on this node.
+    pub fn view(&self) -> Arc<MetadataView> {
+        Arc::clone(&self.meta.view().view)
+    }
+
+    /// Proposes `command`, waits until this node has applied it, and brings the local
+    /// partitions in line, so a client answered after this sees the change here.
+    pub async fn propose_and_apply(&self, command: Command) -> Result<Proposed, MetaError> {
+        let proposed = self.meta.propose(command).await?;
+        let applied = self.meta.wait_applied(proposed.log_index, Duration::from_millis(PROPOSE_TIMEOUT_MS)).await?;
+        self.partitions.reconcile(&applied.view).await;
+        Ok(proposed)
+    }
+
+    /// A fresh producer id, taking a new block from the metadata when this one is used up.
+    pub async fn next_producer_id(&self) -> Result<i64, MetaError> {
+        let mut block = self.producer_ids.lock().await;
+        if block.next >= block.end {
+            let broker_epoch = self.broker_epoch.load(Ordering::Acquire);
+            let proposed =
+                self.meta.propose(Command::AllocateProducerIds { broker_id: self.node_id, broker_epoch }).await?;
+            match proposed.outcome {
+                CommandOutcome::ProducerIdsAllocated { first_producer_id, count } => {
+                    block.next = first_producer_id;
+                    block.end = first_producer_id + i64::from(count);
+                }
+                other => return Err(MetaError::Stopped(format!("unexpected outcome {other:?}"))),
+            }
+        }
+        let id = block.next;
+        block.next += 1;
+        Ok(id)
+    }
+}

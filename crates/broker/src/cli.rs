@@ -1,0 +1,104 @@
+//! Command-line flags of `sluice-broker` (clap), turned into a [`NodeConfig`].
+//!
+//! With no flags: node 1, data in `./data`, Kafka on 127.0.0.1:9092, Raft on 127.0.0.1:9093
+//! (a one-voter group `1@127.0.0.1:9093`), admin HTTP on 127.0.0.1:9644, Kafka's topic
+//! defaults (1 partition, replication factor 1, auto topic creation on).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+
+use crate::broker::TopicDefaults;
+use crate::node::NodeConfig;
+
+/// Sluice broker: a Kafka-compatible replicated partitioned log.
+#[derive(Debug, Parser)]
+#[command(name = "sluice-broker", version)]
+pub struct Args {
+    /// Broker id, also the metadata Raft node id.
+    #[arg(long, env = "SLUICE_NODE_ID", default_value_t = 1)]
+    pub node_id: i32,
+    /// Data directory (`meta/` for the Raft group, `logs/` for partitions).
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Kafka listener address.
+    #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:9092")]
+    pub listen: SocketAddr,
+    /// `host:port` clients are told to connect to (default: the listener address).
+    #[arg(long, env = "SLUICE_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Raft (internal) listener address.
+    #[arg(long, env = "SLUICE_RAFT_LISTEN", default_value = "127.0.0.1:9093")]
+    pub raft_listen: SocketAddr,
+    /// Initial metadata voters, `id@host:port,...` (default: this node alone at --raft-listen).
+    #[arg(long, env = "SLUICE_VOTERS")]
+    pub voters: Option<String>,
+    /// Admin HTTP listener (`/health`, `/ready`).
+    #[arg(long, env = "SLUICE_ADMIN_LISTEN", default_value = "127.0.0.1:9644")]
+    pub admin_listen: SocketAddr,
+    /// Partitions of auto-created topics and of CreateTopics with -1 (Kafka's `num.partitions`).
+    #[arg(long, default_value_t = 1)]
+    pub default_partitions: u32,
+    /// Replication factor of topics created without one (Kafka's `default.replication.factor`).
+    #[arg(long, default_value_t = 1)]
+    pub default_replication_factor: u16,
+    /// Create unknown topics on Metadata requests (Kafka's `auto.create.topics.enable`).
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    pub auto_create_topics: bool,
+}
+
+impl Args {
+    /// The node configuration these flags describe.
+    pub fn into_config(self) -> NodeConfig {
+        let mut config = NodeConfig::new(self.node_id, self.data_dir);
+        config.kafka.listen_address = self.listen;
+        config.advertise = self.advertise;
+        config.raft_listen = self.raft_listen;
+        config.voters = self.voters;
+        config.admin_listen = self.admin_listen;
+        config.defaults = TopicDefaults {
+            partitions: self.default_partitions,
+            replication_factor: self.default_replication_factor,
+            auto_create_topics: self.auto_create_topics,
+        };
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_flags_give_the_documented_defaults() {
+        let config = Args::parse_from(["sluice-broker"]).into_config();
+        assert_eq!(config.node_id, 1);
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.kafka.listen_address.to_string(), "127.0.0.1:9092");
+        assert_eq!(config.raft_listen.to_string(), "127.0.0.1:9093");
+        assert_eq!(config.admin_listen.to_string(), "127.0.0.1:9644");
+        assert_eq!(config.voters, None);
+        assert_eq!(config.defaults, TopicDefaults::default());
+    }
+
+    #[test]
+    fn flags_override_the_defaults() {
+        let config = Args::parse_from([
+            "sluice-broker",
+            "--node-id",
+            "3",
+            "--voters",
+            "3@127.0.0.1:1",
+            "--auto-create-topics",
+            "false",
+            "--default-partitions",
+            "4",
+        ])
+        .into_config();
+        assert_eq!(config.node_id, 3);
+        assert_eq!(config.voters.as_deref(), Some("3@127.0.0.1:1"));
+        assert!(!config.defaults.auto_create_topics);
+        assert_eq!(config.defaults.partitions, 4);
+    }
+}

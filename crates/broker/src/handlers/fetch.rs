@@ -1,0 +1,225 @@
+//! Fetch: whole record batches straight from the segment files, with Kafka's long poll.
+//!
+//! A fetch reads every requested partition (up to its high watermark). If that gathered at
+//! least `min_bytes`, or a partition has an error, or `max_wait_ms` has passed, it answers;
+//! otherwise it waits until the high watermark of one of its partitions changes (a `watch`
+//! channel the partition signals on every append, leadership change and close) or the deadline
+//! passes, and reads again. Nothing sleeps or spins. The wait holds only this connection (its
+//! later requests queue behind it, as in Kafka); other connections are served meanwhile.
+//!
+//! Size limits (KIP-74): a partition returns at most `partition_max_bytes` and the response at
+//! most `max_bytes` (capped by [`FETCH_RESPONSE_BYTES_MAX`]), except that the first partition
+//! with data returns at least one whole batch so a consumer never stalls on a large batch.
+//! Batch bytes are copied from the log's file regions with `pread` into the response as they
+//! are on disk — never decoded or re-encoded.
+//!
+//! Fetch sessions (KIP-227) are not kept: a request with a session id gets
+//! FETCH_SESSION_ID_NOT_FOUND, and every response says session 0, which tells clients to send
+//! full fetches.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::future::select_all;
+use sluice_log::FileRegion;
+use sluice_proto::kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use sluice_proto::kafka_protocol::messages::{FetchRequest, FetchResponse};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::broker::Broker;
+use crate::error::PartitionError;
+use crate::handlers::{find_partition, since};
+use crate::kafka_code;
+use crate::partition::{blocking, Partition, ReadOutcome};
+
+/// Most bytes of record data one fetch response carries (Kafka's broker `fetch.max.bytes`,
+/// 55 MiB). Bounds the memory one fetch holds; a client asking for more gets this much.
+pub const FETCH_RESPONSE_BYTES_MAX: u64 = 55 * 1024 * 1024;
+
+/// Longest a fetch waits for `min_bytes`, in milliseconds, whatever it asks for. Clients use
+/// 100–500 ms; a longer wait would only hold the connection past their request timeouts.
+pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
+
+/// One requested partition, resolved.
+struct Target {
+    slot: (usize, usize),
+    fetch_offset: i64,
+    partition_max_bytes: u64,
+    current_leader_epoch: i32,
+    resolved: Result<Arc<Partition>, i16>,
+}
+
+/// One partition's result of a read pass.
+#[derive(Default)]
+struct PartitionResult {
+    error_code: i16,
+    high_watermark: i64,
+    log_start_offset: i64,
+    records: Bytes,
+}
+
+/// Answers a fetch, waiting for data as the request allows.
+pub async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> FetchResponse {
+    if request.session_id != 0 {
+        return FetchResponse::default().with_error_code(kafka_code::FETCH_SESSION_ID_NOT_FOUND).with_session_id(0);
+    }
+    let view = broker.view();
+    let mut targets = Vec::new();
+    for (topic_slot, topic) in request.topics.iter().enumerate() {
+        let name = topic.topic.0.as_str();
+        for (partition_slot, fetch) in topic.partitions.iter().enumerate() {
+            let resolved = find_partition(&view, name, fetch.partition)
+                .and_then(|_| broker.partitions.get(name, fetch.partition).ok_or(kafka_code::NOT_LEADER_OR_FOLLOWER));
+            targets.push(Target {
+                slot: (topic_slot, partition_slot),
+                fetch_offset: fetch.fetch_offset,
+                partition_max_bytes: u64::try_from(fetch.partition_max_bytes).unwrap_or(0),
+                current_leader_epoch: fetch.current_leader_epoch,
+                resolved,
+            });
+        }
+    }
+    let max_bytes = u64::try_from(request.max_bytes).unwrap_or(0).min(FETCH_RESPONSE_BYTES_MAX);
+    let min_bytes = u64::try_from(request.min_bytes).unwrap_or(0);
+    let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0).min(FETCH_WAIT_MS_MAX));
+    let deadline = Instant::now() + wait;
+    let mut watches: Vec<watch::Receiver<i64>> =
+        targets.iter().filter_map(|t| t.resolved.as_ref().ok()).map(|p| p.watch_high_watermark()).collect();
+    let targets = Arc::new(targets);
+    loop {
+        for receiver in &mut watches {
+            receiver.borrow_and_update();
+        }
+        let (results, bytes) = read_pass(Arc::clone(&targets), max_bytes).await;
+        let has_error = results.iter().any(|r| r.error_code != kafka_code::NONE);
+        if bytes >= min_bytes || has_error || watches.is_empty() || Instant::now() >= deadline {
+            return response(version, &request, &targets, results);
+        }
+        let changed = select_all(watches.iter_mut().map(|receiver| Box::pin(receiver.changed())));
+        tokio::select! {
+            _ = changed => {}
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// Reads every target once on the blocking pool; returns per-target results and total bytes.
+async fn read_pass(targets: Arc<Vec<Target>>, max_bytes: u64) -> (Vec<PartitionResult>, u64) {
+    let count = targets.len();
+    let result = blocking(move || {
+        let mut remaining = max_bytes;
+        let mut total = 0;
+        let results = targets
+            .iter()
+            .map(|target| {
+                let result = read_one(target, remaining, total == 0);
+                remaining = remaining.saturating_sub(result.records.len() as u64);
+                total += result.records.len() as u64;
+                result
+            })
+            .collect();
+        Ok((results, total))
+    })
+    .await;
+    result.unwrap_or_else(|error| {
+        tracing::error!(%error, "fetch read failed");
+        let failed = (0..count)
+            .map(|_| PartitionResult { error_code: kafka_code::UNKNOWN_SERVER_ERROR, ..PartitionResult::default() })
+            .collect();
+        (failed, 0)
+    })
+}
+
+/// Reads one partition. Blocking (`pread` of the batches).
+fn read_one(target: &Target, remaining: u64, first_with_data: bool) -> PartitionResult {
+    let partition = match &target.resolved {
+        Ok(partition) => partition,
+        Err(code) => {
+            return PartitionResult {
+                error_code: *code,
+                high_watermark: -1,
+                log_start_offset: -1,
+                ..Default::default()
+            }
+        }
+    };
+    let limit = target.partition_max_bytes.min(remaining);
+    let offsets = |error_code| {
+        let (_, high_watermark, log_start_offset) = partition.offsets().unwrap_or((-1, -1, -1));
+        PartitionResult { error_code, high_watermark, log_start_offset, records: Bytes::new() }
+    };
+    if limit == 0 && !first_with_data {
+        return offsets(kafka_code::NONE);
+    }
+    let read = partition.read(target.fetch_offset, limit.max(1), target.current_leader_epoch);
+    let outcome: ReadOutcome = match read {
+        Ok(outcome) => outcome,
+        Err(error) => return offsets(error.kafka_error_code()),
+    };
+    // Only the first partition with data may exceed its limits (one whole batch).
+    if outcome.bytes > limit && !first_with_data {
+        return PartitionResult {
+            error_code: kafka_code::NONE,
+            high_watermark: outcome.high_watermark,
+            log_start_offset: outcome.log_start_offset,
+            records: Bytes::new(),
+        };
+    }
+    match read_regions(&outcome.regions, outcome.bytes) {
+        Ok(records) => PartitionResult {
+            error_code: kafka_code::NONE,
+            high_watermark: outcome.high_watermark,
+            log_start_offset: outcome.log_start_offset,
+            records,
+        },
+        Err(error) => {
+            tracing::error!(topic = partition.topic, partition = partition.index, %error, "reading segment failed");
+            offsets(error.kafka_error_code())
+        }
+    }
+}
+
+/// Copies whole batches from the segment files, as stored.
+fn read_regions(regions: &[FileRegion], bytes: u64) -> Result<Bytes, PartitionError> {
+    let mut buffer = BytesMut::zeroed(usize::try_from(bytes).unwrap_or(usize::MAX));
+    let mut position = 0usize;
+    for region in regions {
+        let len = region.len as usize;
+        region
+            .read_into(&mut buffer[position..position + len])
+            .map_err(|source| PartitionError::Io { path: "segment".into(), source })?;
+        position += len;
+    }
+    Ok(buffer.freeze())
+}
+
+fn response(version: i16, request: &FetchRequest, targets: &[Target], results: Vec<PartitionResult>) -> FetchResponse {
+    let mut topics: Vec<FetchableTopicResponse> = request
+        .topics
+        .iter()
+        .map(|topic| {
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partitions(Vec::with_capacity(topic.partitions.len()))
+        })
+        .collect();
+    for (target, result) in targets.iter().zip(results) {
+        let partition_index = request.topics[target.slot.0].partitions[target.slot.1].partition;
+        topics[target.slot.0].partitions.push(
+            PartitionData::default()
+                .with_partition_index(partition_index)
+                .with_error_code(result.error_code)
+                .with_high_watermark(result.high_watermark)
+                // No transactions: everything below the high watermark is stable.
+                .with_last_stable_offset(result.high_watermark)
+                .with_log_start_offset(since(version, 5, result.log_start_offset, -1))
+                .with_aborted_transactions(Some(Vec::new()))
+                .with_preferred_read_replica((-1).into())
+                .with_records(Some(result.records)),
+        );
+    }
+    FetchResponse::default().with_error_code(kafka_code::NONE).with_session_id(0).with_responses(topics)
+}

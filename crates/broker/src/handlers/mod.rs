@@ -1,0 +1,61 @@
+//! Request handlers: each converts a decoded `kafka-protocol` request into calls on the
+//! metadata node and the partitions, and builds the response. Wire types stay here; the
+//! partition layer sees plain values.
+
+pub mod admin;
+pub mod configs;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+pub mod producer_id;
+
+use sluice_meta::{CommandError, MetaError, MetadataView, TopicRecord};
+use sluice_proto::kafka_protocol::protocol::StrBytes;
+
+use crate::kafka_code;
+
+/// `value` if the response version has the field (`version >= since`), else the field's
+/// default: `kafka-protocol` refuses to encode a non-default value in a version without it.
+pub(crate) fn since<T>(version: i16, since: i16, value: T, default: T) -> T {
+    if version >= since {
+        value
+    } else {
+        default
+    }
+}
+
+/// A string for a response.
+pub(crate) fn str_bytes(text: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(text.into())
+}
+
+/// Kafka's error code and message for a failed metadata command.
+pub(crate) fn meta_error(error: &MetaError) -> (i16, Option<StrBytes>) {
+    (error.kafka_error_code(), Some(str_bytes(error.to_string())))
+}
+
+/// Kafka's error code and message for a rejected command.
+pub(crate) fn command_error(error: &CommandError) -> (i16, Option<StrBytes>) {
+    (error.kafka_error_code(), Some(str_bytes(error.to_string())))
+}
+
+/// Looks up a partition of a topic by name: the topic record, or the error a client gets
+/// (INVALID_TOPIC_EXCEPTION for a name Kafka would refuse, else UNKNOWN_TOPIC_OR_PARTITION).
+pub(crate) fn find_partition<'view>(
+    view: &'view MetadataView,
+    topic: &str,
+    partition: i32,
+) -> Result<&'view TopicRecord, i16> {
+    let Some(record) = view.topics.get(topic) else {
+        return Err(if sluice_meta::commands::validate_topic_name(topic).is_err() {
+            kafka_code::INVALID_TOPIC_EXCEPTION
+        } else {
+            kafka_code::UNKNOWN_TOPIC_OR_PARTITION
+        });
+    };
+    if partition < 0 || partition as usize >= record.partitions.len() {
+        return Err(kafka_code::UNKNOWN_TOPIC_OR_PARTITION);
+    }
+    Ok(record)
+}

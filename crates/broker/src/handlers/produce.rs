@@ -1,0 +1,191 @@
+//! Produce: append each partition's record batches to its log as leader.
+//!
+//! Per partition, in request order: look the partition up in the metadata (unknown topic,
+//! invalid name, unknown partition), find the local leader replica (NOT_LEADER_OR_FOLLOWER),
+//! then append on the blocking pool: producer-sequence check, batch validation (CRC-32C, size,
+//! framing) and offset assignment happen in the partition and the log, and nothing is appended
+//! when any of them fails. acks=all then waits for the high watermark to pass the batch (with
+//! one replica that is immediate), at most the request's timeout.
+//!
+//! acks=0 gets no response; if a partition failed, the connection is closed instead, as Kafka
+//! does, so the client notices.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sluice_proto::kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use sluice_proto::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use crate::broker::Broker;
+use crate::error::PartitionError;
+use crate::handlers::{find_partition, since, str_bytes};
+use crate::kafka_code;
+use crate::partition::{blocking, Appended, Partition};
+
+/// Longest an acks=all produce waits for the high watermark, in milliseconds, whatever the
+/// request's timeout says (Kafka's `request.timeout.ms` default is 30 s).
+pub const PRODUCE_ACKS_WAIT_MS_MAX: u64 = 30_000;
+
+/// One partition's outcome, before it is put in the response.
+enum Outcome {
+    Done(Appended),
+    Failed(i16, Option<String>),
+}
+
+/// A partition to append to, with its records.
+struct Work {
+    partition: Arc<Partition>,
+    records: Bytes,
+    slot: (usize, usize),
+}
+
+/// The answer to a produce request; `None` for acks=0 when every partition succeeded, `Err`
+/// (close the connection) for acks=0 when one failed.
+pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> Result<Option<ProduceResponse>, String> {
+    let acks = request.acks;
+    let view = broker.view();
+    let mut outcomes: Vec<Vec<Outcome>> = Vec::with_capacity(request.topic_data.len());
+    let mut work = Vec::new();
+    for (topic_slot, topic) in request.topic_data.iter().enumerate() {
+        let name = topic.name.0.as_str();
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for (partition_slot, data) in topic.partition_data.iter().enumerate() {
+            let failed = |code| Outcome::Failed(code, None);
+            let outcome = if request.transactional_id.is_some() {
+                Outcome::Failed(
+                    kafka_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                    Some("transactions are not supported".into()),
+                )
+            } else if !matches!(acks, -1..=1) {
+                failed(kafka_code::INVALID_REQUIRED_ACKS)
+            } else if let Err(code) = find_partition(&view, name, data.index) {
+                failed(code)
+            } else {
+                match (broker.partitions.get(name, data.index), &data.records) {
+                    (_, None) => Outcome::Failed(kafka_code::INVALID_REQUEST, Some("no records".into())),
+                    (_, Some(records)) if records.is_empty() => {
+                        Outcome::Failed(kafka_code::INVALID_REQUEST, Some("empty records".into()))
+                    }
+                    (None, _) => failed(kafka_code::NOT_LEADER_OR_FOLLOWER),
+                    (Some(partition), Some(records)) => {
+                        work.push(Work { partition, records: records.clone(), slot: (topic_slot, partition_slot) });
+                        // Replaced below once appended.
+                        failed(kafka_code::UNKNOWN_SERVER_ERROR)
+                    }
+                }
+            };
+            partitions.push(outcome);
+        }
+        outcomes.push(partitions);
+    }
+    let acks_all = acks == -1;
+    let appended = append_all(work, acks_all).await;
+    let wait = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0).min(PRODUCE_ACKS_WAIT_MS_MAX));
+    for ((topic_slot, partition_slot), partition, result) in appended {
+        let outcome = match result {
+            Ok(appended) if acks_all => match wait_for_high_watermark(&partition, appended.last_offset + 1, wait).await
+            {
+                Ok(()) => Outcome::Done(appended),
+                Err(code) => Outcome::Failed(code, None),
+            },
+            Ok(appended) => Outcome::Done(appended),
+            Err(error) => {
+                tracing::debug!(topic = partition.topic, partition = partition.index, %error, "produce refused");
+                Outcome::Failed(error.kafka_error_code(), Some(error.to_string()))
+            }
+        };
+        outcomes[topic_slot][partition_slot] = outcome;
+    }
+    if acks == 0 {
+        let failed = outcomes.iter().flatten().find_map(|outcome| match outcome {
+            Outcome::Failed(code, message) => Some(format!("acks=0 produce failed with error {code} ({message:?})")),
+            Outcome::Done(_) => None,
+        });
+        return match failed {
+            Some(reason) => Err(reason),
+            None => Ok(None),
+        };
+    }
+    Ok(Some(response(version, &request, outcomes)))
+}
+
+/// Appends every partition's records in one trip to the blocking pool.
+async fn append_all(
+    work: Vec<Work>,
+    acks_all: bool,
+) -> Vec<((usize, usize), Arc<Partition>, Result<Appended, PartitionError>)> {
+    if work.is_empty() {
+        return Vec::new();
+    }
+    let partitions: Vec<(usize, usize, Arc<Partition>)> =
+        work.iter().map(|w| (w.slot.0, w.slot.1, Arc::clone(&w.partition))).collect();
+    let result = blocking(move || {
+        Ok(work
+            .into_iter()
+            .map(|item| {
+                // The request's bytes are shared with the connection's frame; the log rewrites
+                // offsets in place, so it gets its own copy.
+                let mut records = item.records.to_vec();
+                let result = item.partition.append(&mut records, acks_all);
+                (item.slot, item.partition, result)
+            })
+            .collect::<Vec<_>>())
+    })
+    .await;
+    match result {
+        Ok(results) => results,
+        Err(error) => partitions
+            .into_iter()
+            .map(|(topic, partition_slot, partition)| {
+                ((topic, partition_slot), partition, Err(PartitionError::Task(error.to_string())))
+            })
+            .collect(),
+    }
+}
+
+/// Waits until the partition's high watermark reaches `offset`, or `wait` passes
+/// (REQUEST_TIMED_OUT), or the partition closes (NOT_LEADER_OR_FOLLOWER).
+async fn wait_for_high_watermark(partition: &Partition, offset: i64, wait: Duration) -> Result<(), i16> {
+    let mut high_watermark = partition.watch_high_watermark();
+    let reached = tokio::time::timeout(wait, high_watermark.wait_for(|hw| *hw >= offset)).await;
+    match reached {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(_)) => Err(kafka_code::NOT_LEADER_OR_FOLLOWER),
+        Err(_) => Err(kafka_code::REQUEST_TIMED_OUT),
+    }
+}
+
+fn response(version: i16, request: &ProduceRequest, outcomes: Vec<Vec<Outcome>>) -> ProduceResponse {
+    let responses = request
+        .topic_data
+        .iter()
+        .zip(outcomes)
+        .map(|(topic, outcomes)| {
+            let partition_responses = topic
+                .partition_data
+                .iter()
+                .zip(outcomes)
+                .map(|(data, outcome)| {
+                    let base = PartitionProduceResponse::default().with_index(data.index).with_log_append_time_ms(-1);
+                    match outcome {
+                        Outcome::Done(appended) => base
+                            .with_error_code(kafka_code::NONE)
+                            .with_base_offset(appended.base_offset)
+                            .with_log_start_offset(since(version, 5, appended.log_start_offset, -1)),
+                        Outcome::Failed(code, message) => base
+                            .with_error_code(code)
+                            .with_base_offset(-1)
+                            .with_log_start_offset(-1)
+                            .with_error_message(since(version, 8, message.map(str_bytes), None)),
+                    }
+                })
+                .collect();
+            TopicProduceResponse::default()
+                .with_name(topic.name.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partition_responses(partition_responses)
+        })
+        .collect();
+    ProduceResponse::default().with_responses(responses)
+}

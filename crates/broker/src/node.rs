@@ -1,0 +1,338 @@
+//! One broker process: binds its listeners, starts the metadata node, registers, opens its
+//! partitions, serves Kafka clients and the admin page, and shuts all of it down in order.
+//!
+//! Start order, and why:
+//! 1. Bind the Kafka, Raft and admin listeners first, so port 0 works (tests) and the default
+//!    voter list can name the Raft address actually bound.
+//! 2. Start the metadata node (`<data>/meta`) and serve `/health`.
+//! 3. Register this broker (retrying until the group has a leader) and wait until the
+//!    registration is applied here. The view is then current: everything committed before the
+//!    registration is in it. Only now may partition directories the view does not know be
+//!    deleted (topics deleted while the broker was down), and the partitions be opened.
+//! 4. Serve Kafka clients; keep partitions in step with every applied view; run maintenance
+//!    (retention, compaction, due flushes, checkpoints) on a timer. `/ready` answers 200.
+//!
+//! Shutdown: stop accepting clients and drain connections, stop the background tasks, close
+//! every log cleanly (flush and clean-shutdown marker), stop the metadata node.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sluice_meta::{parse_voters, BrokerId, Command, CommandOutcome, MetaConfig, MetaNode};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::admin_http::{self, Readiness};
+use crate::broker::{Broker, TopicDefaults};
+use crate::config::BrokerConfig;
+use crate::dispatch::Dispatcher;
+use crate::error::BrokerError;
+use crate::partition::PartitionManager;
+use crate::server::Server;
+
+/// Default Raft listener port.
+pub const RAFT_PORT_DEFAULT: u16 = 9093;
+/// Default admin HTTP port.
+pub const ADMIN_PORT_DEFAULT: u16 = 9644;
+
+/// How long the broker keeps trying to register before giving up, in milliseconds. A cluster
+/// whose voters start one by one needs a quorum first; two minutes covers a slow rollout.
+pub const REGISTRATION_TIMEOUT_MS: u64 = 120_000;
+
+/// Pause between registration attempts, in milliseconds.
+pub const REGISTRATION_RETRY_MS: u64 = 200;
+
+/// Interval of the flush timer, in milliseconds: logs with `flush.ms` are synced within this
+/// much after their interval passes, even when idle.
+pub const FLUSH_CHECK_INTERVAL_MS: u64 = 1_000;
+
+/// Interval between retention and compaction passes, in milliseconds (Kafka's
+/// `log.retention.check.interval.ms` is 5 minutes; a shorter one frees disk sooner at the cost
+/// of a directory scan per partition).
+pub const RETENTION_CHECK_INTERVAL_MS: u64 = 60_000;
+
+/// Interval between high-watermark checkpoints, in milliseconds (Kafka's
+/// `replica.high.watermark.checkpoint.interval.ms`).
+pub const CHECKPOINT_INTERVAL_MS: u64 = 5_000;
+
+/// Everything a broker process needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Broker id and Raft node id.
+    pub node_id: BrokerId,
+    /// Data directory: `meta/` for the Raft group, `logs/` for partitions.
+    pub data_dir: PathBuf,
+    /// Kafka listener and its limits.
+    pub kafka: BrokerConfig,
+    /// `host:port` clients are told to connect to; defaults to the bound Kafka address.
+    pub advertise: Option<String>,
+    /// Raft listener address.
+    pub raft_listen: SocketAddr,
+    /// `--voters` list; defaults to this node alone at its bound Raft address.
+    pub voters: Option<String>,
+    /// Admin HTTP listener address.
+    pub admin_listen: SocketAddr,
+    /// Topic defaults.
+    pub defaults: TopicDefaults,
+    /// See [`RETENTION_CHECK_INTERVAL_MS`].
+    pub retention_check_interval_ms: u64,
+}
+
+impl NodeConfig {
+    /// Defaults for `node_id` with data in `data_dir` (the flags' defaults).
+    pub fn new(node_id: BrokerId, data_dir: impl Into<PathBuf>) -> NodeConfig {
+        NodeConfig {
+            node_id,
+            data_dir: data_dir.into(),
+            kafka: BrokerConfig::default(),
+            advertise: None,
+            raft_listen: SocketAddr::from(([127, 0, 0, 1], RAFT_PORT_DEFAULT)),
+            voters: None,
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], ADMIN_PORT_DEFAULT)),
+            defaults: TopicDefaults::default(),
+            retention_check_interval_ms: RETENTION_CHECK_INTERVAL_MS,
+        }
+    }
+
+    /// The same, with every listener on an ephemeral port of 127.0.0.1 (tests).
+    pub fn ephemeral(node_id: BrokerId, data_dir: impl Into<PathBuf>) -> NodeConfig {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut config = NodeConfig::new(node_id, data_dir);
+        config.kafka.listen_address = any;
+        config.raft_listen = any;
+        config.admin_listen = any;
+        config
+    }
+}
+
+/// A started broker, not yet serving Kafka clients.
+pub struct Node {
+    config: NodeConfig,
+    broker: Arc<Broker>,
+    meta: Arc<MetaNode>,
+    kafka: Server,
+    admin: TcpListener,
+    ready: Arc<ReadyFlag>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("node_id", &self.config.node_id).field("kafka", &self.kafka_addr()).finish()
+    }
+}
+
+/// The addresses a started node listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeAddresses {
+    /// Kafka listener.
+    pub kafka: SocketAddr,
+    /// Raft listener.
+    pub raft: SocketAddr,
+    /// Admin HTTP listener.
+    pub admin: SocketAddr,
+}
+
+struct ReadyFlag {
+    broker: watch::Sender<Option<Arc<Broker>>>,
+}
+
+impl Readiness for ReadyFlag {
+    fn is_ready(&self) -> bool {
+        self.broker.borrow().as_ref().is_some_and(|b| b.is_registered() && b.meta.current_leader().is_some())
+    }
+}
+
+/// Starts and serves a broker until `shutdown` completes: what `main` calls.
+pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), BrokerError> {
+    let node = Node::start(config).await?;
+    node.serve(shutdown).await
+}
+
+impl Node {
+    /// Binds the listeners, starts the metadata node, registers, opens the partitions.
+    pub async fn start(config: NodeConfig) -> Result<Node, BrokerError> {
+        let bind = |address: SocketAddr| async move {
+            TcpListener::bind(address).await.map_err(|source| BrokerError::Bind { address, source })
+        };
+        let kafka_listener = bind(config.kafka.listen_address).await?;
+        let raft_listener = bind(config.raft_listen).await?;
+        let admin = bind(config.admin_listen).await?;
+        let kafka_addr = local_addr(&kafka_listener, config.kafka.listen_address);
+        let raft_addr = local_addr(&raft_listener, config.raft_listen);
+        let node_id = u64::try_from(config.node_id)
+            .map_err(|_| BrokerError::InvalidConfig { reason: format!("negative node id {}", config.node_id) })?;
+        let voters_text = config.voters.clone().unwrap_or_else(|| format!("{node_id}@{raft_addr}"));
+        let voters = parse_voters(&voters_text).map_err(BrokerError::Meta)?;
+        let meta_config = MetaConfig::new(node_id, config.data_dir.join("meta"), raft_addr, voters);
+        let meta =
+            Arc::new(MetaNode::start_with_listener(meta_config, raft_listener).await.map_err(BrokerError::Meta)?);
+        let ready = Arc::new(ReadyFlag { broker: watch::channel(None).0 });
+        let partitions = Arc::new(PartitionManager::new(config.node_id, config.data_dir.join("logs")));
+        let broker = Arc::new(Broker::new(
+            config.node_id,
+            cluster_id(&voters_text),
+            Arc::clone(&meta),
+            Arc::clone(&partitions),
+            config.defaults.clone(),
+        ));
+        ready.broker.send_replace(Some(Arc::clone(&broker)));
+        let advertise = config.advertise.clone().unwrap_or_else(|| kafka_addr.to_string());
+        register(&broker, &advertise, &raft_addr.to_string()).await?;
+        let view = broker.meta.view();
+        let deleted = partitions.delete_orphans(&view.view).await.map_err(BrokerError::Partition)?;
+        if deleted > 0 {
+            tracing::warn!(deleted, "deleted partition directories of topics deleted while the broker was down");
+        }
+        partitions.reconcile(&view.view).await;
+        let dispatcher = Arc::new(Dispatcher::new(Arc::clone(&broker)));
+        let kafka = Server::from_listener(kafka_listener, config.kafka.clone(), dispatcher)?;
+        Ok(Node { config, broker, meta, kafka, admin, ready })
+    }
+
+    /// The Kafka listener address.
+    pub fn kafka_addr(&self) -> SocketAddr {
+        self.kafka.local_addr()
+    }
+
+    /// Every bound address.
+    pub fn addresses(&self) -> NodeAddresses {
+        NodeAddresses {
+            kafka: self.kafka.local_addr(),
+            raft: self.meta.local_addr(),
+            admin: local_addr(&self.admin, self.config.admin_listen),
+        }
+    }
+
+    /// The handlers' shared state (tests inspect partitions through it).
+    pub fn broker(&self) -> Arc<Broker> {
+        Arc::clone(&self.broker)
+    }
+
+    /// Serves until `shutdown` completes, then shuts down in order.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), BrokerError> {
+        let (stop_sender, stop) = watch::channel(false);
+        let stopped = |mut stop: watch::Receiver<bool>| async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        };
+        tracing::info!(admin = admin_http::describe(&self.admin), "admin listener ready");
+        let admin = tokio::spawn(admin_http::serve(self.admin, self.ready.clone(), stopped(stop.clone())));
+        let reconciler = tokio::spawn(follow_metadata(Arc::clone(&self.broker), stopped(stop.clone())));
+        let maintenance = tokio::spawn(maintain(
+            Arc::clone(&self.broker.partitions),
+            self.config.retention_check_interval_ms,
+            stopped(stop.clone()),
+        ));
+        let served = self.kafka.serve(shutdown).await;
+        let _ = stop_sender.send(true);
+        for task in [reconciler, maintenance, admin] {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "background task failed");
+            }
+        }
+        self.broker.partitions.close_all().await;
+        if let Err(error) = self.meta.shutdown().await {
+            tracing::warn!(%error, "metadata node shutdown");
+        }
+        tracing::info!("broker stopped");
+        served
+    }
+}
+
+fn local_addr(listener: &TcpListener, configured: SocketAddr) -> SocketAddr {
+    listener.local_addr().unwrap_or(configured)
+}
+
+/// A cluster id every node computes alike from the same `--voters` list (Kafka's is a random
+/// UUID stored by the controller; the metadata state machine has no field for one yet).
+fn cluster_id(voters: &str) -> String {
+    let hash = sluice_proto::murmur2(voters.as_bytes()) as u32;
+    let hash2 = sluice_proto::murmur2(format!("sluice:{voters}").as_bytes()) as u32;
+    format!("sluice-{hash:08x}{hash2:08x}")
+}
+
+/// Registers this broker, retrying while the group has no leader, and waits until the
+/// registration is applied on this node.
+async fn register(broker: &Broker, kafka_addr: &str, internal_addr: &str) -> Result<(), BrokerError> {
+    let incarnation_id = Uuid::new_v4();
+    let deadline = Instant::now() + Duration::from_millis(REGISTRATION_TIMEOUT_MS);
+    let command = Command::RegisterBroker {
+        broker_id: broker.node_id,
+        incarnation_id,
+        kafka_addr: kafka_addr.to_string(),
+        internal_addr: internal_addr.to_string(),
+        rack: None,
+    };
+    loop {
+        match broker.meta.propose(command.clone()).await {
+            Ok(proposed) => {
+                let applied = broker
+                    .meta
+                    .wait_applied(proposed.log_index, Duration::from_millis(REGISTRATION_TIMEOUT_MS))
+                    .await
+                    .map_err(BrokerError::Meta)?;
+                let CommandOutcome::BrokerRegistered { broker_epoch } = proposed.outcome else {
+                    return Err(BrokerError::Registration(format!("unexpected outcome {:?}", proposed.outcome)));
+                };
+                broker.set_broker_epoch(broker_epoch);
+                tracing::info!(
+                    broker_id = broker.node_id,
+                    broker_epoch,
+                    applied_index = applied.applied_index,
+                    kafka_addr,
+                    "broker registered"
+                );
+                return Ok(());
+            }
+            Err(error) if error.is_retriable() && Instant::now() < deadline => {
+                tracing::info!(%error, "registration not possible yet; retrying");
+                tokio::time::sleep(Duration::from_millis(REGISTRATION_RETRY_MS)).await;
+            }
+            Err(error) => return Err(BrokerError::Meta(error)),
+        }
+    }
+}
+
+/// Reconciles the partitions with every applied view until `stop`.
+async fn follow_metadata(broker: Arc<Broker>, stop: impl Future<Output = ()>) {
+    let mut views = broker.meta.watch_view();
+    tokio::pin!(stop);
+    loop {
+        let view = views.borrow_and_update().clone();
+        broker.partitions.reconcile(&view.view).await;
+        tokio::select! {
+            changed = views.changed() => if changed.is_err() { return },
+            () = &mut stop => return,
+        }
+    }
+}
+
+/// Runs due flushes every [`FLUSH_CHECK_INTERVAL_MS`], checkpoints every
+/// [`CHECKPOINT_INTERVAL_MS`], retention and compaction every `retention_interval_ms`.
+async fn maintain(partitions: Arc<PartitionManager>, retention_interval_ms: u64, stop: impl Future<Output = ()>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(FLUSH_CHECK_INTERVAL_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let start = Instant::now();
+    let mut last_checkpoint = start;
+    let mut last_retention = start;
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = &mut stop => return,
+        }
+        let now = Instant::now();
+        let checkpoint = now.duration_since(last_checkpoint) >= Duration::from_millis(CHECKPOINT_INTERVAL_MS);
+        let retention = now.duration_since(last_retention) >= Duration::from_millis(retention_interval_ms);
+        if checkpoint {
+            last_checkpoint = now;
+        }
+        if retention {
+            last_retention = now;
+        }
+        partitions.maintain_all(crate::partition::partition::Maintenance { retention, checkpoint }).await;
+    }
+}

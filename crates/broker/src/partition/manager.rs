@@ -1,0 +1,435 @@
+//! The partitions this broker hosts, kept in step with the metadata view.
+//!
+//! [`plan`] is pure: from the view and what is open locally it returns the actions that bring
+//! the broker in line (open a replica assigned to us, update leadership, reconfigure after a
+//! config change, close and delete a replica no longer assigned or whose topic is gone). The
+//! [`PartitionManager`] executes them, running every blocking step (opening and recovering a
+//! log, closing it, deleting its directory) on tokio's blocking pool so the runtime's worker
+//! threads never wait on the disk.
+//!
+//! Reconciliation runs after every applied view (the watch task in `node`), and directly after
+//! an admin request that changed topics, so the partitions exist before the client is
+//! answered. Runs are serialized.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use sluice_log::LogConfig;
+use sluice_meta::{BrokerId, MetadataView};
+use uuid::Uuid;
+
+use crate::error::PartitionError;
+use crate::partition::log_config::log_config_for;
+use crate::partition::partition::{read_partition_metadata, Leadership, Maintenance, Partition};
+
+/// Topic name and partition index.
+pub type PartitionKey = (String, i32);
+
+/// What the view says one local replica should be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredReplica {
+    /// Topic id.
+    pub topic_id: Uuid,
+    /// Log configuration from the topic's config.
+    pub config: LogConfigKey,
+    /// Leadership from the partition record.
+    pub leadership: Leadership,
+}
+
+/// The parts of a [`LogConfig`] that the topic config decides, comparable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfigKey(pub String);
+
+impl LogConfigKey {
+    fn of(config: &LogConfig) -> LogConfigKey {
+        LogConfigKey(format!("{config:?}"))
+    }
+}
+
+/// What is open locally for one partition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalReplica {
+    /// Topic id of the open data.
+    pub topic_id: Uuid,
+    /// Configuration it runs with.
+    pub config: LogConfigKey,
+    /// Leadership it knows.
+    pub leadership: Leadership,
+}
+
+/// One step of reconciliation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Open (creating or recovering) the replica.
+    Open(PartitionKey),
+    /// Leadership changed.
+    UpdateLeadership(PartitionKey),
+    /// The topic config changed.
+    Reconfigure(PartitionKey),
+    /// Close the replica and delete its data (topic deleted, re-created under a new id, or the
+    /// replica moved away).
+    Delete(PartitionKey),
+}
+
+/// The replicas `broker` should host according to `view`.
+pub fn desired_replicas(view: &MetadataView, broker: BrokerId) -> BTreeMap<PartitionKey, (DesiredReplica, LogConfig)> {
+    let mut desired = BTreeMap::new();
+    for topic in view.topics.values() {
+        let config = log_config_for(&topic.config);
+        for partition in topic.partitions.iter().filter(|p| p.replicas.contains(&broker)) {
+            let leadership = Leadership {
+                leader: partition.leader,
+                leader_epoch: partition.leader_epoch,
+                replicas: partition.replicas.clone(),
+                isr: partition.isr.clone(),
+                min_insync_replicas: topic.config.min_insync_replicas,
+            };
+            desired.insert(
+                (topic.name.clone(), partition.partition as i32),
+                (
+                    DesiredReplica { topic_id: topic.topic_id, config: LogConfigKey::of(&config), leadership },
+                    config.clone(),
+                ),
+            );
+        }
+    }
+    desired
+}
+
+/// The actions that turn `local` into `desired`, deletions first (a re-created topic's old
+/// directory must be gone before the new one opens at the same path).
+pub fn plan(
+    local: &BTreeMap<PartitionKey, LocalReplica>,
+    desired: &BTreeMap<PartitionKey, DesiredReplica>,
+) -> Vec<Action> {
+    let mut deletes = Vec::new();
+    let mut others = Vec::new();
+    for (key, open) in local {
+        match desired.get(key) {
+            None => deletes.push(Action::Delete(key.clone())),
+            Some(want) if want.topic_id != open.topic_id => {
+                deletes.push(Action::Delete(key.clone()));
+                others.push(Action::Open(key.clone()));
+            }
+            Some(want) => {
+                if want.config != open.config {
+                    others.push(Action::Reconfigure(key.clone()));
+                }
+                if want.leadership != open.leadership {
+                    others.push(Action::UpdateLeadership(key.clone()));
+                }
+            }
+        }
+    }
+    for key in desired.keys().filter(|key| !local.contains_key(*key)) {
+        others.push(Action::Open(key.clone()));
+    }
+    deletes.extend(others);
+    deletes
+}
+
+/// The directory of a partition's log: `<logs dir>/<topic>-<partition>`.
+pub fn partition_dir(logs_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    logs_dir.join(format!("{topic}-{partition}"))
+}
+
+struct Entry {
+    partition: Arc<Partition>,
+    config: LogConfigKey,
+}
+
+/// The partitions this broker hosts.
+pub struct PartitionManager {
+    local_broker: BrokerId,
+    logs_dir: PathBuf,
+    partitions: RwLock<HashMap<PartitionKey, Entry>>,
+    /// Serializes reconciliation runs.
+    reconciling: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for PartitionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionManager").field("logs_dir", &self.logs_dir).finish()
+    }
+}
+
+/// Runs a blocking partition step on tokio's blocking pool.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, PartitionError> + Send + 'static,
+) -> Result<T, PartitionError> {
+    tokio::task::spawn_blocking(work).await.map_err(|error| PartitionError::Task(error.to_string()))?
+}
+
+impl PartitionManager {
+    /// A manager for logs under `logs_dir`; nothing is opened until [`reconcile`](Self::reconcile).
+    pub fn new(local_broker: BrokerId, logs_dir: PathBuf) -> PartitionManager {
+        PartitionManager {
+            local_broker,
+            logs_dir,
+            partitions: RwLock::new(HashMap::new()),
+            reconciling: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The open partition, if this broker hosts it.
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        let partitions = self.partitions.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        partitions.get(&(topic.to_string(), partition)).map(|entry| Arc::clone(&entry.partition))
+    }
+
+    /// Every open partition.
+    pub fn all(&self) -> Vec<Arc<Partition>> {
+        let partitions = self.partitions.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        partitions.values().map(|entry| Arc::clone(&entry.partition)).collect()
+    }
+
+    fn local(&self) -> BTreeMap<PartitionKey, LocalReplica> {
+        let partitions = self.partitions.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        partitions
+            .iter()
+            .map(|(key, entry)| {
+                (
+                    key.clone(),
+                    LocalReplica {
+                        topic_id: entry.partition.topic_id,
+                        config: entry.config.clone(),
+                        leadership: entry.partition.leadership(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Brings the open partitions in line with `view`. Failures to open one partition are
+    /// logged and retried on the next run; they do not stop the others.
+    pub async fn reconcile(&self, view: &MetadataView) {
+        let _running = self.reconciling.lock().await;
+        let mut desired_with_config = desired_replicas(view, self.local_broker);
+        let desired: BTreeMap<PartitionKey, DesiredReplica> =
+            desired_with_config.iter().map(|(key, (replica, _))| (key.clone(), replica.clone())).collect();
+        for action in plan(&self.local(), &desired) {
+            let result = match &action {
+                Action::Open(key) => {
+                    let (replica, config) = desired_with_config.remove(key).expect("planned from desired");
+                    self.open(key, replica, config).await
+                }
+                Action::UpdateLeadership(key) => {
+                    if let Some(partition) = self.get(&key.0, key.1) {
+                        partition.set_leadership(desired[key].leadership.clone());
+                    }
+                    Ok(())
+                }
+                Action::Reconfigure(key) => self.reconfigure(key, &desired_with_config[key].1).await,
+                Action::Delete(key) => self.delete(key).await,
+            };
+            if let Err(error) = result {
+                tracing::error!(?action, %error, "partition reconciliation step failed");
+            }
+        }
+    }
+
+    async fn open(&self, key: &PartitionKey, replica: DesiredReplica, config: LogConfig) -> Result<(), PartitionError> {
+        let dir = partition_dir(&self.logs_dir, &key.0, key.1);
+        let (topic, index, broker) = (key.0.clone(), key.1, self.local_broker);
+        let config_key = replica.config.clone();
+        let partition = blocking(move || {
+            // Data of an older topic with the same name (deleted while this broker was down).
+            if let Some(old_id) = read_partition_metadata(&dir) {
+                if old_id != replica.topic_id {
+                    tracing::warn!(dir = %dir.display(), %old_id, "deleting data of a deleted topic");
+                    std::fs::remove_dir_all(&dir).map_err(|source| PartitionError::Io { path: dir.clone(), source })?;
+                }
+            }
+            Partition::open(&dir, &topic, index, replica.topic_id, broker, config, replica.leadership)
+        })
+        .await?;
+        let mut partitions = self.partitions.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        partitions.insert(key.clone(), Entry { partition: Arc::new(partition), config: config_key });
+        Ok(())
+    }
+
+    async fn reconfigure(&self, key: &PartitionKey, config: &LogConfig) -> Result<(), PartitionError> {
+        let Some(partition) = self.get(&key.0, key.1) else { return Ok(()) };
+        let new_config = config.clone();
+        blocking(move || partition.reconfigure(new_config)).await?;
+        let mut partitions = self.partitions.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(entry) = partitions.get_mut(key) {
+            entry.config = LogConfigKey::of(config);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, key: &PartitionKey) -> Result<(), PartitionError> {
+        let removed = {
+            let mut partitions = self.partitions.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            partitions.remove(key)
+        };
+        let Some(entry) = removed else { return Ok(()) };
+        let partition = entry.partition;
+        blocking(move || {
+            partition.close()?;
+            let dir = partition.dir().to_path_buf();
+            std::fs::remove_dir_all(&dir).map_err(|source| PartitionError::Io { path: dir.clone(), source })?;
+            tracing::info!(topic = partition.topic, partition = partition.index, "partition deleted");
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes partition directories that the view does not assign to this broker (topics
+    /// deleted while it was down). Call only with a view known to be current (after this
+    /// broker's registration was applied), or live data would be deleted.
+    pub async fn delete_orphans(&self, view: &MetadataView) -> Result<usize, PartitionError> {
+        let desired = desired_replicas(view, self.local_broker);
+        let logs_dir = self.logs_dir.clone();
+        let wanted: HashMap<PathBuf, Uuid> = desired
+            .iter()
+            .map(|((topic, index), (replica, _))| (partition_dir(&logs_dir, topic, *index), replica.topic_id))
+            .collect();
+        blocking(move || {
+            let io = |source| PartitionError::Io { path: logs_dir.clone(), source };
+            std::fs::create_dir_all(&logs_dir).map_err(io)?;
+            let mut deleted = 0;
+            for entry in std::fs::read_dir(&logs_dir).map_err(io)? {
+                let path = entry.map_err(io)?.path();
+                if !path.is_dir() {
+                    continue;
+                }
+                let keep = wanted.get(&path).is_some_and(|id| read_partition_metadata(&path).is_none_or(|on_disk| on_disk == *id));
+                if !keep {
+                    tracing::warn!(dir = %path.display(), "deleting a partition directory the metadata does not assign here");
+                    std::fs::remove_dir_all(&path).map_err(|source| PartitionError::Io { path: path.clone(), source })?;
+                    deleted += 1;
+                }
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
+    /// Closes every partition cleanly (flush, clean-shutdown marker), on the blocking pool.
+    pub async fn close_all(&self) {
+        let all: Vec<Arc<Partition>> = {
+            let mut partitions = self.partitions.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            partitions.drain().map(|(_, entry)| entry.partition).collect()
+        };
+        let count = all.len();
+        let result = blocking(move || {
+            for partition in all {
+                if let Err(error) = partition.close() {
+                    tracing::error!(topic = partition.topic, partition = partition.index, %error, "closing partition failed");
+                }
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(error) = result {
+            tracing::error!(%error, "closing partitions failed");
+        }
+        tracing::info!(partitions = count, "partitions closed");
+    }
+
+    /// One maintenance pass over every partition (retention, compaction, due flushes,
+    /// checkpoints), on the blocking pool, one partition at a time.
+    pub async fn maintain_all(&self, work: Maintenance) {
+        for partition in self.all() {
+            let result = blocking({
+                let partition = Arc::clone(&partition);
+                move || partition.maintain(work)
+            })
+            .await;
+            if let Err(error) = result {
+                tracing::warn!(topic = partition.topic, partition = partition.index, %error, "partition maintenance failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leadership(leader: BrokerId, epoch: i32) -> Leadership {
+        Leadership {
+            leader: Some(leader),
+            leader_epoch: epoch,
+            replicas: vec![1],
+            isr: vec![1],
+            min_insync_replicas: 1,
+        }
+    }
+
+    fn replica(id: u128, config: &str, epoch: i32) -> (DesiredReplica, LocalReplica) {
+        let desired = DesiredReplica {
+            topic_id: Uuid::from_u128(id),
+            config: LogConfigKey(config.into()),
+            leadership: leadership(1, epoch),
+        };
+        let local = LocalReplica {
+            topic_id: Uuid::from_u128(id),
+            config: LogConfigKey(config.into()),
+            leadership: leadership(1, epoch),
+        };
+        (desired, local)
+    }
+
+    fn key(topic: &str, partition: i32) -> PartitionKey {
+        (topic.to_string(), partition)
+    }
+
+    #[test]
+    fn new_partitions_open_and_unchanged_ones_are_left_alone() {
+        let (want, have) = replica(1, "a", 0);
+        let desired = BTreeMap::from([(key("t", 0), want.clone()), (key("t", 1), want)]);
+        let local = BTreeMap::from([(key("t", 0), have)]);
+        assert_eq!(plan(&local, &desired), vec![Action::Open(key("t", 1))]);
+    }
+
+    #[test]
+    fn deleted_and_recreated_topics_delete_first() {
+        let (want, have) = replica(2, "a", 0);
+        let (_, old) = replica(1, "a", 0);
+        let desired = BTreeMap::from([(key("t", 0), want)]);
+        let local = BTreeMap::from([(key("t", 0), old), (key("gone", 0), have)]);
+        assert_eq!(
+            plan(&local, &desired),
+            vec![Action::Delete(key("gone", 0)), Action::Delete(key("t", 0)), Action::Open(key("t", 0))]
+        );
+    }
+
+    #[test]
+    fn leadership_and_config_changes_are_applied_in_place() {
+        let (want, _) = replica(1, "b", 3);
+        let (_, have) = replica(1, "a", 2);
+        let desired = BTreeMap::from([(key("t", 0), want)]);
+        let local = BTreeMap::from([(key("t", 0), have)]);
+        assert_eq!(
+            plan(&local, &desired),
+            vec![Action::Reconfigure(key("t", 0)), Action::UpdateLeadership(key("t", 0))]
+        );
+    }
+
+    #[test]
+    fn only_replicas_assigned_to_the_broker_are_desired() {
+        let mut view = MetadataView::default();
+        let command = sluice_meta::Command::RegisterBroker {
+            broker_id: 1,
+            incarnation_id: Uuid::from_u128(9),
+            kafka_addr: "h:1".into(),
+            internal_addr: "h:2".into(),
+            rack: None,
+        };
+        view.apply(&command).unwrap();
+        view.apply(&sluice_meta::Command::CreateTopic {
+            name: "t".into(),
+            topic_id: Uuid::from_u128(5),
+            partition_count: 3,
+            replication_factor: 1,
+            configs: BTreeMap::new(),
+        })
+        .unwrap();
+        assert_eq!(desired_replicas(&view, 1).len(), 3);
+        assert!(desired_replicas(&view, 2).is_empty());
+    }
+}

@@ -1,0 +1,19 @@
+//! The partition layer: the replicas this broker hosts, each a `sluice-log` log plus the
+//! replication state the metadata gives it (leader, leader epoch, replicas, ISR) and the state
+//! the leader keeps itself (high watermark, idempotent producers).
+//!
+//! - [`partition`]: one replica, its lock and its blocking operations.
+//! - [`manager`]: the set of replicas, reconciled with the metadata view.
+//! - [`replica`]: pure high-watermark and ISR decisions.
+//! - [`producer_state`]: pure idempotent-producer sequence checks.
+//! - [`log_config`]: topic config → log config.
+
+pub mod log_config;
+pub mod manager;
+#[allow(clippy::module_inception)]
+pub mod partition;
+pub mod producer_state;
+pub mod replica;
+
+pub use manager::{blocking, PartitionManager};
+pub use partition::{Appended, Leadership, Partition, ReadOutcome};

@@ -1,0 +1,445 @@
+//! One partition replica hosted by this broker: its log, its leadership as the metadata says,
+//! its idempotent producer state and its high watermark.
+//!
+//! Every method here is synchronous and may block on file I/O (fsync with `flush.messages=1`,
+//! opening and recovering a log, retention, compaction): the async callers run them through
+//! `tokio::task::spawn_blocking` (see [`crate::partition::manager`]). The state is behind one
+//! `std::sync::Mutex`, so an append's producer check, the append and the high watermark update
+//! are one step. Reads copy [`FileRegion`]s out under the lock and read the bytes after
+//! releasing it.
+//!
+//! The high watermark is also published on a `watch` channel: fetches that wait for data
+//! (long poll) and acks=all produces wait on it instead of polling.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use sluice_log::batch::BatchHeader;
+use sluice_log::{FileRegion, Log, LogConfig, LogError};
+use sluice_meta::BrokerId;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::error::PartitionError;
+use crate::partition::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
+use crate::partition::replica::{self, FollowerProgress};
+
+/// Name of the file in a partition directory that records which topic id the directory
+/// belongs to (Kafka's `partition.metadata`), so a topic deleted and re-created under the same
+/// name never reuses the old data.
+pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
+
+/// The leadership of a partition as the metadata view has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leadership {
+    /// Current leader, `None` when offline.
+    pub leader: Option<BrokerId>,
+    /// Current leader epoch (stamped on every batch this broker appends as leader).
+    pub leader_epoch: i32,
+    /// Assigned replicas, preferred leader first.
+    pub replicas: Vec<BrokerId>,
+    /// In-sync replicas.
+    pub isr: Vec<BrokerId>,
+    /// `min.insync.replicas` of the topic.
+    pub min_insync_replicas: i32,
+}
+
+/// Where an accepted produce landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Offset of the first record (the original one for a duplicate).
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// Log start offset after the append.
+    pub log_start_offset: i64,
+    /// Whether the batch was a retried duplicate that was not appended again.
+    pub duplicate: bool,
+}
+
+/// What a read returned: whole batches as file regions, and the offsets a fetch reports.
+#[derive(Debug, Clone)]
+pub struct ReadOutcome {
+    /// Whole batches, in offset order.
+    pub regions: Vec<FileRegion>,
+    /// Bytes in `regions`.
+    pub bytes: u64,
+    /// High watermark at the time of the read.
+    pub high_watermark: i64,
+    /// Log start offset at the time of the read.
+    pub log_start_offset: i64,
+    /// Leader epoch at the time of the read.
+    pub leader_epoch: i32,
+}
+
+struct State {
+    /// `None` once the partition is closed (deleted topic, shutdown).
+    log: Option<Log>,
+    config: LogConfig,
+    leadership: Leadership,
+    producers: ProducerStates,
+    followers: BTreeMap<BrokerId, FollowerProgress>,
+}
+
+/// A partition replica on this broker.
+pub struct Partition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub index: i32,
+    /// Topic id the data belongs to.
+    pub topic_id: Uuid,
+    /// This broker's id.
+    local_broker: BrokerId,
+    dir: PathBuf,
+    state: Mutex<State>,
+    high_watermark: watch::Sender<i64>,
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partition").field("topic", &self.topic).field("index", &self.index).finish()
+    }
+}
+
+impl Partition {
+    /// Opens (recovering if needed) the log in `dir` and rebuilds the producer state from it.
+    /// Blocking.
+    pub fn open(
+        dir: &Path,
+        topic: &str,
+        index: i32,
+        topic_id: Uuid,
+        local_broker: BrokerId,
+        config: LogConfig,
+        leadership: Leadership,
+    ) -> Result<Partition, PartitionError> {
+        let mut log = Log::open(dir, config.clone())?;
+        write_partition_metadata(dir, topic_id)?;
+        let producers = rebuild_producer_states(&log)?;
+        // A partition this broker leads alone has everything it appended in sync.
+        let mut state = State { log: None, config, leadership, producers, followers: BTreeMap::new() };
+        let high_watermark = advance_high_watermark(&mut log, &state, local_broker);
+        state.log = Some(log);
+        tracing::info!(topic, partition = index, high_watermark, producers = state.producers.len(), "partition open");
+        Ok(Partition {
+            topic: topic.to_string(),
+            index,
+            topic_id,
+            local_broker,
+            dir: dir.to_path_buf(),
+            state: Mutex::new(state),
+            high_watermark: watch::channel(high_watermark).0,
+        })
+    }
+
+    /// The partition's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A receiver of high watermark changes. It also wakes (with the same value) when the
+    /// partition's leadership changes or it closes, so waiters re-check.
+    pub fn watch_high_watermark(&self) -> watch::Receiver<i64> {
+        self.high_watermark.subscribe()
+    }
+
+    /// The current leadership.
+    pub fn leadership(&self) -> Leadership {
+        self.lock().leadership.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic under this lock leaves the log in a state the log itself guards (every write
+        // is validated first); go on with it rather than poison every later request.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies a leadership change from the metadata. Wakes waiters so they re-check.
+    pub fn set_leadership(&self, leadership: Leadership) {
+        let mut state = self.lock();
+        if state.leadership == leadership {
+            return;
+        }
+        state.leadership = leadership;
+        if let Some(mut log) = state.log.take() {
+            let high_watermark = advance_high_watermark(&mut log, &state, self.local_broker);
+            state.log = Some(log);
+            self.high_watermark.send_replace(high_watermark);
+        } else {
+            self.high_watermark.send_modify(|_| {});
+        }
+    }
+
+    /// Reopens the log with a new configuration (a topic config changed). Blocking.
+    pub fn reconfigure(&self, config: LogConfig) -> Result<(), PartitionError> {
+        let mut state = self.lock();
+        if state.log.is_none() || state.config.flush == config.flush && same_log_config(&state.config, &config) {
+            return Ok(());
+        }
+        let log = state.log.take().expect("checked above");
+        log.close()?;
+        state.log = Some(Log::open(&self.dir, config.clone())?);
+        state.config = config;
+        Ok(())
+    }
+
+    /// Appends a producer's batches as leader. Checks leadership and the producer sequence
+    /// first; nothing is appended on any error. Blocking (fsync with `flush.messages=1`).
+    pub fn append(&self, records: &mut [u8], acks_all: bool) -> Result<Appended, PartitionError> {
+        let mut state = self.lock();
+        check_leader(&state, self.local_broker)?;
+        if acks_all
+            && !replica::enough_replicas_for_acks_all(&state.leadership.isr, state.leadership.min_insync_replicas)
+        {
+            return Err(PartitionError::NotEnoughReplicas);
+        }
+        let batches = producer_batches(records);
+        for batch in &batches {
+            match state.producers.check(batch) {
+                SequenceCheck::Append => {}
+                SequenceCheck::Duplicate { first_offset, last_offset } => {
+                    let log = state.log.as_ref().ok_or(PartitionError::NotLeader)?;
+                    return Ok(Appended {
+                        base_offset: first_offset,
+                        last_offset,
+                        log_start_offset: log.log_start_offset(),
+                        duplicate: true,
+                    });
+                }
+                SequenceCheck::OutOfOrder { expected } => {
+                    return Err(PartitionError::OutOfOrderSequence { expected, received: batch.base_sequence })
+                }
+                SequenceCheck::FencedEpoch { current } => {
+                    return Err(PartitionError::InvalidProducerEpoch { current, received: batch.producer_epoch })
+                }
+            }
+        }
+        let leader_epoch = state.leadership.leader_epoch;
+        let mut log = state.log.take().ok_or(PartitionError::NotLeader)?;
+        let appended = log.append(records, leader_epoch);
+        let info = match appended {
+            Ok(info) => info,
+            Err(error) => {
+                state.log = Some(log);
+                return Err(error.into());
+            }
+        };
+        let mut next_offset = info.first_offset;
+        for batch in &batches {
+            let last_offset = next_offset + i64::from(batch.last_offset_delta);
+            state.producers.record(batch, next_offset, last_offset);
+            next_offset = last_offset + 1;
+        }
+        let high_watermark = advance_high_watermark(&mut log, &state, self.local_broker);
+        let log_start_offset = log.log_start_offset();
+        state.log = Some(log);
+        drop(state);
+        self.high_watermark.send_if_modified(|current| {
+            let changed = *current != high_watermark;
+            *current = high_watermark;
+            changed
+        });
+        Ok(Appended {
+            base_offset: info.first_offset,
+            last_offset: info.last_offset,
+            log_start_offset,
+            duplicate: false,
+        })
+    }
+
+    /// Reads committed batches from `offset` (up to the high watermark), at most `max_bytes`
+    /// but at least one batch if any is there. `current_leader_epoch` (`-1` = not given) is
+    /// checked against ours (KIP-320). Cheap: no file data is read here.
+    pub fn read(&self, offset: i64, max_bytes: u64, current_leader_epoch: i32) -> Result<ReadOutcome, PartitionError> {
+        let state = self.lock();
+        check_leader(&state, self.local_broker)?;
+        check_leader_epoch(&state.leadership, current_leader_epoch)?;
+        let log = state.log.as_ref().ok_or(PartitionError::NotLeader)?;
+        let high_watermark = log.high_watermark();
+        let result = log.read(offset, max_bytes, high_watermark)?;
+        Ok(ReadOutcome {
+            regions: result.regions,
+            bytes: result.bytes,
+            high_watermark,
+            log_start_offset: log.log_start_offset(),
+            leader_epoch: state.leadership.leader_epoch,
+        })
+    }
+
+    /// ListOffsets: `-2` earliest, `-1` latest (the high watermark), otherwise the first
+    /// record at or after the timestamp; `None` when there is none. Returns (offset,
+    /// timestamp, leader epoch of that offset). Blocking (may read one batch).
+    pub fn offset_for(&self, timestamp: i64, current_leader_epoch: i32) -> Result<(i64, i64, i32), PartitionError> {
+        let state = self.lock();
+        check_leader(&state, self.local_broker)?;
+        check_leader_epoch(&state.leadership, current_leader_epoch)?;
+        let log = state.log.as_ref().ok_or(PartitionError::NotLeader)?;
+        let epoch_of = |offset: i64| {
+            log.leader_epochs()
+                .entries()
+                .iter()
+                .rev()
+                .find(|entry| entry.start_offset <= offset)
+                .map_or(state.leadership.leader_epoch, |entry| entry.epoch)
+        };
+        Ok(match timestamp {
+            EARLIEST_TIMESTAMP => {
+                let offset = log.log_start_offset();
+                (offset, -1, epoch_of(offset))
+            }
+            LATEST_TIMESTAMP => (log.high_watermark(), -1, state.leadership.leader_epoch),
+            timestamp => match log.offset_for_timestamp(timestamp)? {
+                Some((offset, found)) if offset < log.high_watermark() => (offset, found, epoch_of(offset)),
+                _ => (-1, -1, -1),
+            },
+        })
+    }
+
+    /// Periodic work: a due flush always; retention and compaction, and the checkpoint, when
+    /// `work` says. Blocking.
+    pub fn maintain(&self, work: Maintenance) -> Result<(), PartitionError> {
+        let mut state = self.lock();
+        let Some(log) = state.log.as_mut() else { return Ok(()) };
+        log.flush_if_due()?;
+        if work.retention {
+            log.apply_retention()?;
+            log.compact()?;
+        }
+        if work.checkpoint {
+            log.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Closes the log cleanly (flush, clean-shutdown marker). Later calls fail with
+    /// NOT_LEADER_OR_FOLLOWER. Blocking.
+    pub fn close(&self) -> Result<(), PartitionError> {
+        let mut state = self.lock();
+        let log = state.log.take();
+        drop(state);
+        self.high_watermark.send_modify(|_| {});
+        match log {
+            Some(log) => log.close().map_err(PartitionError::from),
+            None => Ok(()),
+        }
+    }
+
+    /// Log end offset, high watermark and log start offset (for tests and the admin page).
+    pub fn offsets(&self) -> Option<(i64, i64, i64)> {
+        let state = self.lock();
+        state.log.as_ref().map(|log| (log.log_end_offset(), log.high_watermark(), log.log_start_offset()))
+    }
+}
+
+/// Which periodic work a maintenance pass does besides due flushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Maintenance {
+    /// Apply retention and compact.
+    pub retention: bool,
+    /// Write the checkpoint (high watermark, recovery point).
+    pub checkpoint: bool,
+}
+
+/// ListOffsets' special timestamp for the earliest offset.
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+/// ListOffsets' special timestamp for the latest offset.
+pub const LATEST_TIMESTAMP: i64 = -1;
+
+fn same_log_config(a: &LogConfig, b: &LogConfig) -> bool {
+    a.segment_bytes == b.segment_bytes
+        && a.segment_ms == b.segment_ms
+        && a.batch_bytes_max == b.batch_bytes_max
+        && a.retention_ms == b.retention_ms
+        && a.retention_bytes == b.retention_bytes
+        && a.cleanup_policy == b.cleanup_policy
+}
+
+fn check_leader(state: &State, local_broker: BrokerId) -> Result<(), PartitionError> {
+    if state.log.is_none() || state.leadership.leader != Some(local_broker) {
+        return Err(PartitionError::NotLeader);
+    }
+    Ok(())
+}
+
+fn check_leader_epoch(leadership: &Leadership, requested: i32) -> Result<(), PartitionError> {
+    if requested < 0 || requested == leadership.leader_epoch {
+        Ok(())
+    } else if requested < leadership.leader_epoch {
+        Err(PartitionError::FencedLeaderEpoch)
+    } else {
+        Err(PartitionError::UnknownLeaderEpoch)
+    }
+}
+
+/// Moves the high watermark as the replication rules say, and returns it.
+fn advance_high_watermark(log: &mut Log, state: &State, local_broker: BrokerId) -> i64 {
+    if state.leadership.leader == Some(local_broker) {
+        let high_watermark = replica::high_watermark(
+            local_broker,
+            log.log_end_offset(),
+            &state.leadership.isr,
+            &state.followers,
+            log.high_watermark(),
+        );
+        log.set_high_watermark(high_watermark);
+    }
+    log.high_watermark()
+}
+
+/// The producer fields of every batch in a produce request's records. Stops at the first
+/// batch whose framing is broken: the log's own validation rejects the whole append then.
+fn producer_batches(records: &[u8]) -> Vec<ProducerBatch> {
+    let mut batches = Vec::new();
+    let mut position = 0;
+    while let Some(header) = records.get(position..).and_then(BatchHeader::parse) {
+        let total = header.total_bytes();
+        if total == 0 || position + total > records.len() {
+            break;
+        }
+        batches.push(ProducerBatch {
+            producer_id: header.producer_id,
+            producer_epoch: header.producer_epoch,
+            base_sequence: header.base_sequence,
+            last_offset_delta: header.last_offset_delta,
+        });
+        position += total;
+    }
+    batches
+}
+
+/// Replays every batch header of the log into a fresh producer state.
+fn rebuild_producer_states(log: &Log) -> Result<ProducerStates, LogError> {
+    let mut states = ProducerStates::default();
+    log.for_each_batch_header(log.log_start_offset(), |header| {
+        let batch = ProducerBatch {
+            producer_id: header.producer_id,
+            producer_epoch: header.producer_epoch,
+            base_sequence: header.base_sequence,
+            last_offset_delta: header.last_offset_delta,
+        };
+        states.record(&batch, header.base_offset, header.last_offset());
+        true
+    })?;
+    Ok(states)
+}
+
+fn write_partition_metadata(dir: &Path, topic_id: Uuid) -> Result<(), PartitionError> {
+    let path = dir.join(PARTITION_METADATA_FILE);
+    if read_partition_metadata(dir) == Some(topic_id) {
+        return Ok(());
+    }
+    let io = |source| PartitionError::Io { path: path.clone(), source };
+    let tmp = dir.join(format!("{PARTITION_METADATA_FILE}.tmp"));
+    std::fs::write(&tmp, format!("version: 0\ntopic_id: {topic_id}\n")).map_err(io)?;
+    std::fs::File::open(&tmp).and_then(|file| file.sync_all()).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    Ok(())
+}
+
+/// The topic id a partition directory belongs to, if it says.
+pub fn read_partition_metadata(dir: &Path) -> Option<Uuid> {
+    let text = std::fs::read_to_string(dir.join(PARTITION_METADATA_FILE)).ok()?;
+    text.lines().find_map(|line| line.strip_prefix("topic_id: ")).and_then(|id| id.trim().parse().ok())
+}

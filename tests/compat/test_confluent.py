@@ -1,0 +1,113 @@
+"""confluent-kafka (its bundled librdkafka): idempotent acks=all producers with every codec,
+headers and timestamps round-trip, assign + seek to an offset and to a timestamp, and data
+surviving a broker restart."""
+
+import time
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+MESSAGES = 2_000
+BASE_TIMESTAMP_MS = 1_700_000_000_000
+POLL_TIMEOUT_S = 30
+
+
+def produce(broker, topic, compression, count=MESSAGES):
+    producer = Producer({
+        "bootstrap.servers": broker.bootstrap,
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": compression,
+        "linger.ms": 5,
+    })
+    failures = []
+    delivered = []
+
+    def report(error, message):
+        if error is not None:
+            failures.append(error)
+        else:
+            delivered.append((message.partition(), message.offset()))
+
+    for i in range(count):
+        producer.produce(
+            topic,
+            key=b"key-%d" % (i % 10),
+            value=b"value-%d" % i,
+            headers=[("index", str(i).encode()), ("codec", compression.encode())],
+            timestamp=BASE_TIMESTAMP_MS + i,
+            on_delivery=report,
+        )
+    assert producer.flush(POLL_TIMEOUT_S) == 0
+    assert failures == []
+    assert len(delivered) == count
+    return delivered
+
+
+def consumer(broker):
+    # librdkafka requires a group id even for assign(); no group api is used.
+    return Consumer({
+        "bootstrap.servers": broker.bootstrap,
+        "group.id": "compat-assign-only",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+    })
+
+
+def consume(client, count):
+    received = []
+    deadline = time.time() + POLL_TIMEOUT_S
+    while len(received) < count and time.time() < deadline:
+        message = client.poll(1.0)
+        if message is None:
+            continue
+        assert message.error() is None, message.error()
+        received.append(message)
+    return received
+
+
+@pytest.mark.parametrize("compression", ["gzip", "snappy", "lz4", "zstd"])
+def test_idempotent_acks_all_producer_round_trips(broker, topic_name, compression):
+    delivered = produce(broker, topic_name, compression)
+    assert sorted(offset for _, offset in delivered) == list(range(MESSAGES))
+    client = consumer(broker)
+    client.assign([TopicPartition(topic_name, 0, 0)])
+    received = consume(client, MESSAGES)
+    client.close()
+    assert [m.offset() for m in received] == list(range(MESSAGES))
+    for i, message in enumerate(received):
+        assert message.key() == b"key-%d" % (i % 10)
+        assert message.value() == b"value-%d" % i
+        assert message.headers() == [("index", str(i).encode()), ("codec", compression.encode())]
+        assert message.timestamp() == (1, BASE_TIMESTAMP_MS + i)
+
+
+def test_assign_seek_and_offsets_for_times(broker, topic_name):
+    produce(broker, topic_name, "lz4")
+    client = consumer(broker)
+    client.assign([TopicPartition(topic_name, 0, 1234)])
+    first = consume(client, 1)[0]
+    assert first.offset() == 1234 and first.value() == b"value-1234"
+    client.seek(TopicPartition(topic_name, 0, 17))
+    assert consume(client, 1)[0].offset() == 17
+    found = client.offsets_for_times([TopicPartition(topic_name, 0, BASE_TIMESTAMP_MS + 777)], timeout=10)
+    assert found[0].error is None and found[0].offset == 777
+    beyond = client.offsets_for_times([TopicPartition(topic_name, 0, BASE_TIMESTAMP_MS + MESSAGES)], timeout=10)
+    assert beyond[0].offset == -1  # no record that new: the end (OFFSET_END)
+    client.seek(found[0])
+    assert consume(client, 1)[0].value() == b"value-777"
+    low, high = client.get_watermark_offsets(TopicPartition(topic_name, 0), timeout=10)
+    assert (low, high) == (0, MESSAGES)
+    client.close()
+
+
+def test_data_and_producer_state_survive_a_restart(broker, topic_name):
+    produce(broker, topic_name, "zstd", count=500)
+    broker.restart()
+    produce(broker, topic_name, "zstd", count=500)
+    client = consumer(broker)
+    client.assign([TopicPartition(topic_name, 0, 0)])
+    received = consume(client, 1000)
+    client.close()
+    assert [m.offset() for m in received] == list(range(1000))
+    assert [m.value() for m in received] == [b"value-%d" % (i % 500) for i in range(1000)]
