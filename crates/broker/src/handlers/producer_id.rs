@@ -15,8 +15,11 @@ pub async fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProd
     let failed = |code| {
         InitProducerIdResponse::default().with_error_code(code).with_producer_id((-1).into()).with_producer_epoch(-1)
     };
-    if request.transactional_id.is_some() {
-        return failed(kafka_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    match &request.transactional_id {
+        None => {}
+        // Kafka's coordinator refuses an empty transactional id as malformed.
+        Some(id) if id.is_empty() => return failed(kafka_code::INVALID_REQUEST),
+        Some(_) => return failed(kafka_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
     }
     match broker.next_producer_id().await {
         Ok(id) => InitProducerIdResponse::default()
