@@ -570,3 +570,37 @@ async fn check_api(stream: &mut TcpStream, api_key: ApiKey, version: i16) {
         other => panic!("{other:?} is in the table but this test has no request for it"),
     }
 }
+
+/// A topic config change reaches the partition's open log: lowering `max.message.bytes` with
+/// IncrementalAlterConfigs makes a batch that fitted before too large, and deleting the
+/// override lets it through again.
+#[tokio::test]
+async fn config_changes_reach_the_open_log() {
+    let broker = TestBroker::start().await;
+    let mut stream = broker.connect().await;
+    assert_eq!(create_topic(&mut stream, "cfg", 1, &[]).await, 0);
+    let alter = |operation: i8, value: Option<&'static str>| {
+        IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("cfg"))
+                .with_configs(vec![incremental_alter_configs_request::AlterableConfig::default()
+                    .with_name(StrBytes::from_static_str("max.message.bytes"))
+                    .with_config_operation(operation)
+                    .with_value(value.map(StrBytes::from_static_str))]),
+        ])
+    };
+    assert_eq!(produce(&mut stream, "cfg", 0, Some(batch(1, 500))).await, (0, 0));
+    let response: IncrementalAlterConfigsResponse =
+        call(&mut stream, ApiKey::IncrementalAlterConfigs, 1, &alter(0, Some("300"))).await;
+    assert_eq!(response.responses[0].error_code, 0);
+    assert_eq!(produce(&mut stream, "cfg", 0, Some(batch(1, 500))).await.0, kafka_code::MESSAGE_TOO_LARGE);
+    let response: IncrementalAlterConfigsResponse =
+        call(&mut stream, ApiKey::IncrementalAlterConfigs, 1, &alter(1, None)).await;
+    assert_eq!(response.responses[0].error_code, 0);
+    assert_eq!(produce(&mut stream, "cfg", 0, Some(batch(1, 500))).await, (0, 1));
+    // An out-of-range value is refused and changes nothing.
+    let response: IncrementalAlterConfigsResponse =
+        call(&mut stream, ApiKey::IncrementalAlterConfigs, 1, &alter(0, Some("-5"))).await;
+    assert_eq!(response.responses[0].error_code, kafka_code::INVALID_CONFIG);
+}

@@ -15,8 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use sluice_log::LogConfig;
-use sluice_meta::{BrokerId, MetadataView};
+use sluice_meta::{BrokerId, MetadataView, TopicConfig};
 use uuid::Uuid;
 
 use crate::error::PartitionError;
@@ -26,35 +25,14 @@ use crate::partition::partition::{read_partition_metadata, Leadership, Maintenan
 /// Topic name and partition index.
 pub type PartitionKey = (String, i32);
 
-/// What the view says one local replica should be.
+/// What one replica is, or should be: the view's side and the local side of [`plan`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct DesiredReplica {
-    /// Topic id.
+pub struct ReplicaState {
+    /// Topic id of the data.
     pub topic_id: Uuid,
-    /// Log configuration from the topic's config.
-    pub config: LogConfigKey,
+    /// The topic's configuration (its log configuration derives from it).
+    pub config: TopicConfig,
     /// Leadership from the partition record.
-    pub leadership: Leadership,
-}
-
-/// The parts of a [`LogConfig`] that the topic config decides, comparable.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogConfigKey(pub String);
-
-impl LogConfigKey {
-    fn of(config: &LogConfig) -> LogConfigKey {
-        LogConfigKey(format!("{config:?}"))
-    }
-}
-
-/// What is open locally for one partition.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LocalReplica {
-    /// Topic id of the open data.
-    pub topic_id: Uuid,
-    /// Configuration it runs with.
-    pub config: LogConfigKey,
-    /// Leadership it knows.
     pub leadership: Leadership,
 }
 
@@ -73,10 +51,9 @@ pub enum Action {
 }
 
 /// The replicas `broker` should host according to `view`.
-pub fn desired_replicas(view: &MetadataView, broker: BrokerId) -> BTreeMap<PartitionKey, (DesiredReplica, LogConfig)> {
+pub fn desired_replicas(view: &MetadataView, broker: BrokerId) -> BTreeMap<PartitionKey, ReplicaState> {
     let mut desired = BTreeMap::new();
     for topic in view.topics.values() {
-        let config = log_config_for(&topic.config);
         for partition in topic.partitions.iter().filter(|p| p.replicas.contains(&broker)) {
             let leadership = Leadership {
                 leader: partition.leader,
@@ -87,10 +64,7 @@ pub fn desired_replicas(view: &MetadataView, broker: BrokerId) -> BTreeMap<Parti
             };
             desired.insert(
                 (topic.name.clone(), partition.partition as i32),
-                (
-                    DesiredReplica { topic_id: topic.topic_id, config: LogConfigKey::of(&config), leadership },
-                    config.clone(),
-                ),
+                ReplicaState { topic_id: topic.topic_id, config: topic.config.clone(), leadership },
             );
         }
     }
@@ -100,8 +74,8 @@ pub fn desired_replicas(view: &MetadataView, broker: BrokerId) -> BTreeMap<Parti
 /// The actions that turn `local` into `desired`, deletions first (a re-created topic's old
 /// directory must be gone before the new one opens at the same path).
 pub fn plan(
-    local: &BTreeMap<PartitionKey, LocalReplica>,
-    desired: &BTreeMap<PartitionKey, DesiredReplica>,
+    local: &BTreeMap<PartitionKey, ReplicaState>,
+    desired: &BTreeMap<PartitionKey, ReplicaState>,
 ) -> Vec<Action> {
     let mut deletes = Vec::new();
     let mut others = Vec::new();
@@ -134,9 +108,11 @@ pub fn partition_dir(logs_dir: &Path, topic: &str, partition: i32) -> PathBuf {
     logs_dir.join(format!("{topic}-{partition}"))
 }
 
+/// An open partition and the state it was last brought to (kept here, not read from the
+/// partition, so planning never waits on a partition's lock).
 struct Entry {
     partition: Arc<Partition>,
-    config: LogConfigKey,
+    state: ReplicaState,
 }
 
 /// The partitions this broker hosts.
@@ -184,43 +160,21 @@ impl PartitionManager {
         partitions.values().map(|entry| Arc::clone(&entry.partition)).collect()
     }
 
-    fn local(&self) -> BTreeMap<PartitionKey, LocalReplica> {
+    fn local(&self) -> BTreeMap<PartitionKey, ReplicaState> {
         let partitions = self.partitions.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        partitions
-            .iter()
-            .map(|(key, entry)| {
-                (
-                    key.clone(),
-                    LocalReplica {
-                        topic_id: entry.partition.topic_id,
-                        config: entry.config.clone(),
-                        leadership: entry.partition.leadership(),
-                    },
-                )
-            })
-            .collect()
+        partitions.iter().map(|(key, entry)| (key.clone(), entry.state.clone())).collect()
     }
 
     /// Brings the open partitions in line with `view`. Failures to open one partition are
     /// logged and retried on the next run; they do not stop the others.
     pub async fn reconcile(&self, view: &MetadataView) {
         let _running = self.reconciling.lock().await;
-        let mut desired_with_config = desired_replicas(view, self.local_broker);
-        let desired: BTreeMap<PartitionKey, DesiredReplica> =
-            desired_with_config.iter().map(|(key, (replica, _))| (key.clone(), replica.clone())).collect();
+        let desired = desired_replicas(view, self.local_broker);
         for action in plan(&self.local(), &desired) {
             let result = match &action {
-                Action::Open(key) => {
-                    let (replica, config) = desired_with_config.remove(key).expect("planned from desired");
-                    self.open(key, replica, config).await
-                }
-                Action::UpdateLeadership(key) => {
-                    if let Some(partition) = self.get(&key.0, key.1) {
-                        partition.set_leadership(desired[key].leadership.clone());
-                    }
-                    Ok(())
-                }
-                Action::Reconfigure(key) => self.reconfigure(key, &desired_with_config[key].1).await,
+                Action::Open(key) => self.open(key, desired[key].clone()).await,
+                Action::UpdateLeadership(key) => self.update_leadership(key, &desired[key]).await,
+                Action::Reconfigure(key) => self.reconfigure(key, &desired[key]).await,
                 Action::Delete(key) => self.delete(key).await,
             };
             if let Err(error) = result {
@@ -229,35 +183,55 @@ impl PartitionManager {
         }
     }
 
-    async fn open(&self, key: &PartitionKey, replica: DesiredReplica, config: LogConfig) -> Result<(), PartitionError> {
+    async fn open(&self, key: &PartitionKey, want: ReplicaState) -> Result<(), PartitionError> {
         let dir = partition_dir(&self.logs_dir, &key.0, key.1);
         let (topic, index, broker) = (key.0.clone(), key.1, self.local_broker);
-        let config_key = replica.config.clone();
+        let (topic_id, config, leadership) = (want.topic_id, log_config_for(&want.config), want.leadership.clone());
         let partition = blocking(move || {
             // Data of an older topic with the same name (deleted while this broker was down).
             if let Some(old_id) = read_partition_metadata(&dir) {
-                if old_id != replica.topic_id {
+                if old_id != topic_id {
                     tracing::warn!(dir = %dir.display(), %old_id, "deleting data of a deleted topic");
                     std::fs::remove_dir_all(&dir).map_err(|source| PartitionError::Io { path: dir.clone(), source })?;
                 }
             }
-            Partition::open(&dir, &topic, index, replica.topic_id, broker, config, replica.leadership)
+            Partition::open(&dir, &topic, index, topic_id, broker, config, leadership)
         })
         .await?;
         let mut partitions = self.partitions.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        partitions.insert(key.clone(), Entry { partition: Arc::new(partition), config: config_key });
+        partitions.insert(key.clone(), Entry { partition: Arc::new(partition), state: want });
         Ok(())
     }
 
-    async fn reconfigure(&self, key: &PartitionKey, config: &LogConfig) -> Result<(), PartitionError> {
+    /// Runs `step` on the partition (on the blocking pool: it takes the partition's lock, which
+    /// an fsync may hold), then records `want` as its state.
+    async fn update(
+        &self,
+        key: &PartitionKey,
+        want: &ReplicaState,
+        step: impl FnOnce(&Partition) -> Result<(), PartitionError> + Send + 'static,
+    ) -> Result<(), PartitionError> {
         let Some(partition) = self.get(&key.0, key.1) else { return Ok(()) };
-        let new_config = config.clone();
-        blocking(move || partition.reconfigure(new_config)).await?;
+        blocking(move || step(&partition)).await?;
         let mut partitions = self.partitions.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(entry) = partitions.get_mut(key) {
-            entry.config = LogConfigKey::of(config);
+            entry.state = want.clone();
         }
         Ok(())
+    }
+
+    async fn update_leadership(&self, key: &PartitionKey, want: &ReplicaState) -> Result<(), PartitionError> {
+        let leadership = want.leadership.clone();
+        self.update(key, want, move |partition| {
+            partition.set_leadership(leadership);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn reconfigure(&self, key: &PartitionKey, want: &ReplicaState) -> Result<(), PartitionError> {
+        let config = log_config_for(&want.config);
+        self.update(key, want, move |partition| partition.reconfigure(config)).await
     }
 
     async fn delete(&self, key: &PartitionKey) -> Result<(), PartitionError> {
@@ -285,7 +259,7 @@ impl PartitionManager {
         let logs_dir = self.logs_dir.clone();
         let wanted: HashMap<PathBuf, Uuid> = desired
             .iter()
-            .map(|((topic, index), (replica, _))| (partition_dir(&logs_dir, topic, *index), replica.topic_id))
+            .map(|((topic, index), replica)| (partition_dir(&logs_dir, topic, *index), replica.topic_id))
             .collect();
         blocking(move || {
             let io = |source| PartitionError::Io { path: logs_dir.clone(), source };
@@ -360,18 +334,12 @@ mod tests {
         }
     }
 
-    fn replica(id: u128, config: &str, epoch: i32) -> (DesiredReplica, LocalReplica) {
-        let desired = DesiredReplica {
+    fn replica(id: u128, retention_ms: i64, epoch: i32) -> ReplicaState {
+        ReplicaState {
             topic_id: Uuid::from_u128(id),
-            config: LogConfigKey(config.into()),
+            config: TopicConfig { retention_ms, ..TopicConfig::default() },
             leadership: leadership(1, epoch),
-        };
-        let local = LocalReplica {
-            topic_id: Uuid::from_u128(id),
-            config: LogConfigKey(config.into()),
-            leadership: leadership(1, epoch),
-        };
-        (desired, local)
+        }
     }
 
     fn key(topic: &str, partition: i32) -> PartitionKey {
@@ -380,7 +348,7 @@ mod tests {
 
     #[test]
     fn new_partitions_open_and_unchanged_ones_are_left_alone() {
-        let (want, have) = replica(1, "a", 0);
+        let (want, have) = (replica(1, 1, 0), replica(1, 1, 0));
         let desired = BTreeMap::from([(key("t", 0), want.clone()), (key("t", 1), want)]);
         let local = BTreeMap::from([(key("t", 0), have)]);
         assert_eq!(plan(&local, &desired), vec![Action::Open(key("t", 1))]);
@@ -388,8 +356,7 @@ mod tests {
 
     #[test]
     fn deleted_and_recreated_topics_delete_first() {
-        let (want, have) = replica(2, "a", 0);
-        let (_, old) = replica(1, "a", 0);
+        let (want, have, old) = (replica(2, 1, 0), replica(2, 1, 0), replica(1, 1, 0));
         let desired = BTreeMap::from([(key("t", 0), want)]);
         let local = BTreeMap::from([(key("t", 0), old), (key("gone", 0), have)]);
         assert_eq!(
@@ -400,8 +367,7 @@ mod tests {
 
     #[test]
     fn leadership_and_config_changes_are_applied_in_place() {
-        let (want, _) = replica(1, "b", 3);
-        let (_, have) = replica(1, "a", 2);
+        let (want, have) = (replica(1, 2, 3), replica(1, 1, 2));
         let desired = BTreeMap::from([(key("t", 0), want)]);
         let local = BTreeMap::from([(key("t", 0), have)]);
         assert_eq!(

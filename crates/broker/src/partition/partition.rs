@@ -76,7 +76,6 @@ pub struct ReadOutcome {
 struct State {
     /// `None` once the partition is closed (deleted topic, shutdown).
     log: Option<Log>,
-    config: LogConfig,
     leadership: Leadership,
     producers: ProducerStates,
     followers: BTreeMap<BrokerId, FollowerProgress>,
@@ -115,11 +114,11 @@ impl Partition {
         config: LogConfig,
         leadership: Leadership,
     ) -> Result<Partition, PartitionError> {
-        let mut log = Log::open(dir, config.clone())?;
+        let mut log = Log::open(dir, config)?;
         write_partition_metadata(dir, topic_id)?;
         let producers = rebuild_producer_states(&log)?;
         // A partition this broker leads alone has everything it appended in sync.
-        let mut state = State { log: None, config, leadership, producers, followers: BTreeMap::new() };
+        let mut state = State { log: None, leadership, producers, followers: BTreeMap::new() };
         let high_watermark = advance_high_watermark(&mut log, &state, local_broker);
         state.log = Some(log);
         tracing::info!(topic, partition = index, high_watermark, producers = state.producers.len(), "partition open");
@@ -175,13 +174,12 @@ impl Partition {
     /// Reopens the log with a new configuration (a topic config changed). Blocking.
     pub fn reconfigure(&self, config: LogConfig) -> Result<(), PartitionError> {
         let mut state = self.lock();
-        if state.log.is_none() || state.config.flush == config.flush && same_log_config(&state.config, &config) {
+        if state.log.is_none() {
             return Ok(());
         }
         let log = state.log.take().expect("checked above");
         log.close()?;
-        state.log = Some(Log::open(&self.dir, config.clone())?);
-        state.config = config;
+        state.log = Some(Log::open(&self.dir, config)?);
         Ok(())
     }
 
@@ -346,15 +344,6 @@ pub struct Maintenance {
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 /// ListOffsets' special timestamp for the latest offset.
 pub const LATEST_TIMESTAMP: i64 = -1;
-
-fn same_log_config(a: &LogConfig, b: &LogConfig) -> bool {
-    a.segment_bytes == b.segment_bytes
-        && a.segment_ms == b.segment_ms
-        && a.batch_bytes_max == b.batch_bytes_max
-        && a.retention_ms == b.retention_ms
-        && a.retention_bytes == b.retention_bytes
-        && a.cleanup_policy == b.cleanup_policy
-}
 
 fn check_leader(state: &State, local_broker: BrokerId) -> Result<(), PartitionError> {
     if state.log.is_none() || state.leadership.leader != Some(local_broker) {
