@@ -87,6 +87,19 @@ impl Member {
     }
 }
 
+/// A timer of the group, named by what it guards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Timer {
+    /// A member id handed out with MEMBER_ID_REQUIRED that was not used in time.
+    PendingMember(String),
+    /// A member's session.
+    Session(String),
+    /// The end of the join phase (rebalance timeout or initial-delay step).
+    JoinPhase,
+    /// Members that have not sent SyncGroup by the rebalance timeout.
+    SyncPhase,
+}
+
 /// The join phase of a PreparingRebalance group.
 #[derive(Debug, Clone)]
 pub(crate) struct JoinPhase {
@@ -225,8 +238,9 @@ impl Group {
     /// are due at `now_ms` fire first, so a request that arrives after a member's session ended
     /// sees the member gone, exactly as if a `Tick` had come first.
     pub fn handle(&mut self, now_ms: i64, event: Event) -> Vec<Action> {
-        self.now_ms = self.now_ms.max(now_ms);
-        self.fire_due_timers();
+        let now_ms = self.now_ms.max(now_ms);
+        self.fire_due_timers(now_ms);
+        self.now_ms = now_ms;
         match event {
             Event::Join(join) => self.on_join(join),
             Event::Sync(sync) => self.on_sync(sync),
@@ -240,7 +254,7 @@ impl Group {
             Event::Delete { request_id } => self.on_delete(request_id),
             Event::Unload => self.on_unload(),
         }
-        self.fire_due_timers();
+        self.fire_due_timers(now_ms);
         debug_assert_eq!(self.check_invariants(), Ok(()));
         std::mem::take(&mut self.actions)
     }
@@ -286,10 +300,7 @@ impl Group {
     /// The earliest time at which a `Tick` would change something, if any timer is armed. The
     /// broker's timer wheel calls `handle(t, Event::Tick)` then.
     pub fn next_deadline_ms(&self) -> Option<i64> {
-        let sessions = self.members.values().filter(|m| m.may_expire()).map(|m| m.session_deadline_ms);
-        let pending = self.pending_members.values().copied();
-        let join = self.join_phase.as_ref().map(|phase| phase.deadline_ms);
-        sessions.chain(pending).chain(join).chain(self.sync_deadline_ms).min()
+        self.earliest_timer().map(|(deadline_ms, _)| deadline_ms)
     }
 
     /// The group as DescribeGroups reports it.
@@ -690,42 +701,47 @@ impl Group {
 
     // ---- timers ----
 
-    /// Fires every timer due at `now_ms`, earliest kind first, until none is due. Each firing
-    /// removes a member or pending member, or moves the join/sync phase on to a deadline after
-    /// `now_ms` or out of existence, so the loop ends; the bound is a backstop that leaves any
-    /// remainder to the next event.
-    fn fire_due_timers(&mut self) {
+    /// Fires every timer due by `until_ms` in deadline order, each at its own deadline (the
+    /// group's clock steps to it), so a late `Tick` has exactly the effect of timely ones: a join
+    /// phase that ended at 100 renews the sessions it would have renewed before a session
+    /// deadline at 200 is judged. Each firing removes a member or pending member, or moves the
+    /// join/sync phase to a later deadline or ends it, so the loop ends; the bound is a backstop
+    /// that leaves any remainder to the next event.
+    fn fire_due_timers(&mut self, until_ms: i64) {
         let firings_max = 4 * (self.members.len() + self.pending_members.len()) + 16;
         for _ in 0..firings_max {
-            if !self.fire_one_due_timer() {
+            let Some((deadline_ms, timer)) = self.earliest_timer() else { return };
+            if deadline_ms > until_ms {
                 return;
+            }
+            self.now_ms = self.now_ms.max(deadline_ms);
+            match timer {
+                Timer::PendingMember(member_id) => {
+                    self.pending_members.remove(&member_id);
+                    self.maybe_complete_join();
+                }
+                Timer::Session(member_id) => self.remove_member_and_update_group(&member_id),
+                Timer::JoinPhase => self.on_join_deadline(),
+                Timer::SyncPhase => self.on_sync_deadline(),
             }
         }
     }
 
-    fn fire_one_due_timer(&mut self) -> bool {
-        let now_ms = self.now_ms;
-        if let Some(member_id) =
-            self.pending_members.iter().find(|(_, deadline)| **deadline <= now_ms).map(|(id, _)| id.clone())
-        {
-            self.pending_members.remove(&member_id);
-            self.maybe_complete_join();
-            return true;
-        }
-        let expired = self.members.values().find(|m| m.may_expire() && m.session_deadline_ms <= now_ms);
-        if let Some(member_id) = expired.map(|m| m.member_id.clone()) {
-            self.remove_member_and_update_group(&member_id);
-            return true;
-        }
-        if self.join_phase.as_ref().is_some_and(|phase| phase.deadline_ms <= now_ms) {
-            self.on_join_deadline();
-            return true;
-        }
-        if self.sync_deadline_ms.is_some_and(|deadline| deadline <= now_ms) {
-            self.on_sync_deadline();
-            return true;
-        }
-        false
+    /// The armed timer with the earliest deadline; on a tie, pending members, then sessions,
+    /// then the join phase, then the sync phase.
+    fn earliest_timer(&self) -> Option<(i64, Timer)> {
+        let pending =
+            self.pending_members.iter().map(|(id, deadline)| (*deadline, 0, Timer::PendingMember(id.clone())));
+        let sessions = self
+            .members
+            .values()
+            .filter(|m| m.may_expire())
+            .map(|m| (m.session_deadline_ms, 1, Timer::Session(m.member_id.clone())));
+        let join = self.join_phase.as_ref().map(|phase| (phase.deadline_ms, 2, Timer::JoinPhase));
+        let sync = self.sync_deadline_ms.map(|deadline| (deadline, 3, Timer::SyncPhase));
+        let earliest =
+            pending.chain(sessions).chain(join).chain(sync).min_by_key(|(deadline, rank, _)| (*deadline, *rank));
+        earliest.map(|(deadline, _, timer)| (deadline, timer))
     }
 
     /// The join phase's timer: an initial-delay step that saw new members takes another step

@@ -854,3 +854,45 @@ fn describe_reports_metadata_only_when_stable() {
     assert_eq!(description.protocol_name, "range");
     assert_eq!(description.members[0].assignment, bytes_of(&format!("a-{}", ids[0])));
 }
+
+#[test]
+fn late_tick_fires_timers_at_their_own_deadlines() {
+    // Goal: a Tick that comes late has the effect of timely ones: the join phase that ended at
+    // its deadline (6000) arms the sync deadline from 6000, not from the late tick (6500).
+    let mut h = Harness::new();
+    let mut join = h.join_request("", "a");
+    join.rebalance_timeout_ms = 1_000;
+    h.join(join);
+    h.sync("client-a", 1, &[("client-a", "A")]);
+    h.persist_completed();
+    h.now_ms = 5_000;
+    let mut newcomer = h.join_request("", "b");
+    newcomer.rebalance_timeout_ms = 1_000;
+    let (b, _) = h.join(newcomer);
+    assert_eq!(h.group.next_deadline_ms(), Some(6_000));
+    let actions = h.advance(1_500);
+    assert_eq!(join_response(&actions, b).generation_id, 2);
+    assert!(!h.group.member_ids().any(|id| id == "client-a"), "client-a did not rejoin");
+    assert_eq!(h.group.next_deadline_ms(), Some(7_000));
+}
+
+#[test]
+fn new_member_that_waits_too_long_for_its_join_is_dropped() {
+    // Goal: a member that joined during a rebalance but whose JoinGroup stays parked beyond
+    // new_member_join_timeout_ms (the join phase is held open by a static member that is slow to
+    // rejoin) is removed and its parked request answered UNKNOWN_MEMBER_ID.
+    let config = GroupConfig { new_member_join_timeout_ms: 20_000, ..test_config() };
+    let mut h = Harness::with_config(config);
+    let mut join = h.join_request("", "s");
+    join.group_instance_id = Some("instance-1".into());
+    join.session_timeout_ms = 60_000;
+    join.rebalance_timeout_ms = 120_000;
+    h.join(join);
+    h.sync("client-s", 1, &[("client-s", "S")]);
+    h.persist_completed();
+    let (newcomer, _) = h.join_as("", "n");
+    assert_eq!(h.group.state(), GroupState::PreparingRebalance);
+    let actions = h.advance(20_000);
+    assert_eq!(join_response(&actions, newcomer).error_code, ErrorCode::UNKNOWN_MEMBER_ID);
+    assert_eq!(h.group.member_count(), 1);
+}
