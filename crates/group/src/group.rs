@@ -1,7 +1,7 @@
-//! The group's state, the event loop ([`Group::handle`]), timers, and the transitions shared by
-//! every request: preparing a rebalance, completing the join phase, removing members.
-//! Request-specific rules live in `join.rs` (JoinGroup) and `sync.rs` (SyncGroup, Heartbeat,
-//! LeaveGroup, commits, deletion, unload).
+//! The group's state, the event loop ([`Group::handle`]), loading, describing, the invariants,
+//! and helpers every request uses. The rebalance transitions live in `rebalance.rs`, timers in
+//! `timers.rs`, request-specific rules in `join.rs` (JoinGroup) and `sync.rs` (SyncGroup,
+//! Heartbeat, LeaveGroup, commits, deletion, unload).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crate::config::GroupConfig;
 use crate::types::{
     Action, ErrorCode, Event, GroupDescription, GroupRecord, JoinResponse, JoinedMember, MemberDescription,
-    MemberRecord, Protocol, RequestId, Response, SyncResponse,
+    MemberRecord, Protocol, RequestId, Response,
 };
 
 /// The five states of Kafka's classic group (see the crate docs for the diagram).
@@ -82,22 +82,9 @@ impl Member {
 
     /// Kafka's "has satisfied heartbeat": members parked in a rebalance are not expired, except
     /// new ones, which have no member id to heartbeat with.
-    fn may_expire(&self) -> bool {
+    pub(crate) fn may_expire(&self) -> bool {
         self.is_new || (self.awaiting_join.is_none() && self.awaiting_sync.is_none())
     }
-}
-
-/// A timer of the group, named by what it guards.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Timer {
-    /// A member id handed out with MEMBER_ID_REQUIRED that was not used in time.
-    PendingMember(String),
-    /// A member's session.
-    Session(String),
-    /// The end of the join phase (rebalance timeout or initial-delay step).
-    JoinPhase,
-    /// Members that have not sent SyncGroup by the rebalance timeout.
-    SyncPhase,
 }
 
 /// The join phase of a PreparingRebalance group.
@@ -403,12 +390,12 @@ impl Group {
         sequence
     }
 
-    fn longest_standing_member(&self) -> Option<String> {
+    pub(crate) fn longest_standing_member(&self) -> Option<String> {
         self.members.values().min_by_key(|m| m.joined_sequence).map(|m| m.member_id.clone())
     }
 
     /// The largest rebalance timeout of any member: how long a join phase may last.
-    fn rebalance_timeout_ms(&self) -> i64 {
+    pub(crate) fn rebalance_timeout_ms(&self) -> i64 {
         self.members.values().map(|m| i64::from(m.rebalance_timeout_ms.max(0))).max().unwrap_or(0)
     }
 
@@ -512,271 +499,5 @@ impl Group {
         if let Some(member) = self.members.get_mut(member_id) {
             member.session_deadline_ms = now_ms.saturating_add(i64::from(member.session_timeout_ms));
         }
-    }
-
-    // ---- transitions ----
-
-    /// Starts a rebalance unless one is already being prepared (or the group is Dead).
-    pub(crate) fn maybe_prepare_rebalance(&mut self) {
-        if matches!(self.state, GroupState::Stable | GroupState::CompletingRebalance | GroupState::Empty) {
-            self.prepare_rebalance();
-        }
-    }
-
-    /// → PreparingRebalance. Members waiting in SyncGroup are told REBALANCE_IN_PROGRESS so they
-    /// rejoin. From Empty the join phase is the initial delay; otherwise it lasts the largest
-    /// rebalance timeout, or less if every member rejoins sooner.
-    pub(crate) fn prepare_rebalance(&mut self) {
-        if self.state == GroupState::CompletingRebalance {
-            self.reset_and_propagate_assignment_error(ErrorCode::REBALANCE_IN_PROGRESS);
-        }
-        self.sync_deadline_ms = None;
-        self.pending_sync_members.clear();
-        self.assignment_in_flight = None;
-        let rebalance_timeout_ms = self.rebalance_timeout_ms();
-        let phase = if self.state == GroupState::Empty {
-            let delay_ms = i64::from(self.config.initial_rebalance_delay_ms.max(0));
-            JoinPhase {
-                deadline_ms: self.now_ms.saturating_add(delay_ms),
-                initial_delay_remaining_ms: Some((rebalance_timeout_ms - delay_ms).max(0)),
-                new_member_added: false,
-            }
-        } else {
-            JoinPhase {
-                deadline_ms: self.now_ms.saturating_add(rebalance_timeout_ms),
-                initial_delay_remaining_ms: None,
-                new_member_added: false,
-            }
-        };
-        self.join_phase = Some(phase);
-        self.transition(GroupState::PreparingRebalance);
-    }
-
-    /// Answers every parked SyncGroup with `error_code` and forgets the assignment.
-    pub(crate) fn reset_and_propagate_assignment_error(&mut self, error_code: ErrorCode) {
-        let mut parked = Vec::new();
-        for member in self.members.values_mut() {
-            member.assignment = None;
-            if let Some(request_id) = member.awaiting_sync.take() {
-                parked.push(request_id);
-            }
-        }
-        for request_id in parked {
-            self.respond(request_id, Response::Sync(SyncResponse::error(error_code)));
-        }
-    }
-
-    fn all_members_joined(&self) -> bool {
-        self.pending_members.is_empty() && self.members.values().all(|m| m.awaiting_join.is_some())
-    }
-
-    /// Ends the join phase early when it may: a regular phase when every member (and every
-    /// member still in the MEMBER_ID_REQUIRED handshake) has rejoined; any phase when the last
-    /// member went away (Kafka would wait out an initial delay with nobody in it; ending it at
-    /// once keeps "PreparingRebalance ⇒ members" true).
-    pub(crate) fn maybe_complete_join(&mut self) {
-        let Some(phase) = &self.join_phase else { return };
-        if self.members.is_empty() || (phase.initial_delay_remaining_ms.is_none() && self.all_members_joined()) {
-            self.complete_join();
-        }
-    }
-
-    /// The join phase ends (Kafka's `onCompleteJoin`): dynamic members that did not rejoin are
-    /// removed; if nobody rejoined (only absent static members remain) the phase starts over;
-    /// otherwise a new generation begins: Empty if nobody is left, else CompletingRebalance with
-    /// a JoinGroup response to every member (the member list to the leader).
-    pub(crate) fn complete_join(&mut self) {
-        let not_rejoined: Vec<String> = self
-            .members
-            .values()
-            .filter(|m| m.awaiting_join.is_none() && m.group_instance_id.is_none())
-            .map(|m| m.member_id.clone())
-            .collect();
-        for member_id in not_rejoined {
-            self.remove_member(&member_id);
-        }
-        if !self.members.is_empty() && !self.maybe_elect_new_joined_leader() {
-            let rebalance_timeout_ms = self.rebalance_timeout_ms().max(1);
-            self.join_phase = Some(JoinPhase {
-                deadline_ms: self.now_ms.saturating_add(rebalance_timeout_ms),
-                initial_delay_remaining_ms: None,
-                new_member_added: false,
-            });
-            return;
-        }
-        self.join_phase = None;
-        self.init_next_generation();
-        if self.state == GroupState::Empty {
-            self.actions.push(Action::PersistGroup { record: self.record(&BTreeMap::new()) });
-            self.actions.push(Action::GroupEmptied);
-            return;
-        }
-        let leader = self.leader_id.clone().unwrap_or_default();
-        let member_ids: Vec<String> = self.members.keys().cloned().collect();
-        for member_id in member_ids {
-            let response = self.current_generation_join_response(&member_id, leader.clone());
-            if let Some(member) = self.members.get_mut(&member_id) {
-                member.is_new = false;
-                if let Some(request_id) = member.awaiting_join.take() {
-                    self.actions.push(Action::Respond { request_id, response: Response::Join(response) });
-                }
-            }
-            self.reset_session(&member_id);
-            self.pending_sync_members.insert(member_id);
-        }
-        self.sync_deadline_ms = Some(self.now_ms.saturating_add(self.rebalance_timeout_ms()));
-    }
-
-    /// Keeps the leader if it rejoined, else hands leadership to a member that did; `false`
-    /// when no member rejoined.
-    fn maybe_elect_new_joined_leader(&mut self) -> bool {
-        let leader_rejoined =
-            self.leader_id.as_ref().and_then(|id| self.members.get(id)).is_some_and(|m| m.awaiting_join.is_some());
-        if leader_rejoined {
-            return true;
-        }
-        let joined = self.members.values().filter(|m| m.awaiting_join.is_some()).min_by_key(|m| m.joined_sequence);
-        match joined.map(|m| m.member_id.clone()) {
-            Some(new_leader) => {
-                self.leader_id = Some(new_leader);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn init_next_generation(&mut self) {
-        self.generation_id = self.generation_id.saturating_add(1);
-        self.pending_sync_members.clear();
-        self.sync_deadline_ms = None;
-        for member in self.members.values_mut() {
-            member.assignment = None;
-        }
-        if self.members.is_empty() {
-            self.protocol_name = None;
-            self.transition(GroupState::Empty);
-        } else {
-            self.protocol_name = self.select_protocol();
-            self.transition(GroupState::CompletingRebalance);
-        }
-    }
-
-    /// Removes a member, answering its parked requests with UNKNOWN_MEMBER_ID, and passes
-    /// leadership on if it led. Does not start a rebalance (see [`Self::remove_member_and_update_group`]).
-    pub(crate) fn remove_member(&mut self, member_id: &str) {
-        self.pending_members.remove(member_id);
-        let Some(member) = self.members.remove(member_id) else { return };
-        if let Some(request_id) = member.awaiting_join {
-            self.respond(request_id, Response::Join(JoinResponse::error("", ErrorCode::UNKNOWN_MEMBER_ID)));
-        }
-        if let Some(request_id) = member.awaiting_sync {
-            self.respond(request_id, Response::Sync(SyncResponse::error(ErrorCode::UNKNOWN_MEMBER_ID)));
-        }
-        if let Some(instance_id) = &member.group_instance_id {
-            self.static_members.remove(instance_id);
-        }
-        if self.leader_id.as_deref() == Some(member_id) {
-            self.leader_id = self.longest_standing_member();
-        }
-        self.remove_pending_sync_member(member_id);
-    }
-
-    pub(crate) fn remove_pending_sync_member(&mut self, member_id: &str) {
-        self.pending_sync_members.remove(member_id);
-        if self.pending_sync_members.is_empty() {
-            self.sync_deadline_ms = None;
-        }
-    }
-
-    /// A member left or failed: remove it, then rebalance (Stable, CompletingRebalance) or see
-    /// whether the join phase can end (PreparingRebalance).
-    pub(crate) fn remove_member_and_update_group(&mut self, member_id: &str) {
-        self.remove_member(member_id);
-        match self.state {
-            GroupState::Stable | GroupState::CompletingRebalance => self.prepare_rebalance_or_empty(),
-            GroupState::PreparingRebalance => self.maybe_complete_join(),
-            GroupState::Empty | GroupState::Dead => {}
-        }
-    }
-
-    // ---- timers ----
-
-    /// Fires every timer due by `until_ms` in deadline order, each at its own deadline (the
-    /// group's clock steps to it), so a late `Tick` has exactly the effect of timely ones: a join
-    /// phase that ended at 100 renews the sessions it would have renewed before a session
-    /// deadline at 200 is judged. Each firing removes a member or pending member, or moves the
-    /// join/sync phase to a later deadline or ends it, so the loop ends; the bound is a backstop
-    /// that leaves any remainder to the next event.
-    fn fire_due_timers(&mut self, until_ms: i64) {
-        let firings_max = 4 * (self.members.len() + self.pending_members.len()) + 16;
-        for _ in 0..firings_max {
-            let Some((deadline_ms, timer)) = self.earliest_timer() else { return };
-            if deadline_ms > until_ms {
-                return;
-            }
-            self.now_ms = self.now_ms.max(deadline_ms);
-            match timer {
-                Timer::PendingMember(member_id) => {
-                    self.pending_members.remove(&member_id);
-                    self.maybe_complete_join();
-                }
-                Timer::Session(member_id) => self.remove_member_and_update_group(&member_id),
-                Timer::JoinPhase => self.on_join_deadline(),
-                Timer::SyncPhase => self.on_sync_deadline(),
-            }
-        }
-    }
-
-    /// The armed timer with the earliest deadline; on a tie, pending members, then sessions,
-    /// then the join phase, then the sync phase.
-    fn earliest_timer(&self) -> Option<(i64, Timer)> {
-        let pending =
-            self.pending_members.iter().map(|(id, deadline)| (*deadline, 0, Timer::PendingMember(id.clone())));
-        let sessions = self
-            .members
-            .values()
-            .filter(|m| m.may_expire())
-            .map(|m| (m.session_deadline_ms, 1, Timer::Session(m.member_id.clone())));
-        let join = self.join_phase.as_ref().map(|phase| (phase.deadline_ms, 2, Timer::JoinPhase));
-        let sync = self.sync_deadline_ms.map(|deadline| (deadline, 3, Timer::SyncPhase));
-        let earliest =
-            pending.chain(sessions).chain(join).chain(sync).min_by_key(|(deadline, rank, _)| (*deadline, *rank));
-        earliest.map(|(deadline, _, timer)| (deadline, timer))
-    }
-
-    /// The join phase's timer: an initial-delay step that saw new members takes another step
-    /// (Kafka's `InitialDelayedJoin`); otherwise the join phase completes.
-    fn on_join_deadline(&mut self) {
-        let Some(phase) = self.join_phase.as_mut() else { return };
-        if let Some(remaining_ms) = phase.initial_delay_remaining_ms {
-            if phase.new_member_added && remaining_ms > 0 {
-                let delay_ms = i64::from(self.config.initial_rebalance_delay_ms.max(0)).min(remaining_ms);
-                phase.new_member_added = false;
-                phase.initial_delay_remaining_ms = Some(remaining_ms - delay_ms);
-                phase.deadline_ms = self.now_ms.saturating_add(delay_ms);
-                return;
-            }
-        }
-        self.complete_join();
-    }
-
-    /// Members of the new generation that never sent SyncGroup within the rebalance timeout are
-    /// removed and the group rebalances without them.
-    fn on_sync_deadline(&mut self) {
-        self.sync_deadline_ms = None;
-        let laggards: Vec<String> = std::mem::take(&mut self.pending_sync_members).into_iter().collect();
-        for member_id in &laggards {
-            self.remove_member(member_id);
-        }
-        if !laggards.is_empty() {
-            self.prepare_rebalance_or_empty();
-        }
-    }
-
-    /// After removals outside a join phase: rebalance the members that are left (which ends at
-    /// once, in Empty, if there are none).
-    pub(crate) fn prepare_rebalance_or_empty(&mut self) {
-        self.maybe_prepare_rebalance();
-        self.maybe_complete_join();
     }
 }

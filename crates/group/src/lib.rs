@@ -69,7 +69,9 @@
 mod config;
 mod group;
 mod join;
+mod rebalance;
 mod sync;
+mod timers;
 mod types;
 
 pub use config::{

@@ -1,0 +1,117 @@
+//! Static membership: replacement under a new member id, fencing, absence during a rebalance.
+
+use super::*;
+
+#[test]
+fn static_member_rejoining_with_new_id_in_stable_keeps_assignment_without_rebalance() {
+    // Goal: a restarted static member (same group.instance.id, no member id, same protocol)
+    // takes over its old slot under a new id with no rebalance; it is told the old leader id
+    // (so it does not assign), gets its old assignment on SyncGroup, and the record is persisted.
+    let mut h = Harness::new();
+    let mut join = h.join_request("", "old");
+    join.group_instance_id = Some("instance-1".into());
+    h.join(join);
+    h.sync("client-old", 1, &[("client-old", "P0")]);
+    h.persist_completed();
+
+    let mut restart = h.join_request("", "new");
+    restart.group_instance_id = Some("instance-1".into());
+    let (request_id, actions) = h.join(restart);
+    let joined = join_response(&actions, request_id);
+    assert_eq!(joined.member_id, "client-new");
+    assert_eq!(joined.leader, "client-old", "the old leader id, so the newcomer acts as follower");
+    assert_eq!(joined.generation_id, 1);
+    assert!(persisted(&actions).is_some());
+    assert_eq!(h.group.state(), GroupState::Stable);
+    let (request_id, actions) = h.sync("client-new", 1, &[]);
+    assert_eq!(sync_response(&actions, request_id).assignment, bytes_of("P0"));
+}
+
+#[test]
+fn static_member_rejoining_with_changed_protocol_triggers_rebalance() {
+    // Goal: when the replacing static member would change the group's selected protocol (here
+    // its preference flips from range to roundrobin), the replacement happens with a rebalance.
+    let mut h = Harness::new();
+    let mut join = h.join_request("", "old");
+    join.group_instance_id = Some("instance-1".into());
+    join.protocols = protocols(&[("range", ""), ("roundrobin", "")]);
+    h.join(join);
+    h.sync("client-old", 1, &[("client-old", "P0")]);
+    h.persist_completed();
+    let mut restart = h.join_request("", "new");
+    restart.group_instance_id = Some("instance-1".into());
+    restart.protocols = protocols(&[("roundrobin", ""), ("range", "")]);
+    let (request_id, actions) = h.join(restart);
+    assert_eq!(join_response(&actions, request_id).protocol_name.as_deref(), Some("roundrobin"));
+    assert_eq!(h.group.generation_id(), 2);
+}
+
+#[test]
+fn duplicate_static_instance_is_fenced() {
+    // Goal: of two processes with one group.instance.id, the one whose member id was replaced
+    // gets FENCED_INSTANCE_ID (82) on heartbeat, sync, join, commit and leave.
+    let mut h = Harness::new();
+    let mut join = h.join_request("", "old");
+    join.group_instance_id = Some("instance-1".into());
+    h.join(join);
+    h.sync("client-old", 1, &[("client-old", "P0")]);
+    h.persist_completed();
+    let mut second = h.join_request("", "new");
+    second.group_instance_id = Some("instance-1".into());
+    h.join(second);
+
+    let instance = Some("instance-1".to_string());
+    let request_id = h.request_id();
+    let heartbeat =
+        Heartbeat { request_id, member_id: "client-old".into(), group_instance_id: instance.clone(), generation_id: 1 };
+    let actions = h.handle(Event::Heartbeat(heartbeat));
+    assert_eq!(
+        response(&actions, request_id),
+        Some(&Response::Heartbeat { error_code: ErrorCode::FENCED_INSTANCE_ID })
+    );
+    let mut rejoin = h.join_request("client-old", "");
+    rejoin.group_instance_id = instance.clone();
+    let (request_id, actions) = h.join(rejoin);
+    assert_eq!(join_response(&actions, request_id).error_code, ErrorCode::FENCED_INSTANCE_ID);
+    assert_eq!(h.commit("client-old", Some("instance-1"), 1), ErrorCode::FENCED_INSTANCE_ID);
+    let leave = h.leave(vec![MemberIdentity { member_id: "client-old".into(), group_instance_id: instance }]);
+    assert_eq!(leave.members[0].error_code, ErrorCode::FENCED_INSTANCE_ID);
+    assert_eq!(h.group.member_count(), 1);
+}
+
+#[test]
+fn static_replacement_fences_the_old_ids_parked_join() {
+    // Goal: when a static member is replaced while its old id waits in JoinGroup, that parked
+    // request is answered FENCED_INSTANCE_ID and the new id waits in its place.
+    let mut h = Harness::new();
+    let ids = h.stable_group(1);
+    let mut join = h.join_request("", "s1");
+    join.group_instance_id = Some("instance-1".into());
+    let (parked, _) = h.join(join);
+    assert_eq!(h.group.state(), GroupState::PreparingRebalance);
+    let mut second = h.join_request("", "s2");
+    second.group_instance_id = Some("instance-1".into());
+    let (replacement, actions) = h.join(second);
+    assert_eq!(join_response(&actions, parked).error_code, ErrorCode::FENCED_INSTANCE_ID);
+    let (_, actions) = h.join_as(&ids[0], "");
+    assert_eq!(join_response(&actions, replacement).member_id, "client-s2");
+}
+
+#[test]
+fn static_member_that_does_not_rejoin_is_kept_until_its_session_ends() {
+    // Goal: unlike dynamic members, a static member absent at the end of the join phase stays
+    // in the group (its session timeout decides), so a quick restart causes no reshuffle.
+    let mut h = Harness::new();
+    let mut join = h.join_request("", "s");
+    join.group_instance_id = Some("instance-1".into());
+    join.rebalance_timeout_ms = 1_000;
+    h.join(join);
+    h.sync("client-s", 1, &[("client-s", "S")]);
+    h.persist_completed();
+    let mut newcomer = h.join_request("", "d");
+    newcomer.rebalance_timeout_ms = 1_000;
+    let (d, _) = h.join(newcomer);
+    let actions = h.advance(1_000);
+    assert_eq!(join_response(&actions, d).generation_id, 2);
+    assert_eq!(h.group.member_count(), 2, "the static member stays");
+}
