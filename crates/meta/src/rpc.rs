@@ -49,7 +49,7 @@ pub fn framed(stream: TcpStream) -> RpcConnection {
 }
 
 /// A request from one node to another.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum RpcRequest {
     /// First frame of a connection.
     Hello {
