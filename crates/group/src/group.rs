@@ -178,6 +178,8 @@ impl Group {
     ) -> Result<Group, LoadError> {
         let mut group = Group::new(group_id, config, now_ms);
         group.generation_id = record.generation_id;
+        // Offsets of an Empty group age from the time it became Empty, not from this load.
+        group.state_timestamp_ms = record.current_state_timestamp_ms;
         group.protocol_type = record.protocol_type.clone();
         if record.members.is_empty() {
             return Ok(group);

@@ -103,8 +103,9 @@ pub struct Heartbeat {
 }
 
 /// One member named by a LeaveGroup (v3+ batches; the broker turns v0–v2's single member id
-/// into a batch of one). An empty member id with an instance id removes that static member
-/// (administrative removal).
+/// into a batch of one and answers those versions with that member's code as the top-level
+/// code). An empty member id with an instance id removes that static member (administrative
+/// removal).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberIdentity {
     pub member_id: String,

@@ -115,3 +115,31 @@ fn static_member_that_does_not_rejoin_is_kept_until_its_session_ends() {
     assert_eq!(join_response(&actions, d).generation_id, 2);
     assert_eq!(h.group.member_count(), 2, "the static member stays");
 }
+
+#[test]
+fn join_phase_restarts_when_only_absent_static_members_remain() {
+    // Goal: if the join phase times out and nobody rejoined (only a static member, absent, is
+    // left), the group keeps waiting another rebalance timeout instead of starting a generation
+    // with no one to lead it; the static member's rejoin then completes it.
+    let mut h = Harness::new();
+    let mut join = h.join_request("", "s");
+    join.group_instance_id = Some("instance-1".into());
+    join.rebalance_timeout_ms = 1_000;
+    h.join(join);
+    h.sync("client-s", 1, &[("client-s", "S")]);
+    h.persist_completed();
+    let mut newcomer = h.join_request("", "d");
+    newcomer.rebalance_timeout_ms = 1_000;
+    h.join(newcomer);
+    h.leave(vec![MemberIdentity { member_id: "client-d".into(), group_instance_id: None }]);
+    assert_eq!(h.group.state(), GroupState::PreparingRebalance);
+    h.advance(1_000);
+    assert_eq!(h.group.state(), GroupState::PreparingRebalance, "nobody rejoined: wait again");
+    assert_eq!(h.group.next_deadline_ms(), Some(2_000), "another rebalance timeout from 1000");
+    assert_eq!(h.group.generation_id(), 1);
+    assert_eq!(h.heartbeat("client-s", 1), ErrorCode::REBALANCE_IN_PROGRESS);
+    let mut rejoin = h.join_request("client-s", "");
+    rejoin.group_instance_id = Some("instance-1".into());
+    let (request_id, actions) = h.join(rejoin);
+    assert_eq!(join_response(&actions, request_id).generation_id, 2);
+}

@@ -271,6 +271,7 @@ fn load_restores_a_stable_group_from_its_record() {
     assert_eq!(loaded.state(), GroupState::Stable);
     assert_eq!(loaded.generation_id(), 2);
     assert_eq!(loaded.leader_id(), Some(ids[0].as_str()));
+    assert_eq!(loaded.state_timestamp_ms(), record.current_state_timestamp_ms);
     let request_id = RequestId(1);
     let sync = SyncGroup {
         request_id,
