@@ -249,6 +249,20 @@ impl MetaNode {
         self.raft.metrics().borrow().current_leader == Some(self.config.node_id)
     }
 
+    /// Waits until this node knows a leader (for readiness checks); returns its id.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<NodeId, MetaError> {
+        let mut metrics = self.raft.metrics();
+        let waiting = async {
+            metrics.wait_for(|m| m.current_leader.is_some()).await.map(|m| m.current_leader.expect("waited for it"))
+        };
+        let result = tokio::time::timeout(timeout, waiting).await;
+        match result {
+            Ok(Ok(leader)) => Ok(leader),
+            Ok(Err(_)) => Err(MetaError::Stopped("Raft metrics closed".to_string())),
+            Err(_) => Err(MetaError::NoLeader),
+        }
+    }
+
     /// The leader this node knows of.
     pub fn current_leader(&self) -> Option<NodeId> {
         self.raft.metrics().borrow().current_leader

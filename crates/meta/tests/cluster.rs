@@ -27,6 +27,9 @@ const ELECTION_WAIT: Duration = Duration::from_secs(10);
 async fn three_voters_elect_exactly_one_leader_which_serves_linearizable_reads() {
     let mut cluster = Cluster::start(3).await;
     let leader = cluster.wait_leader(&[1, 2, 3], ELECTION_WAIT).await;
+    for id in 1..=3 {
+        assert_eq!(cluster.node(id).wait_for_leader(ELECTION_WAIT).await.unwrap(), leader);
+    }
     let leaders: Vec<u64> =
         (1..=3).filter(|id| cluster.node(*id).metrics().borrow().state == ServerState::Leader).collect();
     assert_eq!(leaders, vec![leader]);
