@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Broker throughput with one librdkafka producer (Debian's kcat) and one consumer.
+#
+# Starts the release broker on free ports with a temporary data directory, writes MESSAGES
+# records of 100 B and of 1 KiB to files, then for each size: times `kcat -P` producing the
+# file into a fresh 1-partition topic (acks=all, kcat's defaults otherwise) and `kcat -C -e`
+# consuming it back (counting the records; librdkafka's queued.min.messages is raised because at
+# its default of 100,000 the client stops fetching until its 1-second timer sees the queue
+# drained, which measures that timer rather than the broker), and reports records/s, MB/s, and the CPU seconds the broker
+# and kcat used (from /proc), so you can tell which side is the bottleneck.
+#
+# Usage: bash scripts/bench-broker.sh            (MESSAGES=1000000 by default)
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MESSAGES="${MESSAGES:-1000000}"
+cd "$REPO_ROOT"
+cargo build --release -p sluice-broker --bin sluice-broker >/dev/null
+BIN="$REPO_ROOT/target/release/sluice-broker"
+WORK="$(mktemp -d -t sluice-bench.XXXXXX)"
+trap 'kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+read -r KAFKA RAFT ADMIN <<<"$(python3 -c '
+import socket
+s=[socket.socket() for _ in range(3)]
+[x.bind(("127.0.0.1",0)) for x in s]
+print(*[x.getsockname()[1] for x in s])')"
+"$BIN" --data-dir "$WORK/data" --listen "127.0.0.1:$KAFKA" --raft-listen "127.0.0.1:$RAFT" \
+    --admin-listen "127.0.0.1:$ADMIN" >"$WORK/broker.log" 2>&1 &
+BROKER_PID=$!
+until curl -sf "http://127.0.0.1:$ADMIN/ready" >/dev/null; do sleep 0.1; done
+
+cpu_seconds() { # utime + stime of a pid, in seconds
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+run() { # label, command...; prints wall seconds, records/s, MB/s and CPU of the broker and kcat
+    local label="$1" bytes="$2"; shift 2
+    local before after start end
+    before="$(cpu_seconds "$BROKER_PID")"
+    start="$(date +%s.%N)"
+    /usr/bin/time -f "%U %S" -o "$WORK/kcat.cpu" "$@"
+    end="$(date +%s.%N)"
+    after="$(cpu_seconds "$BROKER_PID")"
+    python3 - "$label" "$start" "$end" "$before" "$after" "$bytes" $(cat "$WORK/kcat.cpu") "$MESSAGES" <<'PY'
+import sys
+label, start, end, before, after, size, user, system, count = sys.argv[1:10]
+wall = float(end) - float(start)
+print(f"{label:<28} {wall:7.2f} s  {int(count)/wall:>10,.0f} records/s  {int(size)/wall/1e6:7.1f} MB/s"
+      f"  broker CPU {float(after)-float(before):5.2f} s  kcat CPU {float(user)+float(system):5.2f} s")
+PY
+}
+
+for VALUE_BYTES in 100 1024; do
+    FILE="$WORK/records-$VALUE_BYTES.txt"
+    python3 - "$FILE" "$MESSAGES" "$VALUE_BYTES" <<'PY'
+import sys
+path, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+line = b"x" * (size - 1) + b"\n"   # value_bytes including kcat's delimiter, stripped on produce
+with open(path, "wb") as out:
+    for _ in range(count):
+        out.write(line)
+PY
+    BYTES=$(( MESSAGES * (VALUE_BYTES - 1) ))
+    TOPIC="bench-$VALUE_BYTES"
+    run "produce ${VALUE_BYTES} B x $MESSAGES" "$BYTES" \
+        kcat -b "127.0.0.1:$KAFKA" -t "$TOPIC" -P -l -X acks=all -X queue.buffering.max.messages=1000000 "$FILE"
+    run "consume ${VALUE_BYTES} B x $MESSAGES" "$BYTES" \
+        sh -c "kcat -b 127.0.0.1:$KAFKA -t $TOPIC -C -o beginning -e -q -X queued.min.messages=1000000 | wc -l > $WORK/consumed"
+    # Every record made the round trip (kcat prints one line per record).
+    if [ "$(cat "$WORK/consumed")" -ne "$MESSAGES" ]; then
+        echo "consumed $(cat "$WORK/consumed") records, expected $MESSAGES" >&2
+        exit 1
+    fi
+done
