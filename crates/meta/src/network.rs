@@ -107,6 +107,11 @@ impl PeerClient {
             self.connection = None;
             return Err(CallError::Unreachable("this node is isolated".to_string()));
         }
+        if self.connection.as_ref().is_some_and(is_closed_by_peer) {
+            // The peer closed this idle connection (it restarted, or it dropped us). Sending on
+            // it would fail *after* the request might count as sent; redial instead.
+            self.connection = None;
+        }
         if self.connection.is_none() {
             let connection = self.connect().await.inspect_err(|_| self.last_failure = Some(Instant::now()))?;
             self.connection = Some(connection);
@@ -174,6 +179,16 @@ impl PeerClient {
         let reason = format!("unexpected response from node {}", self.target);
         RPCError::Network(NetworkError::new(&std::io::Error::other(reason)))
     }
+}
+
+/// Whether an idle connection has been closed (or written to) by the peer. An idle connection
+/// must have nothing to read: any byte, end of stream or error means it cannot be used.
+fn is_closed_by_peer(connection: &RpcConnection) -> bool {
+    if !connection.read_buffer().is_empty() {
+        return true;
+    }
+    let mut probe = [0u8; 1];
+    !matches!(connection.get_ref().try_read(&mut probe), Err(error) if error.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 fn rpc_timeout(option: &RPCOption) -> Duration {

@@ -370,7 +370,9 @@ async fn proposals_through_a_follower_resume_after_leader_failover() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     cluster.stop(leader).await;
     let (committed, failures) = proposer.await.unwrap();
-    assert!(failures <= 5, "{failures} proposals failed during one failover");
+    // The proposer is sequential: only the proposal in flight when the leader stopped may end
+    // ambiguously; every other one is retried internally until it commits.
+    assert!(failures <= 1, "{failures} proposals failed during one failover");
     assert!(committed.iter().any(|(name, _)| name == "f59"), "proposals resumed after the failover");
     let new_leader = cluster.wait_leader(&cluster.running(), ELECTION_WAIT).await;
     let last = committed.iter().map(|(_, index)| *index).max().unwrap();
