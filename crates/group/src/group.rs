@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 
 use crate::config::GroupConfig;
+use crate::join::StaticReplacement;
 use crate::types::{
     Action, ErrorCode, Event, GroupDescription, GroupRecord, JoinResponse, JoinedMember, MemberDescription,
-    MemberRecord, Protocol, RequestId, Response,
+    MemberRecord, PersistId, Protocol, RequestId, Response,
 };
 
 /// The five states of Kafka's classic group (see the crate docs for the diagram).
@@ -132,8 +133,13 @@ pub struct Group {
     pub(crate) join_phase: Option<JoinPhase>,
     /// Members still in `pending_sync_members` are removed at this time.
     pub(crate) sync_deadline_ms: Option<i64>,
-    /// The leader's assignment, waiting for its PersistGroup to complete.
-    pub(crate) assignment_in_flight: Option<BTreeMap<String, Bytes>>,
+    /// The leader's assignment, waiting for its PersistGroup to complete. `Some` only in
+    /// CompletingRebalance.
+    pub(crate) assignment_in_flight: Option<(PersistId, BTreeMap<String, Bytes>)>,
+    /// Static members replaced in Stable whose JoinGroup waits for the record naming their new
+    /// member id to be durable. Only in Stable; at most one per instance id.
+    pub(crate) static_replacements_in_flight: Vec<StaticReplacement>,
+    pub(crate) next_persist_id: u64,
     pub(crate) next_joined_sequence: u64,
     /// The latest time seen; time never goes backwards inside the group.
     pub(crate) now_ms: i64,
@@ -160,6 +166,8 @@ impl Group {
             join_phase: None,
             sync_deadline_ms: None,
             assignment_in_flight: None,
+            static_replacements_in_flight: Vec::new(),
+            next_persist_id: 0,
             next_joined_sequence: 0,
             now_ms,
             state_timestamp_ms: now_ms,
@@ -237,9 +245,7 @@ impl Group {
             Event::Leave(leave) => self.on_leave(leave),
             Event::ValidateOffsetCommit(commit) => self.on_validate_offset_commit(commit),
             Event::Tick => {}
-            Event::PersistCompleted { generation_id, error_code } => {
-                self.on_persist_completed(generation_id, error_code)
-            }
+            Event::PersistCompleted { persist_id, error_code } => self.on_persist_completed(persist_id, error_code),
             Event::Delete { request_id } => self.on_delete(request_id),
             Event::Unload => self.on_unload(),
         }
@@ -358,6 +364,18 @@ impl Group {
         if self.assignment_in_flight.is_some() && self.state != GroupState::CompletingRebalance {
             return Err("assignment in flight outside CompletingRebalance".into());
         }
+        let mut replaced_instances = BTreeSet::new();
+        for replacement in &self.static_replacements_in_flight {
+            if self.state != GroupState::Stable {
+                return Err("static replacement in flight outside Stable".into());
+            }
+            if self.static_members.get(&replacement.group_instance_id) != Some(&replacement.new_member_id) {
+                return Err(format!("replacement of {} no longer holds its instance", replacement.new_member_id));
+            }
+            if !replaced_instances.insert(&replacement.group_instance_id) {
+                return Err("two replacements in flight for one instance".into());
+            }
+        }
         for member in self.members.values() {
             if member.awaiting_join.is_some() && self.state != GroupState::PreparingRebalance {
                 return Err(format!("member {} awaits a join outside PreparingRebalance", member.member_id));
@@ -379,6 +397,14 @@ impl Group {
 
     pub(crate) fn respond(&mut self, request_id: RequestId, response: Response) {
         self.actions.push(Action::Respond { request_id, response });
+    }
+
+    /// Asks the broker to persist `record`; the id names the outcome it will report.
+    pub(crate) fn persist(&mut self, record: GroupRecord) -> PersistId {
+        let persist_id = PersistId(self.next_persist_id);
+        self.next_persist_id += 1;
+        self.actions.push(Action::PersistGroup { persist_id, record });
+        persist_id
     }
 
     pub(crate) fn transition(&mut self, state: GroupState) {
@@ -463,6 +489,7 @@ impl Group {
             leader,
             member_id: member_id.to_owned(),
             members: if is_leader { self.joined_members() } else { Vec::new() },
+            skip_assignment: false,
         }
     }
 

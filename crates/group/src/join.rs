@@ -3,7 +3,23 @@
 //! rejoining in each state.
 
 use crate::group::{Group, GroupState, Member};
-use crate::types::{ErrorCode, JoinGroup, JoinResponse, Protocol, Response};
+use crate::types::{ErrorCode, JoinGroup, JoinResponse, PersistId, Protocol, RequestId, Response, SyncResponse};
+
+/// A static member replaced in Stable without a rebalance, waiting for the record that names
+/// its new member id; what is needed to answer its JoinGroup, or to undo the replacement.
+#[derive(Debug, Clone)]
+pub(crate) struct StaticReplacement {
+    pub(crate) persist_id: PersistId,
+    pub(crate) request_id: RequestId,
+    pub(crate) group_instance_id: String,
+    pub(crate) old_member_id: String,
+    pub(crate) new_member_id: String,
+    pub(crate) previous_protocols: Vec<Protocol>,
+    pub(crate) previous_rebalance_timeout_ms: i32,
+    pub(crate) previous_session_timeout_ms: i32,
+    pub(crate) previous_leader: String,
+    pub(crate) supports_skip_assignment: bool,
+}
 
 impl Group {
     pub(crate) fn on_join(&mut self, mut join: JoinGroup) {
@@ -195,9 +211,12 @@ impl Group {
     /// with the same group.instance.id): it takes over the old member's place under a new id,
     /// and whatever the old id had parked is answered FENCED_INSTANCE_ID. In Stable, when the
     /// group would select the same protocol, there is no rebalance: the new id keeps the old
-    /// assignment, the record is persisted, and the response names the old leader id so that
-    /// the newcomer does not run an assignment nobody would receive (as Kafka does).
+    /// assignment and its JoinGroup is answered once the record naming it is durable (Kafka's
+    /// `updateStaticMemberAndRebalance`).
     fn replace_static_member(&mut self, old_member_id: &str, new_member_id: String, join: JoinGroup) {
+        let Some(instance_id) = join.group_instance_id.clone() else { return };
+        // A replacement still waiting for its record is itself replaced: fence its JoinGroup.
+        self.abandon_static_replacement(old_member_id, ErrorCode::FENCED_INSTANCE_ID);
         let Some(mut member) = self.members.remove(old_member_id) else {
             return self.add_member_and_rebalance(new_member_id, join);
         };
@@ -206,22 +225,15 @@ impl Group {
             self.respond(request_id, Response::Join(response));
         }
         if let Some(request_id) = member.awaiting_sync.take() {
-            let response = crate::types::SyncResponse::error(ErrorCode::FENCED_INSTANCE_ID);
-            self.respond(request_id, Response::Sync(response));
+            self.respond(request_id, Response::Sync(SyncResponse::error(ErrorCode::FENCED_INSTANCE_ID)));
         }
+        let previous = (member.protocols.clone(), member.rebalance_timeout_ms, member.session_timeout_ms);
         let previous_leader = self.leader_id.clone().unwrap_or_default();
         member.member_id = new_member_id.clone();
         self.members.insert(new_member_id.clone(), member);
-        if self.leader_id.as_deref() == Some(old_member_id) {
-            self.leader_id = Some(new_member_id.clone());
-        }
-        if let Some(instance_id) = &join.group_instance_id {
-            self.static_members.insert(instance_id.clone(), new_member_id.clone());
-        }
-        if self.pending_sync_members.remove(old_member_id) {
-            self.pending_sync_members.insert(new_member_id.clone());
-        }
+        self.rename_member_references(old_member_id, &new_member_id, &instance_id);
         let request_id = join.request_id;
+        let supports_skip_assignment = join.supports_skip_assignment;
         self.update_member(&new_member_id, join);
         self.reset_session(&new_member_id);
         match self.state {
@@ -230,14 +242,99 @@ impl Group {
                     member.awaiting_join = None;
                 }
                 let record = self.record(&self.current_assignments());
-                self.actions.push(crate::types::Action::PersistGroup { record });
-                let mut response = self.current_generation_join_response(&new_member_id, previous_leader);
-                response.members.clear();
-                self.respond(request_id, Response::Join(response));
+                let persist_id = self.persist(record);
+                self.static_replacements_in_flight.push(StaticReplacement {
+                    persist_id,
+                    request_id,
+                    group_instance_id: instance_id,
+                    old_member_id: old_member_id.to_owned(),
+                    new_member_id,
+                    previous_protocols: previous.0,
+                    previous_rebalance_timeout_ms: previous.1,
+                    previous_session_timeout_ms: previous.2,
+                    previous_leader,
+                    supports_skip_assignment,
+                });
             }
             // The leader may already be assigning to the old member id: start over.
             GroupState::Stable | GroupState::CompletingRebalance => self.prepare_rebalance(),
             GroupState::PreparingRebalance | GroupState::Empty | GroupState::Dead => {}
+        }
+    }
+
+    /// Points the leader, the instance id and the pending-sync set at a static member's new id.
+    fn rename_member_references(&mut self, from_member_id: &str, to_member_id: &str, instance_id: &str) {
+        if self.leader_id.as_deref() == Some(from_member_id) {
+            self.leader_id = Some(to_member_id.to_owned());
+        }
+        self.static_members.insert(instance_id.to_owned(), to_member_id.to_owned());
+        if self.pending_sync_members.remove(from_member_id) {
+            self.pending_sync_members.insert(to_member_id.to_owned());
+        }
+    }
+
+    /// The record naming a replaced static member's new id is durable (answer its JoinGroup), or
+    /// could not be written (undo the replacement, as Kafka does, and answer the error).
+    pub(crate) fn complete_static_replacement(&mut self, replacement: StaticReplacement, error_code: ErrorCode) {
+        if error_code != ErrorCode::NONE {
+            let old_id_free = !self.members.contains_key(&replacement.old_member_id);
+            if let Some(mut member) = old_id_free.then(|| self.members.remove(&replacement.new_member_id)).flatten() {
+                member.member_id = replacement.old_member_id.clone();
+                member.protocols = replacement.previous_protocols;
+                member.rebalance_timeout_ms = replacement.previous_rebalance_timeout_ms;
+                member.session_timeout_ms = replacement.previous_session_timeout_ms;
+                self.members.insert(replacement.old_member_id.clone(), member);
+                let (new_id, old_id) = (&replacement.new_member_id, &replacement.old_member_id);
+                self.rename_member_references(new_id, old_id, &replacement.group_instance_id);
+                self.reset_session(old_id);
+            }
+            let response = JoinResponse {
+                error_code,
+                leader: replacement.previous_leader,
+                ..self.current_generation_join_response("", String::new())
+            };
+            return self.respond(replacement.request_id, Response::Join(response));
+        }
+        let is_leader = self.leader_id.as_deref() == Some(replacement.new_member_id.as_str());
+        let response = if is_leader && replacement.supports_skip_assignment {
+            // JoinGroup v9+: tell the restarted static leader it leads, but not to assign: the
+            // group is Stable and would not hand a new assignment out.
+            let leader = replacement.new_member_id.clone();
+            JoinResponse { skip_assignment: true, ..self.current_generation_join_response(&leader, leader.clone()) }
+        } else {
+            // Older clients are told the previous leader id, so a restarted leader acts as a
+            // follower and does not run an assignment nobody would receive.
+            let mut response =
+                self.current_generation_join_response(&replacement.new_member_id, replacement.previous_leader);
+            response.members.clear();
+            response
+        };
+        self.respond(replacement.request_id, Response::Join(response));
+    }
+
+    /// The group leaves Stable while replacements wait for their records: their JoinGroups join
+    /// the rebalance like any other parked JoinGroup (as in Kafka, where the callback is already
+    /// on the member). A member that has meanwhile parked a newer JoinGroup keeps that one.
+    pub(crate) fn park_static_replacements_for_join(&mut self) {
+        for replacement in std::mem::take(&mut self.static_replacements_in_flight) {
+            let member = self.members.get_mut(&replacement.new_member_id);
+            match member {
+                Some(member) if member.awaiting_join.is_none() => member.awaiting_join = Some(replacement.request_id),
+                _ => {
+                    let response = JoinResponse::error(&replacement.new_member_id, ErrorCode::REBALANCE_IN_PROGRESS);
+                    self.respond(replacement.request_id, Response::Join(response));
+                }
+            }
+        }
+    }
+
+    /// The member `member_id` goes away while its replacement waits for its record: answer its
+    /// JoinGroup with `error_code` and forget the replacement.
+    pub(crate) fn abandon_static_replacement(&mut self, member_id: &str, error_code: ErrorCode) {
+        let position = self.static_replacements_in_flight.iter().position(|r| r.new_member_id == member_id);
+        if let Some(replacement) = position.map(|index| self.static_replacements_in_flight.remove(index)) {
+            let response = JoinResponse::error(member_id, error_code);
+            self.respond(replacement.request_id, Response::Join(response));
         }
     }
 

@@ -55,9 +55,15 @@
 //!
 //! Static membership (`group.instance.id`): a static member that comes back without a member id
 //! takes its old place under a new id. In Stable, if the selected protocol would not change, that
-//! happens without a rebalance. Whatever the old id had parked is answered FENCED_INSTANCE_ID,
-//! and so is every later request that uses the old id with that instance id, so of two processes
-//! sharing an instance id the older one is fenced.
+//! happens without a rebalance: the record naming the new id is persisted and the JoinGroup is
+//! answered when [`Event::PersistCompleted`] says it is durable (undone if it failed, as in
+//! Kafka). Whatever the old id had parked is answered FENCED_INSTANCE_ID, and so is every later
+//! request that uses the old id with that instance id, so of two processes sharing an instance id
+//! the older one is fenced.
+//!
+//! Persistence: every [`Action::PersistGroup`] carries a [`PersistId`]; the broker appends the
+//! record to `__consumer_offsets` and reports the outcome with the same id. The leader's
+//! assignment and static replacements wait for it; outcomes nothing waits for are ignored.
 //!
 //! Architecture invariants: this crate knows nothing of sockets, tokio, the log or Raft, and
 //! holds no clock; it decides, the broker acts. Checked after every event in debug builds
@@ -82,7 +88,7 @@ pub use group::{Group, GroupState, LoadError};
 pub use types::{
     Action, ErrorCode, Event, GroupDescription, GroupRecord, Heartbeat, JoinGroup, JoinResponse, JoinedMember,
     LeaveGroup, LeaveMemberResult, LeaveResponse, MemberDescription, MemberIdentity, MemberRecord, OffsetCommit,
-    Protocol, RequestId, Response, SyncGroup, SyncResponse,
+    PersistId, Protocol, RequestId, Response, SyncGroup, SyncResponse,
 };
 
 /// The group side of an OffsetCommit for a group the broker does not have: Kafka creates an

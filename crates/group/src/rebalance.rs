@@ -24,6 +24,7 @@ impl Group {
         self.sync_deadline_ms = None;
         self.pending_sync_members.clear();
         self.assignment_in_flight = None;
+        self.park_static_replacements_for_join();
         let rebalance_timeout_ms = self.rebalance_timeout_ms();
         let phase = if self.state == GroupState::Empty {
             let delay_ms = i64::from(self.config.initial_rebalance_delay_ms.max(0));
@@ -98,7 +99,8 @@ impl Group {
         self.join_phase = None;
         self.init_next_generation();
         if self.state == GroupState::Empty {
-            self.actions.push(Action::PersistGroup { record: self.record(&BTreeMap::new()) });
+            let record = self.record(&BTreeMap::new());
+            self.persist(record);
             self.actions.push(Action::GroupEmptied);
             return;
         }
@@ -156,6 +158,7 @@ impl Group {
     /// leadership on if it led. Does not start a rebalance (see [`Self::remove_member_and_update_group`]).
     pub(crate) fn remove_member(&mut self, member_id: &str) {
         self.pending_members.remove(member_id);
+        self.abandon_static_replacement(member_id, ErrorCode::UNKNOWN_MEMBER_ID);
         let Some(member) = self.members.remove(member_id) else { return };
         if let Some(request_id) = member.awaiting_join {
             self.respond(request_id, Response::Join(JoinResponse::error("", ErrorCode::UNKNOWN_MEMBER_ID)));

@@ -7,8 +7,8 @@ use bytes::Bytes;
 
 use crate::group::{Group, GroupState};
 use crate::types::{
-    Action, ErrorCode, Heartbeat, JoinResponse, LeaveGroup, LeaveMemberResult, LeaveResponse, OffsetCommit, RequestId,
-    Response, SyncGroup, SyncResponse,
+    Action, ErrorCode, Heartbeat, JoinResponse, LeaveGroup, LeaveMemberResult, LeaveResponse, OffsetCommit, PersistId,
+    RequestId, Response, SyncGroup, SyncResponse,
 };
 
 impl Group {
@@ -91,18 +91,24 @@ impl Group {
             assignments.entry(member_id.clone()).or_default();
         }
         let record = self.record(&assignments);
-        self.actions.push(Action::PersistGroup { record });
-        self.assignment_in_flight = Some(assignments);
+        let persist_id = self.persist(record);
+        self.assignment_in_flight = Some((persist_id, assignments));
     }
 
-    /// The leader's assignment is durable (→ Stable, everyone parked gets theirs) or could not
-    /// be written (parked members get the error, and the group rebalances). Reports for another
-    /// generation or state are stale and ignored.
-    pub(crate) fn on_persist_completed(&mut self, generation_id: i32, error_code: ErrorCode) {
-        if self.state != GroupState::CompletingRebalance || generation_id != self.generation_id {
-            return;
+    /// A record is durable or failed: the leader's assignment (→ Stable, everyone parked gets
+    /// theirs; or parked members get the error and the group rebalances), or a static member's
+    /// replacement. Outcomes nothing waits for are ignored.
+    pub(crate) fn on_persist_completed(&mut self, persist_id: PersistId, error_code: ErrorCode) {
+        let replacement = self.static_replacements_in_flight.iter().position(|r| r.persist_id == persist_id);
+        if let Some(index) = replacement {
+            let replacement = self.static_replacements_in_flight.remove(index);
+            return self.complete_static_replacement(replacement, error_code);
         }
-        let Some(assignments) = self.assignment_in_flight.take() else { return };
+        match &self.assignment_in_flight {
+            Some((in_flight, _)) if *in_flight == persist_id => {}
+            _ => return,
+        }
+        let Some((_, assignments)) = self.assignment_in_flight.take() else { return };
         if error_code != ErrorCode::NONE {
             self.reset_and_propagate_assignment_error(error_code);
             return self.prepare_rebalance_or_empty();
@@ -230,6 +236,10 @@ impl Group {
         if self.state == GroupState::Dead {
             return;
         }
+        for replacement in std::mem::take(&mut self.static_replacements_in_flight) {
+            let response = JoinResponse::error(&replacement.new_member_id, ErrorCode::NOT_COORDINATOR);
+            self.respond(replacement.request_id, Response::Join(response));
+        }
         let members = std::mem::take(&mut self.members);
         for member in members.into_values() {
             if let Some(request_id) = member.awaiting_join {
@@ -252,6 +262,7 @@ impl Group {
         self.join_phase = None;
         self.sync_deadline_ms = None;
         self.assignment_in_flight = None;
+        self.static_replacements_in_flight.clear();
         self.transition(GroupState::Dead);
         self.actions.push(Action::GroupDead);
     }

@@ -46,6 +46,11 @@ impl ErrorCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);
 
+/// Names one [`Action::PersistGroup`] so that its outcome ([`Event::PersistCompleted`]) finds
+/// what was waiting for it. Unique within a group object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PersistId(pub u64);
+
 /// One (protocol name, metadata) pair of a JoinGroup, in the member's order of preference. For
 /// consumers the name is the assignor (`range`, `roundrobin`, `cooperative-sticky`) and the
 /// metadata its subscription; the coordinator never looks inside the bytes.
@@ -76,6 +81,9 @@ pub struct JoinGroup {
     /// JoinGroup v4+: the client understands MEMBER_ID_REQUIRED, so a new dynamic member is given
     /// its id first and admitted only when it rejoins with it.
     pub require_known_member_id: bool,
+    /// JoinGroup v9+: the client understands `skip_assignment`, so a restarted static leader can
+    /// be told it leads without running its assignor.
+    pub supports_skip_assignment: bool,
 }
 
 /// SyncGroup. Only the leader's carries assignments.
@@ -143,11 +151,13 @@ pub enum Event {
     ValidateOffsetCommit(OffsetCommit),
     /// Fire due timers: sessions, the end of the join phase, the initial delay, the sync deadline.
     Tick,
-    /// The outcome of an [`Action::PersistGroup`]: `error_code` is NONE when the record is
-    /// durable, or the error to give the members (Kafka's translation of the append error, e.g.
-    /// COORDINATOR_NOT_AVAILABLE or NOT_COORDINATOR).
+    /// The outcome of the [`Action::PersistGroup`] named `persist_id`: `error_code` is NONE when
+    /// the record is durable, or the error to give the waiting members (Kafka's translation of
+    /// the append error: COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR, REBALANCE_IN_PROGRESS for a
+    /// timeout, UNKNOWN_SERVER_ERROR for a record too large). Outcomes nothing waits for any
+    /// more (the group moved on) are ignored.
     PersistCompleted {
-        generation_id: i32,
+        persist_id: PersistId,
         error_code: ErrorCode,
     },
     /// DeleteGroups for this group.
@@ -164,10 +174,11 @@ pub enum Event {
 pub enum Action {
     /// Send `response` to the request `request_id`. Every request gets exactly one.
     Respond { request_id: RequestId, response: Response },
-    /// Append this group record to `__consumer_offsets` and, when it was written for the
-    /// leader's SyncGroup, report the outcome with [`Event::PersistCompleted`]. Other persists
-    /// (an emptied group, a replaced static member) need no report.
-    PersistGroup { record: GroupRecord },
+    /// Append this group record to `__consumer_offsets`, then report the outcome with
+    /// [`Event::PersistCompleted`] carrying the same `persist_id`. The leader's SyncGroup and a
+    /// static member's replacement wait for it; the record of an emptied group does not (its
+    /// outcome is ignored, as Kafka only logs a failure there).
+    PersistGroup { persist_id: PersistId, record: GroupRecord },
     /// The group has no members now: committed offsets start to age (`offsets.retention.minutes`).
     GroupEmptied,
     /// The group is gone (deleted or unloaded); the broker drops it from its table.
@@ -197,6 +208,8 @@ pub struct JoinResponse {
     pub leader: String,
     pub member_id: String,
     pub members: Vec<JoinedMember>,
+    /// JoinGroup v9+: the receiver leads but must not run its assignor (the group is Stable).
+    pub skip_assignment: bool,
 }
 
 impl JoinResponse {
@@ -210,6 +223,7 @@ impl JoinResponse {
             leader: String::new(),
             member_id: member_id.to_owned(),
             members: Vec::new(),
+            skip_assignment: false,
         }
     }
 }

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use sluice_group::{
     Action, ErrorCode, Event, Group, GroupConfig, GroupState, Heartbeat, JoinGroup, LeaveGroup, MemberIdentity,
-    OffsetCommit, Protocol, RequestId, Response, SyncGroup,
+    OffsetCommit, PersistId, Protocol, RequestId, Response, SyncGroup,
 };
 
 const PROTOCOL_NAMES: [&str; 3] = ["range", "roundrobin", "cooperative-sticky"];
@@ -52,9 +52,10 @@ enum Op {
     Advance {
         ms: u16,
     },
+    /// Report the outcome of one of the persists asked for so far (most often the latest).
     Persist {
         ok: bool,
-        generation_offset: i8,
+        back: u8,
     },
     Delete,
     Unload,
@@ -72,7 +73,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => proptest::collection::vec((any::<u8>(), any::<bool>()), 1..3).prop_map(|whos| Op::Leave { whos }),
         1 => (proptest::option::of(any::<u8>()), -1i8..=1).prop_map(|(who, generation_offset)| Op::Commit { who, generation_offset }),
         4 => (0u16..40_000).prop_map(|ms| Op::Advance { ms }),
-        3 => (prop::bool::weighted(0.8), -1i8..=0).prop_map(|(ok, generation_offset)| Op::Persist { ok, generation_offset }),
+        3 => (prop::bool::weighted(0.8), prop_oneof![3 => Just(0u8), 1 => 0u8..4]).prop_map(|(ok, back)| Op::Persist { ok, back }),
         1 => Just(Op::Delete),
         1 => Just(Op::Unload),
     ]
@@ -87,6 +88,7 @@ struct Run {
     answered: BTreeSet<u64>,
     /// Member ids seen in responses (plus a stranger), for requests to aim at.
     known_ids: Vec<String>,
+    persist_ids: Vec<PersistId>,
     highest_generation: i32,
 }
 
@@ -114,6 +116,10 @@ impl Run {
         prop_assert!(self.group.generation_id() >= self.highest_generation);
         self.highest_generation = self.group.generation_id();
         for action in actions {
+            if let Action::PersistGroup { persist_id, .. } = action {
+                self.persist_ids.push(persist_id);
+                continue;
+            }
             if let Action::Respond { request_id, response } = action {
                 prop_assert!(self.sent.contains(&request_id.0), "answer to a request never sent");
                 prop_assert!(self.answered.insert(request_id.0), "request {} answered twice", request_id.0);
@@ -150,6 +156,7 @@ impl Run {
                     protocol_type: if client == 2 && metadata == 1 { "connect".into() } else { "consumer".into() },
                     protocols,
                     require_known_member_id: require_known,
+                    supports_skip_assignment: metadata == 1,
                 })
             }
             Op::Sync { who, generation_offset, assign } => {
@@ -201,8 +208,14 @@ impl Run {
                 self.now_ms += i64::from(ms);
                 Event::Tick
             }
-            Op::Persist { ok, generation_offset } => Event::PersistCompleted {
-                generation_id: self.generation(generation_offset),
+            Op::Persist { ok, back } => Event::PersistCompleted {
+                persist_id: self
+                    .persist_ids
+                    .iter()
+                    .rev()
+                    .nth(usize::from(back))
+                    .copied()
+                    .unwrap_or(PersistId(u64::MAX)),
                 error_code: if ok { ErrorCode::NONE } else { ErrorCode::COORDINATOR_NOT_AVAILABLE },
             },
             Op::Delete => Event::Delete { request_id: self.request_id() },
@@ -231,6 +244,7 @@ proptest! {
             answered: BTreeSet::new(),
             known_ids: vec!["stranger".into()],
             highest_generation: 0,
+            persist_ids: Vec::new(),
         };
         for op in ops {
             run.apply(op)?;
@@ -263,6 +277,7 @@ proptest! {
                 protocol_type: "consumer".into(),
                 protocols: vec![Protocol { name: "cooperative-sticky".into(), metadata: Bytes::new() }],
                 require_known_member_id: true,
+                supports_skip_assignment: true,
             };
             let actions = group.handle(now_ms, Event::Join(join(String::new(), request)));
             let Some(Action::Respond { response: Response::Join(required), .. }) = actions.first() else {
@@ -297,9 +312,13 @@ proptest! {
             protocol_name: Some("cooperative-sticky".into()),
             assignments,
         };
-        group.handle(now_ms, Event::Sync(sync));
-        let generation_id = group.generation_id();
-        group.handle(now_ms, Event::PersistCompleted { generation_id, error_code: ErrorCode::NONE });
+        let actions = group.handle(now_ms, Event::Sync(sync));
+        let persist_id = actions.iter().find_map(|action| match action {
+            Action::PersistGroup { persist_id, .. } => Some(*persist_id),
+            _ => None,
+        });
+        let Some(persist_id) = persist_id else { return Err(TestCaseError::fail("leader's assignment not persisted")) };
+        group.handle(now_ms, Event::PersistCompleted { persist_id, error_code: ErrorCode::NONE });
         prop_assert_eq!(group.state(), GroupState::Stable);
         let description = group.describe();
         for member in description.members {

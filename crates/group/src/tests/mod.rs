@@ -12,11 +12,12 @@ mod sync;
 const SESSION_MS: i32 = 10_000;
 const REBALANCE_MS: i32 = 30_000;
 
-/// A group plus a clock and a request-id counter.
+/// A group plus a clock, a request-id counter, and the persists the group asked for.
 struct Harness {
     group: Group,
     now_ms: i64,
     next_request: u64,
+    persist_ids: Vec<PersistId>,
 }
 
 fn test_config() -> GroupConfig {
@@ -29,7 +30,7 @@ impl Harness {
     }
 
     fn with_config(config: GroupConfig) -> Harness {
-        Harness { group: Group::new("g", config, 0), now_ms: 0, next_request: 0 }
+        Harness { group: Group::new("g", config, 0), now_ms: 0, next_request: 0, persist_ids: Vec::new() }
     }
 
     fn request_id(&mut self) -> RequestId {
@@ -40,6 +41,11 @@ impl Harness {
     fn handle(&mut self, event: Event) -> Vec<Action> {
         let actions = self.group.handle(self.now_ms, event);
         assert_eq!(self.group.check_invariants(), Ok(()));
+        for action in &actions {
+            if let Action::PersistGroup { persist_id, .. } = action {
+                self.persist_ids.push(*persist_id);
+            }
+        }
         actions
     }
 
@@ -62,6 +68,7 @@ impl Harness {
             protocol_type: "consumer".into(),
             protocols: protocols(&[("range", "subscription")]),
             require_known_member_id: false,
+            supports_skip_assignment: false,
         }
     }
 
@@ -99,9 +106,14 @@ impl Harness {
         }
     }
 
+    /// The broker reports the latest persist done.
     fn persist_completed(&mut self) -> Vec<Action> {
-        let generation_id = self.group.generation_id();
-        self.handle(Event::PersistCompleted { generation_id, error_code: ErrorCode::NONE })
+        self.persist_outcome(ErrorCode::NONE)
+    }
+
+    fn persist_outcome(&mut self, error_code: ErrorCode) -> Vec<Action> {
+        let persist_id = *self.persist_ids.last().expect("a persist was asked for");
+        self.handle(Event::PersistCompleted { persist_id, error_code })
     }
 
     fn leave(&mut self, members: Vec<MemberIdentity>) -> LeaveResponse {
@@ -196,7 +208,7 @@ fn sync_response(actions: &[Action], request_id: RequestId) -> SyncResponse {
 
 fn persisted(actions: &[Action]) -> Option<&GroupRecord> {
     actions.iter().find_map(|action| match action {
-        Action::PersistGroup { record } => Some(record),
+        Action::PersistGroup { record, .. } => Some(record),
         _ => None,
     })
 }

@@ -37,20 +37,28 @@ fn persist_failure_propagates_error_and_rebalances() {
     let mut h = Harness::new();
     let (_, _) = h.join_as("", "a");
     let (sync, _) = h.sync("client-a", 1, &[("client-a", "A")]);
-    let actions = h.handle(Event::PersistCompleted { generation_id: 1, error_code: ErrorCode::NOT_COORDINATOR });
+    let actions = h.persist_outcome(ErrorCode::NOT_COORDINATOR);
     assert_eq!(sync_response(&actions, sync).error_code, ErrorCode::NOT_COORDINATOR);
     assert_eq!(h.group.state(), GroupState::PreparingRebalance);
 }
 
 #[test]
 fn stale_persist_completion_is_ignored() {
-    // Goal: a PersistCompleted for another generation does not make the group Stable.
+    // Goal: the outcome of a persist the group no longer waits for (the assignment of a
+    // generation that a newcomer interrupted) does not make the next generation Stable.
     let mut h = Harness::new();
     h.join_as("", "a");
     h.sync("client-a", 1, &[("client-a", "A")]);
-    let actions = h.handle(Event::PersistCompleted { generation_id: 0, error_code: ErrorCode::NONE });
+    let stale = *h.persist_ids.last().expect("assignment persisted");
+    h.join_as("", "b");
+    h.join_as("client-a", "");
+    assert_eq!(h.group.generation_id(), 2);
+    h.sync("client-a", 2, &[("client-a", "A"), ("client-b", "B")]);
+    let actions = h.handle(Event::PersistCompleted { persist_id: stale, error_code: ErrorCode::NONE });
     assert!(actions.is_empty());
     assert_eq!(h.group.state(), GroupState::CompletingRebalance);
+    h.persist_completed();
+    assert_eq!(h.group.state(), GroupState::Stable);
 }
 
 #[test]
