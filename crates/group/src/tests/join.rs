@@ -289,3 +289,22 @@ fn new_member_that_waits_too_long_for_its_join_is_dropped() {
     assert_eq!(join_response(&actions, newcomer).error_code, ErrorCode::UNKNOWN_MEMBER_ID);
     assert_eq!(h.group.member_count(), 1);
 }
+
+#[test]
+fn members_beyond_a_lowered_maximum_are_shed_as_they_rejoin() {
+    // Goal: Kafka's rule for a group above group_size_max (the limit was lowered, or the group
+    // was loaded from a record): during the rebalance, members rejoin until the maximum is
+    // reached; the next one to rejoin gets GROUP_MAX_SIZE_REACHED and is removed.
+    let mut h = Harness::new();
+    let ids = h.stable_group(3);
+    let record = h.group.record(&h.group.current_assignments());
+    let config = GroupConfig { group_size_max: 2, ..test_config() };
+    h.group = Group::load("g", config, h.now_ms, &record).expect("valid record");
+    let (first, _) = h.join_as(&ids[0], "");
+    let (second, _) = h.join_as(&ids[1], "");
+    let (third, actions) = h.join_as(&ids[2], "");
+    assert_eq!(join_response(&actions, third).error_code, ErrorCode::GROUP_MAX_SIZE_REACHED);
+    assert_eq!(join_response(&actions, first).generation_id, 4, "the two that fit form the next generation");
+    assert_eq!(join_response(&actions, second).generation_id, 4);
+    assert_eq!(h.group.member_count(), 2);
+}

@@ -218,18 +218,22 @@ fn members_that_never_sync_are_removed_at_rebalance_timeout() {
 #[test]
 fn offset_commit_validation() {
     // Goal: the group side of OffsetCommit: simple commits only while Empty; members must give
-    // their id and generation (25, 22); REBALANCE_IN_PROGRESS (27) while completing; Stable OK;
-    // a group the broker does not have accepts only simple commits.
+    // their id and generation (25, 22); REBALANCE_IN_PROGRESS (27) while completing; Stable and
+    // PreparingRebalance OK; a group the broker does not have accepts only simple commits.
     let mut h = Harness::new();
     assert_eq!(h.commit("", None, -1), ErrorCode::NONE);
     assert_eq!(h.commit("ghost", None, 0), ErrorCode::UNKNOWN_MEMBER_ID);
     h.join_as("", "a");
     assert_eq!(h.commit("client-a", None, 1), ErrorCode::REBALANCE_IN_PROGRESS);
+    assert_eq!(h.heartbeat("client-a", 1), ErrorCode::NONE, "heartbeats are fine while completing");
     h.sync("client-a", 1, &[("client-a", "A")]);
     h.persist_completed();
     assert_eq!(h.commit("client-a", None, 1), ErrorCode::NONE);
     assert_eq!(h.commit("client-a", None, 0), ErrorCode::ILLEGAL_GENERATION);
     assert_eq!(h.commit("", None, -1), ErrorCode::UNKNOWN_MEMBER_ID, "simple commits refused while members exist");
+    h.join_as("", "b");
+    assert_eq!(h.group.state(), GroupState::PreparingRebalance);
+    assert_eq!(h.commit("client-a", None, 1), ErrorCode::NONE, "allowed while preparing, as in Kafka");
     assert_eq!(validate_offset_commit_without_group(-1), ErrorCode::NONE);
     assert_eq!(validate_offset_commit_without_group(3), ErrorCode::ILLEGAL_GENERATION);
 }
