@@ -65,6 +65,22 @@
 //! record to `__consumer_offsets` and reports the outcome with the same id. The leader's
 //! assignment and static replacements wait for it; outcomes nothing waits for are ignored.
 //!
+//! # What the broker does around a group
+//!
+//! - Keeps `group id → Group`. A JoinGroup with an empty member id for an unknown group creates
+//!   it ([`Group::new`]); any other JoinGroup, SyncGroup or Heartbeat for an unknown group gets
+//!   UNKNOWN_MEMBER_ID, a LeaveGroup UNKNOWN_MEMBER_ID per member, an OffsetCommit
+//!   [`validate_offset_commit_without_group`] (as Kafka does). On [`Action::GroupDead`] it drops
+//!   the group; a later JoinGroup creates a fresh one.
+//! - Maps wire versions: JoinGroup v0 has no rebalance timeout (use the session timeout), v4+
+//!   sets `require_known_member_id`, v5+ carries the instance id, v9+ sets
+//!   `supports_skip_assignment`; LeaveGroup v0–v2 is a batch of one whose member code becomes
+//!   the top-level code; SyncGroup v5+ carries protocol type and name.
+//! - Supplies `member_id_suffix` (a UUID), runs a timer for [`Group::next_deadline_ms`], performs
+//!   actions in order, and reports every persist. Checks whether committed partitions exist.
+//! - Loads groups with [`Group::load`] when it becomes coordinator, and sends [`Event::Unload`]
+//!   when it stops being one.
+//!
 //! Architecture invariants: this crate knows nothing of sockets, tokio, the log or Raft, and
 //! holds no clock; it decides, the broker acts. Checked after every event in debug builds
 //! ([`Group::check_invariants`]): Empty and Dead groups have no members and the other states
