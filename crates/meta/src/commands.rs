@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::error::CommandError;
 use crate::limits::BROKER_ADDRESS_BYTES_MAX;
-use crate::limits::PRODUCER_ID_BLOCK_SIZE;
+use crate::limits::PRODUCER_IDS_PER_BLOCK;
 use crate::limits::TOPIC_NAME_BYTES_MAX;
 use crate::limits::TOPIC_PARTITIONS_MAX;
 use crate::placement::place_partitions;
@@ -473,10 +473,10 @@ impl MetadataView {
         self.check_broker_epoch(broker_id, broker_epoch)?;
         let first_producer_id = self.next_producer_id;
         let next = first_producer_id
-            .checked_add(i64::from(PRODUCER_ID_BLOCK_SIZE))
+            .checked_add(i64::from(PRODUCER_IDS_PER_BLOCK))
             .ok_or(CommandError::ProducerIdsExhausted)?;
         self.next_producer_id = next;
-        Ok(CommandOutcome::ProducerIdsAllocated { first_producer_id, count: PRODUCER_ID_BLOCK_SIZE })
+        Ok(CommandOutcome::ProducerIdsAllocated { first_producer_id, count: PRODUCER_IDS_PER_BLOCK })
     }
 
     fn partition(&self, topic_id: Uuid, partition: u32) -> Result<&PartitionRecord, CommandError> {

@@ -226,7 +226,7 @@ fn producer_id_blocks_never_overlap_and_need_a_current_registration() {
     for _ in 0..3 {
         match view.apply(&Command::AllocateProducerIds { broker_id: 1, broker_epoch: epoch }).unwrap() {
             CommandOutcome::ProducerIdsAllocated { first_producer_id, count } => {
-                assert_eq!(count, PRODUCER_ID_BLOCK_SIZE);
+                assert_eq!(count, PRODUCER_IDS_PER_BLOCK);
                 firsts.push(first_producer_id);
             }
             other => panic!("{other:?}"),

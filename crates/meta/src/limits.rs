@@ -84,7 +84,7 @@ pub const TOPIC_PARTITIONS_MAX: u32 = 10_000;
 pub const TOPIC_NAME_BYTES_MAX: usize = 249;
 
 /// Producer ids handed out per `AllocateProducerIds` command, as in Kafka (1000 per block).
-pub const PRODUCER_ID_BLOCK_SIZE: u32 = 1_000;
+pub const PRODUCER_IDS_PER_BLOCK: u32 = 1_000;
 
 /// Longest advertised or internal address string of a broker (`host:port`).
 pub const BROKER_ADDRESS_BYTES_MAX: usize = 1_024;

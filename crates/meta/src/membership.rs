@@ -47,17 +47,17 @@ pub enum MembershipChange {
 /// Why a membership change did not happen on the node asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MembershipFailure {
-    /// That node is not the leader.
+    /// That node is not the leader. Nothing changed: retry on the leader.
     NotLeader {
         /// The leader it knows of.
         leader: Option<NodeId>,
         /// That leader's Raft address.
         leader_addr: Option<String>,
     },
-    /// openraft refused the change (another change in progress, unknown node, would leave no
-    /// voter).
+    /// openraft refused the change (another change still in progress after the settle wait,
+    /// unknown node, no voter left). Retriable only in the first case.
     Refused(String),
-    /// That node's Raft stopped.
+    /// That node's Raft stopped. The change may or may not have happened: read the metrics.
     Stopped(String),
 }
 

@@ -106,18 +106,18 @@ pub struct ProposeReply {
 /// Why a forwarded command was not committed by the node it was sent to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ForwardError {
-    /// That node is not (or no longer) the leader.
+    /// That node is not (or no longer) the leader. Nothing was committed: retry on the leader.
     NotLeader {
         /// The leader it knows of.
         leader: Option<NodeId>,
         /// That leader's Raft address.
         leader_addr: Option<String>,
     },
-    /// The command did not commit in time there.
+    /// The command did not commit in time there. Retriable, but it may still commit.
     Timeout,
-    /// That node's Raft stopped.
+    /// That node's Raft stopped. A command in flight may or may not have committed.
     Stopped(String),
-    /// Raft refused the write for another reason.
+    /// The command was refused before reaching the log (e.g. too large). Not retriable.
     Refused(String),
 }
 
