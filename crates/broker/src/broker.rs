@@ -52,6 +52,9 @@ pub struct Broker {
     /// Epoch of this broker's registration (`-1` until registered).
     broker_epoch: AtomicI64,
     producer_ids: tokio::sync::Mutex<ProducerIdBlock>,
+    /// Bytes of fetch responses being read or written, broker-wide (see
+    /// [`FETCH_MEMORY_BYTES_MAX`](crate::handlers::fetch::FETCH_MEMORY_BYTES_MAX)).
+    pub fetch_memory: Arc<tokio::sync::Semaphore>,
 }
 
 impl Broker {
@@ -71,6 +74,7 @@ impl Broker {
             defaults,
             broker_epoch: AtomicI64::new(-1),
             producer_ids: tokio::sync::Mutex::new(ProducerIdBlock::default()),
+            fetch_memory: Arc::new(tokio::sync::Semaphore::new(crate::handlers::fetch::FETCH_MEMORY_BYTES_MAX)),
         }
     }
 

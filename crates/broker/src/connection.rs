@@ -224,6 +224,10 @@ async fn answer_requests(
     while let Some(request) = queue.recv().await {
         match dispatcher.dispatch(request.payload.clone()).await {
             Outcome::Respond(frame) => writer.write_all(&frame).await?,
+            Outcome::RespondReserved(frame, reservation) => {
+                writer.write_all(&frame).await?;
+                drop(reservation);
+            }
             Outcome::NoResponse => {}
             Outcome::Close(reason) => return Err(ConnectionError::Request(reason)),
         }

@@ -19,16 +19,20 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sluice_proto::kafka_protocol::messages::{ApiKey, RequestKind};
 use sluice_proto::{decode_request, encode_response, read_request_prefix, ProtoError, Request, SupportedApis};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::api_versions;
 use crate::broker::Broker;
 use crate::handlers;
 
 /// What the connection does after a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Outcome {
     /// Write this frame (length prefix included), in request order.
     Respond(Bytes),
+    /// Write this frame, then release its share of a broker-wide memory budget (fetch
+    /// responses, see `handlers::fetch::FETCH_MEMORY_BYTES_MAX`).
+    RespondReserved(Bytes, OwnedSemaphorePermit),
     /// The request expects no response (Produce with acks=0); go on with the next one.
     NoResponse,
     /// Close the connection; the reason is logged.
@@ -94,7 +98,13 @@ impl Dispatcher {
                 Ok(None) => Outcome::NoResponse,
                 Err(reason) => Outcome::Close(reason),
             },
-            RequestKind::Fetch(body) => reply(&handlers::fetch::handle(broker, version, body).await),
+            RequestKind::Fetch(body) => {
+                let (response, reservation) = handlers::fetch::handle(broker, version, body).await;
+                match (reply(&response), reservation) {
+                    (Outcome::Respond(frame), Some(reservation)) => Outcome::RespondReserved(frame, reservation),
+                    (outcome, _) => outcome,
+                }
+            }
             RequestKind::ListOffsets(body) => reply(&handlers::list_offsets::handle(broker, version, body).await),
             RequestKind::InitProducerId(body) => reply(&handlers::producer_id::handle(broker, body).await),
             RequestKind::CreateTopics(body) => reply(&handlers::admin::create_topics(broker, version, body).await),

@@ -604,3 +604,32 @@ async fn config_changes_reach_the_open_log() {
         call(&mut stream, ApiKey::IncrementalAlterConfigs, 1, &alter(0, Some("-5"))).await;
     assert_eq!(response.responses[0].error_code, kafka_code::INVALID_CONFIG);
 }
+
+/// acks=0: a successful produce gets no response (the next request on the connection is
+/// answered next); a failed one closes the connection, as Kafka does, so the client notices.
+#[tokio::test]
+async fn acks_zero_gets_no_response_and_a_failure_closes_the_connection() {
+    use tokio::io::AsyncWriteExt;
+    let broker = TestBroker::start().await;
+    let mut stream = broker.connect().await;
+    assert_eq!(create_topic(&mut stream, "fire", 1, &[]).await, 0);
+    let frame = sluice_proto::encode_request(
+        &common::header(ApiKey::Produce, PRODUCE_VERSION, 41),
+        &produce_request(0, vec![("fire", 0, Some(batch(2, 10)))]),
+    )
+    .unwrap();
+    stream.write_all(&frame).await.unwrap();
+    // Answered next: the describe-cluster request, not the produce.
+    let response: DescribeClusterResponse =
+        call(&mut stream, ApiKey::DescribeCluster, 1, &DescribeClusterRequest::default()).await;
+    assert_eq!(response.error_code, 0);
+    assert_eq!(log_end(&broker, "fire", 0), 2);
+    let frame = sluice_proto::encode_request(
+        &common::header(ApiKey::Produce, PRODUCE_VERSION, 42),
+        &produce_request(0, vec![("fire", 9, Some(batch(2, 10)))]),
+    )
+    .unwrap();
+    stream.write_all(&frame).await.unwrap();
+    common::assert_closed(&mut stream).await;
+    assert_eq!(log_end(&broker, "fire", 0), 2);
+}

@@ -25,7 +25,7 @@ use futures::future::select_all;
 use sluice_log::FileRegion;
 use sluice_proto::kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use sluice_proto::kafka_protocol::messages::{FetchRequest, FetchResponse};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 use crate::broker::Broker;
@@ -37,6 +37,20 @@ use crate::partition::{blocking, Partition, ReadOutcome};
 /// Most bytes of record data one fetch response carries (Kafka's broker `fetch.max.bytes`,
 /// 55 MiB). Bounds the memory one fetch holds; a client asking for more gets this much.
 pub const FETCH_RESPONSE_BYTES_MAX: u64 = 55 * 1024 * 1024;
+
+/// Bytes of record data all fetch responses together may hold, from the read until the
+/// response is written (4 maximal responses).
+///
+/// Why: each connection answers one request at a time, but with [`crate::config::CONNECTIONS_MAX`]
+/// connections a fetch storm could otherwise hold thousands of 55 MiB responses. A fetch
+/// reserves its `max_bytes` before reading and keeps what it read until written; it waits for
+/// the budget like a client waits for a slow broker. The reservation is released while the
+/// fetch long-polls. A response may exceed its reservation by one batch (the first batch is
+/// always returned whole), which bounds the overshoot by `max.message.bytes` per fetch.
+pub const FETCH_MEMORY_BYTES_MAX: usize = 4 * FETCH_RESPONSE_BYTES_MAX as usize;
+
+const _: () = assert!(FETCH_RESPONSE_BYTES_MAX as usize <= FETCH_MEMORY_BYTES_MAX);
+const _: () = assert!(FETCH_MEMORY_BYTES_MAX <= u32::MAX as usize);
 
 /// Longest a fetch waits for `min_bytes`, in milliseconds, whatever it asks for. Clients use
 /// 100–500 ms; a longer wait would only hold the connection past their request timeouts.
@@ -60,10 +74,17 @@ struct PartitionResult {
     records: Bytes,
 }
 
-/// Answers a fetch, waiting for data as the request allows.
-pub async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> FetchResponse {
+/// Answers a fetch, waiting for data as the request allows. The permit holds the response's
+/// share of [`FETCH_MEMORY_BYTES_MAX`] until the connection has written it.
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: FetchRequest,
+) -> (FetchResponse, Option<OwnedSemaphorePermit>) {
     if request.session_id != 0 {
-        return FetchResponse::default().with_error_code(kafka_code::FETCH_SESSION_ID_NOT_FOUND).with_session_id(0);
+        let response =
+            FetchResponse::default().with_error_code(kafka_code::FETCH_SESSION_ID_NOT_FOUND).with_session_id(0);
+        return (response, None);
     }
     let view = broker.view();
     let mut targets = Vec::new();
@@ -92,11 +113,21 @@ pub async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> Fet
         for receiver in &mut watches {
             receiver.borrow_and_update();
         }
+        // max_bytes <= FETCH_RESPONSE_BYTES_MAX <= FETCH_MEMORY_BYTES_MAX: always grantable.
+        let reserved = u32::try_from(max_bytes).unwrap_or(u32::MAX);
+        let Ok(mut reservation) = Arc::clone(&broker.fetch_memory).acquire_many_owned(reserved).await else {
+            // The semaphore is never closed.
+            return (FetchResponse::default().with_error_code(kafka_code::UNKNOWN_SERVER_ERROR), None);
+        };
         let (results, bytes) = read_pass(Arc::clone(&targets), max_bytes).await;
         let has_error = results.iter().any(|r| r.error_code != kafka_code::NONE);
         if bytes >= min_bytes || has_error || watches.is_empty() || Instant::now() >= deadline {
-            return response(version, &request, &targets, results);
+            // Keep only what the response holds.
+            let held = usize::try_from(bytes).unwrap_or(usize::MAX).min(reservation.num_permits());
+            drop(reservation.split(reservation.num_permits() - held));
+            return (response(version, &request, &targets, results), Some(reservation));
         }
+        drop(reservation);
         let changed = select_all(watches.iter_mut().map(|receiver| Box::pin(receiver.changed())));
         tokio::select! {
             _ = changed => {}
