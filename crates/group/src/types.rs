@@ -47,7 +47,9 @@ impl ErrorCode {
 pub struct RequestId(pub u64);
 
 /// Names one [`Action::PersistGroup`] so that its outcome ([`Event::PersistCompleted`]) finds
-/// what was waiting for it. Unique within a group object.
+/// what was waiting for it. Unique within one [`crate::Group`] object only: outcomes of a group
+/// the broker dropped (after [`Action::GroupDead`]) must not be delivered to a successor with
+/// the same group id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PersistId(pub u64);
 

@@ -225,13 +225,13 @@ impl Run {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
     #[test]
     fn random_event_sequences_keep_invariants(
         initial_delay in prop_oneof![Just(0), Just(3_000)],
         group_size_max in 1usize..5,
-        ops in proptest::collection::vec(op(), 1..80),
+        ops in proptest::collection::vec(op(), 1..120),
     ) {
         // Goal: no sequence of events panics or breaks an invariant, and every request is
         // answered exactly once by the time the group is unloaded.
