@@ -319,3 +319,121 @@ fn the_same_commands_give_the_same_view() {
     };
     assert_eq!(run(), run());
 }
+
+/// Invariants that must hold after any sequence of commands.
+fn check_invariants(view: &MetadataView, step: usize) {
+    assert_eq!(view.topics.len(), view.topic_names.len(), "step {step}: name index in sync");
+    for (topic_id, name) in &view.topic_names {
+        assert_eq!(view.topics[name].topic_id, *topic_id, "step {step}");
+    }
+    for topic in view.topics.values() {
+        for (index, partition) in topic.partitions.iter().enumerate() {
+            let context = format!("step {step}: {}/{index}", topic.name);
+            assert_eq!(partition.partition as usize, index, "{context}");
+            let mut replicas = partition.replicas.clone();
+            replicas.sort_unstable();
+            replicas.dedup();
+            assert_eq!(replicas.len(), partition.replicas.len(), "{context}: distinct replicas");
+            assert!(!partition.isr.is_empty(), "{context}: ISR never empty");
+            assert!(partition.isr.iter().all(|b| partition.replicas.contains(b)), "{context}: ISR within replicas");
+            if let Some(leader) = partition.leader {
+                assert!(partition.isr.contains(&leader), "{context}: leader in ISR");
+                assert!(view.is_live(leader), "{context}: leader is live");
+            }
+            assert!(partition.partition_epoch >= partition.leader_epoch, "{context}: epochs");
+        }
+    }
+}
+
+#[test]
+fn random_command_sequences_keep_the_invariants() {
+    use rand::rngs::StdRng;
+    use rand::Rng;
+    use rand::SeedableRng;
+
+    let mut rng = StdRng::seed_from_u64(0x0eed_cafe);
+    let mut view = MetadataView::default();
+    let mut last_producer_id = -1;
+    let mut accepted: BTreeMap<String, usize> = BTreeMap::new();
+    for step in 0..5_000 {
+        let broker_id: BrokerId = rng.gen_range(1..=5);
+        let name = format!("t{}", rng.gen_range(0..5));
+        let existing = view.topics.get(&name).cloned();
+        let broker_epoch = view.brokers.get(&broker_id).map_or(0, |b| b.broker_epoch) + rng.gen_range(-1..=0);
+        let command = match rng.gen_range(0..11) {
+            0 => Command::RegisterBroker {
+                broker_id,
+                incarnation_id: Uuid::from_u128(rng.gen_range(0..3)),
+                kafka_addr: "h:1".into(),
+                internal_addr: "h:2".into(),
+                rack: None,
+            },
+            1 => Command::FenceBroker { broker_id, broker_epoch },
+            2 => Command::UnfenceBroker { broker_id, broker_epoch },
+            3 => Command::CreateTopic {
+                name: name.clone(),
+                topic_id: Uuid::from_u128(rng.gen_range(1..1_000_000)),
+                partition_count: rng.gen_range(0..6),
+                replication_factor: rng.gen_range(0..5),
+                configs: BTreeMap::new(),
+            },
+            4 => Command::DeleteTopic { name },
+            5 => Command::CreatePartitions { name, partition_count: rng.gen_range(0..10) },
+            6 | 7 => {
+                let Some(topic) = existing.filter(|t| !t.partitions.is_empty()) else { continue };
+                let partition = &topic.partitions[rng.gen_range(0..topic.partitions.len())];
+                let mut isr: Vec<BrokerId> = partition.replicas.iter().copied().filter(|_| rng.gen_bool(0.7)).collect();
+                if rng.gen_bool(0.8) {
+                    if let Some(leader) = partition.leader.filter(|l| !isr.contains(l)) {
+                        isr.push(leader);
+                    }
+                }
+                Command::ChangeIsr {
+                    topic_id: topic.topic_id,
+                    partition: partition.partition,
+                    leader: if rng.gen_bool(0.8) { partition.leader.unwrap_or(broker_id) } else { broker_id },
+                    leader_epoch: partition.leader_epoch + rng.gen_range(-1..=0),
+                    partition_epoch: partition.partition_epoch + rng.gen_range(-1..=0),
+                    isr,
+                }
+            }
+            8 => {
+                let Some(topic) = existing.filter(|t| !t.partitions.is_empty()) else { continue };
+                let partition = &topic.partitions[rng.gen_range(0..topic.partitions.len())];
+                Command::ElectLeader {
+                    topic_id: topic.topic_id,
+                    partition: partition.partition,
+                    partition_epoch: partition.partition_epoch + rng.gen_range(-1..=0),
+                    preferred: rng.gen_bool(0.5).then_some(broker_id),
+                }
+            }
+            9 => Command::AlterTopicConfigs {
+                name,
+                set: BTreeMap::from([("retention.ms".to_string(), rng.gen_range(-2..100).to_string())]),
+                delete: if rng.gen_bool(0.2) { vec!["segment.ms".to_string()] } else { Vec::new() },
+            },
+            _ => Command::AllocateProducerIds { broker_id, broker_epoch },
+        };
+        let before = view.clone();
+        let kind = format!("{command:?}").split([' ', '{']).next().unwrap_or_default().to_string();
+        match view.apply(&command) {
+            Ok(CommandOutcome::ProducerIdsAllocated { first_producer_id, .. }) => {
+                assert!(first_producer_id > last_producer_id, "step {step}: producer ids only move forward");
+                last_producer_id = first_producer_id;
+                *accepted.entry(kind).or_insert(0) += 1;
+            }
+            Ok(_) => *accepted.entry(kind).or_insert(0) += 1,
+            Err(error) => assert_eq!(view, before, "step {step}: rejected {command:?} ({error}) changed the view"),
+        }
+        check_invariants(&view, step);
+        // Epochs never go backwards for a partition that still exists under the same id.
+        for topic in before.topics.values() {
+            let Some(now) = view.topic_by_id(topic.topic_id) else { continue };
+            for (old, new) in topic.partitions.iter().zip(&now.partitions) {
+                assert!(new.leader_epoch >= old.leader_epoch && new.partition_epoch >= old.partition_epoch);
+            }
+        }
+    }
+    // Every kind of command was also accepted, not only rejected.
+    assert_eq!(accepted.len(), 10, "accepted kinds: {accepted:?}");
+}
