@@ -6,7 +6,6 @@
 //! response and is closed. At most [`ADMIN_CONNECTIONS_MAX`] are served at once.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,7 +95,41 @@ fn route(method: &str, path: &str, readiness: &dyn Readiness) -> (&'static str, 
     }
 }
 
-/// The address an admin listener is bound to, for logs.
-pub fn describe(listener: &TcpListener) -> String {
-    listener.local_addr().map_or_else(|_| "?".to_string(), |a: SocketAddr| a.to_string())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(bool);
+
+    impl Readiness for Fixed {
+        fn is_ready(&self) -> bool {
+            self.0
+        }
+    }
+
+    #[test]
+    fn health_is_always_ok_and_ready_follows_readiness() {
+        assert_eq!(route("GET", "/health", &Fixed(false)).0, "200 OK");
+        assert_eq!(route("GET", "/ready", &Fixed(false)).0, "503 Service Unavailable");
+        assert_eq!(route("GET", "/ready", &Fixed(true)).0, "200 OK");
+        assert_eq!(route("GET", "/metrics", &Fixed(true)).0, "404 Not Found");
+        assert_eq!(route("POST", "/ready", &Fixed(true)).0, "405 Method Not Allowed");
+    }
+
+    #[tokio::test]
+    async fn answers_over_tcp_and_stops_on_shutdown() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, Arc::new(Fixed(false)), async {
+            let _ = stopped.await;
+        }));
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        stop.send(()).unwrap();
+        server.await.unwrap();
+    }
 }

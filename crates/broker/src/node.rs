@@ -4,7 +4,8 @@
 //! Start order, and why:
 //! 1. Bind the Kafka, Raft and admin listeners first, so port 0 works (tests) and the default
 //!    voter list can name the Raft address actually bound.
-//! 2. Start the metadata node (`<data>/meta`) and serve `/health`.
+//! 2. Serve the admin page (`/health` answers 200 from here on, `/ready` 503 until step 4) and
+//!    start the metadata node (`<data>/meta`).
 //! 3. Register this broker (retrying until the group has a leader) and wait until the
 //!    registration is applied here. The view is then current: everything committed before the
 //!    registration is in it. Only now may partition directories the view does not know be
@@ -115,8 +116,10 @@ pub struct Node {
     broker: Arc<Broker>,
     meta: Arc<MetaNode>,
     kafka: Server,
-    admin: TcpListener,
-    ready: Arc<ReadyFlag>,
+    admin_addr: SocketAddr,
+    /// Stops the admin listener (dropping it does too, if `start` fails half-way).
+    admin_stop: watch::Sender<bool>,
+    admin_task: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Node {
@@ -161,6 +164,19 @@ impl Node {
         let kafka_listener = bind(config.kafka.listen_address).await?;
         let raft_listener = bind(config.raft_listen).await?;
         let admin = bind(config.admin_listen).await?;
+        if config.advertise.is_none() && config.kafka.listen_address.ip().is_unspecified() {
+            return Err(BrokerError::InvalidConfig {
+                reason: format!(
+                    "listening on {} needs --advertise: clients cannot connect to an unspecified address",
+                    config.kafka.listen_address
+                ),
+            });
+        }
+        let admin_addr = local_addr(&admin, config.admin_listen);
+        let ready = Arc::new(ReadyFlag { broker: watch::channel(None).0 });
+        let (admin_stop, admin_stopped) = watch::channel(false);
+        tracing::info!(address = %admin_addr, "admin listener ready");
+        let admin_task = tokio::spawn(admin_http::serve(admin, ready.clone(), stopped(admin_stopped)));
         let kafka_addr = local_addr(&kafka_listener, config.kafka.listen_address);
         let raft_addr = local_addr(&raft_listener, config.raft_listen);
         let node_id = u64::try_from(config.node_id)
@@ -170,7 +186,6 @@ impl Node {
         let meta_config = MetaConfig::new(node_id, config.data_dir.join("meta"), raft_addr, voters);
         let meta =
             Arc::new(MetaNode::start_with_listener(meta_config, raft_listener).await.map_err(BrokerError::Meta)?);
-        let ready = Arc::new(ReadyFlag { broker: watch::channel(None).0 });
         let partitions = Arc::new(PartitionManager::new(config.node_id, config.data_dir.join("logs")));
         let broker = Arc::new(Broker::new(
             config.node_id,
@@ -190,7 +205,7 @@ impl Node {
         partitions.reconcile(&view.view).await;
         let dispatcher = Arc::new(Dispatcher::new(Arc::clone(&broker)));
         let kafka = Server::from_listener(kafka_listener, config.kafka.clone(), dispatcher)?;
-        Ok(Node { config, broker, meta, kafka, admin, ready })
+        Ok(Node { config, broker, meta, kafka, admin_addr, admin_stop, admin_task })
     }
 
     /// The Kafka listener address.
@@ -200,11 +215,7 @@ impl Node {
 
     /// Every bound address.
     pub fn addresses(&self) -> NodeAddresses {
-        NodeAddresses {
-            kafka: self.kafka.local_addr(),
-            raft: self.meta.local_addr(),
-            admin: local_addr(&self.admin, self.config.admin_listen),
-        }
+        NodeAddresses { kafka: self.kafka.local_addr(), raft: self.meta.local_addr(), admin: self.admin_addr }
     }
 
     /// The handlers' shared state (tests inspect partitions through it).
@@ -215,11 +226,6 @@ impl Node {
     /// Serves until `shutdown` completes, then shuts down in order.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), BrokerError> {
         let (stop_sender, stop) = watch::channel(false);
-        let stopped = |mut stop: watch::Receiver<bool>| async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        };
-        tracing::info!(admin = admin_http::describe(&self.admin), "admin listener ready");
-        let admin = tokio::spawn(admin_http::serve(self.admin, self.ready.clone(), stopped(stop.clone())));
         let reconciler = tokio::spawn(follow_metadata(Arc::clone(&self.broker), stopped(stop.clone())));
         let maintenance = tokio::spawn(maintain(
             Arc::clone(&self.broker.partitions),
@@ -228,7 +234,8 @@ impl Node {
         ));
         let served = self.kafka.serve(shutdown).await;
         let _ = stop_sender.send(true);
-        for task in [reconciler, maintenance, admin] {
+        let _ = self.admin_stop.send(true);
+        for task in [reconciler, maintenance, self.admin_task] {
             if let Err(error) = task.await {
                 tracing::error!(%error, "background task failed");
             }
@@ -240,6 +247,11 @@ impl Node {
         tracing::info!("broker stopped");
         served
     }
+}
+
+/// Completes when `stop` says so or its sender is gone.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
 fn local_addr(listener: &TcpListener, configured: SocketAddr) -> SocketAddr {
