@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::error::MetaError;
 use crate::limits::APPEND_ENTRIES_PER_RPC_MAX;
+use crate::limits::PROPOSAL_BYTES_MAX;
 use crate::limits::SNAPSHOT_CHUNK_BYTES_MAX;
 use crate::types::NodeId;
 
@@ -15,11 +16,18 @@ pub const HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 100;
 pub const ELECTION_TIMEOUT_MIN_MS_DEFAULT: u64 = 500;
 /// Default upper bound of the randomized election timeout.
 pub const ELECTION_TIMEOUT_MAX_MS_DEFAULT: u64 = 1_000;
-/// Default number of applied entries after which a new snapshot is built.
-pub const SNAPSHOT_LOGS_SINCE_LAST_DEFAULT: u64 = 10_000;
+/// Default number of applied entries after which a new snapshot is built. Metadata snapshots
+/// are small (kilobytes to a few MiB), so snapshotting often is cheap, and it bounds the
+/// in-memory copy of the log (see [`LOG_CACHE_BYTES_WORST_DEFAULT`]).
+pub const SNAPSHOT_LOGS_SINCE_LAST_DEFAULT: u64 = 1_000;
 /// Default number of entries kept in the log after a snapshot, so that a briefly lagging
 /// follower catches up from the log instead of receiving a whole snapshot.
-pub const LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT: u64 = 1_000;
+pub const LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT: u64 = 500;
+/// Worst-case bytes of the in-memory log copy with the defaults: every unpurged entry a full
+/// batch of [`PROPOSAL_BYTES_MAX`]. Typical entries are a few hundred bytes.
+pub const LOG_CACHE_BYTES_WORST_DEFAULT: u64 =
+    (SNAPSHOT_LOGS_SINCE_LAST_DEFAULT + LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT) * PROPOSAL_BYTES_MAX as u64;
+const _: () = assert!(LOG_CACHE_BYTES_WORST_DEFAULT <= 128 * 1024 * 1024);
 
 /// Configuration of one metadata Raft node.
 #[derive(Debug, Clone)]

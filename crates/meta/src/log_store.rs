@@ -3,7 +3,8 @@
 //! Every entry not yet purged is kept in memory as well as on disk, so reads (replication to
 //! followers, applying to the state machine) never touch the disk. Memory is bounded by the
 //! snapshot policy: entries are purged once a snapshot covers them (see
-//! [`MetaConfig`](crate::MetaConfig)).
+//! [`MetaConfig`](crate::MetaConfig); with the defaults at most
+//! [`LOG_CACHE_BYTES_WORST_DEFAULT`](crate::config::LOG_CACHE_BYTES_WORST_DEFAULT)).
 //!
 //! All disk writes go through one writer thread, in the order they were issued (openraft
 //! requires serialized log I/O). The writer batches the appends it finds queued, writes them,
