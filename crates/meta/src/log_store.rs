@@ -8,8 +8,11 @@
 //!
 //! All disk writes go through one writer thread, in the order they were issued (openraft
 //! requires serialized log I/O). The writer batches the appends it finds queued, writes them,
-//! fsyncs once, and only then calls each append's [`LogFlushed`] callback: group commit, and an
-//! entry is never reported durable before its fsync returned. The vote is saved before
+//! fsyncs once, and only then calls each append's [`LogFlushed`] callback: an entry is never
+//! reported durable before its fsync returned. (openraft 0.9 waits for each append before the
+//! next, so here a batch is usually one append; commands are grouped into entries above Raft,
+//! in `proposal`.) The queue to the writer is unbounded for that reason: openraft keeps at most
+//! one append outstanding, and committed-id updates are coalesced by the writer. The vote is saved before
 //! `save_vote` returns; truncation and purge complete before their calls return; the committed
 //! log id is written behind, at most every [`COMMITTED_WRITE_INTERVAL_MS`] and when the store
 //! closes (it is only a hint; losing the newest value in a crash means the node re-applies less
