@@ -214,6 +214,10 @@ async fn idempotent_duplicates_keep_their_offsets_and_gaps_are_refused_across_a_
     assert_eq!(produce(&mut stream, "idem", 0, Some(idempotent_batch(producer_id, 0, 3))).await, (0, 0));
     assert_eq!(produce(&mut stream, "idem", 0, Some(idempotent_batch(producer_id, 3, 2))).await, (0, 3));
     assert_eq!(log_end(&broker, "idem", 0), 5);
+    // A retry damaged in flight is corrupt, not "already written".
+    let mut damaged = idempotent_batch(producer_id, 0, 3).to_vec();
+    *damaged.last_mut().unwrap() ^= 0x40;
+    assert_eq!(produce(&mut stream, "idem", 0, Some(damaged.into())).await.0, kafka_code::CORRUPT_MESSAGE);
     // A gap.
     let (code, _) = produce(&mut stream, "idem", 0, Some(idempotent_batch(producer_id, 9, 1))).await;
     assert_eq!(code, kafka_code::OUT_OF_ORDER_SEQUENCE_NUMBER);
@@ -274,7 +278,7 @@ async fn a_fetch_on_an_empty_partition_returns_within_max_wait() {
     assert_eq!((partition.error_code, partition.high_watermark), (0, 0));
     assert!(partition.records.as_ref().unwrap().is_empty());
     assert!(elapsed >= Duration::from_millis(390), "returned after {elapsed:?}, before max_wait");
-    assert!(elapsed < Duration::from_millis(2_000), "returned after {elapsed:?}");
+    assert!(elapsed < Duration::from_millis(3_000), "returned after {elapsed:?}");
 }
 
 #[tokio::test]
@@ -296,7 +300,7 @@ async fn a_waiting_fetch_returns_early_when_data_arrives_and_does_not_block_othe
     let partition = &response.responses[0].partitions[0];
     assert_eq!(partition.high_watermark, 2);
     assert_eq!(partition.records.as_ref().unwrap().len(), batch(2, 10).len());
-    assert!(elapsed < produced_at + Duration::from_millis(1_000), "woke {elapsed:?} after start");
+    assert!(elapsed < produced_at + Duration::from_millis(3_000), "woke {elapsed:?} after start, max_wait was 10 s");
 }
 
 #[tokio::test]

@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use sluice_log::batch::BatchHeader;
+use sluice_log::batch::{compute_crc, BatchHeader};
+use sluice_log::config::BATCH_HEADER_BYTES;
 use sluice_log::{FileRegion, Log, LogConfig, LogError};
 use sluice_meta::BrokerId;
 use tokio::sync::watch;
@@ -193,7 +194,7 @@ impl Partition {
         {
             return Err(PartitionError::NotEnoughReplicas);
         }
-        let batches = producer_batches(records);
+        let batches = producer_batches(records)?;
         for batch in &batches {
             match state.producers.check(batch) {
                 SequenceCheck::Append => {}
@@ -340,6 +341,9 @@ pub struct Maintenance {
     pub checkpoint: bool,
 }
 
+/// RecordBatch v2's magic byte, the only format this broker accepts.
+const BATCH_MAGIC: i8 = 2;
+
 /// ListOffsets' special timestamp for the earliest offset.
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 /// ListOffsets' special timestamp for the latest offset.
@@ -377,25 +381,45 @@ fn advance_high_watermark(log: &mut Log, state: &State, local_broker: BrokerId) 
     log.high_watermark()
 }
 
-/// The producer fields of every batch in a produce request's records. Stops at the first
-/// batch whose framing is broken: the log's own validation rejects the whole append then.
-fn producer_batches(records: &[u8]) -> Vec<ProducerBatch> {
+/// The producer fields of every batch in a produce request's records.
+///
+/// For an idempotent batch the header decides whether the batch is a duplicate or out of
+/// order, so it must be trusted before the log's own validation runs: its framing and CRC-32C
+/// are checked here (Kafka validates records before producer state too). A corrupted retry is
+/// thus CORRUPT_MESSAGE, never "a duplicate, already written". Batches without a producer id
+/// are left to the log. Stops at broken framing in a plain batch; the log rejects it then.
+fn producer_batches(records: &[u8]) -> Result<Vec<ProducerBatch>, LogError> {
     let mut batches = Vec::new();
     let mut position = 0;
-    while let Some(header) = records.get(position..).and_then(BatchHeader::parse) {
+    while position < records.len() {
+        let Some(header) = records.get(position..).and_then(BatchHeader::parse) else { break };
         let total = header.total_bytes();
-        if total == 0 || position + total > records.len() {
-            break;
-        }
-        batches.push(ProducerBatch {
+        let batch = ProducerBatch {
             producer_id: header.producer_id,
             producer_epoch: header.producer_epoch,
             base_sequence: header.base_sequence,
             last_offset_delta: header.last_offset_delta,
-        });
+        };
+        let framed = total >= BATCH_HEADER_BYTES;
+        let Some(bytes) = records.get(position..position + total).filter(|_| framed) else {
+            if batch.is_idempotent() {
+                return Err(LogError::InvalidBatch { position, reason: "batch length outside the records" });
+            }
+            break;
+        };
+        if batch.is_idempotent() {
+            if header.magic != BATCH_MAGIC {
+                return Err(LogError::InvalidBatch { position, reason: "idempotent batch with magic other than 2" });
+            }
+            let computed = compute_crc(bytes);
+            if computed != header.crc {
+                return Err(LogError::CorruptBatch { position, stored: header.crc, computed });
+            }
+        }
+        batches.push(batch);
         position += total;
     }
-    batches
+    Ok(batches)
 }
 
 /// Replays every batch header of the log into a fresh producer state.
@@ -431,4 +455,35 @@ fn write_partition_metadata(dir: &Path, topic_id: Uuid) -> Result<(), PartitionE
 pub fn read_partition_metadata(dir: &Path) -> Option<Uuid> {
     let text = std::fs::read_to_string(dir.join(PARTITION_METADATA_FILE)).ok()?;
     text.lines().find_map(|line| line.strip_prefix("topic_id: ")).and_then(|id| id.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_proto::records::{build_record_batch, BatchOptions, ProducedRecord, ProducerIdentity};
+
+    fn batch(producer_id: i64) -> Vec<u8> {
+        let record = ProducedRecord { value: Some(bytes::Bytes::from_static(b"v")), ..ProducedRecord::default() };
+        let producer = ProducerIdentity { producer_id, producer_epoch: 0, base_sequence: 0 };
+        build_record_batch(&[record], &BatchOptions { producer, ..BatchOptions::default() }).unwrap().to_vec()
+    }
+
+    #[test]
+    fn idempotent_batches_are_checked_before_their_header_is_trusted() {
+        let good = batch(5);
+        assert_eq!(producer_batches(&good).unwrap().len(), 1);
+        let mut corrupt = good.clone();
+        *corrupt.last_mut().unwrap() ^= 1;
+        assert!(matches!(producer_batches(&corrupt), Err(LogError::CorruptBatch { .. })));
+        assert!(matches!(producer_batches(&good[..good.len() - 1]), Err(LogError::InvalidBatch { .. })));
+        // A batch length too small to hold a header.
+        let mut short = good.clone();
+        short[8..12].copy_from_slice(&0i32.to_be_bytes());
+        assert!(matches!(producer_batches(&short), Err(LogError::InvalidBatch { .. })));
+        // Plain batches are left to the log, whatever their state.
+        let mut plain = batch(-1);
+        *plain.last_mut().unwrap() ^= 1;
+        assert_eq!(producer_batches(&plain).unwrap().len(), 1);
+        assert!(producer_batches(&plain[..30]).unwrap().is_empty());
+    }
 }
