@@ -12,6 +12,23 @@
 //!    the metadata view, idempotent producer state, the high watermark; pure decision functions
 //!    for replication; every blocking step on tokio's blocking pool.
 //!
+//! Invariants of the data plane:
+//! - **The runtime never waits on the disk.** Every `sluice_log::Log` call (append with its
+//!   fsync, read, open and recovery, retention, compaction, close) and every wait for a
+//!   partition's lock runs on tokio's blocking pool (`partition::blocking`).
+//! - **One lock per partition covers the producer-sequence check, the append and the high
+//!   watermark update**, so a duplicate can never be appended twice.
+//! - **A refused produce appends nothing**: leadership, acks, producer sequence and (for
+//!   idempotent batches) framing and CRC are checked before the log, which validates every batch
+//!   before writing any.
+//! - **Consumers never see data above the high watermark**, and batches go out exactly as stored
+//!   (`pread` of file regions into the response; never decoded or re-encoded).
+//! - **Data is deleted only on the metadata's word**: a partition directory goes when a view
+//!   applied after this broker's registration no longer assigns it here, or when it holds
+//!   another topic id than the topic of that name (`partition.metadata`).
+//! - **Every wait is bounded and woken, not polled**: fetch long polls and acks=all wait on the
+//!   partition's high-watermark `watch` channel with a deadline.
+//!
 //! Around them: [`node`] wires a broker process (listeners, metadata node, registration,
 //! reconciliation and maintenance tasks, shutdown order), [`broker`] is the state handlers
 //! share, [`admin_http`] serves `/health` and `/ready`, [`cli`] holds the flags. [`config`]
