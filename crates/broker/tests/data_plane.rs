@@ -637,3 +637,56 @@ async fn acks_zero_gets_no_response_and_a_failure_closes_the_connection() {
     common::assert_closed(&mut stream).await;
     assert_eq!(log_end(&broker, "fire", 0), 2);
 }
+
+/// Partition directories the metadata does not assign here (a topic deleted while the broker
+/// was down) are deleted at start, once the registration made the view current; assigned ones
+/// are kept.
+#[tokio::test]
+async fn directories_the_metadata_does_not_know_are_deleted_at_start() {
+    let temp = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start_config(sluice_broker::NodeConfig::ephemeral(1, temp.path())).await;
+    let mut stream = broker.connect().await;
+    assert_eq!(create_topic(&mut stream, "kept", 1, &[]).await, 0);
+    produce(&mut stream, "kept", 0, Some(batch(3, 10))).await;
+    drop(stream);
+    broker.stop().await;
+    let ghost = temp.path().join("logs/ghost-0");
+    std::fs::create_dir_all(&ghost).unwrap();
+    std::fs::write(ghost.join("partition.metadata"), format!("version: 0\ntopic_id: {}\n", uuid::Uuid::new_v4()))
+        .unwrap();
+    let broker = TestBroker::start_config(sluice_broker::NodeConfig::ephemeral(1, temp.path())).await;
+    assert!(!ghost.exists(), "an unassigned partition directory survived the start");
+    assert_eq!(log_end(&broker, "kept", 0), 3);
+    broker.stop().await;
+}
+
+/// The maintenance task applies retention: with tiny segments and `retention.bytes`, old
+/// segments are deleted and the log start offset moves up, as ListOffsets(earliest) reports.
+#[tokio::test]
+async fn the_maintenance_task_applies_retention() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut config = sluice_broker::NodeConfig::ephemeral(1, temp.path());
+    config.retention_check_interval_ms = 100;
+    let broker = TestBroker::start_config(config).await;
+    let mut stream = broker.connect().await;
+    let one = batch(1, 200);
+    let segment_bytes = (one.len() * 2).to_string();
+    let retention_bytes = (one.len() * 4).to_string();
+    let configs = [("segment.bytes", segment_bytes.as_str()), ("retention.bytes", retention_bytes.as_str())];
+    assert_eq!(create_topic(&mut stream, "times", 1, &configs).await, 0);
+    for _ in 0..20 {
+        assert_eq!(produce(&mut stream, "times", 0, Some(one.clone())).await.0, 0);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut earliest = 0;
+    while Instant::now() < deadline {
+        earliest = list_offset(&mut stream, -2).await.1;
+        if earliest > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(earliest >= 10, "log start still at {earliest}");
+    assert_eq!(list_offset(&mut stream, -1).await.1, 20);
+    broker.stop().await;
+}
