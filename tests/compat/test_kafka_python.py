@@ -91,3 +91,15 @@ def test_produce_and_consume(broker, topic_name):
         by_key.setdefault(record.key, []).append(int(record.value[1:]))
     assert all(values == sorted(values) for values in by_key.values())
     assert all(dict(r.headers)["n"] == r.value[1:] for r in received)
+
+
+def test_describe_cluster_and_broker_configs(broker):
+    admin = admin_client(broker)
+    cluster = admin.describe_cluster()
+    assert [(b["broker_id"], b["port"]) for b in cluster["brokers"]] == [(1, broker.kafka_port)]
+    assert cluster["controller_id"] == 1
+    assert cluster["cluster_id"].startswith("sluice-")
+    # The broker's topic defaults are static configs; kafka-python lists only dynamic ones, so
+    # the answer is an empty set without an error.
+    assert admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "1")]) == {"broker": {"1": {}}}
+    admin.close()
