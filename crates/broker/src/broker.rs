@@ -83,6 +83,11 @@ impl Broker {
         self.broker_epoch.store(epoch, Ordering::Release);
     }
 
+    /// The epoch of this broker's registration (`-1` before it is applied).
+    pub fn broker_epoch(&self) -> i64 {
+        self.broker_epoch.load(Ordering::Acquire)
+    }
+
     /// Whether the registration was applied.
     pub fn is_registered(&self) -> bool {
         self.broker_epoch.load(Ordering::Acquire) >= 0

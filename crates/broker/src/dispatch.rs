@@ -106,6 +106,7 @@ impl Dispatcher {
                 }
             }
             RequestKind::ListOffsets(body) => reply(&handlers::list_offsets::handle(broker, version, body).await),
+            RequestKind::OffsetForLeaderEpoch(body) => reply(&handlers::leader_epoch::handle(broker, body).await),
             RequestKind::InitProducerId(body) => reply(&handlers::producer_id::handle(broker, body).await),
             RequestKind::CreateTopics(body) => reply(&handlers::admin::create_topics(broker, version, body).await),
             RequestKind::DeleteTopics(body) => reply(&handlers::admin::delete_topics(broker, version, body).await),

@@ -565,6 +565,19 @@ async fn check_api(stream: &mut TcpStream, api_key: ApiKey, version: i16) {
             let response: CreatePartitionsResponse = call(stream, api_key, version, &request).await;
             assert_eq!(response.results[0].error_code, 0, "{context}");
         }
+        ApiKey::OffsetForLeaderEpoch => {
+            let request = OffsetForLeaderEpochRequest::default().with_replica_id((-1).into()).with_topics(vec![
+                offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                    .with_topic(name("ends"))
+                    .with_partitions(vec![offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                        .with_current_leader_epoch(0)
+                        .with_leader_epoch(0)]),
+            ]);
+            let response: OffsetForLeaderEpochResponse = call(stream, api_key, version, &request).await;
+            let answer = &response.topics[0].partitions[0];
+            assert_eq!((answer.error_code, answer.leader_epoch), (0, 0), "{context}");
+            assert!(answer.end_offset > 0, "{context}");
+        }
         ApiKey::DescribeCluster => {
             let response: DescribeClusterResponse =
                 call(stream, api_key, version, &DescribeClusterRequest::default()).await;
@@ -689,4 +702,55 @@ async fn the_maintenance_task_applies_retention() {
     assert!(earliest >= 10, "log start still at {earliest}");
     assert_eq!(list_offset(&mut stream, -1).await.1, 20);
     broker.stop().await;
+}
+
+async fn offset_for_leader_epoch(stream: &mut TcpStream, topic: &str, current: i32, epoch: i32) -> (i16, i32, i64) {
+    let request = OffsetForLeaderEpochRequest::default().with_replica_id((-1).into()).with_topics(vec![
+        offset_for_leader_epoch_request::OffsetForLeaderTopic::default().with_topic(name(topic)).with_partitions(vec![
+            offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                .with_current_leader_epoch(current)
+                .with_leader_epoch(epoch),
+        ]),
+    ]);
+    let response: OffsetForLeaderEpochResponse = call(stream, ApiKey::OffsetForLeaderEpoch, 4, &request).await;
+    let answer = &response.topics[0].partitions[0];
+    (answer.error_code, answer.leader_epoch, answer.end_offset)
+}
+
+/// A leader change (here: the only broker fenced and unfenced, which bumps the leader epoch
+/// twice) reaches the partition: new batches carry the new epoch in their header, requests
+/// with an older epoch are fenced and a newer one is unknown, and OffsetForLeaderEpoch reports
+/// where each epoch ended.
+#[tokio::test]
+async fn leader_epochs_are_stamped_checked_and_reported() {
+    let broker = TestBroker::start().await;
+    let mut stream = broker.connect().await;
+    assert_eq!(create_topic(&mut stream, "epochs", 1, &[]).await, 0);
+    assert_eq!(produce(&mut stream, "epochs", 0, Some(batch(3, 10))).await, (0, 0));
+    let broker_epoch = broker.broker.broker_epoch();
+    for command in
+        [Command::FenceBroker { broker_id: 1, broker_epoch }, Command::UnfenceBroker { broker_id: 1, broker_epoch }]
+    {
+        broker.broker.propose_and_apply(command).await.unwrap();
+    }
+    assert_eq!(broker.broker.view().topics["epochs"].partitions[0].leader_epoch, 2);
+    assert_eq!(produce(&mut stream, "epochs", 0, Some(batch(2, 10))).await, (0, 3));
+
+    let response = fetch(&mut stream, &fetch_request(&[("epochs", 0, 3, 1 << 20)], 0, 0, 1 << 20)).await;
+    let records = response.responses[0].partitions[0].records.clone().unwrap();
+    assert_eq!(i32::from_be_bytes(records[12..16].try_into().unwrap()), 2, "partitionLeaderEpoch of the new batch");
+
+    let mut request = fetch_request(&[("epochs", 0, 0, 1 << 20)], 0, 0, 1 << 20);
+    request.topics[0].partitions[0].current_leader_epoch = 1;
+    let response = fetch(&mut stream, &request).await;
+    assert_eq!(response.responses[0].partitions[0].error_code, kafka_code::FENCED_LEADER_EPOCH);
+    request.topics[0].partitions[0].current_leader_epoch = 3;
+    let response = fetch(&mut stream, &request).await;
+    assert_eq!(response.responses[0].partitions[0].error_code, kafka_code::UNKNOWN_LEADER_EPOCH);
+
+    assert_eq!(offset_for_leader_epoch(&mut stream, "epochs", 2, 0).await, (0, 0, 3));
+    assert_eq!(offset_for_leader_epoch(&mut stream, "epochs", 2, 1).await, (0, 0, 3));
+    assert_eq!(offset_for_leader_epoch(&mut stream, "epochs", 2, 2).await, (0, 2, 5));
+    assert_eq!(offset_for_leader_epoch(&mut stream, "epochs", 2, 7).await, (0, -1, -1));
+    assert_eq!(offset_for_leader_epoch(&mut stream, "epochs", 1, 0).await.0, kafka_code::FENCED_LEADER_EPOCH);
 }

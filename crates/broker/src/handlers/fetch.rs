@@ -30,7 +30,7 @@ use tokio::time::Instant;
 
 use crate::broker::Broker;
 use crate::error::PartitionError;
-use crate::handlers::{find_partition, since};
+use crate::handlers::{resolve, since};
 use crate::kafka_code;
 use crate::partition::{blocking, Partition, ReadOutcome};
 
@@ -91,8 +91,7 @@ pub async fn handle(
     for (topic_slot, topic) in request.topics.iter().enumerate() {
         let name = topic.topic.0.as_str();
         for (partition_slot, fetch) in topic.partitions.iter().enumerate() {
-            let resolved = find_partition(&view, name, fetch.partition)
-                .and_then(|_| broker.partitions.get(name, fetch.partition).ok_or(kafka_code::NOT_LEADER_OR_FOLLOWER));
+            let resolved = resolve(broker, &view, name, fetch.partition);
             targets.push(Target {
                 slot: (topic_slot, partition_slot),
                 fetch_offset: fetch.fetch_offset,

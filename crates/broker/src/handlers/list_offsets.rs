@@ -1,46 +1,34 @@
 //! ListOffsets: the earliest offset (`-2`), the latest (`-1`, the high watermark), or the first
 //! offset whose record timestamp is at least the given one (the log's time index).
 
-use std::sync::Arc;
-
 use sluice_proto::kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use sluice_proto::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::Broker;
-use crate::handlers::{find_partition, since};
+use crate::handlers::{resolve, since, Lookup};
 use crate::kafka_code;
+use crate::partition::blocking;
 use crate::partition::partition::EARLIEST_TIMESTAMP;
-use crate::partition::{blocking, Partition};
-
-/// One requested partition, resolved to the local replica or an error code.
-struct Lookup {
-    topic_slot: usize,
-    index: i32,
-    timestamp: i64,
-    current_leader_epoch: i32,
-    resolved: Result<Arc<Partition>, i16>,
-}
 
 /// Answers a ListOffsets request.
 pub async fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let view = broker.view();
-    let mut lookups: Vec<Lookup> = Vec::new();
+    let mut lookups: Vec<Lookup<(i64, i32)>> = Vec::new();
     for (topic_slot, topic) in request.topics.iter().enumerate() {
         let name = topic.name.0.as_str();
         for partition in &topic.partitions {
-            let resolved = find_partition(&view, name, partition.partition_index).and_then(|_| {
-                broker.partitions.get(name, partition.partition_index).ok_or(kafka_code::NOT_LEADER_OR_FOLLOWER)
-            });
             // Only -2 (earliest), -1 (latest) and real timestamps exist up to v6.
-            let resolved =
-                if partition.timestamp < EARLIEST_TIMESTAMP { Err(kafka_code::INVALID_REQUEST) } else { resolved };
+            let resolved = if partition.timestamp < EARLIEST_TIMESTAMP {
+                Err(kafka_code::INVALID_REQUEST)
+            } else {
+                resolve(broker, &view, name, partition.partition_index)
+            };
             lookups.push(Lookup {
                 topic_slot,
                 index: partition.partition_index,
-                timestamp: partition.timestamp,
-                current_leader_epoch: partition.current_leader_epoch,
+                args: (partition.timestamp, partition.current_leader_epoch),
                 resolved,
             });
         }
@@ -50,7 +38,7 @@ pub async fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) 
             .into_iter()
             .map(|lookup| {
                 let base = ListOffsetsPartitionResponse::default().with_partition_index(lookup.index);
-                let (timestamp, epoch) = (lookup.timestamp, lookup.current_leader_epoch);
+                let (timestamp, epoch) = lookup.args;
                 let found =
                     lookup.resolved.and_then(|p| p.offset_for(timestamp, epoch).map_err(|e| e.kafka_error_code()));
                 let answer = match found {

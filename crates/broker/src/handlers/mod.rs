@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod configs;
 pub mod fetch;
+pub mod leader_epoch;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -38,6 +39,31 @@ pub(crate) fn meta_error(error: &MetaError) -> (i16, Option<StrBytes>) {
 /// Kafka's error code and message for a rejected command.
 pub(crate) fn command_error(error: &CommandError) -> (i16, Option<StrBytes>) {
     (error.kafka_error_code(), Some(str_bytes(error.to_string())))
+}
+
+/// A requested partition resolved to the local leader replica (or the error code a client
+/// gets), with what the request asks of it.
+pub(crate) struct Lookup<T> {
+    /// Index of the topic in the request (responses keep request order).
+    pub topic_slot: usize,
+    /// Partition index.
+    pub index: i32,
+    /// The request's arguments for this partition.
+    pub args: T,
+    /// The local replica, or the error code.
+    pub resolved: Result<std::sync::Arc<crate::partition::Partition>, i16>,
+}
+
+/// Resolves `topic`/`partition` to the local replica: the metadata's errors first, then
+/// NOT_LEADER_OR_FOLLOWER if this broker does not host it.
+pub(crate) fn resolve(
+    broker: &crate::broker::Broker,
+    view: &MetadataView,
+    topic: &str,
+    partition: i32,
+) -> Result<std::sync::Arc<crate::partition::Partition>, i16> {
+    find_partition(view, topic, partition)
+        .and_then(|_| broker.partitions.get(topic, partition).ok_or(kafka_code::NOT_LEADER_OR_FOLLOWER))
 }
 
 /// Looks up a partition of a topic by name: the topic record, or the error a client gets

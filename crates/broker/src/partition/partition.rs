@@ -296,6 +296,21 @@ impl Partition {
         })
     }
 
+    /// OffsetForLeaderEpoch: where `epoch` ended in this log, as (epoch, end offset); see
+    /// [`crate::handlers::leader_epoch::end_offset_for`].
+    pub fn end_offset_for_epoch(&self, epoch: i32, current_leader_epoch: i32) -> Result<(i32, i64), PartitionError> {
+        let state = self.lock();
+        check_leader(&state, self.local_broker)?;
+        check_leader_epoch(&state.leadership, current_leader_epoch)?;
+        let log = state.log.as_ref().ok_or(PartitionError::NotLeader)?;
+        Ok(crate::handlers::leader_epoch::end_offset_for(
+            log.leader_epochs().entries(),
+            state.leadership.leader_epoch,
+            log.log_end_offset(),
+            epoch,
+        ))
+    }
+
     /// Periodic work: a due flush always; retention and compaction, and the checkpoint, when
     /// `work` says. Blocking.
     pub fn maintain(&self, work: Maintenance) -> Result<(), PartitionError> {
