@@ -80,6 +80,13 @@ struct State {
     leadership: Leadership,
     producers: ProducerStates,
     followers: BTreeMap<BrokerId, FollowerProgress>,
+    /// (log start, high watermark, log end) at the last checkpoint: an idle partition is not
+    /// checkpointed again (each checkpoint costs two fsyncs).
+    checkpointed: Option<(i64, i64, i64)>,
+    /// Log end offset at the last compaction: a partition with no new data is not compacted
+    /// again (a pass reads every cleanable segment to build its key map). Cost: tombstones of
+    /// an idle compacted partition expire at its next compaction after new data arrives.
+    compacted_at: Option<i64>,
 }
 
 /// A partition replica on this broker.
@@ -119,7 +126,14 @@ impl Partition {
         write_partition_metadata(dir, topic_id)?;
         let producers = rebuild_producer_states(&log)?;
         // A partition this broker leads alone has everything it appended in sync.
-        let mut state = State { log: None, leadership, producers, followers: BTreeMap::new() };
+        let mut state = State {
+            log: None,
+            leadership,
+            producers,
+            followers: BTreeMap::new(),
+            checkpointed: None,
+            compacted_at: None,
+        };
         let high_watermark = advance_high_watermark(&mut log, &state, local_broker);
         state.log = Some(log);
         tracing::info!(topic, partition = index, high_watermark, producers = state.producers.len(), "partition open");
@@ -314,15 +328,21 @@ impl Partition {
     /// Periodic work: a due flush always; retention and compaction, and the checkpoint, when
     /// `work` says. Blocking.
     pub fn maintain(&self, work: Maintenance) -> Result<(), PartitionError> {
-        let mut state = self.lock();
+        let mut guard = self.lock();
+        let state = &mut *guard;
         let Some(log) = state.log.as_mut() else { return Ok(()) };
         log.flush_if_due()?;
         if work.retention {
             log.apply_retention()?;
-            log.compact()?;
+            if state.compacted_at != Some(log.log_end_offset()) {
+                log.compact()?;
+                state.compacted_at = Some(log.log_end_offset());
+            }
         }
-        if work.checkpoint {
+        let offsets = Some((log.log_start_offset(), log.high_watermark(), log.log_end_offset()));
+        if work.checkpoint && state.checkpointed != offsets {
             log.checkpoint()?;
+            state.checkpointed = offsets;
         }
         Ok(())
     }
