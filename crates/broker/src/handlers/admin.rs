@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use sluice_meta::{Command, CommandOutcome, MetadataView, TopicConfig};
 use sluice_proto::kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use sluice_proto::kafka_protocol::messages::create_topics_request::CreatableTopic;
 use sluice_proto::kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use sluice_proto::kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use sluice_proto::kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
@@ -48,50 +49,23 @@ async fn execute(
 pub async fn create_topics(broker: &Broker, version: i16, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
-        let name = topic.name.0.to_string();
-        let result = CreatableTopicResult::default().with_name(topic.name.clone());
-        let fail = |code: i16, message: String| {
-            result
-                .clone()
-                .with_error_code(code)
-                .with_error_message(Some(str_bytes(message)))
-                .with_num_partitions(-1)
-                .with_replication_factor(-1)
-        };
-        if !topic.assignments.is_empty() {
-            results.push(fail(kafka_code::INVALID_REQUEST, "manual replica assignment is not supported".into()));
-            continue;
-        }
-        let partitions = if topic.num_partitions == -1 {
-            Ok(broker.defaults.partitions)
-        } else {
-            u32::try_from(topic.num_partitions)
-        };
-        let replication = if topic.replication_factor == -1 {
-            Ok(broker.defaults.replication_factor)
-        } else {
-            u16::try_from(topic.replication_factor)
-        };
-        let (Ok(partition_count), Ok(replication_factor)) = (partitions, replication) else {
-            results.push(fail(kafka_code::INVALID_REQUEST, "negative partition count or replication factor".into()));
-            continue;
-        };
-        let mut configs = BTreeMap::new();
-        let mut null_value = false;
-        for config in &topic.configs {
-            match &config.value {
-                Some(value) => {
-                    configs.insert(config.name.to_string(), value.to_string());
-                }
-                None => null_value = true,
+        let result = CreatableTopicResult::default()
+            .with_name(topic.name.clone())
+            .with_num_partitions(-1)
+            .with_replication_factor(-1);
+        let (replication_factor, configs) = match create_topic_args(broker, topic) {
+            Ok(args) => args,
+            Err((code, message)) => {
+                results.push(result.with_error_code(code).with_error_message(Some(str_bytes(message))));
+                continue;
             }
-        }
-        if null_value {
-            results.push(fail(kafka_code::INVALID_CONFIG, "config values must not be null".into()));
-            continue;
-        }
+        };
+        let partition_count = match topic.num_partitions {
+            -1 => broker.defaults.partitions,
+            count => count as u32, // checked non-negative by create_topic_args
+        };
         let command = Command::CreateTopic {
-            name: name.clone(),
+            name: topic.name.0.to_string(),
             topic_id: Uuid::new_v4(),
             partition_count,
             replication_factor,
@@ -109,15 +83,39 @@ pub async fn create_topics(broker: &Broker, version: i16, request: CreateTopicsR
                 .with_num_partitions(since(version, 5, partitions.len() as i32, -1))
                 .with_replication_factor(since(version, 5, replication_factor as i16, -1))
                 .with_configs(since(version, 5, Some(describe_topic_config(&configs)), None)),
-            Ok(other) => fail(kafka_code::UNKNOWN_SERVER_ERROR, format!("unexpected outcome {other:?}")),
-            Err((code, message)) => result
-                .with_error_code(code)
-                .with_error_message(message)
-                .with_num_partitions(-1)
-                .with_replication_factor(-1),
+            Ok(other) => result
+                .with_error_code(kafka_code::UNKNOWN_SERVER_ERROR)
+                .with_error_message(Some(str_bytes(format!("unexpected outcome {other:?}")))),
+            Err((code, message)) => result.with_error_code(code).with_error_message(message),
         });
     }
     CreateTopicsResponse::default().with_topics(results)
+}
+
+/// The replication factor (the broker's default for `-1`) and config overrides of one
+/// requested topic; or the error code and message for a request that cannot be a topic.
+fn create_topic_args(
+    broker: &Broker,
+    topic: &CreatableTopic,
+) -> Result<(u16, BTreeMap<String, String>), (i16, String)> {
+    if !topic.assignments.is_empty() {
+        return Err((kafka_code::INVALID_REQUEST, "manual replica assignment is not supported".into()));
+    }
+    let replication = match topic.replication_factor {
+        -1 => Ok(broker.defaults.replication_factor),
+        factor => u16::try_from(factor),
+    };
+    let (true, Ok(replication_factor)) = (topic.num_partitions >= -1, replication) else {
+        return Err((kafka_code::INVALID_REQUEST, "negative partition count or replication factor".into()));
+    };
+    let mut configs = BTreeMap::new();
+    for config in &topic.configs {
+        let Some(value) = &config.value else {
+            return Err((kafka_code::INVALID_CONFIG, format!("config {} has a null value", config.name.as_str())));
+        };
+        configs.insert(config.name.to_string(), value.to_string());
+    }
+    Ok((replication_factor, configs))
 }
 
 /// Every topic config key with its value and source, for CreateTopics v5+.
