@@ -21,8 +21,8 @@
 //! - [`types`]: the openraft type configuration.
 //! - [`log_store`] over [`log_segments`] and [`frame`]: the Raft log and vote on disk.
 //! - [`state_machine`]: applying entries, snapshots on disk, publishing the view.
-//! - [`rpc`], [`network`], `server`, `proposal`: Raft RPC over TCP, proposal batching and
-//!   forwarding.
+//! - [`rpc`], [`network`], `server`, `proposal`, `forward`: Raft RPC over TCP, proposal
+//!   batching on the leader and batched forwarding from followers.
 //! - [`node`]: wiring; [`config`]: configuration and the `--voters` parser; [`membership`]:
 //!   adding and removing nodes from any node.
 //! - [`limits`]: every bound, with its unit.
@@ -65,6 +65,7 @@ pub mod commands;
 pub mod config;
 mod durable;
 pub mod error;
+mod forward;
 pub mod frame;
 pub mod limits;
 pub mod log_segments;

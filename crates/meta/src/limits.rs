@@ -117,9 +117,12 @@ pub const PROPOSALS_IN_FLIGHT_MAX: usize = 4;
 /// Commands waiting for the batcher; proposers wait (backpressure) when it is full.
 pub const PROPOSE_QUEUE_COMMANDS_MAX: usize = 4_096;
 
-/// Idle connections a node keeps per leader for forwarding proposals; concurrent proposals
-/// beyond this open extra connections that are closed after use.
-pub const FORWARD_CONNECTIONS_PER_PEER_MAX: usize = 8;
+/// Forwarded batches in flight from one follower to the leader (each on its own connection).
+pub const FORWARD_BATCHES_IN_FLIGHT_MAX: usize = 4;
+
+/// A follower's forwarding queue for a leader retires after this long without commands (the
+/// leader may have changed for good).
+pub const FORWARD_QUEUE_IDLE_MS: u64 = 10_000;
 
 /// Pause before retrying a proposal when no leader is known or the leader just changed.
 pub const PROPOSE_RETRY_PAUSE_MS: u64 = 20;

@@ -19,6 +19,8 @@ use crate::commands::Command;
 use crate::commands::CommandOutcome;
 use crate::config::MetaConfig;
 use crate::error::MetaError;
+use crate::forward::ForwardFailure;
+use crate::forward::Forwarder;
 use crate::limits::COMMAND_BYTES_MAX;
 use crate::limits::MEMBERSHIP_CHANGE_TIMEOUT_MS;
 use crate::limits::PROPOSE_RETRY_PAUSE_MS;
@@ -32,8 +34,6 @@ use crate::network::NetworkFactory;
 use crate::network::NetworkSwitch;
 use crate::network::PeerClient;
 use crate::proposal::Batcher;
-use crate::proposal::ForwardFailure;
-use crate::proposal::Forwarder;
 use crate::rpc::ForwardError;
 use crate::rpc::ProposeReply;
 use crate::rpc::RpcRequest;
@@ -67,7 +67,7 @@ pub struct MetaNode {
     raft: Raft,
     state_machine: StateMachineStore,
     switch: NetworkSwitch,
-    forwarder: Arc<Forwarder>,
+    forwarder: Forwarder,
     local_addr: SocketAddr,
     shutdown_sender: watch::Sender<bool>,
     server: Mutex<Option<JoinHandle<()>>>,
@@ -112,7 +112,7 @@ impl MetaNode {
         };
         let server = tokio::spawn(server::serve(listener, context, shutdown));
         let node = MetaNode {
-            forwarder: Arc::new(Forwarder::new(config.node_id, switch.clone())),
+            forwarder: Forwarder::new(config.node_id, switch.clone()),
             batcher,
             batcher_task,
             config,

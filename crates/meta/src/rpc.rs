@@ -68,6 +68,10 @@ pub enum RpcRequest {
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     /// A command forwarded by a follower to the leader.
     Propose(Command),
+    /// Commands forwarded together by a follower to the leader (at most
+    /// [`PROPOSAL_COMMANDS_MAX`](crate::limits::PROPOSAL_COMMANDS_MAX)); each is proposed on
+    /// its own and gets its own result.
+    ProposeBatch(Vec<Command>),
     /// A membership change forwarded by a follower to the leader.
     ChangeMembership(MembershipChange),
 }
@@ -90,6 +94,8 @@ pub enum RpcResponse {
     InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
     /// Forwarded proposal result.
     Propose(Result<ProposeReply, ForwardError>),
+    /// Results of a forwarded batch, in the order of its commands.
+    ProposeBatch(Vec<Result<ProposeReply, ForwardError>>),
     /// Forwarded membership change result.
     ChangeMembership(Result<(), MembershipFailure>),
 }

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::limits::PROPOSAL_COMMANDS_MAX;
 use crate::limits::PROPOSE_TIMEOUT_MS;
 use crate::limits::RPC_INBOUND_CONNECTIONS_MAX;
 use crate::limits::SNAPSHOT_BYTES_MAX;
@@ -142,6 +143,14 @@ async fn handle(request: RpcRequest, context: &ServerContext) -> Result<RpcRespo
         }
         RpcRequest::ChangeMembership(change) => {
             RpcResponse::ChangeMembership(membership::change_local(&context.raft, change).await)
+        }
+        RpcRequest::ProposeBatch(commands) => {
+            if commands.len() > PROPOSAL_COMMANDS_MAX {
+                return Err(format!("batch of {} commands exceeds {PROPOSAL_COMMANDS_MAX}", commands.len()));
+            }
+            let timeout = Duration::from_millis(PROPOSE_TIMEOUT_MS);
+            let proposals = commands.into_iter().map(|command| context.batcher.propose(command, timeout));
+            RpcResponse::ProposeBatch(futures::future::join_all(proposals).await)
         }
         RpcRequest::Propose(command) => {
             RpcResponse::Propose(context.batcher.propose(command, Duration::from_millis(PROPOSE_TIMEOUT_MS)).await)

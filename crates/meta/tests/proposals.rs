@@ -52,3 +52,36 @@ async fn concurrent_proposals_share_entries_and_keep_their_own_results() {
     assert_eq!(view.topics.keys().cloned().collect::<BTreeSet<_>>(), created);
     cluster.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_proposals_on_a_follower_are_forwarded_in_batches_with_their_own_results() {
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.wait_leader(&[1, 2, 3], Duration::from_secs(10)).await;
+    let follower = cluster.node((1..=3).find(|id| *id != leader).unwrap());
+    register_brokers(&follower, 1).await;
+    let mut tasks = Vec::new();
+    for index in 0..100 {
+        let node = follower.clone();
+        let name = if index % 10 == 9 { format!("f{}", index - 1) } else { format!("f{index}") };
+        tasks.push(tokio::spawn(async move { (name.clone(), node.propose(create_topic(&name, 1, 1)).await) }));
+    }
+    let mut created = BTreeSet::new();
+    let mut last = 0;
+    for task in tasks {
+        let (name, result) = task.await.unwrap();
+        match result {
+            Ok(proposed) => {
+                assert!(created.insert(name), "a name was created twice");
+                last = last.max(proposed.log_index);
+            }
+            Err(MetaError::Rejected(error)) => assert_eq!(error.kafka_error_code(), 36, "{error}"),
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+    assert_eq!(created.len(), 90);
+    let views = cluster.wait_applied(&[1, 2, 3], last).await;
+    for view in views {
+        assert_eq!(view.view.topics.keys().cloned().collect::<BTreeSet<_>>(), created);
+    }
+    cluster.stop_all().await;
+}

@@ -108,3 +108,33 @@ async fn oversized_commands_are_refused_before_the_log() {
     cluster.node(1).propose(register(1)).await.unwrap();
     cluster.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_batch_gets_one_result_per_command() {
+    let mut cluster = Cluster::start(1).await;
+    cluster.wait_leader(&[1], Duration::from_secs(10)).await;
+    let mut connection = rpc::framed(TcpStream::connect(cluster.addrs[&1]).await.unwrap());
+    let hello = RpcRequest::Hello { protocol_version: rpc::RPC_PROTOCOL_VERSION, from: 9, to: 1 };
+    rpc::send_message(&mut connection, &hello).await.unwrap();
+    assert!(matches!(rpc::receive_message(&mut connection).await.unwrap(), RpcResponse::HelloOk));
+    // Broker 5 registers; its second registration with another incarnation is a new epoch; the
+    // allocation for an unknown broker is rejected; all in one batch, answered in order.
+    let batch =
+        vec![register(5), sluice_meta::Command::AllocateProducerIds { broker_id: 6, broker_epoch: 0 }, register(7)];
+    rpc::send_message(&mut connection, &RpcRequest::ProposeBatch(batch)).await.unwrap();
+    match rpc::receive_message(&mut connection).await.unwrap() {
+        RpcResponse::ProposeBatch(results) => {
+            assert_eq!(results.len(), 3);
+            assert!(results[0].as_ref().unwrap().result.is_ok());
+            assert_eq!(results[1].as_ref().unwrap().result.as_ref().unwrap_err().kafka_error_code(), 102);
+            assert!(results[2].as_ref().unwrap().result.is_ok());
+        }
+        other => panic!("{other:?}"),
+    }
+    // A batch over the command limit closes the connection.
+    let oversized = vec![register(8); sluice_meta::limits::PROPOSAL_COMMANDS_MAX + 1];
+    rpc::send_message(&mut connection, &RpcRequest::ProposeBatch(oversized)).await.unwrap();
+    assert!(rpc::receive_message::<RpcResponse>(&mut connection).await.is_err());
+    assert!(!cluster.node(1).view().view.brokers.contains_key(&8));
+    cluster.stop_all().await;
+}
