@@ -16,6 +16,11 @@ use tokio::sync::Semaphore;
 /// Bytes of request line and headers read from one admin connection; probes send ~100.
 pub const ADMIN_REQUEST_BYTES_MAX: usize = 8 * 1024;
 
+/// Bytes read from an admin socket at a time.
+const ADMIN_READ_CHUNK_BYTES: usize = 1024;
+
+const _: () = assert!(ADMIN_READ_CHUNK_BYTES <= ADMIN_REQUEST_BYTES_MAX);
+
 /// Time a client has to send its request, in milliseconds.
 pub const ADMIN_REQUEST_TIMEOUT_MS: u64 = 5_000;
 
@@ -56,9 +61,9 @@ pub async fn serve(listener: TcpListener, readiness: Arc<dyn Readiness>, shutdow
 }
 
 async fn answer(mut stream: TcpStream, readiness: &dyn Readiness) -> std::io::Result<()> {
-    let mut buffer = Vec::with_capacity(1024);
+    let mut buffer = Vec::with_capacity(ADMIN_READ_CHUNK_BYTES);
     let read = tokio::time::timeout(Duration::from_millis(ADMIN_REQUEST_TIMEOUT_MS), async {
-        let mut chunk = [0u8; 1024];
+        let mut chunk = [0u8; ADMIN_READ_CHUNK_BYTES];
         while !buffer.windows(4).any(|w| w == b"\r\n\r\n") && buffer.len() < ADMIN_REQUEST_BYTES_MAX {
             let n = stream.read(&mut chunk).await?;
             if n == 0 {
