@@ -1,0 +1,283 @@
+//! Admin: topics, partitions, configs, the cluster description.
+//!
+//! Each call is one Kafka admin request, sent to the controller when the metadata names one
+//! (any broker otherwise) and retried on retriable failures; per-topic error codes become
+//! [`ClientError::Kafka`] with the broker's message. Group administration (list, describe,
+//! lag, reset offsets) waits for the broker's consumer groups (issue 6).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sluice_proto::kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use sluice_proto::kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use sluice_proto::kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use sluice_proto::kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use sluice_proto::kafka_protocol::messages::{
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+    IncrementalAlterConfigsRequest,
+};
+use sluice_proto::kafka_protocol::protocol::StrBytes;
+
+use crate::cluster::{topic_name, BrokerInfo, Cluster, Metadata, TopicInfo};
+use crate::error::{ClientError, Result};
+
+/// Kafka's config resource type for topics.
+const TOPIC_RESOURCE_TYPE: i8 = 2;
+/// IncrementalAlterConfigs operations.
+const CONFIG_OPERATION_SET: i8 = 0;
+const CONFIG_OPERATION_DELETE: i8 = 1;
+/// How long the broker may take to finish a topic change before answering REQUEST_TIMED_OUT.
+pub const ADMIN_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A topic to create.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    /// Name.
+    pub name: String,
+    /// Partitions (-1 for the broker default).
+    pub partitions: i32,
+    /// Replication factor (-1 for the broker default).
+    pub replication_factor: i16,
+    /// Topic configs (`retention.ms`, `cleanup.policy`, ...).
+    pub configs: Vec<(String, String)>,
+}
+
+/// A change to one topic config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// Set `name` to `value`.
+    Set(String, String),
+    /// Return `name` to its default.
+    Delete(String),
+}
+
+/// One config entry of a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    /// Config name.
+    pub name: String,
+    /// Value (`None` for a sensitive or unset value).
+    pub value: Option<String>,
+    /// Whether it was set for this topic (rather than a default).
+    pub is_default: bool,
+    /// Whether it cannot be changed.
+    pub read_only: bool,
+}
+
+/// The cluster as DescribeCluster and Metadata report it.
+#[derive(Debug, Clone)]
+pub struct ClusterDescription {
+    /// Cluster id.
+    pub cluster_id: String,
+    /// Controller broker id (-1 if unknown).
+    pub controller_id: i32,
+    /// Brokers.
+    pub brokers: Vec<BrokerInfo>,
+    /// Topics with their partition leaders.
+    pub topics: Vec<TopicInfo>,
+}
+
+/// Admin operations over a [`Cluster`].
+#[derive(Debug, Clone)]
+pub struct Admin {
+    cluster: Cluster,
+}
+
+fn timeout_ms() -> i32 {
+    ADMIN_OPERATION_TIMEOUT.as_millis() as i32
+}
+
+fn text(value: &str) -> StrBytes {
+    StrBytes::from_string(value.to_string())
+}
+
+impl Admin {
+    /// Admin on `cluster`.
+    pub fn new(cluster: Cluster) -> Admin {
+        Admin { cluster }
+    }
+
+    /// Creates topics; an error for the first that fails (TOPIC_ALREADY_EXISTS, ...).
+    pub async fn create_topics(&self, topics: &[NewTopic]) -> Result<()> {
+        let request = CreateTopicsRequest::default().with_timeout_ms(timeout_ms()).with_topics(
+            topics
+                .iter()
+                .map(|topic| {
+                    CreatableTopic::default()
+                        .with_name(topic_name(&topic.name))
+                        .with_num_partitions(topic.partitions)
+                        .with_replication_factor(topic.replication_factor)
+                        .with_configs(
+                            topic
+                                .configs
+                                .iter()
+                                .map(|(name, value)| {
+                                    CreatableTopicConfig::default().with_name(text(name)).with_value(Some(text(value)))
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        );
+        let response = self.cluster.call_controller(&request).await?;
+        for result in &response.topics {
+            if result.error_code != 0 {
+                return Err(ClientError::kafka(
+                    result.error_code,
+                    format!("create topic {:?}", result.name.0.as_str()),
+                    result.error_message.as_ref().map(|m| m.to_string()),
+                ));
+            }
+        }
+        self.cluster.invalidate();
+        Ok(())
+    }
+
+    /// Deletes topics by name.
+    pub async fn delete_topics(&self, topics: &[String]) -> Result<()> {
+        let request = DeleteTopicsRequest::default()
+            .with_timeout_ms(timeout_ms())
+            .with_topic_names(topics.iter().map(|topic| topic_name(topic)).collect());
+        let response = self.cluster.call_controller(&request).await?;
+        for result in &response.responses {
+            if result.error_code != 0 {
+                let name = result.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+                if result.error_code == 3 {
+                    return Err(ClientError::UnknownTopic { topic: name });
+                }
+                return Err(ClientError::kafka(
+                    result.error_code,
+                    format!("delete topic {name:?}"),
+                    result.error_message.as_ref().map(|m| m.to_string()),
+                ));
+            }
+        }
+        self.cluster.invalidate();
+        Ok(())
+    }
+
+    /// Every topic with its partitions (fresh metadata).
+    pub async fn list_topics(&self) -> Result<Vec<TopicInfo>> {
+        let metadata = self.cluster.retry("metadata", || self.cluster.refresh(&[])).await?;
+        Ok(metadata.topics.into_values().collect())
+    }
+
+    /// One topic with its partitions (fresh metadata); [`ClientError::UnknownTopic`] if absent.
+    pub async fn describe_topic(&self, topic: &str) -> Result<TopicInfo> {
+        let wanted = [topic.to_string()];
+        let metadata = self.cluster.retry("metadata", || self.cluster.refresh(&wanted)).await?;
+        metadata.topics.get(topic).cloned().ok_or_else(|| ClientError::UnknownTopic { topic: topic.to_string() })
+    }
+
+    /// Raises `topic`'s partition count to `count`.
+    pub async fn create_partitions(&self, topic: &str, count: i32) -> Result<()> {
+        let request = CreatePartitionsRequest::default()
+            .with_timeout_ms(timeout_ms())
+            .with_topics(vec![CreatePartitionsTopic::default().with_name(topic_name(topic)).with_count(count)]);
+        let response = self.cluster.call_controller(&request).await?;
+        for result in &response.results {
+            if result.error_code != 0 {
+                return Err(ClientError::kafka(
+                    result.error_code,
+                    format!("create partitions of {topic:?}"),
+                    result.error_message.as_ref().map(|m| m.to_string()),
+                ));
+            }
+        }
+        self.cluster.invalidate();
+        Ok(())
+    }
+
+    /// Every config of `topic` (defaults included), by name.
+    pub async fn describe_configs(&self, topic: &str) -> Result<BTreeMap<String, ConfigEntry>> {
+        let request = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(TOPIC_RESOURCE_TYPE)
+            .with_resource_name(text(topic))
+            .with_configuration_keys(None)]);
+        let response = self.cluster.call_controller(&request).await?;
+        let mut configs = BTreeMap::new();
+        for result in &response.results {
+            if result.error_code == 3 {
+                return Err(ClientError::UnknownTopic { topic: topic.to_string() });
+            }
+            if result.error_code != 0 {
+                return Err(ClientError::kafka(
+                    result.error_code,
+                    format!("describe configs of {topic:?}"),
+                    result.error_message.as_ref().map(|m| m.to_string()),
+                ));
+            }
+            for entry in &result.configs {
+                // Config sources: 1 = dynamic topic config; 5 = static broker, 6 = default.
+                configs.insert(
+                    entry.name.to_string(),
+                    ConfigEntry {
+                        name: entry.name.to_string(),
+                        value: entry.value.as_ref().map(|v| v.to_string()),
+                        is_default: entry.config_source != 1,
+                        read_only: entry.read_only,
+                    },
+                );
+            }
+        }
+        Ok(configs)
+    }
+
+    /// Applies `changes` to `topic`'s configs (IncrementalAlterConfigs: other configs keep
+    /// their values).
+    pub async fn alter_configs(&self, topic: &str, changes: &[ConfigChange]) -> Result<()> {
+        let configs = changes
+            .iter()
+            .map(|change| match change {
+                ConfigChange::Set(name, value) => AlterableConfig::default()
+                    .with_name(text(name))
+                    .with_config_operation(CONFIG_OPERATION_SET)
+                    .with_value(Some(text(value))),
+                ConfigChange::Delete(name) => {
+                    AlterableConfig::default().with_name(text(name)).with_config_operation(CONFIG_OPERATION_DELETE)
+                }
+            })
+            .collect();
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(TOPIC_RESOURCE_TYPE)
+            .with_resource_name(text(topic))
+            .with_configs(configs)]);
+        let response = self.cluster.call_controller(&request).await?;
+        for result in &response.responses {
+            if result.error_code == 3 {
+                return Err(ClientError::UnknownTopic { topic: topic.to_string() });
+            }
+            if result.error_code != 0 {
+                return Err(ClientError::kafka(
+                    result.error_code,
+                    format!("alter configs of {topic:?}"),
+                    result.error_message.as_ref().map(|m| m.to_string()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Brokers, controller and every topic's partition leaders.
+    pub async fn describe_cluster(&self) -> Result<ClusterDescription> {
+        let response = self.cluster.call_any(&DescribeClusterRequest::default()).await?;
+        ClientError::check(response.error_code, || "describe cluster".to_string())?;
+        let metadata: Metadata = self.cluster.retry("metadata", || self.cluster.refresh(&[])).await?;
+        Ok(ClusterDescription {
+            cluster_id: response.cluster_id.to_string(),
+            controller_id: response.controller_id.0,
+            brokers: response
+                .brokers
+                .iter()
+                .map(|broker| BrokerInfo {
+                    id: broker.broker_id.0,
+                    address: format!("{}:{}", broker.host, broker.port),
+                    rack: broker.rack.as_ref().map(|r| r.to_string()),
+                })
+                .collect(),
+            topics: metadata.topics.into_values().collect(),
+        })
+    }
+}

@@ -1,0 +1,415 @@
+//! The cluster as the client sees it: bootstrap, one connection per broker, the metadata cache,
+//! and the retry loop every component uses.
+//!
+//! Why a shared [`Cluster`]: producer, consumer and admin need the same things — which broker
+//! leads a partition and a live connection to it — and a process with several of them should
+//! not open several sockets per broker. `Cluster` is cheap to clone (an `Arc`).
+//!
+//! Metadata is refreshed when it is older than `metadata_max_age`, when a topic is asked for
+//! that the cache does not hold, and whenever a request fails with an error that means the
+//! cache is wrong ([`ClientError::invalidates_metadata`]: NOT_LEADER_OR_FOLLOWER,
+//! UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, a dead connection, ...).
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sluice_proto::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use sluice_proto::kafka_protocol::messages::{BrokerId, MetadataRequest, TopicName};
+use sluice_proto::kafka_protocol::protocol::{Request, StrBytes};
+
+use crate::config::ClientConfig;
+use crate::connection::Connection;
+use crate::error::{ClientError, Result};
+
+/// Broker id used for a bootstrap connection (before the broker's real id is known).
+const BOOTSTRAP_BROKER_ID: i32 = -1;
+/// Kafka's code for UNKNOWN_TOPIC_OR_PARTITION.
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+
+/// One partition as the metadata reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// Partition index.
+    pub partition: i32,
+    /// Leader broker id, or -1 when there is none.
+    pub leader: i32,
+    /// Leader epoch.
+    pub leader_epoch: i32,
+    /// Replica broker ids.
+    pub replicas: Vec<i32>,
+    /// In-sync replica broker ids.
+    pub isr: Vec<i32>,
+    /// Kafka error code for this partition (0 when healthy).
+    pub error_code: i16,
+}
+
+/// One topic as the metadata reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Topic name.
+    pub name: String,
+    /// Whether it is internal (`__consumer_offsets`).
+    pub is_internal: bool,
+    /// Partitions in index order.
+    pub partitions: Vec<PartitionInfo>,
+}
+
+/// A broker as the metadata reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerInfo {
+    /// Broker id.
+    pub id: i32,
+    /// `host:port` to connect to.
+    pub address: String,
+    /// Rack, if configured.
+    pub rack: Option<String>,
+}
+
+/// A snapshot of cluster metadata.
+#[derive(Debug, Clone, Default)]
+pub struct Metadata {
+    /// Cluster id, if the broker reports one.
+    pub cluster_id: Option<String>,
+    /// Controller broker id, or -1.
+    pub controller_id: i32,
+    /// Brokers by id.
+    pub brokers: BTreeMap<i32, BrokerInfo>,
+    /// Topics by name (only healthy answers are cached).
+    pub topics: BTreeMap<String, TopicInfo>,
+}
+
+#[derive(Debug)]
+struct State {
+    metadata: Metadata,
+    refreshed_at: Option<Instant>,
+    connections: HashMap<i32, Arc<Connection>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ClientConfig,
+    state: Mutex<State>,
+    /// Serialises connection dials so concurrent callers share one new connection per broker.
+    dialing: tokio::sync::Mutex<()>,
+}
+
+/// Shared connections and metadata (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+impl Cluster {
+    /// Connects to the first reachable bootstrap server and loads the broker list.
+    pub async fn connect(config: ClientConfig) -> Result<Cluster> {
+        if config.bootstrap_servers.is_empty() {
+            return Err(ClientError::InvalidConfig { reason: "no bootstrap servers".to_string() });
+        }
+        let cluster = Cluster {
+            inner: Arc::new(Inner {
+                config,
+                state: Mutex::new(State {
+                    metadata: Metadata::default(),
+                    refreshed_at: None,
+                    connections: HashMap::new(),
+                }),
+                dialing: tokio::sync::Mutex::new(()),
+            }),
+        };
+        cluster.refresh(&[]).await?;
+        Ok(cluster)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// The cached metadata.
+    pub fn metadata(&self) -> Metadata {
+        self.state().metadata.clone()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Marks the cache stale so the next lookup refreshes it.
+    pub fn invalidate(&self) {
+        self.state().refreshed_at = None;
+    }
+
+    /// A live connection to `broker_id`, dialled if needed.
+    pub async fn connection(&self, broker_id: i32) -> Result<Arc<Connection>> {
+        if let Some(connection) = self.live_connection(broker_id) {
+            return Ok(connection);
+        }
+        let _dialing = self.inner.dialing.lock().await;
+        if let Some(connection) = self.live_connection(broker_id) {
+            return Ok(connection);
+        }
+        let address = self.state().metadata.brokers.get(&broker_id).map(|broker| broker.address.clone());
+        let Some(address) = address else {
+            self.invalidate();
+            return Err(ClientError::kafka(8, format!("broker {broker_id} is not in the metadata"), None));
+        };
+        let connection = Arc::new(self.dial(&address).await?);
+        self.state().connections.insert(broker_id, connection.clone());
+        Ok(connection)
+    }
+
+    fn live_connection(&self, broker_id: i32) -> Option<Arc<Connection>> {
+        let mut state = self.state();
+        match state.connections.get(&broker_id) {
+            Some(connection) if !connection.is_closed() => Some(connection.clone()),
+            Some(_) => {
+                state.connections.remove(&broker_id);
+                None
+            }
+            None => None,
+        }
+    }
+
+    async fn dial(&self, address: &str) -> Result<Connection> {
+        let config = &self.inner.config;
+        Connection::connect(address, &config.client_id, config.connect_timeout, config.request_timeout).await
+    }
+
+    /// A connection to any broker: a known one if possible, else a bootstrap server.
+    pub async fn any_connection(&self) -> Result<Arc<Connection>> {
+        let known: Vec<i32> = {
+            let state = self.state();
+            let mut ids: Vec<i32> = state.connections.keys().copied().collect();
+            ids.extend(state.metadata.brokers.keys().copied());
+            ids
+        };
+        for broker_id in known {
+            if broker_id == BOOTSTRAP_BROKER_ID {
+                if let Some(connection) = self.live_connection(broker_id) {
+                    return Ok(connection);
+                }
+                continue;
+            }
+            match self.connection(broker_id).await {
+                Ok(connection) => return Ok(connection),
+                Err(error) => tracing::debug!(broker_id, %error, "broker unreachable, trying another"),
+            }
+        }
+        let mut last_error = String::from("no address tried");
+        for address in &self.inner.config.bootstrap_servers {
+            match self.dial(address).await {
+                Ok(connection) => {
+                    let connection = Arc::new(connection);
+                    self.state().connections.insert(BOOTSTRAP_BROKER_ID, connection.clone());
+                    return Ok(connection);
+                }
+                Err(error) => last_error = error.to_string(),
+            }
+        }
+        Err(ClientError::NoBrokerReachable {
+            bootstrap: self.inner.config.bootstrap_servers.join(","),
+            reason: last_error,
+        })
+    }
+
+    /// Fetches metadata for `topics` (all topics when empty) and merges it into the cache.
+    /// Topics the broker does not know are removed from the cache and reported by
+    /// [`Cluster::topic`].
+    pub async fn refresh(&self, topics: &[String]) -> Result<Metadata> {
+        let connection = self.any_connection().await?;
+        let request = MetadataRequest::default()
+            .with_topics(if topics.is_empty() {
+                None
+            } else {
+                Some(
+                    topics
+                        .iter()
+                        .map(|topic| {
+                            MetadataRequestTopic::default()
+                                .with_name(Some(TopicName(StrBytes::from_string(topic.clone()))))
+                        })
+                        .collect(),
+                )
+            })
+            .with_allow_auto_topic_creation(false);
+        let response = connection.call(&request, Duration::ZERO).await?;
+        let mut state = self.state();
+        let metadata = &mut state.metadata;
+        metadata.cluster_id = response.cluster_id.map(|id| id.to_string());
+        metadata.controller_id = response.controller_id.0;
+        metadata.brokers = response
+            .brokers
+            .iter()
+            .map(|broker| {
+                let info = BrokerInfo {
+                    id: broker.node_id.0,
+                    address: format!("{}:{}", broker.host, broker.port),
+                    rack: broker.rack.as_ref().map(|rack| rack.to_string()),
+                };
+                (info.id, info)
+            })
+            .collect();
+        if topics.is_empty() {
+            metadata.topics.clear();
+        }
+        for topic in response.topics {
+            let Some(name) = topic.name.map(|name| name.0.to_string()) else { continue };
+            if topic.error_code != 0 {
+                metadata.topics.remove(&name);
+                continue;
+            }
+            let mut partitions: Vec<PartitionInfo> = topic
+                .partitions
+                .iter()
+                .map(|partition| PartitionInfo {
+                    partition: partition.partition_index,
+                    leader: partition.leader_id.0,
+                    leader_epoch: partition.leader_epoch,
+                    replicas: partition.replica_nodes.iter().map(|id| id.0).collect(),
+                    isr: partition.isr_nodes.iter().map(|id| id.0).collect(),
+                    error_code: partition.error_code,
+                })
+                .collect();
+            partitions.sort_by_key(|partition| partition.partition);
+            metadata.topics.insert(name.clone(), TopicInfo { name, is_internal: topic.is_internal, partitions });
+        }
+        state.refreshed_at = Some(Instant::now());
+        // A connection dialled by address stays usable once the broker's id is known; dropping
+        // ids no longer in the cluster closes their sockets.
+        let live_ids: Vec<i32> = state.metadata.brokers.keys().copied().collect();
+        state.connections.retain(|id, _| *id == BOOTSTRAP_BROKER_ID || live_ids.contains(id));
+        Ok(state.metadata.clone())
+    }
+
+    /// The topic's metadata, refreshing the cache when it is stale or lacks the topic.
+    /// [`ClientError::UnknownTopic`] if the broker does not know it.
+    pub async fn topic(&self, topic: &str) -> Result<TopicInfo> {
+        let cached = {
+            let state = self.state();
+            let fresh = state.refreshed_at.is_some_and(|at| at.elapsed() < self.inner.config.metadata_max_age);
+            state.metadata.topics.get(topic).filter(|_| fresh).cloned()
+        };
+        if let Some(info) = cached {
+            return Ok(info);
+        }
+        match self.refresh(&[topic.to_string()]).await {
+            Ok(metadata) => metadata
+                .topics
+                .get(topic)
+                .cloned()
+                .ok_or_else(|| ClientError::UnknownTopic { topic: topic.to_string() }),
+            Err(error) if error.is_retriable() => {
+                // Stale metadata beats none while the cluster is unreachable (as in Kafka's
+                // clients): records still queue, and requests fail and retry on their own.
+                let stale = self.state().metadata.topics.get(topic).cloned();
+                tracing::debug!(topic, %error, stale = stale.is_some(), "metadata refresh failed");
+                stale.ok_or(error)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The cached leader of `topic`/`partition`, without any refresh: `None` when unknown.
+    pub fn cached_leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        let state = self.state();
+        let info = state.metadata.topics.get(topic)?;
+        let found = info.partitions.iter().find(|p| p.partition == partition)?;
+        (found.leader >= 0 && state.metadata.brokers.contains_key(&found.leader)).then_some(found.leader)
+    }
+
+    /// The topic's partition count, from the cache when fresh (no copy of the topic), else
+    /// after a refresh.
+    pub async fn partition_count(&self, topic: &str) -> Result<i32> {
+        {
+            let state = self.state();
+            let fresh = state.refreshed_at.is_some_and(|at| at.elapsed() < self.inner.config.metadata_max_age);
+            if let Some(info) = state.metadata.topics.get(topic).filter(|_| fresh) {
+                return Ok(info.partitions.len() as i32);
+            }
+        }
+        Ok(self.topic(topic).await?.partitions.len() as i32)
+    }
+
+    /// The leader of `topic`/`partition` from the cache (refreshed if needed); a retriable
+    /// LEADER_NOT_AVAILABLE when there is none.
+    pub async fn leader(&self, topic: &str, partition: i32) -> Result<i32> {
+        let info = self.topic(topic).await?;
+        let Some(found) = info.partitions.iter().find(|p| p.partition == partition) else {
+            return Err(ClientError::UnknownPartition {
+                topic: topic.to_string(),
+                partition,
+                partition_count: info.partitions.len() as i32,
+            });
+        };
+        if found.leader < 0 {
+            self.invalidate();
+            return Err(ClientError::kafka(5, format!("{topic}-{partition}"), None));
+        }
+        Ok(found.leader)
+    }
+
+    /// Calls `request` on `broker_id` once.
+    pub async fn call_broker<R: Request>(&self, broker_id: i32, request: &R) -> Result<R::Response> {
+        self.connection(broker_id).await?.call(request, Duration::ZERO).await
+    }
+
+    /// Calls `request` on any broker, retrying retriable failures with backoff.
+    pub async fn call_any<R: Request>(&self, request: &R) -> Result<R::Response> {
+        self.retry("request", || async { self.any_connection().await?.call(request, Duration::ZERO).await }).await
+    }
+
+    /// Calls `request` on the controller (admin requests), retrying with backoff.
+    pub async fn call_controller<R: Request>(&self, request: &R) -> Result<R::Response> {
+        self.retry("controller request", || async {
+            let controller = self.state().metadata.controller_id;
+            let connection =
+                if controller >= 0 { self.connection(controller).await? } else { self.any_connection().await? };
+            connection.call(request, Duration::ZERO).await
+        })
+        .await
+    }
+
+    /// Runs `operation` until it succeeds, fails with a non-retriable error, or has failed
+    /// `retries_max` times; waits the backoff between attempts and refreshes metadata when the
+    /// error says the cache is wrong.
+    pub async fn retry<T, F, Fut>(&self, what: &str, mut operation: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut attempt = 0u32;
+        loop {
+            match operation().await {
+                Ok(value) => return Ok(value),
+                Err(error) if error.is_retriable() && attempt + 1 < self.inner.config.retries_max => {
+                    let delay = self.inner.config.backoff.delay(attempt);
+                    tracing::debug!(what, attempt, ?delay, %error, "retrying");
+                    if error.invalidates_metadata() {
+                        self.invalidate();
+                    }
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}
+
+/// Whether `error` is Kafka's UNKNOWN_TOPIC_OR_PARTITION.
+pub fn is_unknown_topic(error: &ClientError) -> bool {
+    matches!(error, ClientError::Kafka { code, .. } if *code == UNKNOWN_TOPIC_OR_PARTITION)
+        || matches!(error, ClientError::UnknownTopic { .. })
+}
+
+/// Converts a topic name to the wire type.
+pub fn topic_name(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_string()))
+}
+
+/// The wire broker id type.
+pub fn broker_id(id: i32) -> BrokerId {
+    BrokerId(id)
+}

@@ -1,0 +1,300 @@
+//! One TCP connection to one broker: api-version negotiation, pipelined requests matched to
+//! answers by correlation id, a timeout on every request.
+//!
+//! Why pipelined: the producer keeps several produce requests in flight per broker and the
+//! consumer long-polls; one request at a time per socket would serialise them. A reader task
+//! owns the read half and hands each answer to the waiting caller; writers take turns on the
+//! write half. Kafka answers a connection's requests in order, but matching by correlation id
+//! costs nothing and catches a confused peer.
+//!
+//! Failure model: any socket error, a bad frame or a request timeout marks the connection
+//! closed and fails every waiting request with a retriable error. A closed connection is never
+//! reused; [`crate::cluster::Cluster`] dials a new one on the next request (reconnect).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sluice_proto::kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
+use sluice_proto::kafka_protocol::protocol::{Request, StrBytes};
+use sluice_proto::{decode_response, encode_request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{oneshot, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::config::{CONNECTION_IN_FLIGHT_MAX, RESPONSE_BYTES_MAX};
+use crate::error::{ClientError, Result};
+
+/// The apis and version ranges this client implements. The lower bounds are the oldest
+/// versions whose fields the client's code fills; the upper bounds the newest it has been
+/// tested with (they match what the Sluice broker serves).
+pub const CLIENT_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 6),
+    (ApiKey::Metadata, 1, 12),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeCluster, 0, 1),
+];
+
+/// ApiVersions version sent first (v3 carries the client's software name, KIP-511); a broker
+/// that does not know it answers in v0 and the client asks again with v0.
+const API_VERSIONS_VERSION: i16 = 3;
+const API_VERSIONS_FALLBACK_VERSION: i16 = 0;
+const UNSUPPORTED_VERSION_CODE: i16 = 35;
+const FRAME_LENGTH_PREFIX_BYTES: usize = 4;
+const CORRELATION_ID_BYTES: usize = 4;
+
+type Waiter = oneshot::Sender<std::result::Result<Bytes, String>>;
+
+#[derive(Debug, Default)]
+struct Pending {
+    /// Why the connection closed, once it has.
+    closed: Option<String>,
+    waiters: HashMap<i32, Waiter>,
+}
+
+impl Pending {
+    fn close(&mut self, reason: String) {
+        if self.closed.is_none() {
+            self.closed = Some(reason.clone());
+        }
+        for (_, waiter) in self.waiters.drain() {
+            let _ = waiter.send(Err(reason.clone()));
+        }
+    }
+}
+
+/// A connection to one broker.
+#[derive(Debug)]
+pub struct Connection {
+    address: String,
+    client_id: StrBytes,
+    request_timeout: Duration,
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    pending: Arc<Mutex<Pending>>,
+    next_correlation_id: AtomicI32,
+    in_flight: Semaphore,
+    /// Negotiated version per api key: the highest both sides speak.
+    versions: HashMap<i16, i16>,
+    reader: JoinHandle<()>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl Connection {
+    /// Dials `address`, starts the reader and negotiates api versions, all within
+    /// `connect_timeout`.
+    pub async fn connect(
+        address: &str,
+        client_id: &str,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Result<Connection> {
+        let io_error = |source| ClientError::Io { broker: address.to_string(), source };
+        let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(address))
+            .await
+            .map_err(|_| ClientError::Timeout { what: format!("connecting to {address}"), after: connect_timeout })?
+            .map_err(io_error)?;
+        stream.set_nodelay(true).map_err(io_error)?;
+        let (mut read_half, write_half) = stream.into_split();
+        let pending = Arc::new(Mutex::new(Pending::default()));
+        let reader_pending = pending.clone();
+        let reader_address = address.to_string();
+        let reader = tokio::spawn(async move {
+            let reason = read_answers(&mut read_half, &reader_pending).await;
+            tracing::debug!(broker = %reader_address, %reason, "connection closed");
+            lock(&reader_pending).close(reason);
+        });
+        let mut connection = Connection {
+            address: address.to_string(),
+            client_id: StrBytes::from_string(client_id.to_string()),
+            request_timeout,
+            writer: tokio::sync::Mutex::new(write_half),
+            pending,
+            next_correlation_id: AtomicI32::new(0),
+            in_flight: Semaphore::new(CONNECTION_IN_FLIGHT_MAX),
+            versions: HashMap::new(),
+            reader,
+        };
+        let negotiated = tokio::time::timeout(connect_timeout, connection.negotiate()).await.map_err(|_| {
+            ClientError::Timeout { what: format!("api versions from {address}"), after: connect_timeout }
+        })??;
+        connection.versions = negotiated;
+        Ok(connection)
+    }
+
+    /// The broker address this connection was dialled to.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Whether the connection has failed (it is then never used again).
+    pub fn is_closed(&self) -> bool {
+        lock(&self.pending).closed.is_some()
+    }
+
+    /// The negotiated version of `api_key`, if both sides speak one.
+    pub fn version(&self, api_key: ApiKey) -> Option<i16> {
+        self.versions.get(&(api_key as i16)).copied()
+    }
+
+    async fn negotiate(&self) -> Result<HashMap<i16, i16>> {
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("sluice-client"))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let mut response: ApiVersionsResponse = self.call_at(API_VERSIONS_VERSION, &request, Duration::ZERO).await?;
+        if response.error_code == UNSUPPORTED_VERSION_CODE {
+            response = self.call_at(API_VERSIONS_FALLBACK_VERSION, &request, Duration::ZERO).await?;
+        }
+        ClientError::check(response.error_code, || format!("ApiVersions from {}", self.address))?;
+        let mut versions = HashMap::new();
+        for (api_key, client_min, client_max) in CLIENT_APIS {
+            let Some(broker) = response.api_keys.iter().find(|entry| entry.api_key == *api_key as i16) else {
+                continue;
+            };
+            let version = (*client_max).min(broker.max_version);
+            if version >= *client_min && version >= broker.min_version {
+                versions.insert(*api_key as i16, version);
+            }
+        }
+        tracing::debug!(broker = %self.address, ?versions, "negotiated api versions");
+        Ok(versions)
+    }
+
+    /// Sends `body` at the negotiated version and waits for the answer, within the request
+    /// timeout plus `extra_wait` (a Fetch's `max_wait`).
+    pub async fn call<R: Request>(&self, body: &R, extra_wait: Duration) -> Result<R::Response> {
+        let version = self.version_of::<R>()?;
+        self.call_at(version, body, extra_wait).await
+    }
+
+    /// Sends `body` without waiting for an answer: for Produce with acks=0, which the broker
+    /// never answers. Returns once the bytes are written.
+    pub async fn send_only<R: Request>(&self, body: &R) -> Result<()> {
+        let version = self.version_of::<R>()?;
+        let (_, frame) = self.frame(version, body)?;
+        self.write(&frame).await
+    }
+
+    fn version_of<R: Request>(&self) -> Result<i16> {
+        self.versions.get(&R::KEY).copied().ok_or_else(|| ClientError::UnsupportedApi {
+            broker: self.address.clone(),
+            api: ApiKey::try_from(R::KEY).map(|key| format!("{key:?}")).unwrap_or_else(|()| R::KEY.to_string()),
+        })
+    }
+
+    fn frame<R: Request>(&self, version: i16, body: &R) -> Result<(i32, Bytes)> {
+        let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(self.client_id.clone()));
+        Ok((correlation_id, encode_request(&header, body)?))
+    }
+
+    async fn call_at<R: Request>(&self, version: i16, body: &R, extra_wait: Duration) -> Result<R::Response> {
+        let _permit = self.in_flight.acquire().await.map_err(|_| ClientError::Closed { what: "connection" })?;
+        let (correlation_id, frame) = self.frame(version, body)?;
+        let (sender, receiver) = oneshot::channel();
+        {
+            let mut pending = lock(&self.pending);
+            if let Some(reason) = &pending.closed {
+                return Err(self.closed_error(reason));
+            }
+            pending.waiters.insert(correlation_id, sender);
+        }
+        self.write(&frame).await?;
+        let timeout = self.request_timeout + extra_wait;
+        let payload = match tokio::time::timeout(timeout, receiver).await {
+            Ok(Ok(Ok(payload))) => payload,
+            Ok(Ok(Err(reason))) => return Err(self.closed_error(&reason)),
+            Ok(Err(_)) => return Err(self.closed_error("reader stopped")),
+            Err(_) => {
+                // The answer can no longer be told apart from a later one: drop the connection.
+                lock(&self.pending).close(format!("request {correlation_id} timed out"));
+                let api = ApiKey::try_from(R::KEY).map(|key| format!("{key:?}")).unwrap_or_default();
+                return Err(ClientError::Timeout {
+                    what: format!("{api} request to {}", self.address),
+                    after: timeout,
+                });
+            }
+        };
+        let api_key = ApiKey::try_from(R::KEY)
+            .map_err(|()| ClientError::UnsupportedApi { broker: self.address.clone(), api: R::KEY.to_string() })?;
+        let (header, response) = decode_response::<R::Response>(api_key, version, payload)?;
+        if header.correlation_id != correlation_id {
+            lock(&self.pending).close("correlation id mismatch".to_string());
+            return Err(ClientError::UnexpectedResponse {
+                reason: format!("correlation id {} for request {correlation_id}", header.correlation_id),
+            });
+        }
+        Ok(response)
+    }
+
+    async fn write(&self, frame: &[u8]) -> Result<()> {
+        let mut writer = self.writer.lock().await;
+        let written = tokio::time::timeout(self.request_timeout, writer.write_all(frame)).await;
+        let error = match written {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(error)) => error,
+            Err(_) => std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out"),
+        };
+        lock(&self.pending).close(format!("write failed: {error}"));
+        Err(ClientError::Io { broker: self.address.clone(), source: error })
+    }
+
+    fn closed_error(&self, reason: &str) -> ClientError {
+        ClientError::Io {
+            broker: self.address.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::ConnectionAborted, reason.to_string()),
+        }
+    }
+}
+
+/// Reads answer frames until the stream fails; returns why it stopped.
+async fn read_answers(read_half: &mut tokio::net::tcp::OwnedReadHalf, pending: &Mutex<Pending>) -> String {
+    loop {
+        let mut prefix = [0u8; FRAME_LENGTH_PREFIX_BYTES];
+        if let Err(error) = read_half.read_exact(&mut prefix).await {
+            return format!("read failed: {error}");
+        }
+        let length = i32::from_be_bytes(prefix);
+        let Some(length) = usize::try_from(length).ok().filter(|length| *length <= RESPONSE_BYTES_MAX) else {
+            return format!("bad response length {length} (limit {RESPONSE_BYTES_MAX} bytes)");
+        };
+        if length < CORRELATION_ID_BYTES {
+            return format!("response of {length} bytes has no correlation id");
+        }
+        let mut payload = vec![0u8; length];
+        if let Err(error) = read_half.read_exact(&mut payload).await {
+            return format!("read failed: {error}");
+        }
+        let correlation_id = i32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
+        let waiter = lock(pending).waiters.remove(&correlation_id);
+        match waiter {
+            Some(waiter) => {
+                let _ = waiter.send(Ok(Bytes::from(payload)));
+            }
+            None => return format!("answer with unknown correlation id {correlation_id}"),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,477 @@
+//! The consumer: manual assignment, seek, poll, pause/resume.
+//!
+//! Follow a poll: [`Consumer::poll`] resolves a starting offset for every assigned partition
+//! that has none (`auto_offset_reset`, via ListOffsets), groups the unpaused partitions by
+//! leader, long-polls one Fetch per leader concurrently, decodes the returned batches with
+//! `sluice-proto`'s safe decoder (every codec; counts checked before allocation), drops records
+//! below the position (a fetch returns whole batches) and control batches, and advances each
+//! partition's position past what it returned.
+//!
+//! Errors: NOT_LEADER_OR_FOLLOWER and friends refresh the metadata and the next round goes to
+//! the new leader; OFFSET_OUT_OF_RANGE applies `auto_offset_reset`; other errors are returned.
+//!
+//! ## Consumer groups — extension point for issue 6
+//!
+//! Group membership (subscribe, rebalance callbacks) and committed offsets (OffsetFetch,
+//! OffsetCommit, auto-commit) need the broker's group coordinator, which issue 6 adds. They
+//! plug in above this type: a group consumer will call [`Consumer::assign`] with the
+//! partitions the group assigns, [`Consumer::seek`] each to its committed offset, and commit
+//! [`Consumer::position`]s. Until then the application owns its offsets (store `position` and
+//! `seek` to it on restart). Nothing here pretends to commit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sluice_proto::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use sluice_proto::kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use sluice_proto::kafka_protocol::messages::{FetchRequest, FetchResponse, ListOffsetsRequest};
+use sluice_proto::records::{decode_record_batches, TimestampType};
+
+use crate::cluster::{broker_id, topic_name, Cluster};
+use crate::error::{ClientError, Result};
+
+/// ListOffsets timestamp meaning "the log start offset".
+const EARLIEST_TIMESTAMP: i64 = -2;
+/// ListOffsets timestamp meaning "the log end offset".
+const LATEST_TIMESTAMP: i64 = -1;
+/// Kafka's OFFSET_OUT_OF_RANGE.
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+/// Kafka's READ_UNCOMMITTED isolation level (no transactions in Sluice yet).
+const READ_UNCOMMITTED: i8 = 0;
+
+/// A topic and partition.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartition {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// A topic-partition.
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition { topic: topic.into(), partition }
+    }
+}
+
+/// Where to move a partition's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeekTo {
+    /// This offset.
+    Offset(i64),
+    /// The log start offset.
+    Beginning,
+    /// The log end offset (only records produced from now on).
+    End,
+    /// The first offset whose timestamp is at or after this (ms since the epoch); the end if
+    /// there is none.
+    Timestamp(i64),
+}
+
+/// What to do when a partition has no position or its position is out of range
+/// (`auto.offset.reset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// Start from the log start offset.
+    Earliest,
+    /// Start from the log end offset.
+    Latest,
+    /// Return an error.
+    Error,
+}
+
+/// Consumer settings; defaults follow Kafka's Java consumer.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// `fetch.max.wait.ms`: longest a Fetch waits at the broker for `fetch_min_bytes`; default
+    /// 500 ms (a poll with a shorter timeout waits less).
+    pub fetch_max_wait: Duration,
+    /// `fetch.min.bytes`: default 1.
+    pub fetch_min_bytes: i32,
+    /// `fetch.max.bytes`: bytes per Fetch answer; default 50 MiB.
+    pub fetch_max_bytes: i32,
+    /// `max.partition.fetch.bytes`: bytes per partition per Fetch; default 1 MiB.
+    pub partition_max_bytes: i32,
+    /// `auto.offset.reset`: default latest.
+    pub auto_offset_reset: OffsetReset,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            fetch_max_wait: Duration::from_millis(500),
+            fetch_min_bytes: 1,
+            fetch_max_bytes: 50 * 1024 * 1024,
+            partition_max_bytes: 1024 * 1024,
+            auto_offset_reset: OffsetReset::Latest,
+        }
+    }
+}
+
+/// One consumed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Timestamp (ms since the epoch).
+    pub timestamp_ms: i64,
+    /// Whether `timestamp_ms` is the broker's append time (else the producer's create time).
+    pub log_append_time: bool,
+    /// Key.
+    pub key: Option<Bytes>,
+    /// Value.
+    pub value: Option<Bytes>,
+    /// Headers (kafka-protocol keeps them in a map: a repeated key keeps its last value).
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+impl ConsumerRecord {
+    /// The value of header `key`, if present.
+    pub fn header(&self, key: &str) -> Option<&Bytes> {
+        self.headers.iter().find(|(name, _)| name == key).and_then(|(_, value)| value.as_ref())
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Assigned {
+    position: Option<i64>,
+    paused: bool,
+}
+
+/// A consumer of assigned partitions. Not shared: `&mut self` methods, like Kafka's consumer.
+#[derive(Debug)]
+pub struct Consumer {
+    cluster: Cluster,
+    config: ConsumerConfig,
+    assignment: BTreeMap<TopicPartition, Assigned>,
+}
+
+impl Consumer {
+    /// A consumer on `cluster` with nothing assigned.
+    pub fn new(cluster: Cluster, config: ConsumerConfig) -> Consumer {
+        Consumer { cluster, config, assignment: BTreeMap::new() }
+    }
+
+    /// Replaces the assignment; partitions kept keep their positions. Fails for a topic or
+    /// partition that does not exist.
+    pub async fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) -> Result<()> {
+        let mut next = BTreeMap::new();
+        for partition in partitions {
+            let info = self.cluster.topic(&partition.topic).await?;
+            if !info.partitions.iter().any(|p| p.partition == partition.partition) {
+                return Err(ClientError::UnknownPartition {
+                    topic: partition.topic,
+                    partition: partition.partition,
+                    partition_count: info.partitions.len() as i32,
+                });
+            }
+            let kept = self.assignment.get(&partition).cloned().unwrap_or_default();
+            next.insert(partition, kept);
+        }
+        self.assignment = next;
+        Ok(())
+    }
+
+    /// Assigns every partition of `topic`.
+    pub async fn assign_topic(&mut self, topic: &str) -> Result<Vec<TopicPartition>> {
+        let info = self.cluster.topic(topic).await?;
+        let partitions: Vec<TopicPartition> =
+            info.partitions.iter().map(|p| TopicPartition::new(topic, p.partition)).collect();
+        let mut all: Vec<TopicPartition> = self.assignment.keys().filter(|tp| tp.topic != topic).cloned().collect();
+        all.extend(partitions.iter().cloned());
+        self.assign(all).await?;
+        Ok(partitions)
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.assignment.keys().cloned().collect()
+    }
+
+    fn assigned(&mut self, partition: &TopicPartition) -> Result<&mut Assigned> {
+        self.assignment.get_mut(partition).ok_or_else(|| ClientError::InvalidConfig {
+            reason: format!("{}-{} is not assigned", partition.topic, partition.partition),
+        })
+    }
+
+    /// Moves `partition`'s position (resolving beginning, end or a timestamp with ListOffsets).
+    pub async fn seek(&mut self, partition: &TopicPartition, to: SeekTo) -> Result<i64> {
+        self.assigned(partition)?;
+        let offset = match to {
+            SeekTo::Offset(offset) => offset,
+            SeekTo::Beginning => self.list_offset(partition, EARLIEST_TIMESTAMP).await?,
+            SeekTo::End => self.list_offset(partition, LATEST_TIMESTAMP).await?,
+            SeekTo::Timestamp(timestamp_ms) => match self.list_offset(partition, timestamp_ms).await? {
+                -1 => self.list_offset(partition, LATEST_TIMESTAMP).await?,
+                offset => offset,
+            },
+        };
+        self.assigned(partition)?.position = Some(offset);
+        Ok(offset)
+    }
+
+    /// The offset of the next record `poll` returns for `partition` (resolving
+    /// `auto_offset_reset` if it has none yet).
+    pub async fn position(&mut self, partition: &TopicPartition) -> Result<i64> {
+        if let Some(position) = self.assigned(partition)?.position {
+            return Ok(position);
+        }
+        self.reset(partition).await
+    }
+
+    /// Log start and end offsets (the end is the high watermark: the next offset to be
+    /// written and acknowledged).
+    pub async fn watermarks(&self, partition: &TopicPartition) -> Result<(i64, i64)> {
+        Ok((
+            self.list_offset(partition, EARLIEST_TIMESTAMP).await?,
+            self.list_offset(partition, LATEST_TIMESTAMP).await?,
+        ))
+    }
+
+    /// Stops fetching `partitions` (positions are kept).
+    pub fn pause(&mut self, partitions: &[TopicPartition]) {
+        for partition in partitions {
+            if let Some(assigned) = self.assignment.get_mut(partition) {
+                assigned.paused = true;
+            }
+        }
+    }
+
+    /// Fetches `partitions` again.
+    pub fn resume(&mut self, partitions: &[TopicPartition]) {
+        for partition in partitions {
+            if let Some(assigned) = self.assignment.get_mut(partition) {
+                assigned.paused = false;
+            }
+        }
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.assignment.iter().filter(|(_, a)| a.paused).map(|(tp, _)| tp.clone()).collect()
+    }
+
+    async fn reset(&mut self, partition: &TopicPartition) -> Result<i64> {
+        let to = match self.config.auto_offset_reset {
+            OffsetReset::Earliest => SeekTo::Beginning,
+            OffsetReset::Latest => SeekTo::End,
+            OffsetReset::Error => {
+                return Err(ClientError::kafka(
+                    OFFSET_OUT_OF_RANGE,
+                    format!(
+                        "{}-{} has no valid position and auto_offset_reset is Error",
+                        partition.topic, partition.partition
+                    ),
+                    None,
+                ))
+            }
+        };
+        self.seek(partition, to).await
+    }
+
+    /// The offset ListOffsets gives for `timestamp` (or -1/-2 for latest/earliest), retried.
+    async fn list_offset(&self, partition: &TopicPartition, timestamp: i64) -> Result<i64> {
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(broker_id(-1))
+            .with_isolation_level(READ_UNCOMMITTED)
+            .with_topics(vec![ListOffsetsTopic::default().with_name(topic_name(&partition.topic)).with_partitions(
+                vec![ListOffsetsPartition::default()
+                    .with_partition_index(partition.partition)
+                    .with_current_leader_epoch(-1)
+                    .with_timestamp(timestamp)],
+            )]);
+        self.cluster
+            .retry("list offsets", || async {
+                let leader = self.cluster.leader(&partition.topic, partition.partition).await?;
+                let response = self.cluster.call_broker(leader, &request).await?;
+                let answer = response
+                    .topics
+                    .iter()
+                    .flat_map(|topic| topic.partitions.iter())
+                    .find(|p| p.partition_index == partition.partition)
+                    .ok_or_else(|| ClientError::UnexpectedResponse {
+                        reason: format!("ListOffsets lacks {}-{}", partition.topic, partition.partition),
+                    })?;
+                ClientError::check(answer.error_code, || {
+                    format!("list offsets of {}-{}", partition.topic, partition.partition)
+                })?;
+                Ok(answer.offset)
+            })
+            .await
+    }
+
+    /// Fetches records from every assigned, unpaused partition, waiting up to `timeout` for
+    /// some to arrive. Returns an empty list when none did.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        let deadline = Instant::now() + timeout;
+        let mut attempt = 0u32;
+        loop {
+            let active: Vec<TopicPartition> =
+                self.assignment.iter().filter(|(_, a)| !a.paused).map(|(tp, _)| tp.clone()).collect();
+            if active.is_empty() {
+                tokio::time::sleep_until(deadline.into()).await;
+                return Ok(Vec::new());
+            }
+            for partition in &active {
+                self.position(partition).await?;
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let result = self.fetch_round(&active, remaining.min(self.config.fetch_max_wait)).await;
+            match result {
+                Ok(records) if !records.is_empty() => return Ok(records),
+                Ok(_) => attempt = 0,
+                Err(error) if error.is_retriable() => {
+                    tracing::debug!(%error, "fetch failed, retrying");
+                    if error.invalidates_metadata() {
+                        self.cluster.invalidate();
+                    }
+                    let delay = self.cluster.config().backoff.delay(attempt);
+                    attempt += 1;
+                    tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
+                }
+                Err(error) => return Err(error),
+            }
+            if Instant::now() >= deadline {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    /// One Fetch per leader, concurrently; returns the records and advances positions.
+    async fn fetch_round(&mut self, active: &[TopicPartition], max_wait: Duration) -> Result<Vec<ConsumerRecord>> {
+        let mut by_leader: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
+        for partition in active {
+            let leader = self.cluster.leader(&partition.topic, partition.partition).await?;
+            let position = self.assignment[partition].position.unwrap_or(0);
+            by_leader.entry(leader).or_default().push((partition.clone(), position));
+        }
+        let max_wait_ms = i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX);
+        let mut fetches = tokio::task::JoinSet::new();
+        for (leader, partitions) in by_leader {
+            let request = self.fetch_request(&partitions, max_wait_ms);
+            let cluster = self.cluster.clone();
+            fetches.spawn(async move {
+                let connection = cluster.connection(leader).await?;
+                let response = connection.call(&request, max_wait).await?;
+                Ok::<_, ClientError>((partitions, response))
+            });
+        }
+        let mut records = Vec::new();
+        let mut first_error = None;
+        while let Some(joined) = fetches.join_next().await {
+            let outcome = joined.map_err(|error| ClientError::Closed {
+                what: if error.is_panic() { "fetch task (panicked)" } else { "fetch task" },
+            })?;
+            match outcome {
+                Ok((partitions, response)) => {
+                    if let Err(error) = self.absorb(&partitions, response, &mut records) {
+                        first_error.get_or_insert(error);
+                    }
+                }
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        match first_error {
+            Some(error) if records.is_empty() => Err(error),
+            _ => Ok(records),
+        }
+    }
+
+    fn fetch_request(&self, partitions: &[(TopicPartition, i64)], max_wait_ms: i32) -> FetchRequest {
+        let mut topics: Vec<FetchTopic> = Vec::new();
+        for (partition, offset) in partitions {
+            let fetch = FetchPartition::default()
+                .with_partition(partition.partition)
+                .with_fetch_offset(*offset)
+                .with_current_leader_epoch(-1)
+                .with_log_start_offset(-1)
+                .with_partition_max_bytes(self.config.partition_max_bytes);
+            match topics.iter_mut().find(|topic| topic.topic.0.as_str() == partition.topic) {
+                Some(topic) => topic.partitions.push(fetch),
+                None => topics
+                    .push(FetchTopic::default().with_topic(topic_name(&partition.topic)).with_partitions(vec![fetch])),
+            }
+        }
+        FetchRequest::default()
+            .with_replica_id(broker_id(-1))
+            .with_max_wait_ms(max_wait_ms)
+            .with_min_bytes(self.config.fetch_min_bytes)
+            .with_max_bytes(self.config.fetch_max_bytes)
+            .with_isolation_level(READ_UNCOMMITTED)
+            .with_session_id(0)
+            .with_session_epoch(-1)
+            .with_topics(topics)
+    }
+
+    /// Takes the records of one Fetch answer, advancing positions; the first partition error
+    /// is returned after every partition has been absorbed.
+    fn absorb(
+        &mut self,
+        partitions: &[(TopicPartition, i64)],
+        response: FetchResponse,
+        records: &mut Vec<ConsumerRecord>,
+    ) -> Result<()> {
+        ClientError::check(response.error_code, || "fetch".to_string())?;
+        let mut first_error = None;
+        for topic in &response.responses {
+            for answer in &topic.partitions {
+                let partition = TopicPartition::new(topic.topic.0.as_str(), answer.partition_index);
+                let Some((_, fetched_from)) = partitions.iter().find(|(tp, _)| *tp == partition) else { continue };
+                let Some(assigned) = self.assignment.get_mut(&partition) else { continue };
+                if assigned.position != Some(*fetched_from) {
+                    continue; // a seek happened while the fetch was out
+                }
+                if answer.error_code == OFFSET_OUT_OF_RANGE && self.config.auto_offset_reset != OffsetReset::Error {
+                    tracing::info!(topic = %partition.topic, partition = partition.partition, offset = fetched_from, "offset out of range; resetting");
+                    assigned.position = None;
+                    continue;
+                }
+                if answer.error_code != 0 {
+                    first_error.get_or_insert(ClientError::kafka(
+                        answer.error_code,
+                        format!("fetch {}-{}", partition.topic, partition.partition),
+                        None,
+                    ));
+                    continue;
+                }
+                let Some(data) = &answer.records else { continue };
+                let decoded = decode_record_batches(data)?;
+                let mut position = *fetched_from;
+                for batch in decoded.batches {
+                    let next = batch.header.last_offset() + 1;
+                    if batch.header.is_control() {
+                        position = position.max(next);
+                        continue;
+                    }
+                    let log_append_time = batch.header.timestamp_type() == TimestampType::LogAppend;
+                    for record in batch.records {
+                        if record.offset < position {
+                            continue;
+                        }
+                        records.push(ConsumerRecord {
+                            topic: partition.topic.clone(),
+                            partition: partition.partition,
+                            offset: record.offset,
+                            timestamp_ms: record.timestamp,
+                            log_append_time,
+                            key: record.key,
+                            value: record.value,
+                            headers: record.headers.into_iter().map(|(key, value)| (key.to_string(), value)).collect(),
+                        });
+                    }
+                    position = position.max(next);
+                }
+                assigned.position = Some(position);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,37 @@
+//! Sluice's client: a Kafka-protocol producer, consumer and admin over tokio.
+//!
+//! It speaks only the Kafka wire protocol (through `sluice-proto`), so it works against Sluice,
+//! Apache Kafka and Redpanda alike. Follow a request from the application to the socket:
+//!
+//! 1. [`producer`] / [`consumer`] / [`admin`] — what the application calls;
+//! 2. [`cluster`] — the shared view of the cluster: bootstrap, the metadata cache (which
+//!    broker leads which partition), one connection per broker, and the retry loop (backoff
+//!    with jitter, [`backoff`]) with metadata refreshes on leadership errors;
+//! 3. [`connection`] — one TCP connection: ApiVersions negotiation, pipelined requests matched
+//!    by correlation id, a timeout on every request, closed for good on any failure (the
+//!    cluster dials a new one: reconnect);
+//! 4. `sluice-proto` — frames, request/response codecs behind its length guard, record batches.
+//!
+//! [`retry`] builds the retry-then-dead-letter pattern on top of the consumer and producer.
+//! [`error::ClientError`] is the one error type; each variant says whether it is retriable.
+//!
+//! Consumer groups (subscribe, commit) wait for the broker's group coordinator (issue 6); see
+//! the [`consumer`] module docs for where they plug in.
+
+pub mod admin;
+pub mod backoff;
+pub mod cluster;
+pub mod config;
+pub mod connection;
+pub mod consumer;
+pub mod error;
+pub mod producer;
+pub mod retry;
+
+pub use admin::Admin;
+pub use cluster::Cluster;
+pub use config::ClientConfig;
+pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, SeekTo, TopicPartition};
+pub use error::{ClientError, Result};
+pub use producer::{Acks, Delivery, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+pub use sluice_proto::records::Compression;

@@ -1,0 +1,193 @@
+//! The producer's background task: drain due batches, send them to their leaders, and settle
+//! each batch from the answer (complete, retry with backoff, or fail).
+//!
+//! One task loops over the accumulator; each Produce request runs on its own task so a slow
+//! broker does not hold up others. Retriable failures (a dropped connection, a timeout,
+//! NOT_LEADER_OR_FOLLOWER, ...) put the batch back with the *same encoded bytes* — the same
+//! producer id, epoch and sequence — so the broker recognises a resend it already appended.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sluice_proto::kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use sluice_proto::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use sluice_proto::records::{build_record_batch, BatchOptions, ProducerIdentity};
+
+use super::accumulator::{Accumulator, SealedBatch};
+use super::{Acks, BATCH_OVERHEAD_BYTES};
+use crate::cluster::{topic_name, Cluster};
+use crate::error::ClientError;
+
+/// Longest the sender sleeps with nothing due, so delivery timeouts are checked even when no
+/// event wakes it.
+const SENDER_IDLE_WAKE: Duration = Duration::from_millis(500);
+/// Kafka's DUPLICATE_SEQUENCE_NUMBER: the broker already has this batch — a success.
+const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
+
+/// The sender loop; ends when the producer is dropped (the task is aborted).
+pub(super) async fn run(cluster: Cluster, accumulator: Arc<Accumulator>) {
+    let refreshing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    loop {
+        let now = Instant::now();
+        let drained = accumulator.drain(now, |topic, partition| cluster.cached_leader(topic, partition));
+        if drained.missing_leader && !refreshing.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            let (cluster, refreshing, accumulator) = (cluster.clone(), refreshing.clone(), accumulator.clone());
+            tokio::spawn(async move {
+                if let Err(error) = cluster.refresh(&[]).await {
+                    tracing::debug!(%error, "metadata refresh for the producer failed");
+                }
+                tokio::time::sleep(cluster.config().backoff.initial).await;
+                refreshing.store(false, std::sync::atomic::Ordering::Release);
+                accumulator.wake.notify_one();
+            });
+        }
+        for (broker, batches) in requests(&cluster, &accumulator, drained.ready) {
+            accumulator.request_started(broker);
+            tokio::spawn(send_request(cluster.clone(), accumulator.clone(), broker, batches));
+        }
+        let sleep_until = drained.next_due.unwrap_or(now + SENDER_IDLE_WAKE).min(now + SENDER_IDLE_WAKE);
+        tokio::select! {
+            () = accumulator.wake.notified() => {}
+            () = tokio::time::sleep_until(sleep_until.into()) => {}
+        }
+    }
+}
+
+/// Groups ready batches by leader into requests of at most `request_bytes_max`.
+fn requests(cluster: &Cluster, accumulator: &Accumulator, ready: Vec<SealedBatch>) -> Vec<(i32, Vec<SealedBatch>)> {
+    let mut requests: Vec<(i32, usize, Vec<SealedBatch>)> = Vec::new();
+    for batch in ready {
+        let Some(leader) = cluster.cached_leader(&batch.topic, batch.partition) else {
+            accumulator.requeue(batch, Instant::now());
+            continue;
+        };
+        let bytes = batch.bytes + BATCH_OVERHEAD_BYTES;
+        let open = requests.iter_mut().find(|(broker, request_bytes, _)| {
+            *broker == leader && request_bytes + bytes <= accumulator.config.request_bytes_max
+        });
+        match open {
+            Some((_, request_bytes, batches)) => {
+                *request_bytes += bytes;
+                batches.push(batch);
+            }
+            None => requests.push((leader, bytes, vec![batch])),
+        }
+    }
+    requests.into_iter().map(|(broker, _, batches)| (broker, batches)).collect()
+}
+
+fn encode(accumulator: &Accumulator, batch: &mut SealedBatch) -> Result<Bytes, ClientError> {
+    if let Some(encoded) = &batch.encoded {
+        return Ok(encoded.clone());
+    }
+    let producer = match accumulator.identity {
+        Some((producer_id, producer_epoch)) => {
+            ProducerIdentity { producer_id, producer_epoch, base_sequence: batch.base_sequence }
+        }
+        None => ProducerIdentity::NONE,
+    };
+    let options = BatchOptions { compression: accumulator.config.compression, producer, ..BatchOptions::default() };
+    let encoded = build_record_batch(&batch.records, &options)?;
+    batch.encoded = Some(encoded.clone());
+    Ok(encoded)
+}
+
+async fn send_request(cluster: Cluster, accumulator: Arc<Accumulator>, broker: i32, batches: Vec<SealedBatch>) {
+    let mut sendable = Vec::with_capacity(batches.len());
+    let mut topics: Vec<TopicProduceData> = Vec::new();
+    for mut batch in batches {
+        match encode(&accumulator, &mut batch) {
+            Ok(encoded) => {
+                let data = PartitionProduceData::default().with_index(batch.partition).with_records(Some(encoded));
+                match topics.iter_mut().find(|topic| topic.name.0.as_str() == batch.topic) {
+                    Some(topic) => topic.partition_data.push(data),
+                    None => topics.push(
+                        TopicProduceData::default().with_name(topic_name(&batch.topic)).with_partition_data(vec![data]),
+                    ),
+                }
+                sendable.push(batch);
+            }
+            Err(error) => accumulator.fail(batch, error),
+        }
+    }
+    if !sendable.is_empty() {
+        let acks = accumulator.config.acks;
+        let timeout_ms = i32::try_from(cluster.config().request_timeout.as_millis()).unwrap_or(i32::MAX);
+        let request =
+            ProduceRequest::default().with_acks(acks.wire()).with_timeout_ms(timeout_ms).with_topic_data(topics);
+        let answer = match cluster.connection(broker).await {
+            Ok(connection) if acks == Acks::None => connection.send_only(&request).await.map(|()| None),
+            Ok(connection) => connection.call(&request, Duration::ZERO).await.map(Some),
+            Err(error) => Err(error),
+        };
+        settle(&cluster, &accumulator, sendable, answer);
+    }
+    accumulator.request_finished(broker);
+}
+
+fn settle(
+    cluster: &Cluster,
+    accumulator: &Accumulator,
+    batches: Vec<SealedBatch>,
+    answer: Result<Option<ProduceResponse>, ClientError>,
+) {
+    let response = match answer {
+        Ok(Some(response)) => response,
+        Ok(None) => {
+            for batch in batches {
+                accumulator.complete(batch, -1, -1);
+            }
+            return;
+        }
+        Err(error) => {
+            if error.invalidates_metadata() {
+                cluster.invalidate();
+            }
+            let shared = Arc::new(error);
+            for batch in batches {
+                retry_or_fail(accumulator, batch, ClientError::Delivery(shared.clone()));
+            }
+            return;
+        }
+    };
+    for batch in batches {
+        let answer = response
+            .responses
+            .iter()
+            .filter(|topic| topic.name.0.as_str() == batch.topic)
+            .flat_map(|topic| topic.partition_responses.iter())
+            .find(|partition| partition.index == batch.partition);
+        let Some(answer) = answer else {
+            let reason = format!("no answer for {}-{}", batch.topic, batch.partition);
+            retry_or_fail(accumulator, batch, ClientError::UnexpectedResponse { reason });
+            continue;
+        };
+        if answer.error_code == 0 || answer.error_code == DUPLICATE_SEQUENCE_NUMBER {
+            accumulator.complete(batch, answer.base_offset, answer.log_append_time_ms);
+            continue;
+        }
+        let error = ClientError::kafka(
+            answer.error_code,
+            format!("produce to {}-{}", batch.topic, batch.partition),
+            answer.error_message.as_ref().map(|m| m.to_string()),
+        );
+        if error.invalidates_metadata() {
+            cluster.invalidate();
+        }
+        retry_or_fail(accumulator, batch, error);
+    }
+}
+
+fn retry_or_fail(accumulator: &Accumulator, mut batch: SealedBatch, error: ClientError) {
+    let config = &accumulator.config;
+    batch.attempts += 1;
+    let retry_at = Instant::now() + config.backoff_delay(batch.attempts - 1);
+    let in_time = retry_at < batch.created + config.delivery_timeout;
+    if error.is_retriable() && batch.attempts <= config.retries_max && in_time {
+        tracing::debug!(topic = %batch.topic, partition = batch.partition, attempts = batch.attempts, %error, "retrying batch");
+        accumulator.requeue(batch, retry_at);
+    } else {
+        accumulator.fail(batch, error);
+    }
+}

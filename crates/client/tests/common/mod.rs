@@ -1,0 +1,174 @@
+//! What the client's integration tests run against: a real Sluice broker started in-process on
+//! ephemeral ports of 127.0.0.1 with a temporary data directory, and a TCP proxy that can cut
+//! connections, for fault injection.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sluice_broker::{Node, NodeConfig};
+use sluice_client::admin::NewTopic;
+use sluice_client::{Admin, ClientConfig, Cluster};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running broker, stopped when dropped or by [`TestBroker::stop`].
+pub struct TestBroker {
+    /// Kafka listener.
+    pub address: SocketAddr,
+    _temp: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    served: Option<JoinHandle<()>>,
+}
+
+impl TestBroker {
+    /// A broker advertising its own address.
+    pub async fn start() -> TestBroker {
+        TestBroker::start_advertising(None).await
+    }
+
+    /// A broker telling clients to connect to `advertise` (a proxy in front of it).
+    pub async fn start_advertising(advertise: Option<String>) -> TestBroker {
+        let temp = tempfile::tempdir().unwrap();
+        let mut config = NodeConfig::ephemeral(1, temp.path());
+        config.advertise = advertise;
+        let node = Node::start(config).await.unwrap();
+        let address = node.addresses().kafka;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(async move {
+            node.serve(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestBroker { address, _temp: temp, stop: Some(stop), served: Some(served) }
+    }
+
+    /// The bootstrap string.
+    pub fn bootstrap(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// Stops the broker and waits until it has closed.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            tokio::time::timeout(Duration::from_secs(30), served).await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A client configuration with short timeouts for tests.
+pub fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new(bootstrap);
+    config.request_timeout = Duration::from_secs(5);
+    config.connect_timeout = Duration::from_secs(2);
+    config
+}
+
+/// A cluster handle.
+pub async fn cluster(bootstrap: &str) -> Cluster {
+    Cluster::connect(client_config(bootstrap)).await.unwrap()
+}
+
+/// Creates `topic` with `partitions` partitions.
+pub async fn create_topic(cluster: &Cluster, topic: &str, partitions: i32) {
+    Admin::new(cluster.clone())
+        .create_topics(&[NewTopic { name: topic.to_string(), partitions, replication_factor: 1, configs: Vec::new() }])
+        .await
+        .unwrap();
+}
+
+/// A TCP proxy between clients and a broker that can swallow the next answer and cut the
+/// connection (the request reaches the broker, its answer never reaches the client), or refuse
+/// all traffic.
+pub struct FaultProxy {
+    /// Where clients connect.
+    pub address: SocketAddr,
+    upstream: Arc<Mutex<Option<SocketAddr>>>,
+    /// Set: the next bytes from the broker are dropped and both sockets closed.
+    cut_next_answer: Arc<AtomicBool>,
+    /// Answers swallowed so far.
+    pub cuts: Arc<AtomicUsize>,
+    accept: JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+impl FaultProxy {
+    /// Binds the proxy; connections wait until [`FaultProxy::set_upstream`].
+    pub async fn bind() -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let upstream: Arc<Mutex<Option<SocketAddr>>> = Arc::new(Mutex::new(None));
+        let cut_next_answer = Arc::new(AtomicBool::new(false));
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let (up, cut, count) = (upstream.clone(), cut_next_answer.clone(), cuts.clone());
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else { return };
+                let target = *up.lock().unwrap();
+                let Some(target) = target else { continue };
+                let (cut, count) = (cut.clone(), count.clone());
+                tokio::spawn(async move {
+                    let Ok(broker) = TcpStream::connect(target).await else { return };
+                    relay(client, broker, cut, count).await;
+                });
+            }
+        });
+        FaultProxy { address, upstream, cut_next_answer, cuts, accept }
+    }
+
+    /// Where to forward connections.
+    pub fn set_upstream(&self, address: SocketAddr) {
+        *self.upstream.lock().unwrap() = Some(address);
+    }
+
+    /// Swallow the next answer on any connection and close that connection.
+    pub fn cut_next_answer(&self) {
+        self.cut_next_answer.store(true, Ordering::SeqCst);
+    }
+}
+
+async fn relay(client: TcpStream, broker: TcpStream, cut: Arc<AtomicBool>, cuts: Arc<AtomicUsize>) {
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut broker_read, mut broker_write) = broker.into_split();
+    let upstream = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut client_read, &mut broker_write).await;
+    });
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = match broker_read.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        if cut.swap(false, Ordering::SeqCst) {
+            cuts.fetch_add(1, Ordering::SeqCst);
+            break; // drop the answer; closing both halves cuts the connection
+        }
+        if client_write.write_all(&buffer[..read]).await.is_err() {
+            break;
+        }
+    }
+    upstream.abort();
+}

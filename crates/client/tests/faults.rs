@@ -1,0 +1,119 @@
+//! The producer under faults: an answer lost with its connection (idempotent resend, no
+//! duplicates in the log, order kept), and a stopped broker (send waits once the buffer budget
+//! is used; buffered bytes never exceed it; records fail after the delivery timeout).
+//!
+//! Method: a real in-process broker. For the lost answer, clients reach the broker only through
+//! `common::FaultProxy` (the broker advertises the proxy's address), which lets a Produce
+//! request through and then drops its answer and cuts the connection — the request was
+//! appended, the client cannot know, and resends the same batch.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{cluster, create_topic, FaultProxy, TestBroker};
+use sluice_client::{Consumer, ConsumerConfig, OffsetReset, Producer, ProducerConfig, ProducerRecord};
+
+#[tokio::test]
+async fn a_lost_answer_is_resent_with_the_same_sequence_and_the_log_has_no_duplicates() {
+    let proxy = FaultProxy::bind().await;
+    let broker = TestBroker::start_advertising(Some(proxy.address.to_string())).await;
+    proxy.set_upstream(broker.address);
+    let cluster = cluster(&proxy.address.to_string()).await;
+    create_topic(&cluster, "exactly", 1).await;
+    let producer = Producer::new(cluster.clone(), ProducerConfig::default()).await.unwrap();
+
+    let mut deliveries = Vec::new();
+    for round in 0..5 {
+        for index in 0..20 {
+            let value = format!("{round}-{index}");
+            deliveries.push(producer.send(ProducerRecord::new("exactly", value)).await.unwrap());
+        }
+        // The next answer (this round's produce) is dropped and its connection cut.
+        proxy.cut_next_answer();
+        producer.flush().await.unwrap();
+    }
+    assert!(proxy.cuts.load(Ordering::SeqCst) >= 5, "every round lost an answer");
+    let offsets: Vec<i64> = {
+        let mut offsets = Vec::new();
+        for delivery in deliveries {
+            offsets.push(delivery.await.unwrap().offset);
+        }
+        offsets
+    };
+    assert_eq!(offsets, (0..100).collect::<Vec<i64>>(), "each record acknowledged once, in order");
+
+    let mut consumer = Consumer::new(
+        cluster.clone(),
+        ConsumerConfig { auto_offset_reset: OffsetReset::Earliest, ..Default::default() },
+    );
+    consumer.assign_topic("exactly").await.unwrap();
+    let mut values = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let records = consumer.poll(Duration::from_millis(500)).await.unwrap();
+        if records.is_empty() && values.len() >= 100 {
+            break;
+        }
+        values.extend(records.into_iter().map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap()));
+    }
+    let expected: Vec<String> = (0..5).flat_map(|round| (0..20).map(move |index| format!("{round}-{index}"))).collect();
+    assert_eq!(values, expected, "the log holds every record exactly once, in send order");
+}
+
+#[tokio::test]
+async fn send_waits_when_the_buffer_is_full_and_memory_stays_bounded_while_the_broker_is_stopped() {
+    const BUFFER_BYTES: usize = 64 * 1024;
+    const RECORD_VALUE_BYTES: usize = 1000;
+    let broker = TestBroker::start().await;
+    let cluster = cluster(&broker.bootstrap()).await;
+    create_topic(&cluster, "pressure", 2).await;
+    let config = ProducerConfig {
+        buffer_memory_bytes: BUFFER_BYTES,
+        delivery_timeout: Duration::from_secs(5),
+        ..ProducerConfig::default()
+    };
+    let producer = Producer::new(cluster.clone(), config).await.unwrap();
+    // One delivered record: the producer knows the topic's partitions before the broker goes.
+    producer.send(ProducerRecord::new("pressure", "first")).await.unwrap().await.unwrap();
+    broker.stop().await;
+
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sending = {
+        let (producer, sent) = (producer.clone(), sent.clone());
+        tokio::spawn(async move {
+            let mut deliveries = Vec::new();
+            for index in 0..200 {
+                let record =
+                    ProducerRecord::new("pressure", vec![b'v'; RECORD_VALUE_BYTES]).with_key(format!("{index}"));
+                deliveries.push(producer.send(record).await.unwrap());
+                sent.fetch_add(1, Ordering::SeqCst);
+            }
+            deliveries
+        })
+    };
+    let mut peak = 0;
+    let watch_until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < watch_until {
+        peak = peak.max(producer.buffered_bytes());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let accepted = sent.load(Ordering::SeqCst);
+    let record_bytes =
+        ProducerRecord::new("pressure", vec![b'v'; RECORD_VALUE_BYTES]).with_key("999").estimated_bytes();
+    assert!(peak <= BUFFER_BYTES, "buffered {peak} bytes with a budget of {BUFFER_BYTES}");
+    assert!(peak + record_bytes > BUFFER_BYTES, "the budget was used ({peak} bytes)");
+    assert!(accepted <= BUFFER_BYTES / (RECORD_VALUE_BYTES + 24), "send waited: {accepted} records accepted");
+    assert!(!sending.is_finished(), "send is blocked while the buffer is full");
+
+    // After the delivery timeout the buffered records fail (retriable) and free their memory,
+    // letting the blocked sends continue; the whole run stays within the budget.
+    let first = tokio::time::timeout(Duration::from_secs(60), sending).await.unwrap().unwrap();
+    for delivery in first.into_iter().take(3) {
+        let error = delivery.await.unwrap_err();
+        assert!(error.is_retriable(), "{error}");
+    }
+    assert!(producer.buffered_bytes() <= BUFFER_BYTES);
+}
