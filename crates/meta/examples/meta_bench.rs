@@ -10,7 +10,7 @@
 //! 3. throughput with `--concurrency` proposers on the leader, then on a follower.
 //!
 //! Run: `cargo run --release -p sluice-meta --example meta_bench -- [--sequential N]
-//! [--total N] [--concurrency C] [--dir PATH]`
+//! [--total N] [--concurrency C] [--dir PATH] [--snapshot-logs N]`
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 struct Options {
+    snapshot_logs: Option<u64>,
     sequential: usize,
     total: usize,
     concurrency: usize,
@@ -33,7 +34,7 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut options = Options { sequential: 2_000, total: 20_000, concurrency: 64, dir: None };
+    let mut options = Options { snapshot_logs: None, sequential: 2_000, total: 20_000, concurrency: 64, dir: None };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
         let value = pair.get(1).expect("every flag takes a value");
@@ -42,6 +43,7 @@ fn options() -> Options {
             "--total" => options.total = value.parse().expect("--total N"),
             "--concurrency" => options.concurrency = value.parse().expect("--concurrency C"),
             "--dir" => options.dir = Some(PathBuf::from(value)),
+            "--snapshot-logs" => options.snapshot_logs = Some(value.parse().expect("--snapshot-logs N")),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -91,7 +93,10 @@ async fn main() {
     let mut nodes = BTreeMap::new();
     for (id, listener) in listeners {
         let addr = listener.local_addr().unwrap();
-        let config = MetaConfig::new(id, root.join(format!("node-{id}")), addr, voters.clone());
+        let mut config = MetaConfig::new(id, root.join(format!("node-{id}")), addr, voters.clone());
+        if let Some(logs) = options.snapshot_logs {
+            config.snapshot_logs_since_last = logs;
+        }
         nodes.insert(id, Arc::new(MetaNode::start_with_listener(config, listener).await.unwrap()));
     }
     let leader = loop {
