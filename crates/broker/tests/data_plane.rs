@@ -163,6 +163,12 @@ async fn bad_produce_input_gets_kafka_error_codes_and_appends_nothing() {
     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
     assert_eq!(response.responses[1].partition_responses[0].error_code, kafka_code::CORRUPT_MESSAGE);
     assert_eq!((log_end(&broker, "u", 0), log_end(&broker, "t", 0)), (4, 3));
+    // The same partition twice in one request: the second is refused.
+    let twice = produce_request(1, vec![("u", 0, Some(batch(1, 10))), ("u", 0, Some(batch(1, 10)))]);
+    let response: ProduceResponse = call(&mut stream, ApiKey::Produce, PRODUCE_VERSION, &twice).await;
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    assert_eq!(response.responses[1].partition_responses[0].error_code, kafka_code::INVALID_REQUEST);
+    assert_eq!(log_end(&broker, "u", 0), 5);
 }
 
 #[tokio::test]

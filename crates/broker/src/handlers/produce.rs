@@ -2,9 +2,10 @@
 //!
 //! Per partition, in request order: look the partition up in the metadata (unknown topic,
 //! invalid name, unknown partition), find the local leader replica (NOT_LEADER_OR_FOLLOWER),
-//! then append on the blocking pool: producer-sequence check, batch validation (CRC-32C, size,
-//! framing) and offset assignment happen in the partition and the log, and nothing is appended
-//! when any of them fails. acks=all then waits for the high watermark to pass the batch (with
+//! then append on the blocking pool, each partition on its own task (a partition listed twice
+//! in one request is INVALID_REQUEST, so no partition races itself). Producer-sequence check,
+//! batch validation (CRC-32C, size, framing) and offset assignment happen in the partition and
+//! the log, and nothing is appended when any of them fails. acks=all then waits for the high watermark to pass the batch (with
 //! one replica that is immediate), at most the request's timeout.
 //!
 //! acks=0 gets no response; if a partition failed, the connection is closed instead, as Kafka
@@ -47,6 +48,7 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
     let view = broker.view();
     let mut outcomes: Vec<Vec<Outcome>> = Vec::with_capacity(request.topic_data.len());
     let mut work = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (topic_slot, topic) in request.topic_data.iter().enumerate() {
         let name = topic.name.0.as_str();
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
@@ -61,6 +63,9 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
                 failed(kafka_code::INVALID_REQUIRED_ACKS)
             } else if let Err(code) = find_partition(&view, name, data.index) {
                 failed(code)
+            } else if !seen.insert((name, data.index)) {
+                // Appends run in parallel per partition; a partition twice would race itself.
+                Outcome::Failed(kafka_code::INVALID_REQUEST, Some("partition listed twice".into()))
             } else {
                 match (broker.partitions.get(name, data.index), &data.records) {
                     (_, None) => Outcome::Failed(kafka_code::INVALID_REQUEST, Some("no records".into())),
@@ -110,38 +115,24 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
     Ok(Some(response(version, &request, outcomes)))
 }
 
-/// Appends every partition's records in one trip to the blocking pool.
+/// Appends every partition's records, each partition on its own blocking-pool task, so the
+/// partitions of one request append (and, with `flush.messages=1`, fsync) in parallel.
 async fn append_all(
     work: Vec<Work>,
     acks_all: bool,
 ) -> Vec<((usize, usize), Arc<Partition>, Result<Appended, PartitionError>)> {
-    if work.is_empty() {
-        return Vec::new();
-    }
-    let partitions: Vec<(usize, usize, Arc<Partition>)> =
-        work.iter().map(|w| (w.slot.0, w.slot.1, Arc::clone(&w.partition))).collect();
-    let result = blocking(move || {
-        Ok(work
-            .into_iter()
-            .map(|item| {
-                // The request's bytes are shared with the connection's frame; the log rewrites
-                // offsets in place, so it gets its own copy.
-                let mut records = item.records.to_vec();
-                let result = item.partition.append(&mut records, acks_all);
-                (item.slot, item.partition, result)
-            })
-            .collect::<Vec<_>>())
-    })
-    .await;
-    match result {
-        Ok(results) => results,
-        Err(error) => partitions
-            .into_iter()
-            .map(|(topic, partition_slot, partition)| {
-                ((topic, partition_slot), partition, Err(PartitionError::Task(error.to_string())))
-            })
-            .collect(),
-    }
+    let appends = work.into_iter().map(|item| async move {
+        let partition = Arc::clone(&item.partition);
+        let result = blocking(move || {
+            // The request's bytes are shared with the connection's frame; the log rewrites
+            // offsets in place, so it gets its own copy.
+            let mut records = item.records.to_vec();
+            item.partition.append(&mut records, acks_all)
+        })
+        .await;
+        (item.slot, partition, result)
+    });
+    futures::future::join_all(appends).await
 }
 
 /// Waits until the partition's high watermark reaches `offset`, or `wait` passes
