@@ -1,0 +1,128 @@
+//! `sluice produce`: one record per input line, from stdin or `--file`.
+//!
+//! Each line (without its `\n` or `\r\n`) is a value, or with `--key-separator` a key and a
+//! value split at the first separator. Bytes are taken as they are (no UTF-8 requirement).
+//! The command exits once every record is acknowledged, or at the first failed delivery with
+//! a non-zero code. Records wait for their acknowledgement in a bounded window, so a large
+//! file does not hold every pending result in memory (the producer's buffer bounds the
+//! records themselves).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use sluice_client::{Cluster, Delivery, Producer, ProducerRecord};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
+
+use crate::args::ProduceArgs;
+
+/// Deliveries awaited at most at once before reading more input.
+const PENDING_DELIVERIES_MAX: usize = 100_000;
+/// How often progress is reported on stderr for `--file`.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Runs `sluice produce`.
+pub async fn run(cluster: Cluster, args: ProduceArgs) -> anyhow::Result<()> {
+    cluster.topic(&args.topic).await?;
+    let producer = Producer::new(cluster, args.producer.config()).await?;
+    let (reader, total_bytes): (Box<dyn AsyncBufRead + Unpin + Send>, Option<u64>) = match &args.file {
+        Some(path) => {
+            let file = tokio::fs::File::open(path).await.with_context(|| format!("cannot open {}", path.display()))?;
+            let length = file.metadata().await.ok().map(|m| m.len());
+            (Box::new(BufReader::new(file)), length)
+        }
+        None => (Box::new(BufReader::new(tokio::io::stdin())), None),
+    };
+    let produced = produce_lines(&producer, &args, reader, total_bytes).await?;
+    producer.flush().await?;
+    eprintln!("produced {produced} record(s) to {}", args.topic);
+    Ok(())
+}
+
+async fn produce_lines(
+    producer: &Producer,
+    args: &ProduceArgs,
+    mut reader: Box<dyn AsyncBufRead + Unpin + Send>,
+    total_bytes: Option<u64>,
+) -> anyhow::Result<u64> {
+    let headers: Vec<(String, Option<Bytes>)> =
+        args.headers.iter().map(|(key, value)| (key.clone(), Some(Bytes::from(value.clone())))).collect();
+    let started = Instant::now();
+    let mut last_progress = started;
+    let mut pending: VecDeque<Delivery> = VecDeque::new();
+    let mut line = Vec::new();
+    let (mut produced, mut read_bytes) = (0u64, 0u64);
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line).await.context("cannot read input")?;
+        if read == 0 {
+            break;
+        }
+        read_bytes += read as u64;
+        trim_line_end(&mut line);
+        if let Some(rate) = args.rate {
+            let due = started + Duration::from_secs_f64(produced as f64 / rate);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let (key, value) = split_line(&line, args.key_separator.as_deref());
+        let record = ProducerRecord {
+            topic: args.topic.clone(),
+            partition: args.partition,
+            key,
+            value: Some(value),
+            headers: headers.clone(),
+            timestamp_ms: None,
+        };
+        pending.push_back(producer.send(record).await?);
+        produced += 1;
+        while pending.len() > PENDING_DELIVERIES_MAX {
+            if let Some(delivery) = pending.pop_front() {
+                delivery.await.context("delivery failed")?;
+            }
+        }
+        if let Some(total) = total_bytes.filter(|_| last_progress.elapsed() >= PROGRESS_INTERVAL) {
+            last_progress = Instant::now();
+            eprintln!("{produced} record(s), {:.0}% of the file", read_bytes as f64 * 100.0 / total.max(1) as f64);
+        }
+    }
+    for delivery in pending {
+        delivery.await.context("delivery failed")?;
+    }
+    Ok(produced)
+}
+
+fn trim_line_end(line: &mut Vec<u8>) {
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+}
+
+/// Key and value of a line: split at the first `separator`, or a null key.
+fn split_line(line: &[u8], separator: Option<&str>) -> (Option<Bytes>, Bytes) {
+    if let Some(separator) = separator.map(str::as_bytes).filter(|s| !s.is_empty()) {
+        if let Some(at) = line.windows(separator.len()).position(|window| window == separator) {
+            return (Some(Bytes::copy_from_slice(&line[..at])), Bytes::copy_from_slice(&line[at + separator.len()..]));
+        }
+    }
+    (None, Bytes::copy_from_slice(line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_at_the_first_separator() {
+        assert_eq!(split_line(b"k:v:w", Some(":")), (Some(Bytes::from_static(b"k")), Bytes::from_static(b"v:w")));
+        assert_eq!(split_line(b"novalue", Some(":")), (None, Bytes::from_static(b"novalue")));
+        assert_eq!(split_line(b"a::b", Some("::")), (Some(Bytes::from_static(b"a")), Bytes::from_static(b"b")));
+        assert_eq!(split_line(b"plain", None), (None, Bytes::from_static(b"plain")));
+        let mut line = b"x\r\n".to_vec();
+        trim_line_end(&mut line);
+        assert_eq!(line, b"x");
+    }
+}
