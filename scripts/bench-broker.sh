@@ -4,9 +4,10 @@
 # Starts the release broker on free ports with a temporary data directory, writes MESSAGES
 # records of 100 B and of 1 KiB to files, then for each size: times `kcat -P` producing the
 # file into a fresh 1-partition topic (acks=all, kcat's defaults otherwise) and `kcat -C -e`
-# consuming it back (counting the records; librdkafka's queued.min.messages is raised because at
-# its default of 100,000 the client stops fetching until its 1-second timer sees the queue
-# drained, which measures that timer rather than the broker), and reports records/s, MB/s, and the CPU seconds the broker
+# consuming it back (counting the records; librdkafka's queued.min.messages and
+# queued.max.messages.kbytes are raised because at their defaults, 100,000 records and 64 MiB,
+# the client stops fetching until its 1-second timer sees the queue drained, which measures that
+# timer rather than the broker), and reports records/s, MB/s, and the CPU seconds the broker
 # and kcat used (from /proc), so you can tell which side is the bottleneck.
 #
 # Usage: bash scripts/bench-broker.sh            (MESSAGES=1000000 by default)
@@ -66,7 +67,7 @@ PY
     run "produce ${VALUE_BYTES} B x $MESSAGES" "$BYTES" \
         kcat -b "127.0.0.1:$KAFKA" -t "$TOPIC" -P -l -X acks=all -X queue.buffering.max.messages=1000000 "$FILE"
     run "consume ${VALUE_BYTES} B x $MESSAGES" "$BYTES" \
-        sh -c "kcat -b 127.0.0.1:$KAFKA -t $TOPIC -C -o beginning -e -q -X queued.min.messages=1000000 | wc -l > $WORK/consumed"
+        sh -c "kcat -b 127.0.0.1:$KAFKA -t $TOPIC -C -o beginning -e -q -X queued.min.messages=1000000 -X queued.max.messages.kbytes=1048576 | wc -l > $WORK/consumed"
     # Every record made the round trip (kcat prints one line per record).
     if [ "$(cat "$WORK/consumed")" -ne "$MESSAGES" ]; then
         echo "consumed $(cat "$WORK/consumed") records, expected $MESSAGES" >&2
