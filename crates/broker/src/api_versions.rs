@@ -41,6 +41,17 @@ pub fn supported_apis() -> SupportedApis {
         ApiVersionRange::new(ApiKey::CreatePartitions, 0, 3),
         ApiVersionRange::new(ApiKey::IncrementalAlterConfigs, 0, 1),
         ApiVersionRange::new(ApiKey::DescribeCluster, 0, 1),
+        ApiVersionRange::new(ApiKey::FindCoordinator, 0, 4),
+        ApiVersionRange::new(ApiKey::JoinGroup, 0, 9),
+        ApiVersionRange::new(ApiKey::SyncGroup, 0, 5),
+        ApiVersionRange::new(ApiKey::Heartbeat, 0, 4),
+        ApiVersionRange::new(ApiKey::LeaveGroup, 0, 5),
+        ApiVersionRange::new(ApiKey::OffsetCommit, 2, 8),
+        ApiVersionRange::new(ApiKey::OffsetFetch, 1, 8),
+        ApiVersionRange::new(ApiKey::OffsetDelete, 0, 0),
+        ApiVersionRange::new(ApiKey::ListGroups, 0, 4),
+        ApiVersionRange::new(ApiKey::DescribeGroups, 0, 5),
+        ApiVersionRange::new(ApiKey::DeleteGroups, 0, 2),
     ])
     .expect("the broker's static api table is within the codec's versions")
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use sluice_meta::limits::PROPOSE_TIMEOUT_MS;
 use sluice_meta::{BrokerId, Command, CommandOutcome, MetaError, MetaNode, MetadataView, Proposed};
 
+use crate::coordinator::{CoordinatorConfig, GroupCoordinator, OFFSETS_TOPIC};
 use crate::partition::PartitionManager;
 
 /// Broker-wide defaults for topics created without explicit values (Kafka's broker configs).
@@ -52,6 +53,8 @@ pub struct Broker {
     /// Epoch of this broker's registration (`-1` until registered).
     broker_epoch: AtomicI64,
     producer_ids: tokio::sync::Mutex<ProducerIdBlock>,
+    /// The consumer-group coordinator (the `__consumer_offsets` partitions led here).
+    pub groups: GroupCoordinator,
     /// Bytes of fetch responses being read or written, broker-wide (see
     /// [`FETCH_MEMORY_BYTES_MAX`](crate::handlers::fetch::FETCH_MEMORY_BYTES_MAX)).
     pub fetch_memory: Arc<tokio::sync::Semaphore>,
@@ -65,8 +68,10 @@ impl Broker {
         meta: Arc<MetaNode>,
         partitions: Arc<PartitionManager>,
         defaults: TopicDefaults,
+        coordinator: CoordinatorConfig,
     ) -> Broker {
         Broker {
+            groups: GroupCoordinator::new(node_id, coordinator),
             node_id,
             cluster_id,
             meta,
@@ -104,7 +109,35 @@ impl Broker {
         let proposed = self.meta.propose(command).await?;
         let applied = self.meta.wait_applied(proposed.log_index, Duration::from_millis(PROPOSE_TIMEOUT_MS)).await?;
         self.partitions.reconcile(&applied.view).await;
+        self.groups.sync(&applied.view, &self.partitions).await;
         Ok(proposed)
+    }
+
+    /// Creates `__consumer_offsets` if it does not exist yet (Kafka creates it on the first
+    /// FindCoordinator), with the coordinator's partition count and a replication factor of at
+    /// most the live brokers. Another broker creating it at the same time is fine.
+    pub async fn ensure_offsets_topic(&self) -> Result<(), MetaError> {
+        let view = self.view();
+        if view.topics.contains_key(OFFSETS_TOPIC) {
+            return Ok(());
+        }
+        let config = self.groups.config();
+        let live = u16::try_from(view.live_brokers().len()).unwrap_or(u16::MAX).max(1);
+        let command = Command::CreateTopic {
+            name: OFFSETS_TOPIC.to_string(),
+            topic_id: uuid::Uuid::new_v4(),
+            partition_count: config.offsets_topic_partitions,
+            replication_factor: config.offsets_topic_replication_factor.min(live),
+            configs: config.offsets_topic_configs(),
+        };
+        match self.propose_and_apply(command).await {
+            Ok(_) => {
+                tracing::info!(topic = OFFSETS_TOPIC, partitions = config.offsets_topic_partitions, "created");
+                Ok(())
+            }
+            Err(MetaError::Rejected(sluice_meta::CommandError::TopicAlreadyExists { .. })) => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 
     /// A fresh producer id, taking a new block from the metadata when this one is used up.

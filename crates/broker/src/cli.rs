@@ -46,6 +46,33 @@ pub struct Args {
     /// Create unknown topics on Metadata requests (Kafka's `auto.create.topics.enable`).
     #[arg(long, default_value_t = true, action = ArgAction::Set)]
     pub auto_create_topics: bool,
+    /// Partitions of `__consumer_offsets` when it is created (Kafka's
+    /// `offsets.topic.num.partitions`); fixed afterwards.
+    #[arg(long, default_value_t = crate::coordinator::OFFSETS_TOPIC_PARTITIONS_DEFAULT)]
+    pub offsets_topic_partitions: u32,
+    /// Replication factor of `__consumer_offsets`, lowered to the live brokers at creation
+    /// (Kafka's `offsets.topic.replication.factor`).
+    #[arg(long, default_value_t = crate::coordinator::OFFSETS_TOPIC_REPLICATION_FACTOR_DEFAULT)]
+    pub offsets_topic_replication_factor: u16,
+    /// How long the offsets of an Empty group are kept, in minutes (Kafka's
+    /// `offsets.retention.minutes`).
+    #[arg(long, default_value_t = crate::coordinator::OFFSETS_RETENTION_MINUTES_DEFAULT)]
+    pub offsets_retention_minutes: i64,
+    /// How long a new group waits for more members before its first assignment, in
+    /// milliseconds (Kafka's `group.initial.rebalance.delay.ms`).
+    #[arg(long, default_value_t = sluice_group::INITIAL_REBALANCE_DELAY_MS_DEFAULT)]
+    pub group_initial_rebalance_delay_ms: i32,
+    /// Smallest session timeout a member may ask for, in milliseconds (Kafka's
+    /// `group.min.session.timeout.ms`).
+    #[arg(long, default_value_t = sluice_group::SESSION_TIMEOUT_MIN_MS_DEFAULT)]
+    pub group_min_session_timeout_ms: i32,
+    /// Largest session timeout a member may ask for, in milliseconds (Kafka's
+    /// `group.max.session.timeout.ms`).
+    #[arg(long, default_value_t = sluice_group::SESSION_TIMEOUT_MAX_MS_DEFAULT)]
+    pub group_max_session_timeout_ms: i32,
+    /// Most members of one group (Kafka's `group.max.size`).
+    #[arg(long, default_value_t = sluice_group::GROUP_SIZE_MAX_DEFAULT)]
+    pub group_max_size: usize,
 }
 
 impl Args {
@@ -62,6 +89,15 @@ impl Args {
             replication_factor: self.default_replication_factor,
             auto_create_topics: self.auto_create_topics,
         };
+        let coordinator = &mut config.coordinator;
+        coordinator.offsets_topic_partitions = self.offsets_topic_partitions;
+        coordinator.offsets_topic_replication_factor = self.offsets_topic_replication_factor;
+        coordinator.shard.offsets_retention_ms = self.offsets_retention_minutes.saturating_mul(60_000);
+        let group = &mut coordinator.shard.group;
+        group.initial_rebalance_delay_ms = self.group_initial_rebalance_delay_ms;
+        group.session_timeout_min_ms = self.group_min_session_timeout_ms;
+        group.session_timeout_max_ms = self.group_max_session_timeout_ms;
+        group.group_size_max = self.group_max_size;
         config
     }
 }
@@ -94,11 +130,17 @@ mod tests {
             "false",
             "--default-partitions",
             "4",
+            "--offsets-topic-partitions",
+            "3",
+            "--group-initial-rebalance-delay-ms",
+            "0",
         ])
         .into_config();
         assert_eq!(config.node_id, 3);
         assert_eq!(config.voters.as_deref(), Some("3@127.0.0.1:1"));
         assert!(!config.defaults.auto_create_topics);
         assert_eq!(config.defaults.partitions, 4);
+        assert_eq!(config.coordinator.offsets_topic_partitions, 3);
+        assert_eq!(config.coordinator.shard.group.initial_rebalance_delay_ms, 0);
     }
 }

@@ -112,7 +112,7 @@ pub(crate) async fn serve(
 ) {
     let (read_half, write_half) = stream.into_split();
     let (queue_sender, queue_receiver) = mpsc::channel(context.in_flight_requests_max);
-    let answering = answer_requests(queue_receiver, write_half, Arc::clone(&context.dispatcher));
+    let answering = answer_requests(queue_receiver, write_half, Arc::clone(&context.dispatcher), peer);
     let reading = read_requests(read_half, queue_sender, context);
     tokio::pin!(reading, answering);
     let mut reading_done = false;
@@ -220,9 +220,10 @@ async fn answer_requests(
     mut queue: mpsc::Receiver<QueuedRequest>,
     mut writer: OwnedWriteHalf,
     dispatcher: Arc<Dispatcher>,
+    peer: SocketAddr,
 ) -> Result<(), ConnectionError> {
     while let Some(request) = queue.recv().await {
-        match dispatcher.dispatch(request.payload.clone()).await {
+        match dispatcher.dispatch(request.payload.clone(), peer).await {
             Outcome::Respond(frame) => writer.write_all(&frame).await?,
             Outcome::RespondReserved(frame, reservation) => {
                 writer.write_all(&frame).await?;

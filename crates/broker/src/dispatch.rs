@@ -14,6 +14,7 @@
 //! [`api_versions::supported_apis`] — the integration test `every_supported_api_answers_at_both_ends_of_its_range`
 //! fails if the two disagree.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -57,8 +58,8 @@ impl Dispatcher {
         &self.supported
     }
 
-    /// Handles one request payload (frame prefix removed).
-    pub async fn dispatch(&self, payload: Bytes) -> Outcome {
+    /// Handles one request payload (frame prefix removed) from the client at `peer`.
+    pub async fn dispatch(&self, payload: Bytes, peer: SocketAddr) -> Outcome {
         let prefix = match read_request_prefix(&payload) {
             Ok(prefix) => prefix,
             Err(error) => return Outcome::Close(error.to_string()),
@@ -74,7 +75,7 @@ impl Dispatcher {
             );
         }
         match decode_request(payload, &self.supported) {
-            Ok(request) => self.handle(request).await,
+            Ok(request) => self.handle(request, peer).await,
             Err(error @ ProtoError::UnknownApiKey { .. }) | Err(error @ ProtoError::UnsupportedVersion { .. }) => {
                 Outcome::Close(format!("{error} (correlation id {})", prefix.correlation_id))
             }
@@ -84,10 +85,14 @@ impl Dispatcher {
         }
     }
 
-    async fn handle(&self, request: Request) -> Outcome {
+    async fn handle(&self, request: Request, peer: SocketAddr) -> Outcome {
         let version = request.api_version();
         let correlation_id = request.correlation_id();
         let api_key = request.api_key;
+        let client = handlers::groups::Client {
+            client_id: request.header.client_id.as_ref().map_or_else(String::new, |id| id.to_string()),
+            client_host: format!("/{}", peer.ip()),
+        };
         let broker = &*self.broker;
         let reply = |body: &dyn ErasedEncodable| respond_erased(api_key, version, correlation_id, body);
         match request.body {
@@ -117,6 +122,19 @@ impl Dispatcher {
             RequestKind::IncrementalAlterConfigs(body) => {
                 reply(&handlers::configs::incremental_alter_configs(broker, body).await)
             }
+            RequestKind::FindCoordinator(body) => {
+                reply(&handlers::groups::find_coordinator(broker, version, body).await)
+            }
+            RequestKind::JoinGroup(body) => reply(&handlers::groups::join_group(broker, version, body, &client).await),
+            RequestKind::SyncGroup(body) => reply(&handlers::groups::sync_group(broker, version, body).await),
+            RequestKind::Heartbeat(body) => reply(&handlers::groups::heartbeat(broker, body).await),
+            RequestKind::LeaveGroup(body) => reply(&handlers::groups::leave_group(broker, version, body).await),
+            RequestKind::OffsetCommit(body) => reply(&handlers::offsets::offset_commit(broker, body).await),
+            RequestKind::OffsetFetch(body) => reply(&handlers::offsets::offset_fetch(broker, version, body).await),
+            RequestKind::OffsetDelete(body) => reply(&handlers::offsets::offset_delete(broker, body).await),
+            RequestKind::ListGroups(body) => reply(&handlers::groups::list_groups(broker, body).await),
+            RequestKind::DescribeGroups(body) => reply(&handlers::groups::describe_groups(broker, version, body).await),
+            RequestKind::DeleteGroups(body) => reply(&handlers::groups::delete_groups(broker, body).await),
             _ => {
                 tracing::error!(api = ?api_key, version, "supported api has no handler");
                 Outcome::Close(format!("{api_key:?} has no handler"))

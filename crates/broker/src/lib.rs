@@ -41,6 +41,7 @@ pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod connection;
+pub mod coordinator;
 pub mod dispatch;
 pub mod error;
 pub mod handlers;

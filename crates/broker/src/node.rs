@@ -30,6 +30,7 @@ use uuid::Uuid;
 use crate::admin_http::{self, Readiness};
 use crate::broker::{Broker, TopicDefaults};
 use crate::config::BrokerConfig;
+use crate::coordinator::CoordinatorConfig;
 use crate::dispatch::Dispatcher;
 use crate::error::BrokerError;
 use crate::partition::PartitionManager;
@@ -81,6 +82,8 @@ pub struct NodeConfig {
     pub defaults: TopicDefaults,
     /// See [`RETENTION_CHECK_INTERVAL_MS`].
     pub retention_check_interval_ms: u64,
+    /// Consumer-group coordinator settings (`__consumer_offsets`, group limits).
+    pub coordinator: CoordinatorConfig,
 }
 
 impl NodeConfig {
@@ -96,16 +99,22 @@ impl NodeConfig {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], ADMIN_PORT_DEFAULT)),
             defaults: TopicDefaults::default(),
             retention_check_interval_ms: RETENTION_CHECK_INTERVAL_MS,
+            coordinator: CoordinatorConfig::default(),
         }
     }
 
-    /// The same, with every listener on an ephemeral port of 127.0.0.1 (tests).
+    /// The same, with every listener on an ephemeral port of 127.0.0.1 (tests), and the group
+    /// settings tests want: no initial rebalance delay, sessions down to 100 ms, and five
+    /// `__consumer_offsets` partitions (so a test does not create fifty).
     pub fn ephemeral(node_id: BrokerId, data_dir: impl Into<PathBuf>) -> NodeConfig {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         let mut config = NodeConfig::new(node_id, data_dir);
         config.kafka.listen_address = any;
         config.raft_listen = any;
         config.admin_listen = any;
+        config.coordinator.offsets_topic_partitions = 5;
+        config.coordinator.shard.group.initial_rebalance_delay_ms = 0;
+        config.coordinator.shard.group.session_timeout_min_ms = 100;
         config
     }
 }
@@ -172,6 +181,7 @@ impl Node {
                 ),
             });
         }
+        config.coordinator.validate().map_err(|reason| BrokerError::InvalidConfig { reason })?;
         let admin_addr = local_addr(&admin, config.admin_listen);
         let ready = Arc::new(ReadyFlag { broker: watch::channel(None).0 });
         let (admin_stop, admin_stopped) = watch::channel(false);
@@ -193,6 +203,7 @@ impl Node {
             Arc::clone(&meta),
             Arc::clone(&partitions),
             config.defaults.clone(),
+            config.coordinator.clone(),
         ));
         ready.broker.send_replace(Some(Arc::clone(&broker)));
         let advertise = config.advertise.clone().unwrap_or_else(|| kafka_addr.to_string());
@@ -203,6 +214,7 @@ impl Node {
             tracing::warn!(deleted, "deleted partition directories of topics deleted while the broker was down");
         }
         partitions.reconcile(&view.view).await;
+        broker.groups.sync(&view.view, &partitions).await;
         let dispatcher = Arc::new(Dispatcher::new(Arc::clone(&broker)));
         let kafka = Server::from_listener(kafka_listener, config.kafka.clone(), dispatcher)?;
         Ok(Node { config, broker, meta, kafka, admin_addr, admin_stop, admin_task })
@@ -240,6 +252,7 @@ impl Node {
                 tracing::error!(%error, "background task failed");
             }
         }
+        self.broker.groups.unload_all().await;
         self.broker.partitions.close_all().await;
         if let Err(error) = self.meta.shutdown().await {
             tracing::warn!(%error, "metadata node shutdown");
@@ -315,6 +328,7 @@ async fn follow_metadata(broker: Arc<Broker>, stop: impl Future<Output = ()>) {
     loop {
         let view = views.borrow_and_update().clone();
         broker.partitions.reconcile(&view.view).await;
+        broker.groups.sync(&view.view, &broker.partitions).await;
         tokio::select! {
             changed = views.changed() => if changed.is_err() { return },
             () = &mut stop => return,

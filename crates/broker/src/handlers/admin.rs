@@ -167,6 +167,16 @@ pub async fn delete_topics(broker: &Broker, version: i16, request: DeleteTopicsR
             id,
             Uuid::nil(),
         ));
+        if resolved == crate::coordinator::OFFSETS_TOPIC {
+            // Deleting it would lose every group's committed offsets.
+            responses.push(result.with_error_code(kafka_code::INVALID_TOPIC_EXCEPTION).with_error_message(since(
+                version,
+                5,
+                Some(str_bytes("internal topics cannot be deleted")),
+                None,
+            )));
+            continue;
+        }
         responses.push(match broker.propose_and_apply(Command::DeleteTopic { name: resolved }).await {
             Ok(_) => result.with_error_code(kafka_code::NONE),
             Err(error) => {

@@ -212,7 +212,7 @@ fn read_one(target: &Target, remaining: u64, first_with_data: bool) -> Partition
 }
 
 /// Copies whole batches from the segment files, as stored.
-fn read_regions(regions: &[FileRegion], bytes: u64) -> Result<Bytes, PartitionError> {
+pub(crate) fn read_regions(regions: &[FileRegion], bytes: u64) -> Result<Bytes, PartitionError> {
     let mut buffer = BytesMut::zeroed(usize::try_from(bytes).unwrap_or(usize::MAX));
     let mut position = 0usize;
     for region in regions {

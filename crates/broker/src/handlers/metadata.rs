@@ -164,6 +164,6 @@ fn topic_metadata(view: &MetadataView, topic: &TopicRecord, version: i16) -> Met
         .with_error_code(kafka_code::NONE)
         .with_name(Some(TopicName(str_bytes(topic.name.clone()))))
         .with_topic_id(since(version, 10, topic.topic_id, Uuid::nil()))
-        .with_is_internal(false)
+        .with_is_internal(topic.name == crate::coordinator::OFFSETS_TOPIC)
         .with_partitions(partitions)
 }

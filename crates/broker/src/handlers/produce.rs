@@ -63,6 +63,9 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
                 failed(kafka_code::INVALID_REQUIRED_ACKS)
             } else if let Err(code) = find_partition(&view, name, data.index) {
                 failed(code)
+            } else if name == crate::coordinator::OFFSETS_TOPIC {
+                // Only the group coordinator writes it (Kafka: "cannot append to internal topic").
+                Outcome::Failed(kafka_code::INVALID_TOPIC_EXCEPTION, Some("cannot append to an internal topic".into()))
             } else if !seen.insert((name, data.index)) {
                 // Appends run in parallel per partition; a partition twice would race itself.
                 Outcome::Failed(kafka_code::INVALID_REQUEST, Some("partition listed twice".into()))
@@ -137,7 +140,7 @@ async fn append_all(
 
 /// Waits until the partition's high watermark reaches `offset`, or `wait` passes
 /// (REQUEST_TIMED_OUT), or the partition closes (NOT_LEADER_OR_FOLLOWER).
-async fn wait_for_high_watermark(partition: &Partition, offset: i64, wait: Duration) -> Result<(), i16> {
+pub(crate) async fn wait_for_high_watermark(partition: &Partition, offset: i64, wait: Duration) -> Result<(), i16> {
     let mut high_watermark = partition.watch_high_watermark();
     let reached = tokio::time::timeout(wait, high_watermark.wait_for(|hw| *hw >= offset)).await;
     match reached {

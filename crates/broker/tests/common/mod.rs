@@ -19,6 +19,8 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod groups;
+
 /// Time any single network step of a test may take.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
