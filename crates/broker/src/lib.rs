@@ -6,8 +6,9 @@
 //! 3. [`dispatch`] — checks the api and version against the supported table
 //!    ([`api_versions`]), decodes the request with `sluice-proto`, calls the handler.
 //! 4. [`handlers`] — one module per api family: produce, fetch (long poll), list offsets,
-//!    producer ids, metadata (auto topic creation), topic admin, configs. They convert wire
-//!    types to plain values and call the metadata node or the partitions.
+//!    producer ids, metadata (auto topic creation), topic admin, configs, groups and offsets.
+//!    They convert wire types to plain values and call the metadata node, the partitions or
+//!    the group coordinator.
 //! 5. [`partition`] — the replicas this broker hosts: a `sluice-log` log each, leadership from
 //!    the metadata view, idempotent producer state, the high watermark; pure decision functions
 //!    for replication; every blocking step on tokio's blocking pool.
@@ -28,6 +29,11 @@
 //!   another topic id than the topic of that name (`partition.metadata`).
 //! - **Every wait is bounded and woken, not polled**: fetch long polls and acks=all wait on the
 //!   partition's high-watermark `watch` channel with a deadline.
+//!
+//! Beside the data path, [`coordinator`] is the consumer-group coordinator: the
+//! `__consumer_offsets` partitions this broker leads, each replayed into `sluice-group` state
+//! machines and written back as Kafka's offset and group records
+//! (`docs/design/consumer-offsets.md`).
 //!
 //! Around them: [`node`] wires a broker process (listeners, metadata node, registration,
 //! reconciliation and maintenance tasks, shutdown order), [`broker`] is the state handlers
