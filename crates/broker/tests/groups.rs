@@ -291,3 +291,21 @@ async fn the_offsets_topic_is_protected() {
     let response: DeleteTopicsResponse = call(&mut stream, ApiKey::DeleteTopics, 5, &request).await;
     assert_eq!(response.responses[0].error_code, kafka_code::INVALID_TOPIC_EXCEPTION);
 }
+
+/// A group of one gets its assignment after `group.initial.rebalance.delay.ms`, not after a
+/// session timeout: with a 300 ms delay and a 30 s session, the join completes in between.
+#[tokio::test]
+async fn a_group_of_one_joins_after_the_initial_delay_not_a_session_timeout() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut config = sluice_broker::NodeConfig::ephemeral(1, temp.path());
+    config.coordinator.shard.group.initial_rebalance_delay_ms = 300;
+    let broker = TestBroker::start_config(config).await;
+    let mut stream = broker.connect().await;
+    assert_eq!(find_coordinator(&mut stream, "prompt").await.0, NONE);
+    let started = Instant::now();
+    let joined = join_new_member(&mut stream, "prompt", 30_000).await;
+    let waited = started.elapsed();
+    assert_eq!((joined.error_code, joined.generation_id), (NONE, 1));
+    assert!(waited >= Duration::from_millis(300), "the initial delay was not waited: {waited:?}");
+    assert!(waited < Duration::from_secs(10), "the join waited for something else: {waited:?}");
+}
