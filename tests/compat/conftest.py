@@ -5,11 +5,16 @@ The broker is started by the `broker` fixture (once per session) from the binary
 SLUICE_BROKER_BIN, on the ports SLUICE_KAFKA_PORT / SLUICE_RAFT_PORT / SLUICE_ADMIN_PORT with its
 data in SLUICE_DATA_DIR; scripts/compat.sh sets them. Tests that need a restart call
 `broker.restart()`: SIGTERM (the broker closes every log cleanly), then start again on the same
-data directory and ports, and wait for /ready.
+data directory and ports, and wait for /ready. Tests about a broker's first moments take
+`fresh_broker`: a second broker of their own, on an empty data directory and free ports.
+
+Every broker runs with a 500 ms group.initial.rebalance.delay.ms (Kafka's default is 3 s), so
+the group tests do not wait 3 s for each new group.
 """
 
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -19,15 +24,18 @@ import pytest
 
 READY_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
+GROUP_INITIAL_REBALANCE_DELAY_MS = 500
 
 
 class Broker:
-    def __init__(self):
+    def __init__(self, data_dir=None, ports=None):
+        """The session's broker from the environment, or one on `data_dir` and `ports` (kafka,
+        raft, admin)."""
         self.binary = os.environ["SLUICE_BROKER_BIN"]
-        self.data_dir = os.environ["SLUICE_DATA_DIR"]
-        self.kafka_port = int(os.environ["SLUICE_KAFKA_PORT"])
-        self.raft_port = int(os.environ["SLUICE_RAFT_PORT"])
-        self.admin_port = int(os.environ["SLUICE_ADMIN_PORT"])
+        self.data_dir = data_dir or os.environ["SLUICE_DATA_DIR"]
+        self.kafka_port, self.raft_port, self.admin_port = ports or (
+            int(os.environ["SLUICE_KAFKA_PORT"]), int(os.environ["SLUICE_RAFT_PORT"]),
+            int(os.environ["SLUICE_ADMIN_PORT"]))
         self.bootstrap = f"127.0.0.1:{self.kafka_port}"
         self.log_path = os.path.join(self.data_dir, "..", "broker.log")
         self.process = None
@@ -41,6 +49,9 @@ class Broker:
                 "--listen", self.bootstrap,
                 "--raft-listen", f"127.0.0.1:{self.raft_port}",
                 "--admin-listen", f"127.0.0.1:{self.admin_port}",
+                # New groups wait this long for more members before the first assignment
+                # (Kafka's group.initial.rebalance.delay.ms, 3 s by default).
+                "--group-initial-rebalance-delay-ms", str(GROUP_INITIAL_REBALANCE_DELAY_MS),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -88,6 +99,23 @@ class Broker:
 @pytest.fixture(scope="session")
 def broker():
     instance = Broker()
+    instance.start()
+    yield instance
+    assert instance.stop() == 0
+
+
+@pytest.fixture
+def fresh_broker(tmp_path):
+    """A second broker, new (empty data directory, free ports), for tests about a broker's
+    first moments; stopped at teardown."""
+    sockets = [socket.socket() for _ in range(3)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = tuple(s.getsockname()[1] for s in sockets)
+    for s in sockets:
+        s.close()
+    os.makedirs(tmp_path / "fresh" / "data")
+    instance = Broker(data_dir=str(tmp_path / "fresh" / "data"), ports=ports)
     instance.start()
     yield instance
     assert instance.stop() == 0

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use sluice_broker::BrokerConfig;
-use sluice_proto::kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, OffsetCommitRequest};
+use sluice_proto::kafka_protocol::messages::{AddOffsetsToTxnRequest, ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use sluice_proto::kafka_protocol::protocol::{Encodable, StrBytes};
 use sluice_proto::{decode_response, encode_request, REQUEST_BYTES_MAX};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -171,8 +171,8 @@ async fn unknown_api_key_closes_the_connection() {
 async fn known_but_unsupported_api_closes_the_connection() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    // OffsetCommit is a real api that this broker does not implement yet.
-    let frame = encode_request(&header(ApiKey::OffsetCommit, 2, 3), &OffsetCommitRequest::default()).unwrap();
+    // AddOffsetsToTxn is a real api that this broker does not implement (no transactions).
+    let frame = encode_request(&header(ApiKey::AddOffsetsToTxn, 0, 3), &AddOffsetsToTxnRequest::default()).unwrap();
     stream.write_all(&frame).await.unwrap();
     assert_closed(&mut stream).await;
 }

@@ -172,6 +172,13 @@ impl GroupCoordinator {
         match slots.get(&index) {
             Some(Slot::Ready(shard)) => Ok(Arc::clone(shard)),
             Some(Slot::Loading(_)) => Err(COORDINATOR_LOAD_IN_PROGRESS),
+            // The view already names this broker but the partition is not open and loaded yet
+            // (the view is applied before the partitions are reconciled with it): the client
+            // must wait, not look elsewhere. librdkafka's AdminClient crashes on a
+            // NOT_COORDINATOR from the broker FindCoordinator just named.
+            None if topic.partitions.get(index as usize).is_some_and(|p| p.leader == Some(self.local_broker)) => {
+                Err(COORDINATOR_LOAD_IN_PROGRESS)
+            }
             None => Err(ErrorCode::NOT_COORDINATOR.0),
         }
     }

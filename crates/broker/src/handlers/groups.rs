@@ -100,6 +100,12 @@ fn locate(broker: &Broker, group_id: &str) -> Result<(i32, String, i32), (i16, S
     let topic = view.topics.get(OFFSETS_TOPIC).ok_or_else(|| unavailable("the offsets topic is being created"))?;
     let partition = &topic.partitions[partition_for(group_id, topic.partitions.len()) as usize];
     let leader = partition.leader.ok_or_else(|| unavailable("the group's offsets partition has no leader"))?;
+    // Name this broker only once it can answer the group's requests: a coordinator just named
+    // must not answer NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS, which some clients do
+    // not retry (librdkafka's AdminClient); COORDINATOR_NOT_AVAILABLE makes them ask again.
+    if leader == broker.node_id && broker.groups.shard_for(&view, group_id).is_err() {
+        return Err(unavailable("the group's offsets partition is loading"));
+    }
     let record = view.brokers.get(&leader).ok_or_else(|| unavailable("the coordinator is not registered"))?;
     let (host, port) = split_host_port(&record.kafka_addr).ok_or_else(|| unavailable("bad advertised address"))?;
     Ok((leader, host, port))
