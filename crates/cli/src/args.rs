@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use sluice_client::admin::OffsetTarget;
 use sluice_client::{Acks, Compression};
 
-/// Sluice command line: topics, produce, consume, cluster status, benchmarks.
+/// Sluice command line: topics, produce, consume, consumer groups, cluster status, benchmarks.
 #[derive(Debug, Parser)]
 #[command(name = "sluice", version, about)]
 pub struct Cli {
@@ -33,6 +34,9 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Consume records and print them.
     Consume(ConsumeArgs),
+    /// List, describe (with lag), reset the offsets of and delete consumer groups.
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Cluster information.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -178,6 +182,87 @@ pub struct ConsumeArgs {
     /// Separator between key and value in `key-value` output.
     #[arg(long, default_value = "\t")]
     pub key_separator: String,
+    /// Consume as a member of this consumer group: the group assigns the partitions, each
+    /// starts at the group's committed offset (`--from beginning|end` only for partitions
+    /// without one), and what is printed is committed as it goes.
+    #[arg(long, short = 'g', conflicts_with = "partition")]
+    pub group: Option<String>,
+}
+
+/// `sluice group ...`
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// List the consumer groups of every broker.
+    List {
+        /// Print one JSON object per group instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a group's state and members, and per partition its committed offset, log end
+    /// offset and lag.
+    Describe {
+        /// Group id.
+        group: String,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a group's committed offsets of a topic (refused while the group has active
+    /// members); prints the new offsets.
+    ResetOffsets(ResetOffsetsArgs),
+    /// Delete a group and its committed offsets (refused while it has active members).
+    Delete {
+        /// Group id.
+        group: String,
+    },
+}
+
+/// `sluice group reset-offsets`
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_datetime", "to_offset", "shift_by"])
+))]
+pub struct ResetOffsetsArgs {
+    /// Group id.
+    pub group: String,
+    /// Topic whose partitions (all of them) are reset.
+    #[arg(long, short = 't')]
+    pub topic: String,
+    /// To the log start offset.
+    #[arg(long)]
+    pub to_earliest: bool,
+    /// To the log end offset.
+    #[arg(long)]
+    pub to_latest: bool,
+    /// To the first record at or after this time: RFC 3339 (`2024-05-01T12:00:00Z`,
+    /// `2024-05-01T14:00:00+02:00`) or milliseconds since the epoch.
+    #[arg(long, value_parser = parse_datetime)]
+    pub to_datetime: Option<i64>,
+    /// To this offset.
+    #[arg(long)]
+    pub to_offset: Option<i64>,
+    /// By this many records from the committed offset (negative: back).
+    #[arg(long, allow_negative_numbers = true)]
+    pub shift_by: Option<i64>,
+    /// Show the new offsets without committing them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ResetOffsetsArgs {
+    /// The target the flags name (clap makes exactly one present).
+    pub fn target(&self) -> OffsetTarget {
+        match (self.to_datetime, self.to_offset, self.shift_by) {
+            (Some(timestamp_ms), _, _) => OffsetTarget::Timestamp(timestamp_ms),
+            (_, Some(offset), _) => OffsetTarget::Offset(offset),
+            (_, _, Some(delta)) => OffsetTarget::ShiftBy(delta),
+            _ if self.to_earliest => OffsetTarget::Earliest,
+            _ => OffsetTarget::Latest,
+        }
+    }
 }
 
 /// `sluice cluster ...`
@@ -310,6 +395,16 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Milliseconds since the epoch, given as such or as an RFC 3339 date-time.
+fn parse_datetime(text: &str) -> Result<i64, String> {
+    if let Ok(millis) = text.parse::<i64>() {
+        return Ok(millis);
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|datetime| datetime.timestamp_millis())
+        .map_err(|error| format!("expected an RFC 3339 date-time or epoch milliseconds, got {text:?} ({error})"))
+}
+
 fn parse_start(text: &str) -> Result<StartFrom, String> {
     let number =
         |value: &str, what: &str| value.parse::<i64>().map_err(|_| format!("{what} must be an integer, got {value:?}"));
@@ -334,6 +429,36 @@ mod tests {
         assert_eq!(parse_start("timestamp:1700000000000"), Ok(StartFrom::Timestamp(1_700_000_000_000)));
         assert!(parse_start("offset:x").is_err());
         assert!(parse_start("middle").is_err());
+    }
+
+    #[test]
+    fn datetimes_parse_as_rfc3339_or_epoch_milliseconds() {
+        assert_eq!(parse_datetime("1700000000000"), Ok(1_700_000_000_000));
+        assert_eq!(parse_datetime("2023-11-14T22:13:20Z"), Ok(1_700_000_000_000));
+        assert_eq!(parse_datetime("2023-11-14T23:13:20.5+01:00"), Ok(1_700_000_000_500));
+        assert!(parse_datetime("yesterday").is_err());
+        assert!(parse_datetime("2023-11-14").is_err());
+    }
+
+    #[test]
+    fn reset_targets_need_exactly_one_flag() {
+        use clap::Parser;
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["sluice", "group", "reset-offsets", "g", "--topic", "t"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args)
+        };
+        let target = |extra: &[&str]| match parse(extra).unwrap().command {
+            Command::Group(GroupCommand::ResetOffsets(args)) => args.target(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(target(&["--to-earliest"]), OffsetTarget::Earliest);
+        assert_eq!(target(&["--to-latest"]), OffsetTarget::Latest);
+        assert_eq!(target(&["--shift-by", "-3"]), OffsetTarget::ShiftBy(-3));
+        assert_eq!(target(&["--to-offset", "7"]), OffsetTarget::Offset(7));
+        assert_eq!(target(&["--to-datetime", "1970-01-01T00:00:01Z"]), OffsetTarget::Timestamp(1000));
+        assert!(parse(&[]).is_err(), "a target is required");
+        assert!(parse(&["--to-earliest", "--to-latest"]).is_err(), "only one target");
     }
 
     #[test]

@@ -2,21 +2,41 @@
 //! each record as its value, key/value or a JSON line.
 //!
 //! Stops after `--max-messages`, after `--idle-timeout-ms` without records, on Ctrl-C, or when
-//! stdout closes (`| head`). Consumer groups (`--group`) wait for issue 6.
+//! stdout closes (`| head`).
+//!
+//! With `--group`, the consumer subscribes as a member of that group: the group assigns the
+//! partitions and each starts at the group's committed offset (`--from beginning|end` only
+//! decides for partitions without one). After each batch reaches stdout, the offsets of the
+//! records printed are committed (auto-commit is off, so a record fetched but not printed —
+//! past `--max-messages`, or after stdout closed — is never committed); on the way out the
+//! last printed offsets are committed and the consumer leaves the group.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use sluice_client::{Cluster, Consumer, ConsumerConfig, OffsetReset, SeekTo, TopicPartition};
+use sluice_client::{Cluster, Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, SeekTo, TopicPartition};
 
 use crate::args::{ConsumeArgs, StartFrom};
 use crate::output::write_record;
+use crate::UsageError;
 
 /// Longest single poll, so Ctrl-C and the idle timeout are noticed promptly.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Runs `sluice consume`.
 pub async fn run(cluster: Cluster, args: ConsumeArgs) -> anyhow::Result<()> {
+    let mut consumer = match &args.group {
+        Some(group) => subscribe(cluster, &args, group).await?,
+        None => assign(cluster, &args).await?,
+    };
+    let printed = print_records(&mut consumer, &args).await;
+    let closed = consumer.close().await;
+    printed?;
+    Ok(closed?)
+}
+
+async fn assign(cluster: Cluster, args: &ConsumeArgs) -> anyhow::Result<Consumer> {
     let config = ConsumerConfig { auto_offset_reset: OffsetReset::Earliest, ..ConsumerConfig::default() };
     let mut consumer = Consumer::new(cluster, config);
     let partitions = match args.partition {
@@ -36,9 +56,61 @@ pub async fn run(cluster: Cluster, args: ConsumeArgs) -> anyhow::Result<()> {
         };
         consumer.seek(partition, to).await?;
     }
+    Ok(consumer)
+}
+
+async fn subscribe(cluster: Cluster, args: &ConsumeArgs, group: &str) -> anyhow::Result<Consumer> {
+    let auto_offset_reset = match args.from {
+        StartFrom::Beginning => OffsetReset::Earliest,
+        StartFrom::End => OffsetReset::Latest,
+        StartFrom::Offset(_) | StartFrom::Timestamp(_) => {
+            return Err(UsageError(
+                "--group starts at the committed offsets: only --from beginning or end apply (move a group with `sluice group reset-offsets`)".to_string(),
+            )
+            .into())
+        }
+    };
+    let config = ConsumerConfig {
+        group_id: Some(group.to_string()),
+        auto_offset_reset,
+        enable_auto_commit: false,
+        ..ConsumerConfig::default()
+    };
+    let mut consumer = Consumer::new(cluster, config);
+    consumer.subscribe([args.topic.as_str()]).await?;
+    Ok(consumer)
+}
+
+/// The offsets after the records printed since the last commit.
+#[derive(Default)]
+struct Printed {
+    next: BTreeMap<TopicPartition, i64>,
+}
+
+impl Printed {
+    fn record(&mut self, record: &ConsumerRecord) {
+        self.next.insert(TopicPartition::new(record.topic.clone(), record.partition), record.offset + 1);
+    }
+
+    /// Commits what was printed of the partitions still assigned (a rebalance may have moved
+    /// others, whose printed records were committed before they went).
+    async fn commit(&mut self, consumer: &Consumer) -> anyhow::Result<()> {
+        if !consumer.is_subscribed() || self.next.is_empty() {
+            return Ok(());
+        }
+        let assigned = consumer.assignment();
+        let offsets: BTreeMap<TopicPartition, i64> =
+            std::mem::take(&mut self.next).into_iter().filter(|(tp, _)| assigned.contains(tp)).collect();
+        consumer.commit_offsets(&offsets).await?;
+        Ok(())
+    }
+}
+
+async fn print_records(consumer: &mut Consumer, args: &ConsumeArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut printed = 0u64;
+    let mut to_commit = Printed::default();
     let mut last_record = Instant::now();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -56,13 +128,19 @@ pub async fn run(cluster: Cluster, args: ConsumeArgs) -> anyhow::Result<()> {
         if !records.is_empty() {
             last_record = Instant::now();
         }
+        let mut batch = Printed::default();
         for record in &records {
             if args.max_messages.is_some_and(|max| printed >= max) {
                 break;
             }
             match write_record(&mut out, record, args.output, &args.key_separator) {
-                Ok(()) => printed += 1,
-                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                Ok(()) => {
+                    printed += 1;
+                    batch.record(record);
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return to_commit.commit(consumer).await
+                }
                 Err(error) => return Err(error.into()),
             }
         }
@@ -70,6 +148,12 @@ pub async fn run(cluster: Cluster, args: ConsumeArgs) -> anyhow::Result<()> {
             Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
             other => other?,
         }
+        // Only records that reached stdout count as consumed.
+        to_commit.next.extend(batch.next);
+        if let Err(error) = to_commit.commit(consumer).await {
+            // A rebalance took this member's generation: the next poll rejoins.
+            tracing::warn!(%error, "commit failed; continuing");
+        }
     }
-    Ok(())
+    to_commit.commit(consumer).await
 }

@@ -3,15 +3,18 @@
 //! `main` stays thin: parse arguments (clap), set up logging, run one command, and turn any
 //! error into one line on stderr and a non-zero exit code — no backtrace, no usage dump for a
 //! failure that is not about usage. Each command lives in its own module: [`topic`],
-//! [`produce`], [`consume`], [`cluster`], [`bench`]; [`output`] formats records.
+//! [`produce`], [`consume`], [`group`], [`cluster`], [`bench`]; [`output`] formats records
+//! and tables.
 //!
 //! Exit codes: 0 success, 1 a failed operation (unreachable broker, unknown topic, a refused
-//! request), 2 bad arguments.
+//! request, a group with active members), 2 bad arguments (clap's, and [`UsageError`] for
+//! combinations clap cannot check).
 
 mod args;
 mod bench;
 mod cluster;
 mod consume;
+mod group;
 mod output;
 mod produce;
 mod topic;
@@ -33,8 +36,16 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) if !error.use_stderr() => error.exit(), // --help, --version
         Err(error) => {
+            // clap's first paragraph (a message, and for missing arguments their list on the
+            // next lines) joined into one line; the usage that follows is left to --help.
             let rendered = error.render().to_string();
-            let line = rendered.lines().find(|line| !line.trim().is_empty()).unwrap_or("invalid arguments");
+            let paragraph: Vec<&str> = rendered
+                .lines()
+                .skip_while(|line| line.trim().is_empty())
+                .take_while(|line| !line.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let line = if paragraph.is_empty() { "invalid arguments".to_string() } else { paragraph.join(" ") };
             eprintln!("{line} (see --help)");
             return ExitCode::from(EXIT_USAGE);
         }
@@ -52,6 +63,10 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<UsageError>() => {
+            eprintln!("error: {error:#} (see --help)");
+            ExitCode::from(EXIT_USAGE)
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(EXIT_FAILURE)
@@ -59,12 +74,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// Arguments that parse but do not fit together: exit code 2, like clap's own errors.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = client_config(&cli);
     match cli.command {
         Command::Topic(command) => topic::run(connect(config).await?, command).await,
         Command::Produce(command) => produce::run(connect(config).await?, command).await,
         Command::Consume(command) => consume::run(connect(config).await?, command).await,
+        Command::Group(command) => group::run(connect(config).await?, command).await,
         Command::Cluster(command) => cluster::run(connect(config).await?, command).await,
         Command::Bench(command) => bench::run(config, command).await,
     }

@@ -50,6 +50,36 @@ pub fn record_json(record: &ConsumerRecord) -> String {
     )
 }
 
+/// Writes `rows` under `header` in columns padded to their widest cell, two spaces apart.
+pub fn write_table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|title| title.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> =
+            cells.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}", width = *width)).collect();
+        padded.join("  ").trim_end().to_string()
+    };
+    writeln!(out, "{}", line(header.to_vec()))?;
+    for row in rows {
+        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+/// A number, or `-` when absent (table cells).
+pub fn cell(value: Option<i64>) -> String {
+    value.map_or_else(|| "-".to_string(), |value| value.to_string())
+}
+
+/// A number, or `null` when absent (JSON).
+pub fn json_number(value: Option<i64>) -> String {
+    value.map_or_else(|| "null".to_string(), |value| value.to_string())
+}
+
 fn json_bytes(bytes: Option<&[u8]>) -> String {
     match bytes {
         Some(bytes) => json_string(&String::from_utf8_lossy(bytes)),
@@ -80,6 +110,19 @@ pub fn json_string(text: &str) -> String {
 mod tests {
     use super::*;
     use bytes::Bytes;
+
+    #[test]
+    fn tables_align_columns() {
+        let mut out = Vec::new();
+        let rows =
+            vec![vec!["orders".to_string(), "0".to_string(), cell(None)], vec!["t".into(), "12".into(), cell(Some(3))]];
+        write_table(&mut out, &["TOPIC", "PARTITION", "LAG"], &rows).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "TOPIC   PARTITION  LAG\norders  0          -\nt       12         3\n"
+        );
+        assert_eq!(json_number(None), "null");
+    }
 
     #[test]
     fn json_escapes_and_nulls() {

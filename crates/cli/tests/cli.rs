@@ -1,15 +1,17 @@
 //! The `sluice` binary as a user runs it: produce from stdin and consume back (value,
-//! key/value, JSON), topic commands, and human errors — an unknown topic, an unreachable
-//! broker and bad arguments each give one line on stderr and a non-zero exit code, no
-//! backtrace.
+//! key/value, JSON), topic commands, consumer groups (resume, lag, offset resets), and human
+//! errors — an unknown topic, an unreachable broker, a group with active members and bad
+//! arguments each give one line on stderr and a non-zero exit code, no backtrace.
 //!
 //! Method: a real broker in-process on ephemeral ports; the compiled `sluice` binary run as a
 //! child process (blocking, on a separate thread from the broker's runtime).
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use sluice_broker::{Node, NodeConfig};
+use sluice_client::{ClientConfig, Cluster, Consumer, ConsumerConfig};
 
 fn sluice(bootstrap: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -114,6 +116,138 @@ async fn produce_consume_topics_and_human_errors() {
     let nowhere = unused.local_addr().unwrap().to_string();
     drop(unused);
     one_error_line(&run(&nowhere, &["topic", "list"], None).await, 1, "no broker reachable");
+
+    let _ = stop.send(());
+    served.await.unwrap();
+}
+
+/// The cells of the `orders` rows of a table.
+fn rows(table: &str) -> Vec<Vec<String>> {
+    let row = |line: &str| line.split_whitespace().map(String::from).collect();
+    table.lines().filter(|line| line.starts_with("orders ")).map(row).collect()
+}
+
+/// The NEW-OFFSET column of a `group reset-offsets` table.
+fn new_offsets(table: &str) -> Vec<i64> {
+    rows(table).iter().map(|cells| cells[3].parse().unwrap()).collect()
+}
+
+/// Two runs of `consume --group`: the second resumes where the first committed.
+async fn check_consume_resumes(b: &str) {
+    let lines: String = (0..10).map(|i| format!("k{i}=v{i}\n")).collect();
+    stdout(&run(b, &["produce", "orders", "-K", "="], Some(lines.as_bytes())).await);
+    let first = stdout(&run(b, &[&GROUP_CONSUME[..], &["4"]].concat(), None).await);
+    let second = stdout(&run(b, &[&GROUP_CONSUME[..], &["6"]].concat(), None).await);
+    assert_eq!((first.lines().count(), second.lines().count()), (4, 6));
+    let mut values: Vec<&str> = first.lines().chain(second.lines()).collect();
+    values.sort();
+    let mut expected: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
+    expected.sort();
+    assert_eq!(values, expected, "the second run resumed where the first committed: nothing twice, nothing lost");
+    assert!(stdout(&run(b, &["group", "list"], None).await).lines().any(|line| line.starts_with("g1 ")));
+}
+
+/// `group describe` after three more records: a lag of 3 in all, each row end - committed.
+async fn check_describe_shows_lag(b: &str) {
+    stdout(&run(b, &["produce", "orders", "-K", "="], Some(b"k1=late\nk2=later\nk3=latest\n")).await);
+    let described = stdout(&run(b, &["group", "describe", "g1"], None).await);
+    assert!(described.contains("state Empty") && described.contains("total lag 3"), "{described}");
+    let table = rows(&described);
+    assert_eq!(table.len(), 2, "{described}");
+    for cells in &table {
+        let [committed, end, lag] = [&cells[2], &cells[3], &cells[4]].map(|cell| cell.parse::<i64>().unwrap());
+        assert_eq!(end - committed, lag, "{described}");
+    }
+    let json = stdout(&run(b, &["group", "describe", "g1", "--json"], None).await);
+    assert!(json.starts_with("{\"group\":\"g1\",\"state\":\"Empty\"") && json.contains("\"lag\":"), "{json}");
+}
+
+/// Resets to the earliest offsets (then all 13 records are read again), shifted back by one,
+/// to an RFC 3339 time before every record and to an epoch-ms time after them.
+async fn check_resets(b: &str) {
+    let reset = ["group", "reset-offsets", "g1", "-t", "orders"];
+    let with = |extra: &[&'static str]| [&reset[..], extra].concat();
+    assert_eq!(new_offsets(&stdout(&run(b, &with(&["--to-earliest"]), None).await)), [0, 0]);
+    let all = stdout(&run(b, &[&GROUP_CONSUME[..], &["13"]].concat(), None).await);
+    assert_eq!(all.lines().count(), 13, "read again from the earliest offsets");
+    let ends: Vec<i64> = rows(&stdout(&run(b, &["group", "describe", "g1"], None).await))
+        .iter()
+        .map(|cells| cells[3].parse().unwrap())
+        .collect();
+    let shifted = new_offsets(&stdout(&run(b, &with(&["--shift-by", "-1"]), None).await));
+    assert_eq!(shifted, ends.iter().map(|end| end - 1).collect::<Vec<i64>>());
+    let old = stdout(&run(b, &with(&["--to-datetime", "2001-01-01T00:00:00Z"]), None).await);
+    assert_eq!(new_offsets(&old), [0, 0], "{old}");
+    let late = stdout(&run(b, &with(&["--to-datetime", "4102444800000"]), None).await);
+    assert_eq!(new_offsets(&late), ends, "epoch ms after every record: the log end");
+    let dry = stdout(&run(b, &with(&["--to-earliest", "--dry-run", "--json"]), None).await);
+    assert!(dry.contains("\"dry_run\":true") && dry.contains("\"offset\":0}"), "{dry}");
+    assert_eq!(
+        new_offsets(&stdout(&run(b, &with(&["--shift-by", "0"]), None).await)),
+        ends,
+        "a dry run commits nothing"
+    );
+}
+
+/// With a member active, reset and delete are refused: one line, exit code 1.
+async fn check_refused_while_active(b: &str) {
+    let mut config = ClientConfig::new(b);
+    config.client_id = "test-member".to_string();
+    let member_config = ConsumerConfig {
+        group_id: Some("g1".to_string()),
+        session_timeout: Duration::from_secs(3),
+        max_poll_interval: Duration::from_secs(10),
+        ..ConsumerConfig::default()
+    };
+    let mut member = Consumer::new(Cluster::connect(config).await.unwrap(), member_config);
+    member.subscribe(["orders"]).await.unwrap();
+    while member.assignment().is_empty() {
+        member.poll(Duration::from_millis(200)).await.unwrap();
+    }
+    let refused = run(b, &["group", "reset-offsets", "g1", "--topic", "orders", "--to-latest"], None).await;
+    one_error_line(&refused, 1, "active member");
+    one_error_line(&run(b, &["group", "delete", "g1"], None).await, 1, "active member");
+    assert!(stdout(&run(b, &["group", "describe", "g1"], None).await).contains("client test-member"));
+    member.close().await.unwrap();
+}
+
+/// `consume --group` of the `orders` topic from the beginning (for partitions without a
+/// commit); the record count follows.
+const GROUP_CONSUME: [&str; 7] = ["consume", "orders", "--group", "g1", "--from", "beginning", "-n"];
+
+/// Consumer groups from the command line: `consume --group` commits what it printed and the
+/// next run resumes there; `group describe` shows each partition's committed offset, log end
+/// and lag; `group reset-offsets` moves the offsets (and is refused, one line, exit 1, while a
+/// member is active); `group list` and `group delete`; bad combinations exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_resume_describe_lag_reset_and_delete() {
+    let temp = tempfile::tempdir().unwrap();
+    let node = Node::start(NodeConfig::ephemeral(1, temp.path())).await.unwrap();
+    let bootstrap = node.addresses().kafka.to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(async move {
+        node.serve(async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap()
+    });
+    let b = bootstrap.as_str();
+    stdout(&run(b, &["topic", "create", "orders", "-p", "2"], None).await);
+    check_consume_resumes(b).await;
+    check_describe_shows_lag(b).await;
+    check_resets(b).await;
+    check_refused_while_active(b).await;
+
+    one_error_line(&run(b, &["group", "reset-offsets", "g1", "--topic", "orders"], None).await, 2, "--to-earliest");
+    let both = ["group", "reset-offsets", "g1", "-t", "orders", "--to-earliest", "--to-latest"];
+    one_error_line(&run(b, &both, None).await, 2, "--to-latest");
+    let bad = ["consume", "orders", "--group", "g1", "--from", "offset:3"];
+    one_error_line(&run(b, &bad, None).await, 2, "--group");
+    assert_eq!(stdout(&run(b, &["group", "delete", "g1"], None).await).trim(), "deleted group g1");
+    assert!(!stdout(&run(b, &["group", "list"], None).await).lines().any(|line| line.starts_with("g1 ")));
+    one_error_line(&run(b, &["group", "describe", "g1"], None).await, 1, "does not exist");
+    one_error_line(&run(b, &["group", "delete", "g1"], None).await, 1, "GroupIdNotFound");
 
     let _ = stop.send(());
     served.await.unwrap();

@@ -1,9 +1,9 @@
-//! Admin: topics, partitions, configs, the cluster description.
+//! Admin: topics, partitions, configs, the cluster description, and consumer groups.
 //!
-//! Each call is one Kafka admin request, sent to the controller when the metadata names one
-//! (any broker otherwise) and retried on retriable failures; per-topic error codes become
+//! Each topic call is one Kafka admin request, sent to the controller when the metadata names
+//! one (any broker otherwise) and retried on retriable failures; per-topic error codes become
 //! [`ClientError::Kafka`] with the broker's message. Group administration (list, describe,
-//! lag, reset offsets) waits for the broker's consumer groups (issue 6).
+//! lag, offset resets, delete) is in `groups` and goes to each group's coordinator.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,6 +22,12 @@ use sluice_proto::kafka_protocol::protocol::StrBytes;
 
 use crate::cluster::{topic_name, BrokerInfo, Cluster, Metadata, TopicInfo};
 use crate::error::{ClientError, Result};
+
+mod groups;
+
+pub use groups::{
+    GroupDescription, GroupListing, GroupMember, OffsetChange, OffsetTarget, PartitionLag, STATE_DEAD, STATE_EMPTY,
+};
 
 /// Kafka's config resource type for topics.
 const TOPIC_RESOURCE_TYPE: i8 = 2;

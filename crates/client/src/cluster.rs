@@ -15,8 +15,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sluice_proto::kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use sluice_proto::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use sluice_proto::kafka_protocol::messages::{BrokerId, MetadataRequest, TopicName};
+use sluice_proto::kafka_protocol::messages::{
+    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, ListOffsetsRequest, MetadataRequest, TopicName,
+};
 use sluice_proto::kafka_protocol::protocol::{Request, StrBytes};
 
 use crate::config::ClientConfig;
@@ -27,6 +30,16 @@ use crate::error::{ClientError, Result};
 const BOOTSTRAP_BROKER_ID: i32 = -1;
 /// Kafka's code for UNKNOWN_TOPIC_OR_PARTITION.
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+/// ListOffsets timestamp meaning "the log start offset".
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+/// ListOffsets timestamp meaning "the log end offset" (the high watermark).
+pub const LATEST_TIMESTAMP: i64 = -1;
+/// Kafka's READ_UNCOMMITTED isolation level (no transactions in Sluice yet).
+pub const READ_UNCOMMITTED: i8 = 0;
+/// FindCoordinator key type of a consumer group (1 would be a transactional id).
+const COORDINATOR_KEY_TYPE_GROUP: i8 = 0;
+/// FindCoordinator v4 is the first that batches keys (`coordinator_keys`).
+const FIND_COORDINATOR_BATCHED_VERSION: i16 = 4;
 
 /// One partition as the metadata reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -348,6 +361,67 @@ impl Cluster {
             return Err(ClientError::kafka(5, format!("{topic}-{partition}"), None));
         }
         Ok(found.leader)
+    }
+
+    /// The broker coordinating `group_id` (one FindCoordinator to any broker, no retry: the
+    /// caller's retry loop decides, see `crate::group`). COORDINATOR_NOT_AVAILABLE while the
+    /// broker creates `__consumer_offsets` or elects its leader is retriable.
+    pub async fn find_coordinator(&self, group_id: &str) -> Result<BrokerInfo> {
+        let connection = self.any_connection().await?;
+        let key = StrBytes::from_string(group_id.to_string());
+        let request = FindCoordinatorRequest::default().with_key_type(COORDINATOR_KEY_TYPE_GROUP);
+        let request = if connection.version_for::<FindCoordinatorRequest>()? >= FIND_COORDINATOR_BATCHED_VERSION {
+            request.with_coordinator_keys(vec![key])
+        } else {
+            request.with_key(key)
+        };
+        let response: FindCoordinatorResponse = connection.call(&request, Duration::ZERO).await?;
+        let (code, message, node_id, host, port) = match response.coordinators.into_iter().next() {
+            Some(found) => (found.error_code, found.error_message, found.node_id.0, found.host, found.port),
+            None => (response.error_code, response.error_message, response.node_id.0, response.host, response.port),
+        };
+        if code != 0 {
+            let context = format!("find the coordinator of group {group_id:?}");
+            return Err(ClientError::kafka(code, context, message.map(|m| m.to_string())));
+        }
+        Ok(BrokerInfo { id: node_id, address: format!("{host}:{port}"), rack: None })
+    }
+
+    /// A new connection to `broker` that is not shared with anyone: for a group member, whose
+    /// JoinGroup may wait at the coordinator for a whole rebalance and must not hold up other
+    /// requests (answers come back in request order on a connection), nor be held up by them.
+    pub async fn dedicated_connection(&self, broker: &BrokerInfo) -> Result<Connection> {
+        self.dial(&broker.address).await
+    }
+
+    /// The offset ListOffsets gives for `timestamp` (ms since the epoch, or
+    /// [`EARLIEST_TIMESTAMP`] / [`LATEST_TIMESTAMP`]) on `topic`/`partition`, asked of its
+    /// leader and retried; -1 when no record has a timestamp at or after `timestamp`.
+    pub async fn list_offset(&self, topic: &str, partition: i32, timestamp: i64) -> Result<i64> {
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(broker_id(-1))
+            .with_isolation_level(READ_UNCOMMITTED)
+            .with_topics(vec![ListOffsetsTopic::default().with_name(topic_name(topic)).with_partitions(vec![
+                ListOffsetsPartition::default()
+                    .with_partition_index(partition)
+                    .with_current_leader_epoch(-1)
+                    .with_timestamp(timestamp),
+            ])]);
+        self.retry("list offsets", || async {
+            let leader = self.leader(topic, partition).await?;
+            let response = self.call_broker(leader, &request).await?;
+            let answer = response
+                .topics
+                .iter()
+                .flat_map(|answer| answer.partitions.iter())
+                .find(|answer| answer.partition_index == partition)
+                .ok_or_else(|| ClientError::UnexpectedResponse {
+                    reason: format!("ListOffsets lacks {topic}-{partition}"),
+                })?;
+            ClientError::check(answer.error_code, || format!("list offsets of {topic}-{partition}"))?;
+            Ok(answer.offset)
+        })
+        .await
     }
 
     /// Calls `request` on `broker_id` once.

@@ -44,6 +44,19 @@ pub const CLIENT_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 1),
+    // Consumer groups (`crate::group`). FindCoordinator v1 is the first with a key type,
+    // JoinGroup v1 the first with a rebalance timeout, OffsetFetch v2 the first that fetches
+    // every committed offset of a group (null topics).
+    (ApiKey::FindCoordinator, 1, 4),
+    (ApiKey::JoinGroup, 1, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 2, 8),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// ApiVersions version sent first (v3 carries the client's software name, KIP-511); a broker
@@ -178,19 +191,21 @@ impl Connection {
     /// Sends `body` at the negotiated version and waits for the answer, within the request
     /// timeout plus `extra_wait` (a Fetch's `max_wait`).
     pub async fn call<R: Request>(&self, body: &R, extra_wait: Duration) -> Result<R::Response> {
-        let version = self.version_of::<R>()?;
+        let version = self.version_for::<R>()?;
         self.call_at(version, body, extra_wait).await
     }
 
     /// Sends `body` without waiting for an answer: for Produce with acks=0, which the broker
     /// never answers. Returns once the bytes are written.
     pub async fn send_only<R: Request>(&self, body: &R) -> Result<()> {
-        let version = self.version_of::<R>()?;
+        let version = self.version_for::<R>()?;
         let (_, frame) = self.frame(version, body)?;
         self.write(&frame).await
     }
 
-    fn version_of<R: Request>(&self) -> Result<i16> {
+    /// The negotiated version of `R`'s api: for requests whose fields differ by version, built
+    /// for the version [`Connection::call`] will send. [`ClientError::UnsupportedApi`] if none.
+    pub fn version_for<R: Request>(&self) -> Result<i16> {
         self.versions.get(&R::KEY).copied().ok_or_else(|| ClientError::UnsupportedApi {
             broker: self.address.clone(),
             api: ApiKey::try_from(R::KEY).map(|key| format!("{key:?}")).unwrap_or_else(|()| R::KEY.to_string()),

@@ -10,35 +10,40 @@
 //! Errors: NOT_LEADER_OR_FOLLOWER and friends refresh the metadata and the next round goes to
 //! the new leader; OFFSET_OUT_OF_RANGE applies `auto_offset_reset`; other errors are returned.
 //!
-//! ## Consumer groups — extension point for issue 6
+//! ## Consumer groups
 //!
-//! Group membership (subscribe, rebalance callbacks) and committed offsets (OffsetFetch,
-//! OffsetCommit, auto-commit) need the broker's group coordinator, which issue 6 adds. They
-//! plug in above this type: a group consumer will call [`Consumer::assign`] with the
-//! partitions the group assigns, [`Consumer::seek`] each to its committed offset, and commit
-//! [`Consumer::position`]s. Until then the application owns its offsets (store `position` and
-//! `seek` to it on restart). Nothing here pretends to commit.
+//! With a `group_id`, [`Consumer::subscribe`] makes the consumer a member of a consumer group
+//! (see [`crate::group`]): `poll` joins the group, assigns the partitions the group gives this
+//! member (each starting at its committed offset, else by `auto_offset_reset`), and rejoins
+//! when the heartbeat task reports a rebalance, calling a [`RebalanceListener`] around it.
+//! Offsets are committed with [`Consumer::commit`], [`Consumer::commit_offsets`],
+//! [`Consumer::commit_async`], or every `auto_commit_interval` by `poll` (on by default, as in
+//! Kafka); [`Consumer::close`] commits (with auto-commit), calls the revoke callback and leaves
+//! the group. Without a subscription, a consumer with a `group_id` may still commit and read
+//! committed offsets of manually assigned partitions ("simple" commits: the group must have no
+//! members). Delivery is at least once: records after the last commit are delivered again
+//! after a rebalance or a restart.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sluice_proto::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use sluice_proto::kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use sluice_proto::kafka_protocol::messages::{FetchRequest, FetchResponse, ListOffsetsRequest};
+use sluice_proto::kafka_protocol::messages::{FetchRequest, FetchResponse};
 use sluice_proto::records::{decode_record_batches, TimestampType};
 
-use crate::cluster::{broker_id, topic_name, Cluster};
+use crate::cluster::{broker_id, topic_name, Cluster, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, READ_UNCOMMITTED};
 use crate::error::{ClientError, Result};
+use crate::group::Assignor;
 
-/// ListOffsets timestamp meaning "the log start offset".
-const EARLIEST_TIMESTAMP: i64 = -2;
-/// ListOffsets timestamp meaning "the log end offset".
-const LATEST_TIMESTAMP: i64 = -1;
+mod group;
+
+pub use group::{GroupGeneration, ListenerFuture, PendingCommit, RebalanceListener};
+
 /// Kafka's OFFSET_OUT_OF_RANGE.
 const OFFSET_OUT_OF_RANGE: i16 = 1;
-/// Kafka's READ_UNCOMMITTED isolation level (no transactions in Sluice yet).
-const READ_UNCOMMITTED: i8 = 0;
+/// Kafka's default `heartbeat.interval.ms`: 3 s.
+pub const HEARTBEAT_INTERVAL_DEFAULT: Duration = Duration::from_secs(3);
 
 /// A topic and partition.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,8 +99,39 @@ pub struct ConsumerConfig {
     pub fetch_max_bytes: i32,
     /// `max.partition.fetch.bytes`: bytes per partition per Fetch; default 1 MiB.
     pub partition_max_bytes: i32,
-    /// `auto.offset.reset`: default latest.
+    /// `auto.offset.reset`: default latest. With a group, it applies to partitions that have no
+    /// committed offset.
     pub auto_offset_reset: OffsetReset,
+    /// `group.id`: the consumer group, for [`Consumer::subscribe`] and commits; default none.
+    pub group_id: Option<String>,
+    /// `session.timeout.ms`: the coordinator expels a member it has not heard from for this
+    /// long; default 45 s (Kafka 3.0+). It must lie within the broker's
+    /// `group.min.session.timeout.ms` / `group.max.session.timeout.ms` (6 s–30 min in Kafka).
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms`: time between heartbeats, below `session_timeout`. It bounds how
+    /// long this member takes to notice a rebalance. `None` (the default): Kafka's default of
+    /// [`HEARTBEAT_INTERVAL_DEFAULT`], or a third of the session timeout if that is shorter
+    /// (the most Kafka recommends).
+    pub heartbeat_interval: Option<Duration>,
+    /// `max.poll.interval.ms`: longest time between two `poll` calls before the member leaves
+    /// the group (its partitions go to others); also the rebalance timeout, how long the
+    /// coordinator waits for every member to rejoin. Default 5 min.
+    pub max_poll_interval: Duration,
+    /// `partition.assignment.strategy`: assignors offered, in order of preference; the group
+    /// uses the first that every member offers. Default range, then roundrobin.
+    pub assignors: Vec<Assignor>,
+    /// `enable.auto.commit`: `poll` commits the positions of the previous polls every
+    /// `auto_commit_interval`, and a revoke or `close` commits them too; default true.
+    pub enable_auto_commit: bool,
+    /// `auto.commit.interval.ms`: default 5 s.
+    pub auto_commit_interval: Duration,
+}
+
+impl ConsumerConfig {
+    /// The heartbeat interval in effect (see [`ConsumerConfig::heartbeat_interval`]).
+    pub fn effective_heartbeat_interval(&self) -> Duration {
+        self.heartbeat_interval.unwrap_or_else(|| HEARTBEAT_INTERVAL_DEFAULT.min(self.session_timeout / 3))
+    }
 }
 
 impl Default for ConsumerConfig {
@@ -106,6 +142,13 @@ impl Default for ConsumerConfig {
             fetch_max_bytes: 50 * 1024 * 1024,
             partition_max_bytes: 1024 * 1024,
             auto_offset_reset: OffsetReset::Latest,
+            group_id: None,
+            session_timeout: Duration::from_secs(45),
+            heartbeat_interval: None,
+            max_poll_interval: Duration::from_secs(300),
+            assignors: vec![Assignor::Range, Assignor::RoundRobin],
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
         }
     }
 }
@@ -144,23 +187,32 @@ struct Assigned {
     paused: bool,
 }
 
-/// A consumer of assigned partitions. Not shared: `&mut self` methods, like Kafka's consumer.
+/// A consumer of assigned partitions, or of the partitions its group gives it. Not shared:
+/// `&mut self` methods, like Kafka's consumer.
 #[derive(Debug)]
 pub struct Consumer {
     cluster: Cluster,
     config: ConsumerConfig,
     assignment: BTreeMap<TopicPartition, Assigned>,
+    /// Group state, when `group_id` is set.
+    group: Option<group::Group>,
 }
 
 impl Consumer {
     /// A consumer on `cluster` with nothing assigned.
     pub fn new(cluster: Cluster, config: ConsumerConfig) -> Consumer {
-        Consumer { cluster, config, assignment: BTreeMap::new() }
+        let group = config.group_id.as_ref().map(|group_id| group::Group::new(&cluster, &config, group_id));
+        Consumer { cluster, config, assignment: BTreeMap::new(), group }
     }
 
     /// Replaces the assignment; partitions kept keep their positions. Fails for a topic or
-    /// partition that does not exist.
+    /// partition that does not exist, and while subscribed (the group assigns then).
     pub async fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) -> Result<()> {
+        if self.is_subscribed() {
+            return Err(ClientError::InvalidState {
+                reason: "assign while subscribed to a group; unsubscribe first".to_string(),
+            });
+        }
         let mut next = BTreeMap::new();
         for partition in partitions {
             let info = self.cluster.topic(&partition.topic).await?;
@@ -222,6 +274,11 @@ impl Consumer {
         if let Some(position) = self.assigned(partition)?.position {
             return Ok(position);
         }
+        // A newly assigned group partition starts at its committed offset, if it has one.
+        self.resolve_committed().await?;
+        if let Some(position) = self.assigned(partition)?.position {
+            return Ok(position);
+        }
         self.reset(partition).await
     }
 
@@ -277,45 +334,38 @@ impl Consumer {
 
     /// The offset ListOffsets gives for `timestamp` (or -1/-2 for latest/earliest), retried.
     async fn list_offset(&self, partition: &TopicPartition, timestamp: i64) -> Result<i64> {
-        let request = ListOffsetsRequest::default()
-            .with_replica_id(broker_id(-1))
-            .with_isolation_level(READ_UNCOMMITTED)
-            .with_topics(vec![ListOffsetsTopic::default().with_name(topic_name(&partition.topic)).with_partitions(
-                vec![ListOffsetsPartition::default()
-                    .with_partition_index(partition.partition)
-                    .with_current_leader_epoch(-1)
-                    .with_timestamp(timestamp)],
-            )]);
-        self.cluster
-            .retry("list offsets", || async {
-                let leader = self.cluster.leader(&partition.topic, partition.partition).await?;
-                let response = self.cluster.call_broker(leader, &request).await?;
-                let answer = response
-                    .topics
-                    .iter()
-                    .flat_map(|topic| topic.partitions.iter())
-                    .find(|p| p.partition_index == partition.partition)
-                    .ok_or_else(|| ClientError::UnexpectedResponse {
-                        reason: format!("ListOffsets lacks {}-{}", partition.topic, partition.partition),
-                    })?;
-                ClientError::check(answer.error_code, || {
-                    format!("list offsets of {}-{}", partition.topic, partition.partition)
-                })?;
-                Ok(answer.offset)
-            })
-            .await
+        self.cluster.list_offset(&partition.topic, partition.partition, timestamp).await
     }
 
     /// Fetches records from every assigned, unpaused partition, waiting up to `timeout` for
-    /// some to arrive. Returns an empty list when none did.
+    /// some to arrive. Returns an empty list when none did. When subscribed, it first takes
+    /// part in the group: joins or rejoins (calling the rebalance listener), and auto-commits;
+    /// a join still running at the deadline continues in the next `poll`.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         let deadline = Instant::now() + timeout;
+        loop {
+            if !self.maintain_group(deadline).await? {
+                return Ok(Vec::new());
+            }
+            let records = self.poll_assigned(deadline).await?;
+            if !records.is_empty() || Instant::now() >= deadline || !self.rejoin_pending() {
+                return Ok(records);
+            }
+        }
+    }
+
+    /// The fetch loop of `poll`: returns at the first records, at the deadline, or as soon as
+    /// the group asks this member to rejoin.
+    async fn poll_assigned(&mut self, deadline: Instant) -> Result<Vec<ConsumerRecord>> {
         let mut attempt = 0u32;
         loop {
+            if self.rejoin_pending() {
+                return Ok(Vec::new());
+            }
             let active: Vec<TopicPartition> =
                 self.assignment.iter().filter(|(_, a)| !a.paused).map(|(tp, _)| tp.clone()).collect();
             if active.is_empty() {
-                tokio::time::sleep_until(deadline.into()).await;
+                self.idle_until(deadline).await;
                 return Ok(Vec::new());
             }
             for partition in &active {

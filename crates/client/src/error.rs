@@ -126,6 +126,44 @@ pub enum ClientError {
     #[error("delivery failed: {0}")]
     Delivery(std::sync::Arc<ClientError>),
 
+    /// An offset commit was refused because this member's generation is over: the group
+    /// rebalanced (ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS), the coordinator no longer knows
+    /// the member (UNKNOWN_MEMBER_ID: its session expired), or another instance took its static
+    /// id (FENCED_INSTANCE_ID). Not retriable as is: the partitions may already belong to
+    /// another member. The next `poll` rejoins the group; records consumed since the last
+    /// successful commit may be delivered again (at least once).
+    #[error("commit for group {group:?} failed: {error:?} (code {code}); the group rebalanced, poll to rejoin")]
+    CommitFailed {
+        /// The group.
+        group: String,
+        /// The decoded Kafka error.
+        error: ResponseError,
+        /// The raw code.
+        code: i16,
+    },
+
+    /// An operation that needs a group without active members (an offset reset, a delete) was
+    /// refused because the group has members. Not retriable until the group's consumers stop
+    /// (or their sessions expire): then the group is Empty.
+    #[error("group {group:?} has {members} active member(s) (state {state}); stop its consumers first")]
+    GroupNotEmpty {
+        /// The group.
+        group: String,
+        /// Its state as the coordinator reports it (`Stable`, `PreparingRebalance`, ...).
+        state: String,
+        /// Members at the time of the check.
+        members: usize,
+    },
+
+    /// The call is not possible in the consumer's current state: `poll` inside a rebalance
+    /// callback, `assign` while subscribed, a group operation without `group_id`, committing
+    /// while the member is between generations. Not retriable as is: change the call.
+    #[error("invalid state: {reason}")]
+    InvalidState {
+        /// What is wrong.
+        reason: String,
+    },
+
     /// The broker's answer does not match the request (a missing partition, a wrong
     /// correlation id). The connection is dropped. Retriable: a new connection usually helps;
     /// if not, report a broker bug.
@@ -152,7 +190,10 @@ impl ClientError {
             | ClientError::UnsupportedApi { .. }
             | ClientError::RecordTooLarge { .. }
             | ClientError::InvalidConfig { .. }
-            | ClientError::Closed { .. } => false,
+            | ClientError::Closed { .. }
+            | ClientError::CommitFailed { .. }
+            | ClientError::GroupNotEmpty { .. }
+            | ClientError::InvalidState { .. } => false,
         }
     }
 
@@ -171,6 +212,20 @@ impl ClientError {
                     | ResponseError::KafkaStorageError
                     | ResponseError::NotController
             ),
+            ClientError::Io { .. } | ClientError::Timeout { .. } | ClientError::NoBrokerReachable { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether a group request should look its coordinator up again before a retry: the broker
+    /// is not (or no longer) the group's coordinator, or the connection to it failed.
+    /// COORDINATOR_LOAD_IN_PROGRESS is retriable but keeps the coordinator: it is the right
+    /// broker, still loading the group.
+    pub fn invalidates_coordinator(&self) -> bool {
+        match self {
+            ClientError::Kafka { error, .. } => {
+                matches!(error, ResponseError::NotCoordinator | ResponseError::CoordinatorNotAvailable)
+            }
             ClientError::Io { .. } | ClientError::Timeout { .. } | ClientError::NoBrokerReachable { .. } => true,
             _ => false,
         }

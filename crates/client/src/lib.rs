@@ -12,11 +12,12 @@
 //!    cluster dials a new one: reconnect);
 //! 4. `sluice-proto` — frames, request/response codecs behind its length guard, record batches.
 //!
-//! [`retry`] builds the retry-then-dead-letter pattern on top of the consumer and producer.
+//! [`group`] is the consumer-group protocol under [`Consumer::subscribe`] and the commits (the
+//! coordinator, JoinGroup/SyncGroup with the range and roundrobin assignors, heartbeats,
+//! committed offsets); [`admin`] lists, describes and deletes groups, reports their lag and
+//! resets their offsets. [`retry`] builds the retry-then-dead-letter pattern on top of the
+//! consumer and producer, committing only what was handled or dead-lettered.
 //! [`error::ClientError`] is the one error type; each variant says whether it is retriable.
-//!
-//! Consumer groups (subscribe, commit) wait for the broker's group coordinator (issue 6); see
-//! the [`consumer`] module docs for where they plug in.
 
 pub mod admin;
 pub mod backoff;
@@ -25,13 +26,18 @@ pub mod config;
 pub mod connection;
 pub mod consumer;
 pub mod error;
+pub mod group;
 pub mod producer;
 pub mod retry;
 
 pub use admin::Admin;
 pub use cluster::Cluster;
 pub use config::ClientConfig;
-pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, SeekTo, TopicPartition};
+pub use consumer::{
+    Consumer, ConsumerConfig, ConsumerRecord, GroupGeneration, ListenerFuture, OffsetReset, PendingCommit,
+    RebalanceListener, SeekTo, TopicPartition,
+};
 pub use error::{ClientError, Result};
+pub use group::Assignor;
 pub use producer::{Acks, Delivery, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 pub use sluice_proto::records::Compression;

@@ -34,12 +34,14 @@
 //!
 //! ## Committing progress
 //!
-//! The issue asks to commit offsets only after success or dead-lettering. Committed offsets
-//! need consumer groups (issue 6), which the broker does not have yet; until then this helper
-//! commits nothing. [`DeadLetterHandler::process_batch`] returns the next offset per partition
-//! that is safe to record (every record before it handled or dead-lettered); store it where
-//! your application keeps state and [`crate::Consumer::seek`] to it on restart. When groups
-//! land, that value is exactly what will be committed.
+//! Offsets are committed only after success or dead-lettering.
+//! [`DeadLetterHandler::process_and_commit`] processes what `poll` returned and commits, through
+//! the consumer's group, the next offset per partition that is safe (every record before it
+//! handled or dead-lettered). If a dead letter cannot be published it commits the progress
+//! before that record, moves the consumer back to the first unprocessed record of each
+//! partition (so the next `poll` delivers it again and no auto-commit passes it), and returns
+//! the error. [`DeadLetterHandler::process_batch`] does the same processing without committing
+//! and returns the safe offsets, for applications that keep their progress elsewhere.
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -49,7 +51,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::backoff::Backoff;
-use crate::consumer::{ConsumerRecord, TopicPartition};
+use crate::consumer::{Consumer, ConsumerRecord, SeekTo, TopicPartition};
 use crate::error::{ClientError, Result};
 use crate::producer::{Producer, ProducerRecord, RecordMetadata};
 
@@ -190,6 +192,34 @@ impl DeadLetterHandler {
         (outcomes, progress, Ok(()))
     }
 
+    /// [`DeadLetterHandler::process_batch`], then commits the progress with
+    /// [`Consumer::commit_offsets`] (the consumer's group: its generation when subscribed).
+    /// Returns the outcomes and the committed offsets, or the first error — of processing
+    /// (after committing what was done and rewinding the consumer to the first unprocessed
+    /// record of each partition) or of the commit.
+    pub async fn process_and_commit<F, Fut, E>(
+        &self,
+        consumer: &mut Consumer,
+        records: &[ConsumerRecord],
+        handler: F,
+    ) -> (Vec<Outcome>, Result<BTreeMap<TopicPartition, i64>>)
+    where
+        F: FnMut(&ConsumerRecord, u32) -> Fut,
+        Fut: Future<Output = std::result::Result<(), E>>,
+        E: Display,
+    {
+        let (outcomes, progress, processed) = self.process_batch(records, handler).await;
+        if processed.is_err() {
+            rewind(consumer, &records[outcomes.len()..]).await;
+        }
+        let committed = consumer.commit_offsets(&progress).await;
+        if let Err(error) = &committed {
+            tracing::warn!(%error, partitions = progress.len(), "cannot commit the processed records");
+        }
+        let result = processed.and(committed).map(|()| progress);
+        (outcomes, result)
+    }
+
     async fn publish(&self, record: &ConsumerRecord, attempts: u32, error: &str) -> Result<RecordMetadata> {
         let mut headers: Vec<(String, Option<Bytes>)> =
             record.headers.iter().filter(|(key, _)| !key.starts_with(HEADER_PREFIX)).cloned().collect();
@@ -209,6 +239,19 @@ impl DeadLetterHandler {
             timestamp_ms: None,
         };
         self.producer.send(dead_letter).await?.await
+    }
+}
+
+/// Moves each partition of `unprocessed` back to its first record there.
+async fn rewind(consumer: &mut Consumer, unprocessed: &[ConsumerRecord]) {
+    let mut first: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    for record in unprocessed {
+        first.entry(TopicPartition::new(record.topic.clone(), record.partition)).or_insert(record.offset);
+    }
+    for (partition, offset) in first {
+        if let Err(error) = consumer.seek(&partition, SeekTo::Offset(offset)).await {
+            tracing::warn!(topic = %partition.topic, partition = partition.partition, offset, %error, "cannot rewind");
+        }
     }
 }
 

@@ -3,8 +3,11 @@
 //! once and then succeeds is retried and not dead-lettered; nothing else reaches the DLQ and
 //! every record is accounted for once.
 //!
+//! With a consumer group, the helper commits only what was handled or dead-lettered.
+//!
 //! Method: a real in-process broker; records produced and consumed with `sluice-client`; the
-//! handler records each call; the DLQ topic read back with the consumer.
+//! handler records each call; the DLQ topic read back with the consumer; committed offsets
+//! read back from the group coordinator.
 
 mod common;
 
@@ -18,7 +21,9 @@ use sluice_client::retry::{
     DeadLetterHandler, Outcome, RetryPolicy, HEADER_ATTEMPTS, HEADER_ERROR, HEADER_ORIGINAL_OFFSET,
     HEADER_ORIGINAL_PARTITION, HEADER_ORIGINAL_TOPIC,
 };
-use sluice_client::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, Producer, ProducerConfig, ProducerRecord};
+use sluice_client::{
+    Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, Producer, ProducerConfig, ProducerRecord, TopicPartition,
+};
 
 async fn read_all(consumer: &mut Consumer, expected: usize) -> Vec<ConsumerRecord> {
     let mut records = Vec::new();
@@ -149,4 +154,92 @@ async fn a_dead_letter_that_cannot_be_published_is_an_error_not_a_silent_loss() 
     assert!(outcomes.is_empty() && progress.is_empty(), "no progress past an undelivered dead letter");
     let error = result.unwrap_err();
     assert!(error.to_string().contains("payments.dlq"), "{error}");
+}
+
+fn group_consumer(cluster: &sluice_client::Cluster, group: &str) -> Consumer {
+    let config = ConsumerConfig {
+        group_id: Some(group.to_string()),
+        auto_offset_reset: OffsetReset::Earliest,
+        enable_auto_commit: false,
+        session_timeout: Duration::from_secs(3),
+        max_poll_interval: Duration::from_secs(10),
+        ..ConsumerConfig::default()
+    };
+    Consumer::new(cluster.clone(), config)
+}
+
+/// With a group, the helper commits after each record is handled or dead-lettered, and never
+/// past a record whose dead letter could not be published: that record is delivered again.
+#[tokio::test]
+async fn the_helper_commits_after_handling_or_dead_lettering_and_never_past_a_failure() {
+    let broker = TestBroker::start().await;
+    let cluster = cluster(&broker.bootstrap()).await;
+    for (topic, partitions) in [("jobs", 2), ("jobs.dlq", 1), ("tasks", 1)] {
+        create_topic(&cluster, topic, partitions).await;
+    }
+    let producer = Producer::new(cluster.clone(), ProducerConfig::default()).await.unwrap();
+    for index in 0..10 {
+        producer.send(ProducerRecord::new("jobs", format!("job-{index}")).with_partition(index % 2)).await.unwrap();
+    }
+    for index in 0..5 {
+        producer.send(ProducerRecord::new("tasks", format!("task-{index}"))).await.unwrap();
+    }
+    producer.flush().await.unwrap();
+    let policy = RetryPolicy {
+        attempts_max: 2,
+        backoff: Backoff { initial: Duration::from_millis(5), max: Duration::from_millis(10) },
+        dead_letter_topic: None,
+    };
+    let helper = DeadLetterHandler::new(producer, policy).unwrap();
+    let fails_on = |bad: &'static str| {
+        move |record: &ConsumerRecord, _attempt: u32| {
+            let failed = record.value.as_deref() == Some(bad.as_bytes());
+            async move {
+                if failed {
+                    Err(format!("{bad} is broken"))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    };
+
+    let mut jobs = group_consumer(&cluster, "workers");
+    jobs.subscribe(["jobs"]).await.unwrap();
+    let records = read_all(&mut jobs, 10).await;
+    assert_eq!(records.len(), 10);
+    let (outcomes, committed) = helper.process_and_commit(&mut jobs, &records, fails_on("job-4")).await;
+    let committed = committed.unwrap();
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, Outcome::DeadLettered { .. })).count(), 1);
+    let everything = BTreeMap::from([(TopicPartition::new("jobs", 0), 5), (TopicPartition::new("jobs", 1), 5)]);
+    assert_eq!(committed, everything, "committed once every record was handled or dead-lettered");
+    assert_eq!(jobs.committed(&jobs.assignment()).await.unwrap(), everything, "the coordinator has it");
+    jobs.close().await.unwrap();
+    let mut dlq = Consumer::new(
+        cluster.clone(),
+        ConsumerConfig { auto_offset_reset: OffsetReset::Earliest, ..ConsumerConfig::default() },
+    );
+    dlq.assign_topic("jobs.dlq").await.unwrap();
+    let dead: Vec<ConsumerRecord> = read_all(&mut dlq, 1).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].value.as_deref(), Some(&b"job-4"[..]));
+
+    // No `tasks.dlq`: task-2 can be neither handled nor dead-lettered.
+    let mut tasks = group_consumer(&cluster, "task-workers");
+    tasks.subscribe(["tasks"]).await.unwrap();
+    let records = read_all(&mut tasks, 5).await;
+    assert_eq!(records.len(), 5);
+    let (outcomes, result) = helper.process_and_commit(&mut tasks, &records, fails_on("task-2")).await;
+    let error = result.unwrap_err();
+    assert!(error.to_string().contains("tasks.dlq"), "{error}");
+    assert_eq!(outcomes.len(), 2, "task-0 and task-1 were handled");
+    let partition = TopicPartition::new("tasks", 0);
+    assert_eq!(
+        tasks.committed(std::slice::from_ref(&partition)).await.unwrap(),
+        BTreeMap::from([(partition.clone(), 2)])
+    );
+    assert_eq!(tasks.position(&partition).await.unwrap(), 2, "rewound to the failed record");
+    let again = read_all(&mut tasks, 3).await;
+    assert_eq!(again.iter().map(|r| r.offset).collect::<Vec<_>>(), [2, 3, 4], "delivered again, nothing skipped");
+    tasks.close().await.unwrap();
 }
