@@ -8,7 +8,8 @@
 # queued.max.messages.kbytes are raised because at their defaults, 100,000 records and 64 MiB,
 # the client stops fetching until its 1-second timer sees the queue drained, which measures that
 # timer rather than the broker), and reports records/s, MB/s, and the CPU seconds the broker
-# and kcat used (from /proc), so you can tell which side is the bottleneck.
+# and kcat used (from /proc), so you can tell which side is the bottleneck, and the ratio of MB/s
+# to the machine's loopback TCP limit measured with iperf3 in the same run (lib/loopback.sh).
 #
 # Usage: bash scripts/bench-broker.sh            (MESSAGES=1000000 by default)
 set -euo pipefail
@@ -18,6 +19,10 @@ MESSAGES="${MESSAGES:-1000000}"
 cd "$REPO_ROOT"
 cargo build --release -p sluice-broker --bin sluice-broker >/dev/null
 BIN="$REPO_ROOT/target/release/sluice-broker"
+# shellcheck source=lib/loopback.sh
+. "$REPO_ROOT/scripts/lib/loopback.sh"
+LOOPBACK_MB_S="$(loopback_mb_s)"
+echo "loopback iperf3 (1 stream, 5 s): $LOOPBACK_MB_S MB/s; load $(cut -d' ' -f1-3 /proc/loadavg)"
 WORK="$(mktemp -d -t sluice-bench.XXXXXX)"
 trap 'kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -43,11 +48,13 @@ run() { # label, command...; prints wall seconds, records/s, MB/s and CPU of the
     /usr/bin/time -f "%U %S" -o "$WORK/kcat.cpu" "$@"
     end="$(date +%s.%N)"
     after="$(cpu_seconds "$BROKER_PID")"
-    python3 - "$label" "$start" "$end" "$before" "$after" "$bytes" $(cat "$WORK/kcat.cpu") "$MESSAGES" <<'PY'
+    python3 - "$label" "$start" "$end" "$before" "$after" "$bytes" $(cat "$WORK/kcat.cpu") "$MESSAGES" "$LOOPBACK_MB_S" <<'PY'
 import sys
-label, start, end, before, after, size, user, system, count = sys.argv[1:10]
+label, start, end, before, after, size, user, system, count, loopback = sys.argv[1:11]
 wall = float(end) - float(start)
-print(f"{label:<28} {wall:7.2f} s  {int(count)/wall:>10,.0f} records/s  {int(size)/wall/1e6:7.1f} MB/s"
+mb_s = int(size) / wall / 1e6
+print(f"{label:<28} {wall:7.2f} s  {int(count)/wall:>10,.0f} records/s  {mb_s:7.1f} MB/s"
+      f" ({mb_s / float(loopback):5.1%} of loopback)"
       f"  broker CPU {float(after)-float(before):5.2f} s  kcat CPU {float(user)+float(system):5.2f} s")
 PY
 }
