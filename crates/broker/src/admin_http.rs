@@ -1,5 +1,6 @@
 //! The admin HTTP listener: `GET /health` (the process is up: 200) and `GET /ready` (200 once
-//! the metadata group has a leader and this broker's registration is applied, else 503).
+//! the metadata group has a leader — with a live quorum when this node is that leader — and this
+//! broker's registration is applied, else 503).
 //!
 //! Two fixed answers do not need an HTTP library: each connection sends one request line and
 //! headers (at most [`ADMIN_REQUEST_BYTES_MAX`], within [`ADMIN_REQUEST_TIMEOUT_MS`]), gets one

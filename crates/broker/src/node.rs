@@ -154,7 +154,7 @@ struct ReadyFlag {
 
 impl Readiness for ReadyFlag {
     fn is_ready(&self) -> bool {
-        self.broker.borrow().as_ref().is_some_and(|b| b.is_registered() && b.meta.current_leader().is_some())
+        self.broker.borrow().as_ref().is_some_and(|b| b.is_registered() && b.meta.has_quorum())
     }
 }
 

@@ -268,6 +268,24 @@ impl MetaNode {
         self.raft.metrics().borrow().current_leader
     }
 
+    /// Whether this node can serve metadata: it knows a leader and, when it is the leader
+    /// itself, a quorum acknowledged it within the longest election timeout (openraft's
+    /// `millis_since_quorum_ack`). An isolated leader keeps believing it leads — openraft does
+    /// not step down without a quorum — but it can commit nothing, so it must not report
+    /// itself ready. A single voter is its own quorum.
+    pub fn has_quorum(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        match metrics.current_leader {
+            None => false,
+            Some(leader) if leader == self.config.node_id => {
+                metrics.membership_config.membership().voter_ids().count() <= 1
+                    || metrics.millis_since_quorum_ack.is_some_and(|ms| ms <= self.config.election_timeout_max_ms)
+            }
+            Some(_) => true,
+        }
+    }
+
     /// openraft's metrics (state, term, leader, log indexes, membership, snapshot).
     pub fn metrics(&self) -> watch::Receiver<RaftMetrics> {
         self.raft.metrics()

@@ -197,6 +197,7 @@ async fn isolated_leader_cannot_commit_and_rejoins_cleanly() {
     let mut cluster = Cluster::start(3).await;
     let isolated = cluster.wait_leader(&[1, 2, 3], ELECTION_WAIT).await;
     register_brokers(&cluster.node(isolated), 2).await;
+    assert!(cluster.node(isolated).has_quorum(), "a connected leader has its quorum");
     cluster.node(isolated).network_switch().isolate();
 
     // A write on the isolated node never commits: no quorum can be reached from it.
@@ -206,6 +207,13 @@ async fn isolated_leader_cannot_commit_and_rejoins_cleanly() {
         .client_write(sluice_meta::types::Proposal { commands: vec![create_topic("written-while-isolated", 1, 1)] });
     let attempt = tokio::time::timeout(Duration::from_millis(1_500), write).await;
     assert!(!matches!(attempt, Ok(Ok(_))), "isolated node committed a write: {attempt:?}");
+
+    // It still believes it leads, but it no longer says it has a quorum (readiness).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while isolated_node.has_quorum() {
+        assert!(std::time::Instant::now() < deadline, "an isolated leader kept claiming a quorum");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // The majority elects a new leader and commits.
     let majority: Vec<u64> = (1..=3).filter(|id| *id != isolated).collect();
