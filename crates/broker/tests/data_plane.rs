@@ -3,7 +3,8 @@
 //! their original offsets and refuses gaps, across a restart; fetch long-polls (returns within
 //! max_wait on an empty partition, early when data arrives) and honours its byte limits;
 //! ListOffsets finds earliest, latest and by timestamp; every api in the ApiVersions table
-//! answers at both ends of its range.
+//! answers at both ends of its range; acks=all produces racing on one partition from several
+//! connections are each answered at once (the published high watermark never falls behind).
 //!
 //! Method: a whole broker (`Node`, see `common`) on ephemeral ports with a temporary data
 //! directory; requests encoded with `kafka-protocol`, batches built with `sluice-proto`'s
@@ -762,4 +763,47 @@ async fn leader_epochs_are_stamped_checked_and_reported() {
     assert_eq!(offset_for_leader_epoch(&mut stream, "epochs", 2, 2).await, (0, 2, 5));
     assert_eq!(offset_for_leader_epoch(&mut stream, "epochs", 2, 7).await, (0, -1, -1));
     assert_eq!(offset_for_leader_epoch(&mut stream, "epochs", 1, 0).await.0, kafka_code::FENCED_LEADER_EPOCH);
+}
+
+/// Regression test for the 30 s stalls of `sluice bench produce --producers 4 --acks all`.
+///
+/// The partition published its new high watermark on its `watch` channel after releasing its
+/// lock, so two appends from different connections could publish out of order and the channel
+/// went back to the older value while the log's high watermark was past both batches. An
+/// acks=all produce that subscribed after that waited for the next append to the partition;
+/// when every producer was waiting that way nobody appended, and each wait ran to the request
+/// timeout. Here every round sends one acks=all produce from each of several connections to
+/// one partition at once, then nothing: each must be answered without REQUEST_TIMED_OUT (its
+/// timeout is 1 s) and the published high watermark must be the log's. Without the fix some
+/// round among a few hundred fails (the bad interleaving needs a thread descheduled between
+/// the unlock and the publish, so it is a race, but a frequent one with more appending threads
+/// than cores).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_acks_all_produces_to_one_partition_never_wait_for_a_stale_high_watermark() {
+    const CONNECTIONS: usize = 8;
+    const ROUNDS: usize = 400;
+    let broker = TestBroker::start().await;
+    let mut admin = broker.connect().await;
+    assert_eq!(create_topic(&mut admin, "hw", 1, &[]).await, 0);
+    assert_eq!(produce(&mut admin, "hw", 0, Some(batch(1, 10))).await, (0, 0));
+    let partition = broker.broker.partitions.get("hw", 0).unwrap();
+    let mut streams = Vec::new();
+    for _ in 0..CONNECTIONS {
+        streams.push(broker.connect().await);
+    }
+    let request = produce_request(-1, vec![("hw", 0, Some(batch(1, 10)))]).with_timeout_ms(1_000);
+    for round in 0..ROUNDS {
+        let answers = futures::future::join_all(streams.iter_mut().map(|stream| async {
+            let response: ProduceResponse = call(stream, ApiKey::Produce, PRODUCE_VERSION, &request).await;
+            response.responses[0].partition_responses[0].error_code
+        }))
+        .await;
+        assert!(
+            answers.iter().all(|code| *code == kafka_code::NONE),
+            "round {round}: acks=all answers {answers:?} (7 = REQUEST_TIMED_OUT: waited for a committed batch)"
+        );
+        let (_, high_watermark, _) = partition.offsets().unwrap();
+        let published = *partition.watch_high_watermark().borrow();
+        assert_eq!(published, high_watermark, "round {round}: the published high watermark is not the log's");
+    }
 }

@@ -9,7 +9,9 @@
 //! releasing it.
 //!
 //! The high watermark is also published on a `watch` channel: fetches that wait for data
-//! (long poll) and acks=all produces wait on it instead of polling.
+//! (long poll) and acks=all produces wait on it instead of polling. It is published under the
+//! partition's lock, so it changes in append order and, whenever the lock is free, holds the
+//! log's high watermark.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -248,12 +250,16 @@ impl Partition {
         let high_watermark = advance_high_watermark(&mut log, &state, self.local_broker);
         let log_start_offset = log.log_start_offset();
         state.log = Some(log);
-        drop(state);
+        // Published before the lock is released, so the channel sees high watermarks in lock
+        // order. Published after it, two appends could publish out of order and move the
+        // channel back below a batch already committed: an acks=all produce would then wait
+        // for the next append, or for its whole timeout when none comes.
         self.high_watermark.send_if_modified(|current| {
             let changed = *current != high_watermark;
             *current = high_watermark;
             changed
         });
+        drop(state);
         Ok(Appended {
             base_offset: info.first_offset,
             last_offset: info.last_offset,
