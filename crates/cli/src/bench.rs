@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
+use serde::Serialize;
 use sluice_client::admin::NewTopic;
 use sluice_client::backoff::random_u64;
 use sluice_client::{
@@ -25,6 +26,7 @@ use tokio::sync::mpsc;
 
 use crate::args::{BenchCommand, BenchConsumeArgs, BenchProduceArgs};
 use crate::connect;
+use crate::output::write_json_line;
 
 /// Deliveries a producer's collector may have queued before `send` waits: keeps the
 /// benchmark's own bookkeeping bounded independently of the producer's buffer.
@@ -67,20 +69,55 @@ impl Summary {
         let ms = |micros: u64| micros as f64 / 1000.0;
         let (p50, p99, p999) = (self.percentile(0.5), self.percentile(0.99), self.percentile(0.999));
         let max = self.latencies_us.last().copied().unwrap_or(0);
-        let line = if json {
-            format!(
-                "{{\"benchmark\":\"{what}\",\"records\":{},\"bytes\":{},\"elapsed_s\":{:.3},\"records_per_s\":{:.0},\"mb_per_s\":{:.2},\"latency\":\"{latency_name}\",\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"max_ms\":{:.3}}}",
-                self.records, self.bytes, seconds, records_per_second, megabytes_per_second, ms(p50), ms(p99), ms(p999), ms(max)
-            )
-        } else {
-            format!(
-                "{what}: {} records, {} bytes in {:.2} s: {:.0} records/s, {:.2} MB/s; {latency_name} latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
-                self.records, self.bytes, seconds, records_per_second, megabytes_per_second, ms(p50), ms(p99), ms(p999), ms(max)
-            )
-        };
+        if json {
+            let line = SummaryJson {
+                benchmark: what,
+                records: self.records,
+                bytes: self.bytes,
+                elapsed_s: round_to(seconds, 3),
+                records_per_s: records_per_second.round() as u64,
+                mb_per_s: round_to(megabytes_per_second, 2),
+                latency: latency_name,
+                p50_ms: round_to(ms(p50), 3),
+                p99_ms: round_to(ms(p99), 3),
+                p999_ms: round_to(ms(p999), 3),
+                max_ms: round_to(ms(max), 3),
+            };
+            let _ = write_json_line(&mut std::io::stdout().lock(), &line);
+            return;
+        }
+        let line = format!(
+            "{what}: {} records, {} bytes in {:.2} s: {:.0} records/s, {:.2} MB/s; {latency_name} latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+            self.records, self.bytes, seconds, records_per_second, megabytes_per_second, ms(p50), ms(p99), ms(p999), ms(max)
+        );
         use std::io::Write;
         let _ = writeln!(std::io::stdout().lock(), "{line}");
     }
+}
+
+/// `bench … --json`: one line, parsed by `scripts/bench-client.sh` and the CLI's tests. Numbers
+/// keep the precision the output always had: seconds and milliseconds to 0.001, MB/s to 0.01,
+/// records/s whole.
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    benchmark: &'a str,
+    records: u64,
+    bytes: u64,
+    elapsed_s: f64,
+    records_per_s: u64,
+    mb_per_s: f64,
+    latency: &'a str,
+    p50_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    max_ms: f64,
+}
+
+/// `value` rounded to `decimals` decimal places (serialised as the shortest decimal that reads
+/// back as that value, so 5.42 rather than 5.4199999).
+fn round_to(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
 }
 
 async fn ensure_topic(cluster: &Cluster, topic: &str, partitions: i32) -> anyhow::Result<()> {
@@ -213,4 +250,34 @@ async fn consume(config: ClientConfig, args: BenchConsumeArgs) -> anyhow::Result
     summary.elapsed = started.elapsed();
     summary.print("consume", "poll", args.json);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_summary_keeps_its_keys_in_order_as_rounded_numbers() {
+        let line = SummaryJson {
+            benchmark: "produce",
+            records: 1_000_000,
+            bytes: 1_024_000_000,
+            elapsed_s: round_to(5.419_6, 3),
+            records_per_s: 184_487,
+            mb_per_s: round_to(188.914_9, 2),
+            latency: "ack",
+            p50_ms: round_to(669.410_4, 3),
+            p99_ms: round_to(895.793, 3),
+            p999_ms: round_to(0.000_4, 3),
+            max_ms: round_to(30_770.999_9, 3),
+        };
+        assert_eq!(
+            serde_json::to_string(&line).unwrap(),
+            concat!(
+                r#"{"benchmark":"produce","records":1000000,"bytes":1024000000,"elapsed_s":5.42,"#,
+                r#""records_per_s":184487,"mb_per_s":188.91,"latency":"ack","p50_ms":669.41,"#,
+                r#""p99_ms":895.793,"p999_ms":0.0,"max_ms":30771.0}"#
+            )
+        );
+    }
 }

@@ -7,11 +7,12 @@
 
 use std::io::Write;
 
+use serde::Serialize;
 use sluice_client::admin::{GroupDescription, OffsetChange, PartitionLag, STATE_DEAD};
 use sluice_client::{Admin, Cluster};
 
 use crate::args::{GroupCommand, ResetOffsetsArgs};
-use crate::output::{cell, json_number, json_string, write_table};
+use crate::output::{cell, write_json_line, write_table};
 
 /// Runs a group command.
 pub async fn run(cluster: Cluster, command: GroupCommand) -> anyhow::Result<()> {
@@ -26,7 +27,7 @@ pub async fn run(cluster: Cluster, command: GroupCommand) -> anyhow::Result<()> 
                 anyhow::bail!("group {group:?} does not exist (no members, no committed offsets)");
             }
             match json {
-                true => writeln!(out, "{}", describe_json(&description, &lags))?,
+                true => write_json_line(&mut out, &describe_json(&description, &lags))?,
                 false => describe_text(&mut out, &description, &lags)?,
             }
         }
@@ -43,13 +44,8 @@ async fn list(admin: &Admin, out: &mut impl Write, json: bool) -> anyhow::Result
     let groups = admin.list_groups().await?;
     if json {
         for group in &groups {
-            writeln!(
-                out,
-                "{{\"group\":{},\"state\":{},\"protocol_type\":{}}}",
-                json_string(&group.group_id),
-                json_string(&group.state),
-                json_string(&group.protocol_type)
-            )?;
+            let line = GroupJson { group: &group.group_id, state: &group.state, protocol_type: &group.protocol_type };
+            write_json_line(out, &line)?;
         }
         return Ok(());
     }
@@ -98,47 +94,91 @@ fn describe_text(out: &mut impl Write, group: &GroupDescription, lags: &[Partiti
     writeln!(out, "total lag {total}")
 }
 
-fn describe_json(group: &GroupDescription, lags: &[PartitionLag]) -> String {
-    let members: Vec<String> = group
+/// A line of `group list --json`.
+#[derive(Serialize)]
+struct GroupJson<'a> {
+    group: &'a str,
+    state: &'a str,
+    protocol_type: &'a str,
+}
+
+/// `group describe --json`.
+#[derive(Serialize)]
+struct DescribeJson<'a> {
+    group: &'a str,
+    state: &'a str,
+    protocol: &'a str,
+    members: Vec<MemberJson<'a>>,
+    partitions: Vec<LagJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct MemberJson<'a> {
+    member_id: &'a str,
+    client_id: &'a str,
+    host: &'a str,
+    assignment: Vec<TopicPartitionJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct TopicPartitionJson<'a> {
+    topic: &'a str,
+    partition: i32,
+}
+
+#[derive(Serialize)]
+struct LagJson<'a> {
+    topic: &'a str,
+    partition: i32,
+    committed: Option<i64>,
+    log_end: Option<i64>,
+    lag: Option<i64>,
+    member_id: Option<&'a str>,
+}
+
+/// `group reset-offsets --json`.
+#[derive(Serialize)]
+struct ResetJson<'a> {
+    group: &'a str,
+    dry_run: bool,
+    partitions: Vec<OffsetChangeJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct OffsetChangeJson<'a> {
+    topic: &'a str,
+    partition: i32,
+    previous: Option<i64>,
+    offset: i64,
+}
+
+fn describe_json<'a>(group: &'a GroupDescription, lags: &'a [PartitionLag]) -> DescribeJson<'a> {
+    let members = group
         .members
         .iter()
-        .map(|member| {
-            let assigned: Vec<String> = member
+        .map(|member| MemberJson {
+            member_id: &member.member_id,
+            client_id: &member.client_id,
+            host: &member.client_host,
+            assignment: member
                 .assignment
                 .iter()
-                .map(|tp| format!("{{\"topic\":{},\"partition\":{}}}", json_string(&tp.topic), tp.partition))
-                .collect();
-            format!(
-                "{{\"member_id\":{},\"client_id\":{},\"host\":{},\"assignment\":[{}]}}",
-                json_string(&member.member_id),
-                json_string(&member.client_id),
-                json_string(&member.client_host),
-                assigned.join(",")
-            )
+                .map(|tp| TopicPartitionJson { topic: &tp.topic, partition: tp.partition })
+                .collect(),
         })
         .collect();
-    let partitions: Vec<String> = lags
+    let partitions = lags
         .iter()
-        .map(|lag| {
-            format!(
-                "{{\"topic\":{},\"partition\":{},\"committed\":{},\"log_end\":{},\"lag\":{},\"member_id\":{}}}",
-                json_string(&lag.partition.topic),
-                lag.partition.partition,
-                json_number(lag.committed_offset),
-                json_number(lag.log_end_offset),
-                json_number(lag.lag),
-                lag.member_id.as_deref().map_or_else(|| "null".to_string(), json_string)
-            )
+        .map(|lag| LagJson {
+            topic: &lag.partition.topic,
+            partition: lag.partition.partition,
+            committed: lag.committed_offset,
+            log_end: lag.log_end_offset,
+            lag: lag.lag,
+            member_id: lag.member_id.as_deref(),
         })
         .collect();
-    format!(
-        "{{\"group\":{},\"state\":{},\"protocol\":{},\"members\":[{}],\"partitions\":[{}]}}",
-        json_string(&group.group_id),
-        json_string(&group.state),
-        json_string(&group.protocol),
-        members.join(","),
-        partitions.join(",")
-    )
+    DescribeJson { group: &group.group_id, state: &group.state, protocol: &group.protocol, members, partitions }
 }
 
 async fn reset(admin: &Admin, out: &mut impl Write, args: &ResetOffsetsArgs) -> anyhow::Result<()> {
@@ -149,25 +189,16 @@ async fn reset(admin: &Admin, out: &mut impl Write, args: &ResetOffsetsArgs) -> 
         admin.reset_offsets(&args.group, &args.topic, target).await?
     };
     if args.json {
-        let partitions: Vec<String> = changes
+        let partitions = changes
             .iter()
-            .map(|change| {
-                format!(
-                    "{{\"topic\":{},\"partition\":{},\"previous\":{},\"offset\":{}}}",
-                    json_string(&change.partition.topic),
-                    change.partition.partition,
-                    json_number(change.previous),
-                    change.offset
-                )
+            .map(|change| OffsetChangeJson {
+                topic: &change.partition.topic,
+                partition: change.partition.partition,
+                previous: change.previous,
+                offset: change.offset,
             })
             .collect();
-        writeln!(
-            out,
-            "{{\"group\":{},\"dry_run\":{},\"partitions\":[{}]}}",
-            json_string(&args.group),
-            args.dry_run,
-            partitions.join(",")
-        )?;
+        write_json_line(out, &ResetJson { group: &args.group, dry_run: args.dry_run, partitions })?;
     } else {
         let rows: Vec<Vec<String>> = changes
             .iter()

@@ -1,9 +1,12 @@
 //! Formatting for stdout: consumed records (value, key/value, JSON lines) and small tables.
-//! JSON is written by hand (strings escaped per RFC 8259) to keep the CLI's dependencies to
-//! the workspace's; bytes that are not UTF-8 are shown with U+FFFD replacements.
+//! JSON is written by serde_json, one compact object per line, from `Serialize` structs whose
+//! field order is the output's key order; bytes that are not UTF-8 are shown with U+FFFD
+//! replacements.
 
+use std::borrow::Cow;
 use std::io::Write;
 
+use serde::ser::{Serialize, Serializer};
 use sluice_client::ConsumerRecord;
 
 use crate::args::OutputFormat;
@@ -27,27 +30,53 @@ pub fn write_record(
             out.write_all(record.value.as_deref().unwrap_or(empty))?;
             out.write_all(b"\n")
         }
-        OutputFormat::Json => writeln!(out, "{}", record_json(record)),
+        OutputFormat::Json => write_json_line(out, &RecordJson::from(record)),
     }
 }
 
-/// One record as a JSON object.
-pub fn record_json(record: &ConsumerRecord) -> String {
-    let headers: Vec<String> = record
-        .headers
-        .iter()
-        .map(|(key, value)| format!("{}:{}", json_string(key), json_bytes(value.as_deref())))
-        .collect();
-    format!(
-        "{{\"topic\":{},\"partition\":{},\"offset\":{},\"timestamp\":{},\"key\":{},\"value\":{},\"headers\":{{{}}}}}",
-        json_string(&record.topic),
-        record.partition,
-        record.offset,
-        record.timestamp_ms,
-        json_bytes(record.key.as_deref()),
-        json_bytes(record.value.as_deref()),
-        headers.join(",")
-    )
+/// Writes `value` as one line of compact JSON.
+pub fn write_json_line(out: &mut impl Write, value: &impl Serialize) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"\n")
+}
+
+/// One consumed record as JSON: `{"topic","partition","offset","timestamp","key","value","headers"}`.
+#[derive(serde::Serialize)]
+struct RecordJson<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    key: Option<Cow<'a, str>>,
+    value: Option<Cow<'a, str>>,
+    headers: HeadersJson<'a>,
+}
+
+impl<'a> From<&'a ConsumerRecord> for RecordJson<'a> {
+    fn from(record: &'a ConsumerRecord) -> Self {
+        RecordJson {
+            topic: &record.topic,
+            partition: record.partition,
+            offset: record.offset,
+            timestamp: record.timestamp_ms,
+            key: lossy(record.key.as_deref()),
+            value: lossy(record.value.as_deref()),
+            headers: HeadersJson(&record.headers),
+        }
+    }
+}
+
+/// Headers as one JSON object, in record order (a repeated key is written again, as received).
+struct HeadersJson<'a>(&'a [(String, Option<bytes::Bytes>)]);
+
+impl Serialize for HeadersJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(key, value)| (key, lossy(value.as_deref()))))
+    }
+}
+
+fn lossy(bytes: Option<&[u8]>) -> Option<Cow<'_, str>> {
+    bytes.map(String::from_utf8_lossy)
 }
 
 /// Writes `rows` under `header` in columns padded to their widest cell, two spaces apart.
@@ -75,37 +104,6 @@ pub fn cell(value: Option<i64>) -> String {
     value.map_or_else(|| "-".to_string(), |value| value.to_string())
 }
 
-/// A number, or `null` when absent (JSON).
-pub fn json_number(value: Option<i64>) -> String {
-    value.map_or_else(|| "null".to_string(), |value| value.to_string())
-}
-
-fn json_bytes(bytes: Option<&[u8]>) -> String {
-    match bytes {
-        Some(bytes) => json_string(&String::from_utf8_lossy(bytes)),
-        None => "null".to_string(),
-    }
-}
-
-/// `text` as a JSON string literal.
-pub fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for character in text.chars() {
-        match character {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,12 +119,10 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "TOPIC   PARTITION  LAG\norders  0          -\nt       12         3\n"
         );
-        assert_eq!(json_number(None), "null");
     }
 
     #[test]
-    fn json_escapes_and_nulls() {
-        assert_eq!(json_string("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
+    fn json_lines_keep_the_key_order_escape_and_write_nulls() {
         let record = ConsumerRecord {
             topic: "t".to_string(),
             partition: 1,
@@ -134,12 +130,20 @@ mod tests {
             timestamp_ms: 9,
             log_append_time: false,
             key: None,
-            value: Some(Bytes::from_static(b"v")),
+            value: Some(Bytes::from_static(b"a\"b\\c\n\x01\xff")),
             headers: vec![("h".to_string(), Some(Bytes::from_static(b"x"))), ("n".to_string(), None)],
         };
+        let mut out = Vec::new();
+        write_record(&mut out, &record, OutputFormat::Json, "").unwrap();
         assert_eq!(
-            record_json(&record),
-            r#"{"topic":"t","partition":1,"offset":7,"timestamp":9,"key":null,"value":"v","headers":{"h":"x","n":null}}"#
+            String::from_utf8(out).unwrap(),
+            concat!(
+                r#"{"topic":"t","partition":1,"offset":7,"timestamp":9,"key":null,"#,
+                r#""value":"a\"b\\c\n\u0001"#,
+                "\u{fffd}", // the byte 0xff, not UTF-8
+                r#"","headers":{"h":"x","n":null}}"#,
+                "\n"
+            )
         );
     }
 }
