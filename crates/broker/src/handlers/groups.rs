@@ -24,7 +24,7 @@ use sluice_proto::kafka_protocol::messages::{
 use sluice_proto::kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
-use crate::coordinator::{partition_for, OFFSETS_TOPIC};
+use crate::coordinator::{partition_for, Shard, OFFSETS_TOPIC};
 use crate::handlers::metadata::split_host_port;
 use crate::handlers::{since, str_bytes};
 use crate::kafka_code;
@@ -42,6 +42,16 @@ pub struct Client {
     pub client_id: String,
     /// The peer address as Kafka prints it (`/127.0.0.1`).
     pub client_host: String,
+}
+
+/// The shard coordinating `group_id`, or the error every group request gets first:
+/// INVALID_GROUP_ID for an empty id, then the coordinator's (see
+/// [`crate::coordinator::GroupCoordinator::shard_for`]).
+pub(crate) fn group_shard(broker: &Broker, group_id: &str) -> Result<std::sync::Arc<Shard>, i16> {
+    if group_id.is_empty() {
+        return Err(INVALID_GROUP_ID);
+    }
+    broker.groups.shard_for(&broker.view(), group_id)
 }
 
 fn optional(text: &Option<StrBytes>) -> Option<String> {
@@ -120,10 +130,7 @@ pub async fn join_group(
 ) -> JoinGroupResponse {
     let member_id = request.member_id.to_string();
     let error = |code: i16| join_response(version, JoinResponse::error(&member_id, ErrorCode(code)));
-    if request.group_id.is_empty() {
-        return error(INVALID_GROUP_ID);
-    }
-    let shard = match broker.groups.shard_for(&broker.view(), &request.group_id) {
+    let shard = match group_shard(broker, &request.group_id) {
         Ok(shard) => shard,
         Err(code) => return error(code),
     };
@@ -191,10 +198,7 @@ fn join_response(version: i16, response: JoinResponse) -> JoinGroupResponse {
 /// Answers SyncGroup (v0–v5).
 pub async fn sync_group(broker: &Broker, version: i16, request: SyncGroupRequest) -> SyncGroupResponse {
     let error = |code: i16| sync_response(version, SyncResponse::error(ErrorCode(code)));
-    if request.group_id.is_empty() {
-        return error(INVALID_GROUP_ID);
-    }
-    let shard = match broker.groups.shard_for(&broker.view(), &request.group_id) {
+    let shard = match group_shard(broker, &request.group_id) {
         Ok(shard) => shard,
         Err(code) => return error(code),
     };
@@ -232,10 +236,7 @@ fn sync_response(version: i16, response: SyncResponse) -> SyncGroupResponse {
 /// Answers Heartbeat (v0–v4).
 pub async fn heartbeat(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
     let error = |code: i16| HeartbeatResponse::default().with_error_code(code);
-    if request.group_id.is_empty() {
-        return error(INVALID_GROUP_ID);
-    }
-    let shard = match broker.groups.shard_for(&broker.view(), &request.group_id) {
+    let shard = match group_shard(broker, &request.group_id) {
         Ok(shard) => shard,
         Err(code) => return error(code),
     };
@@ -284,10 +285,7 @@ pub async fn leave_group(broker: &Broker, version: i16, request: LeaveGroupReque
             .collect();
         leave_response(version, code, per_member)
     };
-    if request.group_id.is_empty() {
-        return leave_response(version, INVALID_GROUP_ID, Vec::new());
-    }
-    let shard = match broker.groups.shard_for(&broker.view(), &request.group_id) {
+    let shard = match group_shard(broker, &request.group_id) {
         Ok(shard) => shard,
         Err(code) => return leave_response(version, code, Vec::new()),
     };

@@ -32,7 +32,7 @@ use crate::broker::Broker;
 use crate::coordinator::records::OffsetValue;
 use crate::coordinator::shard::now_ms;
 use crate::coordinator::{CommitPartition, CommitRequest, OFFSET_METADATA_BYTES_MAX};
-use crate::handlers::groups::INVALID_GROUP_ID;
+use crate::handlers::groups::group_shard;
 use crate::handlers::{find_partition, str_bytes};
 use crate::kafka_code;
 
@@ -64,23 +64,19 @@ pub async fn offset_commit(broker: &Broker, request: OffsetCommitRequest) -> Off
             CommitPartition { topic: topic.name.to_string(), partition: partition.partition_index, value }
         })
         .collect();
-    let codes = if request.group_id.is_empty() {
-        vec![INVALID_GROUP_ID; partitions.len()]
-    } else {
-        match broker.groups.shard_for(&view, &request.group_id) {
-            Ok(shard) => {
-                shard
-                    .commit(CommitRequest {
-                        group_id: request.group_id.to_string(),
-                        member_id: request.member_id.to_string(),
-                        group_instance_id: request.group_instance_id.as_ref().map(|id| id.to_string()),
-                        generation_id: request.generation_id_or_member_epoch,
-                        partitions,
-                    })
-                    .await
-            }
-            Err(code) => vec![code; partitions.len()],
+    let codes = match group_shard(broker, &request.group_id) {
+        Ok(shard) => {
+            shard
+                .commit(CommitRequest {
+                    group_id: request.group_id.to_string(),
+                    member_id: request.member_id.to_string(),
+                    group_instance_id: request.group_instance_id.as_ref().map(|id| id.to_string()),
+                    generation_id: request.generation_id_or_member_epoch,
+                    partitions,
+                })
+                .await
         }
+        Err(code) => vec![code; partitions.len()],
     };
     let mut codes = codes.into_iter();
     let topics = request
@@ -271,13 +267,9 @@ pub async fn offset_delete(broker: &Broker, request: OffsetDeleteRequest) -> Off
         .iter()
         .flat_map(|topic| topic.partitions.iter().map(move |p| (topic.name.to_string(), p.partition_index)))
         .collect();
-    let (error_code, codes) = if request.group_id.is_empty() {
-        (INVALID_GROUP_ID, Vec::new())
-    } else {
-        match broker.groups.shard_for(&view, &request.group_id) {
-            Ok(shard) => shard.delete_offsets(&request.group_id, partitions.clone(), subscribed).await,
-            Err(code) => (code, Vec::new()),
-        }
+    let (error_code, codes) = match group_shard(broker, &request.group_id) {
+        Ok(shard) => shard.delete_offsets(&request.group_id, partitions.clone(), subscribed).await,
+        Err(code) => (code, Vec::new()),
     };
     if error_code != kafka_code::NONE {
         return OffsetDeleteResponse::default().with_error_code(error_code);
