@@ -56,19 +56,40 @@ fn one_error_line(output: &Output, code: i32, contains: &str) {
     assert!(!stderr.contains("backtrace") && !stderr.contains("panicked"), "{stderr}");
 }
 
+/// A broker in this process on ephemeral ports with a temporary data directory.
+struct InProcessBroker {
+    bootstrap: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<()>,
+    _data: tempfile::TempDir,
+}
+
+impl InProcessBroker {
+    async fn start() -> InProcessBroker {
+        let data = tempfile::tempdir().unwrap();
+        let node = Node::start(NodeConfig::ephemeral(1, data.path())).await.unwrap();
+        let bootstrap = node.addresses().kafka.to_string();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(async move {
+            node.serve(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap()
+        });
+        InProcessBroker { bootstrap, stop, served, _data: data }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.served.await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn produce_consume_topics_and_human_errors() {
-    let temp = tempfile::tempdir().unwrap();
-    let node = Node::start(NodeConfig::ephemeral(1, temp.path())).await.unwrap();
-    let bootstrap = node.addresses().kafka.to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(async move {
-        node.serve(async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap()
-    });
+    let broker = InProcessBroker::start().await;
+    let bootstrap = broker.bootstrap.clone();
 
     let b = bootstrap.as_str();
     assert!(stdout(&run(b, &["topic", "create", "lines", "-p", "2", "-c", "retention.ms=60000"], None).await)
@@ -117,8 +138,7 @@ async fn produce_consume_topics_and_human_errors() {
     drop(unused);
     one_error_line(&run(&nowhere, &["topic", "list"], None).await, 1, "no broker reachable");
 
-    let _ = stop.send(());
-    served.await.unwrap();
+    broker.stop().await;
 }
 
 /// The cells of the `orders` rows of a table.
@@ -221,17 +241,8 @@ const GROUP_CONSUME: [&str; 7] = ["consume", "orders", "--group", "g1", "--from"
 /// member is active); `group list` and `group delete`; bad combinations exit 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_resume_describe_lag_reset_and_delete() {
-    let temp = tempfile::tempdir().unwrap();
-    let node = Node::start(NodeConfig::ephemeral(1, temp.path())).await.unwrap();
-    let bootstrap = node.addresses().kafka.to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(async move {
-        node.serve(async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap()
-    });
+    let broker = InProcessBroker::start().await;
+    let bootstrap = broker.bootstrap.clone();
     let b = bootstrap.as_str();
     stdout(&run(b, &["topic", "create", "orders", "-p", "2"], None).await);
     check_consume_resumes(b).await;
@@ -249,6 +260,5 @@ async fn groups_resume_describe_lag_reset_and_delete() {
     one_error_line(&run(b, &["group", "describe", "g1"], None).await, 1, "does not exist");
     one_error_line(&run(b, &["group", "delete", "g1"], None).await, 1, "GroupIdNotFound");
 
-    let _ = stop.send(());
-    served.await.unwrap();
+    broker.stop().await;
 }
