@@ -63,6 +63,11 @@ async fn a_lost_answer_is_resent_with_the_same_sequence_and_the_log_has_no_dupli
     assert_eq!(values, expected, "the log holds every record exactly once, in send order");
 }
 
+/// Awaits one step of a test, failing it with the step's name if it takes over a minute.
+async fn step<T>(name: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), future).await.unwrap_or_else(|_| panic!("{name} took over 60 s"))
+}
+
 #[tokio::test]
 async fn send_waits_when_the_buffer_is_full_and_memory_stays_bounded_while_the_broker_is_stopped() {
     const BUFFER_BYTES: usize = 64 * 1024;
@@ -77,8 +82,9 @@ async fn send_waits_when_the_buffer_is_full_and_memory_stays_bounded_while_the_b
     };
     let producer = Producer::new(cluster.clone(), config).await.unwrap();
     // One delivered record: the producer knows the topic's partitions before the broker goes.
-    producer.send(ProducerRecord::new("pressure", "first")).await.unwrap().await.unwrap();
-    broker.stop().await;
+    let first = producer.send(ProducerRecord::new("pressure", "first")).await.unwrap();
+    step("first delivery", first).await.unwrap();
+    step("broker stop", broker.stop()).await;
 
     let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let sending = {
@@ -110,9 +116,9 @@ async fn send_waits_when_the_buffer_is_full_and_memory_stays_bounded_while_the_b
 
     // After the delivery timeout the buffered records fail (retriable) and free their memory,
     // letting the blocked sends continue; the whole run stays within the budget.
-    let first = tokio::time::timeout(Duration::from_secs(60), sending).await.unwrap().unwrap();
+    let first = step("blocked sends", sending).await.unwrap();
     for delivery in first.into_iter().take(3) {
-        let error = delivery.await.unwrap_err();
+        let error = step("failed delivery", delivery).await.unwrap_err();
         assert!(error.is_retriable(), "{error}");
     }
     assert!(producer.buffered_bytes() <= BUFFER_BYTES);

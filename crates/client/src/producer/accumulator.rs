@@ -234,8 +234,8 @@ impl Accumulator {
     pub fn drain(&self, now: Instant, leader_of: impl Fn(&str, i32) -> Option<i32>) -> Drained {
         let mut drained = Drained::default();
         let mut expired = Vec::new();
-        let mut state = self.state();
-        let state = &mut *state;
+        let mut guard = self.state();
+        let state = &mut *guard;
         let flushing = state.flushing > 0;
         let mut next_due: Option<Instant> = None;
         let mut earliest = |at: Instant| next_due = Some(next_due.map_or(at, |due: Instant| due.min(at)));
@@ -276,6 +276,10 @@ impl Accumulator {
             drained.ready.extend(queue.sealed.pop_front());
         }
         drained.next_due = next_due;
+        // `fail` takes the state lock itself: a std Mutex is not re-entrant, so failing an
+        // expired batch with the guard still held deadlocked the sender (and, on a
+        // current-thread runtime, everything else).
+        drop(guard);
         for batch in expired {
             let timeout = ClientError::Timeout {
                 what: format!("delivery to {}-{}", batch.topic, batch.partition),
@@ -368,4 +372,31 @@ impl Accumulator {
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch whose delivery timeout passes while it waits in its queue is failed by `drain`
+    /// (its sender gets the timeout), without `drain` deadlocking on its own state lock.
+    #[test]
+    fn drain_fails_expired_batches_without_deadlocking() {
+        let config =
+            ProducerConfig { delivery_timeout: std::time::Duration::from_millis(1), ..ProducerConfig::default() };
+        let accumulator = std::sync::Arc::new(Accumulator::new(config, None));
+        let (delivery, mut delivered) = oneshot::channel();
+        let record = ProducerRecord::new("t", "value");
+        accumulator.append(record, Some(0), 1, 64, delivery);
+        let later = Instant::now() + std::time::Duration::from_secs(1);
+        let (done, finished) = std::sync::mpsc::channel();
+        let draining = std::sync::Arc::clone(&accumulator);
+        // No leader: the expired batch cannot be sent, only failed.
+        std::thread::spawn(move || done.send(draining.drain(later, |_, _| None).ready.len()).unwrap());
+        let ready = finished.recv_timeout(std::time::Duration::from_secs(10)).expect("drain returned (no deadlock)");
+        assert_eq!(ready, 0);
+        let result = delivered.try_recv().expect("the expired record got its result");
+        assert!(matches!(result, Err(ClientError::Delivery(_))), "{result:?}");
+        assert_eq!(accumulator.outstanding_records(), 0);
+    }
 }
