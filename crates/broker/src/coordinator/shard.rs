@@ -378,7 +378,7 @@ impl Shard {
             .map(|entry| ListedGroup {
                 group_id: entry.group.group_id().to_string(),
                 protocol_type: entry.group.protocol_type().unwrap_or("").to_string(),
-                state: state_name(entry.group.state()),
+                state: entry.group.state().as_str(),
             })
             .collect()
     }
@@ -508,6 +508,7 @@ impl Shard {
             if entry.group.state() != GroupState::Empty {
                 continue;
             }
+            let mut expired_here = 0;
             for (key, value) in &entry.offsets {
                 let since = match entry.group.protocol_type() {
                     Some(_) => entry.group.state_timestamp_ms(),
@@ -516,10 +517,11 @@ impl Shard {
                 if since.saturating_add(retention) <= now {
                     tombstones.push((records::offset_key(group_id, &key.0, key.1), None));
                     expired.push((group_id.clone(), key.clone()));
+                    expired_here += 1;
                 }
             }
-            let remaining = entry.offsets.len() - expired.iter().filter(|(g, _)| g == group_id).count();
-            if remaining == 0 && entry.group.state_timestamp_ms().saturating_add(retention) <= now {
+            if expired_here == entry.offsets.len() && entry.group.state_timestamp_ms().saturating_add(retention) <= now
+            {
                 tombstones.push((records::group_key(group_id), None));
                 doomed_groups.push(group_id.clone());
             }
@@ -550,11 +552,6 @@ impl Shard {
 
 /// GROUP_SUBSCRIBED_TO_TOPIC: OffsetDelete of a topic the group still consumes.
 pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
-
-/// Kafka's state names (ListGroups, DescribeGroups).
-pub fn state_name(state: GroupState) -> &'static str {
-    state.as_str()
-}
 
 /// Kafka's translation of an append error for a group write (GroupCoordinator
 /// `storeGroup`): the member retries or rejoins.
