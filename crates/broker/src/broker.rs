@@ -10,6 +10,7 @@ use sluice_meta::{BrokerId, Command, CommandOutcome, MetaError, MetaNode, Metada
 
 use crate::coordinator::{CoordinatorConfig, GroupCoordinator, OFFSETS_TOPIC};
 use crate::partition::PartitionManager;
+use crate::replication::{ReplicaFetchers, ReplicationConfig};
 
 /// Broker-wide defaults for topics created without explicit values (Kafka's broker configs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,11 @@ pub struct Broker {
     /// Bytes of fetch responses being read or written, broker-wide (see
     /// [`FETCH_MEMORY_BYTES_MAX`](crate::handlers::fetch::FETCH_MEMORY_BYTES_MAX)).
     pub fetch_memory: Arc<tokio::sync::Semaphore>,
+    /// The follower side of replication: one fetcher per leader broker.
+    pub fetchers: ReplicaFetchers,
+    /// Woken when a follower's fetch shows that an ISR should change (see
+    /// [`crate::replication::isr`]).
+    pub isr_changes: tokio::sync::Notify,
 }
 
 impl Broker {
@@ -69,8 +75,11 @@ impl Broker {
         partitions: Arc<PartitionManager>,
         defaults: TopicDefaults,
         coordinator: CoordinatorConfig,
+        replication: ReplicationConfig,
     ) -> Broker {
         Broker {
+            fetchers: ReplicaFetchers::new(node_id, replication),
+            isr_changes: tokio::sync::Notify::new(),
             groups: GroupCoordinator::new(node_id, coordinator),
             node_id,
             cluster_id,
@@ -108,9 +117,16 @@ impl Broker {
     pub async fn propose_and_apply(&self, command: Command) -> Result<Proposed, MetaError> {
         let proposed = self.meta.propose(command).await?;
         let applied = self.meta.wait_applied(proposed.log_index, Duration::from_millis(PROPOSE_TIMEOUT_MS)).await?;
-        self.partitions.reconcile(&applied.view).await;
-        self.groups.sync(&applied.view, &self.partitions).await;
+        self.apply_view(&applied.view).await;
         Ok(proposed)
+    }
+
+    /// Brings this broker in line with `view`: the partitions hosted (opened, closed, their
+    /// leadership), the group coordinator's shards, and the replica fetchers.
+    pub async fn apply_view(&self, view: &MetadataView) {
+        self.partitions.reconcile(view).await;
+        self.groups.sync(view, &self.partitions).await;
+        self.fetchers.sync(view, &self.partitions);
     }
 
     /// Creates `__consumer_offsets` if it does not exist yet (Kafka creates it on the first

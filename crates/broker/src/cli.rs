@@ -73,6 +73,22 @@ pub struct Args {
     /// Most members of one group (Kafka's `group.max.size`).
     #[arg(long, default_value_t = sluice_group::GROUP_SIZE_MAX_DEFAULT)]
     pub group_max_size: usize,
+    /// How often this broker tells the metadata leader it is alive, in milliseconds (Kafka's
+    /// `broker.heartbeat.interval.ms`).
+    #[arg(long, env = "SLUICE_BROKER_HEARTBEAT_INTERVAL_MS", default_value_t = sluice_meta::liveness::BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT)]
+    pub broker_heartbeat_interval_ms: u64,
+    /// A broker not heard from for this long is fenced and loses its leaderships, in
+    /// milliseconds (Kafka's `broker.session.timeout.ms`; enforced by the metadata leader).
+    #[arg(long, env = "SLUICE_BROKER_SESSION_TIMEOUT_MS", default_value_t = sluice_meta::liveness::BROKER_SESSION_TIMEOUT_MS_DEFAULT)]
+    pub broker_session_timeout_ms: u64,
+    /// A follower not caught up with its leader for this long leaves the ISR, in milliseconds
+    /// (Kafka's `replica.lag.time.max.ms`).
+    #[arg(long, env = "SLUICE_REPLICA_LAG_TIME_MAX_MS", default_value_t = crate::partition::replica::REPLICA_LAG_TIME_MS_DEFAULT)]
+    pub replica_lag_time_max_ms: i64,
+    /// How long a follower's fetch waits at the leader for new data, in milliseconds (Kafka's
+    /// `replica.fetch.wait.max.ms`).
+    #[arg(long, env = "SLUICE_REPLICA_FETCH_WAIT_MAX_MS", default_value_t = crate::replication::REPLICA_FETCH_WAIT_MS_DEFAULT)]
+    pub replica_fetch_wait_max_ms: i32,
 }
 
 impl Args {
@@ -98,6 +114,10 @@ impl Args {
         group.session_timeout_min_ms = self.group_min_session_timeout_ms;
         group.session_timeout_max_ms = self.group_max_session_timeout_ms;
         group.group_size_max = self.group_max_size;
+        config.broker_heartbeat_interval_ms = self.broker_heartbeat_interval_ms;
+        config.broker_session_timeout_ms = self.broker_session_timeout_ms;
+        config.replication.replica_lag_time_ms = self.replica_lag_time_max_ms;
+        config.replication.fetch_wait_ms = self.replica_fetch_wait_max_ms;
         config
     }
 }

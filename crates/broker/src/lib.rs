@@ -30,6 +30,9 @@
 //! - **Every wait is bounded and woken, not polled**: fetch long polls and acks=all wait on the
 //!   partition's high-watermark `watch` channel with a deadline.
 //!
+//! - **No module reaches up into the handlers**: the coordinator and the replica fetcher use
+//!   the partition layer (reading regions, waiting for the high watermark), never `handlers`.
+//!
 //! Beside the data path, [`coordinator`] is the consumer-group coordinator: the
 //! `__consumer_offsets` partitions this broker leads, each replayed into `sluice-group` state
 //! machines and written back as Kafka's offset and group records
@@ -54,6 +57,7 @@ pub mod handlers;
 pub mod kafka_code;
 pub mod node;
 pub mod partition;
+pub mod replication;
 pub mod server;
 
 pub use config::BrokerConfig;

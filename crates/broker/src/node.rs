@@ -10,11 +10,18 @@
 //!    registration is applied here. The view is then current: everything committed before the
 //!    registration is in it. Only now may partition directories the view does not know be
 //!    deleted (topics deleted while the broker was down), and the partitions be opened.
-//! 4. Serve Kafka clients; keep partitions in step with every applied view; run maintenance
-//!    (retention, compaction, due flushes, checkpoints) on a timer. `/ready` answers 200.
+//!    From registration on, heartbeat the metadata leader every
+//!    `broker.heartbeat.interval.ms`, or be fenced after `broker.session.timeout.ms`.
+//! 4. Serve Kafka clients; keep partitions, group shards and replica fetchers in step with every
+//!    applied view; propose ISR changes for partitions led here; run maintenance (retention,
+//!    compaction, due flushes, checkpoints) on a timer. `/ready` answers 200.
 //!
-//! Shutdown: stop accepting clients and drain connections, stop the background tasks, close
-//! every log cleanly (flush and clean-shutdown marker), stop the metadata node.
+//! Shutdown (SIGTERM): controlled shutdown first, as Kafka's — stop heartbeating and ask the
+//! controller to fence this broker, which moves its leaderships to other ISR members, so
+//! clients get retriable NOT_LEADER_OR_FOLLOWER and find the new leaders while this broker
+//! still answers. Then stop accepting clients and drain connections, stop the fetchers and
+//! background tasks, close every log cleanly (flush and clean-shutdown marker), stop the
+//! metadata node.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,6 +41,7 @@ use crate::coordinator::CoordinatorConfig;
 use crate::dispatch::Dispatcher;
 use crate::error::BrokerError;
 use crate::partition::PartitionManager;
+use crate::replication::ReplicationConfig;
 use crate::server::Server;
 
 /// Default Raft listener port.
@@ -61,6 +69,11 @@ pub const RETENTION_CHECK_INTERVAL_MS: u64 = 60_000;
 /// `replica.high.watermark.checkpoint.interval.ms`).
 pub const CHECKPOINT_INTERVAL_MS: u64 = 5_000;
 
+/// Longest a controlled shutdown waits for the controller to move this broker's leaderships,
+/// in milliseconds (Kafka retries for `controlled.shutdown.max.retries` × backoff). After it
+/// the broker stops anyway; the controller fences it once its session times out.
+pub const CONTROLLED_SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
+
 /// Everything a broker process needs to start.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -84,6 +97,12 @@ pub struct NodeConfig {
     pub retention_check_interval_ms: u64,
     /// Consumer-group coordinator settings (`__consumer_offsets`, group limits).
     pub coordinator: CoordinatorConfig,
+    /// Replication settings (lag time, follower fetch wait and backoff).
+    pub replication: ReplicationConfig,
+    /// Kafka's `broker.heartbeat.interval.ms`.
+    pub broker_heartbeat_interval_ms: u64,
+    /// Kafka's `broker.session.timeout.ms`, enforced while this node is the metadata leader.
+    pub broker_session_timeout_ms: u64,
 }
 
 impl NodeConfig {
@@ -100,6 +119,9 @@ impl NodeConfig {
             defaults: TopicDefaults::default(),
             retention_check_interval_ms: RETENTION_CHECK_INTERVAL_MS,
             coordinator: CoordinatorConfig::default(),
+            replication: ReplicationConfig::default(),
+            broker_heartbeat_interval_ms: sluice_meta::liveness::BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT,
+            broker_session_timeout_ms: sluice_meta::liveness::BROKER_SESSION_TIMEOUT_MS_DEFAULT,
         }
     }
 
@@ -129,6 +151,18 @@ pub struct Node {
     /// Stops the admin listener (dropping it does too, if `start` fails half-way).
     admin_stop: watch::Sender<bool>,
     admin_task: tokio::task::JoinHandle<()>,
+    /// Heartbeats to the metadata leader, from registration until shutdown.
+    heartbeat_task: AbortOnDrop,
+}
+
+/// A background task that ends when its handle is dropped (a node dropped without serving
+/// must not keep heartbeating).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl std::fmt::Debug for Node {
@@ -182,6 +216,7 @@ impl Node {
             });
         }
         config.coordinator.validate().map_err(|reason| BrokerError::InvalidConfig { reason })?;
+        validate_liveness(&config).map_err(|reason| BrokerError::InvalidConfig { reason })?;
         let admin_addr = local_addr(&admin, config.admin_listen);
         let ready = Arc::new(ReadyFlag { broker: watch::channel(None).0 });
         let (admin_stop, admin_stopped) = watch::channel(false);
@@ -193,10 +228,15 @@ impl Node {
             .map_err(|_| BrokerError::InvalidConfig { reason: format!("negative node id {}", config.node_id) })?;
         let voters_text = config.voters.clone().unwrap_or_else(|| format!("{node_id}@{raft_addr}"));
         let voters = parse_voters(&voters_text).map_err(BrokerError::Meta)?;
-        let meta_config = MetaConfig::new(node_id, config.data_dir.join("meta"), raft_addr, voters);
+        let mut meta_config = MetaConfig::new(node_id, config.data_dir.join("meta"), raft_addr, voters);
+        meta_config.broker_session_timeout_ms = Some(config.broker_session_timeout_ms);
         let meta =
             Arc::new(MetaNode::start_with_listener(meta_config, raft_listener).await.map_err(BrokerError::Meta)?);
-        let partitions = Arc::new(PartitionManager::new(config.node_id, config.data_dir.join("logs")));
+        let partitions = Arc::new(PartitionManager::new(
+            config.node_id,
+            config.data_dir.join("logs"),
+            config.replication.replica_lag_time_ms,
+        ));
         let broker = Arc::new(Broker::new(
             config.node_id,
             cluster_id(&voters_text),
@@ -204,20 +244,22 @@ impl Node {
             Arc::clone(&partitions),
             config.defaults.clone(),
             config.coordinator.clone(),
+            config.replication.clone(),
         ));
         ready.broker.send_replace(Some(Arc::clone(&broker)));
         let advertise = config.advertise.clone().unwrap_or_else(|| kafka_addr.to_string());
         register(&broker, &advertise, &raft_addr.to_string()).await?;
+        let heartbeat_task =
+            AbortOnDrop(tokio::spawn(heartbeat(Arc::clone(&broker), config.broker_heartbeat_interval_ms)));
         let view = broker.meta.view();
         let deleted = partitions.delete_orphans(&view.view).await.map_err(BrokerError::Partition)?;
         if deleted > 0 {
             tracing::warn!(deleted, "deleted partition directories of topics deleted while the broker was down");
         }
-        partitions.reconcile(&view.view).await;
-        broker.groups.sync(&view.view, &partitions).await;
+        broker.apply_view(&view.view).await;
         let dispatcher = Arc::new(Dispatcher::new(Arc::clone(&broker)));
         let kafka = Server::from_listener(kafka_listener, config.kafka.clone(), dispatcher)?;
-        Ok(Node { config, broker, meta, kafka, admin_addr, admin_stop, admin_task })
+        Ok(Node { config, broker, meta, kafka, admin_addr, admin_stop, admin_task, heartbeat_task })
     }
 
     /// The Kafka listener address.
@@ -244,10 +286,19 @@ impl Node {
             self.config.retention_check_interval_ms,
             stopped(stop.clone()),
         ));
+        let isr = tokio::spawn(crate::replication::isr::run(Arc::clone(&self.broker), stopped(stop.clone())));
+        let broker = Arc::clone(&self.broker);
+        let heartbeat_task = self.heartbeat_task;
+        let shutdown = async move {
+            shutdown.await;
+            drop(heartbeat_task);
+            controlled_shutdown(&broker).await;
+        };
         let served = self.kafka.serve(shutdown).await;
         let _ = stop_sender.send(true);
         let _ = self.admin_stop.send(true);
-        for task in [reconciler, maintenance, self.admin_task] {
+        self.broker.fetchers.stop_all();
+        for task in [reconciler, maintenance, isr, self.admin_task] {
             if let Err(error) = task.await {
                 tracing::error!(%error, "background task failed");
             }
@@ -260,6 +311,25 @@ impl Node {
         tracing::info!("broker stopped");
         served
     }
+}
+
+/// Checks the relations between the liveness and replication timings.
+fn validate_liveness(config: &NodeConfig) -> Result<(), String> {
+    let heartbeat = config.broker_heartbeat_interval_ms;
+    let session = config.broker_session_timeout_ms;
+    let fetch_wait = i64::from(config.replication.fetch_wait_ms);
+    if heartbeat == 0 || session < heartbeat.saturating_mul(2) {
+        return Err(format!(
+            "--broker-session-timeout-ms ({session}) must be at least twice --broker-heartbeat-interval-ms ({heartbeat}), which must be positive"
+        ));
+    }
+    if fetch_wait <= 0 || fetch_wait.saturating_mul(2) > config.replication.replica_lag_time_ms {
+        return Err(format!(
+            "--replica-fetch-wait-max-ms ({fetch_wait}) must be positive and at most half --replica-lag-time-max-ms ({})",
+            config.replication.replica_lag_time_ms
+        ));
+    }
+    Ok(())
 }
 
 /// Completes when `stop` says so or its sender is gone.
@@ -321,14 +391,59 @@ async fn register(broker: &Broker, kafka_addr: &str, internal_addr: &str) -> Res
     }
 }
 
+/// Sends a heartbeat to the metadata leader every `interval_ms`, until aborted. A failed one
+/// (no leader known, leader unreachable) is logged at debug and followed by the next: the
+/// session timeout allows several to be lost.
+async fn heartbeat(broker: Arc<Broker>, interval_ms: u64) {
+    let interval = Duration::from_millis(interval_ms);
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        match broker.meta.heartbeat(broker.node_id, broker.broker_epoch(), interval * 2).await {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("heartbeats reach the metadata leader again");
+            }
+            Ok(()) => {}
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "heartbeat to the metadata leader failed");
+            }
+            Err(error) => tracing::debug!(%error, "heartbeat failed"),
+        }
+    }
+}
+
+/// Kafka's controlled shutdown: asks the controller to fence this broker, which moves every
+/// leadership it holds to another live ISR member in one metadata command, and applies the
+/// result here so its partitions stop taking writes as leader. Skipped when no other broker is
+/// live (nothing could take over). Bounded by [`CONTROLLED_SHUTDOWN_TIMEOUT_MS`].
+async fn controlled_shutdown(broker: &Broker) {
+    let view = broker.view();
+    let others = view.live_brokers().into_iter().any(|id| id != broker.node_id);
+    let leads = view.leader_counts().get(&broker.node_id).copied().unwrap_or(0);
+    if !others {
+        return;
+    }
+    tracing::info!(leaderships = leads, "controlled shutdown: moving leaderships to other brokers");
+    let command = Command::FenceBroker { broker_id: broker.node_id, broker_epoch: broker.broker_epoch() };
+    let timeout = Duration::from_millis(CONTROLLED_SHUTDOWN_TIMEOUT_MS);
+    match tokio::time::timeout(timeout, broker.propose_and_apply(command)).await {
+        Ok(Ok(_)) => tracing::info!("controlled shutdown: leaderships moved"),
+        Ok(Err(error)) => tracing::warn!(%error, "controlled shutdown: the controller did not fence this broker"),
+        Err(_) => tracing::warn!(timeout_ms = CONTROLLED_SHUTDOWN_TIMEOUT_MS, "controlled shutdown timed out"),
+    }
+}
+
 /// Reconciles the partitions with every applied view until `stop`.
 async fn follow_metadata(broker: Arc<Broker>, stop: impl Future<Output = ()>) {
     let mut views = broker.meta.watch_view();
     tokio::pin!(stop);
     loop {
         let view = views.borrow_and_update().clone();
-        broker.partitions.reconcile(&view.view).await;
-        broker.groups.sync(&view.view, &broker.partitions).await;
+        broker.apply_view(&view.view).await;
         tokio::select! {
             changed = views.changed() => if changed.is_err() { return },
             () = &mut stop => return,

@@ -55,6 +55,10 @@ pub struct MetaConfig {
     pub snapshot_logs_since_last: u64,
     /// Entries kept in the log after they are covered by a snapshot.
     pub logs_kept_after_snapshot: u64,
+    /// Kafka's `broker.session.timeout.ms`: while this node leads, a broker not heard from for
+    /// this long is fenced (see [`crate::liveness`]). `None` runs no controller: brokers are
+    /// never fenced for silence (metadata-only groups, tests of the group itself).
+    pub broker_session_timeout_ms: Option<u64>,
 }
 
 impl MetaConfig {
@@ -78,6 +82,7 @@ impl MetaConfig {
             election_timeout_max_ms: ELECTION_TIMEOUT_MAX_MS_DEFAULT,
             snapshot_logs_since_last: SNAPSHOT_LOGS_SINCE_LAST_DEFAULT,
             logs_kept_after_snapshot: LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT,
+            broker_session_timeout_ms: None,
         }
     }
 

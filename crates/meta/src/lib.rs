@@ -25,6 +25,7 @@
 //!   batching on the leader and batched forwarding from followers.
 //! - [`node`]: wiring; [`config`]: configuration and the `--voters` parser; [`membership`]:
 //!   adding and removing nodes from any node.
+//! - [`liveness`]: broker heartbeats and the controller that fences silent brokers.
 //! - [`limits`]: every bound, with its unit.
 //!
 //! # On disk (`<data_dir>/`)
@@ -68,6 +69,7 @@ pub mod error;
 mod forward;
 pub mod frame;
 pub mod limits;
+pub mod liveness;
 pub mod log_segments;
 pub mod log_store;
 pub mod membership;

@@ -25,6 +25,8 @@ use crate::limits::COMMAND_BYTES_MAX;
 use crate::limits::MEMBERSHIP_CHANGE_TIMEOUT_MS;
 use crate::limits::PROPOSE_RETRY_PAUSE_MS;
 use crate::limits::PROPOSE_TIMEOUT_MS;
+use crate::liveness;
+use crate::liveness::Liveness;
 use crate::log_store::LogStore;
 use crate::log_store::WriterJoin;
 use crate::membership;
@@ -47,6 +49,7 @@ use crate::types::Node;
 use crate::types::NodeId;
 use crate::types::Raft;
 use crate::types::RaftMetrics;
+use crate::view::BrokerId;
 
 /// Time [`MetaNode::shutdown`] waits for the log writer thread to finish its last fsync.
 const SHUTDOWN_WRITER_WAIT_MS: u64 = 5_000;
@@ -74,6 +77,10 @@ pub struct MetaNode {
     batcher: Batcher,
     batcher_task: JoinHandle<()>,
     writer: WriterJoin,
+    liveness: Liveness,
+    controller_task: Option<JoinHandle<()>>,
+    /// Connection to the leader for this node's broker heartbeats (leader id, client).
+    heartbeat_client: tokio::sync::Mutex<Option<(NodeId, PeerClient)>>,
 }
 
 impl std::fmt::Debug for MetaNode {
@@ -104,12 +111,28 @@ impl MetaNode {
         let local_addr = listener.local_addr()?;
         let (shutdown_sender, shutdown) = watch::channel(false);
         let (batcher, batcher_task) = Batcher::start(raft.clone());
+        let liveness = Liveness::default();
         let context = ServerContext {
             node_id: config.node_id,
             raft: raft.clone(),
             switch: switch.clone(),
             batcher: batcher.clone(),
+            liveness: liveness.clone(),
         };
+        let controller_task = config.broker_session_timeout_ms.map(|session_timeout_ms| {
+            let mut stop = shutdown.clone();
+            tokio::spawn(liveness::run_controller(
+                config.node_id,
+                raft.clone(),
+                batcher.clone(),
+                state_machine.clone(),
+                liveness.clone(),
+                session_timeout_ms,
+                async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                },
+            ))
+        });
         let server = tokio::spawn(server::serve(listener, context, shutdown));
         let node = MetaNode {
             forwarder: Forwarder::new(config.node_id, switch.clone()),
@@ -123,6 +146,9 @@ impl MetaNode {
             shutdown_sender,
             server: Mutex::new(Some(server)),
             writer,
+            liveness,
+            controller_task,
+            heartbeat_client: tokio::sync::Mutex::new(None),
         };
         node.bootstrap().await?;
         tracing::info!(node_id = node.config.node_id, addr = %node.local_addr, "metadata node started");
@@ -194,6 +220,33 @@ impl MetaNode {
                 Err(ForwardFailure::GiveUp(error)) => return Err(error),
                 Err(ForwardFailure::Retry) => tokio::time::sleep(Duration::from_millis(PROPOSE_RETRY_PAUSE_MS)).await,
             }
+        }
+    }
+
+    /// Tells the metadata leader that broker `broker_id` (registration `broker_epoch`) is alive
+    /// (Kafka's BrokerHeartbeat). Recorded locally when this node leads, else sent to the
+    /// leader over the Raft RPC connection. Fails when no leader is known or it cannot be
+    /// reached within `timeout`; the caller simply sends the next one.
+    pub async fn heartbeat(&self, broker_id: BrokerId, broker_epoch: i64, timeout: Duration) -> Result<(), MetaError> {
+        let Some(ForwardError::NotLeader { leader, leader_addr }) = server::not_leader(&self.raft, self.config.node_id)
+        else {
+            self.liveness.record_heartbeat(broker_id, broker_epoch);
+            return Ok(());
+        };
+        let (Some(leader), Some(addr)) = (leader, leader_addr) else { return Err(MetaError::NoLeader) };
+        let mut client = self.heartbeat_client.lock().await;
+        if client.as_ref().is_none_or(|(target, _)| *target != leader) {
+            *client = Some((leader, PeerClient::new(self.config.node_id, leader, addr, self.switch.clone())));
+        }
+        let (_, peer) = client.as_mut().expect("set above");
+        let request = RpcRequest::BrokerHeartbeat { broker_id, broker_epoch };
+        match peer.call(&request, timeout).await {
+            Ok(RpcResponse::BrokerHeartbeat(Ok(()))) => Ok(()),
+            Ok(RpcResponse::BrokerHeartbeat(Err(ForwardError::NotLeader { leader, .. }))) => {
+                Err(MetaError::NotLeader { leader })
+            }
+            Ok(other) => Err(MetaError::Forward { leader, reason: format!("unexpected answer {other:?}") }),
+            Err(error) => Err(MetaError::Forward { leader, reason: error.to_string() }),
         }
     }
 
@@ -358,6 +411,9 @@ impl MetaNode {
             let _ = server.await;
         }
         self.batcher_task.abort();
+        if let Some(controller) = &self.controller_task {
+            controller.abort();
+        }
         if !self.writer.wait(Duration::from_millis(SHUTDOWN_WRITER_WAIT_MS)).await {
             tracing::warn!(node_id = self.config.node_id, "log writer did not stop in time");
         }

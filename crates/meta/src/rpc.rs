@@ -35,6 +35,7 @@ use crate::membership::MembershipChange;
 use crate::membership::MembershipFailure;
 use crate::types::NodeId;
 use crate::types::TypeConfig;
+use crate::view::BrokerId;
 
 /// Version of this wire protocol, checked in the hello exchange.
 pub const RPC_PROTOCOL_VERSION: u16 = 1;
@@ -74,6 +75,13 @@ pub enum RpcRequest {
     ProposeBatch(Vec<Command>),
     /// A membership change forwarded by a follower to the leader.
     ChangeMembership(MembershipChange),
+    /// A broker's heartbeat, sent to the leader (see [`crate::liveness`]).
+    BrokerHeartbeat {
+        /// The broker.
+        broker_id: BrokerId,
+        /// Its current registration.
+        broker_epoch: i64,
+    },
 }
 
 /// The answer to an [`RpcRequest`].
@@ -98,6 +106,8 @@ pub enum RpcResponse {
     ProposeBatch(Vec<Result<ProposeReply, ForwardError>>),
     /// Forwarded membership change result.
     ChangeMembership(Result<(), MembershipFailure>),
+    /// The heartbeat was recorded, or this node is not the leader.
+    BrokerHeartbeat(Result<(), ForwardError>),
 }
 
 /// A forwarded command's result.

@@ -22,10 +22,12 @@ use crate::limits::PROPOSAL_COMMANDS_MAX;
 use crate::limits::PROPOSE_TIMEOUT_MS;
 use crate::limits::RPC_INBOUND_CONNECTIONS_MAX;
 use crate::limits::SNAPSHOT_BYTES_MAX;
+use crate::liveness::Liveness;
 use crate::membership;
 use crate::network::NetworkSwitch;
 use crate::proposal::Batcher;
 use crate::rpc;
+use crate::rpc::ForwardError;
 use crate::rpc::FrameError;
 use crate::rpc::RpcConnection;
 use crate::rpc::RpcRequest;
@@ -46,6 +48,8 @@ pub(crate) struct ServerContext {
     pub raft: Raft,
     pub switch: NetworkSwitch,
     pub batcher: Batcher,
+    /// Heartbeats recorded while this node leads.
+    pub liveness: Liveness,
 }
 
 /// Accepts connections until `shutdown` turns true; then drops every connection.
@@ -152,8 +156,31 @@ async fn handle(request: RpcRequest, context: &ServerContext) -> Result<RpcRespo
             let proposals = commands.into_iter().map(|command| context.batcher.propose(command, timeout));
             RpcResponse::ProposeBatch(futures::future::join_all(proposals).await)
         }
+        RpcRequest::BrokerHeartbeat { broker_id, broker_epoch } => {
+            RpcResponse::BrokerHeartbeat(match not_leader(&context.raft, context.node_id) {
+                None => {
+                    context.liveness.record_heartbeat(broker_id, broker_epoch);
+                    Ok(())
+                }
+                Some(error) => Err(error),
+            })
+        }
         RpcRequest::Propose(command) => {
             RpcResponse::Propose(context.batcher.propose(command, Duration::from_millis(PROPOSE_TIMEOUT_MS)).await)
         }
     })
+}
+
+/// `None` when `node_id` leads; otherwise the NotLeader answer naming the leader it knows of.
+pub(crate) fn not_leader(raft: &Raft, node_id: NodeId) -> Option<ForwardError> {
+    let metrics = raft.metrics();
+    let metrics = metrics.borrow();
+    match metrics.current_leader {
+        Some(leader) if leader == node_id => None,
+        leader => Some(ForwardError::NotLeader {
+            leader,
+            leader_addr: leader
+                .and_then(|id| metrics.membership_config.membership().get_node(&id).map(|node| node.addr.clone())),
+        }),
+    }
 }

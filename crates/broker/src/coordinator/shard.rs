@@ -29,7 +29,6 @@ use tokio::sync::{oneshot, watch, Mutex, Notify};
 
 use crate::coordinator::records::{self, OffsetValue, RecordKey};
 use crate::error::PartitionError;
-use crate::handlers::produce::wait_for_high_watermark;
 use crate::kafka_code;
 use crate::partition::{blocking, Partition};
 
@@ -277,12 +276,9 @@ impl Shard {
             tracing::warn!(partition = self.index, %error, "consumer offsets append failed");
             error.kafka_error_code()
         })?;
-        wait_for_high_watermark(
-            &self.partition,
-            appended.last_offset + 1,
-            Duration::from_millis(OFFSETS_COMMIT_TIMEOUT_MS),
-        )
-        .await
+        self.partition
+            .wait_for_high_watermark(appended.last_offset + 1, Duration::from_millis(OFFSETS_COMMIT_TIMEOUT_MS))
+            .await
     }
 
     /// Validates and stores an OffsetCommit; one error code per partition, in request order.
@@ -598,7 +594,7 @@ fn replay(partition: &Partition) -> Result<Replayed, PartitionError> {
         if read.regions.is_empty() {
             break;
         }
-        let bytes = crate::handlers::fetch::read_regions(&read.regions, read.bytes)?;
+        let bytes = crate::partition::partition::read_regions(&read.regions, read.bytes)?;
         let decoded = decode_record_batches(&bytes).map_err(|error| PartitionError::Io {
             path: partition.dir().to_path_buf(),
             source: std::io::Error::other(error.to_string()),

@@ -13,6 +13,17 @@
 //! Batch bytes are copied from the log's file regions with `pread` into the response as they
 //! are on disk — never decoded or re-encoded.
 //!
+//! A fetch with a replica id (`replica_id >= 0`) is a follower copying the partitions it
+//! replicates (Kafka's ReplicaFetcherThread; ours is `crate::replication`): each partition is
+//! read up to its log end rather than its high watermark, the follower's fetch offset counts
+//! as its progress (which may advance the high watermark and the ISR), a follower whose last
+//! epoch diverges from this log gets the diverging epoch instead of data (KIP-320), and the
+//! wait is for the log end to move rather than the high watermark.
+//!
+//! Errors that send a client to another leader (NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH)
+//! carry the leader and epoch this broker knows (KIP-951 `CurrentLeader`), so the client can
+//! go there without a metadata round trip.
+//!
 //! Fetch sessions (KIP-227) are not kept: a request with a session id gets
 //! FETCH_SESSION_ID_NOT_FOUND, and every response says session 0, which tells clients to send
 //! full fetches.
@@ -20,18 +31,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::future::select_all;
-use sluice_log::FileRegion;
-use sluice_proto::kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use sluice_meta::{BrokerId, MetadataView};
+use sluice_proto::kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
+};
 use sluice_proto::kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 use crate::broker::Broker;
-use crate::error::PartitionError;
 use crate::handlers::{resolve, since};
 use crate::kafka_code;
+use crate::partition::partition::read_regions;
 use crate::partition::{blocking, Partition, ReadOutcome};
 
 /// Most bytes of record data one fetch response carries (Kafka's broker `fetch.max.bytes`,
@@ -62,6 +75,7 @@ struct Target {
     fetch_offset: i64,
     partition_max_bytes: u64,
     current_leader_epoch: i32,
+    last_fetched_epoch: i32,
     resolved: Result<Arc<Partition>, i16>,
 }
 
@@ -72,6 +86,10 @@ struct PartitionResult {
     high_watermark: i64,
     log_start_offset: i64,
     records: Bytes,
+    /// Follower fetches: the diverging epoch and its end offset here.
+    diverging: Option<(i32, i64)>,
+    /// Follower fetches: the follower should join the ISR.
+    isr_change_wanted: bool,
 }
 
 /// Answers a fetch, waiting for data as the request allows. The permit holds the response's
@@ -97,6 +115,7 @@ pub async fn handle(
                 fetch_offset: fetch.fetch_offset,
                 partition_max_bytes: u64::try_from(fetch.partition_max_bytes).unwrap_or(0),
                 current_leader_epoch: fetch.current_leader_epoch,
+                last_fetched_epoch: if version >= 12 { fetch.last_fetched_epoch } else { -1 },
                 resolved,
             });
         }
@@ -105,8 +124,13 @@ pub async fn handle(
     let min_bytes = u64::try_from(request.min_bytes).unwrap_or(0);
     let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0).min(FETCH_WAIT_MS_MAX));
     let deadline = Instant::now() + wait;
-    let mut watches: Vec<watch::Receiver<i64>> =
-        targets.iter().filter_map(|t| t.resolved.as_ref().ok()).map(|p| p.watch_high_watermark()).collect();
+    // A replica id names a follower (versions up to 14 carry it in the request itself).
+    let follower: Option<BrokerId> = (request.replica_id.0 >= 0).then_some(request.replica_id.0);
+    let mut watches: Vec<watch::Receiver<i64>> = targets
+        .iter()
+        .filter_map(|t| t.resolved.as_ref().ok())
+        .map(|p| if follower.is_some() { p.watch_log_end() } else { p.watch_high_watermark() })
+        .collect();
     let targets = Arc::new(targets);
     loop {
         for receiver in &mut watches {
@@ -118,13 +142,16 @@ pub async fn handle(
             // The semaphore is never closed.
             return (FetchResponse::default().with_error_code(kafka_code::UNKNOWN_SERVER_ERROR), None);
         };
-        let (results, bytes) = read_pass(Arc::clone(&targets), max_bytes).await;
-        let has_error = results.iter().any(|r| r.error_code != kafka_code::NONE);
+        let (results, bytes) = read_pass(Arc::clone(&targets), max_bytes, follower).await;
+        let has_error = results.iter().any(|r| r.error_code != kafka_code::NONE || r.diverging.is_some());
         if bytes >= min_bytes || has_error || watches.is_empty() || Instant::now() >= deadline {
+            if results.iter().any(|r| r.isr_change_wanted) {
+                broker.isr_changes.notify_one();
+            }
             // Keep only what the response holds.
             let held = usize::try_from(bytes).unwrap_or(usize::MAX).min(reservation.num_permits());
             drop(reservation.split(reservation.num_permits() - held));
-            return (response(version, &request, &targets, results), Some(reservation));
+            return (response(version, &request, &view, &targets, results), Some(reservation));
         }
         drop(reservation);
         let changed = select_all(watches.iter_mut().map(|receiver| Box::pin(receiver.changed())));
@@ -136,7 +163,11 @@ pub async fn handle(
 }
 
 /// Reads every target once on the blocking pool; returns per-target results and total bytes.
-async fn read_pass(targets: Arc<Vec<Target>>, max_bytes: u64) -> (Vec<PartitionResult>, u64) {
+async fn read_pass(
+    targets: Arc<Vec<Target>>,
+    max_bytes: u64,
+    follower: Option<BrokerId>,
+) -> (Vec<PartitionResult>, u64) {
     let count = targets.len();
     let result = blocking(move || {
         let mut remaining = max_bytes;
@@ -144,7 +175,10 @@ async fn read_pass(targets: Arc<Vec<Target>>, max_bytes: u64) -> (Vec<PartitionR
         let results = targets
             .iter()
             .map(|target| {
-                let result = read_one(target, remaining, total == 0);
+                let result = match follower {
+                    Some(follower) => read_one_for_follower(target, follower, remaining, total == 0),
+                    None => read_one(target, remaining, total == 0),
+                };
                 remaining = remaining.saturating_sub(result.records.len() as u64);
                 total += result.records.len() as u64;
                 result
@@ -178,7 +212,7 @@ fn read_one(target: &Target, remaining: u64, first_with_data: bool) -> Partition
     let limit = target.partition_max_bytes.min(remaining);
     let offsets = |error_code| {
         let (_, high_watermark, log_start_offset) = partition.offsets().unwrap_or((-1, -1, -1));
-        PartitionResult { error_code, high_watermark, log_start_offset, records: Bytes::new() }
+        PartitionResult { error_code, high_watermark, log_start_offset, ..PartitionResult::default() }
     };
     if limit == 0 && !first_with_data {
         return offsets(kafka_code::NONE);
@@ -194,7 +228,7 @@ fn read_one(target: &Target, remaining: u64, first_with_data: bool) -> Partition
             error_code: kafka_code::NONE,
             high_watermark: outcome.high_watermark,
             log_start_offset: outcome.log_start_offset,
-            records: Bytes::new(),
+            ..PartitionResult::default()
         };
     }
     match read_regions(&outcome.regions, outcome.bytes) {
@@ -203,6 +237,7 @@ fn read_one(target: &Target, remaining: u64, first_with_data: bool) -> Partition
             high_watermark: outcome.high_watermark,
             log_start_offset: outcome.log_start_offset,
             records,
+            ..PartitionResult::default()
         },
         Err(error) => {
             tracing::error!(topic = partition.topic, partition = partition.index, %error, "reading segment failed");
@@ -211,21 +246,80 @@ fn read_one(target: &Target, remaining: u64, first_with_data: bool) -> Partition
     }
 }
 
-/// Copies whole batches from the segment files, as stored.
-pub(crate) fn read_regions(regions: &[FileRegion], bytes: u64) -> Result<Bytes, PartitionError> {
-    let mut buffer = BytesMut::zeroed(usize::try_from(bytes).unwrap_or(usize::MAX));
-    let mut position = 0usize;
-    for region in regions {
-        let len = region.len as usize;
-        region
-            .read_into(&mut buffer[position..position + len])
-            .map_err(|source| PartitionError::Io { path: "segment".into(), source })?;
-        position += len;
+/// Reads one partition for a follower, up to the log end. Blocking (`pread` of the batches).
+fn read_one_for_follower(
+    target: &Target,
+    follower: BrokerId,
+    remaining: u64,
+    first_with_data: bool,
+) -> PartitionResult {
+    let partition = match &target.resolved {
+        Ok(partition) => partition,
+        Err(code) => {
+            return PartitionResult {
+                error_code: *code,
+                high_watermark: -1,
+                log_start_offset: -1,
+                ..Default::default()
+            }
+        }
+    };
+    let limit = target.partition_max_bytes.min(remaining);
+    let read = partition.read_for_follower(
+        follower,
+        target.fetch_offset,
+        target.last_fetched_epoch,
+        target.current_leader_epoch,
+        limit.max(1),
+    );
+    let outcome = match read {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            let (_, high_watermark, log_start_offset) = partition.offsets().unwrap_or((-1, -1, -1));
+            return PartitionResult {
+                error_code: error.kafka_error_code(),
+                high_watermark,
+                log_start_offset,
+                ..PartitionResult::default()
+            };
+        }
+    };
+    let base = PartitionResult {
+        error_code: kafka_code::NONE,
+        high_watermark: outcome.high_watermark,
+        log_start_offset: outcome.log_start_offset,
+        diverging: outcome.diverging,
+        isr_change_wanted: outcome.isr_change_wanted,
+        records: Bytes::new(),
+    };
+    if outcome.bytes > limit && !first_with_data {
+        return base;
     }
-    Ok(buffer.freeze())
+    match read_regions(&outcome.regions, outcome.bytes) {
+        Ok(records) => PartitionResult { records, ..base },
+        Err(error) => {
+            tracing::error!(topic = partition.topic, partition = partition.index, %error, "reading segment failed");
+            PartitionResult { error_code: error.kafka_error_code(), ..base }
+        }
+    }
 }
 
-fn response(version: i16, request: &FetchRequest, targets: &[Target], results: Vec<PartitionResult>) -> FetchResponse {
+/// The leader and epoch the metadata names for a partition (KIP-951), for errors that send the
+/// client elsewhere; `(-1, -1)` when unknown.
+fn current_leader(view: &MetadataView, topic: &str, partition: i32) -> LeaderIdAndEpoch {
+    let record = view.topics.get(topic).and_then(|t| t.partitions.get(usize::try_from(partition).ok()?));
+    LeaderIdAndEpoch::default()
+        .with_leader_id(record.and_then(|p| p.leader).unwrap_or(-1).into())
+        .with_leader_epoch(record.map_or(-1, |p| p.leader_epoch))
+}
+
+fn response(
+    version: i16,
+    request: &FetchRequest,
+    view: &MetadataView,
+    targets: &[Target],
+    results: Vec<PartitionResult>,
+) -> FetchResponse {
     let mut topics: Vec<FetchableTopicResponse> = request
         .topics
         .iter()
@@ -238,8 +332,22 @@ fn response(version: i16, request: &FetchRequest, targets: &[Target], results: V
         .collect();
     for (target, result) in targets.iter().zip(results) {
         let partition_index = request.topics[target.slot.0].partitions[target.slot.1].partition;
+        let sends_elsewhere =
+            matches!(result.error_code, kafka_code::NOT_LEADER_OR_FOLLOWER | kafka_code::FENCED_LEADER_EPOCH);
+        let leader = match sends_elsewhere && version >= 12 {
+            true => current_leader(view, request.topics[target.slot.0].topic.0.as_str(), partition_index),
+            false => LeaderIdAndEpoch::default(),
+        };
+        let diverging = match result.diverging {
+            Some((epoch, end_offset)) if version >= 12 => {
+                EpochEndOffset::default().with_epoch(epoch).with_end_offset(end_offset)
+            }
+            _ => EpochEndOffset::default(),
+        };
         topics[target.slot.0].partitions.push(
             PartitionData::default()
+                .with_diverging_epoch(diverging)
+                .with_current_leader(leader)
                 .with_partition_index(partition_index)
                 .with_error_code(result.error_code)
                 .with_high_watermark(result.high_watermark)

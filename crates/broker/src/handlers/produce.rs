@@ -92,8 +92,7 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
     let wait = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0).min(PRODUCE_ACKS_WAIT_MS_MAX));
     for ((topic_slot, partition_slot), partition, result) in appended {
         let outcome = match result {
-            Ok(appended) if acks_all => match wait_for_high_watermark(&partition, appended.last_offset + 1, wait).await
-            {
+            Ok(appended) if acks_all => match partition.wait_for_high_watermark(appended.last_offset + 1, wait).await {
                 Ok(()) => Outcome::Done(appended),
                 Err(code) => Outcome::Failed(code, None),
             },
@@ -136,18 +135,6 @@ async fn append_all(
         (item.slot, partition, result)
     });
     futures::future::join_all(appends).await
-}
-
-/// Waits until the partition's high watermark reaches `offset`, or `wait` passes
-/// (REQUEST_TIMED_OUT), or the partition closes (NOT_LEADER_OR_FOLLOWER).
-pub(crate) async fn wait_for_high_watermark(partition: &Partition, offset: i64, wait: Duration) -> Result<(), i16> {
-    let mut high_watermark = partition.watch_high_watermark();
-    let reached = tokio::time::timeout(wait, high_watermark.wait_for(|hw| *hw >= offset)).await;
-    match reached {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(_)) => Err(kafka_code::NOT_LEADER_OR_FOLLOWER),
-        Err(_) => Err(kafka_code::REQUEST_TIMED_OUT),
-    }
 }
 
 fn response(version: i16, request: &ProduceRequest, outcomes: Vec<Vec<Outcome>>) -> ProduceResponse {

@@ -60,6 +60,7 @@ pub fn desired_replicas(view: &MetadataView, broker: BrokerId) -> BTreeMap<Parti
                 leader_epoch: partition.leader_epoch,
                 replicas: partition.replicas.clone(),
                 isr: partition.isr.clone(),
+                partition_epoch: partition.partition_epoch,
                 min_insync_replicas: topic.config.min_insync_replicas,
             };
             desired.insert(
@@ -118,6 +119,8 @@ struct Entry {
 /// The partitions this broker hosts.
 pub struct PartitionManager {
     local_broker: BrokerId,
+    /// `replica.lag.time.max.ms`, given to every partition.
+    replica_lag_time_ms: i64,
     logs_dir: PathBuf,
     partitions: RwLock<HashMap<PartitionKey, Entry>>,
     /// Serializes reconciliation runs.
@@ -139,9 +142,10 @@ pub async fn blocking<T: Send + 'static>(
 
 impl PartitionManager {
     /// A manager for logs under `logs_dir`; nothing is opened until [`reconcile`](Self::reconcile).
-    pub fn new(local_broker: BrokerId, logs_dir: PathBuf) -> PartitionManager {
+    pub fn new(local_broker: BrokerId, logs_dir: PathBuf, replica_lag_time_ms: i64) -> PartitionManager {
         PartitionManager {
             local_broker,
+            replica_lag_time_ms,
             logs_dir,
             partitions: RwLock::new(HashMap::new()),
             reconciling: tokio::sync::Mutex::new(()),
@@ -158,6 +162,18 @@ impl PartitionManager {
     pub fn all(&self) -> Vec<Arc<Partition>> {
         let partitions = self.partitions.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         partitions.values().map(|entry| Arc::clone(&entry.partition)).collect()
+    }
+
+    /// The partitions this broker follows, each with its leader (as last reconciled).
+    pub fn followed(&self) -> Vec<(BrokerId, Arc<Partition>)> {
+        let partitions = self.partitions.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        partitions
+            .values()
+            .filter_map(|entry| {
+                let leader = entry.state.leadership.leader.filter(|leader| *leader != self.local_broker)?;
+                Some((leader, Arc::clone(&entry.partition)))
+            })
+            .collect()
     }
 
     fn local(&self) -> BTreeMap<PartitionKey, ReplicaState> {
@@ -185,7 +201,7 @@ impl PartitionManager {
 
     async fn open(&self, key: &PartitionKey, want: ReplicaState) -> Result<(), PartitionError> {
         let dir = partition_dir(&self.logs_dir, &key.0, key.1);
-        let (topic, index, broker) = (key.0.clone(), key.1, self.local_broker);
+        let (topic, index, broker, lag) = (key.0.clone(), key.1, self.local_broker, self.replica_lag_time_ms);
         let (topic_id, config, leadership) = (want.topic_id, log_config_for(&want.config), want.leadership.clone());
         let partition = blocking(move || {
             // Data of an older topic with the same name (deleted while this broker was down).
@@ -195,7 +211,7 @@ impl PartitionManager {
                     std::fs::remove_dir_all(&dir).map_err(|source| PartitionError::Io { path: dir.clone(), source })?;
                 }
             }
-            Partition::open(&dir, &topic, index, topic_id, broker, config, leadership)
+            Partition::open(&dir, &topic, index, topic_id, broker, config, leadership, lag)
         })
         .await?;
         let mut partitions = self.partitions.write().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -330,6 +346,7 @@ mod tests {
             leader_epoch: epoch,
             replicas: vec![1],
             isr: vec![1],
+            partition_epoch: epoch,
             min_insync_replicas: 1,
         }
     }

@@ -4,7 +4,8 @@
 //!
 //! - [`partition`]: one replica, its lock and its blocking operations.
 //! - [`manager`]: the set of replicas, reconciled with the metadata view.
-//! - [`replica`]: pure high-watermark and ISR decisions.
+//! - [`replica`]: pure replication rules: high watermark, ISR, follower progress, divergence
+//!   and truncation points.
 //! - [`producer_state`]: pure idempotent-producer sequence checks.
 //! - [`log_config`]: topic config → log config.
 
@@ -16,4 +17,6 @@ pub mod producer_state;
 pub mod replica;
 
 pub use manager::{blocking, PartitionManager};
-pub use partition::{Appended, Leadership, Partition, ReadOutcome};
+pub use partition::{
+    Appended, FetchPosition, FollowerRead, IsrProposal, Leadership, Partition, ReadOutcome, Truncation,
+};

@@ -11,11 +11,19 @@
 //! The high watermark is also published on a `watch` channel: fetches that wait for data
 //! (long poll) and acks=all produces wait on it instead of polling. It is published under the
 //! partition's lock, so it changes in append order and, whenever the lock is free, holds the
-//! log's high watermark.
+//! log's high watermark. The log end offset has a channel of its own, which followers' fetches
+//! wait on (they copy what is not committed yet).
+//!
+//! As leader, a replica serves its followers' fetches ([`Partition::read_for_follower`]): each
+//! fetch records the follower's progress, may advance the high watermark, and says whether the
+//! follower's log diverged. As follower, it appends what the replica fetcher copied
+//! ([`Partition::append_as_follower`]) and truncates where the leader says its log diverged.
+//! The rules themselves are the pure functions of [`crate::partition::replica`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use sluice_log::batch::{compute_crc, BatchHeader};
 use sluice_log::config::BATCH_HEADER_BYTES;
@@ -25,6 +33,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::error::PartitionError;
+use crate::kafka_code;
 use crate::partition::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
 use crate::partition::replica::{self, FollowerProgress};
 
@@ -44,8 +53,65 @@ pub struct Leadership {
     pub replicas: Vec<BrokerId>,
     /// In-sync replicas.
     pub isr: Vec<BrokerId>,
+    /// Bumped on every leader or ISR change; ISR proposals carry it.
+    pub partition_epoch: i32,
     /// `min.insync.replicas` of the topic.
     pub min_insync_replicas: i32,
+}
+
+impl Leadership {
+    /// Whether `broker` leads the partition.
+    pub fn is_leader(&self, broker: BrokerId) -> bool {
+        self.leader == Some(broker)
+    }
+}
+
+/// What a follower's fetch got from the leader's replica.
+#[derive(Debug, Clone)]
+pub struct FollowerRead {
+    /// Whole batches from the fetch offset (possibly above the high watermark), as stored.
+    pub regions: Vec<FileRegion>,
+    /// Bytes in `regions`.
+    pub bytes: u64,
+    /// High watermark after this fetch's progress was counted.
+    pub high_watermark: i64,
+    /// Log start offset.
+    pub log_start_offset: i64,
+    /// The diverging epoch and its end offset on the leader, when the follower must truncate.
+    pub diverging: Option<(i32, i64)>,
+    /// The follower qualifies for the ISR but is not in it: the leader should propose it.
+    pub isr_change_wanted: bool,
+}
+
+/// An ISR change the leader should propose (Kafka's AlterPartition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrProposal {
+    /// Leader epoch the proposal is computed under.
+    pub leader_epoch: i32,
+    /// Partition epoch it is computed from.
+    pub partition_epoch: i32,
+    /// The ISR wanted.
+    pub isr: Vec<BrokerId>,
+}
+
+/// Where a follower fetches from next: its log end offset and the epoch of its last batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchPosition {
+    /// The follower's log end offset (the next offset to fetch).
+    pub fetch_offset: i64,
+    /// Epoch of the last batch in its log (`-1` when empty).
+    pub last_fetched_epoch: i32,
+    /// The leader epoch the follower knows.
+    pub current_leader_epoch: i32,
+    /// Log start offset.
+    pub log_start_offset: i64,
+}
+
+/// Milliseconds on a monotonic clock (since the first call in this process): follower lag is
+/// measured with it, so a wall-clock step never drops or keeps a replica.
+pub fn monotonic_ms() -> i64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    i64::try_from(START.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Where an accepted produce landed.
@@ -101,9 +167,12 @@ pub struct Partition {
     pub topic_id: Uuid,
     /// This broker's id.
     local_broker: BrokerId,
+    /// `replica.lag.time.max.ms`.
+    replica_lag_time_ms: i64,
     dir: PathBuf,
     state: Mutex<State>,
     high_watermark: watch::Sender<i64>,
+    log_end: watch::Sender<i64>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -114,6 +183,7 @@ impl std::fmt::Debug for Partition {
 
 impl Partition {
     /// Opens (recovering if needed) the log in `dir` and rebuilds the producer state from it.
+    #[allow(clippy::too_many_arguments)] // identity, placement and settings, each needed once
     /// Blocking.
     pub fn open(
         dir: &Path,
@@ -123,6 +193,7 @@ impl Partition {
         local_broker: BrokerId,
         config: LogConfig,
         leadership: Leadership,
+        replica_lag_time_ms: i64,
     ) -> Result<Partition, PartitionError> {
         let mut log = Log::open(dir, config)?;
         write_partition_metadata(dir, topic_id)?;
@@ -136,7 +207,9 @@ impl Partition {
             checkpointed: None,
             compacted_at: None,
         };
+        seed_followers(&mut state, log.high_watermark(), local_broker);
         let high_watermark = advance_high_watermark(&mut log, &state, local_broker);
+        let log_end = log.log_end_offset();
         state.log = Some(log);
         tracing::info!(topic, partition = index, high_watermark, producers = state.producers.len(), "partition open");
         Ok(Partition {
@@ -144,9 +217,11 @@ impl Partition {
             index,
             topic_id,
             local_broker,
+            replica_lag_time_ms,
             dir: dir.to_path_buf(),
             state: Mutex::new(state),
             high_watermark: watch::channel(high_watermark).0,
+            log_end: watch::channel(log_end).0,
         })
     }
 
@@ -159,6 +234,17 @@ impl Partition {
     /// partition's leadership changes or it closes, so waiters re-check.
     pub fn watch_high_watermark(&self) -> watch::Receiver<i64> {
         self.high_watermark.subscribe()
+    }
+
+    /// A receiver of log end offset changes (appends, truncation); also woken on leadership
+    /// changes and close. Followers' fetches wait on it.
+    pub fn watch_log_end(&self) -> watch::Receiver<i64> {
+        self.log_end.subscribe()
+    }
+
+    /// This broker's id.
+    pub fn local_broker(&self) -> BrokerId {
+        self.local_broker
     }
 
     /// The current leadership.
@@ -178,7 +264,24 @@ impl Partition {
         if state.leadership == leadership {
             return;
         }
+        let new_term =
+            state.leadership.leader != leadership.leader || state.leadership.leader_epoch != leadership.leader_epoch;
         state.leadership = leadership;
+        if new_term {
+            // Progress recorded under another leadership says nothing about this one.
+            let high_watermark = state.log.as_ref().map_or(0, Log::high_watermark);
+            seed_followers(&mut state, high_watermark, self.local_broker);
+            if state.leadership.is_leader(self.local_broker) {
+                tracing::info!(
+                    topic = self.topic,
+                    partition = self.index,
+                    leader_epoch = state.leadership.leader_epoch,
+                    high_watermark,
+                    "leading partition"
+                );
+            }
+        }
+        self.log_end.send_modify(|_| {});
         if let Some(mut log) = state.log.take() {
             let high_watermark = advance_high_watermark(&mut log, &state, self.local_broker);
             state.log = Some(log);
@@ -205,10 +308,21 @@ impl Partition {
     pub fn append(&self, records: &mut [u8], acks_all: bool) -> Result<Appended, PartitionError> {
         let mut state = self.lock();
         check_leader(&state, self.local_broker)?;
-        if acks_all
-            && !replica::enough_replicas_for_acks_all(&state.leadership.isr, state.leadership.min_insync_replicas)
-        {
-            return Err(PartitionError::NotEnoughReplicas);
+        if acks_all {
+            // Only ISR members caught up within the lag time count: a follower that stopped
+            // fetching leaves the ISR once the controller commits the change, but if it cannot
+            // (the metadata group lost its quorum with the same failure), writes that could not
+            // be replicated are refused here rather than left to time out.
+            let in_sync = replica::caught_up_isr(
+                self.local_broker,
+                &state.leadership.isr,
+                &state.followers,
+                monotonic_ms(),
+                self.replica_lag_time_ms,
+            );
+            if !replica::enough_replicas_for_acks_all(&in_sync, state.leadership.min_insync_replicas) {
+                return Err(PartitionError::NotEnoughReplicas);
+            }
         }
         let batches = producer_batches(records)?;
         for batch in &batches {
@@ -249,6 +363,7 @@ impl Partition {
         }
         let high_watermark = advance_high_watermark(&mut log, &state, self.local_broker);
         let log_start_offset = log.log_start_offset();
+        self.log_end.send_replace(log.log_end_offset());
         state.log = Some(log);
         // Published before the lock is released, so the channel sees high watermarks in lock
         // order. Published after it, two appends could publish out of order and move the
@@ -287,6 +402,205 @@ impl Partition {
         })
     }
 
+    /// Serves a follower's fetch as leader (Kafka's `Partition.fetchRecords` for a replica):
+    /// checks leadership and the follower's leader epoch, detects divergence, records the
+    /// follower's progress (which may advance the high watermark, waking acks=all produces),
+    /// and reads from `fetch_offset` up to the log end. Cheap: no file data is read here.
+    pub fn read_for_follower(
+        &self,
+        follower: BrokerId,
+        fetch_offset: i64,
+        last_fetched_epoch: i32,
+        current_leader_epoch: i32,
+        max_bytes: u64,
+    ) -> Result<FollowerRead, PartitionError> {
+        let mut state = self.lock();
+        check_leader(&state, self.local_broker)?;
+        check_leader_epoch(&state.leadership, current_leader_epoch)?;
+        if !state.leadership.replicas.contains(&follower) || follower == self.local_broker {
+            return Err(PartitionError::NotLeader);
+        }
+        let mut log = state.log.take().ok_or(PartitionError::NotLeader)?;
+        let log_end = log.log_end_offset();
+        let leader_epoch = state.leadership.leader_epoch;
+        let diverging =
+            replica::divergence(log.leader_epochs().entries(), leader_epoch, log_end, fetch_offset, last_fetched_epoch);
+        let log_start = log.log_start_offset();
+        if diverging.is_none() && (fetch_offset < log_start || fetch_offset > log_end) {
+            state.log = Some(log);
+            let error = sluice_log::LogError::OffsetOutOfRange { offset: fetch_offset, log_start, log_end };
+            return Err(PartitionError::Log(error));
+        }
+        if diverging.is_none() {
+            let previous = state.followers.get(&follower).copied();
+            let progress = replica::follower_fetched(previous, fetch_offset, log_end, monotonic_ms());
+            state.followers.insert(follower, progress);
+        }
+        let high_watermark = advance_high_watermark(&mut log, &state, self.local_broker);
+        let read = match diverging {
+            Some(_) => None,
+            None => Some(log.read(fetch_offset, max_bytes, log_end)),
+        };
+        let log_start_offset = log.log_start_offset();
+        state.log = Some(log);
+        self.high_watermark.send_if_modified(|current| {
+            let changed = *current != high_watermark;
+            *current = high_watermark;
+            changed
+        });
+        let isr_change_wanted =
+            diverging.is_none() && !state.leadership.isr.contains(&follower) && fetch_offset >= high_watermark;
+        let (regions, bytes) = match read.transpose()? {
+            Some(result) => (result.regions, result.bytes),
+            None => (Vec::new(), 0),
+        };
+        Ok(FollowerRead { regions, bytes, high_watermark, log_start_offset, diverging, isr_change_wanted })
+    }
+
+    /// The ISR this leader should propose now, if it differs from the current one (followers
+    /// lagging past `replica.lag.time.max.ms` leave, caught-up replicas join).
+    pub fn isr_proposal(&self) -> Option<IsrProposal> {
+        let state = self.lock();
+        if check_leader(&state, self.local_broker).is_err() {
+            return None;
+        }
+        let log = state.log.as_ref()?;
+        let leadership = &state.leadership;
+        let isr = replica::desired_isr(
+            self.local_broker,
+            &leadership.replicas,
+            &leadership.isr,
+            &state.followers,
+            log.high_watermark(),
+            monotonic_ms(),
+            self.replica_lag_time_ms,
+        )?;
+        Some(IsrProposal { leader_epoch: leadership.leader_epoch, partition_epoch: leadership.partition_epoch, isr })
+    }
+
+    /// Where the replica fetcher fetches from next; `None` when this broker leads the
+    /// partition or it is closed.
+    pub fn fetch_position(&self) -> Option<FetchPosition> {
+        let state = self.lock();
+        if state.leadership.is_leader(self.local_broker) {
+            return None;
+        }
+        let log = state.log.as_ref()?;
+        Some(FetchPosition {
+            fetch_offset: log.log_end_offset(),
+            last_fetched_epoch: log.leader_epochs().entries().last().map_or(-1, |entry| entry.epoch),
+            current_leader_epoch: state.leadership.leader_epoch,
+            log_start_offset: log.log_start_offset(),
+        })
+    }
+
+    /// Appends batches copied from the leader (follower side): offsets and epochs as the
+    /// leader assigned them; the producer state follows, so this replica can lead with the
+    /// same idempotence state. Then the high watermark becomes the leader's, bounded by what
+    /// this log holds. `leader_epoch` is the epoch the fetch was made under: if this replica's
+    /// leadership changed since, nothing is appended. Blocking.
+    pub fn append_as_follower(
+        &self,
+        records: &[u8],
+        leader_high_watermark: i64,
+        leader_epoch: i32,
+    ) -> Result<(), PartitionError> {
+        let mut state = self.lock();
+        if state.leadership.is_leader(self.local_broker) || state.leadership.leader_epoch != leader_epoch {
+            return Err(PartitionError::NotLeader);
+        }
+        let mut log = state.log.take().ok_or(PartitionError::NotLeader)?;
+        if !records.is_empty() {
+            if let Err(error) = log.append_replicated(records) {
+                state.log = Some(log);
+                return Err(error.into());
+            }
+            for header in batch_headers(records) {
+                let batch = ProducerBatch {
+                    producer_id: header.producer_id,
+                    producer_epoch: header.producer_epoch,
+                    base_sequence: header.base_sequence,
+                    last_offset_delta: header.last_offset_delta,
+                };
+                state.producers.record(&batch, header.base_offset, header.last_offset());
+            }
+        }
+        log.set_high_watermark(leader_high_watermark.min(log.log_end_offset()));
+        let high_watermark = log.high_watermark();
+        self.log_end.send_replace(log.log_end_offset());
+        state.log = Some(log);
+        self.high_watermark.send_if_modified(|current| {
+            let changed = *current != high_watermark;
+            *current = high_watermark;
+            changed
+        });
+        Ok(())
+    }
+
+    /// Truncates a follower's log where the leader said it diverged (KIP-101/KIP-320), or,
+    /// when the follower is below the leader's log start, empties it and starts at
+    /// `leader_log_start`. The producer state is rebuilt from what remains. Blocking.
+    pub fn truncate_as_follower(&self, truncation: Truncation, leader_epoch: i32) -> Result<i64, PartitionError> {
+        let mut state = self.lock();
+        if state.leadership.is_leader(self.local_broker) || state.leadership.leader_epoch != leader_epoch {
+            return Err(PartitionError::NotLeader);
+        }
+        let mut log = state.log.take().ok_or(PartitionError::NotLeader)?;
+        let before = log.log_end_offset();
+        let result = match truncation {
+            Truncation::Diverged { epoch, end_offset } => {
+                let own = log.end_offset_for_epoch(epoch);
+                let offset = replica::truncation_offset((epoch, end_offset), own, before);
+                log.truncate_to(offset).map(|_| ())
+            }
+            Truncation::StartAt(offset) => log.truncate_fully_and_start_at(offset),
+            Truncation::To(offset) => log.truncate_to(offset).map(|_| ()),
+        };
+        let outcome = result.map_err(PartitionError::from).and_then(|()| {
+            state.producers = rebuild_producer_states(&log)?;
+            Ok(log.log_end_offset())
+        });
+        let log_end = log.log_end_offset();
+        state.log = Some(log);
+        if let Ok(after) = outcome {
+            tracing::warn!(
+                topic = self.topic,
+                partition = self.index,
+                ?truncation,
+                log_end_before = before,
+                log_end_after = after,
+                "follower truncated its log to the leader's"
+            );
+        }
+        self.log_end.send_replace(log_end);
+        outcome
+    }
+
+    /// Waits until the high watermark reaches `offset`, or `wait` passes (REQUEST_TIMED_OUT, or
+    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR is smaller than `min.insync.replicas`
+    /// then), or the partition closes or loses its leadership (NOT_LEADER_OR_FOLLOWER).
+    /// Reached with an ISR below `min.insync.replicas` (it shrank after the append) is
+    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND too, as in Kafka.
+    pub async fn wait_for_high_watermark(&self, offset: i64, wait: Duration) -> Result<(), i16> {
+        let mut high_watermark = self.watch_high_watermark();
+        // The `Ref` that `wait_for` returns holds the channel's read lock: drop it before taking
+        // the partition's lock below, or an append (which publishes under that lock) deadlocks.
+        let reached =
+            tokio::time::timeout(wait, high_watermark.wait_for(|hw| *hw >= offset)).await.map(|found| found.map(drop));
+        let enough_replicas = || {
+            let leadership = self.leadership();
+            replica::enough_replicas_for_acks_all(&leadership.isr, leadership.min_insync_replicas)
+        };
+        match reached {
+            Ok(Ok(_)) if enough_replicas() => Ok(()),
+            Ok(Ok(_)) => Err(kafka_code::NOT_ENOUGH_REPLICAS_AFTER_APPEND),
+            Ok(Err(_)) => Err(kafka_code::NOT_LEADER_OR_FOLLOWER),
+            Err(_) if !self.leadership().is_leader(self.local_broker) => Err(kafka_code::NOT_LEADER_OR_FOLLOWER),
+            Err(_) if !enough_replicas() => Err(kafka_code::NOT_ENOUGH_REPLICAS_AFTER_APPEND),
+            Err(_) => Err(kafka_code::REQUEST_TIMED_OUT),
+        }
+    }
+
     /// ListOffsets: `-2` earliest, `-1` latest (the high watermark), otherwise the first
     /// record at or after the timestamp; `None` when there is none. Returns (offset,
     /// timestamp, leader epoch of that offset). Blocking (may read one batch).
@@ -317,13 +631,13 @@ impl Partition {
     }
 
     /// OffsetForLeaderEpoch: where `epoch` ended in this log, as (epoch, end offset); see
-    /// [`crate::handlers::leader_epoch::end_offset_for`].
+    /// [`replica::end_offset_for`].
     pub fn end_offset_for_epoch(&self, epoch: i32, current_leader_epoch: i32) -> Result<(i32, i64), PartitionError> {
         let state = self.lock();
         check_leader(&state, self.local_broker)?;
         check_leader_epoch(&state.leadership, current_leader_epoch)?;
         let log = state.log.as_ref().ok_or(PartitionError::NotLeader)?;
-        Ok(crate::handlers::leader_epoch::end_offset_for(
+        Ok(replica::end_offset_for(
             log.leader_epochs().entries(),
             state.leadership.leader_epoch,
             log.log_end_offset(),
@@ -360,6 +674,7 @@ impl Partition {
         let log = state.log.take();
         drop(state);
         self.high_watermark.send_modify(|_| {});
+        self.log_end.send_modify(|_| {});
         match log {
             Some(log) => log.close().map_err(PartitionError::from),
             None => Ok(()),
@@ -380,6 +695,69 @@ pub struct Maintenance {
     pub retention: bool,
     /// Write the checkpoint (high watermark, recovery point).
     pub checkpoint: bool,
+}
+
+/// How a follower's log is cut back to the leader's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truncation {
+    /// The leader answered a fetch with a diverging epoch and its end offset there.
+    Diverged {
+        /// Diverging epoch.
+        epoch: i32,
+        /// Where it ends on the leader.
+        end_offset: i64,
+    },
+    /// The follower is below the leader's log start: empty the log and start here.
+    StartAt(i64),
+    /// Cut at this offset (the follower is past the leader's log end and no epoch says where
+    /// they diverged: keep only what the leader committed).
+    To(i64),
+}
+
+/// Copies whole batches from the segment files into one buffer, as stored (`pread`).
+/// Blocking. Used by consumer and replica fetches and the group coordinator's loading.
+pub fn read_regions(regions: &[FileRegion], bytes: u64) -> Result<bytes::Bytes, PartitionError> {
+    let mut buffer = bytes::BytesMut::zeroed(usize::try_from(bytes).unwrap_or(usize::MAX));
+    let mut position = 0usize;
+    for region in regions {
+        let len = region.len as usize;
+        region
+            .read_into(&mut buffer[position..position + len])
+            .map_err(|source| PartitionError::Io { path: "segment".into(), source })?;
+        position += len;
+    }
+    Ok(buffer.freeze())
+}
+
+/// Starts a leadership's follower records: each other ISR member counts as caught up now and
+/// at the high watermark, so it keeps its place for one lag time even if it never fetches
+/// (then it leaves), and holds the high watermark where it is until it fetches.
+fn seed_followers(state: &mut State, high_watermark: i64, local_broker: BrokerId) {
+    state.followers.clear();
+    if !state.leadership.is_leader(local_broker) {
+        return;
+    }
+    let now = monotonic_ms();
+    for replica in state.leadership.isr.iter().filter(|r| **r != local_broker) {
+        let seeded = FollowerProgress {
+            log_end_offset: high_watermark,
+            last_caught_up_ms: now,
+            // Never reached: the first fetch counts as caught up only if it asks for the log end.
+            last_fetch_leader_log_end: i64::MAX,
+            last_fetch_ms: now,
+        };
+        state.followers.insert(*replica, seeded);
+    }
+}
+
+/// The headers of the whole batches in `records` (already validated by the log).
+fn batch_headers(records: &[u8]) -> impl Iterator<Item = BatchHeader> + '_ {
+    let mut position = 0;
+    std::iter::from_fn(move || {
+        let header = records.get(position..).and_then(BatchHeader::parse)?;
+        position += header.total_bytes();
+        Some(header)
+    })
 }
 
 /// RecordBatch v2's magic byte, the only format this broker accepts.

@@ -1,25 +1,35 @@
-//! Replication decisions of a partition leader, as plain functions over plain data.
+//! Replication decisions, as plain functions over plain data: the leader's high watermark and
+//! ISR, a follower's progress as the leader sees it, divergence between a follower's log and the
+//! leader's (KIP-101 / KIP-320 leader epochs), and where a follower truncates.
 //!
-//! The leader knows its own log end offset and, for each follower, the log end offset the
-//! follower last fetched from and when it was last caught up. From that it decides the high
-//! watermark (what consumers may read and what acks=all waits for) and which replicas belong in
-//! the ISR. Followers do not exist yet (single node), but every decision already goes through
-//! these functions, so replication only has to feed them follower progress.
+//! The leader knows its own log end offset and, for each follower, the offset the follower
+//! last fetched from and when it was last caught up. From that it decides the high watermark
+//! (what consumers may read and what acks=all waits for) and which replicas belong in the ISR.
 //!
-//! Kafka's rules (KIP-101/KIP-392 terms):
+//! Kafka's rules:
 //! - high watermark = the smallest log end offset among the ISR (the leader included); it never
 //!   moves backwards while the same leader leads.
-//! - a follower is caught up when its log end offset reached the leader's; a follower not caught
-//!   up for `replica.lag.time.max.ms` leaves the ISR; a follower that is caught up again joins it.
+//! - a follower is caught up when a fetch asks for the leader's log end offset, or for at least
+//!   the log end the leader had at the follower's previous fetch (then it was caught up at that
+//!   previous fetch: Kafka's `lastCaughtUpTimeMs`). A follower not caught up for
+//!   `replica.lag.time.max.ms` leaves the ISR; a replica whose log end reached the high
+//!   watermark joins it again.
 //! - acks=all needs at least `min.insync.replicas` ISR members, else NOT_ENOUGH_REPLICAS.
+//! - a follower's fetch names the epoch of its last batch; if the leader's log has that epoch
+//!   ending before the fetch offset, or does not have it, the logs diverged and the follower must
+//!   truncate before it may append (the leader answers with the diverging epoch and its end).
 
 use std::collections::BTreeMap;
 
+use sluice_log::EpochEntry;
 use sluice_meta::BrokerId;
 
 /// Kafka's `replica.lag.time.max.ms` default: a follower that has not caught up for this long,
 /// in milliseconds, is dropped from the ISR.
-pub const REPLICA_LAG_TIME_MS_MAX: i64 = 30_000;
+pub const REPLICA_LAG_TIME_MS_DEFAULT: i64 = 30_000;
+
+/// Kafka's "no epoch" and "no offset" answer of OffsetForLeaderEpoch.
+pub const UNDEFINED_EPOCH_END: (i32, i64) = (-1, -1);
 
 /// What the leader knows of one follower.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +38,37 @@ pub struct FollowerProgress {
     pub log_end_offset: i64,
     /// When it last had the leader's whole log, in milliseconds since the epoch.
     pub last_caught_up_ms: i64,
+    /// The leader's log end offset at the follower's latest fetch.
+    pub last_fetch_leader_log_end: i64,
+    /// When the latest fetch arrived, in milliseconds since the epoch.
+    pub last_fetch_ms: i64,
+}
+
+/// The leader's record of a follower after a fetch from `fetch_offset` at `now_ms`, while the
+/// leader's log ends at `leader_log_end`. `previous` is the record before this fetch (`None` for
+/// the first fetch under this leadership: a follower that just started fetching is not caught
+/// up until it asks for the log end).
+pub fn follower_fetched(
+    previous: Option<FollowerProgress>,
+    fetch_offset: i64,
+    leader_log_end: i64,
+    now_ms: i64,
+) -> FollowerProgress {
+    let last_caught_up_ms = if fetch_offset >= leader_log_end {
+        now_ms
+    } else {
+        match previous {
+            Some(p) if fetch_offset >= p.last_fetch_leader_log_end => p.last_fetch_ms.max(p.last_caught_up_ms),
+            Some(p) => p.last_caught_up_ms,
+            None => 0,
+        }
+    };
+    FollowerProgress {
+        log_end_offset: fetch_offset,
+        last_caught_up_ms,
+        last_fetch_leader_log_end: leader_log_end,
+        last_fetch_ms: now_ms,
+    }
 }
 
 /// The high watermark: the smallest log end offset over the ISR, never below `current`.
@@ -57,7 +98,7 @@ pub fn high_watermark(
 
 /// The ISR the leader should propose, or `None` when the current one is right.
 ///
-/// Followers that have not caught up within [`REPLICA_LAG_TIME_MS_MAX`] of `now_ms` leave;
+/// Followers that have not caught up within `replica_lag_time_ms` of `now_ms` leave;
 /// replicas (not in the ISR) whose log end reached the high watermark join. The leader always
 /// stays. The order follows `replicas`.
 pub fn desired_isr(
@@ -67,6 +108,7 @@ pub fn desired_isr(
     followers: &BTreeMap<BrokerId, FollowerProgress>,
     high_watermark: i64,
     now_ms: i64,
+    replica_lag_time_ms: i64,
 ) -> Option<Vec<BrokerId>> {
     let keep = |replica: &BrokerId| {
         if *replica == leader {
@@ -74,8 +116,9 @@ pub fn desired_isr(
         }
         let progress = followers.get(replica);
         if isr.contains(replica) {
-            // No progress yet: give it the lag time from the first fetch on.
-            progress.is_none_or(|p| now_ms - p.last_caught_up_ms <= REPLICA_LAG_TIME_MS_MAX)
+            // No fetch yet under this leadership: keep it (the leader gives every ISR member the
+            // lag time from its own start; see `Partition`, which seeds the record).
+            progress.is_none_or(|p| now_ms - p.last_caught_up_ms <= replica_lag_time_ms)
         } else {
             progress.is_some_and(|p| p.log_end_offset >= high_watermark)
         }
@@ -86,6 +129,77 @@ pub fn desired_isr(
     let mut sorted_desired = desired.clone();
     sorted_desired.sort_unstable();
     (sorted_current != sorted_desired).then_some(desired)
+}
+
+/// The ISR members that count for `min.insync.replicas` now: the leader, and every other
+/// member caught up within `replica_lag_time_ms` (the members [`desired_isr`] would keep).
+pub fn caught_up_isr(
+    leader: BrokerId,
+    isr: &[BrokerId],
+    followers: &BTreeMap<BrokerId, FollowerProgress>,
+    now_ms: i64,
+    replica_lag_time_ms: i64,
+) -> Vec<BrokerId> {
+    isr.iter()
+        .copied()
+        .filter(|replica| {
+            *replica == leader
+                || followers.get(replica).is_none_or(|p| now_ms - p.last_caught_up_ms <= replica_lag_time_ms)
+        })
+        .collect()
+}
+
+/// Kafka's `LeaderEpochFileCache.endOffsetFor`, over the lineage `entries` (epoch → start
+/// offset, both increasing) of a log ending at `log_end_offset` whose leader is in
+/// `current_epoch`:
+/// - the current epoch (or the latest in the lineage) ends at the log end;
+/// - an epoch older than a later one ends where the next epoch starts, reported under the
+///   largest epoch not above it (or itself, if it is older than every entry);
+/// - an epoch newer than everything known, or `-1`, is undefined.
+///
+/// The current epoch counts as starting at the log end before its first batch, as on a Kafka
+/// leader, which writes its epoch into the lineage when it takes over: so an epoch between the
+/// last one in the lineage and the current one ends at the log end, under the last one.
+pub fn end_offset_for(entries: &[EpochEntry], current_epoch: i32, log_end_offset: i64, requested: i32) -> (i32, i64) {
+    if requested < 0 {
+        return UNDEFINED_EPOCH_END;
+    }
+    if requested == current_epoch || entries.last().is_some_and(|last| last.epoch == requested) {
+        return (requested, log_end_offset);
+    }
+    let floor = entries.iter().rev().find(|entry| entry.epoch <= requested).map_or(requested, |entry| entry.epoch);
+    match entries.iter().find(|entry| entry.epoch > requested) {
+        Some(higher) => (floor, higher.start_offset),
+        None if requested < current_epoch => (floor, log_end_offset),
+        None => UNDEFINED_EPOCH_END,
+    }
+}
+
+/// Whether a follower's fetch from `fetch_offset`, whose last batch is of `last_fetched_epoch`
+/// (`-1` = not given), diverges from the leader's log (KIP-320): `Some((epoch, end_offset))` to
+/// send back as the diverging epoch when the leader's log has that epoch ending before
+/// `fetch_offset`, or only an older epoch.
+pub fn divergence(
+    entries: &[EpochEntry],
+    current_epoch: i32,
+    log_end_offset: i64,
+    fetch_offset: i64,
+    last_fetched_epoch: i32,
+) -> Option<(i32, i64)> {
+    if last_fetched_epoch < 0 {
+        return None;
+    }
+    let (epoch, end_offset) = end_offset_for(entries, current_epoch, log_end_offset, last_fetched_epoch);
+    (epoch < last_fetched_epoch || end_offset < fetch_offset).then_some((epoch, end_offset))
+}
+
+/// Where a follower truncates when the leader reports a diverging epoch `(epoch, end_offset)`:
+/// at the leader's end of that epoch, or earlier where the follower's own copy of that epoch
+/// (`own_end_for_epoch`, the follower's answer for the same epoch) ends, never past its log end.
+pub fn truncation_offset(diverging: (i32, i64), own_end_for_epoch: Option<(i32, i64)>, own_log_end: i64) -> i64 {
+    let (_, leader_end) = diverging;
+    let own_end = own_end_for_epoch.map_or(own_log_end, |(_, end)| end);
+    leader_end.min(own_end).min(own_log_end).max(0)
 }
 
 /// Whether an acks=all produce may be accepted: the ISR has at least `min_insync_replicas`.
@@ -101,7 +215,13 @@ mod tests {
         entries
             .iter()
             .map(|(id, log_end_offset, last_caught_up_ms)| {
-                (*id, FollowerProgress { log_end_offset: *log_end_offset, last_caught_up_ms: *last_caught_up_ms })
+                let progress = FollowerProgress {
+                    log_end_offset: *log_end_offset,
+                    last_caught_up_ms: *last_caught_up_ms,
+                    last_fetch_leader_log_end: *log_end_offset,
+                    last_fetch_ms: *last_caught_up_ms,
+                };
+                (*id, progress)
             })
             .collect()
     }
@@ -125,11 +245,108 @@ mod tests {
     #[test]
     fn lagging_followers_leave_and_caught_up_replicas_join_the_isr() {
         let now = 100_000;
-        let followers = progress(&[(2, 50, now - REPLICA_LAG_TIME_MS_MAX - 1), (3, 50, now)]);
-        assert_eq!(desired_isr(1, &[1, 2, 3], &[1, 2], &followers, 50, now), Some(vec![1, 3]));
+        let followers = progress(&[(2, 50, now - REPLICA_LAG_TIME_MS_DEFAULT - 1), (3, 50, now)]);
+        let lag = REPLICA_LAG_TIME_MS_DEFAULT;
+        assert_eq!(desired_isr(1, &[1, 2, 3], &[1, 2], &followers, 50, now, lag), Some(vec![1, 3]));
         let followers = progress(&[(2, 50, now), (3, 50, now)]);
-        assert_eq!(desired_isr(1, &[1, 2, 3], &[1, 2, 3], &followers, 50, now), None);
-        assert_eq!(desired_isr(1, &[1], &[1], &BTreeMap::new(), 0, now), None);
+        assert_eq!(desired_isr(1, &[1, 2, 3], &[1, 2, 3], &followers, 50, now, lag), None);
+        assert_eq!(desired_isr(1, &[1], &[1], &BTreeMap::new(), 0, now, lag), None);
+        // A replica behind the high watermark stays out.
+        let followers = progress(&[(2, 49, now)]);
+        assert_eq!(desired_isr(1, &[1, 2], &[1], &followers, 50, now, lag), None);
+    }
+
+    #[test]
+    fn a_follower_is_caught_up_when_it_asks_for_the_log_end_or_for_what_the_leader_had_before() {
+        let first = follower_fetched(None, 10, 20, 1_000);
+        assert_eq!(first.last_caught_up_ms, 0, "behind at its first fetch: not caught up");
+        // Next fetch asks for 20, the log end at the previous fetch, while the leader is at 30:
+        // it was caught up as of the previous fetch.
+        let second = follower_fetched(Some(first), 20, 30, 1_500);
+        assert_eq!(second.last_caught_up_ms, 1_000);
+        let third = follower_fetched(Some(second), 30, 30, 2_000);
+        assert_eq!(third.last_caught_up_ms, 2_000);
+        // The leader gets 60 more records; the follower still asks for 30, the log end of its
+        // previous fetch: caught up as of that fetch.
+        let fourth = follower_fetched(Some(third), 30, 90, 2_500);
+        assert_eq!(fourth.last_caught_up_ms, 2_000);
+        let fifth = follower_fetched(Some(fourth), 90, 120, 3_000);
+        assert_eq!(fifth.last_caught_up_ms, 2_500, "it reached 90, the log end at the fetch of 2.5 s");
+        // Falls behind: the caught-up time stays.
+        let sixth = follower_fetched(Some(fifth), 100, 150, 3_500);
+        assert_eq!(sixth.last_caught_up_ms, 2_500);
+    }
+
+    /// A follower's own answer for `epoch` (what `sluice_log::Log::end_offset_for_epoch` does).
+    fn own_end_for(entries: &[EpochEntry], epoch: i32, log_end: i64) -> Option<(i32, i64)> {
+        let i = entries.iter().rposition(|e| e.epoch <= epoch)?;
+        Some((entries[i].epoch, entries.get(i + 1).map_or(log_end, |next| next.start_offset)))
+    }
+
+    fn lineage(entries: &[(i32, i64)]) -> Vec<EpochEntry> {
+        entries.iter().map(|(epoch, start_offset)| EpochEntry { epoch: *epoch, start_offset: *start_offset }).collect()
+    }
+
+    #[test]
+    fn epochs_end_where_the_next_one_starts_and_the_current_at_the_log_end() {
+        let entries = lineage(&[(0, 0), (2, 100), (5, 250)]);
+        assert_eq!(end_offset_for(&entries, 5, 300, 5), (5, 300));
+        assert_eq!(end_offset_for(&entries, 5, 300, 2), (2, 250));
+        assert_eq!(end_offset_for(&entries, 5, 300, 0), (0, 100));
+        // Epochs 1, 3 and 4 never appended: reported under the epoch before them.
+        assert_eq!(end_offset_for(&entries, 5, 300, 1), (0, 100));
+        assert_eq!(end_offset_for(&entries, 5, 300, 4), (2, 250));
+        // The current epoch 7 has no batch yet: epoch 6 ends at the log end, under epoch 5.
+        assert_eq!(end_offset_for(&entries, 7, 300, 6), (5, 300));
+    }
+
+    #[test]
+    fn unknown_epochs_are_undefined_and_the_current_one_is_known_before_its_first_batch() {
+        let entries = lineage(&[(2, 100)]);
+        assert_eq!(end_offset_for(&entries, 3, 120, 9), UNDEFINED_EPOCH_END);
+        assert_eq!(end_offset_for(&entries, 3, 120, -1), UNDEFINED_EPOCH_END);
+        assert_eq!(end_offset_for(&entries, 3, 120, 3), (3, 120));
+        assert_eq!(end_offset_for(&entries, 3, 120, 1), (1, 100));
+        assert_eq!(end_offset_for(&[], 0, 0, 0), (0, 0));
+    }
+
+    /// KIP-101's scenario: the old leader (epoch 5) wrote 100..110 that nobody copied; the new
+    /// leader (epoch 6) wrote 100..105. The old leader, now a follower, fetches from 110 with
+    /// last epoch 5: the logs diverge at 100, and it truncates to 100.
+    #[test]
+    fn an_old_leaders_unreplicated_tail_diverges_and_is_truncated() {
+        let leader = lineage(&[(3, 0), (6, 100)]);
+        assert_eq!(divergence(&leader, 6, 105, 110, 5), Some((3, 100)));
+        let follower = lineage(&[(3, 0), (5, 100)]);
+        let own = own_end_for(&follower, 3, 110);
+        assert_eq!(truncation_offset((3, 100), own, 110), 100);
+        // After truncating, the follower's last epoch is 3, ending at 100 on both sides.
+        assert_eq!(divergence(&leader, 6, 105, 100, 3), None);
+        // A follower that is simply behind in the same epoch does not diverge.
+        assert_eq!(divergence(&leader, 6, 105, 102, 6), None);
+        assert_eq!(divergence(&leader, 6, 105, 50, -1), None);
+    }
+
+    /// The case that needs the current epoch to count from the log end: the new leader (epoch 6,
+    /// no batch yet) holds uncommitted epoch-3 data up to 120 that the epoch-5 leader never had;
+    /// the epoch-5 leader wrote its own 100..130. Returning as a follower it must truncate to
+    /// 100, where its epoch 5 began, not keep epoch-5 batches at offsets the leader has as epoch 3.
+    #[test]
+    fn a_follower_truncates_to_where_its_own_copy_of_the_epoch_ends() {
+        let leader = lineage(&[(3, 0)]);
+        let diverging = divergence(&leader, 6, 120, 130, 5).expect("diverges");
+        assert_eq!(diverging, (3, 120));
+        let follower = lineage(&[(3, 0), (5, 100)]);
+        let own = own_end_for(&follower, diverging.0, 130);
+        assert_eq!(truncation_offset(diverging, own, 130), 100);
+    }
+
+    #[test]
+    fn only_caught_up_members_count_for_min_insync_replicas() {
+        let now = 100_000;
+        let followers = progress(&[(2, 50, now - 10), (3, 50, now - REPLICA_LAG_TIME_MS_DEFAULT - 1)]);
+        assert_eq!(caught_up_isr(1, &[1, 2, 3], &followers, now, REPLICA_LAG_TIME_MS_DEFAULT), vec![1, 2]);
+        assert_eq!(caught_up_isr(1, &[1, 3], &followers, now, REPLICA_LAG_TIME_MS_DEFAULT), vec![1]);
     }
 
     #[test]

@@ -1,0 +1,319 @@
+//! Broker liveness: heartbeats to the Raft leader, and the controller's fencing decisions.
+//!
+//! Every broker sends a heartbeat (`broker_id`, `broker_epoch`) to the metadata leader each
+//! `broker.heartbeat.interval.ms` ([`MetaNode::heartbeat`](crate::MetaNode::heartbeat)). The
+//! leader keeps, in memory only, when it last heard from each broker ([`Liveness`]); nothing of
+//! it is replicated, as in Kafka's KRaft controller. A controller task on the leader
+//! ([`run_controller`]) turns what it heard into commands with the pure [`liveness_commands`]:
+//!
+//! - a live broker not heard from (heartbeat or registration) within `broker.session.timeout.ms`
+//!   is fenced: [`Command::FenceBroker`] removes it from every ISR it is not the last member of
+//!   and moves its leaderships to the next live ISR member, in one command;
+//! - a fenced broker heard from again with its current epoch is unfenced
+//!   ([`Command::UnfenceBroker`]), and leads the offline partitions whose ISR it is in.
+//!
+//! A newly elected leader has heard nobody yet: it counts every live broker as heard half a
+//! session timeout before its election ([`ELECTION_GRACE_PERCENT`]), so a leader change alone
+//! fences nobody (live brokers find the new leader within a few heartbeats), while a broker that
+//! died with the old leader — the usual case when a whole node is lost — is fenced half a
+//! session timeout after the election instead of a whole one. A registration counts as hearing
+//! from the broker (it is live from the moment it registered), but never unfences: only a
+//! heartbeat does.
+//!
+//! Heartbeats carry the broker epoch: one from an older incarnation of the broker (a process
+//! that was replaced) proves nothing about the current one and is ignored.
+
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+use std::time::Instant;
+
+use crate::commands::Command;
+use crate::proposal::Batcher;
+use crate::state_machine::StateMachineStore;
+use crate::types::NodeId;
+use crate::types::Raft;
+use crate::view::BrokerId;
+use crate::view::MetadataView;
+
+/// Kafka's `broker.heartbeat.interval.ms` default here, in milliseconds. Kafka uses 2 s; a
+/// shorter interval lets a shorter session timeout tolerate several lost heartbeats.
+pub const BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 250;
+
+/// Kafka's `broker.session.timeout.ms` default here, in milliseconds: a broker not heard from
+/// for this long is fenced. Kafka uses 9 s to ride out JVM pauses; Sluice has none, and a
+/// killed partition leader must be replaced within 3 s. Eight heartbeat intervals: a broker
+/// is fenced only after eight heartbeats in a row were lost or late.
+pub const BROKER_SESSION_TIMEOUT_MS_DEFAULT: u64 = 2_000;
+
+/// How often the controller re-evaluates liveness, in milliseconds. Bounds how late a fence
+/// comes after the session timeout.
+pub const CONTROLLER_TICK_MS: u64 = 100;
+
+/// Share of the session timeout, in percent, that a newly elected leader gives every broker to
+/// send it a first heartbeat. With the defaults: 1 s, four heartbeat intervals.
+pub const ELECTION_GRACE_PERCENT: u64 = 50;
+
+const _: () = assert!(BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT * 4 <= BROKER_SESSION_TIMEOUT_MS_DEFAULT);
+const _: () = assert!(
+    BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT * 4 <= BROKER_SESSION_TIMEOUT_MS_DEFAULT * ELECTION_GRACE_PERCENT / 100
+);
+const _: () = assert!(CONTROLLER_TICK_MS < BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT);
+
+/// What the controller knows of one broker's last sign of life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrokerSeen {
+    /// The broker epoch of that sign of life.
+    pub broker_epoch: i64,
+    /// Milliseconds since it.
+    pub age_ms: u64,
+    /// Whether it was a heartbeat (only a heartbeat unfences; a registration does not need to).
+    pub heartbeat: bool,
+}
+
+/// The liveness commands the controller should propose now.
+///
+/// `seen` holds the last sign of life per broker, `session_timeout_ms` the fencing deadline.
+/// Pure: the same inputs give the same commands.
+pub fn liveness_commands(
+    view: &MetadataView,
+    seen: &BTreeMap<BrokerId, BrokerSeen>,
+    session_timeout_ms: u64,
+) -> Vec<Command> {
+    let mut commands = Vec::new();
+    for broker in view.brokers.values() {
+        let current = seen.get(&broker.broker_id).filter(|s| s.broker_epoch == broker.broker_epoch);
+        let alive = current.is_some_and(|s| s.age_ms <= session_timeout_ms);
+        if !broker.fenced && !alive {
+            commands.push(Command::FenceBroker { broker_id: broker.broker_id, broker_epoch: broker.broker_epoch });
+        } else if broker.fenced && alive && current.is_some_and(|s| s.heartbeat) {
+            commands.push(Command::UnfenceBroker { broker_id: broker.broker_id, broker_epoch: broker.broker_epoch });
+        }
+    }
+    commands
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Heard {
+    broker_epoch: i64,
+    at: Instant,
+    heartbeat: bool,
+}
+
+/// The leader's in-memory record of heartbeats. Shared by the RPC server (heartbeats forwarded
+/// from other nodes), [`MetaNode::heartbeat`](crate::MetaNode::heartbeat) (this node's own
+/// broker) and the controller task.
+#[derive(Debug, Clone, Default)]
+pub struct Liveness {
+    heard: Arc<Mutex<BTreeMap<BrokerId, Heard>>>,
+}
+
+impl Liveness {
+    /// Records a heartbeat received now.
+    pub fn record_heartbeat(&self, broker_id: BrokerId, broker_epoch: i64) {
+        let mut heard = self.lock();
+        heard.insert(broker_id, Heard { broker_epoch, at: Instant::now(), heartbeat: true });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<BrokerId, Heard>> {
+        self.heard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Forgets everything (this node stopped being the leader).
+    fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Starts a leadership at `now`: forgets what an earlier leadership heard and counts every
+    /// live broker of `view` as heard [`ELECTION_GRACE_PERCENT`] of the session timeout before
+    /// the deadline.
+    fn begin_leadership(&self, view: &MetadataView, now: Instant, session_timeout_ms: u64) {
+        let grace_ms = session_timeout_ms * ELECTION_GRACE_PERCENT / 100;
+        let at = now.checked_sub(Duration::from_millis(session_timeout_ms - grace_ms)).unwrap_or(now);
+        let mut heard = self.lock();
+        heard.clear();
+        for broker in view.brokers.values().filter(|b| !b.fenced) {
+            heard.insert(broker.broker_id, Heard { broker_epoch: broker.broker_epoch, at, heartbeat: false });
+        }
+    }
+
+    /// Counts each registration in `view` not heard of yet as a sign of life now, and returns
+    /// what is known of every broker.
+    fn observe(&self, view: &MetadataView, now: Instant) -> BTreeMap<BrokerId, BrokerSeen> {
+        let mut heard = self.lock();
+        for broker in view.brokers.values() {
+            let known = heard.get(&broker.broker_id).is_some_and(|h| h.broker_epoch == broker.broker_epoch);
+            if !known && !broker.fenced {
+                heard.insert(broker.broker_id, Heard { broker_epoch: broker.broker_epoch, at: now, heartbeat: false });
+            }
+        }
+        heard
+            .iter()
+            .map(|(id, h)| {
+                let age_ms = u64::try_from(now.saturating_duration_since(h.at).as_millis()).unwrap_or(u64::MAX);
+                (*id, BrokerSeen { broker_epoch: h.broker_epoch, age_ms, heartbeat: h.heartbeat })
+            })
+            .collect()
+    }
+}
+
+/// Runs the controller duties while this node leads, until `stop` completes: every
+/// [`CONTROLLER_TICK_MS`], compute [`liveness_commands`] and propose them (one at a time per
+/// broker; a rejected one, e.g. stale after a re-registration, is simply re-evaluated).
+pub(crate) async fn run_controller(
+    node_id: NodeId,
+    raft: Raft,
+    batcher: Batcher,
+    state_machine: StateMachineStore,
+    liveness: Liveness,
+    session_timeout_ms: u64,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(CONTROLLER_TICK_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut leading = false;
+    let in_flight: Arc<Mutex<BTreeSet<BrokerId>>> = Arc::default();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = &mut stop => return,
+        }
+        let leads = raft.metrics().borrow().current_leader == Some(node_id);
+        if !leads {
+            if leading {
+                leading = false;
+                liveness.clear();
+            }
+            continue;
+        }
+        let now = Instant::now();
+        let view = state_machine.view();
+        if !leading {
+            leading = true;
+            liveness.begin_leadership(&view.view, now, session_timeout_ms);
+        }
+        let seen = liveness.observe(&view.view, now);
+        for command in liveness_commands(&view.view, &seen, session_timeout_ms) {
+            let broker_id = match &command {
+                Command::FenceBroker { broker_id, .. } | Command::UnfenceBroker { broker_id, .. } => *broker_id,
+                _ => continue,
+            };
+            if !in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(broker_id) {
+                continue;
+            }
+            let (batcher, in_flight) = (batcher.clone(), Arc::clone(&in_flight));
+            tokio::spawn(async move {
+                let timeout = Duration::from_millis(crate::limits::PROPOSE_TIMEOUT_MS);
+                match batcher.propose(command.clone(), timeout).await {
+                    Ok(reply) => tracing::warn!(?command, result = ?reply.result, "broker liveness changed"),
+                    Err(error) => tracing::info!(?command, ?error, "liveness command not committed"),
+                }
+                in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&broker_id);
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn view_with(brokers: &[(BrokerId, bool)]) -> MetadataView {
+        let mut view = MetadataView::default();
+        for (id, fenced) in brokers {
+            view.apply(&Command::RegisterBroker {
+                broker_id: *id,
+                incarnation_id: Uuid::from_u128(*id as u128),
+                kafka_addr: format!("h:{id}"),
+                internal_addr: format!("h:1{id}"),
+                rack: None,
+            })
+            .unwrap();
+            if *fenced {
+                let epoch = view.brokers[id].broker_epoch;
+                view.apply(&Command::FenceBroker { broker_id: *id, broker_epoch: epoch }).unwrap();
+            }
+        }
+        view
+    }
+
+    fn seen(epoch: i64, age_ms: u64, heartbeat: bool) -> BrokerSeen {
+        BrokerSeen { broker_epoch: epoch, age_ms, heartbeat }
+    }
+
+    /// A broker silent past the session timeout is fenced; one heard within it is not.
+    #[test]
+    fn silent_brokers_are_fenced_and_others_kept() {
+        let view = view_with(&[(1, false), (2, false)]);
+        let heard = BTreeMap::from([(1, seen(0, 100, true)), (2, seen(1, 2_001, true))]);
+        assert_eq!(
+            liveness_commands(&view, &heard, 2_000),
+            vec![Command::FenceBroker { broker_id: 2, broker_epoch: 1 }]
+        );
+    }
+
+    /// A new leader counts every live broker as heard half a session timeout ago: nobody is
+    /// fenced at the election, a broker that stays silent is fenced half a timeout later.
+    #[test]
+    fn a_new_leader_gives_every_broker_half_a_session_timeout() {
+        let view = view_with(&[(1, false), (2, true)]);
+        let liveness = Liveness::default();
+        liveness.record_heartbeat(1, 0);
+        let elected = Instant::now();
+        liveness.begin_leadership(&view, elected, 2_000);
+        let seen = liveness.observe(&view, elected);
+        assert_eq!(seen.get(&1).map(|s| (s.age_ms, s.heartbeat)), Some((1_000, false)));
+        assert_eq!(seen.get(&2), None, "a fenced broker is not counted as heard");
+        assert!(liveness_commands(&view, &seen, 2_000).is_empty());
+        let later = liveness.observe(&view, elected + Duration::from_millis(1_001));
+        assert_eq!(
+            liveness_commands(&view, &later, 2_000),
+            vec![Command::FenceBroker { broker_id: 1, broker_epoch: 0 }]
+        );
+    }
+
+    /// A heartbeat from an older incarnation does not keep the current one alive, nor unfence it.
+    #[test]
+    fn heartbeats_of_another_epoch_count_for_nothing() {
+        let view = view_with(&[(1, false)]);
+        let heard = BTreeMap::from([(1, seen(7, 10, true))]);
+        assert_eq!(
+            liveness_commands(&view, &heard, 2_000),
+            vec![Command::FenceBroker { broker_id: 1, broker_epoch: 0 }]
+        );
+        let fenced = view_with(&[(1, true)]);
+        assert!(liveness_commands(&fenced, &heard, 2_000).is_empty());
+    }
+
+    /// A fenced broker heartbeating again is unfenced; a registration alone does not unfence.
+    #[test]
+    fn a_fenced_broker_heard_again_is_unfenced_only_by_a_heartbeat() {
+        let view = view_with(&[(1, true)]);
+        let heartbeat = BTreeMap::from([(1, seen(0, 10, true))]);
+        assert_eq!(
+            liveness_commands(&view, &heartbeat, 2_000),
+            vec![Command::UnfenceBroker { broker_id: 1, broker_epoch: 0 }]
+        );
+        let registration = BTreeMap::from([(1, seen(0, 10, false))]);
+        assert!(liveness_commands(&view, &registration, 2_000).is_empty());
+    }
+
+    /// The in-memory record counts a registration as a sign of life, never for a fenced broker.
+    #[test]
+    fn registrations_count_as_a_sign_of_life() {
+        let liveness = Liveness::default();
+        let view = view_with(&[(1, false), (2, true)]);
+        let now = Instant::now();
+        let seen = liveness.observe(&view, now);
+        assert_eq!(seen.get(&1), Some(&BrokerSeen { broker_epoch: 0, age_ms: 0, heartbeat: false }));
+        assert_eq!(seen.get(&2), None);
+        liveness.record_heartbeat(2, 1);
+        let seen = liveness.observe(&view, Instant::now());
+        assert!(seen[&2].heartbeat);
+    }
+}

@@ -1,0 +1,35 @@
+"""Reads a partition's segment files the way docs/design/log-format.md draws them, to compare
+replicas byte for byte: every batch's base offset, last offset, leader epoch and CRC-32C.
+
+A segment `.log` file is a sequence of RecordBatch v2 batches exactly as on the wire:
+base_offset i64 | batch_length i32 | partition_leader_epoch i32 | magic i8 | crc u32 | ...
+(batch_length counts the bytes after itself). The last offset is base_offset +
+last_offset_delta (i32 at byte 23).
+"""
+
+import os
+import struct
+
+
+def batches(partition_dir):
+    """Every whole batch in the partition directory, in offset order, as
+    (base_offset, last_offset, leader_epoch, crc)."""
+    found = []
+    names = sorted(n for n in os.listdir(partition_dir) if n.endswith(".log"))
+    for name in names:
+        with open(os.path.join(partition_dir, name), "rb") as segment:
+            data = segment.read()
+        position = 0
+        while position + 61 <= len(data):
+            base_offset, length, epoch, magic, crc = struct.unpack_from(">qiibI", data, position)
+            (last_delta,) = struct.unpack_from(">i", data, position + 23)
+            if length <= 0 or position + 12 + length > len(data) or magic != 2:
+                break
+            found.append((base_offset, base_offset + last_delta, epoch, crc))
+            position += 12 + length
+    return found
+
+
+def up_to(found, high_watermark):
+    """The batches wholly below `high_watermark`."""
+    return [b for b in found if b[1] < high_watermark]
