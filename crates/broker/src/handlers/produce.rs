@@ -4,7 +4,8 @@
 //! invalid name, unknown partition), find the local leader replica (NOT_LEADER_OR_FOLLOWER),
 //! then append on the blocking pool, each partition on its own task (a partition listed twice
 //! in one request is INVALID_REQUEST, so no partition races itself). Producer-sequence check,
-//! batch validation (CRC-32C, size, framing) and offset assignment happen in the partition and
+//! batch validation (CRC-32C, size, framing, and every record by Kafka's `LogValidator` rules,
+//! see `sluice_log::validate`; refused records are named in v8+ `record_errors`) and offset assignment happen in the partition and
 //! the log, and nothing is appended when any of them fails. acks=all then waits for the high watermark to pass the batch (with
 //! one replica that is immediate), at most the request's timeout.
 //!
@@ -15,7 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_proto::kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use sluice_proto::kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use sluice_proto::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use crate::broker::Broker;
@@ -32,6 +35,8 @@ pub const PRODUCE_ACKS_WAIT_MS_MAX: u64 = 30_000;
 enum Outcome {
     Done(Appended),
     Failed(i16, Option<String>),
+    /// Records refused by validation, with the offending records (Produce v8+ `record_errors`).
+    Refused(i16, String, Vec<BatchIndexAndErrorMessage>),
 }
 
 /// A partition to append to, with its records.
@@ -100,7 +105,7 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
             Ok(appended) => Outcome::Done(appended),
             Err(error) => {
                 tracing::debug!(topic = partition.topic, partition = partition.index, %error, "produce refused");
-                Outcome::Failed(error.kafka_error_code(), Some(error.to_string()))
+                refused(error)
             }
         };
         outcomes[topic_slot][partition_slot] = outcome;
@@ -108,6 +113,7 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
     if acks == 0 {
         let failed = outcomes.iter().flatten().find_map(|outcome| match outcome {
             Outcome::Failed(code, message) => Some(format!("acks=0 produce failed with error {code} ({message:?})")),
+            Outcome::Refused(code, message, _) => Some(format!("acks=0 produce failed with error {code} ({message})")),
             Outcome::Done(_) => None,
         });
         return match failed {
@@ -116,6 +122,25 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
         };
     }
     Ok(Some(response(version, &request, outcomes)))
+}
+
+/// The outcome of a refused append: record-level refusals carry their records.
+fn refused(error: PartitionError) -> Outcome {
+    let code = error.kafka_error_code();
+    match error {
+        PartitionError::Log(sluice_log::LogError::RecordsRefused { reason, record_errors, .. }) => {
+            let record_errors = record_errors
+                .into_iter()
+                .map(|record| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(record.record_index)
+                        .with_batch_index_error_message(Some(str_bytes(record.message)))
+                })
+                .collect();
+            Outcome::Refused(code, reason, record_errors)
+        }
+        error => Outcome::Failed(code, Some(error.to_string())),
+    }
 }
 
 /// Appends every partition's records, each partition on its own blocking-pool task, so the
@@ -172,6 +197,12 @@ fn response(version: i16, request: &ProduceRequest, outcomes: Vec<Vec<Outcome>>)
                             .with_base_offset(-1)
                             .with_log_start_offset(-1)
                             .with_error_message(since(version, 8, message.map(str_bytes), None)),
+                        Outcome::Refused(code, message, record_errors) => base
+                            .with_error_code(code)
+                            .with_base_offset(-1)
+                            .with_log_start_offset(-1)
+                            .with_error_message(since(version, 8, Some(str_bytes(message)), None))
+                            .with_record_errors(since(version, 8, record_errors, Vec::new())),
                     }
                 })
                 .collect();

@@ -19,7 +19,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use sluice_log::batch::{compute_crc, BatchHeader};
 use sluice_log::config::BATCH_HEADER_BYTES;
-use sluice_log::{FileRegion, Log, LogConfig, LogError};
+use sluice_log::validate::{stamp_log_append_time, validate_produced, ValidationPolicy};
+use sluice_log::{FileRegion, Log, LogConfig, LogError, MessageTimestampType};
 use sluice_meta::BrokerId;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -200,9 +201,11 @@ impl Partition {
         Ok(())
     }
 
-    /// Appends a producer's batches as leader. Checks leadership and the producer sequence
-    /// first; nothing is appended on any error. Blocking (fsync with `flush.messages=1`).
+    /// Appends a producer's batches as leader. Checks every record (Kafka's `LogValidator`
+    /// rules), leadership and the producer sequence first; nothing is appended on any error.
+    /// Blocking (fsync with `flush.messages=1`).
     pub fn append(&self, records: &mut [u8], acks_all: bool) -> Result<Appended, PartitionError> {
+        self.validate_produced(records)?;
         let mut state = self.lock();
         check_leader(&state, self.local_broker)?;
         if acks_all
@@ -266,6 +269,26 @@ impl Partition {
             log_start_offset,
             duplicate: false,
         })
+    }
+
+    /// Checks a producer's batches down to every record against the topic's rules
+    /// ([`sluice_log::validate`]) and stamps the leader's clock on a `LogAppendTime` topic. Runs
+    /// outside the partition's lock (only the rules are read under it), so decoding and
+    /// decompressing one produce does not hold up the partition's other appends and reads.
+    fn validate_produced(&self, records: &mut [u8]) -> Result<(), PartitionError> {
+        let policy = {
+            let state = self.lock();
+            check_leader(&state, self.local_broker)?;
+            ValidationPolicy::for_config(state.log.as_ref().ok_or(PartitionError::NotLeader)?.config())
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX));
+        validate_produced(records, &policy, now_ms)?;
+        if policy.timestamp_type == MessageTimestampType::LogAppendTime {
+            stamp_log_append_time(records, now_ms);
+        }
+        Ok(())
     }
 
     /// Reads committed batches from `offset` (up to the high watermark), at most `max_bytes`
