@@ -187,6 +187,9 @@ fn validate_batch_records(
             batch.len() - BATCH_HEADER_BYTES
         )));
     }
+    if header.codec() == Some(Codec::Snappy) {
+        check_xerial_header(&batch[BATCH_HEADER_BYTES..])?;
+    }
     let section = records_section(batch, header)?;
     if record_count > section.len() / RECORD_BYTES_MIN {
         return Err(Refused::corrupt(format!("{record_count} records cannot fit in {} bytes", section.len())));
@@ -229,8 +232,40 @@ fn validate_batch_records(
     Err(Refused { kind, reason, record_errors })
 }
 
+/// A snappy body that starts with xerial's magic must carry the whole 16-byte header Kafka's
+/// clients write (magic, version 1, compatible version 1): kafka-protocol reads anything else
+/// as raw snappy and fails, so a consumer could not read the batch.
+fn check_xerial_header(body: &[u8]) -> std::result::Result<(), Refused> {
+    const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
+    const XERIAL_HEADER: &[u8] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
+    if body.starts_with(XERIAL_MAGIC) && !body.starts_with(XERIAL_HEADER) {
+        return Err(Refused::corrupt("snappy stream with xerial magic but an unknown xerial version"));
+    }
+    Ok(())
+}
+
 fn timestamp_checked(checked: bool, timestamp: i64) -> bool {
     checked && timestamp != NO_TIMESTAMP
+}
+
+/// Skips a length-prefixed field whose length may be -1 (null); returns whether it is present.
+/// Other negative lengths are refused: Kafka's Java decoder reads them as null, but
+/// kafka-protocol and librdkafka refuse them, so a consumer could not read the batch.
+fn nullable_field(body: &mut Cursor<'_>) -> std::result::Result<bool, RecordsError> {
+    let length = body.varint()?;
+    if length < -1 {
+        return Err(RecordsError::Malformed("negative field length other than -1 (null)"));
+    }
+    if length == -1 {
+        return Ok(false);
+    }
+    let end = body
+        .at
+        .checked_add(length as usize)
+        .filter(|&end| end <= body.buf.len())
+        .ok_or(RecordsError::Malformed("field runs past the record"))?;
+    body.at = end;
+    Ok(true)
 }
 
 /// What the rules need of one record.
@@ -261,17 +296,17 @@ fn read_record(cursor: &mut Cursor<'_>, index: usize) -> std::result::Result<Rec
     if usize::try_from(offset_delta).ok() != Some(index) {
         return Err(corrupt(&format!("offset delta {offset_delta}, expected {index}")));
     }
-    let has_key = body.nullable_bytes().map_err(malformed)?.is_some();
-    body.nullable_bytes().map_err(malformed)?; // value
+    let has_key = nullable_field(&mut body).map_err(malformed)?;
+    nullable_field(&mut body).map_err(malformed)?; // value
     let header_count = body.varint().map_err(malformed)?;
     let header_count = usize::try_from(header_count).map_err(|_| corrupt("negative header count"))?;
     for _ in 0..header_count {
         // Each header needs at least its two length bytes; a count that cannot fit fails on
         // the first read past the record, before any work proportional to the count.
-        if body.nullable_bytes().map_err(malformed)?.is_none() {
+        if !nullable_field(&mut body).map_err(malformed)? {
             return Err(corrupt("header with a null key"));
         }
-        body.nullable_bytes().map_err(malformed)?;
+        nullable_field(&mut body).map_err(malformed)?;
     }
     if body.at != end {
         return Err(corrupt(&format!("{} bytes left inside the record after its headers", end - body.at)));
