@@ -37,6 +37,8 @@ fn median(mut rounds: Vec<Duration>) -> Duration {
     rounds[rounds.len() / 2]
 }
 
+// A benchmark reports on stdout.
+#[allow(clippy::print_stdout)]
 fn main() {
     let rounds = env_usize("SLUICE_BENCH_ROUNDS", 5);
     let mib = env_usize("SLUICE_BENCH_VALIDATE_MIB", 256);
