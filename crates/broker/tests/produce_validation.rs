@@ -221,7 +221,7 @@ async fn keyless_records_on_a_compacted_topic_are_invalid_record_with_record_err
 // Goal: CreateTime timestamps are checked against message.timestamp.before/after.max.ms (and
 // the deprecated difference.max.ms as their fallback): outside is INVALID_TIMESTAMP with the
 // records named, inside is appended; a LogAppendTime topic accepts any timestamp and stores
-// the leader's clock.
+// the leader's clock (in the records and in the response's log_append_time_ms).
 #[tokio::test]
 async fn timestamps_follow_the_topic_config() {
     let broker = TestBroker::start().await;
@@ -251,8 +251,12 @@ async fn timestamps_follow_the_topic_config() {
 
     let before = now_ms();
     let ancient = batch_with(Compression::Zstd, 0, pairs, 1_000);
-    assert_eq!(produce(&mut stream, 9, "append-time", ancient).await.error_code, 0);
+    let answer = produce(&mut stream, 9, "append-time", ancient).await;
+    assert_eq!(answer.error_code, 0);
     let after = now_ms();
+    assert!((before..=after).contains(&answer.log_append_time_ms), "log_append_time_ms {}", answer.log_append_time_ms);
+    let create_time = produce(&mut stream, 9, "bounded", batch_with(Compression::None, 0, pairs, now_ms())).await;
+    assert_eq!(create_time.log_append_time_ms, -1);
     for (_, _, timestamp) in read_all(&mut stream, "append-time").await {
         assert!((before..=after).contains(&timestamp), "LogAppendTime {timestamp} not in [{before}, {after}]");
     }

@@ -189,6 +189,7 @@ fn response(version: i16, request: &ProduceRequest, outcomes: Vec<Vec<Outcome>>)
                     let base = PartitionProduceResponse::default().with_index(data.index).with_log_append_time_ms(-1);
                     match outcome {
                         Outcome::Done(appended) => base
+                            .with_log_append_time_ms(appended.log_append_time_ms)
                             .with_error_code(kafka_code::NONE)
                             .with_base_offset(appended.base_offset)
                             .with_log_start_offset(since(version, 5, appended.log_start_offset, -1)),

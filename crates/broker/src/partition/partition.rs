@@ -60,6 +60,9 @@ pub struct Appended {
     pub log_start_offset: i64,
     /// Whether the batch was a retried duplicate that was not appended again.
     pub duplicate: bool,
+    /// The time stamped on the batches of a `LogAppendTime` topic, else -1 (Produce's
+    /// `log_append_time_ms`).
+    pub log_append_time_ms: i64,
 }
 
 /// What a read returned: whole batches as file regions, and the offsets a fetch reports.
@@ -205,7 +208,7 @@ impl Partition {
     /// rules), leadership and the producer sequence first; nothing is appended on any error.
     /// Blocking (fsync with `flush.messages=1`).
     pub fn append(&self, records: &mut [u8], acks_all: bool) -> Result<Appended, PartitionError> {
-        self.validate_produced(records)?;
+        let log_append_time_ms = self.validate_produced(records)?;
         let mut state = self.lock();
         check_leader(&state, self.local_broker)?;
         if acks_all
@@ -224,6 +227,7 @@ impl Partition {
                         last_offset,
                         log_start_offset: log.log_start_offset(),
                         duplicate: true,
+                        log_append_time_ms: -1,
                     });
                 }
                 SequenceCheck::OutOfOrder { expected } => {
@@ -268,6 +272,7 @@ impl Partition {
             last_offset: info.last_offset,
             log_start_offset,
             duplicate: false,
+            log_append_time_ms,
         })
     }
 
@@ -275,7 +280,8 @@ impl Partition {
     /// ([`sluice_log::validate`]) and stamps the leader's clock on a `LogAppendTime` topic. Runs
     /// outside the partition's lock (only the rules are read under it), so decoding and
     /// decompressing one produce does not hold up the partition's other appends and reads.
-    fn validate_produced(&self, records: &mut [u8]) -> Result<(), PartitionError> {
+    /// Returns the time stamped, or -1.
+    fn validate_produced(&self, records: &mut [u8]) -> Result<i64, PartitionError> {
         let policy = {
             let state = self.lock();
             check_leader(&state, self.local_broker)?;
@@ -287,8 +293,9 @@ impl Partition {
         validate_produced(records, &policy, now_ms)?;
         if policy.timestamp_type == MessageTimestampType::LogAppendTime {
             stamp_log_append_time(records, now_ms);
+            return Ok(now_ms);
         }
-        Ok(())
+        Ok(-1)
     }
 
     /// Reads committed batches from `offset` (up to the high watermark), at most `max_bytes`
