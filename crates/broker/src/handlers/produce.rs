@@ -3,11 +3,12 @@
 //! Per partition, in request order: look the partition up in the metadata (unknown topic,
 //! invalid name, unknown partition), find the local leader replica (NOT_LEADER_OR_FOLLOWER),
 //! then append on the blocking pool, each partition on its own task (a partition listed twice
-//! in one request is INVALID_REQUEST, so no partition races itself). Producer-sequence check,
-//! batch validation (CRC-32C, size, framing, and every record by Kafka's `LogValidator` rules,
-//! see `sluice_log::validate`; refused records are named in v8+ `record_errors`) and offset assignment happen in the partition and
-//! the log, and nothing is appended when any of them fails. acks=all then waits for the high watermark to pass the batch (with
-//! one replica that is immediate), at most the request's timeout.
+//! in one request is INVALID_REQUEST, so no partition races itself). Record validation (every
+//! record, Kafka's `LogValidator` rules, see `sluice_log::validate`; refused records are named
+//! in v8+ `record_errors`), producer-sequence check, batch validation (CRC-32C, size, framing)
+//! and offset assignment happen in the partition and the log, and nothing is appended when any
+//! of them fails. acks=all then waits for the high watermark to pass the batch (with one
+//! replica that is immediate), at most the request's timeout.
 //!
 //! acks=0 gets no response; if a partition failed, the connection is closed instead, as Kafka
 //! does, so the client notices.
