@@ -10,7 +10,7 @@
 //! before measuring. Before each request the peak resident size is reset (`5` into
 //! `/proc/self/clear_refs`) and afterwards `VmHWM` (peak) is compared with `VmRSS` before:
 //! the growth is what the request cost. This is the only test in this binary, so nothing else
-//! runs in the process meanwhile. Before the fix, the 20 MB Metadata request alone grew the
+//! runs in the process meanwhile. Two of them are then sent at once. Before the fix, the 20 MB Metadata request alone grew the
 //! process by about 1.7 GiB.
 
 mod common;
@@ -113,6 +113,23 @@ async fn requests_of_millions_of_empty_elements_cost_a_bounded_multiple_of_their
         );
         assert!(grown <= bound, "{what}: {wire} wire bytes grew the broker by {grown} bytes, bound {bound}");
     }
+
+    // Two at once (the probe: two such requests got a 2 GiB broker killed): the
+    // bounds add up.
+    let (metadata, describe_groups) = (&requests[0].1, &requests[1].1);
+    let bound = (REQUEST_MEMORY_PER_WIRE_BYTE_MAX as u64 * (metadata.len() + describe_groups.len()) as u64)
+        + 2 * DECODED_REQUEST_BYTES_FLOOR as u64
+        + TEST_SLACK_BYTES;
+    let (mut first, mut second) = (broker.connect().await, broker.connect().await);
+    let before = reset_peak();
+    let (sent_first, sent_second) = tokio::join!(first.write_all(metadata), second.write_all(describe_groups));
+    sent_first.unwrap();
+    sent_second.unwrap();
+    assert_closed(&mut first).await;
+    assert_closed(&mut second).await;
+    let grown = peak_bytes().saturating_sub(before);
+    eprintln!("Metadata and DescribeGroups at once: peak grew {grown} bytes, bound {bound}");
+    assert!(grown <= bound, "two at once grew the broker by {grown} bytes, bound {bound}");
 
     // A large legitimate request: 100,000 group ids of 20 characters (2.2 MB), answered.
     let ids: Vec<GroupId> =
