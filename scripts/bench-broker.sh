@@ -12,13 +12,19 @@
 # to the machine's loopback TCP limit measured with iperf3 in the same run (lib/loopback.sh).
 #
 # Usage: bash scripts/bench-broker.sh            (MESSAGES=1000000 by default)
+#        SLUICE_BROKER_BIN=/path/to/sluice-broker bash scripts/bench-broker.sh
+#        (runs that binary instead of building this tree's, to compare two builds)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MESSAGES="${MESSAGES:-1000000}"
 cd "$REPO_ROOT"
-cargo build --release -p sluice-broker --bin sluice-broker >/dev/null
-BIN="$REPO_ROOT/target/release/sluice-broker"
+if [ -n "${SLUICE_BROKER_BIN:-}" ]; then
+    BIN="$SLUICE_BROKER_BIN"
+else
+    cargo build --release -p sluice-broker --bin sluice-broker >/dev/null
+    BIN="$REPO_ROOT/target/release/sluice-broker"
+fi
 # shellcheck source=lib/loopback.sh
 . "$REPO_ROOT/scripts/lib/loopback.sh"
 LOOPBACK_MB_S="$(loopback_mb_s)"

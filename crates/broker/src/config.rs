@@ -46,6 +46,25 @@ pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// client can keep its share.
 pub const REQUEST_MEMORY_BYTES_MAX: usize = 4 * REQUEST_BYTES_MAX;
 
+/// Bytes all requests being decoded or handled may occupy *decoded*, beyond their frames.
+///
+/// Why: a frame's wire size is charged to [`REQUEST_MEMORY_BYTES_MAX`], but decoding can build
+/// more than that in memory (a 19 MiB Metadata request of 10 million empty topic names decoded
+/// to 1.7 GiB). Before a request is decoded, its connection reserves its decoded-size limit
+/// (`sluice_proto::guard::decoded_bytes_max_for`: 8× the wire size, at least 4 MiB, at most
+/// this) from this budget; the decoder refuses to build more (the connection is closed), and
+/// what it did not build is given back as soon as decoding ends. Cost: while this is used up
+/// (e.g. by many large requests at once), connections wait before decoding their next request.
+pub const DECODED_REQUEST_MEMORY_BYTES_MAX: usize = 4 * REQUEST_BYTES_MAX;
+
+/// The most memory one request can cost the broker, in bytes per wire byte, above the
+/// decoded-size floor (`sluice_proto::guard::DECODED_REQUEST_BYTES_FLOOR`, 4 MiB): its frame
+/// (1×) plus its decoded form (`sluice_proto::guard::DECODED_BYTES_PER_WIRE_BYTE_MAX`, 8×).
+/// Measured by `tests/request_memory.rs`: 20 MB of empty Metadata topic names cost 7.9×,
+/// DescribeGroups, DeleteTopics and OffsetFetch of empty elements 3.7-4.9× (1.7 GiB, 85×,
+/// before the decoded size was bounded).
+pub const REQUEST_MEMORY_PER_WIRE_BYTE_MAX: usize = 1 + sluice_proto::guard::DECODED_BYTES_PER_WIRE_BYTE_MAX;
+
 /// A connection on which nothing arrives for this long is closed, in milliseconds (Kafka's
 /// `connections.max.idle.ms`, 10 minutes).
 ///
@@ -77,6 +96,8 @@ const _: () = assert!(CONNECTION_QUEUED_BYTES_MAX >= REQUEST_BYTES_MAX);
 const _: () = assert!(REQUEST_MEMORY_BYTES_MAX >= CONNECTION_QUEUED_BYTES_MAX);
 const _: () = assert!(IN_FLIGHT_REQUESTS_MAX >= 1);
 const _: () = assert!(CONNECTION_QUEUED_BYTES_MAX <= u32::MAX as usize);
+const _: () = assert!(DECODED_REQUEST_MEMORY_BYTES_MAX <= u32::MAX as usize);
+const _: () = assert!(DECODED_REQUEST_MEMORY_BYTES_MAX >= sluice_proto::guard::DECODED_REQUEST_BYTES_FLOOR);
 
 /// What the broker's network layer needs to start.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,6 +18,11 @@
 //!   match responses and which keeps produce requests of one connection in order. The permits
 //!   are released when the response has been written.
 //!
+//! - Before decoding a request, `answer_requests` reserves the request's decoded-size limit
+//!   from the broker-wide decoded-request budget (`DECODED_REQUEST_MEMORY_BYTES_MAX`); the
+//!   decoder refuses a request that would build more (closing the connection), and the part it
+//!   did not build goes back at once.
+//!
 //! A protocol error (bad length, truncated frame at end of stream, undecodable or unsupported
 //! request) closes the connection with one log line; a clean end of stream after whole frames
 //! lets the answers already owed be written first.
@@ -34,7 +39,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
-use crate::config::{BrokerConfig, READ_CHUNK_BYTES};
+use crate::config::{BrokerConfig, DECODED_REQUEST_MEMORY_BYTES_MAX, READ_CHUNK_BYTES};
 use crate::dispatch::{Dispatcher, Outcome};
 
 /// Why a connection was closed by the broker.
@@ -69,6 +74,8 @@ pub(crate) struct ConnectionContext {
     pub(crate) dispatcher: Arc<Dispatcher>,
     /// The broker-wide request-memory budget (see `REQUEST_MEMORY_BYTES_MAX`), in bytes.
     pub(crate) request_memory: Arc<Semaphore>,
+    /// The broker-wide decoded-request budget (see `DECODED_REQUEST_MEMORY_BYTES_MAX`), in bytes.
+    decoded_memory: Arc<Semaphore>,
     request_bytes_max: usize,
     in_flight_requests_max: usize,
     queued_bytes_max: usize,
@@ -80,6 +87,7 @@ impl ConnectionContext {
         ConnectionContext {
             dispatcher,
             request_memory: Arc::new(Semaphore::new(config.request_memory_bytes_max)),
+            decoded_memory: Arc::new(Semaphore::new(DECODED_REQUEST_MEMORY_BYTES_MAX)),
             request_bytes_max: config.request_bytes_max,
             in_flight_requests_max: config.in_flight_requests_max,
             queued_bytes_max: config.connection_queued_bytes_max,
@@ -112,7 +120,13 @@ pub(crate) async fn serve(
 ) {
     let (read_half, write_half) = stream.into_split();
     let (queue_sender, queue_receiver) = mpsc::channel(context.in_flight_requests_max);
-    let answering = answer_requests(queue_receiver, write_half, Arc::clone(&context.dispatcher), peer);
+    let answering = answer_requests(
+        queue_receiver,
+        write_half,
+        Arc::clone(&context.dispatcher),
+        Arc::clone(&context.decoded_memory),
+        peer,
+    );
     let reading = read_requests(read_half, queue_sender, context);
     tokio::pin!(reading, answering);
     let mut reading_done = false;
@@ -220,10 +234,20 @@ async fn answer_requests(
     mut queue: mpsc::Receiver<QueuedRequest>,
     mut writer: OwnedWriteHalf,
     dispatcher: Arc<Dispatcher>,
+    decoded_memory: Arc<Semaphore>,
     peer: SocketAddr,
 ) -> Result<(), ConnectionError> {
     while let Some(request) = queue.recv().await {
-        match dispatcher.dispatch(request.payload.clone(), peer).await {
+        // The decoded form's limit is reserved before decoding; dispatch gives back what the
+        // decoder did not build, and the rest when the request has been handled.
+        let limit =
+            sluice_proto::guard::decoded_bytes_max_for(request.payload.len()).min(DECODED_REQUEST_MEMORY_BYTES_MAX);
+        let Ok(mut decoded) = Arc::clone(&decoded_memory).acquire_many_owned(limit as u32).await else {
+            return Ok(()); // never closed
+        };
+        let outcome = dispatcher.dispatch(request.payload.clone(), peer, &mut decoded).await;
+        drop(decoded);
+        match outcome {
             Outcome::Respond(frame) => writer.write_all(&frame).await?,
             Outcome::RespondReserved(frame, reservation) => {
                 writer.write_all(&frame).await?;

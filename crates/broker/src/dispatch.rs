@@ -4,7 +4,7 @@
 //! payload ─ read_request_prefix ─┬─ too short / unknown api ─────────────▶ Close
 //!                                ├─ ApiVersions, unsupported version ────▶ Respond (v0, UNSUPPORTED_VERSION)
 //!                                ├─ other api, unsupported version ──────▶ Close
-//!                                └─ decode_request (guarded) ─┬─ error ──▶ Close
+//!                                └─ decode_request (guarded) ─┬─ error ──▶ Close  (incl. decoded size over its limit)
 //!                                                             └─ handler ▶ Respond / NoResponse
 //! ```
 //!
@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use sluice_proto::kafka_protocol::messages::{ApiKey, RequestKind};
-use sluice_proto::{decode_request, encode_response, read_request_prefix, ProtoError, Request, SupportedApis};
+use sluice_proto::{decode_request_within, encode_response, read_request_prefix, ProtoError, Request, SupportedApis};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::api_versions;
@@ -58,8 +58,10 @@ impl Dispatcher {
         &self.supported
     }
 
-    /// Handles one request payload (frame prefix removed) from the client at `peer`.
-    pub async fn dispatch(&self, payload: Bytes, peer: SocketAddr) -> Outcome {
+    /// Handles one request payload (frame prefix removed) from the client at `peer`. The body
+    /// may decode to at most the bytes `decoded` holds (a reservation from the broker's
+    /// decoded-request budget); what the decoded request does not need is released from it.
+    pub async fn dispatch(&self, payload: Bytes, peer: SocketAddr, decoded: &mut OwnedSemaphorePermit) -> Outcome {
         let prefix = match read_request_prefix(&payload) {
             Ok(prefix) => prefix,
             Err(error) => return Outcome::Close(error.to_string()),
@@ -74,8 +76,12 @@ impl Dispatcher {
                 &body,
             );
         }
-        match decode_request(payload, &self.supported) {
-            Ok(request) => self.handle(request, peer).await,
+        match decode_request_within(payload, &self.supported, decoded.num_permits()) {
+            Ok(request) => {
+                let unused = decoded.num_permits().saturating_sub(request.decoded_bytes);
+                drop(decoded.split(unused));
+                self.handle(request, peer).await
+            }
             Err(error @ ProtoError::UnknownApiKey { .. }) | Err(error @ ProtoError::UnsupportedVersion { .. }) => {
                 Outcome::Close(format!("{error} (correlation id {})", prefix.correlation_id))
             }

@@ -18,6 +18,11 @@ pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 pub const REQUEST_TIMED_OUT: i16 = 7;
 /// MESSAGE_TOO_LARGE
 pub const MESSAGE_TOO_LARGE: i16 = 10;
+/// INVALID_TIMESTAMP: a record timestamp outside the topic's `message.timestamp.*` bounds.
+pub const INVALID_TIMESTAMP: i16 = 32;
+/// INVALID_RECORD: well-formed records the topic does not accept (e.g. no key on a compacted
+/// topic).
+pub const INVALID_RECORD: i16 = 87;
 /// INVALID_TOPIC_EXCEPTION
 pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
 /// NOT_ENOUGH_REPLICAS

@@ -34,19 +34,19 @@ const ATTRIBUTES_OFFSET: usize = 21;
 const CONTROL_FLAG: i16 = 1 << 5;
 const TRANSACTIONAL_FLAG: i16 = 1 << 4;
 
-/// The compression codec of a batch (attribute bits 0-2).
+/// The compression codec of a batch (attribute bits 0-2; the discriminant is the id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
     /// Records are stored as they are.
-    None,
+    None = 0,
     /// gzip (RFC 1952).
-    Gzip,
+    Gzip = 1,
     /// Snappy with xerial framing, as Kafka's Java client writes it.
-    Snappy,
+    Snappy = 2,
     /// LZ4 frame format.
-    Lz4,
+    Lz4 = 3,
     /// Zstandard.
-    Zstd,
+    Zstd = 4,
 }
 
 impl Codec {

@@ -85,6 +85,16 @@ impl CleanupPolicy {
     }
 }
 
+/// Which timestamp records carry (Kafka `message.timestamp.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageTimestampType {
+    /// The producer's timestamp is kept, within `message.timestamp.before.max.ms` /
+    /// `message.timestamp.after.max.ms` of the broker's clock (`CreateTime`, the default).
+    CreateTime,
+    /// The leader stamps its clock on every batch it appends (`LogAppendTime`).
+    LogAppendTime,
+}
+
 /// Configuration of one partition log.
 #[derive(Debug, Clone)]
 pub struct LogConfig {
@@ -119,6 +129,17 @@ pub struct LogConfig {
     pub cleaner_dedupe_bytes_max: usize,
     /// When data is synced to disk.
     pub flush: FlushPolicy,
+    /// Whose clock timestamps records (`message.timestamp.type`, default `CreateTime`).
+    pub message_timestamp_type: MessageTimestampType,
+    /// With `CreateTime`, refuse a record whose timestamp is more than this many milliseconds
+    /// before the leader's clock (`message.timestamp.before.max.ms`, falling back to the
+    /// deprecated `message.timestamp.difference.max.ms`; default `i64::MAX`, no limit).
+    pub message_timestamp_before_max_ms: i64,
+    /// With `CreateTime`, refuse a record whose timestamp is more than this many milliseconds
+    /// after the leader's clock (`message.timestamp.after.max.ms`, falling back to the
+    /// deprecated `message.timestamp.difference.max.ms`; default `i64::MAX`, no limit, as in
+    /// Kafka 3.x).
+    pub message_timestamp_after_max_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -135,6 +156,9 @@ impl Default for LogConfig {
             delete_retention_ms: 24 * 60 * 60 * 1000,
             cleaner_dedupe_bytes_max: 128 * 1024 * 1024,
             flush: FlushPolicy::Os,
+            message_timestamp_type: MessageTimestampType::CreateTime,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: i64::MAX,
         }
     }
 }
@@ -167,6 +191,9 @@ impl LogConfig {
         }
         if self.cleaner_dedupe_bytes_max == 0 {
             return bad("cleaner_dedupe_bytes_max must be positive".into());
+        }
+        if self.message_timestamp_before_max_ms < 0 || self.message_timestamp_after_max_ms < 0 {
+            return bad("message timestamp bounds must not be negative".into());
         }
         if let FlushPolicy::IntervalMs(0) = self.flush {
             return bad("flush interval must be positive (use EveryBatch for 0)".into());

@@ -32,6 +32,20 @@ pub enum LogError {
         /// CRC computed over its bytes.
         computed: u32,
     },
+    /// A batch's records break one of Kafka's `LogValidator` rules: they do not decode
+    /// (CORRUPT_MESSAGE), or the topic does not accept them (INVALID_RECORD, INVALID_TIMESTAMP);
+    /// see [`crate::validate`]. Client error, not retriable as is. Nothing was written.
+    #[error("record batch at byte {position} refused: {reason}")]
+    RecordsRefused {
+        /// Byte position of the batch within the appended buffer.
+        position: usize,
+        /// Which Kafka error it is.
+        kind: crate::validate::Refusal,
+        /// What is wrong, in a sentence.
+        reason: String,
+        /// The offending records, at most [`crate::validate::RECORD_ERRORS_MAX`].
+        record_errors: Vec<crate::validate::RecordError>,
+    },
     /// A batch is larger than the log's `batch_bytes_max`. Client error, not retriable;
     /// Kafka code MESSAGE_TOO_LARGE (10). Nothing was written.
     #[error("record batch of {size} bytes exceeds the limit of {limit} bytes")]
@@ -98,8 +112,9 @@ impl LogError {
     /// The Kafka protocol error code that best describes this error to a client.
     pub fn kafka_error_code(&self) -> i16 {
         match self {
-            LogError::InvalidBatch { .. } => 87,    // INVALID_RECORD
-            LogError::CorruptBatch { .. } => 2,     // CORRUPT_MESSAGE
+            LogError::InvalidBatch { .. } => 87, // INVALID_RECORD
+            LogError::CorruptBatch { .. } => 2,  // CORRUPT_MESSAGE
+            LogError::RecordsRefused { kind, .. } => kind.kafka_error_code(),
             LogError::BatchTooLarge { .. } => 10,   // MESSAGE_TOO_LARGE
             LogError::OffsetOutOfRange { .. } => 1, // OFFSET_OUT_OF_RANGE
             LogError::NonContiguous { .. } => 1,

@@ -27,9 +27,10 @@ mod log;
 mod records;
 pub mod segment;
 pub mod testing;
+pub mod validate;
 
 pub use cleaner::CompactionOutcome;
-pub use config::{CleanupPolicy, FlushPolicy, LogConfig};
+pub use config::{CleanupPolicy, FlushPolicy, LogConfig, MessageTimestampType};
 pub use epoch::{EpochEntry, LeaderEpochCache};
 pub use error::{LogError, Result};
 #[cfg(any(test, feature = "fault-injection"))]

@@ -19,7 +19,7 @@ use crate::config::{BATCH_HEADER_BYTES, DECOMPRESSED_BATCH_BYTES_MAX};
 
 /// Smallest possible encoded record: length, attributes, timestamp delta, offset delta, key
 /// length, value length and header count, one byte each.
-const RECORD_BYTES_MIN: usize = 7;
+pub(crate) const RECORD_BYTES_MIN: usize = 7;
 
 /// Why the records of a batch could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,19 +166,20 @@ pub(crate) fn parse_records(section: &[u8], count: i32) -> Result<Vec<RawRecord<
     Ok(records)
 }
 
-struct Cursor<'a> {
-    buf: &'a [u8],
-    at: usize,
+/// Reads varints and length-prefixed fields of records, each checked against `buf`.
+pub(crate) struct Cursor<'a> {
+    pub buf: &'a [u8],
+    pub at: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn byte(&mut self) -> Result<u8, RecordsError> {
+    pub(crate) fn byte(&mut self) -> Result<u8, RecordsError> {
         let b = *self.buf.get(self.at).ok_or(RecordsError::Malformed("record truncated"))?;
         self.at += 1;
         Ok(b)
     }
 
-    fn varlong(&mut self) -> Result<i64, RecordsError> {
+    pub(crate) fn varlong(&mut self) -> Result<i64, RecordsError> {
         let mut value: u64 = 0;
         for shift in (0..70).step_by(7) {
             let b = self.byte()?;
@@ -190,12 +191,12 @@ impl<'a> Cursor<'a> {
         Err(RecordsError::Malformed("varint too long"))
     }
 
-    fn varint(&mut self) -> Result<i32, RecordsError> {
+    pub(crate) fn varint(&mut self) -> Result<i32, RecordsError> {
         let v = self.varlong()?;
         i32::try_from(v).map_err(|_| RecordsError::Malformed("varint out of range"))
     }
 
-    fn nullable_bytes(&mut self) -> Result<Option<&'a [u8]>, RecordsError> {
+    pub(crate) fn nullable_bytes(&mut self) -> Result<Option<&'a [u8]>, RecordsError> {
         let len = self.varint()?;
         if len < 0 {
             return Ok(None);

@@ -51,3 +51,39 @@ pub type OwnedKeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
 pub fn as_key_values(records: &[OwnedKeyValue]) -> Vec<KeyValue<'_>> {
     records.iter().map(|(k, v)| (k.as_deref(), v.as_deref())).collect()
 }
+
+/// Sets a batch's `batch_length` to the buffer's size and recomputes its CRC-32C, so that the
+/// batch is exactly what a (possibly buggy or hostile) producer would send: sealed, whatever
+/// its records hold.
+pub fn reseal(batch: &mut [u8]) {
+    let length = i32::try_from(batch.len() - crate::batch::LOG_OVERHEAD_BYTES).expect("batch under 2 GiB");
+    batch[8..12].copy_from_slice(&length.to_be_bytes());
+    let crc = crate::batch::compute_crc(batch);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// The records section of an uncompressed batch (the bytes after the 61-byte header).
+pub fn raw_records(batch: &[u8]) -> &[u8] {
+    &batch[crate::config::BATCH_HEADER_BYTES..]
+}
+
+/// A sealed batch with `template`'s header, `codec` in its attributes and `section` verbatim
+/// as its records: with `compress` the section is compressed with `codec` first (Kafka's
+/// framing), without it the bytes are stored as given (e.g. plain records under a gzip flag).
+pub fn batch_from_section(template: &[u8], codec: Compression, section: &[u8], compress: bool) -> Vec<u8> {
+    let codec = match codec {
+        Compression::None => crate::batch::Codec::None,
+        Compression::Gzip => crate::batch::Codec::Gzip,
+        Compression::Snappy => crate::batch::Codec::Snappy,
+        Compression::Lz4 => crate::batch::Codec::Lz4,
+        Compression::Zstd => crate::batch::Codec::Zstd,
+    };
+    let body =
+        if compress { crate::records::compress(codec, section).expect("compressible") } else { section.to_vec() };
+    let mut batch = template[..crate::config::BATCH_HEADER_BYTES].to_vec();
+    let attributes = i16::from_be_bytes([batch[21], batch[22]]) & !0x7 | codec as i16;
+    batch[21..23].copy_from_slice(&attributes.to_be_bytes());
+    batch.extend_from_slice(&body);
+    reseal(&mut batch);
+    batch
+}

@@ -101,6 +101,7 @@ pub use state_machine::StateMachineStore;
 pub use subscription::AppliedView;
 pub use subscription::MetadataEvent;
 pub use topic_config::CleanupPolicy;
+pub use topic_config::MessageTimestampType;
 pub use topic_config::TopicConfig;
 pub use types::NodeId;
 pub use types::TypeConfig;

@@ -37,8 +37,21 @@ pub const FLUSH_MS: &str = "flush.ms";
 /// `max.message.bytes`: largest record batch the partition accepts.
 pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
 
+/// `message.timestamp.type`: `CreateTime` (the producer's clock) or `LogAppendTime` (the
+/// leader's).
+pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
+/// `message.timestamp.difference.max.ms` (deprecated by Kafka 3.6): the fallback of both
+/// bounds below when they are left at their default.
+pub const MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS: &str = "message.timestamp.difference.max.ms";
+/// `message.timestamp.before.max.ms`: with `CreateTime`, how far a record's timestamp may lie
+/// before the leader's clock.
+pub const MESSAGE_TIMESTAMP_BEFORE_MAX_MS: &str = "message.timestamp.before.max.ms";
+/// `message.timestamp.after.max.ms`: with `CreateTime`, how far a record's timestamp may lie
+/// after the leader's clock.
+pub const MESSAGE_TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after.max.ms";
+
 /// Every topic configuration key Sluice accepts, in a stable order.
-pub const TOPIC_CONFIG_KEYS: [&str; 9] = [
+pub const TOPIC_CONFIG_KEYS: [&str; 13] = [
     RETENTION_MS,
     RETENTION_BYTES,
     SEGMENT_BYTES,
@@ -48,6 +61,10 @@ pub const TOPIC_CONFIG_KEYS: [&str; 9] = [
     FLUSH_MESSAGES,
     FLUSH_MS,
     MAX_MESSAGE_BYTES,
+    MESSAGE_TIMESTAMP_TYPE,
+    MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS,
+    MESSAGE_TIMESTAMP_BEFORE_MAX_MS,
+    MESSAGE_TIMESTAMP_AFTER_MAX_MS,
 ];
 
 /// Smallest `segment.bytes`, Kafka 3.x's (the size of an empty legacy record); the log crate
@@ -75,6 +92,24 @@ impl fmt::Display for CleanupPolicy {
     }
 }
 
+/// Whose clock a topic's record timestamps come from (`message.timestamp.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageTimestampType {
+    /// The producer's timestamp, range-checked (`CreateTime`).
+    CreateTime,
+    /// The leader's clock at append (`LogAppendTime`).
+    LogAppendTime,
+}
+
+impl fmt::Display for MessageTimestampType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MessageTimestampType::CreateTime => "CreateTime",
+            MessageTimestampType::LogAppendTime => "LogAppendTime",
+        })
+    }
+}
+
 /// The resolved, typed configuration of one topic (defaults overlaid with its overrides).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicConfig {
@@ -96,6 +131,14 @@ pub struct TopicConfig {
     pub flush_ms: i64,
     /// `max.message.bytes`.
     pub max_message_bytes: i32,
+    /// `message.timestamp.type`.
+    pub message_timestamp_type: MessageTimestampType,
+    /// `message.timestamp.difference.max.ms`; `i64::MAX` = unbounded.
+    pub message_timestamp_difference_max_ms: i64,
+    /// `message.timestamp.before.max.ms` as set; see [`TopicConfig::timestamp_before_max_ms`].
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms` as set; see [`TopicConfig::timestamp_after_max_ms`].
+    pub message_timestamp_after_max_ms: i64,
 }
 
 impl Default for TopicConfig {
@@ -111,6 +154,11 @@ impl Default for TopicConfig {
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             max_message_bytes: 1024 * 1024 + 12,
+            message_timestamp_type: MessageTimestampType::CreateTime,
+            // Kafka 3.x's defaults: unbounded (Kafka 4.0 lowers after.max.ms to one hour).
+            message_timestamp_difference_max_ms: i64::MAX,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: i64::MAX,
         }
     }
 }
@@ -144,6 +192,10 @@ impl TopicConfig {
             FLUSH_MESSAGES => self.flush_messages = parse_i64(key, value, 1)?,
             FLUSH_MS => self.flush_ms = parse_i64(key, value, 0)?,
             MAX_MESSAGE_BYTES => self.max_message_bytes = parse_i32(key, value, 0)?,
+            MESSAGE_TIMESTAMP_TYPE => self.message_timestamp_type = parse_timestamp_type(value)?,
+            MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS => self.message_timestamp_difference_max_ms = parse_i64(key, value, 0)?,
+            MESSAGE_TIMESTAMP_BEFORE_MAX_MS => self.message_timestamp_before_max_ms = parse_i64(key, value, 0)?,
+            MESSAGE_TIMESTAMP_AFTER_MAX_MS => self.message_timestamp_after_max_ms = parse_i64(key, value, 0)?,
             _ => {
                 return Err(CommandError::InvalidConfig {
                     key: key.to_string(),
@@ -167,8 +219,43 @@ impl TopicConfig {
             FLUSH_MESSAGES => self.flush_messages.to_string(),
             FLUSH_MS => self.flush_ms.to_string(),
             MAX_MESSAGE_BYTES => self.max_message_bytes.to_string(),
+            MESSAGE_TIMESTAMP_TYPE => self.message_timestamp_type.to_string(),
+            MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS => self.message_timestamp_difference_max_ms.to_string(),
+            MESSAGE_TIMESTAMP_BEFORE_MAX_MS => self.message_timestamp_before_max_ms.to_string(),
+            MESSAGE_TIMESTAMP_AFTER_MAX_MS => self.message_timestamp_after_max_ms.to_string(),
             _ => return None,
         })
+    }
+}
+
+impl TopicConfig {
+    /// The bound in force for timestamps before the leader's clock, in milliseconds: Kafka's
+    /// rule, `message.timestamp.before.max.ms` unless it is left at its default (`i64::MAX`),
+    /// then the deprecated `message.timestamp.difference.max.ms`.
+    pub fn timestamp_before_max_ms(&self) -> i64 {
+        if self.message_timestamp_before_max_ms != i64::MAX {
+            self.message_timestamp_before_max_ms
+        } else {
+            self.message_timestamp_difference_max_ms
+        }
+    }
+
+    /// The bound in force for timestamps after the leader's clock, in milliseconds; the same
+    /// fallback as [`TopicConfig::timestamp_before_max_ms`].
+    pub fn timestamp_after_max_ms(&self) -> i64 {
+        if self.message_timestamp_after_max_ms != i64::MAX {
+            self.message_timestamp_after_max_ms
+        } else {
+            self.message_timestamp_difference_max_ms
+        }
+    }
+}
+
+fn parse_timestamp_type(value: &str) -> Result<MessageTimestampType, CommandError> {
+    match value.trim() {
+        "CreateTime" => Ok(MessageTimestampType::CreateTime),
+        "LogAppendTime" => Ok(MessageTimestampType::LogAppendTime),
+        _ => Err(invalid(MESSAGE_TIMESTAMP_TYPE, value, "expected CreateTime or LogAppendTime".to_string())),
     }
 }
 
@@ -234,6 +321,10 @@ mod tests {
             (FLUSH_MESSAGES, "1"),
             (FLUSH_MS, "0"),
             (MAX_MESSAGE_BYTES, "2000000"),
+            (MESSAGE_TIMESTAMP_TYPE, "LogAppendTime"),
+            (MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS, "86400000"),
+            (MESSAGE_TIMESTAMP_BEFORE_MAX_MS, "3600000"),
+            (MESSAGE_TIMESTAMP_AFTER_MAX_MS, "0"),
         ];
         assert_eq!(values.len(), TOPIC_CONFIG_KEYS.len());
         for (key, value) in values {
@@ -254,6 +345,8 @@ mod tests {
             (FLUSH_MS, "-1"),
             (MAX_MESSAGE_BYTES, "ten"),
             (CLEANUP_POLICY, "shred"),
+            (MESSAGE_TIMESTAMP_TYPE, "NowTime"),
+            (MESSAGE_TIMESTAMP_BEFORE_MAX_MS, "-1"),
             ("retention.weeks", "1"),
         ];
         for (key, value) in cases {
@@ -261,6 +354,22 @@ mod tests {
             assert!(matches!(error, CommandError::InvalidConfig { .. }), "{key}={value}");
             assert_eq!(error.kafka_error_code(), 40);
         }
+    }
+
+    // Goal: Kafka's fallback: before/after bounds left at their default take the deprecated
+    // difference bound; set explicitly, they win.
+    #[test]
+    fn timestamp_bounds_fall_back_to_the_difference_bound() {
+        let config = TopicConfig::from_overrides(&overrides(&[(MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS, "500")])).unwrap();
+        assert_eq!((config.timestamp_before_max_ms(), config.timestamp_after_max_ms()), (500, 500));
+        let config = TopicConfig::from_overrides(&overrides(&[
+            (MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS, "500"),
+            (MESSAGE_TIMESTAMP_AFTER_MAX_MS, "7"),
+        ]))
+        .unwrap();
+        assert_eq!((config.timestamp_before_max_ms(), config.timestamp_after_max_ms()), (500, 7));
+        let defaults = TopicConfig::default();
+        assert_eq!((defaults.timestamp_before_max_ms(), defaults.timestamp_after_max_ms()), (i64::MAX, i64::MAX));
     }
 
     #[test]

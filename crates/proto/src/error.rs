@@ -67,6 +67,20 @@ pub enum ProtoError {
         reason: String,
     },
 
+    /// Decoding the message would build more in memory than its limit allows (a request made
+    /// of millions of empty elements, each a few wire bytes but tens of bytes decoded; see
+    /// [`crate::guard`]). Stopped before that memory was touched. Not retriable as is: the
+    /// client must send smaller requests; a broker closes the connection.
+    #[error("{what} would decode to more than {decoded_bytes_max} bytes ({wire_bytes} bytes on the wire)")]
+    DecodedTooLarge {
+        /// What was being decoded.
+        what: &'static str,
+        /// The limit in force for this message, in bytes.
+        decoded_bytes_max: usize,
+        /// The message's size on the wire, in bytes.
+        wire_bytes: usize,
+    },
+
     /// A supported-api table was built with an inconsistent entry (a version range the codec
     /// cannot handle, or a duplicate api). A programming error in the broker; not retriable.
     #[error("invalid supported-api table: {reason}")]

@@ -42,6 +42,20 @@
 //! limit proportionally. The complete fix is upstream: kafka-protocol pull requests that cap the
 //! capacity inside the array decoders (#152, #161, #200, open as of 0.18.0).
 //!
+//! # Decoded size
+//!
+//! Lengths that fit their bytes can still cost far more decoded than on the wire: a Metadata v0
+//! topic is 2 bytes on the wire (an empty name) and a 72-byte `MetadataRequestTopic` in memory,
+//! so 10 million of them (19 MiB) decoded to 1.7 GiB. `GuardedBuf` therefore counts the reads
+//! the decoder makes (every `advance`, byte, `i32` and `get_bytes`: each decoded field takes at
+//! least one) and stops the decode, by reporting no bytes left, once
+//! `reads × DECODED_BYTES_PER_READ_MAX` would exceed the caller's `decoded_bytes_max`
+//! ([`decoded_bytes_max_for`] by default: a multiple of the wire size with a small floor).
+//! Memory built by a decode is at most the reads it made times the largest in-memory size of a
+//! decoded element per read its decoding takes, which the unit test
+//! `decoded_elements_cost_at_most_the_bound_per_read` measures for the request element types;
+//! `Vec::with_capacity(count)` reserves more, but untouched (virtual) memory, as above.
+//!
 //! The record-batch decoder has its own check (see `records`), because record counts live inside
 //! `records` byte fields that message decoding never looks into.
 
@@ -55,6 +69,34 @@ use crate::error::ProtoError;
 /// (kilobytes), large enough that small scalars (tags, bools, small ids and counts) never
 /// trigger the extra passes.
 pub const LENGTH_UNCHECKED_MAX: u64 = 1024;
+
+/// Upper bound of the bytes a decoded request holds in memory per read its decoding made
+/// (see the module docs): the largest `size_of` of a request element type divided by the
+/// fewest reads its decoding takes (a `CreatePartitionsAssignment` of CreatePartitions v0-1 is
+/// one array length and 48 bytes; an empty `MetadataRequestTopic` at v0-8, 72 bytes in 2
+/// reads). Checked by a unit test over the request element types of kafka-protocol 0.18.
+pub const DECODED_BYTES_PER_READ_MAX: usize = 48;
+
+/// How many times its wire size a request may occupy once decoded (as estimated: reads ×
+/// [`DECODED_BYTES_PER_READ_MAX`]), beyond [`DECODED_REQUEST_BYTES_FLOOR`]. Why 8: legitimate
+/// requests decode to 1-3× their wire size and are estimated at up to 6× (a Metadata v12 topic
+/// with a 10-character name: 32 wire bytes, 72 decoded, 4 reads); requests of millions of empty
+/// elements are estimated at 24-72×. Cost: a request above the floor made mostly of elements
+/// of a few bytes (empty names, one-character names before Metadata v10) is refused, its
+/// connection closed.
+pub const DECODED_BYTES_PER_WIRE_BYTE_MAX: usize = 8;
+
+/// Decoded bytes any request may occupy whatever its wire size, so that requests of small
+/// elements (tens of thousands of short topic or group names) never meet the multiple above.
+/// Cost: this much is reserved from the broker's decoded-request budget while a small request
+/// is being decoded (given back, but for what it built, when decoding ends).
+pub const DECODED_REQUEST_BYTES_FLOOR: usize = 4 * 1024 * 1024;
+
+/// The decoded-size limit of a message of `wire_bytes`: `max(DECODED_REQUEST_BYTES_FLOOR,
+/// DECODED_BYTES_PER_WIRE_BYTE_MAX × wire_bytes)`.
+pub fn decoded_bytes_max_for(wire_bytes: usize) -> usize {
+    DECODED_REQUEST_BYTES_FLOOR.max(DECODED_BYTES_PER_WIRE_BYTE_MAX.saturating_mul(wire_bytes))
+}
 
 /// Most bytes an unsigned varint occupies in `kafka-protocol`'s decoder (it stops after 5).
 const VARINT_BYTES_MAX: usize = 5;
@@ -70,10 +112,14 @@ pub(crate) struct GuardedBuf {
     rewritten: [u8; VARINT_BYTES_MAX],
     rewritten_len: usize,
     rewritten_next: usize,
+    /// Reads made so far (see "Decoded size" in the module docs).
+    reads: u64,
+    /// Reads allowed; past them the buffer reports no bytes left.
+    reads_max: u64,
 }
 
 impl GuardedBuf {
-    fn new(inner: Bytes, clamp_extra: Option<u64>) -> Self {
+    fn new(inner: Bytes, clamp_extra: Option<u64>, reads_max: u64) -> Self {
         GuardedBuf {
             inner,
             clamp_extra,
@@ -81,7 +127,19 @@ impl GuardedBuf {
             rewritten: [0; VARINT_BYTES_MAX],
             rewritten_len: 0,
             rewritten_next: 0,
+            reads: 0,
+            reads_max,
         }
+    }
+
+    /// Counts one read; `false` once the reads allowed are used up.
+    fn count_read(&mut self) -> bool {
+        self.reads += 1;
+        self.reads <= self.reads_max
+    }
+
+    fn exhausted(&self) -> bool {
+        self.reads >= self.reads_max
     }
 
     /// The largest value a length read here may have, or `None` when not clamping.
@@ -98,10 +156,17 @@ impl GuardedBuf {
 
 impl Buf for GuardedBuf {
     fn remaining(&self) -> usize {
+        // Out of reads: the decoder sees the end of its input and fails there.
+        if self.exhausted() {
+            return 0;
+        }
         self.inner.remaining()
     }
 
     fn chunk(&self) -> &[u8] {
+        if self.exhausted() {
+            return &[];
+        }
         self.inner.chunk()
     }
 
@@ -109,10 +174,14 @@ impl Buf for GuardedBuf {
         // Any read other than a byte-by-byte varint read ends a rewrite in progress: the bytes it
         // sees are the real ones.
         self.clear_rewrite();
+        self.count_read();
         self.inner.advance(count);
     }
 
     fn try_get_u8(&mut self) -> Result<u8, TryGetError> {
+        if !self.count_read() {
+            return Err(TryGetError { requested: 1, available: 0 });
+        }
         if self.rewritten_next < self.rewritten_len {
             let byte = self.rewritten[self.rewritten_next];
             self.rewritten_next += 1;
@@ -142,6 +211,9 @@ impl Buf for GuardedBuf {
 
     fn try_get_i32(&mut self) -> Result<i32, TryGetError> {
         self.clear_rewrite();
+        if !self.count_read() {
+            return Err(TryGetError { requested: 4, available: 0 });
+        }
         let value = self.inner.try_get_i32()?;
         match self.bound(self.inner.remaining()) {
             Some(bound) if value > 0 && value as u64 > bound => {
@@ -161,6 +233,7 @@ impl ByteBuf for GuardedBuf {
 
     fn get_bytes(&mut self, size: usize) -> Bytes {
         self.clear_rewrite();
+        self.count_read();
         self.inner.split_to(size)
     }
 }
@@ -193,27 +266,53 @@ fn encode_padded_varint(value: u32, out: &mut [u8]) {
 }
 
 /// Decodes `body` with `decode`, refusing any input whose array/string/bytes lengths cannot fit
-/// in the bytes that follow them (see the module docs). `what` names the message for errors.
+/// in the bytes that follow them, or whose decoded form would exceed `decoded_bytes_max` (see
+/// the module docs). `what` names the message for errors. Returns the value and the bound of
+/// the bytes it holds in memory (reads × [`DECODED_BYTES_PER_READ_MAX`]).
 pub(crate) fn decode_bounded<T, E: std::fmt::Display>(
     what: &'static str,
     body: &Bytes,
+    decoded_bytes_max: usize,
     decode: impl Fn(&mut GuardedBuf) -> Result<T, E>,
-) -> Result<T, ProtoError> {
-    let mut pass_a = GuardedBuf::new(body.clone(), Some(0));
+) -> Result<(T, usize), ProtoError> {
+    let reads_max = (decoded_bytes_max / DECODED_BYTES_PER_READ_MAX) as u64;
+    // A decode that ran out of reads fails (it sees no bytes left); that failure is this one.
+    let too_large = |buf: &GuardedBuf| {
+        (buf.reads >= buf.reads_max).then_some(ProtoError::DecodedTooLarge {
+            what,
+            decoded_bytes_max,
+            wire_bytes: body.len(),
+        })
+    };
+    let decoded_bytes =
+        |buf: &GuardedBuf| usize::try_from(buf.reads).unwrap_or(usize::MAX) * DECODED_BYTES_PER_READ_MAX;
+    let mut pass_a = GuardedBuf::new(body.clone(), Some(0), reads_max);
     let result_a = decode(&mut pass_a);
+    if let (Err(_), Some(error)) = (&result_a, too_large(&pass_a)) {
+        return Err(error);
+    }
     if pass_a.clamped_reads == 0 {
-        return result_a.map_err(|error| ProtoError::malformed(what, error));
+        let value = result_a.map_err(|error| ProtoError::malformed(what, error))?;
+        return Ok((value, decoded_bytes(&pass_a)));
     }
     if let Err(error) = result_a {
         return Err(ProtoError::malformed(what, format!("{error} (a length exceeds the bytes that follow it)")));
     }
-    let mut pass_b = GuardedBuf::new(body.clone(), Some(1));
+    let mut pass_b = GuardedBuf::new(body.clone(), Some(1), reads_max);
     if let Err(error) = decode(&mut pass_b) {
+        if let Some(error) = too_large(&pass_b) {
+            return Err(error);
+        }
         return Err(ProtoError::malformed(what, format!("a length exceeds the bytes that follow it ({error})")));
     }
     tracing::trace!(what, clamped_reads = pass_a.clamped_reads, "large scalars checked; decoding real values");
-    let mut pass_c = GuardedBuf::new(body.clone(), None);
-    decode(&mut pass_c).map_err(|error| ProtoError::malformed(what, error))
+    let mut pass_c = GuardedBuf::new(body.clone(), None, reads_max);
+    let result_c = decode(&mut pass_c);
+    if let (Err(_), Some(error)) = (&result_c, too_large(&pass_c)) {
+        return Err(error);
+    }
+    let value = result_c.map_err(|error| ProtoError::malformed(what, error))?;
+    Ok((value, decoded_bytes(&pass_c)))
 }
 
 #[cfg(test)]
@@ -240,6 +339,106 @@ mod tests {
                 assert_eq!(peek_unsigned_varint(&bytes), Some((value, width)));
             }
         }
+    }
+
+    /// Reads a default (emptiest) `T` at `version` takes to decode, or `None` if `T` does not
+    /// exist at that version.
+    fn reads_to_decode<T>(version: i16) -> Option<u64>
+    where
+        T: Default + kafka_protocol::protocol::Encodable + kafka_protocol::protocol::Decodable,
+    {
+        let mut encoded = bytes::BytesMut::new();
+        T::default().encode(&mut encoded, version).ok()?;
+        let mut buf = GuardedBuf::new(encoded.freeze(), None, u64::MAX);
+        T::decode(&mut buf, version).ok()?;
+        Some(buf.reads)
+    }
+
+    /// Whether the request that holds arrays of `element` holds them at `version` (the
+    /// generated code of a version-gated element accepts every version).
+    fn used_at(element: &str, version: i16) -> bool {
+        match element {
+            "delete_topics_request::DeleteTopicState" => version >= 6,
+            "offset_fetch_request::OffsetFetchRequestTopic" => version <= 7,
+            "offset_fetch_request::OffsetFetchRequestTopics" | "offset_fetch_request::OffsetFetchRequestGroup" => {
+                version >= 8
+            }
+            _ => true,
+        }
+    }
+
+    // Goal: DECODED_BYTES_PER_READ_MAX bounds the in-memory size of every request element
+    // type per read its emptiest form takes to decode, at every version, so that reads ×
+    // DECODED_BYTES_PER_READ_MAX bounds what a decode builds. Method: encode each default
+    // element, decode it through a counting GuardedBuf, compare with size_of.
+    #[test]
+    fn decoded_elements_cost_at_most_the_bound_per_read() {
+        use kafka_protocol::messages::*;
+        let mut checked = 0;
+        let mut worst = (0usize, "");
+        let mut failures: Vec<String> = Vec::new();
+        macro_rules! check {
+            ($($element:ty),* $(,)?) => {$(
+                for version in 0..=20 {
+                    // Zero reads: the element has no field at this version, which is one where
+                    // its parent has no array of it (the generated code still accepts it).
+                    let Some(reads) = reads_to_decode::<$element>(version).filter(|&reads| reads > 0) else {
+                        continue;
+                    };
+                    if !used_at(stringify!($element), version) {
+                        continue;
+                    }
+                    let size = std::mem::size_of::<$element>();
+                    let per_read = size.div_ceil(reads as usize);
+                    if per_read > worst.0 {
+                        worst = (per_read, stringify!($element));
+                    }
+                    if size > reads as usize * DECODED_BYTES_PER_READ_MAX {
+                        failures.push(format!("{} v{version}: {size} bytes in {reads} reads", stringify!($element)));
+                    }
+                    checked += 1;
+                }
+            )*};
+        }
+        check!(
+            metadata_request::MetadataRequestTopic,
+            create_topics_request::CreatableTopic,
+            create_topics_request::CreatableReplicaAssignment,
+            create_topics_request::CreatableTopicConfig,
+            delete_topics_request::DeleteTopicState,
+            offset_fetch_request::OffsetFetchRequestTopic,
+            offset_fetch_request::OffsetFetchRequestTopics,
+            offset_fetch_request::OffsetFetchRequestGroup,
+            list_offsets_request::ListOffsetsTopic,
+            list_offsets_request::ListOffsetsPartition,
+            fetch_request::FetchTopic,
+            fetch_request::FetchPartition,
+            fetch_request::ForgottenTopic,
+            produce_request::TopicProduceData,
+            produce_request::PartitionProduceData,
+            offset_commit_request::OffsetCommitRequestTopic,
+            offset_commit_request::OffsetCommitRequestPartition,
+            join_group_request::JoinGroupRequestProtocol,
+            sync_group_request::SyncGroupRequestAssignment,
+            leave_group_request::MemberIdentity,
+            describe_configs_request::DescribeConfigsResource,
+            alter_configs_request::AlterConfigsResource,
+            alter_configs_request::AlterableConfig,
+            incremental_alter_configs_request::AlterConfigsResource,
+            incremental_alter_configs_request::AlterableConfig,
+            create_partitions_request::CreatePartitionsTopic,
+            create_partitions_request::CreatePartitionsAssignment,
+            offset_for_leader_epoch_request::OffsetForLeaderTopic,
+            offset_for_leader_epoch_request::OffsetForLeaderPartition,
+            offset_delete_request::OffsetDeleteRequestTopic,
+            offset_delete_request::OffsetDeleteRequestPartition,
+        );
+        // Arrays of bare strings (DescribeGroups, DeleteGroups, DeleteTopics v0-5 names,
+        // ListGroups state filters): a length read and a get_bytes per element.
+        assert!(std::mem::size_of::<kafka_protocol::protocol::StrBytes>() <= 2 * DECODED_BYTES_PER_READ_MAX);
+        assert!(failures.is_empty(), "{failures:#?}");
+        assert!(checked > 100, "only {checked} element versions checked");
+        eprintln!("worst bytes per read: {} ({})", worst.0, worst.1);
     }
 
     #[test]

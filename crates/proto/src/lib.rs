@@ -36,6 +36,6 @@ pub use frame::{check_frame, encode_frame, split_frame, FrameStatus, REQUEST_BYT
 pub use kafka_protocol;
 pub use murmur2::{murmur2, partition_for_key, to_positive};
 pub use request::{
-    decode_request, decode_request_body, decode_request_header, decode_response, encode_request, encode_response,
-    read_request_prefix, Request, RequestPrefix,
+    decode_request, decode_request_body, decode_request_header, decode_request_within, decode_response, encode_request,
+    encode_response, read_request_prefix, Request, RequestPrefix,
 };

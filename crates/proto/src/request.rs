@@ -32,7 +32,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use crate::api_versions::SupportedApis;
 use crate::error::ProtoError;
 use crate::frame::FRAME_LENGTH_PREFIX_BYTES;
-use crate::guard::decode_bounded;
+use crate::guard::{decode_bounded, decoded_bytes_max_for};
 
 /// Bytes every request header starts with: api key (2), api version (2), correlation id (4).
 pub const REQUEST_PREFIX_BYTES: usize = 8;
@@ -57,6 +57,9 @@ pub struct Request {
     pub header: RequestHeader,
     /// The decoded body.
     pub body: RequestKind,
+    /// Upper bound of the bytes the decoded body holds in memory beyond the frame it shares
+    /// (see [`crate::guard`]).
+    pub decoded_bytes: usize,
 }
 
 impl Request {
@@ -95,7 +98,19 @@ pub fn decode_request_header(payload: &mut Bytes) -> Result<(ApiKey, RequestHead
 
 /// Decodes a whole request payload (frame prefix already removed): checks the api and version
 /// against `supported` before decoding the body, so an unsupported version is never parsed.
-pub fn decode_request(mut payload: Bytes, supported: &SupportedApis) -> Result<Request, ProtoError> {
+/// The body may decode to at most [`decoded_bytes_max_for`] its size (see [`crate::guard`]).
+pub fn decode_request(payload: Bytes, supported: &SupportedApis) -> Result<Request, ProtoError> {
+    let decoded_bytes_max = decoded_bytes_max_for(payload.len());
+    decode_request_within(payload, supported, decoded_bytes_max)
+}
+
+/// [`decode_request`] with an explicit limit on the decoded body's size in memory, in bytes
+/// (the broker passes what it reserved from its decoded-request budget).
+pub fn decode_request_within(
+    mut payload: Bytes,
+    supported: &SupportedApis,
+    decoded_bytes_max: usize,
+) -> Result<Request, ProtoError> {
     let prefix = read_request_prefix(&payload)?;
     let api_key =
         ApiKey::try_from(prefix.api_key).map_err(|()| ProtoError::UnknownApiKey { api_key: prefix.api_key })?;
@@ -103,13 +118,19 @@ pub fn decode_request(mut payload: Bytes, supported: &SupportedApis) -> Result<R
         return Err(ProtoError::UnsupportedVersion { api_key, api_version: prefix.api_version });
     }
     let (_, header) = decode_request_header(&mut payload)?;
-    let body = decode_request_body(api_key, header.request_api_version, &payload)?;
-    Ok(Request { api_key, header, body })
+    let (body, decoded_bytes) = decode_bounded("request body", &payload, decoded_bytes_max, |buf| {
+        decode_request_kind(api_key, buf, header.request_api_version)
+    })?;
+    Ok(Request { api_key, header, body, decoded_bytes })
 }
 
-/// Decodes a request body of `api_key` at `api_version`, with the length guard.
+/// Decodes a request body of `api_key` at `api_version`, with the length guard and the default
+/// decoded-size limit ([`decoded_bytes_max_for`] its size).
 pub fn decode_request_body(api_key: ApiKey, api_version: i16, body: &Bytes) -> Result<RequestKind, ProtoError> {
-    decode_bounded("request body", body, |buf| decode_request_kind(api_key, buf, api_version))
+    decode_bounded("request body", body, decoded_bytes_max_for(body.len()), |buf| {
+        decode_request_kind(api_key, buf, api_version)
+    })
+    .map(|(body, _)| body)
 }
 
 /// Encodes `header` and `body` as a complete request frame (length prefix included), with the
@@ -160,7 +181,8 @@ pub fn decode_response<R: Decodable>(
     let header_version = api_key.response_header_version(api_version);
     let header = ResponseHeader::decode(&mut payload, header_version)
         .map_err(|error| ProtoError::malformed("response header", error))?;
-    let body = decode_bounded("response body", &payload, |buf| R::decode(buf, api_version))?;
+    // Responses come from the broker the client chose; only their lengths are guarded.
+    let (body, _) = decode_bounded("response body", &payload, usize::MAX, |buf| R::decode(buf, api_version))?;
     Ok((header, body))
 }
 

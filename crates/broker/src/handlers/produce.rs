@@ -3,10 +3,12 @@
 //! Per partition, in request order: look the partition up in the metadata (unknown topic,
 //! invalid name, unknown partition), find the local leader replica (NOT_LEADER_OR_FOLLOWER),
 //! then append on the blocking pool, each partition on its own task (a partition listed twice
-//! in one request is INVALID_REQUEST, so no partition races itself). Producer-sequence check,
-//! batch validation (CRC-32C, size, framing) and offset assignment happen in the partition and
-//! the log, and nothing is appended when any of them fails. acks=all then waits for the high watermark to pass the batch (with
-//! one replica that is immediate), at most the request's timeout.
+//! in one request is INVALID_REQUEST, so no partition races itself). Record validation (every
+//! record, Kafka's `LogValidator` rules, see `sluice_log::validate`; refused records are named
+//! in v8+ `record_errors`), producer-sequence check, batch validation (CRC-32C, size, framing)
+//! and offset assignment happen in the partition and the log, and nothing is appended when any
+//! of them fails. acks=all then waits for the high watermark to pass the batch (with one
+//! replica that is immediate), at most the request's timeout.
 //!
 //! acks=0 gets no response; if a partition failed, the connection is closed instead, as Kafka
 //! does, so the client notices.
@@ -15,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_proto::kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use sluice_proto::kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use sluice_proto::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use crate::broker::Broker;
@@ -32,6 +36,8 @@ pub const PRODUCE_ACKS_WAIT_MS_MAX: u64 = 30_000;
 enum Outcome {
     Done(Appended),
     Failed(i16, Option<String>),
+    /// Records refused by validation, with the offending records (Produce v8+ `record_errors`).
+    Refused(i16, String, Vec<BatchIndexAndErrorMessage>),
 }
 
 /// A partition to append to, with its records.
@@ -99,7 +105,7 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
             Ok(appended) => Outcome::Done(appended),
             Err(error) => {
                 tracing::debug!(topic = partition.topic, partition = partition.index, %error, "produce refused");
-                Outcome::Failed(error.kafka_error_code(), Some(error.to_string()))
+                refused(error)
             }
         };
         outcomes[topic_slot][partition_slot] = outcome;
@@ -107,6 +113,7 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
     if acks == 0 {
         let failed = outcomes.iter().flatten().find_map(|outcome| match outcome {
             Outcome::Failed(code, message) => Some(format!("acks=0 produce failed with error {code} ({message:?})")),
+            Outcome::Refused(code, message, _) => Some(format!("acks=0 produce failed with error {code} ({message})")),
             Outcome::Done(_) => None,
         });
         return match failed {
@@ -115,6 +122,25 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
         };
     }
     Ok(Some(response(version, &request, outcomes)))
+}
+
+/// The outcome of a refused append: record-level refusals carry their records.
+fn refused(error: PartitionError) -> Outcome {
+    let code = error.kafka_error_code();
+    match error {
+        PartitionError::Log(sluice_log::LogError::RecordsRefused { reason, record_errors, .. }) => {
+            let record_errors = record_errors
+                .into_iter()
+                .map(|record| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(record.record_index)
+                        .with_batch_index_error_message(Some(str_bytes(record.message)))
+                })
+                .collect();
+            Outcome::Refused(code, reason, record_errors)
+        }
+        error => Outcome::Failed(code, Some(error.to_string())),
+    }
 }
 
 /// Appends every partition's records, each partition on its own blocking-pool task, so the
@@ -151,6 +177,7 @@ fn response(version: i16, request: &ProduceRequest, outcomes: Vec<Vec<Outcome>>)
                     let base = PartitionProduceResponse::default().with_index(data.index).with_log_append_time_ms(-1);
                     match outcome {
                         Outcome::Done(appended) => base
+                            .with_log_append_time_ms(appended.log_append_time_ms)
                             .with_error_code(kafka_code::NONE)
                             .with_base_offset(appended.base_offset)
                             .with_log_start_offset(since(version, 5, appended.log_start_offset, -1)),
@@ -159,6 +186,12 @@ fn response(version: i16, request: &ProduceRequest, outcomes: Vec<Vec<Outcome>>)
                             .with_base_offset(-1)
                             .with_log_start_offset(-1)
                             .with_error_message(since(version, 8, message.map(str_bytes), None)),
+                        Outcome::Refused(code, message, record_errors) => base
+                            .with_error_code(code)
+                            .with_base_offset(-1)
+                            .with_log_start_offset(-1)
+                            .with_error_message(since(version, 8, Some(str_bytes(message)), None))
+                            .with_record_errors(since(version, 8, record_errors, Vec::new())),
                     }
                 })
                 .collect();

@@ -1,8 +1,8 @@
 //! From a topic's replicated configuration (`sluice_meta::TopicConfig`, Kafka names) to the
 //! storage configuration of its partition logs (`sluice_log::LogConfig`).
 
-use sluice_log::{CleanupPolicy, FlushPolicy, LogConfig};
-use sluice_meta::{CleanupPolicy as TopicCleanupPolicy, TopicConfig};
+use sluice_log::{CleanupPolicy, FlushPolicy, LogConfig, MessageTimestampType};
+use sluice_meta::{CleanupPolicy as TopicCleanupPolicy, MessageTimestampType as TopicTimestampType, TopicConfig};
 
 /// The log configuration for a partition of a topic with `config`.
 ///
@@ -23,6 +23,10 @@ pub fn log_config_for(config: &TopicConfig) -> LogConfig {
         TopicCleanupPolicy::Compact => CleanupPolicy::Compact,
         TopicCleanupPolicy::CompactDelete => CleanupPolicy::CompactDelete,
     };
+    let message_timestamp_type = match config.message_timestamp_type {
+        TopicTimestampType::CreateTime => MessageTimestampType::CreateTime,
+        TopicTimestampType::LogAppendTime => MessageTimestampType::LogAppendTime,
+    };
     let defaults = LogConfig::default();
     LogConfig {
         // segment.bytes may be as small as 14 (Kafka's minimum); the log needs room for a
@@ -38,6 +42,9 @@ pub fn log_config_for(config: &TopicConfig) -> LogConfig {
         retention_bytes: u64::try_from(config.retention_bytes).ok(),
         cleanup_policy,
         flush,
+        message_timestamp_type,
+        message_timestamp_before_max_ms: config.timestamp_before_max_ms().max(0),
+        message_timestamp_after_max_ms: config.timestamp_after_max_ms().max(0),
         ..defaults
     }
 }

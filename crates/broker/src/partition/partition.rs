@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use sluice_log::batch::{compute_crc, BatchHeader};
 use sluice_log::config::BATCH_HEADER_BYTES;
-use sluice_log::{FileRegion, Log, LogConfig, LogError};
+use sluice_log::validate::{stamp_log_append_time, validate_produced, ValidationPolicy};
+use sluice_log::{FileRegion, Log, LogConfig, LogError, MessageTimestampType};
 use sluice_meta::BrokerId;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -125,6 +126,9 @@ pub struct Appended {
     pub log_start_offset: i64,
     /// Whether the batch was a retried duplicate that was not appended again.
     pub duplicate: bool,
+    /// The time stamped on the batches of a `LogAppendTime` topic, else -1 (Produce's
+    /// `log_append_time_ms`).
+    pub log_append_time_ms: i64,
 }
 
 /// What a read returned: whole batches as file regions, and the offsets a fetch reports.
@@ -303,9 +307,11 @@ impl Partition {
         Ok(())
     }
 
-    /// Appends a producer's batches as leader. Checks leadership and the producer sequence
-    /// first; nothing is appended on any error. Blocking (fsync with `flush.messages=1`).
+    /// Appends a producer's batches as leader. Checks every record (Kafka's `LogValidator`
+    /// rules), leadership and the producer sequence first; nothing is appended on any error.
+    /// Blocking (fsync with `flush.messages=1`).
     pub fn append(&self, records: &mut [u8], acks_all: bool) -> Result<Appended, PartitionError> {
+        let log_append_time_ms = self.validate_produced(records)?;
         let mut state = self.lock();
         check_leader(&state, self.local_broker)?;
         if acks_all {
@@ -335,6 +341,7 @@ impl Partition {
                         last_offset,
                         log_start_offset: log.log_start_offset(),
                         duplicate: true,
+                        log_append_time_ms: -1,
                     });
                 }
                 SequenceCheck::OutOfOrder { expected } => {
@@ -380,7 +387,30 @@ impl Partition {
             last_offset: info.last_offset,
             log_start_offset,
             duplicate: false,
+            log_append_time_ms,
         })
+    }
+
+    /// Checks a producer's batches down to every record against the topic's rules
+    /// ([`sluice_log::validate`]) and stamps the leader's clock on a `LogAppendTime` topic. Runs
+    /// outside the partition's lock (only the rules are read under it), so decoding and
+    /// decompressing one produce does not hold up the partition's other appends and reads.
+    /// Returns the time stamped, or -1.
+    fn validate_produced(&self, records: &mut [u8]) -> Result<i64, PartitionError> {
+        let policy = {
+            let state = self.lock();
+            check_leader(&state, self.local_broker)?;
+            ValidationPolicy::for_config(state.log.as_ref().ok_or(PartitionError::NotLeader)?.config())
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX));
+        validate_produced(records, &policy, now_ms)?;
+        if policy.timestamp_type == MessageTimestampType::LogAppendTime {
+            stamp_log_append_time(records, now_ms);
+            return Ok(now_ms);
+        }
+        Ok(-1)
     }
 
     /// Reads committed batches from `offset` (up to the high watermark), at most `max_bytes`
