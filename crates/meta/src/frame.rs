@@ -20,7 +20,11 @@ pub const RECORD_HEADER_BYTES: usize = 8;
 
 /// Format version written into every file header. Bump it on any layout change; a file with an
 /// unknown version is refused, never guessed at.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// Version 2: `TopicConfig` (inside commands and snapshots) gained the four
+/// `message.timestamp.*` fields; postcard has no optional trailing fields, so version-1 payloads
+/// do not decode as version 2.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Magic of a Raft log segment file (`<first index, 20 digits>.seg`).
 pub const LOG_SEGMENT_MAGIC: [u8; 8] = *b"SLUICElg";
@@ -54,7 +58,9 @@ pub fn check_file_header(bytes: &[u8], magic: [u8; 8], path: &std::path::Path) -
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
     if version != FORMAT_VERSION {
-        return Err(corrupt(format!("unsupported format version {version}")));
+        return Err(corrupt(format!(
+            "unsupported format version {version} (this build reads {FORMAT_VERSION}): written by another Sluice version"
+        )));
     }
     Ok(())
 }

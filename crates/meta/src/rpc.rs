@@ -38,7 +38,9 @@ use crate::types::TypeConfig;
 use crate::view::BrokerId;
 
 /// Version of this wire protocol, checked in the hello exchange.
-pub const RPC_PROTOCOL_VERSION: u16 = 1;
+///
+/// Version 2: broker heartbeats, and commands carry the `message.timestamp.*` topic configs.
+pub const RPC_PROTOCOL_VERSION: u16 = 2;
 
 /// A framed TCP connection carrying RPC messages.
 pub type RpcConnection = Framed<TcpStream, LengthDelimitedCodec>;
