@@ -173,7 +173,8 @@ class Cluster:
 
     def create_topic(self, topic, partitions, replication_factor=3, configs=None):
         from confluent_kafka.admin import NewTopic
-        futures = self.admin().create_topics(
+        admin = self.admin()  # kept alive until the result is in: the handle's destruction cancels it
+        futures = admin.create_topics(
             [NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor,
                       config=configs or {"min.insync.replicas": "2"})])
         futures[topic].result(timeout=30)

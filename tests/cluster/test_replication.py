@@ -83,7 +83,8 @@ def test_acks_1_writes_only_the_old_leader_had_are_truncated_when_it_returns(clu
     copied are gone after a failover: when the old leader returns it truncates them, rejoins
     the ISR, and every replica is identical afterwards.
     Method: both followers of a one-partition topic are SIGSTOPped (so they copy nothing, and the
-    metadata group cannot commit anything either); 50 records go to the leader with acks=1; the
+    metadata group cannot commit anything either), and their fetches already waiting at the
+    leader are let expire; 50 records go to the leader with acks=1; the
     leader is SIGKILLed and the followers resumed; they elect a new leader (epoch + 1), which
     takes 100 more records (acks=all); the old leader restarts."""
     topic = topic_name()
@@ -100,6 +101,10 @@ def test_acks_1_writes_only_the_old_leader_had_are_truncated_when_it_returns(clu
 
     for follower in followers:
         follower.pause()
+    # A follower's fetch already waiting at the leader would still be answered with the new
+    # records (into the paused process's socket buffer): let those long polls expire first
+    # (replica.fetch.wait.max.ms is 500 ms), so nothing can carry the acks=1 records over.
+    time.sleep(1.5)
     lonely = Producer({"bootstrap.servers": leader.address, "acks": 1, "enable.idempotence": False,
                        "linger.ms": 0})
     acked_alone = []

@@ -28,6 +28,10 @@ pub struct Args {
     /// `host:port` clients are told to connect to (default: the listener address).
     #[arg(long, env = "SLUICE_ADVERTISE")]
     pub advertise: Option<String>,
+    /// `host:port` other brokers reach this broker's Kafka listener at, for follower fetches
+    /// (default: --advertise). Set it when brokers cannot use the address clients are given.
+    #[arg(long, env = "SLUICE_REPLICATION_ADVERTISE")]
+    pub replication_advertise: Option<String>,
     /// Raft (internal) listener address.
     #[arg(long, env = "SLUICE_RAFT_LISTEN", default_value = "127.0.0.1:9093")]
     pub raft_listen: SocketAddr,
@@ -97,6 +101,7 @@ impl Args {
         let mut config = NodeConfig::new(self.node_id, self.data_dir);
         config.kafka.listen_address = self.listen;
         config.advertise = self.advertise;
+        config.replication_advertise = self.replication_advertise;
         config.raft_listen = self.raft_listen;
         config.voters = self.voters;
         config.admin_listen = self.admin_listen;

@@ -85,6 +85,10 @@ pub struct NodeConfig {
     pub kafka: BrokerConfig,
     /// `host:port` clients are told to connect to; defaults to the bound Kafka address.
     pub advertise: Option<String>,
+    /// `host:port` other brokers fetch from (the Kafka listener as they reach it); defaults to
+    /// the advertised address. Differs when clients and brokers see the broker under different
+    /// addresses (e.g. clients outside a container network, brokers inside it).
+    pub replication_advertise: Option<String>,
     /// Raft listener address.
     pub raft_listen: SocketAddr,
     /// `--voters` list; defaults to this node alone at its bound Raft address.
@@ -113,6 +117,7 @@ impl NodeConfig {
             data_dir: data_dir.into(),
             kafka: BrokerConfig::default(),
             advertise: None,
+            replication_advertise: None,
             raft_listen: SocketAddr::from(([127, 0, 0, 1], RAFT_PORT_DEFAULT)),
             voters: None,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], ADMIN_PORT_DEFAULT)),
@@ -248,7 +253,8 @@ impl Node {
         ));
         ready.broker.send_replace(Some(Arc::clone(&broker)));
         let advertise = config.advertise.clone().unwrap_or_else(|| kafka_addr.to_string());
-        register(&broker, &advertise, &raft_addr.to_string()).await?;
+        let replication_advertise = config.replication_advertise.clone().unwrap_or_else(|| advertise.clone());
+        register(&broker, &advertise, &replication_advertise).await?;
         let heartbeat_task =
             AbortOnDrop(tokio::spawn(heartbeat(Arc::clone(&broker), config.broker_heartbeat_interval_ms)));
         let view = broker.meta.view();
@@ -351,14 +357,14 @@ fn cluster_id(voters: &str) -> String {
 
 /// Registers this broker, retrying while the group has no leader, and waits until the
 /// registration is applied on this node.
-async fn register(broker: &Broker, kafka_addr: &str, internal_addr: &str) -> Result<(), BrokerError> {
+async fn register(broker: &Broker, kafka_addr: &str, replication_addr: &str) -> Result<(), BrokerError> {
     let incarnation_id = Uuid::new_v4();
     let deadline = Instant::now() + Duration::from_millis(REGISTRATION_TIMEOUT_MS);
     let command = Command::RegisterBroker {
         broker_id: broker.node_id,
         incarnation_id,
         kafka_addr: kafka_addr.to_string(),
-        internal_addr: internal_addr.to_string(),
+        internal_addr: replication_addr.to_string(),
         rack: None,
     };
     loop {

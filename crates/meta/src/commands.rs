@@ -43,7 +43,8 @@ pub enum Command {
         incarnation_id: Uuid,
         /// Address Kafka clients use.
         kafka_addr: String,
-        /// Address of the internal listener.
+        /// Address other brokers reach this broker's Kafka listener at, for follower fetches
+        /// (`--replication-advertise`, by default the address clients use).
         internal_addr: String,
         /// Rack, if configured.
         rack: Option<String>,

@@ -28,7 +28,8 @@ pub struct BrokerRecord {
     pub broker_epoch: i64,
     /// `host:port` Kafka clients connect to.
     pub kafka_addr: String,
-    /// `host:port` of the internal (replication/Raft) listener.
+    /// `host:port` other brokers reach this broker's Kafka listener at: followers fetch from
+    /// here (`--replication-advertise`; by default the same as `kafka_addr`).
     pub internal_addr: String,
     /// Rack, if configured (not yet used by placement).
     pub rack: Option<String>,

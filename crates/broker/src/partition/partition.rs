@@ -488,8 +488,8 @@ impl Partition {
     }
 
     /// The ISR this leader should propose now, if it differs from the current one (followers
-    /// lagging past `replica.lag.time.max.ms` leave, caught-up replicas join).
-    pub fn isr_proposal(&self) -> Option<IsrProposal> {
+    /// lagging past `replica.lag.time.max.ms` leave, caught-up `live` replicas join).
+    pub fn isr_proposal(&self, live: &[BrokerId]) -> Option<IsrProposal> {
         let state = self.lock();
         if check_leader(&state, self.local_broker).is_err() {
             return None;
@@ -504,6 +504,7 @@ impl Partition {
             log.high_watermark(),
             monotonic_ms(),
             self.replica_lag_time_ms,
+            live,
         )?;
         Some(IsrProposal { leader_epoch: leadership.leader_epoch, partition_epoch: leadership.partition_epoch, isr })
     }

@@ -99,7 +99,8 @@ pub fn high_watermark(
 /// The ISR the leader should propose, or `None` when the current one is right.
 ///
 /// Followers that have not caught up within `replica_lag_time_ms` of `now_ms` leave;
-/// replicas (not in the ISR) whose log end reached the high watermark join. The leader always
+/// replicas (not in the ISR) that are `live` and whose latest fetch, within the lag time,
+/// reached the high watermark join. The leader always
 /// stays. The order follows `replicas`.
 pub fn desired_isr(
     leader: BrokerId,
@@ -109,6 +110,7 @@ pub fn desired_isr(
     high_watermark: i64,
     now_ms: i64,
     replica_lag_time_ms: i64,
+    live: &[BrokerId],
 ) -> Option<Vec<BrokerId>> {
     let keep = |replica: &BrokerId| {
         if *replica == leader {
@@ -120,7 +122,12 @@ pub fn desired_isr(
             // lag time from its own start; see `Partition`, which seeds the record).
             progress.is_none_or(|p| now_ms - p.last_caught_up_ms <= replica_lag_time_ms)
         } else {
-            progress.is_some_and(|p| p.log_end_offset >= high_watermark)
+            // Kafka's eligibility: a live (unfenced) broker whose latest fetch, within the lag
+            // time, reached the high watermark. Progress left from before a crash says nothing.
+            live.contains(replica)
+                && progress.is_some_and(|p| {
+                    p.log_end_offset >= high_watermark && now_ms - p.last_fetch_ms <= replica_lag_time_ms
+                })
         }
     };
     let desired: Vec<BrokerId> = replicas.iter().copied().filter(keep).collect();
@@ -247,13 +254,19 @@ mod tests {
         let now = 100_000;
         let followers = progress(&[(2, 50, now - REPLICA_LAG_TIME_MS_DEFAULT - 1), (3, 50, now)]);
         let lag = REPLICA_LAG_TIME_MS_DEFAULT;
-        assert_eq!(desired_isr(1, &[1, 2, 3], &[1, 2], &followers, 50, now, lag), Some(vec![1, 3]));
+        assert_eq!(desired_isr(1, &[1, 2, 3], &[1, 2], &followers, 50, now, lag, &[1, 2, 3]), Some(vec![1, 3]));
         let followers = progress(&[(2, 50, now), (3, 50, now)]);
-        assert_eq!(desired_isr(1, &[1, 2, 3], &[1, 2, 3], &followers, 50, now, lag), None);
-        assert_eq!(desired_isr(1, &[1], &[1], &BTreeMap::new(), 0, now, lag), None);
+        assert_eq!(desired_isr(1, &[1, 2, 3], &[1, 2, 3], &followers, 50, now, lag, &[1, 2, 3]), None);
+        assert_eq!(desired_isr(1, &[1], &[1], &BTreeMap::new(), 0, now, lag, &[1]), None);
         // A replica behind the high watermark stays out.
         let followers = progress(&[(2, 49, now)]);
-        assert_eq!(desired_isr(1, &[1, 2], &[1], &followers, 50, now, lag), None);
+        assert_eq!(desired_isr(1, &[1, 2], &[1], &followers, 50, now, lag, &[1, 2]), None);
+        // Caught up, but fenced, or its last fetch is older than the lag time (a crashed
+        // follower's progress): it stays out.
+        let followers = progress(&[(2, 50, now)]);
+        assert_eq!(desired_isr(1, &[1, 2], &[1], &followers, 50, now, lag, &[1]), None);
+        let followers = progress(&[(2, 50, now - lag - 1)]);
+        assert_eq!(desired_isr(1, &[1, 2], &[1], &followers, 50, now, lag, &[1, 2]), None);
     }
 
     #[test]

@@ -80,7 +80,7 @@ impl ReplicaFetchers {
         let mut fetchers = self.lock();
         fetchers.retain(|leader, handle| {
             let keep = by_leader.contains_key(leader)
-                && view.brokers.get(leader).is_some_and(|broker| broker.kafka_addr == handle.address);
+                && view.brokers.get(leader).is_some_and(|broker| broker.internal_addr == handle.address);
             if !keep {
                 handle.task.abort();
             }
@@ -100,12 +100,12 @@ impl ReplicaFetchers {
             let fetcher = Fetcher {
                 local_broker: self.local_broker,
                 leader,
-                address: broker.kafka_addr.clone(),
+                address: broker.internal_addr.clone(),
                 config: self.config.clone(),
             };
-            tracing::info!(leader, address = broker.kafka_addr, "replica fetcher started");
+            tracing::info!(leader, address = broker.internal_addr, "replica fetcher started");
             let task = tokio::spawn(fetcher.run(receiver));
-            fetchers.insert(leader, FetcherHandle { address: broker.kafka_addr.clone(), partitions: sender, task });
+            fetchers.insert(leader, FetcherHandle { address: broker.internal_addr.clone(), partitions: sender, task });
         }
     }
 

@@ -7,7 +7,7 @@
 //! (a stale leader cannot shrink or grow an ISR). The ISR changes here only when the committed
 //! command comes back in the view, like everywhere else.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +26,7 @@ pub async fn run(broker: Arc<Broker>, stop: impl Future<Output = ()>) {
     let mut tick = tokio::time::interval(Duration::from_millis(ISR_CHECK_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let pending: Arc<Mutex<HashSet<(String, i32, i32)>>> = Arc::default();
+    let refusals = Arc::new(Refusals::default());
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -34,8 +35,9 @@ pub async fn run(broker: Arc<Broker>, stop: impl Future<Output = ()>) {
             () = &mut stop => return,
         }
         let led: Vec<Arc<Partition>> = broker.partitions.all();
+        let live = broker.view().live_brokers();
         let proposals = blocking(move || {
-            Ok(led.into_iter().filter_map(|p| p.isr_proposal().map(|proposal| (p, proposal))).collect::<Vec<_>>())
+            Ok(led.into_iter().filter_map(|p| p.isr_proposal(&live).map(|proposal| (p, proposal))).collect::<Vec<_>>())
         })
         .await
         .unwrap_or_default();
@@ -44,9 +46,9 @@ pub async fn run(broker: Arc<Broker>, stop: impl Future<Output = ()>) {
             if !lock(&pending).insert(key.clone()) {
                 continue;
             }
-            let (broker, pending) = (Arc::clone(&broker), Arc::clone(&pending));
+            let (broker, pending, refusals) = (Arc::clone(&broker), Arc::clone(&pending), Arc::clone(&refusals));
             tokio::spawn(async move {
-                propose(&broker, &partition, proposal).await;
+                propose(&broker, &partition, proposal, &refusals).await;
                 lock(&pending).remove(&key);
             });
         }
@@ -57,7 +59,24 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-async fn propose(broker: &Broker, partition: &Partition, proposal: IsrProposal) {
+/// The last refusal per partition, so that a proposal refused again and again (it is recomputed
+/// every check) is logged once at info and then at debug.
+#[derive(Default)]
+struct Refusals(Mutex<HashMap<(String, i32), String>>);
+
+impl Refusals {
+    /// Records `reason`; whether it differs from the last one for this partition.
+    fn is_new(&self, partition: &Partition, reason: &str) -> bool {
+        let key = (partition.topic.clone(), partition.index);
+        lock(&self.0).insert(key, reason.to_string()).as_deref() != Some(reason)
+    }
+
+    fn clear(&self, partition: &Partition) {
+        lock(&self.0).remove(&(partition.topic.clone(), partition.index));
+    }
+}
+
+async fn propose(broker: &Broker, partition: &Partition, proposal: IsrProposal, refusals: &Refusals) {
     let before = partition.leadership().isr;
     let command = Command::ChangeIsr {
         topic_id: partition.topic_id,
@@ -68,16 +87,18 @@ async fn propose(broker: &Broker, partition: &Partition, proposal: IsrProposal) 
         isr: proposal.isr.clone(),
     };
     match broker.propose_and_apply(command).await {
-        Ok(_) => tracing::info!(
-            topic = partition.topic,
-            partition = partition.index,
-            ?before,
-            after = ?proposal.isr,
-            "ISR changed"
-        ),
+        Ok(_) => {
+            refusals.clear(partition);
+            tracing::info!(topic = partition.topic, partition = partition.index, ?before, after = ?proposal.isr, "ISR changed");
+        }
         // Stale (the partition changed meanwhile) or no leader: the next check recomputes.
         Err(error) => {
-            tracing::info!(topic = partition.topic, partition = partition.index, %error, "ISR change not made")
+            let reason = error.to_string();
+            if refusals.is_new(partition, &reason) {
+                tracing::info!(topic = partition.topic, partition = partition.index, %reason, "ISR change not made");
+            } else {
+                tracing::debug!(topic = partition.topic, partition = partition.index, %reason, "ISR change not made");
+            }
         }
     }
 }
