@@ -496,16 +496,16 @@ impl Partition {
         }
         let log = state.log.as_ref()?;
         let leadership = &state.leadership;
-        let isr = replica::desired_isr(
-            self.local_broker,
-            &leadership.replicas,
-            &leadership.isr,
-            &state.followers,
-            log.high_watermark(),
-            monotonic_ms(),
-            self.replica_lag_time_ms,
+        let isr = replica::desired_isr(&replica::IsrCheck {
+            leader: self.local_broker,
+            replicas: &leadership.replicas,
+            isr: &leadership.isr,
+            followers: &state.followers,
+            high_watermark: log.high_watermark(),
+            now_ms: monotonic_ms(),
+            replica_lag_time_ms: self.replica_lag_time_ms,
             live,
-        )?;
+        })?;
         Some(IsrProposal { leader_epoch: leadership.leader_epoch, partition_epoch: leadership.partition_epoch, isr })
     }
 

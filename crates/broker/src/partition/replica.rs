@@ -96,22 +96,34 @@ pub fn high_watermark(
     lowest.min(leader_log_end).max(current)
 }
 
+/// What the leader knows when it checks its ISR.
+#[derive(Debug, Clone, Copy)]
+pub struct IsrCheck<'a> {
+    /// The leader (this broker).
+    pub leader: BrokerId,
+    /// Assigned replicas, in preferred order.
+    pub replicas: &'a [BrokerId],
+    /// The committed ISR.
+    pub isr: &'a [BrokerId],
+    /// Each follower's progress.
+    pub followers: &'a BTreeMap<BrokerId, FollowerProgress>,
+    /// The leader's high watermark.
+    pub high_watermark: i64,
+    /// Now, in milliseconds (same clock as the progress).
+    pub now_ms: i64,
+    /// `replica.lag.time.max.ms`.
+    pub replica_lag_time_ms: i64,
+    /// Brokers the metadata has live (unfenced).
+    pub live: &'a [BrokerId],
+}
+
 /// The ISR the leader should propose, or `None` when the current one is right.
 ///
 /// Followers that have not caught up within `replica_lag_time_ms` of `now_ms` leave;
 /// replicas (not in the ISR) that are `live` and whose latest fetch, within the lag time,
-/// reached the high watermark join. The leader always
-/// stays. The order follows `replicas`.
-pub fn desired_isr(
-    leader: BrokerId,
-    replicas: &[BrokerId],
-    isr: &[BrokerId],
-    followers: &BTreeMap<BrokerId, FollowerProgress>,
-    high_watermark: i64,
-    now_ms: i64,
-    replica_lag_time_ms: i64,
-    live: &[BrokerId],
-) -> Option<Vec<BrokerId>> {
+/// reached the high watermark join. The leader always stays. The order follows `replicas`.
+pub fn desired_isr(check: &IsrCheck<'_>) -> Option<Vec<BrokerId>> {
+    let IsrCheck { leader, replicas, isr, followers, high_watermark, now_ms, replica_lag_time_ms, live } = *check;
     let keep = |replica: &BrokerId| {
         if *replica == leader {
             return true;
@@ -254,19 +266,91 @@ mod tests {
         let now = 100_000;
         let followers = progress(&[(2, 50, now - REPLICA_LAG_TIME_MS_DEFAULT - 1), (3, 50, now)]);
         let lag = REPLICA_LAG_TIME_MS_DEFAULT;
-        assert_eq!(desired_isr(1, &[1, 2, 3], &[1, 2], &followers, 50, now, lag, &[1, 2, 3]), Some(vec![1, 3]));
+        assert_eq!(
+            desired_isr(&IsrCheck {
+                leader: 1,
+                replicas: &[1, 2, 3],
+                isr: &[1, 2],
+                followers: &followers,
+                high_watermark: 50,
+                now_ms: now,
+                replica_lag_time_ms: lag,
+                live: &[1, 2, 3]
+            }),
+            Some(vec![1, 3])
+        );
         let followers = progress(&[(2, 50, now), (3, 50, now)]);
-        assert_eq!(desired_isr(1, &[1, 2, 3], &[1, 2, 3], &followers, 50, now, lag, &[1, 2, 3]), None);
-        assert_eq!(desired_isr(1, &[1], &[1], &BTreeMap::new(), 0, now, lag, &[1]), None);
+        assert_eq!(
+            desired_isr(&IsrCheck {
+                leader: 1,
+                replicas: &[1, 2, 3],
+                isr: &[1, 2, 3],
+                followers: &followers,
+                high_watermark: 50,
+                now_ms: now,
+                replica_lag_time_ms: lag,
+                live: &[1, 2, 3]
+            }),
+            None
+        );
+        assert_eq!(
+            desired_isr(&IsrCheck {
+                leader: 1,
+                replicas: &[1],
+                isr: &[1],
+                followers: &BTreeMap::new(),
+                high_watermark: 0,
+                now_ms: now,
+                replica_lag_time_ms: lag,
+                live: &[1]
+            }),
+            None
+        );
         // A replica behind the high watermark stays out.
         let followers = progress(&[(2, 49, now)]);
-        assert_eq!(desired_isr(1, &[1, 2], &[1], &followers, 50, now, lag, &[1, 2]), None);
+        assert_eq!(
+            desired_isr(&IsrCheck {
+                leader: 1,
+                replicas: &[1, 2],
+                isr: &[1],
+                followers: &followers,
+                high_watermark: 50,
+                now_ms: now,
+                replica_lag_time_ms: lag,
+                live: &[1, 2]
+            }),
+            None
+        );
         // Caught up, but fenced, or its last fetch is older than the lag time (a crashed
         // follower's progress): it stays out.
         let followers = progress(&[(2, 50, now)]);
-        assert_eq!(desired_isr(1, &[1, 2], &[1], &followers, 50, now, lag, &[1]), None);
+        assert_eq!(
+            desired_isr(&IsrCheck {
+                leader: 1,
+                replicas: &[1, 2],
+                isr: &[1],
+                followers: &followers,
+                high_watermark: 50,
+                now_ms: now,
+                replica_lag_time_ms: lag,
+                live: &[1]
+            }),
+            None
+        );
         let followers = progress(&[(2, 50, now - lag - 1)]);
-        assert_eq!(desired_isr(1, &[1, 2], &[1], &followers, 50, now, lag, &[1, 2]), None);
+        assert_eq!(
+            desired_isr(&IsrCheck {
+                leader: 1,
+                replicas: &[1, 2],
+                isr: &[1],
+                followers: &followers,
+                high_watermark: 50,
+                now_ms: now,
+                replica_lag_time_ms: lag,
+                live: &[1, 2]
+            }),
+            None
+        );
     }
 
     #[test]
