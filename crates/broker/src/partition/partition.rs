@@ -581,7 +581,7 @@ impl Partition {
         let result = match truncation {
             Truncation::Diverged { epoch, end_offset } => {
                 let own = log.end_offset_for_epoch(epoch);
-                let offset = replica::truncation_offset((epoch, end_offset), own, before);
+                let offset = replica::truncation_offset((epoch, end_offset), own, log.log_start_offset(), before);
                 log.truncate_to(offset).map(|_| ())
             }
             Truncation::StartAt(offset) => log.truncate_fully_and_start_at(offset),

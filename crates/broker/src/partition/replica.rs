@@ -215,9 +215,18 @@ pub fn divergence(
 /// Where a follower truncates when the leader reports a diverging epoch `(epoch, end_offset)`:
 /// at the leader's end of that epoch, or earlier where the follower's own copy of that epoch
 /// (`own_end_for_epoch`, the follower's answer for the same epoch) ends, never past its log end.
-pub fn truncation_offset(diverging: (i32, i64), own_end_for_epoch: Option<(i32, i64)>, own_log_end: i64) -> i64 {
+/// A follower with no batch of that epoch or an older one (`None`) holds only newer epochs,
+/// which the leader does not have: it truncates to its log start. (Kafka keeps such a log up to
+/// the leader's end offset; a generated history in `tests/replica_properties.rs` showed that
+/// this keeps records the leader has under another epoch.)
+pub fn truncation_offset(
+    diverging: (i32, i64),
+    own_end_for_epoch: Option<(i32, i64)>,
+    own_log_start: i64,
+    own_log_end: i64,
+) -> i64 {
     let (_, leader_end) = diverging;
-    let own_end = own_end_for_epoch.map_or(own_log_end, |(_, end)| end);
+    let own_end = own_end_for_epoch.map_or(own_log_start, |(_, end)| end);
     leader_end.min(own_end).min(own_log_end).max(0)
 }
 
@@ -416,7 +425,7 @@ mod tests {
         assert_eq!(divergence(&leader, 6, 105, 110, 5), Some((3, 100)));
         let follower = lineage(&[(3, 0), (5, 100)]);
         let own = own_end_for(&follower, 3, 110);
-        assert_eq!(truncation_offset((3, 100), own, 110), 100);
+        assert_eq!(truncation_offset((3, 100), own, 0, 110), 100);
         // After truncating, the follower's last epoch is 3, ending at 100 on both sides.
         assert_eq!(divergence(&leader, 6, 105, 100, 3), None);
         // A follower that is simply behind in the same epoch does not diverge.
@@ -435,7 +444,9 @@ mod tests {
         assert_eq!(diverging, (3, 120));
         let follower = lineage(&[(3, 0), (5, 100)]);
         let own = own_end_for(&follower, diverging.0, 130);
-        assert_eq!(truncation_offset(diverging, own, 130), 100);
+        assert_eq!(truncation_offset(diverging, own, 0, 130), 100);
+        // A follower holding only epochs newer than the diverging one keeps nothing.
+        assert_eq!(truncation_offset((0, 1), None, 0, 1), 0);
     }
 
     #[test]
