@@ -93,6 +93,10 @@ pub struct Args {
     /// `replica.fetch.wait.max.ms`).
     #[arg(long, env = "SLUICE_REPLICA_FETCH_WAIT_MAX_MS", default_value_t = crate::replication::REPLICA_FETCH_WAIT_MS_DEFAULT)]
     pub replica_fetch_wait_max_ms: i32,
+    /// Give leaderships back to each partition's preferred replica once it is in sync again,
+    /// checked every 30 s by the metadata leader (Kafka's `auto.leader.rebalance.enable`).
+    #[arg(long, env = "SLUICE_AUTO_LEADER_REBALANCE_ENABLE", default_value_t = true, action = ArgAction::Set)]
+    pub auto_leader_rebalance_enable: bool,
 }
 
 impl Args {
@@ -123,6 +127,7 @@ impl Args {
         config.broker_session_timeout_ms = self.broker_session_timeout_ms;
         config.replication.replica_lag_time_ms = self.replica_lag_time_max_ms;
         config.replication.fetch_wait_ms = self.replica_fetch_wait_max_ms;
+        config.auto_leader_rebalance = self.auto_leader_rebalance_enable;
         config
     }
 }

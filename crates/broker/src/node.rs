@@ -107,6 +107,9 @@ pub struct NodeConfig {
     pub broker_heartbeat_interval_ms: u64,
     /// Kafka's `broker.session.timeout.ms`, enforced while this node is the metadata leader.
     pub broker_session_timeout_ms: u64,
+    /// Kafka's `auto.leader.rebalance.enable`: while this node is the metadata leader, it gives
+    /// leaderships back to preferred replicas that are in sync again.
+    pub auto_leader_rebalance: bool,
 }
 
 impl NodeConfig {
@@ -127,6 +130,7 @@ impl NodeConfig {
             replication: ReplicationConfig::default(),
             broker_heartbeat_interval_ms: sluice_meta::liveness::BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT,
             broker_session_timeout_ms: sluice_meta::liveness::BROKER_SESSION_TIMEOUT_MS_DEFAULT,
+            auto_leader_rebalance: true,
         }
     }
 
@@ -235,6 +239,7 @@ impl Node {
         let voters = parse_voters(&voters_text).map_err(BrokerError::Meta)?;
         let mut meta_config = MetaConfig::new(node_id, config.data_dir.join("meta"), raft_addr, voters);
         meta_config.broker_session_timeout_ms = Some(config.broker_session_timeout_ms);
+        meta_config.auto_leader_rebalance = config.auto_leader_rebalance;
         let meta =
             Arc::new(MetaNode::start_with_listener(meta_config, raft_listener).await.map_err(BrokerError::Meta)?);
         let partitions = Arc::new(PartitionManager::new(

@@ -59,6 +59,9 @@ pub struct MetaConfig {
     /// this long is fenced (see [`crate::liveness`]). `None` runs no controller: brokers are
     /// never fenced for silence (metadata-only groups, tests of the group itself).
     pub broker_session_timeout_ms: Option<u64>,
+    /// Kafka's `auto.leader.rebalance.enable`: while this node leads (and runs the
+    /// controller), give leaderships back to preferred replicas (see [`crate::liveness`]).
+    pub auto_leader_rebalance: bool,
 }
 
 impl MetaConfig {
@@ -83,6 +86,7 @@ impl MetaConfig {
             snapshot_logs_since_last: SNAPSHOT_LOGS_SINCE_LAST_DEFAULT,
             logs_kept_after_snapshot: LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT,
             broker_session_timeout_ms: None,
+            auto_leader_rebalance: false,
         }
     }
 

@@ -25,6 +25,13 @@
 //! would have, while it was not running say nothing about the brokers, so it does not fence
 //! everyone — itself included — the moment it runs again.
 //!
+//! The controller also moves leaderships back to their preferred replicas (the first of each
+//! partition's replicas) when `auto.leader.rebalance.enable` is on: every
+//! [`LEADER_IMBALANCE_CHECK_INTERVAL_MS`], each partition whose preferred replica is live and in
+//! the ISR but does not lead gets an `ElectLeader` naming it ([`preferred_leader_elections`]).
+//! After a broker restarts, its leaderships come back once it has caught up, instead of
+//! piling up on the brokers that stayed.
+//!
 //! Heartbeats carry the broker epoch: one from an older incarnation of the broker (a process
 //! that was replaced) proves nothing about the current one and is ignored.
 
@@ -54,6 +61,11 @@ pub const BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 250;
 /// heartbeats in a row were lost or late (measured: `tests/cluster`, 2-core machine with three
 /// brokers and the clients on it, no false fencing; see docs/design/replication.md).
 pub const BROKER_SESSION_TIMEOUT_MS_DEFAULT: u64 = 1_500;
+
+/// How often the controller looks for partitions led by another replica than their preferred
+/// one, in milliseconds (Kafka's `leader.imbalance.check.interval.seconds` is 300 s; a shorter
+/// interval rebalances sooner after a restart at the cost of one view scan per check).
+pub const LEADER_IMBALANCE_CHECK_INTERVAL_MS: u64 = 30_000;
 
 /// How often the controller re-evaluates liveness, in milliseconds. Bounds how late a fence
 /// comes after the session timeout.
@@ -97,6 +109,26 @@ pub fn liveness_commands(
             commands.push(Command::FenceBroker { broker_id: broker.broker_id, broker_epoch: broker.broker_epoch });
         } else if broker.fenced && alive && current.is_some_and(|s| s.heartbeat) {
             commands.push(Command::UnfenceBroker { broker_id: broker.broker_id, broker_epoch: broker.broker_epoch });
+        }
+    }
+    commands
+}
+
+/// `ElectLeader` commands that give each partition back to its preferred replica (the first in
+/// its replica list) where that replica is live, in the ISR, and not the leader. Pure.
+pub fn preferred_leader_elections(view: &MetadataView) -> Vec<Command> {
+    let mut commands = Vec::new();
+    for topic in view.topics.values() {
+        for partition in &topic.partitions {
+            let Some(preferred) = partition.replicas.first().copied() else { continue };
+            if partition.leader != Some(preferred) && partition.isr.contains(&preferred) && view.is_live(preferred) {
+                commands.push(Command::ElectLeader {
+                    topic_id: topic.topic_id,
+                    partition: partition.partition,
+                    partition_epoch: partition.partition_epoch,
+                    preferred: Some(preferred),
+                });
+            }
         }
     }
     commands
@@ -176,8 +208,10 @@ pub(crate) async fn run_controller(
     state_machine: StateMachineStore,
     liveness: Liveness,
     session_timeout_ms: u64,
+    auto_leader_rebalance: bool,
     stop: impl std::future::Future<Output = ()>,
 ) {
+    let mut last_rebalance = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(CONTROLLER_TICK_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut leading = false;
@@ -208,6 +242,24 @@ pub(crate) async fn run_controller(
             }
             leading = true;
             liveness.begin_leadership(&view.view, now, session_timeout_ms);
+        }
+        if auto_leader_rebalance
+            && now.duration_since(last_rebalance) >= Duration::from_millis(LEADER_IMBALANCE_CHECK_INTERVAL_MS)
+        {
+            last_rebalance = now;
+            let elections = preferred_leader_elections(&view.view);
+            if !elections.is_empty() {
+                tracing::info!(partitions = elections.len(), "moving leaderships back to preferred replicas");
+                let batcher = batcher.clone();
+                tokio::spawn(async move {
+                    let timeout = Duration::from_millis(crate::limits::PROPOSE_TIMEOUT_MS);
+                    for command in elections {
+                        // A stale one (the partition changed meanwhile) is refused; the next check
+                        // looks again.
+                        let _ = batcher.propose(command, timeout).await;
+                    }
+                });
+            }
         }
         let seen = liveness.observe(&view.view, now);
         for command in liveness_commands(&view.view, &seen, session_timeout_ms) {
@@ -315,6 +367,44 @@ mod tests {
         );
         let registration = BTreeMap::from([(1, seen(0, 10, false))]);
         assert!(liveness_commands(&view, &registration, 2_000).is_empty());
+    }
+
+    /// A partition led by another replica than its first gets it back once the preferred one is
+    /// live and in the ISR; not before.
+    #[test]
+    fn leaderships_go_back_to_live_in_sync_preferred_replicas() {
+        let mut view = view_with(&[(1, false), (2, false)]);
+        view.apply(&Command::CreateTopic {
+            name: "t".into(),
+            topic_id: Uuid::from_u128(7),
+            partition_count: 1,
+            replication_factor: 2,
+            configs: BTreeMap::new(),
+        })
+        .unwrap();
+        assert!(preferred_leader_elections(&view).is_empty());
+        let preferred = view.topics["t"].partitions[0].replicas[0];
+        let epoch = view.brokers[&preferred].broker_epoch;
+        view.apply(&Command::FenceBroker { broker_id: preferred, broker_epoch: epoch }).unwrap();
+        assert!(preferred_leader_elections(&view).is_empty(), "fenced, and out of the ISR");
+        view.apply(&Command::UnfenceBroker { broker_id: preferred, broker_epoch: epoch }).unwrap();
+        assert!(preferred_leader_elections(&view).is_empty(), "live but not back in the ISR");
+        let partition = view.topics["t"].partitions[0].clone();
+        let leader = partition.leader.unwrap();
+        view.apply(&Command::ChangeIsr {
+            topic_id: Uuid::from_u128(7),
+            partition: 0,
+            leader,
+            leader_epoch: partition.leader_epoch,
+            partition_epoch: partition.partition_epoch,
+            isr: vec![preferred, leader],
+        })
+        .unwrap();
+        let elections = preferred_leader_elections(&view);
+        assert_eq!(elections.len(), 1);
+        view.apply(&elections[0]).unwrap();
+        assert_eq!(view.topics["t"].partitions[0].leader, Some(preferred));
+        assert!(preferred_leader_elections(&view).is_empty());
     }
 
     /// The in-memory record counts a registration as a sign of life, never for a fenced broker.

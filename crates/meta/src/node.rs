@@ -128,6 +128,7 @@ impl MetaNode {
                 state_machine.clone(),
                 liveness.clone(),
                 session_timeout_ms,
+                config.auto_leader_rebalance,
                 async move {
                     let _ = stop.wait_for(|stopped| *stopped).await;
                 },

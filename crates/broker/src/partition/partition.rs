@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -177,6 +178,10 @@ pub struct Partition {
     state: Mutex<State>,
     high_watermark: watch::Sender<i64>,
     log_end: watch::Sender<i64>,
+    /// Whether this broker leads the partition and it is open; kept beside the state so that
+    /// waiters on the high-watermark channel can read it without the partition's lock (an
+    /// append publishes under that lock).
+    leading: AtomicBool,
 }
 
 impl std::fmt::Debug for Partition {
@@ -215,6 +220,7 @@ impl Partition {
         let high_watermark = advance_high_watermark(&mut log, &state, local_broker);
         let log_end = log.log_end_offset();
         state.log = Some(log);
+        let leading = AtomicBool::new(state.leadership.is_leader(local_broker));
         tracing::info!(topic, partition = index, high_watermark, producers = state.producers.len(), "partition open");
         Ok(Partition {
             topic: topic.to_string(),
@@ -226,6 +232,7 @@ impl Partition {
             state: Mutex::new(state),
             high_watermark: watch::channel(high_watermark).0,
             log_end: watch::channel(log_end).0,
+            leading,
         })
     }
 
@@ -271,6 +278,7 @@ impl Partition {
         let new_term =
             state.leadership.leader != leadership.leader || state.leadership.leader_epoch != leadership.leader_epoch;
         state.leadership = leadership;
+        self.leading.store(state.log.is_some() && state.leadership.is_leader(self.local_broker), Ordering::Release);
         if new_term {
             // Progress recorded under another leadership says nothing about this one.
             let high_watermark = state.log.as_ref().map_or(0, Log::high_watermark);
@@ -616,8 +624,15 @@ impl Partition {
         let mut high_watermark = self.watch_high_watermark();
         // The `Ref` that `wait_for` returns holds the channel's read lock: drop it before taking
         // the partition's lock below, or an append (which publishes under that lock) deadlocks.
-        let reached =
-            tokio::time::timeout(wait, high_watermark.wait_for(|hw| *hw >= offset)).await.map(|found| found.map(drop));
+        // Losing the leadership (or closing) ends the wait at once: the channel is woken then,
+        // and the client retries at the new leader instead of waiting out its timeout.
+        let leading = || self.leading.load(Ordering::Acquire);
+        let reached = tokio::time::timeout(wait, high_watermark.wait_for(|hw| *hw >= offset || !leading()))
+            .await
+            .map(|found| found.map(|hw| *hw >= offset));
+        if matches!(reached, Ok(Ok(false))) {
+            return Err(kafka_code::NOT_LEADER_OR_FOLLOWER);
+        }
         let enough_replicas = || {
             let leadership = self.leadership();
             replica::enough_replicas_for_acks_all(&leadership.isr, leadership.min_insync_replicas)
@@ -626,7 +641,6 @@ impl Partition {
             Ok(Ok(_)) if enough_replicas() => Ok(()),
             Ok(Ok(_)) => Err(kafka_code::NOT_ENOUGH_REPLICAS_AFTER_APPEND),
             Ok(Err(_)) => Err(kafka_code::NOT_LEADER_OR_FOLLOWER),
-            Err(_) if !self.leadership().is_leader(self.local_broker) => Err(kafka_code::NOT_LEADER_OR_FOLLOWER),
             Err(_) if !enough_replicas() => Err(kafka_code::NOT_ENOUGH_REPLICAS_AFTER_APPEND),
             Err(_) => Err(kafka_code::REQUEST_TIMED_OUT),
         }
@@ -703,6 +717,7 @@ impl Partition {
     pub fn close(&self) -> Result<(), PartitionError> {
         let mut state = self.lock();
         let log = state.log.take();
+        self.leading.store(false, Ordering::Release);
         drop(state);
         self.high_watermark.send_modify(|_| {});
         self.log_end.send_modify(|_| {});
