@@ -198,6 +198,15 @@ impl Liveness {
     }
 }
 
+/// The controller's configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ControllerSettings {
+    /// `broker.session.timeout.ms`.
+    pub session_timeout_ms: u64,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance: bool,
+}
+
 /// Runs the controller duties while this node leads, until `stop` completes: every
 /// [`CONTROLLER_TICK_MS`], compute [`liveness_commands`] and propose them (one at a time per
 /// broker; a rejected one, e.g. stale after a re-registration, is simply re-evaluated).
@@ -207,10 +216,10 @@ pub(crate) async fn run_controller(
     batcher: Batcher,
     state_machine: StateMachineStore,
     liveness: Liveness,
-    session_timeout_ms: u64,
-    auto_leader_rebalance: bool,
+    settings: ControllerSettings,
     stop: impl std::future::Future<Output = ()>,
 ) {
+    let ControllerSettings { session_timeout_ms, auto_leader_rebalance } = settings;
     let mut last_rebalance = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(CONTROLLER_TICK_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -127,8 +127,10 @@ impl MetaNode {
                 batcher.clone(),
                 state_machine.clone(),
                 liveness.clone(),
-                session_timeout_ms,
-                config.auto_leader_rebalance,
+                liveness::ControllerSettings {
+                    session_timeout_ms,
+                    auto_leader_rebalance: config.auto_leader_rebalance,
+                },
                 async move {
                     let _ = stop.wait_for(|stopped| *stopped).await;
                 },
