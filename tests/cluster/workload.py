@@ -52,6 +52,7 @@ class KeyedProducer:
         self.rate = rate
         self.deliveries = []
         self.produced = 0
+        self.next_sequence = 0
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -74,6 +75,7 @@ class KeyedProducer:
             try:
                 self.producer.produce(self.topic, key=key, value=f"{key}:{sequence}", on_delivery=self.on_delivery)
                 sequence += 1
+                self.next_sequence = sequence
             except BufferError:
                 self.producer.poll(0.05)
                 continue
@@ -101,9 +103,12 @@ class KeyedProducer:
         with self.lock:
             return sum(1 for d in self.deliveries if d.error is None and d.partition == partition)
 
-    def first_ack_after(self, partition, moment):
+    def first_ack_after(self, partition, sequence):
+        """When the first record of `partition` produced at or after `sequence` was acknowledged:
+        records sent before a fault may be acknowledged just after it, which says nothing."""
         with self.lock:
-            times = [d.at for d in self.deliveries if d.error is None and d.partition == partition and d.at > moment]
+            times = [d.at for d in self.deliveries
+                     if d.error is None and d.partition == partition and int(d.value.split(":")[1]) >= sequence]
         return min(times) if times else None
 
     def wait_acks(self, count, timeout_s=60):
