@@ -24,12 +24,24 @@ pub async fn run(cluster: Cluster, command: TopicCommand) -> anyhow::Result<()> 
         TopicCommand::Describe { name } => {
             let topic = admin.describe_topic(&name).await?;
             let configs = admin.describe_configs(&name).await?;
-            writeln!(out, "topic {} partitions {}", topic.name, topic.partitions.len())?;
+            let log_ends = admin.replica_log_ends(&topic).await?;
+            let under_replicated = topic.partitions.iter().filter(|p| p.isr.len() < p.replicas.len()).count();
+            writeln!(
+                out,
+                "topic {} partitions {}  under-replicated {under_replicated}",
+                topic.name,
+                topic.partitions.len()
+            )?;
             for partition in &topic.partitions {
                 writeln!(
                     out,
-                    "  partition {:>4}  leader {:>3}  epoch {:>3}  replicas {:?}  isr {:?}",
-                    partition.partition, partition.leader, partition.leader_epoch, partition.replicas, partition.isr
+                    "  partition {:>4}  leader {:>3}  epoch {:>3}  replicas {:?}  isr {:?}  {}",
+                    partition.partition,
+                    partition.leader,
+                    partition.leader_epoch,
+                    partition.replicas,
+                    partition.isr,
+                    replica_lags(partition, log_ends.get(&partition.partition))
                 )?;
             }
             let set: Vec<_> = configs.values().filter(|entry| !entry.is_default).collect();
@@ -64,4 +76,23 @@ pub async fn run(cluster: Cluster, command: TopicCommand) -> anyhow::Result<()> 
         }
     }
     Ok(())
+}
+
+/// `lag 1:0 2:0 3:40`: each replica's records behind the leader's log end (from each replica's
+/// own answer, ListOffsets with the debugging replica id); `?` where a replica did not answer.
+fn replica_lags(
+    partition: &sluice_client::cluster::PartitionInfo,
+    log_ends: Option<&std::collections::BTreeMap<i32, Result<i64, i16>>>,
+) -> String {
+    let log_end = |broker: i32| log_ends.and_then(|ends| ends.get(&broker)).and_then(|end| end.ok());
+    let leader_end = log_end(partition.leader);
+    let lags: Vec<String> = partition
+        .replicas
+        .iter()
+        .map(|replica| match (leader_end, log_end(*replica)) {
+            (Some(leader), Some(own)) => format!("{replica}:{}", (leader - own).max(0)),
+            _ => format!("{replica}:?"),
+        })
+        .collect();
+    format!("lag {}", lags.join(" "))
 }

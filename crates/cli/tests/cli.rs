@@ -118,6 +118,8 @@ async fn produce_consume_topics_and_human_errors() {
     );
     let described = stdout(&run(b, &["topic", "describe", "lines"], None).await);
     assert!(described.contains("partitions 2") && described.contains("retention.ms=60000"), "{described}");
+    // Each replica's lag behind its leader, from the replica's own log end (one replica here).
+    assert!(described.contains("under-replicated 0") && described.contains("lag 1:0"), "{described}");
     stdout(&run(b, &["topic", "alter", "lines", "-p", "3", "--set", "cleanup.policy=compact"], None).await);
     assert!(stdout(&run(b, &["topic", "describe", "lines"], None).await).contains("cleanup.policy=compact"));
     assert!(stdout(&run(b, &["topic", "list"], None).await).lines().any(|line| line == "lines"));

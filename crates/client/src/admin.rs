@@ -14,13 +14,14 @@ use sluice_proto::kafka_protocol::messages::describe_configs_request::DescribeCo
 use sluice_proto::kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
+use sluice_proto::kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use sluice_proto::kafka_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
-    IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsRequest, ListOffsetsRequest,
 };
 use sluice_proto::kafka_protocol::protocol::StrBytes;
 
-use crate::cluster::{topic_name, BrokerInfo, Cluster, Metadata, TopicInfo};
+use crate::cluster::{broker_id, topic_name, BrokerInfo, Cluster, Metadata, TopicInfo, LATEST_TIMESTAMP};
 use crate::error::{ClientError, Result};
 
 mod groups;
@@ -31,6 +32,8 @@ pub use groups::{
 
 /// Kafka's config resource type for topics.
 const TOPIC_RESOURCE_TYPE: i8 = 2;
+/// Kafka's `ListOffsetsRequest.DEBUGGING_REPLICA_ID`: any replica answers from its own log.
+pub const DEBUGGING_REPLICA_ID: i32 = -2;
 /// IncrementalAlterConfigs operations.
 const CONFIG_OPERATION_SET: i8 = 0;
 const CONFIG_OPERATION_DELETE: i8 = 1;
@@ -175,6 +178,44 @@ impl Admin {
         let wanted = [topic.to_string()];
         let metadata = self.cluster.retry("metadata", || self.cluster.refresh(&wanted)).await?;
         metadata.topics.get(topic).cloned().ok_or_else(|| ClientError::UnknownTopic { topic: topic.to_string() })
+    }
+
+    /// Each replica's log end offset, asked of every replica's broker with Kafka's debugging
+    /// replica id (ListOffsets `replica_id = -2`, latest): partition → broker → log end offset,
+    /// or the error that broker gave. Brokers that cannot be reached are left out.
+    pub async fn replica_log_ends(
+        &self,
+        topic: &TopicInfo,
+    ) -> Result<BTreeMap<i32, BTreeMap<i32, std::result::Result<i64, i16>>>> {
+        let mut by_broker: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+        for partition in &topic.partitions {
+            for replica in &partition.replicas {
+                by_broker.entry(*replica).or_default().push(partition.partition);
+            }
+        }
+        let mut answers: BTreeMap<i32, BTreeMap<i32, std::result::Result<i64, i16>>> = BTreeMap::new();
+        for (broker, partitions) in by_broker {
+            let request =
+                ListOffsetsRequest::default().with_replica_id(broker_id(DEBUGGING_REPLICA_ID)).with_topics(vec![
+                    ListOffsetsTopic::default().with_name(topic_name(&topic.name)).with_partitions(
+                        partitions
+                            .iter()
+                            .map(|p| {
+                                ListOffsetsPartition::default()
+                                    .with_partition_index(*p)
+                                    .with_current_leader_epoch(-1)
+                                    .with_timestamp(LATEST_TIMESTAMP)
+                            })
+                            .collect(),
+                    ),
+                ]);
+            let Ok(response) = self.cluster.call_broker(broker, &request).await else { continue };
+            for answer in response.topics.iter().flat_map(|t| t.partitions.iter()) {
+                let value = if answer.error_code == 0 { Ok(answer.offset) } else { Err(answer.error_code) };
+                answers.entry(answer.partition_index).or_default().insert(broker, value);
+            }
+        }
+        Ok(answers)
     }
 
     /// Raises `topic`'s partition count to `count`.

@@ -1,5 +1,9 @@
 //! ListOffsets: the earliest offset (`-2`), the latest (`-1`, the high watermark), or the first
 //! offset whose record timestamp is at least the given one (the log's time index).
+//!
+//! With Kafka's debugging replica id (`replica_id = -2`, as `kafka-get-offsets` and replica
+//! health tools send) any replica answers from its own log, follower or leader, and "latest" is
+//! its log end offset: that is how `sluice topic describe` shows each replica's lag.
 
 use sluice_proto::kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -12,9 +16,13 @@ use crate::kafka_code;
 use crate::partition::blocking;
 use crate::partition::partition::EARLIEST_TIMESTAMP;
 
+/// Kafka's `ListOffsetsRequest.DEBUGGING_REPLICA_ID`: read this broker's replica, leader or not.
+pub const DEBUGGING_REPLICA_ID: i32 = -2;
+
 /// Answers a ListOffsets request.
 pub async fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let view = broker.view();
+    let debugging = request.replica_id.0 == DEBUGGING_REPLICA_ID;
     let mut lookups: Vec<Lookup<(i64, i32)>> = Vec::new();
     for (topic_slot, topic) in request.topics.iter().enumerate() {
         let name = topic.name.0.as_str();
@@ -39,8 +47,10 @@ pub async fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) 
             .map(|lookup| {
                 let base = ListOffsetsPartitionResponse::default().with_partition_index(lookup.index);
                 let (timestamp, epoch) = lookup.args;
-                let found =
-                    lookup.resolved.and_then(|p| p.offset_for(timestamp, epoch).map_err(|e| e.kafka_error_code()));
+                let found = lookup.resolved.and_then(|p| {
+                    let answer = if debugging { p.local_offset_for(timestamp) } else { p.offset_for(timestamp, epoch) };
+                    answer.map_err(|e| e.kafka_error_code())
+                });
                 let answer = match found {
                     Ok((offset, found_timestamp, leader_epoch)) => base
                         .with_error_code(kafka_code::NONE)

@@ -675,6 +675,22 @@ impl Partition {
         })
     }
 
+    /// ListOffsets from the debugging replica id: this replica's own log start (`-2`) or log
+    /// end (`-1`), leader or follower; other timestamps are answered as a leader would.
+    pub fn local_offset_for(&self, timestamp: i64) -> Result<(i64, i64, i32), PartitionError> {
+        let state = self.lock();
+        let log = state.log.as_ref().ok_or(PartitionError::NotLeader)?;
+        let epoch = log.leader_epochs().entries().last().map_or(-1, |entry| entry.epoch);
+        match timestamp {
+            EARLIEST_TIMESTAMP => Ok((log.log_start_offset(), -1, epoch)),
+            LATEST_TIMESTAMP => Ok((log.log_end_offset(), -1, epoch)),
+            _ => {
+                drop(state);
+                self.offset_for(timestamp, -1)
+            }
+        }
+    }
+
     /// OffsetForLeaderEpoch: where `epoch` ended in this log, as (epoch, end offset); see
     /// [`replica::end_offset_for`].
     pub fn end_offset_for_epoch(&self, epoch: i32, current_leader_epoch: i32) -> Result<(i32, i64), PartitionError> {
