@@ -139,12 +139,13 @@ impl Broker {
         }
         let config = self.groups.config();
         let live = u16::try_from(view.live_brokers().len()).unwrap_or(u16::MAX).max(1);
+        let replication_factor = config.offsets_topic_replication_factor.min(live);
         let command = Command::CreateTopic {
             name: OFFSETS_TOPIC.to_string(),
             topic_id: uuid::Uuid::new_v4(),
             partition_count: config.offsets_topic_partitions,
-            replication_factor: config.offsets_topic_replication_factor.min(live),
-            configs: config.offsets_topic_configs(),
+            replication_factor,
+            configs: config.offsets_topic_configs(replication_factor),
         };
         match self.propose_and_apply(command).await {
             Ok(_) => {

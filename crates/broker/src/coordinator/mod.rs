@@ -107,14 +107,21 @@ impl CoordinatorConfig {
     }
 
     /// The topic configs `__consumer_offsets` is created with.
-    pub fn offsets_topic_configs(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
+    /// `replication_factor` is the one it is created with: from 3 replicas on, a commit must be
+    /// on 2 of them (`min.insync.replicas` 2), so one broker lost loses no acknowledged commit
+    /// and one broker down still takes commits.
+    pub fn offsets_topic_configs(&self, replication_factor: u16) -> BTreeMap<String, String> {
+        let mut configs = BTreeMap::from([
             ("cleanup.policy".to_string(), "compact".to_string()),
             ("segment.bytes".to_string(), OFFSETS_TOPIC_SEGMENT_BYTES.to_string()),
             // A commit is acknowledged only once it is on the leader's disk (and, with
             // followers, in the ISR): losing the page cache must not lose acknowledged commits.
             ("flush.messages".to_string(), "1".to_string()),
-        ])
+        ]);
+        if replication_factor >= 3 {
+            configs.insert("min.insync.replicas".to_string(), "2".to_string());
+        }
+        configs
     }
 }
 
