@@ -86,7 +86,8 @@ step() {
     fi
     log "== $*"
 }
-skip() { echo "NETNS CLUSTER TEST SKIPPED: $*"; exit 0; }
+skipped=0
+skip() { skipped=1; echo "NETNS CLUSTER TEST SKIPPED: $*"; exit 0; }
 
 ns_of() { echo "${NS_PREFIX}$1"; }
 ip_of() { echo "$SUBNET.1$1"; }
@@ -94,6 +95,7 @@ ip_of() { echo "$SUBNET.1$1"; }
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
+    [ "$skipped" = 1 ] && exit 0 # nothing was created yet, and the one line is out
     set +e
     local n
     # The background producer of step 4, if the run stopped during it.
