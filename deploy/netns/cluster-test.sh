@@ -151,8 +151,9 @@ ip netns delete "$probe_ns"
 if ip -4 addr show | grep -q "inet $SUBNET\."; then
     fail "$SUBNET.0/24 is already configured on this machine (another run?); set NETNS_SUBNET"
 fi
-if [ -n "$(ip -4 route show to match "$SUBNET.11" | grep -v '^default')" ]; then
-    fail "a route to $SUBNET.0/24 exists already: $(ip -4 route show to match "$SUBNET.11" | grep -v '^default' | head -n 1); set NETNS_SUBNET"
+existing_route="$(ip -4 route show to match "$SUBNET.11" | grep -v '^default' | head -n 1 || true)"
+if [ -n "$existing_route" ]; then
+    fail "a route to $SUBNET.0/24 exists already: $existing_route; set NETNS_SUBNET"
 fi
 
 if [ -n "${SLUICE_BROKER_BIN:-}" ]; then
@@ -224,7 +225,7 @@ start_broker() {
     # shellcheck disable=SC2046,SC2086 # the env file's lines are NAME=value words; args split on whitespace like systemd
     ip netns exec "$(ns_of "$n")" env $(grep -E '^[A-Z_]+=' "$dir/sluice-broker.env" | grep -v '^SLUICE_BROKER_ARGS=') \
         "$BIN" $args >>"$dir/broker.log" 2>&1 &
-    PID[$n]=$!
+    PID[n]=$!
 }
 
 ready() { curl -fsS -m 2 "http://$(ip_of "$1"):$ADMIN_PORT/ready" >/dev/null 2>&1; }
@@ -295,7 +296,7 @@ sleep "$KILL_AFTER_S"
 kill_at="$(date +%s.%N)"
 kill -KILL "${PID[$victim]}"
 wait "${PID[$victim]}" 2>/dev/null || true
-PID[$victim]=""
+PID[victim]=""
 log "killed broker $victim (leader of $TOPIC/0; $role) at $kill_at; survivors: $survivors"
 new_leader="$(py --bootstrap "$SURVIVOR_BOOTSTRAP" --timeout 30 wait "$TOPIC" --partition 0 --not-leader "$victim")" \
     || fail "no new leader of $TOPIC/0 among the survivors"
@@ -327,7 +328,7 @@ described="$(py --bootstrap "$BOOTSTRAP" describe "$TOPIC")" || fail "describe $
 echo "$described" | json "all(p['isr'] == [1, 2, 3] for p in d['partitions'].values())" | grep -qx True \
     || fail "ISR not 1,2,3 on every partition: $described"
 isr_s="$(since_restart)"
-log "broker $victim is back in every ISR ${isr_s}s after its restart: $(echo "$described" | json 'd["partitions"]')"
+log "broker $victim is back in every ISR ${isr_s}s after its restart (Metadata polled for $(echo "$rejoined" | json 'd["waited_s"]')s after /ready): $(echo "$described" | json 'd["partitions"]')"
 more="$(py --bootstrap "$BOOTSTRAP" produce "$TOPIC" --acked "$ACKED" --start 1000000 --count 300)" \
     || fail "produce after the restart"
 checked="$(py --bootstrap "$BOOTSTRAP" check "$TOPIC" --acked "$ACKED")" || fail "records after the restart"
