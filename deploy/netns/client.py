@@ -63,13 +63,16 @@ def config(args, **extra):
 
 
 def partitions(args, topic):
-    """partition -> {"leader", "replicas", "isr"} from a fresh Metadata answer."""
+    """partition -> {"leader", "replicas", "isr", "replica_order"} from a fresh Metadata
+    answer (replicas and isr sorted; replica_order as the broker lists them, which is the
+    order leader election follows)."""
     md = AdminClient(config(args)).list_topics(topic=topic, timeout=5)
     described = md.topics.get(topic)
     if described is None or described.error is not None:
         raise RuntimeError(f"{topic}: {described.error if described else 'missing'}")
     return {
-        p.id: {"leader": p.leader, "replicas": sorted(p.replicas), "isr": sorted(p.isrs)}
+        p.id: {"leader": p.leader, "replicas": sorted(p.replicas), "isr": sorted(p.isrs),
+               "replica_order": list(p.replicas)}
         for p in described.partitions.values()
     }
 

@@ -17,7 +17,11 @@
 #   5. every acknowledged record must be readable, at its acknowledged offset, from the two
 #      survivors (no duplicates, per-key order kept);
 #   6. restarts the killed broker with the same settings and data: it must be ready and
-#      rejoin the ISR of every partition (Metadata lists all 3); everything is checked again.
+#      rejoin the ISR of every partition (Metadata lists all 3); everything is checked again;
+#   7. proves the rejoined copy is real: SIGKILLs partition 0's current leader, so that the
+#      first surviving ISR member in replica order leads it (the restarted broker, when it comes
+#      first), and reads every acknowledged record back again; restarts that broker too and
+#      waits for a full ISR.
 #
 # Everything it creates (namespaces, bridge, veths, processes, temporary directory) is removed
 # on exit, on failure and on interrupt (trap); on failure the brokers' logs are kept and their
@@ -335,4 +339,34 @@ checked="$(py --bootstrap "$BOOTSTRAP" check "$TOPIC" --acked "$ACKED")" || fail
 log "after the restart: produced $more; read back $checked"
 acked_total="$(echo "$checked" | json 'd["acknowledged"]')"
 
-SUMMARY="SIGKILL of broker $victim (leader of partition 0, $role): new leader served after ${gap_s}s, $acked_total acknowledged records all readable, broker $victim back in every ISR ${isr_s}s after restart"
+# ---------------------------------------------------------------- 7. the rejoined copy serves
+step "7. SIGKILL the current leader of $TOPIC/0; the new leader (maybe broker $victim) must serve every record"
+second="$(echo "$described" | json 'd["partitions"]["0"]["leader"]')"
+expected="$(echo "$described" | json "[b for b in d['partitions']['0']['replica_order'] if b != $second][0]")"
+case "$second" in 1|2|3) ;; *) fail "partition 0 has no leader ('$second')" ;; esac
+kill -KILL "${PID[$second]}"
+wait "${PID[$second]}" 2>/dev/null || true
+PID[second]=""
+REST_BOOTSTRAP=""
+for n in 1 2 3; do [ "$n" = "$second" ] || REST_BOOTSTRAP="$REST_BOOTSTRAP,$(ip_of "$n"):$KAFKA_PORT"; done
+REST_BOOTSTRAP="${REST_BOOTSTRAP#,}"
+log "killed broker $second (leader of $TOPIC/0); replica order $(echo "$described" | json 'd["partitions"]["0"]["replica_order"]'): broker $expected must take over"
+taken="$(py --bootstrap "$REST_BOOTSTRAP" --timeout 30 wait "$TOPIC" --partition 0 --not-leader "$second")" \
+    || fail "no new leader of $TOPIC/0 after killing broker $second"
+took="$(echo "$taken" | json 'd["leader"]')"
+[ "$took" = "$expected" ] || fail "broker $took leads $TOPIC/0, expected $expected (first live ISR member in replica order): $taken"
+checked="$(py --bootstrap "$REST_BOOTSTRAP" check "$TOPIC" --acked "$ACKED")" \
+    || fail "records lost after the second kill (broker $took leads $TOPIC/0)"
+log "broker $took leads $TOPIC/0 and every acknowledged record is readable: $checked"
+start_broker "$second"
+wait_ready "$second"
+py --bootstrap "$BOOTSTRAP" --timeout "$ISR_TIMEOUT_S" wait "$TOPIC" --partition 0 --isr-size 3 --all-partitions >/dev/null \
+    || fail "broker $second did not rejoin the ISR of every partition within ${ISR_TIMEOUT_S}s"
+log "broker $second restarted and back in every ISR"
+if [ "$took" = "$victim" ]; then
+    second_note="; then SIGKILL of broker $second: the rejoined broker $victim took over partition 0 with every record"
+else
+    second_note="; then SIGKILL of broker $second: broker $took took over partition 0 with every record"
+fi
+
+SUMMARY="SIGKILL of broker $victim (leader of partition 0, $role): new leader served after ${gap_s}s, $acked_total acknowledged records all readable, broker $victim back in every ISR ${isr_s}s after restart$second_note"
