@@ -9,7 +9,8 @@ Records are deterministic: record i has key `key-<i % KEYS:03>` and value `value
 means: within a partition, the values of one key have increasing i.
 
 Every acknowledged record (delivery report without error) is appended to --acked as one JSON
-line {"i", "p", "o", "t"} (index, partition, offset, time of the report): `check` reads the
+line {"i", "p", "o", "s", "t"} (index, partition, offset, time it was handed to the producer,
+time of the report): `check` reads the
 topic back and requires every one of them at its acknowledged offset.
 """
 
@@ -149,16 +150,19 @@ def cmd_produce(args):
     acked = 0
     failed = []
     per_partition = {}
+    sent_at = {}  # index -> time.time() when produce() accepted it
     with open(args.acked, "a", encoding="utf-8") as log:
         def report(error, message):
             nonlocal acked
             i = index_of(message.value().decode())
+            sent = sent_at.pop(i, None)
             if error is not None:
                 failed.append({"i": i, "error": str(error)})
                 return
             acked += 1
             per_partition[message.partition()] = per_partition.get(message.partition(), 0) + 1
-            log.write(json.dumps({"i": i, "p": message.partition(), "o": message.offset(), "t": time.time()}) + "\n")
+            log.write(json.dumps({"i": i, "p": message.partition(), "o": message.offset(), "s": sent,
+                                  "t": time.time()}) + "\n")
 
         i = args.start
         start = time.time()
@@ -175,6 +179,7 @@ def cmd_produce(args):
                 break
             while True:
                 try:
+                    sent_at[i] = time.time()
                     producer.produce(args.topic, key=key_of(i), value=value_of(i), on_delivery=report)
                     break
                 except BufferError:
@@ -191,17 +196,21 @@ def cmd_produce(args):
 
 
 def cmd_gap(args):
-    """From the acknowledgement log: the first acknowledgement of a record of --partition
-    reported after --since (the kill), i.e. how long the partition took to serve again."""
-    after = [r for r in read_acked(args.acked) if r["p"] == args.partition and r["t"] >= args.since]
-    before = [r for r in read_acked(args.acked) if r["p"] == args.partition and r["t"] < args.since]
-    if not after:
-        fail(f"no record of partition {args.partition} acknowledged after the kill")
-    first = min(after, key=lambda r: r["t"])
+    """From the acknowledgement log: how long --partition took to serve again after --since
+    (the kill): the first acknowledgement of a record of that partition handed to the producer
+    after the kill, which only a new leader can have given. (The first report after the kill
+    is not enough: an answer the old leader sent just before dying can be reported just
+    after.) Records produced before the kill and acknowledged after it are counted too."""
+    acked = [r for r in read_acked(args.acked) if r["p"] == args.partition]
+    sent_after = [r for r in acked if r["s"] is not None and r["s"] >= args.since]
+    if not sent_after:
+        fail(f"no record of partition {args.partition} produced after the kill was acknowledged")
+    first = min(sent_after, key=lambda r: r["t"])
     print(json.dumps({
         "gap_s": round(first["t"] - args.since, 3),
-        "acked_before_kill": len(before),
-        "acked_after_kill": len(after),
+        "acked_before_kill": sum(1 for r in acked if r["t"] < args.since),
+        "sent_before_acked_after_kill": sum(1 for r in acked if r["t"] >= args.since and r["s"] < args.since),
+        "sent_and_acked_after_kill": len(sent_after),
     }))
 
 

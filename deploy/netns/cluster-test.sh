@@ -13,7 +13,8 @@
 #      a full ISR; produces keyed records with an idempotent acks=all producer;
 #   4. produces at a steady rate while it SIGKILLs the leader of partition 0 (a partition
 #      leader, whichever broker leads the metadata Raft group); a new leader must serve:
-#      reports the gap between the kill and partition 0's first acknowledgement after it;
+#      reports the gap between the kill and the first acknowledgement of a partition-0 record
+#      produced after the kill;
 #   5. every acknowledged record must be readable, at its acknowledged offset, from the two
 #      survivors (no duplicates, per-key order kept);
 #   6. restarts the killed broker with the same settings and data: it must be ready and
