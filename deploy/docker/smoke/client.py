@@ -96,9 +96,14 @@ def topic_leaders(args, topic):
 
 
 def cmd_create_topic(args):
-    """Creates a topic and waits until every partition has a leader."""
+    """Creates a topic (with min.insync.replicas --min-insync-replicas if given) and waits
+    until every partition has a leader."""
     admin = AdminClient(config(args))
-    new = NewTopic(args.topic, num_partitions=args.partitions, replication_factor=args.replication_factor)
+    configs = {}
+    if args.min_insync_replicas is not None:
+        configs["min.insync.replicas"] = str(args.min_insync_replicas)
+    new = NewTopic(args.topic, num_partitions=args.partitions, replication_factor=args.replication_factor,
+                   config=configs)
     futures = admin.create_topics([new], operation_timeout=args.timeout, request_timeout=args.timeout)
     try:
         futures[args.topic].result(timeout=args.timeout)
@@ -113,6 +118,28 @@ def cmd_create_topic(args):
             return
         time.sleep(0.5)
     fail(f"{args.topic}: partitions without a leader after {args.timeout}s: {leaders}")
+
+
+def cmd_wait_replicas(args):
+    """Waits until every partition of the topic has a leader other than --not-leader and, with
+    --full-isr, all its replicas in the ISR; prints leaders, replicas and ISRs."""
+    deadline = time.time() + args.timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            t = cluster_metadata(args, topic=args.topic).topics.get(args.topic)
+            if t is not None and t.error is None and t.partitions:
+                last = {str(p.id): {"leader": p.leader, "replicas": sorted(p.replicas), "isr": sorted(p.isrs)}
+                        for p in t.partitions.values()}
+                if all(d["leader"] >= 0 and d["leader"] != args.not_leader
+                       and (not args.full_isr or d["isr"] == d["replicas"]) for d in last.values()):
+                    print(json.dumps({"topic": args.topic, "partitions": last}))
+                    return
+        except KafkaException as error:
+            last = str(error)
+        time.sleep(0.5)
+    fail(f"{args.topic}: no leader other than {args.not_leader} (full ISR: {args.full_isr}) on every partition"
+         f" within {args.timeout}s; last: {last}")
 
 
 def cmd_leaders(args):
@@ -301,6 +328,11 @@ def main():
     p.add_argument("topic")
     p.add_argument("--partitions", type=int, required=True)
     p.add_argument("--replication-factor", type=int, required=True)
+    p.add_argument("--min-insync-replicas", type=int, help="topic config min.insync.replicas")
+    p = sub.add_parser("wait-replicas")
+    p.add_argument("topic")
+    p.add_argument("--not-leader", type=int, default=-1, help="wait until no partition is led by this broker")
+    p.add_argument("--full-isr", action="store_true", help="wait until every replica is in the ISR")
     p = sub.add_parser("leaders")
     p.add_argument("topic")
     p = sub.add_parser("produce")
@@ -322,6 +354,7 @@ def main():
     p.add_argument("--keys", required=True, help="a:b: the keys must be exactly a..b-1")
     args = parser.parse_args()
     {"metadata": cmd_metadata, "create-topic": cmd_create_topic, "leaders": cmd_leaders,
+     "wait-replicas": cmd_wait_replicas,
      "produce": cmd_produce, "consume": cmd_consume, "group-consume": cmd_group_consume,
      "check-kcat": cmd_check_kcat}[args.command](args)
 
