@@ -2,6 +2,9 @@
 //! partitions, serves Kafka clients and the admin page, and shuts all of it down in order.
 //!
 //! Start order, and why:
+//! 0. Lock the data directory (`<data>/.lock`, see [`crate::data_dir`]) before touching
+//!    anything in it: a second broker on the same directory is refused with one line naming
+//!    the holder, and never reaches its files.
 //! 1. Bind the Kafka, Raft and admin listeners first, so port 0 works (tests) and the default
 //!    voter list can name the Raft address actually bound.
 //! 2. Serve the admin page (`/health` answers 200 from here on, `/ready` 503 until step 4) and
@@ -38,6 +41,7 @@ use crate::admin_http::{self, Readiness};
 use crate::broker::{Broker, TopicDefaults};
 use crate::config::BrokerConfig;
 use crate::coordinator::CoordinatorConfig;
+use crate::data_dir::DataDirLock;
 use crate::dispatch::Dispatcher;
 use crate::error::BrokerError;
 use crate::partition::PartitionManager;
@@ -162,6 +166,8 @@ pub struct Node {
     admin_task: tokio::task::JoinHandle<()>,
     /// Heartbeats to the metadata leader, from registration until shutdown.
     heartbeat_task: AbortOnDrop,
+    /// Held until the node has stopped; see [`crate::data_dir`].
+    data_dir_lock: DataDirLock,
 }
 
 /// A background task that ends when its handle is dropped (a node dropped without serving
@@ -210,6 +216,8 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
 impl Node {
     /// Binds the listeners, starts the metadata node, registers, opens the partitions.
     pub async fn start(config: NodeConfig) -> Result<Node, BrokerError> {
+        // Before anything reads or writes the data directory: one process per directory.
+        let data_dir_lock = DataDirLock::acquire(&config.data_dir, config.node_id)?;
         let bind = |address: SocketAddr| async move {
             TcpListener::bind(address).await.map_err(|source| BrokerError::Bind { address, source })
         };
@@ -226,6 +234,12 @@ impl Node {
         }
         config.coordinator.validate().map_err(|reason| BrokerError::InvalidConfig { reason })?;
         validate_liveness(&config).map_err(|reason| BrokerError::InvalidConfig { reason })?;
+        if let Some(voters) = &config.voters {
+            let node_id = u64::try_from(config.node_id).unwrap_or(u64::MAX);
+            let raft_addr = local_addr(&raft_listener, config.raft_listen);
+            crate::voters::check_own_entry(node_id, &parse_voters(voters).map_err(BrokerError::Meta)?, raft_addr)
+                .map_err(|reason| BrokerError::InvalidConfig { reason })?;
+        }
         let admin_addr = local_addr(&admin, config.admin_listen);
         let ready = Arc::new(ReadyFlag { broker: watch::channel(None).0 });
         let (admin_stop, admin_stopped) = watch::channel(false);
@@ -270,7 +284,7 @@ impl Node {
         broker.apply_view(&view.view).await;
         let dispatcher = Arc::new(Dispatcher::new(Arc::clone(&broker)));
         let kafka = Server::from_listener(kafka_listener, config.kafka.clone(), dispatcher)?;
-        Ok(Node { config, broker, meta, kafka, admin_addr, admin_stop, admin_task, heartbeat_task })
+        Ok(Node { config, broker, meta, kafka, admin_addr, admin_stop, admin_task, heartbeat_task, data_dir_lock })
     }
 
     /// The Kafka listener address.
@@ -320,6 +334,8 @@ impl Node {
             tracing::warn!(%error, "metadata node shutdown");
         }
         tracing::info!("broker stopped");
+        // Only now may another process open the directory.
+        drop(self.data_dir_lock);
         served
     }
 }
