@@ -7,7 +7,8 @@
 //!    the holder, and never reaches its files.
 //! 1. Bind the Kafka, Raft and admin listeners first, so port 0 works (tests) and the default
 //!    voter list can name the Raft address actually bound.
-//! 2. Serve the admin page (`/health` answers 200 from here on, `/ready` 503 until step 4) and
+//! 2. Serve the admin page (`/health` answers 200 from here on, `/ready` 503 until the
+//!    partitions of step 3 are open) and
 //!    start the metadata node (`<data>/meta`).
 //! 3. Register this broker (retrying until the group has a leader) and wait until the
 //!    registration is applied here. The view is then current: everything committed before the
@@ -17,7 +18,8 @@
 //!    `broker.heartbeat.interval.ms`, or be fenced after `broker.session.timeout.ms`.
 //! 4. Serve Kafka clients; keep partitions, group shards and replica fetchers in step with every
 //!    applied view; propose ISR changes for partitions led here; run maintenance (retention,
-//!    compaction, due flushes, checkpoints) on a timer. `/ready` answers 200.
+//!    compaction, due flushes, checkpoints) on a timer; retry partitions that failed to open.
+//!    `/ready` answers 200 while every assigned partition is open and writable.
 //!
 //! Shutdown (SIGTERM): controlled shutdown first, as Kafka's — stop heartbeating and ask the
 //! controller to fence this broker, which moves its leaderships to other ISR members, so
@@ -199,11 +201,27 @@ pub struct NodeAddresses {
 
 struct ReadyFlag {
     broker: watch::Sender<Option<Arc<Broker>>>,
+    /// Set once `start` has opened the assigned partitions and built the Kafka server.
+    started: std::sync::atomic::AtomicBool,
 }
 
 impl Readiness for ReadyFlag {
-    fn is_ready(&self) -> bool {
-        self.broker.borrow().as_ref().is_some_and(|b| b.is_registered() && b.meta.has_quorum())
+    fn unready_reasons(&self) -> Vec<String> {
+        let Some(broker) = self.broker.borrow().clone() else {
+            return vec!["metadata: starting".to_string()];
+        };
+        let mut reasons = Vec::new();
+        if !self.started.load(std::sync::atomic::Ordering::Acquire) {
+            reasons.push("starting: registering and opening the assigned partitions".to_string());
+        }
+        if !broker.is_registered() {
+            reasons.push("metadata: this broker is not registered yet".to_string());
+        }
+        if !broker.meta.has_quorum() {
+            reasons.push("metadata: no Raft leader with a quorum known".to_string());
+        }
+        reasons.extend(broker.partitions.unready_reasons());
+        reasons
     }
 }
 
@@ -241,7 +259,7 @@ impl Node {
                 .map_err(|reason| BrokerError::InvalidConfig { reason })?;
         }
         let admin_addr = local_addr(&admin, config.admin_listen);
-        let ready = Arc::new(ReadyFlag { broker: watch::channel(None).0 });
+        let ready = Arc::new(ReadyFlag { broker: watch::channel(None).0, started: false.into() });
         let (admin_stop, admin_stopped) = watch::channel(false);
         tracing::info!(address = %admin_addr, "admin listener ready");
         let admin_task = tokio::spawn(admin_http::serve(admin, ready.clone(), stopped(admin_stopped)));
@@ -284,6 +302,9 @@ impl Node {
         broker.apply_view(&view.view).await;
         let dispatcher = Arc::new(Dispatcher::new(Arc::clone(&broker)));
         let kafka = Server::from_listener(kafka_listener, config.kafka.clone(), dispatcher)?;
+        let failed = partitions.failed_to_open().len();
+        tracing::info!(open = partitions.all().len(), failed, "assigned partitions opened");
+        ready.started.store(true, std::sync::atomic::Ordering::Release);
         Ok(Node { config, broker, meta, kafka, admin_addr, admin_stop, admin_task, heartbeat_task, data_dir_lock })
     }
 
@@ -471,10 +492,21 @@ async fn follow_metadata(broker: Arc<Broker>, stop: impl Future<Output = ()>) {
     loop {
         let view = views.borrow_and_update().clone();
         broker.apply_view(&view.view).await;
+        // Partitions that failed to open are tried again when due, without a view change.
+        let retry = broker.partitions.next_open_retry();
         tokio::select! {
             changed = views.changed() => if changed.is_err() { return },
+            () = sleep_until_some(retry) => {}
             () = &mut stop => return,
         }
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
     }
 }
 

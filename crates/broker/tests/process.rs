@@ -113,3 +113,48 @@ async fn a_voter_entry_that_is_not_the_raft_listener_is_refused_at_start() {
         lines[0]
     );
 }
+
+// Goal: `/ready` means ready to serve: it stays 503 until every assigned partition is open
+// and the Kafka listener is built (it used to answer 200 ~15 ms after start, a second before a
+// broker with many partitions answered Metadata). Method: a broker with 300 partitions is
+// stopped and restarted; `/ready` is polled from the moment the process starts, and at its
+// first 200 the log must already say the partitions were opened and the Kafka listener is
+// ready; then every partition takes a produce at once.
+#[tokio::test]
+async fn ready_waits_until_the_assigned_partitions_are_open() {
+    const PARTITIONS: i32 = 300;
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let ports = Ports::free();
+    let mut broker = BrokerProcess::spawn(1, &data, ports, &temp.path().join("first.log"), &[]);
+    broker.wait_ready().await;
+    let mut stream = TcpStream::connect(ports.kafka_addr()).await.unwrap();
+    assert_eq!(create_topic(&mut stream, "many", PARTITIONS).await, 0);
+    drop(stream);
+    assert!(broker.terminate().await.success());
+
+    let mut broker = BrokerProcess::spawn(1, &data, ports, &temp.path().join("second.log"), &[]);
+    let mut not_ready_answers = 0;
+    loop {
+        match common::process::http_get(ports.admin_addr(), "/ready").await {
+            Some((200, _)) => break,
+            Some((503, body)) => {
+                assert!(body.starts_with("not ready\n"), "{body}");
+                not_ready_answers += 1;
+            }
+            _ => {}
+        }
+        assert!(broker.child.try_wait().unwrap().is_none(), "broker exited:\n{}", broker.log_text());
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let log = broker.log_text();
+    assert!(log.contains(&format!("assigned partitions opened open={PARTITIONS}")), "{log}");
+    assert!(log.contains("kafka listener ready"), "{log}");
+    eprintln!("/ready answered 503 {not_ready_answers} times before 200");
+    let mut stream = TcpStream::connect(ports.kafka_addr()).await.unwrap();
+    for partition in 0..PARTITIONS {
+        let (error, _) = produce(&mut stream, "many", partition, batch_of(&[b"x".to_vec()])).await;
+        assert_eq!(error, 0, "partition {partition}");
+    }
+    assert!(broker.terminate().await.success());
+}

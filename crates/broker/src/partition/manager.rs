@@ -7,19 +7,24 @@
 //! log, closing it, deleting its directory) on tokio's blocking pool so the runtime's worker
 //! threads never wait on the disk.
 //!
-//! Reconciliation runs after every applied view (the watch task in `node`), and directly after
-//! an admin request that changed topics, so the partitions exist before the client is
-//! answered. Runs are serialized.
+//! Reconciliation runs after every applied view (the watch task in `node`), directly after an
+//! admin request that changed topics, so the partitions exist before the client is answered,
+//! and when a partition that failed to open is due for another try (`open_retry`: backoff,
+//! no metadata change needed). Runs are serialized. [`PartitionManager::unready_reasons`] says
+//! what keeps the broker from serving its assignment (`/ready`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use sluice_meta::{BrokerId, MetadataView, TopicConfig};
 use uuid::Uuid;
 
 use crate::error::PartitionError;
 use crate::partition::log_config::log_config_for;
+use crate::partition::open_retry::OpenFailures;
 use crate::partition::partition::{read_partition_metadata, Leadership, Maintenance, Partition};
 
 /// Topic name and partition index.
@@ -125,6 +130,10 @@ pub struct PartitionManager {
     partitions: RwLock<HashMap<PartitionKey, Entry>>,
     /// Serializes reconciliation runs.
     reconciling: tokio::sync::Mutex<()>,
+    /// Assigned partitions that failed to open, with their next try.
+    open_failures: Mutex<OpenFailures>,
+    /// Whether a reconciliation run has completed (until then the assignment is not open).
+    reconciled: AtomicBool,
 }
 
 impl std::fmt::Debug for PartitionManager {
@@ -149,6 +158,8 @@ impl PartitionManager {
             logs_dir,
             partitions: RwLock::new(HashMap::new()),
             reconciling: tokio::sync::Mutex::new(()),
+            open_failures: Mutex::new(OpenFailures::default()),
+            reconciled: AtomicBool::new(false),
         }
     }
 
@@ -181,22 +192,78 @@ impl PartitionManager {
         partitions.iter().map(|(key, entry)| (key.clone(), entry.state.clone())).collect()
     }
 
-    /// Brings the open partitions in line with `view`. Failures to open one partition are
-    /// logged and retried on the next run; they do not stop the others.
+    /// Brings the open partitions in line with `view`. A partition that fails to open is
+    /// recorded with a retry time (see `open_retry`) and skipped until then; it does not stop
+    /// the others.
     pub async fn reconcile(&self, view: &MetadataView) {
         let _running = self.reconciling.lock().await;
         let desired = desired_replicas(view, self.local_broker);
+        self.failures().retain(|key| desired.contains_key(key));
         for action in plan(&self.local(), &desired) {
             let result = match &action {
+                Action::Open(key) if !self.failures().is_due(key, Instant::now()) => continue,
                 Action::Open(key) => self.open(key, desired[key].clone()).await,
                 Action::UpdateLeadership(key) => self.update_leadership(key, &desired[key]).await,
                 Action::Reconfigure(key) => self.reconfigure(key, &desired[key]).await,
                 Action::Delete(key) => self.delete(key).await,
             };
-            if let Err(error) = result {
-                tracing::error!(?action, %error, "partition reconciliation step failed");
+            match (&action, result) {
+                (Action::Open(key), Ok(())) => {
+                    let failures = self.failures().opened(key);
+                    if failures > 0 {
+                        tracing::info!(topic = key.0, partition = key.1, failures, "partition opened after failing");
+                    }
+                }
+                (Action::Open(key), Err(error)) => {
+                    let failure = self.failures().failed(key, error.to_string(), Instant::now());
+                    let retry_in_ms = failure.retry_at.saturating_duration_since(Instant::now()).as_millis() as u64;
+                    tracing::error!(
+                        topic = key.0,
+                        partition = key.1,
+                        %error,
+                        failures = failure.failures,
+                        retry_in_ms,
+                        "partition failed to open; retrying"
+                    );
+                }
+                (_, Ok(())) => {}
+                (_, Err(error)) => tracing::error!(?action, %error, "partition reconciliation step failed"),
             }
         }
+        self.reconciled.store(true, Ordering::Release);
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, OpenFailures> {
+        self.open_failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// When the next partition that failed to open is due for another try.
+    pub fn next_open_retry(&self) -> Option<Instant> {
+        self.failures().next_retry()
+    }
+
+    /// Why this broker cannot serve its whole assignment now, one line each (empty: it can):
+    /// no reconciliation has completed yet, or assigned partitions failed to open.
+    pub fn unready_reasons(&self) -> Vec<String> {
+        if !self.reconciled.load(Ordering::Acquire) {
+            return vec!["partitions: not opened yet".to_string()];
+        }
+        self.failures()
+            .all()
+            .into_iter()
+            .map(|((topic, partition), failure)| {
+                format!(
+                    "partition {topic}-{partition}: failed to open ({} attempts): {}",
+                    failure.failures, failure.error
+                )
+            })
+            .collect()
+    }
+
+    /// The assigned partitions that failed to open (Metadata reports this broker as an
+    /// offline replica of each).
+    pub fn failed_to_open(&self) -> Vec<PartitionKey> {
+        self.failures().all().into_iter().map(|(key, _)| key).collect()
     }
 
     async fn open(&self, key: &PartitionKey, want: ReplicaState) -> Result<(), PartitionError> {
