@@ -134,6 +134,16 @@ pub struct PartitionManager {
     open_failures: Mutex<OpenFailures>,
     /// Whether a reconciliation run has completed (until then the assignment is not open).
     reconciled: AtomicBool,
+    /// Per partition: why its log refuses writes, and the last maintenance error (each logged
+    /// once per episode, not every tick); refreshed by every maintenance pass.
+    storage: Mutex<BTreeMap<PartitionKey, StorageTrouble>>,
+}
+
+/// What the last maintenance pass found wrong with one partition's storage.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct StorageTrouble {
+    write_refusal: Option<String>,
+    maintenance_error: Option<String>,
 }
 
 impl std::fmt::Debug for PartitionManager {
@@ -160,6 +170,7 @@ impl PartitionManager {
             reconciling: tokio::sync::Mutex::new(()),
             open_failures: Mutex::new(OpenFailures::default()),
             reconciled: AtomicBool::new(false),
+            storage: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -248,7 +259,8 @@ impl PartitionManager {
         if !self.reconciled.load(Ordering::Acquire) {
             return vec!["partitions: not opened yet".to_string()];
         }
-        self.failures()
+        let mut reasons: Vec<String> = self
+            .failures()
             .all()
             .into_iter()
             .map(|((topic, partition), failure)| {
@@ -257,7 +269,14 @@ impl PartitionManager {
                     failure.failures, failure.error
                 )
             })
-            .collect()
+            .collect();
+        let storage = self.storage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for ((topic, partition), trouble) in storage.iter() {
+            if let Some(refusal) = &trouble.write_refusal {
+                reasons.push(format!("partition {topic}-{partition}: cannot write: {refusal}"));
+            }
+        }
+        reasons
     }
 
     /// The assigned partitions that failed to open (Metadata reports this broker as an
@@ -389,17 +408,45 @@ impl PartitionManager {
 
     /// One maintenance pass over every partition (retention, compaction, due flushes,
     /// checkpoints), on the blocking pool, one partition at a time.
+    /// Each pass also asks every log whether it refuses writes (probing for space when it
+    /// found none), for `/ready`. Failures and refusals are logged when they start, change
+    /// or end — once per episode, not once per tick.
     pub async fn maintain_all(&self, work: Maintenance) {
+        let mut found = BTreeMap::new();
         for partition in self.all() {
-            let result = blocking({
+            let outcome = blocking({
                 let partition = Arc::clone(&partition);
-                move || partition.maintain(work)
+                move || Ok((partition.maintain(work).err().map(|e| e.to_string()), partition.write_refusal()))
             })
             .await;
-            if let Err(error) = result {
-                tracing::warn!(topic = partition.topic, partition = partition.index, %error, "partition maintenance failed");
+            let (maintenance_error, write_refusal) = match outcome {
+                Ok(found) => found,
+                Err(error) => (Some(error.to_string()), None),
+            };
+            let trouble = StorageTrouble { write_refusal, maintenance_error };
+            if trouble != StorageTrouble::default() {
+                found.insert((partition.topic.clone(), partition.index), trouble);
             }
         }
+        let mut storage = self.storage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for ((topic, partition), trouble) in &found {
+            let before = storage.get(&(topic.clone(), *partition)).cloned().unwrap_or_default();
+            if let Some(error) = trouble.maintenance_error.as_ref().filter(|e| before.maintenance_error.as_ref() != Some(*e)) {
+                tracing::warn!(topic, partition, %error, "partition maintenance failed");
+            }
+            if let Some(refusal) = trouble.write_refusal.as_ref().filter(|r| before.write_refusal.is_none() && !r.is_empty()) {
+                tracing::warn!(topic, partition, %refusal, "partition cannot write; /ready reports it");
+            }
+        }
+        for ((topic, partition), trouble) in storage.iter() {
+            let now = found.get(&(topic.clone(), *partition)).cloned().unwrap_or_default();
+            if trouble.write_refusal.is_some() && now.write_refusal.is_none() {
+                tracing::info!(topic, partition, "partition can write again");
+            } else if trouble.maintenance_error.is_some() && now.maintenance_error.is_none() {
+                tracing::info!(topic, partition, "partition maintenance succeeds again");
+            }
+        }
+        *storage = found;
     }
 }
 
