@@ -131,7 +131,10 @@ impl LogError {
             LogError::OffsetOutOfRange { .. } => 1, // OFFSET_OUT_OF_RANGE
             LogError::NonContiguous { .. } => 1,
             LogError::InvalidConfig(_) => 40, // INVALID_CONFIG
-            LogError::Poisoned { .. } | LogError::OutOfSpace { .. } | LogError::Io { .. } | LogError::Damaged { .. } => 56, // KAFKA_STORAGE_ERROR
+            LogError::Poisoned { .. }
+            | LogError::OutOfSpace { .. }
+            | LogError::Io { .. }
+            | LogError::Damaged { .. } => 56, // KAFKA_STORAGE_ERROR
         }
     }
 

@@ -499,9 +499,10 @@ impl Log {
     /// Why the log refuses appends now, if it does: a failed fsync (until reopened) or no
     /// space (until a write or [`Log::probe_space`] succeeds).
     pub fn write_refusal(&self) -> Option<String> {
-        self.poisoned.clone().map(|cause| format!("refuses writes after a failed fsync: {cause}")).or_else(|| {
-            self.out_of_space.as_ref().map(|cause| format!("no space left: {cause}"))
-        })
+        self.poisoned
+            .clone()
+            .map(|cause| format!("refuses writes after a failed fsync: {cause}"))
+            .or_else(|| self.out_of_space.as_ref().map(|cause| format!("no space left: {cause}")))
     }
 
     /// Why the log cannot append now for lack of space, if it cannot.

@@ -431,10 +431,14 @@ impl PartitionManager {
         let mut storage = self.storage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         for ((topic, partition), trouble) in &found {
             let before = storage.get(&(topic.clone(), *partition)).cloned().unwrap_or_default();
-            if let Some(error) = trouble.maintenance_error.as_ref().filter(|e| before.maintenance_error.as_ref() != Some(*e)) {
+            if let Some(error) =
+                trouble.maintenance_error.as_ref().filter(|e| before.maintenance_error.as_ref() != Some(*e))
+            {
                 tracing::warn!(topic, partition, %error, "partition maintenance failed");
             }
-            if let Some(refusal) = trouble.write_refusal.as_ref().filter(|r| before.write_refusal.is_none() && !r.is_empty()) {
+            if let Some(refusal) =
+                trouble.write_refusal.as_ref().filter(|r| before.write_refusal.is_none() && !r.is_empty())
+            {
                 tracing::warn!(topic, partition, %refusal, "partition cannot write; /ready reports it");
             }
         }
