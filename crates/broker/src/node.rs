@@ -220,6 +220,9 @@ impl Readiness for ReadyFlag {
         if !broker.meta.has_quorum() {
             reasons.push("metadata: no Raft leader with a quorum known".to_string());
         }
+        if let Some(problem) = broker.meta.storage_problem() {
+            reasons.push(format!("metadata: {problem}"));
+        }
         reasons.extend(broker.partitions.unready_reasons());
         reasons
     }

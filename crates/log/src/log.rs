@@ -26,9 +26,11 @@ use crate::segment::{file_name, Segment};
 
 const LOCK_FILE: &str = ".lock";
 
-/// Bytes [`Log::probe_space`] writes (and cuts off again) to see whether a full disk has space:
-/// one page, as little as tells a file system with free blocks from one without.
-pub const SPACE_PROBE_BYTES: usize = 4096;
+/// Bytes [`Log::probe_space`] writes (and cuts off again) to see whether a full disk has space
+/// again. A failed write that is cut back frees the few blocks it took, so a probe of one page
+/// would report space that no real batch fits in; 1 MiB is a batch of common size with room
+/// to spare. Costs one unsynced 1 MiB write per probe (per refusing log, once a second).
+pub const SPACE_PROBE_BYTES: usize = 1024 * 1024;
 
 /// Source of "now" in milliseconds since the Unix epoch; tests substitute a manual clock.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -510,7 +512,8 @@ impl Log {
         self.out_of_space.as_deref()
     }
 
-    /// For a log that found no space: whether its active segment can grow by a page now
+    /// For a log that found no space: whether its active segment can grow by
+    /// [`SPACE_PROBE_BYTES`] now
     /// (writes zeros past the end and cuts them off). Clears the condition when it can, so
     /// that a log nobody writes to stops reporting a full disk once space returns.
     pub fn probe_space(&mut self) -> Result<bool> {

@@ -259,23 +259,18 @@ impl PartitionManager {
         if !self.reconciled.load(Ordering::Acquire) {
             return vec!["partitions: not opened yet".to_string()];
         }
-        let mut reasons: Vec<String> = self
-            .failures()
-            .all()
-            .into_iter()
-            .map(|((topic, partition), failure)| {
-                format!(
-                    "partition {topic}-{partition}: failed to open ({} attempts): {}",
-                    failure.failures, failure.error
-                )
-            })
-            .collect();
+        // Open partitions that cannot write first: `/ready` shows only the first reasons.
+        let mut reasons: Vec<String> = Vec::new();
         let storage = self.storage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         for ((topic, partition), trouble) in storage.iter() {
             if let Some(refusal) = &trouble.write_refusal {
                 reasons.push(format!("partition {topic}-{partition}: cannot write: {refusal}"));
             }
         }
+        drop(storage);
+        reasons.extend(self.failures().all().into_iter().map(|((topic, partition), failure)| {
+            format!("partition {topic}-{partition}: failed to open ({} attempts): {}", failure.failures, failure.error)
+        }));
         reasons
     }
 
@@ -423,9 +418,16 @@ impl PartitionManager {
                 Ok(found) => found,
                 Err(error) => (Some(error.to_string()), None),
             };
+            let key = (partition.topic.clone(), partition.index);
+            // A pass without checkpoint or retention does not show that their failure is over.
+            let maintenance_error = maintenance_error.or_else(|| {
+                let partial_pass = !work.checkpoint && !work.retention;
+                let storage = self.storage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                storage.get(&key).and_then(|before| before.maintenance_error.clone()).filter(|_| partial_pass)
+            });
             let trouble = StorageTrouble { write_refusal, maintenance_error };
             if trouble != StorageTrouble::default() {
-                found.insert((partition.topic.clone(), partition.index), trouble);
+                found.insert(key, trouble);
             }
         }
         let mut storage = self.storage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

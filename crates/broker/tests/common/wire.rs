@@ -99,7 +99,7 @@ pub async fn read_all(stream: &mut TcpStream, topic: &str, partition: i32) -> Re
 
 /// InitProducerId for an idempotent producer; returns (error code, producer id).
 pub async fn init_producer_id(stream: &mut TcpStream) -> (i16, i64) {
-    let request = InitProducerIdRequest::default().with_transaction_timeout_ms(60_000);
+    let request = InitProducerIdRequest::default().with_transactional_id(None).with_transaction_timeout_ms(60_000);
     let response: InitProducerIdResponse = call(stream, ApiKey::InitProducerId, 4, &request).await;
     (response.error_code, response.producer_id.0)
 }
