@@ -97,7 +97,8 @@ pub enum LogError {
         /// The failed operation and the OS error, as text.
         cause: String,
     },
-    /// An I/O operation failed. Usually not retriable: the operator must look at the disk.
+    /// An I/O operation failed. Usually not retriable: the operator must look at the disk (a
+    /// segment write on a full disk is [`LogError::OutOfSpace`] instead).
     /// A failed fsync also poisons the log (see [`LogError::Poisoned`]).
     #[error("I/O error on {path}: {source}")]
     Io {
