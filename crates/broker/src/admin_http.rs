@@ -1,6 +1,8 @@
-//! The admin HTTP listener: `GET /health` (the process is up: 200) and `GET /ready` (200 once
-//! the metadata group has a leader — with a live quorum when this node is that leader — and this
-//! broker's registration is applied, else 503).
+//! The admin HTTP listener: `GET /health` (the process is up: 200) and `GET /ready` (ready to
+//! serve: 200 once the metadata group has a leader — with a live quorum when this node is that
+//! leader —, this broker's registration is applied and every partition assigned to it is open
+//! and writable, and the metadata log can write; else 503 with one line per reason, such as
+//! `partition t-0: failed to open (3 attempts): …`).
 //!
 //! Two fixed answers do not need an HTTP library: each connection sends one request line and
 //! headers (at most [`ADMIN_REQUEST_BYTES_MAX`], within [`ADMIN_REQUEST_TIMEOUT_MS`]), gets one
@@ -30,9 +32,13 @@ pub const ADMIN_CONNECTIONS_MAX: usize = 64;
 
 /// Answers readiness: whether the broker can serve clients now.
 pub trait Readiness: Send + Sync + 'static {
-    /// True when `/ready` should answer 200.
-    fn is_ready(&self) -> bool;
+    /// Why the broker is not ready, one line each; empty when `/ready` should answer 200.
+    fn unready_reasons(&self) -> Vec<String>;
 }
+
+/// Lines of reasons a 503 body lists at most (a broker with thousands of failing partitions
+/// would otherwise answer a probe with a page); the rest are counted.
+pub const READY_REASONS_MAX: usize = 20;
 
 /// Serves `/health` and `/ready` on `listener` until `shutdown` completes.
 pub async fn serve(listener: TcpListener, readiness: Arc<dyn Readiness>, shutdown: impl Future<Output = ()>) {
@@ -91,35 +97,67 @@ async fn answer(mut stream: TcpStream, readiness: &dyn Readiness) -> std::io::Re
     stream.shutdown().await
 }
 
-fn route(method: &str, path: &str, readiness: &dyn Readiness) -> (&'static str, &'static str) {
+fn route(method: &str, path: &str, readiness: &dyn Readiness) -> (&'static str, String) {
     match (method, path) {
-        ("GET", "/health") => ("200 OK", "ok\n"),
-        ("GET", "/ready") if readiness.is_ready() => ("200 OK", "ready\n"),
-        ("GET", "/ready") => ("503 Service Unavailable", "not ready\n"),
-        ("GET", _) => ("404 Not Found", "not found\n"),
-        _ => ("405 Method Not Allowed", "method not allowed\n"),
+        ("GET", "/health") => ("200 OK", "ok\n".to_string()),
+        ("GET", "/ready") => match readiness.unready_reasons() {
+            reasons if reasons.is_empty() => ("200 OK", "ready\n".to_string()),
+            reasons => ("503 Service Unavailable", not_ready_body(&reasons)),
+        },
+        ("GET", _) => ("404 Not Found", "not found\n".to_string()),
+        _ => ("405 Method Not Allowed", "method not allowed\n".to_string()),
     }
+}
+
+/// `not ready` and the reasons, one per line, at most [`READY_REASONS_MAX`] of them.
+fn not_ready_body(reasons: &[String]) -> String {
+    let mut body = String::from("not ready\n");
+    for reason in reasons.iter().take(READY_REASONS_MAX) {
+        // One reason is one line, whatever its error text holds.
+        body.push_str(&reason.replace(['\r', '\n'], " "));
+        body.push('\n');
+    }
+    if reasons.len() > READY_REASONS_MAX {
+        body.push_str(&format!("… and {} more\n", reasons.len() - READY_REASONS_MAX));
+    }
+    body
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    struct Fixed(bool);
+    struct Fixed(Vec<String>);
 
-    impl Readiness for Fixed {
-        fn is_ready(&self) -> bool {
-            self.0
+    impl Fixed {
+        fn ready() -> Fixed {
+            Fixed(Vec::new())
+        }
+
+        fn not_ready(count: usize) -> Fixed {
+            Fixed((0..count).map(|i| format!("reason {i}\nsecond line")).collect())
         }
     }
 
+    impl Readiness for Fixed {
+        fn unready_reasons(&self) -> Vec<String> {
+            self.0.clone()
+        }
+    }
+
+    // Goal: /health is liveness only; /ready follows the reasons and lists them, one line
+    // each and at most READY_REASONS_MAX.
     #[test]
     fn health_is_always_ok_and_ready_follows_readiness() {
-        assert_eq!(route("GET", "/health", &Fixed(false)).0, "200 OK");
-        assert_eq!(route("GET", "/ready", &Fixed(false)).0, "503 Service Unavailable");
-        assert_eq!(route("GET", "/ready", &Fixed(true)).0, "200 OK");
-        assert_eq!(route("GET", "/metrics", &Fixed(true)).0, "404 Not Found");
-        assert_eq!(route("POST", "/ready", &Fixed(true)).0, "405 Method Not Allowed");
+        assert_eq!(route("GET", "/health", &Fixed::not_ready(1)).0, "200 OK");
+        let (status, body) = route("GET", "/ready", &Fixed::not_ready(1));
+        assert_eq!((status, body.as_str()), ("503 Service Unavailable", "not ready\nreason 0 second line\n"));
+        let (_, body) = route("GET", "/ready", &Fixed::not_ready(READY_REASONS_MAX + 3));
+        assert_eq!(body.lines().count(), 1 + READY_REASONS_MAX + 1);
+        assert!(body.ends_with("… and 3 more\n"), "{body}");
+        assert_eq!(route("GET", "/ready", &Fixed::ready()), ("200 OK", "ready\n".to_string()));
+        assert_eq!(route("GET", "/metrics", &Fixed::ready()).0, "404 Not Found");
+        assert_eq!(route("POST", "/ready", &Fixed::ready()).0, "405 Method Not Allowed");
     }
 
     #[tokio::test]
@@ -127,7 +165,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, Arc::new(Fixed(false)), async {
+        let server = tokio::spawn(serve(listener, Arc::new(Fixed::not_ready(1)), async {
             let _ = stopped.await;
         }));
         let mut stream = TcpStream::connect(address).await.unwrap();

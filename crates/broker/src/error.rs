@@ -38,6 +38,26 @@ pub enum BrokerError {
     /// The partition directories could not be read or cleaned at start. Operator action.
     #[error("partitions: {0}")]
     Partition(PartitionError),
+
+    /// Another process (or another node in this one) holds the data directory's lock. Not
+    /// retriable while it runs: stop it, or give this broker its own `--data-dir`.
+    #[error("{}", crate::data_dir::locked_message(data_dir, *holder))]
+    DataDirLocked {
+        /// The data directory.
+        data_dir: std::path::PathBuf,
+        /// Who holds it, when its lock file names it.
+        holder: Option<crate::data_dir::LockHolder>,
+    },
+
+    /// The data directory or its lock file could not be created or opened (permissions, a
+    /// read-only or missing mount). Operator action.
+    #[error("data directory: cannot use {path}: {source}")]
+    DataDir {
+        /// The directory or file.
+        path: std::path::PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
 }
 
 /// Why a partition operation failed; each maps onto the Kafka error code the client gets.

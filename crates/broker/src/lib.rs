@@ -51,6 +51,7 @@ pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod coordinator;
+pub mod data_dir;
 pub mod dispatch;
 pub mod error;
 pub mod handlers;
@@ -59,6 +60,7 @@ pub mod node;
 pub mod partition;
 pub mod replication;
 pub mod server;
+pub mod voters;
 
 pub use config::BrokerConfig;
 pub use error::{BrokerError, PartitionError};

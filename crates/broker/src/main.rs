@@ -1,6 +1,10 @@
 //! `sluice-broker`: parses the flags (see `cli`), starts the broker and stops it cleanly on
-//! SIGINT or SIGTERM. Log level from `RUST_LOG` (default `info`).
+//! SIGINT or SIGTERM. Logs go to stderr (colours only on a terminal), level from `RUST_LOG`
+//! (default `info`). A broker that cannot start or fails exits 1 after one line on stderr,
+//! `sluice-broker: <reason>` (for example "data directory ./data is locked by process 1234
+//! (node 1)").
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -12,12 +16,15 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = Args::parse().into_config();
     match run(config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(%error, "broker failed");
+            // One plain line, not a log record: it is what an operator or a supervisor reads.
+            eprintln!("sluice-broker: {error}");
             ExitCode::FAILURE
         }
     }

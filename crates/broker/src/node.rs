@@ -2,9 +2,13 @@
 //! partitions, serves Kafka clients and the admin page, and shuts all of it down in order.
 //!
 //! Start order, and why:
+//! 0. Lock the data directory (`<data>/.lock`, see [`crate::data_dir`]) before touching
+//!    anything in it: a second broker on the same directory is refused with one line naming
+//!    the holder, and never reaches its files.
 //! 1. Bind the Kafka, Raft and admin listeners first, so port 0 works (tests) and the default
 //!    voter list can name the Raft address actually bound.
-//! 2. Serve the admin page (`/health` answers 200 from here on, `/ready` 503 until step 4) and
+//! 2. Serve the admin page (`/health` answers 200 from here on, `/ready` 503 until the
+//!    partitions of step 3 are open) and
 //!    start the metadata node (`<data>/meta`).
 //! 3. Register this broker (retrying until the group has a leader) and wait until the
 //!    registration is applied here. The view is then current: everything committed before the
@@ -14,7 +18,8 @@
 //!    `broker.heartbeat.interval.ms`, or be fenced after `broker.session.timeout.ms`.
 //! 4. Serve Kafka clients; keep partitions, group shards and replica fetchers in step with every
 //!    applied view; propose ISR changes for partitions led here; run maintenance (retention,
-//!    compaction, due flushes, checkpoints) on a timer. `/ready` answers 200.
+//!    compaction, due flushes, checkpoints) on a timer; retry partitions that failed to open.
+//!    `/ready` answers 200 while every assigned partition is open and writable.
 //!
 //! Shutdown (SIGTERM): controlled shutdown first, as Kafka's — stop heartbeating and ask the
 //! controller to fence this broker, which moves its leaderships to other ISR members, so
@@ -38,6 +43,7 @@ use crate::admin_http::{self, Readiness};
 use crate::broker::{Broker, TopicDefaults};
 use crate::config::BrokerConfig;
 use crate::coordinator::CoordinatorConfig;
+use crate::data_dir::DataDirLock;
 use crate::dispatch::Dispatcher;
 use crate::error::BrokerError;
 use crate::partition::PartitionManager;
@@ -162,6 +168,8 @@ pub struct Node {
     admin_task: tokio::task::JoinHandle<()>,
     /// Heartbeats to the metadata leader, from registration until shutdown.
     heartbeat_task: AbortOnDrop,
+    /// Held until the node has stopped; see [`crate::data_dir`].
+    data_dir_lock: DataDirLock,
 }
 
 /// A background task that ends when its handle is dropped (a node dropped without serving
@@ -193,11 +201,30 @@ pub struct NodeAddresses {
 
 struct ReadyFlag {
     broker: watch::Sender<Option<Arc<Broker>>>,
+    /// Set once `start` has opened the assigned partitions and built the Kafka server.
+    started: std::sync::atomic::AtomicBool,
 }
 
 impl Readiness for ReadyFlag {
-    fn is_ready(&self) -> bool {
-        self.broker.borrow().as_ref().is_some_and(|b| b.is_registered() && b.meta.has_quorum())
+    fn unready_reasons(&self) -> Vec<String> {
+        let Some(broker) = self.broker.borrow().clone() else {
+            return vec!["metadata: starting".to_string()];
+        };
+        let mut reasons = Vec::new();
+        if !self.started.load(std::sync::atomic::Ordering::Acquire) {
+            reasons.push("starting: registering and opening the assigned partitions".to_string());
+        }
+        if !broker.is_registered() {
+            reasons.push("metadata: this broker is not registered yet".to_string());
+        }
+        if !broker.meta.has_quorum() {
+            reasons.push("metadata: no Raft leader with a quorum known".to_string());
+        }
+        if let Some(problem) = broker.meta.storage_problem() {
+            reasons.push(format!("metadata: {problem}"));
+        }
+        reasons.extend(broker.partitions.unready_reasons());
+        reasons
     }
 }
 
@@ -210,6 +237,8 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
 impl Node {
     /// Binds the listeners, starts the metadata node, registers, opens the partitions.
     pub async fn start(config: NodeConfig) -> Result<Node, BrokerError> {
+        // Before anything reads or writes the data directory: one process per directory.
+        let data_dir_lock = DataDirLock::acquire(&config.data_dir, config.node_id)?;
         let bind = |address: SocketAddr| async move {
             TcpListener::bind(address).await.map_err(|source| BrokerError::Bind { address, source })
         };
@@ -226,8 +255,14 @@ impl Node {
         }
         config.coordinator.validate().map_err(|reason| BrokerError::InvalidConfig { reason })?;
         validate_liveness(&config).map_err(|reason| BrokerError::InvalidConfig { reason })?;
+        if let Some(voters) = &config.voters {
+            let node_id = u64::try_from(config.node_id).unwrap_or(u64::MAX);
+            let raft_addr = local_addr(&raft_listener, config.raft_listen);
+            crate::voters::check_own_entry(node_id, &parse_voters(voters).map_err(BrokerError::Meta)?, raft_addr)
+                .map_err(|reason| BrokerError::InvalidConfig { reason })?;
+        }
         let admin_addr = local_addr(&admin, config.admin_listen);
-        let ready = Arc::new(ReadyFlag { broker: watch::channel(None).0 });
+        let ready = Arc::new(ReadyFlag { broker: watch::channel(None).0, started: false.into() });
         let (admin_stop, admin_stopped) = watch::channel(false);
         tracing::info!(address = %admin_addr, "admin listener ready");
         let admin_task = tokio::spawn(admin_http::serve(admin, ready.clone(), stopped(admin_stopped)));
@@ -270,7 +305,10 @@ impl Node {
         broker.apply_view(&view.view).await;
         let dispatcher = Arc::new(Dispatcher::new(Arc::clone(&broker)));
         let kafka = Server::from_listener(kafka_listener, config.kafka.clone(), dispatcher)?;
-        Ok(Node { config, broker, meta, kafka, admin_addr, admin_stop, admin_task, heartbeat_task })
+        let failed = partitions.failed_to_open().len();
+        tracing::info!(open = partitions.all().len(), failed, "assigned partitions opened");
+        ready.started.store(true, std::sync::atomic::Ordering::Release);
+        Ok(Node { config, broker, meta, kafka, admin_addr, admin_stop, admin_task, heartbeat_task, data_dir_lock })
     }
 
     /// The Kafka listener address.
@@ -320,6 +358,8 @@ impl Node {
             tracing::warn!(%error, "metadata node shutdown");
         }
         tracing::info!("broker stopped");
+        // Only now may another process open the directory.
+        drop(self.data_dir_lock);
         served
     }
 }
@@ -455,10 +495,21 @@ async fn follow_metadata(broker: Arc<Broker>, stop: impl Future<Output = ()>) {
     loop {
         let view = views.borrow_and_update().clone();
         broker.apply_view(&view.view).await;
+        // Partitions that failed to open are tried again when due, without a view change.
+        let retry = broker.partitions.next_open_retry();
         tokio::select! {
             changed = views.changed() => if changed.is_err() { return },
+            () = sleep_until_some(retry) => {}
             () = &mut stop => return,
         }
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,4 +1,5 @@
-//! `sluice cluster status`: brokers, controller and partition leaders.
+//! `sluice cluster status`: brokers, controller, partition leaders and offline replicas
+//! (replicas on a broker that is down, or that failed to open there).
 
 use std::io::Write;
 
@@ -27,13 +28,27 @@ pub async fn run(cluster: Cluster, command: ClusterCommand) -> anyhow::Result<()
     for topic in &description.topics {
         let leaders: Vec<String> = topic.partitions.iter().map(|p| format!("{}:{}", p.partition, p.leader)).collect();
         let under_replicated = topic.partitions.iter().filter(|p| p.isr.len() < p.replicas.len()).count();
+        let offline: Vec<String> = topic
+            .partitions
+            .iter()
+            .flat_map(|p| p.offline_replicas.iter().map(move |broker| format!("{}@{broker}", p.partition)))
+            .collect();
         writeln!(
             out,
-            "  {}  partitions {}  leaders [{}]  under-replicated {}",
+            "  {}  partitions {}  leaders [{}]  under-replicated {}{}",
             topic.name,
             topic.partitions.len(),
             leaders.join(" "),
-            under_replicated
+            under_replicated,
+            if offline.is_empty() { String::new() } else { format!("  offline replicas [{}]", offline.join(" ")) }
+        )?;
+    }
+    let offline_total: usize =
+        description.topics.iter().flat_map(|t| &t.partitions).map(|p| p.offline_replicas.len()).sum();
+    if offline_total > 0 {
+        writeln!(
+            out,
+            "offline replicas {offline_total} (partition@broker: down, or failed to open there; see its /ready)"
         )?;
     }
     Ok(())

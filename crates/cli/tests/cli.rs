@@ -264,3 +264,24 @@ async fn groups_resume_describe_lag_reset_and_delete() {
 
     broker.stop().await;
 }
+
+// Goal: `sluice cluster status` shows a replica that failed to open on its broker (issue 18:
+// it used to look healthy while the partition answered NOT_LEADER_OR_FOLLOWER). Method: a
+// file stands where the partition's directory must be created; after `topic create` the
+// status names the partition and broker as offline, and a healthy topic as not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_status_names_a_replica_that_failed_to_open() {
+    let broker = InProcessBroker::start().await;
+    let b = broker.bootstrap.clone();
+    let logs = broker._data.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("blocked-0"), b"in the way").unwrap();
+    stdout(&run(&b, &["topic", "create", "blocked"], None).await);
+    stdout(&run(&b, &["topic", "create", "healthy"], None).await);
+    let status = stdout(&run(&b, &["cluster", "status"], None).await);
+    let line = |topic: &str| status.lines().find(|line| line.trim_start().starts_with(topic)).unwrap().to_string();
+    assert!(line("blocked").ends_with("offline replicas [0@1]"), "{status}");
+    assert!(!line("healthy").contains("offline"), "{status}");
+    assert!(status.contains("offline replicas 1 "), "{status}");
+    broker.stop().await;
+}

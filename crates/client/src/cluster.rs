@@ -54,6 +54,8 @@ pub struct PartitionInfo {
     pub replicas: Vec<i32>,
     /// In-sync replica broker ids.
     pub isr: Vec<i32>,
+    /// Replicas the broker reports offline (down, or a replica that failed to open there).
+    pub offline_replicas: Vec<i32>,
     /// Kafka error code for this partition (0 when healthy).
     pub error_code: i16,
 }
@@ -282,6 +284,7 @@ impl Cluster {
                     leader_epoch: partition.leader_epoch,
                     replicas: partition.replica_nodes.iter().map(|id| id.0).collect(),
                     isr: partition.isr_nodes.iter().map(|id| id.0).collect(),
+                    offline_replicas: partition.offline_replicas.iter().map(|id| id.0).collect(),
                     error_code: partition.error_code,
                 })
                 .collect();

@@ -85,7 +85,20 @@ pub enum LogError {
         /// The original failure, as text.
         cause: String,
     },
-    /// An I/O operation failed. Usually not retriable: the operator must look at the disk.
+    /// The disk (or the user's quota) is full: ENOSPC or EDQUOT on a write. Nothing was
+    /// appended — a partial write was cut off and the log's tail checked — and the log is not
+    /// poisoned: it takes appends again as soon as there is space. Retriable; Kafka code
+    /// KAFKA_STORAGE_ERROR (56). Operator action: free space (retention, delete topics, grow
+    /// the volume).
+    #[error("no space left for the log at {dir}: {cause}")]
+    OutOfSpace {
+        /// Directory of the log.
+        dir: PathBuf,
+        /// The failed operation and the OS error, as text.
+        cause: String,
+    },
+    /// An I/O operation failed. Usually not retriable: the operator must look at the disk (a
+    /// segment write on a full disk is [`LogError::OutOfSpace`] instead).
     /// A failed fsync also poisons the log (see [`LogError::Poisoned`]).
     #[error("I/O error on {path}: {source}")]
     Io {
@@ -119,13 +132,22 @@ impl LogError {
             LogError::OffsetOutOfRange { .. } => 1, // OFFSET_OUT_OF_RANGE
             LogError::NonContiguous { .. } => 1,
             LogError::InvalidConfig(_) => 40, // INVALID_CONFIG
-            LogError::Poisoned { .. } | LogError::Io { .. } | LogError::Damaged { .. } => 56, // KAFKA_STORAGE_ERROR
+            LogError::Poisoned { .. }
+            | LogError::OutOfSpace { .. }
+            | LogError::Io { .. }
+            | LogError::Damaged { .. } => 56, // KAFKA_STORAGE_ERROR
         }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         LogError::Io { path: path.into(), source }
     }
+}
+
+/// Whether `error` means the disk or the quota is full (ENOSPC, EDQUOT): a refusal the log
+/// recovers from once space returns, unlike a failed fsync.
+pub fn is_out_of_space(error: &io::Error) -> bool {
+    matches!(error.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
 }
 
 /// Result alias for this crate.

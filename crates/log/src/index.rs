@@ -12,18 +12,31 @@
 //!   timestamp       i64   largest batch max-timestamp seen in the segment up to this entry
 //!   relative_offset u32   base offset of the batch where that maximum was reached
 //! ```
+//! The preallocated tail of an index is sparse: its pages get disk blocks only when first
+//! written. A store into a mapped page that the file system cannot back (a full disk) kills
+//! the process with SIGBUS, so [`IndexFile::push`] first backs the page an entry lands in with
+//! a `pwrite` of zeros ([`INDEX_BACKING_BYTES`] at a time), which fails with ENOSPC instead;
+//! the entry is then skipped (an index is sparse anyway: a lookup scans forward from the entry
+//! before).
+//!
 //! Entries are strictly increasing in both fields (time index: non-decreasing offset, strictly
 //! increasing timestamp). An index is a cache: recovery rebuilds it from the `.log` file, and
 //! a file that breaks these rules is rebuilt instead of trusted.
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use memmap2::{MmapMut, MmapOptions};
 
 use crate::batch::{be_i32, be_i64};
 use crate::config::{OFFSET_INDEX_ENTRY_BYTES, TIME_INDEX_ENTRY_BYTES};
+
+/// Bytes of an index file backed by one `pwrite` of zeros before entries are stored into
+/// them through the mapping: the common page size. Larger pages are backed a part at a time
+/// (the file system allocates the whole page on the first part).
+pub(crate) const INDEX_BACKING_BYTES: usize = 4096;
 
 /// One memory-mapped index file of fixed-width entries.
 #[derive(Debug)]
@@ -34,6 +47,8 @@ pub(crate) struct IndexFile {
     width: usize,
     entries: usize,
     capacity_entries: usize,
+    /// Bytes from the start known to have disk blocks (a multiple of [`INDEX_BACKING_BYTES`]).
+    backed_bytes: usize,
 }
 
 impl IndexFile {
@@ -44,8 +59,15 @@ impl IndexFile {
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
         let len = file.metadata()?.len() as usize;
         let entries = len / width;
-        let mut index =
-            IndexFile { path: path.to_path_buf(), file, mmap: None, width, entries, capacity_entries: entries };
+        let mut index = IndexFile {
+            path: path.to_path_buf(),
+            file,
+            mmap: None,
+            width,
+            entries,
+            capacity_entries: entries,
+            backed_bytes: 0,
+        };
         match preallocate_bytes {
             Some(bytes) => index.resize(bytes.max(entries * width))?,
             None => index.remap(len - len % width)?,
@@ -78,6 +100,8 @@ impl IndexFile {
         self.mmap = None;
         self.file.set_len(bytes as u64)?;
         self.entries = self.entries.min(bytes / self.width);
+        // The pages holding entries have blocks; beyond them nothing is assumed.
+        self.backed_bytes = (self.entries * self.width).next_multiple_of(INDEX_BACKING_BYTES);
         self.remap(bytes)
     }
 
@@ -100,14 +124,30 @@ impl IndexFile {
         &m[i * self.width..(i + 1) * self.width]
     }
 
-    /// Appends one entry. The caller checks `is_full` first.
-    pub(crate) fn push(&mut self, bytes: &[u8]) {
+    /// Appends one entry. The caller checks `is_full` first. Fails (storing nothing) when the
+    /// entry's page cannot be given disk blocks, for example on a full disk.
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> io::Result<()> {
         assert_eq!(bytes.len(), self.width);
         assert!(!self.is_full(), "push into a full index {}", self.path.display());
         let at = self.entries * self.width;
+        self.back_through(at + self.width)?;
         let m = self.mmap.as_mut().expect("an index with capacity is mapped");
         m[at..at + self.width].copy_from_slice(bytes);
         self.entries += 1;
+        Ok(())
+    }
+
+    /// Gives disk blocks to the file up to `end` (within its length) by writing zeros past the
+    /// entries, so that stores through the mapping cannot fault.
+    fn back_through(&mut self, end: usize) -> io::Result<()> {
+        let file_len = self.capacity_entries * self.width;
+        while self.backed_bytes < end {
+            let chunk_end = (self.backed_bytes + INDEX_BACKING_BYTES).min(file_len);
+            let zeros = [0u8; INDEX_BACKING_BYTES];
+            self.file.write_all_at(&zeros[..chunk_end - self.backed_bytes], self.backed_bytes as u64)?;
+            self.backed_bytes += INDEX_BACKING_BYTES;
+        }
+        Ok(())
     }
 
     /// Forgets entries from `n` on.
@@ -140,11 +180,11 @@ impl OffsetIndex {
         (be_i32(e, 0) as u32, be_i32(e, 4) as u32)
     }
 
-    pub(crate) fn push(&mut self, relative_offset: u32, position: u32) {
+    pub(crate) fn push(&mut self, relative_offset: u32, position: u32) -> io::Result<()> {
         let mut e = [0u8; OFFSET_INDEX_ENTRY_BYTES];
         e[..4].copy_from_slice(&relative_offset.to_be_bytes());
         e[4..].copy_from_slice(&position.to_be_bytes());
-        self.file.push(&e);
+        self.file.push(&e)
     }
 
     /// The last entry whose relative offset is at most `relative_offset`.
@@ -217,11 +257,11 @@ impl TimeIndex {
         (n > 0).then(|| self.get(n - 1))
     }
 
-    pub(crate) fn push(&mut self, timestamp: i64, relative_offset: u32) {
+    pub(crate) fn push(&mut self, timestamp: i64, relative_offset: u32) -> io::Result<()> {
         let mut e = [0u8; TIME_INDEX_ENTRY_BYTES];
         e[..8].copy_from_slice(&timestamp.to_be_bytes());
         e[8..].copy_from_slice(&relative_offset.to_be_bytes());
-        self.file.push(&e);
+        self.file.push(&e)
     }
 
     /// The last entry whose timestamp is below `timestamp`: every batch up to its offset has a
@@ -268,7 +308,7 @@ mod tests {
         let path = dir.path().join("0.index");
         let mut idx = OffsetIndex::open(&path, Some(800)).unwrap();
         for i in 0..10u32 {
-            idx.push(i * 10, i * 1000);
+            idx.push(i * 10, i * 1000).unwrap();
         }
         assert_eq!(idx.lookup(0), Some((0, 0)));
         assert_eq!(idx.lookup(55), Some((50, 5000)));
@@ -287,9 +327,9 @@ mod tests {
     fn time_index_lookup_below() {
         let dir = tempfile::tempdir().unwrap();
         let mut idx = TimeIndex::open(&dir.path().join("0.timeindex"), Some(120)).unwrap();
-        idx.push(100, 0);
-        idx.push(200, 5);
-        idx.push(300, 9);
+        idx.push(100, 0).unwrap();
+        idx.push(200, 5).unwrap();
+        idx.push(300, 9).unwrap();
         assert_eq!(idx.lookup_below(100), None);
         assert_eq!(idx.lookup_below(101), Some((100, 0)));
         assert_eq!(idx.lookup_below(300), Some((200, 5)));

@@ -32,7 +32,7 @@ pub mod validate;
 pub use cleaner::CompactionOutcome;
 pub use config::{CleanupPolicy, FlushPolicy, LogConfig, MessageTimestampType};
 pub use epoch::{EpochEntry, LeaderEpochCache};
-pub use error::{LogError, Result};
+pub use error::{is_out_of_space, LogError, Result};
 #[cfg(any(test, feature = "fault-injection"))]
 pub use log::Fault;
 pub use log::{AppendInfo, Clock, FileRegion, Log, ReadResult, RetentionOutcome, SystemClock};

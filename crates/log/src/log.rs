@@ -20,11 +20,17 @@ use crate::batch::{assign_offsets, validate_batches, BatchHeader, Origin, ValidB
 use crate::checkpoint::{sync_dir, Checkpoint};
 use crate::config::{FlushPolicy, LogConfig, ROLL_SYNCS_IN_FLIGHT_MAX};
 use crate::epoch::LeaderEpochCache;
-use crate::error::{LogError, Result};
+use crate::error::{is_out_of_space, LogError, Result};
 use crate::records::{parse_records, records_section};
 use crate::segment::{file_name, Segment};
 
 const LOCK_FILE: &str = ".lock";
+
+/// Bytes [`Log::probe_space`] writes (and cuts off again) to see whether a full disk has space
+/// again. A failed write that is cut back frees the few blocks it took, so a probe of one page
+/// would report space that no real batch fits in; 1 MiB is a batch of common size with room
+/// to spare. Costs one unsynced 1 MiB write per probe (per refusing log, once a second).
+pub const SPACE_PROBE_BYTES: usize = 1024 * 1024;
 
 /// Source of "now" in milliseconds since the Unix epoch; tests substitute a manual clock.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -122,6 +128,8 @@ pub struct RetentionOutcome {
 pub enum Fault {
     /// The next fsync of segment data fails with an I/O error.
     FailNextSync,
+    /// The next segment write stops half-way with ENOSPC, leaving a partial batch on disk.
+    NoSpaceOnNextWrite,
 }
 
 type PendingSync = (i64, JoinHandle<std::io::Result<()>>);
@@ -142,6 +150,9 @@ pub struct Log {
     /// Background syncs of rolled segments (flush policy `Os`): (segment end offset, job).
     pending_syncs: Vec<PendingSync>,
     poisoned: Option<String>,
+    /// Set while writes fail for lack of space (the cause); cleared by the next write that
+    /// succeeds. Not a poisoning: nothing partial stays on disk.
+    out_of_space: Option<String>,
     _lock: File,
     #[cfg(any(test, feature = "fault-injection"))]
     fault: Option<Fault>,
@@ -254,6 +265,7 @@ impl Log {
             unsynced_since_ms: None,
             pending_syncs: Vec::new(),
             poisoned: None,
+            out_of_space: None,
             _lock: lock,
             #[cfg(any(test, feature = "fault-injection"))]
             fault: None,
@@ -433,9 +445,10 @@ impl Log {
         if self.active().needs_roll(buf.len() as u64, last_offset, incoming_timestamp, now, &self.config) {
             self.roll_at(first_offset)?;
         }
-        if let Err(e) = self.active_mut().append(buf, batches) {
-            return Err(self.poison("segment write", e));
+        if let Err(e) = self.write_active(buf, batches) {
+            return Err(self.write_failed(e));
         }
+        self.space_is_back("segment write");
         self.after_append(now)?;
         Ok(AppendInfo {
             first_offset,
@@ -444,6 +457,75 @@ impl Log {
             batches: batches.len(),
             bytes: buf.len(),
         })
+    }
+
+    fn write_active(&mut self, buf: &[u8], batches: &[ValidBatch]) -> std::io::Result<()> {
+        #[cfg(any(test, feature = "fault-injection"))]
+        if self.fault == Some(Fault::NoSpaceOnNextWrite) {
+            self.fault = None;
+            self.active_mut().write_torn_for_test(&buf[..buf.len() / 2])?;
+            return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        }
+        self.active_mut().append(buf, batches)
+    }
+
+    /// A segment write failed. Out of space: the partial write is cut off and the tail
+    /// checked, and the append is refused without poisoning the log (it retries with the next
+    /// append). Any other error, or a tail that does not check out, poisons the log.
+    fn write_failed(&mut self, e: std::io::Error) -> LogError {
+        if !is_out_of_space(&e) {
+            return self.poison("segment write", e);
+        }
+        if let Err(cut) = self.active_mut().discard_unaccounted_tail() {
+            return self.poison("cutting a failed write back", cut);
+        }
+        self.out_of_space("segment write", &e)
+    }
+
+    /// Records that `what` found no space; logs once per episode, not per refused append.
+    fn out_of_space(&mut self, what: &str, e: &std::io::Error) -> LogError {
+        let cause = format!("{what}: {e}");
+        if self.out_of_space.is_none() {
+            tracing::error!(dir = %self.dir.display(), error = %e, "{what} found no space left; appends are refused until there is space");
+        }
+        self.out_of_space = Some(cause.clone());
+        LogError::OutOfSpace { dir: self.dir.clone(), cause }
+    }
+
+    fn space_is_back(&mut self, what: &str) {
+        if self.out_of_space.take().is_some() {
+            tracing::info!(dir = %self.dir.display(), "{what} succeeded: space is available again; appends resumed");
+        }
+    }
+
+    /// Why the log refuses appends now, if it does: a failed fsync (until reopened) or no
+    /// space (until a write or [`Log::probe_space`] succeeds).
+    pub fn write_refusal(&self) -> Option<String> {
+        self.poisoned
+            .clone()
+            .map(|cause| format!("refuses writes after a failed fsync: {cause}"))
+            .or_else(|| self.out_of_space.as_ref().map(|cause| format!("no space left: {cause}")))
+    }
+
+    /// Why the log cannot append now for lack of space, if it cannot.
+    pub fn out_of_space_cause(&self) -> Option<&str> {
+        self.out_of_space.as_deref()
+    }
+
+    /// For a log that found no space: whether its active segment can grow by
+    /// [`SPACE_PROBE_BYTES`] now
+    /// (writes zeros past the end and cuts them off). Clears the condition when it can, so
+    /// that a log nobody writes to stops reporting a full disk once space returns.
+    pub fn probe_space(&mut self) -> Result<bool> {
+        if self.out_of_space.is_none() {
+            return Ok(true);
+        }
+        self.check_writable()?;
+        let grew = self.active().can_grow_by(SPACE_PROBE_BYTES).map_err(|e| LogError::io(&self.dir, e))?;
+        if grew {
+            self.space_is_back("space probe");
+        }
+        Ok(grew)
     }
 
     fn after_append(&mut self, now: i64) -> Result<()> {
@@ -559,7 +641,12 @@ impl Log {
                 self.unsynced_since_ms = None;
             }
         }
-        let segment = Segment::create(&dir, new_base, &self.config).map_err(|e| LogError::io(&dir, e))?;
+        let segment = match Segment::create(&dir, new_base, &self.config) {
+            Ok(segment) => segment,
+            // The sealed segment stays active; the next append rolls again.
+            Err(e) if is_out_of_space(&e) => return Err(self.out_of_space("creating a segment", &e)),
+            Err(e) => return Err(LogError::io(&dir, e)),
+        };
         self.segments.insert(new_base, segment);
         sync_dir(&dir)?;
         tracing::debug!(dir = %dir.display(), new_base, "rolled segment");

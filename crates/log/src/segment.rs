@@ -255,9 +255,15 @@ impl Segment {
         self.note_timestamp(h);
         if self.bytes_since_index_entry > self.index_interval_bytes && !self.index_full() {
             let rel = (h.base_offset - self.base_offset) as u32;
-            self.offset_index.push(rel, position as u32);
-            self.maybe_append_time_entry();
-            self.bytes_since_index_entry = 0;
+            // An entry that cannot be stored (no disk space for its page) is skipped and
+            // tried again with the next batch: lookups scan forward from the entry before.
+            match self.offset_index.push(rel, position as u32) {
+                Ok(()) => {
+                    self.maybe_append_time_entry();
+                    self.bytes_since_index_entry = 0;
+                }
+                Err(error) => tracing::debug!(segment = self.base_offset, %error, "offset index entry skipped"),
+            }
         }
         self.bytes_since_index_entry += h.total_bytes() as u64;
         self.next_offset = h.last_offset() + 1;
@@ -267,7 +273,9 @@ impl Segment {
         let newer = self.time_index.last().is_none_or(|(ts, _)| self.max_timestamp > ts);
         if self.max_timestamp >= 0 && newer && !self.time_index.file.is_full() {
             let rel = (self.offset_of_max_timestamp - self.base_offset) as u32;
-            self.time_index.push(self.max_timestamp, rel);
+            if let Err(error) = self.time_index.push(self.max_timestamp, rel) {
+                tracing::debug!(segment = self.base_offset, %error, "time index entry skipped");
+            }
         }
     }
 
@@ -306,6 +314,52 @@ impl Segment {
         }
         self.size += buf.len() as u64;
         Ok(())
+    }
+
+    /// After a failed append: cuts the `.log` file back to the bytes accounted for (a write
+    /// that failed part-way, for example on a full disk, may have left a partial batch), then
+    /// checks that the file now ends exactly at the last accounted batch and that this batch
+    /// reads back whole with a good CRC. An error means the segment cannot be trusted.
+    pub(crate) fn discard_unaccounted_tail(&mut self) -> io::Result<()> {
+        self.file.set_len(self.size)?;
+        let on_disk = self.file.metadata()?.len();
+        if on_disk != self.size {
+            return Err(io::Error::other(format!("segment is {on_disk} bytes after a cut to {}", self.size)));
+        }
+        if self.next_offset > self.base_offset {
+            let last = self.next_offset - 1;
+            let intact = match self.find_batch(last)? {
+                Some((position, header)) if header.last_offset() == last => {
+                    position + header.total_bytes() as u64 == self.size
+                        && verify_stored(&self.batch_at(position, &header)?)
+                }
+                _ => false,
+            };
+            if !intact {
+                return Err(io::Error::other(format!("the last batch (offset {last}) does not read back intact")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `partial` past the accounted end without accounting it: a torn write, as a
+    /// full disk leaves one (fault injection).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub(crate) fn write_torn_for_test(&self, partial: &[u8]) -> io::Result<()> {
+        self.file.write_all_at(partial, self.size)
+    }
+
+    /// Whether the segment's file can grow by `bytes` now: writes that many zeros past its end
+    /// and cuts them off again. Used to notice that a full disk has space again.
+    pub(crate) fn can_grow_by(&self, bytes: usize) -> io::Result<bool> {
+        let zeros = vec![0u8; bytes];
+        let grown = self.file.write_all_at(&zeros, self.size);
+        self.file.set_len(self.size)?;
+        match grown {
+            Ok(()) => Ok(true),
+            Err(error) if crate::error::is_out_of_space(&error) => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 
     /// Adds the final time-index entry and trims both indexes to their used length.

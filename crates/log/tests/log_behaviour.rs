@@ -317,6 +317,39 @@ fn a_failed_fsync_poisons_the_log() {
 }
 
 #[test]
+fn a_write_that_finds_no_space_is_refused_cut_back_and_does_not_poison() {
+    // Goal: ENOSPC on a segment write is a refusal, not a failed fsync: the partial batch it
+    // left on disk is cut off, nothing is appended, the log says why, and the next append
+    // (once there is space) continues the log; a reopen finds no torn tail.
+    // Method: the NoSpaceOnNextWrite fault writes half a batch and fails with StorageFull.
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { flush: FlushPolicy::EveryBatch, ..small_config() };
+    let mut log = Log::open(dir.path(), config.clone()).unwrap();
+    fill(&mut log, 3, 1, 0);
+    let before = read_all(&log, 0, 100_000);
+    let size_before = log.size_bytes();
+    log.inject_fault(Fault::NoSpaceOnNextWrite);
+    let mut refused = batch(0, &[(None, Some(b"refused".as_slice()))], 0);
+    let error = log.append(&mut refused, 0).unwrap_err();
+    assert!(matches!(error, LogError::OutOfSpace { .. }), "{error}");
+    assert_eq!(error.kafka_error_code(), 56);
+    assert!(log.out_of_space_cause().is_some());
+    assert_eq!((log.log_end_offset(), log.size_bytes()), (3, size_before));
+    let segment = dir.path().join(format!("{:020}.log", 0));
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), size_before, "the partial batch is cut off");
+    assert!(log.probe_space().unwrap(), "this disk has space");
+    assert!(log.out_of_space_cause().is_none());
+    let mut accepted = batch(0, &[(None, Some(b"accepted".as_slice()))], 0);
+    assert_eq!(log.append(&mut accepted, 0).unwrap().first_offset, 3);
+    log.close().unwrap();
+    let log = Log::open(dir.path(), config).unwrap();
+    let after = read_all(&log, 0, 100_000);
+    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(after[..before.len()], before[..]);
+    assert_eq!(after[3].value.as_deref(), Some(b"accepted".as_slice()));
+}
+
+#[test]
 fn clean_close_skips_recovery_and_reopens_identically() {
     // Goal: a closed log reopens with the same offsets, data, high watermark and log start.
     let dir = tempfile::tempdir().unwrap();

@@ -340,7 +340,8 @@ impl MetaError {
 /// Opening the on-disk Raft state failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// An I/O call failed. Not retriable without operator action (disk full, permissions).
+    /// An I/O call failed. Not retriable without operator action (permissions, a failing
+    /// disk). A full disk stalls the log store's writes instead (see `log_store`).
     #[error("{operation} {path}: {source}")]
     Io {
         /// What was being done.

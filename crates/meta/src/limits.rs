@@ -128,3 +128,22 @@ pub const FORWARD_QUEUE_IDLE_MS: u64 = 10_000;
 pub const PROPOSE_RETRY_PAUSE_MS: u64 = 20;
 // A forwarded membership change outlives the leader's wait for the previous change to settle.
 const _: () = assert!(MEMBERSHIP_SETTLE_WAIT_MS < MEMBERSHIP_CHANGE_TIMEOUT_MS);
+
+/// First pause before the Raft log writer retries a write that found the disk full, in
+/// milliseconds. While it waits, every later write waits behind it (openraft needs log I/O in
+/// order), so a short first pause resumes the node quickly once space is freed; each try costs
+/// a write attempt and, for an append, a re-read of the log's files.
+pub const LOG_WRITE_NO_SPACE_RETRY_MIN_MS: u64 = 100;
+
+/// Longest pause between such retries, in milliseconds: how long the node may stay stalled
+/// after space returns.
+pub const LOG_WRITE_NO_SPACE_RETRY_MAX_MS: u64 = 2_000;
+
+const _: () =
+    assert!(LOG_WRITE_NO_SPACE_RETRY_MIN_MS > 0 && LOG_WRITE_NO_SPACE_RETRY_MIN_MS <= LOG_WRITE_NO_SPACE_RETRY_MAX_MS);
+
+/// Fewest bytes the stalled Raft log writer checks are free (by writing zeros at the end of
+/// the active segment and cutting them off) before it retries: a page, so that the state file
+/// (about 100 bytes) and small entries find a whole block and not just the slack a cut-back
+/// write left behind.
+pub const LOG_WRITE_NO_SPACE_PROBE_BYTES_MIN: usize = 4096;

@@ -274,7 +274,8 @@ impl SegmentedLog {
                 fs::remove_file(segment_path(&self.dir, old.base))?;
                 self.bases.retain(|b| *b != old.base);
             } else {
-                old.file.sync_all()?;
+                // A failed fsync is never mistaken for a full disk (see `is_out_of_space`).
+                old.file.sync_all().map_err(fsync_failed)?;
             }
         }
         let path = segment_path(&self.dir, base);
@@ -291,9 +292,43 @@ impl SegmentedLog {
     /// Makes every appended record durable.
     pub fn sync(&mut self) -> io::Result<()> {
         match &self.active {
-            Some(active) => active.file.sync_data(),
+            Some(active) => active.file.sync_data().map_err(fsync_failed),
             None => Ok(()),
         }
+    }
+
+    /// Whether the active segment can grow by `bytes` now: writes that many zeros at its end
+    /// and cuts them off again. Lets a writer waiting for disk space test for it without
+    /// tearing and recovering the log on every try.
+    pub fn has_room_for(&mut self, bytes: usize) -> io::Result<bool> {
+        let Some(active) = &self.active else { return Ok(true) };
+        let grown = std::os::unix::fs::FileExt::write_all_at(&active.file, &vec![0u8; bytes], active.len_bytes);
+        active.file.set_len(active.len_bytes)?;
+        match grown {
+            Ok(()) => Ok(true),
+            Err(error) if is_out_of_space(&error) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// After an append from `first_index` on failed for lack of space: reopens the log from its
+    /// files (recovery cuts a torn record and checks every record's CRC), removes any entry of
+    /// the failed append that reached the disk whole, and checks that the log still holds the
+    /// entry before `first_index` if it did before. The log is then as before the append, and
+    /// the append can be retried. An error means the log cannot be trusted (poison it).
+    pub fn recover_failed_append(&mut self, first_index: u64) -> Result<(), StoreError> {
+        let previous = first_index.checked_sub(1).filter(|index| self.positions.contains_key(index));
+        let (mut fresh, _) = SegmentedLog::open(&self.dir, self.segment_bytes_max)?;
+        fresh.truncate_from(first_index).map_err(|e| StoreError::io("truncate", &self.dir, e))?;
+        let last = fresh.positions.last_key_value().map(|(index, _)| *index);
+        if previous.is_some_and(|index| last != Some(index)) || last.is_some_and(|index| index >= first_index) {
+            return Err(StoreError::Corrupt {
+                path: self.dir.clone(),
+                reason: format!("after a failed append at {first_index} the log ends at {last:?}, not {previous:?}"),
+            });
+        }
+        *self = fresh;
+        Ok(())
     }
 
     /// Removes the entry at `index` and every later one, durably.
@@ -344,13 +379,32 @@ impl SegmentedLog {
         Ok(())
     }
 
-    /// Replaces the Raft state file atomically and durably.
+    /// Replaces the Raft state file atomically and durably. Out of space, the temporary file
+    /// is removed again (the old state file is untouched) and the call can be retried.
     pub fn save_state(&self, state: &PersistedState) -> io::Result<()> {
         let payload = postcard::to_allocvec(state).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let mut bytes = frame::file_header(frame::RAFT_STATE_MAGIC).to_vec();
         frame::encode_record(&payload, &mut bytes);
-        durable::write_atomically(&self.dir, RAFT_STATE_FILE, &bytes)
+        let written = durable::write_atomically(&self.dir, RAFT_STATE_FILE, &bytes);
+        if written.as_ref().is_err_and(is_out_of_space) {
+            let _ = durable::remove_if_exists(&durable::tmp_path(&self.dir, RAFT_STATE_FILE));
+        }
+        written
     }
+}
+
+/// Whether a write failed because the disk or the quota is full (ENOSPC, EDQUOT). Such a
+/// write can be undone and retried; a failed fsync cannot (its errors are re-kinded by
+/// [`fsync_failed`] so that they never match here).
+pub fn is_out_of_space(error: &io::Error) -> bool {
+    matches!(error.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
+}
+
+/// An fsync error, kept apart from a full disk: after a failed fsync the page cache cannot be
+/// trusted, whatever the reason (ext4 and NFS can report ENOSPC from fsync after dropping the
+/// data).
+fn fsync_failed(error: io::Error) -> io::Error {
+    io::Error::other(format!("fsync failed: {error}"))
 }
 
 fn read_state(dir: &Path) -> Result<PersistedState, StoreError> {

@@ -19,9 +19,21 @@
 //! on restart and learns the rest from the leader). Writing it on every commit would put two
 //! more fsyncs (file and directory) on the path of every append.
 //!
-//! If a write or fsync fails, the store is poisoned: the failed append's callback gets the
-//! error and every later write is refused, because the page cache can no longer be trusted.
-//! Restart the node to recover from the files.
+//! If an fsync fails, or a write fails for any reason but a full disk, the store is
+//! poisoned: the failed append's callback gets the error and every later write is refused,
+//! because the page cache can no longer be trusted. Restart the node to recover from the files.
+//!
+//! A write that finds the disk full (ENOSPC, EDQUOT) is not an error to openraft — openraft
+//! treats every storage error as fatal and stops the Raft node for good — but a stall: the
+//! writer undoes it (an append: the log is reopened from its files, which cuts the torn record
+//! and checks every CRC, and any whole record of the failed append is removed; the state file:
+//! its temporary copy is removed) and retries it, with every later write queued behind it in
+//! order, after a pause growing from [`LOG_WRITE_NO_SPACE_RETRY_MIN_MS`] to
+//! [`LOG_WRITE_NO_SPACE_RETRY_MAX_MS`]. Meanwhile the append's callback is not called, so the
+//! entries are not reported durable and this node does not count towards committing them;
+//! proposals through it time out; a vote it must save waits. [`StoreHealth`] reports the stall
+//! (`/ready` says 503), logged once when it starts and once when it ends. When space returns
+//! the queued writes complete and the node carries on without a restart.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -46,6 +58,10 @@ use crate::error::StoreError;
 use crate::limits::COMMITTED_WRITE_INTERVAL_MS;
 use crate::limits::LOG_ENTRY_BYTES_MAX;
 use crate::limits::LOG_SEGMENT_BYTES_MAX;
+use crate::limits::LOG_WRITE_NO_SPACE_PROBE_BYTES_MIN;
+use crate::limits::LOG_WRITE_NO_SPACE_RETRY_MAX_MS;
+use crate::limits::LOG_WRITE_NO_SPACE_RETRY_MIN_MS;
+use crate::log_segments::is_out_of_space;
 use crate::log_segments::PersistedState;
 use crate::log_segments::SegmentedLog;
 use crate::types::Entry;
@@ -66,6 +82,27 @@ struct Cache {
     entries: BTreeMap<u64, Entry>,
     state: PersistedState,
     poisoned: Option<String>,
+    /// Set while writes wait for disk space (the cause).
+    stalled: Option<String>,
+}
+
+/// Whether the log store can write: a cheap handle for readiness checks.
+#[derive(Debug, Clone)]
+pub struct StoreHealth {
+    cache: Arc<Mutex<Cache>>,
+}
+
+impl StoreHealth {
+    /// Why the store cannot write now, if it cannot: poisoned (until restart) or waiting for
+    /// disk space (until there is space).
+    pub fn write_refusal(&self) -> Option<String> {
+        let cache = self.cache.lock().expect("log cache lock poisoned");
+        match (&cache.poisoned, &cache.stalled) {
+            (Some(reason), _) => Some(format!("Raft log refuses writes after an I/O failure: {reason}")),
+            (None, Some(reason)) => Some(format!("Raft log waits for disk space: {reason}")),
+            (None, None) => None,
+        }
+    }
 }
 
 type Reply = oneshot::Sender<Result<(), String>>;
@@ -157,6 +194,7 @@ impl LogStore {
             entries: recovered.entries.into_iter().map(|e| (e.log_id.index, e)).collect(),
             state: recovered.state,
             poisoned: None,
+            stalled: None,
         };
         let cache = Arc::new(Mutex::new(cache));
         let (ops, receiver) = mpsc::channel();
@@ -166,6 +204,11 @@ impl LogStore {
             .spawn(move || run_writer(segments, receiver, writer_cache))
             .map_err(|e| StoreError::io("spawn writer thread for", dir, e))?;
         Ok(LogStore { cache, ops, writer: Arc::new(Mutex::new(Some(handle))) })
+    }
+
+    /// A handle that says whether the store can write.
+    pub fn health(&self) -> StoreHealth {
+        StoreHealth { cache: self.cache.clone() }
     }
 
     /// A handle to wait for the writer thread after the store is dropped.
@@ -322,31 +365,71 @@ fn run_writer(mut log: SegmentedLog, receiver: mpsc::Receiver<WriteOp>, cache: A
     let mut behind: Option<PersistedState> = None;
     let mut last_behind_write = Instant::now();
     let interval = Duration::from_millis(COMMITTED_WRITE_INTERVAL_MS);
+    // Writes refused for lack of space, in order, retried before anything newer.
+    let mut waiting: Vec<WriteOp> = Vec::new();
+    // While out of space: the pause before the next retry.
+    let mut retry_pause: Option<Duration> = None;
     loop {
-        let first = if behind.is_some() {
-            match receiver.recv_timeout(interval.saturating_sub(last_behind_write.elapsed())) {
+        let timeout = match (retry_pause, &behind) {
+            (Some(pause), _) => Some(pause),
+            (None, Some(_)) => Some(interval.saturating_sub(last_behind_write.elapsed())),
+            (None, None) => None,
+        };
+        let first = match timeout {
+            Some(timeout) => match receiver.recv_timeout(timeout) {
                 Ok(op) => Some(op),
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
+                // The store is gone; writes still waiting for space were never acknowledged.
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        } else {
-            match receiver.recv() {
+            },
+            None => match receiver.recv() {
                 Ok(op) => Some(op),
                 Err(_) => break,
-            }
+            },
         };
-        let mut batch: Vec<WriteOp> = first.into_iter().collect();
+        if retry_pause.is_some() && !has_room(&mut log, &waiting) {
+            // Still full: wait longer, keeping what arrived in order behind the stalled ops.
+            waiting.extend(first);
+            retry_pause = Some(next_retry_pause(retry_pause));
+            continue;
+        }
+        let mut batch: Vec<WriteOp> = std::mem::take(&mut waiting);
+        batch.extend(first);
         while !batch.is_empty() && batch.len() < WRITER_BATCH_OPS_MAX {
             match receiver.try_recv() {
                 Ok(op) => batch.push(op),
                 Err(_) => break,
             }
         }
-        let mut result = run_batch(&mut log, batch, &mut poisoned, &mut behind);
-        if result.is_ok() && poisoned.is_none() && last_behind_write.elapsed() >= interval {
+        let mut result = match run_batch(&mut log, batch, &mut poisoned, &mut behind) {
+            BatchEnd::Done(result) => {
+                if retry_pause.take().is_some() {
+                    tracing::info!("Raft log writes succeed again: disk space is available");
+                    cache.lock().expect("log cache lock poisoned").stalled = None;
+                }
+                result
+            }
+            BatchEnd::OutOfSpace { error, remaining } => {
+                if retry_pause.is_none() {
+                    tracing::error!(%error, "Raft log write found no space left; writes wait and are retried until there is space");
+                    cache.lock().expect("log cache lock poisoned").stalled = Some(error.to_string());
+                }
+                retry_pause = Some(next_retry_pause(retry_pause));
+                waiting = remaining;
+                Ok(())
+            }
+        };
+        if result.is_ok() && poisoned.is_none() && retry_pause.is_none() && last_behind_write.elapsed() >= interval {
             if let Some(state) = behind.take() {
-                result = log.save_state(&state);
                 last_behind_write = Instant::now();
+                result = match log.save_state(&state) {
+                    // Only a hint: kept and written with the next state change.
+                    Err(error) if is_out_of_space(&error) => {
+                        behind = Some(state);
+                        Ok(())
+                    }
+                    other => other,
+                };
             }
         }
         if let Err(error) = result {
@@ -354,6 +437,9 @@ fn run_writer(mut log: SegmentedLog, receiver: mpsc::Receiver<WriteOp>, cache: A
             let reason = error.to_string();
             cache.lock().expect("log cache lock poisoned").poisoned = Some(reason.clone());
             poisoned = Some(reason);
+            for op in waiting.drain(..) {
+                fail_op(op, &error.to_string());
+            }
         }
     }
     if let (Some(state), None) = (behind, &poisoned) {
@@ -364,6 +450,34 @@ fn run_writer(mut log: SegmentedLog, receiver: mpsc::Receiver<WriteOp>, cache: A
     tracing::debug!("Raft log writer stopped");
 }
 
+/// Whether the disk has room for the first waiting write (an append's records, or a state
+/// file). An error other than a full disk is left for the write itself to meet.
+fn has_room(log: &mut SegmentedLog, waiting: &[WriteOp]) -> bool {
+    let bytes = match waiting.first() {
+        Some(WriteOp::Append { records, .. }) => {
+            records.iter().map(|(_, payload)| payload.len() + crate::frame::RECORD_HEADER_BYTES).sum()
+        }
+        _ => LOG_WRITE_NO_SPACE_PROBE_BYTES_MIN,
+    };
+    log.has_room_for(bytes.max(LOG_WRITE_NO_SPACE_PROBE_BYTES_MIN)).unwrap_or(true)
+}
+
+/// The pause before the next retry while out of space: doubling, within the limits.
+fn next_retry_pause(previous: Option<Duration>) -> Duration {
+    let min = Duration::from_millis(LOG_WRITE_NO_SPACE_RETRY_MIN_MS);
+    let max = Duration::from_millis(LOG_WRITE_NO_SPACE_RETRY_MAX_MS);
+    previous.map_or(min, |pause| (pause * 2).min(max))
+}
+
+/// How a batch of writes ended.
+enum BatchEnd {
+    /// Every op ran (the result says whether the last write failed, poisoning the store).
+    Done(std::io::Result<()>),
+    /// An op found no space: it was undone, and it and the ops after it are to be retried in
+    /// order. Appends before it were fsynced and reported durable.
+    OutOfSpace { error: std::io::Error, remaining: Vec<WriteOp> },
+}
+
 /// Runs one batch: appends are written as they come and fsynced together; their callbacks run
 /// only after that fsync. Ops that must be durable on return first flush pending appends.
 /// A committed-only state change is left in `behind` for the caller to write later.
@@ -372,44 +486,41 @@ fn run_batch(
     batch: Vec<WriteOp>,
     poisoned: &mut Option<String>,
     behind: &mut Option<PersistedState>,
-) -> std::io::Result<()> {
+) -> BatchEnd {
     let mut pending: Vec<LogFlushed<TypeConfig>> = Vec::new();
     let mut result = Ok(());
-    for op in batch {
+    let mut ops = batch.into_iter();
+    while let Some(op) = ops.next() {
         if let Some(reason) = poisoned.clone().or_else(|| result.as_ref().err().map(|e: &std::io::Error| e.to_string()))
         {
             fail_op(op, &reason);
             continue;
         }
-        result = match op {
-            WriteOp::Append { records, callback } => {
-                pending.push(callback);
-                log.append(&records)
+        let (op, outcome) = run_op(log, op, &mut pending, behind);
+        match outcome {
+            Err(error) if is_out_of_space(&error) => {
+                // Appends written before this op are whole on disk: make them durable now.
+                let flushed = flush(log, &mut pending);
+                let undone = match (&op, flushed) {
+                    (_, Err(error)) => Err(error),
+                    (Some(WriteOp::Append { records, .. }), Ok(())) => {
+                        let first = records.first().map(|(index, _)| *index).unwrap_or_default();
+                        log.recover_failed_append(first).map_err(std::io::Error::other)
+                    }
+                    (_, Ok(())) => Ok(()),
+                };
+                if let Err(undo_error) = undone {
+                    result = Err(undo_error);
+                    if let Some(op) = op {
+                        fail_op(op, &format!("{error}"));
+                    }
+                    continue;
+                }
+                let remaining = op.into_iter().chain(ops).collect();
+                return BatchEnd::OutOfSpace { error, remaining };
             }
-            WriteOp::SaveState { state, reply: None } => {
-                *behind = Some(state);
-                Ok(())
-            }
-            WriteOp::SaveState { state, reply: Some(reply) } => {
-                // The state carries the newest committed id too, so nothing stays behind.
-                *behind = None;
-                let outcome = flush(log, &mut pending).and_then(|()| log.save_state(&state));
-                answer(reply, &outcome);
-                outcome
-            }
-            WriteOp::Truncate { index, reply } => {
-                let outcome = flush(log, &mut pending).and_then(|()| log.truncate_from(index));
-                answer(reply, &outcome);
-                outcome
-            }
-            WriteOp::Purge { state, index, reply } => {
-                *behind = None;
-                let outcome =
-                    flush(log, &mut pending).and_then(|()| log.save_state(&state)).and_then(|()| log.purge_upto(index));
-                answer(reply, &outcome);
-                outcome
-            }
-        };
+            outcome => result = outcome,
+        }
     }
     if result.is_ok() {
         result = flush(log, &mut pending);
@@ -419,7 +530,64 @@ fn run_batch(
             callback.log_io_completed(Err(std::io::Error::new(error.kind(), error.to_string())));
         }
     }
-    result
+    BatchEnd::Done(result)
+}
+
+/// Runs one op. Out of space, the op comes back unanswered (to be retried); otherwise it has
+/// been answered (or its append callback is in `pending`) and `None` comes back.
+fn run_op(
+    log: &mut SegmentedLog,
+    op: WriteOp,
+    pending: &mut Vec<LogFlushed<TypeConfig>>,
+    behind: &mut Option<PersistedState>,
+) -> (Option<WriteOp>, std::io::Result<()>) {
+    let retry_or_answer = |op: WriteOp, outcome: std::io::Result<()>, reply: fn(WriteOp, &std::io::Result<()>)| {
+        if outcome.as_ref().is_err_and(is_out_of_space) {
+            (Some(op), outcome)
+        } else {
+            reply(op, &outcome);
+            (None, outcome)
+        }
+    };
+    match op {
+        WriteOp::Append { records, callback } => match log.append(&records) {
+            Err(error) if is_out_of_space(&error) => (Some(WriteOp::Append { records, callback }), Err(error)),
+            outcome => {
+                pending.push(callback);
+                (None, outcome)
+            }
+        },
+        WriteOp::SaveState { state, reply: None } => {
+            *behind = Some(state);
+            (None, Ok(()))
+        }
+        WriteOp::SaveState { state, reply: Some(reply) } => {
+            // The state carries the newest committed id too, so nothing stays behind.
+            *behind = None;
+            let outcome = flush(log, pending).and_then(|()| log.save_state(&state));
+            retry_or_answer(WriteOp::SaveState { state, reply: Some(reply) }, outcome, answer_op)
+        }
+        WriteOp::Truncate { index, reply } => {
+            let outcome = flush(log, pending).and_then(|()| log.truncate_from(index));
+            retry_or_answer(WriteOp::Truncate { index, reply }, outcome, answer_op)
+        }
+        WriteOp::Purge { state, index, reply } => {
+            *behind = None;
+            let outcome =
+                flush(log, pending).and_then(|()| log.save_state(&state)).and_then(|()| log.purge_upto(index));
+            retry_or_answer(WriteOp::Purge { state, index, reply }, outcome, answer_op)
+        }
+    }
+}
+
+/// Answers an op that carries a reply.
+fn answer_op(op: WriteOp, outcome: &std::io::Result<()>) {
+    match op {
+        WriteOp::SaveState { reply: Some(reply), .. }
+        | WriteOp::Truncate { reply, .. }
+        | WriteOp::Purge { reply, .. } => answer(reply, outcome),
+        WriteOp::SaveState { reply: None, .. } | WriteOp::Append { .. } => {}
+    }
 }
 
 /// Fsyncs pending appends, then reports them durable.

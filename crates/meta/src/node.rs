@@ -28,6 +28,7 @@ use crate::limits::PROPOSE_TIMEOUT_MS;
 use crate::liveness;
 use crate::liveness::Liveness;
 use crate::log_store::LogStore;
+use crate::log_store::StoreHealth;
 use crate::log_store::WriterJoin;
 use crate::membership;
 use crate::membership::MembershipChange;
@@ -81,6 +82,7 @@ pub struct MetaNode {
     controller_task: Option<JoinHandle<()>>,
     /// Connection to the leader for this node's broker heartbeats (leader id, client).
     heartbeat_client: tokio::sync::Mutex<Option<(NodeId, PeerClient)>>,
+    store_health: StoreHealth,
 }
 
 impl std::fmt::Debug for MetaNode {
@@ -102,6 +104,7 @@ impl MetaNode {
         let raft_config = Arc::new(config.raft_config()?);
         let log_store = LogStore::open(&config.data_dir.join("log"))?;
         let writer = log_store.writer_join();
+        let store_health = log_store.health();
         let state_machine = StateMachineStore::open(&config.data_dir.join("snapshot"))?;
         let switch = NetworkSwitch::default();
         let network = NetworkFactory::new(config.node_id, switch.clone());
@@ -152,6 +155,7 @@ impl MetaNode {
             liveness,
             controller_task,
             heartbeat_client: tokio::sync::Mutex::new(None),
+            store_health,
         };
         node.bootstrap().await?;
         tracing::info!(node_id = node.config.node_id, addr = %node.local_addr, "metadata node started");
@@ -340,6 +344,13 @@ impl MetaNode {
             }
             Some(_) => true,
         }
+    }
+
+    /// Why this node's Raft log cannot write now, if it cannot: waiting for disk space (it
+    /// resumes by itself when there is space; see `log_store`) or poisoned by an I/O failure
+    /// (restart the node). Readiness checks report it.
+    pub fn storage_problem(&self) -> Option<String> {
+        self.store_health.write_refusal()
     }
 
     /// openraft's metrics (state, term, leader, log indexes, membership, snapshot).

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use sluice_meta::{Command, CommandError, MetaError, MetadataView, TopicRecord};
+use sluice_meta::{BrokerId, Command, CommandError, MetaError, MetadataView, TopicRecord};
 use sluice_proto::kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -40,6 +40,9 @@ pub async fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> 
         }
         view = broker.view();
     }
+    let offline_here = OfflineHere { broker_id: broker.node_id, partitions: broker.partitions.failed_to_open() };
+    let topic_metadata =
+        |view: &MetadataView, topic: &TopicRecord, version: i16| topic_metadata(view, topic, version, &offline_here);
     let topics = if all_topics {
         view.topics.values().map(|topic| topic_metadata(&view, topic, version)).collect()
     } else {
@@ -143,13 +146,39 @@ pub(crate) fn split_host_port(address: &str) -> Option<(String, i32)> {
     Some((host.to_string(), port.parse().ok()?))
 }
 
-fn topic_metadata(view: &MetadataView, topic: &TopicRecord, version: i16) -> MetadataResponseTopic {
+/// The replicas on this broker that failed to open: Metadata lists this broker among their
+/// offline replicas (Kafka does the same for replicas on a failed log directory), which is how
+/// `sluice cluster status` sees them.
+struct OfflineHere {
+    broker_id: BrokerId,
+    partitions: Vec<(String, i32)>,
+}
+
+impl OfflineHere {
+    fn contains(&self, topic: &str, partition: i32) -> bool {
+        self.partitions.iter().any(|(t, p)| t == topic && *p == partition)
+    }
+}
+
+fn topic_metadata(
+    view: &MetadataView,
+    topic: &TopicRecord,
+    version: i16,
+    offline_here: &OfflineHere,
+) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()
         .map(|p| {
-            let offline: Vec<WireBrokerId> =
-                p.replicas.iter().filter(|r| !view.is_live(**r)).map(|r| WireBrokerId(*r)).collect();
+            let failed_here = |replica: BrokerId| {
+                replica == offline_here.broker_id && offline_here.contains(&topic.name, p.partition as i32)
+            };
+            let offline: Vec<WireBrokerId> = p
+                .replicas
+                .iter()
+                .filter(|r| !view.is_live(**r) || failed_here(**r))
+                .map(|r| WireBrokerId(*r))
+                .collect();
             MetadataResponsePartition::default()
                 .with_error_code(if p.leader.is_some() { kafka_code::NONE } else { kafka_code::LEADER_NOT_AVAILABLE })
                 .with_partition_index(p.partition as i32)

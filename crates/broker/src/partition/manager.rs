@@ -7,19 +7,24 @@
 //! log, closing it, deleting its directory) on tokio's blocking pool so the runtime's worker
 //! threads never wait on the disk.
 //!
-//! Reconciliation runs after every applied view (the watch task in `node`), and directly after
-//! an admin request that changed topics, so the partitions exist before the client is
-//! answered. Runs are serialized.
+//! Reconciliation runs after every applied view (the watch task in `node`), directly after an
+//! admin request that changed topics, so the partitions exist before the client is answered,
+//! and when a partition that failed to open is due for another try (`open_retry`: backoff,
+//! no metadata change needed). Runs are serialized. [`PartitionManager::unready_reasons`] says
+//! what keeps the broker from serving its assignment (`/ready`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use sluice_meta::{BrokerId, MetadataView, TopicConfig};
 use uuid::Uuid;
 
 use crate::error::PartitionError;
 use crate::partition::log_config::log_config_for;
+use crate::partition::open_retry::OpenFailures;
 use crate::partition::partition::{read_partition_metadata, Leadership, Maintenance, Partition};
 
 /// Topic name and partition index.
@@ -125,6 +130,20 @@ pub struct PartitionManager {
     partitions: RwLock<HashMap<PartitionKey, Entry>>,
     /// Serializes reconciliation runs.
     reconciling: tokio::sync::Mutex<()>,
+    /// Assigned partitions that failed to open, with their next try.
+    open_failures: Mutex<OpenFailures>,
+    /// Whether a reconciliation run has completed (until then the assignment is not open).
+    reconciled: AtomicBool,
+    /// Per partition: why its log refuses writes, and the last maintenance error (each logged
+    /// once per episode, not every tick); refreshed by every maintenance pass.
+    storage: Mutex<BTreeMap<PartitionKey, StorageTrouble>>,
+}
+
+/// What the last maintenance pass found wrong with one partition's storage.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct StorageTrouble {
+    write_refusal: Option<String>,
+    maintenance_error: Option<String>,
 }
 
 impl std::fmt::Debug for PartitionManager {
@@ -149,6 +168,9 @@ impl PartitionManager {
             logs_dir,
             partitions: RwLock::new(HashMap::new()),
             reconciling: tokio::sync::Mutex::new(()),
+            open_failures: Mutex::new(OpenFailures::default()),
+            reconciled: AtomicBool::new(false),
+            storage: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -181,22 +203,81 @@ impl PartitionManager {
         partitions.iter().map(|(key, entry)| (key.clone(), entry.state.clone())).collect()
     }
 
-    /// Brings the open partitions in line with `view`. Failures to open one partition are
-    /// logged and retried on the next run; they do not stop the others.
+    /// Brings the open partitions in line with `view`. A partition that fails to open is
+    /// recorded with a retry time (see `open_retry`) and skipped until then; it does not stop
+    /// the others.
     pub async fn reconcile(&self, view: &MetadataView) {
         let _running = self.reconciling.lock().await;
         let desired = desired_replicas(view, self.local_broker);
+        self.failures().retain(|key| desired.contains_key(key));
         for action in plan(&self.local(), &desired) {
             let result = match &action {
+                Action::Open(key) if !self.failures().is_due(key, Instant::now()) => continue,
                 Action::Open(key) => self.open(key, desired[key].clone()).await,
                 Action::UpdateLeadership(key) => self.update_leadership(key, &desired[key]).await,
                 Action::Reconfigure(key) => self.reconfigure(key, &desired[key]).await,
                 Action::Delete(key) => self.delete(key).await,
             };
-            if let Err(error) = result {
-                tracing::error!(?action, %error, "partition reconciliation step failed");
+            match (&action, result) {
+                (Action::Open(key), Ok(())) => {
+                    let failures = self.failures().opened(key);
+                    if failures > 0 {
+                        tracing::info!(topic = key.0, partition = key.1, failures, "partition opened after failing");
+                    }
+                }
+                (Action::Open(key), Err(error)) => {
+                    let failure = self.failures().failed(key, error.to_string(), Instant::now());
+                    let retry_in_ms = failure.retry_at.saturating_duration_since(Instant::now()).as_millis() as u64;
+                    tracing::error!(
+                        topic = key.0,
+                        partition = key.1,
+                        %error,
+                        failures = failure.failures,
+                        retry_in_ms,
+                        "partition failed to open; retrying"
+                    );
+                }
+                (_, Ok(())) => {}
+                (_, Err(error)) => tracing::error!(?action, %error, "partition reconciliation step failed"),
             }
         }
+        self.reconciled.store(true, Ordering::Release);
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, OpenFailures> {
+        self.open_failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// When the next partition that failed to open is due for another try.
+    pub fn next_open_retry(&self) -> Option<Instant> {
+        self.failures().next_retry()
+    }
+
+    /// Why this broker cannot serve its whole assignment now, one line each (empty: it can):
+    /// no reconciliation has completed yet, or assigned partitions failed to open.
+    pub fn unready_reasons(&self) -> Vec<String> {
+        if !self.reconciled.load(Ordering::Acquire) {
+            return vec!["partitions: not opened yet".to_string()];
+        }
+        // Open partitions that cannot write first: `/ready` shows only the first reasons.
+        let mut reasons: Vec<String> = Vec::new();
+        let storage = self.storage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for ((topic, partition), trouble) in storage.iter() {
+            if let Some(refusal) = &trouble.write_refusal {
+                reasons.push(format!("partition {topic}-{partition}: cannot write: {refusal}"));
+            }
+        }
+        drop(storage);
+        reasons.extend(self.failures().all().into_iter().map(|((topic, partition), failure)| {
+            format!("partition {topic}-{partition}: failed to open ({} attempts): {}", failure.failures, failure.error)
+        }));
+        reasons
+    }
+
+    /// The assigned partitions that failed to open (Metadata reports this broker as an
+    /// offline replica of each).
+    pub fn failed_to_open(&self) -> Vec<PartitionKey> {
+        self.failures().all().into_iter().map(|(key, _)| key).collect()
     }
 
     async fn open(&self, key: &PartitionKey, want: ReplicaState) -> Result<(), PartitionError> {
@@ -322,17 +403,56 @@ impl PartitionManager {
 
     /// One maintenance pass over every partition (retention, compaction, due flushes,
     /// checkpoints), on the blocking pool, one partition at a time.
+    /// Each pass also asks every log whether it refuses writes (probing for space when it
+    /// found none), for `/ready`. Failures and refusals are logged when they start, change
+    /// or end — once per episode, not once per tick.
     pub async fn maintain_all(&self, work: Maintenance) {
+        let mut found = BTreeMap::new();
         for partition in self.all() {
-            let result = blocking({
+            let outcome = blocking({
                 let partition = Arc::clone(&partition);
-                move || partition.maintain(work)
+                move || Ok((partition.maintain(work).err().map(|e| e.to_string()), partition.write_refusal()))
             })
             .await;
-            if let Err(error) = result {
-                tracing::warn!(topic = partition.topic, partition = partition.index, %error, "partition maintenance failed");
+            let (maintenance_error, write_refusal) = match outcome {
+                Ok(found) => found,
+                Err(error) => (Some(error.to_string()), None),
+            };
+            let key = (partition.topic.clone(), partition.index);
+            // A pass without checkpoint or retention does not show that their failure is over.
+            let maintenance_error = maintenance_error.or_else(|| {
+                let partial_pass = !work.checkpoint && !work.retention;
+                let storage = self.storage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                storage.get(&key).and_then(|before| before.maintenance_error.clone()).filter(|_| partial_pass)
+            });
+            let trouble = StorageTrouble { write_refusal, maintenance_error };
+            if trouble != StorageTrouble::default() {
+                found.insert(key, trouble);
             }
         }
+        let mut storage = self.storage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for ((topic, partition), trouble) in &found {
+            let before = storage.get(&(topic.clone(), *partition)).cloned().unwrap_or_default();
+            if let Some(error) =
+                trouble.maintenance_error.as_ref().filter(|e| before.maintenance_error.as_ref() != Some(*e))
+            {
+                tracing::warn!(topic, partition, %error, "partition maintenance failed");
+            }
+            if let Some(refusal) =
+                trouble.write_refusal.as_ref().filter(|r| before.write_refusal.is_none() && !r.is_empty())
+            {
+                tracing::warn!(topic, partition, %refusal, "partition cannot write; /ready reports it");
+            }
+        }
+        for ((topic, partition), trouble) in storage.iter() {
+            let now = found.get(&(topic.clone(), *partition)).cloned().unwrap_or_default();
+            if trouble.write_refusal.is_some() && now.write_refusal.is_none() {
+                tracing::info!(topic, partition, "partition can write again");
+            } else if trouble.maintenance_error.is_some() && now.maintenance_error.is_none() {
+                tracing::info!(topic, partition, "partition maintenance succeeds again");
+            }
+        }
+        *storage = found;
     }
 }
 

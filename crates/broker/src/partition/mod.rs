@@ -7,10 +7,12 @@
 //! - [`replica`]: pure replication rules: high watermark, ISR, follower progress, divergence
 //!   and truncation points.
 //! - [`producer_state`]: pure idempotent-producer sequence checks.
+//! - [`open_retry`]: partitions that failed to open, retried with backoff.
 //! - [`log_config`]: topic config → log config.
 
 pub mod log_config;
 pub mod manager;
+pub mod open_retry;
 #[allow(clippy::module_inception)]
 pub mod partition;
 pub mod producer_state;

@@ -728,6 +728,18 @@ impl Partition {
         Ok(())
     }
 
+    /// Why the log refuses appends, if it does (`/ready` names it). A log that found the disk
+    /// full first probes whether there is space again, so that an idle partition recovers
+    /// too. Blocking.
+    pub fn write_refusal(&self) -> Option<String> {
+        let mut state = self.lock();
+        let log = state.log.as_mut()?;
+        if let Err(error) = log.probe_space() {
+            return Some(error.to_string());
+        }
+        log.write_refusal()
+    }
+
     /// Closes the log cleanly (flush, clean-shutdown marker). Later calls fail with
     /// NOT_LEADER_OR_FOLLOWER. Blocking.
     pub fn close(&self) -> Result<(), PartitionError> {

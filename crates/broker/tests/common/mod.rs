@@ -20,6 +20,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub mod groups;
+pub mod process;
+pub mod wire;
 
 /// Time any single network step of a test may take.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
