@@ -149,7 +149,8 @@ async fn ready_waits_until_the_assigned_partitions_are_open() {
     }
     let log = broker.log_text();
     assert!(log.contains(&format!("assigned partitions opened open={PARTITIONS}")), "{log}");
-    assert!(log.contains("kafka listener ready"), "{log}");
+    // (Not "kafka listener ready": `serve` logs it just after `start` returns, a race with this
+    // poll; the listener is bound before /ready can answer 200, and the produces below use it.)
     eprintln!("/ready answered 503 {not_ready_answers} times before 200");
     let mut stream = TcpStream::connect(ports.kafka_addr()).await.unwrap();
     for partition in 0..PARTITIONS {
