@@ -14,13 +14,15 @@
 # All brokers and the client share the machine's cores (2 here), so the 3-broker figures
 # include three processes' CPU, as a 3-node cluster on one host would.
 #
-# Usage: bash scripts/bench-replication.sh   (RECORDS=300000 SIZE=1024 RATE_SECONDS=20)
+# Usage: bash scripts/bench-replication.sh   (RECORDS=300000 SIZE=1024 RATE_SECONDS=20;
+#        BENCH_ARGS="--batch-size 262144" passes client settings to every run)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RECORDS="${RECORDS:-300000}"
 SIZE="${SIZE:-1024}"
 RATE_SECONDS="${RATE_SECONDS:-20}"
+read -r -a BENCH_ARGS <<<"${BENCH_ARGS:-}"
 cd "$REPO_ROOT"
 cargo build --release -p sluice-broker --bin sluice-broker -p sluice-cli --bin sluice >/dev/null
 BROKER="$REPO_ROOT/target/release/sluice-broker"
@@ -75,18 +77,18 @@ measure() { # label, replication factor, acks
     "$SLUICE" -b "$BOOTSTRAP" topic create "$topic" -p 6 -r "$rf" --config min.insync.replicas=$(( rf > 1 ? 2 : 1 )) >/dev/null
     sleep 1
     local max half
-    max="$("$SLUICE" -b "$BOOTSTRAP" bench produce -t "$topic" -n "$RECORDS" -s "$SIZE" -p 6 --acks "$acks" --json)"
+    max="$("$SLUICE" -b "$BOOTSTRAP" bench produce -t "$topic" -n "$RECORDS" -s "$SIZE" -p 6 --acks "$acks" "${BENCH_ARGS[@]}" --json)"
     row "$label, max" "$acks" "$max"
     half="$(python3 -c 'import json,sys; print(max(1, json.loads(sys.argv[1])["records_per_s"] // 2))' "$max")"
     local fixed
     fixed="$("$SLUICE" -b "$BOOTSTRAP" bench produce -t "$topic" -n $((half * RATE_SECONDS)) -s "$SIZE" -p 6 \
-        --acks "$acks" --rate "$half" --json)"
+        --acks "$acks" --rate "$half" "${BENCH_ARGS[@]}" --json)"
     row "$label, $half records/s (half)" "$acks" "$fixed"
     eval "${4}=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["records_per_s"])' "$max")"
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "records of $SIZE B, 6 partitions, sluice bench produce (idempotent); fixed rate for ${RATE_SECONDS} s"
+echo "records of $SIZE B, 6 partitions, sluice bench produce (idempotent) ${BENCH_ARGS[*]}; fixed rate for ${RATE_SECONDS} s"
 echo
 echo "| run | acks | records/s | MB/s | p50 ms | p99 ms | p99.9 ms |"
 echo "|---|---|---:|---:|---:|---:|---:|"
