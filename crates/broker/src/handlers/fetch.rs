@@ -175,10 +175,7 @@ async fn read_pass(
         let results = targets
             .iter()
             .map(|target| {
-                let result = match follower {
-                    Some(follower) => read_one_for_follower(target, follower, remaining, total == 0),
-                    None => read_one(target, remaining, total == 0),
-                };
+                let result = read_one(target, follower, remaining, total == 0);
                 remaining = remaining.saturating_sub(result.records.len() as u64);
                 total += result.records.len() as u64;
                 result
@@ -196,8 +193,9 @@ async fn read_pass(
     })
 }
 
-/// Reads one partition. Blocking (`pread` of the batches).
-fn read_one(target: &Target, remaining: u64, first_with_data: bool) -> PartitionResult {
+/// Reads one partition, for a consumer (up to the high watermark) or for `follower` (up to the
+/// log end, counting the fetch as the follower's progress). Blocking (`pread` of the batches).
+fn read_one(target: &Target, follower: Option<BrokerId>, remaining: u64, first_with_data: bool) -> PartitionResult {
     let partition = match &target.resolved {
         Ok(partition) => partition,
         Err(code) => {
@@ -214,92 +212,55 @@ fn read_one(target: &Target, remaining: u64, first_with_data: bool) -> Partition
         let (_, high_watermark, log_start_offset) = partition.offsets().unwrap_or((-1, -1, -1));
         PartitionResult { error_code, high_watermark, log_start_offset, ..PartitionResult::default() }
     };
-    if limit == 0 && !first_with_data {
+    // A follower's fetch is read even without budget left: it reports the follower's progress.
+    if limit == 0 && !first_with_data && follower.is_none() {
         return offsets(kafka_code::NONE);
     }
-    let read = partition.read(target.fetch_offset, limit.max(1), target.current_leader_epoch);
-    let outcome: ReadOutcome = match read {
-        Ok(outcome) => outcome,
+    let read = match follower {
+        Some(follower) => partition
+            .read_for_follower(
+                follower,
+                target.fetch_offset,
+                target.last_fetched_epoch,
+                target.current_leader_epoch,
+                limit.max(1),
+            )
+            .map(|read| {
+                let base = PartitionResult {
+                    error_code: kafka_code::NONE,
+                    high_watermark: read.high_watermark,
+                    log_start_offset: read.log_start_offset,
+                    diverging: read.diverging,
+                    isr_change_wanted: read.isr_change_wanted,
+                    records: Bytes::new(),
+                };
+                (read.regions, read.bytes, base)
+            }),
+        None => {
+            partition.read(target.fetch_offset, limit.max(1), target.current_leader_epoch).map(|read: ReadOutcome| {
+                let base = PartitionResult {
+                    error_code: kafka_code::NONE,
+                    high_watermark: read.high_watermark,
+                    log_start_offset: read.log_start_offset,
+                    ..PartitionResult::default()
+                };
+                (read.regions, read.bytes, base)
+            })
+        }
+    };
+    let (regions, bytes, base) = match read {
+        Ok(read) => read,
         Err(error) => return offsets(error.kafka_error_code()),
     };
     // Only the first partition with data may exceed its limits (one whole batch).
-    if outcome.bytes > limit && !first_with_data {
-        return PartitionResult {
-            error_code: kafka_code::NONE,
-            high_watermark: outcome.high_watermark,
-            log_start_offset: outcome.log_start_offset,
-            ..PartitionResult::default()
-        };
-    }
-    match read_regions(&outcome.regions, outcome.bytes) {
-        Ok(records) => PartitionResult {
-            error_code: kafka_code::NONE,
-            high_watermark: outcome.high_watermark,
-            log_start_offset: outcome.log_start_offset,
-            records,
-            ..PartitionResult::default()
-        },
-        Err(error) => {
-            tracing::error!(topic = partition.topic, partition = partition.index, %error, "reading segment failed");
-            offsets(error.kafka_error_code())
-        }
-    }
-}
-
-/// Reads one partition for a follower, up to the log end. Blocking (`pread` of the batches).
-fn read_one_for_follower(
-    target: &Target,
-    follower: BrokerId,
-    remaining: u64,
-    first_with_data: bool,
-) -> PartitionResult {
-    let partition = match &target.resolved {
-        Ok(partition) => partition,
-        Err(code) => {
-            return PartitionResult {
-                error_code: *code,
-                high_watermark: -1,
-                log_start_offset: -1,
-                ..Default::default()
-            }
-        }
-    };
-    let limit = target.partition_max_bytes.min(remaining);
-    let read = partition.read_for_follower(
-        follower,
-        target.fetch_offset,
-        target.last_fetched_epoch,
-        target.current_leader_epoch,
-        limit.max(1),
-    );
-    let outcome = match read {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            let (_, high_watermark, log_start_offset) = partition.offsets().unwrap_or((-1, -1, -1));
-            return PartitionResult {
-                error_code: error.kafka_error_code(),
-                high_watermark,
-                log_start_offset,
-                ..PartitionResult::default()
-            };
-        }
-    };
-    let base = PartitionResult {
-        error_code: kafka_code::NONE,
-        high_watermark: outcome.high_watermark,
-        log_start_offset: outcome.log_start_offset,
-        diverging: outcome.diverging,
-        isr_change_wanted: outcome.isr_change_wanted,
-        records: Bytes::new(),
-    };
-    if outcome.bytes > limit && !first_with_data {
+    if bytes > limit && !first_with_data {
         return base;
     }
-    match read_regions(&outcome.regions, outcome.bytes) {
+    match read_regions(&regions, bytes) {
         Ok(records) => PartitionResult { records, ..base },
         Err(error) => {
             tracing::error!(topic = partition.topic, partition = partition.index, %error, "reading segment failed");
-            PartitionResult { error_code: error.kafka_error_code(), ..base }
+            offsets(error.kafka_error_code())
         }
     }
 }
