@@ -206,6 +206,12 @@ struct ReadyFlag {
 }
 
 impl Readiness for ReadyFlag {
+    fn metrics(&self) -> Option<String> {
+        let broker = self.broker.borrow().clone()?;
+        let view = broker.view();
+        Some(broker.metrics.render(&broker.partitions, &broker.meta, &view, broker.node_id))
+    }
+
     fn unready_reasons(&self) -> Vec<String> {
         let Some(broker) = self.broker.borrow().clone() else {
             return vec!["metadata: starting".to_string()];
