@@ -31,11 +31,15 @@ use crate::partition::PartitionManager;
 /// Hosted partitions above which per-partition series (log size and offsets) are left out.
 pub const METRICS_PARTITIONS_MAX: usize = 1000;
 
+/// Per-partition consumer lag series at most; past it only each group's max and sum.
+pub const METRICS_LAG_SERIES_MAX: usize = 10_000;
+
 /// The `content-type` of [`Metrics::render`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 type Labels1 = [(&'static str, String); 1];
 type Labels2 = [(&'static str, String); 2];
+type Labels3 = [(&'static str, String); 3];
 
 fn histogram() -> Histogram {
     // 50 µs .. ~52 s, factor 2: a produce waiting for replicas and a long-poll fetch both fit.
@@ -65,6 +69,9 @@ pub struct Metrics {
     raft_leader: Gauge,
     raft_applied: Gauge,
     brokers: Family<Labels1, Gauge>,
+    lag: Family<Labels3, Gauge>,
+    lag_max: Family<Labels1, Gauge>,
+    lag_sum: Family<Labels1, Gauge>,
 }
 
 impl Default for Metrics {
@@ -97,6 +104,9 @@ impl Metrics {
             raft_leader: Gauge::default(),
             raft_applied: Gauge::default(),
             brokers: Family::default(),
+            lag: Family::default(),
+            lag_max: Family::default(),
+            lag_sum: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -166,6 +176,21 @@ impl Metrics {
             metrics.raft_applied.clone(),
         );
         r.register("brokers", "Registered brokers, by state (live or fenced)", metrics.brokers.clone());
+        r.register(
+            "consumer_group_lag_records",
+            "Records between a group's committed offset and the partition's high watermark (groups coordinated here)",
+            metrics.lag.clone(),
+        );
+        r.register(
+            "consumer_group_max_lag_records",
+            "Largest partition lag of a group, in records",
+            metrics.lag_max.clone(),
+        );
+        r.register(
+            "consumer_group_lag_sum_records",
+            "Sum of a group's partition lags, in records",
+            metrics.lag_sum.clone(),
+        );
         Metrics { registry, ..metrics }
     }
 
@@ -204,6 +229,32 @@ impl Metrics {
         }
         let reader = if follower { "follower" } else { "consumer" };
         self.bytes_out.get_or_create(&[("topic", topic.to_string()), ("reader", reader.to_string())]).inc_by(bytes);
+    }
+
+    /// Replaces the consumer lag series with `lags` (see [`crate::coordinator::lag`]).
+    pub fn set_consumer_lag(&self, lags: &[crate::coordinator::lag::Lag]) {
+        self.lag.clear();
+        self.lag_max.clear();
+        self.lag_sum.clear();
+        let per_partition = lags.len() <= METRICS_LAG_SERIES_MAX;
+        let mut groups: std::collections::BTreeMap<&str, (i64, i64)> = std::collections::BTreeMap::new();
+        for lag in lags {
+            if per_partition {
+                let labels = [
+                    ("group", lag.group.clone()),
+                    ("topic", lag.topic.clone()),
+                    ("partition", lag.partition.to_string()),
+                ];
+                self.lag.get_or_create(&labels).set(lag.records);
+            }
+            let (max, sum) = groups.entry(&lag.group).or_default();
+            *max = (*max).max(lag.records);
+            *sum += lag.records;
+        }
+        for (group, (max, sum)) in groups {
+            self.lag_max.get_or_create(&[("group", group.to_string())]).set(max);
+            self.lag_sum.get_or_create(&[("group", group.to_string())]).set(sum);
+        }
     }
 
     /// The metrics as OpenMetrics text, with the scrape-time gauges read now. Blocking: takes

@@ -526,6 +526,39 @@ async fn metrics_count_what_the_workload_did() {
     assert_eq!(value("sluice_meta_raft_leader"), 1.0);
     assert_eq!(value(r#"sluice_brokers{state="live"}"#), 1.0);
 
+    // Consumer lag of a group coordinated here: high watermark - committed offset, per
+    // partition, and the group's max and sum; it falls to 0 once the group commits the end.
+    assert_eq!(common::groups::find_coordinator(&mut stream, "lagging").await.0, 0);
+    let address = broker.address;
+    let commit = |offset: i64| async move {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        common::groups::commit(&mut stream, "lagging", "", -1, &[("measured", 1, offset, ""), ("measured", 0, 0, "")])
+            .await
+    };
+    assert_eq!(commit(4).await, vec![0, 0]);
+    sluice_broker::coordinator::lag::refresh(&broker.broker).await;
+    let answer = scrape().await;
+    let body = answer.split("\r\n\r\n").nth(1).unwrap();
+    let lag = |series: &str| {
+        body.lines().find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')).map(str::to_string))
+    };
+    assert_eq!(
+        lag(r#"sluice_consumer_group_lag_records{group="lagging",topic="measured",partition="1"}"#).as_deref(),
+        Some("11"),
+        "{body}"
+    );
+    assert_eq!(
+        lag(r#"sluice_consumer_group_lag_records{group="lagging",topic="measured",partition="0"}"#).as_deref(),
+        Some("0")
+    );
+    assert_eq!(lag(r#"sluice_consumer_group_max_lag_records{group="lagging"}"#).as_deref(), Some("11"));
+    assert_eq!(lag(r#"sluice_consumer_group_lag_sum_records{group="lagging"}"#).as_deref(), Some("11"));
+    assert_eq!(commit(15).await, vec![0, 0]);
+    sluice_broker::coordinator::lag::refresh(&broker.broker).await;
+    let answer = scrape().await;
+    let body = answer.split("\r\n\r\n").nth(1).unwrap();
+    assert!(body.lines().any(|l| l == r#"sluice_consumer_group_max_lag_records{group="lagging"} 0"#), "{body}");
+
     // A refused produce is counted by its error code.
     assert_eq!(produce(&mut stream, "measured", 7, Some(batch(1, 10))).await.0, kafka_code::UNKNOWN_TOPIC_OR_PARTITION);
     let answer = scrape().await;
