@@ -1,5 +1,6 @@
 """Consumer lag as metrics, across brokers: the group's coordinator reports the lag of every
-partition it has commits for, asking the leaders on other brokers for their high watermarks."""
+partition it has commits for (records and seconds), asking the leaders on other brokers for
+their high watermarks and batch timestamps."""
 
 import re
 import urllib.request
@@ -18,17 +19,17 @@ def scrape(broker):
         return answer.read().decode()
 
 
-def lag_series(cluster, group):
+def lag_series(cluster, group, unit="records"):
     """{(topic, partition): lag} from every broker's /metrics."""
     pattern = re.compile(
-        r'^sluice_consumer_group_lag_records\{group="' + re.escape(group)
-        + r'",topic="([^"]+)",partition="(\d+)"\} (\d+)$')
+        r'^sluice_consumer_group_lag_' + unit + r'\{group="' + re.escape(group)
+        + r'",topic="([^"]+)",partition="(\d+)"\} ([0-9.e+]+)$')
     found = {}
     for broker in cluster.running():
         for line in scrape(broker).splitlines():
             match = pattern.match(line)
             if match:
-                found[(match.group(1), int(match.group(2)))] = int(match.group(3))
+                found[(match.group(1), int(match.group(2)))] = float(match.group(3))
     return found
 
 
@@ -54,8 +55,12 @@ def test_consumer_lag_metrics_cover_partitions_led_by_other_brokers(cluster):
     consumer.commit(offsets=[TopicPartition(topic, p, 40) for p in range(PARTITIONS)], asynchronous=False)
     expected = {(topic, p): ends[p] - 40 for p in range(PARTITIONS)}
     wait_until(lambda: lag_series(cluster, group) == expected, 20, f"lag metrics {expected}", interval_s=0.5)
+    # Seconds: the records were produced just now (within the test's first minute).
+    seconds = lag_series(cluster, group, "seconds")
+    assert set(seconds) == set(expected) and all(0 <= s < 120 for s in seconds.values()), seconds
 
     consumer.commit(offsets=[TopicPartition(topic, p, ends[p]) for p in range(PARTITIONS)], asynchronous=False)
     caught_up = {key: 0 for key in expected}
     wait_until(lambda: lag_series(cluster, group) == caught_up, 20, "lag metrics at 0", interval_s=0.5)
+    assert lag_series(cluster, group, "seconds") == caught_up
     consumer.close()

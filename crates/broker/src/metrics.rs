@@ -72,6 +72,8 @@ pub struct Metrics {
     lag: Family<Labels3, Gauge>,
     lag_max: Family<Labels1, Gauge>,
     lag_sum: Family<Labels1, Gauge>,
+    lag_seconds: Family<Labels3, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    lag_seconds_max: Family<Labels1, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -107,6 +109,8 @@ impl Metrics {
             lag: Family::default(),
             lag_max: Family::default(),
             lag_sum: Family::default(),
+            lag_seconds: Family::default(),
+            lag_seconds_max: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -191,6 +195,18 @@ impl Metrics {
             "Sum of a group's partition lags, in records",
             metrics.lag_sum.clone(),
         );
+        r.register_with_unit(
+            "consumer_group_lag",
+            "Age of a group's first unconsumed record of a partition (0 when caught up)",
+            Unit::Seconds,
+            metrics.lag_seconds.clone(),
+        );
+        r.register_with_unit(
+            "consumer_group_max_lag",
+            "Largest partition lag of a group, in seconds",
+            Unit::Seconds,
+            metrics.lag_seconds_max.clone(),
+        );
         Metrics { registry, ..metrics }
     }
 
@@ -236,8 +252,10 @@ impl Metrics {
         self.lag.clear();
         self.lag_max.clear();
         self.lag_sum.clear();
+        self.lag_seconds.clear();
+        self.lag_seconds_max.clear();
         let per_partition = lags.len() <= METRICS_LAG_SERIES_MAX;
-        let mut groups: std::collections::BTreeMap<&str, (i64, i64)> = std::collections::BTreeMap::new();
+        let mut groups: std::collections::BTreeMap<&str, (i64, i64, Option<f64>)> = std::collections::BTreeMap::new();
         for lag in lags {
             if per_partition {
                 let labels = [
@@ -246,14 +264,23 @@ impl Metrics {
                     ("partition", lag.partition.to_string()),
                 ];
                 self.lag.get_or_create(&labels).set(lag.records);
+                if let Some(seconds) = lag.seconds {
+                    self.lag_seconds.get_or_create(&labels).set(seconds);
+                }
             }
-            let (max, sum) = groups.entry(&lag.group).or_default();
+            let (max, sum, max_seconds) = groups.entry(&lag.group).or_default();
             *max = (*max).max(lag.records);
             *sum += lag.records;
+            if let Some(seconds) = lag.seconds {
+                *max_seconds = Some(max_seconds.map_or(seconds, |m: f64| m.max(seconds)));
+            }
         }
-        for (group, (max, sum)) in groups {
+        for (group, (max, sum, max_seconds)) in groups {
             self.lag_max.get_or_create(&[("group", group.to_string())]).set(max);
             self.lag_sum.get_or_create(&[("group", group.to_string())]).set(sum);
+            if let Some(seconds) = max_seconds {
+                self.lag_seconds_max.get_or_create(&[("group", group.to_string())]).set(seconds);
+            }
         }
     }
 

@@ -553,11 +553,24 @@ async fn metrics_count_what_the_workload_did() {
     );
     assert_eq!(lag(r#"sluice_consumer_group_max_lag_records{group="lagging"}"#).as_deref(), Some("11"));
     assert_eq!(lag(r#"sluice_consumer_group_lag_sum_records{group="lagging"}"#).as_deref(), Some("11"));
+    // The records were stamped 1970-01-01T00:00:01 (batch(): first timestamp 1,000 ms): the
+    // first unconsumed one is as old as the epoch, less a second.
+    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let seconds: f64 = lag(r#"sluice_consumer_group_lag_seconds{group="lagging",topic="measured",partition="1"}"#)
+        .unwrap_or_else(|| panic!("lag in seconds:\n{body}"))
+        .parse()
+        .unwrap();
+    assert!((seconds - (now_s - 1.0)).abs() < 60.0, "lag {seconds} s, now {now_s}");
+    assert_eq!(
+        lag(r#"sluice_consumer_group_lag_seconds{group="lagging",topic="measured",partition="0"}"#).as_deref(),
+        Some("0.0")
+    );
     assert_eq!(commit(15).await, vec![0, 0]);
     sluice_broker::coordinator::lag::refresh(&broker.broker).await;
     let answer = scrape().await;
     let body = answer.split("\r\n\r\n").nth(1).unwrap();
     assert!(body.lines().any(|l| l == r#"sluice_consumer_group_max_lag_records{group="lagging"} 0"#), "{body}");
+    assert!(body.lines().any(|l| l == r#"sluice_consumer_group_max_lag_seconds{group="lagging"} 0.0"#), "{body}");
 
     // A refused produce is counted by its error code.
     assert_eq!(produce(&mut stream, "measured", 7, Some(batch(1, 10))).await.0, kafka_code::UNKNOWN_TOPIC_OR_PARTITION);
