@@ -2,13 +2,20 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use sluice_client::admin::OffsetTarget;
 use sluice_client::{Acks, Compression};
 
+use crate::line_format::Encoding;
+pub use crate::position::StartFrom;
+use crate::position::{parse_start, parse_time};
+
+/// Kafka's default `max.request.size`: 1 MiB.
+pub const MAX_REQUEST_SIZE_DEFAULT_BYTES: usize = 1024 * 1024;
+
 /// Sluice command line: topics, produce, consume, consumer groups, cluster status, benchmarks.
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about)]
+#[command(name = "sluice", version, about, after_help = EXAMPLES_MAIN)]
 pub struct Cli {
     /// Bootstrap servers, comma-separated host:port.
     #[arg(long, short = 'b', global = true, env = "SLUICE_BOOTSTRAP", default_value = "localhost:9092")]
@@ -19,6 +26,10 @@ pub struct Cli {
     /// Time to connect to a broker, in milliseconds.
     #[arg(long, global = true, default_value_t = 5_000)]
     pub connect_timeout_ms: u64,
+    /// More output on stderr: -v logs the client's debug events, -vv its trace events
+    /// (`RUST_LOG` overrides).
+    #[arg(long, short = 'v', global = true, action = ArgAction::Count)]
+    pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -28,22 +39,77 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create, list, describe, alter and delete topics.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EXAMPLES_TOPIC)]
     Topic(TopicCommand),
     /// Produce records from stdin (one per line) or a file.
+    #[command(after_help = EXAMPLES_PRODUCE)]
     Produce(ProduceArgs),
-    /// Consume records and print them.
+    /// Consume records and print them (from the beginning unless -o says otherwise).
+    #[command(after_help = EXAMPLES_CONSUME)]
     Consume(ConsumeArgs),
     /// List, describe (with lag), reset the offsets of and delete consumer groups.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EXAMPLES_GROUP)]
     Group(GroupCommand),
-    /// Cluster information.
-    #[command(subcommand)]
+    /// Cluster information and health.
+    #[command(subcommand, after_help = EXAMPLES_CLUSTER)]
     Cluster(ClusterCommand),
     /// Measure produce or consume throughput and latency.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EXAMPLES_BENCH)]
     Bench(BenchCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = EXAMPLES_COMPLETIONS)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
+
+const EXAMPLES_MAIN: &str = "Examples:
+  export SLUICE_BOOTSTRAP=127.0.0.1:9092
+  sluice topic create greetings -p 3
+  printf 'alice=hello\\nbob=hi\\n' | sluice produce greetings -K =
+  sluice consume greetings -e
+  sluice group describe readers";
+const EXAMPLES_TOPIC: &str = "Examples:
+  sluice topic create orders -p 6 -r 3 -c min.insync.replicas=2
+  sluice topic create events            # the broker's num.partitions and default.replication.factor
+  sluice topic list --json
+  sluice topic describe orders
+  sluice topic alter orders -p 12 --set retention.ms=86400000
+  sluice topic delete old-a old-b";
+const EXAMPLES_PRODUCE: &str = "Examples:
+  echo hello | sluice produce greetings
+  printf 'alice=hello\\n' | sluice produce greetings -K =
+  printf 'alice=\\n' | sluice produce users -K = -Z       # key alice, null value: a tombstone
+  echo 'k1 v1 src=web' | sluice produce greetings -f '%k %v %h'
+  echo '00ff 0a0d' | sluice produce raw -K ' ' --encoding hex
+  sluice produce greetings --file lines.txt --max-request-size 4194304";
+const EXAMPLES_CONSUME: &str = "Examples:
+  sluice consume greetings -e                 # everything there is, then exit
+  sluice consume greetings -o end             # only new records, until Ctrl-C
+  sluice consume greetings -o -10 -e          # the last 10 records of each partition
+  sluice consume greetings -o -1h -f json     # the last hour, one JSON object per record
+  sluice consume greetings -o 2024-05-01T12:00:00Z -n 5
+  sluice consume greetings -g readers -e      # as a member of group readers, committing";
+const EXAMPLES_GROUP: &str = "Examples:
+  sluice group list
+  sluice group describe readers --json
+  sluice group reset-offsets readers -t greetings --to-earliest --dry-run
+  sluice group reset-offsets readers -t greetings --shift-by -5
+  sluice group reset-offsets readers -t greetings --to-datetime 2024-05-01T12:00:00Z
+  sluice group delete readers";
+const EXAMPLES_CLUSTER: &str = "Examples:
+  sluice cluster status
+  sluice cluster health && echo ok
+  sluice cluster health --watch 5
+  sluice cluster health --watch 1 --exit-when-healthy   # wait until a starting broker serves";
+const EXAMPLES_BENCH: &str = "Examples:
+  sluice bench produce -t bench -n 1000000 -s 100 --acks all
+  sluice bench consume -t bench --json";
+const EXAMPLES_COMPLETIONS: &str = "Examples:
+  sluice completions bash > ~/.local/share/bash-completion/completions/sluice
+  sluice completions zsh > \"${fpath[1]}/_sluice\"
+  sluice completions fish > ~/.config/fish/completions/sluice.fish";
 
 /// `sluice topic ...`
 #[derive(Debug, Subcommand)]
@@ -52,29 +118,39 @@ pub enum TopicCommand {
     Create {
         /// Topic name.
         name: String,
-        /// Partition count.
-        #[arg(long, short = 'p', default_value_t = 1)]
-        partitions: i32,
-        /// Replication factor.
-        #[arg(long, short = 'r', default_value_t = 1)]
-        replication_factor: i16,
+        /// Partition count (default: the broker's `num.partitions`).
+        #[arg(long, short = 'p')]
+        partitions: Option<i32>,
+        /// Replication factor (default: the broker's `default.replication.factor`).
+        #[arg(long, short = 'r')]
+        replication_factor: Option<i16>,
         /// Topic config, `name=value` (repeatable).
         #[arg(long = "config", short = 'c', value_parser = parse_key_value)]
         configs: Vec<(String, String)>,
     },
     /// List topics.
-    List,
-    /// Show a topic's partitions (leader, replicas, ISR) and its non-default configs.
+    List {
+        /// Print one JSON object per topic instead of names.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a topic's partitions (leader, replicas, ISR, log start and end offsets) and every
+    /// config with its source.
     Describe {
         /// Topic name.
         name: String,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
-    /// Delete a topic.
+    /// Delete topics.
     Delete {
-        /// Topic name.
-        name: String,
+        /// Topic names.
+        #[arg(required = true)]
+        names: Vec<String>,
     },
-    /// Change a topic: add partitions, set or reset configs.
+    /// Change a topic: add partitions, set or reset configs. Every change is validated by the
+    /// broker before any is applied.
     Alter {
         /// Topic name.
         name: String,
@@ -108,6 +184,9 @@ pub struct ProducerArgs {
     /// Disable idempotence (implied by acks 0 or 1).
     #[arg(long)]
     pub no_idempotence: bool,
+    /// Largest produce request, and so largest record, in bytes (Kafka's `max.request.size`).
+    #[arg(long, default_value_t = MAX_REQUEST_SIZE_DEFAULT_BYTES)]
+    pub max_request_size: usize,
 }
 
 /// `sluice produce`
@@ -117,10 +196,23 @@ pub struct ProduceArgs {
     pub topic: String,
     /// Split each line into key and value at the first occurrence of this string (a line
     /// without it is a value with a null key).
-    #[arg(long, short = 'K')]
+    #[arg(long, short = 'K', conflicts_with = "format")]
     pub key_separator: Option<String>,
-    /// Read lines from this file instead of stdin.
+    /// Where key, value, headers and timestamp are in each line: `%k` key, `%v` value, `%h`
+    /// headers (`a=1,b=2`), `%t` timestamp (epoch ms), `%%` a percent sign, `\t` a tab; other
+    /// text must appear in the line as written. Example: `%t %k=%v`.
     #[arg(long, short = 'f')]
+    pub format: Option<String>,
+    /// How keys, values and header values are written in the input (hex and base64 carry any
+    /// bytes, newlines included).
+    #[arg(long, value_enum, default_value = "text")]
+    pub encoding: Encoding,
+    /// An empty key or value is null: an empty value is a tombstone (deletes the key in a
+    /// compacted topic).
+    #[arg(long, short = 'Z')]
+    pub null_empty: bool,
+    /// Read lines from this file instead of stdin.
+    #[arg(long)]
     pub file: Option<PathBuf>,
     /// Records per second at most.
     #[arg(long)]
@@ -133,19 +225,6 @@ pub struct ProduceArgs {
     pub partition: Option<i32>,
     #[command(flatten)]
     pub producer: ProducerArgs,
-}
-
-/// Where `consume` starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartFrom {
-    /// The log start.
-    Beginning,
-    /// The log end (new records only).
-    End,
-    /// An offset.
-    Offset(i64),
-    /// The first record at or after a timestamp (ms since the epoch).
-    Timestamp(i64),
 }
 
 /// Output formats of `consume`.
@@ -164,26 +243,32 @@ pub enum OutputFormat {
 pub struct ConsumeArgs {
     /// Topic.
     pub topic: String,
-    /// Start: `beginning`, `end`, `offset:N` or `timestamp:MS`.
-    #[arg(long, default_value = "end", value_parser = parse_start)]
-    pub from: StartFrom,
+    /// Where to start in each partition: `beginning`, `end`, an offset `N`, `-N` (the last N
+    /// records), `@MS` (epoch milliseconds), an RFC 3339 time (`2024-05-01T12:00:00Z`) or a
+    /// time ago (`-30s`, `-15m`, `-1h`, `-2d`). A position outside the log starts at its
+    /// nearest end, said on stderr.
+    #[arg(long = "offset", short = 'o', alias = "from", default_value = "beginning", value_parser = parse_start, allow_hyphen_values = true)]
+    pub offset: StartFrom,
     /// Only this partition (default: all).
     #[arg(long, short = 'p')]
     pub partition: Option<i32>,
     /// Stop after this many records.
     #[arg(long, short = 'n')]
     pub max_messages: Option<u64>,
+    /// Exit once every partition is read to its end (its high watermark when checked).
+    #[arg(long, short = 'e')]
+    pub exit_at_end: bool,
     /// Stop when no record arrived for this many milliseconds (default: wait forever).
     #[arg(long)]
     pub idle_timeout_ms: Option<u64>,
     /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value = "value")]
-    pub output: OutputFormat,
+    #[arg(long = "format", short = 'f', alias = "output", value_enum, default_value = "value")]
+    pub format: OutputFormat,
     /// Separator between key and value in `key-value` output.
     #[arg(long, default_value = "\t")]
     pub key_separator: String,
     /// Consume as a member of this consumer group: the group assigns the partitions, each
-    /// starts at the group's committed offset (`--from beginning|end` only for partitions
+    /// starts at the group's committed offset (`-o beginning|end` only for partitions
     /// without one), and what is printed is committed as it goes.
     #[arg(long, short = 'g', conflicts_with = "partition")]
     pub group: Option<String>,
@@ -236,7 +321,7 @@ pub struct ResetOffsetsArgs {
     pub to_latest: bool,
     /// To the first record at or after this time: RFC 3339 (`2024-05-01T12:00:00Z`,
     /// `2024-05-01T14:00:00+02:00`) or milliseconds since the epoch.
-    #[arg(long, value_parser = parse_datetime)]
+    #[arg(long, value_parser = parse_time)]
     pub to_datetime: Option<i64>,
     /// To this offset.
     #[arg(long)]
@@ -269,7 +354,26 @@ impl ResetOffsetsArgs {
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Brokers, controller and partition leaders.
-    Status,
+    Status {
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Healthy or unhealthy, and why: a controller, every partition with a leader, no
+    /// under-replicated partitions, no offline replicas. Exit code 0 healthy, 1 unhealthy.
+    Health {
+        /// Check again every this many seconds until interrupted (exit code of the last check);
+        /// a broker that does not answer is a verdict too (unhealthy), not the end.
+        #[arg(long, value_name = "SECONDS")]
+        watch: Option<u64>,
+        /// With --watch: stop at the first healthy verdict (exit code 0). A script's way to
+        /// wait for a broker that is starting.
+        #[arg(long, requires = "watch")]
+        exit_when_healthy: bool,
+        /// Print one JSON object per check instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `sluice bench ...`
@@ -383,6 +487,7 @@ impl ProducerArgs {
             compression: self.compression.into(),
             batch_size_bytes: self.batch_size,
             linger: std::time::Duration::from_millis(self.linger_ms),
+            request_bytes_max: self.max_request_size,
             ..sluice_client::ProducerConfig::default()
         }
     }
@@ -395,50 +500,9 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Milliseconds since the epoch, given as such or as an RFC 3339 date-time.
-fn parse_datetime(text: &str) -> Result<i64, String> {
-    if let Ok(millis) = text.parse::<i64>() {
-        return Ok(millis);
-    }
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|datetime| datetime.timestamp_millis())
-        .map_err(|error| format!("expected an RFC 3339 date-time or epoch milliseconds, got {text:?} ({error})"))
-}
-
-fn parse_start(text: &str) -> Result<StartFrom, String> {
-    let number =
-        |value: &str, what: &str| value.parse::<i64>().map_err(|_| format!("{what} must be an integer, got {value:?}"));
-    match text.split_once(':') {
-        None if text == "beginning" => Ok(StartFrom::Beginning),
-        None if text == "end" => Ok(StartFrom::End),
-        Some(("offset", value)) => Ok(StartFrom::Offset(number(value, "offset")?)),
-        Some(("timestamp", value)) => Ok(StartFrom::Timestamp(number(value, "timestamp")?)),
-        _ => Err(format!("expected beginning, end, offset:N or timestamp:MS, got {text:?}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn start_positions_parse() {
-        assert_eq!(parse_start("beginning"), Ok(StartFrom::Beginning));
-        assert_eq!(parse_start("end"), Ok(StartFrom::End));
-        assert_eq!(parse_start("offset:42"), Ok(StartFrom::Offset(42)));
-        assert_eq!(parse_start("timestamp:1700000000000"), Ok(StartFrom::Timestamp(1_700_000_000_000)));
-        assert!(parse_start("offset:x").is_err());
-        assert!(parse_start("middle").is_err());
-    }
-
-    #[test]
-    fn datetimes_parse_as_rfc3339_or_epoch_milliseconds() {
-        assert_eq!(parse_datetime("1700000000000"), Ok(1_700_000_000_000));
-        assert_eq!(parse_datetime("2023-11-14T22:13:20Z"), Ok(1_700_000_000_000));
-        assert_eq!(parse_datetime("2023-11-14T23:13:20.5+01:00"), Ok(1_700_000_000_500));
-        assert!(parse_datetime("yesterday").is_err());
-        assert!(parse_datetime("2023-11-14").is_err());
-    }
 
     #[test]
     fn reset_targets_need_exactly_one_flag() {

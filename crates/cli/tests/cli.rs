@@ -6,85 +6,12 @@
 //! Method: a real broker in-process on ephemeral ports; the compiled `sluice` binary run as a
 //! child process (blocking, on a separate thread from the broker's runtime).
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
 use std::time::Duration;
 
-use sluice_broker::{Node, NodeConfig};
+use common::{one_error_line, run, stdout, InProcessBroker};
 use sluice_client::{ClientConfig, Cluster, Consumer, ConsumerConfig};
-
-fn sluice(bootstrap: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("--bootstrap")
-        .arg(bootstrap)
-        .args(args)
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(bytes) = stdin {
-        input.write_all(bytes).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-async fn run(bootstrap: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let (bootstrap, args, stdin) =
-        (bootstrap.to_string(), args.iter().map(|a| a.to_string()).collect::<Vec<_>>(), stdin.map(<[u8]>::to_vec));
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        sluice(&bootstrap, &args, stdin.as_deref())
-    })
-    .await
-    .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn one_error_line(output: &Output, code: i32, contains: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
-    assert!(stderr.contains(contains), "{stderr:?} should mention {contains:?}");
-    assert!(!stderr.contains("backtrace") && !stderr.contains("panicked"), "{stderr}");
-}
-
-/// A broker in this process on ephemeral ports with a temporary data directory.
-struct InProcessBroker {
-    bootstrap: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    served: tokio::task::JoinHandle<()>,
-    _data: tempfile::TempDir,
-}
-
-impl InProcessBroker {
-    async fn start() -> InProcessBroker {
-        let data = tempfile::tempdir().unwrap();
-        let node = Node::start(NodeConfig::ephemeral(1, data.path())).await.unwrap();
-        let bootstrap = node.addresses().kafka.to_string();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let served = tokio::spawn(async move {
-            node.serve(async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap()
-        });
-        InProcessBroker { bootstrap, stop, served, _data: data }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.served.await.unwrap();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn produce_consume_topics_and_human_errors() {
@@ -99,14 +26,14 @@ async fn produce_consume_topics_and_human_errors() {
     let mut values: Vec<&str> = values.lines().collect();
     values.sort();
     assert_eq!(values, ["1", "2", "3"]);
-    let pairs = stdout(&run(b, &["consume", "lines", "--from", "beginning", "-n", "3", "-o", "key-value"], None).await);
+    let pairs = stdout(&run(b, &["consume", "lines", "--from", "beginning", "-n", "3", "-f", "key-value"], None).await);
     let mut pairs: Vec<&str> = pairs.lines().collect();
     pairs.sort();
     assert_eq!(pairs, ["a\t1", "b\t2", "c\t3"]);
     let json = stdout(
         &run(
             b,
-            &["consume", "lines", "--from", "offset:0", "-p", "0", "-o", "json", "--idle-timeout-ms", "1000"],
+            &["consume", "lines", "--from", "offset:0", "-p", "0", "-f", "json", "--idle-timeout-ms", "1000"],
             None,
         )
         .await,
@@ -133,7 +60,7 @@ async fn produce_consume_topics_and_human_errors() {
     one_error_line(&run(b, &["consume", "no-such-topic"], None).await, 1, "unknown topic \"no-such-topic\"");
     one_error_line(&run(b, &["produce", "no-such-topic"], Some(b"x\n")).await, 1, "unknown topic");
     one_error_line(&run(b, &["topic", "create", "bench"], None).await, 1, "already exists");
-    one_error_line(&run(b, &["consume", "bench", "--from", "sideways"], None).await, 2, "--from");
+    one_error_line(&run(b, &["consume", "bench", "-o", "sideways"], None).await, 2, "sideways");
     one_error_line(&run(b, &["topic", "frobnicate"], None).await, 2, "frobnicate");
     let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let nowhere = unused.local_addr().unwrap().to_string();
@@ -273,7 +200,7 @@ async fn groups_resume_describe_lag_reset_and_delete() {
 async fn cluster_status_names_a_replica_that_failed_to_open() {
     let broker = InProcessBroker::start().await;
     let b = broker.bootstrap.clone();
-    let logs = broker._data.path().join("logs");
+    let logs = broker.data.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     std::fs::write(logs.join("blocked-0"), b"in the way").unwrap();
     stdout(&run(&b, &["topic", "create", "blocked"], None).await);
