@@ -115,6 +115,9 @@ const EXAMPLES_COMPLETIONS: &str = "Examples:
 #[derive(Debug, Subcommand)]
 pub enum TopicCommand {
     /// Create a topic.
+    #[command(
+        after_help = "Examples:\n  sluice topic create orders -p 6 -r 3 -c min.insync.replicas=2\n  sluice topic create events    # the broker's num.partitions and default.replication.factor"
+    )]
     Create {
         /// Topic name.
         name: String,
@@ -129,6 +132,7 @@ pub enum TopicCommand {
         configs: Vec<(String, String)>,
     },
     /// List topics.
+    #[command(after_help = "Examples:\n  sluice topic list\n  sluice topic list --json")]
     List {
         /// Print one JSON object per topic instead of names.
         #[arg(long)]
@@ -136,6 +140,7 @@ pub enum TopicCommand {
     },
     /// Show a topic's partitions (leader, replicas, ISR, log start and end offsets) and every
     /// config with its source.
+    #[command(after_help = "Examples:\n  sluice topic describe orders\n  sluice topic describe orders --json")]
     Describe {
         /// Topic name.
         name: String,
@@ -144,6 +149,7 @@ pub enum TopicCommand {
         json: bool,
     },
     /// Delete topics.
+    #[command(after_help = "Examples:\n  sluice topic delete old-a old-b    # deletes none if either is unknown")]
     Delete {
         /// Topic names.
         #[arg(required = true)]
@@ -151,6 +157,9 @@ pub enum TopicCommand {
     },
     /// Change a topic: add partitions, set or reset configs. Every change is validated by the
     /// broker before any is applied.
+    #[command(
+        after_help = "Examples:\n  sluice topic alter orders -p 12\n  sluice topic alter orders --set retention.ms=86400000 --delete cleanup.policy"
+    )]
     Alter {
         /// Topic name.
         name: String,
@@ -278,6 +287,7 @@ pub struct ConsumeArgs {
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
     /// List the consumer groups of every broker.
+    #[command(after_help = "Examples:\n  sluice group list\n  sluice group list --json")]
     List {
         /// Print one JSON object per group instead of a table.
         #[arg(long)]
@@ -285,6 +295,7 @@ pub enum GroupCommand {
     },
     /// Show a group's state and members, and per partition its committed offset, log end
     /// offset and lag.
+    #[command(after_help = "Examples:\n  sluice group describe readers\n  sluice group describe readers --json")]
     Describe {
         /// Group id.
         group: String,
@@ -294,8 +305,12 @@ pub enum GroupCommand {
     },
     /// Move a group's committed offsets of a topic (refused while the group has active
     /// members); prints the new offsets.
+    #[command(
+        after_help = "Examples:\n  sluice group reset-offsets readers -t greetings --to-earliest --dry-run\n  sluice group reset-offsets readers -t greetings --shift-by -5\n  sluice group reset-offsets readers -t greetings --to-datetime 2024-05-01T12:00:00Z"
+    )]
     ResetOffsets(ResetOffsetsArgs),
     /// Delete a group and its committed offsets (refused while it has active members).
+    #[command(after_help = "Examples:\n  sluice group delete readers")]
     Delete {
         /// Group id.
         group: String,
@@ -354,6 +369,7 @@ impl ResetOffsetsArgs {
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Brokers, controller and partition leaders.
+    #[command(after_help = "Examples:\n  sluice cluster status\n  sluice cluster status --json")]
     Status {
         /// Print one JSON object instead of text.
         #[arg(long)]
@@ -361,6 +377,9 @@ pub enum ClusterCommand {
     },
     /// Healthy or unhealthy, and why: a controller, every partition with a leader, no
     /// under-replicated partitions, no offline replicas. Exit code 0 healthy, 1 unhealthy.
+    #[command(
+        after_help = "Examples:\n  sluice cluster health && echo ok\n  sluice cluster health --watch 5\n  sluice cluster health --watch 1 --exit-when-healthy   # wait until a starting broker serves"
+    )]
     Health {
         /// Check again every this many seconds until interrupted (exit code of the last check);
         /// a broker that does not answer is a verdict too (unhealthy), not the end.
@@ -380,8 +399,10 @@ pub enum ClusterCommand {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Produce records as fast as allowed; report throughput and acknowledgement latency.
+    #[command(after_help = "Examples:\n  sluice bench produce -t bench -n 1000000 -s 100 --acks all")]
     Produce(BenchProduceArgs),
     /// Consume a topic from the beginning; report throughput and poll latency.
+    #[command(after_help = "Examples:\n  sluice bench consume -t bench --json")]
     Consume(BenchConsumeArgs),
 }
 
@@ -536,5 +557,18 @@ mod tests {
     fn the_command_line_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_examples_in_its_help() {
+        fn check(command: &clap::Command, path: &str) {
+            let help = command.get_after_help().map(|text| text.to_string()).unwrap_or_default();
+            assert!(help.starts_with("Examples:\n  "), "`{path}` has no examples");
+            for sub in command.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        use clap::CommandFactory;
+        check(&Cli::command(), "sluice");
     }
 }

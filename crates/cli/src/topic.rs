@@ -3,8 +3,8 @@
 //! `create` without `-p`/`-r` sends -1, so the broker's `num.partitions` and
 //! `default.replication.factor` decide. `alter` first asks the broker to validate every change
 //! (`validate_only`), then applies them: a bad config is refused before partitions are added,
-//! never after. `describe` shows each partition's log start and end offsets and every config
-//! with its source.
+//! never after. `delete` checks that every named topic exists before deleting any. `describe`
+//! shows each partition's log start and end offsets and every config with its source.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -60,8 +60,15 @@ pub async fn run(cluster: Cluster, command: TopicCommand) -> anyhow::Result<()> 
         }
         TopicCommand::Describe { name, json } => describe(&cluster, &admin, &mut out, &name, json).await?,
         TopicCommand::Delete { names } => {
+            // Every name is checked before any topic is deleted: a typo in the third name
+            // must not leave the first two deleted and the rest in place.
+            let existing: Vec<String> = admin.list_topics().await?.into_iter().map(|topic| topic.name).collect();
+            let unknown: Vec<&String> = names.iter().filter(|name| !existing.contains(name)).collect();
+            if !unknown.is_empty() {
+                anyhow::bail!("unknown topic(s) {unknown:?}: nothing deleted");
+            }
+            admin.delete_topics(&names).await?;
             for name in &names {
-                admin.delete_topics(std::slice::from_ref(name)).await?;
                 writeln!(out, "deleted topic {name}")?;
             }
         }

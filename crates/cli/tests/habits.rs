@@ -160,6 +160,8 @@ async fn topics_take_broker_defaults_validate_alters_and_print_json() {
 
     stdout(&run(b, &["topic", "create", "old-a", "-p", "1"], None).await);
     stdout(&run(b, &["topic", "create", "old-b", "-p", "1"], None).await);
+    let typo = run(b, &["topic", "delete", "old-a", "old-c", "old-b"], None).await;
+    one_error_line(&typo, 1, "unknown topic(s) [\"old-c\"]: nothing deleted");
     let deleted = stdout(&run(b, &["topic", "delete", "old-a", "old-b"], None).await);
     assert_eq!(deleted, "deleted topic old-a\ndeleted topic old-b\n");
     let names = stdout(&run(b, &["topic", "list"], None).await);
