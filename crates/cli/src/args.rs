@@ -95,8 +95,8 @@ const EXAMPLES_GROUP: &str = "Examples:
   sluice group list
   sluice group describe readers --json
   sluice group reset-offsets readers -t greetings --to-earliest --dry-run
-  sluice group reset-offsets readers -t greetings --shift-by -5
-  sluice group reset-offsets readers -t greetings --to-datetime 2024-05-01T12:00:00Z
+  sluice group reset-offsets readers -t greetings:0,1 --shift-by -5
+  sluice group reset-offsets readers --all-topics --by-duration 1h
   sluice group delete readers";
 const EXAMPLES_CLUSTER: &str = "Examples:
   sluice cluster status
@@ -303,10 +303,10 @@ pub enum GroupCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Move a group's committed offsets of a topic (refused while the group has active
-    /// members); prints the new offsets.
+    /// Move a group's committed offsets of topics or partitions (refused while the group has
+    /// active members); prints the new offsets, and on stderr each target clamped into the log.
     #[command(
-        after_help = "Examples:\n  sluice group reset-offsets readers -t greetings --to-earliest --dry-run\n  sluice group reset-offsets readers -t greetings --shift-by -5\n  sluice group reset-offsets readers -t greetings --to-datetime 2024-05-01T12:00:00Z"
+        after_help = "Examples:\n  sluice group reset-offsets readers -t greetings --to-earliest --dry-run\n  sluice group reset-offsets readers -t greetings:0,1 --shift-by -5\n  sluice group reset-offsets readers -t greetings --to-datetime 2024-05-01T12:00:00Z\n  sluice group reset-offsets readers --all-topics --by-duration 1h\n  sluice group reset-offsets readers --all-topics --to-current"
     )]
     ResetOffsets(ResetOffsetsArgs),
     /// Delete a group and its committed offsets (refused while it has active members).
@@ -320,14 +320,18 @@ pub enum GroupCommand {
 /// `sluice group reset-offsets`
 #[derive(Debug, Args)]
 #[command(group(
-    ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_datetime", "to_offset", "shift_by"])
+    ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_datetime", "by_duration", "to_offset", "shift_by", "to_current"])
 ))]
+#[command(group(ArgGroup::new("scope").required(true).args(["topics", "all_topics"])))]
 pub struct ResetOffsetsArgs {
     /// Group id.
     pub group: String,
-    /// Topic whose partitions (all of them) are reset.
-    #[arg(long, short = 't')]
-    pub topic: String,
+    /// Topic to reset: `name` (every partition) or `name:0,1` (those partitions); repeatable.
+    #[arg(long = "topic", short = 't', value_parser = parse_topic_partitions)]
+    pub topics: Vec<TopicPartitions>,
+    /// Every topic the group has committed offsets for.
+    #[arg(long)]
+    pub all_topics: bool,
     /// To the log start offset.
     #[arg(long)]
     pub to_earliest: bool,
@@ -338,9 +342,16 @@ pub struct ResetOffsetsArgs {
     /// `2024-05-01T14:00:00+02:00`) or milliseconds since the epoch.
     #[arg(long, value_parser = parse_time)]
     pub to_datetime: Option<i64>,
+    /// To the first record at or after this long ago: `1h`, `30m`, `2d` or Kafka's ISO 8601
+    /// form `PT1H`, `P1DT12H`.
+    #[arg(long, value_parser = parse_duration)]
+    pub by_duration: Option<i64>,
     /// To this offset.
     #[arg(long)]
     pub to_offset: Option<i64>,
+    /// To the committed offset itself (moved into the log if retention passed it).
+    #[arg(long)]
+    pub to_current: bool,
     /// By this many records from the committed offset (negative: back).
     #[arg(long, allow_negative_numbers = true)]
     pub shift_by: Option<i64>,
@@ -352,17 +363,55 @@ pub struct ResetOffsetsArgs {
     pub json: bool,
 }
 
+/// A topic and, optionally, some of its partitions (`name` or `name:0,1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicPartitions {
+    /// Topic name.
+    pub topic: String,
+    /// Only these partitions (`None`: all).
+    pub partitions: Option<Vec<i32>>,
+}
+
 impl ResetOffsetsArgs {
-    /// The target the flags name (clap makes exactly one present).
-    pub fn target(&self) -> OffsetTarget {
-        match (self.to_datetime, self.to_offset, self.shift_by) {
-            (Some(timestamp_ms), _, _) => OffsetTarget::Timestamp(timestamp_ms),
-            (_, Some(offset), _) => OffsetTarget::Offset(offset),
-            (_, _, Some(delta)) => OffsetTarget::ShiftBy(delta),
+    /// The target the flags name (clap makes exactly one present); `--by-duration` counts back
+    /// from `now_ms`.
+    pub fn target(&self, now_ms: i64) -> OffsetTarget {
+        match (self.to_datetime, self.by_duration, self.to_offset, self.shift_by) {
+            (Some(timestamp_ms), _, _, _) => OffsetTarget::Timestamp(timestamp_ms),
+            (_, Some(ago_ms), _, _) => OffsetTarget::Timestamp(now_ms.saturating_sub(ago_ms)),
+            (_, _, Some(offset), _) => OffsetTarget::Offset(offset),
+            (_, _, _, Some(delta)) => OffsetTarget::ShiftBy(delta),
             _ if self.to_earliest => OffsetTarget::Earliest,
+            _ if self.to_current => OffsetTarget::Current,
             _ => OffsetTarget::Latest,
         }
     }
+}
+
+fn parse_topic_partitions(text: &str) -> Result<TopicPartitions, String> {
+    let Some((topic, list)) = text.split_once(':') else {
+        return Ok(TopicPartitions { topic: text.to_string(), partitions: None });
+    };
+    let partitions = list
+        .split(',')
+        .map(|partition| {
+            partition
+                .trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|p| *p >= 0)
+                .ok_or_else(|| format!("expected topic or topic:0,1 with partition numbers, got {text:?}"))
+        })
+        .collect::<Result<Vec<i32>, String>>()?;
+    Ok(TopicPartitions { topic: topic.to_string(), partitions: Some(partitions) })
+}
+
+/// A duration in milliseconds: `1h`, `30m` (see [`crate::position::parse_duration_ms`]) or
+/// Kafka's ISO 8601 `PnDTnHnMnS`.
+fn parse_duration(text: &str) -> Result<i64, String> {
+    crate::position::parse_duration_ms(text)
+        .or_else(|| crate::position::parse_iso_duration_ms(text))
+        .ok_or_else(|| format!("expected a duration like 1h, 30m, 2d or PT1H, P1DT12H, got {text:?}"))
 }
 
 /// `sluice cluster ...`
@@ -534,7 +583,7 @@ mod tests {
             Cli::try_parse_from(args)
         };
         let target = |extra: &[&str]| match parse(extra).unwrap().command {
-            Command::Group(GroupCommand::ResetOffsets(args)) => args.target(),
+            Command::Group(GroupCommand::ResetOffsets(args)) => args.target(10_000_000),
             other => panic!("{other:?}"),
         };
         assert_eq!(target(&["--to-earliest"]), OffsetTarget::Earliest);
@@ -543,7 +592,25 @@ mod tests {
         assert_eq!(target(&["--to-offset", "7"]), OffsetTarget::Offset(7));
         assert_eq!(target(&["--to-datetime", "1970-01-01T00:00:01Z"]), OffsetTarget::Timestamp(1000));
         assert!(parse(&[]).is_err(), "a target is required");
+        assert_eq!(target(&["--to-current"]), OffsetTarget::Current);
+        assert_eq!(target(&["--by-duration", "1h"]), OffsetTarget::Timestamp(10_000_000 - 3_600_000));
+        assert_eq!(target(&["--by-duration", "PT1H"]), OffsetTarget::Timestamp(10_000_000 - 3_600_000));
+        assert!(parse(&["--by-duration", "an hour"]).is_err());
         assert!(parse(&["--to-earliest", "--to-latest"]).is_err(), "only one target");
+        assert!(Cli::try_parse_from(["sluice", "group", "reset-offsets", "g", "--to-earliest"]).is_err(), "a scope");
+        let both = ["sluice", "group", "reset-offsets", "g", "-t", "t", "--all-topics", "--to-earliest"];
+        assert!(Cli::try_parse_from(both).is_err(), "-t or --all-topics");
+    }
+
+    #[test]
+    fn topics_take_a_partition_list() {
+        let all = TopicPartitions { topic: "t".to_string(), partitions: None };
+        assert_eq!(parse_topic_partitions("t"), Ok(all));
+        let some = TopicPartitions { topic: "t".to_string(), partitions: Some(vec![0, 2]) };
+        assert_eq!(parse_topic_partitions("t:0,2"), Ok(some));
+        assert!(parse_topic_partitions("t:x").is_err());
+        assert!(parse_topic_partitions("t:-1").is_err());
+        assert!(parse_topic_partitions("t:").is_err());
     }
 
     #[test]

@@ -96,6 +96,43 @@ pub fn parse_duration_ms(text: &str) -> Option<i64> {
     count.parse::<i64>().ok()?.checked_mul(unit_ms)
 }
 
+/// Kafka's ISO 8601 durations, `PnDTnHnMnS` (`PT1H`, `P1DT12H`, `PT30M`), in milliseconds;
+/// `None` for anything else (whole numbers only, no years or months: their length varies).
+pub fn parse_iso_duration_ms(text: &str) -> Option<i64> {
+    let rest = text.strip_prefix('P')?;
+    let (days, time) = match rest.split_once('T') {
+        Some((days, time)) => (days, Some(time)),
+        None => (rest, None),
+    };
+    let mut total: i64 = 0;
+    let mut add = |part: &str, units: &[(char, i64)]| -> Option<()> {
+        let mut remaining = part;
+        let mut last_unit = None;
+        while !remaining.is_empty() {
+            let digits = remaining.find(|c: char| !c.is_ascii_digit()).filter(|&at| at > 0)?;
+            let count: i64 = remaining[..digits].parse().ok()?;
+            let unit = remaining[digits..].chars().next()?;
+            // Units in their order, each at most once: PT1H30M, not PT30M1H.
+            let position = units.iter().position(|(name, _)| *name == unit)?;
+            if last_unit.is_some_and(|last| position <= last) {
+                return None;
+            }
+            last_unit = Some(position);
+            total = total.checked_add(count.checked_mul(units[position].1)?)?;
+            remaining = &remaining[digits + unit.len_utf8()..];
+        }
+        Some(())
+    };
+    add(days, &[('D', 86_400_000)])?;
+    if let Some(time) = time {
+        if time.is_empty() {
+            return None;
+        }
+        add(time, &[('H', 3_600_000), ('M', 60_000), ('S', 1_000)])?;
+    }
+    (!rest.is_empty()).then_some(total)
+}
+
 /// The offset a position names in a partition whose log holds `[log_start, log_end)`, and a
 /// note for stderr when the position lay outside the log and was moved. Timestamps are looked
 /// up by the broker: give the offset it found (the end when no record is that late) as
@@ -158,6 +195,17 @@ mod tests {
             assert!(parse_start(bad).is_err(), "{bad}");
         }
         assert_eq!(StartFrom::Ago(1_000).at(5_000), StartFrom::Timestamp(4_000));
+    }
+
+    #[test]
+    fn iso_durations_parse_like_kafkas_by_duration() {
+        assert_eq!(parse_iso_duration_ms("PT1H"), Some(3_600_000));
+        assert_eq!(parse_iso_duration_ms("P1DT12H"), Some(129_600_000));
+        assert_eq!(parse_iso_duration_ms("PT1H30M15S"), Some(5_415_000));
+        assert_eq!(parse_iso_duration_ms("P2D"), Some(172_800_000));
+        for bad in ["P", "PT", "1H", "PT30M1H", "P1H", "PT1D", "PTH", "P1Y", "PT1H1H"] {
+            assert_eq!(parse_iso_duration_ms(bad), None, "{bad}");
+        }
     }
 
     #[test]

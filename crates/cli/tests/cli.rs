@@ -138,6 +138,33 @@ async fn check_resets(b: &str) {
     );
 }
 
+/// Kafka's selections and targets: one partition (`orders:1`), `--all-topics`, `--to-current`,
+/// `--by-duration`, a warning on stderr for each target clamped into the log, and an unknown
+/// partition refused. The group's offsets are at the log ends when this starts.
+async fn check_kafka_style_resets(b: &str) {
+    let reset = |extra: &[&'static str]| [&["group", "reset-offsets", "g1"][..], extra].concat();
+    let ends: Vec<i64> = rows(&stdout(&run(b, &["group", "describe", "g1"], None).await))
+        .iter()
+        .map(|cells| cells[3].parse().unwrap())
+        .collect();
+    let one = stdout(&run(b, &reset(&["-t", "orders:1", "--to-offset", "0"]), None).await);
+    assert_eq!((rows(&one).len(), rows(&one)[0][1].as_str(), new_offsets(&one)), (1, "1", vec![0]), "{one}");
+    let current = stdout(&run(b, &reset(&["--all-topics", "--to-current"]), None).await);
+    assert_eq!(new_offsets(&current), [ends[0], 0], "only partition 1 moved: {current}");
+    let hour = stdout(&run(b, &reset(&["--all-topics", "--by-duration", "PT1H"]), None).await);
+    assert_eq!(new_offsets(&hour), [0, 0], "every record is younger than an hour: {hour}");
+    let far = run(b, &reset(&["--all-topics", "--to-offset", "1000"]), None).await;
+    assert_eq!(new_offsets(&stdout(&far)), ends);
+    let warnings: Vec<String> = String::from_utf8_lossy(&far.stderr).lines().map(String::from).collect();
+    let expected: Vec<String> = (0..2)
+        .map(|partition| {
+            format!("warning: orders-{partition}: offset 1000 is past the log end: reset to {}", ends[partition])
+        })
+        .collect();
+    assert_eq!(warnings, expected);
+    one_error_line(&run(b, &reset(&["-t", "orders:7", "--to-earliest"]), None).await, 1, "has no partition 7");
+}
+
 /// With a member active, reset and delete are refused: one line, exit code 1.
 async fn check_refused_while_active(b: &str) {
     let mut config = ClientConfig::new(b);
@@ -166,7 +193,8 @@ const GROUP_CONSUME: [&str; 7] = ["consume", "orders", "--group", "g1", "--from"
 
 /// Consumer groups from the command line: `consume --group` commits what it printed and the
 /// next run resumes there; `group describe` shows each partition's committed offset, log end
-/// and lag; `group reset-offsets` moves the offsets (and is refused, one line, exit 1, while a
+/// and lag; `group reset-offsets` moves the offsets of topics, partitions or all the group's
+/// topics, warning about clamped targets (and is refused, one line, exit 1, while a
 /// member is active); `group list` and `group delete`; bad combinations exit 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_resume_describe_lag_reset_and_delete() {
@@ -177,6 +205,7 @@ async fn groups_resume_describe_lag_reset_and_delete() {
     check_consume_resumes(b).await;
     check_describe_shows_lag(b).await;
     check_resets(b).await;
+    check_kafka_style_resets(b).await;
     check_refused_while_active(b).await;
 
     one_error_line(&run(b, &["group", "reset-offsets", "g1", "--topic", "orders"], None).await, 2, "--to-earliest");
