@@ -262,12 +262,23 @@ impl Node {
                 .map_err(|reason| BrokerError::InvalidConfig { reason })?;
         }
         let admin_addr = local_addr(&admin, config.admin_listen);
+        let kafka_addr = local_addr(&kafka_listener, config.kafka.listen_address);
+        let raft_addr = local_addr(&raft_listener, config.raft_listen);
+        // The banner: once the directory is this node's and the configuration holds, so a
+        // broker refused at start prints its one line and nothing else.
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            node_id = config.node_id,
+            kafka = %kafka_addr,
+            raft = %raft_addr,
+            admin = %admin_addr,
+            data_dir = %config.data_dir.display(),
+            "sluice-broker starting"
+        );
         let ready = Arc::new(ReadyFlag { broker: watch::channel(None).0, started: false.into() });
         let (admin_stop, admin_stopped) = watch::channel(false);
         tracing::info!(address = %admin_addr, "admin listener ready");
         let admin_task = tokio::spawn(admin_http::serve(admin, ready.clone(), stopped(admin_stopped)));
-        let kafka_addr = local_addr(&kafka_listener, config.kafka.listen_address);
-        let raft_addr = local_addr(&raft_listener, config.raft_listen);
         let node_id = u64::try_from(config.node_id)
             .map_err(|_| BrokerError::InvalidConfig { reason: format!("negative node id {}", config.node_id) })?;
         let voters_text = config.voters.clone().unwrap_or_else(|| format!("{node_id}@{raft_addr}"));
