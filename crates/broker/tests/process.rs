@@ -8,7 +8,7 @@
 mod common;
 
 use common::process::{BrokerProcess, Ports};
-use common::wire::{batch_of, create_topic, produce, read_all};
+use common::wire::{batch_of, create_topic, delete_topic, produce, read_all};
 use tokio::net::TcpStream;
 
 /// Log lines that mean a broker found its files damaged or cut them back: none may appear
@@ -211,7 +211,8 @@ fn a_config_file_sets_what_flags_and_variables_leave_and_print_config_names_sour
 
 // Goal: `--log-format json` writes one JSON object per line, the first a banner with the
 // version, node id, the bound listeners and the data directory; openraft's info lines are off
-// by default. Method: a broker started and stopped with SIGTERM, its stderr read.
+// by default; a topic created and deleted is one line each. Method: a broker started, a topic
+// created and deleted over the wire, the broker stopped with SIGTERM and its stderr read.
 #[tokio::test]
 async fn json_logs_begin_with_a_banner_and_leave_out_openraft_chatter() {
     let temp = tempfile::tempdir().unwrap();
@@ -226,8 +227,16 @@ async fn json_logs_begin_with_a_banner_and_leave_out_openraft_chatter() {
         None,
     );
     broker.wait_ready().await;
+    let mut stream = TcpStream::connect(ports.kafka_addr()).await.unwrap();
+    assert_eq!(create_topic(&mut stream, "logged", 2).await, 0);
+    assert_eq!(delete_topic(&mut stream, "logged").await, 0);
     assert!(broker.terminate().await.success());
     let text = broker.log_text();
+    let lines_with = |message: &str| text.lines().filter(|line| line.contains(message)).collect::<Vec<_>>();
+    let created = lines_with("\"message\":\"created topic\"");
+    assert_eq!(created.len(), 1, "{text}");
+    assert!(created[0].contains("\"topic\":\"logged\"") && created[0].contains("\"partitions\":2"), "{}", created[0]);
+    assert_eq!(lines_with("\"message\":\"deleted topic\"").len(), 1, "{text}");
     let first = text.lines().next().unwrap();
     for field in [
         "\"message\":\"sluice-broker starting\"".to_string(),
