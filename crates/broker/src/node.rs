@@ -355,6 +355,8 @@ impl Node {
             controlled_shutdown(&broker).await;
         };
         let served = self.kafka.serve(shutdown).await;
+        // Each step says what it waits for, so a slow shutdown shows where it is.
+        tracing::info!("shutdown: stopping replica fetchers and background tasks (metadata, maintenance, ISR, admin)");
         let _ = stop_sender.send(true);
         let _ = self.admin_stop.send(true);
         self.broker.fetchers.stop_all();
@@ -363,8 +365,11 @@ impl Node {
                 tracing::error!(%error, "background task failed");
             }
         }
+        tracing::info!("shutdown: unloading consumer groups");
         self.broker.groups.unload_all().await;
+        tracing::info!(partitions = self.broker.partitions.all().len(), "shutdown: flushing and closing partitions");
         self.broker.partitions.close_all().await;
+        tracing::info!("shutdown: stopping the metadata node");
         if let Err(error) = self.meta.shutdown().await {
             tracing::warn!(%error, "metadata node shutdown");
         }

@@ -211,7 +211,8 @@ fn a_config_file_sets_what_flags_and_variables_leave_and_print_config_names_sour
 
 // Goal: `--log-format json` writes one JSON object per line, the first a banner with the
 // version, node id, the bound listeners and the data directory; openraft's info lines are off
-// by default; a topic created and deleted is one line each. Method: a broker started, a topic
+// by default; a topic created and deleted is one line each; shutdown names each step it waits
+// for. Method: a broker started, a topic
 // created and deleted over the wire, the broker stopped with SIGTERM and its stderr read.
 #[tokio::test]
 async fn json_logs_begin_with_a_banner_and_leave_out_openraft_chatter() {
@@ -237,6 +238,16 @@ async fn json_logs_begin_with_a_banner_and_leave_out_openraft_chatter() {
     assert_eq!(created.len(), 1, "{text}");
     assert!(created[0].contains("\"topic\":\"logged\"") && created[0].contains("\"partitions\":2"), "{}", created[0]);
     assert_eq!(lines_with("\"message\":\"deleted topic\"").len(), 1, "{text}");
+    // Shutdown says what it waits for, step by step, in order.
+    let steps = [
+        "kafka listener stopping: waiting for",
+        "shutdown: flushing and closing partitions",
+        "shutdown: stopping the metadata node",
+        "\"broker stopped\"",
+    ];
+    let positions: Vec<usize> =
+        steps.iter().map(|step| text.find(step).unwrap_or_else(|| panic!("no {step:?} in\n{text}"))).collect();
+    assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "{steps:?} out of order:\n{text}");
     let first = text.lines().next().unwrap();
     for field in [
         "\"message\":\"sluice-broker starting\"".to_string(),
