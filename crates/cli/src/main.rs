@@ -137,7 +137,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster(command) => cluster::run(config, command).await,
         Command::Bench(command) => bench::run(config, command).await,
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "sluice", &mut std::io::stdout());
+            // Into memory first: clap_complete panics on a failed write (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "sluice", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
             Ok(())
         }
     }

@@ -214,10 +214,25 @@ async fn a_closed_stdout_is_not_an_error() {
     .await
     .unwrap();
     assert!(status.success(), "{status:?} {error}");
+    assert_completions_survive_a_closed_pipe();
     let lines: Vec<&str> = error.lines().collect();
     assert_eq!(lines.len(), 1, "{error}");
     assert!(lines[0].starts_with("consumed ") && !lines[0].contains("consumed 20000"), "{error}");
     broker.stop().await;
+}
+
+/// `sluice completions bash` with its stdout closed before it writes (the script would fit in
+/// a pipe's buffer, so reading a line first would race): exit 0, nothing on stderr.
+fn assert_completions_survive_a_closed_pipe() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success() && output.stderr.is_empty(), "{output:?}");
 }
 
 // Goal: help a user finds without a manual: every command's --help ends with examples, a
