@@ -9,10 +9,14 @@
 #      maximum for RATE_SECONDS, the produce latency (send → acknowledgement) p50/p99/p99.9;
 #   3. stops it; starts three brokers (all metadata voters) and does the same with a
 #      6-partition topic at replication factor 3, min.insync.replicas 2, acks=all;
-#   4. prints one Markdown row per run and the throughput ratio RF3/RF1.
+#   4. prints one Markdown row per run and the throughput ratio RF3/RF1, and for the maximum
+#      runs the CPU time per record of all brokers together and of the client (from
+#      /proc/PID/stat and /usr/bin/time), so the cost of replication is seen apart from how
+#      many cores the machine has.
 #
 # All brokers and the client share the machine's cores (2 here), so the 3-broker figures
-# include three processes' CPU, as a 3-node cluster on one host would.
+# include three processes' CPU, as a 3-node cluster on one host would: with the cores busy,
+# the throughput ratio is bounded by the CPU ratio, not by the replication protocol.
 #
 # Usage: bash scripts/bench-replication.sh   (RECORDS=300000 SIZE=1024 RATE_SECONDS=20;
 #        BENCH_ARGS="--batch-size 262144" passes client settings to every run)
@@ -63,12 +67,25 @@ start_cluster() { # size -> sets BOOTSTRAP
     BOOTSTRAP="$bootstrap"
 }
 
-row() { # label, acks, json
+# CPU seconds (user + system) the running brokers have used so far.
+brokers_cpu_s() {
+    local pid total=0
+    for pid in "${PIDS[@]}"; do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    python3 -c 'import os, sys; print(int(sys.argv[1]) / os.sysconf("SC_CLK_TCK"))' "$total"
+}
+
+row() { # label, acks, json, [broker CPU s, client CPU s, records]
     python3 - "$@" <<'PY'
 import json, sys
 label, acks, line = sys.argv[1:4]
 r = json.loads(line)
-print(f"| {label} | {acks} | {r['records_per_s']:,.0f} | {r['mb_per_s']:,.1f} | {r['p50_ms']} | {r['p99_ms']} | {r['p999_ms']} |")
+cpu = "| | "
+if len(sys.argv) > 6:
+    broker_s, client_s, records = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+    cpu = f"| {broker_s * 1e6 / records:.1f} | {client_s * 1e6 / records:.1f} "
+print(f"| {label} | {acks} | {r['records_per_s']:,.0f} | {r['mb_per_s']:,.1f} | {r['p50_ms']} | {r['p99_ms']} | {r['p999_ms']} {cpu}|")
 PY
 }
 
@@ -76,9 +93,13 @@ measure() { # label, replication factor, acks
     local label="$1" rf="$2" acks="$3" topic="bench-rf$2"
     "$SLUICE" -b "$BOOTSTRAP" topic create "$topic" -p 6 -r "$rf" --config min.insync.replicas=$(( rf > 1 ? 2 : 1 )) >/dev/null
     sleep 1
-    local max half
-    max="$("$SLUICE" -b "$BOOTSTRAP" bench produce -t "$topic" -n "$RECORDS" -s "$SIZE" -p 6 --acks "$acks" "${BENCH_ARGS[@]}" --json)"
-    row "$label, max" "$acks" "$max"
+    local max half before after client
+    before="$(brokers_cpu_s)"
+    max="$(/usr/bin/time -f '%U %S' -o "$WORK/client-time" \
+        "$SLUICE" -b "$BOOTSTRAP" bench produce -t "$topic" -n "$RECORDS" -s "$SIZE" -p 6 --acks "$acks" "${BENCH_ARGS[@]}" --json)"
+    after="$(brokers_cpu_s)"
+    client="$(awk '{print $1 + $2}' "$WORK/client-time")"
+    row "$label, max" "$acks" "$max" "$(python3 -c 'import sys; print(float(sys.argv[2]) - float(sys.argv[1]))' "$before" "$after")" "$client" "$RECORDS"
     half="$(python3 -c 'import json,sys; print(max(1, json.loads(sys.argv[1])["records_per_s"] // 2))' "$max")"
     local fixed
     fixed="$("$SLUICE" -b "$BOOTSTRAP" bench produce -t "$topic" -n $((half * RATE_SECONDS)) -s "$SIZE" -p 6 \
@@ -90,8 +111,8 @@ measure() { # label, replication factor, acks
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "records of $SIZE B, 6 partitions, sluice bench produce (idempotent) ${BENCH_ARGS[*]}; fixed rate for ${RATE_SECONDS} s"
 echo
-echo "| run | acks | records/s | MB/s | p50 ms | p99 ms | p99.9 ms |"
-echo "|---|---|---:|---:|---:|---:|---:|"
+echo "| run | acks | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | brokers CPU µs/record | client CPU µs/record |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 start_cluster 1
 measure "1 broker, RF 1" 1 1 SINGLE
 stop_brokers

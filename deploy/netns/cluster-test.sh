@@ -216,7 +216,7 @@ SLUICE_ADVERTISE=$(ip_of "$n"):$KAFKA_PORT
 SLUICE_RAFT_LISTEN=0.0.0.0:$RAFT_PORT
 SLUICE_VOTERS=$VOTERS
 SLUICE_ADMIN_LISTEN=0.0.0.0:$ADMIN_PORT
-SLUICE_BROKER_ARGS=--default-replication-factor=3 --offsets-topic-replication-factor=3 --default-partitions=1
+SLUICE_BROKER_ARGS=--default-replication-factor=3 --offsets-topic-replication-factor=3 --default-partitions=1 --min-insync-replicas=2
 RUST_LOG=info
 NO_COLOR=1
 EOF

@@ -174,7 +174,7 @@ def check_history(acked, records):
     return {"acked": len(acked), "stored": len(by_value)}
 
 
-def check_replicas(cluster, topic, partitions, ends):
+def check_replicas(cluster, topic, partitions, ends, replication_factor=3):
     """Every replica of every partition holds the same batches below the high watermark."""
     for partition in range(partitions):
         copies = {}
@@ -182,7 +182,7 @@ def check_replicas(cluster, topic, partitions, ends):
             directory = os.path.join(broker.data_dir, "logs", f"{topic}-{partition}")
             if os.path.isdir(directory):
                 copies[broker.node_id] = segments.up_to(segments.batches(directory), ends[partition])
-        assert len(copies) == 3, f"partition {partition} has replicas on {sorted(copies)}"
+        assert len(copies) == replication_factor, f"partition {partition} has replicas on {sorted(copies)}"
         reference = next(iter(copies.values()))
         assert reference and reference[-1][1] >= ends[partition] - 1 or ends[partition] == 0, \
             f"partition {partition}: replica batches end before the high watermark {ends[partition]}"

@@ -23,11 +23,22 @@ pub struct TopicDefaults {
     /// `auto.create.topics.enable`: Metadata requests for an unknown topic create it (Kafka's
     /// default true), unless the client asks not to (`allow_auto_topic_creation`, v4+).
     pub auto_create_topics: bool,
+    /// `min.insync.replicas` of topics that do not set their own (Kafka's default 1).
+    pub min_insync_replicas: i32,
+    /// `unclean.leader.election.enable` of topics that do not set their own (Kafka's default
+    /// false); applied by the controller while this node is the metadata leader.
+    pub unclean_leader_election: bool,
 }
 
 impl Default for TopicDefaults {
     fn default() -> Self {
-        TopicDefaults { partitions: 1, replication_factor: 1, auto_create_topics: true }
+        TopicDefaults {
+            partitions: 1,
+            replication_factor: 1,
+            auto_create_topics: true,
+            min_insync_replicas: 1,
+            unclean_leader_election: false,
+        }
     }
 }
 
@@ -90,6 +101,8 @@ pub struct Broker {
     pub partitions: Arc<PartitionManager>,
     /// Topic defaults.
     pub defaults: TopicDefaults,
+    /// Replication settings (DescribeConfigs reports them).
+    pub replication: ReplicationConfig,
     /// Epoch of this broker's registration (`-1` until registered).
     broker_epoch: AtomicI64,
     producer_ids: tokio::sync::Mutex<ProducerIdBlock>,
@@ -117,7 +130,8 @@ impl Broker {
         replication: ReplicationConfig,
     ) -> Broker {
         Broker {
-            fetchers: ReplicaFetchers::new(node_id, replication),
+            fetchers: ReplicaFetchers::new(node_id, replication.clone()),
+            replication,
             isr_changes: tokio::sync::Notify::new(),
             groups: GroupCoordinator::new(node_id, coordinator),
             node_id,

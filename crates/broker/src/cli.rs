@@ -101,6 +101,15 @@ pub struct Args {
     /// checked every 30 s by the metadata leader (Kafka's `auto.leader.rebalance.enable`).
     #[arg(long, env = "SLUICE_AUTO_LEADER_REBALANCE_ENABLE", default_value_t = true, action = ArgAction::Set)]
     pub auto_leader_rebalance_enable: bool,
+    /// In-sync replicas an acks=all produce needs, for topics that do not set their own
+    /// `min.insync.replicas` (Kafka's broker-level `min.insync.replicas`).
+    #[arg(long, env = "SLUICE_MIN_INSYNC_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
+    pub min_insync_replicas: i32,
+    /// When no in-sync replica of a partition is live, elect an out-of-sync one (losing what it
+    /// had not copied) instead of leaving the partition offline; for topics that do not set
+    /// their own `unclean.leader.election.enable` (Kafka's broker-level setting, default off).
+    #[arg(long, env = "SLUICE_UNCLEAN_LEADER_ELECTION_ENABLE", default_value_t = false, action = ArgAction::Set)]
+    pub unclean_leader_election_enable: bool,
     /// Log lines as text, or as one JSON object per line.
     #[arg(long, env = "SLUICE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -136,6 +145,8 @@ impl Args {
             partitions: self.default_partitions,
             replication_factor: self.default_replication_factor,
             auto_create_topics: self.auto_create_topics,
+            min_insync_replicas: self.min_insync_replicas,
+            unclean_leader_election: self.unclean_leader_election_enable,
         };
         let coordinator = &mut config.coordinator;
         coordinator.offsets_topic_partitions = self.offsets_topic_partitions;
@@ -200,6 +211,10 @@ mod tests {
             "3",
             "--group-initial-rebalance-delay-ms",
             "0",
+            "--min-insync-replicas",
+            "2",
+            "--unclean-leader-election-enable",
+            "true",
         ])
         .into_config();
         assert_eq!(config.node_id, 3);
@@ -208,5 +223,7 @@ mod tests {
         assert_eq!(config.defaults.partitions, 4);
         assert_eq!(config.coordinator.offsets_topic_partitions, 3);
         assert_eq!(config.coordinator.shard.group.initial_rebalance_delay_ms, 0);
+        assert_eq!(config.defaults.min_insync_replicas, 2);
+        assert!(config.defaults.unclean_leader_election);
     }
 }

@@ -46,7 +46,7 @@ use crate::coordinator::CoordinatorConfig;
 use crate::data_dir::DataDirLock;
 use crate::dispatch::Dispatcher;
 use crate::error::BrokerError;
-use crate::partition::PartitionManager;
+use crate::partition::{BrokerTopicDefaults, PartitionManager};
 use crate::replication::ReplicationConfig;
 use crate::server::Server;
 
@@ -286,12 +286,16 @@ impl Node {
         let mut meta_config = MetaConfig::new(node_id, config.data_dir.join("meta"), raft_addr, voters);
         meta_config.broker_session_timeout_ms = Some(config.broker_session_timeout_ms);
         meta_config.auto_leader_rebalance = config.auto_leader_rebalance;
+        meta_config.unclean_leader_election = config.defaults.unclean_leader_election;
         let meta =
             Arc::new(MetaNode::start_with_listener(meta_config, raft_listener).await.map_err(BrokerError::Meta)?);
         let partitions = Arc::new(PartitionManager::new(
             config.node_id,
             config.data_dir.join("logs"),
-            config.replication.replica_lag_time_ms,
+            BrokerTopicDefaults {
+                min_insync_replicas: config.defaults.min_insync_replicas,
+                replica_lag_time_ms: config.replication.replica_lag_time_ms,
+            },
         ));
         let broker = Arc::new(Broker::new(
             config.node_id,

@@ -595,11 +595,70 @@ async fn check_api(stream: &mut TcpStream, api_key: ApiKey, version: i16) {
             assert_eq!(response.error_code, 0, "{context}");
             assert_eq!(response.brokers.len(), 1, "{context}");
         }
+        ApiKey::ElectLeaders => {
+            // One broker: the only replica already leads, so nothing to elect.
+            let request = ElectLeadersRequest::default().with_topic_partitions(Some(vec![
+                elect_leaders_request::TopicPartitions::default().with_topic(name("ends")).with_partitions(vec![0, 9]),
+            ]));
+            let response: ElectLeadersResponse = call(stream, api_key, version, &request).await;
+            let results = &response.replica_election_results[0].partition_result;
+            let codes: Vec<(i32, i16)> = results.iter().map(|r| (r.partition_id, r.error_code)).collect();
+            assert_eq!(
+                codes,
+                vec![(0, kafka_code::ELECTION_NOT_NEEDED), (9, kafka_code::UNKNOWN_TOPIC_OR_PARTITION)],
+                "{context}"
+            );
+        }
         other => assert!(
             common::groups::check_group_api(stream, other, version).await,
             "{other:?} is in the table but this test has no request for it"
         ),
     }
+}
+
+/// The topic configs a broker flag defaults (`min.insync.replicas`,
+/// `unclean.leader.election.enable`, `replica.lag.time.max.ms`) are described with the broker's
+/// value and source STATIC_BROKER_CONFIG (4) where the topic does not set them, and with the
+/// topic's own (DYNAMIC_TOPIC_CONFIG, 1) where it does; the broker's min.insync.replicas is
+/// enforced: acks=all on a one-replica topic is refused with NOT_ENOUGH_REPLICAS.
+#[tokio::test]
+async fn broker_defaults_of_topic_configs_are_described_and_enforced() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut config = sluice_broker::NodeConfig::ephemeral(1, temp.path());
+    config.defaults.min_insync_replicas = 2;
+    config.defaults.unclean_leader_election = true;
+    let broker = TestBroker::start_config(config).await;
+    let mut stream = broker.connect().await;
+    assert_eq!(create_topic(&mut stream, "inherits", 1, &[]).await, 0);
+    assert_eq!(create_topic(&mut stream, "own", 1, &[("min.insync.replicas", "1")]).await, 0);
+    let describe = |topic: &'static str| {
+        DescribeConfigsRequest::default().with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str(topic))
+                .with_configuration_keys(None),
+        ])
+    };
+    let config_of = |response: &DescribeConfigsResponse, key: &str| {
+        let entry = response.results[0].configs.iter().find(|c| c.name.as_str() == key).expect(key);
+        (entry.value.as_ref().map(|v| v.to_string()).unwrap_or_default(), entry.config_source)
+    };
+    let inherits: DescribeConfigsResponse = call(&mut stream, ApiKey::DescribeConfigs, 4, &describe("inherits")).await;
+    assert_eq!(config_of(&inherits, "min.insync.replicas"), ("2".to_string(), 4));
+    assert_eq!(config_of(&inherits, "unclean.leader.election.enable"), ("true".to_string(), 4));
+    assert_eq!(config_of(&inherits, "replica.lag.time.max.ms"), ("30000".to_string(), 5), "Kafka's default");
+    let own: DescribeConfigsResponse = call(&mut stream, ApiKey::DescribeConfigs, 4, &describe("own")).await;
+    assert_eq!(config_of(&own, "min.insync.replicas"), ("1".to_string(), 1));
+
+    let acks_all = |topic: &'static str| {
+        ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(batch(1, 10)))])])
+    };
+    let refused: ProduceResponse = call(&mut stream, ApiKey::Produce, 9, &acks_all("inherits")).await;
+    assert_eq!(refused.responses[0].partition_responses[0].error_code, kafka_code::NOT_ENOUGH_REPLICAS);
+    let accepted: ProduceResponse = call(&mut stream, ApiKey::Produce, 9, &acks_all("own")).await;
+    assert_eq!(accepted.responses[0].partition_responses[0].error_code, 0);
 }
 
 /// A topic config change reaches the partition's open log: lowering `max.message.bytes` with

@@ -442,6 +442,34 @@ pub enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Move leaderships back to preferred replicas, or elect leaders for offline partitions
+    /// (Kafka's `kafka-leader-election`). Without --topic: every partition.
+    #[command(after_help = "Examples:
+  sluice cluster elect-leaders                       # every partition back to its preferred replica
+  sluice cluster elect-leaders --topic orders --partition 0 --partition 3
+  sluice cluster elect-leaders --type unclean --topic orders   # offline partitions: may lose records")]
+    ElectLeaders {
+        /// `preferred`: the first replica leads again if it is in sync. `unclean`: a partition
+        /// without a live in-sync replica gets an out-of-sync one as leader, which loses the
+        /// records it had not copied.
+        #[arg(long = "type", value_enum, default_value = "preferred")]
+        kind: ElectionKind,
+        /// Only this topic's partitions.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only these partitions of --topic (repeatable); all of them if not given.
+        #[arg(long, requires = "topic")]
+        partition: Vec<i32>,
+    },
+}
+
+/// `sluice cluster elect-leaders --type`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ElectionKind {
+    /// Back to the preferred replica.
+    Preferred,
+    /// Out of the ISR if no member is live.
+    Unclean,
 }
 
 /// `sluice bench ...`

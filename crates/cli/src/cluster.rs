@@ -1,17 +1,21 @@
-//! `sluice cluster status|health`: brokers, controller, partition leaders and offline replicas
-//! (replicas on a broker that is down, or that failed to open there); and a healthy/unhealthy
-//! verdict with its reasons, decided by the pure [`health_problems`].
+//! `sluice cluster status|health|elect-leaders`: brokers, controller, partition leaders and
+//! offline replicas (replicas on a broker that is down, or that failed to open there); a
+//! healthy/unhealthy verdict with its reasons, decided by the pure [`health_problems`]; and
+//! Kafka's ElectLeaders, one line per partition.
 
 use std::io::Write;
 use std::time::Duration;
 
 use serde::Serialize;
-use sluice_client::admin::ClusterDescription;
-use sluice_client::{Admin, ClientConfig};
+use sluice_client::admin::{ClusterDescription, ElectionType};
+use sluice_client::{Admin, ClientConfig, Cluster};
 
-use crate::args::ClusterCommand;
+use crate::args::{ClusterCommand, ElectionKind};
 use crate::output::write_json_line;
 use crate::Unhealthy;
+
+/// Kafka's ELECTION_NOT_NEEDED.
+const ELECTION_NOT_NEEDED: i16 = 84;
 
 /// Runs a cluster command.
 pub async fn run(config: ClientConfig, command: ClusterCommand) -> anyhow::Result<()> {
@@ -28,7 +32,54 @@ pub async fn run(config: ClientConfig, command: ClusterCommand) -> anyhow::Resul
         ClusterCommand::Health { watch, exit_when_healthy, json } => {
             health(config, watch.map(Duration::from_secs), exit_when_healthy, json).await
         }
+        ClusterCommand::ElectLeaders { kind, topic, partition } => {
+            elect_leaders(crate::connect(config).await?, kind, topic, partition).await
+        }
     }
+}
+
+/// Prints one line per partition: `topic/partition  elected`, `not needed` or the error; fails
+/// (exit code 1) if any election failed for a reason other than "not needed".
+async fn elect_leaders(
+    cluster: Cluster,
+    kind: ElectionKind,
+    topic: Option<String>,
+    partitions: Vec<i32>,
+) -> anyhow::Result<()> {
+    let admin = Admin::new(cluster);
+    let kind = match kind {
+        ElectionKind::Preferred => ElectionType::Preferred,
+        ElectionKind::Unclean => ElectionType::Unclean,
+    };
+    let wanted: Option<Vec<(String, i32)>> = match (topic, partitions.is_empty()) {
+        (None, _) => None,
+        (Some(topic), false) => Some(partitions.into_iter().map(|p| (topic.clone(), p)).collect()),
+        (Some(topic), true) => {
+            let info = admin.describe_topic(&topic).await?;
+            Some(info.partitions.iter().map(|p| (topic.clone(), p.partition)).collect())
+        }
+    };
+    let results = admin.elect_leaders(kind, wanted.as_deref()).await?;
+    let mut out = std::io::stdout().lock();
+    let mut failed = 0;
+    for result in &results {
+        let outcome = match result.error_code {
+            0 => "elected".to_string(),
+            ELECTION_NOT_NEEDED => "not needed (already led by the replica asked for)".to_string(),
+            code => {
+                failed += 1;
+                format!("failed: error {code}: {}", result.message.as_deref().unwrap_or("no message"))
+            }
+        };
+        writeln!(out, "{}/{}  {outcome}", result.topic, result.partition)?;
+    }
+    if results.is_empty() {
+        writeln!(out, "no partition needed an election")?;
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} elections failed", results.len());
+    }
+    Ok(())
 }
 
 /// Checks once, or every `watch` until Ctrl-C; the exit code is the last verdict's. With

@@ -17,7 +17,7 @@ use sluice_proto::kafka_protocol::messages::incremental_alter_configs_request::{
 use sluice_proto::kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use sluice_proto::kafka_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
-    IncrementalAlterConfigsRequest, ListOffsetsRequest,
+    ElectLeadersRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest,
 };
 use sluice_proto::kafka_protocol::protocol::StrBytes;
 
@@ -103,6 +103,31 @@ pub fn config_source_name(code: i8) -> &'static str {
         6 => "DYNAMIC_BROKER_LOGGER_CONFIG",
         _ => "UNKNOWN",
     }
+}
+
+/// Kafka's ElectLeaders `election_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElectionType {
+    /// Give each partition back to its preferred (first) replica, if it is in sync.
+    Preferred,
+    /// Elect a leader for partitions that have none, out of the ISR if no member is live
+    /// (loses what the new leader had not copied).
+    Unclean,
+}
+
+/// The outcome of one partition's election: `error_code` 0 when a leader was elected, else
+/// Kafka's code (84 ELECTION_NOT_NEEDED, 80 PREFERRED_LEADER_NOT_AVAILABLE,
+/// 83 ELIGIBLE_LEADERS_NOT_AVAILABLE, 3 UNKNOWN_TOPIC_OR_PARTITION) with the broker's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElectionResult {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Kafka error code.
+    pub error_code: i16,
+    /// The broker's message, if any.
+    pub message: Option<String>,
 }
 
 /// Admin operations over a [`Cluster`].
@@ -367,5 +392,49 @@ impl Admin {
                 .collect(),
             topics: metadata.topics.into_values().collect(),
         })
+    }
+
+    /// Asks for leader elections (Kafka's `electLeaders`): for `partitions` (topic, partition),
+    /// or every partition when `None` (then partitions that need no election are left out of
+    /// the answer). Per-partition outcomes, in the broker's order.
+    pub async fn elect_leaders(
+        &self,
+        kind: ElectionType,
+        partitions: Option<&[(String, i32)]>,
+    ) -> Result<Vec<ElectionResult>> {
+        use sluice_proto::kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+        let topic_partitions = partitions.map(|partitions| {
+            let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+            for (topic, partition) in partitions {
+                by_topic.entry(topic.as_str()).or_default().push(*partition);
+            }
+            by_topic
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    TopicPartitions::default().with_topic(topic_name(topic)).with_partitions(partitions)
+                })
+                .collect()
+        });
+        let request = ElectLeadersRequest::default()
+            .with_election_type(match kind {
+                ElectionType::Preferred => 0,
+                ElectionType::Unclean => 1,
+            })
+            .with_topic_partitions(topic_partitions)
+            .with_timeout_ms(timeout_ms());
+        let response = self.cluster.call_controller(&request).await?;
+        ClientError::check(response.error_code, || "elect leaders".to_string())?;
+        Ok(response
+            .replica_election_results
+            .iter()
+            .flat_map(|topic| {
+                topic.partition_result.iter().map(|partition| ElectionResult {
+                    topic: topic.topic.to_string(),
+                    partition: partition.partition_id,
+                    error_code: partition.error_code,
+                    message: partition.error_message.as_ref().map(|m| m.to_string()),
+                })
+            })
+            .collect())
     }
 }

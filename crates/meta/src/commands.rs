@@ -131,6 +131,19 @@ pub enum Command {
         /// Its current registration.
         broker_epoch: i64,
     },
+    /// Unclean election (`unclean.leader.election.enable`, or ElectLeaders with type unclean):
+    /// only when no ISR member is live, a live out-of-sync replica becomes leader and the sole
+    /// ISR member. What it had not copied from the last leader is lost.
+    ElectLeaderUnclean {
+        /// Topic id.
+        topic_id: Uuid,
+        /// Partition index.
+        partition: u32,
+        /// Partition epoch the request was computed from.
+        partition_epoch: i32,
+        /// The live replica to elect.
+        leader: BrokerId,
+    },
 }
 
 /// What an applied command did.
@@ -216,6 +229,9 @@ impl MetadataView {
             }
             Command::AllocateProducerIds { broker_id, broker_epoch } => {
                 self.allocate_producer_ids(*broker_id, *broker_epoch)
+            }
+            Command::ElectLeaderUnclean { topic_id, partition, partition_epoch, leader } => {
+                self.elect_leader_unclean(*topic_id, *partition, *partition_epoch, *leader)
             }
         }
     }
@@ -466,6 +482,41 @@ impl MetadataView {
         Ok(CommandOutcome::PartitionChanged { topic_id, partition: partition.clone() })
     }
 
+    fn elect_leader_unclean(
+        &mut self,
+        topic_id: Uuid,
+        partition_index: u32,
+        partition_epoch: i32,
+        leader: BrokerId,
+    ) -> Result<CommandOutcome, CommandError> {
+        let live = self.live_brokers();
+        let partition = self.partition(topic_id, partition_index)?;
+        if partition.partition_epoch != partition_epoch {
+            return Err(CommandError::StalePartitionEpoch {
+                proposed: partition_epoch,
+                current: partition.partition_epoch,
+            });
+        }
+        if let Some(clean) = first_eligible(&partition.replicas, &partition.isr, &live) {
+            return Err(CommandError::IneligibleReplica {
+                broker_id: leader,
+                reason: format!("in-sync replica {clean} is live: a clean election is possible"),
+            });
+        }
+        if !partition.replicas.contains(&leader) || !live.contains(&leader) {
+            return Err(CommandError::IneligibleReplica {
+                broker_id: leader,
+                reason: "not a live replica".to_string(),
+            });
+        }
+        let partition = self.partition_mut(topic_id, partition_index)?;
+        partition.leader = Some(leader);
+        partition.isr = vec![leader];
+        partition.leader_epoch += 1;
+        partition.partition_epoch += 1;
+        Ok(CommandOutcome::PartitionChanged { topic_id, partition: partition.clone() })
+    }
+
     fn allocate_producer_ids(
         &mut self,
         broker_id: BrokerId,
@@ -512,7 +563,7 @@ fn new_partition(partition: u32, replicas: Vec<BrokerId>) -> PartitionRecord {
 }
 
 /// The first replica, in preferred order, that is in the ISR and live.
-fn first_eligible(replicas: &[BrokerId], isr: &[BrokerId], live: &[BrokerId]) -> Option<BrokerId> {
+pub(crate) fn first_eligible(replicas: &[BrokerId], isr: &[BrokerId], live: &[BrokerId]) -> Option<BrokerId> {
     replicas.iter().copied().find(|b| isr.contains(b) && live.contains(b))
 }
 

@@ -219,6 +219,41 @@ fn elect_leader_prefers_first_live_isr_replica_and_checks_epoch() {
 }
 
 #[test]
+fn unclean_election_only_when_no_isr_member_is_live() {
+    let mut view = cluster(&[1, 2, 3]);
+    view.apply(&create("u", 11, 1, 3)).unwrap();
+    let topic_id = Uuid::from_u128(11);
+    let p = partition_of(&view, "u", 0);
+    let (leader, follower, other) = (p.replicas[0], p.replicas[1], p.replicas[2]);
+    let isr_change = Command::ChangeIsr {
+        topic_id,
+        partition: 0,
+        leader,
+        leader_epoch: p.leader_epoch,
+        partition_epoch: p.partition_epoch,
+        isr: vec![leader],
+    };
+    view.apply(&isr_change).unwrap();
+    let shrunk = partition_of(&view, "u", 0);
+    let unclean =
+        |partition_epoch, leader| Command::ElectLeaderUnclean { topic_id, partition: 0, partition_epoch, leader };
+    // The ISR member is live: refused.
+    let error = view.apply(&unclean(shrunk.partition_epoch, follower)).unwrap_err();
+    assert!(matches!(error, CommandError::IneligibleReplica { .. }), "{error}");
+    let epoch = view.brokers[&leader].broker_epoch;
+    view.apply(&Command::FenceBroker { broker_id: leader, broker_epoch: epoch }).unwrap();
+    let offline = partition_of(&view, "u", 0);
+    assert_eq!((offline.leader, offline.isr.clone()), (None, vec![leader]));
+    // A stale epoch and a fenced broker are refused; a live out-of-sync replica is elected.
+    assert!(view.apply(&unclean(shrunk.partition_epoch, follower)).is_err());
+    assert!(view.apply(&unclean(offline.partition_epoch, leader)).is_err());
+    view.apply(&unclean(offline.partition_epoch, other)).unwrap();
+    let elected = partition_of(&view, "u", 0);
+    assert_eq!((elected.leader, elected.isr), (Some(other), vec![other]));
+    assert_eq!(elected.leader_epoch, offline.leader_epoch + 1);
+}
+
+#[test]
 fn producer_id_blocks_never_overlap_and_need_a_current_registration() {
     let mut view = cluster(&[1]);
     let epoch = view.brokers[&1].broker_epoch;
@@ -400,11 +435,21 @@ fn random_command_sequences_keep_the_invariants() {
             8 => {
                 let Some(topic) = existing.filter(|t| !t.partitions.is_empty()) else { continue };
                 let partition = &topic.partitions[rng.gen_range(0..topic.partitions.len())];
-                Command::ElectLeader {
-                    topic_id: topic.topic_id,
-                    partition: partition.partition,
-                    partition_epoch: partition.partition_epoch + rng.gen_range(-1..=0),
-                    preferred: rng.gen_bool(0.5).then_some(broker_id),
+                let partition_epoch = partition.partition_epoch + rng.gen_range(-1..=0);
+                if rng.gen_bool(0.3) {
+                    Command::ElectLeaderUnclean {
+                        topic_id: topic.topic_id,
+                        partition: partition.partition,
+                        partition_epoch,
+                        leader: broker_id,
+                    }
+                } else {
+                    Command::ElectLeader {
+                        topic_id: topic.topic_id,
+                        partition: partition.partition,
+                        partition_epoch,
+                        preferred: rng.gen_bool(0.5).then_some(broker_id),
+                    }
                 }
             }
             9 => Command::AlterTopicConfigs {
@@ -435,5 +480,5 @@ fn random_command_sequences_keep_the_invariants() {
         }
     }
     // Every kind of command was also accepted, not only rejected.
-    assert_eq!(accepted.len(), 10, "accepted kinds: {accepted:?}");
+    assert_eq!(accepted.len(), 11, "accepted kinds: {accepted:?}");
 }

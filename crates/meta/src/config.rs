@@ -62,6 +62,9 @@ pub struct MetaConfig {
     /// Kafka's `auto.leader.rebalance.enable`: while this node leads (and runs the
     /// controller), give leaderships back to preferred replicas (see [`crate::liveness`]).
     pub auto_leader_rebalance: bool,
+    /// Kafka's broker-level `unclean.leader.election.enable`: the default for topics without
+    /// an override of their own (see [`crate::election::unclean_elections`]).
+    pub unclean_leader_election: bool,
 }
 
 impl MetaConfig {
@@ -87,6 +90,7 @@ impl MetaConfig {
             logs_kept_after_snapshot: LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT,
             broker_session_timeout_ms: None,
             auto_leader_rebalance: false,
+            unclean_leader_election: false,
         }
     }
 

@@ -24,7 +24,10 @@ pub const RECORD_HEADER_BYTES: usize = 8;
 /// Version 2: `TopicConfig` (inside commands and snapshots) gained the four
 /// `message.timestamp.*` fields; postcard has no optional trailing fields, so version-1 payloads
 /// do not decode as version 2.
-pub const FORMAT_VERSION: u32 = 2;
+///
+/// Version 3: `TopicConfig` gained `unclean.leader.election.enable` and
+/// `replica.lag.time.max.ms`; `Command` gained `ElectLeaderUnclean`.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Magic of a Raft log segment file (`<first index, 20 digits>.seg`).
 pub const LOG_SEGMENT_MAGIC: [u8; 8] = *b"SLUICElg";

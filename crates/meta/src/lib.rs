@@ -65,6 +65,7 @@
 pub mod commands;
 pub mod config;
 mod durable;
+pub mod election;
 pub mod error;
 mod forward;
 pub mod frame;

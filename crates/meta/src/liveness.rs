@@ -32,6 +32,9 @@
 //! After a broker restarts, its leaderships come back once it has caught up, instead of
 //! piling up on the brokers that stayed.
 //!
+//! Every tick, partitions of topics with `unclean.leader.election.enable` that have no live
+//! ISR member get an `ElectLeaderUnclean` ([`crate::election::unclean_elections`]).
+//!
 //! Heartbeats carry the broker epoch: one from an older incarnation of the broker (a process
 //! that was replaced) proves nothing about the current one and is ignored.
 
@@ -205,6 +208,8 @@ pub(crate) struct ControllerSettings {
     pub session_timeout_ms: u64,
     /// `auto.leader.rebalance.enable`.
     pub auto_leader_rebalance: bool,
+    /// The broker default of `unclean.leader.election.enable`.
+    pub unclean_leader_election: bool,
 }
 
 /// Runs the controller duties while this node leads, until `stop` completes: every
@@ -219,7 +224,9 @@ pub(crate) async fn run_controller(
     settings: ControllerSettings,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    let ControllerSettings { session_timeout_ms, auto_leader_rebalance } = settings;
+    let ControllerSettings { session_timeout_ms, auto_leader_rebalance, unclean_leader_election } = settings;
+    let mut unclean_in_flight = false;
+    let unclean_done: Arc<std::sync::atomic::AtomicBool> = Arc::default();
     let mut last_rebalance = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(CONTROLLER_TICK_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -269,6 +276,28 @@ pub(crate) async fn run_controller(
                     }
                 });
             }
+        }
+        if unclean_done.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            unclean_in_flight = false;
+        }
+        let unclean = crate::election::unclean_elections(&view.view, unclean_leader_election);
+        if !unclean.is_empty() && !unclean_in_flight {
+            unclean_in_flight = true;
+            tracing::warn!(
+                partitions = unclean.len(),
+                "no in-sync replica is live: electing out-of-sync replicas (unclean.leader.election.enable)"
+            );
+            let (batcher, done) = (batcher.clone(), Arc::clone(&unclean_done));
+            tokio::spawn(async move {
+                let timeout = Duration::from_millis(crate::limits::PROPOSE_TIMEOUT_MS);
+                for command in unclean {
+                    match batcher.propose(command.clone(), timeout).await {
+                        Ok(reply) => tracing::warn!(?command, result = ?reply.result, "unclean leader election"),
+                        Err(error) => tracing::info!(?command, ?error, "unclean election not committed"),
+                    }
+                }
+                done.store(true, std::sync::atomic::Ordering::Release);
+            });
         }
         let seen = liveness.observe(&view.view, now);
         for command in liveness_commands(&view.view, &seen, session_timeout_ms) {

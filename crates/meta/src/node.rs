@@ -133,6 +133,7 @@ impl MetaNode {
                 liveness::ControllerSettings {
                     session_timeout_ms,
                     auto_leader_rebalance: config.auto_leader_rebalance,
+                    unclean_leader_election: config.unclean_leader_election,
                 },
                 async move {
                     let _ = stop.wait_for(|stopped| *stopped).await;

@@ -40,7 +40,9 @@ use crate::view::BrokerId;
 /// Version of this wire protocol, checked in the hello exchange.
 ///
 /// Version 2: broker heartbeats, and commands carry the `message.timestamp.*` topic configs.
-pub const RPC_PROTOCOL_VERSION: u16 = 2;
+/// Version 3: commands carry `unclean.leader.election.enable` and `replica.lag.time.max.ms`,
+/// and `ElectLeaderUnclean`.
+pub const RPC_PROTOCOL_VERSION: u16 = 3;
 
 /// A framed TCP connection carrying RPC messages.
 pub type RpcConnection = Framed<TcpStream, LengthDelimitedCodec>;

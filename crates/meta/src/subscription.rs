@@ -24,6 +24,9 @@ pub struct AppliedView {
 
 /// One change applied to the state machine, in log order.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// One event per metadata command, a few per second at most: boxing the command would cost an
+// allocation each for no gain.
+#[allow(clippy::large_enum_variant)]
 pub enum MetadataEvent {
     /// A command was applied (or rejected; then the view did not change).
     Applied {

@@ -50,8 +50,21 @@ pub const MESSAGE_TIMESTAMP_BEFORE_MAX_MS: &str = "message.timestamp.before.max.
 /// after the leader's clock.
 pub const MESSAGE_TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after.max.ms";
 
+/// `unclean.leader.election.enable`: when no in-sync replica is live, the controller may elect
+/// an out-of-sync one (losing what it had not copied) rather than leave the partition offline.
+pub const UNCLEAN_LEADER_ELECTION_ENABLE: &str = "unclean.leader.election.enable";
+/// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR. Kafka has
+/// it as a broker setting only; Sluice also takes it per topic.
+pub const REPLICA_LAG_TIME_MAX_MS: &str = "replica.lag.time.max.ms";
+
+/// The keys whose default comes from the broker's own setting of the same name (Kafka's
+/// `STATIC_BROKER_CONFIG` source) when a topic does not override them: the typed default in
+/// [`TopicConfig::default`] is Kafka's, the broker flag may change it.
+pub const BROKER_DEFAULTED_KEYS: [&str; 3] =
+    [MIN_INSYNC_REPLICAS, UNCLEAN_LEADER_ELECTION_ENABLE, REPLICA_LAG_TIME_MAX_MS];
+
 /// Every topic configuration key Sluice accepts, in a stable order.
-pub const TOPIC_CONFIG_KEYS: [&str; 13] = [
+pub const TOPIC_CONFIG_KEYS: [&str; 15] = [
     RETENTION_MS,
     RETENTION_BYTES,
     SEGMENT_BYTES,
@@ -65,6 +78,8 @@ pub const TOPIC_CONFIG_KEYS: [&str; 13] = [
     MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS,
     MESSAGE_TIMESTAMP_BEFORE_MAX_MS,
     MESSAGE_TIMESTAMP_AFTER_MAX_MS,
+    UNCLEAN_LEADER_ELECTION_ENABLE,
+    REPLICA_LAG_TIME_MAX_MS,
 ];
 
 /// Smallest `segment.bytes`, Kafka 3.x's (the size of an empty legacy record); the log crate
@@ -139,6 +154,10 @@ pub struct TopicConfig {
     pub message_timestamp_before_max_ms: i64,
     /// `message.timestamp.after.max.ms` as set; see [`TopicConfig::timestamp_after_max_ms`].
     pub message_timestamp_after_max_ms: i64,
+    /// `unclean.leader.election.enable`.
+    pub unclean_leader_election_enable: bool,
+    /// `replica.lag.time.max.ms`.
+    pub replica_lag_time_max_ms: i64,
 }
 
 impl Default for TopicConfig {
@@ -159,6 +178,8 @@ impl Default for TopicConfig {
             message_timestamp_difference_max_ms: i64::MAX,
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: i64::MAX,
+            unclean_leader_election_enable: false,
+            replica_lag_time_max_ms: 30_000,
         }
     }
 }
@@ -196,6 +217,8 @@ impl TopicConfig {
             MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS => self.message_timestamp_difference_max_ms = parse_i64(key, value, 0)?,
             MESSAGE_TIMESTAMP_BEFORE_MAX_MS => self.message_timestamp_before_max_ms = parse_i64(key, value, 0)?,
             MESSAGE_TIMESTAMP_AFTER_MAX_MS => self.message_timestamp_after_max_ms = parse_i64(key, value, 0)?,
+            UNCLEAN_LEADER_ELECTION_ENABLE => self.unclean_leader_election_enable = parse_bool(key, value)?,
+            REPLICA_LAG_TIME_MAX_MS => self.replica_lag_time_max_ms = parse_i64(key, value, 1)?,
             _ => {
                 return Err(CommandError::InvalidConfig {
                     key: key.to_string(),
@@ -223,6 +246,8 @@ impl TopicConfig {
             MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS => self.message_timestamp_difference_max_ms.to_string(),
             MESSAGE_TIMESTAMP_BEFORE_MAX_MS => self.message_timestamp_before_max_ms.to_string(),
             MESSAGE_TIMESTAMP_AFTER_MAX_MS => self.message_timestamp_after_max_ms.to_string(),
+            UNCLEAN_LEADER_ELECTION_ENABLE => self.unclean_leader_election_enable.to_string(),
+            REPLICA_LAG_TIME_MAX_MS => self.replica_lag_time_max_ms.to_string(),
             _ => return None,
         })
     }
@@ -269,6 +294,15 @@ fn parse_i64(key: &str, value: &str, min: i64) -> Result<i64, CommandError> {
         return Err(invalid(key, value, format!("must be at least {min}")));
     }
     Ok(parsed)
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, CommandError> {
+    // Kafka's ConfigDef.parseType: case-insensitive true/false.
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, value, "expected true or false".to_string())),
+    }
 }
 
 fn parse_i32(key: &str, value: &str, min: i64) -> Result<i32, CommandError> {
@@ -325,6 +359,8 @@ mod tests {
             (MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS, "86400000"),
             (MESSAGE_TIMESTAMP_BEFORE_MAX_MS, "3600000"),
             (MESSAGE_TIMESTAMP_AFTER_MAX_MS, "0"),
+            (UNCLEAN_LEADER_ELECTION_ENABLE, "true"),
+            (REPLICA_LAG_TIME_MAX_MS, "10000"),
         ];
         assert_eq!(values.len(), TOPIC_CONFIG_KEYS.len());
         for (key, value) in values {

@@ -87,6 +87,40 @@ pub struct MetadataView {
     pub next_broker_epoch: i64,
 }
 
+impl TopicRecord {
+    /// `min.insync.replicas` in force: the topic's override, else `broker_default` (the
+    /// broker's flag, Kafka's `STATIC_BROKER_CONFIG`).
+    pub fn min_insync_replicas(&self, broker_default: i32) -> i32 {
+        self.overridden(crate::topic_config::MIN_INSYNC_REPLICAS, self.config.min_insync_replicas, broker_default)
+    }
+
+    /// `unclean.leader.election.enable` in force: the topic's override, else `broker_default`.
+    pub fn unclean_leader_election(&self, broker_default: bool) -> bool {
+        self.overridden(
+            crate::topic_config::UNCLEAN_LEADER_ELECTION_ENABLE,
+            self.config.unclean_leader_election_enable,
+            broker_default,
+        )
+    }
+
+    /// `replica.lag.time.max.ms` in force: the topic's override, else `broker_default`.
+    pub fn replica_lag_time_max_ms(&self, broker_default: i64) -> i64 {
+        self.overridden(
+            crate::topic_config::REPLICA_LAG_TIME_MAX_MS,
+            self.config.replica_lag_time_max_ms,
+            broker_default,
+        )
+    }
+
+    fn overridden<T>(&self, key: &str, typed: T, broker_default: T) -> T {
+        if self.config_overrides.contains_key(key) {
+            typed
+        } else {
+            broker_default
+        }
+    }
+}
+
 impl MetadataView {
     /// The topic with this id.
     pub fn topic_by_id(&self, topic_id: Uuid) -> Option<&TopicRecord> {

@@ -48,6 +48,7 @@ fn config_type(key: &str) -> i8 {
     use sluice_meta::topic_config::*;
     match key {
         CLEANUP_POLICY => TYPE_LIST,
+        UNCLEAN_LEADER_ELECTION_ENABLE => TYPE_BOOLEAN,
         SEGMENT_BYTES | MIN_INSYNC_REPLICAS | MAX_MESSAGE_BYTES => TYPE_INT,
         _ => TYPE_LONG,
     }
@@ -69,6 +70,7 @@ pub fn describe(broker: &Broker, version: i16, request: &DescribeConfigsRequest)
             match resource.resource_type {
                 RESOURCE_TOPIC => match view.topics.get(resource.resource_name.as_str()) {
                     Some(topic) => base.with_error_code(kafka_code::NONE).with_configs(topic_entries(
+                        broker,
                         topic,
                         version,
                         request.include_synonyms,
@@ -97,19 +99,42 @@ fn is_this_broker(broker: &Broker, name: &StrBytes) -> bool {
     name.is_empty() || name.as_str().parse::<i32>().ok() == Some(broker.node_id)
 }
 
+/// The broker's own value of a topic config the broker may default (see
+/// `sluice_meta::topic_config::BROKER_DEFAULTED_KEYS`), as a string; `None` for other keys.
+fn broker_default(broker: &Broker, key: &str) -> Option<String> {
+    use sluice_meta::topic_config::*;
+    Some(match key {
+        MIN_INSYNC_REPLICAS => broker.defaults.min_insync_replicas.to_string(),
+        UNCLEAN_LEADER_ELECTION_ENABLE => broker.defaults.unclean_leader_election.to_string(),
+        REPLICA_LAG_TIME_MAX_MS => broker.replication.replica_lag_time_ms.to_string(),
+        _ => return None,
+    })
+}
+
+/// A topic's configs: its override (`TOPIC_CONFIG`), else the broker's flag where one exists
+/// and differs from Kafka's default (`STATIC_BROKER_CONFIG`), else Kafka's default.
 fn topic_entries(
+    broker: &Broker,
     topic: &TopicRecord,
     version: i16,
     include_synonyms: bool,
     wanted: &dyn Fn(&str) -> bool,
 ) -> Vec<DescribeConfigsResourceResult> {
+    let kafka_defaults = sluice_meta::TopicConfig::default();
     sluice_meta::topic_config::TOPIC_CONFIG_KEYS
         .iter()
         .filter(|key| wanted(key))
         .map(|key| {
-            let value = topic.config.get(key).unwrap_or_default();
             let overridden = topic.config_overrides.contains_key(*key);
-            let source = if overridden { CONFIG_SOURCE_TOPIC } else { CONFIG_SOURCE_DEFAULT };
+            let from_broker =
+                broker_default(broker, key).filter(|value| Some(value) != kafka_defaults.get(key).as_ref());
+            let (value, source) = match (overridden, from_broker) {
+                (true, _) | (false, None) => (
+                    topic.config.get(key).unwrap_or_default(),
+                    if overridden { CONFIG_SOURCE_TOPIC } else { CONFIG_SOURCE_DEFAULT },
+                ),
+                (false, Some(value)) => (value, CONFIG_SOURCE_STATIC_BROKER),
+            };
             let synonyms = if include_synonyms {
                 vec![DescribeConfigsSynonym::default()
                     .with_name(str_bytes(*key))
@@ -118,7 +143,7 @@ fn topic_entries(
             } else {
                 Vec::new()
             };
-            entry(key, value, source, version).with_synonyms(synonyms)
+            entry(key, value, source, version).with_read_only(false).with_synonyms(synonyms)
         })
         .collect()
 }
@@ -143,6 +168,9 @@ fn broker_entries(broker: &Broker, version: i16, wanted: &dyn Fn(&str) -> bool) 
         ("num.partitions", defaults.partitions.to_string(), TYPE_INT),
         ("default.replication.factor", defaults.replication_factor.to_string(), TYPE_INT),
         ("auto.create.topics.enable", defaults.auto_create_topics.to_string(), TYPE_BOOLEAN),
+        ("min.insync.replicas", defaults.min_insync_replicas.to_string(), TYPE_INT),
+        ("unclean.leader.election.enable", defaults.unclean_leader_election.to_string(), TYPE_BOOLEAN),
+        ("replica.lag.time.max.ms", broker.replication.replica_lag_time_ms.to_string(), TYPE_LONG),
     ]
     .into_iter()
     .filter(|(key, _, _)| wanted(key))

@@ -162,28 +162,23 @@ pub async fn handle(
     }
 }
 
-/// Reads every target once on the blocking pool; returns per-target results and total bytes.
+/// Reads every target once; returns per-target results and total bytes. On the blocking pool
+/// when there is file data to read; on the calling task when every partition is asked from its
+/// upper bound (the log end for a follower, the high watermark for a consumer) or beyond and
+/// none of them syncs on append: then the pass only checks positions and records a follower's
+/// progress, in memory, under partition locks that no holder keeps across an fsync, and a
+/// hand-off to the pool (two thread wake-ups) would cost more than the pass. A caught-up
+/// follower's every other fetch is such a pass.
 async fn read_pass(
     targets: Arc<Vec<Target>>,
     max_bytes: u64,
     follower: Option<BrokerId>,
 ) -> (Vec<PartitionResult>, u64) {
+    if nothing_to_read(&targets, follower.is_some()) {
+        return read_all(&targets, max_bytes, follower);
+    }
     let count = targets.len();
-    let result = blocking(move || {
-        let mut remaining = max_bytes;
-        let mut total = 0;
-        let results = targets
-            .iter()
-            .map(|target| {
-                let result = read_one(target, follower, remaining, total == 0);
-                remaining = remaining.saturating_sub(result.records.len() as u64);
-                total += result.records.len() as u64;
-                result
-            })
-            .collect();
-        Ok((results, total))
-    })
-    .await;
+    let result = blocking(move || Ok(read_all(&targets, max_bytes, follower))).await;
     result.unwrap_or_else(|error| {
         tracing::error!(%error, "fetch read failed");
         let failed = (0..count)
@@ -191,6 +186,34 @@ async fn read_pass(
             .collect();
         (failed, 0)
     })
+}
+
+/// Whether a read pass would find no file data to read (see [`read_pass`]). A bound that moves
+/// just after this check costs at most a read of the batch just appended, from the page cache.
+fn nothing_to_read(targets: &[Target], follower: bool) -> bool {
+    targets.iter().all(|target| match &target.resolved {
+        Ok(partition) => {
+            let upper = if follower { partition.log_end_now() } else { partition.high_watermark_now() };
+            target.fetch_offset >= upper && !partition.syncs_on_append()
+        }
+        Err(_) => true,
+    })
+}
+
+/// One read pass over every target, within `max_bytes` in all. Blocking when there is data.
+fn read_all(targets: &[Target], max_bytes: u64, follower: Option<BrokerId>) -> (Vec<PartitionResult>, u64) {
+    let mut remaining = max_bytes;
+    let mut total = 0;
+    let results = targets
+        .iter()
+        .map(|target| {
+            let result = read_one(target, follower, remaining, total == 0);
+            remaining = remaining.saturating_sub(result.records.len() as u64);
+            total += result.records.len() as u64;
+            result
+        })
+        .collect();
+    (results, total)
 }
 
 /// Reads one partition, for a consumer (up to the high watermark) or for `follower` (up to the

@@ -143,24 +143,47 @@ fn refused(error: PartitionError) -> Outcome {
     }
 }
 
-/// Appends every partition's records, each partition on its own blocking-pool task, so the
-/// partitions of one request append (and, with `flush.messages=1`, fsync) in parallel.
+/// Appends every partition's records on the blocking pool: the partitions that may fsync on
+/// append (`flush.messages` / `flush.ms`) each on a task of their own, so their syncs run in
+/// parallel; all the others together on one task, since their appends only copy into the page
+/// cache and a hand-off to the pool per partition costs more (two thread wake-ups each) than
+/// the copy.
 async fn append_all(
     work: Vec<Work>,
     acks_all: bool,
 ) -> Vec<((usize, usize), Arc<Partition>, Result<Appended, PartitionError>)> {
-    let appends = work.into_iter().map(|item| async move {
-        let partition = Arc::clone(&item.partition);
-        let result = blocking(move || {
-            // The request's bytes are shared with the connection's frame; the log rewrites
-            // offsets in place, so it gets its own copy.
-            let mut records = item.records.to_vec();
-            item.partition.append(&mut records, acks_all)
-        })
-        .await;
-        (item.slot, partition, result)
+    fn append(item: &Work, acks_all: bool) -> Result<Appended, PartitionError> {
+        // The request's bytes are shared with the connection's frame; the log rewrites
+        // offsets in place, so it gets its own copy.
+        let mut records = item.records.to_vec();
+        item.partition.append(&mut records, acks_all)
+    }
+    let (syncing, copying): (Vec<Work>, Vec<Work>) =
+        work.into_iter().partition(|item| item.partition.syncs_on_append());
+    let each = syncing.into_iter().map(|item| async move {
+        let (slot, partition) = (item.slot, Arc::clone(&item.partition));
+        let result = blocking(move || append(&item, acks_all)).await;
+        vec![(slot, partition, result)]
     });
-    futures::future::join_all(appends).await
+    let together = async move {
+        if copying.is_empty() {
+            return Vec::new();
+        }
+        let slots: Vec<((usize, usize), Arc<Partition>)> =
+            copying.iter().map(|item| (item.slot, Arc::clone(&item.partition))).collect();
+        // A roll (every `segment.bytes`) syncs the directory: disk work stays off the async
+        // workers even here.
+        let results = blocking(move || Ok(copying.iter().map(|item| append(item, acks_all)).collect::<Vec<_>>()))
+            .await
+            .unwrap_or_else(|error| {
+                let error = error.to_string();
+                slots.iter().map(|_| Err(PartitionError::Task(error.clone()))).collect()
+            });
+        slots.into_iter().zip(results).map(|((slot, partition), result)| (slot, partition, result)).collect::<Vec<_>>()
+    };
+    let (mut results, together) = futures::future::join(futures::future::join_all(each), together).await;
+    results.push(together);
+    results.into_iter().flatten().collect()
 }
 
 fn response(version: i16, request: &ProduceRequest, outcomes: Vec<Vec<Outcome>>) -> ProduceResponse {

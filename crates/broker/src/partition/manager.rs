@@ -55,8 +55,30 @@ pub enum Action {
     Delete(PartitionKey),
 }
 
-/// The replicas `broker` should host according to `view`.
-pub fn desired_replicas(view: &MetadataView, broker: BrokerId) -> BTreeMap<PartitionKey, ReplicaState> {
+/// The broker's own settings of the topic configs a topic may leave to the broker (Kafka's
+/// `STATIC_BROKER_CONFIG` defaults; `sluice_meta::topic_config::BROKER_DEFAULTED_KEYS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrokerTopicDefaults {
+    /// `--min-insync-replicas`.
+    pub min_insync_replicas: i32,
+    /// `--replica-lag-time-max-ms`.
+    pub replica_lag_time_ms: i64,
+}
+
+impl Default for BrokerTopicDefaults {
+    /// Kafka's.
+    fn default() -> Self {
+        BrokerTopicDefaults { min_insync_replicas: 1, replica_lag_time_ms: super::replica::REPLICA_LAG_TIME_MS_DEFAULT }
+    }
+}
+
+/// The replicas `broker` should host according to `view`, with `defaults` for the settings a
+/// topic does not override.
+pub fn desired_replicas(
+    view: &MetadataView,
+    broker: BrokerId,
+    defaults: BrokerTopicDefaults,
+) -> BTreeMap<PartitionKey, ReplicaState> {
     let mut desired = BTreeMap::new();
     for topic in view.topics.values() {
         for partition in topic.partitions.iter().filter(|p| p.replicas.contains(&broker)) {
@@ -66,7 +88,8 @@ pub fn desired_replicas(view: &MetadataView, broker: BrokerId) -> BTreeMap<Parti
                 replicas: partition.replicas.clone(),
                 isr: partition.isr.clone(),
                 partition_epoch: partition.partition_epoch,
-                min_insync_replicas: topic.config.min_insync_replicas,
+                min_insync_replicas: topic.min_insync_replicas(defaults.min_insync_replicas),
+                replica_lag_time_ms: topic.replica_lag_time_max_ms(defaults.replica_lag_time_ms),
             };
             desired.insert(
                 (topic.name.clone(), partition.partition as i32),
@@ -125,7 +148,7 @@ struct Entry {
 pub struct PartitionManager {
     local_broker: BrokerId,
     /// `replica.lag.time.max.ms`, given to every partition.
-    replica_lag_time_ms: i64,
+    defaults: BrokerTopicDefaults,
     logs_dir: PathBuf,
     partitions: RwLock<HashMap<PartitionKey, Entry>>,
     /// Serializes reconciliation runs.
@@ -161,10 +184,10 @@ pub async fn blocking<T: Send + 'static>(
 
 impl PartitionManager {
     /// A manager for logs under `logs_dir`; nothing is opened until [`reconcile`](Self::reconcile).
-    pub fn new(local_broker: BrokerId, logs_dir: PathBuf, replica_lag_time_ms: i64) -> PartitionManager {
+    pub fn new(local_broker: BrokerId, logs_dir: PathBuf, defaults: BrokerTopicDefaults) -> PartitionManager {
         PartitionManager {
             local_broker,
-            replica_lag_time_ms,
+            defaults,
             logs_dir,
             partitions: RwLock::new(HashMap::new()),
             reconciling: tokio::sync::Mutex::new(()),
@@ -208,7 +231,7 @@ impl PartitionManager {
     /// the others.
     pub async fn reconcile(&self, view: &MetadataView) {
         let _running = self.reconciling.lock().await;
-        let desired = desired_replicas(view, self.local_broker);
+        let desired = desired_replicas(view, self.local_broker, self.defaults);
         self.failures().retain(|key| desired.contains_key(key));
         for action in plan(&self.local(), &desired) {
             let result = match &action {
@@ -282,7 +305,7 @@ impl PartitionManager {
 
     async fn open(&self, key: &PartitionKey, want: ReplicaState) -> Result<(), PartitionError> {
         let dir = partition_dir(&self.logs_dir, &key.0, key.1);
-        let (topic, index, broker, lag) = (key.0.clone(), key.1, self.local_broker, self.replica_lag_time_ms);
+        let (topic, index, broker) = (key.0.clone(), key.1, self.local_broker);
         let (topic_id, config, leadership) = (want.topic_id, log_config_for(&want.config), want.leadership.clone());
         let partition = blocking(move || {
             // Data of an older topic with the same name (deleted while this broker was down).
@@ -292,7 +315,7 @@ impl PartitionManager {
                     std::fs::remove_dir_all(&dir).map_err(|source| PartitionError::Io { path: dir.clone(), source })?;
                 }
             }
-            Partition::open(&dir, &topic, index, topic_id, broker, config, leadership, lag)
+            Partition::open(&dir, &topic, index, topic_id, broker, config, leadership)
         })
         .await?;
         let mut partitions = self.partitions.write().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -352,7 +375,7 @@ impl PartitionManager {
     /// deleted while it was down). Call only with a view known to be current (after this
     /// broker's registration was applied), or live data would be deleted.
     pub async fn delete_orphans(&self, view: &MetadataView) -> Result<usize, PartitionError> {
-        let desired = desired_replicas(view, self.local_broker);
+        let desired = desired_replicas(view, self.local_broker, self.defaults);
         let logs_dir = self.logs_dir.clone();
         let wanted: HashMap<PathBuf, Uuid> = desired
             .iter()
@@ -468,6 +491,7 @@ mod tests {
             isr: vec![1],
             partition_epoch: epoch,
             min_insync_replicas: 1,
+            replica_lag_time_ms: 30_000,
         }
     }
 
@@ -532,7 +556,48 @@ mod tests {
             configs: BTreeMap::new(),
         })
         .unwrap();
-        assert_eq!(desired_replicas(&view, 1).len(), 3);
-        assert!(desired_replicas(&view, 2).is_empty());
+        assert_eq!(desired_replicas(&view, 1, BrokerTopicDefaults::default()).len(), 3);
+        assert!(desired_replicas(&view, 2, BrokerTopicDefaults::default()).is_empty());
+    }
+
+    #[test]
+    fn topic_overrides_win_over_the_broker_defaults() {
+        let mut view = MetadataView::default();
+        view.apply(&sluice_meta::Command::RegisterBroker {
+            broker_id: 1,
+            incarnation_id: Uuid::from_u128(1),
+            kafka_addr: "h:1".into(),
+            internal_addr: "h:2".into(),
+            rack: None,
+        })
+        .unwrap();
+        for (id, name, configs) in [
+            (6, "inherits", BTreeMap::new()),
+            (
+                7,
+                "own",
+                BTreeMap::from([
+                    ("min.insync.replicas".to_string(), "3".to_string()),
+                    ("replica.lag.time.max.ms".to_string(), "5000".to_string()),
+                ]),
+            ),
+        ] {
+            view.apply(&sluice_meta::Command::CreateTopic {
+                name: name.into(),
+                topic_id: Uuid::from_u128(id),
+                partition_count: 1,
+                replication_factor: 1,
+                configs,
+            })
+            .unwrap();
+        }
+        let defaults = BrokerTopicDefaults { min_insync_replicas: 2, replica_lag_time_ms: 9000 };
+        let desired = desired_replicas(&view, 1, defaults);
+        let of = |topic: &str| {
+            let leadership = &desired[&(topic.to_string(), 0)].leadership;
+            (leadership.min_insync_replicas, leadership.replica_lag_time_ms)
+        };
+        assert_eq!(of("inherits"), (2, 9000));
+        assert_eq!(of("own"), (3, 5000));
     }
 }

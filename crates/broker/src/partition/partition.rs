@@ -57,8 +57,10 @@ pub struct Leadership {
     pub isr: Vec<BrokerId>,
     /// Bumped on every leader or ISR change; ISR proposals carry it.
     pub partition_epoch: i32,
-    /// `min.insync.replicas` of the topic.
+    /// `min.insync.replicas` in force for the topic (its override, else the broker's).
     pub min_insync_replicas: i32,
+    /// `replica.lag.time.max.ms` in force for the topic (its override, else the broker's).
+    pub replica_lag_time_ms: i64,
 }
 
 impl Leadership {
@@ -172,8 +174,6 @@ pub struct Partition {
     pub topic_id: Uuid,
     /// This broker's id.
     local_broker: BrokerId,
-    /// `replica.lag.time.max.ms`.
-    replica_lag_time_ms: i64,
     dir: PathBuf,
     state: Mutex<State>,
     high_watermark: watch::Sender<i64>,
@@ -182,6 +182,11 @@ pub struct Partition {
     /// waiters on the high-watermark channel can read it without the partition's lock (an
     /// append publishes under that lock).
     leading: AtomicBool,
+    /// Whether appends may fsync under the partition's lock (`flush.messages` or `flush.ms`
+    /// set): then an append on this partition may hold the lock for a disk sync, and nothing
+    /// on the async runtime may wait for that lock. Kept beside the state, like `leading`, so
+    /// it is read without the lock.
+    syncs_on_append: AtomicBool,
 }
 
 impl std::fmt::Debug for Partition {
@@ -202,8 +207,8 @@ impl Partition {
         local_broker: BrokerId,
         config: LogConfig,
         leadership: Leadership,
-        replica_lag_time_ms: i64,
     ) -> Result<Partition, PartitionError> {
+        let syncs_on_append = AtomicBool::new(config.flush != sluice_log::FlushPolicy::Os);
         let mut log = Log::open(dir, config)?;
         write_partition_metadata(dir, topic_id)?;
         let producers = rebuild_producer_states(&log)?;
@@ -227,12 +232,12 @@ impl Partition {
             index,
             topic_id,
             local_broker,
-            replica_lag_time_ms,
             dir: dir.to_path_buf(),
             state: Mutex::new(state),
             high_watermark: watch::channel(high_watermark).0,
             log_end: watch::channel(log_end).0,
             leading,
+            syncs_on_append,
         })
     }
 
@@ -251,6 +256,17 @@ impl Partition {
     /// changes and close. Followers' fetches wait on it.
     pub fn watch_log_end(&self) -> watch::Receiver<i64> {
         self.log_end.subscribe()
+    }
+
+    /// The log end offset as last published (the value [`Partition::watch_log_end`] holds).
+    pub fn log_end_now(&self) -> i64 {
+        *self.log_end.borrow()
+    }
+
+    /// The high watermark as last published (the value [`Partition::watch_high_watermark`]
+    /// holds).
+    pub fn high_watermark_now(&self) -> i64 {
+        *self.high_watermark.borrow()
     }
 
     /// This broker's id.
@@ -311,8 +327,17 @@ impl Partition {
         }
         let log = state.log.take().expect("checked above");
         log.close()?;
+        self.syncs_on_append.store(config.flush != sluice_log::FlushPolicy::Os, Ordering::Release);
         state.log = Some(Log::open(&self.dir, config)?);
         Ok(())
+    }
+
+    /// Whether an append may fsync before it returns, under the partition's lock
+    /// (`flush.messages` or `flush.ms` set; Kafka's default leaves syncing to the OS). Such
+    /// appends get a blocking-pool task each, so that several partitions' syncs overlap, and
+    /// a fetch of such a partition never reads inline. Lock-free.
+    pub fn syncs_on_append(&self) -> bool {
+        self.syncs_on_append.load(Ordering::Acquire)
     }
 
     /// Appends a producer's batches as leader. Checks every record (Kafka's `LogValidator`
@@ -332,7 +357,7 @@ impl Partition {
                 &state.leadership.isr,
                 &state.followers,
                 monotonic_ms(),
-                self.replica_lag_time_ms,
+                state.leadership.replica_lag_time_ms,
             );
             if !replica::enough_replicas_for_acks_all(&in_sync, state.leadership.min_insync_replicas) {
                 return Err(PartitionError::NotEnoughReplicas);
@@ -511,7 +536,7 @@ impl Partition {
             followers: &state.followers,
             high_watermark: log.high_watermark(),
             now_ms: monotonic_ms(),
-            replica_lag_time_ms: self.replica_lag_time_ms,
+            replica_lag_time_ms: leadership.replica_lag_time_ms,
             live,
         })?;
         Some(IsrProposal { leader_epoch: leadership.leader_epoch, partition_epoch: leadership.partition_epoch, isr })

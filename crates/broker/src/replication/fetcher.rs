@@ -5,7 +5,8 @@
 //! list (starting a task for a new leader, stopping the task of a leader nothing is followed
 //! from any more). A task loops:
 //!
-//! 1. read each partition's fetch position (log end, epoch of the last batch, leader epoch);
+//! 1. read each partition's fetch position (log end, epoch of the last batch, leader epoch;
+//!    in memory, on the task itself);
 //! 2. send one Fetch (version [`REPLICA_FETCH_VERSION`], `replica_id` = this broker) for all of
 //!    them to the leader, which holds it up to `replica.fetch.wait.max.ms` for new data;
 //! 3. for each partition, on the blocking pool: append the batches as they are
@@ -141,15 +142,8 @@ impl Fetcher {
         let mut connection: Option<BrokerConnection> = None;
         let backoff = Duration::from_millis(self.config.fetch_backoff_ms);
         loop {
-            let list = partitions.borrow_and_update().clone();
-            let positions = match blocking(move || Ok(positions_of(&list))).await {
-                Ok(positions) => positions,
-                Err(error) => {
-                    tracing::error!(%error, "reading fetch positions failed");
-                    tokio::time::sleep(backoff).await;
-                    continue;
-                }
-            };
+            // In memory, under each partition's lock only: no hand-off to the blocking pool.
+            let positions = positions_of(&partitions.borrow_and_update());
             if positions.is_empty() {
                 // Nothing to fetch (all partitions closed or led here now): wait for a change.
                 if partitions.changed().await.is_err() {
@@ -189,6 +183,7 @@ impl Fetcher {
                 continue;
             }
             let leader = self.leader;
+            // Appends (and a roll's directory sync) are disk work: one blocking hop for them all.
             let applied = blocking(move || Ok(apply_response(leader, positions, response))).await;
             if !matches!(applied, Ok(true)) {
                 tokio::time::sleep(backoff).await;
