@@ -7,6 +7,7 @@ use sluice_client::admin::OffsetTarget;
 use sluice_client::{Acks, Compression};
 
 use crate::line_format::Encoding;
+use crate::output::{parse_output_format, OutputFormat};
 pub use crate::position::StartFrom;
 use crate::position::{parse_start, parse_time};
 
@@ -86,6 +87,8 @@ const EXAMPLES_PRODUCE: &str = "Examples:
   sluice produce greetings --file lines.txt --max-request-size 4194304";
 const EXAMPLES_CONSUME: &str = "Examples:
   sluice consume greetings -e                 # everything there is, then exit
+  sluice consume greetings -e -f '%p@%o %k=%v'
+  sluice consume raw -e -f '%k %v' --encoding hex   # binary-safe; produce -f '%k %v' --encoding hex reads it back
   sluice consume greetings -o end             # only new records, until Ctrl-C
   sluice consume greetings -o -10 -e          # the last 10 records of each partition
   sluice consume greetings -o -1h -f json     # the last hour, one JSON object per record
@@ -236,17 +239,6 @@ pub struct ProduceArgs {
     pub producer: ProducerArgs,
 }
 
-/// Output formats of `consume`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// The value only.
-    Value,
-    /// Key, separator, value.
-    KeyValue,
-    /// One JSON object per record (topic, partition, offset, timestamp, key, value, headers).
-    Json,
-}
-
 /// `sluice consume`
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
@@ -270,9 +262,15 @@ pub struct ConsumeArgs {
     /// Stop when no record arrived for this many milliseconds (default: wait forever).
     #[arg(long)]
     pub idle_timeout_ms: Option<u64>,
-    /// Output format.
-    #[arg(long = "format", short = 'f', alias = "output", value_enum, default_value = "value")]
+    /// Output format: `value`, `key-value`, `json` (one object per record), or a format string
+    /// like `produce -f` takes: `%k` key, `%v` value, `%h` headers, `%t` timestamp, `%T` topic,
+    /// `%p` partition, `%o` offset (example: `'%p@%o %k=%v'`).
+    #[arg(long = "format", short = 'f', alias = "output", default_value = "value", value_parser = parse_output_format)]
     pub format: OutputFormat,
+    /// How keys, values and header values are written (not in `json`): as they are, or in hex
+    /// or base64, which `produce --encoding` reads back.
+    #[arg(long, value_enum, default_value = "text")]
+    pub encoding: Encoding,
     /// Separator between key and value in `key-value` output.
     #[arg(long, default_value = "\t")]
     pub key_separator: String,

@@ -167,7 +167,7 @@ async fn print_records(consumer: &mut Consumer, args: &ConsumeArgs, printed: &mu
             if args.max_messages.is_some_and(|max| *printed >= max) {
                 break;
             }
-            match write_record(&mut out, record, args.format, &args.key_separator) {
+            match write_record(&mut out, record, &args.format, &args.key_separator, args.encoding) {
                 Ok(()) => {
                     *printed += 1;
                     batch.record(record);

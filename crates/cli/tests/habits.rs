@@ -1,11 +1,13 @@
 //! The habits a Kafka user brings from kcat, rpk and Kafka's scripts (issue 17), each checked on
 //! the `sluice` binary against a real broker: `consume` starts at the beginning and takes
 //! kcat's `-o` positions and `-e`, says on stderr when a position is outside the log and how
-//! many records it consumed; `produce` writes tombstones, headers, timestamps from a format
-//! string and binary keys and values; `topic create` lets the broker's defaults decide, `topic
-//! alter` applies nothing when one change is bad, `topic delete` takes several names; listings
-//! and descriptions print JSON; `cluster health` gives a verdict and exit code; a closed stdout
-//! is not an error; every command's help has examples; completions are generated.
+//! many records it consumed, and prints format strings, binary-safe with `--encoding`;
+//! `produce` writes tombstones, headers, timestamps from a format string and binary keys and
+//! values, and reads back what `consume` wrote; `topic create` lets the broker's defaults
+//! decide, `topic alter` applies nothing when one change is bad, `topic delete` takes several
+//! names; listings and descriptions print JSON; `cluster health` gives a verdict and exit code;
+//! a closed stdout is not an error; every command's help has examples; completions are
+//! generated.
 //!
 //! Method: a broker in this process on ephemeral ports (`common::InProcessBroker`), the
 //! compiled `sluice` run as a child process; assertions on its stdout, stderr and exit code.
@@ -88,6 +90,15 @@ async fn check_produce(b: &str) {
     stdout(&run(b, &["produce", "raw", "-f", "%k %v", "--encoding", "base64"], Some(b"AP8= Cg0=\n")).await);
     let raw = run(b, &["consume", "raw", "-e", "-f", "key-value", "--key-separator", "|"], None).await;
     assert_eq!(raw.stdout, b"\x00\xff|\n\r\n\x00\xff|\n\r\n", "{raw:?}");
+    // A round trip: what consume writes with a format string and an encoding, produce reads.
+    let hex = run(b, &["consume", "raw", "-e", "-f", "%k %v", "--encoding", "hex"], None).await;
+    assert_eq!(stdout(&hex), "00ff 0a0d\n00ff 0a0d\n");
+    stdout(&run(b, &["topic", "create", "raw-copy", "-p", "1"], None).await);
+    stdout(&run(b, &["produce", "raw-copy", "-f", "%k %v", "--encoding", "hex"], Some(&hex.stdout)).await);
+    let copy = run(b, &["consume", "raw-copy", "-e", "-f", "key-value", "--key-separator", "|"], None).await;
+    assert_eq!(copy.stdout, raw.stdout, "the same bytes");
+    let placed = stdout(&run(b, &["consume", "raw", "-e", "-f", "%T/%p@%o"], None).await);
+    assert_eq!(placed, "raw/0@0\nraw/0@1\n");
 
     // A line that does not fit stops the command with its number; the lines before it are in.
     let bad = run(b, &["produce", "raw", "-f", "%k=%v"], Some(b"a=1\nno separator\nb=2\n")).await;
