@@ -2,6 +2,8 @@
 # Installs what Sluice's compatibility tests need on a fresh Debian machine, and nothing twice.
 #
 #   kcat                      Debian's package (links Debian's librdkafka, 2.0.2 on bookworm)
+#   promtool                  Debian's prometheus package (2.42 on bookworm), for `promtool
+#                             check metrics` in the broker's metrics test
 #   .venv/ (repo root)        a virtualenv with the Python clients and pytest, pinned below;
 #                             confluent-kafka's manylinux wheel bundles its own librdkafka;
 #                             kafka-python's optional codecs (snappy, lz4, zstd) so it can read
@@ -74,6 +76,13 @@ if command -v kcat >/dev/null 2>&1; then
     log "kcat already installed"
 else
     apt_install kcat
+fi
+
+# 1b. promtool (Debian's prometheus package): the metrics test lints /metrics with it -------
+if command -v promtool >/dev/null 2>&1; then
+    log "promtool already installed"
+else
+    apt_install prometheus
 fi
 
 # 2. The virtualenv --------------------------------------------------------------------------

@@ -1,10 +1,11 @@
-//! The admin HTTP listener: `GET /health` (the process is up: 200) and `GET /ready` (ready to
+//! The admin HTTP listener: `GET /metrics` (Prometheus, see [`crate::metrics`]), `GET /health`
+//! (the process is up: 200) and `GET /ready` (ready to
 //! serve: 200 once the metadata group has a leader — with a live quorum when this node is that
 //! leader —, this broker's registration is applied and every partition assigned to it is open
 //! and writable, and the metadata log can write; else 503 with one line per reason, such as
 //! `partition t-0: failed to open (3 attempts): …`).
 //!
-//! Two fixed answers do not need an HTTP library: each connection sends one request line and
+//! Three fixed answers do not need an HTTP library: each connection sends one request line and
 //! headers (at most [`ADMIN_REQUEST_BYTES_MAX`], within [`ADMIN_REQUEST_TIMEOUT_MS`]), gets one
 //! response and is closed. At most [`ADMIN_CONNECTIONS_MAX`] are served at once.
 
@@ -34,6 +35,12 @@ pub const ADMIN_CONNECTIONS_MAX: usize = 64;
 pub trait Readiness: Send + Sync + 'static {
     /// Why the broker is not ready, one line each; empty when `/ready` should answer 200.
     fn unready_reasons(&self) -> Vec<String>;
+
+    /// The Prometheus metrics text, or `None` while the broker is starting (`/metrics` answers
+    /// 503 then). Blocking (reads every hosted partition): called on the blocking pool.
+    fn metrics(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Lines of reasons a 503 body lists at most (a broker with thousands of failing partitions
@@ -59,7 +66,7 @@ pub async fn serve(listener: TcpListener, readiness: Arc<dyn Readiness>, shutdow
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { break };
         let readiness = Arc::clone(&readiness);
         tokio::spawn(async move {
-            if let Err(error) = answer(stream, &*readiness).await {
+            if let Err(error) = answer(stream, &readiness).await {
                 tracing::debug!(%peer, %error, "admin connection failed");
             }
             drop(slot);
@@ -67,7 +74,7 @@ pub async fn serve(listener: TcpListener, readiness: Arc<dyn Readiness>, shutdow
     }
 }
 
-async fn answer(mut stream: TcpStream, readiness: &dyn Readiness) -> std::io::Result<()> {
+async fn answer(mut stream: TcpStream, readiness: &Arc<dyn Readiness>) -> std::io::Result<()> {
     let mut buffer = Vec::with_capacity(ADMIN_READ_CHUNK_BYTES);
     let read = tokio::time::timeout(Duration::from_millis(ADMIN_REQUEST_TIMEOUT_MS), async {
         let mut chunk = [0u8; ADMIN_READ_CHUNK_BYTES];
@@ -88,9 +95,18 @@ async fn answer(mut stream: TcpStream, readiness: &dyn Readiness) -> std::io::Re
     let request_line = String::from_utf8_lossy(request_line);
     let mut parts = request_line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, body) = route(method, path, readiness);
+    let (status, content_type, body) = if (method, path) == ("GET", "/metrics") {
+        let source = Arc::clone(readiness);
+        match tokio::task::spawn_blocking(move || source.metrics()).await {
+            Ok(Some(text)) => ("200 OK", crate::metrics::CONTENT_TYPE, text),
+            _ => ("503 Service Unavailable", "text/plain", "starting\n".to_string()),
+        }
+    } else {
+        let (status, body) = route(method, path, &**readiness);
+        (status, "text/plain", body)
+    };
     let response = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(response.as_bytes()).await?;
@@ -156,7 +172,7 @@ mod tests {
         assert_eq!(body.lines().count(), 1 + READY_REASONS_MAX + 1);
         assert!(body.ends_with("… and 3 more\n"), "{body}");
         assert_eq!(route("GET", "/ready", &Fixed::ready()), ("200 OK", "ready\n".to_string()));
-        assert_eq!(route("GET", "/metrics", &Fixed::ready()).0, "404 Not Found");
+        assert_eq!(route("GET", "/nothing", &Fixed::ready()).0, "404 Not Found");
         assert_eq!(route("POST", "/ready", &Fixed::ready()).0, "405 Method Not Allowed");
     }
 

@@ -103,6 +103,8 @@ pub struct Broker {
     pub defaults: TopicDefaults,
     /// Replication settings (DescribeConfigs reports them).
     pub replication: ReplicationConfig,
+    /// Prometheus metrics (`/metrics` on the admin listener).
+    pub metrics: crate::metrics::Metrics,
     /// Epoch of this broker's registration (`-1` until registered).
     broker_epoch: AtomicI64,
     producer_ids: tokio::sync::Mutex<ProducerIdBlock>,
@@ -132,6 +134,7 @@ impl Broker {
         Broker {
             fetchers: ReplicaFetchers::new(node_id, replication.clone()),
             replication,
+            metrics: crate::metrics::Metrics::new(),
             isr_changes: tokio::sync::Notify::new(),
             groups: GroupCoordinator::new(node_id, coordinator),
             node_id,

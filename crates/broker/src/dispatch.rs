@@ -53,6 +53,11 @@ impl Dispatcher {
         Dispatcher { supported: api_versions::supported_apis(), broker }
     }
 
+    /// The broker's metrics (the server counts connections there).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.broker.metrics
+    }
+
     /// The table ApiVersions answers with.
     pub fn supported(&self) -> &SupportedApis {
         &self.supported
@@ -92,6 +97,15 @@ impl Dispatcher {
     }
 
     async fn handle(&self, request: Request, peer: SocketAddr) -> Outcome {
+        let started = std::time::Instant::now();
+        let api_key = request.api_key;
+        let outcome = self.handle_request(request, peer).await;
+        // kafka-protocol names its variants after Kafka's message names (`Produce`, `Fetch`, ...).
+        self.broker.metrics.request(format!("{api_key:?}"), started.elapsed());
+        outcome
+    }
+
+    async fn handle_request(&self, request: Request, peer: SocketAddr) -> Outcome {
         let version = request.api_version();
         let correlation_id = request.correlation_id();
         let api_key = request.api_key;

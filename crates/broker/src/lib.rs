@@ -58,6 +58,7 @@ pub mod dispatch;
 pub mod error;
 pub mod handlers;
 pub mod kafka_code;
+pub mod metrics;
 pub mod node;
 pub mod partition;
 pub mod replication;

@@ -206,6 +206,12 @@ struct ReadyFlag {
 }
 
 impl Readiness for ReadyFlag {
+    fn metrics(&self) -> Option<String> {
+        let broker = self.broker.borrow().clone()?;
+        let view = broker.view();
+        Some(broker.metrics.render(&broker.partitions, &broker.meta, &view, broker.node_id))
+    }
+
     fn unready_reasons(&self) -> Vec<String> {
         let Some(broker) = self.broker.borrow().clone() else {
             return vec!["metadata: starting".to_string()];
@@ -351,6 +357,7 @@ impl Node {
             stopped(stop.clone()),
         ));
         let isr = tokio::spawn(crate::replication::isr::run(Arc::clone(&self.broker), stopped(stop.clone())));
+        let lag = tokio::spawn(crate::coordinator::lag::run(Arc::clone(&self.broker), stopped(stop.clone())));
         let broker = Arc::clone(&self.broker);
         let heartbeat_task = self.heartbeat_task;
         let shutdown = async move {
@@ -364,7 +371,7 @@ impl Node {
         let _ = stop_sender.send(true);
         let _ = self.admin_stop.send(true);
         self.broker.fetchers.stop_all();
-        for task in [reconciler, maintenance, isr, self.admin_task] {
+        for task in [reconciler, maintenance, isr, lag, self.admin_task] {
             if let Err(error) = task.await {
                 tracing::error!(%error, "background task failed");
             }

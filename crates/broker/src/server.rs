@@ -91,8 +91,11 @@ impl Server {
             tracing::debug!(%peer, "connection accepted");
             let context = context.clone();
             let stop_signal = stop_signal.clone();
+            let dispatcher = Arc::clone(&self.dispatcher);
             connections.spawn(async move {
+                dispatcher.metrics().connection(true);
                 connection::serve(stream, peer, context, stop_signal).await;
+                dispatcher.metrics().connection(false);
                 drop(slot);
             });
             // Reap finished connection tasks so the set does not grow with history.

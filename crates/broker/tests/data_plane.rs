@@ -446,6 +446,126 @@ async fn admin_http_answers_health_and_ready() {
     }
 }
 
+/// `GET /metrics` answers OpenMetrics text whose counters moved by what the workload did:
+/// records and bytes in per topic, bytes out to consumers, requests per API, and the
+/// scrape-time gauges (log end offset and high watermark per partition, leaders, connections).
+#[tokio::test]
+async fn metrics_count_what_the_workload_did() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let broker = TestBroker::start().await;
+    let mut stream = broker.connect().await;
+    assert_eq!(create_topic(&mut stream, "measured", 2, &[]).await, 0);
+    let mut produced_bytes = 0;
+    for _ in 0..3 {
+        let records = batch(5, 100);
+        produced_bytes += records.len();
+        assert_eq!(produce(&mut stream, "measured", 1, Some(records)).await.0, 0);
+    }
+    let response = fetch(&mut stream, &fetch_request(&[("measured", 1, 0, 1 << 20)], 0, 0, 1 << 20)).await;
+    let fetched_bytes = response.responses[0].partitions[0].records.as_ref().map_or(0, |r| r.len());
+    assert!(fetched_bytes > 0);
+
+    let scrape = || async {
+        let mut admin = TcpStream::connect(broker.admin).await.unwrap();
+        admin.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut answer = String::new();
+        admin.read_to_string(&mut answer).await.unwrap();
+        answer
+    };
+    let answer = scrape().await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.contains("content-type: application/openmetrics-text"), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap();
+    assert!(body.ends_with("# EOF\n"), "OpenMetrics text ends with # EOF");
+    let value = |series: &str| -> f64 {
+        body.lines()
+            .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no series {series} in\n{body}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value(r#"sluice_topic_received_records_total{topic="measured"}"#), 15.0);
+    assert_eq!(value(r#"sluice_topic_received_bytes_total{topic="measured"}"#), produced_bytes as f64);
+    assert_eq!(value(r#"sluice_topic_sent_bytes_total{topic="measured",reader="consumer"}"#), fetched_bytes as f64);
+    assert_eq!(value(r#"sluice_requests_total{api="Produce"}"#), 3.0);
+    assert!(value(r#"sluice_request_duration_seconds_count{api="Produce"}"#) >= 3.0);
+    assert_eq!(value(r#"sluice_log_end_offset{topic="measured",partition="1"}"#), 15.0);
+    assert_eq!(value(r#"sluice_high_watermark{topic="measured",partition="1"}"#), 15.0);
+    assert_eq!(value(r#"sluice_log_end_offset{topic="measured",partition="0"}"#), 0.0);
+    assert!(value(r#"sluice_log_size_bytes{topic="measured",partition="1"}"#) >= produced_bytes as f64);
+    assert_eq!(value(r#"sluice_partitions{role="leader"}"#), 2.0);
+    assert_eq!(value("sluice_under_replicated_partitions"), 0.0);
+    assert_eq!(value("sluice_connections"), 1.0);
+    // Prometheus's own linter (Debian's `prometheus` package, installed by
+    // scripts/install-test-deps.sh) accepts the text.
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/install-test-deps.sh installs it)");
+    {
+        use std::io::Write;
+        promtool.stdin.as_ref().unwrap().write_all(body.as_bytes()).unwrap();
+    }
+    let checked = promtool.wait_with_output().unwrap();
+    // promtool 2.x lints the classic text format, where a counter's HELP names the `_total`
+    // series; OpenMetrics (what Prometheus asks for and gets here) names the family without
+    // it. That one complaint is expected for each counter whose family has its HELP line;
+    // anything else promtool says is a failure.
+    let said = format!("{}{}", String::from_utf8_lossy(&checked.stdout), String::from_utf8_lossy(&checked.stderr));
+    let unexpected: Vec<&str> = said
+        .lines()
+        .filter(|line| {
+            let family = line.strip_suffix("_total no help text");
+            !family.is_some_and(|family| body.contains(&format!("# HELP {family} ")))
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "promtool check metrics: {said}");
+    assert_eq!(value("sluice_meta_raft_leader"), 1.0);
+    assert_eq!(value(r#"sluice_brokers{state="live"}"#), 1.0);
+
+    // Consumer lag of a group coordinated here: high watermark - committed offset, per
+    // partition, and the group's max and sum; it falls to 0 once the group commits the end.
+    assert_eq!(common::groups::find_coordinator(&mut stream, "lagging").await.0, 0);
+    let address = broker.address;
+    let commit = |offset: i64| async move {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        common::groups::commit(&mut stream, "lagging", "", -1, &[("measured", 1, offset, ""), ("measured", 0, 0, "")])
+            .await
+    };
+    assert_eq!(commit(4).await, vec![0, 0]);
+    sluice_broker::coordinator::lag::refresh(&broker.broker).await;
+    let answer = scrape().await;
+    let body = answer.split("\r\n\r\n").nth(1).unwrap();
+    let lag = |series: &str| {
+        body.lines().find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')).map(str::to_string))
+    };
+    assert_eq!(
+        lag(r#"sluice_consumer_group_lag_records{group="lagging",topic="measured",partition="1"}"#).as_deref(),
+        Some("11"),
+        "{body}"
+    );
+    assert_eq!(
+        lag(r#"sluice_consumer_group_lag_records{group="lagging",topic="measured",partition="0"}"#).as_deref(),
+        Some("0")
+    );
+    assert_eq!(lag(r#"sluice_consumer_group_max_lag_records{group="lagging"}"#).as_deref(), Some("11"));
+    assert_eq!(lag(r#"sluice_consumer_group_lag_sum_records{group="lagging"}"#).as_deref(), Some("11"));
+    assert_eq!(commit(15).await, vec![0, 0]);
+    sluice_broker::coordinator::lag::refresh(&broker.broker).await;
+    let answer = scrape().await;
+    let body = answer.split("\r\n\r\n").nth(1).unwrap();
+    assert!(body.lines().any(|l| l == r#"sluice_consumer_group_max_lag_records{group="lagging"} 0"#), "{body}");
+
+    // A refused produce is counted by its error code.
+    assert_eq!(produce(&mut stream, "measured", 7, Some(batch(1, 10))).await.0, kafka_code::UNKNOWN_TOPIC_OR_PARTITION);
+    let answer = scrape().await;
+    let body = answer.split("\r\n\r\n").nth(1).unwrap();
+    assert!(body.lines().any(|l| l == r#"sluice_produce_partition_errors_total{code="3"} 1"#), "{body}");
+}
+
 /// Every api in the ApiVersions table answers a request at its lowest and highest version.
 #[tokio::test]
 async fn every_supported_api_answers_at_both_ends_of_its_range() {

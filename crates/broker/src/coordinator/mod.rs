@@ -18,6 +18,7 @@
 //! Sluice uses murmur2 (masked positive, as the producer partitioner). Clients never compute
 //! this — they ask FindCoordinator — so the choice is not visible on the wire.
 
+pub mod lag;
 pub mod records;
 pub mod shard;
 

@@ -365,6 +365,21 @@ impl Shard {
         }
     }
 
+    /// Every committed offset of this shard's groups: (group, topic, partition, offset).
+    pub async fn committed(&self) -> Vec<(String, String, i32, i64)> {
+        let state = self.state.lock().await;
+        state
+            .groups
+            .iter()
+            .flat_map(|(group_id, entry)| {
+                entry
+                    .offsets
+                    .iter()
+                    .map(move |((topic, partition), value)| (group_id.clone(), topic.clone(), *partition, value.offset))
+            })
+            .collect()
+    }
+
     /// Every group of this shard, with its state.
     pub async fn list(&self) -> Vec<ListedGroup> {
         let state = self.state.lock().await;

@@ -148,6 +148,11 @@ pub async fn handle(
             if results.iter().any(|r| r.isr_change_wanted) {
                 broker.isr_changes.notify_one();
             }
+            for (target, result) in targets.iter().zip(&results) {
+                if let Ok(partition) = &target.resolved {
+                    broker.metrics.fetched(&partition.topic, follower.is_some(), result.records.len() as u64);
+                }
+            }
             // Keep only what the response holds.
             let held = usize::try_from(bytes).unwrap_or(usize::MAX).min(reservation.num_permits());
             drop(reservation.split(reservation.num_permits() - held));

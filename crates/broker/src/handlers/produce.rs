@@ -97,6 +97,16 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
     let appended = append_all(work, acks_all).await;
     let wait = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0).min(PRODUCE_ACKS_WAIT_MS_MAX));
     for ((topic_slot, partition_slot), partition, result) in appended {
+        if let Ok(appended) = &result {
+            if !appended.duplicate {
+                let bytes = request.topic_data[topic_slot].partition_data[partition_slot]
+                    .records
+                    .as_ref()
+                    .map_or(0, |r| r.len());
+                let records = u64::try_from(appended.last_offset - appended.base_offset + 1).unwrap_or(0);
+                broker.metrics.produced(&partition.topic, records, bytes as u64);
+            }
+        }
         let outcome = match result {
             Ok(appended) if acks_all => match partition.wait_for_high_watermark(appended.last_offset + 1, wait).await {
                 Ok(()) => Outcome::Done(appended),
@@ -109,6 +119,11 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
             }
         };
         outcomes[topic_slot][partition_slot] = outcome;
+    }
+    for outcome in outcomes.iter().flatten() {
+        if let Outcome::Failed(code, _) | Outcome::Refused(code, _, _) = outcome {
+            broker.metrics.produce_refused(*code);
+        }
     }
     if acks == 0 {
         let failed = outcomes.iter().flatten().find_map(|outcome| match outcome {

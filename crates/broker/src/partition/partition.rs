@@ -780,6 +780,12 @@ impl Partition {
         }
     }
 
+    /// Log start offset, log end offset and bytes on disk (for metrics). Takes the lock.
+    pub fn log_stats(&self) -> Option<(i64, i64, u64)> {
+        let state = self.lock();
+        state.log.as_ref().map(|log| (log.log_start_offset(), log.log_end_offset(), log.size_bytes()))
+    }
+
     /// Log end offset, high watermark and log start offset (for tests and the admin page).
     pub fn offsets(&self) -> Option<(i64, i64, i64)> {
         let state = self.lock();

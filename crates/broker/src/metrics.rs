@@ -1,0 +1,320 @@
+//! Prometheus metrics, served as `GET /metrics` on the admin listener in the OpenMetrics text
+//! format (`prometheus-client`; no hand-written exposition). Every name has the `sluice_`
+//! prefix and its unit; `docs/metrics.md` lists each with its Kafka JMX counterpart.
+//!
+//! Two kinds:
+//! - **counted as it happens** (requests and their latency per API, records and bytes in and
+//!   out per topic, connections): updated by the server, the dispatcher and the produce and
+//!   fetch handlers through the handles kept here;
+//! - **read at scrape time** (partitions, leaders, under-replicated / under-min-ISR / offline
+//!   partitions, log offsets and sizes, metadata Raft state): [`Metrics::render`] sets them from
+//!   the partition layer and the metadata view, so they cost nothing between scrapes.
+//!
+//! Cardinality is bounded: per-topic series for every topic (as Kafka's per-topic
+//! `BrokerTopicMetrics`), per-partition series only while this broker hosts at most
+//! [`METRICS_PARTITIONS_MAX`] partitions (beyond that, only the totals).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+use sluice_meta::MetaNode;
+use sluice_meta::MetadataView;
+
+use crate::partition::PartitionManager;
+
+/// Hosted partitions above which per-partition series (log size and offsets) are left out.
+pub const METRICS_PARTITIONS_MAX: usize = 1000;
+
+/// Per-partition consumer lag series at most; past it only each group's max and sum.
+pub const METRICS_LAG_SERIES_MAX: usize = 10_000;
+
+/// The `content-type` of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type Labels1 = [(&'static str, String); 1];
+type Labels2 = [(&'static str, String); 2];
+type Labels3 = [(&'static str, String); 3];
+
+fn histogram() -> Histogram {
+    // 50 µs .. ~52 s, factor 2: a produce waiting for replicas and a long-poll fetch both fit.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 21))
+}
+
+/// The broker's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<Labels1, Counter>,
+    request_seconds: Family<Labels1, Histogram, fn() -> Histogram>,
+    connections: Gauge,
+    records_in: Family<Labels1, Counter>,
+    bytes_in: Family<Labels1, Counter>,
+    bytes_out: Family<Labels2, Counter>,
+    produce_errors: Family<Labels1, Counter>,
+    partitions: Family<Labels1, Gauge>,
+    under_replicated: Gauge,
+    under_min_isr: Gauge,
+    offline: Gauge,
+    log_size: Family<Labels2, Gauge>,
+    log_start: Family<Labels2, Gauge>,
+    log_end: Family<Labels2, Gauge>,
+    high_watermark: Family<Labels2, Gauge>,
+    raft_term: Gauge,
+    raft_leader: Gauge,
+    raft_applied: Gauge,
+    brokers: Family<Labels1, Gauge>,
+    lag: Family<Labels3, Gauge>,
+    lag_max: Family<Labels1, Gauge>,
+    lag_sum: Family<Labels1, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Every metric, registered and at zero.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("sluice");
+        let metrics = Metrics {
+            requests: Family::default(),
+            request_seconds: Family::new_with_constructor(histogram as fn() -> Histogram),
+            connections: Gauge::default(),
+            records_in: Family::default(),
+            bytes_in: Family::default(),
+            bytes_out: Family::default(),
+            produce_errors: Family::default(),
+            partitions: Family::default(),
+            under_replicated: Gauge::default(),
+            under_min_isr: Gauge::default(),
+            offline: Gauge::default(),
+            log_size: Family::default(),
+            log_start: Family::default(),
+            log_end: Family::default(),
+            high_watermark: Family::default(),
+            raft_term: Gauge::default(),
+            raft_leader: Gauge::default(),
+            raft_applied: Gauge::default(),
+            brokers: Family::default(),
+            lag: Family::default(),
+            lag_max: Family::default(),
+            lag_sum: Family::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register("requests", "Kafka requests handled, by API", metrics.requests.clone());
+        r.register_with_unit(
+            "request_duration",
+            "Time from a request's decode to its response, by API (a produce includes the wait for replicas, a fetch its long poll)",
+            Unit::Seconds,
+            metrics.request_seconds.clone(),
+        );
+        r.register("connections", "Open Kafka client connections", metrics.connections.clone());
+        r.register("topic_received_records", "Records appended by producers, by topic", metrics.records_in.clone());
+        r.register_with_unit(
+            "topic_received",
+            "Bytes of record batches appended by producers, by topic",
+            Unit::Bytes,
+            metrics.bytes_in.clone(),
+        );
+        r.register_with_unit(
+            "topic_sent",
+            "Bytes of record batches sent, by topic and reader (consumer or follower)",
+            Unit::Bytes,
+            metrics.bytes_out.clone(),
+        );
+        r.register(
+            "produce_partition_errors",
+            "Partitions of produce requests refused, by Kafka error code",
+            metrics.produce_errors.clone(),
+        );
+        r.register("partitions", "Partitions hosted here, by role (leader or follower)", metrics.partitions.clone());
+        r.register(
+            "under_replicated_partitions",
+            "Partitions led here whose ISR is smaller than their replica set",
+            metrics.under_replicated.clone(),
+        );
+        r.register(
+            "under_min_isr_partitions",
+            "Partitions led here whose ISR is smaller than min.insync.replicas",
+            metrics.under_min_isr.clone(),
+        );
+        r.register(
+            "offline_partitions",
+            "Partitions without a leader, cluster-wide (reported by the metadata leader only, 0 elsewhere)",
+            metrics.offline.clone(),
+        );
+        r.register_with_unit("log_size", "Bytes of a partition's log on disk", Unit::Bytes, metrics.log_size.clone());
+        r.register("log_start_offset", "First offset of a partition's log", metrics.log_start.clone());
+        r.register("log_end_offset", "Offset the next record of a partition's log gets", metrics.log_end.clone());
+        r.register(
+            "high_watermark",
+            "Offset up to which a partition is replicated to its ISR",
+            metrics.high_watermark.clone(),
+        );
+        r.register(
+            "meta_raft_term",
+            "Current term of the metadata Raft group as this node sees it",
+            metrics.raft_term.clone(),
+        );
+        r.register(
+            "meta_raft_leader",
+            "Node id of the metadata leader (-1 when none is known)",
+            metrics.raft_leader.clone(),
+        );
+        r.register(
+            "meta_raft_applied_index",
+            "Last metadata log index applied on this node",
+            metrics.raft_applied.clone(),
+        );
+        r.register("brokers", "Registered brokers, by state (live or fenced)", metrics.brokers.clone());
+        r.register(
+            "consumer_group_lag_records",
+            "Records between a group's committed offset and the partition's high watermark (groups coordinated here)",
+            metrics.lag.clone(),
+        );
+        r.register(
+            "consumer_group_max_lag_records",
+            "Largest partition lag of a group, in records",
+            metrics.lag_max.clone(),
+        );
+        r.register(
+            "consumer_group_lag_sum_records",
+            "Sum of a group's partition lags, in records",
+            metrics.lag_sum.clone(),
+        );
+        Metrics { registry, ..metrics }
+    }
+
+    /// A request of `api` was answered after `elapsed`.
+    pub fn request(&self, api: String, elapsed: Duration) {
+        let labels = [("api", api)];
+        self.requests.get_or_create(&labels).inc();
+        self.request_seconds.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    /// A client connection opened (`true`) or closed.
+    pub fn connection(&self, opened: bool) {
+        if opened {
+            self.connections.inc();
+        } else {
+            self.connections.dec();
+        }
+    }
+
+    /// A producer's `records` records in `bytes` bytes were appended to `topic`.
+    pub fn produced(&self, topic: &str, records: u64, bytes: u64) {
+        let labels = [("topic", topic.to_string())];
+        self.records_in.get_or_create(&labels).inc_by(records);
+        self.bytes_in.get_or_create(&labels).inc_by(bytes);
+    }
+
+    /// A produce to a partition was refused with Kafka error `code`.
+    pub fn produce_refused(&self, code: i16) {
+        self.produce_errors.get_or_create(&[("code", code.to_string())]).inc();
+    }
+
+    /// `bytes` of `topic` were sent to a consumer or (`follower`) to a follower.
+    pub fn fetched(&self, topic: &str, follower: bool, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        let reader = if follower { "follower" } else { "consumer" };
+        self.bytes_out.get_or_create(&[("topic", topic.to_string()), ("reader", reader.to_string())]).inc_by(bytes);
+    }
+
+    /// Replaces the consumer lag series with `lags` (see [`crate::coordinator::lag`]).
+    pub fn set_consumer_lag(&self, lags: &[crate::coordinator::lag::Lag]) {
+        self.lag.clear();
+        self.lag_max.clear();
+        self.lag_sum.clear();
+        let per_partition = lags.len() <= METRICS_LAG_SERIES_MAX;
+        let mut groups: std::collections::BTreeMap<&str, (i64, i64)> = std::collections::BTreeMap::new();
+        for lag in lags {
+            if per_partition {
+                let labels = [
+                    ("group", lag.group.clone()),
+                    ("topic", lag.topic.clone()),
+                    ("partition", lag.partition.to_string()),
+                ];
+                self.lag.get_or_create(&labels).set(lag.records);
+            }
+            let (max, sum) = groups.entry(&lag.group).or_default();
+            *max = (*max).max(lag.records);
+            *sum += lag.records;
+        }
+        for (group, (max, sum)) in groups {
+            self.lag_max.get_or_create(&[("group", group.to_string())]).set(max);
+            self.lag_sum.get_or_create(&[("group", group.to_string())]).set(sum);
+        }
+    }
+
+    /// The metrics as OpenMetrics text, with the scrape-time gauges read now. Blocking: takes
+    /// each hosted partition's lock.
+    pub fn render(&self, partitions: &PartitionManager, meta: &MetaNode, view: &MetadataView, local: i32) -> String {
+        self.refresh(partitions, meta, view, local);
+        let mut text = String::new();
+        if let Err(error) = encode(&mut text, &self.registry) {
+            tracing::error!(%error, "cannot encode metrics");
+        }
+        text
+    }
+
+    fn refresh(&self, partitions: &PartitionManager, meta: &MetaNode, view: &MetadataView, local: i32) {
+        let hosted = partitions.all();
+        let per_partition = hosted.len() <= METRICS_PARTITIONS_MAX;
+        for family in [&self.log_size, &self.log_start, &self.log_end, &self.high_watermark] {
+            family.clear();
+        }
+        let (mut leaders, mut followers, mut under_replicated, mut under_min_isr) = (0, 0, 0, 0);
+        for partition in &hosted {
+            let leadership = partition.leadership();
+            if leadership.is_leader(local) {
+                leaders += 1;
+                if leadership.isr.len() < leadership.replicas.len() {
+                    under_replicated += 1;
+                }
+                if (leadership.isr.len() as i64) < i64::from(leadership.min_insync_replicas) {
+                    under_min_isr += 1;
+                }
+            } else {
+                followers += 1;
+            }
+            if !per_partition {
+                continue;
+            }
+            let labels = [("topic", partition.topic.clone()), ("partition", partition.index.to_string())];
+            if let Some((start, end, size)) = partition.log_stats() {
+                self.log_start.get_or_create(&labels).set(start);
+                self.log_end.get_or_create(&labels).set(end);
+                self.log_size.get_or_create(&labels).set(i64::try_from(size).unwrap_or(i64::MAX));
+            }
+            self.high_watermark.get_or_create(&labels).set(partition.high_watermark_now());
+        }
+        self.partitions.get_or_create(&[("role", "leader".to_string())]).set(leaders);
+        self.partitions.get_or_create(&[("role", "follower".to_string())]).set(followers);
+        self.under_replicated.set(under_replicated);
+        self.under_min_isr.set(under_min_isr);
+        let raft = meta.metrics().borrow().clone();
+        let leads_metadata = raft.current_leader == Some(raft.id);
+        let offline = view.topics.values().flat_map(|t| &t.partitions).filter(|p| p.leader.is_none()).count();
+        self.offline.set(if leads_metadata { offline as i64 } else { 0 });
+        self.raft_term.set(i64::try_from(raft.current_term).unwrap_or(i64::MAX));
+        self.raft_leader.set(raft.current_leader.map_or(-1, |id| i64::try_from(id).unwrap_or(-1)));
+        self.raft_applied.set(raft.last_applied.map_or(0, |log_id| i64::try_from(log_id.index).unwrap_or(i64::MAX)));
+        let fenced = view.brokers.values().filter(|b| b.fenced).count() as i64;
+        self.brokers.get_or_create(&[("state", "live".to_string())]).set(view.brokers.len() as i64 - fenced);
+        self.brokers.get_or_create(&[("state", "fenced".to_string())]).set(fenced);
+    }
+}
+
+/// Shared handle.
+pub type SharedMetrics = Arc<Metrics>;
