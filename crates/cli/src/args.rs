@@ -197,7 +197,7 @@ pub struct ProducerArgs {
     #[arg(long)]
     pub no_idempotence: bool,
     /// Largest produce request, and so largest record, in bytes (Kafka's `max.request.size`).
-    #[arg(long, default_value_t = MAX_REQUEST_SIZE_DEFAULT_BYTES)]
+    #[arg(long, default_value_t = MAX_REQUEST_SIZE_DEFAULT_BYTES, value_parser = parse_max_request_size)]
     pub max_request_size: usize,
 }
 
@@ -384,6 +384,18 @@ impl ResetOffsetsArgs {
             _ => OffsetTarget::Latest,
         }
     }
+}
+
+/// Smallest `--max-request-size`: a request must hold a batch's overhead twice over (the
+/// client's own bound, checked here so the error names the flag).
+const MAX_REQUEST_SIZE_MIN_BYTES: usize = 2 * sluice_client::producer::BATCH_OVERHEAD_BYTES;
+
+fn parse_max_request_size(text: &str) -> Result<usize, String> {
+    let bytes: usize = text.parse().map_err(|_| format!("expected a number of bytes, got {text:?}"))?;
+    if bytes < MAX_REQUEST_SIZE_MIN_BYTES {
+        return Err(format!("at least {MAX_REQUEST_SIZE_MIN_BYTES} bytes, got {bytes}"));
+    }
+    Ok(bytes)
 }
 
 fn parse_topic_partitions(text: &str) -> Result<TopicPartitions, String> {

@@ -105,6 +105,11 @@ async fn check_produce(b: &str) {
     one_error_line(&bad, 1, "line 2: no \"=\" after the Key field (1 record(s) before it were produced)");
     assert_eq!(consumed_json(b, "raw").await.len(), 3);
     one_error_line(&run(b, &["produce", "raw", "-f", "%k"], Some(b"x\n")).await, 2, "--format: the format needs %v");
+    one_error_line(
+        &run(b, &["produce", "raw", "--max-request-size", "100"], Some(b"x\n")).await,
+        2,
+        "at least 256 bytes",
+    );
     let large = vec![b'x'; 4096];
     let too_large = run(b, &["produce", "raw", "--max-request-size", "1024"], Some(&large)).await;
     one_error_line(&too_large, 1, "--max-request-size");
