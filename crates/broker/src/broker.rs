@@ -42,6 +42,45 @@ impl Default for TopicDefaults {
     }
 }
 
+/// Whether `command` changes a topic as an operator would (create, delete, add partitions,
+/// alter configs): such changes are logged, once, by the broker that proposed them.
+fn is_topic_change(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::CreateTopic { .. }
+            | Command::DeleteTopic { .. }
+            | Command::CreatePartitions { .. }
+            | Command::AlterTopicConfigs { .. }
+    )
+}
+
+/// One info line for a committed topic change.
+fn log_topic_change(command: &Command, outcome: &CommandOutcome) {
+    match (command, outcome) {
+        (
+            Command::CreateTopic { name, replication_factor, configs, .. },
+            CommandOutcome::TopicCreated { topic_id, partitions },
+        ) => tracing::info!(
+            topic = %name,
+            %topic_id,
+            partitions = partitions.len(),
+            replication_factor,
+            ?configs,
+            "created topic"
+        ),
+        (Command::DeleteTopic { name }, CommandOutcome::TopicDeleted { topic_id }) => {
+            tracing::info!(topic = %name, %topic_id, "deleted topic")
+        }
+        (Command::CreatePartitions { name, partition_count }, CommandOutcome::PartitionsCreated { partitions, .. }) => {
+            tracing::info!(topic = %name, added = partitions.len(), partition_count, "added partitions")
+        }
+        (Command::AlterTopicConfigs { name, set, delete }, CommandOutcome::TopicConfigsAltered { .. }) => {
+            tracing::info!(topic = %name, ?set, ?delete, "altered topic configs")
+        }
+        _ => {}
+    }
+}
+
 /// The producer ids this broker may hand out: `next .. end` of a block the metadata gave it.
 #[derive(Debug, Default)]
 struct ProducerIdBlock {
@@ -132,7 +171,11 @@ impl Broker {
     /// Proposes `command`, waits until this node has applied it, and brings the local
     /// partitions in line, so a client answered after this sees the change here.
     pub async fn propose_and_apply(&self, command: Command) -> Result<Proposed, MetaError> {
+        let topic_change = is_topic_change(&command).then(|| command.clone());
         let proposed = self.meta.propose(command).await?;
+        if let Some(command) = &topic_change {
+            log_topic_change(command, &proposed.outcome);
+        }
         let applied = self.meta.wait_applied(proposed.log_index, Duration::from_millis(PROPOSE_TIMEOUT_MS)).await?;
         self.apply_view(&applied.view).await;
         Ok(proposed)
@@ -165,10 +208,7 @@ impl Broker {
             configs: config.offsets_topic_configs(replication_factor),
         };
         match self.propose_and_apply(command).await {
-            Ok(_) => {
-                tracing::info!(topic = OFFSETS_TOPIC, partitions = config.offsets_topic_partitions, "created");
-                Ok(())
-            }
+            Ok(_) => Ok(()), // logged as any created topic
             Err(MetaError::Rejected(sluice_meta::CommandError::TopicAlreadyExists { .. })) => Ok(()),
             Err(error) => Err(error),
         }

@@ -3,6 +3,10 @@
 //! With no flags: node 1, data in `./data`, Kafka on 127.0.0.1:9092, Raft on 127.0.0.1:9093
 //! (a one-voter group `1@127.0.0.1:9093`), admin HTTP on 127.0.0.1:9644, Kafka's topic
 //! defaults (1 partition, replication factor 1, auto topic creation on).
+//!
+//! Every setting has an environment variable, `SLUICE_` and the flag's name in capitals
+//! (`--node-id` → `SLUICE_NODE_ID`), and a key in the `--config` file (`node-id`); a flag wins
+//! over its variable, a variable over the file ([`crate::config_file`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,40 +46,40 @@ pub struct Args {
     #[arg(long, env = "SLUICE_ADMIN_LISTEN", default_value = "127.0.0.1:9644")]
     pub admin_listen: SocketAddr,
     /// Partitions of auto-created topics and of CreateTopics with -1 (Kafka's `num.partitions`).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "SLUICE_DEFAULT_PARTITIONS", default_value_t = 1)]
     pub default_partitions: u32,
     /// Replication factor of topics created without one (Kafka's `default.replication.factor`).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "SLUICE_DEFAULT_REPLICATION_FACTOR", default_value_t = 1)]
     pub default_replication_factor: u16,
     /// Create unknown topics on Metadata requests (Kafka's `auto.create.topics.enable`).
-    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    #[arg(long, env = "SLUICE_AUTO_CREATE_TOPICS", default_value_t = true, action = ArgAction::Set)]
     pub auto_create_topics: bool,
     /// Partitions of `__consumer_offsets` when it is created (Kafka's
     /// `offsets.topic.num.partitions`); fixed afterwards.
-    #[arg(long, default_value_t = crate::coordinator::OFFSETS_TOPIC_PARTITIONS_DEFAULT)]
+    #[arg(long, env = "SLUICE_OFFSETS_TOPIC_PARTITIONS", default_value_t = crate::coordinator::OFFSETS_TOPIC_PARTITIONS_DEFAULT)]
     pub offsets_topic_partitions: u32,
     /// Replication factor of `__consumer_offsets`, lowered to the live brokers at creation
     /// (Kafka's `offsets.topic.replication.factor`).
-    #[arg(long, default_value_t = crate::coordinator::OFFSETS_TOPIC_REPLICATION_FACTOR_DEFAULT)]
+    #[arg(long, env = "SLUICE_OFFSETS_TOPIC_REPLICATION_FACTOR", default_value_t = crate::coordinator::OFFSETS_TOPIC_REPLICATION_FACTOR_DEFAULT)]
     pub offsets_topic_replication_factor: u16,
     /// How long the offsets of an Empty group are kept, in minutes (Kafka's
     /// `offsets.retention.minutes`).
-    #[arg(long, default_value_t = crate::coordinator::OFFSETS_RETENTION_MINUTES_DEFAULT)]
+    #[arg(long, env = "SLUICE_OFFSETS_RETENTION_MINUTES", default_value_t = crate::coordinator::OFFSETS_RETENTION_MINUTES_DEFAULT)]
     pub offsets_retention_minutes: i64,
     /// How long a new group waits for more members before its first assignment, in
     /// milliseconds (Kafka's `group.initial.rebalance.delay.ms`).
-    #[arg(long, default_value_t = sluice_group::INITIAL_REBALANCE_DELAY_MS_DEFAULT)]
+    #[arg(long, env = "SLUICE_GROUP_INITIAL_REBALANCE_DELAY_MS", default_value_t = sluice_group::INITIAL_REBALANCE_DELAY_MS_DEFAULT)]
     pub group_initial_rebalance_delay_ms: i32,
     /// Smallest session timeout a member may ask for, in milliseconds (Kafka's
     /// `group.min.session.timeout.ms`).
-    #[arg(long, default_value_t = sluice_group::SESSION_TIMEOUT_MIN_MS_DEFAULT)]
+    #[arg(long, env = "SLUICE_GROUP_MIN_SESSION_TIMEOUT_MS", default_value_t = sluice_group::SESSION_TIMEOUT_MIN_MS_DEFAULT)]
     pub group_min_session_timeout_ms: i32,
     /// Largest session timeout a member may ask for, in milliseconds (Kafka's
     /// `group.max.session.timeout.ms`).
-    #[arg(long, default_value_t = sluice_group::SESSION_TIMEOUT_MAX_MS_DEFAULT)]
+    #[arg(long, env = "SLUICE_GROUP_MAX_SESSION_TIMEOUT_MS", default_value_t = sluice_group::SESSION_TIMEOUT_MAX_MS_DEFAULT)]
     pub group_max_session_timeout_ms: i32,
     /// Most members of one group (Kafka's `group.max.size`).
-    #[arg(long, default_value_t = sluice_group::GROUP_SIZE_MAX_DEFAULT)]
+    #[arg(long, env = "SLUICE_GROUP_MAX_SIZE", default_value_t = sluice_group::GROUP_SIZE_MAX_DEFAULT)]
     pub group_max_size: usize,
     /// How often this broker tells the metadata leader it is alive, in milliseconds (Kafka's
     /// `broker.heartbeat.interval.ms`).
@@ -106,6 +110,25 @@ pub struct Args {
     /// their own `unclean.leader.election.enable` (Kafka's broker-level setting, default off).
     #[arg(long, env = "SLUICE_UNCLEAN_LEADER_ELECTION_ENABLE", default_value_t = false, action = ArgAction::Set)]
     pub unclean_leader_election_enable: bool,
+    /// Log lines as text, or as one JSON object per line.
+    #[arg(long, env = "SLUICE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// A TOML file of settings, one key per flag (`node-id = 2`, `listen = "0.0.0.0:9092"`);
+    /// flags and `SLUICE_*` variables override it. See [`crate::config_file`].
+    #[arg(long, env = "SLUICE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration (TOML, each value with where it came from) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (colours only on a terminal).
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `target`, spans).
+    Json,
 }
 
 impl Args {
@@ -157,6 +180,19 @@ mod tests {
         assert_eq!(config.admin_listen.to_string(), "127.0.0.1:9644");
         assert_eq!(config.voters, None);
         assert_eq!(config.defaults, TopicDefaults::default());
+    }
+
+    #[test]
+    fn every_setting_has_an_environment_variable_named_after_its_flag() {
+        use clap::CommandFactory;
+        for arg in Args::command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "help" | "version" | "print-config") {
+                continue;
+            }
+            let expected = format!("SLUICE_{}", long.to_uppercase().replace('-', "_"));
+            assert_eq!(arg.get_env().and_then(|env| env.to_str()), Some(expected.as_str()), "--{long}");
+        }
     }
 
     #[test]

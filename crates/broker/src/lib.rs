@@ -40,7 +40,8 @@
 //!
 //! Around them: [`node`] wires a broker process (listeners, metadata node, registration,
 //! reconciliation and maintenance tasks, shutdown order), [`broker`] is the state handlers
-//! share, [`admin_http`] serves `/health` and `/ready`, [`cli`] holds the flags. [`config`]
+//! share, [`admin_http`] serves `/health` and `/ready`, [`cli`] holds the flags and
+//! [`config_file`] the `--config` file and `--print-config` behind them. [`config`]
 //! holds the network limits, each with its reason; `main` stays thin and calls [`run`] with a
 //! shutdown future, as the tests do.
 
@@ -49,6 +50,7 @@ pub mod api_versions;
 pub mod broker;
 pub mod cli;
 pub mod config;
+pub mod config_file;
 pub mod connection;
 pub mod coordinator;
 pub mod data_dir;

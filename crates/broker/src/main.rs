@@ -1,32 +1,99 @@
-//! `sluice-broker`: parses the flags (see `cli`), starts the broker and stops it cleanly on
-//! SIGINT or SIGTERM. Logs go to stderr (colours only on a terminal), level from `RUST_LOG`
-//! (default `info`). A broker that cannot start or fails exits 1 after one line on stderr,
+//! `sluice-broker`: reads the `--config` file (see `config_file`), parses the flags (see
+//! `cli`), starts the broker and stops it cleanly on SIGINT or SIGTERM. Logs go to stderr as
+//! text (colours only on a terminal, and not with `NO_COLOR`) or JSON lines (`--log-format json`); the level comes from
+//! `RUST_LOG` (default `info`, with openraft's internals at `warn`). Once it owns its data
+//! directory, the broker logs a banner with its version, node id, listeners and data directory
+//! (`node`). A broker that cannot start or fails exits 1 after one line on stderr,
 //! `sluice-broker: <reason>` (for example "data directory ./data is locked by process 1234
-//! (node 1)").
+//! (node 1)", or a config file key that is no setting).
 
-use std::io::IsTerminal;
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
-use sluice_broker::cli::Args;
-use sluice_broker::run;
+use clap::{CommandFactory, FromArgMatches};
+use sluice_broker::cli::{Args, LogFormat};
+use sluice_broker::{config_file, run};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let config = Args::parse().into_config();
-    match run(config, shutdown_signal()).await {
+/// Log levels when `RUST_LOG` is not set: openraft logs every election and replication step at
+/// info, which drowns the broker's own lines.
+const LOG_FILTER_DEFAULT: &str = "info,openraft=warn";
+
+fn main() -> ExitCode {
+    // Before any thread exists: the file's values become environment variables (see
+    // `config_file`), which clap then reads as it reads any `SLUICE_*` variable.
+    let from_file = match apply_config_file() {
+        Ok(from_file) => from_file,
+        Err(reason) => {
+            eprintln!("sluice-broker: {reason}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let command = Args::command();
+    let matches = command.clone().get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(error) => error.exit(),
+    };
+    if args.print_config {
+        let text = config_file::effective(&command, &matches, &from_file);
+        return match std::io::stdout().write_all(text.as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("sluice-broker: cannot write the configuration: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    init_logging(args.log_format);
+    let config = args.into_config();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("sluice-broker: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One plain line, not a log record: it is what an operator or a supervisor reads.
             eprintln!("sluice-broker: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Sets the environment variables the `--config` file gives (where the environment does not
+/// already set them); returns their names, for `--print-config`'s sources.
+fn apply_config_file() -> Result<BTreeSet<String>, String> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let Some(path) = config_file::config_path(&args, std::env::var_os("SLUICE_CONFIG")) else {
+        return Ok(BTreeSet::new());
+    };
+    let entries = config_file::read(&path).map_err(|error| error.to_string())?;
+    let assignments =
+        config_file::environment_from_file(&entries, &Args::command(), |variable| std::env::var_os(variable).is_some())
+            .map_err(|reason| format!("config file {}: {reason}", path.display()))?;
+    let mut from_file = BTreeSet::new();
+    for (variable, value) in assignments {
+        // Single-threaded here: no other thread reads the environment yet.
+        std::env::set_var(&variable, value);
+        from_file.insert(variable);
+    }
+    Ok(from_file)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(LOG_FILTER_DEFAULT));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => {
+            let colours = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            builder.with_ansi(colours).init()
+        }
+        LogFormat::Json => builder.json().init(),
     }
 }
 

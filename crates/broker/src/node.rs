@@ -268,12 +268,23 @@ impl Node {
                 .map_err(|reason| BrokerError::InvalidConfig { reason })?;
         }
         let admin_addr = local_addr(&admin, config.admin_listen);
+        let kafka_addr = local_addr(&kafka_listener, config.kafka.listen_address);
+        let raft_addr = local_addr(&raft_listener, config.raft_listen);
+        // The banner: once the directory is this node's and the configuration holds, so a
+        // broker refused at start prints its one line and nothing else.
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            node_id = config.node_id,
+            kafka = %kafka_addr,
+            raft = %raft_addr,
+            admin = %admin_addr,
+            data_dir = %config.data_dir.display(),
+            "sluice-broker starting"
+        );
         let ready = Arc::new(ReadyFlag { broker: watch::channel(None).0, started: false.into() });
         let (admin_stop, admin_stopped) = watch::channel(false);
         tracing::info!(address = %admin_addr, "admin listener ready");
         let admin_task = tokio::spawn(admin_http::serve(admin, ready.clone(), stopped(admin_stopped)));
-        let kafka_addr = local_addr(&kafka_listener, config.kafka.listen_address);
-        let raft_addr = local_addr(&raft_listener, config.raft_listen);
         let node_id = u64::try_from(config.node_id)
             .map_err(|_| BrokerError::InvalidConfig { reason: format!("negative node id {}", config.node_id) })?;
         let voters_text = config.voters.clone().unwrap_or_else(|| format!("{node_id}@{raft_addr}"));
@@ -355,6 +366,8 @@ impl Node {
             controlled_shutdown(&broker).await;
         };
         let served = self.kafka.serve(shutdown).await;
+        // Each step says what it waits for, so a slow shutdown shows where it is.
+        tracing::info!("shutdown: stopping replica fetchers and background tasks (metadata, maintenance, ISR, admin)");
         let _ = stop_sender.send(true);
         let _ = self.admin_stop.send(true);
         self.broker.fetchers.stop_all();
@@ -363,8 +376,11 @@ impl Node {
                 tracing::error!(%error, "background task failed");
             }
         }
+        tracing::info!("shutdown: unloading consumer groups");
         self.broker.groups.unload_all().await;
+        tracing::info!(partitions = self.broker.partitions.all().len(), "shutdown: flushing and closing partitions");
         self.broker.partitions.close_all().await;
+        tracing::info!("shutdown: stopping the metadata node");
         if let Err(error) = self.meta.shutdown().await {
             tracing::warn!(%error, "metadata node shutdown");
         }

@@ -103,7 +103,12 @@ impl Server {
                 log_if_panicked(finished);
             }
         }
-        tracing::info!(address = %local_addr, open = connections.len(), "kafka listener stopping");
+        tracing::info!(
+            address = %local_addr,
+            open = connections.len(),
+            grace_ms = SHUTDOWN_GRACE_MS,
+            "kafka listener stopping: waiting for open connections to finish their requests"
+        );
         drop(self.listener);
         let _ = stop_connections.send(true);
         let drained = tokio::time::timeout(Duration::from_millis(SHUTDOWN_GRACE_MS), async {

@@ -8,7 +8,7 @@
 mod common;
 
 use common::process::{BrokerProcess, Ports};
-use common::wire::{batch_of, create_topic, produce, read_all};
+use common::wire::{batch_of, create_topic, delete_topic, produce, read_all};
 use tokio::net::TcpStream;
 
 /// Log lines that mean a broker found its files damaged or cut them back: none may appear
@@ -158,4 +158,105 @@ async fn ready_waits_until_the_assigned_partitions_are_open() {
         assert_eq!(error, 0, "partition {partition}");
     }
     assert!(broker.terminate().await.success());
+}
+
+/// Runs the built binary with `args` and `env`, without starting a broker (a flag that
+/// exits at once, or a refusal); its exit status, stdout and stderr.
+fn run_binary(args: &[&str], env: &[(&str, &str)]) -> (std::process::ExitStatus, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sluice-broker"));
+    command.args(args);
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("SLUICE_")) {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    let output = command.output().unwrap();
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+    (output.status, text(output.stdout), text(output.stderr))
+}
+
+// Goal: a config file sets what neither a flag nor a SLUICE_* variable sets, a typo in it is
+// refused with one line, and --print-config shows each effective value with its source, as a
+// file that reads back. Method: the binary with --print-config (it exits before starting).
+#[test]
+fn a_config_file_sets_what_flags_and_variables_leave_and_print_config_names_sources() {
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("sluice.toml");
+    std::fs::write(&file, "node-id = 7\ndefault_partitions = 6\nlisten = \"127.0.0.1:19092\"\n").unwrap();
+    let path = file.to_str().unwrap();
+    let env = [("SLUICE_DEFAULT_PARTITIONS", "8")];
+    let (status, printed, _) = run_binary(&["--config", path, "--listen", "127.0.0.1:29092", "--print-config"], &env);
+    assert!(status.success());
+    assert!(printed.contains("node-id = 7  # file\n"), "{printed}");
+    assert!(printed.contains("default-partitions = 8  # env SLUICE_DEFAULT_PARTITIONS\n"), "{printed}");
+    assert!(printed.contains("listen = \"127.0.0.1:29092\"  # flag\n"), "{printed}");
+    assert!(printed.contains("raft-listen = \"127.0.0.1:9093\"  # default\n"), "{printed}");
+
+    // The printed configuration is itself a config file giving the same values.
+    let again = temp.path().join("again.toml");
+    std::fs::write(&again, &printed).unwrap();
+    let (status, reprinted, _) = run_binary(&["--print-config"], &[("SLUICE_CONFIG", again.to_str().unwrap())]);
+    assert!(status.success());
+    let values =
+        |text: &str| text.lines().map(|line| line.split("  #").next().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(values(&reprinted), values(&printed));
+
+    std::fs::write(&file, "node-id = 7\nlisen = \"0.0.0.0:9092\"\n").unwrap();
+    let (status, _, stderr) = run_binary(&["--config", path, "--data-dir", temp.path().to_str().unwrap()], &[]);
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(
+        stderr,
+        format!("sluice-broker: config file {path}: lisen is not a setting (see sluice-broker --help)\n")
+    );
+}
+
+// Goal: `--log-format json` writes one JSON object per line, the first a banner with the
+// version, node id, the bound listeners and the data directory; openraft's info lines are off
+// by default; a topic created and deleted is one line each; shutdown names each step it waits
+// for. Method: a broker started, a topic
+// created and deleted over the wire, the broker stopped with SIGTERM and its stderr read.
+#[tokio::test]
+async fn json_logs_begin_with_a_banner_and_leave_out_openraft_chatter() {
+    let temp = tempfile::tempdir().unwrap();
+    let ports = Ports::free();
+    let log = temp.path().join("broker.log");
+    let mut broker = BrokerProcess::spawn_with_log_filter(
+        1,
+        &temp.path().join("data"),
+        ports,
+        &log,
+        &["--log-format", "json"],
+        None,
+    );
+    broker.wait_ready().await;
+    let mut stream = TcpStream::connect(ports.kafka_addr()).await.unwrap();
+    assert_eq!(create_topic(&mut stream, "logged", 2).await, 0);
+    assert_eq!(delete_topic(&mut stream, "logged").await, 0);
+    assert!(broker.terminate().await.success());
+    let text = broker.log_text();
+    let lines_with = |message: &str| text.lines().filter(|line| line.contains(message)).collect::<Vec<_>>();
+    let created = lines_with("\"message\":\"created topic\"");
+    assert_eq!(created.len(), 1, "{text}");
+    assert!(created[0].contains("\"topic\":\"logged\"") && created[0].contains("\"partitions\":2"), "{}", created[0]);
+    assert_eq!(lines_with("\"message\":\"deleted topic\"").len(), 1, "{text}");
+    // Shutdown says what it waits for, step by step, in order.
+    let steps = [
+        "kafka listener stopping: waiting for",
+        "shutdown: flushing and closing partitions",
+        "shutdown: stopping the metadata node",
+        "\"broker stopped\"",
+    ];
+    let positions: Vec<usize> =
+        steps.iter().map(|step| text.find(step).unwrap_or_else(|| panic!("no {step:?} in\n{text}"))).collect();
+    assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "{steps:?} out of order:\n{text}");
+    let first = text.lines().next().unwrap();
+    for field in [
+        "\"message\":\"sluice-broker starting\"".to_string(),
+        format!("\"version\":\"{}\"", env!("CARGO_PKG_VERSION")),
+        "\"node_id\":1".to_string(),
+        format!("\"kafka\":\"127.0.0.1:{}\"", ports.kafka),
+    ] {
+        assert!(first.starts_with('{') && first.contains(&field), "{field} in {first}");
+    }
+    assert!(text.lines().all(|line| line.starts_with('{') && line.ends_with('}')), "{text}");
+    assert!(!text.contains("\"target\":\"openraft"), "openraft at warn by default:\n{text}");
 }

@@ -2,13 +2,21 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use sluice_client::admin::OffsetTarget;
 use sluice_client::{Acks, Compression};
 
+use crate::line_format::Encoding;
+use crate::output::{parse_output_format, OutputFormat};
+pub use crate::position::StartFrom;
+use crate::position::{parse_start, parse_time};
+
+/// Kafka's default `max.request.size`: 1 MiB.
+pub const MAX_REQUEST_SIZE_DEFAULT_BYTES: usize = 1024 * 1024;
+
 /// Sluice command line: topics, produce, consume, consumer groups, cluster status, benchmarks.
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about)]
+#[command(name = "sluice", version, about, after_help = EXAMPLES_MAIN)]
 pub struct Cli {
     /// Bootstrap servers, comma-separated host:port.
     #[arg(long, short = 'b', global = true, env = "SLUICE_BOOTSTRAP", default_value = "localhost:9092")]
@@ -19,6 +27,10 @@ pub struct Cli {
     /// Time to connect to a broker, in milliseconds.
     #[arg(long, global = true, default_value_t = 5_000)]
     pub connect_timeout_ms: u64,
+    /// More output on stderr: -v logs the client's debug events, -vv its trace events
+    /// (`RUST_LOG` overrides).
+    #[arg(long, short = 'v', global = true, action = ArgAction::Count)]
+    pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -28,53 +40,129 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create, list, describe, alter and delete topics.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EXAMPLES_TOPIC)]
     Topic(TopicCommand),
     /// Produce records from stdin (one per line) or a file.
+    #[command(after_help = EXAMPLES_PRODUCE)]
     Produce(ProduceArgs),
-    /// Consume records and print them.
+    /// Consume records and print them (from the beginning unless -o says otherwise).
+    #[command(after_help = EXAMPLES_CONSUME)]
     Consume(ConsumeArgs),
     /// List, describe (with lag), reset the offsets of and delete consumer groups.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EXAMPLES_GROUP)]
     Group(GroupCommand),
-    /// Cluster information.
-    #[command(subcommand)]
+    /// Cluster information and health.
+    #[command(subcommand, after_help = EXAMPLES_CLUSTER)]
     Cluster(ClusterCommand),
     /// Measure produce or consume throughput and latency.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EXAMPLES_BENCH)]
     Bench(BenchCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = EXAMPLES_COMPLETIONS)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
+
+const EXAMPLES_MAIN: &str = "Examples:
+  export SLUICE_BOOTSTRAP=127.0.0.1:9092
+  sluice topic create greetings -p 3
+  printf 'alice=hello\\nbob=hi\\n' | sluice produce greetings -K =
+  sluice consume greetings -e
+  sluice group describe readers";
+const EXAMPLES_TOPIC: &str = "Examples:
+  sluice topic create orders -p 6 -r 3 -c min.insync.replicas=2
+  sluice topic create events            # the broker's num.partitions and default.replication.factor
+  sluice topic list --json
+  sluice topic describe orders
+  sluice topic alter orders -p 12 --set retention.ms=86400000
+  sluice topic delete old-a old-b";
+const EXAMPLES_PRODUCE: &str = "Examples:
+  echo hello | sluice produce greetings
+  printf 'alice=hello\\n' | sluice produce greetings -K =
+  printf 'alice=\\n' | sluice produce users -K = -Z       # key alice, null value: a tombstone
+  echo 'k1 v1 src=web' | sluice produce greetings -f '%k %v %h'
+  echo '00ff 0a0d' | sluice produce raw -K ' ' --encoding hex
+  sluice produce greetings --file lines.txt --max-request-size 4194304";
+const EXAMPLES_CONSUME: &str = "Examples:
+  sluice consume greetings -e                 # everything there is, then exit
+  sluice consume greetings -e -f '%p@%o %k=%v'
+  sluice consume raw -e -f '%k %v' --encoding hex   # binary-safe; produce -f '%k %v' --encoding hex reads it back
+  sluice consume greetings -o end             # only new records, until Ctrl-C
+  sluice consume greetings -o -10 -e          # the last 10 records of each partition
+  sluice consume greetings -o -1h -f json     # the last hour, one JSON object per record
+  sluice consume greetings -o 2024-05-01T12:00:00Z -n 5
+  sluice consume greetings -g readers -e      # as a member of group readers, committing";
+const EXAMPLES_GROUP: &str = "Examples:
+  sluice group list
+  sluice group describe readers --json
+  sluice group reset-offsets readers -t greetings --to-earliest --dry-run
+  sluice group reset-offsets readers -t greetings:0,1 --shift-by -5
+  sluice group reset-offsets readers --all-topics --by-duration 1h
+  sluice group delete readers";
+const EXAMPLES_CLUSTER: &str = "Examples:
+  sluice cluster status
+  sluice cluster health && echo ok
+  sluice cluster health --watch 5
+  sluice cluster health --watch 1 --exit-when-healthy   # wait until a starting broker serves";
+const EXAMPLES_BENCH: &str = "Examples:
+  sluice bench produce -t bench -n 1000000 -s 100 --acks all
+  sluice bench consume -t bench --json";
+const EXAMPLES_COMPLETIONS: &str = "Examples:
+  sluice completions bash > ~/.local/share/bash-completion/completions/sluice
+  sluice completions zsh > \"${fpath[1]}/_sluice\"
+  sluice completions fish > ~/.config/fish/completions/sluice.fish";
 
 /// `sluice topic ...`
 #[derive(Debug, Subcommand)]
 pub enum TopicCommand {
     /// Create a topic.
+    #[command(
+        after_help = "Examples:\n  sluice topic create orders -p 6 -r 3 -c min.insync.replicas=2\n  sluice topic create events    # the broker's num.partitions and default.replication.factor"
+    )]
     Create {
         /// Topic name.
         name: String,
-        /// Partition count.
-        #[arg(long, short = 'p', default_value_t = 1)]
-        partitions: i32,
-        /// Replication factor.
-        #[arg(long, short = 'r', default_value_t = 1)]
-        replication_factor: i16,
+        /// Partition count (default: the broker's `num.partitions`).
+        #[arg(long, short = 'p')]
+        partitions: Option<i32>,
+        /// Replication factor (default: the broker's `default.replication.factor`).
+        #[arg(long, short = 'r')]
+        replication_factor: Option<i16>,
         /// Topic config, `name=value` (repeatable).
         #[arg(long = "config", short = 'c', value_parser = parse_key_value)]
         configs: Vec<(String, String)>,
     },
     /// List topics.
-    List,
-    /// Show a topic's partitions (leader, replicas, ISR) and its non-default configs.
+    #[command(after_help = "Examples:\n  sluice topic list\n  sluice topic list --json")]
+    List {
+        /// Print one JSON object per topic instead of names.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a topic's partitions (leader, replicas, ISR, log start and end offsets) and every
+    /// config with its source.
+    #[command(after_help = "Examples:\n  sluice topic describe orders\n  sluice topic describe orders --json")]
     Describe {
         /// Topic name.
         name: String,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
-    /// Delete a topic.
+    /// Delete topics.
+    #[command(after_help = "Examples:\n  sluice topic delete old-a old-b    # deletes none if either is unknown")]
     Delete {
-        /// Topic name.
-        name: String,
+        /// Topic names.
+        #[arg(required = true)]
+        names: Vec<String>,
     },
-    /// Change a topic: add partitions, set or reset configs.
+    /// Change a topic: add partitions, set or reset configs. Every change is validated by the
+    /// broker before any is applied.
+    #[command(
+        after_help = "Examples:\n  sluice topic alter orders -p 12\n  sluice topic alter orders --set retention.ms=86400000 --delete cleanup.policy"
+    )]
     Alter {
         /// Topic name.
         name: String,
@@ -108,6 +196,9 @@ pub struct ProducerArgs {
     /// Disable idempotence (implied by acks 0 or 1).
     #[arg(long)]
     pub no_idempotence: bool,
+    /// Largest produce request, and so largest record, in bytes (Kafka's `max.request.size`).
+    #[arg(long, default_value_t = MAX_REQUEST_SIZE_DEFAULT_BYTES, value_parser = parse_max_request_size)]
+    pub max_request_size: usize,
 }
 
 /// `sluice produce`
@@ -117,10 +208,23 @@ pub struct ProduceArgs {
     pub topic: String,
     /// Split each line into key and value at the first occurrence of this string (a line
     /// without it is a value with a null key).
-    #[arg(long, short = 'K')]
+    #[arg(long, short = 'K', conflicts_with = "format")]
     pub key_separator: Option<String>,
-    /// Read lines from this file instead of stdin.
+    /// Where key, value, headers and timestamp are in each line: `%k` key, `%v` value, `%h`
+    /// headers (`a=1,b=2`), `%t` timestamp (epoch ms), `%%` a percent sign, `\t` a tab; other
+    /// text must appear in the line as written. Example: `%t %k=%v`.
     #[arg(long, short = 'f')]
+    pub format: Option<String>,
+    /// How keys, values and header values are written in the input (hex and base64 carry any
+    /// bytes, newlines included).
+    #[arg(long, value_enum, default_value = "text")]
+    pub encoding: Encoding,
+    /// An empty key or value is null: an empty value is a tombstone (deletes the key in a
+    /// compacted topic).
+    #[arg(long, short = 'Z')]
+    pub null_empty: bool,
+    /// Read lines from this file instead of stdin.
+    #[arg(long)]
     pub file: Option<PathBuf>,
     /// Records per second at most.
     #[arg(long)]
@@ -135,55 +239,43 @@ pub struct ProduceArgs {
     pub producer: ProducerArgs,
 }
 
-/// Where `consume` starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartFrom {
-    /// The log start.
-    Beginning,
-    /// The log end (new records only).
-    End,
-    /// An offset.
-    Offset(i64),
-    /// The first record at or after a timestamp (ms since the epoch).
-    Timestamp(i64),
-}
-
-/// Output formats of `consume`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// The value only.
-    Value,
-    /// Key, separator, value.
-    KeyValue,
-    /// One JSON object per record (topic, partition, offset, timestamp, key, value, headers).
-    Json,
-}
-
 /// `sluice consume`
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
     /// Topic.
     pub topic: String,
-    /// Start: `beginning`, `end`, `offset:N` or `timestamp:MS`.
-    #[arg(long, default_value = "end", value_parser = parse_start)]
-    pub from: StartFrom,
+    /// Where to start in each partition: `beginning`, `end`, an offset `N`, `-N` (the last N
+    /// records), `@MS` (epoch milliseconds), an RFC 3339 time (`2024-05-01T12:00:00Z`) or a
+    /// time ago (`-30s`, `-15m`, `-1h`, `-2d`). A position outside the log starts at its
+    /// nearest end, said on stderr.
+    #[arg(long = "offset", short = 'o', alias = "from", default_value = "beginning", value_parser = parse_start, allow_hyphen_values = true)]
+    pub offset: StartFrom,
     /// Only this partition (default: all).
     #[arg(long, short = 'p')]
     pub partition: Option<i32>,
     /// Stop after this many records.
     #[arg(long, short = 'n')]
     pub max_messages: Option<u64>,
+    /// Exit once every partition is read to its end (its high watermark when checked).
+    #[arg(long, short = 'e')]
+    pub exit_at_end: bool,
     /// Stop when no record arrived for this many milliseconds (default: wait forever).
     #[arg(long)]
     pub idle_timeout_ms: Option<u64>,
-    /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value = "value")]
-    pub output: OutputFormat,
+    /// Output format: `value`, `key-value`, `json` (one object per record), or a format string
+    /// like `produce -f` takes: `%k` key, `%v` value, `%h` headers, `%t` timestamp, `%T` topic,
+    /// `%p` partition, `%o` offset (example: `'%p@%o %k=%v'`).
+    #[arg(long = "format", short = 'f', alias = "output", default_value = "value", value_parser = parse_output_format)]
+    pub format: OutputFormat,
+    /// How keys, values and header values are written (not in `json`): as they are, or in hex
+    /// or base64, which `produce --encoding` reads back.
+    #[arg(long, value_enum, default_value = "text")]
+    pub encoding: Encoding,
     /// Separator between key and value in `key-value` output.
     #[arg(long, default_value = "\t")]
     pub key_separator: String,
     /// Consume as a member of this consumer group: the group assigns the partitions, each
-    /// starts at the group's committed offset (`--from beginning|end` only for partitions
+    /// starts at the group's committed offset (`-o beginning|end` only for partitions
     /// without one), and what is printed is committed as it goes.
     #[arg(long, short = 'g', conflicts_with = "partition")]
     pub group: Option<String>,
@@ -193,6 +285,7 @@ pub struct ConsumeArgs {
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
     /// List the consumer groups of every broker.
+    #[command(after_help = "Examples:\n  sluice group list\n  sluice group list --json")]
     List {
         /// Print one JSON object per group instead of a table.
         #[arg(long)]
@@ -200,6 +293,7 @@ pub enum GroupCommand {
     },
     /// Show a group's state and members, and per partition its committed offset, log end
     /// offset and lag.
+    #[command(after_help = "Examples:\n  sluice group describe readers\n  sluice group describe readers --json")]
     Describe {
         /// Group id.
         group: String,
@@ -207,10 +301,14 @@ pub enum GroupCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Move a group's committed offsets of a topic (refused while the group has active
-    /// members); prints the new offsets.
+    /// Move a group's committed offsets of topics or partitions (refused while the group has
+    /// active members); prints the new offsets, and on stderr each target clamped into the log.
+    #[command(
+        after_help = "Examples:\n  sluice group reset-offsets readers -t greetings --to-earliest --dry-run\n  sluice group reset-offsets readers -t greetings:0,1 --shift-by -5\n  sluice group reset-offsets readers -t greetings --to-datetime 2024-05-01T12:00:00Z\n  sluice group reset-offsets readers --all-topics --by-duration 1h\n  sluice group reset-offsets readers --all-topics --to-current"
+    )]
     ResetOffsets(ResetOffsetsArgs),
     /// Delete a group and its committed offsets (refused while it has active members).
+    #[command(after_help = "Examples:\n  sluice group delete readers")]
     Delete {
         /// Group id.
         group: String,
@@ -220,14 +318,18 @@ pub enum GroupCommand {
 /// `sluice group reset-offsets`
 #[derive(Debug, Args)]
 #[command(group(
-    ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_datetime", "to_offset", "shift_by"])
+    ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_datetime", "by_duration", "to_offset", "shift_by", "to_current"])
 ))]
+#[command(group(ArgGroup::new("scope").required(true).args(["topics", "all_topics"])))]
 pub struct ResetOffsetsArgs {
     /// Group id.
     pub group: String,
-    /// Topic whose partitions (all of them) are reset.
-    #[arg(long, short = 't')]
-    pub topic: String,
+    /// Topic to reset: `name` (every partition) or `name:0,1` (those partitions); repeatable.
+    #[arg(long = "topic", short = 't', value_parser = parse_topic_partitions)]
+    pub topics: Vec<TopicPartitions>,
+    /// Every topic the group has committed offsets for.
+    #[arg(long)]
+    pub all_topics: bool,
     /// To the log start offset.
     #[arg(long)]
     pub to_earliest: bool,
@@ -236,11 +338,18 @@ pub struct ResetOffsetsArgs {
     pub to_latest: bool,
     /// To the first record at or after this time: RFC 3339 (`2024-05-01T12:00:00Z`,
     /// `2024-05-01T14:00:00+02:00`) or milliseconds since the epoch.
-    #[arg(long, value_parser = parse_datetime)]
+    #[arg(long, value_parser = parse_time)]
     pub to_datetime: Option<i64>,
+    /// To the first record at or after this long ago: `1h`, `30m`, `2d` or Kafka's ISO 8601
+    /// form `PT1H`, `P1DT12H`.
+    #[arg(long, value_parser = parse_duration)]
+    pub by_duration: Option<i64>,
     /// To this offset.
     #[arg(long)]
     pub to_offset: Option<i64>,
+    /// To the committed offset itself (moved into the log if retention passed it).
+    #[arg(long)]
+    pub to_current: bool,
     /// By this many records from the committed offset (negative: back).
     #[arg(long, allow_negative_numbers = true)]
     pub shift_by: Option<i64>,
@@ -252,24 +361,97 @@ pub struct ResetOffsetsArgs {
     pub json: bool,
 }
 
+/// A topic and, optionally, some of its partitions (`name` or `name:0,1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicPartitions {
+    /// Topic name.
+    pub topic: String,
+    /// Only these partitions (`None`: all).
+    pub partitions: Option<Vec<i32>>,
+}
+
 impl ResetOffsetsArgs {
-    /// The target the flags name (clap makes exactly one present).
-    pub fn target(&self) -> OffsetTarget {
-        match (self.to_datetime, self.to_offset, self.shift_by) {
-            (Some(timestamp_ms), _, _) => OffsetTarget::Timestamp(timestamp_ms),
-            (_, Some(offset), _) => OffsetTarget::Offset(offset),
-            (_, _, Some(delta)) => OffsetTarget::ShiftBy(delta),
+    /// The target the flags name (clap makes exactly one present); `--by-duration` counts back
+    /// from `now_ms`.
+    pub fn target(&self, now_ms: i64) -> OffsetTarget {
+        match (self.to_datetime, self.by_duration, self.to_offset, self.shift_by) {
+            (Some(timestamp_ms), _, _, _) => OffsetTarget::Timestamp(timestamp_ms),
+            (_, Some(ago_ms), _, _) => OffsetTarget::Timestamp(now_ms.saturating_sub(ago_ms)),
+            (_, _, Some(offset), _) => OffsetTarget::Offset(offset),
+            (_, _, _, Some(delta)) => OffsetTarget::ShiftBy(delta),
             _ if self.to_earliest => OffsetTarget::Earliest,
+            _ if self.to_current => OffsetTarget::Current,
             _ => OffsetTarget::Latest,
         }
     }
+}
+
+/// Smallest `--max-request-size`: a request must hold a batch's overhead twice over (the
+/// client's own bound, checked here so the error names the flag).
+const MAX_REQUEST_SIZE_MIN_BYTES: usize = 2 * sluice_client::producer::BATCH_OVERHEAD_BYTES;
+
+fn parse_max_request_size(text: &str) -> Result<usize, String> {
+    let bytes: usize = text.parse().map_err(|_| format!("expected a number of bytes, got {text:?}"))?;
+    if bytes < MAX_REQUEST_SIZE_MIN_BYTES {
+        return Err(format!("at least {MAX_REQUEST_SIZE_MIN_BYTES} bytes, got {bytes}"));
+    }
+    Ok(bytes)
+}
+
+fn parse_topic_partitions(text: &str) -> Result<TopicPartitions, String> {
+    let Some((topic, list)) = text.split_once(':') else {
+        return Ok(TopicPartitions { topic: text.to_string(), partitions: None });
+    };
+    let partitions = list
+        .split(',')
+        .map(|partition| {
+            partition
+                .trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|p| *p >= 0)
+                .ok_or_else(|| format!("expected topic or topic:0,1 with partition numbers, got {text:?}"))
+        })
+        .collect::<Result<Vec<i32>, String>>()?;
+    Ok(TopicPartitions { topic: topic.to_string(), partitions: Some(partitions) })
+}
+
+/// A duration in milliseconds: `1h`, `30m` (see [`crate::position::parse_duration_ms`]) or
+/// Kafka's ISO 8601 `PnDTnHnMnS`.
+fn parse_duration(text: &str) -> Result<i64, String> {
+    crate::position::parse_duration_ms(text)
+        .or_else(|| crate::position::parse_iso_duration_ms(text))
+        .ok_or_else(|| format!("expected a duration like 1h, 30m, 2d or PT1H, P1DT12H, got {text:?}"))
 }
 
 /// `sluice cluster ...`
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Brokers, controller and partition leaders.
-    Status,
+    #[command(after_help = "Examples:\n  sluice cluster status\n  sluice cluster status --json")]
+    Status {
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Healthy or unhealthy, and why: a controller, every partition with a leader, no
+    /// under-replicated partitions, no offline replicas. Exit code 0 healthy, 1 unhealthy.
+    #[command(
+        after_help = "Examples:\n  sluice cluster health && echo ok\n  sluice cluster health --watch 5\n  sluice cluster health --watch 1 --exit-when-healthy   # wait until a starting broker serves"
+    )]
+    Health {
+        /// Check again every this many seconds until interrupted (exit code of the last check);
+        /// a broker that does not answer is a verdict too (unhealthy), not the end.
+        #[arg(long, value_name = "SECONDS")]
+        watch: Option<u64>,
+        /// With --watch: stop at the first healthy verdict (exit code 0). A script's way to
+        /// wait for a broker that is starting.
+        #[arg(long, requires = "watch")]
+        exit_when_healthy: bool,
+        /// Print one JSON object per check instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Move leaderships back to preferred replicas, or elect leaders for offline partitions
     /// (Kafka's `kafka-leader-election`). Without --topic: every partition.
     #[command(after_help = "Examples:
@@ -304,8 +486,10 @@ pub enum ElectionKind {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Produce records as fast as allowed; report throughput and acknowledgement latency.
+    #[command(after_help = "Examples:\n  sluice bench produce -t bench -n 1000000 -s 100 --acks all")]
     Produce(BenchProduceArgs),
     /// Consume a topic from the beginning; report throughput and poll latency.
+    #[command(after_help = "Examples:\n  sluice bench consume -t bench --json")]
     Consume(BenchConsumeArgs),
 }
 
@@ -411,6 +595,7 @@ impl ProducerArgs {
             compression: self.compression.into(),
             batch_size_bytes: self.batch_size,
             linger: std::time::Duration::from_millis(self.linger_ms),
+            request_bytes_max: self.max_request_size,
             ..sluice_client::ProducerConfig::default()
         }
     }
@@ -423,50 +608,9 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Milliseconds since the epoch, given as such or as an RFC 3339 date-time.
-fn parse_datetime(text: &str) -> Result<i64, String> {
-    if let Ok(millis) = text.parse::<i64>() {
-        return Ok(millis);
-    }
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|datetime| datetime.timestamp_millis())
-        .map_err(|error| format!("expected an RFC 3339 date-time or epoch milliseconds, got {text:?} ({error})"))
-}
-
-fn parse_start(text: &str) -> Result<StartFrom, String> {
-    let number =
-        |value: &str, what: &str| value.parse::<i64>().map_err(|_| format!("{what} must be an integer, got {value:?}"));
-    match text.split_once(':') {
-        None if text == "beginning" => Ok(StartFrom::Beginning),
-        None if text == "end" => Ok(StartFrom::End),
-        Some(("offset", value)) => Ok(StartFrom::Offset(number(value, "offset")?)),
-        Some(("timestamp", value)) => Ok(StartFrom::Timestamp(number(value, "timestamp")?)),
-        _ => Err(format!("expected beginning, end, offset:N or timestamp:MS, got {text:?}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn start_positions_parse() {
-        assert_eq!(parse_start("beginning"), Ok(StartFrom::Beginning));
-        assert_eq!(parse_start("end"), Ok(StartFrom::End));
-        assert_eq!(parse_start("offset:42"), Ok(StartFrom::Offset(42)));
-        assert_eq!(parse_start("timestamp:1700000000000"), Ok(StartFrom::Timestamp(1_700_000_000_000)));
-        assert!(parse_start("offset:x").is_err());
-        assert!(parse_start("middle").is_err());
-    }
-
-    #[test]
-    fn datetimes_parse_as_rfc3339_or_epoch_milliseconds() {
-        assert_eq!(parse_datetime("1700000000000"), Ok(1_700_000_000_000));
-        assert_eq!(parse_datetime("2023-11-14T22:13:20Z"), Ok(1_700_000_000_000));
-        assert_eq!(parse_datetime("2023-11-14T23:13:20.5+01:00"), Ok(1_700_000_000_500));
-        assert!(parse_datetime("yesterday").is_err());
-        assert!(parse_datetime("2023-11-14").is_err());
-    }
 
     #[test]
     fn reset_targets_need_exactly_one_flag() {
@@ -477,7 +621,7 @@ mod tests {
             Cli::try_parse_from(args)
         };
         let target = |extra: &[&str]| match parse(extra).unwrap().command {
-            Command::Group(GroupCommand::ResetOffsets(args)) => args.target(),
+            Command::Group(GroupCommand::ResetOffsets(args)) => args.target(10_000_000),
             other => panic!("{other:?}"),
         };
         assert_eq!(target(&["--to-earliest"]), OffsetTarget::Earliest);
@@ -486,7 +630,25 @@ mod tests {
         assert_eq!(target(&["--to-offset", "7"]), OffsetTarget::Offset(7));
         assert_eq!(target(&["--to-datetime", "1970-01-01T00:00:01Z"]), OffsetTarget::Timestamp(1000));
         assert!(parse(&[]).is_err(), "a target is required");
+        assert_eq!(target(&["--to-current"]), OffsetTarget::Current);
+        assert_eq!(target(&["--by-duration", "1h"]), OffsetTarget::Timestamp(10_000_000 - 3_600_000));
+        assert_eq!(target(&["--by-duration", "PT1H"]), OffsetTarget::Timestamp(10_000_000 - 3_600_000));
+        assert!(parse(&["--by-duration", "an hour"]).is_err());
         assert!(parse(&["--to-earliest", "--to-latest"]).is_err(), "only one target");
+        assert!(Cli::try_parse_from(["sluice", "group", "reset-offsets", "g", "--to-earliest"]).is_err(), "a scope");
+        let both = ["sluice", "group", "reset-offsets", "g", "-t", "t", "--all-topics", "--to-earliest"];
+        assert!(Cli::try_parse_from(both).is_err(), "-t or --all-topics");
+    }
+
+    #[test]
+    fn topics_take_a_partition_list() {
+        let all = TopicPartitions { topic: "t".to_string(), partitions: None };
+        assert_eq!(parse_topic_partitions("t"), Ok(all));
+        let some = TopicPartitions { topic: "t".to_string(), partitions: Some(vec![0, 2]) };
+        assert_eq!(parse_topic_partitions("t:0,2"), Ok(some));
+        assert!(parse_topic_partitions("t:x").is_err());
+        assert!(parse_topic_partitions("t:-1").is_err());
+        assert!(parse_topic_partitions("t:").is_err());
     }
 
     #[test]
@@ -500,5 +662,18 @@ mod tests {
     fn the_command_line_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_examples_in_its_help() {
+        fn check(command: &clap::Command, path: &str) {
+            let help = command.get_after_help().map(|text| text.to_string()).unwrap_or_default();
+            assert!(help.starts_with("Examples:\n  "), "`{path}` has no examples");
+            for sub in command.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        use clap::CommandFactory;
+        check(&Cli::command(), "sluice");
     }
 }

@@ -1,22 +1,40 @@
-//! `sluice cluster status`: brokers, controller, partition leaders and offline replicas
-//! (replicas on a broker that is down, or that failed to open there). `sluice cluster
-//! elect-leaders`: Kafka's ElectLeaders, one line per partition.
+//! `sluice cluster status|health|elect-leaders`: brokers, controller, partition leaders and
+//! offline replicas (replicas on a broker that is down, or that failed to open there); a
+//! healthy/unhealthy verdict with its reasons, decided by the pure [`health_problems`]; and
+//! Kafka's ElectLeaders, one line per partition.
 
 use std::io::Write;
+use std::time::Duration;
 
-use sluice_client::admin::ElectionType;
-use sluice_client::{Admin, Cluster};
+use serde::Serialize;
+use sluice_client::admin::{ClusterDescription, ElectionType};
+use sluice_client::{Admin, ClientConfig, Cluster};
 
 use crate::args::{ClusterCommand, ElectionKind};
+use crate::output::write_json_line;
+use crate::Unhealthy;
 
 /// Kafka's ELECTION_NOT_NEEDED.
 const ELECTION_NOT_NEEDED: i16 = 84;
 
 /// Runs a cluster command.
-pub async fn run(cluster: Cluster, command: ClusterCommand) -> anyhow::Result<()> {
+pub async fn run(config: ClientConfig, command: ClusterCommand) -> anyhow::Result<()> {
     match command {
-        ClusterCommand::Status => status(cluster).await,
-        ClusterCommand::ElectLeaders { kind, topic, partition } => elect_leaders(cluster, kind, topic, partition).await,
+        ClusterCommand::Status { json } => {
+            let description = Admin::new(crate::connect(config).await?).describe_cluster().await?;
+            let mut out = std::io::stdout().lock();
+            match json {
+                true => write_json_line(&mut out, &status_json(&description))?,
+                false => status_text(&mut out, &description)?,
+            }
+            Ok(())
+        }
+        ClusterCommand::Health { watch, exit_when_healthy, json } => {
+            health(config, watch.map(Duration::from_secs), exit_when_healthy, json).await
+        }
+        ClusterCommand::ElectLeaders { kind, topic, partition } => {
+            elect_leaders(crate::connect(config).await?, kind, topic, partition).await
+        }
     }
 }
 
@@ -64,9 +82,154 @@ async fn elect_leaders(
     Ok(())
 }
 
-async fn status(cluster: Cluster) -> anyhow::Result<()> {
-    let description = Admin::new(cluster).describe_cluster().await?;
-    let mut out = std::io::stdout().lock();
+/// Checks once, or every `watch` until Ctrl-C; the exit code is the last verdict's. With
+/// `--watch`, a broker that cannot be reached is a verdict too (unhealthy), not the end.
+async fn health(
+    config: ClientConfig,
+    watch: Option<Duration>,
+    exit_when_healthy: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut healthy;
+    let mut admin: Option<Admin> = None;
+    loop {
+        let described = describe(&mut admin, &config).await;
+        let problems = match described {
+            Ok(description) => health_problems(&description),
+            Err(error) if watch.is_some() => vec![format!("cannot describe the cluster: {error:#}")],
+            Err(error) => return Err(error),
+        };
+        healthy = problems.is_empty();
+        {
+            let mut out = std::io::stdout().lock();
+            if json {
+                write_json_line(&mut out, &HealthJson { healthy, problems: &problems })?;
+            } else {
+                writeln!(out, "{}", if healthy { "healthy" } else { "unhealthy" })?;
+                for problem in &problems {
+                    writeln!(out, "  {problem}")?;
+                }
+            }
+            out.flush()?;
+        }
+        let Some(every) = watch.filter(|_| !(healthy && exit_when_healthy)) else { break };
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    if healthy {
+        Ok(())
+    } else {
+        Err(Unhealthy.into())
+    }
+}
+
+/// Describes the cluster, connecting first if not connected yet (a broker that is starting
+/// does not answer at first).
+async fn describe(admin: &mut Option<Admin>, config: &ClientConfig) -> anyhow::Result<ClusterDescription> {
+    let admin = match admin {
+        Some(admin) => admin,
+        None => admin.insert(Admin::new(crate::connect(config.clone()).await?)),
+    };
+    Ok(admin.describe_cluster().await?)
+}
+
+#[derive(Serialize)]
+struct HealthJson<'a> {
+    healthy: bool,
+    problems: &'a [String],
+}
+
+/// Why the cluster is not healthy; empty when it is. Healthy: a controller, at least one
+/// broker, and every partition with a leader, its whole replica set in sync and no replica
+/// offline.
+pub fn health_problems(description: &ClusterDescription) -> Vec<String> {
+    let mut problems = Vec::new();
+    if description.controller_id < 0 {
+        problems.push("no controller (the metadata group has no leader)".to_string());
+    }
+    if description.brokers.is_empty() {
+        problems.push("no brokers registered".to_string());
+    }
+    for topic in &description.topics {
+        for partition in &topic.partitions {
+            let name = format!("{}-{}", topic.name, partition.partition);
+            if partition.leader < 0 {
+                problems.push(format!("{name}: no leader (offline)"));
+            }
+            if partition.isr.len() < partition.replicas.len() {
+                problems.push(format!(
+                    "{name}: under-replicated (isr {:?} of replicas {:?})",
+                    partition.isr, partition.replicas
+                ));
+            }
+            if !partition.offline_replicas.is_empty() {
+                problems.push(format!("{name}: offline replicas on brokers {:?}", partition.offline_replicas));
+            }
+        }
+    }
+    problems
+}
+
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    cluster_id: &'a str,
+    controller: i32,
+    brokers: Vec<BrokerJson<'a>>,
+    topics: Vec<TopicStatusJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct BrokerJson<'a> {
+    id: i32,
+    address: &'a str,
+    rack: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct TopicStatusJson<'a> {
+    topic: &'a str,
+    partitions: usize,
+    /// Partition → leader broker (-1: none).
+    leaders: Vec<(i32, i32)>,
+    under_replicated: usize,
+    /// `partition@broker` of replicas down or failed to open.
+    offline_replicas: Vec<String>,
+}
+
+fn status_json(description: &ClusterDescription) -> StatusJson<'_> {
+    StatusJson {
+        cluster_id: &description.cluster_id,
+        controller: description.controller_id,
+        brokers: description
+            .brokers
+            .iter()
+            .map(|broker| BrokerJson { id: broker.id, address: &broker.address, rack: broker.rack.as_deref() })
+            .collect(),
+        topics: description
+            .topics
+            .iter()
+            .map(|topic| TopicStatusJson {
+                topic: &topic.name,
+                partitions: topic.partitions.len(),
+                leaders: topic.partitions.iter().map(|p| (p.partition, p.leader)).collect(),
+                under_replicated: topic.partitions.iter().filter(|p| p.isr.len() < p.replicas.len()).count(),
+                offline_replicas: offline(topic),
+            })
+            .collect(),
+    }
+}
+
+fn offline(topic: &sluice_client::cluster::TopicInfo) -> Vec<String> {
+    topic
+        .partitions
+        .iter()
+        .flat_map(|p| p.offline_replicas.iter().map(move |broker| format!("{}@{broker}", p.partition)))
+        .collect()
+}
+
+fn status_text(out: &mut impl Write, description: &ClusterDescription) -> std::io::Result<()> {
     writeln!(out, "cluster {}", description.cluster_id)?;
     writeln!(out, "controller {}", description.controller_id)?;
     writeln!(out, "brokers {}", description.brokers.len())?;
@@ -83,11 +246,7 @@ async fn status(cluster: Cluster) -> anyhow::Result<()> {
     for topic in &description.topics {
         let leaders: Vec<String> = topic.partitions.iter().map(|p| format!("{}:{}", p.partition, p.leader)).collect();
         let under_replicated = topic.partitions.iter().filter(|p| p.isr.len() < p.replicas.len()).count();
-        let offline: Vec<String> = topic
-            .partitions
-            .iter()
-            .flat_map(|p| p.offline_replicas.iter().map(move |broker| format!("{}@{broker}", p.partition)))
-            .collect();
+        let offline = offline(topic);
         writeln!(
             out,
             "  {}  partitions {}  leaders [{}]  under-replicated {}{}",
@@ -107,4 +266,46 @@ async fn status(cluster: Cluster) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_client::cluster::{BrokerInfo, PartitionInfo, TopicInfo};
+
+    fn partition(partition: i32, leader: i32, replicas: &[i32], isr: &[i32], offline: &[i32]) -> PartitionInfo {
+        PartitionInfo {
+            partition,
+            leader,
+            leader_epoch: 0,
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            offline_replicas: offline.to_vec(),
+            error_code: 0,
+        }
+    }
+
+    #[test]
+    fn health_names_every_problem_and_none_for_a_healthy_cluster() {
+        let broker = BrokerInfo { id: 1, address: "a:1".to_string(), rack: None };
+        let mut description = ClusterDescription {
+            cluster_id: "c".to_string(),
+            controller_id: 1,
+            brokers: vec![broker],
+            topics: vec![TopicInfo {
+                name: "t".to_string(),
+                is_internal: false,
+                partitions: vec![partition(0, 1, &[1, 2], &[1, 2], &[])],
+            }],
+        };
+        assert!(health_problems(&description).is_empty());
+        description.controller_id = -1;
+        description.topics[0].partitions.push(partition(1, -1, &[1, 2], &[1], &[2]));
+        let problems = health_problems(&description);
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems[0].contains("no controller"));
+        assert!(problems[1].starts_with("t-1: no leader"));
+        assert!(problems[2].starts_with("t-1: under-replicated"));
+        assert!(problems[3].starts_with("t-1: offline replicas on brokers [2]"));
+    }
 }

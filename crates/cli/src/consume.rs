@@ -1,11 +1,14 @@
-//! `sluice consume`: read a topic (all partitions or one) from a start position and print
-//! each record as its value, key/value or a JSON line.
+//! `sluice consume`: read a topic (all partitions or one) from a start position (`-o`, the
+//! beginning by default, like kcat and rpk; syntax in [`crate::position`]) and print each
+//! record as its value, key/value or a JSON line. A position outside a partition's log starts
+//! at its nearest end, said on stderr.
 //!
-//! Stops after `--max-messages`, after `--idle-timeout-ms` without records, on Ctrl-C, or when
-//! stdout closes (`| head`).
+//! Stops after `--max-messages`, at the end of every partition with `--exit-at-end`, after
+//! `--idle-timeout-ms` without records, on Ctrl-C, or when stdout closes (`| head`); then says
+//! "consumed N records" on stderr.
 //!
 //! With `--group`, the consumer subscribes as a member of that group: the group assigns the
-//! partitions and each starts at the group's committed offset (`--from beginning|end` only
+//! partitions and each starts at the group's committed offset (`-o beginning|end` only
 //! decides for partitions without one). After each batch reaches stdout, the offsets of the
 //! records printed are committed (auto-commit is off, so a record fetched but not printed —
 //! past `--max-messages`, or after stdout closed — is never committed); on the way out the
@@ -19,6 +22,7 @@ use sluice_client::{Cluster, Consumer, ConsumerConfig, ConsumerRecord, OffsetRes
 
 use crate::args::{ConsumeArgs, StartFrom};
 use crate::output::write_record;
+use crate::position::resolve;
 use crate::UsageError;
 
 /// Longest single poll, so Ctrl-C and the idle timeout are noticed promptly.
@@ -30,9 +34,11 @@ pub async fn run(cluster: Cluster, args: ConsumeArgs) -> anyhow::Result<()> {
         Some(group) => subscribe(cluster, &args, group).await?,
         None => assign(cluster, &args).await?,
     };
-    let printed = print_records(&mut consumer, &args).await;
+    let mut printed = 0u64;
+    let result = print_records(&mut consumer, &args, &mut printed).await;
     let closed = consumer.close().await;
-    printed?;
+    eprintln!("consumed {printed} record{}", if printed == 1 { "" } else { "s" });
+    result?;
     Ok(closed?)
 }
 
@@ -47,25 +53,52 @@ async fn assign(cluster: Cluster, args: &ConsumeArgs) -> anyhow::Result<Consumer
         }
         None => consumer.assign_topic(&args.topic).await?,
     };
+    let from = args.offset.at(now_ms());
     for partition in &partitions {
-        let to = match args.from {
-            StartFrom::Beginning => SeekTo::Beginning,
-            StartFrom::End => SeekTo::End,
-            StartFrom::Offset(offset) => SeekTo::Offset(offset),
-            StartFrom::Timestamp(timestamp_ms) => SeekTo::Timestamp(timestamp_ms),
+        let (log_start, log_end) = consumer.watermarks(partition).await?;
+        let found = match from {
+            StartFrom::Timestamp(timestamp_ms) => {
+                Some(consumer.seek(partition, SeekTo::Timestamp(timestamp_ms)).await?)
+            }
+            _ => None,
         };
-        consumer.seek(partition, to).await?;
+        let (offset, note) = resolve(from, log_start, log_end, found);
+        if let Some(note) = note {
+            eprintln!("{}-{}: {note}", partition.topic, partition.partition);
+        }
+        consumer.seek(partition, SeekTo::Offset(offset)).await?;
     }
     Ok(consumer)
 }
 
+fn now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Whether every assigned partition's position has reached its high watermark (`false` while
+/// a group member has no assignment yet).
+async fn at_end(consumer: &mut Consumer) -> anyhow::Result<bool> {
+    let assignment = consumer.assignment();
+    if assignment.is_empty() {
+        return Ok(false);
+    }
+    for partition in &assignment {
+        let (_, log_end) = consumer.watermarks(partition).await?;
+        if consumer.position(partition).await? < log_end {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 async fn subscribe(cluster: Cluster, args: &ConsumeArgs, group: &str) -> anyhow::Result<Consumer> {
-    let auto_offset_reset = match args.from {
+    let auto_offset_reset = match args.offset {
         StartFrom::Beginning => OffsetReset::Earliest,
         StartFrom::End => OffsetReset::Latest,
-        StartFrom::Offset(_) | StartFrom::Timestamp(_) => {
+        _ => {
             return Err(UsageError(
-                "--group starts at the committed offsets: only --from beginning or end apply (move a group with `sluice group reset-offsets`)".to_string(),
+                "--group starts at the committed offsets: only -o beginning or end apply (move a group with `sluice group reset-offsets`)".to_string(),
             )
             .into())
         }
@@ -106,16 +139,15 @@ impl Printed {
     }
 }
 
-async fn print_records(consumer: &mut Consumer, args: &ConsumeArgs) -> anyhow::Result<()> {
+async fn print_records(consumer: &mut Consumer, args: &ConsumeArgs, printed: &mut u64) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut printed = 0u64;
     let mut to_commit = Printed::default();
     let mut last_record = Instant::now();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
-        if args.max_messages.is_some_and(|max| printed >= max) {
+        if args.max_messages.is_some_and(|max| *printed >= max) {
             break;
         }
         if args.idle_timeout_ms.is_some_and(|idle| last_record.elapsed() >= Duration::from_millis(idle)) {
@@ -127,15 +159,17 @@ async fn print_records(consumer: &mut Consumer, args: &ConsumeArgs) -> anyhow::R
         };
         if !records.is_empty() {
             last_record = Instant::now();
+        } else if args.exit_at_end && at_end(consumer).await? {
+            break;
         }
         let mut batch = Printed::default();
         for record in &records {
-            if args.max_messages.is_some_and(|max| printed >= max) {
+            if args.max_messages.is_some_and(|max| *printed >= max) {
                 break;
             }
-            match write_record(&mut out, record, args.output, &args.key_separator) {
+            match write_record(&mut out, record, &args.format, &args.key_separator, args.encoding) {
                 Ok(()) => {
-                    printed += 1;
+                    *printed += 1;
                     batch.record(record);
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {

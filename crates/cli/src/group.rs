@@ -1,6 +1,10 @@
 //! `sluice group list|describe|reset-offsets|delete`: consumer groups, their lag, and offset
 //! resets, over `sluice-client`'s admin.
 //!
+//! A reset names topics (`-t orders`, `-t orders:0,1`) or `--all-topics` (every partition the
+//! group has committed), and warns on stderr about each target outside a partition's log
+//! (moved to the nearest end, as Kafka's tool does).
+//!
 //! A reset or delete of a group with active members fails with the client's `GroupNotEmpty`
 //! error, printed by `main` as one line (exit code 1): the consumers must stop first, else their
 //! next commit would undo the reset.
@@ -9,7 +13,7 @@ use std::io::Write;
 
 use serde::Serialize;
 use sluice_client::admin::{GroupDescription, OffsetChange, PartitionLag, STATE_DEAD};
-use sluice_client::{Admin, Cluster};
+use sluice_client::{Admin, Cluster, TopicPartition};
 
 use crate::args::{GroupCommand, ResetOffsetsArgs};
 use crate::output::{cell, write_json_line, write_table};
@@ -181,13 +185,50 @@ fn describe_json<'a>(group: &'a GroupDescription, lags: &'a [PartitionLag]) -> D
     DescribeJson { group: &group.group_id, state: &group.state, protocol: &group.protocol, members, partitions }
 }
 
+/// The partitions a reset names: each `-t topic[:partitions]`, or with `--all-topics` every
+/// partition the group has a committed offset for.
+async fn reset_scope(admin: &Admin, args: &ResetOffsetsArgs) -> anyhow::Result<Vec<TopicPartition>> {
+    if args.all_topics {
+        let committed: Vec<TopicPartition> = admin.group_offsets(&args.group).await?.into_keys().collect();
+        if committed.is_empty() {
+            anyhow::bail!("group {:?} has no committed offsets: name the topics with -t", args.group);
+        }
+        return Ok(committed);
+    }
+    let mut partitions = Vec::new();
+    for selection in &args.topics {
+        partitions.extend(admin.topic_partitions(&selection.topic, selection.partitions.as_deref()).await?);
+    }
+    partitions.sort();
+    partitions.dedup();
+    Ok(partitions)
+}
+
+fn now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
 async fn reset(admin: &Admin, out: &mut impl Write, args: &ResetOffsetsArgs) -> anyhow::Result<()> {
-    let target = args.target();
+    let target = args.target(now_ms());
+    let partitions = reset_scope(admin, args).await?;
     let changes: Vec<OffsetChange> = if args.dry_run {
-        admin.plan_offset_reset(&args.group, &args.topic, target).await?
+        admin.plan_offset_reset_of(&args.group, &partitions, target).await?
     } else {
-        admin.reset_offsets(&args.group, &args.topic, target).await?
+        admin.reset_offsets_of(&args.group, &partitions, target).await?
     };
+    for change in &changes {
+        if let Some(wanted) = change.clamped_from {
+            let side = if wanted > change.offset { "past the log end" } else { "before the log start" };
+            eprintln!(
+                "warning: {}-{}: offset {wanted} is {side}: {} {}",
+                change.partition.topic,
+                change.partition.partition,
+                if args.dry_run { "would reset to" } else { "reset to" },
+                change.offset
+            );
+        }
+    }
     if args.json {
         let partitions = changes
             .iter()

@@ -7,21 +7,25 @@
 //! and tables.
 //!
 //! Exit codes: 0 success, 1 a failed operation (unreachable broker, unknown topic, a refused
-//! request, a group with active members), 2 bad arguments (clap's, and [`UsageError`] for
-//! combinations clap cannot check).
+//! request, a group with active members, an unhealthy cluster), 2 bad arguments (clap's, and
+//! [`UsageError`] for combinations clap cannot check). A closed stdout (`sluice ... | head`)
+//! ends the command quietly with 0, as for any Unix filter.
 
 mod args;
 mod bench;
 mod cluster;
 mod consume;
 mod group;
+mod line_format;
 mod output;
+mod position;
 mod produce;
 mod topic;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use sluice_client::{ClientConfig, Cluster};
 
 use args::{Cli, Command};
@@ -36,23 +40,21 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) if !error.use_stderr() => error.exit(), // --help, --version
         Err(error) => {
-            // clap's first paragraph (a message, and for missing arguments their list on the
-            // next lines) joined into one line; the usage that follows is left to --help.
-            let rendered = error.render().to_string();
-            let paragraph: Vec<&str> = rendered
-                .lines()
-                .skip_while(|line| line.trim().is_empty())
-                .take_while(|line| !line.trim().is_empty())
-                .map(str::trim)
-                .collect();
-            let line = if paragraph.is_empty() { "invalid arguments".to_string() } else { paragraph.join(" ") };
-            eprintln!("{line} (see --help)");
+            eprintln!("{} (see --help)", one_line(&error.render().to_string()));
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let default_filter = match cli.verbose {
+        0 => "warn",
+        1 => "info,sluice=debug,sluice_client=debug",
+        _ => "debug,sluice=trace,sluice_client=trace",
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
+        )
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -63,6 +65,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) if error.is::<Unhealthy>() => ExitCode::from(EXIT_FAILURE),
         Err(error) if error.is::<UsageError>() => {
             eprintln!("error: {error:#} (see --help)");
             ExitCode::from(EXIT_USAGE)
@@ -73,6 +77,43 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// clap's first paragraph (a message, and for missing arguments their list on the next lines)
+/// and its tips ("a similar subcommand exists: 'list'") joined into one line; the usage that
+/// follows is left to --help.
+fn one_line(rendered: &str) -> String {
+    let paragraph = rendered
+        .lines()
+        .skip_while(|line| line.trim().is_empty())
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim);
+    let tips = rendered.lines().map(str::trim).filter(|line| line.starts_with("tip:"));
+    let mut parts: Vec<&str> = paragraph.collect();
+    parts.extend(tips.filter(|tip| !parts.contains(tip)).collect::<Vec<_>>());
+    if parts.is_empty() {
+        return "invalid arguments".to_string();
+    }
+    parts.join(" ")
+}
+
+/// Whether `error` is stdout closed by its reader (`| head`): not a failure.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// `cluster health` found the cluster unhealthy: exit code 1, the reasons already printed.
+#[derive(Debug)]
+pub struct Unhealthy;
+
+impl std::fmt::Display for Unhealthy {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("the cluster is unhealthy")
+    }
+}
+
+impl std::error::Error for Unhealthy {}
 
 /// Arguments that parse but do not fit together: exit code 2, like clap's own errors.
 #[derive(Debug)]
@@ -93,8 +134,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Produce(command) => produce::run(connect(config).await?, command).await,
         Command::Consume(command) => consume::run(connect(config).await?, command).await,
         Command::Group(command) => group::run(connect(config).await?, command).await,
-        Command::Cluster(command) => cluster::run(connect(config).await?, command).await,
+        Command::Cluster(command) => cluster::run(config, command).await,
         Command::Bench(command) => bench::run(config, command).await,
+        Command::Completions { shell } => {
+            // Into memory first: clap_complete panics on a failed write (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "sluice", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
+            Ok(())
+        }
     }
 }
 
@@ -110,4 +158,17 @@ fn client_config(cli: &Cli) -> ClientConfig {
 /// nothing answers rather than retry for minutes).
 pub async fn connect(config: ClientConfig) -> anyhow::Result<Cluster> {
     Ok(Cluster::connect(config).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_errors_become_one_line_with_their_tips() {
+        let error = Cli::try_parse_from(["sluice", "topic", "lst"]).unwrap_err();
+        let line = one_line(&error.render().to_string());
+        assert!(line.contains("'lst'") && line.contains("tip: a similar subcommand exists: 'list'"), "{line}");
+        assert!(!line.contains('\n'));
+    }
 }

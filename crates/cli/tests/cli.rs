@@ -6,85 +6,12 @@
 //! Method: a real broker in-process on ephemeral ports; the compiled `sluice` binary run as a
 //! child process (blocking, on a separate thread from the broker's runtime).
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
 use std::time::Duration;
 
-use sluice_broker::{Node, NodeConfig};
+use common::{one_error_line, run, stdout, InProcessBroker};
 use sluice_client::{ClientConfig, Cluster, Consumer, ConsumerConfig};
-
-fn sluice(bootstrap: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("--bootstrap")
-        .arg(bootstrap)
-        .args(args)
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(bytes) = stdin {
-        input.write_all(bytes).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-async fn run(bootstrap: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let (bootstrap, args, stdin) =
-        (bootstrap.to_string(), args.iter().map(|a| a.to_string()).collect::<Vec<_>>(), stdin.map(<[u8]>::to_vec));
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        sluice(&bootstrap, &args, stdin.as_deref())
-    })
-    .await
-    .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn one_error_line(output: &Output, code: i32, contains: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
-    assert!(stderr.contains(contains), "{stderr:?} should mention {contains:?}");
-    assert!(!stderr.contains("backtrace") && !stderr.contains("panicked"), "{stderr}");
-}
-
-/// A broker in this process on ephemeral ports with a temporary data directory.
-struct InProcessBroker {
-    bootstrap: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    served: tokio::task::JoinHandle<()>,
-    _data: tempfile::TempDir,
-}
-
-impl InProcessBroker {
-    async fn start() -> InProcessBroker {
-        let data = tempfile::tempdir().unwrap();
-        let node = Node::start(NodeConfig::ephemeral(1, data.path())).await.unwrap();
-        let bootstrap = node.addresses().kafka.to_string();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let served = tokio::spawn(async move {
-            node.serve(async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap()
-        });
-        InProcessBroker { bootstrap, stop, served, _data: data }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.served.await.unwrap();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn produce_consume_topics_and_human_errors() {
@@ -99,14 +26,14 @@ async fn produce_consume_topics_and_human_errors() {
     let mut values: Vec<&str> = values.lines().collect();
     values.sort();
     assert_eq!(values, ["1", "2", "3"]);
-    let pairs = stdout(&run(b, &["consume", "lines", "--from", "beginning", "-n", "3", "-o", "key-value"], None).await);
+    let pairs = stdout(&run(b, &["consume", "lines", "--from", "beginning", "-n", "3", "-f", "key-value"], None).await);
     let mut pairs: Vec<&str> = pairs.lines().collect();
     pairs.sort();
     assert_eq!(pairs, ["a\t1", "b\t2", "c\t3"]);
     let json = stdout(
         &run(
             b,
-            &["consume", "lines", "--from", "offset:0", "-p", "0", "-o", "json", "--idle-timeout-ms", "1000"],
+            &["consume", "lines", "--from", "offset:0", "-p", "0", "-f", "json", "--idle-timeout-ms", "1000"],
             None,
         )
         .await,
@@ -133,7 +60,7 @@ async fn produce_consume_topics_and_human_errors() {
     one_error_line(&run(b, &["consume", "no-such-topic"], None).await, 1, "unknown topic \"no-such-topic\"");
     one_error_line(&run(b, &["produce", "no-such-topic"], Some(b"x\n")).await, 1, "unknown topic");
     one_error_line(&run(b, &["topic", "create", "bench"], None).await, 1, "already exists");
-    one_error_line(&run(b, &["consume", "bench", "--from", "sideways"], None).await, 2, "--from");
+    one_error_line(&run(b, &["consume", "bench", "-o", "sideways"], None).await, 2, "sideways");
     one_error_line(&run(b, &["topic", "frobnicate"], None).await, 2, "frobnicate");
     let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let nowhere = unused.local_addr().unwrap().to_string();
@@ -211,6 +138,33 @@ async fn check_resets(b: &str) {
     );
 }
 
+/// Kafka's selections and targets: one partition (`orders:1`), `--all-topics`, `--to-current`,
+/// `--by-duration`, a warning on stderr for each target clamped into the log, and an unknown
+/// partition refused. The group's offsets are at the log ends when this starts.
+async fn check_kafka_style_resets(b: &str) {
+    let reset = |extra: &[&'static str]| [&["group", "reset-offsets", "g1"][..], extra].concat();
+    let ends: Vec<i64> = rows(&stdout(&run(b, &["group", "describe", "g1"], None).await))
+        .iter()
+        .map(|cells| cells[3].parse().unwrap())
+        .collect();
+    let one = stdout(&run(b, &reset(&["-t", "orders:1", "--to-offset", "0"]), None).await);
+    assert_eq!((rows(&one).len(), rows(&one)[0][1].as_str(), new_offsets(&one)), (1, "1", vec![0]), "{one}");
+    let current = stdout(&run(b, &reset(&["--all-topics", "--to-current"]), None).await);
+    assert_eq!(new_offsets(&current), [ends[0], 0], "only partition 1 moved: {current}");
+    let hour = stdout(&run(b, &reset(&["--all-topics", "--by-duration", "PT1H"]), None).await);
+    assert_eq!(new_offsets(&hour), [0, 0], "every record is younger than an hour: {hour}");
+    let far = run(b, &reset(&["--all-topics", "--to-offset", "1000"]), None).await;
+    assert_eq!(new_offsets(&stdout(&far)), ends);
+    let warnings: Vec<String> = String::from_utf8_lossy(&far.stderr).lines().map(String::from).collect();
+    let expected: Vec<String> = (0..2)
+        .map(|partition| {
+            format!("warning: orders-{partition}: offset 1000 is past the log end: reset to {}", ends[partition])
+        })
+        .collect();
+    assert_eq!(warnings, expected);
+    one_error_line(&run(b, &reset(&["-t", "orders:7", "--to-earliest"]), None).await, 1, "has no partition 7");
+}
+
 /// With a member active, reset and delete are refused: one line, exit code 1.
 async fn check_refused_while_active(b: &str) {
     let mut config = ClientConfig::new(b);
@@ -239,7 +193,8 @@ const GROUP_CONSUME: [&str; 7] = ["consume", "orders", "--group", "g1", "--from"
 
 /// Consumer groups from the command line: `consume --group` commits what it printed and the
 /// next run resumes there; `group describe` shows each partition's committed offset, log end
-/// and lag; `group reset-offsets` moves the offsets (and is refused, one line, exit 1, while a
+/// and lag; `group reset-offsets` moves the offsets of topics, partitions or all the group's
+/// topics, warning about clamped targets (and is refused, one line, exit 1, while a
 /// member is active); `group list` and `group delete`; bad combinations exit 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_resume_describe_lag_reset_and_delete() {
@@ -250,6 +205,7 @@ async fn groups_resume_describe_lag_reset_and_delete() {
     check_consume_resumes(b).await;
     check_describe_shows_lag(b).await;
     check_resets(b).await;
+    check_kafka_style_resets(b).await;
     check_refused_while_active(b).await;
 
     one_error_line(&run(b, &["group", "reset-offsets", "g1", "--topic", "orders"], None).await, 2, "--to-earliest");
@@ -273,7 +229,7 @@ async fn groups_resume_describe_lag_reset_and_delete() {
 async fn cluster_status_names_a_replica_that_failed_to_open() {
     let broker = InProcessBroker::start().await;
     let b = broker.bootstrap.clone();
-    let logs = broker._data.path().join("logs");
+    let logs = broker.data.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     std::fs::write(logs.join("blocked-0"), b"in the way").unwrap();
     stdout(&run(&b, &["topic", "create", "blocked"], None).await);

@@ -71,6 +71,10 @@ pub struct ConfigEntry {
     pub value: Option<String>,
     /// Whether it was set for this topic (rather than a default).
     pub is_default: bool,
+    /// Where the value comes from, in Kafka's words: `TOPIC_CONFIG` (set for this topic),
+    /// `STATIC_BROKER_CONFIG` (the broker's flags), `DEFAULT_CONFIG`, ... (`UNKNOWN` for a
+    /// source code this client does not know).
+    pub source: &'static str,
     /// Whether it cannot be changed.
     pub read_only: bool,
 }
@@ -86,6 +90,19 @@ pub struct ClusterDescription {
     pub brokers: Vec<BrokerInfo>,
     /// Topics with their partition leaders.
     pub topics: Vec<TopicInfo>,
+}
+
+/// Kafka's name of a DescribeConfigs `config_source` code.
+pub fn config_source_name(code: i8) -> &'static str {
+    match code {
+        1 => "TOPIC_CONFIG",
+        2 => "DYNAMIC_BROKER_CONFIG",
+        3 => "DYNAMIC_DEFAULT_BROKER_CONFIG",
+        4 => "STATIC_BROKER_CONFIG",
+        5 => "DEFAULT_CONFIG",
+        6 => "DYNAMIC_BROKER_LOGGER_CONFIG",
+        _ => "UNKNOWN",
+    }
 }
 
 /// Kafka's ElectLeaders `election_type`.
@@ -245,7 +262,18 @@ impl Admin {
 
     /// Raises `topic`'s partition count to `count`.
     pub async fn create_partitions(&self, topic: &str, count: i32) -> Result<()> {
+        self.create_partitions_checked(topic, count, false).await
+    }
+
+    /// Asks the broker whether [`Admin::create_partitions`] would succeed, changing nothing
+    /// (CreatePartitions `validate_only`).
+    pub async fn validate_create_partitions(&self, topic: &str, count: i32) -> Result<()> {
+        self.create_partitions_checked(topic, count, true).await
+    }
+
+    async fn create_partitions_checked(&self, topic: &str, count: i32, validate_only: bool) -> Result<()> {
         let request = CreatePartitionsRequest::default()
+            .with_validate_only(validate_only)
             .with_timeout_ms(timeout_ms())
             .with_topics(vec![CreatePartitionsTopic::default().with_name(topic_name(topic)).with_count(count)]);
         let response = self.cluster.call_controller(&request).await?;
@@ -282,13 +310,14 @@ impl Admin {
                 ));
             }
             for entry in &result.configs {
-                // Config sources: 1 = dynamic topic config; 5 = static broker, 6 = default.
+                // Config sources: 1 = set for the topic; 4 = static broker, 5 = default (Kafka's codes).
                 configs.insert(
                     entry.name.to_string(),
                     ConfigEntry {
                         name: entry.name.to_string(),
                         value: entry.value.as_ref().map(|v| v.to_string()),
                         is_default: entry.config_source != 1,
+                        source: config_source_name(entry.config_source),
                         read_only: entry.read_only,
                     },
                 );
@@ -300,6 +329,16 @@ impl Admin {
     /// Applies `changes` to `topic`'s configs (IncrementalAlterConfigs: other configs keep
     /// their values).
     pub async fn alter_configs(&self, topic: &str, changes: &[ConfigChange]) -> Result<()> {
+        self.alter_configs_checked(topic, changes, false).await
+    }
+
+    /// Asks the broker whether [`Admin::alter_configs`] would succeed, changing nothing
+    /// (IncrementalAlterConfigs `validate_only`).
+    pub async fn validate_alter_configs(&self, topic: &str, changes: &[ConfigChange]) -> Result<()> {
+        self.alter_configs_checked(topic, changes, true).await
+    }
+
+    async fn alter_configs_checked(&self, topic: &str, changes: &[ConfigChange], validate_only: bool) -> Result<()> {
         let configs = changes
             .iter()
             .map(|change| match change {
@@ -312,10 +351,12 @@ impl Admin {
                 }
             })
             .collect();
-        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
-            .with_resource_type(TOPIC_RESOURCE_TYPE)
-            .with_resource_name(text(topic))
-            .with_configs(configs)]);
+        let request = IncrementalAlterConfigsRequest::default().with_validate_only(validate_only).with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(TOPIC_RESOURCE_TYPE)
+                .with_resource_name(text(topic))
+                .with_configs(configs),
+        ]);
         let response = self.cluster.call_controller(&request).await?;
         for result in &response.responses {
             if result.error_code == 3 {

@@ -1,5 +1,5 @@
 //! Admin against a real broker: create (with configs), list, describe, add partitions,
-//! describe and alter configs, delete; errors are typed (TOPIC_ALREADY_EXISTS is not retriable,
+//! describe and alter configs (each also validate-only: checked, nothing changed), delete; errors are typed (TOPIC_ALREADY_EXISTS is not retriable,
 //! an unknown topic is `UnknownTopic`); an unreachable bootstrap is `NoBrokerReachable`.
 
 mod common;
@@ -30,12 +30,23 @@ async fn topics_partitions_and_configs_lifecycle() {
     assert_eq!(described.partitions.len(), 2);
     assert!(described.partitions.iter().all(|p| p.leader == 1 && p.isr == vec![1]));
 
+    // Validate-only requests check and change nothing.
+    admin.validate_create_partitions("admin-topic", 5).await.unwrap();
+    assert_eq!(admin.describe_topic("admin-topic").await.unwrap().partitions.len(), 2);
+    assert!(admin.validate_create_partitions("admin-topic", 1).await.is_err(), "fewer partitions");
+    let bad = [ConfigChange::Set("retention.ms".to_string(), "soon".to_string())];
+    assert!(admin.validate_alter_configs("admin-topic", &bad).await.is_err());
+    let good = [ConfigChange::Set("retention.ms".to_string(), "7200000".to_string())];
+    admin.validate_alter_configs("admin-topic", &good).await.unwrap();
+
     admin.create_partitions("admin-topic", 5).await.unwrap();
     assert_eq!(admin.describe_topic("admin-topic").await.unwrap().partitions.len(), 5);
 
     let configs = admin.describe_configs("admin-topic").await.unwrap();
-    assert_eq!(configs["retention.ms"].value.as_deref(), Some("3600000"));
+    assert_eq!(configs["retention.ms"].value.as_deref(), Some("3600000"), "the validated change was not applied");
     assert!(!configs["retention.ms"].is_default);
+    assert_eq!(configs["retention.ms"].source, "TOPIC_CONFIG");
+    assert_ne!(configs["segment.bytes"].source, "TOPIC_CONFIG", "{:?}", configs["segment.bytes"]);
     admin
         .alter_configs(
             "admin-topic",

@@ -1,6 +1,7 @@
 //! Group administration against a real broker: list and describe (state, protocol, members
 //! with their client id, host and decoded assignment), lag per partition, offset resets to the
-//! earliest offset, to an offset, shifted (clamped to the log) and to a timestamp — after which
+//! earliest offset, to an offset, shifted (clamped to the log, the unclamped target reported),
+//! of one partition, to the current offset and to a timestamp — after which
 //! a group member reads exactly from the new positions — refused (typed, not retriable) while
 //! the group has an active member, as is deleting it; delete once empty.
 //!
@@ -131,11 +132,22 @@ async fn lag_and_resets_move_where_the_group_reads_and_are_refused_while_it_is_a
     assert_eq!(offsets(&admin.reset_offsets(GROUP, TOPIC, OffsetTarget::Offset(8)).await.unwrap()), [8, 8, 8]);
     let shifted = admin.reset_offsets(GROUP, TOPIC, OffsetTarget::ShiftBy(-3)).await.unwrap();
     assert_eq!((offsets(&shifted), shifted[0].previous), (vec![5, 5, 5], Some(8)));
-    assert_eq!(offsets(&admin.reset_offsets(GROUP, TOPIC, OffsetTarget::ShiftBy(100)).await.unwrap()), [12, 12, 12]);
-    assert_eq!(offsets(&admin.reset_offsets(GROUP, TOPIC, OffsetTarget::Offset(-7)).await.unwrap()), [0, 0, 0]);
+    let past_end = admin.reset_offsets(GROUP, TOPIC, OffsetTarget::ShiftBy(100)).await.unwrap();
+    assert_eq!(offsets(&past_end), [12, 12, 12]);
+    assert!(past_end.iter().all(|change| change.clamped_from == Some(105)), "clamped from 5 + 100: {past_end:?}");
+    let before_start = admin.reset_offsets(GROUP, TOPIC, OffsetTarget::Offset(-7)).await.unwrap();
+    assert_eq!(offsets(&before_start), [0, 0, 0]);
+    assert!(before_start.iter().all(|change| change.clamped_from == Some(-7)));
     let planned = admin.plan_offset_reset(GROUP, TOPIC, OffsetTarget::Latest).await.unwrap();
     assert_eq!(offsets(&planned), [12, 12, 12]);
     assert!(admin.group_offsets(GROUP).await.unwrap().values().all(|offset| *offset == 0), "a plan commits nothing");
+    // One partition only; then --to-current keeps each committed offset.
+    let only_1 = admin.topic_partitions(TOPIC, Some(&[1])).await.unwrap();
+    let moved = admin.reset_offsets_of(GROUP, &only_1, OffsetTarget::Offset(4)).await.unwrap();
+    assert_eq!((moved.len(), moved[0].offset, moved[0].clamped_from), (1, 4, None));
+    let current = admin.reset_offsets(GROUP, TOPIC, OffsetTarget::Current).await.unwrap();
+    assert_eq!(offsets(&current), [0, 4, 0], "partition 1 alone was moved");
+    assert!(admin.topic_partitions(TOPIC, Some(&[7])).await.unwrap_err().to_string().contains("no partition 7"));
 
     // The first record at or after T0 + 16 s: index 18 in partition 0, 16 in 1, 17 in 2.
     let by_time = admin.reset_offsets(GROUP, TOPIC, OffsetTarget::Timestamp(T0 + 16_000)).await.unwrap();

@@ -60,15 +60,32 @@ impl BrokerProcess {
     /// Starts `sluice-broker --node-id <node_id> --data-dir <data_dir>` on `ports` with
     /// `extra` flags; its stderr goes to `log`.
     pub fn spawn(node_id: i32, data_dir: &Path, ports: Ports, log: &Path, extra: &[&str]) -> BrokerProcess {
+        BrokerProcess::spawn_with_log_filter(node_id, data_dir, ports, log, extra, Some("info"))
+    }
+
+    /// [`BrokerProcess::spawn`] with `RUST_LOG` set to `filter`, or unset (the broker's own
+    /// default levels) for `None`.
+    pub fn spawn_with_log_filter(
+        node_id: i32,
+        data_dir: &Path,
+        ports: Ports,
+        log: &Path,
+        extra: &[&str],
+        filter: Option<&str>,
+    ) -> BrokerProcess {
         let stderr = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice-broker"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice-broker"));
+        match filter {
+            Some(filter) => command.env("RUST_LOG", filter),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let child = command
             .args(["--node-id", &node_id.to_string(), "--data-dir"])
             .arg(data_dir)
             .args(["--listen", &format!("127.0.0.1:{}", ports.kafka)])
             .args(["--raft-listen", &format!("127.0.0.1:{}", ports.raft)])
             .args(["--admin-listen", &format!("127.0.0.1:{}", ports.admin)])
             .args(extra)
-            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)

@@ -47,6 +47,13 @@ pub async fn create_topic(stream: &mut TcpStream, topic: &str, partitions: i32) 
     response.topics[0].error_code
 }
 
+/// Deletes `topic` (DeleteTopics v4); the error code.
+pub async fn delete_topic(stream: &mut TcpStream, topic: &str) -> i16 {
+    let request = DeleteTopicsRequest::default().with_timeout_ms(5_000).with_topic_names(vec![topic_name(topic)]);
+    let response: DeleteTopicsResponse = call(stream, ApiKey::DeleteTopics, 4, &request).await;
+    response.responses[0].error_code
+}
+
 /// Produces `records` to one partition with acks=all; returns (error code, base offset).
 pub async fn produce(stream: &mut TcpStream, topic: &str, partition: i32, records: Bytes) -> (i16, i64) {
     let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5_000).with_topic_data(vec![

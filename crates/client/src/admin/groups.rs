@@ -116,6 +116,9 @@ pub enum OffsetTarget {
     Offset(i64),
     /// The committed offset plus this (negative: back); partitions without one are an error.
     ShiftBy(i64),
+    /// The committed offset itself (Kafka's `--to-current`): moves it back into the log if
+    /// retention passed it; partitions without one are an error.
+    Current,
 }
 
 /// One partition of an offset reset.
@@ -127,6 +130,9 @@ pub struct OffsetChange {
     pub previous: Option<i64>,
     /// The new committed offset.
     pub offset: i64,
+    /// The offset the target named when it lay outside the partition's log and `offset` is
+    /// the nearest end instead (Kafka's tool warns about these).
+    pub clamped_from: Option<i64>,
 }
 
 fn group_id(value: &str) -> GroupId {
@@ -285,24 +291,55 @@ impl Admin {
     /// The new offsets a reset of `group`'s offsets on `topic` (every partition) to `target`
     /// would commit, without committing them (a dry run).
     pub async fn plan_offset_reset(&self, group: &str, topic: &str, target: OffsetTarget) -> Result<Vec<OffsetChange>> {
+        let partitions = self.topic_partitions(topic, None).await?;
+        self.plan_offset_reset_of(group, &partitions, target).await
+    }
+
+    /// `topic`'s partitions: all of them, or those in `only` (an error names any that the
+    /// topic does not have).
+    pub async fn topic_partitions(&self, topic: &str, only: Option<&[i32]>) -> Result<Vec<TopicPartition>> {
         let info = self.cluster.topic(topic).await?;
+        let all: Vec<i32> = info.partitions.iter().map(|partition| partition.partition).collect();
+        let chosen = match only {
+            None => all,
+            Some(only) => {
+                if let Some(missing) = only.iter().find(|partition| !all.contains(partition)) {
+                    return Err(ClientError::InvalidConfig {
+                        reason: format!("topic {topic:?} has no partition {missing} (it has {})", all.len()),
+                    });
+                }
+                only.to_vec()
+            }
+        };
+        Ok(chosen.into_iter().map(|partition| TopicPartition::new(topic, partition)).collect())
+    }
+
+    /// The new offsets a reset of `group`'s offsets on `partitions` to `target` would commit,
+    /// without committing them (a dry run).
+    pub async fn plan_offset_reset_of(
+        &self,
+        group: &str,
+        partitions: &[TopicPartition],
+        target: OffsetTarget,
+    ) -> Result<Vec<OffsetChange>> {
         let committed = self.group_offsets(group).await?;
-        let mut changes = Vec::with_capacity(info.partitions.len());
-        for partition in &info.partitions {
-            let partition = TopicPartition::new(topic, partition.partition);
-            let previous = committed.get(&partition).copied();
-            let offset = self.target_offset(&partition, target, previous).await?;
-            changes.push(OffsetChange { partition, previous, offset });
+        let mut changes = Vec::with_capacity(partitions.len());
+        for partition in partitions {
+            let previous = committed.get(partition).copied();
+            let (offset, clamped_from) = self.target_offset(partition, target, previous).await?;
+            changes.push(OffsetChange { partition: partition.clone(), previous, offset, clamped_from });
         }
         Ok(changes)
     }
 
+    /// The offset `target` names for `partition`, clamped into its log, and the unclamped
+    /// offset when it lay outside.
     async fn target_offset(
         &self,
         partition: &TopicPartition,
         target: OffsetTarget,
         previous: Option<i64>,
-    ) -> Result<i64> {
+    ) -> Result<(i64, Option<i64>)> {
         let list = |timestamp| self.cluster.list_offset(&partition.topic, partition.partition, timestamp);
         let (start, end) = (list(EARLIEST_TIMESTAMP).await?, list(LATEST_TIMESTAMP).await?);
         let offset = match target {
@@ -313,24 +350,42 @@ impl Admin {
                 offset => offset,
             },
             OffsetTarget::Offset(offset) => offset,
-            OffsetTarget::ShiftBy(delta) => previous
-                .ok_or_else(|| ClientError::InvalidState {
+            OffsetTarget::ShiftBy(_) | OffsetTarget::Current => {
+                let committed = previous.ok_or_else(|| ClientError::InvalidState {
                     reason: format!(
-                        "{}-{} has no committed offset to shift; reset it to an offset first",
+                        "{}-{} has no committed offset to start from; reset it to an offset first",
                         partition.topic, partition.partition
                     ),
-                })?
-                .saturating_add(delta),
+                })?;
+                match target {
+                    OffsetTarget::ShiftBy(delta) => committed.saturating_add(delta),
+                    _ => committed,
+                }
+            }
         };
-        Ok(offset.clamp(start, end.max(start)))
+        let clamped = offset.clamp(start, end.max(start));
+        Ok((clamped, (clamped != offset).then_some(offset)))
     }
 
     /// Moves `group`'s committed offsets of every partition of `topic` to `target` (clamped to
     /// each partition's [log start, log end]) and returns the changes. Refused with
     /// [`ClientError::GroupNotEmpty`] while the group has members.
     pub async fn reset_offsets(&self, group: &str, topic: &str, target: OffsetTarget) -> Result<Vec<OffsetChange>> {
+        let partitions = self.topic_partitions(topic, None).await?;
+        self.reset_offsets_of(group, &partitions, target).await
+    }
+
+    /// Moves `group`'s committed offsets of `partitions` to `target` (clamped to each
+    /// partition's [log start, log end]) and returns the changes. Refused with
+    /// [`ClientError::GroupNotEmpty`] while the group has members.
+    pub async fn reset_offsets_of(
+        &self,
+        group: &str,
+        partitions: &[TopicPartition],
+        target: OffsetTarget,
+    ) -> Result<Vec<OffsetChange>> {
         self.ensure_inactive(group).await?;
-        let changes = self.plan_offset_reset(group, topic, target).await?;
+        let changes = self.plan_offset_reset_of(group, partitions, target).await?;
         let offsets: BTreeMap<TopicPartition, i64> =
             changes.iter().map(|change| (change.partition.clone(), change.offset)).collect();
         match offsets::commit(&self.coordinator(group), &CommitIdentity::simple(), &offsets).await {

@@ -122,10 +122,10 @@ impl Accumulator {
         let too_large =
             |limit_name, limit_bytes| Err(ClientError::RecordTooLarge { record_bytes, limit_name, limit_bytes });
         if record_bytes > self.config.buffer_memory_bytes {
-            return too_large("buffer_memory_bytes", self.config.buffer_memory_bytes);
+            return too_large("buffer.memory", self.config.buffer_memory_bytes);
         }
         if record_bytes + BATCH_OVERHEAD_BYTES > self.config.request_bytes_max {
-            return too_large("request_bytes_max", self.config.request_bytes_max);
+            return too_large("max.request.size", self.config.request_bytes_max);
         }
         Ok(())
     }
@@ -134,7 +134,7 @@ impl Accumulator {
     pub async fn reserve_memory(&self, record_bytes: usize) -> Result<()> {
         let permits = u32::try_from(record_bytes).map_err(|_| ClientError::RecordTooLarge {
             record_bytes,
-            limit_name: "buffer_memory_bytes",
+            limit_name: "buffer.memory",
             limit_bytes: self.config.buffer_memory_bytes,
         })?;
         let permit = self.memory.acquire_many(permits).await.map_err(|_| ClientError::Closed { what: "producer" })?;
