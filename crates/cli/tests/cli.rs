@@ -241,3 +241,25 @@ async fn cluster_status_names_a_replica_that_failed_to_open() {
     assert!(status.contains("offline replicas 1 "), "{status}");
     broker.stop().await;
 }
+
+// Goal: `sluice cluster elect-leaders` speaks ElectLeaders and prints one line per partition.
+// Method: one broker leads every partition already, so every election is "not needed"; an
+// unknown partition is a failure (exit code 1, the broker's error on its line); without
+// --topic nothing needs an election. Elections that move leaders: tests/cluster/test_elections.py.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_elect_leaders_reports_each_partition() {
+    let broker = InProcessBroker::start().await;
+    let b = broker.bootstrap.clone();
+    stdout(&run(&b, &["topic", "create", "elected", "-p", "2"], None).await);
+    let all = stdout(&run(&b, &["cluster", "elect-leaders"], None).await);
+    assert_eq!(all.trim(), "no partition needed an election", "{all}");
+    let some = stdout(&run(&b, &["cluster", "elect-leaders", "--topic", "elected"], None).await);
+    assert_eq!(some.lines().count(), 2, "{some}");
+    assert!(some.lines().all(|l| l.contains("not needed")), "{some}");
+    let missing =
+        run(&b, &["cluster", "elect-leaders", "--type", "unclean", "--topic", "elected", "--partition", "5"], None)
+            .await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stdout).contains("elected/5  failed: error 3"), "{missing:?}");
+    broker.stop().await;
+}
