@@ -12,6 +12,10 @@ build:
 run:
     cargo run --release --bin sluice-broker
 
+# A local cluster of N brokers (scripts/cluster.sh: up, down, status, kill, restart, logs).
+cluster *ARGS:
+    scripts/cluster.sh {{ARGS}}
+
 # All tests (installs kcat and the Python clients first).
 test:
     scripts/test.sh
