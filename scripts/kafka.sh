@@ -44,8 +44,17 @@ install() {
     mkdir -p "$libs"
     echo "[kafka] copying Apache Kafka jars into $libs" >&2
     mvn -q -B -f "$POM" dependency:copy-dependencies -DoutputDirectory="$libs" -DincludeScope=runtime >&2
-    cat >"$libs/log4j2.properties" <<'EOF'
-# Kafka broker and tools log to stderr at WARN; the broker's own start script redirects it.
+    touch "$libs/.complete"
+    echo "$libs"
+}
+
+# Log4j configurations, written on every run (cheap) so that a change here needs no reinstall:
+# the broker logs Kafka's own INFO lines (to DIR/kafka.log; `start` waits for "Kafka Server
+# started"); the tools log warnings only, so their output stays what a user of the tool sees.
+write_log_configs() {
+    local libs="$1" level
+    for level in info warn; do
+        cat >"$libs/log4j2-$level.properties" <<EOF
 status = warn
 appender.console.type = Console
 appender.console.name = stderr
@@ -55,17 +64,17 @@ appender.console.layout.pattern = [%d] %p %m (%c)%n
 rootLogger.level = warn
 rootLogger.appenderRef.stderr.ref = stderr
 logger.kafka.name = kafka
-logger.kafka.level = info
+logger.kafka.level = $level
 EOF
-    touch "$libs/.complete"
-    echo "$libs"
+    done
 }
 
 java_run() {
     local libs
     libs="$(install)"
+    write_log_configs "$libs"
     exec "$JAVA" -Xms64m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-        -Dlog4j2.configurationFile="$libs/log4j2.properties" -cp "$libs/*" "$@"
+        -Dlog4j2.configurationFile="$libs/log4j2-warn.properties" -cp "$libs/*" "$@"
 }
 
 # Kafka's tool scripts and the main class each runs (bin/kafka-*.sh of the distribution).
@@ -81,7 +90,7 @@ tool_class() {
         kafka-log-dirs) echo org.apache.kafka.tools.LogDirsCommand ;;
         kafka-producer-perf-test) echo org.apache.kafka.tools.ProducerPerformance ;;
         kafka-consumer-perf-test) echo org.apache.kafka.tools.ConsumerPerformance ;;
-        kafka-broker-api-versions) echo kafka.admin.BrokerApiVersionsCommand ;;
+        kafka-broker-api-versions) echo org.apache.kafka.tools.BrokerApiVersionsCommand ;;
         kafka-storage) echo kafka.tools.StorageTool ;;
         *) echo "[kafka] unknown tool: $1" >&2; exit 2 ;;
     esac
@@ -94,6 +103,7 @@ free_port() {
 start() {
     local dir="$1" libs port controller_port cluster_id
     libs="$(install)"
+    write_log_configs "$libs"
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)"
     if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
@@ -130,7 +140,7 @@ EOF
     (
         cd "$dir"
         nohup "$JAVA" -Xms256m -Xmx768m -XX:+UseSerialGC \
-            -Dlog4j2.configurationFile="$libs/log4j2.properties" -cp "$libs/*" \
+            -Dlog4j2.configurationFile="$libs/log4j2-info.properties" -cp "$libs/*" \
             kafka.Kafka "$dir/server.properties" >"$dir/kafka.log" 2>&1 &
         echo $! >"$dir/pid"
     )
@@ -156,7 +166,7 @@ java_run_captured() {
     local libs
     libs="$(install)"
     "$JAVA" -Xms32m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-        -Dlog4j2.configurationFile="$libs/log4j2.properties" -cp "$libs/*" "$@"
+        -Dlog4j2.configurationFile="$libs/log4j2-warn.properties" -cp "$libs/*" "$@"
 }
 
 stop() {
