@@ -3,6 +3,7 @@
 //! partition layer sees plain values.
 
 pub mod admin;
+pub mod authorized_operations;
 pub mod configs;
 pub mod fetch;
 pub mod groups;
