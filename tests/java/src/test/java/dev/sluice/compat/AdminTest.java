@@ -24,6 +24,7 @@ import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.ConsumerGroupListing;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.DescribeConsumerGroupsOptions;
 import org.apache.kafka.clients.admin.DescribeTopicsOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.LogDirDescription;
@@ -115,8 +116,9 @@ class AdminTest {
 
     /**
      * Goal: describeCluster names the brokers, a controller and the cluster id, and (asked
-     * for) the authorized operations, which a broker without an authorizer reports as all.
-     * Method: one call with includeAuthorizedOperations; also describeTopics with it.
+     * for) the authorized operations, which a broker without an authorizer reports as every
+     * operation the resource type supports. Method: one call with includeAuthorizedOperations;
+     * also describeTopics with it; the exact operation sets; without asking, none.
      */
     @Test
     void describeClusterAndAuthorizedOperations() throws Exception {
@@ -128,12 +130,16 @@ class AdminTest {
             assertNotNull(get(cluster.controller()));
             assertNotNull(get(cluster.clusterId()));
             Set<AclOperation> clusterOps = get(cluster.authorizedOperations());
-            assertNotNull(clusterOps, "cluster authorized operations");
-            assertTrue(clusterOps.contains(AclOperation.DESCRIBE), "cluster ops: " + clusterOps);
+            assertEquals(Set.of(AclOperation.CREATE, AclOperation.CLUSTER_ACTION, AclOperation.DESCRIBE_CONFIGS,
+                    AclOperation.ALTER_CONFIGS, AclOperation.IDEMPOTENT_WRITE, AclOperation.ALTER, AclOperation.DESCRIBE),
+                    clusterOps, "cluster authorized operations");
             TopicDescription description = get(admin.describeTopics(List.of(topic),
                     new DescribeTopicsOptions().includeAuthorizedOperations(true)).allTopicNames()).get(topic);
-            assertNotNull(description.authorizedOperations(), "topic authorized operations");
-            assertTrue(description.authorizedOperations().contains(AclOperation.READ), "topic ops: " + description.authorizedOperations());
+            assertEquals(Set.of(AclOperation.READ, AclOperation.WRITE, AclOperation.CREATE, AclOperation.DESCRIBE,
+                    AclOperation.DELETE, AclOperation.ALTER, AclOperation.DESCRIBE_CONFIGS, AclOperation.ALTER_CONFIGS),
+                    description.authorizedOperations(), "topic authorized operations");
+            // Not asked for: not provided.
+            assertEquals(null, get(admin.describeCluster().authorizedOperations()), "cluster operations not asked for");
         }
     }
 
@@ -293,7 +299,7 @@ class AdminTest {
     /**
      * Goal: the consumer-group admin calls. Method: a member commits 10 records of a topic and
      * stays: list shows the group (classic, Stable), describe shows the member and its
-     * assignment; alterConsumerGroupOffsets while it has members fails; the member leaves;
+     * assignment, and (asked for) the group's authorized operations; alterConsumerGroupOffsets while it has members fails; the member leaves;
      * describe shows Empty; alter to offset 3 works and is read back; delete removes it.
      */
     @Test
@@ -316,6 +322,10 @@ class AdminTest {
                 assertEquals(1, description.members().size());
                 assertEquals(Set.of(partition), description.members().iterator().next().assignment().topicPartitions());
                 assertEquals("range", description.partitionAssignor());
+                ConsumerGroupDescription withOperations = get(admin.describeConsumerGroups(List.of(group),
+                        new DescribeConsumerGroupsOptions().includeAuthorizedOperations(true)).all()).get(group);
+                assertEquals(Set.of(AclOperation.READ, AclOperation.DESCRIBE, AclOperation.DELETE,
+                        AclOperation.DESCRIBE_CONFIGS, AclOperation.ALTER_CONFIGS), withOperations.authorizedOperations(), "group authorized operations");
                 ExecutionException busy = assertThrows(ExecutionException.class, () -> get(admin.alterConsumerGroupOffsets(group,
                         Map.of(partition, new OffsetAndMetadata(3))).all()));
                 assertNotNull(busy.getCause());
