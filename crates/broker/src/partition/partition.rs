@@ -646,9 +646,10 @@ impl Partition {
         }
     }
 
-    /// ListOffsets: `-2` earliest, `-1` latest (the high watermark), otherwise the first
-    /// record at or after the timestamp; `None` when there is none. Returns (offset,
-    /// timestamp, leader epoch of that offset). Blocking (may read one batch).
+    /// ListOffsets: `-2` earliest, `-1` latest (the high watermark), `-3` the first record
+    /// with the largest timestamp, otherwise the first record at or after the timestamp;
+    /// (-1, -1, -1) when there is none below the high watermark. Returns (offset, timestamp,
+    /// leader epoch of that offset). Blocking (may read one batch).
     pub fn offset_for(&self, timestamp: i64, current_leader_epoch: i32) -> Result<(i64, i64, i32), PartitionError> {
         let state = self.lock();
         check_leader(&state, self.local_broker)?;
@@ -668,6 +669,10 @@ impl Partition {
                 (offset, -1, epoch_of(offset))
             }
             LATEST_TIMESTAMP => (log.high_watermark(), -1, state.leadership.leader_epoch),
+            MAX_TIMESTAMP => match log.offset_of_max_timestamp()? {
+                Some((offset, found)) if offset < log.high_watermark() => (offset, found, epoch_of(offset)),
+                _ => (-1, -1, -1),
+            },
             timestamp => match log.offset_for_timestamp(timestamp)? {
                 Some((offset, found)) if offset < log.high_watermark() => (offset, found, epoch_of(offset)),
                 _ => (-1, -1, -1),
@@ -841,6 +846,8 @@ const BATCH_MAGIC: i8 = 2;
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 /// ListOffsets' special timestamp for the latest offset.
 pub const LATEST_TIMESTAMP: i64 = -1;
+/// ListOffsets' special timestamp (v7+) for the first record with the largest timestamp.
+pub const MAX_TIMESTAMP: i64 = -3;
 
 fn check_leader(state: &State, local_broker: BrokerId) -> Result<(), PartitionError> {
     if state.log.is_none() || state.leadership.leader != Some(local_broker) {
