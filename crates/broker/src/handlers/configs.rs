@@ -1,6 +1,12 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs over the topic configs the
-//! metadata holds (`sluice_meta::topic_config`), and a read-only view of this broker's topic
-//! defaults.
+//! metadata holds (`sluice_meta::topic_config`), and a read-only view of this broker's configs.
+//!
+//! A broker is described with the flags it was started with (STATIC_BROKER_CONFIG) and the
+//! broker configs that set topic defaults, under Kafka's names (`log.retention.hours`,
+//! `log.segment.bytes`, `message.max.bytes`, ...; DEFAULT_CONFIG): Sluice's topic defaults are
+//! fixed, Kafka's own (`TopicConfig::default`). With synonyms asked for, a topic config lists
+//! its override (DYNAMIC_TOPIC_CONFIG), then the broker config it defaults to where Kafka names
+//! one with a value (see [`broker_synonym`]), as Apache Kafka 4.1 answers.
 //!
 //! AlterConfigs replaces a topic's overrides with exactly the given set (Kafka's legacy
 //! semantics); IncrementalAlterConfigs sets or deletes single keys, and APPENDs to or SUBTRACTs
@@ -41,6 +47,7 @@ const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
 
 /// Kafka's `ConfigDef.Type` codes (DescribeConfigs v3+).
 const TYPE_BOOLEAN: i8 = 1;
+const TYPE_STRING: i8 = 2;
 const TYPE_INT: i8 = 3;
 const TYPE_LONG: i8 = 5;
 const TYPE_LIST: i8 = 7;
@@ -55,9 +62,38 @@ fn config_type(key: &str) -> i8 {
     use sluice_meta::topic_config::*;
     match key {
         CLEANUP_POLICY => TYPE_LIST,
+        MESSAGE_TIMESTAMP_TYPE => TYPE_STRING,
         SEGMENT_BYTES | MIN_INSYNC_REPLICAS | MAX_MESSAGE_BYTES => TYPE_INT,
         _ => TYPE_LONG,
     }
+}
+
+/// The broker config that sets a topic config's default, for the topic configs Kafka describes
+/// with such a synonym (`ServerTopicConfigSynonyms`). `retention.ms`, `segment.ms` and
+/// `flush.ms` have none here: their broker configs in milliseconds are unset in Kafka (the
+/// defaults come from `log.retention.hours`, `log.roll.hours`, or nothing), and Kafka lists no
+/// synonym for them.
+fn broker_synonym(key: &str) -> Option<&'static str> {
+    use sluice_meta::topic_config::*;
+    Some(match key {
+        CLEANUP_POLICY => "log.cleanup.policy",
+        SEGMENT_BYTES => "log.segment.bytes",
+        RETENTION_BYTES => "log.retention.bytes",
+        MAX_MESSAGE_BYTES => "message.max.bytes",
+        FLUSH_MESSAGES => "log.flush.interval.messages",
+        MIN_INSYNC_REPLICAS => "min.insync.replicas",
+        MESSAGE_TIMESTAMP_TYPE => "log.message.timestamp.type",
+        MESSAGE_TIMESTAMP_BEFORE_MAX_MS => "log.message.timestamp.before.max.ms",
+        MESSAGE_TIMESTAMP_AFTER_MAX_MS => "log.message.timestamp.after.max.ms",
+        _ => return None,
+    })
+}
+
+/// Milliseconds in an hour, for `log.retention.hours` and `log.roll.hours`.
+const MS_PER_HOUR: i64 = 60 * 60 * 1000;
+
+fn synonym(name: &str, value: String, source: i8) -> DescribeConfigsSynonym {
+    DescribeConfigsSynonym::default().with_name(str_bytes(name)).with_value(Some(str_bytes(value))).with_source(source)
 }
 
 /// Answers DescribeConfigs.
@@ -85,9 +121,9 @@ pub fn describe(broker: &Broker, version: i16, request: &DescribeConfigsRequest)
                         .with_error_code(kafka_code::UNKNOWN_TOPIC_OR_PARTITION)
                         .with_error_message(Some(str_bytes("unknown topic"))),
                 },
-                RESOURCE_BROKER if is_this_broker(broker, &resource.resource_name) => {
-                    base.with_error_code(kafka_code::NONE).with_configs(broker_entries(broker, version, &wanted))
-                }
+                RESOURCE_BROKER if is_this_broker(broker, &resource.resource_name) => base
+                    .with_error_code(kafka_code::NONE)
+                    .with_configs(broker_entries(broker, version, request.include_synonyms, &wanted)),
                 RESOURCE_BROKER => base
                     .with_error_code(kafka_code::INVALID_REQUEST)
                     .with_error_message(Some(str_bytes("configs of other brokers are described by those brokers"))),
@@ -110,22 +146,23 @@ fn topic_entries(
     include_synonyms: bool,
     wanted: &dyn Fn(&str) -> bool,
 ) -> Vec<DescribeConfigsResourceResult> {
+    let defaults = sluice_meta::topic_config::TopicConfig::default();
     sluice_meta::topic_config::TOPIC_CONFIG_KEYS
         .iter()
         .filter(|key| wanted(key))
         .map(|key| {
             let overridden = topic.config_overrides.get(*key);
             let value = overridden.cloned().or_else(|| topic.config.get(key)).unwrap_or_default();
-            let overridden = overridden.is_some();
-            let source = if overridden { CONFIG_SOURCE_TOPIC } else { CONFIG_SOURCE_DEFAULT };
-            let synonyms = if include_synonyms {
-                vec![DescribeConfigsSynonym::default()
-                    .with_name(str_bytes(*key))
-                    .with_value(Some(str_bytes(value.clone())))
-                    .with_source(source)]
-            } else {
-                Vec::new()
-            };
+            let source = if overridden.is_some() { CONFIG_SOURCE_TOPIC } else { CONFIG_SOURCE_DEFAULT };
+            let mut synonyms = Vec::new();
+            if include_synonyms {
+                if let Some(given) = overridden {
+                    synonyms.push(synonym(key, given.clone(), CONFIG_SOURCE_TOPIC));
+                }
+                if let Some(name) = broker_synonym(key) {
+                    synonyms.push(synonym(name, defaults.get(key).unwrap_or_default(), CONFIG_SOURCE_DEFAULT));
+                }
+            }
             entry(key, value, source, version).with_synonyms(synonyms)
         })
         .collect()
@@ -145,24 +182,66 @@ fn entry(key: &str, value: String, source: i8, version: i16) -> DescribeConfigsR
     }
 }
 
-fn broker_entries(broker: &Broker, version: i16, wanted: &dyn Fn(&str) -> bool) -> Vec<DescribeConfigsResourceResult> {
-    let defaults = &broker.defaults;
-    [
-        ("num.partitions", defaults.partitions.to_string(), TYPE_INT),
-        ("default.replication.factor", defaults.replication_factor.to_string(), TYPE_INT),
-        ("auto.create.topics.enable", defaults.auto_create_topics.to_string(), TYPE_BOOLEAN),
-    ]
-    .into_iter()
-    .filter(|(key, _, _)| wanted(key))
-    .map(|(key, value, kind)| {
-        let result = entry(key, value, CONFIG_SOURCE_STATIC_BROKER, version);
-        if version >= 3 {
-            result.with_config_type(kind)
-        } else {
-            result
+/// This broker's configs: the start flags Kafka has names for, then the broker defaults of
+/// topic configs. All read-only: broker configs are not altered at run time.
+fn broker_entries(
+    broker: &Broker,
+    version: i16,
+    include_synonyms: bool,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Vec<DescribeConfigsResourceResult> {
+    let flags = &broker.defaults;
+    let topic_defaults = sluice_meta::topic_config::TopicConfig::default();
+    let mut configs: Vec<(String, String, i8, i8)> = vec![
+        ("num.partitions".into(), flags.partitions.to_string(), TYPE_INT, CONFIG_SOURCE_STATIC_BROKER),
+        (
+            "default.replication.factor".into(),
+            flags.replication_factor.to_string(),
+            TYPE_INT,
+            CONFIG_SOURCE_STATIC_BROKER,
+        ),
+        (
+            "auto.create.topics.enable".into(),
+            flags.auto_create_topics.to_string(),
+            TYPE_BOOLEAN,
+            CONFIG_SOURCE_STATIC_BROKER,
+        ),
+        (
+            "log.retention.hours".into(),
+            (topic_defaults.retention_ms / MS_PER_HOUR).to_string(),
+            TYPE_INT,
+            CONFIG_SOURCE_DEFAULT,
+        ),
+        (
+            "log.roll.hours".into(),
+            (topic_defaults.segment_ms / MS_PER_HOUR).to_string(),
+            TYPE_INT,
+            CONFIG_SOURCE_DEFAULT,
+        ),
+    ];
+    for key in sluice_meta::topic_config::TOPIC_CONFIG_KEYS {
+        if let Some(name) = broker_synonym(key) {
+            configs.push((
+                name.into(),
+                topic_defaults.get(key).unwrap_or_default(),
+                config_type(key),
+                CONFIG_SOURCE_DEFAULT,
+            ));
         }
-    })
-    .collect()
+    }
+    configs
+        .into_iter()
+        .filter(|(name, _, _, _)| wanted(name))
+        .map(|(name, value, kind, source)| {
+            let synonyms = if include_synonyms { vec![synonym(&name, value.clone(), source)] } else { Vec::new() };
+            let result = entry(&name, value, source, version).with_read_only(true).with_synonyms(synonyms);
+            if version >= 3 {
+                result.with_config_type(kind)
+            } else {
+                result
+            }
+        })
+        .collect()
 }
 
 /// Proposes `command`, or applies it to a copy of `view` when `validate_only`.
