@@ -24,6 +24,7 @@ import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.ConsumerGroupListing;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.DescribeConfigsOptions;
 import org.apache.kafka.clients.admin.DescribeConsumerGroupsOptions;
 import org.apache.kafka.clients.admin.DescribeTopicsOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
@@ -189,8 +190,10 @@ class AdminTest {
 
     /**
      * Goal: broker-level DescribeConfigs, as kafka-configs --entity-type brokers and UIs send.
-     * Method: describe the first broker's configs; log.retention.hours (or .ms) and
-     * num.partitions are present with a non-topic source.
+     * Method: describe the first broker's configs; num.partitions is there as given at start
+     * (both brokers are started with 1); the broker defaults of topic configs are there with
+     * Kafka's default values and source (log.retention.hours 168, log.segment.bytes 1 GiB,
+     * log.cleanup.policy delete, message.max.bytes 1048588).
      */
     @Test
     void brokerConfigs() throws Exception {
@@ -199,7 +202,42 @@ class AdminTest {
             ConfigResource resource = new ConfigResource(ConfigResource.Type.BROKER, id);
             Config config = get(admin.describeConfigs(List.of(resource)).all()).get(resource);
             assertNotNull(config.get("num.partitions"), "num.partitions");
-            assertNotNull(config.get("log.retention.hours"), "log.retention.hours");
+            assertEquals("1", config.get("num.partitions").value());
+            assertEquals(ConfigEntry.ConfigSource.STATIC_BROKER_CONFIG, config.get("num.partitions").source());
+            Map<String, String> defaults = Map.of("log.retention.hours", "168", "log.segment.bytes", "1073741824",
+                    "log.cleanup.policy", "delete", "message.max.bytes", "1048588");
+            defaults.forEach((name, value) -> {
+                assertNotNull(config.get(name), name);
+                assertEquals(value, config.get(name).value(), name);
+                assertEquals(ConfigEntry.ConfigSource.DEFAULT_CONFIG, config.get(name).source(), name);
+            });
+        }
+    }
+
+    /**
+     * Goal: DescribeConfigs with synonyms, as kafka-configs --describe --all prints them: a topic
+     * config lists its own override first, then the broker config it defaults to, where Kafka
+     * names one. Method: a topic with retention.ms and max.message.bytes set; the synonyms are,
+     * as Apache Kafka 4.1 answers: retention.ms the override alone (its broker default is in
+     * hours); max.message.bytes the override then message.max.bytes=1048588 (DEFAULT_CONFIG);
+     * segment.bytes and cleanup.policy, not set, their broker config alone.
+     */
+    @Test
+    void topicConfigSynonyms() throws Exception {
+        String topic = Compat.topic("synonyms");
+        ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+        try (Admin admin = Compat.admin()) {
+            get(admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1)
+                    .configs(Map.of("retention.ms", "3600000", "max.message.bytes", "200000")))).all());
+            Compat.waitUntil("topic", () -> partitionCount(admin, topic) == 1);
+            Config config = get(admin.describeConfigs(List.of(resource), new DescribeConfigsOptions().includeSynonyms(true)).all()).get(resource);
+            Map<String, List<String>> expected = Map.of(
+                    "retention.ms", List.of("DYNAMIC_TOPIC_CONFIG:retention.ms=3600000"),
+                    "max.message.bytes", List.of("DYNAMIC_TOPIC_CONFIG:max.message.bytes=200000", "DEFAULT_CONFIG:message.max.bytes=1048588"),
+                    "segment.bytes", List.of("DEFAULT_CONFIG:log.segment.bytes=1073741824"),
+                    "cleanup.policy", List.of("DEFAULT_CONFIG:log.cleanup.policy=delete"));
+            expected.forEach((name, synonyms) -> assertEquals(synonyms, config.get(name).synonyms().stream()
+                    .map(s -> s.source() + ":" + s.name() + "=" + s.value()).toList(), name));
         }
     }
 
