@@ -595,6 +595,30 @@ async fn check_api(stream: &mut TcpStream, api_key: ApiKey, version: i16) {
             assert_eq!(response.error_code, 0, "{context}");
             assert_eq!(response.brokers.len(), 1, "{context}");
         }
+        ApiKey::DescribeLogDirs => {
+            // Every replica (topics null), then one partition asked for by name.
+            let response: DescribeLogDirsResponse =
+                call(stream, api_key, version, &DescribeLogDirsRequest::default().with_topics(None)).await;
+            assert_eq!(response.results.len(), 1, "{context}");
+            let dir = &response.results[0];
+            assert_eq!(dir.error_code, 0, "{context}");
+            let ends = dir.topics.iter().find(|t| t.name.0.as_str() == "ends").expect("topic ends listed");
+            assert_eq!(ends.partitions.len(), 1, "{context}");
+            assert!(ends.partitions[0].partition_size > 0, "{context}: the produce above wrote bytes");
+            let request = DescribeLogDirsRequest::default().with_topics(Some(vec![
+                describe_log_dirs_request::DescribableLogDirTopic::default()
+                    .with_topic(name("ends"))
+                    .with_partitions(vec![0, 7]),
+            ]));
+            let response: DescribeLogDirsResponse = call(stream, api_key, version, &request).await;
+            let topics = &response.results[0].topics;
+            assert_eq!(topics.len(), 1, "{context}");
+            assert_eq!(
+                topics[0].partitions.iter().map(|p| p.partition_index).collect::<Vec<_>>(),
+                vec![0],
+                "{context}"
+            );
+        }
         other => assert!(
             common::groups::check_group_api(stream, other, version).await,
             "{other:?} is in the table but this test has no request for it"

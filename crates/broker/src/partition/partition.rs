@@ -760,6 +760,11 @@ impl Partition {
         }
     }
 
+    /// Bytes of the log's segment files (DescribeLogDirs); `None` while the log is not open.
+    pub fn size_bytes(&self) -> Option<u64> {
+        self.lock().log.as_ref().map(|log| log.size_bytes())
+    }
+
     /// Log end offset, high watermark and log start offset (for tests and the admin page).
     pub fn offsets(&self) -> Option<(i64, i64, i64)> {
         let state = self.lock();
