@@ -42,6 +42,7 @@ pub fn supported_apis() -> SupportedApis {
         ApiVersionRange::new(ApiKey::IncrementalAlterConfigs, 0, 1),
         ApiVersionRange::new(ApiKey::DescribeCluster, 0, 1),
         ApiVersionRange::new(ApiKey::DescribeLogDirs, 1, 4),
+        ApiVersionRange::new(ApiKey::DescribeProducers, 0, 0),
         ApiVersionRange::new(ApiKey::FindCoordinator, 0, 4),
         ApiVersionRange::new(ApiKey::JoinGroup, 0, 9),
         ApiVersionRange::new(ApiKey::SyncGroup, 0, 5),

@@ -595,6 +595,20 @@ async fn check_api(stream: &mut TcpStream, api_key: ApiKey, version: i16) {
             assert_eq!(response.error_code, 0, "{context}");
             assert_eq!(response.brokers.len(), 1, "{context}");
         }
+        ApiKey::DescribeProducers => {
+            // The produce above was not idempotent: partition 0 is described, with no producer;
+            // a partition that does not exist gets UNKNOWN_TOPIC_OR_PARTITION.
+            let request = DescribeProducersRequest::default().with_topics(vec![
+                describe_producers_request::TopicRequest::default()
+                    .with_name(name("ends"))
+                    .with_partition_indexes(vec![0, 7]),
+            ]);
+            let response: DescribeProducersResponse = call(stream, api_key, version, &request).await;
+            let partitions = &response.topics[0].partitions;
+            assert_eq!((partitions[0].partition_index, partitions[0].error_code), (0, 0), "{context}");
+            assert!(partitions[0].active_producers.is_empty(), "{context}");
+            assert_eq!((partitions[1].partition_index, partitions[1].error_code), (7, 3), "{context}");
+        }
         ApiKey::DescribeLogDirs => {
             // Every replica (topics null), then one partition asked for by name.
             let response: DescribeLogDirsResponse =

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod authorized_operations;
 pub mod configs;
+pub mod describe_producers;
 pub mod fetch;
 pub mod groups;
 pub mod leader_epoch;

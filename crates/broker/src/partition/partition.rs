@@ -36,7 +36,7 @@ use uuid::Uuid;
 
 use crate::error::PartitionError;
 use crate::kafka_code;
-use crate::partition::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
+use crate::partition::producer_state::{ActiveProducer, ProducerBatch, ProducerStates, SequenceCheck};
 use crate::partition::replica::{self, FollowerProgress};
 
 /// Name of the file in a partition directory that records which topic id the directory
@@ -560,6 +560,7 @@ impl Partition {
                     producer_epoch: header.producer_epoch,
                     base_sequence: header.base_sequence,
                     last_offset_delta: header.last_offset_delta,
+                    max_timestamp: header.max_timestamp,
                 };
                 state.producers.record(&batch, header.base_offset, header.last_offset());
             }
@@ -760,6 +761,14 @@ impl Partition {
         }
     }
 
+    /// The idempotent producers with state here, by producer id (DescribeProducers). Only the
+    /// leader answers, as in Kafka.
+    pub fn active_producers(&self) -> Result<Vec<ActiveProducer>, PartitionError> {
+        let state = self.lock();
+        check_leader(&state, self.local_broker)?;
+        Ok(state.producers.active())
+    }
+
     /// Bytes of the log's segment files (DescribeLogDirs); `None` while the log is not open.
     pub fn size_bytes(&self) -> Option<u64> {
         self.lock().log.as_ref().map(|log| log.size_bytes())
@@ -904,6 +913,7 @@ fn producer_batches(records: &[u8]) -> Result<Vec<ProducerBatch>, LogError> {
             producer_epoch: header.producer_epoch,
             base_sequence: header.base_sequence,
             last_offset_delta: header.last_offset_delta,
+            max_timestamp: header.max_timestamp,
         };
         let framed = total >= BATCH_HEADER_BYTES;
         let Some(bytes) = records.get(position..position + total).filter(|_| framed) else {
@@ -936,6 +946,7 @@ fn rebuild_producer_states(log: &Log) -> Result<ProducerStates, LogError> {
             producer_epoch: header.producer_epoch,
             base_sequence: header.base_sequence,
             last_offset_delta: header.last_offset_delta,
+            max_timestamp: header.max_timestamp,
         };
         states.record(&batch, header.base_offset, header.last_offset());
         true
