@@ -32,10 +32,9 @@ pub async fn handle(broker: &Broker, request: DescribeProducersRequest) -> Descr
         for &index in &topic.partition_indexes {
             let base = PartitionResponse::default().with_partition_index(index);
             let found = match resolve(broker, &view, topic.name.0.as_str(), index) {
-                Ok(partition) => blocking(move || Ok(partition.active_producers()))
-                    .await
-                    .unwrap_or_else(|error| Err(error))
-                    .map_err(|error| error.kafka_error_code()),
+                Ok(partition) => {
+                    blocking(move || partition.active_producers()).await.map_err(|error| error.kafka_error_code())
+                }
                 Err(code) => Err(code),
             };
             partitions.push(match found {
