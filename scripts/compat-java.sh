@@ -10,8 +10,9 @@
 #   3. the same against a Sluice broker (SLUICE_BROKER_BIN, or a release build) on free ports
 #      and a new data directory: docs/compat-results/sluice.tsv;
 #   4. scripts/compat-matrix.py judges both results files against tests/known-sluice-gaps.tsv,
-#      writes docs/compatibility.md and sets the exit status: 0 when every test passes on Kafka
-#      and passes on Sluice or is a listed known Sluice gap.
+#      writes docs/compatibility.md (with tests/known-differences.md) and sets the exit
+#      status: 0 when every test passes on Kafka and passes on Sluice or is a listed known
+#      Sluice gap.
 #
 # The targets run one after the other, not side by side: the machine has 2 cores. Logs of both
 # brokers and Maven's output are kept in the work directory named at the end when a test failed.
@@ -140,7 +141,7 @@ run_suite sluice "$SLUICE_BOOTSTRAP" "$SLUICE_VERSION, one node"
 stop_sluice
 
 status=0
-python3 scripts/compat-matrix.py render "$RESULTS_DIR" "$GAPS" "$MATRIX" || status=$?
+python3 scripts/compat-matrix.py render "$RESULTS_DIR" "$GAPS" "$MATRIX" tests/known-differences.md || status=$?
 log "done"
 if [ "$status" -eq 0 ]; then
     rm -rf "$WORK_DIR"

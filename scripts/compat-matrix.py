@@ -4,10 +4,11 @@
     compat-matrix.py junit REPORTS_DIR >> RESULTS_TSV
         Appends one line per test case of Maven Surefire's XML reports (TEST-*.xml) to a
         results file.
-    compat-matrix.py render RESULTS_DIR GAPS_TSV MATRIX_MD
+    compat-matrix.py render RESULTS_DIR GAPS_TSV MATRIX_MD [DIFFERENCES_MD]
         Reads RESULTS_DIR/kafka.tsv and RESULTS_DIR/sluice.tsv, judges them against the known
-        Sluice gaps in GAPS_TSV, writes the matrix to MATRIX_MD and prints the verdict. Exits 1
-        when the run fails.
+        Sluice gaps in GAPS_TSV, writes the matrix to MATRIX_MD (with the hand-written list of
+        documented differences DIFFERENCES_MD after it) and prints the verdict. Exits 1 when
+        the run fails.
 
 Results file (one per target, written by scripts/compat-java.sh): lines starting with `#` are
 `# key=value` facts about the run (target, versions, date); every other line is
@@ -84,7 +85,7 @@ def escape(text):
     return text.replace("|", "\\|")
 
 
-def render(results_dir, gaps_path, matrix_path):
+def render(results_dir, gaps_path, matrix_path, differences_path=None):
     facts, results = {}, {}
     for target in TARGETS:
         facts[target], results[target] = read_results(Path(results_dir) / f"{target}.tsv")
@@ -153,6 +154,8 @@ def render(results_dir, gaps_path, matrix_path):
         *rows,
         "",
     ]
+    if differences_path:
+        lines += ["## Documented differences", "", Path(differences_path).read_text().rstrip(), ""]
     Path(matrix_path).write_text("\n".join(lines))
     for problem in problems:
         print(f"[compat-matrix] FAIL {problem}")
@@ -169,8 +172,8 @@ def main(argv):
     if len(argv) == 3 and argv[1] == "junit":
         junit(argv[2])
         return 0
-    if len(argv) == 5 and argv[1] == "render":
-        return render(argv[2], argv[3], argv[4])
+    if len(argv) in (5, 6) and argv[1] == "render":
+        return render(*argv[2:])
     sys.exit(__doc__)
 
 
