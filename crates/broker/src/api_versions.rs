@@ -23,13 +23,13 @@ pub const UNSUPPORTED_VERSION_RESPONSE_VERSION: i16 = 0;
 /// `every_supported_api_answers_at_both_ends_of_its_range`, and the versions real clients
 /// negotiate by the compatibility suite (`scripts/compat.sh`). Upper bounds stop before
 /// versions whose semantics are not implemented: Fetch v13+ and Produce v13 address topics by
-/// id only, ListOffsets v7+ adds the max-timestamp query, Metadata v13 adds top-level errors,
+/// id only, ListOffsets v8+ adds the tiered-storage queries, Metadata v13 adds top-level errors,
 /// InitProducerId v5 and DescribeCluster v2 add fields nothing here fills.
 pub fn supported_apis() -> SupportedApis {
     SupportedApis::new([
         ApiVersionRange::new(ApiKey::Produce, 3, 9),
         ApiVersionRange::new(ApiKey::Fetch, 4, 12),
-        ApiVersionRange::new(ApiKey::ListOffsets, 1, 6),
+        ApiVersionRange::new(ApiKey::ListOffsets, 1, 7),
         ApiVersionRange::new(ApiKey::Metadata, 0, 12),
         ApiVersionRange::new(ApiKey::ApiVersions, 0, 4),
         ApiVersionRange::new(ApiKey::CreateTopics, 2, 7),
@@ -42,6 +42,8 @@ pub fn supported_apis() -> SupportedApis {
         ApiVersionRange::new(ApiKey::IncrementalAlterConfigs, 0, 1),
         ApiVersionRange::new(ApiKey::DescribeCluster, 0, 1),
         ApiVersionRange::new(ApiKey::ElectLeaders, 0, 2),
+        ApiVersionRange::new(ApiKey::DescribeLogDirs, 1, 4),
+        ApiVersionRange::new(ApiKey::DescribeProducers, 0, 0),
         ApiVersionRange::new(ApiKey::FindCoordinator, 0, 4),
         ApiVersionRange::new(ApiKey::JoinGroup, 0, 9),
         ApiVersionRange::new(ApiKey::SyncGroup, 0, 5),

@@ -138,6 +138,8 @@ impl Dispatcher {
             RequestKind::CreatePartitions(body) => reply(&handlers::admin::create_partitions(broker, body).await),
             RequestKind::DescribeCluster(body) => reply(&handlers::admin::describe_cluster(broker, &body)),
             RequestKind::ElectLeaders(body) => reply(&handlers::elect::handle(broker, version, body).await),
+            RequestKind::DescribeProducers(body) => reply(&handlers::describe_producers::handle(broker, body).await),
+            RequestKind::DescribeLogDirs(body) => reply(&handlers::log_dirs::handle(broker, body).await),
             RequestKind::DescribeConfigs(body) => reply(&handlers::configs::describe(broker, version, &body)),
             RequestKind::AlterConfigs(body) => reply(&handlers::configs::alter_configs(broker, body).await),
             RequestKind::IncrementalAlterConfigs(body) => {

@@ -742,6 +742,44 @@ async fn check_api(stream: &mut TcpStream, api_key: ApiKey, version: i16) {
                 "{context}"
             );
         }
+        ApiKey::DescribeProducers => {
+            // The produce above was not idempotent: partition 0 is described, with no producer;
+            // a partition that does not exist gets UNKNOWN_TOPIC_OR_PARTITION.
+            let request = DescribeProducersRequest::default().with_topics(vec![
+                describe_producers_request::TopicRequest::default()
+                    .with_name(name("ends"))
+                    .with_partition_indexes(vec![0, 7]),
+            ]);
+            let response: DescribeProducersResponse = call(stream, api_key, version, &request).await;
+            let partitions = &response.topics[0].partitions;
+            assert_eq!((partitions[0].partition_index, partitions[0].error_code), (0, 0), "{context}");
+            assert!(partitions[0].active_producers.is_empty(), "{context}");
+            assert_eq!((partitions[1].partition_index, partitions[1].error_code), (7, 3), "{context}");
+        }
+        ApiKey::DescribeLogDirs => {
+            // Every replica (topics null), then one partition asked for by name.
+            let response: DescribeLogDirsResponse =
+                call(stream, api_key, version, &DescribeLogDirsRequest::default().with_topics(None)).await;
+            assert_eq!(response.results.len(), 1, "{context}");
+            let dir = &response.results[0];
+            assert_eq!(dir.error_code, 0, "{context}");
+            let ends = dir.topics.iter().find(|t| t.name.0.as_str() == "ends").expect("topic ends listed");
+            assert_eq!(ends.partitions.len(), 1, "{context}");
+            assert!(ends.partitions[0].partition_size > 0, "{context}: the produce above wrote bytes");
+            let request = DescribeLogDirsRequest::default().with_topics(Some(vec![
+                describe_log_dirs_request::DescribableLogDirTopic::default()
+                    .with_topic(name("ends"))
+                    .with_partitions(vec![0, 7]),
+            ]));
+            let response: DescribeLogDirsResponse = call(stream, api_key, version, &request).await;
+            let topics = &response.results[0].topics;
+            assert_eq!(topics.len(), 1, "{context}");
+            assert_eq!(
+                topics[0].partitions.iter().map(|p| p.partition_index).collect::<Vec<_>>(),
+                vec![0],
+                "{context}"
+            );
+        }
         other => assert!(
             common::groups::check_group_api(stream, other, version).await,
             "{other:?} is in the table but this test has no request for it"

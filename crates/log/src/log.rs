@@ -720,6 +720,19 @@ impl Log {
         Ok(None)
     }
 
+    /// The first record carrying the largest timestamp in the log, as (offset, timestamp);
+    /// `None` for a log without records (Kafka's ListOffsets max-timestamp query, v7+). Every
+    /// segment keeps its largest timestamp, and no record is newer than their maximum, so the
+    /// first record at or after it is the first record carrying it: on a tie the earliest, as
+    /// Kafka answers.
+    pub fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>> {
+        let max_timestamp = self.segments.values().map(|seg| seg.max_timestamp()).max().unwrap_or(-1);
+        if max_timestamp < 0 {
+            return Ok(None);
+        }
+        self.offset_for_timestamp(max_timestamp)
+    }
+
     /// Calls `f` with the header of every batch from the one holding `from_offset` on (for
     /// rebuilding producer state). Stops early when `f` returns false.
     pub fn for_each_batch_header(&self, from_offset: i64, mut f: impl FnMut(&BatchHeader) -> bool) -> Result<()> {

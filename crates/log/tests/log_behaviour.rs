@@ -120,6 +120,32 @@ fn offset_for_timestamp_finds_the_first_record_at_or_after() {
 }
 
 #[test]
+fn offset_of_max_timestamp_is_the_first_record_carrying_it() {
+    // Goal: ListOffsets' max-timestamp query finds the record with the largest timestamp
+    // wherever its segment is, and the earliest one on a tie. Method: 50 batches of 4
+    // records over several segments, timestamps out of order; then a later batch that repeats
+    // the largest timestamp.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    assert_eq!(log.offset_of_max_timestamp().unwrap(), None);
+    let values: Vec<Vec<u8>> = (0..200).map(value).collect();
+    for b in 0..50i64 {
+        let recs: Vec<KeyValue> = (0..4).map(|i| (None, Some(values[(b * 4 + i) as usize].as_slice()))).collect();
+        // Batch b's records carry 10000 + 100 * ((37 b) mod 50) + (0..4): batch 27 has the
+        // largest, 14900..14903, at offsets 108..111.
+        let mut bytes = batch(0, &recs, 10_000 + ((b * 37) % 50) * 100);
+        log.append(&mut bytes, 0).unwrap();
+    }
+    let segments = log.segment_base_offsets();
+    assert!(segments.len() > 2, "the records span several segments: {segments:?}");
+    assert_eq!(log.offset_of_max_timestamp().unwrap(), Some((111, 14_903)));
+    let recs: Vec<KeyValue> = (0..4).map(|_| (None, Some(b"0123456789".as_slice()))).collect();
+    let mut tie = batch(0, &recs, 14_900);
+    log.append(&mut tie, 0).unwrap();
+    assert_eq!(log.offset_of_max_timestamp().unwrap(), Some((111, 14_903)));
+}
+
+#[test]
 fn segments_roll_by_age() {
     // Goal: segment.ms rolls the active segment once its first batch is older than the limit.
     let dir = tempfile::tempdir().unwrap();

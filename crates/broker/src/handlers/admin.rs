@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::broker::Broker;
 use crate::handlers::metadata::split_host_port;
-use crate::handlers::{command_error, meta_error, since, str_bytes};
+use crate::handlers::{authorized_operations, command_error, meta_error, since, str_bytes};
 use crate::kafka_code;
 
 /// `DescribeConfigs` config source for a default value (Kafka's `DEFAULT_CONFIG`).
@@ -247,5 +247,9 @@ pub fn describe_cluster(broker: &Broker, request: &DescribeClusterRequest) -> De
         .with_endpoint_type(ENDPOINT_TYPE_BROKERS)
         .with_cluster_id(str_bytes(broker.cluster_id.clone()))
         .with_controller_id(WireBrokerId(broker.meta.current_leader().map_or(-1, |id| id as i32)))
+        .with_cluster_authorized_operations(authorized_operations::when_asked(
+            request.include_cluster_authorized_operations,
+            authorized_operations::CLUSTER,
+        ))
         .with_brokers(brokers)
 }

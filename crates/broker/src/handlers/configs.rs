@@ -1,12 +1,23 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs over the topic configs the
-//! metadata holds (`sluice_meta::topic_config`), and a read-only view of this broker's topic
-//! defaults.
+//! metadata holds (`sluice_meta::topic_config`), and a read-only view of this broker's configs.
+//!
+//! A broker is described with the flags it was started with (STATIC_BROKER_CONFIG) and the
+//! broker configs that set topic defaults, under Kafka's names (`log.retention.hours`,
+//! `log.segment.bytes`, `message.max.bytes`, ...; DEFAULT_CONFIG): Sluice's topic defaults are
+//! fixed, Kafka's own (`TopicConfig::default`). With synonyms asked for, a topic config lists
+//! its override (DYNAMIC_TOPIC_CONFIG), then the broker config it defaults to where Kafka names
+//! one with a value (see [`broker_synonym`]), as Apache Kafka 4.1 answers.
 //!
 //! AlterConfigs replaces a topic's overrides with exactly the given set (Kafka's legacy
-//! semantics); IncrementalAlterConfigs sets or deletes single keys (APPEND and SUBTRACT, for list
-//! configs, are refused: `cleanup.policy` is the only list and is set whole). Unknown keys and
-//! out-of-range values get INVALID_CONFIG from the metadata's own validation; `validate_only`
-//! applies the change to a copy of the view.
+//! semantics); IncrementalAlterConfigs sets or deletes single keys, and APPENDs to or SUBTRACTs
+//! from list configs (`cleanup.policy`, the only list) as Kafka does: the comma-separated items
+//! of the current value (the override, else the default) plus the new ones not already there,
+//! or minus the given ones, in order; on any other key both are INVALID_CONFIG. Unknown keys
+//! and out-of-range values get INVALID_CONFIG from the metadata's own validation;
+//! `validate_only` applies the change to a copy of the view.
+//!
+//! An overridden config is described with its value as it was given (`delete,compact` stays in
+//! that order, as Kafka keeps it), a default with the value Sluice applies.
 
 use std::collections::BTreeMap;
 
@@ -36,6 +47,7 @@ const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
 
 /// Kafka's `ConfigDef.Type` codes (DescribeConfigs v3+).
 const TYPE_BOOLEAN: i8 = 1;
+const TYPE_STRING: i8 = 2;
 const TYPE_INT: i8 = 3;
 const TYPE_LONG: i8 = 5;
 const TYPE_LIST: i8 = 7;
@@ -43,15 +55,67 @@ const TYPE_LIST: i8 = 7;
 /// IncrementalAlterConfigs operations.
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
 
 fn config_type(key: &str) -> i8 {
     use sluice_meta::topic_config::*;
     match key {
         CLEANUP_POLICY => TYPE_LIST,
+        MESSAGE_TIMESTAMP_TYPE => TYPE_STRING,
         UNCLEAN_LEADER_ELECTION_ENABLE => TYPE_BOOLEAN,
         SEGMENT_BYTES | MIN_INSYNC_REPLICAS | MAX_MESSAGE_BYTES => TYPE_INT,
         _ => TYPE_LONG,
     }
+}
+
+/// The broker config that sets a topic config's default, for the topic configs Kafka describes
+/// with such a synonym (`ServerTopicConfigSynonyms`). `retention.ms`, `segment.ms` and
+/// `flush.ms` have none here: their broker configs in milliseconds are unset in Kafka (the
+/// defaults come from `log.retention.hours`, `log.roll.hours`, or nothing), and Kafka lists no
+/// synonym for them.
+fn broker_synonym(key: &str) -> Option<&'static str> {
+    use sluice_meta::topic_config::*;
+    Some(match key {
+        CLEANUP_POLICY => "log.cleanup.policy",
+        SEGMENT_BYTES => "log.segment.bytes",
+        RETENTION_BYTES => "log.retention.bytes",
+        MAX_MESSAGE_BYTES => "message.max.bytes",
+        FLUSH_MESSAGES => "log.flush.interval.messages",
+        MIN_INSYNC_REPLICAS => "min.insync.replicas",
+        MESSAGE_TIMESTAMP_TYPE => "log.message.timestamp.type",
+        MESSAGE_TIMESTAMP_BEFORE_MAX_MS => "log.message.timestamp.before.max.ms",
+        MESSAGE_TIMESTAMP_AFTER_MAX_MS => "log.message.timestamp.after.max.ms",
+        UNCLEAN_LEADER_ELECTION_ENABLE => "unclean.leader.election.enable",
+        // Kafka has it as a broker config only; Sluice also takes it per topic.
+        REPLICA_LAG_TIME_MAX_MS => "replica.lag.time.max.ms",
+        _ => return None,
+    })
+}
+
+/// The value a topic config has where the topic does not override it, and its source: the
+/// broker's flag for the keys a flag defaults (`BROKER_DEFAULTED_KEYS`: STATIC_BROKER_CONFIG
+/// when it differs from Kafka's default), else Kafka's default (DEFAULT_CONFIG).
+fn broker_value(broker: &Broker, key: &str) -> (String, i8) {
+    use sluice_meta::topic_config::*;
+    let kafka = TopicConfig::default().get(key).unwrap_or_default();
+    let flag = match key {
+        MIN_INSYNC_REPLICAS => Some(broker.defaults.min_insync_replicas.to_string()),
+        UNCLEAN_LEADER_ELECTION_ENABLE => Some(broker.defaults.unclean_leader_election.to_string()),
+        REPLICA_LAG_TIME_MAX_MS => Some(broker.replication.replica_lag_time_ms.to_string()),
+        _ => None,
+    };
+    match flag {
+        Some(value) if value != kafka => (value, CONFIG_SOURCE_STATIC_BROKER),
+        _ => (kafka, CONFIG_SOURCE_DEFAULT),
+    }
+}
+
+/// Milliseconds in an hour, for `log.retention.hours` and `log.roll.hours`.
+const MS_PER_HOUR: i64 = 60 * 60 * 1000;
+
+fn synonym(name: &str, value: String, source: i8) -> DescribeConfigsSynonym {
+    DescribeConfigsSynonym::default().with_name(str_bytes(name)).with_value(Some(str_bytes(value))).with_source(source)
 }
 
 /// Answers DescribeConfigs.
@@ -80,9 +144,9 @@ pub fn describe(broker: &Broker, version: i16, request: &DescribeConfigsRequest)
                         .with_error_code(kafka_code::UNKNOWN_TOPIC_OR_PARTITION)
                         .with_error_message(Some(str_bytes("unknown topic"))),
                 },
-                RESOURCE_BROKER if is_this_broker(broker, &resource.resource_name) => {
-                    base.with_error_code(kafka_code::NONE).with_configs(broker_entries(broker, version, &wanted))
-                }
+                RESOURCE_BROKER if is_this_broker(broker, &resource.resource_name) => base
+                    .with_error_code(kafka_code::NONE)
+                    .with_configs(broker_entries(broker, version, request.include_synonyms, &wanted)),
                 RESOURCE_BROKER => base
                     .with_error_code(kafka_code::INVALID_REQUEST)
                     .with_error_message(Some(str_bytes("configs of other brokers are described by those brokers"))),
@@ -99,20 +163,8 @@ fn is_this_broker(broker: &Broker, name: &StrBytes) -> bool {
     name.is_empty() || name.as_str().parse::<i32>().ok() == Some(broker.node_id)
 }
 
-/// The broker's own value of a topic config the broker may default (see
-/// `sluice_meta::topic_config::BROKER_DEFAULTED_KEYS`), as a string; `None` for other keys.
-fn broker_default(broker: &Broker, key: &str) -> Option<String> {
-    use sluice_meta::topic_config::*;
-    Some(match key {
-        MIN_INSYNC_REPLICAS => broker.defaults.min_insync_replicas.to_string(),
-        UNCLEAN_LEADER_ELECTION_ENABLE => broker.defaults.unclean_leader_election.to_string(),
-        REPLICA_LAG_TIME_MAX_MS => broker.replication.replica_lag_time_ms.to_string(),
-        _ => return None,
-    })
-}
-
-/// A topic's configs: its override (`TOPIC_CONFIG`), else the broker's flag where one exists
-/// and differs from Kafka's default (`STATIC_BROKER_CONFIG`), else Kafka's default.
+/// A topic's configs: its override as given (DYNAMIC_TOPIC_CONFIG), else the broker's value
+/// ([`broker_value`]).
 fn topic_entries(
     broker: &Broker,
     topic: &TopicRecord,
@@ -120,29 +172,25 @@ fn topic_entries(
     include_synonyms: bool,
     wanted: &dyn Fn(&str) -> bool,
 ) -> Vec<DescribeConfigsResourceResult> {
-    let kafka_defaults = sluice_meta::TopicConfig::default();
     sluice_meta::topic_config::TOPIC_CONFIG_KEYS
         .iter()
         .filter(|key| wanted(key))
         .map(|key| {
-            let overridden = topic.config_overrides.contains_key(*key);
-            let from_broker =
-                broker_default(broker, key).filter(|value| Some(value) != kafka_defaults.get(key).as_ref());
-            let (value, source) = match (overridden, from_broker) {
-                (true, _) | (false, None) => (
-                    topic.config.get(key).unwrap_or_default(),
-                    if overridden { CONFIG_SOURCE_TOPIC } else { CONFIG_SOURCE_DEFAULT },
-                ),
-                (false, Some(value)) => (value, CONFIG_SOURCE_STATIC_BROKER),
+            let overridden = topic.config_overrides.get(*key);
+            let (default_value, default_source) = broker_value(broker, key);
+            let (value, source) = match overridden {
+                Some(given) => (given.clone(), CONFIG_SOURCE_TOPIC),
+                None => (default_value.clone(), default_source),
             };
-            let synonyms = if include_synonyms {
-                vec![DescribeConfigsSynonym::default()
-                    .with_name(str_bytes(*key))
-                    .with_value(Some(str_bytes(value.clone())))
-                    .with_source(source)]
-            } else {
-                Vec::new()
-            };
+            let mut synonyms = Vec::new();
+            if include_synonyms {
+                if let Some(given) = overridden {
+                    synonyms.push(synonym(key, given.clone(), CONFIG_SOURCE_TOPIC));
+                }
+                if let Some(name) = broker_synonym(key) {
+                    synonyms.push(synonym(name, default_value, default_source));
+                }
+            }
             entry(key, value, source, version).with_read_only(false).with_synonyms(synonyms)
         })
         .collect()
@@ -162,27 +210,62 @@ fn entry(key: &str, value: String, source: i8, version: i16) -> DescribeConfigsR
     }
 }
 
-fn broker_entries(broker: &Broker, version: i16, wanted: &dyn Fn(&str) -> bool) -> Vec<DescribeConfigsResourceResult> {
-    let defaults = &broker.defaults;
-    [
-        ("num.partitions", defaults.partitions.to_string(), TYPE_INT),
-        ("default.replication.factor", defaults.replication_factor.to_string(), TYPE_INT),
-        ("auto.create.topics.enable", defaults.auto_create_topics.to_string(), TYPE_BOOLEAN),
-        ("min.insync.replicas", defaults.min_insync_replicas.to_string(), TYPE_INT),
-        ("unclean.leader.election.enable", defaults.unclean_leader_election.to_string(), TYPE_BOOLEAN),
-        ("replica.lag.time.max.ms", broker.replication.replica_lag_time_ms.to_string(), TYPE_LONG),
-    ]
-    .into_iter()
-    .filter(|(key, _, _)| wanted(key))
-    .map(|(key, value, kind)| {
-        let result = entry(key, value, CONFIG_SOURCE_STATIC_BROKER, version);
-        if version >= 3 {
-            result.with_config_type(kind)
-        } else {
-            result
+/// This broker's configs: the start flags Kafka has names for, then the broker defaults of
+/// topic configs. All read-only: broker configs are not altered at run time.
+fn broker_entries(
+    broker: &Broker,
+    version: i16,
+    include_synonyms: bool,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Vec<DescribeConfigsResourceResult> {
+    let flags = &broker.defaults;
+    let topic_defaults = sluice_meta::topic_config::TopicConfig::default();
+    let mut configs: Vec<(String, String, i8, i8)> = vec![
+        ("num.partitions".into(), flags.partitions.to_string(), TYPE_INT, CONFIG_SOURCE_STATIC_BROKER),
+        (
+            "default.replication.factor".into(),
+            flags.replication_factor.to_string(),
+            TYPE_INT,
+            CONFIG_SOURCE_STATIC_BROKER,
+        ),
+        (
+            "auto.create.topics.enable".into(),
+            flags.auto_create_topics.to_string(),
+            TYPE_BOOLEAN,
+            CONFIG_SOURCE_STATIC_BROKER,
+        ),
+        (
+            "log.retention.hours".into(),
+            (topic_defaults.retention_ms / MS_PER_HOUR).to_string(),
+            TYPE_INT,
+            CONFIG_SOURCE_DEFAULT,
+        ),
+        (
+            "log.roll.hours".into(),
+            (topic_defaults.segment_ms / MS_PER_HOUR).to_string(),
+            TYPE_INT,
+            CONFIG_SOURCE_DEFAULT,
+        ),
+    ];
+    for key in sluice_meta::topic_config::TOPIC_CONFIG_KEYS {
+        if let Some(name) = broker_synonym(key) {
+            let (value, source) = broker_value(broker, key);
+            configs.push((name.into(), value, config_type(key), source));
         }
-    })
-    .collect()
+    }
+    configs
+        .into_iter()
+        .filter(|(name, _, _, _)| wanted(name))
+        .map(|(name, value, kind, source)| {
+            let synonyms = if include_synonyms { vec![synonym(&name, value.clone(), source)] } else { Vec::new() };
+            let result = entry(&name, value, source, version).with_read_only(true).with_synonyms(synonyms);
+            if version >= 3 {
+                result.with_config_type(kind)
+            } else {
+                result
+            }
+        })
+        .collect()
 }
 
 /// Proposes `command`, or applies it to a copy of `view` when `validate_only`.
@@ -243,27 +326,73 @@ pub async fn alter_configs(broker: &Broker, request: AlterConfigsRequest) -> Alt
     AlterConfigsResponse::default().with_responses(responses)
 }
 
-/// Answers IncrementalAlterConfigs: SET and DELETE of single keys.
+/// The value of a list config after APPEND (`append`) or SUBTRACT of the comma-separated
+/// `items` to or from `current` (Kafka's `ConfigAdminManager.prepareIncrementalConfigs`).
+fn list_operation(current: &str, items: &str, append: bool) -> String {
+    let split = |text: &str| -> Vec<String> {
+        text.split(',').map(str::trim).filter(|item| !item.is_empty()).map(String::from).collect()
+    };
+    let mut values = split(current);
+    let items = split(items);
+    if append {
+        for item in items {
+            if !values.contains(&item) {
+                values.push(item);
+            }
+        }
+    } else {
+        values.retain(|value| !items.contains(value));
+    }
+    values.join(",")
+}
+
+/// Answers IncrementalAlterConfigs: SET, DELETE, and APPEND / SUBTRACT on list configs.
 pub async fn incremental_alter_configs(
     broker: &Broker,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
+    let defaults = sluice_meta::topic_config::TopicConfig::default();
     for resource in &request.resources {
         let (code, message) = if resource.resource_type != RESOURCE_TOPIC {
             broker_resource_refused()
         } else {
+            let current = broker.view().topics.get(resource.resource_name.as_str()).map(|t| t.config_overrides.clone());
             let mut set = BTreeMap::new();
             let mut delete = Vec::new();
             let mut refused = None;
             for config in &resource.configs {
+                let name = config.name.to_string();
                 match (config.config_operation, &config.value) {
                     (OP_SET, Some(value)) => {
-                        set.insert(config.name.to_string(), value.to_string());
+                        delete.retain(|key| key != &name);
+                        set.insert(name, value.to_string());
                     }
-                    (OP_DELETE, _) => delete.push(config.name.to_string()),
+                    (OP_DELETE, _) => {
+                        set.remove(&name);
+                        delete.push(name);
+                    }
                     (OP_SET, None) => refused = Some("SET needs a value"),
-                    _ => refused = Some("only SET and DELETE are supported"),
+                    (OP_APPEND | OP_SUBTRACT, _) if config_type(&name) != TYPE_LIST => {
+                        refused = Some("APPEND and SUBTRACT apply to list configs only (cleanup.policy)")
+                    }
+                    (operation @ (OP_APPEND | OP_SUBTRACT), value) => {
+                        // The value before this operation: set earlier in this request, else
+                        // the topic's override (unless deleted earlier here), else the default.
+                        let before = set
+                            .get(&name)
+                            .cloned()
+                            .or_else(|| {
+                                let deleted = delete.contains(&name);
+                                current.as_ref().and_then(|c| c.get(&name)).filter(|_| !deleted).cloned()
+                            })
+                            .or_else(|| defaults.get(&name))
+                            .unwrap_or_default();
+                        let after = list_operation(&before, value.as_deref().unwrap_or(""), operation == OP_APPEND);
+                        delete.retain(|key| key != &name);
+                        set.insert(name, after);
+                    }
+                    _ => refused = Some("unknown operation: expected SET, DELETE, APPEND or SUBTRACT"),
                 }
             }
             match refused {
@@ -283,4 +412,20 @@ pub async fn incremental_alter_configs(
         );
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list_operation;
+
+    /// APPEND adds the items not already there, in order; SUBTRACT removes the given ones
+    /// (the sequence AdminTest.topicConfigsWithSourcesAndIncrementalAlter drives on Kafka).
+    #[test]
+    fn list_operations_follow_kafka() {
+        assert_eq!(list_operation("delete", "compact", true), "delete,compact");
+        assert_eq!(list_operation("delete,compact", "compact", true), "delete,compact");
+        assert_eq!(list_operation("delete,compact", "delete", false), "compact");
+        assert_eq!(list_operation("compact", "delete,compact", false), "");
+        assert_eq!(list_operation("", "compact, delete", true), "compact,delete");
+    }
 }

@@ -26,7 +26,7 @@ use sluice_proto::kafka_protocol::protocol::StrBytes;
 use crate::broker::Broker;
 use crate::coordinator::{partition_for, Shard, OFFSETS_TOPIC};
 use crate::handlers::metadata::split_host_port;
-use crate::handlers::{since, str_bytes};
+use crate::handlers::{authorized_operations, since, str_bytes};
 use crate::kafka_code;
 
 /// INVALID_GROUP_ID: an empty group id (not retriable).
@@ -350,7 +350,12 @@ pub async fn describe_groups(broker: &Broker, version: i16, request: DescribeGro
     let view = broker.view();
     let mut groups = Vec::with_capacity(request.groups.len());
     for group_id in &request.groups {
-        let described = DescribedGroup::default().with_group_id(group_id.clone()).with_authorized_operations(i32::MIN);
+        let described = DescribedGroup::default().with_group_id(group_id.clone()).with_authorized_operations(
+            authorized_operations::when_asked(
+                version >= 3 && request.include_authorized_operations,
+                authorized_operations::GROUP,
+            ),
+        );
         let shard = match broker.groups.shard_for(&view, group_id) {
             Ok(shard) => shard,
             Err(code) => {

@@ -1,5 +1,6 @@
 //! Metadata: brokers, controller, cluster id, and the topics asked for (all of them when the
-//! request says so), with each partition's leader, leader epoch, replicas and ISR.
+//! request says so), with each partition's leader, leader epoch, replicas and ISR, and, when
+//! asked, the authorized operations on each topic and the cluster (`authorized_operations`).
 //!
 //! Auto topic creation (Kafka's `auto.create.topics.enable`, on by default, with
 //! `num.partitions` partitions and `default.replication.factor`): a requested topic that does
@@ -18,7 +19,7 @@ use sluice_proto::kafka_protocol::messages::{BrokerId as WireBrokerId, MetadataR
 use uuid::Uuid;
 
 use crate::broker::Broker;
-use crate::handlers::{since, str_bytes};
+use crate::handlers::{authorized_operations, since, str_bytes};
 use crate::kafka_code;
 
 /// Answers a Metadata request of `version`.
@@ -43,7 +44,7 @@ pub async fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> 
     let offline_here = OfflineHere { broker_id: broker.node_id, partitions: broker.partitions.failed_to_open() };
     let topic_metadata =
         |view: &MetadataView, topic: &TopicRecord, version: i16| topic_metadata(view, topic, version, &offline_here);
-    let topics = if all_topics {
+    let topics: Vec<MetadataResponseTopic> = if all_topics {
         view.topics.values().map(|topic| topic_metadata(&view, topic, version)).collect()
     } else {
         let requested = request.topics.as_deref().unwrap_or_default();
@@ -67,8 +68,29 @@ pub async fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> 
             })
             .collect()
     };
+    // Authorized operations (v8+), for the topics found, when asked.
+    let topic_operations = authorized_operations::when_asked(
+        version >= 8 && request.include_topic_authorized_operations,
+        authorized_operations::TOPIC,
+    );
+    let topics = topics
+        .into_iter()
+        .map(|topic| {
+            if topic.error_code == kafka_code::NONE {
+                topic.with_topic_authorized_operations(topic_operations)
+            } else {
+                topic
+            }
+        })
+        .collect();
+    // The cluster's are in Metadata v8–v10 only (DescribeCluster carries them from v11 on).
+    let cluster_operations = authorized_operations::when_asked(
+        (8..=10).contains(&version) && request.include_cluster_authorized_operations,
+        authorized_operations::CLUSTER,
+    );
     MetadataResponse::default()
         .with_brokers(brokers(&view, version))
+        .with_cluster_authorized_operations(cluster_operations)
         .with_cluster_id(since(version, 2, Some(str_bytes(broker.cluster_id.clone())), None))
         .with_controller_id(WireBrokerId(since(
             version,

@@ -3,12 +3,15 @@
 //! partition layer sees plain values.
 
 pub mod admin;
+pub mod authorized_operations;
 pub mod configs;
+pub mod describe_producers;
 pub mod elect;
 pub mod fetch;
 pub mod groups;
 pub mod leader_epoch;
 pub mod list_offsets;
+pub mod log_dirs;
 pub mod metadata;
 pub mod offsets;
 pub mod produce;

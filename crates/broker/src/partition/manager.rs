@@ -197,6 +197,11 @@ impl PartitionManager {
         }
     }
 
+    /// The directory every partition's log directory is in (`DATA_DIR/logs`).
+    pub fn logs_dir(&self) -> &Path {
+        &self.logs_dir
+    }
+
     /// The open partition, if this broker hosts it.
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         let partitions = self.partitions.read().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -36,7 +36,7 @@ use uuid::Uuid;
 
 use crate::error::PartitionError;
 use crate::kafka_code;
-use crate::partition::producer_state::{ProducerBatch, ProducerStates, SequenceCheck};
+use crate::partition::producer_state::{ActiveProducer, ProducerBatch, ProducerStates, SequenceCheck};
 use crate::partition::replica::{self, FollowerProgress};
 
 /// Name of the file in a partition directory that records which topic id the directory
@@ -585,6 +585,7 @@ impl Partition {
                     producer_epoch: header.producer_epoch,
                     base_sequence: header.base_sequence,
                     last_offset_delta: header.last_offset_delta,
+                    max_timestamp: header.max_timestamp,
                 };
                 state.producers.record(&batch, header.base_offset, header.last_offset());
             }
@@ -671,9 +672,10 @@ impl Partition {
         }
     }
 
-    /// ListOffsets: `-2` earliest, `-1` latest (the high watermark), otherwise the first
-    /// record at or after the timestamp; `None` when there is none. Returns (offset,
-    /// timestamp, leader epoch of that offset). Blocking (may read one batch).
+    /// ListOffsets: `-2` earliest, `-1` latest (the high watermark), `-3` the first record
+    /// with the largest timestamp, otherwise the first record at or after the timestamp;
+    /// (-1, -1, -1) when there is none below the high watermark. Returns (offset, timestamp,
+    /// leader epoch of that offset). Blocking (may read one batch).
     pub fn offset_for(&self, timestamp: i64, current_leader_epoch: i32) -> Result<(i64, i64, i32), PartitionError> {
         let state = self.lock();
         check_leader(&state, self.local_broker)?;
@@ -693,6 +695,10 @@ impl Partition {
                 (offset, -1, epoch_of(offset))
             }
             LATEST_TIMESTAMP => (log.high_watermark(), -1, state.leadership.leader_epoch),
+            MAX_TIMESTAMP => match log.offset_of_max_timestamp()? {
+                Some((offset, found)) if offset < log.high_watermark() => (offset, found, epoch_of(offset)),
+                _ => (-1, -1, -1),
+            },
             timestamp => match log.offset_for_timestamp(timestamp)? {
                 Some((offset, found)) if offset < log.high_watermark() => (offset, found, epoch_of(offset)),
                 _ => (-1, -1, -1),
@@ -786,6 +792,19 @@ impl Partition {
         state.log.as_ref().map(|log| (log.log_start_offset(), log.log_end_offset(), log.size_bytes()))
     }
 
+    /// The idempotent producers with state here, by producer id (DescribeProducers). Only the
+    /// leader answers, as in Kafka.
+    pub fn active_producers(&self) -> Result<Vec<ActiveProducer>, PartitionError> {
+        let state = self.lock();
+        check_leader(&state, self.local_broker)?;
+        Ok(state.producers.active())
+    }
+
+    /// Bytes of the log's segment files (DescribeLogDirs); `None` while the log is not open.
+    pub fn size_bytes(&self) -> Option<u64> {
+        self.lock().log.as_ref().map(|log| log.size_bytes())
+    }
+
     /// Log end offset, high watermark and log start offset (for tests and the admin page).
     pub fn offsets(&self) -> Option<(i64, i64, i64)> {
         let state = self.lock();
@@ -872,6 +891,8 @@ const BATCH_MAGIC: i8 = 2;
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 /// ListOffsets' special timestamp for the latest offset.
 pub const LATEST_TIMESTAMP: i64 = -1;
+/// ListOffsets' special timestamp (v7+) for the first record with the largest timestamp.
+pub const MAX_TIMESTAMP: i64 = -3;
 
 fn check_leader(state: &State, local_broker: BrokerId) -> Result<(), PartitionError> {
     if state.log.is_none() || state.leadership.leader != Some(local_broker) {
@@ -923,6 +944,7 @@ fn producer_batches(records: &[u8]) -> Result<Vec<ProducerBatch>, LogError> {
             producer_epoch: header.producer_epoch,
             base_sequence: header.base_sequence,
             last_offset_delta: header.last_offset_delta,
+            max_timestamp: header.max_timestamp,
         };
         let framed = total >= BATCH_HEADER_BYTES;
         let Some(bytes) = records.get(position..position + total).filter(|_| framed) else {
@@ -955,6 +977,7 @@ fn rebuild_producer_states(log: &Log) -> Result<ProducerStates, LogError> {
             producer_epoch: header.producer_epoch,
             base_sequence: header.base_sequence,
             last_offset_delta: header.last_offset_delta,
+            max_timestamp: header.max_timestamp,
         };
         states.record(&batch, header.base_offset, header.last_offset());
         true

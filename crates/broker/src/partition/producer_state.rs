@@ -43,6 +43,8 @@ pub struct ProducerBatch {
     pub base_sequence: i32,
     /// `record_count - 1` (the header's last offset delta).
     pub last_offset_delta: i32,
+    /// The header's max timestamp (DescribeProducers' last timestamp).
+    pub max_timestamp: i64,
 }
 
 impl ProducerBatch {
@@ -70,8 +72,23 @@ struct AppendedBatch {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<AppendedBatch>,
+    /// Max timestamp of the last batch appended.
+    last_timestamp: i64,
     /// Order of the last append, for evicting the least recently used producer.
     last_touch: u64,
+}
+
+/// One producer's state as DescribeProducers reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveProducer {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Its current epoch.
+    pub producer_epoch: i16,
+    /// Sequence of the last record appended.
+    pub last_sequence: i32,
+    /// Max timestamp of the last batch appended.
+    pub last_timestamp: i64,
 }
 
 /// What to do with an incoming batch.
@@ -161,8 +178,10 @@ impl ProducerStates {
         let entry = self.producers.entry(batch.producer_id).or_insert_with(|| ProducerEntry {
             epoch: batch.producer_epoch,
             batches: VecDeque::with_capacity(BATCHES_REMEMBERED_PER_PRODUCER),
+            last_timestamp: batch.max_timestamp,
             last_touch: touch,
         });
+        entry.last_timestamp = batch.max_timestamp;
         if batch.producer_epoch != entry.epoch {
             entry.epoch = batch.producer_epoch;
             entry.batches.clear();
@@ -180,6 +199,25 @@ impl ProducerStates {
         if self.producers.len() > PRODUCERS_PER_PARTITION_MAX {
             self.evict_least_recent();
         }
+    }
+
+    /// Every producer with state, by producer id (DescribeProducers).
+    pub fn active(&self) -> Vec<ActiveProducer> {
+        let mut active: Vec<ActiveProducer> = self
+            .producers
+            .iter()
+            .filter_map(|(id, entry)| {
+                let last = entry.batches.back()?;
+                Some(ActiveProducer {
+                    producer_id: *id,
+                    producer_epoch: entry.epoch,
+                    last_sequence: last.last_sequence,
+                    last_timestamp: entry.last_timestamp,
+                })
+            })
+            .collect();
+        active.sort_by_key(|producer| producer.producer_id);
+        active
     }
 
     fn evict_least_recent(&mut self) {
@@ -200,7 +238,7 @@ mod tests {
     use super::*;
 
     fn batch(producer_id: i64, producer_epoch: i16, base_sequence: i32, records: i32) -> ProducerBatch {
-        ProducerBatch { producer_id, producer_epoch, base_sequence, last_offset_delta: records - 1 }
+        ProducerBatch { producer_id, producer_epoch, base_sequence, last_offset_delta: records - 1, max_timestamp: 0 }
     }
 
     #[test]
@@ -271,5 +309,26 @@ mod tests {
         // Producer 0 was forgotten: any sequence is accepted again.
         assert_eq!(states.check(&batch(0, 0, 77, 1)), SequenceCheck::Append);
         assert_eq!(states.check(&batch(1, 0, 0, 1)), SequenceCheck::Duplicate { first_offset: 1, last_offset: 1 });
+    }
+
+    /// DescribeProducers' view: one entry per producer, by id, with the epoch, the last
+    /// record's sequence and the last batch's max timestamp; a new epoch starts over.
+    #[test]
+    fn active_producers_report_their_last_batch() {
+        let mut states = ProducerStates::default();
+        states.record(&ProducerBatch { max_timestamp: 100, ..batch(9, 0, 0, 3) }, 0, 2);
+        states.record(&ProducerBatch { max_timestamp: 250, ..batch(9, 0, 3, 2) }, 3, 4);
+        states.record(&ProducerBatch { max_timestamp: 120, ..batch(4, 1, 0, 1) }, 5, 5);
+        states.record(&batch(NO_PRODUCER_ID, 0, -1, 1), 6, 6);
+        let active = |states: &ProducerStates| {
+            states
+                .active()
+                .iter()
+                .map(|p| (p.producer_id, p.producer_epoch, p.last_sequence, p.last_timestamp))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(active(&states), vec![(4, 1, 0, 120), (9, 0, 4, 250)]);
+        states.record(&ProducerBatch { max_timestamp: 300, ..batch(9, 1, 0, 1) }, 7, 7);
+        assert_eq!(active(&states), vec![(4, 1, 0, 120), (9, 1, 0, 300)]);
     }
 }
