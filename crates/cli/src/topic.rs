@@ -128,6 +128,8 @@ struct PartitionJson {
     offline_replicas: Vec<i32>,
     log_start_offset: Option<i64>,
     log_end_offset: Option<i64>,
+    /// Bytes of the leader's replica on disk (DescribeLogDirs); `None` if it did not answer.
+    size_bytes: Option<u64>,
     /// Records behind the leader, by replica (`None`: the replica did not answer).
     replica_lag: BTreeMap<i32, Option<i64>>,
 }
@@ -149,6 +151,7 @@ async fn describe(
     let topic = admin.describe_topic(name).await?;
     let configs = admin.describe_configs(name).await?;
     let log_ends = admin.replica_log_ends(&topic).await?;
+    let sizes = admin.replica_sizes(&topic).await?;
     let mut partitions = Vec::with_capacity(topic.partitions.len());
     for partition in &topic.partitions {
         // The leader's answer; `None` for a partition without a leader now.
@@ -163,6 +166,7 @@ async fn describe(
             offline_replicas: partition.offline_replicas.clone(),
             log_start_offset: start,
             log_end_offset: end,
+            size_bytes: sizes.get(&partition.partition).and_then(|by_broker| by_broker.get(&partition.leader)).copied(),
             replica_lag: replica_lags(partition, log_ends.get(&partition.partition)),
         });
     }
@@ -192,7 +196,7 @@ fn describe_text(out: &mut impl Write, topic: &TopicJson) -> std::io::Result<()>
             .collect();
         writeln!(
             out,
-            "  partition {:>4}  leader {:>3}  epoch {:>3}  replicas {:?}  isr {:?}  offsets {}..{}  lag {}",
+            "  partition {:>4}  leader {:>3}  epoch {:>3}  replicas {:?}  isr {:?}  offsets {}..{}  size {}  lag {}",
             partition.partition,
             partition.leader,
             partition.leader_epoch,
@@ -200,6 +204,7 @@ fn describe_text(out: &mut impl Write, topic: &TopicJson) -> std::io::Result<()>
             partition.isr,
             offset(partition.log_start_offset),
             offset(partition.log_end_offset),
+            partition.size_bytes.map_or_else(|| "?".to_string(), |b| b.to_string()),
             lags.join(" ")
         )?;
     }

@@ -157,6 +157,9 @@ async fn topics_take_broker_defaults_validate_alters_and_print_json() {
         serde_json::from_str(&stdout(&run(b, &["topic", "describe", "defaults", "--json"], None).await)).unwrap();
     let partition1 = &described["partitions"][1];
     assert_eq!((&partition1["log_start_offset"], &partition1["log_end_offset"]), (&0.into(), &2.into()), "{described}");
+    // Sizes from DescribeLogDirs: the partition with two records holds more than the empty one.
+    let size = |p: usize| described["partitions"][p]["size_bytes"].as_u64().expect("size_bytes");
+    assert!(size(1) > size(0), "{described}");
     let configs = described["configs"].as_array().unwrap();
     let source = |name: &str| configs.iter().find(|c| c["name"] == name).map(|c| c["source"].clone()).unwrap();
     assert_eq!(source("retention.ms"), "TOPIC_CONFIG");

@@ -260,6 +260,36 @@ impl Admin {
         Ok(answers)
     }
 
+    /// Each replica's size on disk, asked of every replica's broker with DescribeLogDirs:
+    /// partition → broker → bytes. Brokers that cannot be reached are left out.
+    pub async fn replica_sizes(&self, topic: &TopicInfo) -> Result<BTreeMap<i32, BTreeMap<i32, u64>>> {
+        use sluice_proto::kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+        use sluice_proto::kafka_protocol::messages::DescribeLogDirsRequest;
+        let mut by_broker: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+        for partition in &topic.partitions {
+            for replica in &partition.replicas {
+                by_broker.entry(*replica).or_default().push(partition.partition);
+            }
+        }
+        let mut sizes: BTreeMap<i32, BTreeMap<i32, u64>> = BTreeMap::new();
+        for (broker, partitions) in by_broker {
+            let request = DescribeLogDirsRequest::default().with_topics(Some(vec![DescribableLogDirTopic::default()
+                .with_topic(topic_name(&topic.name))
+                .with_partitions(partitions)]));
+            let Ok(response) = self.cluster.call_broker(broker, &request).await else { continue };
+            for answer in response.results.iter().filter(|dir| dir.error_code == 0) {
+                for partition in
+                    answer.topics.iter().filter(|t| t.name.0.as_str() == topic.name).flat_map(|t| &t.partitions)
+                {
+                    if let Ok(size) = u64::try_from(partition.partition_size) {
+                        sizes.entry(partition.partition_index).or_default().insert(broker, size);
+                    }
+                }
+            }
+        }
+        Ok(sizes)
+    }
+
     /// Raises `topic`'s partition count to `count`.
     pub async fn create_partitions(&self, topic: &str, count: i32) -> Result<()> {
         self.create_partitions_checked(topic, count, false).await

@@ -45,6 +45,7 @@ pub const CLIENT_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::ElectLeaders, 1, 2),
+    (ApiKey::DescribeLogDirs, 1, 4),
     // Consumer groups (`crate::group`). FindCoordinator v1 is the first with a key type,
     // JoinGroup v1 the first with a rebalance timeout, OffsetFetch v2 the first that fetches
     // every committed offset of a group (null topics).
