@@ -12,13 +12,19 @@
 //! - a fenced broker heard from again with its current epoch is unfenced
 //!   ([`Command::UnfenceBroker`]), and leads the offline partitions whose ISR it is in.
 //!
-//! A newly elected leader has heard nobody yet: it counts every live broker as heard half a
-//! session timeout before its election ([`ELECTION_GRACE_PERCENT`]), so a leader change alone
-//! fences nobody (live brokers find the new leader within a few heartbeats), while a broker that
-//! died with the old leader — the usual case when a whole node is lost — is fenced half a
-//! session timeout after the election instead of a whole one. A registration counts as hearing
-//! from the broker (it is live from the moment it registered), but never unfences: only a
-//! heartbeat does.
+//! A newly elected leader has heard nobody yet: it counts every live broker as heard at its
+//! election ([`ELECTION_GRACE_PERCENT`] of a session timeout, as Kafka's controller resets
+//! every broker's session when it becomes active), so a leader change alone fences nobody: live
+//! brokers find the new leader within a few heartbeats, even those whose heartbeats were stuck
+//! in a forward to the old leader. (With half a session timeout, the chaos campaign saw a new
+//! leader fence all three brokers, itself included, 20–50 ms before their first heartbeats
+//! reached it; issue 12, bug B2.) A broker that died with the old leader is fenced a session
+//! timeout after the election. A registration counts as hearing from the broker (it is live
+//! from the moment it registered), but never unfences: only a heartbeat does.
+//!
+//! The controller never fences the broker of its own process: that one is evidently running
+//! (its own heartbeats may still be stuck in a forward to a previous leader). It fences itself
+//! only through a controlled shutdown, which is not a liveness decision.
 //!
 //! The controller does the same after a stall of its own (its process paused, or starved of
 //! CPU, for longer than half a session timeout between two ticks): heartbeats that arrived, or
@@ -75,8 +81,9 @@ pub const LEADER_IMBALANCE_CHECK_INTERVAL_MS: u64 = 30_000;
 pub const CONTROLLER_TICK_MS: u64 = 100;
 
 /// Share of the session timeout, in percent, that a newly elected leader gives every broker to
-/// send it a first heartbeat. With the defaults: 750 ms, three heartbeat intervals.
-pub const ELECTION_GRACE_PERCENT: u64 = 50;
+/// send it a first heartbeat: the whole of it (1.5 s, six heartbeat intervals, with the
+/// defaults).
+pub const ELECTION_GRACE_PERCENT: u64 = 100;
 
 const _: () = assert!(BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT * 4 <= BROKER_SESSION_TIMEOUT_MS_DEFAULT);
 const _: () = assert!(
@@ -99,15 +106,17 @@ pub struct BrokerSeen {
 ///
 /// `seen` holds the last sign of life per broker, `session_timeout_ms` the fencing deadline.
 /// Pure: the same inputs give the same commands.
+/// `own_broker` is the broker of the controller's own process, never fenced here.
 pub fn liveness_commands(
     view: &MetadataView,
     seen: &BTreeMap<BrokerId, BrokerSeen>,
     session_timeout_ms: u64,
+    own_broker: Option<BrokerId>,
 ) -> Vec<Command> {
     let mut commands = Vec::new();
     for broker in view.brokers.values() {
         let current = seen.get(&broker.broker_id).filter(|s| s.broker_epoch == broker.broker_epoch);
-        let alive = current.is_some_and(|s| s.age_ms <= session_timeout_ms);
+        let alive = own_broker == Some(broker.broker_id) || current.is_some_and(|s| s.age_ms <= session_timeout_ms);
         if !broker.fenced && !alive {
             commands.push(Command::FenceBroker { broker_id: broker.broker_id, broker_epoch: broker.broker_epoch });
         } else if broker.fenced && alive && current.is_some_and(|s| s.heartbeat) {
@@ -300,7 +309,8 @@ pub(crate) async fn run_controller(
             });
         }
         let seen = liveness.observe(&view.view, now);
-        for command in liveness_commands(&view.view, &seen, session_timeout_ms) {
+        let own_broker = BrokerId::try_from(node_id).ok();
+        for command in liveness_commands(&view.view, &seen, session_timeout_ms, own_broker) {
             let broker_id = match &command {
                 Command::FenceBroker { broker_id, .. } | Command::UnfenceBroker { broker_id, .. } => *broker_id,
                 _ => continue,
@@ -356,28 +366,42 @@ mod tests {
         let view = view_with(&[(1, false), (2, false)]);
         let heard = BTreeMap::from([(1, seen(0, 100, true)), (2, seen(1, 2_001, true))]);
         assert_eq!(
-            liveness_commands(&view, &heard, 2_000),
+            liveness_commands(&view, &heard, 2_000, None),
             vec![Command::FenceBroker { broker_id: 2, broker_epoch: 1 }]
         );
     }
 
-    /// A new leader counts every live broker as heard half a session timeout ago: nobody is
-    /// fenced at the election, a broker that stays silent is fenced half a timeout later.
+    /// A new leader counts every live broker as heard at its election: nobody is fenced for a
+    /// session timeout, a broker that stays silent is fenced after it.
     #[test]
-    fn a_new_leader_gives_every_broker_half_a_session_timeout() {
+    fn a_new_leader_gives_every_broker_a_whole_session_timeout() {
         let view = view_with(&[(1, false), (2, true)]);
         let liveness = Liveness::default();
         liveness.record_heartbeat(1, 0);
         let elected = Instant::now();
         liveness.begin_leadership(&view, elected, 2_000);
         let seen = liveness.observe(&view, elected);
-        assert_eq!(seen.get(&1).map(|s| (s.age_ms, s.heartbeat)), Some((1_000, false)));
+        assert_eq!(seen.get(&1).map(|s| (s.age_ms, s.heartbeat)), Some((0, false)));
         assert_eq!(seen.get(&2), None, "a fenced broker is not counted as heard");
-        assert!(liveness_commands(&view, &seen, 2_000).is_empty());
-        let later = liveness.observe(&view, elected + Duration::from_millis(1_001));
+        assert!(liveness_commands(&view, &seen, 2_000, None).is_empty());
+        let almost = liveness.observe(&view, elected + Duration::from_millis(1_999));
+        assert!(liveness_commands(&view, &almost, 2_000, None).is_empty());
+        let later = liveness.observe(&view, elected + Duration::from_millis(2_001));
         assert_eq!(
-            liveness_commands(&view, &later, 2_000),
+            liveness_commands(&view, &later, 2_000, None),
             vec![Command::FenceBroker { broker_id: 1, broker_epoch: 0 }]
+        );
+    }
+
+    /// The controller's own broker is never fenced for silence (its heartbeats may be stuck in
+    /// a forward to an old leader while its process evidently runs); others still are.
+    #[test]
+    fn the_controller_never_fences_its_own_broker() {
+        let view = view_with(&[(1, false), (2, false)]);
+        let silent = BTreeMap::from([(1, seen(0, 5_000, true)), (2, seen(1, 5_000, true))]);
+        assert_eq!(
+            liveness_commands(&view, &silent, 2_000, Some(1)),
+            vec![Command::FenceBroker { broker_id: 2, broker_epoch: 1 }]
         );
     }
 
@@ -387,11 +411,11 @@ mod tests {
         let view = view_with(&[(1, false)]);
         let heard = BTreeMap::from([(1, seen(7, 10, true))]);
         assert_eq!(
-            liveness_commands(&view, &heard, 2_000),
+            liveness_commands(&view, &heard, 2_000, None),
             vec![Command::FenceBroker { broker_id: 1, broker_epoch: 0 }]
         );
         let fenced = view_with(&[(1, true)]);
-        assert!(liveness_commands(&fenced, &heard, 2_000).is_empty());
+        assert!(liveness_commands(&fenced, &heard, 2_000, None).is_empty());
     }
 
     /// A fenced broker heartbeating again is unfenced; a registration alone does not unfence.
@@ -400,11 +424,11 @@ mod tests {
         let view = view_with(&[(1, true)]);
         let heartbeat = BTreeMap::from([(1, seen(0, 10, true))]);
         assert_eq!(
-            liveness_commands(&view, &heartbeat, 2_000),
+            liveness_commands(&view, &heartbeat, 2_000, None),
             vec![Command::UnfenceBroker { broker_id: 1, broker_epoch: 0 }]
         );
         let registration = BTreeMap::from([(1, seen(0, 10, false))]);
-        assert!(liveness_commands(&view, &registration, 2_000).is_empty());
+        assert!(liveness_commands(&view, &registration, 2_000, None).is_empty());
     }
 
     /// A partition led by another replica than its first gets it back once the preferred one is
