@@ -15,7 +15,9 @@ Faults (`kind`):
 - `bridge`: cut the two brokers other than the target from each other; both still see it;
 - `loss`: the target drops a share (`percent`) of every packet it sends (one-way);
 - `slow`: what the target sends is rate-limited (`rate`) and queued up to `latency` (one-way;
-  netns.py says why this and not netem).
+  netns.py says why this and not netem);
+- `kill+isolate`: two faults at once: the target is SIGKILLed and another broker isolated, so
+  one broker is left alone: no metadata quorum, no acks=all write; both healed together.
 
 Targets (`target`), resolved when the fault is injected (who leads changes during the run):
 `partition-leader` (the leader of `partition` of the main topic), `metadata-leader` (the
@@ -31,7 +33,7 @@ RECOVERY_TIMEOUT_S = 90
 QUIET_S = (3.0, 8.0)
 PAUSE_LONG_S = 7.0
 
-KINDS = ["kill", "kill", "pause", "isolate", "bridge", "loss", "slow"]
+KINDS = ["kill", "kill", "pause", "isolate", "bridge", "loss", "slow", "kill+isolate"]
 TARGETS = ["partition-leader", "metadata-leader", "coordinator", "node"]
 HOLD_S = {  # (low, high) seconds a fault stays before it is healed
     "kill": (2.0, 10.0),
@@ -40,6 +42,7 @@ HOLD_S = {  # (low, high) seconds a fault stays before it is healed
     "bridge": (5.0, 15.0),
     "loss": (5.0, 15.0),
     "slow": (5.0, 15.0),
+    "kill+isolate": (4.0, 12.0),
 }
 
 
@@ -151,6 +154,11 @@ class Nemesis:
         elif kind == "slow":
             record["rate"], record["latency"] = step["rate"], step["latency"]
             self.network.slow(victim, step["rate"], step["latency"])
+        elif kind == "kill+isolate":
+            other = step["node"] if step["node"] != victim else victim % len(self.cluster.brokers) + 1
+            record["isolated"] = other
+            broker.kill()
+            self.network.isolate(other)
         self.log(f"step {index}: {kind} broker {victim} ({resolved_as}) for {step['hold_s']} s")
         time.sleep(step["hold_s"])
         record["healed_at"] = time.time()
