@@ -162,3 +162,13 @@ def check_commits(consumers, ends):
                 violations.append(("above the high watermark", tp, {"offset": hw}, entry))
     return verdict(violations, lambda v: {"kind": v[0], "topic": v[1][0], "partition": v[1][1],
                                           "earlier": v[2], "commit": v[3]})
+
+
+def check_group_consumed(acks, consumers):
+    """Once the group has caught up with the final high watermarks, every acknowledged record
+    was polled by some member: a commit that ran ahead of what its member had polled would
+    make the next owner of the partition start past records nobody consumed."""
+    polled = {e["value"] for events in consumers.values() for e in events if e["event"] == "poll"}
+    missed = [a for a in acks if "error" not in a and a["value"] not in polled]
+    return verdict(missed, lambda a: {"ack": a})
+

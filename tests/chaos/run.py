@@ -205,6 +205,10 @@ def run(args, out):
                      for name in os.listdir(out) if name.startswith("consumer-")}
         results = checker.check(acks, log_records, ends, consumers)
         results["replicas"] = check_replicas(cluster, ends)
+        if consumed:
+            results["group_consumed"] = checker.check_group_consumed(acks, consumers)
+        else:  # the group never reached the final high watermarks: an availability finding
+            summary["group_consumed"] = f"not checked: the group did not catch up within {CATCH_UP_TIMEOUT_S} s"
         if read_problems:
             results["final_read"] = {"ok": False, "count": len(read_problems), "first": read_problems[0]}
         failovers = failover_times(chaos.history, acks)

@@ -133,3 +133,12 @@ def test_a_seed_always_names_the_same_schedule_and_fills_the_run():
         assert low <= step["hold_s"] <= high
         if step["kind"] == "pause":
             assert step["hold_s"] > 1.5  # longer than the broker session timeout
+
+
+def test_an_acknowledged_record_no_member_polled_is_unconsumed():
+    acks, log, ends = clean_history(3)
+    polls = [{"event": "poll", "topic": "t", "partition": 0, "offset": o, "value": f"p-{o}"} for o in (0, 2)]
+    verdict = checker.check_group_consumed(acks, {"m0": polls})
+    assert not verdict["ok"] and verdict["first"]["ack"]["value"] == "p-1"
+    polls.append({"event": "poll", "topic": "t", "partition": 0, "offset": 1, "value": "p-1"})
+    assert checker.check_group_consumed(acks, {"m0": polls})["ok"]
