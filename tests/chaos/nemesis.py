@@ -10,6 +10,8 @@ Faults (`kind`):
 - `kill`: SIGKILL the target, restart it after `hold_s` with the same data;
 - `pause`: SIGSTOP the target for `hold_s` (always longer than the broker session timeout of
   1.5 s; from PAUSE_LONG_S on also longer than the consumers' 6 s session timeout), SIGCONT;
+- `pause-short`: SIGSTOP for 1–2.5 s, around the broker session timeout (1.5 s): the broker
+  may be fenced just as it resumes, or not at all (a long GC pause);
 - `isolate`: cut the target from both other brokers (with three brokers this is the
   minority/majority split);
 - `bridge`: cut the two brokers other than the target from each other; both still see it;
@@ -33,11 +35,12 @@ RECOVERY_TIMEOUT_S = 90
 QUIET_S = (3.0, 8.0)
 PAUSE_LONG_S = 7.0
 
-KINDS = ["kill", "kill", "pause", "isolate", "bridge", "loss", "slow", "kill+isolate"]
+KINDS = ["kill", "kill", "pause", "pause-short", "isolate", "bridge", "loss", "slow", "kill+isolate"]
 TARGETS = ["partition-leader", "metadata-leader", "coordinator", "node"]
 HOLD_S = {  # (low, high) seconds a fault stays before it is healed
     "kill": (2.0, 10.0),
     "pause": (3.0, 12.0),
+    "pause-short": (1.0, 2.5),
     "isolate": (5.0, 15.0),
     "bridge": (5.0, 15.0),
     "loss": (5.0, 15.0),
@@ -142,7 +145,7 @@ class Nemesis:
         record["injected_at"] = time.time()
         if kind == "kill":
             broker.kill()
-        elif kind == "pause":
+        elif kind in ("pause", "pause-short"):
             broker.pause()
         elif kind == "isolate":
             self.network.isolate(victim)

@@ -54,16 +54,22 @@ def log(message):
     print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+# The faults whose figure is a failover: the victim is out for longer than the session timeout
+# and the two others can elect. (kill+isolate leaves no quorum until it heals; a short pause
+# may end before any fencing.)
+SINGLE_LEADER_FAULTS = ("kill", "pause", "isolate")
+
+
 def failover_times(history, acks):
     """Per leader-affecting fault (kill, pause, isolate): for each partition the victim led just
     before it, the time from the fault to the first acknowledgement of a record of that
     partition sent after the fault; the fault's figure is the slowest of its partitions.
-    Returns {"all": [...] (single faults), kind: [...]} (seconds). A fault healed before any new leader served
+    Returns {"all": [...] (SINGLE_LEADER_FAULTS), kind: [...]} (seconds). A fault healed before any new leader served
     counts with its whole duration: the figure is when writes resumed, by failover or by heal."""
     acked = [a for a in acks if "error" not in a]
     times = {"all": []}
     for fault in history:
-        if fault["kind"] not in ("kill", "pause", "isolate", "kill+isolate"):
+        if fault["kind"] not in ("kill", "pause", "pause-short", "isolate", "kill+isolate"):
             continue
         led = [tp for tp, leader in fault["leaders_before"].items() if leader == fault["node"]]
         gaps = []
@@ -75,7 +81,7 @@ def failover_times(history, acks):
         fault["partitions_led"] = led
         fault["failover_s"] = None if not gaps or None in gaps else max(gaps)
         if fault["failover_s"] is not None:
-            if fault["kind"] != "kill+isolate":  # no writes are possible until it heals
+            if fault["kind"] in SINGLE_LEADER_FAULTS:
                 times["all"].append(fault["failover_s"])
             times.setdefault(fault["kind"], []).append(fault["failover_s"])
     return times

@@ -133,6 +133,8 @@ def test_a_seed_always_names_the_same_schedule_and_fills_the_run():
         assert low <= step["hold_s"] <= high
         if step["kind"] == "pause":
             assert step["hold_s"] > 1.5  # longer than the broker session timeout
+    kinds = {s["kind"] for seed in range(20) for s in nemesis.schedule(seed, 300, partitions=4)}
+    assert kinds == set(nemesis.HOLD_S)  # every kind is drawn
 
 
 def test_an_acknowledged_record_no_member_polled_is_unconsumed():
