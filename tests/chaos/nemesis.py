@@ -98,6 +98,7 @@ class Nemesis:
         self.topics = topics
         self.log = log  # callable(str)
         self.history = []
+        self.crashes = []  # brokers that exited without being killed: {"node", "code", "at"}
 
     def resolve(self, step):
         """The broker the step aims at now; a role nobody holds right now falls back to the
@@ -137,6 +138,7 @@ class Nemesis:
             self.run_step(index, step)
 
     def run_step(self, index, step):
+        self.heal()  # restarts a broker that exited on its own since the last step (recorded)
         victim, resolved_as = self.resolve(step)
         record = {"step": index, "kind": step["kind"], "target": step["target"], "resolved_as": resolved_as,
                   "node": victim, "hold_s": step["hold_s"], "leaders_before": self.leaderships()}
@@ -176,8 +178,19 @@ class Nemesis:
             self.log(f"step {index}: NOT recovered within {RECOVERY_TIMEOUT_S} s after healing: {error}")
         self.history.append(record)
 
+    def note_crashes(self):
+        """Records every broker process that exited on its own (a panic, an abort): the harness
+        only ever SIGKILLs, and then forgets the process."""
+        for broker in self.cluster.brokers.values():
+            if broker.process is not None and broker.process.poll() is not None:
+                crash = {"node": broker.node, "code": broker.process.returncode, "at": time.time()}
+                self.crashes.append(crash)
+                self.log(f"broker {broker.node} exited on its own with code {crash['code']} (see {broker.log_path})")
+                broker.process = None
+
     def heal(self):
         """Undoes every fault: network back, paused brokers resumed, dead brokers restarted."""
+        self.note_crashes()
         self.network.heal()
         for broker in self.cluster.brokers.values():
             if broker.paused:

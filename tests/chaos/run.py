@@ -203,6 +203,7 @@ def run(args, out):
         summary["consumers_caught_up"] = consumed
         log(f"final read: {summary['final_read']['records']} records; group caught up: {consumed}")
 
+        chaos.note_crashes()
         summary["broker_exit_codes"] = cluster.stop()
 
         acks = [line for name in sorted(os.listdir(out)) if name.startswith("acks-")
@@ -211,6 +212,9 @@ def run(args, out):
                      for name in os.listdir(out) if name.startswith("consumer-")}
         results = checker.check(acks, log_records, ends, consumers)
         results["replicas"] = check_replicas(cluster, ends)
+        results["no_crash"] = checker.verdict(chaos.crashes, lambda c: c)
+        unclean = [{"node": n, "code": c} for n, c in summary["broker_exit_codes"].items() if c != 0]
+        results["clean_shutdown"] = checker.verdict(unclean, lambda u: u)
         if consumed:
             results["group_consumed"] = checker.check_group_consumed(acks, consumers)
         else:  # the group never reached the final high watermarks: an availability finding
