@@ -2,6 +2,7 @@
 the checks. See docs/reliability.md for what is checked and how to rerun a seed.
 
     python tests/chaos/run.py --seed SEED --minutes MINUTES [--out DIR]
+    python tests/chaos/run.py --recheck DIR     # the checks again, on a finished run
 
 Prints the seed and the whole fault schedule first, then each fault as it happens, then one
 JSON summary (also written to DIR/summary.json). Exit status: 0 all checks passed, 1 a check
@@ -92,14 +93,14 @@ def spread(times):
             "max": max(times) if times else None}
 
 
-def check_replicas(cluster, ends):
+def check_replicas(data_dirs, ends):
     """Every replica of every partition holds the same batches (offsets, epochs, CRC-32C)
     below the high watermark of the final read, read from the segment files."""
     violations = []
     for (topic, partition), hw in ends.items():
         copies = {}
-        for node, broker in cluster.brokers.items():
-            directory = os.path.join(broker.data_dir, "logs", f"{topic}-{partition}")
+        for node, data_dir in data_dirs.items():
+            directory = os.path.join(data_dir, "logs", f"{topic}-{partition}")
             if os.path.isdir(directory):
                 copies[node] = segments.up_to(segments.batches(directory), hw)
         if len(copies) != 3:
@@ -121,6 +122,32 @@ def check_replicas(cluster, ends):
                                    "reference": copies[reference_node][first]
                                    if first < len(copies[reference_node]) else None})
     return checker.verdict(violations, lambda v: v)
+
+
+def read_histories(out):
+    acks = [line for name in sorted(os.listdir(out)) if name.startswith("acks-")
+            for line in workload.read_jsonl(os.path.join(out, name))]
+    consumers = {name[len("consumer-"):-len(".jsonl")]: workload.read_jsonl(os.path.join(out, name))
+                 for name in os.listdir(out) if name.startswith("consumer-")}
+    return acks, consumers
+
+
+def recheck(out):
+    """Runs the checks again on a finished run's directory (histories, final-read.jsonl and
+    the brokers' segment files); prints the verdicts. Returns 0 if all pass, else 1."""
+    acks, consumers = read_histories(out)
+    log_records, ends = {}, {}
+    for line in workload.read_jsonl(os.path.join(out, "final-read.jsonl")):
+        tp = (line["topic"], line["partition"])
+        log_records[tp] = [tuple(entry) for entry in line["records"]]
+        ends[tp] = line["high_watermark"]
+    results = checker.check(acks, log_records, ends, consumers)
+    results["group_consumed"] = checker.check_group_consumed(acks, consumers)
+    data_dirs = {int(name.split("-")[1]): os.path.join(out, name, "data")
+                 for name in os.listdir(out) if name.startswith("broker-")}
+    results["replicas"] = check_replicas(data_dirs, ends)
+    print(json.dumps({k: ("ok" if r["ok"] else r) for k, r in results.items()}, indent=1, default=str))
+    return 0 if all(r["ok"] for r in results.values()) else 1
 
 
 def wait_consumed(members_dir, ends, timeout_s):
@@ -198,6 +225,10 @@ def run(args, out):
         log_records, ends, read_problems = workload.read_everything(cluster.bootstrap, TOPICS, FINAL_READ_TIMEOUT_S)
         summary["final_read"] = {"high_watermarks": {f"{t}/{p}": hw for (t, p), hw in ends.items()},
                                  "records": sum(len(r) for r in log_records.values()), "problems": read_problems}
+        with open(os.path.join(out, "final-read.jsonl"), "w", encoding="utf-8") as file:
+            for (topic, partition), entries in log_records.items():
+                file.write(json.dumps({"topic": topic, "partition": partition, "high_watermark": ends[(topic, partition)],
+                                       "records": entries}) + "\n")
         consumed = wait_consumed(out, ends, CATCH_UP_TIMEOUT_S)
         summary["consumers"] = {m.name_: m.finish() for m in members}
         summary["consumers_caught_up"] = consumed
@@ -206,12 +237,9 @@ def run(args, out):
         chaos.note_crashes()
         summary["broker_exit_codes"] = cluster.stop()
 
-        acks = [line for name in sorted(os.listdir(out)) if name.startswith("acks-")
-                for line in workload.read_jsonl(os.path.join(out, name))]
-        consumers = {name[len("consumer-"):-len(".jsonl")]: workload.read_jsonl(os.path.join(out, name))
-                     for name in os.listdir(out) if name.startswith("consumer-")}
+        acks, consumers = read_histories(out)
         results = checker.check(acks, log_records, ends, consumers)
-        results["replicas"] = check_replicas(cluster, ends)
+        results["replicas"] = check_replicas({n: b.data_dir for n, b in cluster.brokers.items()}, ends)
         results["no_crash"] = checker.verdict(chaos.crashes, lambda c: c)
         unclean = [{"node": n, "code": c} for n, c in summary["broker_exit_codes"].items() if c != 0]
         results["clean_shutdown"] = checker.verdict(unclean, lambda u: u)
@@ -252,13 +280,18 @@ def run(args, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--minutes", type=float, required=True)
+    parser.add_argument("--recheck", metavar="DIR", help="only run the checks again on a finished run's directory")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--minutes", type=float)
     parser.add_argument("--out", help="run directory (default target/chaos/seed-SEED-TIME)")
     parser.add_argument("--broker-bin", default=os.environ.get("SLUICE_BROKER_BIN"))
     parser.add_argument("--producer-bin", default=os.environ.get("CHAOS_PRODUCER_BIN"))
     parser.add_argument("--subnet", default=os.environ.get("CHAOS_SUBNET", "10.217.0"))
     args = parser.parse_args()
+    if args.recheck:
+        return recheck(args.recheck)
+    if args.seed is None or args.minutes is None:
+        parser.error("--seed and --minutes are required")
     for name in ("broker_bin", "producer_bin"):
         path = getattr(args, name)
         if not path or not os.access(path, os.X_OK):

@@ -144,3 +144,12 @@ def test_an_acknowledged_record_no_member_polled_is_unconsumed():
     assert not verdict["ok"] and verdict["first"]["ack"]["value"] == "p-1"
     polls.append({"event": "poll", "topic": "t", "partition": 0, "offset": 1, "value": "p-1"})
     assert checker.check_group_consumed(acks, {"m0": polls})["ok"]
+
+
+def test_an_acknowledgement_without_an_offset_counts_for_loss_only():
+    # librdkafka's implicit acknowledgement: success, offset unknown (None).
+    acks, log, ends = clean_history()
+    acks[1]["offset"] = None
+    assert failed_checks(checker.check(acks, log, ends, {})) == []
+    log[TP] = [entry for entry in log[TP] if entry[2] != "p-1"]
+    assert failed_checks(checker.check(acks, log, ends, {})) == ["lost"]

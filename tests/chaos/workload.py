@@ -14,6 +14,8 @@ directory as it happens, so a run that dies still leaves its history:
   "offset", "value"}` and `{"event": "commit", "topic", "partition", "offset", "started"}` (one
   line per partition of each successful synchronous commit; `started` is when the commit call
   began, `at` when it returned), each with `"at"`.
+- `final-read.jsonl` (written by run.py): per partition `{"topic", "partition",
+  "high_watermark", "records": [[offset, key, value], ...]}`, the final read from offset 0.
 """
 
 import json
