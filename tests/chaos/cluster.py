@@ -78,6 +78,10 @@ class Broker:
                  *BROKER_ARGS],
                 stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, "RUST_LOG": os.environ.get("CHAOS_RUST_LOG", "info"), "NO_COLOR": "1"})
+        # For scripts/chaos.sh's cleanup if this Python process dies without its own (a native
+        # client library aborting takes the whole process down).
+        with open(os.path.join(self.directory, "pid"), "w", encoding="utf-8") as pid_file:
+            pid_file.write(f"{self.process.pid}\n")
         self.paused = False
 
     @property
@@ -192,7 +196,14 @@ class Cluster:
         futures[topic].result(timeout=30)
         wait_until(lambda: self.isr_full([topic]), 60, f"a full ISR on {topic}")
 
+    def close_admin(self):
+        """Destroys the admin client while the brokers still answer: librdkafka 2.16 was seen
+        aborting the process (`rd_kafka_enq_once_del_source_return: Assertion eonce->refcnt > 0`)
+        when the brokers went away under a live admin client."""
+        self._admin = None
+
     def stop(self):
+        self.close_admin()
         return {n: b.stop() for n, b in self.brokers.items()}
 
     def kill_all(self):

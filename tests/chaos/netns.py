@@ -77,7 +77,10 @@ class Network:
         if f"inet {self.subnet}." in run("ip", "-4", "addr", "show").stdout:
             raise RuntimeError(f"{self.subnet}.0/24 is already configured here (another run?); set CHAOS_SUBNET")
 
-    def create(self):
+    def create(self, out):
+        # For scripts/chaos.sh's cleanup if this Python process dies without its own.
+        with open(os.path.join(out, "netns-tag"), "w", encoding="utf-8") as tag_file:
+            tag_file.write(f"{self.tag}\n")
         run("ip", "link", "add", self.bridge, "type", "bridge")
         self.created_bridge = True
         run("ip", "addr", "add", f"{self.subnet}.1/24", "dev", self.bridge)

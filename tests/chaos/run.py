@@ -184,7 +184,7 @@ def run(args, out):
     sluice_producer = None
     summary = {"seed": args.seed, "minutes": args.minutes, "output": out, "schedule": steps}
     try:
-        network.create()
+        network.create(out)
         cluster = Cluster(network, out, args.broker_bin)
         log(f"brokers at {cluster.bootstrap}; logs in {out}/broker-N/broker.log")
         cluster.start()
@@ -219,6 +219,7 @@ def run(args, out):
             f"final recovery: {summary['final_recovery']}")
 
         summary["producers"] = {p.name_: p.finish(FLUSH_TIMEOUT_S) for p in producers}
+        producers = None  # librdkafka handles destroyed while the brokers are up (Cluster.close_admin)
         summary["producers"]["sc"] = sluice_producer.finish(FLUSH_TIMEOUT_S)
         log(f"producers done: {summary['producers']}")
 

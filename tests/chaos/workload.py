@@ -19,6 +19,7 @@ directory as it happens, so a run that dies still leaves its history:
 """
 
 import json
+import logging
 import os
 import subprocess
 import threading
@@ -67,6 +68,21 @@ def read_jsonl(path):
         return [json.loads(line) for line in source if line.strip()]
 
 
+def debug_settings(directory, name):
+    """With CHAOS_RDKAFKA_DEBUG set (librdkafka `debug` contexts, e.g. `eos,msg,protocol`), the
+    client's debug log goes to `<directory>/rdkafka-<name>.log`; otherwise nothing."""
+    contexts = os.environ.get("CHAOS_RDKAFKA_DEBUG")
+    if not contexts:
+        return {}
+    logger = logging.getLogger(f"rdkafka-{name}")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    handler = logging.FileHandler(os.path.join(directory, f"rdkafka-{name}.log"))
+    handler.setFormatter(logging.Formatter("%(created).3f %(message)s"))
+    logger.addHandler(handler)
+    return {"debug": contexts, "log_level": 7, "logger": logger}
+
+
 class LibrdkafkaProducer(threading.Thread):
     """A confluent-kafka idempotent acks=all producer at `rate` records/s until stopped."""
 
@@ -87,6 +103,7 @@ class LibrdkafkaProducer(threading.Thread):
             "retry.backoff.ms": 50,
             "retry.backoff.max.ms": 500,
             "error_cb": self.on_error,
+            **debug_settings(directory, name),
         })
         self.stopping = threading.Event()
         self.sent = 0
@@ -145,12 +162,15 @@ class SluiceClientProducer:
         self.name_ = name
         self.path = os.path.join(directory, f"acks-{name}.jsonl")
         self.stderr_path = os.path.join(directory, f"{name}.stderr")
+        self.pid_path = os.path.join(directory, f"{name}.pid")  # for scripts/chaos.sh's cleanup
         self.argv = [binary, bootstrap, topic, name, str(rate), str(seconds), str(keys)]
         self.process = None
 
     def start(self):
         with open(self.path, "ab") as out, open(self.stderr_path, "ab") as err:
             self.process = subprocess.Popen(self.argv, stdout=out, stderr=err)
+        with open(self.pid_path, "w", encoding="utf-8") as pid_file:
+            pid_file.write(f"{self.process.pid}\n")
         return self
 
     def finish(self, timeout_s):
