@@ -36,3 +36,8 @@ bench-meta:
 # Everything CI runs.
 ci:
     bash .ci/run
+
+# Chaos campaign (needs root): one seeded run of MINUTES under kills, pauses, partitions and
+# netem, then the checker; `scripts/chaos.sh --ci` is CI's bounded slice. See docs/reliability.md.
+chaos SEED MINUTES:
+    scripts/chaos.sh {{SEED}} {{MINUTES}}

@@ -598,14 +598,24 @@ pub const INVALID_COMMIT_OFFSET_SIZE: i16 = 28;
 /// offsets.
 type Replayed = HashMap<String, (Option<sluice_group::GroupRecord>, BTreeMap<(String, i32), OffsetValue>)>;
 
-/// Reads every committed batch of the partition in order and keeps the latest state per key.
-/// A record that cannot be decoded is logged and skipped: one bad record must not make the
-/// groups of a whole partition unavailable. Blocking.
+/// Reads every batch of the partition in order, up to its log end, and keeps the latest state
+/// per key. A record that cannot be decoded is logged and skipped: one bad record must not make
+/// the groups of a whole partition unavailable. Blocking.
+///
+/// Up to the log end, not the high watermark (as Kafka's classic `GroupMetadataManager` loads):
+/// a leader that has just reopened its log knows only the high watermark of its last
+/// checkpoint, which can be far below what was replicated and acknowledged before it stopped.
+/// Replaying only up to it dropped acknowledged offset commits, and the group's committed
+/// offsets went backwards (found by the chaos campaign: docs/reliability.md, "Bugs found").
+/// Records above the high watermark are this leader's own appends; while it leads they are
+/// never truncated, and if it loses the leadership the shard is unloaded and the new leader
+/// replays its own log. The cost: a commit whose write timed out (its client got an error) is
+/// visible after a reload, and lost again if this leader dies before a follower copies it.
 fn replay(partition: &Partition) -> Result<Replayed, PartitionError> {
     let mut replayed: Replayed = HashMap::new();
-    let (_, high_watermark, mut offset) = partition.offsets().ok_or(PartitionError::NotLeader)?;
-    while offset < high_watermark {
-        let read = partition.read(offset, LOAD_READ_BYTES, -1)?;
+    let (log_end, _, mut offset) = partition.offsets().ok_or(PartitionError::NotLeader)?;
+    while offset < log_end {
+        let read = partition.read_to_log_end(offset, LOAD_READ_BYTES)?;
         if read.regions.is_empty() {
             break;
         }
@@ -676,5 +686,68 @@ async fn run_timers(shard: Arc<Shard>) {
             () = shard.wake.notified() => {}
             _ = closed.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::Leadership;
+
+    fn group_config() -> ShardConfig {
+        ShardConfig {
+            group: GroupConfig::default(),
+            offsets_retention_ms: 24 * 60 * 60 * 1000,
+            offsets_retention_check_interval_ms: 60 * 1000,
+        }
+    }
+
+    /// A leader of `__consumer_offsets` whose log holds commits above its high watermark, as
+    /// after a restart: the checkpointed high watermark is older than the last acknowledged
+    /// commits. Loading must still see them (the chaos campaign saw a group's committed offset
+    /// go back from 1866 to 1810 when the coordinator reloaded only up to its stale HW).
+    #[tokio::test]
+    async fn load_replays_commits_above_a_stale_high_watermark() {
+        let temp = tempfile::tempdir().unwrap();
+        let leadership = Leadership {
+            leader: Some(1),
+            leader_epoch: 2,
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+            partition_epoch: 2,
+            min_insync_replicas: 2,
+            replica_lag_time_ms: 30_000,
+        };
+        let partition = Partition::open(
+            temp.path(),
+            crate::coordinator::OFFSETS_TOPIC,
+            0,
+            uuid::Uuid::new_v4(),
+            1,
+            sluice_log::LogConfig::default(),
+            leadership,
+        )
+        .unwrap();
+        let commit = |offset: i64| {
+            let value = OffsetValue { offset, leader_epoch: -1, metadata: String::new(), commit_timestamp_ms: 1 };
+            let record = ProducedRecord {
+                key: Some(records::offset_key("group", "topic", 2)),
+                value: Some(records::offset_value(&value)),
+                headers: Vec::new(),
+                timestamp_ms: 1,
+            };
+            build_record_batch(&[record], &BatchOptions::default()).unwrap().to_vec()
+        };
+        // Two commits appended as leader; followers 2 and 3 have not fetched them, so the high
+        // watermark stays at 0, below both.
+        partition.append(&mut commit(1810), false).unwrap();
+        partition.append(&mut commit(1866), false).unwrap();
+        let (log_end, high_watermark, _) = partition.offsets().unwrap();
+        assert_eq!((log_end, high_watermark), (2, 0));
+
+        let shard = Shard::load(0, 2, Arc::new(partition), group_config()).await.unwrap();
+        let fetched = shard.fetch_offsets("group", Some(vec![("topic".to_string(), 2)])).await;
+        assert_eq!(fetched[0].1.as_ref().map(|value| value.offset), Some(1866));
+        shard.unload().await;
     }
 }

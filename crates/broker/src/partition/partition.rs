@@ -465,6 +465,24 @@ impl Partition {
         })
     }
 
+    /// Reads batches from `offset` up to the log end, not the high watermark, as leader: the
+    /// group coordinator's replay of `__consumer_offsets` (see `coordinator::shard::replay` for
+    /// why). Never serves clients. At most `max_bytes` but at least one batch if any is there.
+    /// Cheap: no file data is read here.
+    pub fn read_to_log_end(&self, offset: i64, max_bytes: u64) -> Result<ReadOutcome, PartitionError> {
+        let state = self.lock();
+        check_leader(&state, self.local_broker)?;
+        let log = state.log.as_ref().ok_or(PartitionError::NotLeader)?;
+        let result = log.read(offset, max_bytes, log.log_end_offset())?;
+        Ok(ReadOutcome {
+            regions: result.regions,
+            bytes: result.bytes,
+            high_watermark: log.high_watermark(),
+            log_start_offset: log.log_start_offset(),
+            leader_epoch: state.leadership.leader_epoch,
+        })
+    }
+
     /// Serves a follower's fetch as leader (Kafka's `Partition.fetchRecords` for a replica):
     /// checks leadership and the follower's leader epoch, detects divergence, records the
     /// follower's progress (which may advance the high watermark, waking acks=all produces),

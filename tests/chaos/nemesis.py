@@ -1,0 +1,208 @@
+"""The nemesis: a schedule of faults drawn from `random.Random(seed)` before the run starts (so a
+seed always names the same schedule, printed at the start of the run), and its execution
+against the cluster and the network.
+
+A schedule is a list of steps, run one after another until the run's time is up:
+wait `quiet_s` → inject the fault → hold it `hold_s` → heal → wait until every broker is ready
+and every partition has a full ISR (bounded by RECOVERY_TIMEOUT_S) → next step.
+
+Faults (`kind`):
+- `kill`: SIGKILL the target, restart it after `hold_s` with the same data;
+- `pause`: SIGSTOP the target for `hold_s` (always longer than the broker session timeout of
+  1.5 s; from PAUSE_LONG_S on also longer than the consumers' 6 s session timeout), SIGCONT;
+- `pause-short`: SIGSTOP for 1–2.5 s, around the broker session timeout (1.5 s): the broker
+  may be fenced just as it resumes, or not at all (a long GC pause);
+- `isolate`: cut the target from both other brokers (with three brokers this is the
+  minority/majority split);
+- `bridge`: cut the two brokers other than the target from each other; both still see it;
+- `loss`: the target drops a share (`percent`) of every packet it sends (one-way);
+- `slow`: what the target sends is rate-limited (`rate`) and queued up to `latency` (one-way;
+  netns.py says why this and not netem);
+- `kill+isolate`: two faults at once: the target is SIGKILLed and another broker isolated, so
+  one broker is left alone: no metadata quorum, no acks=all write; both healed together.
+
+Targets (`target`), resolved when the fault is injected (who leads changes during the run):
+`partition-leader` (the leader of `partition` of the main topic), `metadata-leader` (the
+metadata Raft leader: Metadata's controller id), `coordinator` (the consumer group's
+coordinator) or `node` (broker `node`, drawn with the schedule).
+"""
+
+import random
+import time
+
+
+RECOVERY_TIMEOUT_S = 90
+QUIET_S = (3.0, 8.0)
+PAUSE_LONG_S = 7.0
+
+KINDS = ["kill", "kill", "pause", "pause-short", "isolate", "bridge", "loss", "slow", "kill+isolate"]
+TARGETS = ["partition-leader", "metadata-leader", "coordinator", "node"]
+HOLD_S = {  # (low, high) seconds a fault stays before it is healed
+    "kill": (2.0, 10.0),
+    "pause": (3.0, 12.0),
+    "pause-short": (1.0, 2.5),
+    "isolate": (5.0, 15.0),
+    "bridge": (5.0, 15.0),
+    "loss": (5.0, 15.0),
+    "slow": (5.0, 15.0),
+    "kill+isolate": (4.0, 12.0),
+}
+
+
+def schedule(seed, seconds, partitions, nodes=3):
+    """The steps for a run of `seconds`: more than can fit (each step takes at least its quiet
+    time and hold), so the run is always busy until its end."""
+    rng = random.Random(seed)
+    steps = []
+    budget = 0.0
+    while budget < seconds:
+        kind = rng.choice(KINDS)
+        step = {
+            "kind": kind,
+            "target": rng.choice(TARGETS),
+            "partition": rng.randrange(partitions),
+            "node": rng.randint(1, nodes),
+            "quiet_s": round(rng.uniform(*QUIET_S), 1),
+            "hold_s": round(rng.uniform(*HOLD_S[kind]), 1),
+        }
+        if kind == "loss":
+            step["percent"] = rng.choice([10, 20, 30, 50])
+        elif kind == "slow":
+            step["rate"] = rng.choice(["256kbit", "1mbit", "4mbit"])
+            step["latency"] = rng.choice(["50ms", "200ms", "500ms"])
+        steps.append(step)
+        budget += step["quiet_s"] + step["hold_s"]
+    return steps
+
+
+def describe(step):
+    target = step["target"]
+    if target == "partition-leader":
+        target = f"leader of partition {step['partition']}"
+    elif target == "node":
+        target = f"broker {step['node']}"
+    extra = ""
+    if step["kind"] == "loss":
+        extra = f" ({step['percent']}% of what it sends)"
+    elif step["kind"] == "slow":
+        extra = f" ({step['rate']}, queued up to {step['latency']})"
+    return f"{step['kind']}{extra} of {target} for {step['hold_s']} s after {step['quiet_s']} s quiet"
+
+
+class Nemesis:
+    def __init__(self, cluster, network, main_topic, group, topics, log):
+        self.cluster = cluster
+        self.network = network
+        self.main_topic = main_topic
+        self.group = group
+        self.topics = topics
+        self.log = log  # callable(str)
+        self.history = []
+        self.crashes = []  # brokers that exited without being killed: {"node", "code", "at"}
+
+    def resolve(self, step):
+        """The broker the step aims at now; a role nobody holds right now falls back to the
+        step's `node`."""
+        finders = {
+            "partition-leader": lambda: self.cluster.leader_of(self.main_topic, step["partition"]),
+            "metadata-leader": self.cluster.metadata_leader,
+            "coordinator": lambda: self.cluster.coordinator_of(self.group),
+        }
+        finder = finders.get(step["target"])
+        if finder is not None:
+            try:
+                node = finder()
+                if node is not None:
+                    return node, step["target"]
+            except Exception as error:  # noqa: BLE001 - a role lookup that fails falls back
+                self.log(f"could not find the {step['target']}: {error}")
+        return step["node"], "node"
+
+    def leaderships(self):
+        """(topic, partition) -> leader, just before a fault, for the failover measurement."""
+        led = {}
+        for topic in self.topics:
+            try:
+                for partition, (leader, _, _) in self.cluster.partitions(topic).items():
+                    led[f"{topic}/{partition}"] = leader
+            except Exception as error:  # noqa: BLE001 - recorded as unknown
+                self.log(f"metadata of {topic} before the fault: {error}")
+        return led
+
+    def run(self, steps, deadline):
+        for index, step in enumerate(steps):
+            if time.time() + step["quiet_s"] + step["hold_s"] > deadline:
+                self.log(f"step {index}: not run, the run's time is up ({describe(step)})")
+                break
+            time.sleep(step["quiet_s"])
+            self.run_step(index, step)
+
+    def run_step(self, index, step):
+        self.heal()  # restarts a broker that exited on its own since the last step (recorded)
+        victim, resolved_as = self.resolve(step)
+        record = {"step": index, "kind": step["kind"], "target": step["target"], "resolved_as": resolved_as,
+                  "node": victim, "hold_s": step["hold_s"], "leaders_before": self.leaderships()}
+        broker = self.cluster.brokers[victim]
+        kind = step["kind"]
+        record["injected_at"] = time.time()
+        if kind == "kill":
+            broker.kill()
+        elif kind in ("pause", "pause-short"):
+            broker.pause()
+        elif kind == "isolate":
+            self.network.isolate(victim)
+        elif kind == "bridge":
+            self.network.bridge_split(victim)
+        elif kind == "loss":
+            record["percent"] = step["percent"]
+            self.network.loss(victim, step["percent"])
+        elif kind == "slow":
+            record["rate"], record["latency"] = step["rate"], step["latency"]
+            self.network.slow(victim, step["rate"], step["latency"])
+        elif kind == "kill+isolate":
+            other = step["node"] if step["node"] != victim else victim % len(self.cluster.brokers) + 1
+            record["isolated"] = other
+            broker.kill()
+            self.network.isolate(other)
+        self.log(f"step {index}: {kind} broker {victim} ({resolved_as}) for {step['hold_s']} s")
+        time.sleep(step["hold_s"])
+        record["healed_at"] = time.time()
+        self.heal()
+        try:
+            self.cluster.wait_recovered(self.topics, RECOVERY_TIMEOUT_S)
+            record["recovered_s"] = round(time.time() - record["healed_at"], 3)
+            self.log(f"step {index}: healed, recovered in {record['recovered_s']} s")
+        except TimeoutError as error:
+            record["recovered_s"] = None
+            record["recovery_error"] = str(error)
+            self.log(f"step {index}: NOT recovered within {RECOVERY_TIMEOUT_S} s after healing: {error}")
+        self.history.append(record)
+
+    def note_crashes(self):
+        """Records every broker process that exited on its own (a panic, an abort): the harness
+        only ever SIGKILLs, and then forgets the process."""
+        for broker in self.cluster.brokers.values():
+            if broker.process is not None and broker.process.poll() is not None:
+                crash = {"node": broker.node, "code": broker.process.returncode, "at": time.time()}
+                self.crashes.append(crash)
+                self.log(f"broker {broker.node} exited on its own with code {crash['code']} (see {broker.log_path})")
+                broker.process = None
+
+    def heal(self):
+        """Undoes every fault: network back, paused brokers resumed, dead brokers restarted."""
+        self.note_crashes()
+        self.network.heal()
+        for broker in self.cluster.brokers.values():
+            if broker.paused:
+                broker.resume()
+            if not broker.running:
+                broker.start()
+
+
+def wait_final_recovery(cluster, topics):
+    try:
+        cluster.wait_recovered(topics, RECOVERY_TIMEOUT_S)
+        return None
+    except TimeoutError as error:
+        return str(error)
+
