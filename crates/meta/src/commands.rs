@@ -454,12 +454,7 @@ impl MetadataView {
     ) -> Result<CommandOutcome, CommandError> {
         let live = self.live_brokers();
         let partition = self.partition(topic_id, partition_index)?;
-        if partition.partition_epoch != partition_epoch {
-            return Err(CommandError::StalePartitionEpoch {
-                proposed: partition_epoch,
-                current: partition.partition_epoch,
-            });
-        }
+        check_partition_epoch(partition, partition_epoch)?;
         let new_leader = match preferred {
             Some(broker_id) => {
                 if !partition.isr.contains(&broker_id) || !live.contains(&broker_id) {
@@ -491,12 +486,7 @@ impl MetadataView {
     ) -> Result<CommandOutcome, CommandError> {
         let live = self.live_brokers();
         let partition = self.partition(topic_id, partition_index)?;
-        if partition.partition_epoch != partition_epoch {
-            return Err(CommandError::StalePartitionEpoch {
-                proposed: partition_epoch,
-                current: partition.partition_epoch,
-            });
-        }
+        check_partition_epoch(partition, partition_epoch)?;
         if let Some(clean) = first_eligible(&partition.replicas, &partition.isr, &live) {
             return Err(CommandError::IneligibleReplica {
                 broker_id: leader,
@@ -574,11 +564,13 @@ fn check_epochs(partition: &PartitionRecord, leader_epoch: i32, partition_epoch:
     if leader_epoch > partition.leader_epoch {
         return Err(CommandError::UnknownLeaderEpoch { proposed: leader_epoch, current: partition.leader_epoch });
     }
-    if partition_epoch != partition.partition_epoch {
-        return Err(CommandError::StalePartitionEpoch {
-            proposed: partition_epoch,
-            current: partition.partition_epoch,
-        });
+    check_partition_epoch(partition, partition_epoch)
+}
+
+/// A proposal computed from another partition epoch than the current one is stale.
+fn check_partition_epoch(partition: &PartitionRecord, proposed: i32) -> Result<(), CommandError> {
+    if proposed != partition.partition_epoch {
+        return Err(CommandError::StalePartitionEpoch { proposed, current: partition.partition_epoch });
     }
     Ok(())
 }
