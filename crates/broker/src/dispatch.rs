@@ -100,8 +100,7 @@ impl Dispatcher {
         let started = std::time::Instant::now();
         let api_key = request.api_key;
         let outcome = self.handle_request(request, peer).await;
-        // kafka-protocol names its variants after Kafka's message names (`Produce`, `Fetch`, ...).
-        self.broker.metrics.request(format!("{api_key:?}"), started.elapsed());
+        self.broker.metrics.request(api_key, started.elapsed());
         outcome
     }
 
