@@ -4,7 +4,7 @@
   `sluice produce` (sluice-client's murmur2 partitioner) land in the same partitions; the
   partitions are read back with kcat, independently of both producers.
 - `sluice produce` → kcat: keys, values and headers read intact.
-- kcat and confluent-kafka, with each of gzip, snappy, lz4 and zstd → `sluice consume -o json`:
+- kcat and confluent-kafka, with each of gzip, snappy, lz4 and zstd → `sluice consume -f json`:
   keys, values and headers (confluent-kafka) read intact.
 
 The `sluice` binary comes from SLUICE_CLI_BIN, else target/release/sluice, else
@@ -44,7 +44,7 @@ def kcat(broker, *args, stdin=None):
 
 
 def sluice_consume_json(broker, topic, count):
-    out = sluice(broker, "consume", topic, "--from", "beginning", "-o", "json", "-n", str(count),
+    out = sluice(broker, "consume", topic, "--offset", "beginning", "-f", "json", "-n", str(count),
                  "--idle-timeout-ms", "10000").stdout
     return [json.loads(line) for line in out.decode().splitlines()]
 
