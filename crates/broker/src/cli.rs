@@ -39,7 +39,13 @@ pub struct Args {
     /// Raft (internal) listener address.
     #[arg(long, env = "SLUICE_RAFT_LISTEN", default_value = "127.0.0.1:9093")]
     pub raft_listen: SocketAddr,
+    /// `host:port` the metadata voters dial to reach this node's Raft listener when it is not
+    /// in --voters (it joins as a learner); default: --raft-listen.
+    #[arg(long, env = "SLUICE_RAFT_ADVERTISE")]
+    pub raft_advertise: Option<String>,
     /// Initial metadata voters, `id@host:port,...` (default: this node alone at --raft-listen).
+    /// A broker whose id is not in the list joins the running cluster through them as a
+    /// non-voting member (a learner) on its first start.
     #[arg(long, env = "SLUICE_VOTERS")]
     pub voters: Option<String>,
     /// Admin HTTP listener (`/health`, `/ready`).
@@ -139,6 +145,7 @@ impl Args {
         config.advertise = self.advertise;
         config.replication_advertise = self.replication_advertise;
         config.raft_listen = self.raft_listen;
+        config.raft_advertise = self.raft_advertise;
         config.voters = self.voters;
         config.admin_listen = self.admin_listen;
         config.defaults = TopicDefaults {

@@ -62,3 +62,10 @@ pub const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
 pub const ELIGIBLE_LEADERS_NOT_AVAILABLE: i16 = 83;
 /// ELECTION_NOT_NEEDED
 pub const ELECTION_NOT_NEEDED: i16 = 84;
+/// INCONSISTENT_CLUSTER_ID: a request names another cluster's id.
+pub const INCONSISTENT_CLUSTER_ID: i16 = 104;
+/// DUPLICATE_VOTER: AddRaftVoter for a node that already votes.
+pub const DUPLICATE_VOTER: i16 = 126;
+/// VOTER_NOT_FOUND: RemoveRaftVoter for a node that does not vote (or AddRaftVoter for a node
+/// the group does not know and whose address the request does not give).
+pub const VOTER_NOT_FOUND: i16 = 127;

@@ -97,7 +97,12 @@ pub struct NodeConfig {
     pub replication_advertise: Option<String>,
     /// Raft listener address.
     pub raft_listen: SocketAddr,
-    /// `--voters` list; defaults to this node alone at its bound Raft address.
+    /// `host:port` the other metadata nodes dial to reach this node's Raft listener, for a
+    /// node that is not in `voters` (a voter's address is its `voters` entry); defaults to the
+    /// bound Raft address.
+    pub raft_advertise: Option<String>,
+    /// `--voters` list; defaults to this node alone at its bound Raft address. A node not in
+    /// the list joins the group as a learner through the listed voters on its first start.
     pub voters: Option<String>,
     /// Admin HTTP listener address.
     pub admin_listen: SocketAddr,
@@ -128,6 +133,7 @@ impl NodeConfig {
             advertise: None,
             replication_advertise: None,
             raft_listen: SocketAddr::from(([127, 0, 0, 1], RAFT_PORT_DEFAULT)),
+            raft_advertise: None,
             voters: None,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], ADMIN_PORT_DEFAULT)),
             defaults: TopicDefaults::default(),
@@ -289,7 +295,22 @@ impl Node {
             .map_err(|_| BrokerError::InvalidConfig { reason: format!("negative node id {}", config.node_id) })?;
         let voters_text = config.voters.clone().unwrap_or_else(|| format!("{node_id}@{raft_addr}"));
         let voters = parse_voters(&voters_text).map_err(BrokerError::Meta)?;
+        let joins = !voters.contains_key(&node_id);
+        if joins && config.raft_advertise.is_none() && raft_addr.ip().is_unspecified() {
+            return Err(BrokerError::InvalidConfig {
+                reason: format!(
+                    "node {node_id} is not in --voters, so it joins as a learner and needs --raft-advertise: \
+                     the voters cannot dial its Raft listener at {raft_addr}"
+                ),
+            });
+        }
         let mut meta_config = MetaConfig::new(node_id, config.data_dir.join("meta"), raft_addr, voters);
+        if joins {
+            meta_config.join = true;
+            if let Some(addr) = &config.raft_advertise {
+                meta_config.advertise_addr = addr.clone();
+            }
+        }
         meta_config.broker_session_timeout_ms = Some(config.broker_session_timeout_ms);
         meta_config.auto_leader_rebalance = config.auto_leader_rebalance;
         meta_config.unclean_leader_election = config.defaults.unclean_leader_election;

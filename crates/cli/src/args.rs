@@ -471,6 +471,28 @@ pub enum ClusterCommand {
         #[arg(long, requires = "topic")]
         partition: Vec<i32>,
     },
+    /// The metadata quorum: leader, term, and each member (voter or observer) with how far
+    /// its metadata log is (Kafka's `kafka-metadata-quorum describe`).
+    #[command(after_help = "Examples:\n  sluice cluster quorum\n  sluice cluster quorum --json")]
+    Quorum {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a broker a metadata vote (KIP-853 AddRaftVoter). The broker must be running: a
+    /// broker started with an id not in --voters is an observer (a learner) until then.
+    #[command(after_help = "Examples:\n  sluice cluster add-voter 4")]
+    AddVoter {
+        /// The broker id.
+        id: i32,
+    },
+    /// Take a broker's metadata vote away (KIP-853 RemoveRaftVoter); it keeps serving as a
+    /// broker and keeps receiving the metadata log as an observer.
+    #[command(after_help = "Examples:\n  sluice cluster remove-voter 1")]
+    RemoveVoter {
+        /// The broker id.
+        id: i32,
+    },
 }
 
 /// `sluice cluster elect-leaders --type`.

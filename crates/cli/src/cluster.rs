@@ -1,14 +1,15 @@
-//! `sluice cluster status|health|elect-leaders`: brokers, controller, partition leaders and
-//! offline replicas (replicas on a broker that is down, or that failed to open there); a
-//! healthy/unhealthy verdict with its reasons, decided by the pure [`health_problems`]; and
-//! Kafka's ElectLeaders, one line per partition.
+//! `sluice cluster status|health|elect-leaders|quorum|add-voter|remove-voter`: brokers,
+//! controller, partition leaders and offline replicas (replicas on a broker that is down, or
+//! that failed to open there); a healthy/unhealthy verdict with its reasons, decided by the pure
+//! [`health_problems`]; Kafka's ElectLeaders, one line per partition; and the metadata quorum
+//! (KIP-853's DescribeQuorum, AddRaftVoter, RemoveRaftVoter).
 
 use std::io::Write;
 use std::time::Duration;
 
 use serde::Serialize;
 use sluice_client::admin::{ClusterDescription, ElectionType};
-use sluice_client::{Admin, ClientConfig, Cluster};
+use sluice_client::{Admin, ClientConfig, Cluster, QuorumInfo, QuorumMember};
 
 use crate::args::{ClusterCommand, ElectionKind};
 use crate::output::write_json_line;
@@ -35,7 +36,101 @@ pub async fn run(config: ClientConfig, command: ClusterCommand) -> anyhow::Resul
         ClusterCommand::ElectLeaders { kind, topic, partition } => {
             elect_leaders(crate::connect(config).await?, kind, topic, partition).await
         }
+        ClusterCommand::Quorum { json } => {
+            let quorum = Admin::new(crate::connect(config).await?).describe_quorum().await?;
+            let mut out = std::io::stdout().lock();
+            match json {
+                true => write_json_line(&mut out, &quorum_json(&quorum))?,
+                false => quorum_text(&mut out, &quorum)?,
+            }
+            Ok(())
+        }
+        ClusterCommand::AddVoter { id } => {
+            Admin::new(crate::connect(config).await?).add_raft_voter(id, None).await?;
+            writeln!(std::io::stdout().lock(), "broker {id} is a metadata voter")?;
+            Ok(())
+        }
+        ClusterCommand::RemoveVoter { id } => {
+            Admin::new(crate::connect(config).await?).remove_raft_voter(id).await?;
+            writeln!(
+                std::io::stdout().lock(),
+                "broker {id} is no longer a metadata voter (it keeps serving as an observer)"
+            )?;
+            Ok(())
+        }
     }
+}
+
+#[derive(Serialize)]
+struct QuorumJson<'a> {
+    leader: i32,
+    term: i32,
+    high_watermark: i64,
+    members: Vec<QuorumMemberJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct QuorumMemberJson<'a> {
+    id: i32,
+    role: &'static str,
+    log_end_offset: Option<i64>,
+    lag: Option<i64>,
+    endpoint: Option<&'a str>,
+}
+
+fn member_role(quorum: &QuorumInfo, member: &QuorumMember) -> &'static str {
+    match (member.voter, member.node_id == quorum.leader_id) {
+        (true, true) => "leader",
+        (true, false) => "voter",
+        (false, _) => "observer",
+    }
+}
+
+fn quorum_json(quorum: &QuorumInfo) -> QuorumJson<'_> {
+    QuorumJson {
+        leader: quorum.leader_id,
+        term: quorum.leader_epoch,
+        high_watermark: quorum.high_watermark,
+        members: quorum
+            .members
+            .iter()
+            .map(|member| QuorumMemberJson {
+                id: member.node_id,
+                role: member_role(quorum, member),
+                log_end_offset: (member.log_end_offset >= 0).then_some(member.log_end_offset),
+                lag: (member.log_end_offset >= 0).then(|| (quorum.high_watermark - member.log_end_offset).max(0)),
+                endpoint: member.endpoint.as_deref(),
+            })
+            .collect(),
+    }
+}
+
+/// `leader 2, term 5, high watermark 1234`, then one line per member: id, role, log end and
+/// lag behind the high watermark (entries), Raft endpoint.
+fn quorum_text(out: &mut impl Write, quorum: &QuorumInfo) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "leader {}, term {}, high watermark {}",
+        quorum.leader_id, quorum.leader_epoch, quorum.high_watermark
+    )?;
+    writeln!(out, "{:<6} {:<9} {:>12} {:>8}  {}", "ID", "ROLE", "LOG-END", "LAG", "ENDPOINT")?;
+    for member in &quorum.members {
+        let (log_end, lag) = match member.log_end_offset {
+            offset if offset >= 0 => (offset.to_string(), (quorum.high_watermark - offset).max(0).to_string()),
+            _ => ("?".to_string(), "?".to_string()),
+        };
+        let endpoint = member.endpoint.as_deref().unwrap_or("-");
+        writeln!(
+            out,
+            "{:<6} {:<9} {:>12} {:>8}  {}",
+            member.node_id,
+            member_role(quorum, member),
+            log_end,
+            lag,
+            endpoint
+        )?;
+    }
+    Ok(())
 }
 
 /// Prints one line per partition: `topic/partition  elected`, `not needed` or the error; fails

@@ -16,8 +16,9 @@ use sluice_proto::kafka_protocol::messages::incremental_alter_configs_request::{
 };
 use sluice_proto::kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use sluice_proto::kafka_protocol::messages::{
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
-    ElectLeadersRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest,
+    AddRaftVoterRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest,
+    DescribeConfigsRequest, DescribeQuorumRequest, ElectLeadersRequest, IncrementalAlterConfigsRequest,
+    ListOffsetsRequest, RemoveRaftVoterRequest,
 };
 use sluice_proto::kafka_protocol::protocol::StrBytes;
 
@@ -37,6 +38,10 @@ pub const DEBUGGING_REPLICA_ID: i32 = -2;
 /// IncrementalAlterConfigs operations.
 const CONFIG_OPERATION_SET: i8 = 0;
 const CONFIG_OPERATION_DELETE: i8 = 1;
+/// Kafka's UNKNOWN_SERVER_ERROR, for an answer that is not what the protocol promises.
+const UNKNOWN_SERVER_ERROR_CODE: i16 = -1;
+/// Kafka's name for the metadata log, the one partition DescribeQuorum asks about.
+const METADATA_TOPIC: &str = "__cluster_metadata";
 /// How long the broker may take to finish a topic change before answering REQUEST_TIMED_OUT.
 pub const ADMIN_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -128,6 +133,34 @@ pub struct ElectionResult {
     pub error_code: i16,
     /// The broker's message, if any.
     pub message: Option<String>,
+}
+
+/// The metadata quorum (Kafka's `QuorumInfo`, from DescribeQuorum).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumInfo {
+    /// The metadata leader.
+    pub leader_id: i32,
+    /// Its epoch (Sluice: the Raft term).
+    pub leader_epoch: i32,
+    /// Committed end of the metadata log.
+    pub high_watermark: i64,
+    /// Voters first, then observers (Sluice: learners), as the broker listed them.
+    pub members: Vec<QuorumMember>,
+}
+
+/// One member of the metadata quorum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumMember {
+    /// Node (broker) id.
+    pub node_id: i32,
+    /// Voter, or observer (a learner without a vote).
+    pub voter: bool,
+    /// End of its metadata log as the leader knows it (`-1`: unknown).
+    pub log_end_offset: i64,
+    /// When it last had everything committed, epoch ms (`-1`: unknown).
+    pub last_caught_up_timestamp: i64,
+    /// Its quorum (Raft) endpoint, `host:port`, when the broker gave one.
+    pub endpoint: Option<String>,
 }
 
 /// Admin operations over a [`Cluster`].
@@ -466,5 +499,87 @@ impl Admin {
                 })
             })
             .collect())
+    }
+
+    /// Describes the metadata quorum (Kafka's `describeMetadataQuorum`).
+    pub async fn describe_quorum(&self) -> Result<QuorumInfo> {
+        use sluice_proto::kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(topic_name(METADATA_TOPIC))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+        let response = self.cluster.call_controller(&request).await?;
+        if response.error_code != 0 {
+            let message = response.error_message.as_ref().map(|m| m.to_string());
+            return Err(ClientError::kafka(response.error_code, "describe quorum", message));
+        }
+        let partition = response.topics.first().and_then(|topic| topic.partitions.first()).ok_or_else(|| {
+            let message = Some("the answer has no metadata partition".to_string());
+            ClientError::kafka(UNKNOWN_SERVER_ERROR_CODE, "describe quorum", message)
+        })?;
+        if partition.error_code != 0 {
+            let message = partition.error_message.as_ref().map(|m| m.to_string());
+            return Err(ClientError::kafka(partition.error_code, "describe quorum", message));
+        }
+        let endpoints: BTreeMap<i32, String> = response
+            .nodes
+            .iter()
+            .filter_map(|node| {
+                let listener = node.listeners.first()?;
+                Some((node.node_id.0, format!("{}:{}", listener.host, listener.port)))
+            })
+            .collect();
+        let member = |voter: bool| {
+            let endpoints = &endpoints;
+            move |state: &sluice_proto::kafka_protocol::messages::describe_quorum_response::ReplicaState| QuorumMember {
+                node_id: state.replica_id.0,
+                voter,
+                log_end_offset: state.log_end_offset,
+                last_caught_up_timestamp: state.last_caught_up_timestamp,
+                endpoint: endpoints.get(&state.replica_id.0).cloned(),
+            }
+        };
+        Ok(QuorumInfo {
+            leader_id: partition.leader_id.0,
+            leader_epoch: partition.leader_epoch,
+            high_watermark: partition.high_watermark,
+            members: partition
+                .current_voters
+                .iter()
+                .map(member(true))
+                .chain(partition.observers.iter().map(member(false)))
+                .collect(),
+        })
+    }
+
+    /// Makes broker `node_id` a metadata voter (Kafka's `addRaftVoter`, KIP-853). The broker
+    /// must be running (it is an observer of the quorum) unless `endpoint` names its Raft
+    /// listener.
+    pub async fn add_raft_voter(&self, node_id: i32, endpoint: Option<(&str, u16)>) -> Result<()> {
+        use sluice_proto::kafka_protocol::messages::add_raft_voter_request::Listener;
+        let listeners = endpoint
+            .map(|(host, port)| vec![Listener::default().with_name(text("RAFT")).with_host(text(host)).with_port(port)])
+            .unwrap_or_default();
+        let request = AddRaftVoterRequest::default()
+            .with_voter_id(node_id)
+            .with_timeout_ms(timeout_ms())
+            .with_listeners(listeners);
+        let response = self.cluster.call_controller(&request).await?;
+        if response.error_code != 0 {
+            let message = response.error_message.as_ref().map(|m| m.to_string());
+            return Err(ClientError::kafka(response.error_code, format!("add voter {node_id}"), message));
+        }
+        Ok(())
+    }
+
+    /// Takes broker `node_id`'s metadata vote away (Kafka's `removeRaftVoter`, KIP-853): it
+    /// keeps serving as a broker and receiving the metadata log as an observer.
+    pub async fn remove_raft_voter(&self, node_id: i32) -> Result<()> {
+        let request = RemoveRaftVoterRequest::default().with_voter_id(node_id);
+        let response = self.cluster.call_controller(&request).await?;
+        if response.error_code != 0 {
+            let message = response.error_message.as_ref().map(|m| m.to_string());
+            return Err(ClientError::kafka(response.error_code, format!("remove voter {node_id}"), message));
+        }
+        Ok(())
     }
 }

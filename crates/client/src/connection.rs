@@ -46,6 +46,9 @@ pub const CLIENT_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::ElectLeaders, 1, 2),
     (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::AddRaftVoter, 0, 0),
+    (ApiKey::RemoveRaftVoter, 0, 0),
     // Consumer groups (`crate::group`). FindCoordinator v1 is the first with a key type,
     // JoinGroup v1 the first with a rebalance timeout, OffsetFetch v2 the first that fetches
     // every committed offset of a group (null topics).

@@ -30,7 +30,7 @@ pub mod group;
 pub mod producer;
 pub mod retry;
 
-pub use admin::Admin;
+pub use admin::{Admin, QuorumInfo, QuorumMember};
 pub use cluster::Cluster;
 pub use config::ClientConfig;
 pub use consumer::{

@@ -65,6 +65,10 @@ pub struct MetaConfig {
     /// Kafka's broker-level `unclean.leader.election.enable`: the default for topics without
     /// an override of their own (see [`crate::election::unclean_elections`]).
     pub unclean_leader_election: bool,
+    /// For a node not in `voters`: on its first start (empty storage), ask the voters to add
+    /// it as a learner (see [`crate::MetaNode::start`]). Off, it waits to be added by someone
+    /// else (an operator's [`MetaNode::add_learner`](crate::MetaNode::add_learner)).
+    pub join: bool,
 }
 
 impl MetaConfig {
@@ -91,6 +95,7 @@ impl MetaConfig {
             broker_session_timeout_ms: None,
             auto_leader_rebalance: false,
             unclean_leader_election: false,
+            join: false,
         }
     }
 

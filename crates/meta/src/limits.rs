@@ -69,6 +69,13 @@ pub const PROPOSE_TIMEOUT_MS: u64 = 5_000;
 /// to catch up, which can mean sending a snapshot).
 pub const MEMBERSHIP_CHANGE_TIMEOUT_MS: u64 = 30_000;
 
+/// Time a node started with `join` (not an initial voter, empty storage) keeps asking the
+/// initial voters to add it as a learner before its start fails.
+pub const JOIN_TIMEOUT_MS: u64 = 60_000;
+
+/// Pause between two join attempts that found no leader or no answer.
+pub const JOIN_RETRY_PAUSE_MS: u64 = 250;
+
 /// Time a membership change waits for the previous change to settle before it is refused.
 pub const MEMBERSHIP_SETTLE_WAIT_MS: u64 = 5_000;
 

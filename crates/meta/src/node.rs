@@ -22,6 +22,8 @@ use crate::error::MetaError;
 use crate::forward::ForwardFailure;
 use crate::forward::Forwarder;
 use crate::limits::COMMAND_BYTES_MAX;
+use crate::limits::JOIN_RETRY_PAUSE_MS;
+use crate::limits::JOIN_TIMEOUT_MS;
 use crate::limits::MEMBERSHIP_CHANGE_TIMEOUT_MS;
 use crate::limits::PROPOSE_RETRY_PAUSE_MS;
 use crate::limits::PROPOSE_TIMEOUT_MS;
@@ -33,6 +35,8 @@ use crate::log_store::WriterJoin;
 use crate::membership;
 use crate::membership::MembershipChange;
 use crate::membership::MembershipFailure;
+use crate::membership::QuorumState;
+use crate::membership::Role;
 use crate::network::NetworkFactory;
 use crate::network::NetworkSwitch;
 use crate::network::PeerClient;
@@ -93,7 +97,10 @@ impl std::fmt::Debug for MetaNode {
 
 impl MetaNode {
     /// Starts a node: binds `config.listen_addr`, opens the stores under `config.data_dir`,
-    /// and, for an initial voter with empty storage, bootstraps the group with `config.voters`.
+    /// and, for an initial voter with empty storage, bootstraps the group with `config.voters`;
+    /// a node not among them with empty storage and `config.join` first joins the group as a
+    /// learner through them (and fails to start if it cannot within
+    /// [`JOIN_TIMEOUT_MS`]).
     pub async fn start(config: MetaConfig) -> Result<MetaNode, MetaError> {
         let listener = TcpListener::bind(config.listen_addr).await?;
         MetaNode::start_with_listener(config, listener).await
@@ -164,12 +171,12 @@ impl MetaNode {
     }
 
     async fn bootstrap(&self) -> Result<(), MetaError> {
-        if !self.config.is_initial_voter() {
-            return Ok(());
-        }
         let initialized = self.raft.is_initialized().await.map_err(|e| MetaError::Stopped(e.to_string()))?;
         if initialized {
             return Ok(());
+        }
+        if !self.config.is_initial_voter() {
+            return if self.config.join { self.join().await } else { Ok(()) };
         }
         let members: BTreeMap<NodeId, Node> =
             self.config.voters.iter().map(|(id, addr)| (*id, Node { addr: addr.clone() })).collect();
@@ -179,6 +186,78 @@ impl MetaNode {
             Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
             Err(error) => Err(MetaError::Config(format!("bootstrapping the voter group: {error}"))),
         }
+    }
+
+    /// Asks the group to add this node as a learner, through any of the initial voters (a
+    /// follower answers with the leader, which is asked next), and waits until the leader has
+    /// added it and it has caught up. Gives up after [`JOIN_TIMEOUT_MS`].
+    async fn join(&self) -> Result<(), MetaError> {
+        let change =
+            MembershipChange::AddLearner { node_id: self.config.node_id, addr: self.config.advertise_addr.clone() };
+        let request = RpcRequest::ChangeMembership(change);
+        let deadline = Instant::now() + Duration::from_millis(JOIN_TIMEOUT_MS);
+        let mut targets: Vec<(NodeId, String)> = self.config.voters.iter().map(|(id, a)| (*id, a.clone())).collect();
+        let mut last_problem = "no voter answered".to_string();
+        tracing::info!(node_id = self.config.node_id, addr = %self.config.advertise_addr, "joining the metadata group as a learner");
+        while Instant::now() < deadline {
+            let Some((target, addr)) = targets.first().cloned() else { break };
+            targets.rotate_left(1);
+            let mut client = PeerClient::new(self.config.node_id, target, addr.clone(), self.switch.clone());
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let timeout = remaining.min(Duration::from_millis(MEMBERSHIP_CHANGE_TIMEOUT_MS));
+            match client.call(&request, timeout).await {
+                Ok(RpcResponse::ChangeMembership(Ok(()))) => {
+                    tracing::info!(
+                        node_id = self.config.node_id,
+                        via = target,
+                        "joined the metadata group as a learner"
+                    );
+                    return Ok(());
+                }
+                Ok(RpcResponse::ChangeMembership(Err(MembershipFailure::NotLeader {
+                    leader: Some(leader),
+                    leader_addr: Some(leader_addr),
+                }))) => {
+                    // Ask the leader next.
+                    targets.retain(|(id, _)| *id != leader);
+                    targets.insert(0, (leader, leader_addr));
+                    continue;
+                }
+                Ok(other) => last_problem = format!("node {target} at {addr} answered {other:?}"),
+                Err(error) => last_problem = format!("node {target} at {addr}: {error}"),
+            }
+            tokio::time::sleep(Duration::from_millis(JOIN_RETRY_PAUSE_MS)).await;
+        }
+        Err(MetaError::Membership(format!(
+            "could not join the metadata group through the voters within {JOIN_TIMEOUT_MS} ms: {last_problem}"
+        )))
+    }
+
+    /// The metadata quorum as the leader sees it: asked of the leader when this node is not it.
+    pub async fn describe_quorum(&self) -> Result<QuorumState, MetaError> {
+        if let Some(state) = membership::quorum_state(&self.raft) {
+            return Ok(state);
+        }
+        let Some(ForwardError::NotLeader { leader, leader_addr }) = server::not_leader(&self.raft, self.config.node_id)
+        else {
+            return Err(MetaError::NoLeader);
+        };
+        let (Some(leader), Some(addr)) = (leader, leader_addr) else { return Err(MetaError::NoLeader) };
+        let mut client = PeerClient::new(self.config.node_id, leader, addr, self.switch.clone());
+        let timeout = Duration::from_millis(PROPOSE_TIMEOUT_MS);
+        match client.call(&RpcRequest::DescribeQuorum, timeout).await {
+            Ok(RpcResponse::DescribeQuorum(Ok(state))) => Ok(state),
+            Ok(RpcResponse::DescribeQuorum(Err(ForwardError::NotLeader { leader, .. }))) => {
+                Err(MetaError::NotLeader { leader })
+            }
+            Ok(other) => Err(MetaError::Forward { leader, reason: format!("unexpected answer {other:?}") }),
+            Err(error) => Err(MetaError::Forward { leader, reason: error.to_string() }),
+        }
+    }
+
+    /// This node's role in the membership it knows (a follower's view may trail the leader's).
+    pub fn role(&self) -> Role {
+        membership::role_of(&self.raft, self.config.node_id)
     }
 
     /// This node's id.
@@ -371,9 +450,15 @@ impl MetaNode {
         self.change_membership(MembershipChange::AddVoter { node_id, addr }).await
     }
 
+    /// Makes voter `node_id` a learner: it keeps receiving the log (and its broker keeps
+    /// serving) without a vote. Runs on the leader; a follower forwards it.
+    pub async fn remove_voter(&self, node_id: NodeId) -> Result<(), MetaError> {
+        self.change_membership(MembershipChange::RemoveVoter { node_id }).await
+    }
+
     /// Removes voter or learner `node_id` from the group (it stops receiving the log). Runs on
     /// the leader; a follower forwards it.
-    pub async fn remove_voter(&self, node_id: NodeId) -> Result<(), MetaError> {
+    pub async fn remove_node(&self, node_id: NodeId) -> Result<(), MetaError> {
         self.change_membership(MembershipChange::RemoveNode { node_id }).await
     }
 

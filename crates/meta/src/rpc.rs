@@ -33,6 +33,7 @@ use crate::error::CommandError;
 use crate::limits::RPC_FRAME_BYTES_MAX;
 use crate::membership::MembershipChange;
 use crate::membership::MembershipFailure;
+use crate::membership::QuorumState;
 use crate::types::NodeId;
 use crate::types::TypeConfig;
 use crate::view::BrokerId;
@@ -42,7 +43,8 @@ use crate::view::BrokerId;
 /// Version 2: broker heartbeats, and commands carry the `message.timestamp.*` topic configs.
 /// Version 3: commands carry `unclean.leader.election.enable` and `replica.lag.time.max.ms`,
 /// and `ElectLeaderUnclean`.
-pub const RPC_PROTOCOL_VERSION: u16 = 3;
+/// Version 4: `MembershipChange::RemoveVoter` (demote to learner) and `DescribeQuorum`.
+pub const RPC_PROTOCOL_VERSION: u16 = 4;
 
 /// A framed TCP connection carrying RPC messages.
 pub type RpcConnection = Framed<TcpStream, LengthDelimitedCodec>;
@@ -86,6 +88,8 @@ pub enum RpcRequest {
         /// Its current registration.
         broker_epoch: i64,
     },
+    /// The quorum as the leader sees it.
+    DescribeQuorum,
 }
 
 /// The answer to an [`RpcRequest`].
@@ -112,6 +116,8 @@ pub enum RpcResponse {
     ChangeMembership(Result<(), MembershipFailure>),
     /// The heartbeat was recorded, or this node is not the leader.
     BrokerHeartbeat(Result<(), ForwardError>),
+    /// The leader's quorum state, or this node is not the leader.
+    DescribeQuorum(Result<QuorumState, ForwardError>),
 }
 
 /// A forwarded command's result.

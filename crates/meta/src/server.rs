@@ -165,6 +165,11 @@ async fn handle(request: RpcRequest, context: &ServerContext) -> Result<RpcRespo
                 Some(error) => Err(error),
             })
         }
+        RpcRequest::DescribeQuorum => RpcResponse::DescribeQuorum(match membership::quorum_state(&context.raft) {
+            Some(state) => Ok(state),
+            None => Err(not_leader(&context.raft, context.node_id)
+                .unwrap_or(ForwardError::NotLeader { leader: None, leader_addr: None })),
+        }),
         RpcRequest::Propose(command) => {
             RpcResponse::Propose(context.batcher.propose(command, Duration::from_millis(PROPOSE_TIMEOUT_MS)).await)
         }

@@ -20,6 +20,7 @@ use sluice_meta::CommandOutcome;
 use sluice_meta::MetaError;
 use sluice_meta::MetadataEvent;
 use sluice_meta::MetadataView;
+use sluice_meta::Role;
 
 const ELECTION_WAIT: Duration = Duration::from_secs(10);
 
@@ -346,10 +347,16 @@ async fn learner_joins_is_promoted_and_removed_through_any_node() {
     let proposed = learner.propose(register(9)).await.unwrap();
     cluster.wait_applied(&[1, 2, 3, 4], proposed.log_index).await;
 
+    // Removing a voter keeps it as a learner: it still receives the log.
     cluster.node(leader).remove_voter(4).await.unwrap();
     let voters: BTreeSet<u64> =
         cluster.node(leader).metrics().borrow().membership_config.membership().voter_ids().collect();
     assert_eq!(voters, BTreeSet::from([1, 2, 3]));
+    assert_eq!(cluster.node(leader).describe_quorum().await.unwrap().members[3].role, Role::Learner);
+    let proposed = cluster.node(leader).propose(register(10)).await.unwrap();
+    cluster.wait_applied(&[4], proposed.log_index).await;
+    // Asking again changes nothing and succeeds (a caller that lost the answer retries).
+    cluster.node(follower).remove_voter(4).await.unwrap();
 
     // A learner that is never promoted can be removed too.
     cluster.start_learner(5).await;
@@ -359,8 +366,85 @@ async fn learner_joins_is_promoted_and_removed_through_any_node() {
         cluster.node(leader).metrics().borrow().membership_config.membership().learner_ids().collect()
     };
     assert!(learners(&cluster).contains(&5));
-    cluster.node(follower).remove_voter(5).await.unwrap();
+    cluster.node(follower).remove_node(5).await.unwrap();
     assert!(!learners(&cluster).contains(&5));
+    cluster.stop_all().await;
+}
+
+// Goal: a node started with `join` adds itself as a learner through the voter list (a
+// follower answers with the leader), catches up, can then be promoted, and the quorum seen from
+// any node lists every member with its role; a restart with its storage does not join again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_node_becomes_a_learner_through_the_voters_and_can_be_promoted() {
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.wait_leader(&[1, 2, 3], ELECTION_WAIT).await;
+    let last = register_brokers(&cluster.node(leader), 2).await;
+    let joiner = cluster.start_joiner(4).await;
+    joiner.wait_applied(last, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(joiner.role(), Role::Learner);
+    let quorum = joiner.describe_quorum().await.unwrap();
+    assert_eq!(quorum.leader_id, leader);
+    let roles: Vec<(u64, Role)> = quorum.members.iter().map(|m| (m.node_id, m.role)).collect();
+    assert_eq!(roles, vec![(1, Role::Voter), (2, Role::Voter), (3, Role::Voter), (4, Role::Learner)]);
+    assert_eq!(quorum.members[3].addr, cluster.addrs[&4].to_string());
+
+    // Learners do not count for the quorum: with two voters of three, commits go on.
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    cluster.stop(follower).await;
+    let proposed = joiner.propose(register(11)).await.unwrap();
+    cluster.wait_applied(&[leader, 4], proposed.log_index).await;
+    cluster.restart(follower).await;
+
+    // Promote it through the learner itself (forwarded to the leader); asking twice is fine.
+    joiner.add_voter(4, None).await.unwrap();
+    joiner.add_voter(4, None).await.unwrap();
+    let voters: BTreeSet<u64> = joiner
+        .describe_quorum()
+        .await
+        .unwrap()
+        .members
+        .iter()
+        .filter(|m| m.role == Role::Voter)
+        .map(|m| m.node_id)
+        .collect();
+    assert_eq!(voters, BTreeSet::from([1, 2, 3, 4]));
+
+    // A restart finds its storage initialized and does not ask again.
+    cluster.stop(4).await;
+    let restarted = cluster.restart(4).await;
+    let proposed = cluster.node(leader).propose(register(12)).await.unwrap();
+    restarted.wait_applied(proposed.log_index, Duration::from_secs(10)).await.unwrap();
+    cluster.stop_all().await;
+}
+
+// Goal: the metadata leader killed while a voter change is in flight leaves a group that
+// elects a leader, agrees on one membership (the old or the new, never a mix), and accepts the
+// change when it is asked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_change_survives_the_leader_dying_during_it() {
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.wait_leader(&[1, 2, 3], ELECTION_WAIT).await;
+    register_brokers(&cluster.node(leader), 2).await;
+    cluster.start_joiner(4).await;
+    let node = cluster.node(leader);
+    let change = tokio::spawn(async move { node.add_voter(4, None).await });
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    cluster.stop(leader).await;
+    let _ = change.await.unwrap();
+    let rest: Vec<u64> = (1..=4).filter(|id| *id != leader).collect();
+    let new_leader = cluster.wait_leader(&rest, ELECTION_WAIT).await;
+    cluster.node(new_leader).add_voter(4, None).await.unwrap();
+    let proposed = cluster.node(new_leader).propose(register(13)).await.unwrap();
+    cluster.wait_applied(&rest, proposed.log_index).await;
+    let memberships: BTreeSet<Vec<u64>> = rest
+        .iter()
+        .map(|id| cluster.node(*id).metrics().borrow().membership_config.membership().voter_ids().collect())
+        .collect();
+    assert_eq!(memberships.len(), 1, "every running node sees one membership: {memberships:?}");
+    assert!(memberships.iter().next().unwrap().contains(&4));
+    cluster.restart(leader).await;
+    let proposed = cluster.node(new_leader).propose(register(14)).await.unwrap();
+    cluster.wait_applied(&[1, 2, 3, 4], proposed.log_index).await;
     cluster.stop_all().await;
 }
 

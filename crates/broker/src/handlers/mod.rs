@@ -16,6 +16,7 @@ pub mod metadata;
 pub mod offsets;
 pub mod produce;
 pub mod producer_id;
+pub mod quorum;
 
 use sluice_meta::{CommandError, MetaError, MetadataView, TopicRecord};
 use sluice_proto::kafka_protocol::protocol::StrBytes;

@@ -90,6 +90,18 @@ impl Cluster {
         node
     }
 
+    /// Starts a node that is not an initial voter with `join` set: it asks the voters to add it
+    /// as a learner, and its start returns once it has been added.
+    pub async fn start_joiner(&mut self, id: NodeId) -> Arc<MetaNode> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.addrs.insert(id, listener.local_addr().unwrap());
+        let mut config = self.config(id);
+        config.join = true;
+        let node = Arc::new(MetaNode::start_with_listener(config, listener).await.unwrap());
+        self.nodes.insert(id, node.clone());
+        node
+    }
+
     /// Stops node `id` (Raft, server, log writer); its data directory stays.
     pub async fn stop(&mut self, id: NodeId) {
         let node = self.nodes.remove(&id).expect("node running");
