@@ -10,7 +10,8 @@
 // 3. with -broker, against the real binary (broker.go): each pod's flags and SLUICE_*
 // variables through --print-config, and the probe paths served.
 //
-// Prints one line per problem and exits 1, or one summary line and exits 0.
+// Prints one line per problem and exits 1, or one summary line and exits 0. With -pod-env N it
+// prints pod N's resolved environment and arguments instead (deploy/k8s/netns-test.sh).
 package main
 
 import (
@@ -21,9 +22,17 @@ import (
 
 func main() {
 	broker := flag.String("broker", "", "sluice-broker binary for the live checks (none: static checks only)")
+	podEnv := flag.Int("pod-env", -1, "print pod N's resolved environment (ENV NAME=VALUE) and arguments (ARG X), one per line, instead of checking")
 	flag.Parse()
+	if *podEnv >= 0 && flag.NArg() == 1 {
+		if err := printPod(flag.Arg(0), *podEnv); err != nil {
+			fmt.Fprintln(os.Stderr, "k8s-check:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: k8s-check [-broker PATH] DIR")
+		fmt.Fprintln(os.Stderr, "usage: k8s-check [-broker PATH] DIR | k8s-check -pod-env N DIR")
 		os.Exit(2)
 	}
 	summary, problems, err := Run(flag.Arg(0), *broker)
@@ -67,4 +76,28 @@ func Run(dir, broker string) (string, []string, error) {
 	}
 	problems = append(problems, CheckServedPaths(broker)...)
 	return fmt.Sprintf("%s; %d pods' settings taken by %s --print-config; %s and %s answer 200", summary, replicas, broker, healthPath, readyPath), problems, nil
+}
+
+// printPod prints what pod `ordinal` of the StatefulSet in dir runs with, for
+// deploy/k8s/netns-test.sh: its environment as the kubelet resolves it (namespace ns-check),
+// then its arguments.
+func printPod(dir string, ordinal int) error {
+	manifests, problems, err := Load(dir)
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 || len(manifests.StatefulSets) != 1 {
+		return fmt.Errorf("%s does not hold one valid StatefulSet: %v", dir, problems)
+	}
+	pod, err := ResolvePod(manifests.StatefulSets[0].Object, ordinal)
+	if err != nil {
+		return err
+	}
+	for _, variable := range pod.Env {
+		fmt.Printf("ENV %s=%s\n", variable.Name, variable.Value)
+	}
+	for _, arg := range pod.Args {
+		fmt.Printf("ARG %s\n", arg)
+	}
+	return nil
 }
