@@ -47,6 +47,8 @@ case "$broker" in /*) ;; *) broker="$REPO_ROOT/$broker" ;; esac
 "$broker" probe --help >/dev/null 2>&1 || fail "$broker has no 'probe' subcommand: rebuild it"
 echo "broker: $broker ($("$broker" --version))"
 
+# Go's official tarball installs to /usr/local/go, which a non-login shell may not have on PATH.
+command -v go >/dev/null || [ ! -x /usr/local/go/bin/go ] || export PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null || fail "go is not installed (Go 1.26; the checkers are tests/deploy)"
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 export SLUICE_BROKER_BIN="$broker"

@@ -102,6 +102,7 @@ trap 'failed_reason="interrupted"; exit 130' INT TERM
 # ---------------------------------------------------------------- preflight
 [ "$(id -u)" = 0 ] || skip "not root (network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN)"
 command -v ip >/dev/null || skip "iproute2 ('ip') is not installed"
+command -v go >/dev/null || [ ! -x /usr/local/go/bin/go ] || export PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null || fail "go is needed to resolve the pods' environment (tests/deploy)"
 if ! probe_error="$(ip netns add "${NS_PREFIX}probe" 2>&1)"; then
     skip "'ip netns add' is not permitted here: ${probe_error//$'\n'/ }"
