@@ -33,6 +33,11 @@ bench-log:
 bench-meta:
     cargo run --release -p sluice-meta --example meta_bench
 
+# The deploy files (deploy/k8s, deploy/docker compose files, deploy/systemd) checked offline,
+# every broker setting in them given to the real binary (scripts/deploy-check.sh).
+deploy-check:
+    scripts/deploy-check.sh
+
 # Everything CI runs.
 ci:
     bash .ci/run

@@ -3,11 +3,11 @@
 #
 #   1. takes the broker binary (default: target/release/sluice-broker; nothing is compiled
 #      unless --cargo-build is given);
-#   2. compiles the healthcheck probe (probe.rs, standard library only) with plain rustc;
-#   3. assembles a build context in a temporary directory: rootfs/ with both binaries (debug
-#      info stripped), the shared libraries and the loader `ldd` lists, /etc/passwd, /etc/group
-#      and /etc/nsswitch.conf; an empty data/ (becomes /data, owned by uid 65532);
-#   4. runs `docker build` with Dockerfile, then removes the temporary directory.
+#   2. assembles a build context in a temporary directory: rootfs/ with the broker (debug
+#      info stripped; its `probe` subcommand is the healthcheck), the shared libraries and
+#      the loader `ldd` lists, /etc/passwd, /etc/group and /etc/nsswitch.conf; an empty data/
+#      (becomes /data, owned by uid 65532);
+#   3. runs `docker build` with Dockerfile, then removes the temporary directory.
 #
 # Usage: deploy/docker/build-image.sh [--binary PATH] [--tag TAG] [--no-strip] [--cargo-build]
 #   --binary PATH   broker binary to package (default $SLUICE_BROKER_BIN or target/release/sluice-broker)
@@ -51,7 +51,10 @@ if [ "$(uname -m)" != x86_64 ] && [ "$(uname -m)" != aarch64 ]; then
     log "warning: untested architecture $(uname -m)"
 fi
 command -v docker >/dev/null || { echo "build-image: docker is not installed" >&2; exit 1; }
-command -v rustc >/dev/null || { echo "build-image: rustc is needed to compile probe.rs" >&2; exit 1; }
+if ! "$binary" probe --help >/dev/null 2>&1; then
+    echo "build-image: $binary has no 'probe' subcommand (the image's healthcheck); rebuild it" >&2
+    exit 1
+fi
 
 version="$("$binary" --version | awk '{print $2}')"
 revision="$(git -C "$REPO_ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
@@ -65,9 +68,7 @@ trap 'rm -rf "$context"' EXIT
 rootfs="$context/rootfs"
 mkdir -p "$rootfs" "$context/data"
 
-rustc --edition 2021 -C opt-level=2 -C strip=debuginfo -o "$context/sluice-probe" "$DOCKER_DIR/probe.rs"
 rootfs_add_binary "$rootfs" "$binary" /usr/local/bin/sluice-broker "$strip"
-rootfs_add_binary "$rootfs" "$context/sluice-probe" /usr/local/bin/sluice-probe
 rootfs_add_etc "$rootfs"
 cp "$DOCKER_DIR/Dockerfile" "$context/Dockerfile"
 

@@ -172,7 +172,7 @@ wait_ready() { # wait_ready NODE...: /ready answers 200 on each, within READY_TI
     done
 }
 
-wait_healthy() { # wait_healthy NODE...: Docker's healthcheck (sluice-probe) reports healthy
+wait_healthy() { # wait_healthy NODE...: Docker's healthcheck (sluice-broker probe ready) reports healthy
     local deadline=$(( $(date +%s) + 60 )) n pending status
     while :; do
         pending=""

@@ -7,6 +7,9 @@
 //! Every setting has an environment variable, `SLUICE_` and the flag's name in capitals
 //! (`--node-id` → `SLUICE_NODE_ID`), and a key in the `--config` file (`node-id`); a flag wins
 //! over its variable, a variable over the file ([`crate::config_file`]).
+//!
+//! One subcommand: `sluice-broker probe ready|health` ([`crate::probe`]) asks a running
+//! broker's admin listener instead of starting one.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -126,6 +129,17 @@ pub struct Args {
     /// Print the effective configuration (TOML, each value with where it came from) and exit.
     #[arg(long)]
     pub print_config: bool,
+    /// Without a subcommand, the broker runs.
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+}
+
+/// What `sluice-broker` does instead of running a broker.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Subcommand {
+    /// Ask a running broker's admin listener: exit 0 when `/ready` (or `/health`) answers 200,
+    /// else 1 with one line on stderr. The container image's health check.
+    Probe(crate::probe::ProbeArgs),
 }
 
 /// How log lines are written to stderr.

@@ -41,7 +41,8 @@
 //! Around them: [`node`] wires a broker process (listeners, metadata node, registration,
 //! reconciliation and maintenance tasks, shutdown order), [`broker`] is the state handlers
 //! share, [`admin_http`] serves `/health` and `/ready`, [`cli`] holds the flags and
-//! [`config_file`] the `--config` file and `--print-config` behind them. [`config`]
+//! [`config_file`] the `--config` file and `--print-config` behind them, [`probe`] the
+//! `sluice-broker probe` health check (a client of `admin_http`, no broker started). [`config`]
 //! holds the network limits, each with its reason; `main` stays thin and calls [`run`] with a
 //! shutdown future, as the tests do.
 
@@ -61,6 +62,7 @@ pub mod kafka_code;
 pub mod metrics;
 pub mod node;
 pub mod partition;
+pub mod probe;
 pub mod replication;
 pub mod server;
 pub mod voters;

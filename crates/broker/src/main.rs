@@ -6,13 +6,17 @@
 //! (`node`). A broker that cannot start or fails exits 1 after one line on stderr,
 //! `sluice-broker: <reason>` (for example "data directory ./data is locked by process 1234
 //! (node 1)", or a config file key that is no setting).
+//!
+//! `sluice-broker probe ready|health` runs no broker: it asks one's admin listener and exits 0
+//! on `200`, else 1 after one line `sluice-broker probe: <reason>` on stderr (see `probe`).
 
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
-use sluice_broker::cli::{Args, LogFormat};
+use sluice_broker::cli::{Args, LogFormat, Subcommand};
+use sluice_broker::probe::{self, ProbeArgs};
 use sluice_broker::{config_file, run};
 use tracing_subscriber::EnvFilter;
 
@@ -36,6 +40,9 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(error) => error.exit(),
     };
+    if let Some(Subcommand::Probe(probe_args)) = &args.command {
+        return run_probe(probe_args, args.admin_listen);
+    }
     if args.print_config {
         let text = config_file::effective(&command, &matches, &from_file);
         return match std::io::stdout().write_all(text.as_bytes()) {
@@ -60,6 +67,27 @@ fn main() -> ExitCode {
         Err(error) => {
             // One plain line, not a log record: it is what an operator or a supervisor reads.
             eprintln!("sluice-broker: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `sluice-broker probe`: one line on stdout when the broker answers 200, one on stderr when not.
+fn run_probe(probe_args: &ProbeArgs, admin_listen: std::net::SocketAddr) -> ExitCode {
+    let address = match &probe_args.addr {
+        Some(address) => address.clone(),
+        None => probe::default_address(admin_listen).to_string(),
+    };
+    let timeout = std::time::Duration::from_millis(probe_args.timeout_ms);
+    match probe::probe(&address, probe_args.check, timeout) {
+        Ok((answered_by, status)) => {
+            let line = format!("{answered_by}{}: {status}\n", probe_args.check.path());
+            // A closed stdout does not make a passing probe fail: the exit status is the answer.
+            let _ = std::io::stdout().write_all(line.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("sluice-broker probe: {error}");
             ExitCode::FAILURE
         }
     }
