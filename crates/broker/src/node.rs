@@ -206,6 +206,10 @@ struct ReadyFlag {
 }
 
 impl Readiness for ReadyFlag {
+    fn broker(&self) -> Option<Arc<Broker>> {
+        self.broker.borrow().clone()
+    }
+
     fn metrics(&self) -> Option<String> {
         let broker = self.broker.borrow().clone()?;
         let view = broker.view();
