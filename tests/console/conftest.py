@@ -6,6 +6,7 @@ Every wait has a deadline; the broker's log is kept in pytest's tmp directory an
 printed when a test fails.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -15,11 +16,15 @@ import time
 import urllib.request
 
 import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 READY_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
 CHROMIUM = os.environ.get("SLUICE_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("SLUICE_CHROMEDRIVER", "/usr/bin/chromedriver")
+GROUP = "billing"
+HOSTILE_KEY = "<img src=x onerror=alert(1)>"
 
 
 def free_ports(count):
@@ -86,7 +91,7 @@ class Broker:
         return self.process.wait(timeout=STOP_TIMEOUT_S)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def broker(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("broker"))
     instance = Broker(directory)
@@ -99,7 +104,7 @@ def broker(tmp_path_factory):
         assert code == 0, f"broker exited with {code}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
     """Headless Chromium through Debian's chromedriver; selenium is given both paths, so its
     Selenium Manager never downloads a driver or a browser."""
@@ -117,3 +122,46 @@ def browser():
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="session")
+def workload(broker):
+    """Topics `orders` (3 partitions) and `events` (2), 60 and 10 records, and group `billing`
+    whose one member consumed the first 30 of `orders`, committed them and paused."""
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    futures = admin.create_topics([NewTopic("orders", 3, 1), NewTopic("events", 2, 1)])
+    for future in futures.values():
+        future.result(timeout=30)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+
+    def produce(topic, count, start=0, partitions=3):
+        for i in range(start, start + count):
+            producer.produce(topic, key=f"k{i}", value=json.dumps({"n": i, "note": "<b>bold?</b>"}),
+                             headers=[("trace", b"<script>x</script>")], partition=i % partitions)
+        producer.flush(30)
+
+    produce("orders", 30)
+    produce("events", 10, partitions=2)
+    producer.produce("events", key=HOSTILE_KEY, value=b"\x00\x01binary\xff", partition=0)
+    producer.flush(30)
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": GROUP, "client.id": "console-test",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe(["orders"])
+    consumed = 0
+    deadline = time.time() + 60
+    while consumed < 30 and time.time() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and message.error() is None:
+            consumed += 1
+    assert consumed == 30, f"consumed {consumed} of 30"
+    consumer.commit(asynchronous=False)
+    consumer.pause(consumer.assignment())
+    produce("orders", 30, start=30)  # the group now lags by these 30
+    # One produce the broker refuses (only the coordinator writes __consumer_offsets), so the
+    # refused-produce counter has a series.
+    refused = []
+    producer.produce("__consumer_offsets", value=b"x", partition=0, on_delivery=lambda error, _: refused.append(error))
+    producer.flush(30)
+    assert refused and refused[0] is not None, refused
+    yield consumer
+    consumer.close()

@@ -13,17 +13,12 @@ page goes to $SLUICE_CONSOLE_SCREENSHOTS (default: pytest's tmp dir), printed in
 import json
 import os
 import subprocess
-import time
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 from selenium.webdriver.common.by import By
 
-from conftest import wait_until
+from conftest import GROUP, HOSTILE_KEY, wait_until
 
-GROUP = "billing"
-HOSTILE_KEY = "<img src=x onerror=alert(1)>"
 # Enough for two lag refreshes (LAG_REFRESH_INTERVAL_MS = 5 s) and a margin.
 LAG_SAMPLES_TIMEOUT_S = 30
 
@@ -35,43 +30,6 @@ def cli(broker, *args):
                          timeout=60)
     assert out.returncode in (0, 1), out.stderr
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
-
-
-@pytest.fixture(scope="module")
-def workload(broker):
-    """Topics `orders` (3 partitions) and `events` (2), 60 and 10 records, and group `billing`
-    whose one member consumed the first 30 of `orders`, committed them and paused."""
-    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-    futures = admin.create_topics([NewTopic("orders", 3, 1), NewTopic("events", 2, 1)])
-    for future in futures.values():
-        future.result(timeout=30)
-    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
-
-    def produce(topic, count, start=0, partitions=3):
-        for i in range(start, start + count):
-            producer.produce(topic, key=f"k{i}", value=json.dumps({"n": i, "note": "<b>bold?</b>"}),
-                             headers=[("trace", b"<script>x</script>")], partition=i % partitions)
-        producer.flush(30)
-
-    produce("orders", 30)
-    produce("events", 10, partitions=2)
-    producer.produce("events", key=HOSTILE_KEY, value=b"\x00\x01binary\xff", partition=0)
-    producer.flush(30)
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": GROUP, "client.id": "console-test",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe(["orders"])
-    consumed = 0
-    deadline = time.time() + 60
-    while consumed < 30 and time.time() < deadline:
-        message = consumer.poll(0.5)
-        if message is not None and message.error() is None:
-            consumed += 1
-    assert consumed == 30, f"consumed {consumed} of 30"
-    consumer.commit(asynchronous=False)
-    consumer.pause(consumer.assignment())
-    produce("orders", 30, start=30)  # the group now lags by these 30
-    yield consumer
-    consumer.close()
 
 
 def open_page(browser, broker, path, screenshots, name):

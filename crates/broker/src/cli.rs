@@ -42,7 +42,7 @@ pub struct Args {
     /// Initial metadata voters, `id@host:port,...` (default: this node alone at --raft-listen).
     #[arg(long, env = "SLUICE_VOTERS")]
     pub voters: Option<String>,
-    /// Admin HTTP listener (`/health`, `/ready`).
+    /// Admin HTTP listener (`/health`, `/ready`, `/metrics`, the web console at `/`).
     #[arg(long, env = "SLUICE_ADMIN_LISTEN", default_value = "127.0.0.1:9644")]
     pub admin_listen: SocketAddr,
     /// Partitions of auto-created topics and of CreateTopics with -1 (Kafka's `num.partitions`).
