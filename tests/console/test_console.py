@@ -70,8 +70,13 @@ def test_cluster_page_matches_cluster_health(broker, workload, browser, screensh
 def test_topics_and_topic_pages_match_topic_describe(broker, workload, browser, screenshots):
     listed = {t["topic"]: t["partitions"] for t in cli(broker, "topic", "list")}
     page = open_page(browser, broker, "/topics", screenshots, "topics")
-    shown = {cells(row)[0]: int(cells(row)[1]) for row in page.find_elements(By.CSS_SELECTOR, "#topics tr")[1:]}
-    assert shown == listed
+    rows = {cells(row)[0]: cells(row) for row in page.find_elements(By.CSS_SELECTOR, "#topics tr")[1:]}
+    assert {name: int(row[1]) for name, row in rows.items()} == listed
+    # Records in (the broker's counter) against the records the logs hold (the CLI's offsets).
+    for topic in ("orders", "events"):
+        described = cli(broker, "topic", "describe", topic)[0]
+        in_logs = sum(p["log_end_offset"] - p["log_start_offset"] for p in described["partitions"])
+        assert int(rows[topic][7]) == in_logs, (topic, rows[topic], in_logs)
     for topic in ("orders", "events"):
         described = cli(broker, "topic", "describe", topic)[0]
         page = open_page(browser, broker, f"/topic?name={topic}", screenshots, f"topic-{topic}")

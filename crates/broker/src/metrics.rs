@@ -313,8 +313,12 @@ impl Metrics {
     /// [`LAG_REFRESH_INTERVAL_MS`](crate::coordinator::lag::LAG_REFRESH_INTERVAL_MS)); the
     /// rates are the difference to the previous sample.
     pub fn sample_topic_rates<'a>(&self, topics: impl Iterator<Item = &'a String>) {
+        self.sample_topic_rates_at(std::time::Instant::now(), topics);
+    }
+
+    fn sample_topic_rates_at<'a>(&self, at: std::time::Instant, topics: impl Iterator<Item = &'a String>) {
         let totals = topics.map(|topic| (topic.clone(), self.topic_totals(topic))).collect();
-        let sample = TopicSample { at: std::time::Instant::now(), totals };
+        let sample = TopicSample { at, totals };
         let mut samples = self.topic_samples.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         samples[0] = samples[1].take();
         samples[1] = Some(sample);
@@ -434,5 +438,44 @@ impl Metrics {
     }
 }
 
+#[cfg(test)]
+impl Metrics {
+    fn render_registry_only(&self) -> String {
+        let mut text = String::new();
+        encode(&mut text, &self.registry).unwrap();
+        text
+    }
+}
+
 /// Shared handle.
 pub type SharedMetrics = Arc<Metrics>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: the console's rates are the counters' differences between the last two samples,
+    // per second; reading the totals creates no series.
+    #[test]
+    fn topic_rates_are_the_difference_of_the_last_two_samples() {
+        let metrics = Metrics::new();
+        let topics = ["t".to_string(), "quiet".to_string()];
+        let start = std::time::Instant::now();
+        metrics.produced("t", 5, 500);
+        metrics.sample_topic_rates_at(start, topics.iter());
+        assert_eq!(metrics.topic_rates("t"), None, "one sample is no rate");
+        metrics.produced("t", 20, 2_000);
+        metrics.fetched("t", false, 1_000);
+        metrics.fetched("t", true, 9_999);
+        metrics.sample_topic_rates_at(start + Duration::from_secs(5), topics.iter());
+        assert_eq!(
+            metrics.topic_rates("t"),
+            Some(TopicRates { records_in: 4.0, bytes_in: 400.0, bytes_out: 200.0 }),
+            "followers' reads are not consumer bytes out"
+        );
+        assert_eq!(metrics.topic_totals("t"), TopicTotals { records_in: 25, bytes_in: 2_500, bytes_out: 1_000 });
+        assert_eq!(metrics.topic_rates("quiet"), Some(TopicRates::default()));
+        assert_eq!(metrics.topic_rates("unknown"), None);
+        assert!(!metrics.render_registry_only().contains("topic=\"quiet\""), "no series made for a quiet topic");
+    }
+}

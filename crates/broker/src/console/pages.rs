@@ -258,20 +258,21 @@ pub fn cluster(data: &Cluster) -> String {
 
 /// The topics list, one page of [`CONSOLE_ROWS_PER_PAGE`] (`rows` is that page, `total` all).
 pub fn topics(node_id: i32, rows: &[TopicRow], page_index: usize, total: usize) -> String {
-    let mut body = format!("<p>{total} topics. Sizes are of the partitions hosted here; rates are over the last lag refresh interval, as this broker counted them (produce and consumer fetch requests it served).</p>");
+    let mut body = format!("<p>{total} topics. Sizes are of the partitions hosted here; counters are this broker's since it started (records and bytes producers appended, bytes sent to consumers); rates per second are over the last lag refresh interval (5 s).</p>");
     body.push_str(&pager("/topics", &[], page_index, total));
     body.push_str(
         "<table id=\"topics\"><tr><th>topic</th><th>partitions</th><th>replication</th><th>under-replicated</th>\
-         <th>without leader</th><th>hosted here</th><th>size here</th><th>records in</th><th>in</th><th>out</th></tr>",
+         <th>without leader</th><th>hosted here</th><th>size here</th><th>records in</th><th>records in/s</th>\
+         <th>bytes in</th><th>bytes in/s</th><th>bytes out</th><th>bytes out/s</th></tr>",
     );
     for row in rows {
-        let rate = |pick: fn(&TopicRates) -> f64, unit: &str| {
-            row.rates.as_ref().map_or_else(|| "—".to_string(), |r| format!("{:.1} {unit}", pick(r)))
+        let rate = |pick: fn(&TopicRates) -> f64| {
+            row.rates.as_ref().map_or_else(|| "—".to_string(), |r| format!("{:.1}", pick(r)))
         };
         let _ = write!(
             body,
             "<tr><td>{}</td><td class=\"partitions\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td title=\"{} since start\">{}</td><td title=\"{} since start\">{}</td><td title=\"{} since start\">{}</td></tr>",
+             <td class=\"records-in\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             link("/topic", &[("name", row.name.clone())], &row.name),
             row.partitions,
             row.replication_factor,
@@ -280,11 +281,11 @@ pub fn topics(node_id: i32, rows: &[TopicRow], page_index: usize, total: usize) 
             row.hosted,
             bytes(row.hosted_bytes),
             row.totals.records_in,
-            rate(|r| r.records_in, "rec/s"),
+            rate(|r| r.records_in),
             bytes(row.totals.bytes_in),
-            rate(|r| r.bytes_in, "B/s"),
+            rate(|r| r.bytes_in),
             bytes(row.totals.bytes_out),
-            rate(|r| r.bytes_out, "B/s"),
+            rate(|r| r.bytes_out),
         );
     }
     body.push_str("</table>");
