@@ -108,6 +108,7 @@ def broker(tmp_path_factory):
 def browser():
     """Headless Chromium through Debian's chromedriver; selenium is given both paths, so its
     Selenium Manager never downloads a driver or a browser."""
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager reach the network
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -18,7 +18,8 @@
 //!
 //! Bounded: at most [`CONSOLE_ROWS_PER_PAGE`] topics, partitions or groups per page, at most
 //! [`CONSOLE_RECORDS_PER_PAGE_MAX`] records read from at most [`CONSOLE_READ_BYTES_MAX`] bytes of
-//! log, at most [`CONSOLE_VALUE_BYTES_MAX`] bytes of each key, value and header value shown.
+//! log, at most [`CONSOLE_VALUE_BYTES_MAX`] bytes of each key, value and header value and at
+//! most [`CONSOLE_HEADERS_SHOWN_MAX`] headers of a record shown.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -49,6 +50,10 @@ pub const CONSOLE_READ_BYTES_MAX: u64 = 1024 * 1024;
 /// Bytes of one key, value or header value shown; the rest is cut with a marker that says how
 /// much was shown of how much.
 pub const CONSOLE_VALUE_BYTES_MAX: usize = 4096;
+
+/// Headers shown per record at most; the rest are counted. With [`CONSOLE_VALUE_BYTES_MAX`] per
+/// value it bounds what one record adds to a page.
+pub const CONSOLE_HEADERS_SHOWN_MAX: usize = 20;
 
 /// Health problems listed on the front page at most; the rest are counted.
 pub const CONSOLE_PROBLEMS_SHOWN_MAX: usize = 50;

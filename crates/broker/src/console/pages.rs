@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use super::chart::line_chart;
 use super::html::{bytes, escape, link, page, timestamp, value, ValueFormat};
-use super::{CONSOLE_PROBLEMS_SHOWN_MAX, CONSOLE_RECORDS_PER_PAGE_MAX, CONSOLE_ROWS_PER_PAGE};
+use super::{
+    CONSOLE_HEADERS_SHOWN_MAX, CONSOLE_PROBLEMS_SHOWN_MAX, CONSOLE_RECORDS_PER_PAGE_MAX, CONSOLE_ROWS_PER_PAGE,
+};
 use crate::coordinator::lag_history::LagSample;
 use crate::metrics::{TopicRates, TopicTotals};
 
@@ -380,12 +382,19 @@ pub fn records(data: &Records) -> String {
     );
     for record in &data.records {
         let mut headers = String::new();
-        for (name, header_value) in &record.headers {
+        for (name, header_value) in record.headers.iter().take(CONSOLE_HEADERS_SHOWN_MAX) {
             let _ = write!(
                 headers,
                 "<div class=\"header\"><b>{}</b>{}</div>",
                 escape(name),
                 value(header_value.as_deref(), query.format)
+            );
+        }
+        if record.headers.len() > CONSOLE_HEADERS_SHOWN_MAX {
+            let _ = write!(
+                headers,
+                "<span class=\"truncated\">… and {} more headers</span>",
+                record.headers.len() - CONSOLE_HEADERS_SHOWN_MAX
             );
         }
         let _ = write!(
@@ -623,6 +632,36 @@ mod tests {
         });
         assert_escaped(&front);
         assert!(front.contains("class=\"unhealthy\""));
+    }
+
+    #[test]
+    fn headers_of_a_record_are_bounded() {
+        let headers = (0..CONSOLE_HEADERS_SHOWN_MAX + 3).map(|i| (format!("h{i}"), None)).collect();
+        let html = records(&Records {
+            node_id: 1,
+            query: RecordQuery {
+                topic: "t".to_string(),
+                partition: 0,
+                from: "latest".to_string(),
+                offset: None,
+                time: None,
+                count: 1,
+                format: ValueFormat::Text,
+            },
+            log_start: 0,
+            high_watermark: 1,
+            records: vec![RecordRow {
+                offset: 0,
+                timestamp: 0,
+                log_append_time: false,
+                key: None,
+                value: None,
+                headers,
+            }],
+            problem: None,
+        });
+        assert_eq!(html.matches("class=\"header\"").count(), CONSOLE_HEADERS_SHOWN_MAX);
+        assert!(html.contains("… and 3 more headers"), "{html}");
     }
 
     #[test]
