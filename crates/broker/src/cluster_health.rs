@@ -73,3 +73,71 @@ pub fn health_problems(view: &MetadataView, controller: Option<BrokerId>, offlin
     }
     problems
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_meta::{BrokerRecord, TopicConfig};
+
+    fn partition(index: u32, leader: Option<BrokerId>, replicas: &[BrokerId], isr: &[BrokerId]) -> PartitionRecord {
+        PartitionRecord {
+            partition: index,
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            leader,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        }
+    }
+
+    fn broker(id: BrokerId, fenced: bool) -> BrokerRecord {
+        BrokerRecord {
+            broker_id: id,
+            incarnation_id: uuid::Uuid::nil(),
+            broker_epoch: 1,
+            kafka_addr: format!("b{id}:9092"),
+            internal_addr: format!("b{id}:9092"),
+            rack: None,
+            fenced,
+        }
+    }
+
+    // Goal: the console's verdict is `sluice cluster health`'s — the same scenario as the CLI's
+    // `health_names_every_problem_and_none_for_a_healthy_cluster`, with the same wording —
+    // and a replica that failed to open here counts as offline, as Metadata reports it.
+    #[test]
+    fn the_verdict_and_wording_are_the_clis() {
+        let mut view = MetadataView::default();
+        view.brokers.insert(1, broker(1, false));
+        view.brokers.insert(2, broker(2, false));
+        view.topics.insert(
+            "t".to_string(),
+            TopicRecord {
+                name: "t".to_string(),
+                topic_id: uuid::Uuid::nil(),
+                replication_factor: 2,
+                config_overrides: Default::default(),
+                config: TopicConfig::default(),
+                partitions: vec![partition(0, Some(1), &[1, 2], &[1, 2])],
+            },
+        );
+        let here = OfflineHere { broker_id: 1, partitions: Vec::new() };
+        assert!(health_problems(&view, Some(1), &here).is_empty());
+        view.brokers.insert(2, broker(2, true));
+        view.topics.get_mut("t").unwrap().partitions.push(partition(1, None, &[1, 2], &[1]));
+        let problems = health_problems(&view, None, &here);
+        assert_eq!(
+            problems,
+            vec![
+                "no controller (the metadata group has no leader)".to_string(),
+                "t-0: offline replicas on brokers [2]".to_string(),
+                "t-1: no leader (offline)".to_string(),
+                "t-1: under-replicated (isr [1] of replicas [1, 2])".to_string(),
+                "t-1: offline replicas on brokers [2]".to_string(),
+            ]
+        );
+        let failed_here = OfflineHere { broker_id: 1, partitions: vec![("t".to_string(), 0)] };
+        let topic = &view.topics["t"];
+        assert_eq!(failed_here.offline_replicas(&view, topic, &topic.partitions[0]), vec![1, 2]);
+    }
+}
