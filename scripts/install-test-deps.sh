@@ -8,6 +8,10 @@
 #                             confluent-kafka's manylinux wheel bundles its own librdkafka;
 #                             kafka-python's optional codecs (snappy, lz4, zstd) so it can read
 #                             and write every compression
+#   chromium, chromium-driver Debian's headless browser and its WebDriver (chromedriver), for the
+#                             web console's browser test (scripts/console-test.sh)
+#   selenium                  the WebDriver client (PyPI), in the virtualenv; it is given
+#                             Debian's chromedriver and browser paths, so it never downloads one
 #   librdkafka-dev            only if confluent-kafka has no wheel for this Python and must be
 #                             built from source
 #
@@ -25,6 +29,8 @@ PYTEST_VERSION="9.2.0"
 PYTHON_SNAPPY_VERSION="0.7.3"
 LZ4_VERSION="4.4.5"
 ZSTANDARD_VERSION="0.25.0"
+# The console's browser test (tests/console/).
+SELENIUM_VERSION="4.38.0"  # 4.52 requires certifi>=2026.10.23, which PyPI did not serve when pinned
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${REPO_ROOT}/.venv"
@@ -85,6 +91,13 @@ else
     apt_install prometheus
 fi
 
+# 1c. Chromium and chromedriver (Debian's): the console's browser test drives them ------------
+if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    log "chromium and chromedriver already installed"
+else
+    apt_install chromium chromium-driver
+fi
+
 # 2. The virtualenv --------------------------------------------------------------------------
 if [ ! -x "${VENV}/bin/python" ]; then
     if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -100,10 +113,10 @@ fi
 # Are the pinned versions already installed? (No network needed to find out.)
 pins_satisfied() {
     "${VENV}/bin/python" - "$CONFLUENT_KAFKA_VERSION" "$KAFKA_PYTHON_VERSION" "$PYTEST_VERSION" \
-        "$PYTHON_SNAPPY_VERSION" "$LZ4_VERSION" "$ZSTANDARD_VERSION" <<'EOF'
+        "$PYTHON_SNAPPY_VERSION" "$LZ4_VERSION" "$ZSTANDARD_VERSION" "$SELENIUM_VERSION" <<'EOF'
 import sys
 from importlib.metadata import version, PackageNotFoundError
-names = ["confluent-kafka", "kafka-python", "pytest", "python-snappy", "lz4", "zstandard"]
+names = ["confluent-kafka", "kafka-python", "pytest", "python-snappy", "lz4", "zstandard", "selenium"]
 wanted = dict(zip(names, sys.argv[1:]))
 try:
     sys.exit(0 if all(version(name) == v for name, v in wanted.items()) else 1)
@@ -118,7 +131,8 @@ else
     pip_install() {
         "${VENV}/bin/python" -m pip install -q "$@" \
             "kafka-python==${KAFKA_PYTHON_VERSION}" "pytest==${PYTEST_VERSION}" \
-            "python-snappy==${PYTHON_SNAPPY_VERSION}" "lz4==${LZ4_VERSION}" "zstandard==${ZSTANDARD_VERSION}"
+            "python-snappy==${PYTHON_SNAPPY_VERSION}" "lz4==${LZ4_VERSION}" "zstandard==${ZSTANDARD_VERSION}" \
+            "selenium==${SELENIUM_VERSION}"
     }
     # Prefer the wheel (it bundles librdkafka); build from source against Debian's librdkafka
     # only when no wheel fits this interpreter.
@@ -136,12 +150,15 @@ kcat_version="$(sed -n 's/^Version \([^ ]*\).*/\1/p' <<<"$kcat_report")"
 kcat_librdkafka="$(sed -n 's/.*librdkafka \([0-9][^ ]*\).*/\1/p' <<<"$kcat_report")"
 log "kcat:            ${kcat_version:-unknown} ($(command -v kcat))"
 log "kcat librdkafka: ${kcat_librdkafka:-unknown} (Debian's shared library)"
+log "chromium:        $(chromium --version 2>/dev/null || echo unknown)"
+log "chromedriver:    $(chromedriver --version 2>/dev/null || echo unknown)"
 "${VENV}/bin/python" - <<'EOF'
-import confluent_kafka, kafka, kafka.codec, pytest, sys
+import confluent_kafka, kafka, kafka.codec, pytest, selenium, sys
 print(f"[install-test-deps] python:          {sys.version.split()[0]} ({sys.executable})")
 print(f"[install-test-deps] confluent-kafka: {confluent_kafka.__version__}, "
       f"bundled librdkafka {confluent_kafka.libversion()[0]}")
 codecs = [name for name in ("gzip", "snappy", "lz4", "zstd") if getattr(kafka.codec, f"has_{name}")()]
 print(f"[install-test-deps] kafka-python:    {kafka.__version__} (codecs: {', '.join(codecs)})")
 print(f"[install-test-deps] pytest:          {pytest.__version__}")
+print(f"[install-test-deps] selenium:        {selenium.__version__}")
 EOF

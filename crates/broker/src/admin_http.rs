@@ -3,11 +3,14 @@
 //! serve: 200 once the metadata group has a leader — with a live quorum when this node is that
 //! leader —, this broker's registration is applied and every partition assigned to it is open
 //! and writable, and the metadata log can write; else 503 with one line per reason, such as
-//! `partition t-0: failed to open (3 attempts): …`).
+//! `partition t-0: failed to open (3 attempts): …`), and the read-only web console at `/`
+//! and its pages ([`crate::console`]).
 //!
-//! Three fixed answers do not need an HTTP library: each connection sends one request line and
+//! GETs without a body do not need an HTTP library: each connection sends one request line and
 //! headers (at most [`ADMIN_REQUEST_BYTES_MAX`], within [`ADMIN_REQUEST_TIMEOUT_MS`]), gets one
-//! response and is closed. At most [`ADMIN_CONNECTIONS_MAX`] are served at once.
+//! response and is closed. At most [`ADMIN_CONNECTIONS_MAX`] are served at once. Every answer
+//! carries a `content-security-policy` that lets a page load only this listener's own
+//! stylesheet and script: even a value that escaped the console's escaping could not run.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -41,13 +44,25 @@ pub trait Readiness: Send + Sync + 'static {
     fn metrics(&self) -> Option<String> {
         None
     }
+
+    /// The broker the web console reads, or `None` while it is starting (the console answers
+    /// 503 then).
+    fn broker(&self) -> Option<Arc<crate::broker::Broker>> {
+        None
+    }
 }
+
+/// Headers of every admin answer: no caching of live figures, no content sniffing, and only
+/// this listener's own stylesheet and script (inline SVG needs nothing else).
+const SECURITY_HEADERS: &str = "cache-control: no-store\r\nx-content-type-options: nosniff\r\n\
+content-security-policy: default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+form-action 'self'; frame-ancestors 'none'; base-uri 'none'\r\n";
 
 /// Lines of reasons a 503 body lists at most (a broker with thousands of failing partitions
 /// would otherwise answer a probe with a page); the rest are counted.
 pub const READY_REASONS_MAX: usize = 20;
 
-/// Serves `/health` and `/ready` on `listener` until `shutdown` completes.
+/// Serves `/health`, `/ready`, `/metrics` and the console on `listener` until `shutdown` completes.
 pub async fn serve(listener: TcpListener, readiness: Arc<dyn Readiness>, shutdown: impl Future<Output = ()>) {
     let slots = Arc::new(Semaphore::new(ADMIN_CONNECTIONS_MAX));
     tokio::pin!(shutdown);
@@ -95,7 +110,15 @@ async fn answer(mut stream: TcpStream, readiness: &Arc<dyn Readiness>) -> std::i
     let request_line = String::from_utf8_lossy(request_line);
     let mut parts = request_line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, content_type, body) = if (method, path) == ("GET", "/metrics") {
+    let (status, content_type, body) = if method == "GET" && crate::console::is_console_path(path) {
+        match readiness.broker() {
+            Some(broker) => {
+                let page = crate::console::respond(broker, path).await;
+                (page.status, page.content_type, page.body)
+            }
+            None => ("503 Service Unavailable", "text/plain", "starting\n".to_string()),
+        }
+    } else if (method, path) == ("GET", "/metrics") {
         let source = Arc::clone(readiness);
         match tokio::task::spawn_blocking(move || source.metrics()).await {
             Ok(Some(text)) => ("200 OK", crate::metrics::CONTENT_TYPE, text),
@@ -106,7 +129,7 @@ async fn answer(mut stream: TcpStream, readiness: &Arc<dyn Readiness>) -> std::i
         (status, "text/plain", body)
     };
     let response = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n{SECURITY_HEADERS}connection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(response.as_bytes()).await?;

@@ -110,6 +110,8 @@ pub struct Broker {
     producer_ids: tokio::sync::Mutex<ProducerIdBlock>,
     /// The consumer-group coordinator (the `__consumer_offsets` partitions led here).
     pub groups: GroupCoordinator,
+    /// The last consumer lag refresh and each group's recent lag (the web console's).
+    pub lag_history: crate::coordinator::lag_history::LagHistory,
     /// Bytes of fetch responses being read or written, broker-wide (see
     /// [`FETCH_MEMORY_BYTES_MAX`](crate::handlers::fetch::FETCH_MEMORY_BYTES_MAX)).
     pub fetch_memory: Arc<tokio::sync::Semaphore>,
@@ -137,6 +139,7 @@ impl Broker {
             metrics: crate::metrics::Metrics::new(),
             isr_changes: tokio::sync::Notify::new(),
             groups: GroupCoordinator::new(node_id, coordinator),
+            lag_history: Default::default(),
             node_id,
             cluster_id,
             meta,

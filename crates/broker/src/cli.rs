@@ -51,7 +51,7 @@ pub struct Args {
     /// non-voting member (a learner) on its first start.
     #[arg(long, env = "SLUICE_VOTERS")]
     pub voters: Option<String>,
-    /// Admin HTTP listener (`/health`, `/ready`).
+    /// Admin HTTP listener (`/health`, `/ready`, `/metrics`, the web console at `/`).
     #[arg(long, env = "SLUICE_ADMIN_LISTEN", default_value = "127.0.0.1:9644")]
     pub admin_listen: SocketAddr,
     /// Partitions of auto-created topics and of CreateTopics with -1 (Kafka's `num.partitions`).
@@ -119,6 +119,11 @@ pub struct Args {
     /// their own `unclean.leader.election.enable` (Kafka's broker-level setting, default off).
     #[arg(long, env = "SLUICE_UNCLEAN_LEADER_ELECTION_ENABLE", default_value_t = false, action = ArgAction::Set)]
     pub unclean_leader_election_enable: bool,
+    /// Log a request that takes longer than this, in milliseconds, as one warn line with its
+    /// API, client id, peer and elapsed time; 0 turns it off. A Fetch's own long-poll wait is
+    /// added; JoinGroup and SyncGroup are never logged (they wait for the group by design).
+    #[arg(long, env = "SLUICE_SLOW_REQUEST_MS", default_value_t = crate::config::SLOW_REQUEST_MS_DEFAULT)]
+    pub slow_request_ms: u64,
     /// Log lines as text, or as one JSON object per line.
     #[arg(long, env = "SLUICE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -183,6 +188,7 @@ impl Args {
         config.replication.replica_lag_time_ms = self.replica_lag_time_max_ms;
         config.replication.fetch_wait_ms = self.replica_fetch_wait_max_ms;
         config.auto_leader_rebalance = self.auto_leader_rebalance_enable;
+        config.slow_request_ms = self.slow_request_ms;
         config
     }
 }

@@ -72,6 +72,14 @@ pub const REQUEST_MEMORY_PER_WIRE_BYTE_MAX: usize = 1 + sluice_proto::guard::DEC
 /// without closing, or that stalled in the middle of a frame.
 pub const CONNECTION_IDLE_MS_MAX: u64 = 600_000;
 
+/// A request that takes longer than this, in milliseconds, is logged as slow (one warn line:
+/// API, client id, peer, elapsed); `--slow-request-ms`, 0 turns it off. A Fetch's own long-poll
+/// wait (`max_wait_ms`) is added to it, and JoinGroup and SyncGroup are never logged: they wait
+/// for the group's rebalance by design. 1 s is far above a healthy produce, metadata or commit
+/// (milliseconds) and below a client's request timeout (30 s), so what it logs is a stall worth
+/// a look.
+pub const SLOW_REQUEST_MS_DEFAULT: u64 = 1_000;
+
 /// Largest a connection's read buffer can grow, in bytes: a frame one byte short of complete
 /// (prefix plus payload) plus one read chunk.
 pub const READ_BUFFER_BYTES_MAX: usize = 4 + REQUEST_BYTES_MAX + READ_CHUNK_BYTES;

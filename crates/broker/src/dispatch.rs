@@ -13,9 +13,14 @@
 //! [`crate::handlers`], add a match arm in `Dispatcher::handle`, and add its range to
 //! [`api_versions::supported_apis`] — the integration test `every_supported_api_answers_at_both_ends_of_its_range`
 //! fails if the two disagree.
+//!
+//! Every request's time from decode to response is counted in the metrics; one that passes
+//! the slow-request threshold (`--slow-request-ms`, [`crate::config::SLOW_REQUEST_MS_DEFAULT`])
+//! is also logged, once, with its API, client id, peer and elapsed time ([`slow_request_limit`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use sluice_proto::kafka_protocol::messages::{ApiKey, RequestKind};
@@ -25,6 +30,30 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::api_versions;
 use crate::broker::Broker;
 use crate::handlers;
+
+/// How long a request of `api` may take before it is logged as slow: `slow_request_ms`, plus a
+/// Fetch's own long-poll wait; `None` when it is never logged (threshold 0, JoinGroup and
+/// SyncGroup, which wait for the group's other members by design). Pure.
+pub fn slow_request_limit(api: ApiKey, fetch_wait_ms: Option<i32>, slow_request_ms: u64) -> Option<Duration> {
+    if slow_request_ms == 0 || matches!(api, ApiKey::JoinGroup | ApiKey::SyncGroup) {
+        return None;
+    }
+    let wait_ms = u64::try_from(fetch_wait_ms.unwrap_or(0).max(0)).unwrap_or(0);
+    Some(Duration::from_millis(slow_request_ms.saturating_add(wait_ms)))
+}
+
+/// The slow-request log line: one `warn` with the API, client id, peer address, elapsed and the
+/// limit it passed, in milliseconds.
+fn log_slow_request(api: ApiKey, client_id: &str, peer: SocketAddr, elapsed: Duration, limit: Duration) {
+    tracing::warn!(
+        api = ?api,
+        client_id,
+        %peer,
+        elapsed_ms = elapsed.as_millis() as u64,
+        limit_ms = limit.as_millis() as u64,
+        "slow request"
+    );
+}
 
 /// What the connection does after a request.
 #[derive(Debug)]
@@ -45,12 +74,23 @@ pub enum Outcome {
 pub struct Dispatcher {
     supported: SupportedApis,
     broker: Arc<Broker>,
+    /// See [`crate::config::SLOW_REQUEST_MS_DEFAULT`]; 0 = off.
+    slow_request_ms: u64,
 }
 
 impl Dispatcher {
     /// A dispatcher answering exactly [`api_versions::supported_apis`] for `broker`.
     pub fn new(broker: Arc<Broker>) -> Self {
-        Dispatcher { supported: api_versions::supported_apis(), broker }
+        Dispatcher {
+            supported: api_versions::supported_apis(),
+            broker,
+            slow_request_ms: crate::config::SLOW_REQUEST_MS_DEFAULT,
+        }
+    }
+
+    /// Logs requests slower than `slow_request_ms` (0: none).
+    pub fn with_slow_request_ms(self, slow_request_ms: u64) -> Self {
+        Dispatcher { slow_request_ms, ..self }
     }
 
     /// The broker's metrics (the server counts connections there).
@@ -99,8 +139,19 @@ impl Dispatcher {
     async fn handle(&self, request: Request, peer: SocketAddr) -> Outcome {
         let started = std::time::Instant::now();
         let api_key = request.api_key;
+        let fetch_wait_ms = match &request.body {
+            RequestKind::Fetch(body) => Some(body.max_wait_ms),
+            _ => None,
+        };
+        let limit = slow_request_limit(api_key, fetch_wait_ms, self.slow_request_ms);
+        // Kept only when it may be logged: a refcounted clone, no copy.
+        let client_id = limit.and(request.header.client_id.clone());
         let outcome = self.handle_request(request, peer).await;
-        self.broker.metrics.request(api_key, started.elapsed());
+        let elapsed = started.elapsed();
+        self.broker.metrics.request(api_key, elapsed);
+        if let Some(limit) = limit.filter(|limit| elapsed > *limit) {
+            log_slow_request(api_key, client_id.as_deref().unwrap_or(""), peer, elapsed, limit);
+        }
         outcome
     }
 
@@ -201,6 +252,63 @@ fn respond<R: sluice_proto::kafka_protocol::protocol::Encodable>(
             // Our own response does not fit its version: a bug, but one connection's problem.
             tracing::error!(api = ?api_key, version, %error, "cannot encode response");
             Outcome::Close(format!("cannot encode {api_key:?} v{version} response: {error}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: the threshold applies to every API but the group waits, a Fetch's own long poll is
+    // not counted as slowness, and 0 turns the log off.
+    #[test]
+    fn the_slow_request_limit_leaves_out_waits_by_design() {
+        let ms = Duration::from_millis;
+        assert_eq!(slow_request_limit(ApiKey::Produce, None, 1_000), Some(ms(1_000)));
+        assert_eq!(slow_request_limit(ApiKey::Fetch, Some(500), 1_000), Some(ms(1_500)));
+        assert_eq!(slow_request_limit(ApiKey::Fetch, Some(-1), 1_000), Some(ms(1_000)));
+        assert_eq!(slow_request_limit(ApiKey::JoinGroup, None, 1_000), None);
+        assert_eq!(slow_request_limit(ApiKey::SyncGroup, None, 1_000), None);
+        assert_eq!(slow_request_limit(ApiKey::Produce, None, 0), None);
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    // Goal: the slow-request line names the API, client id, peer, elapsed and limit.
+    #[test]
+    fn a_slow_request_is_one_line_with_api_client_peer_and_elapsed() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let peer: SocketAddr = "10.0.0.7:50123".parse().unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            log_slow_request(ApiKey::Produce, "billing-app", peer, Duration::from_millis(1_234), Duration::from_secs(1))
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        for part in [
+            "WARN",
+            "slow request",
+            "api=Produce",
+            "client_id=\"billing-app\"",
+            "peer=10.0.0.7:50123",
+            "elapsed_ms=1234",
+            "limit_ms=1000",
+        ] {
+            assert!(text.contains(part), "{part} missing from {text}");
         }
     }
 }

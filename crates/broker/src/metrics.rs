@@ -77,6 +77,36 @@ pub struct Metrics {
     lag_sum: Family<Labels1, Gauge>,
     lag_seconds: Family<Labels3, Gauge<f64, std::sync::atomic::AtomicU64>>,
     lag_seconds_max: Family<Labels1, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// The last two samples of the per-topic counters, for the console's rates.
+    topic_samples: std::sync::Mutex<[Option<TopicSample>; 2]>,
+}
+
+/// A topic's counters since the broker started (the `sluice_topic_*` series).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TopicTotals {
+    /// Records appended by producers.
+    pub records_in: u64,
+    /// Bytes of batches appended by producers.
+    pub bytes_in: u64,
+    /// Bytes of batches sent to consumers (followers not counted).
+    pub bytes_out: u64,
+}
+
+/// Per-second rates of a topic's counters over the last sampling interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TopicRates {
+    /// Records in per second.
+    pub records_in: f64,
+    /// Bytes in per second.
+    pub bytes_in: f64,
+    /// Bytes out to consumers per second.
+    pub bytes_out: f64,
+}
+
+#[derive(Debug, Clone)]
+struct TopicSample {
+    at: std::time::Instant,
+    totals: std::collections::HashMap<String, TopicTotals>,
 }
 
 impl Default for Metrics {
@@ -115,6 +145,7 @@ impl Metrics {
             lag_sum: Family::default(),
             lag_seconds: Family::default(),
             lag_seconds_max: Family::default(),
+            topic_samples: std::sync::Mutex::new([None, None]),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -266,6 +297,51 @@ impl Metrics {
         self.bytes_out.get_or_create(&[("topic", topic.to_string()), ("reader", reader.to_string())]).inc_by(bytes);
     }
 
+    /// The counters of `topic` (zero for a topic nothing was counted for). Reads the series
+    /// without creating them.
+    pub fn topic_totals(&self, topic: &str) -> TopicTotals {
+        let labels = [("topic", topic.to_string())];
+        let out = [("topic", topic.to_string()), ("reader", "consumer".to_string())];
+        TopicTotals {
+            records_in: self.records_in.get(&labels).map_or(0, |c| c.get()),
+            bytes_in: self.bytes_in.get(&labels).map_or(0, |c| c.get()),
+            bytes_out: self.bytes_out.get(&out).map_or(0, |c| c.get()),
+        }
+    }
+
+    /// Samples the counters of `topics` now (the lag task calls this every
+    /// [`LAG_REFRESH_INTERVAL_MS`](crate::coordinator::lag::LAG_REFRESH_INTERVAL_MS)); the
+    /// rates are the difference to the previous sample.
+    pub fn sample_topic_rates<'a>(&self, topics: impl Iterator<Item = &'a String>) {
+        self.sample_topic_rates_at(std::time::Instant::now(), topics);
+    }
+
+    fn sample_topic_rates_at<'a>(&self, at: std::time::Instant, topics: impl Iterator<Item = &'a String>) {
+        let totals = topics.map(|topic| (topic.clone(), self.topic_totals(topic))).collect();
+        let sample = TopicSample { at, totals };
+        let mut samples = self.topic_samples.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        samples[0] = samples[1].take();
+        samples[1] = Some(sample);
+    }
+
+    /// The rates of `topic` between the last two samples; `None` before two samples or for a
+    /// topic not in both.
+    pub fn topic_rates(&self, topic: &str) -> Option<TopicRates> {
+        let samples = self.topic_samples.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (Some(before), Some(after)) = (&samples[0], &samples[1]) else { return None };
+        let seconds = after.at.duration_since(before.at).as_secs_f64();
+        let (old, new) = (before.totals.get(topic)?, after.totals.get(topic)?);
+        if seconds <= 0.0 {
+            return None;
+        }
+        let rate = |new: u64, old: u64| new.saturating_sub(old) as f64 / seconds;
+        Some(TopicRates {
+            records_in: rate(new.records_in, old.records_in),
+            bytes_in: rate(new.bytes_in, old.bytes_in),
+            bytes_out: rate(new.bytes_out, old.bytes_out),
+        })
+    }
+
     /// Replaces the consumer lag series with `lags` (see [`crate::coordinator::lag`]).
     pub fn set_consumer_lag(&self, lags: &[crate::coordinator::lag::Lag]) {
         self.lag.clear();
@@ -362,5 +438,44 @@ impl Metrics {
     }
 }
 
+#[cfg(test)]
+impl Metrics {
+    fn render_registry_only(&self) -> String {
+        let mut text = String::new();
+        encode(&mut text, &self.registry).unwrap();
+        text
+    }
+}
+
 /// Shared handle.
 pub type SharedMetrics = Arc<Metrics>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: the console's rates are the counters' differences between the last two samples,
+    // per second; reading the totals creates no series.
+    #[test]
+    fn topic_rates_are_the_difference_of_the_last_two_samples() {
+        let metrics = Metrics::new();
+        let topics = ["t".to_string(), "quiet".to_string()];
+        let start = std::time::Instant::now();
+        metrics.produced("t", 5, 500);
+        metrics.sample_topic_rates_at(start, topics.iter());
+        assert_eq!(metrics.topic_rates("t"), None, "one sample is no rate");
+        metrics.produced("t", 20, 2_000);
+        metrics.fetched("t", false, 1_000);
+        metrics.fetched("t", true, 9_999);
+        metrics.sample_topic_rates_at(start + Duration::from_secs(5), topics.iter());
+        assert_eq!(
+            metrics.topic_rates("t"),
+            Some(TopicRates { records_in: 4.0, bytes_in: 400.0, bytes_out: 200.0 }),
+            "followers' reads are not consumer bytes out"
+        );
+        assert_eq!(metrics.topic_totals("t"), TopicTotals { records_in: 25, bytes_in: 2_500, bytes_out: 1_000 });
+        assert_eq!(metrics.topic_rates("quiet"), Some(TopicRates::default()));
+        assert_eq!(metrics.topic_rates("unknown"), None);
+        assert!(!metrics.render_registry_only().contains("topic=\"quiet\""), "no series made for a quiet topic");
+    }
+}

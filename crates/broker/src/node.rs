@@ -121,6 +121,9 @@ pub struct NodeConfig {
     /// Kafka's `auto.leader.rebalance.enable`: while this node is the metadata leader, it gives
     /// leaderships back to preferred replicas that are in sync again.
     pub auto_leader_rebalance: bool,
+    /// Requests slower than this are logged, in milliseconds; 0 = off (see
+    /// [`crate::config::SLOW_REQUEST_MS_DEFAULT`]).
+    pub slow_request_ms: u64,
 }
 
 impl NodeConfig {
@@ -143,6 +146,7 @@ impl NodeConfig {
             broker_heartbeat_interval_ms: sluice_meta::liveness::BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT,
             broker_session_timeout_ms: sluice_meta::liveness::BROKER_SESSION_TIMEOUT_MS_DEFAULT,
             auto_leader_rebalance: true,
+            slow_request_ms: crate::config::SLOW_REQUEST_MS_DEFAULT,
         }
     }
 
@@ -212,6 +216,10 @@ struct ReadyFlag {
 }
 
 impl Readiness for ReadyFlag {
+    fn broker(&self) -> Option<Arc<Broker>> {
+        self.broker.borrow().clone()
+    }
+
     fn metrics(&self) -> Option<String> {
         let broker = self.broker.borrow().clone()?;
         let view = broker.view();
@@ -345,7 +353,7 @@ impl Node {
             tracing::warn!(deleted, "deleted partition directories of topics deleted while the broker was down");
         }
         broker.apply_view(&view.view).await;
-        let dispatcher = Arc::new(Dispatcher::new(Arc::clone(&broker)));
+        let dispatcher = Arc::new(Dispatcher::new(Arc::clone(&broker)).with_slow_request_ms(config.slow_request_ms));
         let kafka = Server::from_listener(kafka_listener, config.kafka.clone(), dispatcher)?;
         let failed = partitions.failed_to_open().len();
         tracing::info!(open = partitions.all().len(), failed, "assigned partitions opened");

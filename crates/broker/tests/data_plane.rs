@@ -446,6 +446,62 @@ async fn admin_http_answers_health_and_ready() {
     }
 }
 
+/// Goal: the web console answers every page over the admin listener, with the CSP header, and
+/// a record whose key, value and header hold markup is shown escaped (never as markup), a value
+/// longer than the shown limit with the truncation marker. Method: a real broker, one produced
+/// batch, plain GETs of each page.
+#[tokio::test]
+async fn console_pages_answer_and_show_records_escaped() {
+    use sluice_broker::console::CONSOLE_VALUE_BYTES_MAX;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let broker = TestBroker::start().await;
+    let mut client = broker.connect().await;
+    assert_eq!(create_topic(&mut client, "web", 2, &[]).await, 0);
+    let hostile = "<script>alert('k')</script>";
+    let records = vec![
+        ProducedRecord {
+            key: Some(Bytes::from(hostile)),
+            value: Some(Bytes::from(format!("{{\"html\": \"{hostile}\"}}"))),
+            headers: vec![("h<i>".to_string(), Some(Bytes::from(hostile)))],
+            timestamp_ms: 1_000,
+        },
+        ProducedRecord {
+            key: None,
+            value: Some(Bytes::from(vec![b'v'; CONSOLE_VALUE_BYTES_MAX + 1])),
+            headers: Vec::new(),
+            timestamp_ms: 1_001,
+        },
+    ];
+    let batch = build_record_batch(&records, &BatchOptions::default()).unwrap();
+    assert_eq!(produce(&mut client, "web", 0, Some(batch)).await, (0, 0));
+    let admin = broker.admin;
+    let get = |path: &'static str| async move {
+        let mut stream = TcpStream::connect(admin).await.unwrap();
+        stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+    };
+    for path in ["/", "/topics", "/topic?name=web", "/groups", "/console.css", "/console.js"] {
+        let answer = get(path).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{path}: {answer}");
+        assert!(answer.contains("content-security-policy: default-src 'none'"), "{path}: {answer}");
+    }
+    assert!(get("/").await.contains("<p id=\"health\" class=\"healthy\">"));
+    assert!(get("/topic?name=web").await.contains("<tr data-partition=\"1\">"));
+    assert!(get("/topic?name=none").await.starts_with("HTTP/1.1 404"));
+    assert!(get("/group?id=none").await.starts_with("HTTP/1.1 404"));
+    let page = get("/records?topic=web&partition=0&from=offset&offset=0&format=json").await;
+    assert!(!page.contains("<script>alert"), "markup from a record reached the page: {page}");
+    assert!(page.contains("&lt;script&gt;alert(&#39;k&#39;)&lt;/script&gt;"), "{page}");
+    assert!(page.contains("<b>h&lt;i&gt;</b>"), "{page}");
+    assert!(page.contains("&quot;html&quot;: &quot;&lt;script&gt;"), "JSON pretty-printed: {page}");
+    assert!(
+        page.contains(&format!("truncated: {CONSOLE_VALUE_BYTES_MAX} of {} bytes shown", CONSOLE_VALUE_BYTES_MAX + 1))
+    );
+    assert!(page.contains("data-offset=\"1\""), "{page}");
+}
+
 /// `GET /metrics` answers OpenMetrics text whose counters moved by what the workload did:
 /// records and bytes in per topic, bytes out to consumers, requests per API, and the
 /// scrape-time gauges (log end offset and high watermark per partition, leaders, connections).

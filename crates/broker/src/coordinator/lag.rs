@@ -2,7 +2,8 @@
 //! groups whose coordinator it is — for each committed offset, the partition's high watermark
 //! minus the committed offset, in records, and how old the first unconsumed record is, in
 //! seconds — and publishes it as metrics (`sluice_consumer_group_lag_records`,
-//! `sluice_consumer_group_lag_seconds`, per group the max and the sum).
+//! `sluice_consumer_group_lag_seconds`, per group the max and the sum) and to the web
+//! console's [`super::lag_history`].
 //!
 //! The age is that of the batch holding the committed offset: its first record's timestamp
 //! (its append time on a `LogAppendTime` topic), read from the batch header — one header per
@@ -114,6 +115,8 @@ pub async fn run(broker: Arc<Broker>, stop: impl Future<Output = ()>) {
             () = &mut stop => return,
         }
         refresh(&broker).await;
+        // The same tick samples the per-topic counters for the console's in/out rates.
+        broker.metrics.sample_topic_rates(broker.view().topics.keys());
     }
 }
 
@@ -166,6 +169,7 @@ pub async fn refresh(broker: &Broker) {
             .map(|timestamp| (now_ms - timestamp).max(0) as f64 / 1000.0);
     }
     broker.metrics.set_consumer_lag(&lags);
+    broker.lag_history.record(now_ms, &lags);
 }
 
 /// The timestamp of the batch holding each lagging committed offset: (topic, partition,

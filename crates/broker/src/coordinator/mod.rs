@@ -19,6 +19,7 @@
 //! this — they ask FindCoordinator — so the choice is not visible on the wire.
 
 pub mod lag;
+pub mod lag_history;
 pub mod records;
 pub mod shard;
 

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use sluice_meta::{BrokerId, Command, CommandError, MetaError, MetadataView, TopicRecord};
+use sluice_meta::{Command, CommandError, MetaError, MetadataView, TopicRecord};
 use sluice_proto::kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -19,6 +19,7 @@ use sluice_proto::kafka_protocol::messages::{BrokerId as WireBrokerId, MetadataR
 use uuid::Uuid;
 
 use crate::broker::Broker;
+use crate::cluster_health::OfflineHere;
 use crate::handlers::{authorized_operations, since, str_bytes};
 use crate::kafka_code;
 
@@ -168,20 +169,6 @@ pub(crate) fn split_host_port(address: &str) -> Option<(String, i32)> {
     Some((host.to_string(), port.parse().ok()?))
 }
 
-/// The replicas on this broker that failed to open: Metadata lists this broker among their
-/// offline replicas (Kafka does the same for replicas on a failed log directory), which is how
-/// `sluice cluster status` sees them.
-struct OfflineHere {
-    broker_id: BrokerId,
-    partitions: Vec<(String, i32)>,
-}
-
-impl OfflineHere {
-    fn contains(&self, topic: &str, partition: i32) -> bool {
-        self.partitions.iter().any(|(t, p)| t == topic && *p == partition)
-    }
-}
-
 fn topic_metadata(
     view: &MetadataView,
     topic: &TopicRecord,
@@ -192,15 +179,8 @@ fn topic_metadata(
         .partitions
         .iter()
         .map(|p| {
-            let failed_here = |replica: BrokerId| {
-                replica == offline_here.broker_id && offline_here.contains(&topic.name, p.partition as i32)
-            };
-            let offline: Vec<WireBrokerId> = p
-                .replicas
-                .iter()
-                .filter(|r| !view.is_live(**r) || failed_here(**r))
-                .map(|r| WireBrokerId(*r))
-                .collect();
+            let offline: Vec<WireBrokerId> =
+                offline_here.offline_replicas(view, topic, p).into_iter().map(WireBrokerId).collect();
             MetadataResponsePartition::default()
                 .with_error_code(if p.leader.is_some() { kafka_code::NONE } else { kafka_code::LEADER_NOT_AVAILABLE })
                 .with_partition_index(p.partition as i32)
