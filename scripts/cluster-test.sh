@@ -23,6 +23,13 @@ if [ -z "${SLUICE_BROKER_BIN:-}" ]; then
     SLUICE_BROKER_BIN="$REPO_ROOT/target/release/sluice-broker"
 fi
 export SLUICE_BROKER_BIN
+# The `sluice` CLI the membership test drives (scripts/test.sh has built it; a debug build is
+# enough, it only sends admin requests).
+if [ -z "${SLUICE_CLI_BIN:-}" ]; then
+    [ -x "$REPO_ROOT/target/debug/sluice" ] || cargo build -p sluice-cli --bin sluice
+    SLUICE_CLI_BIN="$REPO_ROOT/target/debug/sluice"
+fi
+export SLUICE_CLI_BIN
 export SLUICE_CLUSTER_REPORT="${SLUICE_CLUSTER_REPORT:-$REPO_ROOT/target/cluster-report.jsonl}"
 mkdir -p "$(dirname "$SLUICE_CLUSTER_REPORT")"
 

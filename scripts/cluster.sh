@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # A local Sluice cluster of real broker processes, for development and demos:
 #
-#   scripts/cluster.sh up [N]        start N brokers (default 3; all metadata voters), wait
-#                                    until each answers /ready, print the bootstrap list
+#   scripts/cluster.sh up [N]        start N brokers (default 3), wait until each answers
+#                                    /ready, print the bootstrap list. Brokers 1..V are the
+#                                    metadata voters, V = $SLUICE_CLUSTER_VOTERS or min(N, 3);
+#                                    the others join as non-voting members (learners)
+#   scripts/cluster.sh add           start one more broker (id N+1); it joins the running
+#                                    cluster as a non-voter (`sluice cluster add-voter` to
+#                                    give it a vote)
 #   scripts/cluster.sh down          SIGTERM every broker (controlled shutdown), wait for exit
 #   scripts/cluster.sh status        each broker: pid, running or not, its /ready answer
 #   scripts/cluster.sh kill ID       SIGKILL broker ID (no controlled shutdown)
@@ -11,7 +16,7 @@
 #   scripts/cluster.sh bootstrap     the bootstrap list, for `export SLUICE_BOOTSTRAP=$(...)`
 #
 # Everything lives under $SLUICE_CLUSTER_DIR (default ./cluster): node-ID/data, node-ID/broker.log,
-# node-ID/pid and cluster.env (size and ports). Broker ID listens for Kafka clients on
+# node-ID/pid and cluster.env (size and voter count). Broker ID listens for Kafka clients on
 # BASE+ID-1, Raft on BASE+100+ID-1 and admin HTTP on BASE+200+ID-1, where BASE is
 # $SLUICE_CLUSTER_BASE_PORT (default 29092), all on 127.0.0.1. Topics default to replication
 # factor min(3, N) and, with 3 or more brokers, min.insync.replicas 2, as the deploy files do.
@@ -21,9 +26,11 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${SLUICE_CLUSTER_DIR:-$PWD/cluster}"
 BASE="${SLUICE_CLUSTER_BASE_PORT:-29092}"
-# Largest cluster this script starts: every broker is a metadata voter, and Raft groups larger
-# than 7 voters only slow commits down.
-NODES_MAX=7
+# Largest cluster this script starts (ports BASE..BASE+99 leave room for far more; this keeps a
+# laptop responsive), and the default number of metadata voters: three survive one failure,
+# and more voters only slow metadata commits down.
+NODES_MAX=9
+VOTERS_DEFAULT=3
 READY_TIMEOUT_S=60
 STOP_TIMEOUT_S=30
 
@@ -46,6 +53,13 @@ size() {
     # shellcheck disable=SC1091
     . "$DIR/cluster.env"
     echo "$SIZE"
+}
+
+voter_count() {
+    size >/dev/null
+    # shellcheck disable=SC1091
+    . "$DIR/cluster.env"
+    echo "${VOTERS:-$SIZE}"
 }
 
 kafka_port() { echo $((BASE + $1 - 1)); }
@@ -72,9 +86,10 @@ ready_answer() {
 }
 
 start_node() { # id
-    local id="$1" n voters="" i rf min_insync
+    local id="$1" n v voters="" i rf min_insync
     n="$(size)"
-    for ((i = 1; i <= n; i++)); do voters+="${voters:+,}$i@127.0.0.1:$(raft_port "$i")"; done
+    v="$(voter_count)"
+    for ((i = 1; i <= v; i++)); do voters+="${voters:+,}$i@127.0.0.1:$(raft_port "$i")"; done
     rf=$((n < 3 ? n : 3))
     min_insync=$((n < 3 ? 1 : 2))
     mkdir -p "$DIR/node-$id/data"
@@ -127,14 +142,29 @@ case "$command" in
             existing="$(size)"
             [ "$existing" = "$n" ] || die "$DIR holds a cluster of $existing brokers; use that size or remove $DIR"
         fi
+        voters="${SLUICE_CLUSTER_VOTERS:-$((n < VOTERS_DEFAULT ? n : VOTERS_DEFAULT))}"
+        [[ "$voters" =~ ^[0-9]+$ ]] && [ "$voters" -ge 1 ] && [ "$voters" -le "$n" ] || die "voters must be 1..$n"
+        if [ -f "$DIR/cluster.env" ]; then voters="$(voter_count)"; fi
         mkdir -p "$DIR"
-        echo "SIZE=$n" >"$DIR/cluster.env"
+        printf 'SIZE=%s\nVOTERS=%s\n' "$n" "$voters" >"$DIR/cluster.env"
         BIN="$(broker_bin)"
         for ((id = 1; id <= n; id++)); do
             if running "$id"; then echo "broker $id already running (pid $(pid_of "$id"))"; else start_node "$id"; fi
         done
         for ((id = 1; id <= n; id++)); do wait_ready "$id"; done
-        echo "$n brokers ready; data and logs in $DIR"
+        echo "$n brokers ready ($voters metadata voters); data and logs in $DIR"
+        echo "export SLUICE_BOOTSTRAP=$(bootstrap)"
+        ;;
+    add)
+        n="$(size)"
+        voters="$(voter_count)"
+        [ "$n" -lt "$NODES_MAX" ] || die "the cluster already has $NODES_MAX brokers"
+        id=$((n + 1))
+        printf 'SIZE=%s\nVOTERS=%s\n' "$id" "$voters" >"$DIR/cluster.env"
+        BIN="$(broker_bin)"
+        start_node "$id"
+        wait_ready "$id"
+        echo "broker $id ready (a non-voting member; give it a vote with: sluice cluster add-voter $id)"
         echo "export SLUICE_BOOTSTRAP=$(bootstrap)"
         ;;
     down)
@@ -175,7 +205,7 @@ case "$command" in
         bootstrap
         ;;
     *)
-        sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
         [ -z "$command" ] || [ "$command" = "help" ] || [ "$command" = "-h" ] || exit 2
         ;;
 esac

@@ -91,6 +91,7 @@ tool_class() {
         kafka-producer-perf-test) echo org.apache.kafka.tools.ProducerPerformance ;;
         kafka-consumer-perf-test) echo org.apache.kafka.tools.ConsumerPerformance ;;
         kafka-broker-api-versions) echo org.apache.kafka.tools.BrokerApiVersionsCommand ;;
+        kafka-metadata-quorum) echo org.apache.kafka.tools.MetadataQuorumCommand ;;
         kafka-storage) echo kafka.tools.StorageTool ;;
         *) echo "[kafka] unknown tool: $1" >&2; exit 2 ;;
     esac

@@ -22,7 +22,13 @@
 #   7. proves the rejoined copy is real: SIGKILLs partition 0's current leader, so that the
 #      first surviving ISR member in replica order leads it (the restarted broker, when it comes
 #      first), and reads every acknowledged record back again; restarts that broker too and
-#      waits for a full ISR.
+#      waits for a full ISR;
+#   8. grows the cluster to five brokers with three voters: brokers 4 and 5 (namespaces of
+#      their own) start with the same voter list, which does not name them, so they join as
+#      non-voting members (learners); a topic of 5 partitions must place replicas on them;
+#      under steady production it SIGKILLs non-voter 5, checks that every acknowledged record
+#      is readable, restarts it until it is in every ISR, then does the same with the
+#      metadata leader (a voter).
 #
 # Everything it creates (namespaces, bridge, veths, processes, temporary directory) is removed
 # on exit, on failure and on interrupt (trap); on failure the brokers' logs are kept and their
@@ -76,7 +82,7 @@ START_S=$(date +%s)
 current_step="preflight"
 failed_reason=""
 WORK=""
-declare -a PID=("" "" "" "")  # broker pid by node id 1..3
+declare -a PID=("" "" "" "" "" "")  # broker pid by node id 1..5
 created_bridge=0
 load_pid=""
 declare -a created_ns=()
@@ -105,7 +111,7 @@ cleanup() {
     local n
     # The background producer of step 4, if the run stopped during it.
     [ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null && wait "$load_pid" 2>/dev/null
-    for n in 1 2 3; do
+    for n in 1 2 3 4 5; do
         if [ -n "${PID[$n]}" ] && kill -0 "${PID[$n]}" 2>/dev/null; then
             kill -KILL "${PID[$n]}" 2>/dev/null
             wait "${PID[$n]}" 2>/dev/null
@@ -118,7 +124,7 @@ cleanup() {
         failed_reason="step '$current_step' exited with status $status"
     fi
     if [ "$status" -ne 0 ] && [ -n "$WORK" ]; then
-        for n in 1 2 3; do
+        for n in 1 2 3 4 5; do
             [ -s "$WORK/broker-$n/broker.log" ] || continue
             echo "----- last lines of broker $n (openraft lines left out; full log: $WORK/broker-$n/broker.log)"
             grep -v -e ' openraft' "$WORK/broker-$n/broker.log" | tail -n 15 | cut -c1-300
@@ -126,7 +132,7 @@ cleanup() {
     fi
     if [ "$status" -eq 0 ]; then
         if [ "$keep" = 1 ]; then log "kept $WORK"; elif [ -n "$WORK" ]; then rm -rf "$WORK"; fi
-        echo "NETNS CLUSTER TEST PASS: 3 brokers in 3 network namespaces, RF 3, min.insync.replicas 2; $SUMMARY ($(elapsed) s)"
+        echo "NETNS CLUSTER TEST PASS: 3 then 5 brokers (3 voters) in network namespaces, RF 3, min.insync.replicas 2; $SUMMARY ($(elapsed) s)"
     else
         echo "NETNS CLUSTER TEST FAIL at '$current_step': $failed_reason ($(elapsed) s${WORK:+; logs and data in $WORK})"
     fi
@@ -183,7 +189,9 @@ ip link add "$BRIDGE" type bridge
 created_bridge=1
 ip addr add "$SUBNET.1/24" dev "$BRIDGE"
 ip link set "$BRIDGE" up
-for n in 1 2 3; do
+# make_ns N: namespace N with a veth to the bridge, address $(ip_of N).
+make_ns() {
+    local n="$1" ns
     ns="$(ns_of "$n")"
     ip netns add "$ns"
     created_ns+=("$ns")
@@ -194,7 +202,8 @@ for n in 1 2 3; do
     ip -n "$ns" addr add "$(ip_of "$n")/24" dev eth0
     ip -n "$ns" link set eth0 up
     ip -n "$ns" link set lo up
-done
+}
+for n in 1 2 3; do make_ns "$n"; done
 if [ "$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || echo 0)" = 1 ]; then
     log "note: br_netfilter is on (bridge-nf-call-iptables=1): a FORWARD policy of DROP would cut the brokers off from each other"
 fi
@@ -214,6 +223,7 @@ SLUICE_DATA_DIR=$dir/data
 SLUICE_LISTEN=0.0.0.0:$KAFKA_PORT
 SLUICE_ADVERTISE=$(ip_of "$n"):$KAFKA_PORT
 SLUICE_RAFT_LISTEN=0.0.0.0:$RAFT_PORT
+SLUICE_RAFT_ADVERTISE=$(ip_of "$n"):$RAFT_PORT
 SLUICE_VOTERS=$VOTERS
 SLUICE_ADMIN_LISTEN=0.0.0.0:$ADMIN_PORT
 SLUICE_BROKER_ARGS=--default-replication-factor=3 --offsets-topic-replication-factor=3 --default-partitions=1 --min-insync-replicas=2
@@ -370,4 +380,48 @@ else
     second_note="; then SIGKILL of broker $second: broker $took took over partition 0 with every record"
 fi
 
-SUMMARY="SIGKILL of broker $victim (leader of partition 0, $role): new leader served after ${gap_s}s, $acked_total acknowledged records all readable, broker $victim back in every ISR ${isr_s}s after restart$second_note"
+# ---------------------------------------------------------------- 8. five brokers, three voters
+step "8. brokers 4 and 5 join as non-voters; SIGKILL non-voter 5, then the metadata leader, under load"
+for n in 4 5; do make_ns "$n"; write_env "$n"; start_broker "$n"; done
+wait_ready 4 5
+BOOTSTRAP5="$BOOTSTRAP,$(ip_of 4):$KAFKA_PORT,$(ip_of 5):$KAFKA_PORT"
+TOPIC5=netns-five
+created="$(py --bootstrap "$BOOTSTRAP5" create-topic "$TOPIC5" --partitions 5 --replication-factor 3 --min-insync 2)" \
+    || fail "create $TOPIC5"
+echo "$created" | json "all(any(b in p['replicas'] for p in d['partitions'].values()) for b in (4, 5))" | grep -qx True \
+    || fail "the non-voters 4 and 5 hold no replica of $TOPIC5: $created"
+log "brokers 4 and 5 joined as non-voters and hold replicas: $(echo "$created" | json 'd["partitions"]')"
+ACKED5="$WORK/acked5.jsonl"
+py --bootstrap "$BOOTSTRAP5" produce "$TOPIC5" --acked "$ACKED5" --count 500 >/dev/null || fail "produce to $TOPIC5"
+killed5=""
+for target in non-voter leader; do
+    if [ "$target" = non-voter ]; then
+        victim5=5
+    else
+        victim5="$(py --bootstrap "$BOOTSTRAP5" describe "$TOPIC5" | json 'd["controller"]')" || fail "describe $TOPIC5"
+        case "$victim5" in 1|2|3) ;; *) fail "the metadata leader is not a voter: '$victim5'" ;; esac
+    fi
+    timeout --kill-after=5 "$CLIENT_TIMEOUT_S" "$PYTHON" "$NETNS_DIR/client.py" --bootstrap "$BOOTSTRAP5" \
+        produce "$TOPIC5" --acked "$ACKED5" --start "$(( ${#killed5} * 100000 + 1000000 ))" --duration "$LOAD_S" \
+        --rate "$LOAD_RATE" >"$WORK/load5.json" 2>"$WORK/load5.err" &
+    load_pid=$!
+    sleep "$KILL_AFTER_S"
+    kill -KILL "${PID[$victim5]}"; wait "${PID[$victim5]}" 2>/dev/null || true; PID[victim5]=""
+    log "killed broker $victim5 ($target) under load"
+    wait "$load_pid" || { load_pid=""; fail "steady production through the kill of $victim5: $(cat "$WORK/load5.json" 2>/dev/null) $(grep -v '^%[4-7]|' "$WORK/load5.err" | tail -n 5)"; }
+    load_pid=""
+    LIVE5=""
+    for n in 1 2 3 4 5; do [ "$n" = "$victim5" ] || LIVE5="$LIVE5,$(ip_of "$n"):$KAFKA_PORT"; done
+    checked5="$(py --bootstrap "${LIVE5#,}" check "$TOPIC5" --acked "$ACKED5")" || fail "records lost after killing broker $victim5"
+    log "steady production $(cat "$WORK/load5.json"); read back from the four live brokers: $checked5"
+    start_broker "$victim5"
+    wait_ready "$victim5"
+    py --bootstrap "$BOOTSTRAP5" --timeout "$ISR_TIMEOUT_S" wait "$TOPIC5" --partition 0 --isr-size 3 --all-partitions >/dev/null \
+        || fail "broker $victim5 did not rejoin every ISR of $TOPIC5 within ${ISR_TIMEOUT_S}s"
+    log "broker $victim5 restarted and back in every ISR"
+    killed5="$killed5 $victim5"
+done
+acked5="$(echo "$checked5" | json 'd["acknowledged"]')"
+five_note="; then 5 brokers with 3 voters: non-voter 5, then metadata leader${killed5# 5} SIGKILLed under load, $acked5 acknowledged records all readable, both back in every ISR"
+
+SUMMARY="SIGKILL of broker $victim (leader of partition 0, $role): new leader served after ${gap_s}s, $acked_total acknowledged records all readable, broker $victim back in every ISR ${isr_s}s after restart$second_note$five_note"

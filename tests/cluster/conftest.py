@@ -9,6 +9,7 @@ Every wait has a deadline; a broker's log is kept in its directory (`broker.log`
 path by path when a test fails.
 """
 
+import json
 import os
 import signal
 import socket
@@ -21,6 +22,9 @@ from confluent_kafka.admin import AdminClient
 
 READY_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
+
+
+CLI_DEFAULT = os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "sluice")
 
 
 def free_ports(count):
@@ -118,7 +122,9 @@ class BrokerProcess:
 
 
 class Cluster:
-    def __init__(self, root, size=3, extra_args=()):
+    def __init__(self, root, size=3, extra_args=(), voter_count=None):
+        """`size` brokers with ids 1..size; the first `voter_count` (default: all) are the
+        metadata voters named by `--voters`, the others join as learners (non-voters)."""
         self.binary = os.environ["SLUICE_BROKER_BIN"]
         self.extra_args = list(extra_args)
         ports = free_ports(3 * size)
@@ -127,7 +133,8 @@ class Cluster:
         for index in range(size):
             node_id = index + 1
             broker_ports = ports[3 * index: 3 * index + 3]
-            voters.append(f"{node_id}@127.0.0.1:{broker_ports[1]}")
+            if voter_count is None or node_id <= voter_count:
+                voters.append(f"{node_id}@127.0.0.1:{broker_ports[1]}")
             self.brokers[node_id] = BrokerProcess(self, node_id, os.path.join(root, f"broker-{node_id}"), broker_ports)
         self.voters = ",".join(voters)
 
@@ -179,6 +186,18 @@ class Cluster:
                       config=configs or {"min.insync.replicas": "2"})])
         futures[topic].result(timeout=30)
         self.wait_isr_full(topic)
+
+    def sluice(self, *args, timeout_s=60):
+        """Runs the `sluice` CLI against the running brokers; its stdout."""
+        done = subprocess.run([os.environ.get("SLUICE_CLI_BIN", CLI_DEFAULT), "-b", self.bootstrap(
+            exclude=[b.node_id for b in self.brokers.values() if not b.running]), *args],
+            capture_output=True, text=True, timeout=timeout_s)
+        assert done.returncode == 0, f"sluice {args}: exit {done.returncode}: {done.stdout}{done.stderr}"
+        return done.stdout
+
+    def quorum(self):
+        """`sluice cluster quorum --json`: leader, term, members with their roles."""
+        return json.loads(self.sluice("cluster", "quorum", "--json"))
 
     def logs(self):
         return "\n".join(f"broker {b.node_id}: {b.log_path}" for b in self.brokers.values())

@@ -38,10 +38,11 @@ def free_base(size):
 def test_cluster_script_runs_a_cluster_that_survives_a_kill(tmp_path):
     """Goal: `scripts/cluster.sh up 3` gives a working 3-broker cluster with replication factor
     3 and min.insync.replicas 2 by default; `kill` and `restart` of one broker lose nothing;
-    `status` and `down` report and stop every broker.
+    `status` and `down` report and stop every broker; `add` grows it by a broker that joins as a
+    non-voter and takes replicas of new topics.
     Method: up; create a topic with the broker defaults; 100 acks=all records; kill broker 1;
     100 more; restart it; status; read all 200 back; down."""
-    env = dict(os.environ, SLUICE_CLUSTER_DIR=str(tmp_path / "cluster"), SLUICE_CLUSTER_BASE_PORT=str(free_base(3)))
+    env = dict(os.environ, SLUICE_CLUSTER_DIR=str(tmp_path / "cluster"), SLUICE_CLUSTER_BASE_PORT=str(free_base(4)))
 
     def script(*args):
         done = subprocess.run(["bash", SCRIPT, *args], env=env, capture_output=True, text=True, timeout=120)
@@ -79,7 +80,17 @@ def test_cluster_script_runs_a_cluster_that_survives_a_kill(tmp_path):
         assert sum(ends.values()) == 200
         values = sorted(value for partition in records.values() for _, _, value in partition)
         assert values == sorted([f"before:{i}" for i in range(100)] + [f"after:{i}" for i in range(100)])
+
+        # Grow by one: broker 4 joins the running cluster as a non-voter and takes replicas.
+        added = script("add")
+        assert "broker 4 ready (a non-voting member" in added, added
+        assert len(script("bootstrap").strip().split(",")) == 4
+        grown = f"grown-{uuid.uuid4().hex[:8]}"
+        admin.create_topics([NewTopic(grown, num_partitions=8)])[grown].result(timeout=30)
+        replicas = {b for p in admin.list_topics(grown, timeout=10).topics[grown].partitions.values()
+                    for b in p.replicas}
+        assert 4 in replicas, f"the new broker is a placement target: {sorted(replicas)}"
     finally:
         subprocess.run(["bash", SCRIPT, "down"], env=env, capture_output=True, timeout=120)
     status = script("status").splitlines()
-    assert status == [f"broker {i}  stopped" for i in (1, 2, 3)], status
+    assert status == [f"broker {i}  stopped" for i in (1, 2, 3, 4)], status

@@ -206,6 +206,13 @@ broker_api_versions() {
     grep -Eq "Fetch\\(1\\): [0-9]+ to [0-9]+" <<<"$LAST_OUTPUT" || { FAILED_STEP="no Fetch(1) range: $LAST_OUTPUT"; return 1; }
 }
 
+# kafka-metadata-quorum (KIP-853's DescribeQuorum): a leader, its epoch and the voters.
+metadata_quorum() {
+    step "^LeaderId: +[0-9]+" kafka-metadata-quorum describe --status || return 1
+    grep -Eq "^CurrentVoters: +\[\{\"id\": [0-9]+" <<<"$LAST_OUTPUT" || { FAILED_STEP="no CurrentVoters: $LAST_OUTPUT"; return 1; }
+    step "Leader" kafka-metadata-quorum describe --replication
+}
+
 # kafka-topics --delete: the topic leaves the list.
 topics_delete() {
     step "" kafka-topics --delete --topic "$TOPIC" || return 1
@@ -225,5 +232,6 @@ scenario "kafka-get-offsets latest, earliest, max-timestamp, by time" get_offset
 scenario "kafka-delete-records" delete_records
 scenario "kafka-log-dirs describe" log_dirs
 scenario "kafka-broker-api-versions" broker_api_versions
+scenario "kafka-metadata-quorum describe --status, --replication" metadata_quorum
 scenario "kafka-topics delete" topics_delete
 exit 0

@@ -836,6 +836,69 @@ async fn check_api(stream: &mut TcpStream, api_key: ApiKey, version: i16) {
                 "{context}"
             );
         }
+        ApiKey::DescribeQuorum => {
+            // A single node: it leads, votes alone, and the metadata log has entries.
+            let request =
+                DescribeQuorumRequest::default().with_topics(vec![describe_quorum_request::TopicData::default()
+                    .with_topic_name(name("__cluster_metadata"))
+                    .with_partitions(vec![describe_quorum_request::PartitionData::default().with_partition_index(0)])]);
+            let response: DescribeQuorumResponse = call(stream, api_key, version, &request).await;
+            assert_eq!(response.error_code, 0, "{context}");
+            let partition = &response.topics[0].partitions[0];
+            assert_eq!(partition.error_code, 0, "{context}");
+            let voters: Vec<i32> = partition.current_voters.iter().map(|v| v.replica_id.0).collect();
+            assert_eq!(voters, vec![partition.leader_id.0], "{context}");
+            assert!(partition.high_watermark > 0 && partition.observers.is_empty(), "{context}");
+            assert_eq!(response.nodes.len(), usize::from(version >= 2), "{context}");
+            // Any other partition is refused.
+            let wrong =
+                DescribeQuorumRequest::default().with_topics(vec![describe_quorum_request::TopicData::default()
+                    .with_topic_name(name("ends"))
+                    .with_partitions(vec![describe_quorum_request::PartitionData::default()])]);
+            let response: DescribeQuorumResponse = call(stream, api_key, version, &wrong).await;
+            assert_eq!(response.error_code, 42, "{context}: INVALID_REQUEST");
+        }
+        ApiKey::AddRaftVoter => {
+            // The only node already votes; an unknown node without an address is not found; a
+            // request for another cluster is refused.
+            let view = call::<_, DescribeQuorumResponse>(
+                stream,
+                ApiKey::DescribeQuorum,
+                0,
+                &DescribeQuorumRequest::default().with_topics(vec![describe_quorum_request::TopicData::default()
+                    .with_topic_name(name("__cluster_metadata"))
+                    .with_partitions(vec![describe_quorum_request::PartitionData::default()])]),
+            )
+            .await;
+            let me = view.topics[0].partitions[0].leader_id.0;
+            let add = |id: i32| AddRaftVoterRequest::default().with_voter_id(id).with_timeout_ms(5_000);
+            let response: AddRaftVoterResponse = call(stream, api_key, version, &add(me)).await;
+            assert_eq!(response.error_code, 126, "{context}: DUPLICATE_VOTER");
+            let response: AddRaftVoterResponse = call(stream, api_key, version, &add(me + 100)).await;
+            assert_eq!(response.error_code, 127, "{context}: VOTER_NOT_FOUND");
+            let other = add(me).with_cluster_id(Some(StrBytes::from_static_str("another-cluster")));
+            let response: AddRaftVoterResponse = call(stream, api_key, version, &other).await;
+            assert_eq!(response.error_code, 104, "{context}: INCONSISTENT_CLUSTER_ID");
+        }
+        ApiKey::RemoveRaftVoter => {
+            // A node that does not vote is not found; the last voter is never removed.
+            let response: RemoveRaftVoterResponse =
+                call(stream, api_key, version, &RemoveRaftVoterRequest::default().with_voter_id(4242)).await;
+            assert_eq!(response.error_code, 127, "{context}: VOTER_NOT_FOUND");
+            let view = call::<_, DescribeQuorumResponse>(
+                stream,
+                ApiKey::DescribeQuorum,
+                0,
+                &DescribeQuorumRequest::default().with_topics(vec![describe_quorum_request::TopicData::default()
+                    .with_topic_name(name("__cluster_metadata"))
+                    .with_partitions(vec![describe_quorum_request::PartitionData::default()])]),
+            )
+            .await;
+            let me = view.topics[0].partitions[0].leader_id.0;
+            let response: RemoveRaftVoterResponse =
+                call(stream, api_key, version, &RemoveRaftVoterRequest::default().with_voter_id(me)).await;
+            assert_eq!(response.error_code, 42, "{context}: the last voter stays");
+        }
         other => assert!(
             common::groups::check_group_api(stream, other, version).await,
             "{other:?} is in the table but this test has no request for it"

@@ -560,6 +560,7 @@ impl Admin {
             .map(|(host, port)| vec![Listener::default().with_name(text("RAFT")).with_host(text(host)).with_port(port)])
             .unwrap_or_default();
         let request = AddRaftVoterRequest::default()
+            .with_cluster_id(None)
             .with_voter_id(node_id)
             .with_timeout_ms(timeout_ms())
             .with_listeners(listeners);
@@ -574,7 +575,7 @@ impl Admin {
     /// Takes broker `node_id`'s metadata vote away (Kafka's `removeRaftVoter`, KIP-853): it
     /// keeps serving as a broker and receiving the metadata log as an observer.
     pub async fn remove_raft_voter(&self, node_id: i32) -> Result<()> {
-        let request = RemoveRaftVoterRequest::default().with_voter_id(node_id);
+        let request = RemoveRaftVoterRequest::default().with_cluster_id(None).with_voter_id(node_id);
         let response = self.cluster.call_controller(&request).await?;
         if response.error_code != 0 {
             let message = response.error_message.as_ref().map(|m| m.to_string());

@@ -125,7 +125,8 @@ enum Check {
 
 fn check_cluster(broker: &Broker, cluster_id: &Option<StrBytes>) -> Check {
     match cluster_id {
-        Some(id) if id.as_str() != broker.cluster_id => Check::Refuse(
+        // Null or empty: the caller does not say (Kafka's tool leaves it null).
+        Some(id) if !id.is_empty() && id.as_str() != broker.cluster_id => Check::Refuse(
             kafka_code::INCONSISTENT_CLUSTER_ID,
             format!("cluster id {} is not this cluster's ({})", id.as_str(), broker.cluster_id),
         ),
