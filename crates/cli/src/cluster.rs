@@ -113,7 +113,7 @@ fn quorum_text(out: &mut impl Write, quorum: &QuorumInfo) -> std::io::Result<()>
         "leader {}, term {}, high watermark {}",
         quorum.leader_id, quorum.leader_epoch, quorum.high_watermark
     )?;
-    writeln!(out, "{:<6} {:<9} {:>12} {:>8}  {}", "ID", "ROLE", "LOG-END", "LAG", "ENDPOINT")?;
+    writeln!(out, "{:<6} {:<9} {:>12} {:>8}  ENDPOINT", "ID", "ROLE", "LOG-END", "LAG")?;
     for member in &quorum.members {
         let (log_end, lag) = match member.log_end_offset {
             offset if offset >= 0 => (offset.to_string(), (quorum.high_watermark - offset).max(0).to_string()),
