@@ -130,6 +130,7 @@ func Check(project *types.Project) []string {
 		return []string{"no service runs the sluice-broker image"}
 	}
 	ids := map[int]string{}          // node id -> service
+	raftAdvertise := map[int]string{} // node id -> its SLUICE_RAFT_ADVERTISE
 	published := map[string]string{} // host_ip:port -> service
 	var votersText string
 	for _, name := range names {
@@ -148,6 +149,7 @@ func Check(project *types.Project) []string {
 			report("service %s: node id %d is also %s's", name, id, ids[id])
 		default:
 			ids[id] = name
+			raftAdvertise[id], _ = lookup(env, "SLUICE_RAFT_ADVERTISE")
 		}
 		voters, _ := lookup(env, "SLUICE_VOTERS")
 		if votersText == "" {
@@ -182,7 +184,7 @@ func Check(project *types.Project) []string {
 			report("service %s: stop_grace_period must be at least %s (controlled shutdown)", name, stopGraceMin)
 		}
 	}
-	checkVoters(votersText, ids, project, report)
+	checkVoters(votersText, ids, raftAdvertise, project, report)
 	return problems
 }
 
@@ -216,7 +218,7 @@ func checkAdvertise(name, host string, service types.ServiceConfig, env []broker
 
 // checkVoters: every voter is a broker service of this project, at its Raft port, and every
 // broker is a voter (a broker outside the list cannot join the metadata group yet).
-func checkVoters(votersText string, ids map[int]string, project *types.Project, report func(string, ...any)) {
+func checkVoters(votersText string, ids map[int]string, raftAdvertise map[int]string, project *types.Project, report func(string, ...any)) {
 	listed := map[int]bool{}
 	for _, entry := range strings.Split(votersText, ",") {
 		idText, address, ok := strings.Cut(strings.TrimSpace(entry), "@")
@@ -239,9 +241,18 @@ func checkVoters(votersText string, ids map[int]string, project *types.Project, 
 			report("SLUICE_VOTERS names node %d at %q, want %q (service %s's Raft listener)", id, address, want, name)
 		}
 	}
+	// A broker outside the list joins as a non-voter: the voters dial it back at its
+	// SLUICE_RAFT_ADVERTISE (its Raft listener is 0.0.0.0 in the image).
 	for id, name := range ids {
-		if !listed[id] {
-			report("service %s (node %d) is not in SLUICE_VOTERS: brokers that are not voters cannot join yet", name, id)
+		if listed[id] {
+			continue
+		}
+		host := name
+		if hostname := project.Services[name].Hostname; hostname != "" {
+			host = hostname
+		}
+		if want := fmt.Sprintf("%s:%d", host, raftPort); raftAdvertise[id] != want {
+			report("service %s (node %d) is not in SLUICE_VOTERS, so it joins as a non-voter and needs SLUICE_RAFT_ADVERTISE=%s (has %q)", name, id, want, raftAdvertise[id])
 		}
 	}
 	if len(listed)%2 == 0 {
