@@ -254,6 +254,28 @@ pub(crate) fn verify_stored(batch: &[u8]) -> bool {
     }
 }
 
+/// For bytes read back from a log (whole stored batches, as [`crate::Log::read`] returns
+/// them): the byte position and base offset of the first batch that is not intact — a header
+/// that does not frame a whole batch, or a CRC-32C that does not match — or `None` when every
+/// batch is. The base offset is -1 when the header itself is unreadable. Callers that send
+/// stored batches check them with this first, so that a bit flipped on disk is reported and
+/// never served.
+pub fn first_damaged_batch(bytes: &[u8]) -> Option<(usize, i64)> {
+    let mut position = 0;
+    while position < bytes.len() {
+        let rest = &bytes[position..];
+        let Some(header) = BatchHeader::parse(rest) else {
+            return Some((position, -1));
+        };
+        let total = header.total_bytes();
+        if total < BATCH_HEADER_BYTES || total > rest.len() || !verify_stored(&rest[..total]) {
+            return Some((position, header.base_offset));
+        }
+        position += total;
+    }
+    None
+}
+
 pub(crate) fn be_i64(b: &[u8], at: usize) -> i64 {
     i64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
