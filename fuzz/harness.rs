@@ -63,7 +63,10 @@ fn note_free(bytes: usize) {
 }
 
 // SAFETY: every call is forwarded to `System` unchanged; the counters are plain thread-locals
-// with const initialisers (no allocation, no destructor).
+// with const initialisers (no allocation, no destructor). The workspace denies unsafe code;
+// this test-only allocator is the one exception, because a `GlobalAlloc` cannot be written
+// without it.
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note_alloc(layout.size());
@@ -243,9 +246,20 @@ pub struct Summary {
 
 /// Runs `target`: replays its corpus, then mutates. `execute` returns the name of the outcome
 /// (kept short and free of input-specific numbers, so that it names a path, not an input).
-pub fn run(target: &Target, mut execute: impl FnMut(&[u8]) -> String) -> Summary {
-    let corpus = corpus(target.name);
-    assert!(!corpus.is_empty(), "fuzz/corpus/{} is empty or missing", target.name);
+pub fn run(target: &Target, execute: impl FnMut(&[u8]) -> String) -> Summary {
+    run_with_seeds(target, Vec::new(), execute)
+}
+
+/// [`run`] with `extra` seeds besides the committed corpus (inputs built by the test itself,
+/// for shapes the captured corpus lacks).
+pub fn run_with_seeds(
+    target: &Target,
+    extra: Vec<(String, Vec<u8>)>,
+    mut execute: impl FnMut(&[u8]) -> String,
+) -> Summary {
+    let mut corpus = corpus(target.name);
+    corpus.extend(extra);
+    assert!(!corpus.is_empty(), "fuzz/corpus/{} is empty or missing, and no seeds were built", target.name);
     let seconds = env_u64("SLUICE_FUZZ_SECONDS");
     let seed = env_u64("SLUICE_FUZZ_SEED").unwrap_or(if seconds.is_some() {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
@@ -307,12 +321,13 @@ pub fn run(target: &Target, mut execute: impl FnMut(&[u8]) -> String) -> Summary
     summary
 }
 
-fn execute_checked(
-    target: &Target,
-    input: &[u8],
-    execute: &mut impl FnMut(&[u8]) -> String,
-    what: &str,
-) -> String {
+/// An outcome name from an error message: digits dropped (they name the input, not the
+/// path), at most 60 characters.
+pub fn shape(text: &str) -> String {
+    text.chars().filter(|c| !c.is_ascii_digit()).take(60).collect()
+}
+
+fn execute_checked(target: &Target, input: &[u8], execute: &mut impl FnMut(&[u8]) -> String, what: &str) -> String {
     let (result, peak) = peak_during(|| catch_unwind(AssertUnwindSafe(|| execute(input))));
     match result {
         Err(panic) => {
