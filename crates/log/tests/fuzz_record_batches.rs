@@ -18,7 +18,7 @@ use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
 use sluice_log::batch::{compute_crc, first_damaged_batch, BatchHeader};
 use sluice_log::config::DECOMPRESSED_BATCH_BYTES_MAX;
-use sluice_log::testing::{batch_with, Compression};
+use sluice_log::testing::{batch_with, Compression, KeyValue};
 use sluice_log::validate::{validate_produced, ValidationPolicy};
 use sluice_log::{Log, LogConfig, LogError};
 
@@ -114,7 +114,7 @@ fn harness_tempdir() -> tempfile::TempDir {
 
 /// Batches of every codec, with keys, nulls and several records, by kafka-protocol's encoder.
 fn built_seeds() -> Vec<(String, Vec<u8>)> {
-    let records: Vec<(Option<&[u8]>, Option<&[u8]>)> = vec![
+    let records: Vec<KeyValue> = vec![
         (Some(b"key-1"), Some(b"value value value value value value value value")),
         (None, Some(b"value value value value value value value value value")),
         (Some(b"key-3"), None),

@@ -75,7 +75,7 @@ fn rpc_seeds() -> Vec<(String, Vec<u8>)> {
     assert!(entries.len() >= 3, "the raft_log corpus holds real entries ({} found)", entries.len());
     let vote = Vote::new_committed(2, 1);
     let log_id = |index| LogId::new(CommittedLeaderId::new(2, 1), index);
-    let requests = vec![
+    let requests = [
         RpcRequest::Hello { protocol_version: RPC_PROTOCOL_VERSION, from: 1, to: 2 },
         RpcRequest::Vote(VoteRequest { vote, last_log_id: Some(log_id(7)) }),
         RpcRequest::AppendEntries(AppendEntriesRequest {
