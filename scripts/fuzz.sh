@@ -2,7 +2,8 @@
 # Runs one fuzz target (fuzz/harness.rs) for a while, or all of them at their CI budget.
 #   scripts/fuzz.sh TARGET SECONDS [SEED]   e.g. scripts/fuzz.sh record_batches 3600
 #   scripts/fuzz.sh --ci                    every target at its CI budget (what `cargo test` runs)
-# Targets: request_frames broker_dispatch record_batches log_recovery raft_rpc raft_log.
+# Targets: request_frames broker_dispatch consumer_offsets record_batches log_recovery raft_rpc
+# raft_log.
 # A timed run prints its seed; SEED repeats it. A crash is saved in target/fuzz/crashes/TARGET/
 # and the run fails naming the file: fix the bug, then copy the file into fuzz/corpus/TARGET/
 # (broker_dispatch replays fuzz/corpus/request_frames/ too) so every later run replays it.
@@ -14,6 +15,7 @@ export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1}
 declare -A WHERE=(
     [request_frames]="sluice-broker fuzz_requests request_frames_decode_or_fail_within_the_guard"
     [broker_dispatch]="sluice-broker fuzz_requests arbitrary_requests_never_panic_the_broker_and_it_keeps_answering"
+    [consumer_offsets]="sluice-broker fuzz_requests consumer_offsets_records_decode_or_fail_within_bounds"
     [record_batches]="sluice-log fuzz_record_batches record_batches_never_panic_stay_bounded_and_read_back_intact"
     [log_recovery]="sluice-log fuzz_log_recovery recovery_of_arbitrary_segment_files_never_panics_and_keeps_only_valid_batches"
     [raft_rpc]="sluice-meta fuzz_raft raft_rpc_frames_decode_or_fail_within_bounds"

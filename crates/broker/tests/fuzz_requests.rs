@@ -11,6 +11,14 @@
 //!   answering ApiVersions on a fresh connection. Memory of this path is bounded by the
 //!   connection budgets tested in `request_memory.rs`.
 //!
+//! - `consumer_offsets` (pure): arbitrary bytes as stored batches of `__consumer_offsets`, as is
+//!   and with every batch's CRC recomputed: decoded by `sluice_proto::records::decode_record_batches`
+//!   (the decoder of sluice-client's consumer, and of the coordinator's replay), then every
+//!   record's key and value by the coordinator's `records::decode_key` / `decode_offset_value` /
+//!   `decode_group_value` (the group metadata holds each member's consumer-protocol
+//!   subscription and assignment). Seeds: the batches of `fuzz/corpus/record_batches/`
+//!   (captured; those named `__consumer_offsets-*` hold a real group's commits and metadata).
+//!
 //! Seeds: `fuzz/corpus/request_frames/` — every distinct request frame (three per API and
 //! version at most) that kcat (librdkafka) and the sluice CLI (sluice-client) sent to a real
 //! broker through a recording proxy (`scripts/fuzz-capture.sh`). Budget and reproduction:
@@ -47,8 +55,19 @@ fn frames_heap_bytes_max(input_bytes: usize) -> usize {
 
 const FRAMES: harness::Target =
     harness::Target { name: "request_frames", ci_iterations: 1_000_000, heap_bytes_max: Some(frames_heap_bytes_max) };
+const CONSUMER_OFFSETS: harness::Target = harness::Target {
+    name: "consumer_offsets",
+    ci_iterations: 100_000,
+    heap_bytes_max: Some(consumer_offsets_heap_bytes_max),
+};
 const DISPATCH: harness::Target =
     harness::Target { name: "broker_dispatch", ci_iterations: 20_000, heap_bytes_max: None };
+
+/// Decompression inside the record decoder, then the decoded records and their keys and
+/// values: the same bound as the log's `record_batches` target.
+fn consumer_offsets_heap_bytes_max(input_bytes: usize) -> usize {
+    2 * 64 * 1024 * 1024 + 64 * input_bytes + 4 * 1024 * 1024
+}
 
 /// Frames decoded per input at most (an input of many tiny frames is no more interesting).
 const FRAMES_PER_INPUT_MAX: usize = 64;
@@ -84,6 +103,62 @@ fn decode_frames(input: &[u8]) -> String {
         }
     }
     outcome
+}
+
+fn reseal(bytes: &mut [u8]) {
+    let mut position = 0;
+    while let Some(header) = bytes.get(position..).and_then(sluice_log::batch::BatchHeader::parse) {
+        let total = header.total_bytes();
+        if total < 61 || position + total > bytes.len() {
+            break;
+        }
+        let crc = sluice_log::batch::compute_crc(&bytes[position..position + total]);
+        bytes[position + 17..position + 21].copy_from_slice(&crc.to_be_bytes());
+        position += total;
+    }
+}
+
+fn decode_consumer_offsets(input: &[u8]) -> String {
+    use sluice_broker::coordinator::records::{decode_group_value, decode_key, decode_offset_value, RecordKey};
+    let decoded = match sluice_proto::records::decode_record_batches(&bytes::Bytes::copy_from_slice(input)) {
+        Ok(decoded) => decoded,
+        Err(error) => return format!("batches: {}", harness::shape(&error.to_string())),
+    };
+    let mut outcome = format!("{} batches;", decoded.batches.len().min(4));
+    for record in decoded.batches.iter().flat_map(|b| b.records.iter()).take(256) {
+        let Some(key) = record.key.clone() else {
+            outcome.push_str("[no key]");
+            continue;
+        };
+        let value = record.value.clone().unwrap_or_default();
+        let part = match decode_key(key) {
+            Ok(RecordKey::Offset { .. }) => match decode_offset_value(value) {
+                Ok(_) => "[offset]".to_string(),
+                Err(e) => format!("[offset value: {}]", harness::shape(&e.to_string())),
+            },
+            Ok(RecordKey::Group { .. }) => match decode_group_value(value) {
+                Ok(group) => format!("[group {} members]", group.members.len().min(4)),
+                Err(e) => format!("[group value: {}]", harness::shape(&e.to_string())),
+            },
+            Err(e) => format!("[key: {}]", harness::shape(&e.to_string())),
+        };
+        if !outcome.ends_with(&part) {
+            outcome.push_str(&part);
+        }
+    }
+    outcome
+}
+
+#[test]
+fn consumer_offsets_records_decode_or_fail_within_bounds() {
+    let seeds = harness::corpus("record_batches");
+    let summary = harness::run_with_seeds(&CONSUMER_OFFSETS, seeds, |input| {
+        let raw = decode_consumer_offsets(input);
+        let mut resealed = input.to_vec();
+        reseal(&mut resealed);
+        format!("{raw} | {}", decode_consumer_offsets(&resealed))
+    });
+    assert!(summary.outcomes >= 10, "only {} outcomes", summary.outcomes);
 }
 
 #[test]
