@@ -121,9 +121,17 @@ impl BatchHeader {
         LOG_OVERHEAD_BYTES + self.batch_length.max(0) as usize
     }
 
-    /// Offset of the last record in the batch.
+    /// Offset of the last record in the batch. Saturates: a damaged or hostile header with a
+    /// base offset near `i64::MAX` must not panic (debug) or wrap (release) wherever it is
+    /// read before validation refuses it (found by the `log_recovery` fuzz target).
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset.saturating_add(i64::from(self.last_offset_delta))
+    }
+
+    /// Whether the last offset is an `i64` (`base_offset + last_offset_delta` does not
+    /// overflow).
+    fn offsets_fit(&self) -> bool {
+        self.base_offset.checked_add(i64::from(self.last_offset_delta)).is_some()
     }
 
     /// The compression codec, or `None` for an unknown codec id.
@@ -216,8 +224,8 @@ pub(crate) fn validate_batches(buf: &[u8], batch_bytes_max: usize, origin: Origi
                 }
             }
             Origin::Replica => {
-                if header.base_offset < 0 {
-                    return Err(invalid("negative base offset"));
+                if header.base_offset < 0 || !header.offsets_fit() {
+                    return Err(invalid("negative base offset, or a last offset beyond i64"));
                 }
                 if let Some(prev) = previous_last_offset {
                     if header.base_offset <= prev {
@@ -248,6 +256,7 @@ pub(crate) fn verify_stored(batch: &[u8]) -> bool {
                 && h.batch_length >= (BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES) as i32
                 && h.total_bytes() == batch.len()
                 && h.last_offset_delta >= 0
+                && h.offsets_fit()
                 && compute_crc(batch) == h.crc
         }
         None => false,
