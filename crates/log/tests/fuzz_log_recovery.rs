@@ -52,7 +52,12 @@ fn execute(input: &[u8]) -> String {
     std::fs::write(dir.path().join(format!("{:020}.log", 0)), input).unwrap();
     let mut log = match Log::open(dir.path(), config()) {
         Ok(log) => log,
-        Err(error @ LogError::Damaged { .. }) => return format!("damaged: {}", harness::shape(&error.to_string())),
+        // The reason names the (random) temporary directory: keep only its kind, so that
+        // outcomes name paths through the code and a seed repeats a run.
+        Err(LogError::Damaged { reason, .. }) => {
+            let kind = reason.split(" is ").nth(1).unwrap_or(&reason).split(':').next().unwrap_or_default();
+            return format!("damaged: {}", harness::shape(kind));
+        }
         Err(other) => panic!("recovery failed with other than Damaged: {other}"),
     };
     let end = log.log_end_offset();
