@@ -121,9 +121,17 @@ impl BatchHeader {
         LOG_OVERHEAD_BYTES + self.batch_length.max(0) as usize
     }
 
-    /// Offset of the last record in the batch.
+    /// Offset of the last record in the batch. Saturates: a damaged or hostile header with a
+    /// base offset near `i64::MAX` must not panic (debug) or wrap (release) wherever it is
+    /// read before validation refuses it (found by the `log_recovery` fuzz target).
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset.saturating_add(i64::from(self.last_offset_delta))
+    }
+
+    /// Whether the last offset is an `i64` (`base_offset + last_offset_delta` does not
+    /// overflow).
+    fn offsets_fit(&self) -> bool {
+        self.base_offset.checked_add(i64::from(self.last_offset_delta)).is_some()
     }
 
     /// The compression codec, or `None` for an unknown codec id.
@@ -216,8 +224,8 @@ pub(crate) fn validate_batches(buf: &[u8], batch_bytes_max: usize, origin: Origi
                 }
             }
             Origin::Replica => {
-                if header.base_offset < 0 {
-                    return Err(invalid("negative base offset"));
+                if header.base_offset < 0 || !header.offsets_fit() {
+                    return Err(invalid("negative base offset, or a last offset beyond i64"));
                 }
                 if let Some(prev) = previous_last_offset {
                     if header.base_offset <= prev {
@@ -248,10 +256,33 @@ pub(crate) fn verify_stored(batch: &[u8]) -> bool {
                 && h.batch_length >= (BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES) as i32
                 && h.total_bytes() == batch.len()
                 && h.last_offset_delta >= 0
+                && h.offsets_fit()
                 && compute_crc(batch) == h.crc
         }
         None => false,
     }
+}
+
+/// For bytes read back from a log (whole stored batches, as [`crate::Log::read`] returns
+/// them): the byte position and base offset of the first batch that is not intact — a header
+/// that does not frame a whole batch, or a CRC-32C that does not match — or `None` when every
+/// batch is. The base offset is -1 when the header itself is unreadable. Callers that send
+/// stored batches check them with this first, so that a bit flipped on disk is reported and
+/// never served.
+pub fn first_damaged_batch(bytes: &[u8]) -> Option<(usize, i64)> {
+    let mut position = 0;
+    while position < bytes.len() {
+        let rest = &bytes[position..];
+        let Some(header) = BatchHeader::parse(rest) else {
+            return Some((position, -1));
+        };
+        let total = header.total_bytes();
+        if total < BATCH_HEADER_BYTES || total > rest.len() || !verify_stored(&rest[..total]) {
+            return Some((position, header.base_offset));
+        }
+        position += total;
+    }
+    None
 }
 
 pub(crate) fn be_i64(b: &[u8], at: usize) -> i64 {

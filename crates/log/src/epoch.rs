@@ -142,6 +142,11 @@ fn parse(text: &str) -> Option<Vec<EpochEntry>> {
         }
         entries.push(EpochEntry { epoch, start_offset });
     }
+    // A file cut short inside its last line ("3 1200" cut to "3 12") still parses line by
+    // line: only a final newline and nothing after the counted entries proves it is whole.
+    if !text.ends_with('\n') || lines.next().is_some() {
+        return None;
+    }
     Some(entries)
 }
 
@@ -177,5 +182,18 @@ mod tests {
         assert!(parse("0\n2\n3 10\n1 20\n").is_none());
         assert!(parse("0\n99999999999\n").is_none());
         assert_eq!(parse("0\n1\n4 7\n").unwrap(), vec![EpochEntry { epoch: 4, start_offset: 7 }]);
+        assert!(parse("0\n2\n1 10\n3 12").is_none(), "cut inside the last line");
+        assert!(parse("0\n1\n1 10\n3 1200\n").is_none(), "more lines than counted");
+    }
+
+    #[test]
+    fn every_truncation_of_a_file_is_refused() {
+        // Goal: a checkpoint cut at any byte (a damaged disk; writes are atomic renames) is
+        // refused and rebuilt from the batches, never read as a different lineage.
+        let whole = "0\n3\n1 10\n3 1200\n7 45000\n";
+        for len in 0..whole.len() {
+            assert!(parse(&whole[..len]).is_none(), "a file cut to {len} bytes parsed: {:?}", &whole[..len]);
+        }
+        assert_eq!(parse(whole).unwrap().len(), 3);
     }
 }

@@ -231,11 +231,16 @@ impl Log {
                     if !needs_recovery {
                         tracing::warn!(segment = %path.display(), "segment indexes are damaged; rebuilding");
                     }
-                    let (s, cut) = Segment::recover(&dir, base, &config, active).map_err(io)?;
-                    if cut > 0 && !active {
-                        truncated_at = Some(s.next_offset());
+                    let mut scan = Segment::scan(&dir, base, &config).map_err(io)?;
+                    let lost_offsets = check_recoverable(&dir, &path, &scan, next_base, recovery_point)?;
+                    scan.segment.finish_recovery(scan.file_bytes, active).map_err(io)?;
+                    if lost_offsets && !active {
+                        // As Kafka: batches after a lost one are not kept, so the log stays
+                        // contiguous for the replication protocol (followers fetch them again).
+                        tracing::warn!(segment = %path.display(), "records of a sealed segment were lost; deleting the segments after it");
+                        truncated_at = Some(scan.segment.next_offset());
                     }
-                    s
+                    scan.segment
                 }
             };
             if next_base.is_some_and(|nb| segment.next_offset() > nb) {
@@ -956,6 +961,49 @@ fn first_record_at_or_after(batch: &[u8], header: &BatchHeader, timestamp: i64, 
         .map(|r| (header.base_offset + i64::from(r.offset_delta), header.base_timestamp + r.timestamp_delta))
         .find(|&(offset, ts)| ts >= timestamp && offset >= log_start)
         .unwrap_or(fallback)
+}
+
+/// Decides whether the cut a [`Segment::scan`] calls for may be made; returns whether it
+/// loses offsets (rather than junk after the last batch, which a segment whose batches reach
+/// the next segment's base can only have).
+///
+/// Refuses a recovery that would lose data that was synced: a segment whose first batch lies
+/// below its file name (renamed or copied by hand: no crash writes that), or a cut that loses
+/// offsets below the recovery point, where every byte was fsynced before the checkpoint said
+/// so — damage there is the disk's, not a crash's, and cutting would silently drop
+/// acknowledged records in the middle of the log and every segment after them. Nothing has
+/// been changed on disk when this refuses. Without a checkpoint the recovery point is unknown
+/// (`i64::MIN`) and recovery truncates, as Kafka's does.
+fn check_recoverable(
+    dir: &Path,
+    path: &Path,
+    scan: &crate::segment::Scan,
+    next_base: Option<i64>,
+    recovery_point: i64,
+) -> Result<bool> {
+    let damaged = |reason: String| Err(LogError::Damaged { dir: dir.to_path_buf(), reason });
+    let segment = &scan.segment;
+    if let Some(first) = scan.first_batch_below_name {
+        return damaged(format!(
+            "segment file {} is named for offset {} but its first batch starts at offset {first}; \
+             rename it to {} or remove the partition directory to re-replicate it",
+            path.display(),
+            segment.base_offset,
+            file_name(first, "log")
+        ));
+    }
+    let first_lost = segment.next_offset();
+    let lost_offsets = scan.file_bytes > segment.size() && next_base != Some(first_lost);
+    if lost_offsets && first_lost < recovery_point {
+        return damaged(format!(
+            "segment file {} fails validation at byte {} (offset {first_lost}), below the recovery \
+             point {recovery_point}: data that was synced is damaged. Nothing was changed; remove \
+             the partition directory to re-replicate it from the leader",
+            path.display(),
+            segment.size()
+        ));
+    }
+    Ok(lost_offsets)
 }
 
 /// Lists segment base offsets and removes leftovers of interrupted operations: temporary

@@ -24,6 +24,17 @@ pub(crate) fn file_name(base_offset: i64, extension: &str) -> String {
     format!("{base_offset:020}.{extension}")
 }
 
+/// What [`Segment::scan`] found: the segment up to its last valid batch, not yet cut.
+#[derive(Debug)]
+pub(crate) struct Scan {
+    /// The segment, accounting for the valid batches only (`size` is where a cut would go).
+    pub segment: Segment,
+    /// Length of the `.log` file as found.
+    pub file_bytes: u64,
+    /// The base offset of the first batch when it lies below the offset in the file name.
+    pub first_batch_below_name: Option<i64>,
+}
+
 /// A byte range of a segment file holding whole batches.
 #[derive(Debug, Clone)]
 pub(crate) struct Span {
@@ -180,9 +191,19 @@ impl Segment {
         config: &LogConfig,
         active: bool,
     ) -> io::Result<(Segment, u64)> {
+        let mut scan = Self::scan(dir, base_offset, config)?;
+        let cut = scan.segment.finish_recovery(scan.file_bytes, active)?;
+        Ok((scan.segment, cut))
+    }
+
+    /// The first half of [`Segment::recover`]: reads every batch from the start, checks its
+    /// CRC and order, and rebuilds the indexes up to the first batch that fails, without
+    /// changing the `.log` file — so that the caller can refuse a cut that would lose synced
+    /// data before anything is lost. [`Segment::finish_recovery`] cuts and seals.
+    pub(crate) fn scan(dir: &Path, base_offset: i64, config: &LogConfig) -> io::Result<Scan> {
         let (log, index, time) = Self::paths(dir, base_offset);
         let file = OpenOptions::new().read(true).write(true).open(&log)?;
-        let file_size = file.metadata()?.len();
+        let file_bytes = file.metadata()?.len();
         let _ = fs::remove_file(&index);
         let _ = fs::remove_file(&time);
         let offset_index = OffsetIndex::open(&index, Some(config.offset_index_bytes()))?;
@@ -193,6 +214,7 @@ impl Segment {
         let mut reader = BufReader::with_capacity(RECOVERY_READ_BUFFER_BYTES, &*file);
         let mut batch = Vec::new();
         let mut position = 0u64;
+        let mut first_batch_below_name = None;
         loop {
             let mut prefix = [0u8; LOG_OVERHEAD_BYTES];
             if read_full(&mut reader, &mut prefix)? < LOG_OVERHEAD_BYTES {
@@ -202,7 +224,7 @@ impl Segment {
             let total = LOG_OVERHEAD_BYTES as i64 + i64::from(batch_length);
             if total < BATCH_HEADER_BYTES as i64
                 || total > BATCH_BYTES_MAX_LIMIT as i64
-                || position + total as u64 > file_size
+                || position + total as u64 > file_bytes
             {
                 break;
             }
@@ -216,6 +238,10 @@ impl Segment {
                 break;
             }
             let h = BatchHeader::parse(&batch).expect("verified batch has a header");
+            if position == 0 && h.base_offset < base_offset {
+                // A whole, valid batch below the file's name: no crash writes that.
+                first_batch_below_name = Some(h.base_offset);
+            }
             let in_order = h.base_offset >= seg.next_offset && h.last_offset() - base_offset <= RELATIVE_OFFSET_MAX;
             if !in_order || seg.index_full() {
                 break;
@@ -224,16 +250,24 @@ impl Segment {
             position += total as u64;
         }
         seg.size = position;
-        let cut = file_size - position;
+        Ok(Scan { segment: seg, file_bytes, first_batch_below_name })
+    }
+
+    /// The second half of [`Segment::recover`]: cuts the `.log` file (`file_bytes` long) to the
+    /// batches the scan accepted, saying so in one log line, and seals the segment unless it
+    /// is the active one. Returns how many bytes were cut.
+    pub(crate) fn finish_recovery(&mut self, file_bytes: u64, active: bool) -> io::Result<u64> {
+        let cut = file_bytes - self.size;
         if cut > 0 {
-            tracing::warn!(segment = %log.display(), valid_bytes = position, cut_bytes = cut, "truncating a torn or corrupt segment tail");
-            seg.file.set_len(position)?;
-            seg.file.sync_data()?;
+            let segment = self.dir.join(file_name(self.base_offset, "log"));
+            tracing::warn!(segment = %segment.display(), valid_bytes = self.size, cut_bytes = cut, first_lost_offset = self.next_offset, "truncating a torn or corrupt segment tail");
+            self.file.set_len(self.size)?;
+            self.file.sync_data()?;
         }
         if !active {
-            seg.seal()?;
+            self.seal()?;
         }
-        Ok((seg, cut))
+        Ok(cut)
     }
 
     fn index_full(&self) -> bool {
@@ -390,6 +424,29 @@ impl Segment {
         Ok(BatchHeader::parse(&buf))
     }
 
+    /// [`Segment::header_at`] for the read path: a header that cannot start a whole batch of
+    /// this file (wrong magic, a length below the header's or running past the end) means the
+    /// file is damaged where recovery did not look (trusted data below the last index entry):
+    /// an `InvalidData` error, so the batch is never served.
+    fn checked_header_at(&self, position: u64) -> io::Result<Option<BatchHeader>> {
+        let Some(h) = self.header_at(position)? else {
+            return Ok(None);
+        };
+        let whole = h.magic == 2
+            && h.total_bytes() >= BATCH_HEADER_BYTES
+            && position + h.total_bytes() as u64 <= self.size
+            && h.last_offset_delta >= 0;
+        if !whole {
+            let segment = self.dir.join(file_name(self.base_offset, "log"));
+            tracing::error!(segment = %segment.display(), position, "a batch header is damaged; the batch is not served");
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("segment file {} is damaged at byte {position}: not a whole batch header", segment.display()),
+            ));
+        }
+        Ok(Some(h))
+    }
+
     /// Reads the whole batch at `position`.
     pub(crate) fn batch_at(&self, position: u64, header: &BatchHeader) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; header.total_bytes()];
@@ -414,7 +471,7 @@ impl Segment {
                 }
             }
         }
-        while let Some(h) = self.header_at(position)? {
+        while let Some(h) = self.checked_header_at(position)? {
             if h.last_offset() >= offset {
                 return Ok(Some((position, h)));
             }
@@ -463,7 +520,12 @@ impl Segment {
             }
             end += total;
             next_offset = h.last_offset() + 1;
-            header = self.header_at(end)?;
+            // A damaged header after whole batches ends the span there; the read that starts
+            // at it (from `find_batch`) reports the damage.
+            header = match self.checked_header_at(end) {
+                Ok(next) => next,
+                Err(_) => break,
+            };
         }
         Ok((end > position).then_some(Span { position, len: end - position, next_offset }))
     }

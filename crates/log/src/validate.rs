@@ -12,6 +12,7 @@
 //! | framing, magic, CRC-32C (as [`crate::batch`])                        | CORRUPT_MESSAGE (2)    |
 //! | the codec's stream does not decode (gzip over plain records, junk)   | CORRUPT_MESSAGE (2)    |
 //! | a record's varints, lengths or headers do not fit the record/batch   | CORRUPT_MESSAGE (2)    |
+//! | a header key that is not UTF-8 (the protocol's `headerKey` string)   | CORRUPT_MESSAGE (2)    |
 //! | `record_count` ≠ records present, bytes left after the last record   | CORRUPT_MESSAGE (2)    |
 //! | offset deltas not 0, 1, …, n−1                                       | CORRUPT_MESSAGE (2)    |
 //! | control batch from a producer                                        | INVALID_RECORD (87)    |
@@ -268,6 +269,13 @@ fn nullable_field(body: &mut Cursor<'_>) -> std::result::Result<bool, RecordsErr
     Ok(true)
 }
 
+/// The length of the key bytes at the end of `field` (a varint length, then the key), which
+/// [`nullable_field`] has just read whole.
+fn header_key_length(field: &[u8]) -> usize {
+    let varint_bytes = field.iter().position(|b| b & 0x80 == 0).map_or(field.len(), |i| i + 1);
+    field.len() - varint_bytes
+}
+
 /// What the rules need of one record.
 struct RecordFacts {
     timestamp_delta: i64,
@@ -303,8 +311,15 @@ fn read_record(cursor: &mut Cursor<'_>, index: usize) -> std::result::Result<Rec
     for _ in 0..header_count {
         // Each header needs at least its two length bytes; a count that cannot fit fails on
         // the first read past the record, before any work proportional to the count.
+        let key_end_before = body.at;
         if !nullable_field(&mut body).map_err(malformed)? {
             return Err(corrupt("header with a null key"));
+        }
+        // The protocol makes a header key a string: kafka-protocol (sluice-client and other
+        // Rust consumers) refuses a whole fetch response holding a key that is not UTF-8.
+        let key_start = body.at - header_key_length(&body.buf[key_end_before..body.at]);
+        if std::str::from_utf8(&body.buf[key_start..body.at]).is_err() {
+            return Err(corrupt("header key is not UTF-8"));
         }
         nullable_field(&mut body).map_err(malformed)?;
     }
@@ -385,6 +400,51 @@ mod tests {
                 reseal(&mut lying);
                 assert_eq!(refusal(&lying, &policy()).0, Refusal::CorruptMessage, "{codec:?} count {count}");
             }
+        }
+    }
+
+    // Goal: a header key that is not UTF-8 is refused (CORRUPT_MESSAGE): kafka-protocol, the
+    // decoder of sluice-client and other Rust consumers, fails the whole fetch response on it.
+    // Found by the `record_batches` fuzz target (its input is in the corpus as
+    // `regression-header-key-not-utf8.bin`). Method: a batch with a header "trace" built by
+    // kafka-protocol, one byte of the key overwritten with 0xff, the CRC recomputed.
+    #[test]
+    fn a_header_key_that_is_not_utf8_is_corrupt() {
+        use bytes::{Bytes, BytesMut};
+        use kafka_protocol::protocol::StrBytes;
+        use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+        let mut headers = indexmap::IndexMap::new();
+        headers.insert(StrBytes::from_static_str("trace"), Some(Bytes::from_static(b"abc")));
+        let record = Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: NOW_MS,
+            key: None,
+            value: Some(Bytes::from_static(b"v")),
+            headers,
+            delete_horizon: false,
+        };
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+        RecordBatchEncoder::encode(&mut buf, [record].iter(), &options).unwrap();
+        let good = buf.to_vec();
+        validate_produced(&good, &policy(), NOW_MS).unwrap();
+        let at = good.windows(5).position(|w| w == b"trace").unwrap();
+        let mut bad = good.clone();
+        bad[at + 2] = 0xff;
+        reseal(&mut bad);
+        let (kind, errors) = refusal(&bad, &policy());
+        assert_eq!(kind, Refusal::CorruptMessage);
+        assert!(errors.is_empty() || errors[0].message.contains("UTF-8"), "{errors:?}");
+        match validate_produced(&bad, &policy(), NOW_MS) {
+            Err(error) => assert!(error.to_string().contains("header key is not UTF-8"), "{error}"),
+            Ok(()) => unreachable!(),
         }
     }
 

@@ -112,6 +112,12 @@ pub(crate) struct GuardedBuf {
     rewritten: [u8; VARINT_BYTES_MAX],
     rewritten_len: usize,
     rewritten_next: usize,
+    /// Bytes of the varint being served unchanged byte by byte (0: none in progress). Its
+    /// value was checked whole when its first byte was read; its later bytes must not be
+    /// taken for the start of another varint and clamped, which would splice clamped bits into
+    /// the middle of it and inflate it (found by the `request_frames` fuzz target: 5 bytes
+    /// `90 80 80 80 80` then `04` became a count of 2^24, a 1.2 GB reservation).
+    varint_served: usize,
     /// Reads made so far (see "Decoded size" in the module docs).
     reads: u64,
     /// Reads allowed; past them the buffer reports no bytes left.
@@ -127,6 +133,7 @@ impl GuardedBuf {
             rewritten: [0; VARINT_BYTES_MAX],
             rewritten_len: 0,
             rewritten_next: 0,
+            varint_served: 0,
             reads: 0,
             reads_max,
         }
@@ -151,6 +158,19 @@ impl GuardedBuf {
     fn clear_rewrite(&mut self) {
         self.rewritten_len = 0;
         self.rewritten_next = 0;
+        self.varint_served = 0;
+    }
+
+    /// Serves the next real byte, tracking whether it continues a varint: a byte with its
+    /// high bit set leaves one in progress, for at most [`VARINT_BYTES_MAX`] bytes (where
+    /// kafka-protocol's decoder stops).
+    fn serve_real_byte(&mut self) -> Result<u8, TryGetError> {
+        let byte = self.inner.try_get_u8()?;
+        self.varint_served += 1;
+        if byte < 0x80 || self.varint_served >= VARINT_BYTES_MAX {
+            self.varint_served = 0;
+        }
+        Ok(byte)
     }
 }
 
@@ -188,16 +208,26 @@ impl Buf for GuardedBuf {
             self.inner.advance(1);
             return Ok(byte);
         }
-        self.clear_rewrite();
+        self.rewritten_len = 0;
+        self.rewritten_next = 0;
         let Some((value, varint_bytes)) = peek_unsigned_varint(self.inner.chunk()) else {
-            return self.inner.try_get_u8();
+            return self.serve_real_byte();
         };
         let bytes_following = self.inner.remaining() - varint_bytes;
         let Some(bound) = self.bound(bytes_following) else {
-            return self.inner.try_get_u8();
+            return self.serve_real_byte();
         };
         if u64::from(value) <= bound {
-            return self.inner.try_get_u8();
+            return self.serve_real_byte();
+        }
+        if self.varint_served > 0 {
+            // Inside a varint whose start was checked, the bytes from here also read as a
+            // varint over the bound. A well-formed varint never does (its tail is its value
+            // shifted down, and it passed); only a boolean byte with its high bit set followed
+            // by a length, or a varint longer than five bytes, can. Neither can be told apart
+            // nor clamped safely: refuse the message.
+            self.clamped_reads += 1;
+            return Err(TryGetError { requested: 1, available: 0 });
         }
         // value > bound, and value fits in u32, so bound does too.
         let clamped = u32::try_from(bound).unwrap_or(u32::MAX);
@@ -318,6 +348,43 @@ pub(crate) fn decode_bounded<T, E: std::fmt::Display>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_varint_is_never_clamped_in_its_middle() {
+        // Goal: the bytes after the first byte of a varint that passed its check are served
+        // unchanged. Before the fix each of them was peeked as the start of a new varint, and
+        // `80 80 80 04` (2^30 read from the third byte) was clamped and spliced into the
+        // middle of `90 80 80 80 80`, which then decoded as 16 793 616 instead of 16: a
+        // 1.2 GB reservation for an 81-byte Metadata request (the `request_frames` fuzz
+        // target; the input is in its corpus).
+        // kafka-protocol's unsigned varint decoder (its `Decoder` trait is private).
+        fn varint(buf: &mut GuardedBuf) -> Result<u32, TryGetError> {
+            let mut value = 0u32;
+            for i in 0..5 {
+                let b = u32::from(buf.try_get_u8()?);
+                value |= (b & 0x7f) << (i * 7);
+                if b < 0x80 {
+                    break;
+                }
+            }
+            Ok(value)
+        }
+        let mut bytes = vec![0x90, 0x80, 0x80, 0x80, 0x80, 0x04];
+        bytes.extend([0u8; 30]);
+        let mut buf = GuardedBuf::new(Bytes::from(bytes), Some(0), u64::MAX);
+        let value = varint(&mut buf);
+        assert!(value.is_err(), "a varint whose tail reads as a varint over the bound is refused: {value:?}");
+
+        // A well-formed varint below the bound passes unchanged, and so does a canonical one
+        // followed by a clamped length.
+        let mut bytes = vec![0xac, 0x02, 0xff, 0xff, 0xff, 0xff, 0x07];
+        bytes.extend([0u8; 30]);
+        let mut buf = GuardedBuf::new(Bytes::from(bytes), Some(0), u64::MAX);
+        let first = varint(&mut buf).unwrap();
+        let second = varint(&mut buf).unwrap();
+        assert_eq!(first, 300);
+        assert_eq!(u64::from(second), LENGTH_UNCHECKED_MAX, "the second, a lie, is clamped to the bound");
+    }
 
     #[test]
     fn padded_varint_round_trips_in_every_width() {

@@ -64,6 +64,13 @@ const RECORD_HEADER_BYTES_MIN: usize = 2;
 
 const MAGIC_OFFSET: usize = 16;
 
+/// Most bytes the records of one batch may decompress to when the codec says how much in
+/// advance (snappy). kafka-protocol allocates that claimed length before decompressing, so a
+/// 122-byte batch claiming 4 GiB would reserve 4 GiB (found by the `consumer_offsets` fuzz
+/// target: 247 MB). The broker's own bound for produced batches is the same 64 MiB
+/// (`sluice_log::config::DECOMPRESSED_BATCH_BYTES_MAX`).
+pub const SNAPPY_DECOMPRESSED_BYTES_MAX: usize = 64 * 1024 * 1024;
+
 /// One record as a producer supplies it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProducedRecord {
@@ -311,6 +318,34 @@ fn batch_bytes_at_front(data: &[u8]) -> Result<Option<usize>, ProtoError> {
     Ok((data.len() >= batch_bytes).then_some(batch_bytes))
 }
 
+/// Refuses a snappy stream whose blocks claim more than [`SNAPPY_DECOMPRESSED_BYTES_MAX`] in
+/// all, before kafka-protocol allocates the claimed length: xerial framing (magic, then
+/// blocks of `u32` length + raw snappy) or one raw block, as kafka-protocol reads them.
+fn check_snappy_claim(body: &[u8]) -> Result<(), ProtoError> {
+    const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
+    const XERIAL_HEADER_BYTES: usize = 16;
+    let claimed = |block: &[u8]| snap::raw::decompress_len(block).unwrap_or(0);
+    let total = if body.starts_with(XERIAL_MAGIC) && body.len() >= XERIAL_HEADER_BYTES {
+        let mut rest = &body[XERIAL_HEADER_BYTES..];
+        let mut total = 0usize;
+        while let Some(length) = rest.get(..4) {
+            let length = u32::from_be_bytes(length.try_into().expect("4 bytes")) as usize;
+            let Some(block) = rest.get(4..4 + length) else { break };
+            total = total.saturating_add(claimed(block));
+            rest = &rest[4 + length..];
+        }
+        total
+    } else {
+        claimed(body)
+    };
+    if total > SNAPPY_DECOMPRESSED_BYTES_MAX {
+        return Err(corrupt(format!(
+            "snappy records claim {total} bytes decompressed, over {SNAPPY_DECOMPRESSED_BYTES_MAX}"
+        )));
+    }
+    Ok(())
+}
+
 fn decode_one_batch(batch: Bytes) -> Result<DecodedBatch, ProtoError> {
     let header = BatchHeader::parse(&batch)?;
     let record_count = usize::try_from(header.record_count)
@@ -324,11 +359,14 @@ fn decode_one_batch(batch: Bytes) -> Result<DecodedBatch, ProtoError> {
         let records = match compression {
             Compression::None => compressed.split_off(0),
             Compression::Gzip => codec::Gzip::decompress(compressed, |out| Ok(out.split_off(0)))?,
-            Compression::Snappy => codec::Snappy::decompress(compressed, |out| Ok(out.split_off(0)))?,
+            Compression::Snappy => {
+                check_snappy_claim(&compressed[..])?;
+                codec::Snappy::decompress(compressed, |out| Ok(out.split_off(0)))?
+            }
             Compression::Lz4 => codec::Lz4::decompress(compressed, |out| Ok(out.split_off(0)))?,
             Compression::Zstd => codec::Zstd::decompress(compressed, |out| Ok(out.split_off(0)))?,
         };
-        check_records(&records, record_count)?;
+        check_records(&records, record_count, &header)?;
         Ok(records)
     };
     let mut input = batch;
@@ -353,7 +391,11 @@ fn check_record_count_fits(record_count: usize, record_bytes: usize) -> Result<(
 /// Walks `record_count` records in the uncompressed records section and checks every length
 /// and count against the bytes that hold it. Varints are read exactly as `kafka-protocol` reads
 /// them, so the counts checked are the counts it will use.
-fn check_records(records: &[u8], record_count: usize) -> Result<(), ProtoError> {
+/// Checks that `record_count` records fill `records` with every length inside its record, and
+/// that every record's timestamp and offset (the batch's base plus the record's delta) is an
+/// `i64`: kafka-protocol adds them unchecked, which panics in a debug build (found by the
+/// `consumer_offsets` fuzz target) and wraps in a release build.
+fn check_records(records: &[u8], record_count: usize, header: &BatchHeader) -> Result<(), ProtoError> {
     check_record_count_fits(record_count, records.len())?;
     let mut rest = records;
     for index in 0..record_count {
@@ -366,8 +408,13 @@ fn check_records(records: &[u8], record_count: usize) -> Result<(), ProtoError> 
         rest = after;
         // attributes, timestamp delta, offset delta
         skip(&mut record, 1)?;
-        read_varlong(&mut record)?;
-        read_varint(&mut record)?;
+        let timestamp_delta = read_varlong(&mut record)?;
+        let offset_delta = read_varint(&mut record)?;
+        if header.base_timestamp.checked_add(timestamp_delta).is_none()
+            || header.base_offset.checked_add(i64::from(offset_delta)).is_none()
+        {
+            return Err(corrupt(format!("record {index} timestamp or offset overflows an i64")));
+        }
         for _key_then_value in 0..2 {
             let field_length = read_varint(&mut record)?;
             if field_length >= 0 {

@@ -856,8 +856,12 @@ pub enum Truncation {
     To(i64),
 }
 
-/// Copies whole batches from the segment files into one buffer, as stored (`pread`).
-/// Blocking. Used by consumer and replica fetches and the group coordinator's loading.
+/// Copies whole batches from the segment files into one buffer, as stored (`pread`), and
+/// checks every batch's CRC-32C before anything is sent: a batch damaged on disk below the
+/// recovery point (where opening the log trusts the files) is an I/O error
+/// (KAFKA_STORAGE_ERROR for that partition, logged by the caller), never bytes for a consumer
+/// or a follower. Blocking. Used by consumer and replica fetches and the group coordinator's
+/// loading.
 pub fn read_regions(regions: &[FileRegion], bytes: u64) -> Result<bytes::Bytes, PartitionError> {
     let mut buffer = bytes::BytesMut::zeroed(usize::try_from(bytes).unwrap_or(usize::MAX));
     let mut position = 0usize;
@@ -867,6 +871,14 @@ pub fn read_regions(regions: &[FileRegion], bytes: u64) -> Result<bytes::Bytes, 
             .read_into(&mut buffer[position..position + len])
             .map_err(|source| PartitionError::Io { path: "segment".into(), source })?;
         position += len;
+    }
+    if let Some((at, offset)) = sluice_log::batch::first_damaged_batch(&buffer) {
+        let reason = format!(
+            "the stored batch at offset {offset} (byte {at} of a {bytes}-byte read) fails its CRC-32C: \
+             the segment file is damaged, the batch is not served"
+        );
+        let source = std::io::Error::new(std::io::ErrorKind::InvalidData, reason);
+        return Err(PartitionError::Io { path: "segment".into(), source });
     }
     Ok(buffer.freeze())
 }
@@ -1050,5 +1062,32 @@ mod tests {
         *plain.last_mut().unwrap() ^= 1;
         assert_eq!(producer_batches(&plain).unwrap().len(), 1);
         assert!(producer_batches(&plain[..30]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_batch_damaged_on_disk_is_never_served() {
+        // Goal: a bit flipped in the records of a synced batch (opening the log trusts synced
+        // segments and does not read their records) is caught by `read_regions`, the one
+        // reader behind consumer fetches, follower fetches and the coordinator's loading:
+        // KAFKA_STORAGE_ERROR naming the offset, never the damaged bytes.
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = sluice_log::Log::open(dir.path(), sluice_log::LogConfig::default()).unwrap();
+        for _ in 0..3 {
+            log.append(&mut batch(-1), 0).unwrap();
+        }
+        log.close().unwrap();
+        let segment = dir.path().join(format!("{:020}.log", 0));
+        let mut bytes = std::fs::read(&segment).unwrap();
+        let second = sluice_log::batch::BatchHeader::parse(&bytes).unwrap().total_bytes();
+        bytes[2 * second - 2] ^= 0x10; // the last record byte of the second batch
+        std::fs::write(&segment, bytes).unwrap();
+
+        let log = sluice_log::Log::open(dir.path(), sluice_log::LogConfig::default()).unwrap();
+        let first = log.read(0, 1 << 20, 1).unwrap();
+        assert!(read_regions(&first.regions, first.bytes).is_ok(), "the batch before is served");
+        let all = log.read(0, 1 << 20, 3).unwrap();
+        let error = read_regions(&all.regions, all.bytes).unwrap_err();
+        assert_eq!(error.kafka_error_code(), crate::kafka_code::KAFKA_STORAGE_ERROR);
+        assert!(error.to_string().contains("batch at offset 1"), "{error}");
     }
 }
