@@ -89,13 +89,17 @@ fn describe_text(out: &mut impl Write, group: &GroupDescription, lags: &[Partiti
                 cell(lag.committed_offset),
                 cell(lag.log_end_offset),
                 cell(lag.lag),
+                lag.lag_seconds.map_or_else(|| "-".to_string(), |seconds| format!("{seconds:.1}")),
                 lag.member_id.clone().unwrap_or_else(|| "-".to_string()),
             ]
         })
         .collect();
-    write_table(out, &["TOPIC", "PARTITION", "COMMITTED", "LOG-END", "LAG", "MEMBER"], &rows)?;
+    write_table(out, &["TOPIC", "PARTITION", "COMMITTED", "LOG-END", "LAG", "LAG-SECONDS", "MEMBER"], &rows)?;
     let total: i64 = lags.iter().filter_map(|lag| lag.lag).sum();
-    writeln!(out, "total lag {total}")
+    match lags.iter().filter_map(|lag| lag.lag_seconds).reduce(f64::max) {
+        Some(oldest) => writeln!(out, "total lag {total}, max lag {oldest:.1} s"),
+        None => writeln!(out, "total lag {total}"),
+    }
 }
 
 /// A line of `group list --json`.
@@ -137,6 +141,7 @@ struct LagJson<'a> {
     committed: Option<i64>,
     log_end: Option<i64>,
     lag: Option<i64>,
+    lag_seconds: Option<f64>,
     member_id: Option<&'a str>,
 }
 
@@ -179,6 +184,7 @@ fn describe_json<'a>(group: &'a GroupDescription, lags: &'a [PartitionLag]) -> D
             committed: lag.committed_offset,
             log_end: lag.log_end_offset,
             lag: lag.lag,
+            lag_seconds: lag.lag_seconds,
             member_id: lag.member_id.as_deref(),
         })
         .collect();

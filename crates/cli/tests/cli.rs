@@ -106,9 +106,15 @@ async fn check_describe_shows_lag(b: &str) {
     for cells in &table {
         let [committed, end, lag] = [&cells[2], &cells[3], &cells[4]].map(|cell| cell.parse::<i64>().unwrap());
         assert_eq!(end - committed, lag, "{described}");
+        // Lag in seconds: the age of the first unconsumed record (produced moments ago, with
+        // the client's clock), 0 where the group is caught up.
+        let seconds: f64 = cells[5].parse().unwrap();
+        assert!(if lag == 0 { seconds == 0.0 } else { (0.0..600.0).contains(&seconds) }, "{described}");
     }
+    assert!(described.contains(", max lag "), "{described}");
     let json = stdout(&run(b, &["group", "describe", "g1", "--json"], None).await);
     assert!(json.starts_with("{\"group\":\"g1\",\"state\":\"Empty\"") && json.contains("\"lag\":"), "{json}");
+    assert!(json.contains("\"lag_seconds\":"), "{json}");
 }
 
 /// Resets to the earliest offsets (then all 13 records are read again), shifted back by one,

@@ -36,6 +36,9 @@ pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const LATEST_TIMESTAMP: i64 = -1;
 /// Kafka's READ_UNCOMMITTED isolation level (no transactions in Sluice yet).
 pub const READ_UNCOMMITTED: i8 = 0;
+/// Most bytes [`Cluster::record_timestamp_at`] asks for: a batch header and its first records
+/// (a larger first batch still comes whole).
+pub const TIMESTAMP_PROBE_BYTES: i32 = 64 * 1024;
 /// FindCoordinator key type of a consumer group (1 would be a transactional id).
 const COORDINATOR_KEY_TYPE_GROUP: i8 = 0;
 /// FindCoordinator v4 is the first that batches keys (`coordinator_keys`).
@@ -423,6 +426,59 @@ impl Cluster {
                 })?;
             ClientError::check(answer.error_code, || format!("list offsets of {topic}-{partition}"))?;
             Ok(answer.offset)
+        })
+        .await
+    }
+
+    /// The timestamp of the first record at or after `offset` in `topic`/`partition` (its
+    /// batch's append time under LogAppendTime), from one Fetch of at most
+    /// [`TIMESTAMP_PROBE_BYTES`] to the partition's leader (a broker returns the first batch
+    /// whole even when it is larger). `None` when no record is there (the end of the log, or
+    /// only control batches in the first answer).
+    pub async fn record_timestamp_at(&self, topic: &str, partition: i32, offset: i64) -> Result<Option<i64>> {
+        use sluice_proto::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+        use sluice_proto::kafka_protocol::messages::FetchRequest;
+        use sluice_proto::records::{decode_record_batches, TimestampType};
+        let request = FetchRequest::default()
+            .with_replica_id(broker_id(-1))
+            .with_max_wait_ms(0)
+            .with_min_bytes(1)
+            .with_max_bytes(TIMESTAMP_PROBE_BYTES)
+            .with_isolation_level(READ_UNCOMMITTED)
+            .with_session_id(0)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default().with_topic(topic_name(topic)).with_partitions(vec![
+                FetchPartition::default()
+                    .with_partition(partition)
+                    .with_fetch_offset(offset)
+                    .with_current_leader_epoch(-1)
+                    .with_log_start_offset(-1)
+                    .with_partition_max_bytes(TIMESTAMP_PROBE_BYTES),
+            ])]);
+        self.retry("fetch a record's timestamp", || async {
+            let leader = self.leader(topic, partition).await?;
+            let response = self.call_broker(leader, &request).await?;
+            ClientError::check(response.error_code, || format!("fetch {topic}-{partition}"))?;
+            let answer = response
+                .responses
+                .iter()
+                .flat_map(|answer| answer.partitions.iter())
+                .find(|answer| answer.partition_index == partition)
+                .ok_or_else(|| ClientError::UnexpectedResponse {
+                    reason: format!("Fetch lacks {topic}-{partition}"),
+                })?;
+            ClientError::check(answer.error_code, || format!("fetch {topic}-{partition}"))?;
+            let Some(data) = &answer.records else { return Ok(None) };
+            for batch in decode_record_batches(data)?.batches {
+                if batch.header.is_control() {
+                    continue;
+                }
+                let append_time = batch.header.timestamp_type() == TimestampType::LogAppend;
+                if let Some(record) = batch.records.iter().find(|record| record.offset >= offset) {
+                    return Ok(Some(if append_time { batch.header.max_timestamp } else { record.timestamp }));
+                }
+            }
+            Ok(None)
         })
         .await
     }

@@ -85,7 +85,7 @@ impl GroupDescription {
 }
 
 /// One partition's lag behind its log end.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PartitionLag {
     /// Topic and partition.
     pub partition: TopicPartition,
@@ -95,6 +95,11 @@ pub struct PartitionLag {
     pub log_end_offset: Option<i64>,
     /// `log_end_offset - committed_offset`, when both are known.
     pub lag: Option<i64>,
+    /// Lag in seconds: how old the first record the group has not consumed is (now minus its
+    /// timestamp, or its batch's append time under LogAppendTime; never negative); `Some(0.0)`
+    /// when the group is caught up, `None` when unknown (no commit, the partition could not be
+    /// read). Costs one small Fetch per lagging partition.
+    pub lag_seconds: Option<f64>,
     /// The member the partition is assigned to, if any.
     pub member_id: Option<String>,
     /// That member's client id.
@@ -276,8 +281,24 @@ impl Admin {
             };
             let committed_offset = committed.get(&partition).copied();
             let owner = owners.get(&partition);
+            let lag = committed_offset.zip(log_end_offset).map(|(committed, end)| end - committed);
+            let lag_seconds = match (lag, committed_offset) {
+                (Some(lag), _) if lag <= 0 => Some(0.0),
+                (Some(_), Some(committed)) => {
+                    match self.cluster.record_timestamp_at(&partition.topic, partition.partition, committed).await {
+                        Ok(Some(timestamp_ms)) => Some(age_seconds(timestamp_ms, now_ms())),
+                        Ok(None) => None,
+                        Err(error) => {
+                            tracing::debug!(topic = %partition.topic, partition = partition.partition, %error, "no lag in seconds");
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            };
             lags.push(PartitionLag {
-                lag: committed_offset.zip(log_end_offset).map(|(committed, end)| end - committed),
+                lag,
+                lag_seconds,
                 committed_offset,
                 log_end_offset,
                 member_id: owner.map(|member| member.member_id.clone()),
@@ -437,5 +458,27 @@ impl Admin {
             }
         }
         Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Seconds from `timestamp_ms` to `now_ms`, never negative (a producer clock ahead of ours).
+fn age_seconds(timestamp_ms: i64, now_ms: i64) -> f64 {
+    (now_ms.saturating_sub(timestamp_ms)).max(0) as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod lag_seconds_tests {
+    use super::age_seconds;
+
+    // Goal: lag in seconds is the age of the record, never negative when clocks disagree.
+    #[test]
+    fn lag_seconds_is_the_age_and_never_negative() {
+        assert_eq!(age_seconds(1_000, 4_500), 3.5);
+        assert_eq!(age_seconds(9_000, 4_500), 0.0);
     }
 }
