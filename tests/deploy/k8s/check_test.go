@@ -56,6 +56,8 @@ var breakages = []breakage{
 	{"serviceName of no service", "statefulset.yaml", "serviceName: sluice-peers", "serviceName: sluice-peer", `serviceName "sluice-peer" names no Service`, false},
 	{"peer service not headless", "services.yaml", "  clusterIP: None\n", "", "must be a headless Service", false},
 	{"ordered start", "statefulset.yaml", "podManagementPolicy: Parallel", "podManagementPolicy: OrderedReady", "want Parallel", false},
+	{"Raft address of another pod", "statefulset.yaml", "value: $(POD_NAME).sluice-peers.$(POD_NAMESPACE).svc:9093", "value: sluice-0.sluice-peers.$(POD_NAMESPACE).svc:9093", "SLUICE_RAFT_ADVERTISE", false},
+	{"even voter count", "statefulset.yaml", ",2@sluice-2.sluice-peers.$(POD_NAMESPACE).svc:9093", "", "want an odd number", false},
 	{"voter on the wrong port", "statefulset.yaml", "2@sluice-2.sluice-peers.$(POD_NAMESPACE).svc:9093", "2@sluice-2.sluice-peers.$(POD_NAMESPACE).svc:9094", "SLUICE_VOTERS names node 2", false},
 	{"admin listener off its port", "statefulset.yaml", "value: 0.0.0.0:9644", "value: 0.0.0.0:9645", "SLUICE_ADMIN_LISTEN port 9645", false},
 	{"short grace period", "statefulset.yaml", "terminationGracePeriodSeconds: 60", "terminationGracePeriodSeconds: 10", "terminationGracePeriodSeconds", false},

@@ -336,7 +336,7 @@ func checkPodEnv(set appsv1.StatefulSet, pod Pod, ports map[string]int32, replic
 			continue
 		}
 		if ordinal < 0 || ordinal >= replicas || seen[ordinal] {
-			report(where, "SLUICE_VOTERS names node %d: want each ordinal 0..%d once", ordinal, replicas-1)
+			report(where, "SLUICE_VOTERS names node %d: want distinct ordinals of 0..%d", ordinal, replicas-1)
 			continue
 		}
 		seen[ordinal] = true
@@ -344,8 +344,15 @@ func checkPodEnv(set appsv1.StatefulSet, pod Pod, ports map[string]int32, replic
 			report(where, "SLUICE_VOTERS names node %d at %q, want %q", ordinal, address, want)
 		}
 	}
-	if len(seen) != replicas {
-		report(where, "SLUICE_VOTERS names %d voters, want all %d pods (brokers that are not voters cannot join yet)", len(seen), replicas)
+	if len(seen) == 0 || len(seen)%2 == 0 {
+		report(where, "SLUICE_VOTERS names %d voters: want an odd number (3 or 5)", len(seen))
+	}
+	// A pod outside the voter list (a scaled-up StatefulSet) joins as a non-voting member: the
+	// voters dial it back at SLUICE_RAFT_ADVERTISE, its own name under the headless service.
+	// Every pod shares the template, so every pod must get its own name there.
+	wantRaft := fmt.Sprintf("%s:%d", peerHost(pod.Ordinal), ports["raft"])
+	if raftAdvertise, _ := pod.Lookup("SLUICE_RAFT_ADVERTISE"); raftAdvertise != wantRaft {
+		report(where, "SLUICE_RAFT_ADVERTISE %q, want %q (a pod beyond the voters joins as a non-voter at that address)", raftAdvertise, wantRaft)
 	}
 }
 
