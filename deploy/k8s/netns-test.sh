@@ -18,7 +18,12 @@
 #      SIGTERM (the controlled shutdown must end within terminationGracePeriodSeconds, else
 #      the run fails), started again on its data, ready, and the cluster healthy again (every
 #      replica back in its ISR) before the next; more records produced after each;
-#   5. reads the topic back: every produced record, no more.
+#   5. reads the topic back: every produced record, no more;
+#   6. scales up as `kubectl scale statefulset sluice --replicas 5` would: pods 3 and 4 (their
+#      environment from the same template) start, join the metadata group as non-voting
+#      members (they are not in SLUICE_VOTERS), get ready; `sluice cluster quorum` must list
+#      voters 0-2 and observers 3-4, and a new topic of 10 partitions must place replicas on
+#      them and take records.
 #
 # Everything it creates (namespaces, bridge, /etc/netns/<ns>/, processes, work directory) is
 # removed on exit. Needs root and iproute2; prints "K8S NETNS TEST SKIPPED: <why>" and exits 0
@@ -35,6 +40,7 @@ BUDGET_S="${NETNS_BUDGET_S:-240}"
 READY_TIMEOUT_S=90
 HEALTHY_TIMEOUT_S=90
 PODS=3
+SCALED_PODS=5  # step 6
 TOPIC=k8s-records
 FIRST_RECORDS=300
 RECORDS_PER_STEP=100
@@ -132,7 +138,7 @@ WORK="$(mktemp -d -t sluice-k8s-netns.XXXXXX)"
 log "broker $BROKER; cli $CLI; work $WORK"
 
 step "resolving each pod's environment from statefulset.yaml"
-for ((n = 0; n < PODS; n++)); do
+for ((n = 0; n < SCALED_PODS; n++)); do
     (cd "$REPO_ROOT/tests/deploy" && GOFLAGS="${GOFLAGS:-} -buildvcs=false" go run ./k8s -pod-env "$n" "$K8S_DIR") >"$WORK/pod-$n.spec" \
         || fail "cannot resolve pod $n's environment"
 done
@@ -148,7 +154,7 @@ created_bridge=1
 ip addr add "$SUBNET.1/24" dev "$BRIDGE"
 ip link set "$BRIDGE" up
 hosts="127.0.0.1 localhost"$'\n'
-for ((n = 0; n < PODS; n++)); do
+for ((n = 0; n < SCALED_PODS; n++)); do
     hosts+="$(ip_of "$n") sluice-$n.$PEERS.$NAMESPACE.svc"$'\n'
 done
 hosts+="$(ip_of 0) sluice.$NAMESPACE.svc"$'\n'  # the client service, as one of its endpoints
@@ -249,4 +255,30 @@ count="$(printf '%s\n' "$read_back" | grep -c '^key-' || true)"
 distinct="$(printf '%s\n' "$read_back" | grep '^key-' | sort -u | wc -l)"
 [ "$count" = "$produced" ] && [ "$distinct" = "$produced" ] \
     || fail "read $count records ($distinct distinct), produced $produced"
-SUMMARY="ids = ordinals, voters and clients by DNS name; $produced acks=all records, all read back; rolling update 2,1,0 with SIGTERM: $stops"
+step "6. scale to $SCALED_PODS: pods $PODS..$((SCALED_PODS - 1)) join as non-voting members"
+for ((n = PODS; n < SCALED_PODS; n++)); do add_namespace "$n" "$(ip_of "$n")" "$n"; start_pod "$n"; done
+for ((n = PODS; n < SCALED_PODS; n++)); do wait_ready "$n"; done
+quorum="$(client cluster quorum --json)" || fail "cluster quorum failed"
+roles="$(python3 -c 'import json, sys; print(" ".join("%s:%s" % (m["id"], m["role"]) for m in json.loads(sys.argv[1])["members"]))' "$quorum")"
+python3 - "$quorum" "$PODS" "$SCALED_PODS" <<'PY' || fail "quorum after scaling is not voters 0..$((PODS - 1)) and observers $PODS..$((SCALED_PODS - 1)): $roles"
+import json, sys
+q, pods, scaled = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+roles = {m["id"]: m["role"] for m in q["members"]}
+assert sorted(i for i, r in roles.items() if r in ("leader", "voter")) == list(range(pods)), roles
+assert sorted(i for i, r in roles.items() if r == "observer") == list(range(pods, scaled)), roles
+PY
+client topic create k8s-scaled -p 10 -r 3 >/dev/null || fail "topic create after scaling failed"
+hosts_of="$(client topic describe k8s-scaled --json)" || fail "describe k8s-scaled failed"
+python3 - "$hosts_of" "$PODS" "$SCALED_PODS" <<'PY' || fail "no replica of k8s-scaled on the new pods: $hosts_of"
+import json, sys
+text, pods, scaled = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+d = json.loads(text)
+replicas = {r for p in d["partitions"] for r in p["replicas"]}
+assert set(range(pods, scaled)) <= replicas, replicas
+PY
+wait_healthy
+scaled_out="$(seq 1 50 | sed 's/^/scaled-&=v-&/' | timeout 60 ip netns exec "$(ns_of client)" env -i PATH="$PATH" \
+    SLUICE_BOOTSTRAP="sluice.$NAMESPACE.svc:9092" "$CLI" produce k8s-scaled -K = --acks all 2>&1)" \
+    || fail "produce to k8s-scaled failed: $scaled_out"
+log "scaled to $SCALED_PODS: quorum $roles; k8s-scaled has replicas on the new pods and took 50 acks=all records"
+SUMMARY="ids = ordinals, voters and clients by DNS name; $produced acks=all records, all read back; rolling update 2,1,0 with SIGTERM: $stops; scaled to $SCALED_PODS, pods $PODS-$((SCALED_PODS - 1)) joined as non-voters ($roles)"
