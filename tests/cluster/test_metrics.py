@@ -64,3 +64,37 @@ def test_consumer_lag_metrics_cover_partitions_led_by_other_brokers(cluster):
     wait_until(lambda: lag_series(cluster, group) == caught_up, 20, "lag metrics at 0", interval_s=0.5)
     assert lag_series(cluster, group, "seconds") == caught_up
     consumer.close()
+
+
+def counter(broker, name):
+    """A broker's counter `name` (without `_total`) from /metrics."""
+    for line in scrape(broker).splitlines():
+        if line.startswith(f"sluice_{name}_total "):
+            return float(line.split()[1])
+    raise AssertionError(f"no sluice_{name}_total on broker {broker.node_id}")
+
+
+def test_isr_shrinks_and_expands_are_counted_on_the_leader(cluster):
+    """Goal: sluice_isr_shrinks_total / sluice_isr_expands_total count the ISR changes of the
+    partitions a broker leads, however they happen (here: the controller fences a killed
+    follower, then the follower catches up and the leader takes it back).
+    Method: 3 partitions at RF 3; SIGKILL broker 3: every partition it follows and another
+    broker leads shrinks; after its restart and a full ISR they expand. Each surviving leader's
+    counters must rise by at least the number of its partitions broker 3 followed."""
+    topic = f"isr-{uuid.uuid4().hex[:8]}"
+    cluster.create_topic(topic, 3)
+    victim = cluster.brokers[3]
+    before = {b.node_id: (counter(b, "isr_shrinks"), counter(b, "isr_expands")) for b in cluster.running()}
+    led = {}
+    for partition, (leader, replicas, _) in cluster.partitions(topic).items():
+        if leader != victim.node_id and victim.node_id in replicas:
+            led[leader] = led.get(leader, 0) + 1
+    assert led, "the victim follows some partition led elsewhere (RF 3 on 3 brokers)"
+    victim.kill()
+    wait_until(lambda: all(counter(cluster.brokers[b], "isr_shrinks") - before[b][0] >= n for b, n in led.items()),
+               30, f"ISR shrinks counted on the leaders {led}")
+    victim.start()
+    victim.wait_ready()
+    cluster.wait_isr_full(topic)
+    wait_until(lambda: all(counter(cluster.brokers[b], "isr_expands") - before[b][1] >= n for b, n in led.items()),
+               30, f"ISR expansions counted on the leaders {led}")

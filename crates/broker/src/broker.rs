@@ -136,7 +136,7 @@ impl Broker {
         Broker {
             fetchers: ReplicaFetchers::new(node_id, replication.clone()),
             replication,
-            metrics: crate::metrics::Metrics::new(),
+            metrics: crate::metrics::Metrics::with_isr_changes(partitions.isr_changes.clone()),
             isr_changes: tokio::sync::Notify::new(),
             groups: GroupCoordinator::new(node_id, coordinator),
             lag_history: Default::default(),

@@ -77,6 +77,8 @@ pub struct Metrics {
     lag_sum: Family<Labels1, Gauge>,
     lag_seconds: Family<Labels3, Gauge<f64, std::sync::atomic::AtomicU64>>,
     lag_seconds_max: Family<Labels1, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Counted by the partition manager as it applies ISR changes (registered here).
+    isr_changes: crate::partition::IsrChangeCounters,
     /// The last two samples of the per-topic counters, for the console's rates.
     topic_samples: std::sync::Mutex<[Option<TopicSample>; 2]>,
 }
@@ -116,8 +118,13 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Every metric, registered and at zero.
+    /// Every metric, registered and at zero, with ISR change counters of their own.
     pub fn new() -> Metrics {
+        Metrics::with_isr_changes(crate::partition::IsrChangeCounters::default())
+    }
+
+    /// Every metric, registered; the ISR change counters are the partition manager's.
+    pub fn with_isr_changes(isr_changes: crate::partition::IsrChangeCounters) -> Metrics {
         let mut registry = Registry::with_prefix("sluice");
         let metrics = Metrics {
             requests: Family::default(),
@@ -146,6 +153,7 @@ impl Metrics {
             lag_seconds: Family::default(),
             lag_seconds_max: Family::default(),
             topic_samples: std::sync::Mutex::new([None, None]),
+            isr_changes,
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -215,6 +223,16 @@ impl Metrics {
             metrics.raft_applied.clone(),
         );
         r.register("brokers", "Registered brokers, by state (live or fenced)", metrics.brokers.clone());
+        r.register(
+            "isr_shrinks",
+            "ISR changes of partitions led here that removed a member (a lagging or fenced follower)",
+            metrics.isr_changes.shrinks.clone(),
+        );
+        r.register(
+            "isr_expands",
+            "ISR changes of partitions led here that added a member (a follower caught up)",
+            metrics.isr_changes.expands.clone(),
+        );
         r.register(
             "consumer_group_lag_records",
             "Records between a group's committed offset and the partition's high watermark (groups coordinated here)",

@@ -160,6 +160,44 @@ pub struct PartitionManager {
     /// Per partition: why its log refuses writes, and the last maintenance error (each logged
     /// once per episode, not every tick); refreshed by every maintenance pass.
     storage: Mutex<BTreeMap<PartitionKey, StorageTrouble>>,
+    /// ISR changes of partitions led here, as the metadata applies them (Kafka's
+    /// `IsrShrinksPerSec` / `IsrExpandsPerSec`; `sluice_isr_shrinks_total` / `_expands_total`).
+    pub isr_changes: IsrChangeCounters,
+}
+
+/// Counts of ISR shrinks and expansions of partitions this broker leads: one per applied
+/// change that removes (or adds) members under the same leader and leader epoch, whether the
+/// leader asked for it (a lagging follower) or the controller made it (a fenced broker).
+#[derive(Debug, Clone, Default)]
+pub struct IsrChangeCounters {
+    /// Changes that removed at least one member.
+    pub shrinks: prometheus_client::metrics::counter::Counter,
+    /// Changes that added at least one member.
+    pub expands: prometheus_client::metrics::counter::Counter,
+}
+
+impl IsrChangeCounters {
+    /// Counts the change from `before` to `after` if `local` leads both under one epoch.
+    pub fn count(&self, local: BrokerId, before: &Leadership, after: &Leadership) {
+        let (shrunk, expanded) = isr_change(local, before, after);
+        if shrunk {
+            self.shrinks.inc();
+        }
+        if expanded {
+            self.expands.inc();
+        }
+    }
+}
+
+/// Whether the change from `before` to `after` shrinks and/or expands the ISR of a partition
+/// `local` leads in both under the same leader epoch (a new epoch starts a new ISR story).
+fn isr_change(local: BrokerId, before: &Leadership, after: &Leadership) -> (bool, bool) {
+    if !(before.is_leader(local) && after.is_leader(local) && before.leader_epoch == after.leader_epoch) {
+        return (false, false);
+    }
+    let shrunk = before.isr.iter().any(|member| !after.isr.contains(member));
+    let expanded = after.isr.iter().any(|member| !before.isr.contains(member));
+    (shrunk, expanded)
 }
 
 /// What the last maintenance pass found wrong with one partition's storage.
@@ -194,6 +232,7 @@ impl PartitionManager {
             open_failures: Mutex::new(OpenFailures::default()),
             reconciled: AtomicBool::new(false),
             storage: Mutex::new(BTreeMap::new()),
+            isr_changes: IsrChangeCounters::default(),
         }
     }
 
@@ -346,6 +385,13 @@ impl PartitionManager {
     }
 
     async fn update_leadership(&self, key: &PartitionKey, want: &ReplicaState) -> Result<(), PartitionError> {
+        let before = {
+            let partitions = self.partitions.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            partitions.get(key).map(|entry| entry.state.leadership.clone())
+        };
+        if let Some(before) = before {
+            self.isr_changes.count(self.local_broker, &before, &want.leadership);
+        }
         let leadership = want.leadership.clone();
         self.update(key, want, move |partition| {
             partition.set_leadership(leadership);
@@ -487,6 +533,32 @@ impl PartitionManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Goal: a shrink or expansion is counted once per applied change, only for a partition led
+    // here under one leader epoch (a new leader or epoch is an election, not an ISR change).
+    #[test]
+    fn isr_changes_are_counted_for_partitions_led_here() {
+        let with_isr = |leader: BrokerId, epoch: i32, isr: &[BrokerId]| Leadership {
+            replicas: vec![1, 2, 3],
+            isr: isr.to_vec(),
+            ..leadership(leader, epoch)
+        };
+        assert_eq!(isr_change(1, &with_isr(1, 4, &[1, 2, 3]), &with_isr(1, 4, &[1, 3])), (true, false));
+        assert_eq!(isr_change(1, &with_isr(1, 4, &[1, 3]), &with_isr(1, 4, &[1, 2, 3])), (false, true));
+        assert_eq!(isr_change(1, &with_isr(1, 4, &[1, 2]), &with_isr(1, 4, &[1, 3])), (true, true));
+        assert_eq!(isr_change(1, &with_isr(1, 4, &[1, 2, 3]), &with_isr(1, 4, &[1, 2, 3])), (false, false));
+        assert_eq!(
+            isr_change(2, &with_isr(1, 4, &[1, 2, 3]), &with_isr(1, 4, &[1, 3])),
+            (false, false),
+            "led elsewhere"
+        );
+        assert_eq!(isr_change(1, &with_isr(1, 4, &[1, 2, 3]), &with_isr(1, 5, &[1])), (false, false), "new epoch");
+        let counters = IsrChangeCounters::default();
+        counters.count(1, &with_isr(1, 4, &[1, 2, 3]), &with_isr(1, 4, &[1, 3]));
+        counters.count(1, &with_isr(1, 4, &[1, 3]), &with_isr(1, 4, &[1, 2, 3]));
+        counters.count(1, &with_isr(1, 4, &[1, 2, 3]), &with_isr(1, 4, &[1, 2]));
+        assert_eq!((counters.shrinks.get(), counters.expands.get()), (2, 1));
+    }
 
     fn leadership(leader: BrokerId, epoch: i32) -> Leadership {
         Leadership {
