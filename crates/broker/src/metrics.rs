@@ -41,6 +41,9 @@ type Labels1 = [(&'static str, String); 1];
 type Labels2 = [(&'static str, String); 2];
 type Labels3 = [(&'static str, String); 3];
 
+/// Kafka's classic consumer group states, each always exported by `sluice_consumer_groups`.
+const GROUP_STATES: [&str; 5] = ["Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead"];
+
 fn histogram() -> Histogram {
     // 50 µs .. ~52 s, factor 2: a produce waiting for replicas and a long-poll fetch both fit.
     Histogram::new(exponential_buckets(0.000_05, 2.0, 21))
@@ -77,6 +80,7 @@ pub struct Metrics {
     lag_sum: Family<Labels1, Gauge>,
     lag_seconds: Family<Labels3, Gauge<f64, std::sync::atomic::AtomicU64>>,
     lag_seconds_max: Family<Labels1, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    groups_by_state: Family<Labels1, Gauge>,
     /// Counted by the partition manager as it applies ISR changes (registered here).
     isr_changes: crate::partition::IsrChangeCounters,
     /// The last two samples of the per-topic counters, for the console's rates.
@@ -154,6 +158,7 @@ impl Metrics {
             lag_seconds_max: Family::default(),
             topic_samples: std::sync::Mutex::new([None, None]),
             isr_changes,
+            groups_by_state: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -223,6 +228,11 @@ impl Metrics {
             metrics.raft_applied.clone(),
         );
         r.register("brokers", "Registered brokers, by state (live or fenced)", metrics.brokers.clone());
+        r.register(
+            "consumer_groups",
+            "Consumer groups coordinated here, by state (Kafka's names), as of the last lag refresh",
+            metrics.groups_by_state.clone(),
+        );
         r.register(
             "isr_shrinks",
             "ISR changes of partitions led here that removed a member (a lagging or fenced follower)",
@@ -358,6 +368,19 @@ impl Metrics {
             bytes_in: rate(new.bytes_in, old.bytes_in),
             bytes_out: rate(new.bytes_out, old.bytes_out),
         })
+    }
+
+    /// Sets `sluice_consumer_groups{state}` from the states of the groups coordinated here;
+    /// every one of Kafka's classic group states has a series, at 0 when no group is in it.
+    pub fn set_group_states<'a>(&self, states: impl IntoIterator<Item = &'a str>) {
+        let mut counts: std::collections::BTreeMap<&str, i64> = GROUP_STATES.iter().map(|state| (*state, 0)).collect();
+        for state in states {
+            *counts.entry(state).or_default() += 1;
+        }
+        self.groups_by_state.clear();
+        for (state, count) in counts {
+            self.groups_by_state.get_or_create(&[("state", state.to_string())]).set(count);
+        }
     }
 
     /// Replaces the consumer lag series with `lags` (see [`crate::coordinator::lag`]).

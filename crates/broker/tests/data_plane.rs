@@ -608,6 +608,9 @@ async fn metrics_count_what_the_workload_did() {
         Some("0")
     );
     assert_eq!(lag(r#"sluice_consumer_group_max_lag_records{group="lagging"}"#).as_deref(), Some("11"));
+    // A group of commits only (no members) is Empty; every state has its series.
+    assert_eq!(lag(r#"sluice_consumer_groups{state="Empty"}"#).as_deref(), Some("1"), "{body}");
+    assert_eq!(lag(r#"sluice_consumer_groups{state="Stable"}"#).as_deref(), Some("0"), "{body}");
     assert_eq!(lag(r#"sluice_consumer_group_lag_sum_records{group="lagging"}"#).as_deref(), Some("11"));
     // The records were stamped 1970-01-01T00:00:01 (batch(): first timestamp 1,000 ms): the
     // first unconsumed one is as old as the epoch, less a second.
