@@ -77,7 +77,8 @@ def counter(broker, name):
 def test_isr_shrinks_and_expands_are_counted_on_the_leader(cluster):
     """Goal: sluice_isr_shrinks_total / sluice_isr_expands_total count the ISR changes of the
     partitions a broker leads, however they happen (here: the controller fences a killed
-    follower, then the follower catches up and the leader takes it back).
+    follower, then the follower catches up and the leader takes it back), and
+    sluice_leaderships_gained_total the elections the other brokers won.
     Method: 3 partitions at RF 3; SIGKILL broker 3: every partition it follows and another
     broker leads shrinks; after its restart and a full ISR they expand. Each surviving leader's
     counters must rise by at least the number of its partitions broker 3 followed."""
@@ -85,14 +86,21 @@ def test_isr_shrinks_and_expands_are_counted_on_the_leader(cluster):
     cluster.create_topic(topic, 3)
     victim = cluster.brokers[3]
     before = {b.node_id: (counter(b, "isr_shrinks"), counter(b, "isr_expands")) for b in cluster.running()}
+    gained_before = sum(counter(b, "leaderships_gained") for b in cluster.running() if b is not victim)
     led = {}
+    victim_leads = 0
     for partition, (leader, replicas, _) in cluster.partitions(topic).items():
         if leader != victim.node_id and victim.node_id in replicas:
             led[leader] = led.get(leader, 0) + 1
+        victim_leads += leader == victim.node_id
     assert led, "the victim follows some partition led elsewhere (RF 3 on 3 brokers)"
     victim.kill()
     wait_until(lambda: all(counter(cluster.brokers[b], "isr_shrinks") - before[b][0] >= n for b, n in led.items()),
                30, f"ISR shrinks counted on the leaders {led}")
+    # Every partition the victim led (of this topic, and maybe of __consumer_offsets) got a new
+    # leader among the others: their leaderships_gained rise by at least that many.
+    wait_until(lambda: sum(counter(b, "leaderships_gained") for b in cluster.running()) - gained_before >= victim_leads,
+               30, f"{victim_leads} elections counted as leaderships gained")
     victim.start()
     victim.wait_ready()
     cluster.wait_isr_full(topic)

@@ -239,6 +239,11 @@ impl Metrics {
             metrics.isr_changes.shrinks.clone(),
         );
         r.register(
+            "leaderships_gained",
+            "Partitions this broker became leader of in place of another broker (elections won; summed over the brokers, the cluster's leader elections)",
+            metrics.isr_changes.leaderships_gained.clone(),
+        );
+        r.register(
             "isr_expands",
             "ISR changes of partitions led here that added a member (a follower caught up)",
             metrics.isr_changes.expands.clone(),

@@ -174,11 +174,18 @@ pub struct IsrChangeCounters {
     pub shrinks: prometheus_client::metrics::counter::Counter,
     /// Changes that added at least one member.
     pub expands: prometheus_client::metrics::counter::Counter,
+    /// Leaderships this broker gained from another broker (an election it won: summed over the
+    /// brokers, the cluster's leader elections; a partition's first leader is not counted).
+    pub leaderships_gained: prometheus_client::metrics::counter::Counter,
 }
 
 impl IsrChangeCounters {
-    /// Counts the change from `before` to `after` if `local` leads both under one epoch.
+    /// Counts the change from `before` to `after`: an ISR shrink or expansion if `local` leads
+    /// both under one epoch, a leadership gained if it leads only `after`.
     pub fn count(&self, local: BrokerId, before: &Leadership, after: &Leadership) {
+        if !before.is_leader(local) && after.is_leader(local) {
+            self.leaderships_gained.inc();
+        }
         let (shrunk, expanded) = isr_change(local, before, after);
         if shrunk {
             self.shrinks.inc();
@@ -558,6 +565,10 @@ mod tests {
         counters.count(1, &with_isr(1, 4, &[1, 3]), &with_isr(1, 4, &[1, 2, 3]));
         counters.count(1, &with_isr(1, 4, &[1, 2, 3]), &with_isr(1, 4, &[1, 2]));
         assert_eq!((counters.shrinks.get(), counters.expands.get()), (2, 1));
+        assert_eq!(counters.leaderships_gained.get(), 0);
+        counters.count(1, &with_isr(2, 4, &[2, 1]), &with_isr(1, 5, &[1]));
+        counters.count(1, &with_isr(1, 5, &[1]), &with_isr(1, 5, &[1]));
+        assert_eq!(counters.leaderships_gained.get(), 1, "an election won, counted once");
     }
 
     fn leadership(leader: BrokerId, epoch: i32) -> Leadership {
