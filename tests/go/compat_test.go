@@ -695,3 +695,120 @@ func TestAdminGroupsAndLag(t *testing.T) {
 		t.Fatalf("lag %v, want %v", got, want)
 	}
 }
+
+// TestAdminDeleteRecords: kadm.DeleteRecords moves the log start of a 10-record partition to
+// offset 4; ListStartOffsets then reports 4 and a consumer from the start reads offsets 4..9.
+func TestAdminDeleteRecords(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	adm := newAdmin(t)
+	topic := "franz-delete-records-" + runID
+	createTopic(ctx, t, adm, topic, 1, nil)
+	producer := newClient(t, kgo.RequiredAcks(kgo.AllISRAcks()))
+	for i := 0; i < 10; i++ {
+		if err := producer.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	to := kadm.Offsets{}
+	to.Add(kadm.Offset{Topic: topic, Partition: 0, At: 4, LeaderEpoch: -1})
+	deleted, err := adm.DeleteRecords(ctx, to)
+	if err != nil {
+		t.Fatalf("delete records: %v", err)
+	}
+	d, ok := deleted.Lookup(topic, 0)
+	if !ok || d.Err != nil || d.LowWatermark != 4 {
+		t.Fatalf("delete records: low watermark %d (err %v), want 4", d.LowWatermark, d.Err)
+	}
+	start, err := adm.ListStartOffsets(ctx, topic)
+	if o, _ := start.Lookup(topic, 0); err != nil || o.Offset != 4 {
+		t.Fatalf("start offset after delete: %d (%v), want 4", o.Offset, err)
+	}
+	got := consumeAll(ctx, t, topic, 6)
+	if got[0].Offset != 4 || string(got[0].Value) != "4" {
+		t.Fatalf("first record after delete: offset %d value %q, want 4", got[0].Offset, got[0].Value)
+	}
+}
+
+// TestAdminClusterAndBrokerConfigs: kadm.BrokerMetadata names one broker and a controller,
+// and DescribeBrokerConfigs of that broker reports num.partitions (a positive integer, from
+// the broker's static or default config).
+func TestAdminClusterAndBrokerConfigs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	adm := newAdmin(t)
+	md, err := adm.BrokerMetadata(ctx)
+	if err != nil {
+		t.Fatalf("broker metadata: %v", err)
+	}
+	if len(md.Brokers) != 1 || md.Controller < 0 || md.Cluster == "" {
+		t.Fatalf("metadata: brokers %v controller %d cluster %q", md.Brokers, md.Controller, md.Cluster)
+	}
+	rcs, err := adm.DescribeBrokerConfigs(ctx, md.Brokers[0].NodeID)
+	if err != nil {
+		t.Fatalf("describe broker configs: %v", err)
+	}
+	var found bool
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			t.Fatalf("describe broker configs of %s: %v", rc.Name, rc.Err)
+		}
+		for _, c := range rc.Configs {
+			if c.Key != "num.partitions" {
+				continue
+			}
+			found = true
+			var n int
+			if _, err := fmt.Sscan(c.MaybeValue(), &n); err != nil || n < 1 {
+				t.Fatalf("num.partitions = %q", c.MaybeValue())
+			}
+			if s := c.Source.String(); s != "STATIC_BROKER_CONFIG" && s != "DEFAULT_CONFIG" {
+				t.Fatalf("num.partitions source %s", s)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("num.partitions not among the broker's configs")
+	}
+}
+
+// TestTransactions: a transactional producer commits one transaction and aborts another; a
+// read_committed consumer sees the committed record only. A broker without transactions must
+// make the producer fail at once (the failure names the elapsed time), not hang.
+func TestTransactions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	adm := newAdmin(t)
+	topic := "franz-txn-" + runID
+	createTopic(ctx, t, adm, topic, 1, nil)
+	started := time.Now()
+	producer := newClient(t, kgo.TransactionalID("franz-txn-"+runID), kgo.DefaultProduceTopic(topic))
+	txn := func(value string, commit kgo.TransactionEndTry) {
+		t.Helper()
+		if err := producer.BeginTransaction(); err != nil {
+			t.Fatalf("begin transaction after %v: %v", time.Since(started).Round(time.Millisecond), err)
+		}
+		if err := producer.ProduceSync(ctx, &kgo.Record{Value: []byte(value)}).FirstErr(); err != nil {
+			t.Fatalf("transactional produce failed after %v: %v", time.Since(started).Round(time.Millisecond), err)
+		}
+		if err := producer.EndTransaction(ctx, commit); err != nil {
+			t.Fatalf("end transaction after %v: %v", time.Since(started).Round(time.Millisecond), err)
+		}
+	}
+	txn("aborted", kgo.TryAbort)
+	txn("committed", kgo.TryCommit)
+	reader := newClient(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	for {
+		fetches := reader.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("no committed record read")
+		}
+		for _, r := range fetches.Records() {
+			if string(r.Value) != "committed" {
+				t.Fatalf("read_committed consumer read %q", r.Value)
+			}
+			return
+		}
+	}
+}

@@ -240,3 +240,33 @@ test('admin create, list, metadata, offsets, fetchOffsets, delete topics', { tim
     await admin.disconnect();
   }
 });
+
+test('transactions: committed record visible, aborted one not (read_committed)', { timeout: TEST_TIMEOUT_MS }, async () => {
+  // A broker without transactions must make the producer fail at once (the failure names the
+  // elapsed time), not hang.
+  const client = kafka();
+  const admin = client.admin();
+  await admin.connect();
+  const topic = `node-txn-${RUN_ID}`;
+  const started = Date.now();
+  const producer = client.producer({ transactionalId: `node-txn-${RUN_ID}`, idempotent: true, maxInFlightRequests: 1 });
+  try {
+    await createTopic(admin, topic, 1);
+    await producer.connect();
+    for (const [value, end] of [['aborted', 'abort'], ['committed', 'commit']]) {
+      try {
+        const txn = await producer.transaction();
+        await txn.send({ topic, messages: [{ value }] });
+        await txn[end]();
+      } catch (e) {
+        throw new Error(`transaction failed after ${Date.now() - started} ms: ${e.message}`);
+      }
+    }
+    const got = await consumeAll(client, topic, 1);
+    assert.deepEqual(got.map((m) => m.value.toString()), ['committed']);
+  } finally {
+    await producer.disconnect().catch(() => {});
+    await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+    await admin.disconnect();
+  }
+});
