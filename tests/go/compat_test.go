@@ -812,3 +812,125 @@ func TestTransactions(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminOffsetForLeaderEpoch: OffsetForLeaderEpoch (what consumers use to detect truncation)
+// for a partition's current leader epoch, as Metadata reports it, answers that epoch and the
+// log end offset (5 after 5 records).
+func TestAdminOffsetForLeaderEpoch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	adm := newAdmin(t)
+	topic := "franz-epoch-" + runID
+	createTopic(ctx, t, adm, topic, 1, nil)
+	producer := newClient(t, kgo.RequiredAcks(kgo.AllISRAcks()))
+	for i := 0; i < 5; i++ {
+		if err := producer.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		t.Fatalf("metadata: %v", err)
+	}
+	epoch := md.Topics[topic].Partitions[0].LeaderEpoch
+	if epoch < 0 {
+		t.Fatalf("metadata reports leader epoch %d", epoch)
+	}
+	req := kadm.OffsetForLeaderEpochRequest{}
+	req.Add(topic, 0, epoch)
+	resp, err := adm.OffsetForLeaderEpoch(ctx, req)
+	if err != nil {
+		t.Fatalf("offset for leader epoch: %v", err)
+	}
+	o := resp[topic][0]
+	if o.Err != nil || o.LeaderEpoch != epoch || o.EndOffset != 5 {
+		t.Fatalf("offset for leader epoch %d: epoch %d end %d err %v; want epoch %d end 5", epoch, o.LeaderEpoch, o.EndOffset, o.Err, epoch)
+	}
+}
+
+// TestAdminIncrementalAppendSubtract: IncrementalAlterConfigs APPEND adds "compact" to a
+// topic's cleanup.policy (delete -> delete,compact) and SUBTRACT removes "delete" again
+// (-> compact), as the list-valued config ops of KIP-339 define.
+func TestAdminIncrementalAppendSubtract(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	adm := newAdmin(t)
+	topic := "franz-append-" + runID
+	policy := "delete"
+	createTopic(ctx, t, adm, topic, 1, map[string]*string{"cleanup.policy": &policy})
+	alter := func(op kadm.IncrementalOp, value, want string) {
+		t.Helper()
+		resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: op, Name: "cleanup.policy", Value: &value}}, topic)
+		if err != nil {
+			t.Fatalf("alter (op %d %s): %v", op, value, err)
+		}
+		for _, r := range resp {
+			if r.Err != nil {
+				t.Fatalf("alter (op %d %s) of %s: %v", op, value, r.Name, r.Err)
+			}
+		}
+		rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+		if err != nil {
+			t.Fatalf("describe: %v", err)
+		}
+		rc, _ := rcs.On(topic, nil)
+		for _, c := range rc.Configs {
+			if c.Key == "cleanup.policy" && c.MaybeValue() != want {
+				t.Fatalf("cleanup.policy after op %d %s: %q, want %q", op, value, c.MaybeValue(), want)
+			}
+		}
+	}
+	alter(kadm.AppendConfig, "compact", "delete,compact")
+	alter(kadm.SubtractConfig, "delete", "compact")
+}
+
+// TestNextGenConsumerGroup: a member using KIP-848's protocol (kgo.ServerSideBalancer, range
+// assignor on the broker) consumes 50 records from a 2-partition topic and commits them; the
+// group is then listed with group type "consumer" (not "classic") and its committed offsets
+// cover every record.
+func TestNextGenConsumerGroup(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	adm := newAdmin(t)
+	topic := "franz-848-" + runID
+	group := "franz-848-" + runID
+	createTopic(ctx, t, adm, topic, 2, nil)
+	producer := newClient(t, kgo.RequiredAcks(kgo.AllISRAcks()))
+	for i := 0; i < 50; i++ {
+		if err := producer.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(fmt.Sprint(i)), Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	member := newClient(t, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.ServerSideBalancer(),
+		kgo.Balancers(kgo.RangeBalancer()), kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	seen := 0
+	for seen < 50 {
+		fetches := member.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of 50", seen)
+		}
+		seen += len(fetches.Records())
+	}
+	if err := member.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	listed, err := adm.ListGroups(ctx)
+	if err != nil {
+		t.Fatalf("list groups: %v", err)
+	}
+	if g, ok := listed[group]; !ok || g.GroupType != "consumer" {
+		t.Fatalf("group %s listed %v with type %q, want a KIP-848 \"consumer\" group", group, ok, g.GroupType)
+	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatalf("fetch offsets: %v", err)
+	}
+	var total int64
+	for p := int32(0); p < 2; p++ {
+		c, _ := committed.Lookup(topic, p)
+		total += c.At
+	}
+	if total != 50 {
+		t.Fatalf("committed offsets sum to %d, want 50", total)
+	}
+}

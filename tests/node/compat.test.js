@@ -29,13 +29,23 @@ async function waitFor(what, cond, timeoutMs = 60_000) {
   }
 }
 
-// Creates a topic (replication factor 1) and waits until every partition has a leader.
+// Creates a topic (replication factor 1) and waits until every partition has a leader. The wait
+// is ours, not kafkajs's waitForLeaders: that retries LEADER_NOT_AVAILABLE only, and Apache
+// Kafka (KRaft) may answer UNKNOWN_TOPIC_OR_PARTITION for a moment after CreateTopics returns.
 async function createTopic(admin, topic, numPartitions, configEntries = []) {
   const created = await admin.createTopics({
     topics: [{ topic, numPartitions, replicationFactor: 1, configEntries }],
-    waitForLeaders: true,
+    waitForLeaders: false,
   });
   assert.equal(created, true, `createTopics(${topic}) reported the topic as existing`);
+  await waitFor(`every partition of ${topic} to have a leader`, async () => {
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      return topics[0].partitions.length === numPartitions && topics[0].partitions.every((p) => p.leader >= 0);
+    } catch (e) {
+      return false;
+    }
+  }, 30_000);
 }
 
 function producerOf(client) {
