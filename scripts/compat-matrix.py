@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
-"""Results of the Java-client and Kafka-tools compatibility suite, and the matrix made from them.
+"""Results of the compatibility suites (Java client, Kafka's tools, Go and Node.js clients) and
+the matrix made from them.
 
-    compat-matrix.py junit REPORTS_DIR >> RESULTS_TSV
-        Appends one line per test case of Maven Surefire's XML reports (TEST-*.xml) to a
-        results file.
-    compat-matrix.py render RESULTS_DIR GAPS_TSV MATRIX_MD [DIFFERENCES_MD]
-        Reads RESULTS_DIR/kafka.tsv and RESULTS_DIR/sluice.tsv, judges them against the known
-        Sluice gaps in GAPS_TSV, writes the matrix to MATRIX_MD (with the hand-written list of
-        documented differences DIFFERENCES_MD after it) and prints the verdict. Exits 1 when
-        the run fails.
+    compat-matrix.py junit REPORTS [SUITE] >> RESULTS_TSV
+        Appends one line per test case of JUnit XML reports to a results file: REPORTS is a
+        directory of Maven Surefire reports (TEST-*.xml; suite = the test class) or one XML file
+        (node --test-reporter=junit); SUITE, when given, is the suite of every line.
+    compat-matrix.py gotest SUITE < GO_TEST_JSON >> RESULTS_TSV
+        Appends one line per test of `go test -json` output: every test and subtest that has no
+        subtests of its own (test name `TestX` or `TestX/sub`), under suite SUITE.
+    compat-matrix.py render [--label=NAME] RESULTS_DIR GAPS_TSV MATRIX_MD [DIFFERENCES_MD]
+        Reads, per target, RESULTS_DIR/TARGET.tsv (scripts/compat-java.sh) and
+        RESULTS_DIR/clients-TARGET.tsv (scripts/compat-clients.sh) when present, judges them
+        against the known Sluice gaps in GAPS_TSV, writes the matrix to MATRIX_MD (with the
+        hand-written list of documented differences DIFFERENCES_MD after it) and prints the
+        verdict, the closing line named NAME (default compat-java). Exits 1 when the run fails.
 
-Results file (one per target, written by scripts/compat-java.sh): lines starting with `#` are
-`# key=value` facts about the run (target, versions, date); every other line is
-`suite <TAB> test <TAB> pass|fail <TAB> detail`, where suite is the test class (java) or
-`tools`, and detail is the failure's first line (empty on a pass).
+Results files (per target, one from each script): lines starting with `#` are `# key=value`
+facts about the run (target, versions, date); every other line is
+`suite <TAB> test <TAB> pass|fail <TAB> detail`, where suite is the test class (java), `tools`,
+`franz-go` or `kafkajs`, and detail is the failure's first line (empty on a pass).
 
 Known-gaps file: `suite <TAB> test <TAB> reason`; `#` lines are comments.
 
@@ -39,13 +45,18 @@ def one_line(text):
     return " ".join((text or "").split())[:DETAIL_CHARS_MAX]
 
 
-def junit(reports_dir):
-    reports = sorted(Path(reports_dir).glob("TEST-*.xml"))
-    if not reports:
-        sys.exit(f"no TEST-*.xml in {reports_dir}: the Java suite did not run")
-    for report in reports:
+def junit(reports, suite_name=None):
+    if Path(reports).is_dir():
+        files = sorted(Path(reports).glob("TEST-*.xml"))
+    else:
+        files = [Path(reports)] if Path(reports).is_file() else []
+    if not files:
+        sys.exit(f"no JUnit report at {reports}: the suite did not run")
+    cases = 0
+    for report in files:
         for case in ElementTree.parse(report).getroot().iter("testcase"):
-            suite = case.get("classname", "").rsplit(".", 1)[-1]
+            cases += 1
+            suite = suite_name or case.get("classname", "").rsplit(".", 1)[-1]
             name = case.get("name", "")
             problem = case.find("failure")
             if problem is None:
@@ -57,6 +68,50 @@ def junit(reports_dir):
                 print(f"{suite}\t{name}\tfail\t{one_line(problem.get('message') or problem.get('type'))}")
             else:
                 print(f"{suite}\t{name}\tpass\t")
+    if not cases:
+        sys.exit(f"no test case in {reports}: the suite did not run")
+
+
+def gotest(suite, stream):
+    """Rows of `go test -json` events: the leaf tests' results, a failure's detail its first
+    line of output that names a source line (t.Fatalf's `file_test.go:NN: message`)."""
+    import json
+
+    results, output, parents, order = {}, {}, set(), []
+    for line in stream:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        event = json.loads(line)
+        test = event.get("Test")
+        if not test:
+            continue
+        if "/" in test:
+            parents.add(test.rsplit("/", 1)[0])
+        action = event.get("Action")
+        if action == "run" and test not in order:
+            order.append(test)
+        elif action == "output":
+            output.setdefault(test, []).append(event.get("Output", ""))
+        elif action in ("pass", "fail", "skip"):
+            results[test] = action
+    if not order:
+        sys.exit("no test in the go test -json output: the Go suite did not run")
+    for test in order:
+        if test in parents:
+            continue
+        result = results.get(test)
+        if result == "pass":
+            print(f"{suite}\t{test}\tpass\t")
+            continue
+        lines = [text.strip() for text in output.get(test, [])]
+        detail = next((text for text in lines if "_test.go:" in text), None) or next(
+            (text for text in lines if text and not text.startswith(("=== ", "--- "))), "")
+        if result is None:
+            detail = f"did not finish (timeout or crash) {detail}"
+        elif result == "skip":
+            detail = f"skipped: {detail}"
+        print(f"{suite}\t{test}\tfail\t{one_line(detail)}")
 
 
 def read_results(path):
@@ -85,10 +140,15 @@ def escape(text):
     return text.replace("|", "\\|")
 
 
-def render(results_dir, gaps_path, matrix_path, differences_path=None):
-    facts, results = {}, {}
+def render(results_dir, gaps_path, matrix_path, differences_path=None, label="compat-java"):
+    facts, results, client_facts = {}, {}, {}
     for target in TARGETS:
         facts[target], results[target] = read_results(Path(results_dir) / f"{target}.tsv")
+        clients = Path(results_dir) / f"clients-{target}.tsv"
+        client_facts[target] = {}
+        if clients.exists():
+            client_facts[target], more = read_results(clients)
+            results[target].update(more)
     gaps = read_gaps(gaps_path)
     tests = sorted(set(results["kafka"]) | set(results["sluice"]), key=lambda t: (t[0] != "tools", t))
     rows, problems = [], []
@@ -129,12 +189,22 @@ def render(results_dir, gaps_path, matrix_path, differences_path=None):
         problems.append(f"{gap[0]} / {gap[1]}: listed in {gaps_path} but no such test ran")
 
     kafka_facts, sluice_facts = facts["kafka"], facts["sluice"]
+    clients_line = []
+    if client_facts["kafka"] or client_facts["sluice"]:
+        ck, cs = client_facts["kafka"], client_facts["sluice"]
+        clients_line = [
+            f"- Go client: {ck.get('go-client', '?')}; Node.js client: {ck.get('node-client', '?')} "
+            f"(`scripts/compat-clients.sh`: Apache Kafka run {ck.get('date', '?')}; Sluice run "
+            f"{cs.get('date', '?')}, {cs.get('broker', '?')})"
+        ]
     lines = [
-        "# Compatibility matrix: Java client and Kafka's tools, Apache Kafka vs Sluice",
+        "# Compatibility matrix: Java, Go and Node.js clients and Kafka's tools, Apache Kafka vs Sluice",
         "",
-        "Generated by `scripts/compat-matrix.py` from the results files of one run of",
-        "`bash scripts/compat-java.sh` (`docs/compat-results/kafka.tsv`, `docs/compat-results/sluice.tsv`);",
-        "do not edit by hand. Every test runs unchanged against both brokers; Apache Kafka is the",
+        "Generated by `scripts/compat-matrix.py` from the results files of the last runs of",
+        "`bash scripts/compat-java.sh` (`docs/compat-results/kafka.tsv`, `docs/compat-results/sluice.tsv`)",
+        "and `bash scripts/compat-clients.sh` (`docs/compat-results/clients-kafka.tsv`,",
+        "`docs/compat-results/clients-sluice.tsv`); do not edit by hand.",
+        "Every test runs unchanged against both brokers; Apache Kafka is the",
         "oracle. A test that fails on Kafka is a test bug; one that passes on Kafka and fails on",
         "Sluice is a Sluice bug, unless `tests/known-sluice-gaps.tsv` lists it as a known gap (a",
         "feature Sluice has not built yet), which this matrix shows with its reason.",
@@ -142,12 +212,14 @@ def render(results_dir, gaps_path, matrix_path, differences_path=None):
         f"- Apache Kafka: {kafka_facts.get('broker', '?')}, run {kafka_facts.get('date', '?')}",
         f"- Sluice: {sluice_facts.get('broker', '?')}, run {sluice_facts.get('date', '?')}",
         f"- Java client: {kafka_facts.get('client', '?')}; tools: {kafka_facts.get('tools', '?')}",
+        *clients_line,
         f"- Tests: {len(tests)}; pass on both: {counts['pass']}; known Sluice gaps: {counts['gap']}; "
         f"failing: {counts['fail']}",
         "",
         "Suites: `tools` is `tests/tools/kafka-tools.sh` (each scenario a sequence of tool runs);",
-        "the others are JUnit classes in `tests/java/` (test names are the methods, whose Javadoc",
-        "states goal and method).",
+        "`franz-go` is `tests/go/` (Go tests, `TestX/subtest`, whose comments state goal and",
+        "method); `kafkajs` is `tests/node/compat.test.js` (node:test tests); the others are JUnit",
+        "classes in `tests/java/` (test names are the methods, whose Javadoc states goal and method).",
         "",
         "| suite | test | Apache Kafka | Sluice |",
         "| --- | --- | --- | --- |",
@@ -164,16 +236,24 @@ def render(results_dir, gaps_path, matrix_path, differences_path=None):
             print(f"[compat-matrix] known Sluice gap: {test[0]} / {test[1]}: {gaps[test]}")
     print(f"[compat-matrix] wrote {matrix_path}; known Sluice gaps (run, failed as expected): {counts['gap']}")
     # The plain closing line CI reads: a known gap is neither a pass nor a failure of the run.
-    print(f"compat-java: {counts['pass']} passed, {counts['fail']} failed, {counts['gap']} skipped")
+    print(f"{label}: {counts['pass']} passed, {counts['fail']} failed, {counts['gap']} skipped")
     return 1 if counts["fail"] else 0
 
 
 def main(argv):
-    if len(argv) == 3 and argv[1] == "junit":
-        junit(argv[2])
+    if len(argv) in (3, 4) and argv[1] == "junit":
+        junit(*argv[2:])
         return 0
+    if len(argv) == 3 and argv[1] == "gotest":
+        gotest(argv[2], sys.stdin)
+        return 0
+    label = "compat-java"
+    if len(argv) > 2 and argv[2].startswith("--label="):
+        label = argv[2].split("=", 1)[1]
+        argv = argv[:2] + argv[3:]
     if len(argv) in (5, 6) and argv[1] == "render":
-        return render(*argv[2:])
+        paths = argv[2:] + [None] * (6 - len(argv))
+        return render(*paths, label=label)
     sys.exit(__doc__)
 
 
