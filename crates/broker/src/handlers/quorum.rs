@@ -115,23 +115,30 @@ fn nodes(state: &QuorumState) -> Vec<Node> {
         .collect()
 }
 
-/// The change a voter request asks for, once checked against the quorum.
-enum Check {
-    /// Go ahead.
-    Change,
-    /// Refused: error code and message.
-    Refuse(i16, String),
+/// What AddRaftVoter and RemoveRaftVoter both check first: the cluster id (null or empty: the
+/// caller does not say, as Kafka's tool leaves it), a non-negative voter id, and the quorum as
+/// the leader sees it. The error code and message to answer with otherwise.
+async fn precheck(
+    broker: &Broker,
+    cluster_id: &Option<StrBytes>,
+    voter_id: i32,
+) -> Result<(u64, QuorumState), (i16, Option<StrBytes>)> {
+    let refuse = |code: i16, message: String| Err((code, Some(str_bytes(message))));
+    if let Some(id) = cluster_id.as_ref().filter(|id| !id.is_empty() && id.as_str() != broker.cluster_id) {
+        let message = format!("cluster id {} is not this cluster's ({})", id.as_str(), broker.cluster_id);
+        return refuse(kafka_code::INCONSISTENT_CLUSTER_ID, message);
+    }
+    let Ok(node_id) = u64::try_from(voter_id) else {
+        return refuse(kafka_code::INVALID_REQUEST, format!("voter id {voter_id} is negative"));
+    };
+    let state = broker.meta.describe_quorum().await.map_err(|error| meta_error(&error))?;
+    Ok((node_id, state))
 }
 
-fn check_cluster(broker: &Broker, cluster_id: &Option<StrBytes>) -> Check {
-    match cluster_id {
-        // Null or empty: the caller does not say (Kafka's tool leaves it null).
-        Some(id) if !id.is_empty() && id.as_str() != broker.cluster_id => Check::Refuse(
-            kafka_code::INCONSISTENT_CLUSTER_ID,
-            format!("cluster id {} is not this cluster's ({})", id.as_str(), broker.cluster_id),
-        ),
-        _ => Check::Change,
-    }
+/// Logs a refused voter change once and gives its error code and message.
+fn refused(api: &str, voter_id: i32, code: i16, message: String) -> (i16, Option<StrBytes>) {
+    tracing::info!(voter = voter_id, code, %message, "{api} refused");
+    (code, Some(str_bytes(message)))
 }
 
 fn role_in(state: &QuorumState, node_id: u64) -> Role {
@@ -160,27 +167,18 @@ async fn run_change(
 
 /// Answers AddRaftVoter (v0).
 pub async fn add_voter(broker: &Broker, request: AddRaftVoterRequest) -> AddRaftVoterResponse {
-    let refuse = |code: i16, message: String| {
-        tracing::info!(voter = request.voter_id, code, %message, "AddRaftVoter refused");
-        AddRaftVoterResponse::default().with_error_code(code).with_error_message(Some(str_bytes(message)))
-    };
-    if let Check::Refuse(code, message) = check_cluster(broker, &request.cluster_id) {
-        return refuse(code, message);
-    }
-    let Ok(node_id) = u64::try_from(request.voter_id) else {
-        return refuse(kafka_code::INVALID_REQUEST, format!("voter id {} is negative", request.voter_id));
-    };
-    let state = match broker.meta.describe_quorum().await {
-        Ok(state) => state,
-        Err(error) => {
-            let (code, message) = meta_error(&error);
-            return AddRaftVoterResponse::default().with_error_code(code).with_error_message(message);
-        }
+    let (code, message) = add_voter_outcome(broker, &request).await;
+    AddRaftVoterResponse::default().with_error_code(code).with_error_message(message)
+}
+
+async fn add_voter_outcome(broker: &Broker, request: &AddRaftVoterRequest) -> (i16, Option<StrBytes>) {
+    let refuse = |code: i16, message: String| refused("AddRaftVoter", request.voter_id, code, message);
+    let (node_id, state) = match precheck(broker, &request.cluster_id, request.voter_id).await {
+        Ok(checked) => checked,
+        Err(answer) => return answer,
     };
     let addr = match (role_in(&state, node_id), request.listeners.first()) {
-        (Role::Voter, _) => {
-            return refuse(kafka_code::DUPLICATE_VOTER, format!("node {node_id} is already a voter"));
-        }
+        (Role::Voter, _) => return refuse(kafka_code::DUPLICATE_VOTER, format!("node {node_id} is already a voter")),
         (Role::Learner, _) => None,
         (_, Some(listener)) => Some(format!("{}:{}", listener.host.as_str(), listener.port)),
         (_, None) => {
@@ -194,38 +192,28 @@ pub async fn add_voter(broker: &Broker, request: AddRaftVoterRequest) -> AddRaft
         }
     };
     tracing::info!(voter = node_id, ?addr, "AddRaftVoter: promoting to voter");
-    let (code, message) = run_change(timeout_of(request.timeout_ms), broker.meta.add_voter(node_id, addr)).await;
-    AddRaftVoterResponse::default().with_error_code(code).with_error_message(message)
+    run_change(timeout_of(request.timeout_ms), broker.meta.add_voter(node_id, addr)).await
 }
 
-/// Answers RemoveRaftVoter (v0).
+/// Answers RemoveRaftVoter (v0; it has no timeout field: [`VOTER_CHANGE_TIMEOUT_MS_MAX`]).
 pub async fn remove_voter(broker: &Broker, request: RemoveRaftVoterRequest) -> RemoveRaftVoterResponse {
-    let refuse = |code: i16, message: String| {
-        tracing::info!(voter = request.voter_id, code, %message, "RemoveRaftVoter refused");
-        RemoveRaftVoterResponse::default().with_error_code(code).with_error_message(Some(str_bytes(message)))
-    };
-    if let Check::Refuse(code, message) = check_cluster(broker, &request.cluster_id) {
-        return refuse(code, message);
-    }
-    let Ok(node_id) = u64::try_from(request.voter_id) else {
-        return refuse(kafka_code::INVALID_REQUEST, format!("voter id {} is negative", request.voter_id));
-    };
-    let state = match broker.meta.describe_quorum().await {
-        Ok(state) => state,
-        Err(error) => {
-            let (code, message) = meta_error(&error);
-            return RemoveRaftVoterResponse::default().with_error_code(code).with_error_message(message);
-        }
+    let (code, message) = remove_voter_outcome(broker, &request).await;
+    RemoveRaftVoterResponse::default().with_error_code(code).with_error_message(message)
+}
+
+async fn remove_voter_outcome(broker: &Broker, request: &RemoveRaftVoterRequest) -> (i16, Option<StrBytes>) {
+    let refuse = |code: i16, message: String| refused("RemoveRaftVoter", request.voter_id, code, message);
+    let (node_id, state) = match precheck(broker, &request.cluster_id, request.voter_id).await {
+        Ok(checked) => checked,
+        Err(answer) => return answer,
     };
     if role_in(&state, node_id) != Role::Voter {
         return refuse(kafka_code::VOTER_NOT_FOUND, format!("node {node_id} is not a voter"));
     }
-    let voters = state.members.iter().filter(|m| m.role == Role::Voter).count();
-    if voters <= 1 {
+    if state.members.iter().filter(|m| m.role == Role::Voter).count() <= 1 {
         return refuse(kafka_code::INVALID_REQUEST, format!("node {node_id} is the last voter"));
     }
     tracing::info!(voter = node_id, "RemoveRaftVoter: demoting to learner");
-    let (code, message) =
-        run_change(timeout_of(VOTER_CHANGE_TIMEOUT_MS_MAX as i32), broker.meta.remove_voter(node_id)).await;
-    RemoveRaftVoterResponse::default().with_error_code(code).with_error_message(message)
+    let timeout = Duration::from_millis(VOTER_CHANGE_TIMEOUT_MS_MAX);
+    run_change(timeout, broker.meta.remove_voter(node_id)).await
 }
