@@ -133,10 +133,15 @@ impl Broker {
         coordinator: CoordinatorConfig,
         replication: ReplicationConfig,
     ) -> Broker {
+        let fetch_memory_bytes = crate::handlers::fetch::FETCH_MEMORY_BYTES_MAX;
+        let fetch_memory = Arc::new(tokio::sync::Semaphore::new(fetch_memory_bytes));
+        let metrics = crate::metrics::Metrics::with_isr_changes(partitions.isr_changes.clone());
+        metrics.watch_budget("fetch", Arc::clone(&fetch_memory), fetch_memory_bytes);
+        meta.observe_apply(metrics.meta_apply_observer());
         Broker {
             fetchers: ReplicaFetchers::new(node_id, replication.clone()),
             replication,
-            metrics: crate::metrics::Metrics::with_isr_changes(partitions.isr_changes.clone()),
+            metrics,
             isr_changes: tokio::sync::Notify::new(),
             groups: GroupCoordinator::new(node_id, coordinator),
             lag_history: Default::default(),
@@ -147,7 +152,7 @@ impl Broker {
             defaults,
             broker_epoch: AtomicI64::new(-1),
             producer_ids: tokio::sync::Mutex::new(ProducerIdBlock::default()),
-            fetch_memory: Arc::new(tokio::sync::Semaphore::new(crate::handlers::fetch::FETCH_MEMORY_BYTES_MAX)),
+            fetch_memory,
         }
     }
 

@@ -84,10 +84,15 @@ pub(crate) struct ConnectionContext {
 
 impl ConnectionContext {
     pub(crate) fn new(config: &BrokerConfig, dispatcher: Arc<Dispatcher>) -> Self {
+        let request_memory = Arc::new(Semaphore::new(config.request_memory_bytes_max));
+        let decoded_memory = Arc::new(Semaphore::new(DECODED_REQUEST_MEMORY_BYTES_MAX));
+        let metrics = dispatcher.metrics();
+        metrics.watch_budget("request", Arc::clone(&request_memory), config.request_memory_bytes_max);
+        metrics.watch_budget("decoded", Arc::clone(&decoded_memory), DECODED_REQUEST_MEMORY_BYTES_MAX);
         ConnectionContext {
             dispatcher,
-            request_memory: Arc::new(Semaphore::new(config.request_memory_bytes_max)),
-            decoded_memory: Arc::new(Semaphore::new(DECODED_REQUEST_MEMORY_BYTES_MAX)),
+            request_memory,
+            decoded_memory,
             request_bytes_max: config.request_bytes_max,
             in_flight_requests_max: config.in_flight_requests_max,
             queued_bytes_max: config.connection_queued_bytes_max,
@@ -108,6 +113,8 @@ struct FramePermits {
 /// A frame read and not yet answered.
 struct QueuedRequest {
     payload: Bytes,
+    /// When its last byte was read (the start of its queue time).
+    read_at: std::time::Instant,
     _permits: FramePermits,
 }
 
@@ -188,7 +195,11 @@ async fn read_requests(
                 break;
             }
             let payload = split_payload(&mut buffer, payload_bytes);
-            if queue.send(QueuedRequest { payload, _permits: permits }).await.is_err() {
+            if queue
+                .send(QueuedRequest { payload, read_at: std::time::Instant::now(), _permits: permits })
+                .await
+                .is_err()
+            {
                 return Ok(()); // the answering side has stopped; `serve` reports why
             }
         }
@@ -247,8 +258,9 @@ async fn answer_requests(
         let Ok(mut decoded) = Arc::clone(&decoded_memory).acquire_many_owned(limit as u32).await else {
             return Ok(()); // never closed
         };
-        let outcome = dispatcher.dispatch(request.payload.clone(), peer, &mut decoded).await;
+        let outcome = dispatcher.dispatch(request.payload.clone(), peer, &mut decoded, request.read_at).await;
         drop(decoded);
+        let sending = std::time::Instant::now();
         match outcome {
             Outcome::Respond(frame) => writer.write_all(&frame).await?,
             Outcome::RespondReserved(frame, reservation) => {
@@ -257,6 +269,10 @@ async fn answer_requests(
             }
             Outcome::NoResponse => {}
             Outcome::Close(reason) => return Err(ConnectionError::Request(reason)),
+        }
+        // The api key is the payload's first two bytes (dispatch checked they are there).
+        if let Some(key) = request.payload.get(..2) {
+            dispatcher.metrics().response_sent(i16::from_be_bytes([key[0], key[1]]), sending.elapsed());
         }
         // The permits go back only now that the response is on its way.
         drop(request);

@@ -103,10 +103,17 @@ impl Dispatcher {
         &self.supported
     }
 
-    /// Handles one request payload (frame prefix removed) from the client at `peer`. The body
-    /// may decode to at most the bytes `decoded` holds (a reservation from the broker's
-    /// decoded-request budget); what the decoded request does not need is released from it.
-    pub async fn dispatch(&self, payload: Bytes, peer: SocketAddr, decoded: &mut OwnedSemaphorePermit) -> Outcome {
+    /// Handles one request payload (frame prefix removed) from the client at `peer`, read off
+    /// the socket at `read_at`. The body may decode to at most the bytes `decoded` holds (a
+    /// reservation from the broker's decoded-request budget); what the decoded request does
+    /// not need is released from it.
+    pub async fn dispatch(
+        &self,
+        payload: Bytes,
+        peer: SocketAddr,
+        decoded: &mut OwnedSemaphorePermit,
+        read_at: std::time::Instant,
+    ) -> Outcome {
         let prefix = match read_request_prefix(&payload) {
             Ok(prefix) => prefix,
             Err(error) => return Outcome::Close(error.to_string()),
@@ -125,7 +132,7 @@ impl Dispatcher {
             Ok(request) => {
                 let unused = decoded.num_permits().saturating_sub(request.decoded_bytes);
                 drop(decoded.split(unused));
-                self.handle(request, peer).await
+                self.handle(request, peer, read_at).await
             }
             Err(error @ ProtoError::UnknownApiKey { .. }) | Err(error @ ProtoError::UnsupportedVersion { .. }) => {
                 Outcome::Close(format!("{error} (correlation id {})", prefix.correlation_id))
@@ -136,8 +143,9 @@ impl Dispatcher {
         }
     }
 
-    async fn handle(&self, request: Request, peer: SocketAddr) -> Outcome {
+    async fn handle(&self, request: Request, peer: SocketAddr, read_at: std::time::Instant) -> Outcome {
         let started = std::time::Instant::now();
+        let queue = started.saturating_duration_since(read_at);
         let api_key = request.api_key;
         let fetch_wait_ms = match &request.body {
             RequestKind::Fetch(body) => Some(body.max_wait_ms),
@@ -146,9 +154,9 @@ impl Dispatcher {
         let limit = slow_request_limit(api_key, fetch_wait_ms, self.slow_request_ms);
         // Kept only when it may be logged: a refcounted clone, no copy.
         let client_id = limit.and(request.header.client_id.clone());
-        let outcome = self.handle_request(request, peer).await;
+        let (outcome, remote) = crate::request_time::measure(self.handle_request(request, peer)).await;
         let elapsed = started.elapsed();
-        self.broker.metrics.request(api_key, elapsed);
+        self.broker.metrics.request(api_key, crate::metrics::RequestTimes { queue, handled: elapsed, remote });
         if let Some(limit) = limit.filter(|limit| elapsed > *limit) {
             log_slow_request(api_key, client_id.as_deref().unwrap_or(""), peer, elapsed, limit);
         }

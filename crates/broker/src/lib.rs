@@ -66,6 +66,7 @@ pub mod node;
 pub mod partition;
 pub mod probe;
 pub mod replication;
+pub mod request_time;
 pub mod server;
 pub mod voters;
 

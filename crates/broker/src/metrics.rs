@@ -55,9 +55,19 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<Labels1, Counter>,
     request_seconds: Family<Labels1, Histogram, fn() -> Histogram>,
-    /// Handles of `requests` and `request_seconds` for each API of the ApiVersions table, by
-    /// API key, made once: counting a request takes no allocation and no family lock.
-    per_api: std::collections::HashMap<i16, (Counter, Histogram)>,
+    queue_seconds: Family<Labels1, Histogram, fn() -> Histogram>,
+    local_seconds: Family<Labels1, Histogram, fn() -> Histogram>,
+    remote_seconds: Family<Labels1, Histogram, fn() -> Histogram>,
+    send_seconds: Family<Labels1, Histogram, fn() -> Histogram>,
+    /// Handles of the per-API series for each API of the ApiVersions table, by API key, made
+    /// once: counting a request takes no allocation and no family lock.
+    per_api: std::collections::HashMap<i16, ApiHandles>,
+    /// The memory budgets whose use is read at scrape time (see [`Metrics::watch_budget`]).
+    budgets: std::sync::Mutex<Vec<Budget>>,
+    budget_used: Family<Labels1, Gauge>,
+    budget_limit: Family<Labels1, Gauge>,
+    group_members: Family<Labels1, Gauge>,
+    group_generation: Family<Labels1, Gauge>,
     connections: Gauge,
     records_in: Family<Labels1, Counter>,
     bytes_in: Family<Labels1, Counter>,
@@ -74,6 +84,8 @@ pub struct Metrics {
     raft_term: Gauge,
     raft_leader: Gauge,
     raft_applied: Gauge,
+    raft_last_log: Gauge,
+    meta_apply_seconds: Histogram,
     brokers: Family<Labels1, Gauge>,
     lag: Family<Labels3, Gauge>,
     lag_max: Family<Labels1, Gauge>,
@@ -109,6 +121,36 @@ pub struct TopicRates {
     pub bytes_out: f64,
 }
 
+/// The series of one API, by request phase (see [`crate::request_time`]).
+#[derive(Debug, Clone)]
+struct ApiHandles {
+    count: Counter,
+    total: Histogram,
+    queue: Histogram,
+    local: Histogram,
+    remote: Histogram,
+    send: Histogram,
+}
+
+/// Where one request's time went (see [`crate::request_time`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestTimes {
+    /// From the frame being read to its handling.
+    pub queue: Duration,
+    /// From decode to response (local + remote).
+    pub handled: Duration,
+    /// The part of `handled` spent waiting for replicas or a long poll.
+    pub remote: Duration,
+}
+
+/// A broker-wide memory budget: a semaphore of `limit` byte permits.
+#[derive(Debug)]
+struct Budget {
+    name: &'static str,
+    semaphore: Arc<tokio::sync::Semaphore>,
+    limit: usize,
+}
+
 #[derive(Debug, Clone)]
 struct TopicSample {
     at: std::time::Instant,
@@ -133,7 +175,16 @@ impl Metrics {
         let metrics = Metrics {
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(histogram as fn() -> Histogram),
+            queue_seconds: Family::new_with_constructor(histogram as fn() -> Histogram),
+            local_seconds: Family::new_with_constructor(histogram as fn() -> Histogram),
+            remote_seconds: Family::new_with_constructor(histogram as fn() -> Histogram),
+            send_seconds: Family::new_with_constructor(histogram as fn() -> Histogram),
             per_api: std::collections::HashMap::new(),
+            budgets: std::sync::Mutex::new(Vec::new()),
+            budget_used: Family::default(),
+            budget_limit: Family::default(),
+            group_members: Family::default(),
+            group_generation: Family::default(),
             connections: Gauge::default(),
             records_in: Family::default(),
             bytes_in: Family::default(),
@@ -150,6 +201,8 @@ impl Metrics {
             raft_term: Gauge::default(),
             raft_leader: Gauge::default(),
             raft_applied: Gauge::default(),
+            raft_last_log: Gauge::default(),
+            meta_apply_seconds: Histogram::new(exponential_buckets(0.000_001, 2.0, 21)),
             brokers: Family::default(),
             lag: Family::default(),
             lag_max: Family::default(),
@@ -168,6 +221,42 @@ impl Metrics {
             "Time from a request's decode to its response, by API (a produce includes the wait for replicas, a fetch its long poll)",
             Unit::Seconds,
             metrics.request_seconds.clone(),
+        );
+        r.register_with_unit(
+            "request_queue_duration",
+            "Time from a request's frame being read to its handling (the requests ahead of it on its connection), by API",
+            Unit::Seconds,
+            metrics.queue_seconds.clone(),
+        );
+        r.register_with_unit(
+            "request_local_duration",
+            "Time a request's handling spent on this broker's own work (handling minus the remote wait), by API",
+            Unit::Seconds,
+            metrics.local_seconds.clone(),
+        );
+        r.register_with_unit(
+            "request_remote_duration",
+            "Time a request's handling spent waiting for replicas (acks=all produce) or for data (fetch long poll), by API",
+            Unit::Seconds,
+            metrics.remote_seconds.clone(),
+        );
+        r.register_with_unit(
+            "response_send_duration",
+            "Time to write a response to the socket, by API",
+            Unit::Seconds,
+            metrics.send_seconds.clone(),
+        );
+        r.register_with_unit(
+            "memory_budget_used",
+            "Bytes in use of a broker-wide memory budget (fetch responses, request frames, decoded requests)",
+            Unit::Bytes,
+            metrics.budget_used.clone(),
+        );
+        r.register_with_unit(
+            "memory_budget_limit",
+            "Size of a broker-wide memory budget; requests wait when it is used up",
+            Unit::Bytes,
+            metrics.budget_limit.clone(),
         );
         r.register("connections", "Open Kafka client connections", metrics.connections.clone());
         r.register("topic_received_records", "Records appended by producers, by topic", metrics.records_in.clone());
@@ -227,11 +316,32 @@ impl Metrics {
             "Last metadata log index applied on this node",
             metrics.raft_applied.clone(),
         );
+        r.register(
+            "meta_raft_last_log_index",
+            "Last index in this node's metadata Raft log (applied index trails it by the entries not yet committed or applied)",
+            metrics.raft_last_log.clone(),
+        );
+        r.register_with_unit(
+            "meta_apply_duration",
+            "Time to apply one batch of committed metadata entries and publish the new view",
+            Unit::Seconds,
+            metrics.meta_apply_seconds.clone(),
+        );
         r.register("brokers", "Registered brokers, by state (live or fenced)", metrics.brokers.clone());
         r.register(
             "consumer_groups",
             "Consumer groups coordinated here, by state (Kafka's names), as of the last lag refresh",
             metrics.groups_by_state.clone(),
+        );
+        r.register(
+            "consumer_group_members",
+            "Members of a group coordinated here, as of the last lag refresh",
+            metrics.group_members.clone(),
+        );
+        r.register(
+            "consumer_group_generation",
+            "Generation id of a group coordinated here (one more per completed rebalance), as of the last lag refresh",
+            metrics.group_generation.clone(),
         );
         r.register(
             "isr_shrinks",
@@ -281,23 +391,53 @@ impl Metrics {
             .iter()
             .map(|range| {
                 let labels = [("api", format!("{:?}", range.api_key))];
-                let handles = (
-                    metrics.requests.get_or_create_owned(&labels),
-                    metrics.request_seconds.get_or_create_owned(&labels),
-                );
+                let handles = ApiHandles {
+                    count: metrics.requests.get_or_create_owned(&labels),
+                    total: metrics.request_seconds.get_or_create_owned(&labels),
+                    queue: metrics.queue_seconds.get_or_create_owned(&labels),
+                    local: metrics.local_seconds.get_or_create_owned(&labels),
+                    remote: metrics.remote_seconds.get_or_create_owned(&labels),
+                    send: metrics.send_seconds.get_or_create_owned(&labels),
+                };
                 (range.api_key as i16, handles)
             })
             .collect();
         Metrics { registry, per_api, ..metrics }
     }
 
-    /// A request of `api` was answered after `elapsed`. Only the APIs of the ApiVersions table
-    /// reach the handlers, so every key has its handles.
-    pub fn request(&self, api: sluice_proto::kafka_protocol::messages::ApiKey, elapsed: Duration) {
-        if let Some((count, latency)) = self.per_api.get(&(api as i16)) {
-            count.inc();
-            latency.observe(elapsed.as_secs_f64());
+    /// A request of `api` was handled, its time split as `times`. Only the APIs of the
+    /// ApiVersions table reach the handlers, so every key has its handles.
+    pub fn request(&self, api: sluice_proto::kafka_protocol::messages::ApiKey, times: RequestTimes) {
+        if let Some(handles) = self.per_api.get(&(api as i16)) {
+            handles.count.inc();
+            handles.total.observe(times.handled.as_secs_f64());
+            handles.queue.observe(times.queue.as_secs_f64());
+            handles.remote.observe(times.remote.as_secs_f64());
+            handles.local.observe(times.handled.saturating_sub(times.remote).as_secs_f64());
         }
+    }
+
+    /// The response to a request of api key `api_key` took `elapsed` to write (keys outside
+    /// the ApiVersions table are not counted).
+    pub fn response_sent(&self, api_key: i16, elapsed: Duration) {
+        if let Some(handles) = self.per_api.get(&api_key) {
+            handles.send.observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// The histogram the metadata state machine feeds with each batch's apply time (hand it
+    /// to [`MetaNode::observe_apply`]).
+    pub fn meta_apply_observer(&self) -> sluice_meta::state_machine::ApplyObserver {
+        let histogram = self.meta_apply_seconds.clone();
+        Arc::new(move |elapsed: Duration| histogram.observe(elapsed.as_secs_f64()))
+    }
+
+    /// Reports the use of the memory budget `name` (a semaphore of `limit` byte permits) as
+    /// `sluice_memory_budget_used_bytes{budget=name}`, read at each scrape.
+    pub fn watch_budget(&self, name: &'static str, semaphore: Arc<tokio::sync::Semaphore>, limit: usize) {
+        let mut budgets = self.budgets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        budgets.retain(|budget| budget.name != name);
+        budgets.push(Budget { name, semaphore, limit });
     }
 
     /// A client connection opened (`true`) or closed.
@@ -375,12 +515,18 @@ impl Metrics {
         })
     }
 
-    /// Sets `sluice_consumer_groups{state}` from the states of the groups coordinated here;
-    /// every one of Kafka's classic group states has a series, at 0 when no group is in it.
-    pub fn set_group_states<'a>(&self, states: impl IntoIterator<Item = &'a str>) {
+    /// Sets `sluice_consumer_groups{state}` from the groups coordinated here (every one of
+    /// Kafka's classic group states has a series, at 0 when no group is in it), and each
+    /// group's members and generation.
+    pub fn set_groups(&self, groups: &[crate::coordinator::shard::ListedGroup]) {
         let mut counts: std::collections::BTreeMap<&str, i64> = GROUP_STATES.iter().map(|state| (*state, 0)).collect();
-        for state in states {
-            *counts.entry(state).or_default() += 1;
+        self.group_members.clear();
+        self.group_generation.clear();
+        for group in groups {
+            *counts.entry(group.state).or_default() += 1;
+            let labels = [("group", group.group_id.clone())];
+            self.group_members.get_or_create(&labels).set(group.members as i64);
+            self.group_generation.get_or_create(&labels).set(i64::from(group.generation_id));
         }
         self.groups_by_state.clear();
         for (state, count) in counts {
@@ -478,9 +624,21 @@ impl Metrics {
         self.raft_term.set(i64::try_from(raft.current_term).unwrap_or(i64::MAX));
         self.raft_leader.set(raft.current_leader.map_or(-1, |id| i64::try_from(id).unwrap_or(-1)));
         self.raft_applied.set(raft.last_applied.map_or(0, |log_id| i64::try_from(log_id.index).unwrap_or(i64::MAX)));
+        self.raft_last_log.set(raft.last_log_index.map_or(0, |index| i64::try_from(index).unwrap_or(i64::MAX)));
         let fenced = view.brokers.values().filter(|b| b.fenced).count() as i64;
         self.brokers.get_or_create(&[("state", "live".to_string())]).set(view.brokers.len() as i64 - fenced);
         self.brokers.get_or_create(&[("state", "fenced".to_string())]).set(fenced);
+        self.refresh_budgets();
+    }
+
+    fn refresh_budgets(&self) {
+        let budgets = self.budgets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for budget in budgets.iter() {
+            let labels = [("budget", budget.name.to_string())];
+            let used = budget.limit.saturating_sub(budget.semaphore.available_permits());
+            self.budget_used.get_or_create(&labels).set(i64::try_from(used).unwrap_or(i64::MAX));
+            self.budget_limit.get_or_create(&labels).set(i64::try_from(budget.limit).unwrap_or(i64::MAX));
+        }
     }
 }
 

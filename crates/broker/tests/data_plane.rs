@@ -520,6 +520,9 @@ async fn metrics_count_what_the_workload_did() {
     let response = fetch(&mut stream, &fetch_request(&[("measured", 1, 0, 1 << 20)], 0, 0, 1 << 20)).await;
     let fetched_bytes = response.responses[0].partitions[0].records.as_ref().map_or(0, |r| r.len());
     assert!(fetched_bytes > 0);
+    // A long poll at the end of the log: its whole wait (300 ms, no data comes) is remote time.
+    let waited = fetch(&mut stream, &fetch_request(&[("measured", 1, 15, 1 << 20)], 300, 1, 1 << 20)).await;
+    assert!(waited.responses[0].partitions[0].records.as_ref().is_none_or(|r| r.is_empty()));
 
     let scrape = || async {
         let mut admin = TcpStream::connect(broker.admin).await.unwrap();
@@ -552,6 +555,29 @@ async fn metrics_count_what_the_workload_did() {
     assert_eq!(value(r#"sluice_partitions{role="leader"}"#), 2.0);
     assert_eq!(value("sluice_under_replicated_partitions"), 0.0);
     assert_eq!(value("sluice_connections"), 1.0);
+    // The latency split: every handled request has each phase observed once; the long poll's
+    // wait is remote time, and the Produces (acks=all on a one-replica ISR) have no wait to
+    // speak of beside it.
+    for phase in ["request_queue", "request_local", "request_remote", "response_send"] {
+        assert_eq!(value(&format!(r#"sluice_{phase}_duration_seconds_count{{api="Produce"}}"#)), 3.0, "{phase}");
+        assert_eq!(value(&format!(r#"sluice_{phase}_duration_seconds_count{{api="Fetch"}}"#)), 2.0, "{phase}");
+    }
+    let fetch_remote = value(r#"sluice_request_remote_duration_seconds_sum{api="Fetch"}"#);
+    assert!(fetch_remote >= 0.3, "the long poll waited 300 ms, remote {fetch_remote} s");
+    assert!(value(r#"sluice_request_duration_seconds_sum{api="Fetch"}"#) >= fetch_remote);
+    assert!(value(r#"sluice_request_remote_duration_seconds_sum{api="Metadata"}"#) == 0.0);
+    // The memory budgets, idle between requests: nothing in use, their sizes as configured.
+    for (budget, limit) in [
+        ("fetch", sluice_broker::handlers::fetch::FETCH_MEMORY_BYTES_MAX),
+        ("request", sluice_broker::config::REQUEST_MEMORY_BYTES_MAX),
+        ("decoded", sluice_broker::config::DECODED_REQUEST_MEMORY_BYTES_MAX),
+    ] {
+        assert_eq!(value(&format!(r#"sluice_memory_budget_used_bytes{{budget="{budget}"}}"#)), 0.0, "{budget}");
+        assert_eq!(value(&format!(r#"sluice_memory_budget_limit_bytes{{budget="{budget}"}}"#)), limit as f64);
+    }
+    // Creating the topic was applied through the metadata state machine here.
+    assert!(value("sluice_meta_apply_duration_seconds_count") >= 1.0);
+    assert!(value("sluice_meta_raft_last_log_index") >= value("sluice_meta_raft_applied_index"));
     // Prometheus's own linter (Debian's `prometheus` package, installed by
     // scripts/install-test-deps.sh) accepts the text.
     let promtool = std::process::Command::new("promtool")
@@ -612,6 +638,8 @@ async fn metrics_count_what_the_workload_did() {
     assert_eq!(lag(r#"sluice_consumer_groups{state="Empty"}"#).as_deref(), Some("1"), "{body}");
     assert_eq!(lag(r#"sluice_consumer_groups{state="Stable"}"#).as_deref(), Some("0"), "{body}");
     assert_eq!(lag(r#"sluice_consumer_group_lag_sum_records{group="lagging"}"#).as_deref(), Some("11"));
+    assert_eq!(lag(r#"sluice_consumer_group_members{group="lagging"}"#).as_deref(), Some("0"), "{body}");
+    assert_eq!(lag(r#"sluice_consumer_group_generation{group="lagging"}"#).as_deref(), Some("0"), "{body}");
     // The records were stamped 1970-01-01T00:00:01 (batch(): first timestamp 1,000 ms): the
     // first unconsumed one is as old as the epoch, less a second.
     let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();

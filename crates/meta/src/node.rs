@@ -348,6 +348,12 @@ impl MetaNode {
         self.state_machine.watch_view()
     }
 
+    /// Has `observer` told how long each batch of committed entries takes to apply here (see
+    /// [`crate::state_machine::ApplyObserver`]); only the first observer is kept.
+    pub fn observe_apply(&self, observer: crate::state_machine::ApplyObserver) -> bool {
+        self.state_machine.observe_apply(observer)
+    }
+
     /// Every change applied on this node from now on, in log order.
     pub fn subscribe(&self) -> broadcast::Receiver<MetadataEvent> {
         self.state_machine.subscribe_events()

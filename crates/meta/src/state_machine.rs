@@ -78,6 +78,20 @@ struct Shared {
     snapshots_built: AtomicU64,
     view_sender: watch::Sender<AppliedView>,
     event_sender: broadcast::Sender<MetadataEvent>,
+    /// Told how long each batch of committed entries took to apply (set once by the embedder).
+    apply_observer: std::sync::OnceLock<ObserverSlot>,
+}
+
+/// Called with the time one batch of committed entries took to apply and publish (the view's
+/// copy-on-write, every command, the watch update); the broker feeds a histogram with it.
+pub type ApplyObserver = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
+
+struct ObserverSlot(ApplyObserver);
+
+impl std::fmt::Debug for ObserverSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApplyObserver")
+    }
 }
 
 /// openraft's [`RaftStateMachine`] over the metadata view. Clones share the same state.
@@ -112,6 +126,7 @@ impl StateMachineStore {
                 snapshots_built: AtomicU64::new(0),
                 view_sender,
                 event_sender,
+                apply_observer: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -119,6 +134,12 @@ impl StateMachineStore {
     /// The latest applied view.
     pub fn view(&self) -> AppliedView {
         self.shared.view_sender.borrow().clone()
+    }
+
+    /// Has `observer` told the apply time of every batch from now on. Only the first observer
+    /// set is kept; returns whether this one was.
+    pub fn observe_apply(&self, observer: ApplyObserver) -> bool {
+        self.shared.apply_observer.set(ObserverSlot(observer)).is_ok()
     }
 
     /// A receiver that always holds the latest applied view.
@@ -224,6 +245,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
+        let started = std::time::Instant::now();
         let mut replies = Vec::new();
         let mut events = Vec::new();
         let mut state = self.lock_state();
@@ -249,6 +271,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         }
         self.publish(&state);
         drop(state);
+        if let Some(ObserverSlot(observer)) = self.shared.apply_observer.get() {
+            observer(started.elapsed());
+        }
         for event in events {
             // No subscriber is fine: the view is still published through the watch channel.
             let _ = self.shared.event_sender.send(event);

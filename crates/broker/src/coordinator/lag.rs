@@ -123,12 +123,12 @@ pub async fn run(broker: Arc<Broker>, stop: impl Future<Output = ()>) {
 /// One refresh: collects committed offsets, finds high watermarks, publishes the lag.
 pub async fn refresh(broker: &Broker) {
     let mut committed = Vec::new();
-    let mut states = Vec::new();
+    let mut groups = Vec::new();
     for shard in broker.groups.shards() {
         committed.extend(shard.committed().await);
-        states.extend(shard.list().await.into_iter().map(|group| group.state));
+        groups.extend(shard.list().await);
     }
-    broker.metrics.set_group_states(states);
+    broker.metrics.set_groups(&groups);
     let view = broker.view();
     let mut high_watermarks = HashMap::new();
     let mut remote: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();

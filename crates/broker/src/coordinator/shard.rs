@@ -103,6 +103,10 @@ pub struct ListedGroup {
     pub protocol_type: String,
     /// State name as Kafka spells it.
     pub state: &'static str,
+    /// Members now.
+    pub members: usize,
+    /// Generation id: one more after every completed rebalance.
+    pub generation_id: i32,
 }
 
 /// One loaded `__consumer_offsets` partition.
@@ -390,6 +394,8 @@ impl Shard {
                 group_id: entry.group.group_id().to_string(),
                 protocol_type: entry.group.protocol_type().unwrap_or("").to_string(),
                 state: entry.group.state().as_str(),
+                members: entry.group.member_count(),
+                generation_id: entry.group.generation_id(),
             })
             .collect()
     }

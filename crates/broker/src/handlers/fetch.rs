@@ -160,10 +160,13 @@ pub async fn handle(
         }
         drop(reservation);
         let changed = select_all(watches.iter_mut().map(|receiver| Box::pin(receiver.changed())));
-        tokio::select! {
-            _ = changed => {}
-            () = tokio::time::sleep_until(deadline) => {}
-        }
+        crate::request_time::waiting(async {
+            tokio::select! {
+                _ = changed => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+        })
+        .await;
     }
 }
 

@@ -108,10 +108,14 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
             }
         }
         let outcome = match result {
-            Ok(appended) if acks_all => match partition.wait_for_high_watermark(appended.last_offset + 1, wait).await {
-                Ok(()) => Outcome::Done(appended),
-                Err(code) => Outcome::Failed(code, None),
-            },
+            Ok(appended) if acks_all => {
+                match crate::request_time::waiting(partition.wait_for_high_watermark(appended.last_offset + 1, wait))
+                    .await
+                {
+                    Ok(()) => Outcome::Done(appended),
+                    Err(code) => Outcome::Failed(code, None),
+                }
+            }
             Ok(appended) => Outcome::Done(appended),
             Err(error) => {
                 tracing::debug!(topic = partition.topic, partition = partition.index, %error, "produce refused");
