@@ -55,6 +55,64 @@ fn log_slow_request(api: ApiKey, client_id: &str, peer: SocketAddr, elapsed: Dur
     );
 }
 
+/// At most one server-side error line per API and error code in this many milliseconds; the
+/// next line says how many were left out. A full disk refuses every produce until space
+/// returns: one line per request would flood the log with what the first line said.
+pub const SERVER_ERROR_LOG_INTERVAL_MS: u64 = 10_000;
+
+/// Which server-side error lines are due ([`SERVER_ERROR_LOG_INTERVAL_MS`]).
+#[derive(Debug, Default)]
+struct ServerErrorLog {
+    /// Per (api key, error code): when the last line was written, and the requests left out since.
+    last: std::sync::Mutex<std::collections::HashMap<(i16, i16), (std::time::Instant, u64)>>,
+}
+
+impl ServerErrorLog {
+    /// `Some(left out since the last line)` if a line is due now for `api` and `code`. Distinct
+    /// keys are bounded by the APIs times the server-side codes.
+    fn due(&self, api: ApiKey, code: i16, now: std::time::Instant) -> Option<u64> {
+        let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let interval = Duration::from_millis(SERVER_ERROR_LOG_INTERVAL_MS);
+        match last.get_mut(&(api as i16, code)) {
+            Some((at, left_out)) if now.saturating_duration_since(*at) < interval => {
+                *left_out += 1;
+                None
+            }
+            Some((at, left_out)) => {
+                *at = now;
+                Some(std::mem::take(left_out))
+            }
+            None => {
+                last.insert((api as i16, code), (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
+/// The server-side error line: one `warn` for a request that met any (see
+/// [`crate::request_scope::server_error`]), with its API, client id, peer, the first error's
+/// code and detail, how many it met, and how many such requests were left out before it.
+fn log_server_error(
+    api: ApiKey,
+    client_id: &str,
+    peer: SocketAddr,
+    error: &crate::request_scope::ServerError,
+    errors: u32,
+    left_out: u64,
+) {
+    tracing::warn!(
+        api = ?api,
+        client_id,
+        %peer,
+        code = error.code,
+        errors,
+        detail = %error.detail,
+        left_out,
+        "request failed on the server side"
+    );
+}
+
 /// What the connection does after a request.
 #[derive(Debug)]
 pub enum Outcome {
@@ -76,6 +134,7 @@ pub struct Dispatcher {
     broker: Arc<Broker>,
     /// See [`crate::config::SLOW_REQUEST_MS_DEFAULT`]; 0 = off.
     slow_request_ms: u64,
+    server_errors: ServerErrorLog,
 }
 
 impl Dispatcher {
@@ -85,6 +144,7 @@ impl Dispatcher {
             supported: api_versions::supported_apis(),
             broker,
             slow_request_ms: crate::config::SLOW_REQUEST_MS_DEFAULT,
+            server_errors: ServerErrorLog::default(),
         }
     }
 
@@ -152,13 +212,19 @@ impl Dispatcher {
             _ => None,
         };
         let limit = slow_request_limit(api_key, fetch_wait_ms, self.slow_request_ms);
-        // Kept only when it may be logged: a refcounted clone, no copy.
-        let client_id = limit.and(request.header.client_id.clone());
-        let (outcome, remote) = crate::request_time::measure(self.handle_request(request, peer)).await;
+        // For the log lines below: a refcounted clone, no copy.
+        let client_id = request.header.client_id.clone();
+        let (outcome, gathered) = crate::request_scope::measure(self.handle_request(request, peer)).await;
         let elapsed = started.elapsed();
+        let remote = gathered.remote;
         self.broker.metrics.request(api_key, crate::metrics::RequestTimes { queue, handled: elapsed, remote });
         if let Some(limit) = limit.filter(|limit| elapsed > *limit) {
             log_slow_request(api_key, client_id.as_deref().unwrap_or(""), peer, elapsed, limit);
+        }
+        if let Some(error) = &gathered.first_error {
+            if let Some(left_out) = self.server_errors.due(api_key, error.code, std::time::Instant::now()) {
+                log_server_error(api_key, client_id.as_deref().unwrap_or(""), peer, error, gathered.errors, left_out);
+            }
         }
         outcome
     }
@@ -293,6 +359,51 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    // Goal: the server-side error line names the API, client id, peer, code, count and detail,
+    // on one line.
+    #[test]
+    fn a_server_side_error_is_one_line_with_api_client_peer_and_code() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let peer: SocketAddr = "10.0.0.7:50123".parse().unwrap();
+        let error = crate::request_scope::ServerError { code: 56, detail: "write /data/t-0: No space left".into() };
+        tracing::subscriber::with_default(subscriber, || {
+            log_server_error(ApiKey::Produce, "billing-app", peer, &error, 3, 17)
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        for part in [
+            "WARN",
+            "request failed on the server side",
+            "api=Produce",
+            "client_id=\"billing-app\"",
+            "peer=10.0.0.7:50123",
+            "code=56",
+            "errors=3",
+            "left_out=17",
+            "No space left",
+        ] {
+            assert!(text.contains(part), "{part} missing from {text}");
+        }
+    }
+
+    // Goal: one line per API and code per interval, the next one counting what was left out;
+    // another API or code has its own interval.
+    #[test]
+    fn server_error_lines_are_limited_per_api_and_code() {
+        let log = ServerErrorLog::default();
+        let start = std::time::Instant::now();
+        let later = |ms| start + Duration::from_millis(ms);
+        assert_eq!(log.due(ApiKey::Produce, 56, start), Some(0));
+        assert_eq!(log.due(ApiKey::Produce, 56, later(1)), None);
+        assert_eq!(log.due(ApiKey::Produce, 56, later(2)), None);
+        assert_eq!(log.due(ApiKey::Fetch, 56, later(3)), Some(0), "another API");
+        assert_eq!(log.due(ApiKey::Produce, -1, later(4)), Some(0), "another code");
+        assert_eq!(log.due(ApiKey::Produce, 56, later(SERVER_ERROR_LOG_INTERVAL_MS + 1)), Some(2));
+        assert_eq!(log.due(ApiKey::Produce, 56, later(SERVER_ERROR_LOG_INTERVAL_MS + 2)), None);
     }
 
     // Goal: the slow-request line names the API, client id, peer, elapsed and limit.

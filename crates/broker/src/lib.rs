@@ -66,7 +66,7 @@ pub mod node;
 pub mod partition;
 pub mod probe;
 pub mod replication;
-pub mod request_time;
+pub mod request_scope;
 pub mod server;
 pub mod voters;
 

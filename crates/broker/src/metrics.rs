@@ -121,7 +121,7 @@ pub struct TopicRates {
     pub bytes_out: f64,
 }
 
-/// The series of one API, by request phase (see [`crate::request_time`]).
+/// The series of one API, by request phase (see [`crate::request_scope`]).
 #[derive(Debug, Clone)]
 struct ApiHandles {
     count: Counter,
@@ -132,7 +132,7 @@ struct ApiHandles {
     send: Histogram,
 }
 
-/// Where one request's time went (see [`crate::request_time`]).
+/// Where one request's time went (see [`crate::request_scope`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RequestTimes {
     /// From the frame being read to its handling.

@@ -137,6 +137,7 @@ async fn a_full_disk_refuses_appends_and_everything_resumes_when_space_returns()
         }
     };
     let logs = Captured::install();
+    let started = Instant::now();
     let broker = TestBroker::start_config(NodeConfig::ephemeral(1, tmpfs.path.join("data"))).await;
     let mut stream = broker.connect().await;
     assert_eq!(create_topic(&mut stream, "full", 1).await, 0);
@@ -229,6 +230,13 @@ async fn a_full_disk_refuses_appends_and_everything_resumes_when_space_returns()
     let raft_lines = logs.lines_containing("Raft log write found no space left");
     assert_eq!(raft_lines.len(), 1, "{raft_lines:#?}");
     assert_eq!(logs.lines_containing("Raft log writes succeed again").len(), 1);
+    // Each refused produce is a server-side error: logged with its API and peer, once per
+    // SERVER_ERROR_LOG_INTERVAL_MS, not once per request.
+    let refused_lines = logs.lines_containing("request failed on the server side");
+    assert!(!refused_lines.is_empty(), "the refused produces were not logged");
+    assert!(refused_lines.iter().all(|l| l.contains("api=Produce") && l.contains("code=56") && l.contains("peer=")));
+    let budget = 1 + (started.elapsed().as_millis() as u64) / sluice_broker::dispatch::SERVER_ERROR_LOG_INTERVAL_MS;
+    assert!(refused_lines.len() as u64 <= budget, "{} lines in {:?}", refused_lines.len(), started.elapsed());
     drop(stream);
     broker.stop().await;
 }

@@ -144,6 +144,15 @@ pub async fn handle(
         };
         let (results, bytes) = read_pass(Arc::clone(&targets), max_bytes, follower).await;
         let has_error = results.iter().any(|r| r.error_code != kafka_code::NONE || r.diverging.is_some());
+        for (target, result) in targets.iter().zip(&results) {
+            if crate::request_scope::is_server_side(result.error_code) {
+                let detail = match &target.resolved {
+                    Ok(p) => format!("reading {}-{} failed (the log line before has the cause)", p.topic, p.index),
+                    Err(_) => "reading failed".to_string(),
+                };
+                crate::request_scope::server_error(result.error_code, &detail);
+            }
+        }
         if bytes >= min_bytes || has_error || watches.is_empty() || Instant::now() >= deadline {
             if results.iter().any(|r| r.isr_change_wanted) {
                 broker.isr_changes.notify_one();
@@ -160,7 +169,7 @@ pub async fn handle(
         }
         drop(reservation);
         let changed = select_all(watches.iter_mut().map(|receiver| Box::pin(receiver.changed())));
-        crate::request_time::waiting(async {
+        crate::request_scope::waiting(async {
             tokio::select! {
                 _ = changed => {}
                 () = tokio::time::sleep_until(deadline) => {}

@@ -166,6 +166,10 @@ pub async fn join_group(
 
 fn unexpected<T>(response: Response, error: impl FnOnce() -> T) -> T {
     tracing::error!(?response, "group answered with the wrong response type");
+    crate::request_scope::server_error(
+        kafka_code::UNKNOWN_SERVER_ERROR,
+        &"group answered with the wrong response type",
+    );
     error()
 }
 

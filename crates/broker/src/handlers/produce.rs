@@ -109,7 +109,7 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
         }
         let outcome = match result {
             Ok(appended) if acks_all => {
-                match crate::request_time::waiting(partition.wait_for_high_watermark(appended.last_offset + 1, wait))
+                match crate::request_scope::waiting(partition.wait_for_high_watermark(appended.last_offset + 1, wait))
                     .await
                 {
                     Ok(()) => Outcome::Done(appended),
@@ -127,6 +127,9 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
     for outcome in outcomes.iter().flatten() {
         if let Outcome::Failed(code, _) | Outcome::Refused(code, _, _) = outcome {
             broker.metrics.produce_refused(*code);
+        }
+        if let Outcome::Failed(code, message) = outcome {
+            crate::request_scope::server_error(*code, &message.as_deref().unwrap_or("produce failed"));
         }
     }
     if acks == 0 {
