@@ -381,7 +381,13 @@ async fn a_joining_node_becomes_a_learner_through_the_voters_and_can_be_promoted
     let last = register_brokers(&cluster.node(leader), 2).await;
     let joiner = cluster.start_joiner(4).await;
     joiner.wait_applied(last, Duration::from_secs(10)).await.unwrap();
-    assert_eq!(joiner.role(), Role::Learner);
+    // The entry that adds it as a learner comes after `last`: having applied `last` says
+    // nothing about whether it has arrived, so wait for the role itself.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while joiner.role() != Role::Learner {
+        assert!(tokio::time::Instant::now() < deadline, "joiner role {:?}", joiner.role());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let quorum = joiner.describe_quorum().await.unwrap();
     assert_eq!(quorum.leader_id, leader);
     let roles: Vec<(u64, Role)> = quorum.members.iter().map(|m| (m.node_id, m.role)).collect();
