@@ -7,7 +7,9 @@
 //! value a null (a tombstone). A line that does not fit the format stops the command with its
 //! line number, after the records before it are delivered.
 //! The command exits once every record is acknowledged, or at the first failed delivery with
-//! a non-zero code. Records wait for their acknowledgement in a bounded window, so a large
+//! a non-zero code. With `--file` on a terminal, a progress bar on stderr shows the share of
+//! the file read, the records sent and the rate ([`progress_bar`]); piped or redirected,
+//! stderr gets only the final line. Records wait for their acknowledgement in a bounded window, so a large
 //! file does not hold every pending result in memory (the producer's buffer bounds the
 //! records themselves).
 
@@ -25,8 +27,23 @@ use crate::UsageError;
 
 /// Deliveries awaited at most at once before reading more input.
 const PENDING_DELIVERIES_MAX: usize = 100_000;
-/// How often progress is reported on stderr for `--file`.
-const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the progress bar is redrawn, per second.
+const PROGRESS_REFRESH_PER_SECOND: u8 = 4;
+/// Records between two updates of the bar's record count (an update per record would cost
+/// more than the record).
+const PROGRESS_UPDATE_RECORDS: u64 = 1_024;
+
+/// The bar for producing a file of `total_bytes`: bytes read of the file, records sent, rate
+/// and time left. indicatif draws it only when stderr is a terminal.
+fn progress_bar(total_bytes: u64, target: indicatif::ProgressDrawTarget) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(Some(total_bytes), target);
+    let style = indicatif::ProgressStyle::with_template(
+        "{bar:30} {percent:>3}% {bytes}/{total_bytes} {msg} ({bytes_per_sec}, {eta} left)",
+    )
+    .expect("a valid template");
+    bar.set_style(style);
+    bar
+}
 
 /// Runs `sluice produce`.
 pub async fn run(cluster: Cluster, args: ProduceArgs) -> anyhow::Result<()> {
@@ -60,7 +77,8 @@ async fn produce_lines(
     let headers: Vec<(String, Option<Bytes>)> =
         args.headers.iter().map(|(key, value)| (key.clone(), Some(Bytes::from(value.clone())))).collect();
     let started = Instant::now();
-    let mut last_progress = started;
+    let progress = total_bytes
+        .map(|total| progress_bar(total, indicatif::ProgressDrawTarget::stderr_with_hz(PROGRESS_REFRESH_PER_SECOND)));
     let mut pending: VecDeque<Delivery> = VecDeque::new();
     let mut line = Vec::new();
     let (mut produced, mut read_bytes, mut line_number) = (0u64, 0u64, 0u64);
@@ -102,13 +120,20 @@ async fn produce_lines(
                 delivery.await.context("delivery failed")?;
             }
         }
-        if let Some(total) = total_bytes.filter(|_| last_progress.elapsed() >= PROGRESS_INTERVAL) {
-            last_progress = Instant::now();
-            eprintln!("{produced} record(s), {:.0}% of the file", read_bytes as f64 * 100.0 / total.max(1) as f64);
+        if let Some(bar) = progress.as_ref().filter(|_| produced % PROGRESS_UPDATE_RECORDS == 0) {
+            bar.set_position(read_bytes);
+            bar.set_message(format!("{produced} records"));
         }
+    }
+    if let Some(bar) = &progress {
+        bar.set_position(read_bytes);
+        bar.set_message(format!("{produced} records, waiting for acknowledgements"));
     }
     for delivery in pending {
         delivery.await.context("delivery failed")?;
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
     }
     Ok(produced)
 }
@@ -173,6 +198,21 @@ fn split_line(line: &[u8], separator: Option<&str>) -> (Option<Bytes>, Bytes) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Goal: the bar shows the share of the file, the bytes and the records sent.
+    #[test]
+    fn the_progress_bar_shows_the_file_share_and_the_records() {
+        let term = indicatif::InMemoryTerm::new(4, 120);
+        let bar = progress_bar(2_048, indicatif::ProgressDrawTarget::term_like(Box::new(term.clone())));
+        bar.set_position(1_024);
+        bar.set_message("5120 records");
+        bar.tick();
+        let shown = term.contents();
+        assert!(shown.contains(" 50% "), "{shown}");
+        assert!(shown.contains("1.00 KiB/2.00 KiB"), "{shown}");
+        assert!(shown.contains("5120 records"), "{shown}");
+        bar.finish_and_clear();
+    }
 
     #[test]
     fn lines_split_at_the_first_separator() {
