@@ -34,6 +34,7 @@ pub fn supported_apis() -> SupportedApis {
         ApiVersionRange::new(ApiKey::ApiVersions, 0, 4),
         ApiVersionRange::new(ApiKey::CreateTopics, 2, 7),
         ApiVersionRange::new(ApiKey::DeleteTopics, 1, 6),
+        ApiVersionRange::new(ApiKey::DeleteRecords, 0, 2),
         ApiVersionRange::new(ApiKey::InitProducerId, 0, 4),
         ApiVersionRange::new(ApiKey::OffsetForLeaderEpoch, 2, 4),
         ApiVersionRange::new(ApiKey::DescribeConfigs, 1, 4),

@@ -255,6 +255,7 @@ impl Dispatcher {
                 }
             }
             RequestKind::ListOffsets(body) => reply(&handlers::list_offsets::handle(broker, version, body).await),
+            RequestKind::DeleteRecords(body) => reply(&handlers::delete_records::handle(broker, body).await),
             RequestKind::OffsetForLeaderEpoch(body) => reply(&handlers::leader_epoch::handle(broker, body).await),
             RequestKind::InitProducerId(body) => reply(&handlers::producer_id::handle(broker, body).await),
             RequestKind::CreateTopics(body) => reply(&handlers::admin::create_topics(broker, version, body).await),

@@ -709,6 +709,38 @@ async fn check_api(stream: &mut TcpStream, api_key: ApiKey, version: i16) {
             let response: ListOffsetsResponse = call(stream, api_key, version, &request).await;
             assert_eq!(response.topics[0].partitions[0].error_code, 0, "{context}");
         }
+        ApiKey::DeleteRecords => {
+            // The produces above wrote one record per version: move the start to 1 (asked
+            // again at the second version, nothing changes), keeping the rest for the APIs
+            // after this one; above the high watermark and an unknown partition are refused.
+            let before = 1;
+            let request = DeleteRecordsRequest::default().with_timeout_ms(5_000).with_topics(vec![
+                delete_records_request::DeleteRecordsTopic::default().with_name(name("ends")).with_partitions(vec![
+                    delete_records_request::DeleteRecordsPartition::default()
+                        .with_partition_index(0)
+                        .with_offset(before),
+                    delete_records_request::DeleteRecordsPartition::default()
+                        .with_partition_index(0)
+                        .with_offset(1_000),
+                    delete_records_request::DeleteRecordsPartition::default().with_partition_index(7).with_offset(0),
+                ]),
+            ]);
+            let response: DeleteRecordsResponse = call(stream, api_key, version, &request).await;
+            let answers: Vec<(i32, i16, i64)> = response.topics[0]
+                .partitions
+                .iter()
+                .map(|p| (p.partition_index, p.error_code, p.low_watermark))
+                .collect();
+            assert_eq!(
+                answers,
+                vec![
+                    (0, 0, before),
+                    (0, kafka_code::OFFSET_OUT_OF_RANGE, -1),
+                    (7, kafka_code::UNKNOWN_TOPIC_OR_PARTITION, -1)
+                ],
+                "{context}"
+            );
+        }
         ApiKey::Metadata => {
             let request = MetadataRequest::default()
                 .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name("ends")))]));

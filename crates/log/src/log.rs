@@ -873,6 +873,59 @@ impl Log {
         Ok(outcome)
     }
 
+    /// Kafka's DeleteRecords: moves the log start offset up to `offset` and deletes the
+    /// segments that lie wholly below it. Records below the new start are never served again,
+    /// even those that share a batch with the first kept one (reads start at the batch that
+    /// holds the log start, as Kafka's do; clients skip the records below their fetch
+    /// offset). `offset` above the high watermark is `OffsetOutOfRange`; at or below the
+    /// current start it changes nothing. Durable when it returns: the checkpoint holding the
+    /// new start is written before the segments are deleted. Returns the log start offset.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64> {
+        self.check_writable()?;
+        if offset > self.high_watermark || offset < 0 {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start: self.log_start_offset,
+                log_end: self.log_end_offset(),
+            });
+        }
+        if offset <= self.log_start_offset {
+            return Ok(self.log_start_offset);
+        }
+        self.log_start_offset = offset;
+        self.write_checkpoint(false)?;
+        let doomed: Vec<i64> = self
+            .segments
+            .iter()
+            .filter(|(_, seg)| seg.next_offset() <= offset && !seg.is_empty())
+            .map(|(base, _)| *base)
+            .collect();
+        if !doomed.is_empty() {
+            if doomed.last() == self.segments.keys().next_back() {
+                // Every record is deleted: roll so that an (empty) active segment remains.
+                let leo = self.log_end_offset();
+                self.roll_at(leo)?;
+            }
+            self.reap_pending_syncs(true)?;
+            let dir = self.dir.clone();
+            for base in &doomed {
+                let seg = self.segments.remove(base).expect("listed");
+                seg.delete().map_err(|e| LogError::io(&dir, e))?;
+            }
+            sync_dir(&dir)?;
+        }
+        if self.epochs.truncate_from_start(self.log_start_offset) {
+            self.epochs.persist()?;
+        }
+        tracing::info!(
+            dir = %self.dir.display(),
+            log_start = self.log_start_offset,
+            segments_deleted = doomed.len(),
+            "records deleted below the new log start"
+        );
+        Ok(self.log_start_offset)
+    }
+
     /// Writes the high watermark, log start and recovery point to the checkpoint file.
     pub fn checkpoint(&mut self) -> Result<()> {
         self.reap_pending_syncs(false)?;

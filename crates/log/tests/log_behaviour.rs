@@ -258,6 +258,44 @@ fn retention_deletes_old_segments_but_readers_finish() {
 }
 
 #[test]
+fn delete_records_moves_the_log_start_mid_segment_and_survives_a_reopen() {
+    // Goal: DeleteRecords moves the log start to any offset up to the high watermark, even in
+    // the middle of a batch; segments wholly below it are deleted, reads below it are out of
+    // range, the earliest timestamp lookup never returns an offset below it, and the new start
+    // survives a reopen (clean or not). Above the high watermark is refused and moving back
+    // down changes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    fill(&mut log, 100, 3, 1_000);
+    let segments_before = log.segment_base_offsets().len();
+    assert!(matches!(log.delete_records_before(10), Err(LogError::OffsetOutOfRange { .. })), "above the HW");
+    log.set_high_watermark(200);
+    assert!(matches!(log.delete_records_before(201), Err(LogError::OffsetOutOfRange { .. })));
+    assert_eq!(log.delete_records_before(151).unwrap(), 151, "offset 151 is the middle of batch 150..152");
+    assert_eq!(log.log_start_offset(), 151);
+    assert!(log.segment_base_offsets().len() < segments_before, "segments below 151 deleted");
+    assert!(log.segment_base_offsets()[0] <= 151);
+    assert!(matches!(log.read(150, 100, 200), Err(LogError::OffsetOutOfRange { .. })));
+    let first = read_all(&log, 151, 1000);
+    assert!(first.iter().any(|r| r.offset == 151), "the batch holding the start is served");
+    assert_eq!(log.offset_for_timestamp(0).unwrap().map(|(offset, _)| offset), Some(151));
+    assert_eq!(log.delete_records_before(100).unwrap(), 151, "moving down changes nothing");
+    log.close().unwrap();
+    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    assert_eq!(log.log_start_offset(), 151, "the start survives a reopen");
+    // Everything up to the log end: an empty active segment remains, appends go on.
+    log.set_high_watermark(log.log_end_offset());
+    assert_eq!(log.delete_records_before(300).unwrap(), 300);
+    assert_eq!(log.segment_base_offsets(), vec![300]);
+    assert_eq!(log.size_bytes(), 0);
+    fill(&mut log, 1, 2, 5_000);
+    assert_eq!(read_all(&log, 300, 1000).len(), 2);
+    drop(log); // no close: the next open recovers as after a crash
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (300, 302));
+}
+
+#[test]
 fn compaction_keeps_the_newest_record_per_key_and_offsets() {
     // Goal: compaction keeps exactly the newest record per key below the cleanable point, in
     // every codec, keeps offsets, and drops tombstones only after delete_retention_ms.

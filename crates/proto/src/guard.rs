@@ -499,6 +499,8 @@ mod tests {
             offset_for_leader_epoch_request::OffsetForLeaderPartition,
             offset_delete_request::OffsetDeleteRequestTopic,
             offset_delete_request::OffsetDeleteRequestPartition,
+            delete_records_request::DeleteRecordsTopic,
+            delete_records_request::DeleteRecordsPartition,
         );
         // Arrays of bare strings (DescribeGroups, DeleteGroups, DeleteTopics v0-5 names,
         // ListGroups state filters): a length read and a get_bytes per element.

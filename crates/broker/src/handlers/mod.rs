@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod authorized_operations;
 pub mod configs;
+pub mod delete_records;
 pub mod describe_producers;
 pub mod elect;
 pub mod fetch;

@@ -585,6 +585,7 @@ impl Partition {
         &self,
         records: &[u8],
         leader_high_watermark: i64,
+        leader_log_start: i64,
         leader_epoch: i32,
     ) -> Result<(), PartitionError> {
         let mut state = self.lock();
@@ -610,6 +611,15 @@ impl Partition {
         }
         log.set_high_watermark(leader_high_watermark.min(log.log_end_offset()));
         let high_watermark = log.high_watermark();
+        // The leader's DeleteRecords (or retention) moved its log start: follow, up to what
+        // this replica knows is committed (Kafka's follower does the same).
+        let log_start = leader_log_start.min(high_watermark);
+        if log_start > log.log_start_offset() {
+            if let Err(error) = log.delete_records_before(log_start) {
+                state.log = Some(log);
+                return Err(error.into());
+            }
+        }
         self.log_end.send_replace(log.log_end_offset());
         state.log = Some(log);
         self.high_watermark.send_if_modified(|current| {
@@ -738,6 +748,19 @@ impl Partition {
                 self.offset_for(timestamp, -1)
             }
         }
+    }
+
+    /// DeleteRecords on the leader: moves the log start to `offset`, or to the high watermark
+    /// for [`DELETE_TO_HIGH_WATERMARK`]; above the high watermark is `OffsetOutOfRange`.
+    /// Followers follow through the log start in their fetch answers
+    /// ([`Partition::append_as_follower`]). Returns the new log start (Kafka's low watermark
+    /// as this replica sees it). Blocking (deletes segment files).
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, PartitionError> {
+        let mut state = self.lock();
+        check_leader(&state, self.local_broker)?;
+        let log = state.log.as_mut().ok_or(PartitionError::NotLeader)?;
+        let offset = if offset == DELETE_TO_HIGH_WATERMARK { log.high_watermark() } else { offset };
+        Ok(log.delete_records_before(offset)?)
     }
 
     /// OffsetForLeaderEpoch: where `epoch` ended in this log, as (epoch, end offset); see
@@ -923,6 +946,9 @@ pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const LATEST_TIMESTAMP: i64 = -1;
 /// ListOffsets' special timestamp (v7+) for the first record with the largest timestamp.
 pub const MAX_TIMESTAMP: i64 = -3;
+/// DeleteRecords' offset meaning "up to the high watermark" (Kafka's
+/// `DeleteRecordsRequest.HIGH_WATERMARK`).
+pub const DELETE_TO_HIGH_WATERMARK: i64 = -1;
 
 fn check_leader(state: &State, local_broker: BrokerId) -> Result<(), PartitionError> {
     if state.log.is_none() || state.leadership.leader != Some(local_broker) {

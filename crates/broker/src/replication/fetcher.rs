@@ -132,7 +132,7 @@ struct Fetcher {
 
 /// What to do with one partition after a fetch.
 enum Step {
-    Append { records: bytes::Bytes, high_watermark: i64 },
+    Append { records: bytes::Bytes, high_watermark: i64, log_start: i64 },
     Truncate(Truncation),
     Backoff,
 }
@@ -238,9 +238,11 @@ fn step_for(position: &FetchPosition, data: &PartitionData) -> Step {
             epoch: data.diverging_epoch.epoch,
             end_offset: data.diverging_epoch.end_offset,
         }),
-        kafka_code::NONE => {
-            Step::Append { records: data.records.clone().unwrap_or_default(), high_watermark: data.high_watermark }
-        }
+        kafka_code::NONE => Step::Append {
+            records: data.records.clone().unwrap_or_default(),
+            high_watermark: data.high_watermark,
+            log_start: data.log_start_offset,
+        },
         kafka_code::OFFSET_OUT_OF_RANGE if position.fetch_offset < data.log_start_offset => {
             Step::Truncate(Truncation::StartAt(data.log_start_offset))
         }
@@ -267,7 +269,9 @@ fn apply_response(leader: BrokerId, positions: Vec<(Arc<Partition>, FetchPositio
         let Some(data) = by_key.get(&(partition.topic.as_str(), partition.index)) else { continue };
         let epoch = position.current_leader_epoch;
         let result = match step_for(position, data) {
-            Step::Append { records, high_watermark } => partition.append_as_follower(&records, high_watermark, epoch),
+            Step::Append { records, high_watermark, log_start } => {
+                partition.append_as_follower(&records, high_watermark, log_start, epoch)
+            }
             Step::Truncate(truncation) => partition.truncate_as_follower(truncation, epoch).map(|_| ()),
             Step::Backoff => {
                 tracing::debug!(
