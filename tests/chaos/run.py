@@ -274,6 +274,10 @@ def run(args, out):
         results = checker.check(acks, log_records, ends, consumers, batches, librdkafka_logs)
         results["replicas"] = check_replicas(data_dirs, ends)
         results["no_crash"] = checker.verdict(chaos.crashes, lambda c: c)
+        # Every voter change of the nemesis was undone: the metadata group ends with all voters.
+        results["voters_restored"] = checker.verdict(
+            [f for f in chaos.history if f["kind"] == "voter-change" and f.get("voters_restored_s") is None],
+            lambda f: {"step": f["step"], "demoted": f.get("demoted"), "error": f.get("recovery_error")})
         unclean = [{"node": n, "code": c} for n, c in summary["broker_exit_codes"].items() if c != 0]
         results["clean_shutdown"] = checker.verdict(unclean, lambda u: u)
         if consumed:
