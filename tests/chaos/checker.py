@@ -129,7 +129,7 @@ def explain_librdkafka_duplicate(value, positions, acks_of, batches, librdkafka_
     topic, partition = tp
     resent = [(at, line) for at, line in log
               if at >= bump[0] and "Produce MessageSet" in line and f"{topic} [{partition}]" in line
-              and f"Epoch:{new_epoch}" in line][:EVIDENCE_LINES_MAX - 2]
+              and f"PID{{Id:{producer_id},Epoch:{new_epoch}}}" in line][:EVIDENCE_LINES_MAX - 2]
     return {"anomaly": KNOWN_CLIENT_ANOMALY, "value": value, "positions": positions,
             "first_copy_batch": first_batch, "second_copy_batch": second_batch,
             "in_flight": {"sent": sent, "reported": reported},
