@@ -124,16 +124,21 @@ def explain_librdkafka_duplicate(value, positions, acks_of, batches, librdkafka_
             break
     if bump is None:
         return None
-    # What the client sent for this partition under the new epoch right after the bump: the
-    # resent batch, with its base sequence (for the reader; not required).
+    # For the reader (not required): why the client bumped (its ERRSEQ line under the old PID,
+    # just before the drain), the partition's switch to the new PID and sequence base
+    # (NEWPID, RESETSEQ), and what it sent for the partition under the new epoch after the bump.
     topic, partition = tp
-    resent = [(at, line) for at, line in log
-              if at >= bump[0] and "Produce MessageSet" in line and f"{topic} [{partition}]" in line
-              and f"PID{{Id:{producer_id},Epoch:{new_epoch}}}" in line][:EVIDENCE_LINES_MAX - 2]
+    old_pid, new_pid = f"PID{{Id:{producer_id},Epoch:{new_epoch - 1}}}", f"PID{{Id:{producer_id},Epoch:{new_epoch}}}"
+    why = [(at, line) for at, line in log if sent <= at <= drain[0] and "ERRSEQ" in line and old_pid in line][-1:]
+    after = [(at, line) for at, line in log
+             if at >= bump[0] and f"{topic} [{partition}]" in line and new_pid in line
+             and ("Produce MessageSet" in line or "NEWPID" in line)]
+    resets = [(at, line) for at, line in log if at >= bump[0] and "RESETSEQ" in line and f"{topic} [{partition}] " in line][:1]
+    evidence = why + [drain, bump] + sorted(after[:EVIDENCE_LINES_MAX - 4] + resets)
     return {"anomaly": KNOWN_CLIENT_ANOMALY, "value": value, "positions": positions,
             "first_copy_batch": first_batch, "second_copy_batch": second_batch,
             "in_flight": {"sent": sent, "reported": reported},
-            "evidence": [f"{at:.3f} {line}" for at, line in [drain, bump] + resent]}
+            "evidence": [f"{at:.3f} {line}" for at, line in evidence]}
 
 
 def check(acks, log, ends, consumers, batches=None, librdkafka_logs=None):

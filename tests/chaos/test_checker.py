@@ -170,18 +170,27 @@ def duplicate_history(producer="rk", client="librdkafka"):
 
 
 def bump_log(producer_id=PRODUCER_ID, at=15.0):
+    """librdkafka's lines around an epoch bump, in the format of a real run's rdkafka-rk.log."""
+    old, new = f"PID{{Id:{producer_id},Epoch:0}}", f"PID{{Id:{producer_id},Epoch:1}}"
     return [
-        (at - 1, "MSGSET [rdkafka#producer-1] [thrd:10.217.0.11:9092/1]: t [0]: MessageSet with 2 message(s) "
-                 "(MsgId 4, BaseSeq 3) encountered error: Broker: Broker received an out of order sequence "
-                 "number (actions Retry)"),
-        (at, f"DRAIN [rdkafka#producer-1] [thrd:main]: Beginning partition drain in state Assigned for "
-             f"PID{{Id:{producer_id},Epoch:0}} epoch bump for 1 partition(s) with in-flight requests: "
-             f"t [0] Broker received an out of order sequence number"),
-        (at + 0.5, f"DRAIN [rdkafka#producer-1] [thrd:main]: All partitions drained, bumped epoch to "
-                   f"PID{{Id:{producer_id},Epoch:1}}"),
-        (at + 0.6, f"PRODUCE [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: t [0]: Produce MessageSet with 3 "
-                   f"message(s) (180 bytes, ApiVersion 7, MsgVersion 2, MsgId 3, BaseSeq 0, "
-                   f"PID{{Id:{producer_id},Epoch:1}}, uncompressed)"),
+        (at - 1, "MSGSET [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: 10.217.0.12:9092/2: t [0]: MessageSet with "
+                 "1 message(s) (MsgId 3, BaseSeq 2) encountered error: Broker: Not enough in-sync replicas "
+                 "(actions Retry,MsgNotPersisted)"),
+        (at, "MSGSET [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: 10.217.0.12:9092/2: t [0]: MessageSet with 2 "
+             "message(s) (MsgId 4, BaseSeq 3) encountered error: Broker: Broker received an out of order sequence "
+             "number (actions Permanent,MsgPossiblyPersisted)"),
+        (at, f"ERRSEQ [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: 10.217.0.12:9092/2: ProduceRequest for t [0] "
+             f"with 2 message(s) failed due to skipped sequence numbers ({old}, base seq 3 > next seq 2) caused by "
+             f"previous failed request (NOT_ENOUGH_REPLICAS, actions Retry,MsgNotPersisted)"),
+        (at, f"DRAIN [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: Beginning partition drain in state Assigned for "
+             f"{old} epoch bump for 1 partition(s) with in-flight requests: skipped sequence numbers"),
+        (at + 0.5, f"DRAIN [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: All partitions drained, bumped epoch to {new}"),
+        (at + 0.5, f"NEWPID [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: t [0] changed {old} -> {new} with base "
+                   f"MsgId 3"),
+        (at + 0.5, "RESETSEQ [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: t [0] resetting epoch base seq from 1 to 3"),
+        (at + 0.6, f"PRODUCE [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: 10.217.0.12:9092/2: t [0]: Produce "
+                   f"MessageSet with 3 message(s) (180 bytes, ApiVersion 9, MsgVersion 2, MsgId 3, BaseSeq 0, {new}, "
+                   f"uncompressed)"),
     ]
 
 
@@ -199,9 +208,11 @@ def test_a_librdkafka_duplicate_with_an_epoch_bump_in_its_log_is_a_known_client_
     assert explained[0]["value"] == "rk-2" and explained[0]["positions"] == [(TP, 2), (TP, 5)]
     assert (explained[0]["first_copy_batch"]["producer_epoch"], explained[0]["second_copy_batch"]["producer_epoch"]) == (0, 1)
     evidence = explained[0]["evidence"]
-    assert "epoch bump" in evidence[0] and "Epoch:0" in evidence[0]
-    assert "bumped epoch to PID{Id:7,Epoch:1}" in evidence[1]
-    assert "BaseSeq 0" in evidence[2]
+    assert "skipped sequence numbers (PID{Id:7,Epoch:0}" in evidence[0]
+    assert "epoch bump" in evidence[1] and "Epoch:0" in evidence[1]
+    assert "bumped epoch to PID{Id:7,Epoch:1}" in evidence[2]
+    assert "NEWPID" in evidence[3] and "RESETSEQ" in evidence[4]
+    assert "BaseSeq 0" in evidence[5]
 
 
 def test_a_librdkafka_duplicate_without_the_evidence_is_a_violation():
@@ -212,7 +223,7 @@ def test_a_librdkafka_duplicate_without_the_evidence_is_a_violation():
 
     # No debug log, or one without a bump.
     assert failed(batches, {}) == UNEXPLAINED
-    assert failed(batches, {"rk": bump_log()[:1]}) == UNEXPLAINED
+    assert failed(batches, {"rk": bump_log()[:3]}) == UNEXPLAINED
     # A bump of another producer id, or to an epoch the second copy was not written under.
     assert failed(batches, {"rk": bump_log(producer_id=8)}) == UNEXPLAINED
     same_epoch = {TP: [(0, 2, PRODUCER_ID, 0, 0), (3, 4, PRODUCER_ID, 0, 3), (5, 5, PRODUCER_ID, 0, 5)]}
