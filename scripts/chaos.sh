@@ -19,7 +19,8 @@
 # apt-get when missing), python3. Installs the Python clients
 # (scripts/install-test-deps.sh). Environment: SLUICE_BROKER_BIN (default: cargo build
 # --release -p sluice-broker), CHAOS_PRODUCER_BIN (default: cargo build --release -p
-# sluice-client --example chaos_producer), CHAOS_SUBNET (default 10.217.0).
+# sluice-client --example chaos_producer), SLUICE_CLI_BIN (default target/debug/sluice, built
+# if missing), CHAOS_SUBNET (default 10.217.0).
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -63,7 +64,12 @@ if [ -z "${CHAOS_PRODUCER_BIN:-}" ]; then
     cargo build --release -p sluice-client --example chaos_producer
     CHAOS_PRODUCER_BIN="$REPO_ROOT/target/release/examples/chaos_producer"
 fi
-export SLUICE_BROKER_BIN CHAOS_PRODUCER_BIN
+# The `sluice` CLI for the nemesis's voter changes: the test step's debug build is enough.
+if [ -z "${SLUICE_CLI_BIN:-}" ]; then
+    [ -x "$REPO_ROOT/target/debug/sluice" ] || cargo build -p sluice-cli --bin sluice
+    SLUICE_CLI_BIN="$REPO_ROOT/target/debug/sluice"
+fi
+export SLUICE_BROKER_BIN CHAOS_PRODUCER_BIN SLUICE_CLI_BIN
 
 # cleanup_after OUT: what a run that died without its own cleanup (its Python process aborted)
 # left behind: its namespaces and bridge (tag in OUT/netns-tag) and its processes (pid files in
@@ -113,7 +119,7 @@ for seed in "${seeds[@]}"; do
 import json, sys
 s = json.load(open(sys.argv[1]))
 keys = ("seed", "minutes", "verdict", "faults_injected", "faults_by_kind", "faults_not_recovered", "acked",
-        "failed_deliveries", "lost", "duplicated", "reordered", "inconsistent", "failover_s", "output")
+        "failed_deliveries", "lost", "duplicated", "duplicated_known_client_anomaly", "reordered", "inconsistent", "failover_s", "output")
 print(json.dumps({k: s.get(k) for k in keys}))
 EOF
     fi

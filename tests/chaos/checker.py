@@ -2,19 +2,41 @@
 (no sockets, no processes), so tests/chaos/test_checker.py can feed them made-up histories.
 
 Inputs:
-- `acks`: every producer's delivery results (workload.py's ack lines);
+- `acks`: every producer's delivery results (workload.py's ack lines; a librdkafka producer's
+  carry `"client": "librdkafka"`);
 - `log`: the final read, {(topic, partition): [(offset, key, value), ...]} below the HW;
 - `ends`: {(topic, partition): high watermark at the final read};
-- `consumers`: {member: [event, ...]} in the order each member saw them (workload.py).
+- `consumers`: {member: [event, ...]} in the order each member saw them (workload.py);
+- `batches` (optional): {(topic, partition): [(base_offset, last_offset, producer_id,
+  producer_epoch, base_sequence), ...]}, the batch headers of one replica's segment files
+  (tests/cluster/segments.py `producer_batches`);
+- `librdkafka_logs` (optional): {producer: [(time, line), ...]}, the librdkafka debug log of
+  each confluent-kafka producer (workload.py `debug_settings`); only producers named here are
+  librdkafka producers.
+
+The one exception to "no duplicates": librdkafka#4953 (see `explain_librdkafka_duplicate`). A
+duplicate is set aside as that known client anomaly only with evidence from both sides: the
+batch headers say its first copy was written under one epoch of the producer and its second
+under a later one, and the producer's own debug log says it bumped to that later epoch while
+the record was in flight. The evidence (the log lines) is part of the verdict. Anything else —
+a sluice-client producer's duplicate, a librdkafka duplicate without such log lines, or with
+both copies under one epoch — stays a violation.
 
 Each check returns {"ok": bool, "count": n, "first": {...}} where `first` describes the first
 violation with a small history around it (records of the final log near the offset, and the
 acknowledgements and polls of those offsets).
 """
 
+import re
 from collections import defaultdict
 
 CONTEXT_OFFSETS = 3  # offsets either side of a violation shown in its history
+KNOWN_CLIENT_ANOMALY = "librdkafka#4953"
+# librdkafka's idempotence state machine (rdkafka_idempotence.c, debug context `eos`): the
+# drain that precedes an epoch bump, with the PID it bumps from and why, and the bump itself.
+DRAIN_FOR_BUMP = re.compile(r"Beginning partition drain in state \S+ for PID\{Id:(\d+),Epoch:(\d+)\} epoch bump")
+BUMPED = re.compile(r"All partitions drained, bumped epoch to PID\{Id:(\d+),Epoch:(\d+)\}")
+EVIDENCE_LINES_MAX = 8  # log lines quoted per explained duplicate
 
 
 def producer_and_sequence(value):
@@ -40,7 +62,86 @@ def verdict(violations, describe):
     return {"ok": not violations, "count": len(violations), "first": describe(violations[0]) if violations else None}
 
 
-def check(acks, log, ends, consumers):
+def batch_at(batches, tp, offset):
+    """The header fields of the batch holding `offset` in partition `tp`, or None."""
+    for base, last, producer_id, producer_epoch, base_sequence in batches.get(tp, []):
+        if base <= offset <= last:
+            return {"base_offset": base, "last_offset": last, "producer_id": producer_id,
+                    "producer_epoch": producer_epoch, "base_sequence": base_sequence}
+    return None
+
+
+def explain_librdkafka_duplicate(value, positions, acks_of, batches, librdkafka_logs):
+    """The evidence that the duplicate of `value` (at `positions`, two offsets of one partition)
+    is librdkafka#4953, or None when there is not all of it.
+
+    The pattern: a batch was appended by the leader, but the client did not learn it (a
+    retriable error such as NOT_ENOUGH_REPLICAS, a timeout, a lost connection); a later batch
+    then got OUT_OF_ORDER_SEQUENCE_NUMBER, and librdkafka drained its in-flight requests,
+    bumped its producer epoch itself (KIP-360 style) and sent the earlier batch again under the
+    new epoch with sequence 0 — a fresh sequence under a new epoch, which no broker can tell from
+    new records. Kafka's brokers answer the same requests the same way. Evidence required, all
+    of it:
+    1. the producer is a librdkafka producer: its delivery reports say `"client": "librdkafka"`
+       (workload.py's LibrdkafkaProducer; sluice-client's never do) and it has a debug log in
+       `librdkafka_logs`;
+    2. exactly two copies, in one partition; the batch holding the first has producer id P and
+       epoch E1, the batch holding the second has P and E2 > E1 (segment files);
+    3. the producer's log has "bumped epoch to PID{Id:P,Epoch:E2}" at a time between the
+       record's send and its delivery report (so the bump happened while it was in flight), and
+       the drain that preceded it ("Beginning partition drain ... for PID{Id:P,Epoch:E2-1}
+       epoch bump ...: <reason>") in the same window.
+    """
+    producer, _ = producer_and_sequence(value)
+    log = librdkafka_logs.get(producer)
+    if not log or len(positions) != 2 or positions[0][0] != positions[1][0]:
+        return None
+    tp = positions[0][0]
+    first, second = sorted(positions, key=lambda p: p[1])
+    first_batch, second_batch = batch_at(batches, tp, first[1]), batch_at(batches, tp, second[1])
+    if first_batch is None or second_batch is None:
+        return None
+    producer_id = first_batch["producer_id"]
+    if producer_id < 0 or second_batch["producer_id"] != producer_id:
+        return None
+    old_epoch, new_epoch = first_batch["producer_epoch"], second_batch["producer_epoch"]
+    if not old_epoch < new_epoch:
+        return None
+    reports = acks_of.get(value, [])
+    if not reports or any(r.get("client") != "librdkafka" for r in reports):
+        return None
+    sent, reported = min(r["sent"] for r in reports), max(r["at"] for r in reports)
+    drain = bump = None
+    for at, line in log:
+        if not sent <= at <= reported:
+            continue
+        match = DRAIN_FOR_BUMP.search(line)
+        if match and (int(match[1]), int(match[2])) == (producer_id, new_epoch - 1):
+            drain = (at, line)
+        match = BUMPED.search(line)
+        if match and (int(match[1]), int(match[2])) == (producer_id, new_epoch) and drain is not None:
+            bump = (at, line)
+            break
+    if bump is None:
+        return None
+    # For the reader (not required): why the client bumped (its ERRSEQ line under the old PID,
+    # just before the drain), the partition's switch to the new PID and sequence base
+    # (NEWPID, RESETSEQ), and what it sent for the partition under the new epoch after the bump.
+    topic, partition = tp
+    old_pid, new_pid = f"PID{{Id:{producer_id},Epoch:{new_epoch - 1}}}", f"PID{{Id:{producer_id},Epoch:{new_epoch}}}"
+    why = [(at, line) for at, line in log if sent <= at <= drain[0] and "ERRSEQ" in line and old_pid in line][-1:]
+    after = [(at, line) for at, line in log
+             if at >= bump[0] and f"{topic} [{partition}]" in line and new_pid in line
+             and ("Produce MessageSet" in line or "NEWPID" in line)]
+    resets = [(at, line) for at, line in log if at >= bump[0] and "RESETSEQ" in line and f"{topic} [{partition}] " in line][:1]
+    evidence = why + [drain, bump] + sorted(after[:EVIDENCE_LINES_MAX - 4] + resets)
+    return {"anomaly": KNOWN_CLIENT_ANOMALY, "value": value, "positions": positions,
+            "first_copy_batch": first_batch, "second_copy_batch": second_batch,
+            "in_flight": {"sent": sent, "reported": reported},
+            "evidence": [f"{at:.3f} {line}" for at, line in evidence]}
+
+
+def check(acks, log, ends, consumers, batches=None, librdkafka_logs=None):
     acked = [a for a in acks if "error" not in a]
     log_index = {tp: {o: v for o, _, v in entries} for tp, entries in log.items()}
     acks_at = defaultdict(list)
@@ -69,9 +170,20 @@ def check(acks, log, ends, consumers):
     lost = [a for a in acked if a["value"] not in log_positions]
     results = {"lost": verdict(lost, lambda a: {"ack": a, **around((a["topic"], a["partition"]), a["offset"] or 0)})}
 
-    # Duplicates: one value at two offsets of the final log.
-    duplicates = [(v, ps) for v, ps in log_positions.items() if len(ps) > 1]
+    # Duplicates: one value at two offsets of the final log. A duplicate with the whole evidence
+    # of librdkafka#4953 is listed as a known client anomaly, with that evidence; every other
+    # one is a violation.
+    acks_of = defaultdict(list)
+    for a in acks:
+        acks_of[a["value"]].append(a)
+    duplicates, explained = [], []
+    for value, positions in log_positions.items():
+        if len(positions) > 1:
+            explanation = explain_librdkafka_duplicate(value, positions, acks_of, batches or {}, librdkafka_logs or {})
+            (explained if explanation else duplicates).append(explanation or (value, positions))
+    explained_values = {e["value"]: e for e in explained}
     results["duplicate"] = verdict(duplicates, lambda d: {"value": d[0], "positions": d[1], **around(*d[1][1])})
+    results["duplicate"]["known_client_anomalies"] = explained
 
     # Inconsistent offsets: every observation (acknowledgement, poll, final log) of one offset
     # must name one value, and every observation of one value one offset.
@@ -87,8 +199,12 @@ def check(acks, log, ends, consumers):
             offsets_of[value].add((tp, offset))
     inconsistent = [("two values at one offset", position, sorted(values))
                     for position, values in values_at.items() if len(values) > 1]
+    # An explained duplicate is one value at the two offsets of its copies; that, and only
+    # that, is part of the known anomaly.
     inconsistent += [("one value at two offsets", value, sorted(positions))
-                     for value, positions in offsets_of.items() if len(positions) > 1]
+                     for value, positions in offsets_of.items() if len(positions) > 1
+                     and not (value in explained_values
+                              and positions <= set(explained_values[value]["positions"]))]
     # A record a consumer saw (below the HW it was served under) must still be in the final log.
     inconsistent += [("polled but not in the final log", p["value"], [((p["topic"], p["partition"]), p["offset"])])
                      for p in polls if p["value"] not in log_positions]
@@ -101,10 +217,15 @@ def check(acks, log, ends, consumers):
     results["inconsistent"] = verdict(inconsistent, describe_inconsistent)
 
     # Per-key order: within a partition, one producer's records of one key in sequence order.
+    # The second copy of an explained duplicate is the first one sent again: the order is the
+    # first copy's.
+    second_copies = {max(e["positions"], key=lambda p: p[1]) for e in explained}
     reordered = []
     for tp, entries in log.items():
         last = {}
         for offset, key, value in entries:
+            if (tp, offset) in second_copies:
+                continue
             producer, sequence = producer_and_sequence(value)
             previous = last.get((producer, key))
             if previous is not None and sequence < previous[1]:

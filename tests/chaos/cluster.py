@@ -8,6 +8,7 @@ Broker N listens on <subnet>.1N: Kafka 9092, Raft 9093, admin HTTP 9644; its dat
 is the broker's own and signals reach it directly.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -74,7 +75,7 @@ class Broker:
                  "--advertise", f"{self.address}:{KAFKA_PORT}",
                  "--raft-listen", f"0.0.0.0:{RAFT_PORT}",
                  "--admin-listen", f"0.0.0.0:{ADMIN_PORT}",
-                 "--voters", self.cluster.voters,
+                 "--voters", self.cluster.voters_flag,
                  *BROKER_ARGS],
                 stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, "RUST_LOG": os.environ.get("CHAOS_RUST_LOG", "info"), "NO_COLOR": "1"})
@@ -135,7 +136,7 @@ class Cluster:
         self.network = network
         self.work = work
         self.binary = binary
-        self.voters = ",".join(f"{n}@{network.address(n)}:{RAFT_PORT}" for n in range(1, network.size + 1))
+        self.voters_flag = ",".join(f"{n}@{network.address(n)}:{RAFT_PORT}" for n in range(1, network.size + 1))
         self.brokers = {n: Broker(self, n) for n in range(1, network.size + 1)}
         self.bootstrap = ",".join(f"{b.address}:{KAFKA_PORT}" for b in self.brokers.values())
         self._admin = None
@@ -166,6 +167,30 @@ class Cluster:
     def leader_of(self, topic, partition):
         leader = self.partitions(topic)[partition][0]
         return leader if leader in self.brokers else None
+
+    def cli(self, *args, timeout_s=60):
+        """Runs the `sluice` CLI ($SLUICE_CLI_BIN) against the cluster; (exit code, output)."""
+        try:
+            done = subprocess.run([os.environ["SLUICE_CLI_BIN"], "-b", self.bootstrap, *args],
+                                  capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None, f"sluice {' '.join(args)}: no answer within {timeout_s} s"
+        return done.returncode, done.stdout + done.stderr
+
+    def cli_background(self, *args, log_path):
+        """Starts the `sluice` CLI without waiting for it (its output goes to `log_path`)."""
+        out = open(log_path, "ab")
+        return subprocess.Popen([os.environ["SLUICE_CLI_BIN"], "-b", self.bootstrap, *args],
+                                stdout=out, stderr=subprocess.STDOUT)
+
+    def voters(self):
+        """The metadata voters' ids from `sluice cluster quorum --json`, or None when the
+        quorum cannot be described now."""
+        code, output = self.cli("cluster", "quorum", "--json", timeout_s=20)
+        if code != 0:
+            return None
+        quorum = json.loads(output.splitlines()[0])
+        return sorted(m["id"] for m in quorum["members"] if m["role"] in ("leader", "voter"))
 
     def metadata_leader(self):
         """The metadata Raft leader: Metadata's controller id."""

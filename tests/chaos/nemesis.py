@@ -20,6 +20,15 @@ Faults (`kind`):
   netns.py says why this and not netem);
 - `kill+isolate`: two faults at once: the target is SIGKILLed and another broker isolated, so
   one broker is left alone: no metadata quorum, no acks=all write; both healed together.
+- `voter-change`: a membership change while faulted: `sluice cluster remove-voter` of another
+  broker is started and the target is SIGKILLed 50 ms later (the change may be cut off, or
+  complete with two voters of which one is dead: no metadata quorum until the restart); on
+  healing the target restarts and the demoted broker is made a voter again
+  (`sluice cluster add-voter`, asked until `sluice cluster quorum` lists all three voters,
+  bounded by RECOVERY_TIMEOUT_S).
+
+Adding `voter-change` (2026-12-05) changed every seed's schedule: seeds in tables older than
+that name the schedules of the kinds before it.
 
 Targets (`target`), resolved when the fault is injected (who leads changes during the run):
 `partition-leader` (the leader of `partition` of the main topic), `metadata-leader` (the
@@ -35,7 +44,7 @@ RECOVERY_TIMEOUT_S = 90
 QUIET_S = (3.0, 8.0)
 PAUSE_LONG_S = 7.0
 
-KINDS = ["kill", "kill", "pause", "pause-short", "isolate", "bridge", "loss", "slow", "kill+isolate"]
+KINDS = ["kill", "kill", "pause", "pause-short", "isolate", "bridge", "loss", "slow", "kill+isolate", "voter-change"]
 TARGETS = ["partition-leader", "metadata-leader", "coordinator", "node"]
 HOLD_S = {  # (low, high) seconds a fault stays before it is healed
     "kill": (2.0, 10.0),
@@ -46,6 +55,7 @@ HOLD_S = {  # (low, high) seconds a fault stays before it is healed
     "loss": (5.0, 15.0),
     "slow": (5.0, 15.0),
     "kill+isolate": (4.0, 12.0),
+    "voter-change": (2.0, 8.0),
 }
 
 
@@ -164,10 +174,23 @@ class Nemesis:
             record["isolated"] = other
             broker.kill()
             self.network.isolate(other)
+        elif kind == "voter-change":
+            other = step["node"] if step["node"] != victim else victim % len(self.cluster.brokers) + 1
+            record["demoted"] = other
+            change = self.cluster.cli_background("cluster", "remove-voter", str(other),
+                                                 log_path=f"{self.cluster.work}/voter-changes.log")
+            time.sleep(0.05)
+            broker.kill()
         self.log(f"step {index}: {kind} broker {victim} ({resolved_as}) for {step['hold_s']} s")
         time.sleep(step["hold_s"])
         record["healed_at"] = time.time()
         self.heal()
+        if kind == "voter-change":
+            try:
+                change.wait(timeout=RECOVERY_TIMEOUT_S)
+            except Exception:  # noqa: BLE001 - a hung CLI is killed; the restore below decides
+                change.kill()
+            self.restore_voters(record)
         try:
             self.cluster.wait_recovered(self.topics, RECOVERY_TIMEOUT_S)
             record["recovered_s"] = round(time.time() - record["healed_at"], 3)
@@ -177,6 +200,26 @@ class Nemesis:
             record["recovery_error"] = str(error)
             self.log(f"step {index}: NOT recovered within {RECOVERY_TIMEOUT_S} s after healing: {error}")
         self.history.append(record)
+
+    def restore_voters(self, record):
+        """Makes every broker a voter again after a `voter-change` step: `add-voter` of the
+        demoted broker until the quorum lists all of them (a removal cut off by the leader's
+        death may still complete after a first add reported DUPLICATE_VOTER, so the quorum is
+        what decides). Records how long it took, or that it did not happen in time."""
+        wanted = sorted(self.cluster.brokers)
+        started = time.time()
+        while time.time() - started < RECOVERY_TIMEOUT_S:
+            if self.cluster.voters() == wanted:
+                record["voters_restored_s"] = round(time.time() - started, 3)
+                self.log(f"voters {wanted} again after {record['voters_restored_s']} s")
+                return
+            code, output = self.cluster.cli("cluster", "add-voter", str(record["demoted"]), timeout_s=60)
+            if code != 0 and "already a voter" not in output:
+                self.log(f"add-voter {record['demoted']}: {output.strip()[:300]}")
+            time.sleep(1)
+        record["voters_restored_s"] = None
+        record["recovery_error"] = f"voters not {wanted} within {RECOVERY_TIMEOUT_S} s"
+        self.log(f"voters NOT restored to {wanted} within {RECOVERY_TIMEOUT_S} s")
 
     def note_crashes(self):
         """Records every broker process that exited on its own (a panic, an abort): the harness

@@ -153,3 +153,101 @@ def test_an_acknowledgement_without_an_offset_counts_for_loss_only():
     assert failed_checks(checker.check(acks, log, ends, {})) == []
     log[TP] = [entry for entry in log[TP] if entry[2] != "p-1"]
     assert failed_checks(checker.check(acks, log, ends, {})) == ["lost"]
+
+
+# librdkafka#4953: rk-2 written at offset 2 under epoch 0 of producer id 7, the client bumps to
+# epoch 1 while rk-2 is in flight and sends it again, now at offset 5 under epoch 1.
+PRODUCER_ID = 7
+
+
+def duplicate_history(producer="rk", client="librdkafka"):
+    values = [f"{producer}-{i}" for i in range(5)]
+    acks = [dict(ack(v, i, at=10.0 + i), **({"client": client} if client else {})) for i, v in enumerate(values)]
+    acks[2].update({"sent": 10.0, "at": 20.0, "offset": 5})  # reported after the resend
+    log = {TP: [(i, "k0", v) for i, v in enumerate(values)] + [(5, "k0", values[2])]}
+    batches = {TP: [(0, 2, PRODUCER_ID, 0, 0), (3, 4, PRODUCER_ID, 0, 3), (5, 5, PRODUCER_ID, 1, 0)]}
+    return acks, log, {TP: 6}, batches
+
+
+def bump_log(producer_id=PRODUCER_ID, at=15.0):
+    """librdkafka's lines around an epoch bump, in the format of a real run's rdkafka-rk.log."""
+    old, new = f"PID{{Id:{producer_id},Epoch:0}}", f"PID{{Id:{producer_id},Epoch:1}}"
+    return [
+        (at - 1, "MSGSET [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: 10.217.0.12:9092/2: t [0]: MessageSet with "
+                 "1 message(s) (MsgId 3, BaseSeq 2) encountered error: Broker: Not enough in-sync replicas "
+                 "(actions Retry,MsgNotPersisted)"),
+        (at, "MSGSET [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: 10.217.0.12:9092/2: t [0]: MessageSet with 2 "
+             "message(s) (MsgId 4, BaseSeq 3) encountered error: Broker: Broker received an out of order sequence "
+             "number (actions Permanent,MsgPossiblyPersisted)"),
+        (at, f"ERRSEQ [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: 10.217.0.12:9092/2: ProduceRequest for t [0] "
+             f"with 2 message(s) failed due to skipped sequence numbers ({old}, base seq 3 > next seq 2) caused by "
+             f"previous failed request (NOT_ENOUGH_REPLICAS, actions Retry,MsgNotPersisted)"),
+        (at, f"DRAIN [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: Beginning partition drain in state Assigned for "
+             f"{old} epoch bump for 1 partition(s) with in-flight requests: skipped sequence numbers"),
+        (at + 0.5, f"DRAIN [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: All partitions drained, bumped epoch to {new}"),
+        (at + 0.5, f"NEWPID [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: t [0] changed {old} -> {new} with base "
+                   f"MsgId 3"),
+        (at + 0.5, "RESETSEQ [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: t [0] resetting epoch base seq from 1 to 3"),
+        (at + 0.6, f"PRODUCE [rdkafka#producer-1] [thrd:10.217.0.12:9092/2]: 10.217.0.12:9092/2: t [0]: Produce "
+                   f"MessageSet with 3 message(s) (180 bytes, ApiVersion 9, MsgVersion 2, MsgId 3, BaseSeq 0, {new}, "
+                   f"uncompressed)"),
+    ]
+
+
+# An unexplained duplicate: the value twice, at two offsets, and (every record has key k0) the
+# second copy of rk-2 after rk-4 breaks the key's order.
+UNEXPLAINED = ["duplicate", "inconsistent", "reordered"]
+
+
+def test_a_librdkafka_duplicate_with_an_epoch_bump_in_its_log_is_a_known_client_anomaly():
+    acks, log, ends, batches = duplicate_history()
+    results = checker.check(acks, log, ends, {}, batches, {"rk": bump_log()})
+    assert failed_checks(results) == []
+    explained = results["duplicate"]["known_client_anomalies"]
+    assert len(explained) == 1 and explained[0]["anomaly"] == "librdkafka#4953"
+    assert explained[0]["value"] == "rk-2" and explained[0]["positions"] == [(TP, 2), (TP, 5)]
+    assert (explained[0]["first_copy_batch"]["producer_epoch"], explained[0]["second_copy_batch"]["producer_epoch"]) == (0, 1)
+    evidence = explained[0]["evidence"]
+    assert "skipped sequence numbers (PID{Id:7,Epoch:0}" in evidence[0]
+    assert "epoch bump" in evidence[1] and "Epoch:0" in evidence[1]
+    assert "bumped epoch to PID{Id:7,Epoch:1}" in evidence[2]
+    assert "NEWPID" in evidence[3] and "RESETSEQ" in evidence[4]
+    assert "BaseSeq 0" in evidence[5]
+
+
+def test_a_librdkafka_duplicate_without_the_evidence_is_a_violation():
+    acks, log, ends, batches = duplicate_history()
+
+    def failed(batches, logs, acks=acks):
+        return failed_checks(checker.check(acks, log, ends, {}, batches, logs))
+
+    # No debug log, or one without a bump.
+    assert failed(batches, {}) == UNEXPLAINED
+    assert failed(batches, {"rk": bump_log()[:3]}) == UNEXPLAINED
+    # A bump of another producer id, or to an epoch the second copy was not written under.
+    assert failed(batches, {"rk": bump_log(producer_id=8)}) == UNEXPLAINED
+    same_epoch = {TP: [(0, 2, PRODUCER_ID, 0, 0), (3, 4, PRODUCER_ID, 0, 3), (5, 5, PRODUCER_ID, 0, 5)]}
+    assert failed(same_epoch, {"rk": bump_log()}) == UNEXPLAINED
+    # No batch headers to say which epoch wrote each copy.
+    assert failed({}, {"rk": bump_log()}) == UNEXPLAINED
+    # A bump before the record was sent or after it was reported is not while it was in flight.
+    assert failed(batches, {"rk": bump_log(at=5.0)}) == UNEXPLAINED
+    assert failed(batches, {"rk": bump_log(at=25.0)}) == UNEXPLAINED
+    # A record never reported has no in-flight window.
+    assert failed(batches, {"rk": bump_log()}, acks=[a for a in acks if a["value"] != "rk-2"]) \
+        == UNEXPLAINED
+    # The verdict names the value and its two offsets.
+    results = checker.check(acks, log, ends, {}, batches, {})
+    assert results["duplicate"]["first"]["value"] == "rk-2"
+    assert results["duplicate"]["known_client_anomalies"] == []
+
+
+def test_a_sluice_client_duplicate_is_a_violation_whatever_a_log_says():
+    # The same history from the sluice-client producer "sc" (its delivery reports name no
+    # client): without a librdkafka log, with another producer's, and even with a log showing
+    # the bump filed under its own name, it stays a violation.
+    acks, log, ends, batches = duplicate_history("sc", client=None)
+    for logs in ({}, {"rk": bump_log()}, {"sc": bump_log()}):
+        results = checker.check(acks, log, ends, {}, batches, logs)
+        assert failed_checks(results) == UNEXPLAINED
+        assert results["duplicate"]["first"]["value"] == "sc-2"

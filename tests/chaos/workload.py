@@ -6,7 +6,8 @@ every history is JSON with wall-clock times (`time.time()`, seconds), written to
 directory as it happens, so a run that dies still leaves its history:
 
 - `acks-<producer>.jsonl`: `{"producer", "topic", "key", "value", "sent", "at", "partition",
-  "offset"}` for an acknowledgement; `"error"` instead of partition/offset for a failed
+  "offset"}` for an acknowledgement (plus `"client": "librdkafka"` from a confluent-kafka
+  producer); `"error"` instead of partition/offset for a failed
   (indeterminate) delivery. The sluice-client producer (crates/client/examples/chaos_producer.rs)
   writes the same lines.
 - `consumer-<member>.jsonl`: in the order the member saw them, `{"event": "assign"|"revoke"|
@@ -68,19 +69,51 @@ def read_jsonl(path):
         return [json.loads(line) for line in source if line.strip()]
 
 
+# The librdkafka debug contexts every producer logs (CHAOS_RDKAFKA_DEBUG overrides them; "off"
+# turns the log off). `eos` has the idempotence state machine: the drain before an epoch bump,
+# its reason and the new epoch ("All partitions drained, bumped epoch to PID{Id:..,Epoch:..}");
+# `msg` has every ProduceRequest's MessageSet (MsgId, BaseSeq, PID) and every error a batch got.
+# Both are what checker.py needs to explain a duplicate (librdkafka#4953); they come to about
+# 1-2 MB per producer-minute at the workload's rates. `protocol` (every request and response)
+# would triple that and adds nothing the checker reads.
+RDKAFKA_DEBUG_DEFAULT = "eos,msg"
+
+
+def rdkafka_log_path(directory, name):
+    return os.path.join(directory, f"rdkafka-{name}.log")
+
+
 def debug_settings(directory, name):
-    """With CHAOS_RDKAFKA_DEBUG set (librdkafka `debug` contexts, e.g. `eos,msg,protocol`), the
-    client's debug log goes to `<directory>/rdkafka-<name>.log`; otherwise nothing."""
-    contexts = os.environ.get("CHAOS_RDKAFKA_DEBUG")
-    if not contexts:
+    """The client's librdkafka debug log goes to `<directory>/rdkafka-<name>.log`, one line per
+    message: `<unix time, 3 decimals> <facility> [<client>] <text>`. The lines reach Python
+    through the client's main queue, in order with its delivery reports, so a line logged
+    before a delivery report carries a time no later than the report's."""
+    contexts = os.environ.get("CHAOS_RDKAFKA_DEBUG", RDKAFKA_DEBUG_DEFAULT)
+    if not contexts or contexts == "off":
         return {}
     logger = logging.getLogger(f"rdkafka-{name}")
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
-    handler = logging.FileHandler(os.path.join(directory, f"rdkafka-{name}.log"))
+    handler = logging.FileHandler(rdkafka_log_path(directory, name))
     handler.setFormatter(logging.Formatter("%(created).3f %(message)s"))
     logger.addHandler(handler)
     return {"debug": contexts, "log_level": 7, "logger": logger}
+
+
+def read_rdkafka_log(path):
+    """A debug log written by debug_settings as [(time, text), ...]; [] if there is none."""
+    if not os.path.exists(path):
+        return []
+    lines = []
+    with open(path, encoding="utf-8", errors="replace") as source:
+        for line in source:
+            at, _, text = line.rstrip("\n").partition(" ")
+            try:
+                lines.append((float(at), text))
+            except ValueError:  # a continuation of a multi-line message
+                if lines:
+                    lines[-1] = (lines[-1][0], lines[-1][1] + " " + line.strip())
+    return lines
 
 
 class LibrdkafkaProducer(threading.Thread):
@@ -117,8 +150,8 @@ class LibrdkafkaProducer(threading.Thread):
 
     def report(self, sent_at, key, value):
         def on_delivery(error, message):
-            record = {"producer": self.name_, "topic": self.topic, "key": key, "value": value,
-                      "sent": sent_at, "at": time.time()}
+            record = {"producer": self.name_, "client": "librdkafka", "topic": self.topic, "key": key,
+                      "value": value, "sent": sent_at, "at": time.time()}
             if error is None:
                 record["partition"], record["offset"] = message.partition(), message.offset()
             else:

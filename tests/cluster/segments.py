@@ -33,3 +33,25 @@ def batches(partition_dir):
 def up_to(found, high_watermark):
     """The batches wholly below `high_watermark`."""
     return [b for b in found if b[1] < high_watermark]
+
+
+def producer_batches(partition_dir):
+    """Every whole batch in the partition directory, in offset order, with the idempotent
+    producer fields of its header: (base_offset, last_offset, producer_id, producer_epoch,
+    base_sequence). producer_id is at byte 43 (i64), producer_epoch at 51 (i16),
+    base_sequence at 53 (i32); -1 for a batch written without a producer id."""
+    found = []
+    names = sorted(n for n in os.listdir(partition_dir) if n.endswith(".log"))
+    for name in names:
+        with open(os.path.join(partition_dir, name), "rb") as segment:
+            data = segment.read()
+        position = 0
+        while position + 61 <= len(data):
+            base_offset, length, _, magic = struct.unpack_from(">qiib", data, position)
+            (last_delta,) = struct.unpack_from(">i", data, position + 23)
+            if length <= 0 or position + 12 + length > len(data) or magic != 2:
+                break
+            producer_id, producer_epoch, base_sequence = struct.unpack_from(">qhi", data, position + 43)
+            found.append((base_offset, base_offset + last_delta, producer_id, producer_epoch, base_sequence))
+            position += 12 + length
+    return found

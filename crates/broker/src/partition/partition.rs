@@ -1090,6 +1090,82 @@ mod tests {
         assert!(producer_batches(&plain[..30]).unwrap().is_empty());
     }
 
+    /// A batch of `records` records from producer 42, epoch 0, starting at `base_sequence`, as a
+    /// producer sends it (offsets and leader epoch are the leader's to assign).
+    fn producer_batch(base_sequence: i32, records: usize) -> Vec<u8> {
+        let record = ProducedRecord { value: Some(bytes::Bytes::from_static(b"v")), ..ProducedRecord::default() };
+        let producer = ProducerIdentity { producer_id: 42, producer_epoch: 0, base_sequence };
+        build_record_batch(&vec![record; records], &BatchOptions { producer, ..BatchOptions::default() })
+            .unwrap()
+            .to_vec()
+    }
+
+    fn leadership(leader: BrokerId, leader_epoch: i32) -> Leadership {
+        Leadership {
+            leader: Some(leader),
+            leader_epoch,
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+            partition_epoch: leader_epoch,
+            min_insync_replicas: 1,
+            replica_lag_time_ms: 30_000,
+        }
+    }
+
+    #[test]
+    fn a_new_leader_dedupes_retries_of_the_last_five_batches_it_learned_by_replication() {
+        // Goal: the idempotence state a follower builds from replicated batches is the leader's,
+        // so after a failover a producer retrying any of its last five in-flight batches (the
+        // clients' max.in.flight limit) gets the offsets they already have, and nothing is
+        // appended twice. This is what makes a retry across a leader change safe; the
+        // librdkafka duplicates of docs/reliability.md (B2) are a client that re-sends under a
+        // new epoch, which no broker can dedupe. Method: broker 2 leads and takes seven
+        // batches of producer 42; its stored bytes are appended on broker 1 as a follower;
+        // broker 1 is elected; every batch is retried there.
+        let leader_dir = tempfile::tempdir().unwrap();
+        let follower_dir = tempfile::tempdir().unwrap();
+        let open = |dir: &Path, local: BrokerId| {
+            Partition::open(dir, "t", 0, Uuid::nil(), local, LogConfig::default(), leadership(2, 1)).unwrap()
+        };
+        let old_leader = open(leader_dir.path(), 2);
+        let mut sent = Vec::new();
+        let mut sequence = 0;
+        for records in [3, 1, 2, 4, 1, 2, 3] {
+            let batch = producer_batch(sequence, records);
+            let appended = old_leader.append(&mut batch.clone(), false).unwrap();
+            assert!(!appended.duplicate);
+            sent.push((batch, appended.base_offset, appended.last_offset));
+            sequence += records as i32;
+        }
+        let log_end = old_leader.log_end_now();
+        let stored = old_leader.read_to_log_end(0, 1 << 20).unwrap();
+        let stored = read_regions(&stored.regions, stored.bytes).unwrap();
+
+        let follower = open(follower_dir.path(), 1);
+        follower.append_as_follower(&stored, log_end, 1).unwrap();
+        assert_eq!(follower.log_end_now(), log_end);
+        follower.set_leadership(leadership(1, 2));
+
+        // Each of the last five batches, retried (in any order) on the new leader: a duplicate
+        // answered with its original offsets.
+        for (batch, base_offset, last_offset) in sent[2..].iter().rev() {
+            let appended = follower.append(&mut batch.clone(), true).unwrap();
+            assert!(appended.duplicate, "the batch at {base_offset} was appended again");
+            assert_eq!((appended.base_offset, appended.last_offset), (*base_offset, *last_offset));
+        }
+        assert_eq!(follower.log_end_now(), log_end, "no retry appended anything");
+        // An older batch is past what any client may still have in flight: refused as out of
+        // order (Kafka does the same), never appended.
+        assert!(matches!(
+            follower.append(&mut sent[1].0.clone(), true),
+            Err(PartitionError::OutOfOrderSequence { expected, .. }) if expected == sequence
+        ));
+        // The producer's next batch continues the sequence on the new leader.
+        let next = follower.append(&mut producer_batch(sequence, 1), true).unwrap();
+        assert!(!next.duplicate);
+        assert_eq!(next.base_offset, log_end);
+    }
+
     #[test]
     fn a_batch_damaged_on_disk_is_never_served() {
         // Goal: a bit flipped in the records of a synced batch (opening the log trusts synced
