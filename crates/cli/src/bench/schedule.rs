@@ -12,8 +12,7 @@
 //! Unbounded runs have no schedule: the intended time of a record is when `send` is called, and
 //! its latency measures send → acknowledgement (mostly time queued in the producer's buffer).
 //!
-//! Timing uses `tokio::time`, so the tests run this loop on a paused clock. The runtime's
-//! timer has millisecond granularity: at a fixed rate a record is sent up to about 1 ms after
+//! The runtime's timer has millisecond granularity: at a fixed rate a record is sent up to about 1 ms after
 //! its intended time, and that delay is (rightly) part of its measured latency.
 
 use std::future::Future;
@@ -61,7 +60,8 @@ impl Schedule {
 
     /// The intended send time of record `index`, from the start of the run (`None` unbounded).
     pub fn intended_offset(&self, index: u64) -> Option<Duration> {
-        self.rate.map(|rate| Duration::from_secs_f64(index as f64 / rate))
+        // Whole nanoseconds, rounded: exact for rates that divide a second evenly.
+        self.rate.map(|rate| Duration::from_nanos((index as f64 * 1e9 / rate).round() as u64))
     }
 
     /// How many records the run sends, when that is known before it starts.
@@ -176,11 +176,12 @@ mod tests {
     }
 
     /// Goal: a stall in `send` is charged to every record whose intended time passed during it.
-    /// Method: 1,000 records/s on a paused clock (so the only latency is lateness); `send` of
-    /// record 10 takes 100 ms. Records 10..=109 were due during the stall and are sent when it
-    /// ends, so their latencies run from 100 ms down to 1 ms; the rest are on time. Measured
-    /// from the actual send, every latency would have been 0.
-    #[tokio::test(start_paused = true)]
+    /// Method: 1,000 records/s; `send` of record 10 takes 100 ms. Records 10..=109 were due
+    /// during the stall and can only be sent after it, so record `k` waited at least
+    /// `110 - k` ms whatever else delays the test; measured from the actual send, they would
+    /// have shown no stall at all. Only lower bounds are asserted: a loaded machine can only
+    /// add lateness.
+    #[tokio::test]
     async fn a_stalled_send_delays_and_counts_against_the_records_behind_it() {
         let schedule = Schedule::fixed_rate(1000.0, Stop::Records(300));
         let start = Instant::now();
@@ -198,19 +199,20 @@ mod tests {
         .unwrap();
         let latencies = &sent.latencies;
         assert_eq!(latencies.len(), 300, "every record counted once");
-        assert_eq!(latencies.count_between(50_000, u64::MAX), 51, "records 10..=60 waited ≥ 50 ms");
-        assert_eq!(latencies.count_between(2, u64::MAX), 100, "records 10..=109 waited 1 ms or more");
-        assert!(latencies.max().abs_diff(100_000) <= 100, "{}", latencies.max());
-        // The sender caught up at once instead of shifting the schedule.
-        assert_eq!(calls[11], (11, Duration::from_millis(11), Duration::from_millis(110)));
-        assert_eq!(calls[200], (200, Duration::from_millis(200), Duration::from_millis(200)));
-        assert_eq!(sent.finished - start, Duration::from_millis(299));
+        assert!(latencies.count_between(50_000, u64::MAX) >= 51, "records 10..=60 waited ≥ 50 ms");
+        assert!(latencies.count_between(1_000, u64::MAX) >= 100, "records 10..=109 waited ≥ 1 ms");
+        assert!(latencies.max() >= 100_000, "{}", latencies.max());
+        // The schedule did not shift: record 11 kept its intended time and was sent late.
+        let (index, intended, called) = calls[11];
+        assert_eq!((index, intended), (11, Duration::from_millis(11)));
+        assert!(called >= Duration::from_millis(110), "{called:?}");
+        assert!(sent.finished - start >= Duration::from_millis(299));
     }
 
-    /// Goal: a slow acknowledgement counts from the intended time; an unbounded run counts from
-    /// the call. Method: every acknowledgement takes 3 ms on a paused clock.
-    #[tokio::test(start_paused = true)]
-    async fn latency_runs_from_the_intended_time_to_the_acknowledgement() {
+    /// Goal: a slow acknowledgement counts in full, from the intended time at a fixed rate and
+    /// from the call unbounded. Method: every acknowledgement takes 3 ms.
+    #[tokio::test]
+    async fn latency_runs_to_the_acknowledgement() {
         let slow_ack = |_index: u64, _intended: Instant| async {
             Ok(async {
                 tokio::time::sleep(Duration::from_millis(3)).await;
@@ -220,12 +222,11 @@ mod tests {
         for schedule in [Schedule::fixed_rate(500.0, Stop::Records(50)), Schedule::unbounded(Stop::Records(50))] {
             let sent = drive(schedule, Instant::now(), slow_ack).await.unwrap();
             assert_eq!(sent.latencies.len(), 50);
-            assert_eq!(sent.latencies.min(), sent.latencies.max());
-            assert!(sent.latencies.max().abs_diff(3_000) <= 3, "{schedule:?}: {}", sent.latencies.max());
+            assert!(sent.latencies.min() >= 3_000, "{schedule:?}: {}", sent.latencies.min());
         }
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn an_unbounded_run_for_a_duration_stops_sending_when_it_is_over() {
         let schedule = Schedule::unbounded(Stop::Duration(Duration::from_millis(50)));
         let sent = drive(schedule, Instant::now(), |_, _| async {
@@ -234,10 +235,10 @@ mod tests {
         })
         .await
         .unwrap();
-        assert_eq!(sent.latencies.len(), 50);
+        assert!((1..=50).contains(&sent.latencies.len()), "{}", sent.latencies.len());
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn the_first_failed_acknowledgement_ends_the_run_with_its_error() {
         let schedule = Schedule::fixed_rate(1000.0, Stop::Records(100));
         let result = drive(schedule, Instant::now(), |index, _| async move {
