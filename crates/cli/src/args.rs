@@ -108,6 +108,8 @@ const EXAMPLES_CLUSTER: &str = "Examples:
   sluice cluster health --watch 1 --exit-when-healthy   # wait until a starting broker serves";
 const EXAMPLES_BENCH: &str = "Examples:
   sluice bench produce -t bench -n 1000000 -s 100 --acks all
+  sluice bench produce -t bench --rate 50000 --duration 20 -s 1024
+  sluice bench end-to-end -t e2e --workload omb --duration 20
   sluice bench consume -t bench --json";
 const EXAMPLES_COMPLETIONS: &str = "Examples:
   sluice completions bash > ~/.local/share/bash-completion/completions/sluice
@@ -507,40 +509,113 @@ pub enum ElectionKind {
 /// `sluice bench ...`
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Produce records as fast as allowed; report throughput and acknowledgement latency.
-    #[command(after_help = "Examples:\n  sluice bench produce -t bench -n 1000000 -s 100 --acks all")]
+    /// Produce records as fast as allowed, or at a fixed rate; report throughput and
+    /// acknowledgement latency percentiles.
+    #[command(after_help = EXAMPLES_BENCH_PRODUCE)]
     Produce(BenchProduceArgs),
+    /// Produce at a fixed rate records that carry their intended send time while one consumer
+    /// reads them; report produce and produce-to-consume latency percentiles.
+    #[command(after_help = EXAMPLES_BENCH_END_TO_END)]
+    EndToEnd(BenchProduceArgs),
     /// Consume a topic from the beginning; report throughput and poll latency.
     #[command(after_help = "Examples:\n  sluice bench consume -t bench --json")]
     Consume(BenchConsumeArgs),
 }
 
-/// `sluice bench produce`
+const EXAMPLES_BENCH_PRODUCE: &str = "Examples:
+  sluice bench produce -t bench -n 1000000 -s 100 --acks all       # as fast as possible
+  sluice bench produce -t bench --rate 50000 --duration 20 -s 1024  # fixed rate, latency from the intended send time
+  sluice bench produce -t bench --rate-of-max 50 --duration 20      # 5 s at full speed, then 50% of what it reached
+  sluice bench produce -t bench --workload omb --duration 20        # 1 KiB: produce and end-to-end at 50% and 90% of max";
+const EXAMPLES_BENCH_END_TO_END: &str = "Examples:
+  sluice bench end-to-end -t e2e --rate 20000 --duration 20 -s 1024
+  sluice bench end-to-end -t e2e --rate-of-max 90 --duration 20 --acks 1";
+
+/// Fixed-rate runs accept at most this many records per second in all: far above what one
+/// client process reaches here (~0.5 M/s), low enough that the schedule's arithmetic in f64
+/// nanoseconds stays exact to well under a microsecond over any run length.
+pub const BENCH_RATE_MAX_RECORDS_PER_S: f64 = 100_000_000.0;
+/// The longest `--duration` (and `--probe-secs`): one day. Bounds the schedule and says a
+/// typo (`--duration 2000000`) is a mistake.
+pub const BENCH_DURATION_MAX_S: f64 = 86_400.0;
+/// `--probe-secs` default: how long `--rate-of-max` and `--workload omb` run at full speed to
+/// measure the maximum throughput before the fixed-rate runs. Long enough to fill the
+/// producer's buffers and batches several thousand times over, short enough to keep a
+/// latency benchmark's total time dominated by the fixed-rate points.
+pub const BENCH_PROBE_DEFAULT_S: f64 = 5.0;
+
+/// `sluice bench produce` and `sluice bench end-to-end`
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("pace").args(["rate", "rate_of_max", "workload"])))]
 pub struct BenchProduceArgs {
     /// Topic (created with `--partitions` if missing).
     #[arg(long, short = 't', default_value = "sluice-bench")]
     pub topic: String,
-    /// Records in all.
-    #[arg(long, short = 'n', default_value_t = 1_000_000)]
+    /// Records in all (not with `--duration`).
+    #[arg(long, short = 'n', default_value_t = 1_000_000, conflicts_with = "duration")]
     pub records: u64,
-    /// Value size in bytes.
+    /// Run for this many seconds instead of a record count: at a fixed rate, rate × duration
+    /// records on the schedule; unbounded, as many as are sent in that time.
+    #[arg(long, value_parser = parse_bench_seconds)]
+    pub duration: Option<f64>,
+    /// Value size in bytes (`end-to-end` needs at least 16: run id and intended send time).
     #[arg(long, short = 's', default_value_t = 100)]
     pub record_size: usize,
     /// Partitions when the topic is created.
     #[arg(long, short = 'p', default_value_t = 4)]
     pub partitions: i32,
-    /// Concurrent producers (each with its own connections).
+    /// Concurrent producers (each with its own connections; a fixed rate is split evenly).
     #[arg(long, default_value_t = 1)]
     pub producers: u32,
-    /// Records per second in all (default: unlimited).
-    #[arg(long)]
+    /// Fixed rate: records per second in all. Each record has an intended send time on this
+    /// schedule and its latency is measured from that time, so a stall delays and counts
+    /// against every record behind it (no coordinated omission). Default: unlimited, latency
+    /// from the call to `send`.
+    #[arg(long, value_parser = parse_bench_rate)]
     pub rate: Option<f64>,
-    /// Print one JSON object instead of text.
+    /// Fixed rate at this percentage (1–100) of the maximum, measured first by a
+    /// `--probe-secs` run at full speed into the same topic.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub rate_of_max: Option<u8>,
+    /// Seconds of the full-speed run that measures the maximum for `--rate-of-max` and
+    /// `--workload`.
+    #[arg(long, default_value_t = BENCH_PROBE_DEFAULT_S, value_parser = parse_bench_seconds)]
+    pub probe_secs: f64,
+    /// A preset series. `omb` (like the OpenMessaging Benchmark's workloads): 1 KiB records;
+    /// the maximum measured first, then produce and end-to-end at 50% and 90% of it, each for
+    /// `--duration` seconds (default 30).
+    #[arg(long, value_enum, conflicts_with_all = ["records", "record_size"])]
+    pub workload: Option<WorkloadArg>,
+    /// Print one JSON object per result line instead of text.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub producer: ProducerArgs,
+}
+
+/// `--workload` presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadArg {
+    /// 1 KiB records; produce and end-to-end at 50% and 90% of the measured maximum.
+    Omb,
+}
+
+/// A rate in records per second: positive, finite, at most [`BENCH_RATE_MAX_RECORDS_PER_S`].
+fn parse_bench_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate <= BENCH_RATE_MAX_RECORDS_PER_S => Ok(rate),
+        _ => {
+            Err(format!("expected records per second above 0 and at most {BENCH_RATE_MAX_RECORDS_PER_S}, got {text:?}"))
+        }
+    }
+}
+
+/// Seconds: positive, finite, at most [`BENCH_DURATION_MAX_S`].
+fn parse_bench_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= BENCH_DURATION_MAX_S => Ok(seconds),
+        _ => Err(format!("expected seconds above 0 and at most {BENCH_DURATION_MAX_S}, got {text:?}")),
+    }
 }
 
 /// `sluice bench consume`

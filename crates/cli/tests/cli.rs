@@ -269,3 +269,101 @@ async fn cluster_elect_leaders_reports_each_partition() {
     assert!(String::from_utf8_lossy(&missing.stdout).contains("elected/5  failed: error 3"), "{missing:?}");
     broker.stop().await;
 }
+
+/// The JSON lines of a `bench … --json` run, parsed.
+fn json_lines(output: &std::process::Output) -> Vec<serde_json::Value> {
+    stdout(output).lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"))).collect()
+}
+
+// Goal: the fixed-rate and end-to-end benchmarks run against a real broker, count exactly the
+// records their schedule holds and print their result lines with percentiles; `--rate-of-max`
+// prints the full-speed probe before the fixed-rate line. Method: a broker in this process,
+// short runs (a second or less) of the compiled binary; no assertion on any time or rate
+// measured (this machine is shared), only on counts, names and the shape of the lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixed_rate_and_end_to_end_benchmarks_count_their_schedule() {
+    let broker = InProcessBroker::start().await;
+    let b = broker.bootstrap.clone();
+    let keys = ["records_per_s", "mb_per_s", "p50_ms", "p99_ms", "p999_ms", "max_ms", "elapsed_s"];
+    let has_numbers = |line: &serde_json::Value| keys.iter().all(|key| line[key].is_number());
+
+    // 2,000 records/s for 0.5 s is 1,000 records on the schedule, split over two producers.
+    let fixed = run(
+        &b,
+        &["bench", "produce", "-t", "fixed", "--rate", "2000", "--duration", "0.5", "--producers", "2", "--json"],
+        None,
+    )
+    .await;
+    let lines = json_lines(&fixed);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
+    assert_eq!((line["benchmark"].as_str(), line["records"].as_u64()), (Some("produce"), Some(1000)), "{line}");
+    assert_eq!(
+        (line["target_records_per_s"].as_u64(), line["latency"].as_str()),
+        (Some(2000), Some("ack-from-intended"))
+    );
+    assert_eq!(line["bytes"].as_u64(), Some(100_000));
+    assert!(has_numbers(line) && line.get("load_percent").is_none(), "{line}");
+
+    // The text form of the same kind of run: one line, the target and the four percentiles.
+    let text =
+        stdout(&run(&b, &["bench", "produce", "-t", "fixed", "--rate", "1000", "-n", "200", "-s", "10"], None).await);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("produce at 1000 records/s: 200 records, 2000 bytes in "), "{text}");
+    assert!(
+        ["ack-from-intended latency p50 ", " ms, p99 ", " ms, p99.9 ", " ms, max "]
+            .iter()
+            .all(|part| text.contains(part)),
+        "{text}"
+    );
+
+    // Unbounded runs report the same percentiles, from the call to send.
+    let unbounded = json_lines(&run(&b, &["bench", "produce", "-t", "fixed", "-n", "500", "--json"], None).await);
+    assert_eq!((unbounded[0]["records"].as_u64(), unbounded[0]["latency"].as_str()), (Some(500), Some("ack")));
+    assert!(unbounded[0].get("target_records_per_s").is_none() && has_numbers(&unbounded[0]));
+
+    // End-to-end: every produced record consumed once (the topic already holds the runs above,
+    // which the consumer skips: it starts at the end).
+    let e2e = json_lines(
+        &run(&b, &["bench", "end-to-end", "-t", "fixed", "--rate", "1000", "-n", "300", "-s", "64", "--json"], None)
+            .await,
+    );
+    assert_eq!(e2e.len(), 1, "{e2e:?}");
+    assert_eq!((e2e[0]["benchmark"].as_str(), e2e[0]["records"].as_u64()), (Some("end-to-end"), Some(300)), "{e2e:?}");
+    assert_eq!(e2e[0]["latency"].as_str(), Some("produce-to-consume"));
+    assert!(has_numbers(&e2e[0]), "{e2e:?}");
+
+    // --rate-of-max: the probe line, then the fixed-rate line at that share of the probe.
+    let of_max = json_lines(
+        &run(
+            &b,
+            &[
+                "bench",
+                "produce",
+                "-t",
+                "fixed",
+                "--rate-of-max",
+                "10",
+                "--probe-secs",
+                "0.5",
+                "--duration",
+                "0.5",
+                "--json",
+            ],
+            None,
+        )
+        .await,
+    );
+    assert_eq!(of_max.len(), 2, "{of_max:?}");
+    assert_eq!(of_max[0]["benchmark"].as_str(), Some("produce-max"));
+    assert_eq!((of_max[1]["benchmark"].as_str(), of_max[1]["load_percent"].as_u64()), (Some("produce"), Some(10)));
+    let probed = of_max[0]["records_per_s"].as_f64().unwrap();
+    let target = of_max[1]["target_records_per_s"].as_f64().unwrap();
+    assert!((target - probed / 10.0).abs() <= 1.0, "10% of {probed} is not {target}");
+    let scheduled = of_max[1]["records"].as_f64().unwrap();
+    assert!((scheduled - target / 2.0).abs() <= 1.0, "{of_max:?}");
+
+    one_error_line(&run(&b, &["bench", "end-to-end", "-t", "fixed", "-n", "10"], None).await, 1, "fixed rate");
+    one_error_line(&run(&b, &["bench", "produce", "--rate", "0"], None).await, 2, "--rate");
+    broker.stop().await;
+}
