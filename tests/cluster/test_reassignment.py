@@ -1,0 +1,105 @@
+"""Partition reassignment (KIP-455) and decommission under load: four `sluice-broker`
+processes, a confluent-kafka (librdkafka) idempotent acks=all producer writing throughout, the
+moves driven by the `sluice` CLI with Kafka's JSON plans.
+
+Goal: moving replicas between brokers — a reassignment, then a decommission — loses no
+acknowledged record, duplicates none, the producer sees no failed delivery (only retriable
+errors, which librdkafka retries), and afterwards each partition's replicas are exactly the
+plan's, every replica holds the same batches as the others below the high watermark, and the
+brokers that left hold no copy.
+"""
+
+import json
+import os
+import time
+import uuid
+
+import pytest
+
+from conftest import Cluster
+from test_replication import report
+from workload import KeyedProducer, check_history, check_replicas, read_everything
+
+PARTITIONS = 3
+
+
+@pytest.fixture
+def cluster4(tmp_path):
+    """Four brokers, the first three metadata voters: room to decommission one while
+    `__consumer_offsets` keeps its replication factor of three."""
+    instance = Cluster(str(tmp_path), size=4, voter_count=3)
+    instance.start()
+    yield instance
+    codes = instance.stop()
+    print(instance.logs())
+    assert all(code == 0 for code in codes.values()), f"unclean exits {codes}"
+
+
+def write_plan(directory, plan):
+    path = os.path.join(directory, f"plan-{uuid.uuid4().hex[:6]}.json")
+    with open(path, "w") as out:
+        json.dump(plan, out)
+    return path
+
+
+def replica_sets(cluster, topic):
+    return {p: sorted(replicas) for p, (_, replicas, _) in cluster.partitions(topic).items()}
+
+
+def test_reassign_and_decommission_under_load_lose_nothing(cluster4, tmp_path):
+    """Method: a topic of 3 partitions at replication factor 2 (min.insync.replicas=2) is first
+    moved onto brokers {1, 2} with `topic reassign --execute --wait`; an idempotent acks=all
+    producer then writes 300 records/s while `topic reassign --generate --brokers 2,3` plans the
+    move to {2, 3}, `--execute --wait` runs it and `--verify` checks it; then `cluster
+    decommission 2` moves every replica (this topic's and `__consumer_offsets`') off broker 2.
+    Finally everything is read back from offset 0 and the replicas are compared batch by batch
+    from their segment files."""
+    cluster = cluster4
+    topic = f"moved-{uuid.uuid4().hex[:8]}"
+    cluster.create_topic(topic, PARTITIONS, replication_factor=2)
+
+    onto_1_2 = {"version": 1, "partitions": [
+        {"topic": topic, "partition": p, "replicas": [1, 2] if p % 2 == 0 else [2, 1]} for p in range(PARTITIONS)]}
+    cluster.sluice("topic", "reassign", "--execute", "--plan", write_plan(tmp_path, onto_1_2), "--wait",
+                   timeout_s=120)
+    assert set(map(tuple, replica_sets(cluster, topic).values())) == {(1, 2)}
+    cluster.wait_isr_full(topic)
+
+    producer = KeyedProducer(cluster.bootstrap(), topic, rate=300).start()
+    producer.wait_acks(300)
+
+    started = time.monotonic()
+    plan = json.loads(cluster.sluice("topic", "reassign", "--generate", "--topics", topic, "--brokers", "2,3"))
+    assert plan["version"] == 1 and len(plan["partitions"]) == PARTITIONS
+    assert all(sorted(p["replicas"]) == [2, 3] for p in plan["partitions"]), plan
+    plan_path = write_plan(tmp_path, plan)
+    out = cluster.sluice("topic", "reassign", "--execute", "--plan", plan_path, "--wait", timeout_s=120)
+    moved_s = time.monotonic() - started
+    print(out)
+    verified = cluster.sluice("topic", "reassign", "--verify", "--plan", plan_path)
+    assert verified.count(": done") == PARTITIONS, verified
+    assert set(map(tuple, replica_sets(cluster, topic).values())) == {(2, 3)}
+    producer.wait_acks(len(producer.acked()) + 300)
+
+    started = time.monotonic()
+    out = cluster.sluice("cluster", "decommission", "2", timeout_s=180)
+    decommissioned_s = time.monotonic() - started
+    print(out)
+    assert "holds no replicas" in out, out
+    for partition, replicas in replica_sets(cluster, topic).items():
+        assert 2 not in replicas and len(replicas) == 2, (partition, replicas)
+    offsets = replica_sets(cluster, "__consumer_offsets") if "__consumer_offsets" in cluster.admin().list_topics(
+        timeout=5).topics else {}
+    assert all(2 not in replicas for replicas in offsets.values()), offsets
+    producer.wait_acks(len(producer.acked()) + 300)
+
+    producer.stop()
+    assert not producer.failed(), f"{len(producer.failed())} deliveries failed: {producer.failed()[0].error}"
+    cluster.wait_isr_full(topic)
+    records, ends = read_everything(cluster.bootstrap(), topic, PARTITIONS)
+    summary = check_history(producer.acked(), records)
+    # Every replica in the metadata holds the same batches; brokers that left hold no copy
+    # (check_replicas counts the partition directories on every broker).
+    check_replicas(cluster, topic, PARTITIONS, ends, replication_factor=2)
+    report("reassignment", {"reassign_s": round(moved_s, 2), "decommission_s": round(decommissioned_s, 2),
+                            **summary})
