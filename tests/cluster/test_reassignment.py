@@ -4,19 +4,24 @@ moves driven by the `sluice` CLI with Kafka's JSON plans.
 
 Goal: moving replicas between brokers — a reassignment, then a decommission — loses no
 acknowledged record, duplicates none, the producer sees no failed delivery (only retriable
-errors, which librdkafka retries), and afterwards each partition's replicas are exactly the
+errors, which librdkafka retries), a consumer group reading and committing throughout sees
+every acknowledged record and never loses a commit (its `__consumer_offsets` partitions, and
+maybe its coordinator, move too), and afterwards each partition's replicas are exactly the
 plan's, every replica holds the same batches as the others below the high watermark, and the
 brokers that left hold no copy.
 """
 
 import json
 import os
+import threading
 import time
 import uuid
+from collections import defaultdict
 
 import pytest
 
-from conftest import Cluster
+from conftest import Cluster, wait_until
+from group_check import Member, committed_offsets
 from test_replication import report
 from workload import KeyedProducer, check_history, check_replicas, read_everything
 
@@ -66,7 +71,13 @@ def test_reassign_and_decommission_under_load_lose_nothing(cluster4, tmp_path):
     cluster.wait_isr_full(topic)
 
     producer = KeyedProducer(cluster.bootstrap(), topic, rate=300).start()
+    group = f"group-{topic}"
+    seen, commits, lock = set(), defaultdict(list), threading.Lock()
+    members = [Member(cluster.bootstrap(), group, topic, seen, commits, lock) for _ in range(2)]
+    for member in members:
+        member.start()
     producer.wait_acks(300)
+    wait_until(lambda: sum(len(c) for c in commits.values()) >= 100, 60, "the group to commit")
 
     started = time.monotonic()
     plan = json.loads(cluster.sluice("topic", "reassign", "--generate", "--topics", topic, "--brokers", "2,3"))
@@ -81,6 +92,8 @@ def test_reassign_and_decommission_under_load_lose_nothing(cluster4, tmp_path):
     assert set(map(tuple, replica_sets(cluster, topic).values())) == {(2, 3)}
     producer.wait_acks(len(producer.acked()) + 300)
 
+    with lock:
+        committed_before = {p: max(o for _, o in entries) for p, entries in commits.items()}
     started = time.monotonic()
     out = cluster.sluice("cluster", "decommission", "2", timeout_s=180)
     decommissioned_s = time.monotonic() - started
@@ -88,13 +101,26 @@ def test_reassign_and_decommission_under_load_lose_nothing(cluster4, tmp_path):
     assert "holds no replicas" in out, out
     for partition, replicas in replica_sets(cluster, topic).items():
         assert 2 not in replicas and len(replicas) == 2, (partition, replicas)
-    offsets = replica_sets(cluster, "__consumer_offsets") if "__consumer_offsets" in cluster.admin().list_topics(
-        timeout=5).topics else {}
-    assert all(2 not in replicas for replicas in offsets.values()), offsets
+    offsets = replica_sets(cluster, "__consumer_offsets")
+    assert offsets and all(2 not in replicas for replicas in offsets.values()), offsets
     producer.wait_acks(len(producer.acked()) + 300)
 
     producer.stop()
     assert not producer.failed(), f"{len(producer.failed())} deliveries failed: {producer.failed()[0].error}"
+    acked = {d.value for d in producer.acked()}
+    wait_until(lambda: acked <= seen, 90, "the group to consume every acknowledged record")
+    for member in members:
+        member.stopping.set()
+    for member in members:
+        member.join(timeout=30)
+    with lock:
+        for partition, entries in commits.items():
+            offsets = [o for _, o in sorted(entries)]
+            assert offsets == sorted(offsets), f"partition {partition}: a commit went backwards"
+    committed_after = committed_offsets(cluster.bootstrap(), group, topic)
+    for partition, offset in committed_before.items():
+        assert committed_after[partition] >= offset, \
+            f"partition {partition}: committed {offset} before the decommission, {committed_after[partition]} after"
     cluster.wait_isr_full(topic)
     records, ends = read_everything(cluster.bootstrap(), topic, PARTITIONS)
     summary = check_history(producer.acked(), records)
@@ -102,4 +128,5 @@ def test_reassign_and_decommission_under_load_lose_nothing(cluster4, tmp_path):
     # (check_replicas counts the partition directories on every broker).
     check_replicas(cluster, topic, PARTITIONS, ends, replication_factor=2)
     report("reassignment", {"reassign_s": round(moved_s, 2), "decommission_s": round(decommissioned_s, 2),
-                            **summary})
+                            "offsets_partitions_moved": out.count(": started") - PARTITIONS,
+                            "commit_errors": sum(m.commit_errors for m in members), **summary})
