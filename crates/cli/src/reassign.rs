@@ -75,12 +75,12 @@ pub enum Progress {
 
 /// A balanced plan for `topics` over `brokers`, keeping each partition's replica count.
 ///
-/// Replicas already on one of `brokers` stay where they are as long as that broker holds no
-/// more than its even share (`ceil(replicas / brokers)`), so a plan moves as few replicas as
-/// possible; the rest go to the least-loaded brokers not already in the partition (ties: the
-/// lowest id). A kept replica keeps its place in the order, so a leader that stays remains the
-/// preferred one. With `keep_all`, every replica on one of `brokers` stays (decommission: move
-/// only what must move). Pure and deterministic.
+/// Replicas already on one of `brokers` stay; replicas elsewhere go to the least-loaded brokers
+/// not already in the partition (ties: the lowest id). Then, unless `keep_all` (decommission:
+/// move only what must move), one replica at a time moves from the most-loaded broker to the
+/// least-loaded one until their counts differ by at most one — a follower rather than a
+/// leader where the partition allows it, into the same place in the order. So a plan moves few
+/// replicas, and a leader that stays remains the preferred one. Pure and deterministic.
 pub fn generate_plan(topics: &[TopicInfo], brokers: &[i32], keep_all: bool) -> anyhow::Result<Plan> {
     let mut brokers = brokers.to_vec();
     brokers.sort_unstable();
@@ -88,8 +88,6 @@ pub fn generate_plan(topics: &[TopicInfo], brokers: &[i32], keep_all: bool) -> a
     if brokers.is_empty() {
         anyhow::bail!("no brokers to place replicas on");
     }
-    let replicas_total: usize = topics.iter().flat_map(|t| &t.partitions).map(|p| p.replicas.len()).sum();
-    let share = replicas_total.div_ceil(brokers.len());
     let mut load: BTreeMap<i32, usize> = brokers.iter().map(|b| (*b, 0)).collect();
     // Pass 1: what stays.
     let mut kept: Vec<(String, i32, usize, Vec<i32>)> = Vec::new();
@@ -107,10 +105,8 @@ pub fn generate_plan(topics: &[TopicInfo], brokers: &[i32], keep_all: bool) -> a
             let mut stay = Vec::with_capacity(factor);
             for replica in &partition.replicas {
                 if let Some(count) = load.get_mut(replica) {
-                    if keep_all || *count < share {
-                        *count += 1;
-                        stay.push(*replica);
-                    }
+                    *count += 1;
+                    stay.push(*replica);
                 }
             }
             kept.push((topic.name.clone(), partition.partition, factor, stay));
@@ -131,7 +127,35 @@ pub fn generate_plan(topics: &[TopicInfo], brokers: &[i32], keep_all: bool) -> a
         }
         partitions.push(PlanPartition { topic, partition, replicas, log_dirs: None });
     }
+    if !keep_all {
+        even_out(&mut partitions, &mut load);
+    }
     Ok(Plan { version: PLAN_VERSION, partitions })
+}
+
+/// Moves replicas from the most- to the least-loaded broker until their counts differ by at
+/// most one. Every move lowers the sum of squared loads, so this ends; the cap on moves (the
+/// replica count) is a second guarantee.
+fn even_out(partitions: &mut [PlanPartition], load: &mut BTreeMap<i32, usize>) {
+    let moves_max: usize = partitions.iter().map(|p| p.replicas.len()).sum();
+    for _ in 0..moves_max {
+        let (&most, &most_count) = load.iter().max_by_key(|(id, count)| (**count, **id)).expect("brokers checked");
+        let (&least, &least_count) = load.iter().min_by_key(|(id, count)| (**count, -**id)).expect("brokers checked");
+        if most_count <= least_count + 1 {
+            return;
+        }
+        let candidates = || partitions.iter().position(|p| p.replicas.contains(&most) && !p.replicas.contains(&least));
+        let follower = partitions
+            .iter()
+            .position(|p| p.replicas[1..].contains(&most) && !p.replicas.contains(&least))
+            .or_else(candidates);
+        let Some(index) = follower else { return };
+        for replica in partitions[index].replicas.iter_mut().filter(|r| **r == most) {
+            *replica = least;
+        }
+        *load.get_mut(&most).expect("from the load map") -= 1;
+        *load.get_mut(&least).expect("from the load map") += 1;
+    }
 }
 
 /// The plan of the current assignment of `topics` (what `--generate` prints to roll back to).
@@ -424,7 +448,24 @@ mod tests {
             .map(|(planned, current)| planned.replicas.iter().filter(|r| !current.replicas.contains(r)).count())
             .sum();
         assert_eq!(moved, 2, "only broker 3's share moves");
-        assert_eq!(plan.partitions[0].replicas, vec![1, 2], "the first partition keeps its leader and replicas");
+        let leaders: Vec<i32> = plan.partitions.iter().map(|p| p.replicas[0]).collect();
+        assert_eq!(leaders, vec![1, 2, 1], "followers move, leaders stay");
+    }
+
+    #[test]
+    fn growing_from_three_to_four_brokers_evens_the_counts() {
+        let topics =
+            [topic("a", &[&[1, 2, 3], &[2, 3, 1], &[3, 1, 2]]), topic("b", &[&[1, 2, 3], &[2, 3, 1], &[3, 1, 2]])];
+        let plan = generate_plan(&topics, &[1, 2, 3, 4], false).unwrap();
+        let counts: Vec<usize> = loads(&plan).into_values().collect();
+        assert!(counts.iter().all(|c| (4..=5).contains(c)), "{counts:?}");
+        for partition in &plan.partitions {
+            let mut distinct = partition.replicas.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), 3, "{partition:?}");
+        }
+        assert_eq!(plan, generate_plan(&topics, &[4, 3, 2, 1], false).unwrap(), "deterministic");
     }
 
     #[test]
