@@ -130,3 +130,49 @@ def test_reassign_and_decommission_under_load_lose_nothing(cluster4, tmp_path):
     report("reassignment", {"reassign_s": round(moved_s, 2), "decommission_s": round(decommissioned_s, 2),
                             "offsets_partitions_moved": out.count(": started") - PARTITIONS,
                             "commit_errors": sum(m.commit_errors for m in members), **summary})
+
+
+def kafka_tools_installed():
+    """Whether `scripts/kafka.sh install` has put Kafka's jars in its cache (no download here)."""
+    cache = os.environ.get("SLUICE_KAFKA_CACHE", os.path.expanduser("~/.cache/sluice"))
+    return os.path.isdir(cache) and any(name.startswith("kafka-") for name in os.listdir(cache))
+
+
+@pytest.mark.skipif(not kafka_tools_installed(), reason="Kafka's jars not installed (scripts/kafka.sh install)")
+def test_kafkas_reassign_partitions_tool_moves_a_partition(cluster, tmp_path):
+    """Goal: Apache Kafka's own `kafka-reassign-partitions` (4.x, run by scripts/kafka.sh)
+    drives a move on Sluice: --execute starts it, --list shows nothing left once it is done,
+    --verify reports it completed and clears the (absent) throttles without an error.
+    Method: a topic of 2 partitions at replication factor 2 with records in it; a plan that
+    moves each partition to another pair of brokers; the tool's three actions, then the
+    replicas from the metadata and the segment files compared."""
+    topic = f"java-{uuid.uuid4().hex[:8]}"
+    cluster.create_topic(topic, 2, replication_factor=2, configs={"min.insync.replicas": "1"})
+    producer = KeyedProducer(cluster.bootstrap(), topic, rate=500).start()
+    producer.wait_acks(500)
+    producer.stop()
+    current = replica_sets(cluster, topic)
+    brokers = {1, 2, 3}
+    # Each partition swaps one replica for the broker it lacks.
+    plan = {"version": 1, "partitions": [
+        {"topic": topic, "partition": p, "replicas": sorted(brokers - {replicas[0]})} for p, replicas in current.items()]}
+    path = write_plan(tmp_path, plan)
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "kafka.sh")
+    bootstrap = cluster.brokers[1].address
+
+    def tool(*args):
+        import subprocess
+        done = subprocess.run(["bash", script, "tool", "kafka-reassign-partitions", "--bootstrap-server", bootstrap,
+                               *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{args}: exit {done.returncode}: {done.stdout}{done.stderr}"
+        return done.stdout
+
+    assert "Successfully started partition reassignment" in tool("--reassignment-json-file", path, "--execute")
+    wait_until(lambda: "No partition reassignments found" in tool("--list"), 60, "the moves to finish")
+    verified = tool("--reassignment-json-file", path, "--verify")
+    assert verified.count("is completed") == 2, verified
+    assert replica_sets(cluster, topic) == {p["partition"]: p["replicas"] for p in plan["partitions"]}
+    cluster.wait_isr_full(topic)
+    records, ends = read_everything(cluster.bootstrap(), topic, 2)
+    check_history(producer.acked(), records)
+    check_replicas(cluster, topic, 2, ends, replication_factor=2)
