@@ -92,6 +92,7 @@ tool_class() {
         kafka-consumer-perf-test) echo org.apache.kafka.tools.ConsumerPerformance ;;
         kafka-broker-api-versions) echo org.apache.kafka.tools.BrokerApiVersionsCommand ;;
         kafka-metadata-quorum) echo org.apache.kafka.tools.MetadataQuorumCommand ;;
+        kafka-reassign-partitions) echo org.apache.kafka.tools.reassign.ReassignPartitionsCommand ;;
         kafka-storage) echo kafka.tools.StorageTool ;;
         *) echo "[kafka] unknown tool: $1" >&2; exit 2 ;;
     esac

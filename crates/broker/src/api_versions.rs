@@ -43,6 +43,8 @@ pub fn supported_apis() -> SupportedApis {
         ApiVersionRange::new(ApiKey::IncrementalAlterConfigs, 0, 1),
         ApiVersionRange::new(ApiKey::DescribeCluster, 0, 1),
         ApiVersionRange::new(ApiKey::ElectLeaders, 0, 2),
+        ApiVersionRange::new(ApiKey::AlterPartitionReassignments, 0, 1),
+        ApiVersionRange::new(ApiKey::ListPartitionReassignments, 0, 0),
         ApiVersionRange::new(ApiKey::DescribeLogDirs, 1, 4),
         ApiVersionRange::new(ApiKey::DescribeProducers, 0, 0),
         ApiVersionRange::new(ApiKey::DescribeQuorum, 0, 2),

@@ -263,6 +263,10 @@ impl Dispatcher {
             RequestKind::CreatePartitions(body) => reply(&handlers::admin::create_partitions(broker, body).await),
             RequestKind::DescribeCluster(body) => reply(&handlers::admin::describe_cluster(broker, &body)),
             RequestKind::ElectLeaders(body) => reply(&handlers::elect::handle(broker, version, body).await),
+            RequestKind::AlterPartitionReassignments(body) => {
+                reply(&handlers::reassign::alter(broker, version, body).await)
+            }
+            RequestKind::ListPartitionReassignments(body) => reply(&handlers::reassign::list(broker, &body)),
             RequestKind::DescribeQuorum(body) => reply(&handlers::quorum::describe(broker, version, body).await),
             RequestKind::AddRaftVoter(body) => reply(&handlers::quorum::add_voter(broker, body).await),
             RequestKind::RemoveRaftVoter(body) => reply(&handlers::quorum::remove_voter(broker, body).await),

@@ -33,6 +33,12 @@ pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
 pub const INVALID_REQUIRED_ACKS: i16 = 21;
 /// INVALID_REQUEST
 pub const INVALID_REQUEST: i16 = 42;
+/// INVALID_REPLICATION_FACTOR: a reassignment that changes the replica count when the request
+/// (AlterPartitionReassignments v1, KIP-860) does not allow it.
+pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+/// INVALID_REPLICA_ASSIGNMENT: reassignment targets that are empty, repeat a broker or name an
+/// unknown one.
+pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 /// INVALID_CONFIG
 pub const INVALID_CONFIG: i16 = 40;
 /// OUT_OF_ORDER_SEQUENCE_NUMBER

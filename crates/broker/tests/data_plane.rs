@@ -861,6 +861,35 @@ async fn check_api(stream: &mut TcpStream, api_key: ApiKey, version: i16) {
                 "{context}"
             );
         }
+        ApiKey::AlterPartitionReassignments => {
+            use sluice_proto::kafka_protocol::messages::alter_partition_reassignments_request::{
+                ReassignablePartition, ReassignableTopic,
+            };
+            use sluice_proto::kafka_protocol::messages::{
+                AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse,
+            };
+            // Cancelling nothing, an unknown partition, an unknown broker: Kafka's three codes.
+            let request = AlterPartitionReassignmentsRequest::default().with_topics(vec![ReassignableTopic::default()
+                .with_name(name("ends"))
+                .with_partitions(vec![
+                    ReassignablePartition::default().with_partition_index(0).with_replicas(None),
+                    ReassignablePartition::default().with_partition_index(9).with_replicas(Some(vec![1.into()])),
+                    ReassignablePartition::default().with_partition_index(0).with_replicas(Some(vec![99.into()])),
+                ])]);
+            let response: AlterPartitionReassignmentsResponse = call(stream, api_key, version, &request).await;
+            assert_eq!(response.error_code, 0, "{context}");
+            let codes: Vec<i16> = response.responses[0].partitions.iter().map(|p| p.error_code).collect();
+            assert_eq!(codes, vec![85, kafka_code::UNKNOWN_TOPIC_OR_PARTITION, 39], "{context}");
+        }
+        ApiKey::ListPartitionReassignments => {
+            use sluice_proto::kafka_protocol::messages::{
+                ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
+            };
+            let response: ListPartitionReassignmentsResponse =
+                call(stream, api_key, version, &ListPartitionReassignmentsRequest::default()).await;
+            assert_eq!(response.error_code, 0, "{context}");
+            assert!(response.topics.is_empty(), "{context}: nothing is moving");
+        }
         ApiKey::DescribeProducers => {
             // The produce above was not idempotent: partition 0 is described, with no producer;
             // a partition that does not exist gets UNKNOWN_TOPIC_OR_PARTITION.

@@ -178,6 +178,50 @@ pub enum TopicCommand {
         #[arg(long = "delete")]
         delete: Vec<String>,
     },
+    /// Move partitions between brokers (Kafka's `kafka-reassign-partitions`, KIP-455). Plans
+    /// are Kafka's JSON: {"version":1,"partitions":[{"topic":..,"partition":..,"replicas":[..]}]}.
+    /// New replicas copy from the leader and join the ISR before old ones are removed.
+    #[command(after_help = "Examples:
+  sluice topic reassign --generate --topics orders,events --brokers 1,2,3 > plan.json
+  sluice topic reassign --execute --plan plan.json --wait
+  sluice topic reassign --verify --plan plan.json
+  sluice topic reassign --cancel --plan plan.json")]
+    Reassign(ReassignArgs),
+}
+
+/// `sluice topic reassign`
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("action").required(true).args(["generate", "execute", "verify", "cancel"])))]
+pub struct ReassignArgs {
+    /// Print a balanced plan for --topics over --brokers (moving as few replicas as possible)
+    /// on stdout; the current assignment, to roll back to, goes to stderr.
+    #[arg(long, requires_all = ["topics", "brokers"])]
+    pub generate: bool,
+    /// Start the moves of --plan.
+    #[arg(long, requires = "plan")]
+    pub execute: bool,
+    /// Show each partition of --plan: done, moving (with the replicas being added and
+    /// removed), or not started. Exit code 1 unless every partition is done.
+    #[arg(long, requires = "plan")]
+    pub verify: bool,
+    /// Cancel the moves of --plan still in progress (back to the original replicas).
+    #[arg(long, requires = "plan")]
+    pub cancel: bool,
+    /// Topics to plan for (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub topics: Vec<String>,
+    /// Brokers to place the replicas on (comma-separated ids).
+    #[arg(long, value_delimiter = ',')]
+    pub brokers: Vec<i32>,
+    /// The plan file (Kafka's reassignment JSON).
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// With --execute or --verify: wait until every move of the plan is done.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this many seconds (exit code 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub timeout: u64,
 }
 
 /// Producer settings shared by `produce` and `bench produce`.
@@ -494,6 +538,19 @@ pub enum ClusterCommand {
     RemoveVoter {
         /// The broker id.
         id: i32,
+    },
+    /// Move every replica away from a broker (a generated plan over the other live brokers),
+    /// wait until the moves are done, and report. The broker keeps running (and voting) until
+    /// it is stopped; `remove-voter` takes its vote away.
+    #[command(
+        after_help = "Examples:\n  sluice cluster decommission 3\n  sluice cluster decommission 3 --timeout 1800"
+    )]
+    Decommission {
+        /// The broker id.
+        id: i32,
+        /// Give up waiting after this many seconds (exit code 1; the moves go on).
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        timeout: u64,
     },
 }
 

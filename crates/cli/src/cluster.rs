@@ -2,7 +2,8 @@
 //! controller, partition leaders and offline replicas (replicas on a broker that is down, or
 //! that failed to open there); a healthy/unhealthy verdict with its reasons, decided by the pure
 //! [`health_problems`]; Kafka's ElectLeaders, one line per partition; and the metadata quorum
-//! (KIP-853's DescribeQuorum, AddRaftVoter, RemoveRaftVoter).
+//! (KIP-853's DescribeQuorum, AddRaftVoter, RemoveRaftVoter). `decommission` is in
+//! [`crate::reassign`].
 
 use std::io::Write;
 use std::time::Duration;
@@ -32,6 +33,9 @@ pub async fn run(config: ClientConfig, command: ClusterCommand) -> anyhow::Resul
         }
         ClusterCommand::Health { watch, exit_when_healthy, json } => {
             health(config, watch.map(Duration::from_secs), exit_when_healthy, json).await
+        }
+        ClusterCommand::Decommission { id, timeout } => {
+            crate::reassign::decommission(crate::connect(config).await?, id, Duration::from_secs(timeout)).await
         }
         ClusterCommand::ElectLeaders { kind, topic, partition } => {
             elect_leaders(crate::connect(config).await?, kind, topic, partition).await

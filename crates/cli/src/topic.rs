@@ -1,4 +1,5 @@
-//! `sluice topic create|list|describe|delete|alter`.
+//! `sluice topic create|list|describe|delete|alter|reassign` (`reassign` lives in
+//! [`crate::reassign`]).
 //!
 //! `create` without `-p`/`-r` sends -1, so the broker's `num.partitions` and
 //! `default.replication.factor` decide. `alter` first asks the broker to validate every change
@@ -22,9 +23,13 @@ const BROKER_DEFAULT: i32 = -1;
 
 /// Runs a topic command.
 pub async fn run(cluster: Cluster, command: TopicCommand) -> anyhow::Result<()> {
+    if let TopicCommand::Reassign(args) = command {
+        return crate::reassign::run(cluster, args).await;
+    }
     let admin = Admin::new(cluster.clone());
     let mut out = std::io::stdout().lock();
     match command {
+        TopicCommand::Reassign(_) => unreachable!("handled above"),
         TopicCommand::Create { name, partitions, replication_factor, configs } => {
             let new_topic = NewTopic {
                 name: name.clone(),

@@ -26,10 +26,12 @@ use crate::cluster::{broker_id, topic_name, BrokerInfo, Cluster, Metadata, Topic
 use crate::error::{ClientError, Result};
 
 mod groups;
+mod reassign;
 
 pub use groups::{
     GroupDescription, GroupListing, GroupMember, OffsetChange, OffsetTarget, PartitionLag, STATE_DEAD, STATE_EMPTY,
 };
+pub use reassign::{OngoingReassignment, ReassignmentChange, ReassignmentResult};
 
 /// Kafka's config resource type for topics.
 const TOPIC_RESOURCE_TYPE: i8 = 2;

@@ -144,6 +144,26 @@ pub enum Command {
         /// The live replica to elect.
         leader: BrokerId,
     },
+    /// Start moving a partition to `target` replicas (Kafka's AlterPartitionReassignments,
+    /// KIP-455), replacing any reassignment in progress. Adding replicas join the replica set
+    /// at once and fetch from the leader; the state machine completes the move when every
+    /// target replica is in the ISR (see [`crate::reassignment`]). Since format version 4.
+    StartReassignment {
+        /// Topic id.
+        topic_id: Uuid,
+        /// Partition index.
+        partition: u32,
+        /// The replicas wanted, preferred leader first: distinct, registered brokers.
+        target: Vec<BrokerId>,
+    },
+    /// Cancel a partition's reassignment: back to the original replicas, the adding ones
+    /// removed from the replicas and the ISR. Since format version 4.
+    CancelReassignment {
+        /// Topic id.
+        topic_id: Uuid,
+        /// Partition index.
+        partition: u32,
+    },
 }
 
 /// What an applied command did.
@@ -233,6 +253,10 @@ impl MetadataView {
             Command::ElectLeaderUnclean { topic_id, partition, partition_epoch, leader } => {
                 self.elect_leader_unclean(*topic_id, *partition, *partition_epoch, *leader)
             }
+            Command::StartReassignment { topic_id, partition, target } => {
+                self.start_reassignment(*topic_id, *partition, target)
+            }
+            Command::CancelReassignment { topic_id, partition } => self.cancel_reassignment(*topic_id, *partition),
         }
     }
 
@@ -275,6 +299,7 @@ impl MetadataView {
             },
         );
         self.lead_offline_partitions(broker_id);
+        self.complete_reassignments();
         Ok(CommandOutcome::BrokerRegistered { broker_epoch })
     }
 
@@ -318,6 +343,7 @@ impl MetadataView {
         self.check_broker_epoch(broker_id, broker_epoch)?;
         self.brokers.get_mut(&broker_id).expect("checked above").fenced = false;
         let partitions_changed = self.lead_offline_partitions(broker_id);
+        self.complete_reassignments();
         Ok(CommandOutcome::BrokerUnfenced { partitions_changed })
     }
 
@@ -373,6 +399,7 @@ impl MetadataView {
     fn delete_topic(&mut self, name: &str) -> Result<CommandOutcome, CommandError> {
         let topic = self.topics.remove(name).ok_or_else(|| CommandError::UnknownTopic { name: name.to_string() })?;
         self.topic_names.remove(&topic.topic_id);
+        self.reassignments.remove(&topic.topic_id);
         Ok(CommandOutcome::TopicDeleted { topic_id: topic.topic_id })
     }
 
@@ -442,6 +469,9 @@ impl MetadataView {
         let partition = self.partition_mut(topic_id, partition_index)?;
         partition.isr = isr.to_vec();
         partition.partition_epoch += 1;
+        // An ISR that grew may be the last step of a reassignment.
+        self.complete_reassignment(topic_id, partition_index);
+        let partition = self.partition(topic_id, partition_index)?;
         Ok(CommandOutcome::PartitionChanged { topic_id, partition: partition.clone() })
     }
 
@@ -521,12 +551,16 @@ impl MetadataView {
         Ok(CommandOutcome::ProducerIdsAllocated { first_producer_id, count: PRODUCER_IDS_PER_BLOCK })
     }
 
-    fn partition(&self, topic_id: Uuid, partition: u32) -> Result<&PartitionRecord, CommandError> {
+    pub(crate) fn partition(&self, topic_id: Uuid, partition: u32) -> Result<&PartitionRecord, CommandError> {
         let topic = self.topic_by_id(topic_id).ok_or(CommandError::UnknownTopicId { topic_id })?;
         topic.partitions.get(partition as usize).ok_or(CommandError::UnknownPartition { topic_id, partition })
     }
 
-    fn partition_mut(&mut self, topic_id: Uuid, partition: u32) -> Result<&mut PartitionRecord, CommandError> {
+    pub(crate) fn partition_mut(
+        &mut self,
+        topic_id: Uuid,
+        partition: u32,
+    ) -> Result<&mut PartitionRecord, CommandError> {
         let name = self.topic_names.get(&topic_id).ok_or(CommandError::UnknownTopicId { topic_id })?;
         let topic = self.topics.get_mut(name).ok_or(CommandError::UnknownTopicId { topic_id })?;
         topic.partitions.get_mut(partition as usize).ok_or(CommandError::UnknownPartition { topic_id, partition })

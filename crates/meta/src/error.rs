@@ -58,6 +58,10 @@ pub mod kafka_code {
     pub const BROKER_ID_NOT_REGISTERED: i16 = 102;
     /// INELIGIBLE_REPLICA
     pub const INELIGIBLE_REPLICA: i16 = 107;
+    /// INVALID_REPLICA_ASSIGNMENT
+    pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+    /// NO_REASSIGNMENT_IN_PROGRESS
+    pub const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
 }
 
 /// A command was rejected by the state machine. Nothing changed; every replica rejected it the
@@ -210,6 +214,22 @@ pub enum CommandError {
     /// The producer id space is used up (after 2^63 ids). Not retriable; operator action.
     #[error("producer ids exhausted")]
     ProducerIdsExhausted,
+    /// A reassignment's target replicas are empty, repeat a broker or name an unregistered one,
+    /// or a cancel would leave no in-sync replica of the original assignment. Not retriable
+    /// with the same request (a cancel is, once an original replica is back in the ISR).
+    #[error("invalid replica assignment: {reason}")]
+    InvalidReplicaAssignment {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A cancel for a partition that is not being reassigned. Not retriable.
+    #[error("no reassignment in progress for topic {topic_id} partition {partition}")]
+    NoReassignmentInProgress {
+        /// Topic id.
+        topic_id: Uuid,
+        /// Partition index.
+        partition: u32,
+    },
 }
 
 impl CommandError {
@@ -234,6 +254,8 @@ impl CommandError {
             CommandError::IneligibleReplica { .. } => INELIGIBLE_REPLICA,
             CommandError::NoEligibleLeader { .. } => ELIGIBLE_LEADERS_NOT_AVAILABLE,
             CommandError::ProducerIdsExhausted => UNKNOWN_SERVER_ERROR,
+            CommandError::InvalidReplicaAssignment { .. } => INVALID_REPLICA_ASSIGNMENT,
+            CommandError::NoReassignmentInProgress { .. } => NO_REASSIGNMENT_IN_PROGRESS,
         }
     }
 }
@@ -388,6 +410,8 @@ mod tests {
             (CommandError::StalePartitionEpoch { proposed: 1, current: 2 }, 95),
             (CommandError::UnknownTopicId { topic_id }, 100),
             (CommandError::NoEligibleLeader { topic_id, partition: 0 }, 83),
+            (CommandError::InvalidReplicaAssignment { reason: "empty".into() }, 39),
+            (CommandError::NoReassignmentInProgress { topic_id, partition: 0 }, 85),
         ];
         for (error, code) in cases {
             assert_eq!(error.kafka_error_code(), code, "{error}");

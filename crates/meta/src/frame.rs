@@ -27,7 +27,16 @@ pub const RECORD_HEADER_BYTES: usize = 8;
 ///
 /// Version 3: `TopicConfig` gained `unclean.leader.election.enable` and
 /// `replica.lag.time.max.ms`; `Command` gained `ElectLeaderUnclean`.
-pub const FORMAT_VERSION: u32 = 3;
+///
+/// Version 4: `Command` gained `StartReassignment` and `CancelReassignment` (appended, so every
+/// version-3 entry decodes unchanged) and `MetadataView` gained `reassignments` (a trailing
+/// field, so a version-3 snapshot is decoded with the old layout and converted: see
+/// `state_machine`). Version-3 files stay readable: [`FORMAT_VERSION_OLDEST_READABLE`].
+pub const FORMAT_VERSION: u32 = 4;
+
+/// Oldest format version this build reads (and converts where the layout changed). Files are
+/// always written at [`FORMAT_VERSION`].
+pub const FORMAT_VERSION_OLDEST_READABLE: u32 = 3;
 
 /// Magic of a Raft log segment file (`<first index, 20 digits>.seg`).
 pub const LOG_SEGMENT_MAGIC: [u8; 8] = *b"SLUICElg";
@@ -46,8 +55,9 @@ pub fn file_header(magic: [u8; 8]) -> [u8; FILE_HEADER_BYTES] {
     header
 }
 
-/// Checks a file header; `path` names the file in the error.
-pub fn check_file_header(bytes: &[u8], magic: [u8; 8], path: &std::path::Path) -> Result<(), StoreError> {
+/// Checks a file header and returns its format version (between
+/// [`FORMAT_VERSION_OLDEST_READABLE`] and [`FORMAT_VERSION`]); `path` names the file in the error.
+pub fn check_file_header(bytes: &[u8], magic: [u8; 8], path: &std::path::Path) -> Result<u32, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt { path: path.to_path_buf(), reason };
     if bytes.len() < FILE_HEADER_BYTES {
         return Err(corrupt(format!("file of {} bytes has no complete header", bytes.len())));
@@ -60,12 +70,12 @@ pub fn check_file_header(bytes: &[u8], magic: [u8; 8], path: &std::path::Path) -
         return Err(corrupt("header checksum mismatch".to_string()));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
+    if !(FORMAT_VERSION_OLDEST_READABLE..=FORMAT_VERSION).contains(&version) {
         return Err(corrupt(format!(
-            "unsupported format version {version} (this build reads {FORMAT_VERSION}): written by another Sluice version"
+            "unsupported format version {version} (this build reads {FORMAT_VERSION_OLDEST_READABLE}..={FORMAT_VERSION}): written by another Sluice version"
         )));
     }
-    Ok(())
+    Ok(version)
 }
 
 /// Appends one framed record to `out`.

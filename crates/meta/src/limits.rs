@@ -87,6 +87,10 @@ pub const CHANGE_EVENTS_BUFFERED_MAX: usize = 4_096;
 /// placement work and the snapshot size bounded).
 pub const TOPIC_PARTITIONS_MAX: u32 = 10_000;
 
+/// Most replicas a reassignment may name, in brokers. Kafka's replication factor is an
+/// `int16`; a bound here keeps one command's validation and the snapshot small.
+pub const REASSIGNMENT_REPLICAS_MAX: usize = 1_024;
+
 /// Longest topic name, as in Kafka (249 characters, so that `<topic>-<partition>` fits a file name).
 pub const TOPIC_NAME_BYTES_MAX: usize = 249;
 

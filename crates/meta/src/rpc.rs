@@ -44,7 +44,9 @@ use crate::view::BrokerId;
 /// Version 3: commands carry `unclean.leader.election.enable` and `replica.lag.time.max.ms`,
 /// and `ElectLeaderUnclean`.
 /// Version 4: `MembershipChange::RemoveVoter` (demote to learner) and `DescribeQuorum`.
-pub const RPC_PROTOCOL_VERSION: u16 = 4;
+/// Version 5: `StartReassignment` and `CancelReassignment`, and snapshots carry the view's
+/// `reassignments`.
+pub const RPC_PROTOCOL_VERSION: u16 = 5;
 
 /// A framed TCP connection carrying RPC messages.
 pub type RpcConnection = Framed<TcpStream, RpcCodec>;

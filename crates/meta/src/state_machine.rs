@@ -14,6 +14,11 @@
 //! replaced atomically (temp file, fsync, rename, fsync directory): after a crash it holds the
 //! old or the new snapshot, never a mix. A damaged snapshot file fails the open
 //! ([`StoreError::Corrupt`]) because the log before it may already be purged.
+//!
+//! A snapshot file of format version 3 (before `MetadataView::reassignments`) is decoded with
+//! that layout ([`AppliedStateV3`]) and converted at open, with no reassignment in progress;
+//! its `data` is re-encoded in the current layout, so a follower sent it by InstallSnapshot
+//! reads the current layout. The file itself is rewritten by the next snapshot.
 
 use std::io::Cursor;
 use std::path::Path;
@@ -62,6 +67,46 @@ struct AppliedState {
     view: Arc<MetadataView>,
 }
 
+/// [`AppliedState`] as format version 3 wrote it: the view without `reassignments`.
+#[derive(Deserialize)]
+struct AppliedStateV3 {
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    view: MetadataViewV3,
+}
+
+/// [`MetadataView`] before format version 4, field for field.
+#[derive(Deserialize)]
+struct MetadataViewV3 {
+    brokers: std::collections::BTreeMap<crate::view::BrokerId, crate::view::BrokerRecord>,
+    topics: std::collections::BTreeMap<String, crate::view::TopicRecord>,
+    topic_names: std::collections::BTreeMap<uuid::Uuid, String>,
+    next_producer_id: i64,
+    next_broker_epoch: i64,
+}
+
+impl From<AppliedStateV3> for AppliedState {
+    fn from(old: AppliedStateV3) -> AppliedState {
+        let view = MetadataView {
+            brokers: old.view.brokers,
+            topics: old.view.topics,
+            topic_names: old.view.topic_names,
+            next_producer_id: old.view.next_producer_id,
+            next_broker_epoch: old.view.next_broker_epoch,
+            reassignments: Default::default(),
+        };
+        AppliedState { last_applied: old.last_applied, last_membership: old.last_membership, view: Arc::new(view) }
+    }
+}
+
+/// Decodes snapshot `data` written at format `version` (checked by the file header).
+fn decode_applied_state(data: &[u8], version: u32) -> Result<AppliedState, postcard::Error> {
+    if version < 4 {
+        return postcard::from_bytes::<AppliedStateV3>(data).map(AppliedState::from);
+    }
+    postcard::from_bytes(data)
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SnapshotFile {
     meta: SnapshotMeta,
@@ -106,14 +151,26 @@ impl StateMachineStore {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
         let tmp = durable::tmp_path(dir, SNAPSHOT_FILE);
         durable::remove_if_exists(&tmp).map_err(|e| StoreError::io("remove", &tmp, e))?;
-        let snapshot = read_snapshot_file(&dir.join(SNAPSHOT_FILE))?;
-        let state = match &snapshot {
-            Some(file) => postcard::from_bytes(&file.data).map_err(|e| StoreError::Corrupt {
-                path: dir.join(SNAPSHOT_FILE),
-                reason: format!("undecodable snapshot data: {e}"),
-            })?,
+        let mut snapshot = read_snapshot_file(&dir.join(SNAPSHOT_FILE))?;
+        let state = match &mut snapshot {
+            Some((file, version)) => {
+                let state = decode_applied_state(&file.data, *version).map_err(|e| StoreError::Corrupt {
+                    path: dir.join(SNAPSHOT_FILE),
+                    reason: format!("undecodable snapshot data: {e}"),
+                })?;
+                if *version != frame::FORMAT_VERSION {
+                    // Peers are sent `data` as it is: give them the current layout.
+                    file.data = postcard::to_allocvec(&state).map_err(|e| StoreError::Corrupt {
+                        path: dir.join(SNAPSHOT_FILE),
+                        reason: format!("snapshot of format version {version} not re-encodable: {e}"),
+                    })?;
+                    tracing::info!(version, "converted a metadata snapshot of an older format version");
+                }
+                state
+            }
             None => AppliedState::default(),
         };
+        let snapshot = snapshot.map(|(file, _)| file);
         tracing::info!(dir = %dir.display(), last_applied = ?state.last_applied, "opened metadata state machine");
         let (view_sender, _) = watch::channel(applied_view(&state));
         let (event_sender, _) = broadcast::channel(CHANGE_EVENTS_BUFFERED_MAX);
@@ -195,16 +252,17 @@ fn applied_view(state: &AppliedState) -> AppliedView {
     AppliedView { applied_index: state.last_applied.map(|id| id.index), view: state.view.clone() }
 }
 
-fn read_snapshot_file(path: &Path) -> Result<Option<SnapshotFile>, StoreError> {
+/// The snapshot file and the format version its header names.
+fn read_snapshot_file(path: &Path) -> Result<Option<(SnapshotFile, u32)>, StoreError> {
     let bytes_max = SNAPSHOT_BYTES_MAX + frame::FILE_HEADER_BYTES + frame::RECORD_HEADER_BYTES;
     let Some(bytes) = durable::read_bounded(path, bytes_max).map_err(|e| StoreError::io("read", path, e))? else {
         return Ok(None);
     };
-    frame::check_file_header(&bytes, frame::SNAPSHOT_MAGIC, path)?;
+    let version = frame::check_file_header(&bytes, frame::SNAPSHOT_MAGIC, path)?;
     let corrupt = |reason: String| StoreError::Corrupt { path: path.to_path_buf(), reason };
     match frame::read_record(&bytes, frame::FILE_HEADER_BYTES, SNAPSHOT_BYTES_MAX) {
         RecordRead::Valid { payload, .. } => {
-            postcard::from_bytes(payload).map(Some).map_err(|e| corrupt(e.to_string()))
+            postcard::from_bytes(payload).map(|file| Some((file, version))).map_err(|e| corrupt(e.to_string()))
         }
         RecordRead::End => Err(corrupt("no snapshot record".to_string())),
         RecordRead::Invalid { reason } => Err(corrupt(reason)),
@@ -322,5 +380,78 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok(current
             .as_ref()
             .map(|file| Snapshot { meta: file.meta.clone(), snapshot: Box::new(Cursor::new(file.data.clone())) }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The version-3 layout, written the way version 3 wrote it.
+    #[derive(Serialize)]
+    struct ViewV3<'a> {
+        brokers: &'a std::collections::BTreeMap<crate::view::BrokerId, crate::view::BrokerRecord>,
+        topics: &'a std::collections::BTreeMap<String, crate::view::TopicRecord>,
+        topic_names: &'a std::collections::BTreeMap<uuid::Uuid, String>,
+        next_producer_id: i64,
+        next_broker_epoch: i64,
+    }
+
+    #[derive(Serialize)]
+    struct StateV3<'a> {
+        last_applied: Option<LogId>,
+        last_membership: StoredMembership,
+        view: ViewV3<'a>,
+    }
+
+    /// Goal: a snapshot written by format version 3 (no `reassignments` in the view) still
+    /// opens, with the same view and no reassignment, and is handed to peers re-encoded.
+    #[test]
+    fn a_version_3_snapshot_is_read_and_converted() {
+        let mut view = MetadataView::default();
+        view.apply(&crate::Command::RegisterBroker {
+            broker_id: 1,
+            incarnation_id: uuid::Uuid::from_u128(1),
+            kafka_addr: "h:1".into(),
+            internal_addr: "h:1".into(),
+            rack: None,
+        })
+        .unwrap();
+        view.apply(&crate::Command::CreateTopic {
+            name: "t".into(),
+            topic_id: uuid::Uuid::from_u128(2),
+            partition_count: 2,
+            replication_factor: 1,
+            configs: Default::default(),
+        })
+        .unwrap();
+        let old = StateV3 {
+            last_applied: None,
+            last_membership: StoredMembership::default(),
+            view: ViewV3 {
+                brokers: &view.brokers,
+                topics: &view.topics,
+                topic_names: &view.topic_names,
+                next_producer_id: view.next_producer_id,
+                next_broker_epoch: view.next_broker_epoch,
+            },
+        };
+        let data = postcard::to_allocvec(&old).unwrap();
+        let meta =
+            SnapshotMeta { last_log_id: None, last_membership: StoredMembership::default(), snapshot_id: "old".into() };
+        let payload = postcard::to_allocvec(&SnapshotFile { meta, data }).unwrap();
+        let mut bytes = frame::file_header(frame::SNAPSHOT_MAGIC).to_vec();
+        bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
+        let crc = crc32fast::hash(&bytes[..12]);
+        bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+        frame::encode_record(&payload, &mut bytes);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(SNAPSHOT_FILE), &bytes).unwrap();
+
+        let store = StateMachineStore::open(dir.path()).unwrap();
+        assert_eq!(*store.view().view, view);
+        let current = store.shared.current_snapshot.lock().unwrap().clone().unwrap();
+        let reencoded: AppliedState = postcard::from_bytes(&current.data).unwrap();
+        assert_eq!(*reencoded.view, view, "peers get the current layout");
     }
 }

@@ -55,6 +55,38 @@ pub struct PartitionRecord {
     pub partition_epoch: i32,
 }
 
+/// An in-progress reassignment of one partition (Kafka's KIP-455). While it lasts the
+/// partition's `replicas` are [`Reassignment::full_replicas`] (the target first, then the
+/// replicas being removed), so the adding replicas are followers that fetch from the leader and
+/// join the ISR like any other; once every target replica is in the ISR the state machine
+/// completes it (`replicas := target`, `ISR := target`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reassignment {
+    /// The replicas before the reassignment, in their order; a cancel restores them.
+    pub original: Vec<BrokerId>,
+    /// The replicas asked for, preferred leader first.
+    pub target: Vec<BrokerId>,
+}
+
+impl Reassignment {
+    /// Replicas being added: `target − original`, in target order.
+    pub fn adding(&self) -> Vec<BrokerId> {
+        self.target.iter().copied().filter(|b| !self.original.contains(b)).collect()
+    }
+
+    /// Replicas being removed: `original − target`, in original order.
+    pub fn removing(&self) -> Vec<BrokerId> {
+        self.original.iter().copied().filter(|b| !self.target.contains(b)).collect()
+    }
+
+    /// The replica set during the move: the target, then the replicas being removed.
+    pub fn full_replicas(&self) -> Vec<BrokerId> {
+        let mut full = self.target.clone();
+        full.extend(self.removing());
+        full
+    }
+}
+
 /// A topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicRecord {
@@ -85,6 +117,8 @@ pub struct MetadataView {
     pub next_producer_id: i64,
     /// Epoch the next (re-)registration gets.
     pub next_broker_epoch: i64,
+    /// In-progress reassignments by topic id and partition (since format version 4).
+    pub reassignments: BTreeMap<Uuid, BTreeMap<u32, Reassignment>>,
 }
 
 impl TopicRecord {
@@ -135,6 +169,11 @@ impl MetadataView {
     /// Whether `broker_id` is registered and not fenced.
     pub fn is_live(&self, broker_id: BrokerId) -> bool {
         self.brokers.get(&broker_id).is_some_and(|b| !b.fenced)
+    }
+
+    /// The in-progress reassignment of a partition, if any.
+    pub fn reassignment(&self, topic_id: Uuid, partition: u32) -> Option<&Reassignment> {
+        self.reassignments.get(&topic_id).and_then(|partitions| partitions.get(&partition))
     }
 
     /// Partitions each broker leads, counting only partitions with a leader.

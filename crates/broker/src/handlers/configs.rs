@@ -283,6 +283,22 @@ async fn alter(broker: &Broker, command: Command, validate_only: bool) -> (i16, 
     }
 }
 
+/// Kafka's replication-throttle configs (broker rates and topic replica lists). Sluice has no
+/// throttle yet, so none of them is ever set; deleting one is a no-op that succeeds, which is
+/// what `kafka-reassign-partitions --verify` and `--cancel` do on every broker and topic of a
+/// plan when they finish ("clearing throttles").
+const REPLICATION_THROTTLE_KEYS: [&str; 5] = [
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
+    "replica.alter.log.dirs.io.max.bytes.per.second",
+    "leader.replication.throttled.replicas",
+    "follower.replication.throttled.replicas",
+];
+
+fn is_throttle_delete(operation: i8, name: &str) -> bool {
+    operation == OP_DELETE && REPLICATION_THROTTLE_KEYS.contains(&name)
+}
+
 fn broker_resource_refused() -> (i16, Option<StrBytes>) {
     (kafka_code::INVALID_REQUEST, Some(str_bytes("broker configs are set by command-line flags")))
 }
@@ -354,14 +370,17 @@ pub async fn incremental_alter_configs(
     let mut responses = Vec::with_capacity(request.resources.len());
     let defaults = sluice_meta::topic_config::TopicConfig::default();
     for resource in &request.resources {
-        let (code, message) = if resource.resource_type != RESOURCE_TOPIC {
+        let throttle_only = resource.configs.iter().all(|c| is_throttle_delete(c.config_operation, c.name.as_str()));
+        let (code, message) = if resource.resource_type == RESOURCE_BROKER && throttle_only {
+            (kafka_code::NONE, None)
+        } else if resource.resource_type != RESOURCE_TOPIC {
             broker_resource_refused()
         } else {
             let current = broker.view().topics.get(resource.resource_name.as_str()).map(|t| t.config_overrides.clone());
             let mut set = BTreeMap::new();
             let mut delete = Vec::new();
             let mut refused = None;
-            for config in &resource.configs {
+            for config in resource.configs.iter().filter(|c| !is_throttle_delete(c.config_operation, c.name.as_str())) {
                 let name = config.name.to_string();
                 match (config.config_operation, &config.value) {
                     (OP_SET, Some(value)) => {

@@ -18,6 +18,7 @@ pub mod offsets;
 pub mod produce;
 pub mod producer_id;
 pub mod quorum;
+pub mod reassign;
 
 use sluice_meta::{CommandError, MetaError, MetadataView, TopicRecord};
 use sluice_proto::kafka_protocol::protocol::StrBytes;

@@ -1,0 +1,527 @@
+//! `sluice topic reassign --generate|--execute|--verify|--cancel` and `sluice cluster
+//! decommission`: partition moves with Kafka's `kafka-reassign-partitions` JSON plans.
+//!
+//! The decisions are pure and tested without a broker: [`generate_plan`] (a balanced plan that
+//! moves as few replicas as possible) and [`progress`] (each plan partition's state from the
+//! metadata and the moves in progress). The broker does the moving: it adds the new replicas,
+//! waits until every target replica is in the ISR, then removes the old ones
+//! (`sluice_meta::reassignment`).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use sluice_client::admin::{OngoingReassignment, ReassignmentChange};
+use sluice_client::cluster::TopicInfo;
+use sluice_client::{Admin, Cluster};
+
+use crate::args::ReassignArgs;
+use crate::Unhealthy;
+
+/// The plan format version Kafka's tool writes and reads.
+pub const PLAN_VERSION: u32 = 1;
+
+/// How often `--wait` asks the broker for the moves still in progress, in milliseconds: often
+/// enough to report a move soon after it completes, cheap for the broker (one metadata read).
+pub const WAIT_POLL_INTERVAL_MS: u64 = 500;
+
+/// A reassignment plan, Kafka's JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Always [`PLAN_VERSION`].
+    pub version: u32,
+    /// The partitions to move and where to.
+    pub partitions: Vec<PlanPartition>,
+}
+
+/// One partition of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanPartition {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Target replicas, preferred leader first.
+    pub replicas: Vec<i32>,
+    /// Kafka's per-replica log directories; Sluice has one log directory per broker, so only
+    /// "any" is meaningful. Read and ignored, never written.
+    #[serde(default, skip_serializing)]
+    pub log_dirs: Option<Vec<String>>,
+}
+
+/// Where one plan partition stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// The partition's replicas are the plan's.
+    Done,
+    /// The move is in progress.
+    Moving {
+        /// Replicas still copying.
+        adding: Vec<i32>,
+        /// Replicas removed when the move completes.
+        removing: Vec<i32>,
+    },
+    /// No move in progress and the replicas differ from the plan's (not started, cancelled,
+    /// or replaced by another move).
+    NotDone {
+        /// The partition's replicas now.
+        current: Vec<i32>,
+    },
+    /// The topic or partition does not exist.
+    Unknown,
+}
+
+/// A balanced plan for `topics` over `brokers`, keeping each partition's replica count.
+///
+/// Replicas already on one of `brokers` stay; replicas elsewhere go to the least-loaded brokers
+/// not already in the partition (ties: the lowest id). Then, unless `keep_all` (decommission:
+/// move only what must move), one replica at a time moves from the most-loaded broker to the
+/// least-loaded one until their counts differ by at most one — a follower rather than a
+/// leader where the partition allows it, into the same place in the order. So a plan moves few
+/// replicas, and a leader that stays remains the preferred one. Pure and deterministic.
+pub fn generate_plan(topics: &[TopicInfo], brokers: &[i32], keep_all: bool) -> anyhow::Result<Plan> {
+    let mut brokers = brokers.to_vec();
+    brokers.sort_unstable();
+    brokers.dedup();
+    if brokers.is_empty() {
+        anyhow::bail!("no brokers to place replicas on");
+    }
+    let mut load: BTreeMap<i32, usize> = brokers.iter().map(|b| (*b, 0)).collect();
+    // Pass 1: what stays.
+    let mut kept: Vec<(String, i32, usize, Vec<i32>)> = Vec::new();
+    for topic in topics {
+        for partition in &topic.partitions {
+            let factor = partition.replicas.len();
+            if factor > brokers.len() {
+                anyhow::bail!(
+                    "{}-{} has {factor} replicas but only {} broker(s) are given",
+                    topic.name,
+                    partition.partition,
+                    brokers.len()
+                );
+            }
+            let mut stay = Vec::with_capacity(factor);
+            for replica in &partition.replicas {
+                if let Some(count) = load.get_mut(replica) {
+                    *count += 1;
+                    stay.push(*replica);
+                }
+            }
+            kept.push((topic.name.clone(), partition.partition, factor, stay));
+        }
+    }
+    // Pass 2: fill each partition from the least-loaded brokers.
+    let mut partitions = Vec::with_capacity(kept.len());
+    for (topic, partition, factor, mut replicas) in kept {
+        while replicas.len() < factor {
+            let next = *load
+                .iter()
+                .filter(|(id, _)| !replicas.contains(id))
+                .min_by_key(|(id, count)| (**count, **id))
+                .map(|(id, _)| id)
+                .expect("factor <= brokers (checked above)");
+            *load.get_mut(&next).expect("from the load map") += 1;
+            replicas.push(next);
+        }
+        partitions.push(PlanPartition { topic, partition, replicas, log_dirs: None });
+    }
+    if !keep_all {
+        even_out(&mut partitions, &mut load);
+    }
+    Ok(Plan { version: PLAN_VERSION, partitions })
+}
+
+/// Moves replicas from the most- to the least-loaded broker until their counts differ by at
+/// most one. Every move lowers the sum of squared loads, so this ends; the cap on moves (the
+/// replica count) is a second guarantee.
+fn even_out(partitions: &mut [PlanPartition], load: &mut BTreeMap<i32, usize>) {
+    let moves_max: usize = partitions.iter().map(|p| p.replicas.len()).sum();
+    for _ in 0..moves_max {
+        let (&most, &most_count) = load.iter().max_by_key(|(id, count)| (**count, **id)).expect("brokers checked");
+        let (&least, &least_count) = load.iter().min_by_key(|(id, count)| (**count, -**id)).expect("brokers checked");
+        if most_count <= least_count + 1 {
+            return;
+        }
+        let candidates = || partitions.iter().position(|p| p.replicas.contains(&most) && !p.replicas.contains(&least));
+        let follower = partitions
+            .iter()
+            .position(|p| p.replicas[1..].contains(&most) && !p.replicas.contains(&least))
+            .or_else(candidates);
+        let Some(index) = follower else { return };
+        for replica in partitions[index].replicas.iter_mut().filter(|r| **r == most) {
+            *replica = least;
+        }
+        *load.get_mut(&most).expect("from the load map") -= 1;
+        *load.get_mut(&least).expect("from the load map") += 1;
+    }
+}
+
+/// The plan of the current assignment of `topics` (what `--generate` prints to roll back to).
+pub fn current_plan(topics: &[TopicInfo]) -> Plan {
+    let partitions = topics
+        .iter()
+        .flat_map(|topic| {
+            topic.partitions.iter().map(|p| PlanPartition {
+                topic: topic.name.clone(),
+                partition: p.partition,
+                replicas: p.replicas.clone(),
+                log_dirs: None,
+            })
+        })
+        .collect();
+    Plan { version: PLAN_VERSION, partitions }
+}
+
+/// Each plan partition's state, from the topics' metadata and the moves in progress. Pure.
+pub fn progress(plan: &Plan, topics: &BTreeMap<String, TopicInfo>, moving: &[OngoingReassignment]) -> Vec<Progress> {
+    plan.partitions
+        .iter()
+        .map(|planned| {
+            if let Some(ongoing) = moving.iter().find(|m| m.topic == planned.topic && m.partition == planned.partition)
+            {
+                return Progress::Moving { adding: ongoing.adding.clone(), removing: ongoing.removing.clone() };
+            }
+            let current = topics
+                .get(&planned.topic)
+                .and_then(|topic| topic.partitions.iter().find(|p| p.partition == planned.partition));
+            match current {
+                None => Progress::Unknown,
+                Some(current) if current.replicas == planned.replicas => Progress::Done,
+                Some(current) => Progress::NotDone { current: current.replicas.clone() },
+            }
+        })
+        .collect()
+}
+
+/// Runs `sluice topic reassign`.
+pub async fn run(cluster: Cluster, args: ReassignArgs) -> anyhow::Result<()> {
+    let admin = Admin::new(cluster.clone());
+    let mut out = std::io::stdout().lock();
+    if args.generate {
+        let topics = describe_topics(&cluster, &args.topics).await?;
+        let plan = generate_plan(&topics, &args.brokers, false)?;
+        eprintln!("Current partition replica assignment (save it to roll back):");
+        eprintln!("{}", serde_json::to_string(&current_plan(&topics))?);
+        writeln!(out, "{}", serde_json::to_string(&plan)?)?;
+        return Ok(());
+    }
+    let path = args.plan.as_ref().expect("clap requires --plan with --execute, --verify and --cancel");
+    let plan = read_plan(path)?;
+    let timeout = Duration::from_secs(args.timeout);
+    if args.execute {
+        execute(&admin, &plan, &mut out).await?;
+        if args.wait {
+            wait(&cluster, &admin, &plan, timeout, &mut out).await?;
+        }
+        Ok(())
+    } else if args.verify {
+        if args.wait {
+            wait(&cluster, &admin, &plan, timeout, &mut out).await?;
+        }
+        verify(&cluster, &admin, &plan, &mut out).await
+    } else {
+        cancel(&admin, &plan, &mut out).await
+    }
+}
+
+/// Runs `sluice cluster decommission`.
+pub async fn decommission(cluster: Cluster, broker: i32, timeout: Duration) -> anyhow::Result<()> {
+    let admin = Admin::new(cluster.clone());
+    let mut out = std::io::stdout().lock();
+    let description = admin.describe_cluster().await?;
+    let others: Vec<i32> = description.brokers.iter().map(|b| b.id).filter(|id| *id != broker).collect();
+    let affected: Vec<TopicInfo> = description
+        .topics
+        .iter()
+        .filter(|topic| topic.partitions.iter().any(|p| p.replicas.contains(&broker)))
+        .cloned()
+        .collect();
+    if affected.is_empty() {
+        writeln!(out, "broker {broker} holds no replicas")?;
+        return Ok(());
+    }
+    // Every partition counts for the load; only those on `broker` move.
+    let mut plan = generate_plan(&description.topics, &others, true)?;
+    plan.partitions.retain(|planned| {
+        affected.iter().any(|topic| {
+            topic.name == planned.topic
+                && topic.partitions.iter().any(|p| p.partition == planned.partition && p.replicas.contains(&broker))
+        })
+    });
+    writeln!(out, "moving {} partition(s) off broker {broker} onto {others:?}", plan.partitions.len())?;
+    execute(&admin, &plan, &mut out).await?;
+    wait(&cluster, &admin, &plan, timeout, &mut out).await?;
+    let left = replicas_on(&admin, broker).await?;
+    if left > 0 {
+        writeln!(out, "broker {broker} still holds {left} replica(s) (new partitions placed meanwhile?)")?;
+        return Err(Unhealthy.into());
+    }
+    writeln!(out, "broker {broker} holds no replicas: it can be stopped (and its vote removed with remove-voter)")?;
+    Ok(())
+}
+
+async fn replicas_on(admin: &Admin, broker: i32) -> anyhow::Result<usize> {
+    let description = admin.describe_cluster().await?;
+    Ok(description.topics.iter().flat_map(|t| &t.partitions).filter(|p| p.replicas.contains(&broker)).count())
+}
+
+async fn describe_topics(cluster: &Cluster, names: &[String]) -> anyhow::Result<Vec<TopicInfo>> {
+    let mut topics = Vec::with_capacity(names.len());
+    for name in names {
+        topics.push(cluster.topic(name).await.with_context(|| format!("topic {name}"))?);
+    }
+    Ok(topics)
+}
+
+fn read_plan(path: &std::path::Path) -> anyhow::Result<Plan> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let plan: Plan = serde_json::from_str(&text).with_context(|| format!("parsing plan {}", path.display()))?;
+    if plan.version != PLAN_VERSION {
+        anyhow::bail!("plan version {} is not supported (only {PLAN_VERSION})", plan.version);
+    }
+    Ok(plan)
+}
+
+async fn execute(admin: &Admin, plan: &Plan, out: &mut impl Write) -> anyhow::Result<()> {
+    let changes: Vec<ReassignmentChange> = plan
+        .partitions
+        .iter()
+        .map(|p| ReassignmentChange {
+            topic: p.topic.clone(),
+            partition: p.partition,
+            replicas: Some(p.replicas.clone()),
+        })
+        .collect();
+    report(admin, &changes, "started", out).await
+}
+
+async fn cancel(admin: &Admin, plan: &Plan, out: &mut impl Write) -> anyhow::Result<()> {
+    let changes: Vec<ReassignmentChange> = plan
+        .partitions
+        .iter()
+        .map(|p| ReassignmentChange { topic: p.topic.clone(), partition: p.partition, replicas: None })
+        .collect();
+    report(admin, &changes, "cancelled", out).await
+}
+
+/// Sends `changes`, prints one line per partition; an error if any was refused.
+async fn report(admin: &Admin, changes: &[ReassignmentChange], done: &str, out: &mut impl Write) -> anyhow::Result<()> {
+    let results = admin.alter_partition_reassignments(changes).await?;
+    let mut refused = 0;
+    for result in &results {
+        if result.error_code == 0 {
+            writeln!(out, "{}-{}: {done}", result.topic, result.partition)?;
+        } else {
+            refused += 1;
+            let message = result.message.as_deref().unwrap_or("");
+            writeln!(out, "{}-{}: refused (error {}) {message}", result.topic, result.partition, result.error_code)?;
+        }
+    }
+    if refused > 0 {
+        anyhow::bail!("{refused} of {} partition(s) refused", results.len());
+    }
+    Ok(())
+}
+
+async fn snapshot(cluster: &Cluster, admin: &Admin, plan: &Plan) -> anyhow::Result<Vec<Progress>> {
+    let keys: Vec<(String, i32)> = plan.partitions.iter().map(|p| (p.topic.clone(), p.partition)).collect();
+    let moving = admin.list_partition_reassignments(Some(&keys)).await?;
+    let mut names: Vec<String> = plan.partitions.iter().map(|p| p.topic.clone()).collect();
+    names.dedup();
+    let mut topics = BTreeMap::new();
+    for name in names {
+        if let Ok(topic) = cluster.topic(&name).await {
+            topics.insert(name, topic);
+        }
+    }
+    Ok(progress(plan, &topics, &moving))
+}
+
+async fn verify(cluster: &Cluster, admin: &Admin, plan: &Plan, out: &mut impl Write) -> anyhow::Result<()> {
+    let states = snapshot(cluster, admin, plan).await?;
+    let mut unfinished = 0;
+    for (planned, state) in plan.partitions.iter().zip(&states) {
+        let name = format!("{}-{}", planned.topic, planned.partition);
+        match state {
+            Progress::Done => writeln!(out, "{name}: done, replicas {:?}", planned.replicas)?,
+            Progress::Moving { adding, removing } => {
+                unfinished += 1;
+                writeln!(out, "{name}: moving to {:?}, adding {adding:?}, removing {removing:?}", planned.replicas)?
+            }
+            Progress::NotDone { current } => {
+                unfinished += 1;
+                writeln!(out, "{name}: not moving, replicas {current:?} instead of {:?}", planned.replicas)?
+            }
+            Progress::Unknown => {
+                unfinished += 1;
+                writeln!(out, "{name}: no such partition")?
+            }
+        }
+    }
+    if unfinished > 0 {
+        writeln!(out, "{unfinished} of {} partition(s) not done", states.len())?;
+        return Err(Unhealthy.into());
+    }
+    Ok(())
+}
+
+/// Polls until no partition of `plan` is moving, printing each one as it finishes.
+async fn wait(
+    cluster: &Cluster,
+    admin: &Admin,
+    plan: &Plan,
+    timeout: Duration,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut reported = vec![false; plan.partitions.len()];
+    loop {
+        let states = snapshot(cluster, admin, plan).await?;
+        let mut moving = 0;
+        for ((planned, state), reported) in plan.partitions.iter().zip(&states).zip(reported.iter_mut()) {
+            match state {
+                Progress::Moving { .. } => moving += 1,
+                _ if !*reported => {
+                    *reported = true;
+                    let elapsed = started.elapsed().as_secs_f64();
+                    writeln!(out, "{}-{}: finished after {elapsed:.1} s", planned.topic, planned.partition)?;
+                }
+                _ => {}
+            }
+        }
+        if moving == 0 {
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            writeln!(out, "{moving} partition(s) still moving after {} s", timeout.as_secs())?;
+            return Err(Unhealthy.into());
+        }
+        tokio::time::sleep(Duration::from_millis(WAIT_POLL_INTERVAL_MS)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_client::cluster::PartitionInfo;
+
+    use super::*;
+
+    fn topic(name: &str, assignments: &[&[i32]]) -> TopicInfo {
+        TopicInfo {
+            name: name.to_string(),
+            is_internal: false,
+            partitions: assignments
+                .iter()
+                .enumerate()
+                .map(|(index, replicas)| PartitionInfo {
+                    partition: index as i32,
+                    leader: replicas[0],
+                    leader_epoch: 0,
+                    replicas: replicas.to_vec(),
+                    isr: replicas.to_vec(),
+                    offline_replicas: Vec::new(),
+                    error_code: 0,
+                })
+                .collect(),
+        }
+    }
+
+    fn loads(plan: &Plan) -> BTreeMap<i32, usize> {
+        let mut counts = BTreeMap::new();
+        for replica in plan.partitions.iter().flat_map(|p| &p.replicas) {
+            *counts.entry(*replica).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn a_new_broker_gets_its_share_and_the_rest_stays() {
+        let topics = [topic("t", &[&[1, 2], &[2, 1], &[1, 2]])];
+        let plan = generate_plan(&topics, &[1, 2, 3], false).unwrap();
+        assert_eq!(loads(&plan), BTreeMap::from([(1, 2), (2, 2), (3, 2)]));
+        let moved: usize = plan
+            .partitions
+            .iter()
+            .zip(&topics[0].partitions)
+            .map(|(planned, current)| planned.replicas.iter().filter(|r| !current.replicas.contains(r)).count())
+            .sum();
+        assert_eq!(moved, 2, "only broker 3's share moves");
+        let leaders: Vec<i32> = plan.partitions.iter().map(|p| p.replicas[0]).collect();
+        assert_eq!(leaders, vec![1, 2, 1], "followers move, leaders stay");
+    }
+
+    #[test]
+    fn growing_from_three_to_four_brokers_evens_the_counts() {
+        let topics =
+            [topic("a", &[&[1, 2, 3], &[2, 3, 1], &[3, 1, 2]]), topic("b", &[&[1, 2, 3], &[2, 3, 1], &[3, 1, 2]])];
+        let plan = generate_plan(&topics, &[1, 2, 3, 4], false).unwrap();
+        let counts: Vec<usize> = loads(&plan).into_values().collect();
+        assert!(counts.iter().all(|c| (4..=5).contains(c)), "{counts:?}");
+        for partition in &plan.partitions {
+            let mut distinct = partition.replicas.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), 3, "{partition:?}");
+        }
+        assert_eq!(plan, generate_plan(&topics, &[4, 3, 2, 1], false).unwrap(), "deterministic");
+    }
+
+    #[test]
+    fn moving_off_a_broker_keeps_everything_else() {
+        let topics = [topic("t", &[&[1, 2], &[2, 3]])];
+        let plan = generate_plan(&topics, &[2, 3], false).unwrap();
+        assert_eq!(plan.partitions[0].replicas, vec![2, 3]);
+        assert_eq!(plan.partitions[1].replicas, vec![2, 3]);
+        let decommission = generate_plan(&topics, &[2, 3, 4], true).unwrap();
+        assert_eq!(decommission.partitions[0].replicas, vec![2, 4], "1 leaves for the least-loaded broker");
+        assert_eq!(decommission.partitions[1].replicas, vec![2, 3], "untouched");
+    }
+
+    #[test]
+    fn too_few_brokers_for_the_replication_factor_is_refused() {
+        let topics = [topic("t", &[&[1, 2, 3]])];
+        assert!(generate_plan(&topics, &[1, 2], false).is_err());
+        assert!(generate_plan(&topics, &[], false).is_err());
+    }
+
+    #[test]
+    fn plans_are_kafkas_json() {
+        let text =
+            r#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[2,3],"log_dirs":["any","any"]}]}"#;
+        let plan: Plan = serde_json::from_str(text).unwrap();
+        assert_eq!(plan.partitions[0].replicas, vec![2, 3]);
+        assert_eq!(
+            serde_json::to_string(&plan).unwrap(),
+            r#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[2,3]}]}"#
+        );
+    }
+
+    #[test]
+    fn progress_reads_the_moves_and_the_metadata() {
+        let plan = Plan {
+            version: 1,
+            partitions: (0..4)
+                .map(|partition| PlanPartition { topic: "t".into(), partition, replicas: vec![2, 3], log_dirs: None })
+                .collect(),
+        };
+        let topics = BTreeMap::from([("t".to_string(), topic("t", &[&[2, 3], &[2, 3, 1], &[1, 2]]))]);
+        let moving = vec![OngoingReassignment {
+            topic: "t".into(),
+            partition: 1,
+            replicas: vec![2, 3, 1],
+            adding: vec![3],
+            removing: vec![1],
+        }];
+        assert_eq!(
+            progress(&plan, &topics, &moving),
+            vec![
+                Progress::Done,
+                Progress::Moving { adding: vec![3], removing: vec![1] },
+                Progress::NotDone { current: vec![1, 2] },
+                Progress::Unknown,
+            ]
+        );
+    }
+}
