@@ -1142,7 +1142,7 @@ mod tests {
         let stored = read_regions(&stored.regions, stored.bytes).unwrap();
 
         let follower = open(follower_dir.path(), 1);
-        follower.append_as_follower(&stored, log_end, 1).unwrap();
+        follower.append_as_follower(&stored, log_end, 0, 1).unwrap();
         assert_eq!(follower.log_end_now(), log_end);
         follower.set_leadership(leadership(1, 2));
 
