@@ -71,7 +71,7 @@ def test_deleted_records_stay_deleted_on_every_replica_and_after_a_failover(clus
     admin = cluster.admin()
     futures = admin.delete_records([TopicPartition(topic, 0, DELETE_BEFORE)])
     deleted = next(iter(futures.values())).result(timeout=30)
-    assert deleted.offset == DELETE_BEFORE, deleted
+    assert deleted.low_watermark == DELETE_BEFORE, deleted.low_watermark
 
     leader, replicas, _ = cluster.partitions(topic)[0]
     assert len(replicas) == 3
