@@ -11,10 +11,10 @@ import os
 import struct
 
 
-def batches(partition_dir):
-    """Every whole batch in the partition directory, in offset order, as
-    (base_offset, last_offset, leader_epoch, crc)."""
-    found = []
+def _walk(partition_dir):
+    """Every whole batch in the partition directory, in offset order, as (segment bytes,
+    position of the batch, base_offset, last_offset, leader_epoch, crc); stops a segment at
+    the first torn or foreign batch."""
     names = sorted(n for n in os.listdir(partition_dir) if n.endswith(".log"))
     for name in names:
         with open(os.path.join(partition_dir, name), "rb") as segment:
@@ -25,9 +25,14 @@ def batches(partition_dir):
             (last_delta,) = struct.unpack_from(">i", data, position + 23)
             if length <= 0 or position + 12 + length > len(data) or magic != 2:
                 break
-            found.append((base_offset, base_offset + last_delta, epoch, crc))
+            yield data, position, base_offset, base_offset + last_delta, epoch, crc
             position += 12 + length
-    return found
+
+
+def batches(partition_dir):
+    """Every whole batch in the partition directory, in offset order, as
+    (base_offset, last_offset, leader_epoch, crc)."""
+    return [(base, last, epoch, crc) for _, _, base, last, epoch, crc in _walk(partition_dir)]
 
 
 def up_to(found, high_watermark):
@@ -41,17 +46,7 @@ def producer_batches(partition_dir):
     base_sequence). producer_id is at byte 43 (i64), producer_epoch at 51 (i16),
     base_sequence at 53 (i32); -1 for a batch written without a producer id."""
     found = []
-    names = sorted(n for n in os.listdir(partition_dir) if n.endswith(".log"))
-    for name in names:
-        with open(os.path.join(partition_dir, name), "rb") as segment:
-            data = segment.read()
-        position = 0
-        while position + 61 <= len(data):
-            base_offset, length, _, magic = struct.unpack_from(">qiib", data, position)
-            (last_delta,) = struct.unpack_from(">i", data, position + 23)
-            if length <= 0 or position + 12 + length > len(data) or magic != 2:
-                break
-            producer_id, producer_epoch, base_sequence = struct.unpack_from(">qhi", data, position + 43)
-            found.append((base_offset, base_offset + last_delta, producer_id, producer_epoch, base_sequence))
-            position += 12 + length
+    for data, position, base, last, _, _ in _walk(partition_dir):
+        producer_id, producer_epoch, base_sequence = struct.unpack_from(">qhi", data, position + 43)
+        found.append((base, last, producer_id, producer_epoch, base_sequence))
     return found
