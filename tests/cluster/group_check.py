@@ -61,6 +61,30 @@ def committed_offsets(bootstrap, group, topic):
         consumer.close()
 
 
+def finish_and_check_commits(cluster, producer, members, seen, lock, commits, group, topic, before, event):
+    """Stops `producer` (no delivery may have failed), waits until the group has consumed
+    every acknowledged record, stops the members, then checks that no member's commits went
+    backwards and that no partition's committed offset is below what it was before `event`
+    (`before`: partition -> offset). Returns the acknowledged values."""
+    producer.stop()
+    assert not producer.failed(), f"{len(producer.failed())} deliveries failed: {producer.failed()[0].error}"
+    acked = {d.value for d in producer.acked()}
+    wait_until(lambda: acked <= seen, 90, "the group to consume every acknowledged record")
+    for member in members:
+        member.stopping.set()
+    for member in members:
+        member.join(timeout=30)
+    with lock:
+        for partition, entries in commits.items():
+            offsets = [o for _, o in sorted(entries)]
+            assert offsets == sorted(offsets), f"partition {partition}: a commit went backwards"
+    after = committed_offsets(cluster.bootstrap(), group, topic)
+    for partition, offset in before.items():
+        assert after[partition] >= offset, \
+            f"partition {partition}: committed {offset} before {event}, {after[partition]} after"
+    return acked
+
+
 def run_group_through_coordinator_kill(cluster, topic):
     cluster.create_topic(topic, PARTITIONS)
     group = f"group-{topic}"
@@ -83,22 +107,7 @@ def run_group_through_coordinator_kill(cluster, topic):
     wait_until(lambda: len(seen) >= seen_at_kill + 200, 60, "consumption after the coordinator died")
     coordinator.start()
     coordinator.wait_ready()
-    producer.stop()
-    assert not producer.failed(), producer.failed()[0].error
-    acked = {d.value for d in producer.acked()}
-    wait_until(lambda: acked <= seen, 90, "every acknowledged record to be consumed")
-    for member in members:
-        member.stopping.set()
-    for member in members:
-        member.join(timeout=30)
-
-    with lock:
-        for partition, entries in commits.items():
-            offsets = [o for _, o in sorted(entries)]
-            assert offsets == sorted(offsets), f"partition {partition}: a commit went backwards"
-    after = committed_offsets(cluster.bootstrap(), group, topic)
-    for partition, offset in before.items():
-        assert after[partition] >= offset, f"partition {partition}: committed {offset} before the kill, {after[partition]} after"
+    acked = finish_and_check_commits(cluster, producer, members, seen, lock, commits, group, topic, before, "the kill")
     first_commit_after = min((t for entries in commits.values() for t, _ in entries if t > killed_at), default=None)
     return {
         "acked": len(acked),

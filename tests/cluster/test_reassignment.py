@@ -21,7 +21,7 @@ from collections import defaultdict
 import pytest
 
 from conftest import Cluster, wait_until
-from group_check import Member, committed_offsets
+from group_check import Member, finish_and_check_commits
 from test_replication import report
 from workload import KeyedProducer, check_history, check_replicas, read_everything
 
@@ -105,22 +105,8 @@ def test_reassign_and_decommission_under_load_lose_nothing(cluster4, tmp_path):
     assert offsets and all(2 not in replicas for replicas in offsets.values()), offsets
     producer.wait_acks(len(producer.acked()) + 300)
 
-    producer.stop()
-    assert not producer.failed(), f"{len(producer.failed())} deliveries failed: {producer.failed()[0].error}"
-    acked = {d.value for d in producer.acked()}
-    wait_until(lambda: acked <= seen, 90, "the group to consume every acknowledged record")
-    for member in members:
-        member.stopping.set()
-    for member in members:
-        member.join(timeout=30)
-    with lock:
-        for partition, entries in commits.items():
-            offsets = [o for _, o in sorted(entries)]
-            assert offsets == sorted(offsets), f"partition {partition}: a commit went backwards"
-    committed_after = committed_offsets(cluster.bootstrap(), group, topic)
-    for partition, offset in committed_before.items():
-        assert committed_after[partition] >= offset, \
-            f"partition {partition}: committed {offset} before the decommission, {committed_after[partition]} after"
+    acked = finish_and_check_commits(cluster, producer, members, seen, lock, commits, group, topic,
+                                     committed_before, "the decommission")
     cluster.wait_isr_full(topic)
     records, ends = read_everything(cluster.bootstrap(), topic, PARTITIONS)
     summary = check_history(producer.acked(), records)
