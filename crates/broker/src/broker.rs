@@ -135,7 +135,8 @@ impl Broker {
     ) -> Broker {
         let fetch_memory_bytes = crate::handlers::fetch::FETCH_MEMORY_BYTES_MAX;
         let fetch_memory = Arc::new(tokio::sync::Semaphore::new(fetch_memory_bytes));
-        let metrics = crate::metrics::Metrics::with_isr_changes(partitions.isr_changes.clone());
+        let metrics =
+            crate::metrics::Metrics::for_partitions(partitions.isr_changes.clone(), partitions.log_syncs.clone());
         metrics.watch_budget("fetch", Arc::clone(&fetch_memory), fetch_memory_bytes);
         meta.observe_apply(metrics.meta_apply_observer());
         Broker {

@@ -95,6 +95,7 @@ pub struct Metrics {
     groups_by_state: Family<Labels1, Gauge>,
     /// Counted by the partition manager as it applies ISR changes (registered here).
     isr_changes: crate::partition::IsrChangeCounters,
+    log_syncs: crate::partition::LogSyncTimes,
     /// The last two samples of the per-topic counters, for the console's rates.
     topic_samples: std::sync::Mutex<[Option<TopicSample>; 2]>,
 }
@@ -164,13 +165,20 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Every metric, registered and at zero, with ISR change counters of their own.
+    /// Every metric, registered and at zero, with ISR change counters and sync times of their own.
     pub fn new() -> Metrics {
-        Metrics::with_isr_changes(crate::partition::IsrChangeCounters::default())
+        Metrics::for_partitions(
+            crate::partition::IsrChangeCounters::default(),
+            crate::partition::LogSyncTimes::default(),
+        )
     }
 
-    /// Every metric, registered; the ISR change counters are the partition manager's.
-    pub fn with_isr_changes(isr_changes: crate::partition::IsrChangeCounters) -> Metrics {
+    /// Every metric, registered; the ISR change counters and the log sync times are the
+    /// partition manager's.
+    pub fn for_partitions(
+        isr_changes: crate::partition::IsrChangeCounters,
+        log_syncs: crate::partition::LogSyncTimes,
+    ) -> Metrics {
         let mut registry = Registry::with_prefix("sluice");
         let metrics = Metrics {
             requests: Family::default(),
@@ -211,6 +219,7 @@ impl Metrics {
             lag_seconds_max: Family::default(),
             topic_samples: std::sync::Mutex::new([None, None]),
             isr_changes,
+            log_syncs,
             groups_by_state: Family::default(),
             registry: Registry::default(),
         };
@@ -352,6 +361,12 @@ impl Metrics {
             "leaderships_gained",
             "Partitions this broker became leader of in place of another broker (elections won; summed over the brokers, the cluster's leader elections)",
             metrics.isr_changes.leaderships_gained.clone(),
+        );
+        r.register_with_unit(
+            "log_fsync_duration",
+            "Time of each fdatasync of a partition log's segment, by cause: policy (flush.messages / flush.ms), roll (a sealed segment), flush (shutdown, explicit)",
+            Unit::Seconds,
+            metrics.log_syncs.seconds.clone(),
         );
         r.register(
             "isr_expands",

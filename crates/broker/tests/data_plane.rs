@@ -504,13 +504,18 @@ async fn console_pages_answer_and_show_records_escaped() {
 
 /// `GET /metrics` answers OpenMetrics text whose counters moved by what the workload did:
 /// records and bytes in per topic, bytes out to consumers, requests per API, and the
-/// scrape-time gauges (log end offset and high watermark per partition, leaders, connections).
+/// scrape-time gauges (log end offset and high watermark per partition, leaders, connections),
+/// and one fsync observed per batch of a `flush.messages=1` topic.
 #[tokio::test]
 async fn metrics_count_what_the_workload_did() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
     assert_eq!(create_topic(&mut stream, "measured", 2, &[]).await, 0);
+    assert_eq!(create_topic(&mut stream, "synced", 1, &[("flush.messages", "1")]).await, 0);
+    for _ in 0..2 {
+        assert_eq!(produce(&mut stream, "synced", 0, Some(batch(1, 10))).await.0, 0);
+    }
     let mut produced_bytes = 0;
     for _ in 0..3 {
         let records = batch(5, 100);
@@ -546,20 +551,25 @@ async fn metrics_count_what_the_workload_did() {
     assert_eq!(value(r#"sluice_topic_received_records_total{topic="measured"}"#), 15.0);
     assert_eq!(value(r#"sluice_topic_received_bytes_total{topic="measured"}"#), produced_bytes as f64);
     assert_eq!(value(r#"sluice_topic_sent_bytes_total{topic="measured",reader="consumer"}"#), fetched_bytes as f64);
-    assert_eq!(value(r#"sluice_requests_total{api="Produce"}"#), 3.0);
-    assert!(value(r#"sluice_request_duration_seconds_count{api="Produce"}"#) >= 3.0);
+    assert_eq!(value(r#"sluice_requests_total{api="Produce"}"#), 5.0);
+    assert!(value(r#"sluice_request_duration_seconds_count{api="Produce"}"#) >= 5.0);
+    // flush.messages=1: each of the two batches of "synced" was fsynced before its answer, and
+    // no other topic here syncs by policy; nothing rolled.
+    assert_eq!(value(r#"sluice_log_fsync_duration_seconds_count{cause="policy"}"#), 2.0);
+    assert!(value(r#"sluice_log_fsync_duration_seconds_sum{cause="policy"}"#) > 0.0);
+    assert_eq!(value(r#"sluice_log_fsync_duration_seconds_count{cause="roll"}"#), 0.0);
     assert_eq!(value(r#"sluice_log_end_offset{topic="measured",partition="1"}"#), 15.0);
     assert_eq!(value(r#"sluice_high_watermark{topic="measured",partition="1"}"#), 15.0);
     assert_eq!(value(r#"sluice_log_end_offset{topic="measured",partition="0"}"#), 0.0);
     assert!(value(r#"sluice_log_size_bytes{topic="measured",partition="1"}"#) >= produced_bytes as f64);
-    assert_eq!(value(r#"sluice_partitions{role="leader"}"#), 2.0);
+    assert_eq!(value(r#"sluice_partitions{role="leader"}"#), 3.0);
     assert_eq!(value("sluice_under_replicated_partitions"), 0.0);
     assert_eq!(value("sluice_connections"), 1.0);
     // The latency split: every handled request has each phase observed once; the long poll's
     // wait is remote time, and the Produces (acks=all on a one-replica ISR) have no wait to
     // speak of beside it.
     for phase in ["request_queue", "request_local", "request_remote", "response_send"] {
-        assert_eq!(value(&format!(r#"sluice_{phase}_duration_seconds_count{{api="Produce"}}"#)), 3.0, "{phase}");
+        assert_eq!(value(&format!(r#"sluice_{phase}_duration_seconds_count{{api="Produce"}}"#)), 5.0, "{phase}");
         assert_eq!(value(&format!(r#"sluice_{phase}_duration_seconds_count{{api="Fetch"}}"#)), 2.0, "{phase}");
     }
     let fetch_remote = value(r#"sluice_request_remote_duration_seconds_sum{api="Fetch"}"#);

@@ -218,11 +218,16 @@ fn now_ms() -> i64 {
 async fn reset(admin: &Admin, out: &mut impl Write, args: &ResetOffsetsArgs) -> anyhow::Result<()> {
     let target = args.target(now_ms());
     let partitions = reset_scope(admin, args).await?;
+    // Each partition costs a ListOffsets round trip or two: count them on a terminal.
+    let progress =
+        crate::progress::counting(Some(partitions.len() as u64), "partitions planned", crate::progress::stderr());
+    let mut planned = |_: &OffsetChange| progress.inc(1);
     let changes: Vec<OffsetChange> = if args.dry_run {
-        admin.plan_offset_reset_of(&args.group, &partitions, target).await?
+        admin.plan_offset_reset_reporting(&args.group, &partitions, target, &mut planned).await?
     } else {
-        admin.reset_offsets_of(&args.group, &partitions, target).await?
+        admin.reset_offsets_reporting(&args.group, &partitions, target, &mut planned).await?
     };
+    progress.finish_and_clear();
     for change in &changes {
         if let Some(wanted) = change.clamped_from {
             let side = if wanted > change.offset { "past the log end" } else { "before the log start" };

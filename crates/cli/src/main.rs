@@ -20,6 +20,7 @@ mod line_format;
 mod output;
 mod position;
 mod produce;
+mod progress;
 mod reassign;
 mod topic;
 

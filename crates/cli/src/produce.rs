@@ -27,11 +27,6 @@ use crate::UsageError;
 
 /// Deliveries awaited at most at once before reading more input.
 const PENDING_DELIVERIES_MAX: usize = 100_000;
-/// How often the progress bar is redrawn, per second.
-const PROGRESS_REFRESH_PER_SECOND: u8 = 4;
-/// Records between two updates of the bar's record count (an update per record would cost
-/// more than the record).
-const PROGRESS_UPDATE_RECORDS: u64 = 1_024;
 
 /// The bar for producing a file of `total_bytes`: bytes read of the file, records sent, rate
 /// and time left. indicatif draws it only when stderr is a terminal.
@@ -77,8 +72,7 @@ async fn produce_lines(
     let headers: Vec<(String, Option<Bytes>)> =
         args.headers.iter().map(|(key, value)| (key.clone(), Some(Bytes::from(value.clone())))).collect();
     let started = Instant::now();
-    let progress = total_bytes
-        .map(|total| progress_bar(total, indicatif::ProgressDrawTarget::stderr_with_hz(PROGRESS_REFRESH_PER_SECOND)));
+    let progress = total_bytes.map(|total| progress_bar(total, crate::progress::stderr()));
     let mut pending: VecDeque<Delivery> = VecDeque::new();
     let mut line = Vec::new();
     let (mut produced, mut read_bytes, mut line_number) = (0u64, 0u64, 0u64);
@@ -120,7 +114,7 @@ async fn produce_lines(
                 delivery.await.context("delivery failed")?;
             }
         }
-        if let Some(bar) = progress.as_ref().filter(|_| produced % PROGRESS_UPDATE_RECORDS == 0) {
+        if let Some(bar) = progress.as_ref().filter(|_| produced % crate::progress::PROGRESS_UPDATE_RECORDS == 0) {
             bar.set_position(read_bytes);
             bar.set_message(format!("{produced} records"));
         }

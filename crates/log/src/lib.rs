@@ -35,4 +35,4 @@ pub use epoch::{EpochEntry, LeaderEpochCache};
 pub use error::{is_out_of_space, LogError, Result};
 #[cfg(any(test, feature = "fault-injection"))]
 pub use log::Fault;
-pub use log::{AppendInfo, Clock, FileRegion, Log, ReadResult, RetentionOutcome, SystemClock};
+pub use log::{AppendInfo, Clock, FileRegion, Log, ReadResult, RetentionOutcome, SyncCause, SyncObserver, SystemClock};

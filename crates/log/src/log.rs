@@ -32,6 +32,42 @@ const LOCK_FILE: &str = ".lock";
 /// to spare. Costs one unsynced 1 MiB write per probe (per refusing log, once a second).
 pub const SPACE_PROBE_BYTES: usize = 1024 * 1024;
 
+/// Why a log synced its data to disk, as [`SyncObserver`] is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncCause {
+    /// The topic's flush policy (`flush.messages` / `flush.ms`) synced the active segment.
+    Policy,
+    /// A segment rolled and was synced (in the background under the `Os` policy).
+    Roll,
+    /// [`Log::flush`]: everything synced at once (shutdown, truncation, an explicit flush).
+    Flush,
+}
+
+impl SyncCause {
+    /// The cause as a short label (`policy`, `roll`, `flush`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncCause::Policy => "policy",
+            SyncCause::Roll => "roll",
+            SyncCause::Flush => "flush",
+        }
+    }
+}
+
+/// Told the duration of every `fdatasync`/`fsync` of a segment the log makes, with its cause
+/// (the broker feeds its fsync latency histogram with it). Called on the syncing thread, right
+/// after the call returns, successful or not; it must be cheap.
+pub type SyncObserver = Arc<dyn Fn(SyncCause, std::time::Duration) + Send + Sync>;
+
+/// Runs `sync` and tells `observer` (if any) how long it took.
+fn timed_sync<T>(observer: Option<&SyncObserver>, cause: SyncCause, sync: impl FnOnce() -> T) -> T {
+    let Some(observer) = observer else { return sync() };
+    let started = std::time::Instant::now();
+    let outcome = sync();
+    observer(cause, started.elapsed());
+    outcome
+}
+
 /// Source of "now" in milliseconds since the Unix epoch; tests substitute a manual clock.
 pub trait Clock: Send + Sync + fmt::Debug {
     /// Current time in milliseconds since the Unix epoch.
@@ -153,6 +189,8 @@ pub struct Log {
     /// Set while writes fail for lack of space (the cause); cleared by the next write that
     /// succeeds. Not a poisoning: nothing partial stays on disk.
     out_of_space: Option<String>,
+    /// Told the duration of each segment sync ([`Log::observe_syncs`]).
+    sync_observer: Option<SyncObserver>,
     _lock: File,
     #[cfg(any(test, feature = "fault-injection"))]
     fault: Option<Fault>,
@@ -270,6 +308,7 @@ impl Log {
             unsynced_since_ms: None,
             pending_syncs: Vec::new(),
             poisoned: None,
+            sync_observer: None,
             out_of_space: None,
             _lock: lock,
             #[cfg(any(test, feature = "fault-injection"))]
@@ -552,7 +591,7 @@ impl Log {
         if self.fault.take() == Some(Fault::FailNextSync) {
             return Err(self.poison("fdatasync", std::io::Error::other("injected fsync failure")));
         }
-        if let Err(e) = self.active().sync_data() {
+        if let Err(e) = timed_sync(self.sync_observer.as_ref(), SyncCause::Policy, || self.active().sync_data()) {
             return Err(self.poison("fdatasync", e));
         }
         self.unsynced_since_ms = None;
@@ -619,10 +658,11 @@ impl Log {
                 let file = Arc::clone(sealed.file());
                 let index_paths =
                     [dir.join(file_name(sealed_base, "index")), dir.join(file_name(sealed_base, "timeindex"))];
+                let observer = self.sync_observer.clone();
                 let job = std::thread::Builder::new()
                     .name("sluice-log-sync".into())
                     .spawn(move || {
-                        file.sync_data()?;
+                        timed_sync(observer.as_ref(), SyncCause::Roll, || file.sync_data())?;
                         for p in index_paths {
                             match File::open(&p) {
                                 Ok(f) => f.sync_data()?,
@@ -639,7 +679,7 @@ impl Log {
                 }
             }
             FlushPolicy::EveryBatch | FlushPolicy::IntervalMs(_) => {
-                if let Err(e) = self.active().sync_all() {
+                if let Err(e) = timed_sync(self.sync_observer.as_ref(), SyncCause::Roll, || self.active().sync_all()) {
                     return Err(self.poison("segment sync on roll", e));
                 }
                 self.recovery_point = sealed_end;
@@ -932,6 +972,11 @@ impl Log {
         self.write_checkpoint(false)
     }
 
+    /// From now on, tells `observer` how long each segment sync takes (see [`SyncObserver`]).
+    pub fn observe_syncs(&mut self, observer: SyncObserver) {
+        self.sync_observer = Some(observer);
+    }
+
     /// Syncs every segment and index and advances the recovery point to the log end.
     pub fn flush(&mut self) -> Result<()> {
         self.check_writable()?;
@@ -940,7 +985,8 @@ impl Log {
         let bases: Vec<i64> =
             self.segments.iter().filter(|(_, s)| s.next_offset() > rp || s.is_empty()).map(|(b, _)| *b).collect();
         for base in bases {
-            if let Err(e) = self.segments[&base].sync_all() {
+            let segment = &self.segments[&base];
+            if let Err(e) = timed_sync(self.sync_observer.as_ref(), SyncCause::Flush, || segment.sync_all()) {
                 return Err(self.poison("flush", e));
             }
         }

@@ -7,7 +7,7 @@ mod common;
 
 use common::{decode, read_all, ManualClock};
 use sluice_log::testing::{batch, batch_with, Compression, KeyValue};
-use sluice_log::{CleanupPolicy, Fault, FlushPolicy, Log, LogConfig, LogError};
+use sluice_log::{CleanupPolicy, Fault, FlushPolicy, Log, LogConfig, LogError, SyncCause};
 
 fn small_config() -> LogConfig {
     LogConfig { segment_bytes: 4096, index_interval_bytes: 256, retention_ms: None, ..LogConfig::default() }
@@ -356,6 +356,40 @@ fn compaction_keeps_the_newest_record_per_key_and_offsets() {
         assert_eq!(tombstones(&expired), 0, "{codec:?}");
         assert!(tombstones(&after) <= 1);
     }
+}
+
+#[test]
+fn every_segment_sync_is_reported_with_its_cause() {
+    // Goal: the broker's fsync latency histogram sees each sync the log makes, with why: one
+    // per append under flush.messages=1, one for the sealed segment when a segment rolls, and
+    // one per unsynced segment on an explicit flush; under the Os policy an append syncs
+    // nothing.
+    // Method: an observer that records causes, around appends, a roll and a flush.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let observer = {
+        let seen = std::sync::Arc::clone(&seen);
+        std::sync::Arc::new(move |cause: SyncCause, _: std::time::Duration| seen.lock().unwrap().push(cause))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig { flush: FlushPolicy::EveryBatch, ..small_config() }).unwrap();
+    log.observe_syncs(observer.clone());
+    fill(&mut log, 3, 1, 0);
+    assert_eq!(*seen.lock().unwrap(), vec![SyncCause::Policy; 3]);
+    log.roll().unwrap();
+    assert_eq!(seen.lock().unwrap().last(), Some(&SyncCause::Roll));
+    fill(&mut log, 1, 1, 0);
+    seen.lock().unwrap().clear();
+    log.flush().unwrap();
+    let flushed = seen.lock().unwrap().clone();
+    assert!(!flushed.is_empty() && flushed.iter().all(|cause| *cause == SyncCause::Flush), "{flushed:?}");
+    assert_eq!(SyncCause::Policy.as_str(), "policy");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig { flush: FlushPolicy::Os, ..small_config() }).unwrap();
+    seen.lock().unwrap().clear();
+    log.observe_syncs(observer);
+    fill(&mut log, 3, 1, 0);
+    assert!(seen.lock().unwrap().is_empty(), "the Os policy leaves appends to the page cache");
 }
 
 #[test]

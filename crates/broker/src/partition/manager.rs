@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use sluice_meta::{BrokerId, MetadataView, TopicConfig};
 use uuid::Uuid;
 
@@ -163,6 +165,48 @@ pub struct PartitionManager {
     /// ISR changes of partitions led here, as the metadata applies them (Kafka's
     /// `IsrShrinksPerSec` / `IsrExpandsPerSec`; `sluice_isr_shrinks_total` / `_expands_total`).
     pub isr_changes: IsrChangeCounters,
+    /// Durations of every partition log's segment syncs (`sluice_log_fsync_duration_seconds`).
+    pub log_syncs: LogSyncTimes,
+}
+
+/// One histogram per label value, made by a plain function (what the metrics registry exports).
+pub type HistogramFamily = Family<[(&'static str, String); 1], Histogram, fn() -> Histogram>;
+
+/// Durations of the partition logs' segment syncs (`fdatasync`), by cause: the flush policy,
+/// a segment roll, an explicit flush (Kafka's `LogFlushRateAndTimeMs`). One histogram per
+/// cause, created up front so each series exists from the start.
+#[derive(Debug, Clone)]
+pub struct LogSyncTimes {
+    /// The family the metrics registry exports, labelled `cause`.
+    pub seconds: HistogramFamily,
+    by_cause: [Histogram; 3],
+}
+
+const SYNC_CAUSES: [sluice_log::SyncCause; 3] =
+    [sluice_log::SyncCause::Policy, sluice_log::SyncCause::Roll, sluice_log::SyncCause::Flush];
+
+fn sync_histogram() -> Histogram {
+    // 10 µs .. ~10 s, factor 2: a sync to a drive's cache and one stuck behind a full queue.
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 21))
+}
+
+impl Default for LogSyncTimes {
+    fn default() -> Self {
+        let seconds = Family::new_with_constructor(sync_histogram as fn() -> Histogram);
+        let by_cause = SYNC_CAUSES.map(|cause| seconds.get_or_create(&[("cause", cause.as_str().to_string())]).clone());
+        LogSyncTimes { seconds, by_cause }
+    }
+}
+
+impl LogSyncTimes {
+    /// The observer each partition's log reports its syncs to.
+    pub fn observer(&self) -> sluice_log::SyncObserver {
+        let by_cause = self.by_cause.clone();
+        Arc::new(move |cause: sluice_log::SyncCause, elapsed: std::time::Duration| {
+            let index = SYNC_CAUSES.iter().position(|known| *known == cause).unwrap_or(0);
+            by_cause[index].observe(elapsed.as_secs_f64());
+        })
+    }
 }
 
 /// Counts of ISR shrinks and expansions of partitions this broker leads: one per applied
@@ -240,6 +284,7 @@ impl PartitionManager {
             reconciled: AtomicBool::new(false),
             storage: Mutex::new(BTreeMap::new()),
             isr_changes: IsrChangeCounters::default(),
+            log_syncs: LogSyncTimes::default(),
         }
     }
 
@@ -358,6 +403,7 @@ impl PartitionManager {
         let dir = partition_dir(&self.logs_dir, &key.0, key.1);
         let (topic, index, broker) = (key.0.clone(), key.1, self.local_broker);
         let (topic_id, config, leadership) = (want.topic_id, log_config_for(&want.config), want.leadership.clone());
+        let sync_observer = self.log_syncs.observer();
         let partition = blocking(move || {
             // Data of an older topic with the same name (deleted while this broker was down).
             if let Some(old_id) = read_partition_metadata(&dir) {
@@ -366,7 +412,9 @@ impl PartitionManager {
                     std::fs::remove_dir_all(&dir).map_err(|source| PartitionError::Io { path: dir.clone(), source })?;
                 }
             }
-            Partition::open(&dir, &topic, index, topic_id, broker, config, leadership)
+            let partition = Partition::open(&dir, &topic, index, topic_id, broker, config, leadership)?;
+            partition.observe_syncs(sync_observer);
+            Ok(partition)
         })
         .await?;
         let mut partitions = self.partitions.write().unwrap_or_else(|poisoned| poisoned.into_inner());

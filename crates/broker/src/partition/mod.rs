@@ -18,7 +18,7 @@ pub mod partition;
 pub mod producer_state;
 pub mod replica;
 
-pub use manager::{blocking, BrokerTopicDefaults, IsrChangeCounters, PartitionManager};
+pub use manager::{blocking, BrokerTopicDefaults, IsrChangeCounters, LogSyncTimes, PartitionManager};
 pub use partition::{
     Appended, FetchPosition, FollowerRead, IsrProposal, Leadership, Partition, ReadOutcome, Truncation,
 };

@@ -187,6 +187,9 @@ pub struct Partition {
     /// on the async runtime may wait for that lock. Kept beside the state, like `leading`, so
     /// it is read without the lock.
     syncs_on_append: AtomicBool,
+    /// Told the duration of each segment sync of the log, across reopens
+    /// ([`Partition::observe_syncs`]).
+    sync_observer: std::sync::OnceLock<sluice_log::SyncObserver>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -238,6 +241,7 @@ impl Partition {
             log_end: watch::channel(log_end).0,
             leading,
             syncs_on_append,
+            sync_observer: std::sync::OnceLock::new(),
         })
     }
 
@@ -328,8 +332,24 @@ impl Partition {
         let log = state.log.take().expect("checked above");
         log.close()?;
         self.syncs_on_append.store(config.flush != sluice_log::FlushPolicy::Os, Ordering::Release);
-        state.log = Some(Log::open(&self.dir, config)?);
+        let mut log = Log::open(&self.dir, config)?;
+        if let Some(observer) = self.sync_observer.get() {
+            log.observe_syncs(observer.clone());
+        }
+        state.log = Some(log);
         Ok(())
+    }
+
+    /// Tells `observer` how long each segment sync of this partition's log takes, from now on
+    /// and after a reconfiguration reopens the log (the first observer is kept). Blocking: takes
+    /// the partition's lock.
+    pub fn observe_syncs(&self, observer: sluice_log::SyncObserver) {
+        if self.sync_observer.set(observer.clone()).is_err() {
+            return;
+        }
+        if let Some(log) = self.lock().log.as_mut() {
+            log.observe_syncs(observer);
+        }
     }
 
     /// Whether an append may fsync before it returns, under the partition's lock

@@ -21,7 +21,8 @@
 //! Consume: one consumer reads every partition from the beginning until `--records` (default:
 //! the end offsets when it starts); reports throughput and the latency of each `poll` call.
 //!
-//! Latencies go into HDR histograms ([`report`]); each result is one line of text or JSON.
+//! Latencies go into HDR histograms ([`report`]); each result is one line of text or JSON. On a
+//! terminal a progress bar on stderr counts the records acknowledged (or consumed) meanwhile.
 
 mod end_to_end;
 mod plan;
@@ -95,6 +96,7 @@ async fn consume(config: ClientConfig, args: BenchConsumeArgs) -> anyhow::Result
     let mut latencies = latency_histogram();
     let started = Instant::now();
     let mut last_record = Instant::now();
+    let progress = crate::progress::counting(Some(target), "records consumed", crate::progress::stderr());
     while records_read < target {
         let poll_started = Instant::now();
         let records = consumer.poll(CONSUME_POLL).await?;
@@ -108,8 +110,10 @@ async fn consume(config: ClientConfig, args: BenchConsumeArgs) -> anyhow::Result
         }
         last_record = Instant::now();
         records_read += records.len() as u64;
+        progress.inc(records.len() as u64);
         bytes += records.iter().map(|r| r.value.as_ref().map_or(0, Bytes::len) as u64).sum::<u64>();
     }
+    progress.finish_and_clear();
     let summary = Summary {
         benchmark: "consume",
         latency: "poll",

@@ -78,6 +78,12 @@ pub async fn produce(
         Payload::Pool => Instant::now(),
     };
     let topic: Arc<str> = args.topic.as_str().into();
+    let total = match (stop, target) {
+        (Stop::Records(records), _) => Some(records),
+        (Stop::Duration(_), Some(target)) => Schedule::fixed_rate(target.records_per_s, stop).records(),
+        (Stop::Duration(_), None) => None,
+    };
+    let progress = crate::progress::counting(total, "records acknowledged", crate::progress::stderr());
     let mut tasks = tokio::task::JoinSet::new();
     for (index, producer) in producers.into_iter().enumerate() {
         let share = match stop {
@@ -91,7 +97,7 @@ pub async fn produce(
             None => Schedule::unbounded(share),
         };
         let values = Values::new(payload, record_size);
-        tasks.spawn(produce_share(producer, topic.clone(), schedule, start, values));
+        tasks.spawn(produce_share(producer, topic.clone(), schedule, start, values, progress.clone()));
     }
     let mut latencies = latency_histogram();
     let mut finished = start;
@@ -100,6 +106,7 @@ pub async fn produce(
         latencies.add(&sent.latencies).context("cannot merge latency histograms")?;
         finished = finished.max(sent.finished);
     }
+    progress.finish_and_clear();
     let records = latencies.len();
     Ok(Summary {
         benchmark: "produce",
@@ -118,10 +125,11 @@ async fn produce_share(
     schedule: Schedule,
     start: Instant,
     values: Values,
+    progress: indicatif::ProgressBar,
 ) -> anyhow::Result<super::schedule::Sent> {
     let producer = &producer;
     let values = &values;
-    let sent = drive(schedule, start, move |index, intended| {
+    let sent = drive(schedule, start, progress, move |index, intended| {
         let record = ProducerRecord {
             topic: topic.to_string(),
             value: Some(values.value(index, intended)),

@@ -96,8 +96,14 @@ pub struct Sent {
 /// end-to-end runs put in the record) to the producer and returns a future of its
 /// acknowledgement; it may itself wait (a full buffer), which delays the records after it.
 /// Each latency is acknowledgement minus intended time (the call time when unbounded). Stops
-/// at the schedule's end or the first error.
-pub async fn drive<S, F, D>(schedule: Schedule, start: Instant, mut send: S) -> anyhow::Result<Sent>
+/// at the schedule's end or the first error. `progress` counts the acknowledgements, in steps
+/// of [`PROGRESS_UPDATE_RECORDS`](crate::progress::PROGRESS_UPDATE_RECORDS).
+pub async fn drive<S, F, D>(
+    schedule: Schedule,
+    start: Instant,
+    progress: indicatif::ProgressBar,
+    mut send: S,
+) -> anyhow::Result<Sent>
 where
     S: FnMut(u64, Instant) -> F,
     F: Future<Output = anyhow::Result<D>>,
@@ -107,6 +113,7 @@ where
     let collector = tokio::spawn(async move {
         use futures::stream::{FuturesUnordered, StreamExt};
         let mut latencies = latency_histogram();
+        let mut unreported = 0u64;
         let mut waiting = FuturesUnordered::new();
         let mut open = true;
         while open || !waiting.is_empty() {
@@ -118,9 +125,15 @@ where
                 Some((intended, result)) = waiting.next(), if !waiting.is_empty() => {
                     result?;
                     record_latency(&mut latencies, Instant::now().saturating_duration_since(intended));
+                    unreported += 1;
+                    if unreported == crate::progress::PROGRESS_UPDATE_RECORDS {
+                        progress.inc(unreported);
+                        unreported = 0;
+                    }
                 }
             }
         }
+        progress.inc(unreported);
         Ok::<_, anyhow::Error>(latencies)
     });
     let sending = async {
@@ -186,7 +199,7 @@ mod tests {
         let schedule = Schedule::fixed_rate(1000.0, Stop::Records(300));
         let start = Instant::now();
         let mut calls = Vec::new();
-        let sent = drive(schedule, start, |index, intended| {
+        let sent = drive(schedule, start, indicatif::ProgressBar::hidden(), |index, intended| {
             calls.push((index, intended - start, Instant::now() - start));
             async move {
                 if index == 10 {
@@ -220,7 +233,7 @@ mod tests {
             })
         };
         for schedule in [Schedule::fixed_rate(500.0, Stop::Records(50)), Schedule::unbounded(Stop::Records(50))] {
-            let sent = drive(schedule, Instant::now(), slow_ack).await.unwrap();
+            let sent = drive(schedule, Instant::now(), indicatif::ProgressBar::hidden(), slow_ack).await.unwrap();
             assert_eq!(sent.latencies.len(), 50);
             assert!(sent.latencies.min() >= 3_000, "{schedule:?}: {}", sent.latencies.min());
         }
@@ -229,7 +242,7 @@ mod tests {
     #[tokio::test]
     async fn an_unbounded_run_for_a_duration_stops_sending_when_it_is_over() {
         let schedule = Schedule::unbounded(Stop::Duration(Duration::from_millis(50)));
-        let sent = drive(schedule, Instant::now(), |_, _| async {
+        let sent = drive(schedule, Instant::now(), indicatif::ProgressBar::hidden(), |_, _| async {
             tokio::time::sleep(Duration::from_millis(1)).await;
             Ok(acked())
         })
@@ -241,7 +254,7 @@ mod tests {
     #[tokio::test]
     async fn the_first_failed_acknowledgement_ends_the_run_with_its_error() {
         let schedule = Schedule::fixed_rate(1000.0, Stop::Records(100));
-        let result = drive(schedule, Instant::now(), |index, _| async move {
+        let result = drive(schedule, Instant::now(), indicatif::ProgressBar::hidden(), |index, _| async move {
             Ok(std::future::ready(if index == 5 { Err(anyhow::anyhow!("refused")) } else { Ok(()) }))
         })
         .await;

@@ -343,12 +343,27 @@ impl Admin {
         partitions: &[TopicPartition],
         target: OffsetTarget,
     ) -> Result<Vec<OffsetChange>> {
+        self.plan_offset_reset_reporting(group, partitions, target, &mut |_| {}).await
+    }
+
+    /// [`plan_offset_reset_of`](Self::plan_offset_reset_of), calling `planned` as each
+    /// partition's new offset is known (one or two ListOffsets round trips per partition; a
+    /// caller shows progress over many partitions with it).
+    pub async fn plan_offset_reset_reporting(
+        &self,
+        group: &str,
+        partitions: &[TopicPartition],
+        target: OffsetTarget,
+        planned: &mut (dyn FnMut(&OffsetChange) + Send),
+    ) -> Result<Vec<OffsetChange>> {
         let committed = self.group_offsets(group).await?;
         let mut changes = Vec::with_capacity(partitions.len());
         for partition in partitions {
             let previous = committed.get(partition).copied();
             let (offset, clamped_from) = self.target_offset(partition, target, previous).await?;
-            changes.push(OffsetChange { partition: partition.clone(), previous, offset, clamped_from });
+            let change = OffsetChange { partition: partition.clone(), previous, offset, clamped_from };
+            planned(&change);
+            changes.push(change);
         }
         Ok(changes)
     }
@@ -405,8 +420,20 @@ impl Admin {
         partitions: &[TopicPartition],
         target: OffsetTarget,
     ) -> Result<Vec<OffsetChange>> {
+        self.reset_offsets_reporting(group, partitions, target, &mut |_| {}).await
+    }
+
+    /// [`reset_offsets_of`](Self::reset_offsets_of), calling `planned` as each partition's new
+    /// offset is known (before the one commit of them all).
+    pub async fn reset_offsets_reporting(
+        &self,
+        group: &str,
+        partitions: &[TopicPartition],
+        target: OffsetTarget,
+        planned: &mut (dyn FnMut(&OffsetChange) + Send),
+    ) -> Result<Vec<OffsetChange>> {
         self.ensure_inactive(group).await?;
-        let changes = self.plan_offset_reset_of(group, partitions, target).await?;
+        let changes = self.plan_offset_reset_reporting(group, partitions, target, planned).await?;
         let offsets: BTreeMap<TopicPartition, i64> =
             changes.iter().map(|change| (change.partition.clone(), change.offset)).collect();
         match offsets::commit(&self.coordinator(group), &CommitIdentity::simple(), &offsets).await {
