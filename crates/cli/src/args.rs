@@ -552,6 +552,23 @@ pub enum ClusterCommand {
         #[arg(long, value_name = "SECONDS", default_value_t = 600)]
         timeout: u64,
     },
+    /// Even the replicas, disk bytes and preferred leaders over the live brokers: plan (shown
+    /// as each broker's before -> after), move the replicas that must move, wait, then elect
+    /// the preferred leaders. Refused while a broker holding replicas is down.
+    #[command(
+        after_help = "Examples:\n  sluice cluster rebalance --dry-run\n  sluice cluster rebalance\n  sluice cluster rebalance --json --timeout 3600"
+    )]
+    Rebalance {
+        /// Show the plan (and Kafka's JSON of the partitions that would change); move nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// One JSON object (loads before and after, the partitions that change) instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Give up waiting after this many seconds (exit code 1; the moves go on).
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        timeout: u64,
+    },
 }
 
 /// `sluice cluster elect-leaders --type`.

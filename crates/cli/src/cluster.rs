@@ -3,7 +3,7 @@
 //! that failed to open there); a healthy/unhealthy verdict with its reasons, decided by the pure
 //! [`health_problems`]; Kafka's ElectLeaders, one line per partition; and the metadata quorum
 //! (KIP-853's DescribeQuorum, AddRaftVoter, RemoveRaftVoter). `decommission` is in
-//! [`crate::reassign`].
+//! [`crate::reassign`], `rebalance` in [`crate::rebalance`].
 
 use std::io::Write;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use crate::output::write_json_line;
 use crate::Unhealthy;
 
 /// Kafka's ELECTION_NOT_NEEDED.
-const ELECTION_NOT_NEEDED: i16 = 84;
+pub(crate) const ELECTION_NOT_NEEDED: i16 = 84;
 
 /// Runs a cluster command.
 pub async fn run(config: ClientConfig, command: ClusterCommand) -> anyhow::Result<()> {
@@ -33,6 +33,9 @@ pub async fn run(config: ClientConfig, command: ClusterCommand) -> anyhow::Resul
         }
         ClusterCommand::Health { watch, exit_when_healthy, json } => {
             health(config, watch.map(Duration::from_secs), exit_when_healthy, json).await
+        }
+        ClusterCommand::Rebalance { dry_run, json, timeout } => {
+            crate::rebalance::run(crate::connect(config).await?, dry_run, json, Duration::from_secs(timeout)).await
         }
         ClusterCommand::Decommission { id, timeout } => {
             crate::reassign::decommission(crate::connect(config).await?, id, Duration::from_secs(timeout)).await

@@ -22,6 +22,7 @@ mod position;
 mod produce;
 mod progress;
 mod reassign;
+mod rebalance;
 mod topic;
 
 use std::io::IsTerminal;

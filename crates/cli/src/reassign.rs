@@ -284,7 +284,7 @@ fn read_plan(path: &std::path::Path) -> anyhow::Result<Plan> {
     Ok(plan)
 }
 
-async fn execute(admin: &Admin, plan: &Plan, out: &mut impl Write) -> anyhow::Result<()> {
+pub(crate) async fn execute(admin: &Admin, plan: &Plan, out: &mut impl Write) -> anyhow::Result<()> {
     let changes: Vec<ReassignmentChange> = plan
         .partitions
         .iter()
@@ -368,7 +368,7 @@ async fn verify(cluster: &Cluster, admin: &Admin, plan: &Plan, out: &mut impl Wr
 }
 
 /// Polls until no partition of `plan` is moving, printing each one as it finishes.
-async fn wait(
+pub(crate) async fn wait(
     cluster: &Cluster,
     admin: &Admin,
     plan: &Plan,
