@@ -172,6 +172,11 @@ impl Accumulator {
             headers: record.headers,
             timestamp_ms: record.timestamp_ms.unwrap_or_else(now_ms),
         };
+        // Counted before the record is queued: once it is in a batch the sender may drain,
+        // send and complete it (and subtract it) before this function returns. Counting after
+        // the lock was released let a fast completion subtract first and underflow the count
+        // (a panic in the sender task; seen under load in the fixed-rate bench test).
+        self.outstanding.send_modify(|count| *count += 1);
         let mut state = self.state();
         let partition = partition.unwrap_or_else(|| {
             *state
@@ -200,7 +205,6 @@ impl Accumulator {
         open.deliveries.push(delivery);
         open.bytes += record_bytes;
         drop(state);
-        self.outstanding.send_modify(|count| *count += 1);
         if wake {
             self.wake.notify_one();
         }
@@ -398,5 +402,41 @@ mod tests {
         let result = delivered.try_recv().expect("the expired record got its result");
         assert!(matches!(result, Err(ClientError::Delivery(_))), "{result:?}");
         assert_eq!(accumulator.outstanding_records(), 0);
+    }
+
+    /// A record counts as outstanding from the moment a sender could drain it: a sender that
+    /// drains, sends and completes batches as fast as they appear never brings the count below
+    /// zero (it did when `append` counted the record after releasing its lock: an overflow
+    /// panic in the sender task, and `flush` waited forever). Method: one thread appends with
+    /// no linger while another drains and completes in a tight loop; after both, nothing is
+    /// outstanding and every delivery got its offset.
+    #[test]
+    fn a_record_drained_and_completed_at_once_is_counted_first() {
+        const RECORDS: usize = 20_000;
+        let config = ProducerConfig { linger: std::time::Duration::ZERO, ..ProducerConfig::default() };
+        let accumulator = std::sync::Arc::new(Accumulator::new(config, None));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sender = {
+            let (accumulator, stop) = (std::sync::Arc::clone(&accumulator), std::sync::Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Acquire) || accumulator.outstanding_records() > 0 {
+                    for batch in accumulator.drain(Instant::now(), |_, _| Some(1)).ready {
+                        accumulator.complete(batch, 0, -1);
+                    }
+                }
+            })
+        };
+        let mut deliveries = Vec::with_capacity(RECORDS);
+        for _ in 0..RECORDS {
+            let (delivery, delivered) = oneshot::channel();
+            accumulator.append(ProducerRecord::new("t", "v"), Some(0), 1, 8, delivery);
+            deliveries.push(delivered);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Release);
+        sender.join().expect("the sender thread did not panic (the count never went below zero)");
+        assert_eq!(accumulator.outstanding_records(), 0);
+        for mut delivered in deliveries {
+            assert!(matches!(delivered.try_recv(), Ok(Ok(_))));
+        }
     }
 }
