@@ -307,9 +307,11 @@ fn read_one(target: &Target, follower: Option<BrokerId>, remaining: u64, first_w
         // A damaged batch of this replica's own log: never sent. This replica hands the
         // partition over and repairs itself (`crate::replication::repair`); the intact batches
         // before it are served, the error comes when the fetch reaches it.
+        // The first report logs one ERROR line with the offset and file; a consumer retrying
+        // the same offset does not add one per fetch.
         Ok((records, Some(damaged))) => {
-            tracing::error!(topic = partition.topic, partition = partition.index, error = %damaged, "reading segment failed");
             let damage_found = partition.report_damage(target.fetch_offset, &damaged);
+            tracing::debug!(topic = partition.topic, partition = partition.index, error = %damaged, "reading segment failed");
             match records.is_empty() {
                 true => PartitionResult { damage_found, ..offsets(damaged.kafka_error_code()) },
                 false => PartitionResult { records, damage_found, ..base },
