@@ -19,14 +19,19 @@ def _walk(partition_dir):
     for name in names:
         with open(os.path.join(partition_dir, name), "rb") as segment:
             data = segment.read()
-        position = 0
-        while position + 61 <= len(data):
-            base_offset, length, epoch, magic, crc = struct.unpack_from(">qiibI", data, position)
-            (last_delta,) = struct.unpack_from(">i", data, position + 23)
-            if length <= 0 or position + 12 + length > len(data) or magic != 2:
-                break
-            yield data, position, base_offset, base_offset + last_delta, epoch, crc
-            position += 12 + length
+        yield from _walk_bytes(data)
+
+
+def _walk_bytes(data):
+    """The whole batches of one segment file's bytes, as `_walk` yields them."""
+    position = 0
+    while position + 61 <= len(data):
+        base_offset, length, epoch, magic, crc = struct.unpack_from(">qiibI", data, position)
+        (last_delta,) = struct.unpack_from(">i", data, position + 23)
+        if length <= 0 or position + 12 + length > len(data) or magic != 2:
+            break
+        yield data, position, base_offset, base_offset + last_delta, epoch, crc
+        position += 12 + length
 
 
 def batches(partition_dir):
@@ -50,3 +55,28 @@ def producer_batches(partition_dir):
         producer_id, producer_epoch, base_sequence = struct.unpack_from(">qhi", data, position + 43)
         found.append((base, last, producer_id, producer_epoch, base_sequence))
     return found
+
+
+def batch_locations(partition_dir):
+    """Every whole batch in the partition directory, in offset order, as
+    (segment path, position of the batch in it, total bytes, base_offset, last_offset)."""
+    found = []
+    names = sorted(n for n in os.listdir(partition_dir) if n.endswith(".log"))
+    for name in names:
+        path = os.path.join(partition_dir, name)
+        with open(path, "rb") as segment:
+            data = segment.read()
+        for _, position, base, last, _, _ in _walk_bytes(data):
+            (length,) = struct.unpack_from(">i", data, position + 8)
+            found.append((path, position, 12 + length, base, last))
+    return found
+
+
+def batch_bytes(partition_dir):
+    """{base_offset: the batch's bytes as stored} for every whole batch in the directory."""
+    stored = {}
+    for path, position, size, base, _ in batch_locations(partition_dir):
+        with open(path, "rb") as segment:
+            segment.seek(position)
+            stored[base] = segment.read(size)
+    return stored

@@ -120,6 +120,9 @@ pub struct Broker {
     /// Woken when a follower's fetch shows that an ISR should change (see
     /// [`crate::replication::isr`]).
     pub isr_changes: tokio::sync::Notify,
+    /// Woken when a read finds a damaged batch in a partition's log (see
+    /// [`crate::replication::repair`]).
+    pub storage_repairs: tokio::sync::Notify,
 }
 
 impl Broker {
@@ -144,6 +147,7 @@ impl Broker {
             replication,
             metrics,
             isr_changes: tokio::sync::Notify::new(),
+            storage_repairs: tokio::sync::Notify::new(),
             groups: GroupCoordinator::new(node_id, coordinator),
             lag_history: Default::default(),
             node_id,

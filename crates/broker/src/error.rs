@@ -105,6 +105,24 @@ pub enum PartitionError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A batch read back from this replica's own segment files fails its CRC-32C (or does not
+    /// frame a whole batch): the disk damaged it. Never served; the replica hands the
+    /// partition over and repairs itself (`crate::partition::damage`). Retriable by the client
+    /// at the next leader (KAFKA_STORAGE_ERROR).
+    #[error(
+        "the stored batch at offset {claimed_offset} (byte {position} of a {bytes}-byte read) fails \
+         its CRC-32C: the segment file is damaged, the batch is not served"
+    )]
+    DamagedBatch {
+        /// Byte position of the damaged batch in the read.
+        position: usize,
+        /// Bytes read.
+        bytes: u64,
+        /// The base offset its (possibly damaged) header names; -1 when unreadable.
+        claimed_offset: i64,
+        /// The offset after the last intact batch before it in the read, if any.
+        intact_end: Option<i64>,
+    },
     /// A blocking task of the partition panicked or was cancelled (a bug).
     #[error("partition task failed: {0}")]
     Task(String),
@@ -125,7 +143,7 @@ impl PartitionError {
             // malformed batch as CORRUPT_MESSAGE, which the issue asks for too.
             PartitionError::Log(sluice_log::LogError::InvalidBatch { .. }) => CORRUPT_MESSAGE,
             PartitionError::Log(error) => error.kafka_error_code(),
-            PartitionError::Io { .. } => KAFKA_STORAGE_ERROR,
+            PartitionError::Io { .. } | PartitionError::DamagedBatch { .. } => KAFKA_STORAGE_ERROR,
             PartitionError::Task(_) => UNKNOWN_SERVER_ERROR,
         }
     }

@@ -386,6 +386,7 @@ impl Node {
             stopped(stop.clone()),
         ));
         let isr = tokio::spawn(crate::replication::isr::run(Arc::clone(&self.broker), stopped(stop.clone())));
+        let repair = tokio::spawn(crate::replication::repair::run(Arc::clone(&self.broker), stopped(stop.clone())));
         let lag = tokio::spawn(crate::coordinator::lag::run(Arc::clone(&self.broker), stopped(stop.clone())));
         let broker = Arc::clone(&self.broker);
         let heartbeat_task = self.heartbeat_task;
@@ -400,7 +401,7 @@ impl Node {
         let _ = stop_sender.send(true);
         let _ = self.admin_stop.send(true);
         self.broker.fetchers.stop_all();
-        for task in [reconciler, maintenance, isr, lag, self.admin_task] {
+        for task in [reconciler, maintenance, isr, repair, lag, self.admin_task] {
             if let Err(error) = task.await {
                 tracing::error!(%error, "background task failed");
             }

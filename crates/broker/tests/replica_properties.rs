@@ -72,6 +72,10 @@ proptest! {
             for member in isr.iter().filter(|m| **m != leader) {
                 if let Some(progress) = followers.get(member) {
                     prop_assert!(next <= progress.log_end_offset.max(hw), "past ISR member {member}");
+                    // An intact member (its fetches never go back) is never below the high
+                    // watermark, so `desired_isr`'s rule that drops a member fetching below it
+                    // (one that cut a damaged batch) never drops an intact one.
+                    prop_assert!(progress.log_end_offset >= next, "ISR member {member} below the high watermark");
                 }
             }
             hw = next;

@@ -33,7 +33,7 @@ const GUARD_CARRIER_VERSION: i16 = 5;
 const _: () = assert!(CONSUMER_PROTOCOL_VERSION_MAX <= GUARD_CARRIER_VERSION);
 
 fn offline_here(broker: &Broker) -> OfflineHere {
-    OfflineHere { broker_id: broker.node_id, partitions: broker.partitions.failed_to_open() }
+    OfflineHere { broker_id: broker.node_id, partitions: broker.partitions.offline_here() }
 }
 
 /// The front page. Blocking (partition locks).

@@ -44,7 +44,7 @@ use tokio::time::Instant;
 use crate::broker::Broker;
 use crate::handlers::{resolve, since};
 use crate::kafka_code;
-use crate::partition::partition::read_regions;
+use crate::partition::partition::read_regions_intact;
 use crate::partition::{blocking, Partition, ReadOutcome};
 
 /// Most bytes of record data one fetch response carries (Kafka's broker `fetch.max.bytes`,
@@ -88,8 +88,10 @@ struct PartitionResult {
     records: Bytes,
     /// Follower fetches: the diverging epoch and its end offset here.
     diverging: Option<(i32, i64)>,
-    /// Follower fetches: the follower should join the ISR.
+    /// Follower fetches: the follower should join or leave the ISR.
     isr_change_wanted: bool,
+    /// The read found a damaged batch not reported before: the repair task should look.
+    damage_found: bool,
 }
 
 /// Answers a fetch, waiting for data as the request allows. The permit holds the response's
@@ -156,6 +158,9 @@ pub async fn handle(
         if bytes >= min_bytes || has_error || watches.is_empty() || Instant::now() >= deadline {
             if results.iter().any(|r| r.isr_change_wanted) {
                 broker.isr_changes.notify_one();
+            }
+            if results.iter().any(|r| r.damage_found) {
+                broker.storage_repairs.notify_one();
             }
             for (target, result) in targets.iter().zip(&results) {
                 if let Ok(partition) = &target.resolved {
@@ -273,6 +278,7 @@ fn read_one(target: &Target, follower: Option<BrokerId>, remaining: u64, first_w
                     diverging: read.diverging,
                     isr_change_wanted: read.isr_change_wanted,
                     records: Bytes::new(),
+                    damage_found: false,
                 };
                 (read.regions, read.bytes, base)
             }),
@@ -296,8 +302,21 @@ fn read_one(target: &Target, follower: Option<BrokerId>, remaining: u64, first_w
     if bytes > limit && !first_with_data {
         return base;
     }
-    match read_regions(&regions, bytes) {
-        Ok(records) => PartitionResult { records, ..base },
+    match read_regions_intact(&regions, bytes) {
+        Ok((records, None)) => PartitionResult { records, ..base },
+        // A damaged batch of this replica's own log: never sent. This replica hands the
+        // partition over and repairs itself (`crate::replication::repair`); the intact batches
+        // before it are served, the error comes when the fetch reaches it.
+        // The first report logs one ERROR line with the offset and file; a consumer retrying
+        // the same offset does not add one per fetch.
+        Ok((records, Some(damaged))) => {
+            let damage_found = partition.report_damage(target.fetch_offset, &damaged);
+            tracing::debug!(topic = partition.topic, partition = partition.index, error = %damaged, "reading segment failed");
+            match records.is_empty() {
+                true => PartitionResult { damage_found, ..offsets(damaged.kafka_error_code()) },
+                false => PartitionResult { records, damage_found, ..base },
+            }
+        }
         Err(error) => {
             tracing::error!(topic = partition.topic, partition = partition.index, %error, "reading segment failed");
             offsets(error.kafka_error_code())

@@ -42,7 +42,7 @@ pub async fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> 
         }
         view = broker.view();
     }
-    let offline_here = OfflineHere { broker_id: broker.node_id, partitions: broker.partitions.failed_to_open() };
+    let offline_here = OfflineHere { broker_id: broker.node_id, partitions: broker.partitions.offline_here() };
     let topic_metadata =
         |view: &MetadataView, topic: &TopicRecord, version: i16| topic_metadata(view, topic, version, &offline_here);
     let topics: Vec<MetadataResponseTopic> = if all_topics {

@@ -390,7 +390,26 @@ impl PartitionManager {
         reasons.extend(self.failures().all().into_iter().map(|((topic, partition), failure)| {
             format!("partition {topic}-{partition}: failed to open ({} attempts): {}", failure.failures, failure.error)
         }));
+        reasons.extend(self.all().iter().filter_map(|p| p.damage().filter(|d| d.offline).map(|d| (p, d))).map(
+            |(partition, damage)| {
+                format!(
+                    "partition {}-{}: offline: the batch at offset {} in {} is damaged and no other in-sync \
+                     replica can take over",
+                    partition.topic, partition.index, damage.offset, damage.file
+                )
+            },
+        ));
         reasons
+    }
+
+    /// The assigned partitions this broker holds but cannot serve: those that failed to open,
+    /// and those whose log has a damaged batch that no other in-sync replica can replace
+    /// (Metadata reports this broker as an offline replica of each).
+    pub fn offline_here(&self) -> Vec<PartitionKey> {
+        let mut offline = self.failed_to_open();
+        let damaged = self.all().into_iter().filter(|p| p.damage().is_some_and(|d| d.offline));
+        offline.extend(damaged.map(|p| (p.topic.clone(), p.index)));
+        offline
     }
 
     /// The assigned partitions that failed to open (Metadata reports this broker as an

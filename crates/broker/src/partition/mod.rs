@@ -6,10 +6,13 @@
 //! - [`manager`]: the set of replicas, reconciled with the metadata view.
 //! - [`replica`]: pure replication rules: high watermark, ISR, follower progress, divergence
 //!   and truncation points.
+//! - [`damage`]: pure rules for a batch damaged in this replica's own log: hand the
+//!   partition over, cut the log below the batch, refetch (issue 12).
 //! - [`producer_state`]: pure idempotent-producer sequence checks.
 //! - [`open_retry`]: partitions that failed to open, retried with backoff.
 //! - [`log_config`]: topic config → log config.
 
+pub mod damage;
 pub mod log_config;
 pub mod manager;
 pub mod open_retry;

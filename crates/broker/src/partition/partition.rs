@@ -36,6 +36,7 @@ use uuid::Uuid;
 
 use crate::error::PartitionError;
 use crate::kafka_code;
+use crate::partition::damage::{damaged_batch_offset, Damage, DamageState};
 use crate::partition::producer_state::{ActiveProducer, ProducerBatch, ProducerStates, SequenceCheck};
 use crate::partition::replica::{self, FollowerProgress};
 
@@ -190,6 +191,10 @@ pub struct Partition {
     /// Told the duration of each segment sync of the log, across reopens
     /// ([`Partition::observe_syncs`]).
     sync_observer: std::sync::OnceLock<sluice_log::SyncObserver>,
+    /// A batch found damaged in this replica's log and its repair (`crate::partition::damage`).
+    /// Its own lock, never held while taking the state's: `/ready` and the repair task read it
+    /// without waiting for an fsync under the state's lock.
+    damage: Mutex<Option<Damage>>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -242,6 +247,7 @@ impl Partition {
             leading,
             syncs_on_append,
             sync_observer: std::sync::OnceLock::new(),
+            damage: Mutex::new(None),
         })
     }
 
@@ -367,6 +373,7 @@ impl Partition {
         let log_append_time_ms = self.validate_produced(records)?;
         let mut state = self.lock();
         check_leader(&state, self.local_broker)?;
+        self.check_log_whole()?;
         if acks_all {
             // Only ISR members caught up within the lag time count: a follower that stopped
             // fetching leaves the ISR once the controller commits the change, but if it cannot
@@ -473,6 +480,7 @@ impl Partition {
         let state = self.lock();
         check_leader(&state, self.local_broker)?;
         check_leader_epoch(&state.leadership, current_leader_epoch)?;
+        self.check_log_whole()?;
         let log = state.log.as_ref().ok_or(PartitionError::NotLeader)?;
         let high_watermark = log.high_watermark();
         let result = log.read(offset, max_bytes, high_watermark)?;
@@ -521,6 +529,7 @@ impl Partition {
         if !state.leadership.replicas.contains(&follower) || follower == self.local_broker {
             return Err(PartitionError::NotLeader);
         }
+        self.check_log_whole()?;
         let mut log = state.log.take().ok_or(PartitionError::NotLeader)?;
         let log_end = log.log_end_offset();
         let leader_epoch = state.leadership.leader_epoch;
@@ -549,8 +558,10 @@ impl Partition {
             *current = high_watermark;
             changed
         });
-        let isr_change_wanted =
-            diverging.is_none() && !state.leadership.isr.contains(&follower) && fetch_offset >= high_watermark;
+        // Joining, or an ISR member fetching below the high watermark: it lost committed records
+        // (it cut a damaged batch, `crate::partition::damage`) and must leave at once.
+        let in_isr = state.leadership.isr.contains(&follower);
+        let isr_change_wanted = diverging.is_none() && (in_isr != (fetch_offset >= high_watermark));
         let (regions, bytes) = match read.transpose()? {
             Some(result) => (result.regions, result.bytes),
             None => (Vec::new(), 0),
@@ -600,19 +611,28 @@ impl Partition {
     /// leader assigned them; the producer state follows, so this replica can lead with the
     /// same idempotence state. Then the high watermark becomes the leader's, bounded by what
     /// this log holds. `leader_epoch` is the epoch the fetch was made under: if this replica's
-    /// leadership changed since, nothing is appended. Blocking.
+    /// leadership changed since, nothing is appended. `fetch_offset` is where the fetch asked
+    /// from: if the log end moved since (the repair of a damaged batch cut the log meanwhile),
+    /// nothing is appended either — the log accepts gaps (compaction leaves them), so the
+    /// records would otherwise land above a hole. Blocking.
     pub fn append_as_follower(
         &self,
         records: &[u8],
         leader_high_watermark: i64,
         leader_log_start: i64,
         leader_epoch: i32,
+        fetch_offset: i64,
     ) -> Result<(), PartitionError> {
         let mut state = self.lock();
         if state.leadership.is_leader(self.local_broker) || state.leadership.leader_epoch != leader_epoch {
             return Err(PartitionError::NotLeader);
         }
         let mut log = state.log.take().ok_or(PartitionError::NotLeader)?;
+        if !records.is_empty() && log.log_end_offset() != fetch_offset {
+            let log_end = log.log_end_offset();
+            state.log = Some(log);
+            return Err(LogError::NonContiguous { base_offset: fetch_offset, log_end }.into());
+        }
         if !records.is_empty() {
             if let Err(error) = log.append_replicated(records) {
                 state.log = Some(log);
@@ -689,6 +709,107 @@ impl Partition {
         outcome
     }
 
+    /// Records that a read from `fetch_offset` of this replica's log found a damaged batch
+    /// (`error` is [`PartitionError::DamagedBatch`]; other errors are ignored). The first
+    /// report logs one ERROR line naming the partition, the offset and the segment file;
+    /// `crate::replication::repair` takes it from there. Returns whether this is new damage
+    /// (then the repair task should be woken). Blocking (takes the state's lock).
+    pub fn report_damage(&self, fetch_offset: i64, error: &PartitionError) -> bool {
+        let PartitionError::DamagedBatch { intact_end, claimed_offset, .. } = error else { return false };
+        let offset = damaged_batch_offset(fetch_offset, *intact_end);
+        let file = {
+            let state = self.lock();
+            let Some(log) = state.log.as_ref() else { return false };
+            let base = log.segment_base_offsets().into_iter().rfind(|base| *base <= offset).unwrap_or(0);
+            self.dir.join(format!("{base:020}.log")).display().to_string()
+        };
+        let mut damage = lock_damage(&self.damage);
+        if damage.is_some() {
+            return false;
+        }
+        tracing::error!(
+            topic = self.topic,
+            partition = self.index,
+            offset,
+            claimed_offset,
+            file,
+            "a batch of this replica's log fails its CRC-32C: never served; this replica hands the \
+             partition over and refetches it from the new leader"
+        );
+        *damage = Some(Damage { offset, file, state: DamageState::Found, offline: false });
+        true
+    }
+
+    /// The damaged batch being repaired here, if any. Lock-free with respect to the state.
+    pub fn damage(&self) -> Option<Damage> {
+        lock_damage(&self.damage).clone()
+    }
+
+    /// Marks the damage as stuck (offline: no other replica can take over) or not.
+    pub fn set_damage_offline(&self, offline: bool) {
+        if let Some(damage) = lock_damage(&self.damage).as_mut() {
+            damage.offline = offline;
+        }
+    }
+
+    /// The repair is complete: the log holds again what it held before the cut.
+    pub fn clear_damage(&self) {
+        if let Some(damage) = lock_damage(&self.damage).take() {
+            tracing::info!(
+                topic = self.topic,
+                partition = self.index,
+                offset = damage.offset,
+                file = damage.file,
+                "damaged batch repaired from the leader"
+            );
+        }
+    }
+
+    /// Cuts this follower's log at `offset`, the damaged batch's, so that the replica fetcher
+    /// copies it again from the leader; logs one WARN line naming the partition, the offset,
+    /// the file and the high watermark (the cut may go below it: those records are on the
+    /// leader and come back with the refetch). Refused as leader. Blocking.
+    pub fn truncate_damaged(&self, offset: i64) -> Result<(), PartitionError> {
+        let (high_watermark, leader_epoch) = {
+            let state = self.lock();
+            let log = state.log.as_ref().ok_or(PartitionError::NotLeader)?;
+            (log.high_watermark(), state.leadership.leader_epoch)
+        };
+        let file = self.damage().map(|damage| damage.file).unwrap_or_default();
+        tracing::warn!(
+            topic = self.topic,
+            partition = self.index,
+            offset,
+            file,
+            high_watermark,
+            "cutting this replica's log below a damaged batch to refetch it from the leader"
+        );
+        self.truncate_as_follower(Truncation::To(offset), leader_epoch)?;
+        if let Some(damage) = lock_damage(&self.damage).as_mut() {
+            damage.state = DamageState::Repairing { until: high_watermark.max(offset) };
+        }
+        Ok(())
+    }
+
+    /// Refuses to serve, append, or answer for its offsets (ListOffsets, OffsetForLeaderEpoch,
+    /// DeleteRecords) while this replica's log is cut for a repair (it lacks committed records
+    /// until the refetch is done): it is then elected only by accident — before the new leader
+    /// dropped it from the ISR — and hands the leadership over again. Followers fetching from
+    /// it get KAFKA_STORAGE_ERROR, never a log end that would make them truncate.
+    fn check_log_whole(&self) -> Result<(), PartitionError> {
+        match lock_damage(&self.damage).as_ref() {
+            Some(Damage { state: DamageState::Repairing { until }, offset, .. }) => {
+                let reason = format!(
+                    "the log was cut at offset {offset} to repair a damaged batch and holds committed \
+                     records again only from {until} on: not served here"
+                );
+                let source = std::io::Error::other(reason);
+                Err(PartitionError::Io { path: self.dir.clone(), source })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Waits until the high watermark reaches `offset`, or `wait` passes (REQUEST_TIMED_OUT, or
     /// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR is smaller than `min.insync.replicas`
     /// then), or the partition closes or loses its leadership (NOT_LEADER_OR_FOLLOWER).
@@ -728,6 +849,7 @@ impl Partition {
         let state = self.lock();
         check_leader(&state, self.local_broker)?;
         check_leader_epoch(&state.leadership, current_leader_epoch)?;
+        self.check_log_whole()?;
         let log = state.log.as_ref().ok_or(PartitionError::NotLeader)?;
         let epoch_of = |offset: i64| {
             log.leader_epochs()
@@ -778,6 +900,7 @@ impl Partition {
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, PartitionError> {
         let mut state = self.lock();
         check_leader(&state, self.local_broker)?;
+        self.check_log_whole()?;
         let log = state.log.as_mut().ok_or(PartitionError::NotLeader)?;
         let offset = if offset == DELETE_TO_HIGH_WATERMARK { log.high_watermark() } else { offset };
         Ok(log.delete_records_before(offset)?)
@@ -789,6 +912,7 @@ impl Partition {
         let state = self.lock();
         check_leader(&state, self.local_broker)?;
         check_leader_epoch(&state.leadership, current_leader_epoch)?;
+        self.check_log_whole()?;
         let log = state.log.as_ref().ok_or(PartitionError::NotLeader)?;
         Ok(replica::end_offset_for(
             log.leader_epochs().entries(),
@@ -906,6 +1030,19 @@ pub enum Truncation {
 /// or a follower. Blocking. Used by consumer and replica fetches and the group coordinator's
 /// loading.
 pub fn read_regions(regions: &[FileRegion], bytes: u64) -> Result<bytes::Bytes, PartitionError> {
+    match read_regions_intact(regions, bytes)? {
+        (records, None) => Ok(records),
+        (_, Some(damaged)) => Err(damaged),
+    }
+}
+
+/// [`read_regions`] for a fetch: the intact batches before a damaged one are still returned
+/// (a consumer gets everything up to the damaged batch, then the error at its offset), with
+/// the [`PartitionError::DamagedBatch`] found after them. Blocking.
+pub fn read_regions_intact(
+    regions: &[FileRegion],
+    bytes: u64,
+) -> Result<(bytes::Bytes, Option<PartitionError>), PartitionError> {
     let mut buffer = bytes::BytesMut::zeroed(usize::try_from(bytes).unwrap_or(usize::MAX));
     let mut position = 0usize;
     for region in regions {
@@ -915,15 +1052,19 @@ pub fn read_regions(regions: &[FileRegion], bytes: u64) -> Result<bytes::Bytes, 
             .map_err(|source| PartitionError::Io { path: "segment".into(), source })?;
         position += len;
     }
-    if let Some((at, offset)) = sluice_log::batch::first_damaged_batch(&buffer) {
-        let reason = format!(
-            "the stored batch at offset {offset} (byte {at} of a {bytes}-byte read) fails its CRC-32C: \
-             the segment file is damaged, the batch is not served"
-        );
-        let source = std::io::Error::new(std::io::ErrorKind::InvalidData, reason);
-        return Err(PartitionError::Io { path: "segment".into(), source });
+    if let Some((position, claimed_offset)) = sluice_log::batch::first_damaged_batch(&buffer) {
+        let intact_end = batch_headers(&buffer[..position]).last().map(|header| header.last_offset() + 1);
+        buffer.truncate(position);
+        return Ok((
+            buffer.freeze(),
+            Some(PartitionError::DamagedBatch { position, bytes, claimed_offset, intact_end }),
+        ));
     }
-    Ok(buffer.freeze())
+    Ok((buffer.freeze(), None))
+}
+
+fn lock_damage(damage: &Mutex<Option<Damage>>) -> MutexGuard<'_, Option<Damage>> {
+    damage.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Starts a leadership's follower records: each other ISR member counts as caught up now and
@@ -1162,7 +1303,7 @@ mod tests {
         let stored = read_regions(&stored.regions, stored.bytes).unwrap();
 
         let follower = open(follower_dir.path(), 1);
-        follower.append_as_follower(&stored, log_end, 0, 1).unwrap();
+        follower.append_as_follower(&stored, log_end, 0, 1, 0).unwrap();
         assert_eq!(follower.log_end_now(), log_end);
         follower.set_leadership(leadership(1, 2));
 
@@ -1211,5 +1352,108 @@ mod tests {
         let error = read_regions(&all.regions, all.bytes).unwrap_err();
         assert_eq!(error.kafka_error_code(), crate::kafka_code::KAFKA_STORAGE_ERROR);
         assert!(error.to_string().contains("batch at offset 1"), "{error}");
+    }
+
+    #[test]
+    fn a_damaged_replica_cuts_below_the_batch_refetches_and_never_serves_a_cut_log() {
+        // Goal (issue 12): the partition side of a repair. A read that finds a damaged batch
+        // serves the intact batches before it and records the damage at the offset where they
+        // end (not the damaged header's); as follower the replica cuts its log there — below
+        // the high watermark — and the refetched batches complete it again; while it is cut it
+        // refuses to serve or append if elected. Method: broker 1 leads a 5-batch log; a bit
+        // of batch 2's records is flipped; a fetch from 0 reads it; broker 2 is elected; the
+        // repair is driven step by step with `damage::repair_step`, the refetch copied from an
+        // intact replica's bytes.
+        use crate::partition::damage::{repair_step, DamageState, RepairCheck, RepairStep};
+        let dir = tempfile::tempdir().unwrap();
+        let mut alone = leadership(1, 1);
+        alone.isr = vec![1];
+        let partition = Partition::open(dir.path(), "t", 0, Uuid::nil(), 1, LogConfig::default(), alone).unwrap();
+        for _ in 0..5 {
+            partition.append(&mut batch(-1), false).unwrap();
+        }
+        let intact = partition.read(0, 1 << 20, -1).unwrap();
+        let intact = read_regions(&intact.regions, intact.bytes).unwrap();
+        let segment = dir.path().join(format!("{:020}.log", 0));
+        let size = sluice_log::batch::BatchHeader::parse(&intact).unwrap().total_bytes();
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(&segment).unwrap();
+        let at = (3 * size - 2) as u64; // a record byte of the third batch (offset 2)
+        let mut byte = [0u8];
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut byte, at).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, &[byte[0] ^ 0x10], at).unwrap();
+
+        let read = partition.read(0, 1 << 20, -1).unwrap();
+        let (served, damaged) = read_regions_intact(&read.regions, read.bytes).unwrap();
+        assert_eq!(served[..], intact[..2 * size], "the two batches before it are served");
+        let damaged = damaged.expect("the damaged batch is found");
+        assert_eq!(damaged.kafka_error_code(), crate::kafka_code::KAFKA_STORAGE_ERROR);
+        assert!(partition.report_damage(0, &damaged));
+        assert!(!partition.report_damage(0, &damaged), "reported once");
+        let damage = partition.damage().unwrap();
+        assert_eq!((damage.offset, damage.state.clone()), (2, DamageState::Found));
+        assert!(damage.file.ends_with("00000000000000000000.log"), "{}", damage.file);
+        let step = |partition: &Partition| {
+            let leadership = partition.leadership();
+            let check = RepairCheck {
+                local: 1,
+                leader: leadership.leader,
+                replicas: &leadership.replicas,
+                isr: &leadership.isr,
+                live: &[1, 2],
+                log_end: partition.log_end_now(),
+            };
+            repair_step(&partition.damage().unwrap(), &check)
+        };
+        assert_eq!(step(&partition), RepairStep::Offline, "alone in the ISR: stays, offline");
+        partition.set_leadership(leadership(1, 1));
+        assert_eq!(step(&partition), RepairStep::HandOver { to: 2 });
+
+        // Broker 2 is elected; broker 1 cuts below the damaged batch (below its high
+        // watermark, 5) and is refused as a source meanwhile.
+        partition.set_leadership(leadership(2, 2));
+        assert_eq!(step(&partition), RepairStep::Truncate { to: 2 });
+        partition.truncate_damaged(2).unwrap();
+        assert_eq!(partition.log_end_now(), 2);
+        assert_eq!(partition.damage().unwrap().state, DamageState::Repairing { until: 5 });
+        assert_eq!(step(&partition), RepairStep::Wait);
+        partition.set_leadership(leadership(1, 3));
+        let refused = partition.read(0, 1 << 20, -1).unwrap_err();
+        assert_eq!(refused.kafka_error_code(), crate::kafka_code::KAFKA_STORAGE_ERROR);
+        assert!(partition.append(&mut batch(-1), false).is_err(), "a cut log takes no appends");
+        assert!(partition.read_for_follower(2, 5, 1, 3, 1 << 20).is_err(), "nor serves followers");
+        assert_eq!(step(&partition), RepairStep::HandOver { to: 2 });
+
+        // Broker 2 leads again; the refetch (the intact bytes from offset 2) completes the log.
+        partition.set_leadership(leadership(2, 4));
+        partition.append_as_follower(&intact[2 * size..], 5, 0, 4, 2).unwrap();
+        assert_eq!(step(&partition), RepairStep::Done);
+        partition.clear_damage();
+        assert!(partition.damage().is_none());
+        partition.set_leadership(leadership(1, 5));
+        let repaired = partition.read(0, 1 << 20, -1).unwrap();
+        assert_eq!(read_regions(&repaired.regions, repaired.bytes).unwrap()[..], intact[..]);
+    }
+
+    #[test]
+    fn a_follower_append_from_a_position_the_log_left_is_refused() {
+        // Goal: a fetch answer that arrives after the repair cut the log (the log accepts gaps,
+        // which compaction leaves) must not land above a hole. Method: a follower at log end 3
+        // gets batches fetched from offset 5.
+        let dir = tempfile::tempdir().unwrap();
+        let leader_dir = tempfile::tempdir().unwrap();
+        let leader =
+            Partition::open(leader_dir.path(), "t", 0, Uuid::nil(), 2, LogConfig::default(), leadership(2, 1)).unwrap();
+        for _ in 0..6 {
+            leader.append(&mut batch(-1), false).unwrap();
+        }
+        let stored = leader.read_to_log_end(0, 1 << 20).unwrap();
+        let stored = read_regions(&stored.regions, stored.bytes).unwrap();
+        let size = sluice_log::batch::BatchHeader::parse(&stored).unwrap().total_bytes();
+        let follower =
+            Partition::open(dir.path(), "t", 0, Uuid::nil(), 1, LogConfig::default(), leadership(2, 1)).unwrap();
+        follower.append_as_follower(&stored[..3 * size], 3, 0, 1, 0).unwrap();
+        let error = follower.append_as_follower(&stored[5 * size..], 6, 0, 1, 5).unwrap_err();
+        assert!(matches!(error, PartitionError::Log(LogError::NonContiguous { .. })), "{error}");
+        assert_eq!(follower.log_end_now(), 3);
     }
 }

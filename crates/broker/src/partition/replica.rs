@@ -119,7 +119,8 @@ pub struct IsrCheck<'a> {
 
 /// The ISR the leader should propose, or `None` when the current one is right.
 ///
-/// Followers that have not caught up within `replica_lag_time_ms` of `now_ms` leave;
+/// Followers that have not caught up within `replica_lag_time_ms` of `now_ms`, or whose log
+/// end went below the high watermark, leave;
 /// replicas (not in the ISR) that are `live` and whose latest fetch, within the lag time,
 /// reached the high watermark join. The leader always stays. The order follows `replicas`.
 pub fn desired_isr(check: &IsrCheck<'_>) -> Option<Vec<BrokerId>> {
@@ -131,8 +132,13 @@ pub fn desired_isr(check: &IsrCheck<'_>) -> Option<Vec<BrokerId>> {
         let progress = followers.get(replica);
         if isr.contains(replica) {
             // No fetch yet under this leadership: keep it (the leader gives every ISR member the
-            // lag time from its own start; see `Partition`, which seeds the record).
-            progress.is_none_or(|p| now_ms - p.last_caught_up_ms <= replica_lag_time_ms)
+            // lag time from its own start; see `Partition`, which seeds the record). A member
+            // fetching below the high watermark no longer holds every committed record (it cut
+            // a damaged batch to refetch it, `crate::partition::damage`): it leaves at once,
+            // so that no election can pick it before it has caught up.
+            progress.is_none_or(|p| {
+                now_ms - p.last_caught_up_ms <= replica_lag_time_ms && p.log_end_offset >= high_watermark
+            })
         } else {
             // Kafka's eligibility: a live (unfenced) broker whose latest fetch, within the lag
             // time, reached the high watermark. Progress left from before a crash says nothing.
@@ -360,6 +366,31 @@ mod tests {
             }),
             None
         );
+    }
+
+    /// An ISR member whose fetch went below the high watermark (it cut a damaged batch to
+    /// refetch it) leaves the ISR at once, even though it was caught up a moment ago; it joins
+    /// again once its log end is back at the high watermark.
+    #[test]
+    fn an_isr_member_fetching_below_the_high_watermark_leaves_at_once() {
+        let now = 100_000;
+        let check = |followers: &BTreeMap<BrokerId, FollowerProgress>, isr: &[BrokerId]| {
+            desired_isr(&IsrCheck {
+                leader: 2,
+                replicas: &[1, 2, 3],
+                isr,
+                followers,
+                high_watermark: 50,
+                now_ms: now,
+                replica_lag_time_ms: REPLICA_LAG_TIME_MS_DEFAULT,
+                live: &[1, 2, 3],
+            })
+        };
+        let cut = progress(&[(1, 20, now), (3, 50, now)]);
+        assert_eq!(check(&cut, &[1, 2, 3]), Some(vec![2, 3]));
+        let refetched = progress(&[(1, 50, now), (3, 50, now)]);
+        assert_eq!(check(&refetched, &[2, 3]), Some(vec![1, 2, 3]));
+        assert_eq!(check(&refetched, &[1, 2, 3]), None);
     }
 
     #[test]

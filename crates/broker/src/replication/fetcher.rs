@@ -270,7 +270,7 @@ fn apply_response(leader: BrokerId, positions: Vec<(Arc<Partition>, FetchPositio
         let epoch = position.current_leader_epoch;
         let result = match step_for(position, data) {
             Step::Append { records, high_watermark, log_start } => {
-                partition.append_as_follower(&records, high_watermark, log_start, epoch)
+                partition.append_as_follower(&records, high_watermark, log_start, epoch, position.fetch_offset)
             }
             Step::Truncate(truncation) => partition.truncate_as_follower(truncation, epoch).map(|_| ()),
             Step::Backoff => {

@@ -7,6 +7,8 @@
 //! - [`isr`]: the leader side's proposals. Partitions led here propose ISR changes (followers
 //!   lagging past `replica.lag.time.max.ms` leave, caught-up ones join) to the metadata group
 //!   as `ChangeIsr`, fenced by leader and partition epochs (Kafka's AlterPartition).
+//! - [`repair`]: a replica whose own log holds a damaged batch hands its leadership to another
+//!   ISR member, cuts the batch off and refetches it (rules in [`crate::partition::damage`]).
 //! - [`connection`]: a plain Kafka-protocol request/response connection to another broker.
 //!
 //! The leader's side of a fetch (progress, high watermark, divergence) is in
@@ -18,6 +20,7 @@
 pub mod connection;
 pub mod fetcher;
 pub mod isr;
+pub mod repair;
 
 pub use fetcher::ReplicaFetchers;
 
