@@ -449,9 +449,23 @@ impl Partition {
     /// Reads committed batches from `offset` (up to the high watermark), at most `max_bytes`
     /// but at least one batch if any is there. `current_leader_epoch` (`-1` = not given) is
     /// checked against ours (KIP-320). Cheap: no file data is read here.
-    pub fn read(&self, offset: i64, max_bytes: u64, current_leader_epoch: i32) -> Result<ReadOutcome, PartitionError> {
+    ///
+    /// With `follower_may_serve` (a consumer's Fetch v11+, KIP-392) a follower replica serves
+    /// the read too, up to the high watermark it learned from the leader — never above it, so a
+    /// consumer there sees only committed records, a little later than at the leader. An offset
+    /// above this replica's log end is OFFSET_OUT_OF_RANGE (the consumer asks the leader again);
+    /// one between its high watermark and log end reads nothing yet.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        current_leader_epoch: i32,
+        follower_may_serve: bool,
+    ) -> Result<ReadOutcome, PartitionError> {
         let state = self.lock();
-        check_leader(&state, self.local_broker)?;
+        if !(follower_may_serve && serves_as_follower(&state, self.local_broker)) {
+            check_leader(&state, self.local_broker)?;
+        }
         check_leader_epoch(&state.leadership, current_leader_epoch)?;
         let log = state.log.as_ref().ok_or(PartitionError::NotLeader)?;
         let high_watermark = log.high_watermark();
@@ -463,6 +477,25 @@ impl Partition {
             log_start_offset: log.log_start_offset(),
             leader_epoch: state.leadership.leader_epoch,
         })
+    }
+
+    /// KIP-392: the in-sync follower on the consumer's rack a consumer fetching `fetch_offset`
+    /// here should be sent to, chosen from `on_client_rack` (live replicas on that rack, in
+    /// replica order) by [`replica::preferred_read_replica`]; `None` when this broker does not
+    /// lead or none qualifies. Cheap: progress in memory, under the partition's lock.
+    pub fn preferred_read_replica(&self, on_client_rack: &[BrokerId], fetch_offset: i64) -> Option<BrokerId> {
+        if on_client_rack.is_empty() {
+            return None;
+        }
+        let state = self.lock();
+        check_leader(&state, self.local_broker).ok()?;
+        replica::preferred_read_replica(
+            self.local_broker,
+            on_client_rack,
+            &state.leadership.isr,
+            &state.followers,
+            fetch_offset,
+        )
     }
 
     /// Reads batches from `offset` up to the log end, not the high watermark, as leader: the
@@ -957,6 +990,14 @@ fn check_leader(state: &State, local_broker: BrokerId) -> Result<(), PartitionEr
     Ok(())
 }
 
+/// Whether this broker holds an open follower replica of a partition that has a leader: such
+/// a replica may serve consumers up to its high watermark (KIP-392).
+fn serves_as_follower(state: &State, local_broker: BrokerId) -> bool {
+    state.log.is_some()
+        && state.leadership.leader.is_some_and(|leader| leader != local_broker)
+        && state.leadership.replicas.contains(&local_broker)
+}
+
 fn check_leader_epoch(leadership: &Leadership, requested: i32) -> Result<(), PartitionError> {
     if requested < 0 || requested == leadership.leader_epoch {
         Ok(())
@@ -1191,5 +1232,69 @@ mod tests {
         let error = read_regions(&all.regions, all.bytes).unwrap_err();
         assert_eq!(error.kafka_error_code(), crate::kafka_code::KAFKA_STORAGE_ERROR);
         assert!(error.to_string().contains("batch at offset 1"), "{error}");
+    }
+
+    #[test]
+    fn a_follower_serves_consumers_up_to_its_high_watermark_and_the_leader_names_it_preferred() {
+        // Goal (KIP-392): a follower replica answers a consumer's read (Fetch v11+) with
+        // committed records only — never above the high watermark it learned from the leader —
+        // with Kafka's errors for offsets it cannot serve and stale or future epochs; older
+        // fetches still need the leader. The leader names an in-sync follower as the preferred
+        // read replica only once it knows the follower has the offset asked for.
+        // Method: broker 2 leads, broker 1 follows; three 2-record batches (offsets 0..6); the
+        // follower copies all of them but learns a high watermark of 2.
+        let leader_dir = tempfile::tempdir().unwrap();
+        let follower_dir = tempfile::tempdir().unwrap();
+        let outsider_dir = tempfile::tempdir().unwrap();
+        let open = |dir: &Path, local: BrokerId| {
+            Partition::open(dir, "t", 0, Uuid::nil(), local, LogConfig::default(), leadership(2, 1)).unwrap()
+        };
+        let leader = open(leader_dir.path(), 2);
+        let mut first_batch_bytes = 0;
+        for sequence in [0, 2, 4] {
+            let batch = producer_batch(sequence, 2);
+            if sequence == 0 {
+                first_batch_bytes = batch.len() as u64;
+            }
+            leader.append(&mut batch.clone(), false).unwrap();
+        }
+        let stored = leader.read_to_log_end(0, 1 << 20).unwrap();
+        let stored = read_regions(&stored.regions, stored.bytes).unwrap();
+        let follower = open(follower_dir.path(), 1);
+        follower.append_as_follower(&stored, 2, 0, 1).unwrap();
+        assert_eq!((follower.log_end_now(), follower.high_watermark_now()), (6, 2));
+
+        // Up to the high watermark: exactly the first batch, whatever the budget.
+        let read = follower.read(0, 1 << 20, 1, true).unwrap();
+        assert_eq!((read.bytes, read.high_watermark), (first_batch_bytes, 2));
+        // Between the high watermark and the log end: nothing yet, no error.
+        assert_eq!(follower.read(2, 1 << 20, 1, true).unwrap().bytes, 0);
+        assert_eq!(follower.read(6, 1 << 20, -1, true).unwrap().bytes, 0);
+        // Above the log end: out of range (the consumer asks the leader).
+        assert!(matches!(
+            follower.read(7, 1 << 20, 1, true),
+            Err(PartitionError::Log(LogError::OffsetOutOfRange { .. }))
+        ));
+        // Epochs are checked as at the leader.
+        assert!(matches!(follower.read(0, 1 << 20, 0, true), Err(PartitionError::FencedLeaderEpoch)));
+        assert!(matches!(follower.read(0, 1 << 20, 2, true), Err(PartitionError::UnknownLeaderEpoch)));
+        // Fetch v10 and older, and the coordinator's reads: the leader only.
+        assert!(matches!(follower.read(0, 1 << 20, 1, false), Err(PartitionError::NotLeader)));
+        // A broker that holds no replica of the partition never serves it.
+        let outsider =
+            Partition::open(outsider_dir.path(), "t", 0, Uuid::nil(), 3, LogConfig::default(), leadership(2, 1))
+                .unwrap();
+        assert!(matches!(outsider.read(0, 1 << 20, 1, true), Err(PartitionError::NotLeader)));
+
+        // The leader: before broker 1 fetched under this leadership it is known to hold only
+        // the high watermark (0 here), so it is preferred for offset 0 but not for offset 1.
+        assert_eq!(leader.preferred_read_replica(&[1], 0), Some(1));
+        assert_eq!(leader.preferred_read_replica(&[1], 1), None);
+        leader.read_for_follower(1, 6, 1, 1, 1 << 20).unwrap();
+        assert_eq!(leader.preferred_read_replica(&[1], 1), Some(1));
+        assert_eq!(leader.preferred_read_replica(&[1], 6), Some(1));
+        assert_eq!(leader.preferred_read_replica(&[1], 7), None, "the follower lacks offset 7");
+        assert_eq!(leader.preferred_read_replica(&[], 0), None, "no replica on the consumer's rack");
+        assert_eq!(follower.preferred_read_replica(&[1], 0), None, "only a leader redirects");
     }
 }
