@@ -292,7 +292,9 @@ fn read_one(target: &Target, reader: Reader, remaining: u64, first_with_data: bo
         PartitionResult { error_code, high_watermark, log_start_offset, ..PartitionResult::default() }
     };
     // KIP-392: send the consumer to an in-sync follower on its rack, with no records.
-    if let Some(replica) = partition.preferred_read_replica(&target.on_client_rack, target.fetch_offset) {
+    let preferred =
+        partition.preferred_read_replica(&target.on_client_rack, target.fetch_offset, target.current_leader_epoch);
+    if let Some(replica) = preferred {
         tracing::debug!(
             topic = partition.topic,
             partition = partition.index,

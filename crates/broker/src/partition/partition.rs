@@ -482,13 +482,21 @@ impl Partition {
     /// KIP-392: the in-sync follower on the consumer's rack a consumer fetching `fetch_offset`
     /// here should be sent to, chosen from `on_client_rack` (live replicas on that rack, in
     /// replica order) by [`replica::preferred_read_replica`]; `None` when this broker does not
-    /// lead or none qualifies. Cheap: progress in memory, under the partition's lock.
-    pub fn preferred_read_replica(&self, on_client_rack: &[BrokerId], fetch_offset: i64) -> Option<BrokerId> {
+    /// lead, the consumer's `current_leader_epoch` is not this leader's (the read then answers
+    /// with the epoch error, so a stale consumer is fenced before it is sent anywhere), or none
+    /// qualifies. Cheap: progress in memory, under the partition's lock.
+    pub fn preferred_read_replica(
+        &self,
+        on_client_rack: &[BrokerId],
+        fetch_offset: i64,
+        current_leader_epoch: i32,
+    ) -> Option<BrokerId> {
         if on_client_rack.is_empty() {
             return None;
         }
         let state = self.lock();
         check_leader(&state, self.local_broker).ok()?;
+        check_leader_epoch(&state.leadership, current_leader_epoch).ok()?;
         replica::preferred_read_replica(
             self.local_broker,
             on_client_rack,
@@ -1288,13 +1296,15 @@ mod tests {
 
         // The leader: before broker 1 fetched under this leadership it is known to hold only
         // the high watermark (0 here), so it is preferred for offset 0 but not for offset 1.
-        assert_eq!(leader.preferred_read_replica(&[1], 0), Some(1));
-        assert_eq!(leader.preferred_read_replica(&[1], 1), None);
+        assert_eq!(leader.preferred_read_replica(&[1], 0, 1), Some(1));
+        assert_eq!(leader.preferred_read_replica(&[1], 1, -1), None);
         leader.read_for_follower(1, 6, 1, 1, 1 << 20).unwrap();
-        assert_eq!(leader.preferred_read_replica(&[1], 1), Some(1));
-        assert_eq!(leader.preferred_read_replica(&[1], 6), Some(1));
-        assert_eq!(leader.preferred_read_replica(&[1], 7), None, "the follower lacks offset 7");
-        assert_eq!(leader.preferred_read_replica(&[], 0), None, "no replica on the consumer's rack");
-        assert_eq!(follower.preferred_read_replica(&[1], 0), None, "only a leader redirects");
+        assert_eq!(leader.preferred_read_replica(&[1], 1, -1), Some(1));
+        assert_eq!(leader.preferred_read_replica(&[1], 6, 1), Some(1));
+        assert_eq!(leader.preferred_read_replica(&[1], 7, 1), None, "the follower lacks offset 7");
+        assert_eq!(leader.preferred_read_replica(&[], 0, 1), None, "no replica on the consumer's rack");
+        assert_eq!(follower.preferred_read_replica(&[1], 0, 1), None, "only a leader redirects");
+        assert_eq!(leader.preferred_read_replica(&[1], 0, 0), None, "a stale epoch gets its error at the leader");
+        assert_eq!(leader.preferred_read_replica(&[1], 0, 2), None, "so does a future one");
     }
 }
