@@ -78,6 +78,7 @@ class BrokerProcess:
                 "--offsets-topic-partitions", "6",
                 "--group-initial-rebalance-delay-ms", "300",
                 *self.cluster.extra_args,
+                *self.cluster.broker_args.get(self.node_id, ()),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -122,11 +123,13 @@ class BrokerProcess:
 
 
 class Cluster:
-    def __init__(self, root, size=3, extra_args=(), voter_count=None):
+    def __init__(self, root, size=3, extra_args=(), voter_count=None, broker_args=None):
         """`size` brokers with ids 1..size; the first `voter_count` (default: all) are the
-        metadata voters named by `--voters`, the others join as learners (non-voters)."""
+        metadata voters named by `--voters`, the others join as learners (non-voters).
+        `extra_args` go to every broker, `broker_args` ({node id: [flags]}) to one (`--rack`)."""
         self.binary = os.environ["SLUICE_BROKER_BIN"]
         self.extra_args = list(extra_args)
+        self.broker_args = dict(broker_args or {})
         ports = free_ports(3 * size)
         self.brokers = {}
         voters = []

@@ -56,7 +56,8 @@ def test_reassign_and_decommission_under_load_lose_nothing(cluster4, tmp_path):
     moved onto brokers {1, 2} with `topic reassign --execute --wait`; an idempotent acks=all
     producer then writes 300 records/s while `topic reassign --generate --brokers 2,3` plans the
     move to {2, 3}, `--execute --wait` runs it and `--verify` checks it; then `cluster
-    decommission 2` moves every replica (this topic's and `__consumer_offsets`') off broker 2.
+    decommission 2` moves every replica (this topic's and `__consumer_offsets`') off broker 2
+    and removes its metadata vote.
     Finally everything is read back from offset 0 and the replicas are compared batch by batch
     from their segment files."""
     cluster = cluster4
@@ -99,6 +100,10 @@ def test_reassign_and_decommission_under_load_lose_nothing(cluster4, tmp_path):
     decommissioned_s = time.monotonic() - started
     print(out)
     assert "holds no replicas" in out, out
+    # Broker 2 was a metadata voter: the decommission took its vote away (it stays an observer).
+    assert "broker 2 is no longer a metadata voter" in out, out
+    roles = {member["id"]: member["role"] for member in cluster.quorum()["members"]}
+    assert roles.get(2) == "observer" and sorted(i for i, r in roles.items() if r != "observer") == [1, 3], roles
     for partition, replicas in replica_sets(cluster, topic).items():
         assert 2 not in replicas and len(replicas) == 2, (partition, replicas)
     offsets = replica_sets(cluster, "__consumer_offsets")

@@ -16,6 +16,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser};
 
+use sluice_meta::limits::BROKER_RACK_BYTES_MAX;
+
 use crate::broker::TopicDefaults;
 use crate::node::NodeConfig;
 
@@ -39,6 +41,12 @@ pub struct Args {
     /// (default: --advertise). Set it when brokers cannot use the address clients are given.
     #[arg(long, env = "SLUICE_REPLICATION_ADVERTISE")]
     pub replication_advertise: Option<String>,
+    /// Rack (or availability zone) this broker runs in (Kafka's `broker.rack`): new
+    /// partitions put their replicas on distinct racks, and a consumer that sets the same
+    /// `client.rack` is sent to fetch from this broker when it holds an in-sync replica
+    /// (KIP-392). At most 64 bytes.
+    #[arg(long, env = "SLUICE_RACK", value_parser = parse_rack)]
+    pub rack: Option<String>,
     /// Raft (internal) listener address.
     #[arg(long, env = "SLUICE_RAFT_LISTEN", default_value = "127.0.0.1:9093")]
     pub raft_listen: SocketAddr,
@@ -163,6 +171,7 @@ impl Args {
         config.kafka.listen_address = self.listen;
         config.advertise = self.advertise;
         config.replication_advertise = self.replication_advertise;
+        config.rack = self.rack;
         config.raft_listen = self.raft_listen;
         config.raft_advertise = self.raft_advertise;
         config.voters = self.voters;
@@ -191,6 +200,14 @@ impl Args {
         config.slow_request_ms = self.slow_request_ms;
         config
     }
+}
+
+/// `--rack`: non-empty, at most [`BROKER_RACK_BYTES_MAX`] bytes (the metadata refuses more).
+fn parse_rack(value: &str) -> Result<String, String> {
+    if value.is_empty() || value.len() > BROKER_RACK_BYTES_MAX {
+        return Err(format!("a rack name is 1..={BROKER_RACK_BYTES_MAX} bytes"));
+    }
+    Ok(value.to_string())
 }
 
 #[cfg(test)]
@@ -242,6 +259,8 @@ mod tests {
             "2",
             "--unclean-leader-election-enable",
             "true",
+            "--rack",
+            "zone-b",
         ])
         .into_config();
         assert_eq!(config.node_id, 3);
@@ -252,5 +271,14 @@ mod tests {
         assert_eq!(config.coordinator.shard.group.initial_rebalance_delay_ms, 0);
         assert_eq!(config.defaults.min_insync_replicas, 2);
         assert!(config.defaults.unclean_leader_election);
+        assert_eq!(config.rack.as_deref(), Some("zone-b"));
+    }
+
+    #[test]
+    fn an_empty_or_overlong_rack_is_refused() {
+        assert!(Args::try_parse_from(["sluice-broker", "--rack", ""]).is_err());
+        let long = "r".repeat(BROKER_RACK_BYTES_MAX + 1);
+        assert!(Args::try_parse_from(["sluice-broker", "--rack", long.as_str()]).is_err());
+        assert_eq!(Args::parse_from(["sluice-broker"]).into_config().rack, None);
     }
 }

@@ -95,6 +95,9 @@ pub struct NodeConfig {
     /// the advertised address. Differs when clients and brokers see the broker under different
     /// addresses (e.g. clients outside a container network, brokers inside it).
     pub replication_advertise: Option<String>,
+    /// Rack of this broker (`--rack`), carried in its registration: placement and KIP-392
+    /// fetch-from-follower use it.
+    pub rack: Option<String>,
     /// Raft listener address.
     pub raft_listen: SocketAddr,
     /// `host:port` the other metadata nodes dial to reach this node's Raft listener, for a
@@ -135,6 +138,7 @@ impl NodeConfig {
             kafka: BrokerConfig::default(),
             advertise: None,
             replication_advertise: None,
+            rack: None,
             raft_listen: SocketAddr::from(([127, 0, 0, 1], RAFT_PORT_DEFAULT)),
             raft_advertise: None,
             voters: None,
@@ -344,7 +348,7 @@ impl Node {
         ready.broker.send_replace(Some(Arc::clone(&broker)));
         let advertise = config.advertise.clone().unwrap_or_else(|| kafka_addr.to_string());
         let replication_advertise = config.replication_advertise.clone().unwrap_or_else(|| advertise.clone());
-        register(&broker, &advertise, &replication_advertise).await?;
+        register(&broker, &advertise, &replication_advertise, config.rack.clone()).await?;
         let heartbeat_task =
             AbortOnDrop(tokio::spawn(heartbeat(Arc::clone(&broker), config.broker_heartbeat_interval_ms)));
         let view = broker.meta.view();
@@ -459,7 +463,12 @@ fn cluster_id(voters: &str) -> String {
 
 /// Registers this broker, retrying while the group has no leader, and waits until the
 /// registration is applied on this node.
-async fn register(broker: &Broker, kafka_addr: &str, replication_addr: &str) -> Result<(), BrokerError> {
+async fn register(
+    broker: &Broker,
+    kafka_addr: &str,
+    replication_addr: &str,
+    rack: Option<String>,
+) -> Result<(), BrokerError> {
     let incarnation_id = Uuid::new_v4();
     let deadline = Instant::now() + Duration::from_millis(REGISTRATION_TIMEOUT_MS);
     let command = Command::RegisterBroker {
@@ -467,7 +476,7 @@ async fn register(broker: &Broker, kafka_addr: &str, replication_addr: &str) -> 
         incarnation_id,
         kafka_addr: kafka_addr.to_string(),
         internal_addr: replication_addr.to_string(),
-        rack: None,
+        rack,
     };
     loop {
         match broker.meta.propose(command.clone()).await {

@@ -540,10 +540,10 @@ pub enum ClusterCommand {
         id: i32,
     },
     /// Move every replica away from a broker (a generated plan over the other live brokers),
-    /// wait until the moves are done, and report. The broker keeps running (and voting) until
-    /// it is stopped; `remove-voter` takes its vote away.
+    /// wait until the moves are done, then take its metadata vote away if it has one (as
+    /// `remove-voter`; it stays an observer). The broker keeps running until it is stopped.
     #[command(
-        after_help = "Examples:\n  sluice cluster decommission 3\n  sluice cluster decommission 3 --timeout 1800"
+        after_help = "Examples:\n  sluice cluster decommission 3\n  sluice cluster decommission 3 --timeout 1800\n  sluice cluster decommission 3 --keep-vote"
     )]
     Decommission {
         /// The broker id.
@@ -551,6 +551,9 @@ pub enum ClusterCommand {
         /// Give up waiting after this many seconds (exit code 1; the moves go on).
         #[arg(long, value_name = "SECONDS", default_value_t = 600)]
         timeout: u64,
+        /// Leave the broker's metadata vote in place (only its replicas move).
+        #[arg(long)]
+        keep_vote: bool,
     },
     /// Even the replicas, disk bytes and preferred leaders over the live brokers: plan (shown
     /// as each broker's before -> after), move the replicas that must move, wait, then elect

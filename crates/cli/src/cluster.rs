@@ -37,8 +37,13 @@ pub async fn run(config: ClientConfig, command: ClusterCommand) -> anyhow::Resul
         ClusterCommand::Rebalance { dry_run, json, timeout } => {
             crate::rebalance::run(crate::connect(config).await?, dry_run, json, Duration::from_secs(timeout)).await
         }
-        ClusterCommand::Decommission { id, timeout } => {
-            crate::reassign::decommission(crate::connect(config).await?, id, Duration::from_secs(timeout)).await
+        ClusterCommand::Decommission { id, timeout, keep_vote } => {
+            let cluster = crate::connect(config).await?;
+            crate::reassign::decommission(cluster.clone(), id, Duration::from_secs(timeout)).await?;
+            match keep_vote {
+                true => Ok(()),
+                false => remove_vote_if_voter(&Admin::new(cluster), id).await,
+            }
         }
         ClusterCommand::ElectLeaders { kind, topic, partition } => {
             elect_leaders(crate::connect(config).await?, kind, topic, partition).await
@@ -66,6 +71,21 @@ pub async fn run(config: ClientConfig, command: ClusterCommand) -> anyhow::Resul
             Ok(())
         }
     }
+}
+
+/// The last step of `decommission`: a broker that is a metadata voter loses its vote (it stays
+/// an observer until stopped), so stopping it afterwards does not shrink the quorum's margin.
+/// A broker that is no voter is left alone.
+async fn remove_vote_if_voter(admin: &Admin, id: i32) -> anyhow::Result<()> {
+    let quorum = admin.describe_quorum().await?;
+    let mut out = std::io::stdout().lock();
+    if !quorum.members.iter().any(|member| member.node_id == id && member.voter) {
+        writeln!(out, "broker {id} has no metadata vote: it can be stopped")?;
+        return Ok(());
+    }
+    admin.remove_raft_voter(id).await?;
+    writeln!(out, "broker {id} is no longer a metadata voter: it can be stopped")?;
+    Ok(())
 }
 
 #[derive(Serialize)]

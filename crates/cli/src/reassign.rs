@@ -258,7 +258,7 @@ pub async fn decommission(cluster: Cluster, broker: i32, timeout: Duration) -> a
         writeln!(out, "broker {broker} still holds {left} replica(s) (new partitions placed meanwhile?)")?;
         return Err(Unhealthy.into());
     }
-    writeln!(out, "broker {broker} holds no replicas: it can be stopped (and its vote removed with remove-voter)")?;
+    writeln!(out, "broker {broker} holds no replicas")?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::error::CommandError;
 use crate::limits::BROKER_ADDRESS_BYTES_MAX;
+use crate::limits::BROKER_RACK_BYTES_MAX;
 use crate::limits::PRODUCER_IDS_PER_BLOCK;
 use crate::limits::TOPIC_NAME_BYTES_MAX;
 use crate::limits::TOPIC_PARTITIONS_MAX;
@@ -278,6 +279,11 @@ impl MetadataView {
                 });
             }
         }
+        if rack.as_ref().is_some_and(|rack| rack.is_empty() || rack.len() > BROKER_RACK_BYTES_MAX) {
+            return Err(CommandError::InvalidRequest {
+                reason: format!("broker rack must be 1..={BROKER_RACK_BYTES_MAX} bytes"),
+            });
+        }
         if let Some(existing) = self.brokers.get(&broker_id) {
             if existing.incarnation_id == incarnation_id {
                 // A retried registration of the same process: report the epoch it already has.
@@ -378,7 +384,8 @@ impl MetadataView {
         }
         validate_partition_count(partition_count, 0)?;
         let config = TopicConfig::from_overrides(configs)?;
-        let placements = place_partitions(&self.live_brokers(), &self.load(), partition_count, replication_factor)?;
+        let placements =
+            place_partitions(&self.live_brokers(), &self.racks(), &self.load(), partition_count, replication_factor)?;
         let partitions: Vec<PartitionRecord> =
             placements.into_iter().enumerate().map(|(index, replicas)| new_partition(index as u32, replicas)).collect();
         self.topic_names.insert(topic_id, name.to_string());
@@ -407,8 +414,13 @@ impl MetadataView {
         let topic = self.topics.get(name).ok_or_else(|| CommandError::UnknownTopic { name: name.to_string() })?;
         let current = topic.partitions.len() as u32;
         validate_partition_count(partition_count, current)?;
-        let placements =
-            place_partitions(&self.live_brokers(), &self.load(), partition_count - current, topic.replication_factor)?;
+        let placements = place_partitions(
+            &self.live_brokers(),
+            &self.racks(),
+            &self.load(),
+            partition_count - current,
+            topic.replication_factor,
+        )?;
         let added: Vec<PartitionRecord> = placements
             .into_iter()
             .enumerate()

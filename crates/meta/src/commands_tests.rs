@@ -482,3 +482,48 @@ fn random_command_sequences_keep_the_invariants() {
     // Every kind of command was also accepted, not only rejected.
     assert_eq!(accepted.len(), 11, "accepted kinds: {accepted:?}");
 }
+
+/// Goal: racks given at registration reach placement, for new topics and added partitions.
+/// Method: six brokers, two per rack, registered in an order where load-only placement would
+/// pair rack mates; every partition of a created and then grown topic spans three racks.
+#[test]
+fn registered_racks_spread_the_replicas_of_new_and_added_partitions() {
+    let mut view = MetadataView::default();
+    for (broker_id, rack) in [(1, "a"), (2, "a"), (3, "b"), (4, "b"), (5, "c"), (6, "c")] {
+        view.apply(&Command::RegisterBroker {
+            broker_id,
+            incarnation_id: incarnation(broker_id),
+            kafka_addr: format!("127.0.0.1:{}", 9000 + broker_id),
+            internal_addr: format!("127.0.0.1:{}", 9100 + broker_id),
+            rack: Some(rack.to_string()),
+        })
+        .unwrap();
+    }
+    assert_eq!(view.racks()[&4], "b");
+    view.apply(&create("orders", 1, 6, 3)).unwrap();
+    view.apply(&Command::CreatePartitions { name: "orders".to_string(), partition_count: 12 }).unwrap();
+    let racks = view.racks();
+    for partition in &view.topics["orders"].partitions {
+        let mut on: Vec<&String> = partition.replicas.iter().map(|b| &racks[b]).collect();
+        on.sort();
+        on.dedup();
+        assert_eq!(on.len(), 3, "partition {} on {:?}", partition.partition, partition.replicas);
+    }
+    assert_eq!(view.leader_counts().values().copied().collect::<Vec<_>>(), vec![2; 6]);
+}
+
+#[test]
+fn an_empty_or_overlong_rack_is_refused_at_registration() {
+    let mut view = MetadataView::default();
+    for rack in [String::new(), "r".repeat(crate::limits::BROKER_RACK_BYTES_MAX + 1)] {
+        let command = Command::RegisterBroker {
+            broker_id: 1,
+            incarnation_id: incarnation(1),
+            kafka_addr: "127.0.0.1:9001".to_string(),
+            internal_addr: "127.0.0.1:9101".to_string(),
+            rack: Some(rack),
+        };
+        assert!(matches!(view.apply(&command), Err(CommandError::InvalidRequest { .. })));
+        assert!(view.brokers.is_empty());
+    }
+}

@@ -100,6 +100,10 @@ pub const PRODUCER_IDS_PER_BLOCK: u32 = 1_000;
 /// Longest advertised or internal address string of a broker (`host:port`).
 pub const BROKER_ADDRESS_BYTES_MAX: usize = 1_024;
 
+/// Longest rack name of a broker (`--rack`): rack names are zone names such as `us-east-1a`;
+/// every Metadata response carries one per broker.
+pub const BROKER_RACK_BYTES_MAX: usize = 64;
+
 /// Configuration entries in one create/alter request.
 pub const TOPIC_CONFIG_ENTRIES_MAX: usize = 64;
 

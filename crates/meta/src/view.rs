@@ -31,7 +31,8 @@ pub struct BrokerRecord {
     /// `host:port` other brokers reach this broker's Kafka listener at: followers fetch from
     /// here (`--replication-advertise`; by default the same as `kafka_addr`).
     pub internal_addr: String,
-    /// Rack, if configured (not yet used by placement).
+    /// Rack, if configured (`--rack`): placement puts a partition's replicas on distinct racks,
+    /// and consumers on this rack may fetch from this broker (KIP-392).
     pub rack: Option<String>,
     /// A fenced broker leads no partition and is not placed on by new topics.
     pub fenced: bool,
@@ -164,6 +165,11 @@ impl MetadataView {
     /// Ids of registered brokers that are not fenced, ascending.
     pub fn live_brokers(&self) -> Vec<BrokerId> {
         self.brokers.values().filter(|b| !b.fenced).map(|b| b.broker_id).collect()
+    }
+
+    /// The rack of every registered broker that has one (placement spreads replicas over them).
+    pub fn racks(&self) -> BTreeMap<BrokerId, String> {
+        self.brokers.values().filter_map(|b| Some((b.broker_id, b.rack.clone()?))).collect()
     }
 
     /// Whether `broker_id` is registered and not fenced.

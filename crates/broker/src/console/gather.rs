@@ -211,7 +211,7 @@ fn read_records(broker: &Broker, query: &RecordQuery) -> Result<(i64, i64, Vec<R
     if start >= high_watermark {
         return Ok((log_start, high_watermark, Vec::new()));
     }
-    let read = partition.read(start, CONSOLE_READ_BYTES_MAX, -1).map_err(|e| e.to_string())?;
+    let read = partition.read(start, CONSOLE_READ_BYTES_MAX, -1, false).map_err(|e| e.to_string())?;
     let data = read_regions(&read.regions, read.bytes).map_err(|e| e.to_string())?;
     let decoded = decode_record_batches(&data).map_err(|e| format!("cannot decode the batches at {start}: {e}"))?;
     let records = decoded

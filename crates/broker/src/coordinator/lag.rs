@@ -212,7 +212,7 @@ async fn first_unconsumed_timestamps(
         Ok(partitions
             .into_iter()
             .filter_map(|(p, topic, partition, offset)| {
-                let outcome = p.read(offset, 1, -1).ok()?;
+                let outcome = p.read(offset, 1, -1, false).ok()?;
                 let region = outcome.regions.first()?;
                 let mut header = [0u8; BATCH_HEADER_BYTES];
                 if region.len < BATCH_HEADER_BYTES as u64 {

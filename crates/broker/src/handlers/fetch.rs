@@ -24,6 +24,15 @@
 //! carry the leader and epoch this broker knows (KIP-951 `CurrentLeader`), so the client can
 //! go there without a metadata round trip.
 //!
+//! Fetch from the closest replica (KIP-392). A consumer's Fetch v11+ names its rack
+//! (`client.rack`). When this broker leads a partition, is not on that rack, and an in-sync
+//! follower there already has the fetch offset, the partition's answer is no records and
+//! `preferred_read_replica` = that follower (Kafka's `RackAwareReplicaSelector`); the response
+//! goes out at once, and the client fetches from the follower from then on. A follower serves
+//! a consumer's Fetch v11+ (with or without a rack) up to the high watermark it knows, never
+//! above it ([`Partition::read`]); Fetch v10 and older are served by the leader only, as in
+//! Kafka.
+//!
 //! Fetch sessions (KIP-227) are not kept: a request with a session id gets
 //! FETCH_SESSION_ID_NOT_FOUND, and every response says session 0, which tells clients to send
 //! full fetches.
@@ -77,6 +86,9 @@ struct Target {
     current_leader_epoch: i32,
     last_fetched_epoch: i32,
     resolved: Result<Arc<Partition>, i16>,
+    /// Consumer fetches with a rack (KIP-392): the live replicas on the consumer's rack, in
+    /// replica order, when this broker is on another rack; else empty.
+    on_client_rack: Vec<BrokerId>,
 }
 
 /// One partition's result of a read pass.
@@ -92,6 +104,8 @@ struct PartitionResult {
     isr_change_wanted: bool,
     /// The read found a damaged batch not reported before: the repair task should look.
     damage_found: bool,
+    /// Consumer fetches (KIP-392): the follower to fetch from instead; no records then.
+    preferred_read_replica: Option<BrokerId>,
 }
 
 /// Answers a fetch, waiting for data as the request allows. The permit holds the response's
@@ -107,11 +121,21 @@ pub async fn handle(
         return (response, None);
     }
     let view = broker.view();
+    // A replica id names a follower (versions up to 14 carry it in the request itself).
+    let follower: Option<BrokerId> = (request.replica_id.0 >= 0).then_some(request.replica_id.0);
+    // KIP-392 (Fetch v11+): a consumer's rack, when it names one.
+    let client_rack = match (follower, version >= 11) {
+        (None, true) => Some(request.rack_id.as_str()).filter(|rack| !rack.is_empty()),
+        _ => None,
+    };
     let mut targets = Vec::new();
     for (topic_slot, topic) in request.topics.iter().enumerate() {
         let name = topic.topic.0.as_str();
         for (partition_slot, fetch) in topic.partitions.iter().enumerate() {
             let resolved = resolve(broker, &view, name, fetch.partition);
+            let on_client_rack = client_rack
+                .map(|rack| replicas_on_rack(&view, name, fetch.partition, rack, broker.node_id))
+                .unwrap_or_default();
             targets.push(Target {
                 slot: (topic_slot, partition_slot),
                 fetch_offset: fetch.fetch_offset,
@@ -119,6 +143,7 @@ pub async fn handle(
                 current_leader_epoch: fetch.current_leader_epoch,
                 last_fetched_epoch: if version >= 12 { fetch.last_fetched_epoch } else { -1 },
                 resolved,
+                on_client_rack,
             });
         }
     }
@@ -126,8 +151,8 @@ pub async fn handle(
     let min_bytes = u64::try_from(request.min_bytes).unwrap_or(0);
     let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0).min(FETCH_WAIT_MS_MAX));
     let deadline = Instant::now() + wait;
-    // A replica id names a follower (versions up to 14 carry it in the request itself).
-    let follower: Option<BrokerId> = (request.replica_id.0 >= 0).then_some(request.replica_id.0);
+    // Since v11 a consumer may read from a follower replica (KIP-392), as in Kafka.
+    let follower_may_serve = follower.is_none() && version >= 11;
     let mut watches: Vec<watch::Receiver<i64>> = targets
         .iter()
         .filter_map(|t| t.resolved.as_ref().ok())
@@ -144,8 +169,11 @@ pub async fn handle(
             // The semaphore is never closed.
             return (FetchResponse::default().with_error_code(kafka_code::UNKNOWN_SERVER_ERROR), None);
         };
-        let (results, bytes) = read_pass(Arc::clone(&targets), max_bytes, follower).await;
-        let has_error = results.iter().any(|r| r.error_code != kafka_code::NONE || r.diverging.is_some());
+        let (results, bytes) = read_pass(Arc::clone(&targets), max_bytes, follower, follower_may_serve).await;
+        // A partition sent to another replica is answered at once, like an error (Kafka too).
+        let has_error = results
+            .iter()
+            .any(|r| r.error_code != kafka_code::NONE || r.diverging.is_some() || r.preferred_read_replica.is_some());
         for (target, result) in targets.iter().zip(&results) {
             if crate::request_scope::is_server_side(result.error_code) {
                 let detail = match &target.resolved {
@@ -195,12 +223,14 @@ async fn read_pass(
     targets: Arc<Vec<Target>>,
     max_bytes: u64,
     follower: Option<BrokerId>,
+    follower_may_serve: bool,
 ) -> (Vec<PartitionResult>, u64) {
+    let reader = Reader { follower, follower_may_serve };
     if nothing_to_read(&targets, follower.is_some()) {
-        return read_all(&targets, max_bytes, follower);
+        return read_all(&targets, max_bytes, reader);
     }
     let count = targets.len();
-    let result = blocking(move || Ok(read_all(&targets, max_bytes, follower))).await;
+    let result = blocking(move || Ok(read_all(&targets, max_bytes, reader))).await;
     result.unwrap_or_else(|error| {
         tracing::error!(%error, "fetch read failed");
         let failed = (0..count)
@@ -222,14 +252,22 @@ fn nothing_to_read(targets: &[Target], follower: bool) -> bool {
     })
 }
 
+/// Who reads: a follower replica (`follower`), or a consumer that a follower replica may serve
+/// (`follower_may_serve`, Fetch v11+).
+#[derive(Debug, Clone, Copy)]
+struct Reader {
+    follower: Option<BrokerId>,
+    follower_may_serve: bool,
+}
+
 /// One read pass over every target, within `max_bytes` in all. Blocking when there is data.
-fn read_all(targets: &[Target], max_bytes: u64, follower: Option<BrokerId>) -> (Vec<PartitionResult>, u64) {
+fn read_all(targets: &[Target], max_bytes: u64, reader: Reader) -> (Vec<PartitionResult>, u64) {
     let mut remaining = max_bytes;
     let mut total = 0;
     let results = targets
         .iter()
         .map(|target| {
-            let result = read_one(target, follower, remaining, total == 0);
+            let result = read_one(target, reader, remaining, total == 0);
             remaining = remaining.saturating_sub(result.records.len() as u64);
             total += result.records.len() as u64;
             result
@@ -240,7 +278,8 @@ fn read_all(targets: &[Target], max_bytes: u64, follower: Option<BrokerId>) -> (
 
 /// Reads one partition, for a consumer (up to the high watermark) or for `follower` (up to the
 /// log end, counting the fetch as the follower's progress). Blocking (`pread` of the batches).
-fn read_one(target: &Target, follower: Option<BrokerId>, remaining: u64, first_with_data: bool) -> PartitionResult {
+fn read_one(target: &Target, reader: Reader, remaining: u64, first_with_data: bool) -> PartitionResult {
+    let follower = reader.follower;
     let partition = match &target.resolved {
         Ok(partition) => partition,
         Err(code) => {
@@ -257,6 +296,18 @@ fn read_one(target: &Target, follower: Option<BrokerId>, remaining: u64, first_w
         let (_, high_watermark, log_start_offset) = partition.offsets().unwrap_or((-1, -1, -1));
         PartitionResult { error_code, high_watermark, log_start_offset, ..PartitionResult::default() }
     };
+    // KIP-392: send the consumer to an in-sync follower on its rack, with no records.
+    let preferred =
+        partition.preferred_read_replica(&target.on_client_rack, target.fetch_offset, target.current_leader_epoch);
+    if let Some(replica) = preferred {
+        tracing::debug!(
+            topic = partition.topic,
+            partition = partition.index,
+            preferred_read_replica = replica,
+            "consumer sent to a follower on its rack"
+        );
+        return PartitionResult { preferred_read_replica: Some(replica), ..offsets(kafka_code::NONE) };
+    }
     // A follower's fetch is read even without budget left: it reports the follower's progress.
     if limit == 0 && !first_with_data && follower.is_none() {
         return offsets(kafka_code::NONE);
@@ -277,21 +328,23 @@ fn read_one(target: &Target, follower: Option<BrokerId>, remaining: u64, first_w
                     log_start_offset: read.log_start_offset,
                     diverging: read.diverging,
                     isr_change_wanted: read.isr_change_wanted,
-                    records: Bytes::new(),
-                    damage_found: false,
+                    ..PartitionResult::default()
                 };
                 (read.regions, read.bytes, base)
             }),
         None => {
-            partition.read(target.fetch_offset, limit.max(1), target.current_leader_epoch).map(|read: ReadOutcome| {
-                let base = PartitionResult {
-                    error_code: kafka_code::NONE,
-                    high_watermark: read.high_watermark,
-                    log_start_offset: read.log_start_offset,
-                    ..PartitionResult::default()
-                };
-                (read.regions, read.bytes, base)
-            })
+            let epoch = target.current_leader_epoch;
+            partition.read(target.fetch_offset, limit.max(1), epoch, reader.follower_may_serve).map(
+                |read: ReadOutcome| {
+                    let base = PartitionResult {
+                        error_code: kafka_code::NONE,
+                        high_watermark: read.high_watermark,
+                        log_start_offset: read.log_start_offset,
+                        ..PartitionResult::default()
+                    };
+                    (read.regions, read.bytes, base)
+                },
+            )
         }
     };
     let (regions, bytes, base) = match read {
@@ -322,6 +375,26 @@ fn read_one(target: &Target, follower: Option<BrokerId>, remaining: u64, first_w
             offsets(error.kafka_error_code())
         }
     }
+}
+
+/// KIP-392: the live replicas of `topic`-`partition` on `client_rack`, in replica order, when
+/// `local` (the broker answering) is not on that rack; else none (the leader is as close as any
+/// replica). Only a leader uses them ([`Partition::preferred_read_replica`]).
+fn replicas_on_rack(
+    view: &MetadataView,
+    topic: &str,
+    partition: i32,
+    client_rack: &str,
+    local: BrokerId,
+) -> Vec<BrokerId> {
+    let rack_of = |broker: &BrokerId| view.brokers.get(broker).and_then(|b| b.rack.as_deref());
+    if rack_of(&local) == Some(client_rack) {
+        return Vec::new();
+    }
+    let Some(record) = view.topics.get(topic).and_then(|t| t.partitions.get(usize::try_from(partition).ok()?)) else {
+        return Vec::new();
+    };
+    record.replicas.iter().copied().filter(|b| rack_of(b) == Some(client_rack) && view.is_live(*b)).collect()
 }
 
 /// The leader and epoch the metadata names for a partition (KIP-951), for errors that send the
@@ -375,9 +448,59 @@ fn response(
                 .with_last_stable_offset(result.high_watermark)
                 .with_log_start_offset(since(version, 5, result.log_start_offset, -1))
                 .with_aborted_transactions(Some(Vec::new()))
-                .with_preferred_read_replica((-1).into())
+                .with_preferred_read_replica(
+                    result.preferred_read_replica.filter(|_| version >= 11).unwrap_or(-1).into(),
+                )
                 .with_records(Some(result.records)),
         );
     }
     FetchResponse::default().with_error_code(kafka_code::NONE).with_session_id(0).with_responses(topics)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use sluice_meta::Command;
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// Brokers 1, 2, 3 on racks a, b, c, one topic `t` of one partition on
+    /// replicas 1, 2, 3 (RF 3 over three racks puts one on each).
+    fn view() -> MetadataView {
+        let mut view = MetadataView::default();
+        for (broker_id, rack) in [(1, Some("a")), (2, Some("b")), (3, Some("c"))] {
+            view.apply(&Command::RegisterBroker {
+                broker_id,
+                incarnation_id: Uuid::from_u128(broker_id as u128),
+                kafka_addr: format!("127.0.0.1:{}", 9000 + broker_id),
+                internal_addr: format!("127.0.0.1:{}", 9000 + broker_id),
+                rack: rack.map(str::to_string),
+            })
+            .unwrap();
+        }
+        view.apply(&Command::CreateTopic {
+            name: "t".to_string(),
+            topic_id: Uuid::from_u128(7),
+            partition_count: 1,
+            replication_factor: 3,
+            configs: BTreeMap::new(),
+        })
+        .unwrap();
+        view
+    }
+
+    #[test]
+    fn only_live_replicas_on_the_consumer_rack_are_candidates_and_none_when_local_is_there() {
+        let mut view = view();
+        assert_eq!(replicas_on_rack(&view, "t", 0, "b", 1), vec![2]);
+        assert_eq!(replicas_on_rack(&view, "t", 0, "b", 2), Vec::<BrokerId>::new(), "this broker is on the rack");
+        assert_eq!(replicas_on_rack(&view, "t", 0, "z", 1), Vec::<BrokerId>::new(), "no replica on that rack");
+        assert_eq!(replicas_on_rack(&view, "t", 1, "b", 1), Vec::<BrokerId>::new(), "no such partition");
+        assert_eq!(replicas_on_rack(&view, "u", 0, "b", 1), Vec::<BrokerId>::new(), "no such topic");
+        let epoch = view.brokers[&2].broker_epoch;
+        view.apply(&Command::FenceBroker { broker_id: 2, broker_epoch: epoch }).unwrap();
+        assert_eq!(replicas_on_rack(&view, "t", 0, "b", 1), Vec::<BrokerId>::new(), "a fenced broker is not live");
+    }
 }

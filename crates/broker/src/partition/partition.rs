@@ -476,9 +476,23 @@ impl Partition {
     /// Reads committed batches from `offset` (up to the high watermark), at most `max_bytes`
     /// but at least one batch if any is there. `current_leader_epoch` (`-1` = not given) is
     /// checked against ours (KIP-320). Cheap: no file data is read here.
-    pub fn read(&self, offset: i64, max_bytes: u64, current_leader_epoch: i32) -> Result<ReadOutcome, PartitionError> {
+    ///
+    /// With `follower_may_serve` (a consumer's Fetch v11+, KIP-392) a follower replica serves
+    /// the read too, up to the high watermark it learned from the leader — never above it, so a
+    /// consumer there sees only committed records, a little later than at the leader. An offset
+    /// above this replica's log end is OFFSET_OUT_OF_RANGE (the consumer asks the leader again);
+    /// one between its high watermark and log end reads nothing yet.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        current_leader_epoch: i32,
+        follower_may_serve: bool,
+    ) -> Result<ReadOutcome, PartitionError> {
         let state = self.lock();
-        check_leader(&state, self.local_broker)?;
+        if !(follower_may_serve && serves_as_follower(&state, self.local_broker)) {
+            check_leader(&state, self.local_broker)?;
+        }
         check_leader_epoch(&state.leadership, current_leader_epoch)?;
         self.check_log_whole()?;
         let log = state.log.as_ref().ok_or(PartitionError::NotLeader)?;
@@ -491,6 +505,33 @@ impl Partition {
             log_start_offset: log.log_start_offset(),
             leader_epoch: state.leadership.leader_epoch,
         })
+    }
+
+    /// KIP-392: the in-sync follower on the consumer's rack a consumer fetching `fetch_offset`
+    /// here should be sent to, chosen from `on_client_rack` (live replicas on that rack, in
+    /// replica order) by [`replica::preferred_read_replica`]; `None` when this broker does not
+    /// lead, the consumer's `current_leader_epoch` is not this leader's (the read then answers
+    /// with the epoch error, so a stale consumer is fenced before it is sent anywhere), or none
+    /// qualifies. Cheap: progress in memory, under the partition's lock.
+    pub fn preferred_read_replica(
+        &self,
+        on_client_rack: &[BrokerId],
+        fetch_offset: i64,
+        current_leader_epoch: i32,
+    ) -> Option<BrokerId> {
+        if on_client_rack.is_empty() {
+            return None;
+        }
+        let state = self.lock();
+        check_leader(&state, self.local_broker).ok()?;
+        check_leader_epoch(&state.leadership, current_leader_epoch).ok()?;
+        replica::preferred_read_replica(
+            self.local_broker,
+            on_client_rack,
+            &state.leadership.isr,
+            &state.followers,
+            fetch_offset,
+        )
     }
 
     /// Reads batches from `offset` up to the log end, not the high watermark, as leader: the
@@ -1118,6 +1159,14 @@ fn check_leader(state: &State, local_broker: BrokerId) -> Result<(), PartitionEr
     Ok(())
 }
 
+/// Whether this broker holds an open follower replica of a partition that has a leader: such
+/// a replica may serve consumers up to its high watermark (KIP-392).
+fn serves_as_follower(state: &State, local_broker: BrokerId) -> bool {
+    state.log.is_some()
+        && state.leadership.leader.is_some_and(|leader| leader != local_broker)
+        && state.leadership.replicas.contains(&local_broker)
+}
+
 fn check_leader_epoch(leadership: &Leadership, requested: i32) -> Result<(), PartitionError> {
     if requested < 0 || requested == leadership.leader_epoch {
         Ok(())
@@ -1372,7 +1421,7 @@ mod tests {
         for _ in 0..5 {
             partition.append(&mut batch(-1), false).unwrap();
         }
-        let intact = partition.read(0, 1 << 20, -1).unwrap();
+        let intact = partition.read(0, 1 << 20, -1, false).unwrap();
         let intact = read_regions(&intact.regions, intact.bytes).unwrap();
         let segment = dir.path().join(format!("{:020}.log", 0));
         let size = sluice_log::batch::BatchHeader::parse(&intact).unwrap().total_bytes();
@@ -1382,7 +1431,7 @@ mod tests {
         std::os::unix::fs::FileExt::read_exact_at(&file, &mut byte, at).unwrap();
         std::os::unix::fs::FileExt::write_all_at(&file, &[byte[0] ^ 0x10], at).unwrap();
 
-        let read = partition.read(0, 1 << 20, -1).unwrap();
+        let read = partition.read(0, 1 << 20, -1, false).unwrap();
         let (served, damaged) = read_regions_intact(&read.regions, read.bytes).unwrap();
         assert_eq!(served[..], intact[..2 * size], "the two batches before it are served");
         let damaged = damaged.expect("the damaged batch is found");
@@ -1417,7 +1466,7 @@ mod tests {
         assert_eq!(partition.damage().unwrap().state, DamageState::Repairing { until: 5 });
         assert_eq!(step(&partition), RepairStep::Wait);
         partition.set_leadership(leadership(1, 3));
-        let refused = partition.read(0, 1 << 20, -1).unwrap_err();
+        let refused = partition.read(0, 1 << 20, -1, false).unwrap_err();
         assert_eq!(refused.kafka_error_code(), crate::kafka_code::KAFKA_STORAGE_ERROR);
         assert!(partition.append(&mut batch(-1), false).is_err(), "a cut log takes no appends");
         assert!(partition.read_for_follower(2, 5, 1, 3, 1 << 20).is_err(), "nor serves followers");
@@ -1430,7 +1479,7 @@ mod tests {
         partition.clear_damage();
         assert!(partition.damage().is_none());
         partition.set_leadership(leadership(1, 5));
-        let repaired = partition.read(0, 1 << 20, -1).unwrap();
+        let repaired = partition.read(0, 1 << 20, -1, false).unwrap();
         assert_eq!(read_regions(&repaired.regions, repaired.bytes).unwrap()[..], intact[..]);
     }
 
@@ -1455,5 +1504,71 @@ mod tests {
         let error = follower.append_as_follower(&stored[5 * size..], 6, 0, 1, 5).unwrap_err();
         assert!(matches!(error, PartitionError::Log(LogError::NonContiguous { .. })), "{error}");
         assert_eq!(follower.log_end_now(), 3);
+    }
+
+    #[test]
+    fn a_follower_serves_consumers_up_to_its_high_watermark_and_the_leader_names_it_preferred() {
+        // Goal (KIP-392): a follower replica answers a consumer's read (Fetch v11+) with
+        // committed records only — never above the high watermark it learned from the leader —
+        // with Kafka's errors for offsets it cannot serve and stale or future epochs; older
+        // fetches still need the leader. The leader names an in-sync follower as the preferred
+        // read replica only once it knows the follower has the offset asked for.
+        // Method: broker 2 leads, broker 1 follows; three 2-record batches (offsets 0..6); the
+        // follower copies all of them but learns a high watermark of 2.
+        let leader_dir = tempfile::tempdir().unwrap();
+        let follower_dir = tempfile::tempdir().unwrap();
+        let outsider_dir = tempfile::tempdir().unwrap();
+        let open = |dir: &Path, local: BrokerId| {
+            Partition::open(dir, "t", 0, Uuid::nil(), local, LogConfig::default(), leadership(2, 1)).unwrap()
+        };
+        let leader = open(leader_dir.path(), 2);
+        let mut first_batch_bytes = 0;
+        for sequence in [0, 2, 4] {
+            let batch = producer_batch(sequence, 2);
+            if sequence == 0 {
+                first_batch_bytes = batch.len() as u64;
+            }
+            leader.append(&mut batch.clone(), false).unwrap();
+        }
+        let stored = leader.read_to_log_end(0, 1 << 20).unwrap();
+        let stored = read_regions(&stored.regions, stored.bytes).unwrap();
+        let follower = open(follower_dir.path(), 1);
+        follower.append_as_follower(&stored, 2, 0, 1, 0).unwrap();
+        assert_eq!((follower.log_end_now(), follower.high_watermark_now()), (6, 2));
+
+        // Up to the high watermark: exactly the first batch, whatever the budget.
+        let read = follower.read(0, 1 << 20, 1, true).unwrap();
+        assert_eq!((read.bytes, read.high_watermark), (first_batch_bytes, 2));
+        // Between the high watermark and the log end: nothing yet, no error.
+        assert_eq!(follower.read(2, 1 << 20, 1, true).unwrap().bytes, 0);
+        assert_eq!(follower.read(6, 1 << 20, -1, true).unwrap().bytes, 0);
+        // Above the log end: out of range (the consumer asks the leader).
+        assert!(matches!(
+            follower.read(7, 1 << 20, 1, true),
+            Err(PartitionError::Log(LogError::OffsetOutOfRange { .. }))
+        ));
+        // Epochs are checked as at the leader.
+        assert!(matches!(follower.read(0, 1 << 20, 0, true), Err(PartitionError::FencedLeaderEpoch)));
+        assert!(matches!(follower.read(0, 1 << 20, 2, true), Err(PartitionError::UnknownLeaderEpoch)));
+        // Fetch v10 and older, and the coordinator's reads: the leader only.
+        assert!(matches!(follower.read(0, 1 << 20, 1, false), Err(PartitionError::NotLeader)));
+        // A broker that holds no replica of the partition never serves it.
+        let outsider =
+            Partition::open(outsider_dir.path(), "t", 0, Uuid::nil(), 3, LogConfig::default(), leadership(2, 1))
+                .unwrap();
+        assert!(matches!(outsider.read(0, 1 << 20, 1, true), Err(PartitionError::NotLeader)));
+
+        // The leader: before broker 1 fetched under this leadership it is known to hold only
+        // the high watermark (0 here), so it is preferred for offset 0 but not for offset 1.
+        assert_eq!(leader.preferred_read_replica(&[1], 0, 1), Some(1));
+        assert_eq!(leader.preferred_read_replica(&[1], 1, -1), None);
+        leader.read_for_follower(1, 6, 1, 1, 1 << 20).unwrap();
+        assert_eq!(leader.preferred_read_replica(&[1], 1, -1), Some(1));
+        assert_eq!(leader.preferred_read_replica(&[1], 6, 1), Some(1));
+        assert_eq!(leader.preferred_read_replica(&[1], 7, 1), None, "the follower lacks offset 7");
+        assert_eq!(leader.preferred_read_replica(&[], 0, 1), None, "no replica on the consumer's rack");
+        assert_eq!(follower.preferred_read_replica(&[1], 0, 1), None, "only a leader redirects");
+        assert_eq!(leader.preferred_read_replica(&[1], 0, 0), None, "a stale epoch gets its error at the leader");
+        assert_eq!(leader.preferred_read_replica(&[1], 0, 2), None, "so does a future one");
     }
 }

@@ -241,6 +241,28 @@ pub fn enough_replicas_for_acks_all(isr: &[BrokerId], min_insync_replicas: i32) 
     i64::try_from(isr.len()).unwrap_or(i64::MAX) >= i64::from(min_insync_replicas)
 }
 
+/// KIP-392: the follower a consumer should fetch from instead of this leader, or `None` to
+/// fetch here. `on_client_rack` are the live replicas on the consumer's rack, in replica order
+/// (empty when the leader is on that rack itself: then the leader is closest). The first of
+/// them that is in the ISR and whose log reaches `fetch_offset` is chosen, so the consumer
+/// reads what it asked for without waiting (Kafka's `RackAwareReplicaSelector` over the
+/// replicas `ReplicaManager.findPreferredReadReplica` admits). A follower with no recorded
+/// progress is not chosen (the leader records every in-sync follower at the high watermark when
+/// it takes over, so that is only a replica that joined the ISR before this leader knew it).
+pub fn preferred_read_replica(
+    leader: BrokerId,
+    on_client_rack: &[BrokerId],
+    isr: &[BrokerId],
+    followers: &BTreeMap<BrokerId, FollowerProgress>,
+    fetch_offset: i64,
+) -> Option<BrokerId> {
+    on_client_rack.iter().copied().find(|replica| {
+        *replica != leader
+            && isr.contains(replica)
+            && followers.get(replica).is_some_and(|progress| progress.log_end_offset >= fetch_offset)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,5 +515,22 @@ mod tests {
         assert!(enough_replicas_for_acks_all(&[1], 1));
         assert!(!enough_replicas_for_acks_all(&[1], 2));
         assert!(enough_replicas_for_acks_all(&[1, 2], 2));
+    }
+
+    #[test]
+    fn the_preferred_read_replica_is_an_in_sync_follower_on_the_rack_that_has_the_offset() {
+        let followers = progress(&[(2, 100, 0), (3, 40, 0)]);
+        // 2 is on the rack, in the ISR and has offset 50.
+        assert_eq!(preferred_read_replica(1, &[2], &[1, 2, 3], &followers, 50), Some(2));
+        // 3 is on the rack but has only up to 40: fetch from the leader.
+        assert_eq!(preferred_read_replica(1, &[3], &[1, 2, 3], &followers, 50), None);
+        assert_eq!(preferred_read_replica(1, &[3, 2], &[1, 2, 3], &followers, 50), Some(2));
+        // Out of the ISR: never chosen, however far it got.
+        assert_eq!(preferred_read_replica(1, &[2], &[1, 3], &followers, 50), None);
+        // No progress recorded: unknown, not chosen.
+        assert_eq!(preferred_read_replica(1, &[4], &[1, 4], &followers, 0), None);
+        // The leader itself is never "preferred" over itself; no rack match, no preference.
+        assert_eq!(preferred_read_replica(1, &[1], &[1, 2], &followers, 0), None);
+        assert_eq!(preferred_read_replica(1, &[], &[1, 2, 3], &followers, 0), None);
     }
 }
