@@ -81,6 +81,8 @@ class StreamsTest {
                         .get(resource).get("cleanup.policy").value();
                 assertEquals("compact", policy, "cleanup.policy of the changelog topic");
             }
+        } finally {
+            deleteRecursively(stateDir);
         }
     }
 
@@ -118,23 +120,25 @@ class StreamsTest {
         Path stateB = Files.createTempDirectory("sluice-streams-b-");
         Path logs = Files.createTempDirectory("sluice-streams-logs-");
         Map<String, Long> expected = new TreeMap<>();
+        // Every instance started, so that none outlives the test, whatever fails.
+        List<Process> instances = new ArrayList<>();
         try (Admin admin = Compat.admin()) {
             Compat.createTopic(admin, input, PARTITIONS);
             Compat.createTopic(admin, output, PARTITIONS);
 
-            Process first = start(applicationId, input, output, stateA, logs.resolve("instance-1.log"));
+            Process first = start(instances, applicationId, input, output, stateA, logs.resolve("instance-1.log"));
             produce(input, lines(0, 200, expected));
             awaitCounts(output, expected, true);
             awaitCommitted(admin, applicationId, input);
             first.destroyForcibly().waitFor();
 
-            Process second = start(applicationId, input, output, stateA, logs.resolve("instance-2.log"));
+            Process second = start(instances, applicationId, input, output, stateA, logs.resolve("instance-2.log"));
             produce(input, lines(200, 200, expected));
             awaitCounts(output, expected, true);
             awaitCommitted(admin, applicationId, input);
             second.destroyForcibly().waitFor();
 
-            Process third = start(applicationId, input, output, stateB, logs.resolve("instance-3.log"));
+            Process third = start(instances, applicationId, input, output, stateB, logs.resolve("instance-3.log"));
             produce(input, lines(400, 200, expected));
             awaitCounts(output, expected, true);
             awaitCommitted(admin, applicationId, input);
@@ -145,24 +149,37 @@ class StreamsTest {
             third.destroyForcibly().waitFor();
             long uncommitted = uncommittedInput(admin, applicationId, input);
 
-            Process fourth = start(applicationId, input, output, stateB, logs.resolve("instance-4.log"));
-            try {
-                awaitCounts(output, expected, false);
-                awaitCommitted(admin, applicationId, input);
-                Map<String, Long> counts = latestCounts(output);
-                assertEquals(expected.keySet(), counts.keySet(), "words counted");
-                for (Map.Entry<String, Long> word : expected.entrySet()) {
-                    assertTrue(counts.get(word.getKey()) >= word.getValue(),
-                            "count of " + word.getKey() + ": " + counts.get(word.getKey()) + " < " + word.getValue());
-                }
-                // Evidence for the report (system-err): how many words the kill made count twice.
-                long surplus = counts.values().stream().mapToLong(Long::longValue).sum()
-                        - expected.values().stream().mapToLong(Long::longValue).sum();
-                System.err.println("StreamsTest: killed with " + uncommitted + " input records of batch 4 not committed; "
-                        + surplus + " words then counted again (at-least-once reprocessing) on " + Compat.target());
-            } finally {
-                fourth.destroyForcibly().waitFor();
+            start(instances, applicationId, input, output, stateB, logs.resolve("instance-4.log"));
+            awaitCounts(output, expected, false);
+            awaitCommitted(admin, applicationId, input);
+            Map<String, Long> counts = latestCounts(output);
+            assertEquals(expected.keySet(), counts.keySet(), "words counted");
+            for (Map.Entry<String, Long> word : expected.entrySet()) {
+                assertTrue(counts.get(word.getKey()) >= word.getValue(),
+                        "count of " + word.getKey() + ": " + counts.get(word.getKey()) + " < " + word.getValue());
             }
+            // Evidence for the report (system-err): how many words the kill made count twice.
+            long surplus = counts.values().stream().mapToLong(Long::longValue).sum()
+                    - expected.values().stream().mapToLong(Long::longValue).sum();
+            System.err.println("StreamsTest: killed with " + uncommitted + " input records of batch 4 not committed; "
+                    + surplus + " words then counted again (at-least-once reprocessing) on " + Compat.target());
+        } finally {
+            for (Process instance : instances) {
+                instance.destroyForcibly().waitFor();
+            }
+            deleteRecursively(stateA);
+            deleteRecursively(stateB);
+        }
+        // The instances' logs stay when the test failed, for the report's reader.
+        deleteRecursively(logs);
+    }
+
+    /** Removes a directory tree this test made (RocksDB files, logs); what fails to go stays. */
+    private static void deleteRecursively(Path root) {
+        try (java.util.stream.Stream<Path> paths = Files.walk(root)) {
+            paths.sorted(java.util.Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
+        } catch (Exception e) {
+            // A leftover temporary directory is not a test failure.
         }
     }
 
@@ -283,8 +300,12 @@ class StreamsTest {
         return behind;
     }
 
-    /** Starts {@link WordCountApp} as a JVM of its own, output to `log`; waits for RUNNING. */
-    private static Process start(String applicationId, String input, String output, Path stateDir, Path log) throws Exception {
+    /**
+     * Starts {@link WordCountApp} as a JVM of its own, output to `log`, adds it to `instances`;
+     * waits for RUNNING.
+     */
+    private static Process start(List<Process> instances, String applicationId, String input, String output,
+            Path stateDir, Path log) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         Process process = new ProcessBuilder(java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-cp", System.getProperty("java.class.path"), WordCountApp.class.getName(),
@@ -292,6 +313,7 @@ class StreamsTest {
                 .redirectErrorStream(true)
                 .redirectOutput(log.toFile())
                 .start();
+        instances.add(process);
         try {
             waitUntil("the word count in " + log + " to run", () -> {
                 if (!process.isAlive()) {
