@@ -5,8 +5,9 @@
 #   1. installs Apache Kafka 4.x from Maven Central (scripts/kafka.sh install, cached) and
 #      compiles the JUnit suite tests/java/ (Maven; dependencies cached in ~/.m2);
 #   2. starts Apache Kafka (single-node KRaft, free ports), runs the Java suite
-#      (`mvn test -Dbootstrap=... -Dtarget=kafka`) and the tools scenarios
-#      (tests/tools/kafka-tools.sh) against it, writes docs/compat-results/kafka.tsv, stops it;
+#      (`mvn test -Dbootstrap=... -Dtarget=kafka`: client, admin, Kafka Streams) and the tools
+#      scenarios (tests/tools/kafka-tools.sh: Kafka's tools and connect-standalone) against it,
+#      writes docs/compat-results/kafka.tsv, stops it;
 #   3. the same against a Sluice broker (SLUICE_BROKER_BIN, or a release build) on free ports
 #      and a new data directory: docs/compat-results/sluice.tsv;
 #   4. scripts/compat-matrix.py judges both results files against tests/known-sluice-gaps.tsv,

@@ -2,8 +2,9 @@
 # Apache Kafka as the compatibility oracle: install it from Maven Central, start and stop a
 # single-node KRaft broker, and run Kafka's own command-line tools (against Kafka or Sluice).
 #
-#   scripts/kafka.sh install          copies Kafka's broker (kafka_2.13) and tools (kafka-tools)
-#                                     with every dependency into the cache (scripts/kafka/pom.xml,
+#   scripts/kafka.sh install          copies Kafka's broker (kafka_2.13), tools (kafka-tools) and
+#                                     Connect (connect-runtime, connect-file) with every
+#                                     dependency into the cache (scripts/kafka/pom.xml,
 #                                     `mvn dependency:copy-dependencies`); prints the jar directory.
 #                                     Idempotent: a rerun with the same pom does nothing.
 #   scripts/kafka.sh start DIR        formats DIR with a random cluster id and starts a broker +
@@ -94,6 +95,9 @@ tool_class() {
         kafka-metadata-quorum) echo org.apache.kafka.tools.MetadataQuorumCommand ;;
         kafka-reassign-partitions) echo org.apache.kafka.tools.reassign.ReassignPartitionsCommand ;;
         kafka-storage) echo kafka.tools.StorageTool ;;
+        # Kafka Connect in standalone mode: ARGS are the worker's properties file, then one
+        # properties file per connector; runs until SIGTERM.
+        connect-standalone) echo org.apache.kafka.connect.cli.ConnectStandalone ;;
         *) echo "[kafka] unknown tool: $1" >&2; exit 2 ;;
     esac
 }

@@ -20,11 +20,16 @@ RESULTS="${3:?usage: kafka-tools.sh TARGET BOOTSTRAP RESULTS_TSV}"
 TOOL_TIMEOUT_S=60
 # How long a step that waits for the broker to catch up (a deleted topic disappearing) retries.
 SETTLE_TIMEOUT_S=20
+# How long Kafka Connect may take to start and copy the whole file through the topic.
+CONNECT_TIMEOUT_S=120
+# Lines of the file Kafka Connect copies.
+CONNECT_LINES=1000
 
 RUN_ID="$(date +%s)-$$"
 TOPIC="tools-topic-$RUN_ID"
 DATA_TOPIC="tools-data-$RUN_ID"
 GROUP="tools-group-$RUN_ID"
+CONNECT_TOPIC="tools-connect-$RUN_ID"
 WORK="$(mktemp -d -t sluice-tools.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -219,6 +224,47 @@ topics_delete() {
     eventually step_without "^$TOPIC\$" kafka-topics --list
 }
 
+# connect-standalone with the FileStreamSource and FileStreamSink connectors: a file of
+# CONNECT_LINES lines (ASCII and UTF-8, blanks inside lines) goes into a topic and back out into
+# another file, which must equal the first byte for byte. The worker stores source offsets in a
+# file and converts with StringConverter; its sink task is a consumer group of the broker.
+connect_file_copy() {
+    step "Created topic $CONNECT_TOPIC" kafka-topics --create --topic "$CONNECT_TOPIC" --partitions 1 --replication-factor 1 || return 1
+    local dir="$WORK/connect" i rest_port
+    mkdir -p "$dir"
+    for i in $(seq 1 "$CONNECT_LINES"); do
+        printf 'line %d: caf\xc3\xa9 %*s end\n' "$i" $(( i % 7 )) ''
+    done >"$dir/in.txt"
+    rest_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    printf '%s\n' "bootstrap.servers=$BOOTSTRAP" \
+        "key.converter=org.apache.kafka.connect.storage.StringConverter" \
+        "value.converter=org.apache.kafka.connect.storage.StringConverter" \
+        "offset.storage.file.filename=$dir/connect.offsets" \
+        "offset.flush.interval.ms=1000" \
+        "listeners=http://127.0.0.1:$rest_port" >"$dir/worker.properties"
+    printf '%s\n' "name=tools-file-source-$RUN_ID" "connector.class=FileStreamSource" "tasks.max=1" \
+        "file=$dir/in.txt" "topic=$CONNECT_TOPIC" >"$dir/source.properties"
+    printf '%s\n' "name=tools-file-sink-$RUN_ID" "connector.class=FileStreamSink" "tasks.max=1" \
+        "file=$dir/out.txt" "topics=$CONNECT_TOPIC" >"$dir/sink.properties"
+    bash "$REPO_ROOT/scripts/kafka.sh" tool connect-standalone "$dir/worker.properties" "$dir/source.properties" \
+        "$dir/sink.properties" >"$dir/connect.log" 2>&1 &
+    local connect_pid=$! deadline=$(( $(date +%s) + CONNECT_TIMEOUT_S )) copied=1
+    until cmp -s "$dir/in.txt" "$dir/out.txt"; do
+        if ! kill -0 "$connect_pid" 2>/dev/null || [ "$(date +%s)" -ge "$deadline" ]; then
+            copied=0
+            break
+        fi
+        sleep 1
+    done
+    kill -TERM "$connect_pid" 2>/dev/null
+    wait "$connect_pid" 2>/dev/null
+    if [ "$copied" -ne 1 ]; then
+        FAILED_STEP="connect-standalone did not copy the $CONNECT_LINES lines in ${CONNECT_TIMEOUT_S}s ($(wc -l <"$dir/out.txt" 2>/dev/null || echo no) lines in the sink file): $(grep -E 'ERROR|Exception' "$dir/connect.log" | tail -c 600)"
+        return 1
+    fi
+    step "^$CONNECT_TOPIC:0:$CONNECT_LINES\$" kafka-get-offsets --topic "$CONNECT_TOPIC"
+}
+
 echo "[tools:$TARGET] Kafka tools against $BOOTSTRAP"
 scenario "kafka-topics create, list, describe, add partitions" topics_create_describe_alter
 scenario "kafka-configs topic add, describe, delete, describe --all" configs_topic_alter_describe
@@ -234,4 +280,5 @@ scenario "kafka-log-dirs describe" log_dirs
 scenario "kafka-broker-api-versions" broker_api_versions
 scenario "kafka-metadata-quorum describe --status, --replication" metadata_quorum
 scenario "kafka-topics delete" topics_delete
+scenario "connect-standalone FileStreamSource to FileStreamSink" connect_file_copy
 exit 0

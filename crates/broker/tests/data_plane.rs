@@ -802,7 +802,7 @@ async fn check_api(stream: &mut TcpStream, api_key: ApiKey, version: i16) {
             assert_eq!(response.results[0].error_code, 0, "{context}");
             assert_eq!(
                 response.results[0].configs.len(),
-                sluice_meta::topic_config::TOPIC_CONFIG_KEYS.len(),
+                sluice_meta::topic_config::all_topic_config_keys().count(),
                 "{context}"
             );
         }

@@ -82,6 +82,135 @@ pub const TOPIC_CONFIG_KEYS: [&str; 15] = [
     REPLICA_LAG_TIME_MAX_MS,
 ];
 
+/// The kind of value a topic config takes, as Kafka's `ConfigDef.Type` names it; how
+/// DescribeConfigs types the key and how an accepted-but-inert value is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigValueKind {
+    /// A 64-bit integer at least `min`.
+    Long { min: i64 },
+    /// A 32-bit integer in `min..=max`.
+    Int { min: i32, max: i32 },
+    /// A fraction in `0.0..=1.0` (Kafka's DOUBLE with that range).
+    Ratio,
+    /// `true` or `false`, case-insensitive.
+    Bool,
+    /// One of Kafka's compression type names (a STRING in Kafka).
+    CompressionType,
+    /// Kafka's throttled-replica list: `*`, empty, or `partition:broker` pairs (a LIST).
+    ThrottledReplicas,
+    /// `remote.storage.enable`: a BOOLEAN that Sluice accepts only as `false`, as Kafka does on
+    /// a broker without tiered storage.
+    RemoteStorage,
+}
+
+/// A Kafka topic config that Sluice accepts on CreateTopics and AlterConfigs, stores as an
+/// override and lists in DescribeConfigs, but does not act on: the storage engine has no
+/// counterpart (tiered storage, preallocation, cleaner tuning, broker-side recompression,
+/// replication throttles) or uses a fixed value of its own. Accepting them lets clients that
+/// set them (Kafka Streams, Connect, `kafka-configs`) work unchanged; tests/known-differences.md
+/// lists them.
+#[derive(Debug, Clone, Copy)]
+pub struct InertTopicConfig {
+    /// The Kafka name.
+    pub key: &'static str,
+    /// Kafka 4.1's default, in its string form: what DescribeConfigs shows without an override.
+    pub kafka_default: &'static str,
+    /// What a value must look like.
+    pub kind: ConfigValueKind,
+}
+
+/// Every Kafka 4.1 topic config that Sluice accepts without acting on it, by name (the rest of
+/// Kafka 4.1's topic configs are [`TOPIC_CONFIG_KEYS`]).
+pub const INERT_TOPIC_CONFIGS: [InertTopicConfig; 20] = {
+    use ConfigValueKind::*;
+    const fn inert(key: &'static str, kafka_default: &'static str, kind: ConfigValueKind) -> InertTopicConfig {
+        InertTopicConfig { key, kafka_default, kind }
+    }
+    [
+        inert("compression.type", "producer", CompressionType),
+        inert("compression.gzip.level", "-1", Int { min: -1, max: 9 }),
+        inert("compression.lz4.level", "9", Int { min: 1, max: 17 }),
+        inert("compression.zstd.level", "3", Int { min: -131_072, max: 22 }),
+        inert("delete.retention.ms", "86400000", Long { min: 0 }),
+        inert("file.delete.delay.ms", "60000", Long { min: 0 }),
+        inert("follower.replication.throttled.replicas", "", ThrottledReplicas),
+        inert("index.interval.bytes", "4096", Int { min: 0, max: i32::MAX }),
+        inert("leader.replication.throttled.replicas", "", ThrottledReplicas),
+        inert("local.retention.bytes", "-2", Long { min: -2 }),
+        inert("local.retention.ms", "-2", Long { min: -2 }),
+        inert("max.compaction.lag.ms", "9223372036854775807", Long { min: 1 }),
+        inert("min.cleanable.dirty.ratio", "0.5", Ratio),
+        inert("min.compaction.lag.ms", "0", Long { min: 0 }),
+        inert("preallocate", "false", Bool),
+        inert("remote.log.copy.disable", "false", Bool),
+        inert("remote.log.delete.on.disable", "false", Bool),
+        inert("remote.storage.enable", "false", RemoteStorage),
+        inert("segment.index.bytes", "10485760", Int { min: 4, max: i32::MAX }),
+        inert("segment.jitter.ms", "0", Long { min: 0 }),
+    ]
+};
+
+// Every known key can be given at once without passing the entry limit.
+const _: () = assert!(TOPIC_CONFIG_KEYS.len() + INERT_TOPIC_CONFIGS.len() <= TOPIC_CONFIG_ENTRIES_MAX);
+
+/// The inert config named `key`, if it is one.
+pub fn inert_topic_config(key: &str) -> Option<&'static InertTopicConfig> {
+    INERT_TOPIC_CONFIGS.iter().find(|config| config.key == key)
+}
+
+/// Every topic config key Sluice accepts: those it acts on, then the inert ones.
+pub fn all_topic_config_keys() -> impl Iterator<Item = &'static str> {
+    TOPIC_CONFIG_KEYS.iter().copied().chain(INERT_TOPIC_CONFIGS.iter().map(|config| config.key))
+}
+
+/// Kafka's compression type names (`compression.type`).
+const COMPRESSION_TYPES: [&str; 6] = ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+
+impl InertTopicConfig {
+    /// Checks `value` as Kafka's ConfigDef would for this key.
+    fn validate(&self, value: &str) -> Result<(), CommandError> {
+        let trimmed = value.trim();
+        match self.kind {
+            ConfigValueKind::Long { min } => parse_i64(self.key, value, min).map(drop),
+            ConfigValueKind::Int { min, max } => {
+                let parsed = parse_i32(self.key, value, i64::from(min))?;
+                if parsed > max {
+                    return Err(invalid(self.key, value, format!("must be at most {max}")));
+                }
+                Ok(())
+            }
+            ConfigValueKind::Ratio => match trimmed.parse::<f64>() {
+                Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(()),
+                _ => Err(invalid(self.key, value, "expected a number from 0 to 1".to_string())),
+            },
+            ConfigValueKind::Bool => parse_bool(self.key, value).map(drop),
+            ConfigValueKind::RemoteStorage => match parse_bool(self.key, value)? {
+                false => Ok(()),
+                true => Err(invalid(self.key, value, "Sluice has no tiered storage".to_string())),
+            },
+            ConfigValueKind::CompressionType => {
+                if COMPRESSION_TYPES.contains(&trimmed) {
+                    Ok(())
+                } else {
+                    Err(invalid(self.key, value, format!("expected one of {}", COMPRESSION_TYPES.join(", "))))
+                }
+            }
+            ConfigValueKind::ThrottledReplicas => {
+                let pair = |item: &str| {
+                    item.split_once(':').is_some_and(|(partition, broker)| {
+                        partition.trim().parse::<u32>().is_ok() && broker.trim().parse::<u32>().is_ok()
+                    })
+                };
+                if trimmed.is_empty() || trimmed == "*" || trimmed.split(',').all(pair) {
+                    Ok(())
+                } else {
+                    Err(invalid(self.key, value, "expected *, or partition:broker pairs".to_string()))
+                }
+            }
+        }
+    }
+}
+
 /// Smallest `segment.bytes`, Kafka 3.x's (the size of an empty legacy record); the log crate
 /// needs at least one batch per segment, which it enforces itself.
 pub const SEGMENT_BYTES_MIN: i64 = 14;
@@ -219,13 +348,16 @@ impl TopicConfig {
             MESSAGE_TIMESTAMP_AFTER_MAX_MS => self.message_timestamp_after_max_ms = parse_i64(key, value, 0)?,
             UNCLEAN_LEADER_ELECTION_ENABLE => self.unclean_leader_election_enable = parse_bool(key, value)?,
             REPLICA_LAG_TIME_MAX_MS => self.replica_lag_time_max_ms = parse_i64(key, value, 1)?,
-            _ => {
-                return Err(CommandError::InvalidConfig {
-                    key: key.to_string(),
-                    value: value.to_string(),
-                    reason: "unknown topic config key".to_string(),
-                })
-            }
+            _ => match inert_topic_config(key) {
+                Some(inert) => inert.validate(value)?,
+                None => {
+                    return Err(CommandError::InvalidConfig {
+                        key: key.to_string(),
+                        value: value.to_string(),
+                        reason: "unknown topic config key".to_string(),
+                    })
+                }
+            },
         }
         Ok(())
     }
@@ -248,7 +380,9 @@ impl TopicConfig {
             MESSAGE_TIMESTAMP_AFTER_MAX_MS => self.message_timestamp_after_max_ms.to_string(),
             UNCLEAN_LEADER_ELECTION_ENABLE => self.unclean_leader_election_enable.to_string(),
             REPLICA_LAG_TIME_MAX_MS => self.replica_lag_time_max_ms.to_string(),
-            _ => return None,
+            // Not acted on, so never held in the typed config: its value is Kafka's default
+            // unless the topic's overrides say otherwise.
+            _ => return inert_topic_config(key).map(|inert| inert.kafka_default.to_string()),
         })
     }
 }
@@ -406,6 +540,44 @@ mod tests {
         assert_eq!((config.timestamp_before_max_ms(), config.timestamp_after_max_ms()), (500, 7));
         let defaults = TopicConfig::default();
         assert_eq!((defaults.timestamp_before_max_ms(), defaults.timestamp_after_max_ms()), (i64::MAX, i64::MAX));
+    }
+
+    // Goal: every Kafka 4.1 topic config Sluice does not act on is accepted with its Kafka
+    // default and with other valid values, reads back as the default (it is not held in the
+    // typed config), and a value Kafka would refuse is refused.
+    #[test]
+    fn inert_kafka_configs_are_accepted_and_checked() {
+        let mut config = TopicConfig::default();
+        for inert in INERT_TOPIC_CONFIGS {
+            config.set(inert.key, inert.kafka_default).unwrap_or_else(|error| panic!("{}: {error:?}", inert.key));
+            assert_eq!(config.get(inert.key).as_deref(), Some(inert.kafka_default));
+        }
+        assert_eq!(config, TopicConfig::default());
+        let accepted = [
+            ("compression.type", "zstd"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("leader.replication.throttled.replicas", "0:1,1:1"),
+            ("follower.replication.throttled.replicas", "*"),
+            ("preallocate", "TRUE"),
+            ("delete.retention.ms", "100"),
+        ];
+        for (key, value) in accepted {
+            config.set(key, value).unwrap_or_else(|error| panic!("{key}={value}: {error:?}"));
+        }
+        let refused = [
+            ("compression.type", "brotli"),
+            ("compression.gzip.level", "10"),
+            ("min.cleanable.dirty.ratio", "1.5"),
+            ("leader.replication.throttled.replicas", "0-1"),
+            ("remote.storage.enable", "true"),
+            ("local.retention.ms", "-3"),
+            ("segment.index.bytes", "3"),
+        ];
+        for (key, value) in refused {
+            let error = TopicConfig::from_overrides(&overrides(&[(key, value)])).unwrap_err();
+            assert_eq!(error.kafka_error_code(), 40, "{key}={value}");
+        }
+        assert_eq!(all_topic_config_keys().count(), 35);
     }
 
     #[test]

@@ -121,14 +121,15 @@ fn create_topic_args(
 /// Every topic config key with its value and source, for CreateTopics v5+.
 fn describe_topic_config(overrides: &BTreeMap<String, String>) -> Vec<CreatableTopicConfigs> {
     let config = TopicConfig::from_overrides(overrides).unwrap_or_default();
-    sluice_meta::topic_config::TOPIC_CONFIG_KEYS
-        .iter()
+    sluice_meta::topic_config::all_topic_config_keys()
         .map(|key| {
+            // An override as given (an inert key's value lives only there), else the default.
+            let value = overrides.get(key).cloned().or_else(|| config.get(key));
             CreatableTopicConfigs::default()
-                .with_name(str_bytes(*key))
-                .with_value(config.get(key).map(str_bytes))
+                .with_name(str_bytes(key))
+                .with_value(value.map(str_bytes))
                 .with_read_only(false)
-                .with_config_source(if overrides.contains_key(*key) {
+                .with_config_source(if overrides.contains_key(key) {
                     CONFIG_SOURCE_TOPIC
                 } else {
                     CONFIG_SOURCE_DEFAULT

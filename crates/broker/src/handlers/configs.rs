@@ -10,14 +10,17 @@
 //!
 //! AlterConfigs replaces a topic's overrides with exactly the given set (Kafka's legacy
 //! semantics); IncrementalAlterConfigs sets or deletes single keys, and APPENDs to or SUBTRACTs
-//! from list configs (`cleanup.policy`, the only list) as Kafka does: the comma-separated items
-//! of the current value (the override, else the default) plus the new ones not already there,
-//! or minus the given ones, in order; on any other key both are INVALID_CONFIG. Unknown keys
+//! from list configs (`cleanup.policy` and the throttled-replica lists) as Kafka does: the
+//! comma-separated items of the current value (the override, else the default) plus the new
+//! ones not already there, or minus the given ones, in order; on any other key both are
+//! INVALID_CONFIG. Unknown keys
 //! and out-of-range values get INVALID_CONFIG from the metadata's own validation;
 //! `validate_only` applies the change to a copy of the view.
 //!
 //! An overridden config is described with its value as it was given (`delete,compact` stays in
-//! that order, as Kafka keeps it), a default with the value Sluice applies.
+//! that order, as Kafka keeps it), a default with the value Sluice applies. Every Kafka 4.1
+//! topic config is accepted and described, including those Sluice does not act on
+//! (`sluice_meta::topic_config::INERT_TOPIC_CONFIGS`: their default is Kafka's).
 
 use std::collections::BTreeMap;
 
@@ -50,6 +53,7 @@ const TYPE_BOOLEAN: i8 = 1;
 const TYPE_STRING: i8 = 2;
 const TYPE_INT: i8 = 3;
 const TYPE_LONG: i8 = 5;
+const TYPE_DOUBLE: i8 = 6;
 const TYPE_LIST: i8 = 7;
 
 /// IncrementalAlterConfigs operations.
@@ -65,7 +69,14 @@ fn config_type(key: &str) -> i8 {
         MESSAGE_TIMESTAMP_TYPE => TYPE_STRING,
         UNCLEAN_LEADER_ELECTION_ENABLE => TYPE_BOOLEAN,
         SEGMENT_BYTES | MIN_INSYNC_REPLICAS | MAX_MESSAGE_BYTES => TYPE_INT,
-        _ => TYPE_LONG,
+        _ => match inert_topic_config(key).map(|inert| inert.kind) {
+            Some(ConfigValueKind::Int { .. }) => TYPE_INT,
+            Some(ConfigValueKind::Ratio) => TYPE_DOUBLE,
+            Some(ConfigValueKind::Bool | ConfigValueKind::RemoteStorage) => TYPE_BOOLEAN,
+            Some(ConfigValueKind::CompressionType) => TYPE_STRING,
+            Some(ConfigValueKind::ThrottledReplicas) => TYPE_LIST,
+            Some(ConfigValueKind::Long { .. }) | None => TYPE_LONG,
+        },
     }
 }
 
@@ -172,11 +183,10 @@ fn topic_entries(
     include_synonyms: bool,
     wanted: &dyn Fn(&str) -> bool,
 ) -> Vec<DescribeConfigsResourceResult> {
-    sluice_meta::topic_config::TOPIC_CONFIG_KEYS
-        .iter()
+    sluice_meta::topic_config::all_topic_config_keys()
         .filter(|key| wanted(key))
         .map(|key| {
-            let overridden = topic.config_overrides.get(*key);
+            let overridden = topic.config_overrides.get(key);
             let (default_value, default_source) = broker_value(broker, key);
             let (value, source) = match overridden {
                 Some(given) => (given.clone(), CONFIG_SOURCE_TOPIC),
@@ -392,9 +402,9 @@ pub async fn incremental_alter_configs(
                         delete.push(name);
                     }
                     (OP_SET, None) => refused = Some("SET needs a value"),
-                    (OP_APPEND | OP_SUBTRACT, _) if config_type(&name) != TYPE_LIST => {
-                        refused = Some("APPEND and SUBTRACT apply to list configs only (cleanup.policy)")
-                    }
+                    (OP_APPEND | OP_SUBTRACT, _) if config_type(&name) != TYPE_LIST => refused = Some(
+                        "APPEND and SUBTRACT apply to list configs only (cleanup.policy, the throttled-replica lists)",
+                    ),
                     (operation @ (OP_APPEND | OP_SUBTRACT), value) => {
                         // The value before this operation: set earlier in this request, else
                         // the topic's override (unless deleted earlier here), else the default.

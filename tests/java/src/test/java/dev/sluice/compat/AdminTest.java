@@ -45,6 +45,7 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.acl.AclOperation;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.GroupNotEmptyException;
+import org.apache.kafka.common.errors.InvalidConfigurationException;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.junit.jupiter.api.Test;
@@ -177,6 +178,88 @@ class AdminTest {
             assertEquals("200000", after.get("max.message.bytes").value());
             assertEquals(ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, after.get("max.message.bytes").source());
             assertTrue(after.get("retention.ms").source() != ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG);
+        }
+    }
+
+    /**
+     * Every topic config of Apache Kafka 4.1 (`kafka-configs --describe --all` on a topic of
+     * Kafka 4.1.1), each with a valid value: its Kafka default, or another valid one where the
+     * default would not show that the value given is the value kept.
+     */
+    private static final Map<String, String> KAFKA_TOPIC_CONFIGS = Map.ofEntries(
+            Map.entry("cleanup.policy", "compact,delete"),
+            Map.entry("compression.gzip.level", "-1"),
+            Map.entry("compression.lz4.level", "9"),
+            Map.entry("compression.type", "zstd"),
+            Map.entry("compression.zstd.level", "3"),
+            Map.entry("delete.retention.ms", "3600000"),
+            Map.entry("file.delete.delay.ms", "60000"),
+            Map.entry("flush.messages", "9223372036854775807"),
+            Map.entry("flush.ms", "9223372036854775807"),
+            Map.entry("follower.replication.throttled.replicas", ""),
+            Map.entry("index.interval.bytes", "4096"),
+            Map.entry("leader.replication.throttled.replicas", ""),
+            Map.entry("local.retention.bytes", "-2"),
+            Map.entry("local.retention.ms", "-2"),
+            Map.entry("max.compaction.lag.ms", "9223372036854775807"),
+            Map.entry("max.message.bytes", "1048588"),
+            Map.entry("message.timestamp.after.max.ms", "3600000"),
+            Map.entry("message.timestamp.before.max.ms", "9223372036854775807"),
+            Map.entry("message.timestamp.type", "CreateTime"),
+            Map.entry("min.cleanable.dirty.ratio", "0.25"),
+            Map.entry("min.compaction.lag.ms", "1000"),
+            Map.entry("min.insync.replicas", "1"),
+            Map.entry("preallocate", "false"),
+            Map.entry("remote.log.copy.disable", "false"),
+            Map.entry("remote.log.delete.on.disable", "false"),
+            Map.entry("remote.storage.enable", "false"),
+            Map.entry("retention.bytes", "-1"),
+            Map.entry("retention.ms", "86400000"),
+            Map.entry("segment.bytes", "1073741824"),
+            Map.entry("segment.index.bytes", "10485760"),
+            Map.entry("segment.jitter.ms", "0"),
+            Map.entry("segment.ms", "604800000"),
+            Map.entry("unclean.leader.election.enable", "false"));
+
+    /**
+     * Goal: every Kafka 4.1 topic config name is accepted on CreateTopics and
+     * IncrementalAlterConfigs and listed by DescribeConfigs with its source (clients such as
+     * Kafka Streams and Connect set configs the broker may not act on). Method: create a topic
+     * with all 33 set; each is described with the value given, DYNAMIC_TOPIC_CONFIG; a topic
+     * created without configs lists all 33 with a non-topic source; SET one and DELETE another
+     * incrementally; an invalid compression.type is refused with InvalidConfigurationException.
+     */
+    @Test
+    void everyKafkaTopicConfigName() throws Exception {
+        String full = Compat.topic("all-configs");
+        String plain = Compat.topic("no-configs");
+        ConfigResource fullResource = new ConfigResource(ConfigResource.Type.TOPIC, full);
+        ConfigResource plainResource = new ConfigResource(ConfigResource.Type.TOPIC, plain);
+        try (Admin admin = Compat.admin()) {
+            get(admin.createTopics(List.of(
+                    new NewTopic(full, 1, (short) 1).configs(KAFKA_TOPIC_CONFIGS),
+                    new NewTopic(plain, 1, (short) 1))).all());
+            Compat.waitUntil("topics", () -> partitionCount(admin, full) == 1 && partitionCount(admin, plain) == 1);
+            Config given = describe(admin, fullResource);
+            Config defaults = describe(admin, plainResource);
+            for (Map.Entry<String, String> config : KAFKA_TOPIC_CONFIGS.entrySet()) {
+                ConfigEntry entry = given.get(config.getKey());
+                assertNotNull(entry, config.getKey() + " not described");
+                assertEquals(config.getValue(), entry.value(), config.getKey());
+                assertEquals(ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, entry.source(), config.getKey());
+                ConfigEntry plainEntry = defaults.get(config.getKey());
+                assertNotNull(plainEntry, config.getKey() + " not described without an override");
+                assertTrue(plainEntry.source() != ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, config.getKey());
+            }
+            get(admin.incrementalAlterConfigs(Map.of(
+                    plainResource, List.of(new AlterConfigOp(new ConfigEntry("min.compaction.lag.ms", "5000"), AlterConfigOp.OpType.SET)),
+                    fullResource, List.of(new AlterConfigOp(new ConfigEntry("delete.retention.ms", ""), AlterConfigOp.OpType.DELETE)))).all());
+            Compat.waitUntil("altered", () -> describe(admin, plainResource).get("min.compaction.lag.ms").value().equals("5000")
+                    && describe(admin, fullResource).get("delete.retention.ms").value().equals("86400000"));
+            assertTrue(describe(admin, fullResource).get("delete.retention.ms").source() != ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG);
+            ExecutionException refused = assertThrows(ExecutionException.class, () -> get(admin.incrementalAlterConfigs(Map.of(
+                    plainResource, List.of(new AlterConfigOp(new ConfigEntry("compression.type", "brotli"), AlterConfigOp.OpType.SET)))).all()));
+            assertInstanceOf(InvalidConfigurationException.class, refused.getCause());
         }
     }
 
