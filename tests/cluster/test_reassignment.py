@@ -215,3 +215,33 @@ def test_kafkas_reassign_partitions_tool_moves_a_partition(cluster, tmp_path):
     records, ends = read_everything(cluster.bootstrap(), topic, 2)
     check_history(producer.acked(), records)
     check_replicas(cluster, topic, 2, ends, replication_factor=2)
+
+
+def test_create_topic_with_an_explicit_replica_assignment(cluster):
+    """Goal: CreateTopics with `assignments` (confluent-kafka's `replica_assignment`) places
+    each partition on exactly the brokers given, in the order given (the first one leads), and
+    refuses an assignment naming an unknown broker with INVALID_REPLICA_ASSIGNMENT.
+    Method: three brokers; [[3, 1], [2, 3], [1, 2]]; the metadata's replicas and leaders; a
+    records round trip; then [[1, 9]]."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import NewTopic
+    topic = f"assigned-{uuid.uuid4().hex[:8]}"
+    assignment = [[3, 1], [2, 3], [1, 2]]
+    admin = cluster.admin()
+    new = NewTopic(topic, num_partitions=len(assignment), replication_factor=-1, replica_assignment=assignment,
+                   config={"min.insync.replicas": "2"})
+    admin.create_topics([new])[topic].result(timeout=30)
+    cluster.wait_isr_full(topic)
+    described = cluster.partitions(topic)
+    assert {p: replicas for p, (_, replicas, _) in described.items()} == dict(enumerate(assignment)), described
+    assert {p: leader for p, (leader, _, _) in described.items()} == {0: 3, 1: 2, 2: 1}, described
+    producer = KeyedProducer(cluster.bootstrap(), topic, rate=500).start()
+    producer.wait_acks(300)
+    producer.stop()
+    records, _ = read_everything(cluster.bootstrap(), topic, len(assignment))
+    check_history(producer.acked(), records)
+    bad = NewTopic(f"{topic}-bad", num_partitions=1, replication_factor=-1, replica_assignment=[[1, 9]])
+    refused = admin.create_topics([bad])[bad.topic]
+    with pytest.raises(KafkaException) as error:
+        refused.result(timeout=30)
+    assert error.value.args[0].code() == 39, error.value  # INVALID_REPLICA_ASSIGNMENT

@@ -21,6 +21,7 @@ use crate::error::CommandError;
 use crate::limits::BROKER_ADDRESS_BYTES_MAX;
 use crate::limits::BROKER_RACK_BYTES_MAX;
 use crate::limits::PRODUCER_IDS_PER_BLOCK;
+use crate::limits::REASSIGNMENT_REPLICAS_MAX;
 use crate::limits::TOPIC_NAME_BYTES_MAX;
 use crate::limits::TOPIC_PARTITIONS_MAX;
 use crate::placement::place_partitions;
@@ -165,6 +166,20 @@ pub enum Command {
         /// Partition index.
         partition: u32,
     },
+    /// Create a topic with the replicas given for each partition (Kafka's CreateTopics with
+    /// `assignments`): partition `i` gets `assignment[i]`, preferred leader first. Every
+    /// partition has the same number of distinct, registered brokers; its ISR is the live
+    /// ones and its leader the first live one. Since format version 5.
+    CreateTopicAssigned {
+        /// Topic name (as [`Command::CreateTopic`]).
+        name: String,
+        /// Topic id chosen by the proposer.
+        topic_id: Uuid,
+        /// Replicas of each partition, in partition order.
+        assignment: Vec<Vec<BrokerId>>,
+        /// Config overrides.
+        configs: BTreeMap<String, String>,
+    },
 }
 
 /// What an applied command did.
@@ -258,6 +273,9 @@ impl MetadataView {
                 self.start_reassignment(*topic_id, *partition, target)
             }
             Command::CancelReassignment { topic_id, partition } => self.cancel_reassignment(*topic_id, *partition),
+            Command::CreateTopicAssigned { name, topic_id, assignment, configs } => {
+                self.create_topic_assigned(name, *topic_id, assignment, configs)
+            }
         }
     }
 
@@ -395,6 +413,76 @@ impl MetadataView {
                 name: name.to_string(),
                 topic_id,
                 replication_factor,
+                config_overrides: configs.clone(),
+                config,
+                partitions: partitions.clone(),
+            },
+        );
+        Ok(CommandOutcome::TopicCreated { topic_id, partitions })
+    }
+
+    fn create_topic_assigned(
+        &mut self,
+        name: &str,
+        topic_id: Uuid,
+        assignment: &[Vec<BrokerId>],
+        configs: &BTreeMap<String, String>,
+    ) -> Result<CommandOutcome, CommandError> {
+        validate_topic_name(name)?;
+        if self.topics.contains_key(name) {
+            return Err(CommandError::TopicAlreadyExists { name: name.to_string() });
+        }
+        if topic_id.is_nil() || self.topic_names.contains_key(&topic_id) {
+            return Err(CommandError::TopicAlreadyExists { name: topic_id.to_string() });
+        }
+        validate_partition_count(u32::try_from(assignment.len()).unwrap_or(u32::MAX), 0)?;
+        let config = TopicConfig::from_overrides(configs)?;
+        let invalid = |reason: String| Err(CommandError::InvalidReplicaAssignment { reason });
+        let factor = assignment[0].len();
+        let live = self.live_brokers();
+        let mut partitions = Vec::with_capacity(assignment.len());
+        for (index, replicas) in assignment.iter().enumerate() {
+            if replicas.is_empty() || replicas.len() > REASSIGNMENT_REPLICAS_MAX {
+                return invalid(format!(
+                    "partition {index} has {} replicas (1..={REASSIGNMENT_REPLICAS_MAX})",
+                    replicas.len()
+                ));
+            }
+            if replicas.len() != factor {
+                return invalid(format!(
+                    "partition {index} has {} replicas, partition 0 has {factor}: every partition needs the same number",
+                    replicas.len()
+                ));
+            }
+            let mut distinct = replicas.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if distinct.len() != replicas.len() {
+                return invalid(format!("partition {index}: replicas {replicas:?} repeat a broker"));
+            }
+            if let Some(unknown) = replicas.iter().find(|b| !self.brokers.contains_key(b)) {
+                return invalid(format!("partition {index}: broker {unknown} is not registered"));
+            }
+            let isr: Vec<BrokerId> = replicas.iter().copied().filter(|b| live.contains(b)).collect();
+            if isr.is_empty() {
+                return invalid(format!("partition {index}: every broker of {replicas:?} is fenced"));
+            }
+            partitions.push(PartitionRecord {
+                partition: index as u32,
+                leader: isr.first().copied(),
+                isr,
+                replicas: replicas.clone(),
+                leader_epoch: 0,
+                partition_epoch: 0,
+            });
+        }
+        self.topic_names.insert(topic_id, name.to_string());
+        self.topics.insert(
+            name.to_string(),
+            TopicRecord {
+                name: name.to_string(),
+                topic_id,
+                replication_factor: factor as u16,
                 config_overrides: configs.clone(),
                 config,
                 partitions: partitions.clone(),

@@ -106,6 +106,55 @@ fn replication_factor_counts_only_live_brokers() {
     assert!(view.topics["t"].partitions.iter().all(|p| !p.replicas.contains(&3)));
 }
 
+fn create_assigned(name: &str, id: u128, assignment: &[&[BrokerId]]) -> Command {
+    Command::CreateTopicAssigned {
+        name: name.to_string(),
+        topic_id: Uuid::from_u128(id),
+        assignment: assignment.iter().map(|replicas| replicas.to_vec()).collect(),
+        configs: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn create_topic_assigned_uses_the_given_replicas_and_only_live_ones_in_the_isr() {
+    // Goal: Kafka's CreateTopics with assignments: partition i gets exactly assignment[i]
+    // (order kept: the first live replica leads), the ISR is its live replicas, and the topic's
+    // replication factor is the assignment's width. Invalid assignments change nothing and
+    // answer INVALID_REPLICA_ASSIGNMENT (39).
+    let mut view = cluster(&[1, 2, 3]);
+    let epoch = view.brokers[&1].broker_epoch;
+    view.apply(&Command::FenceBroker { broker_id: 1, broker_epoch: epoch }).unwrap();
+    let outcome = view.apply(&create_assigned("given", 1, &[&[3, 2], &[1, 3]])).unwrap();
+    let CommandOutcome::TopicCreated { partitions, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(partitions.len(), 2);
+    assert_eq!(
+        (partitions[0].replicas.clone(), partitions[0].isr.clone(), partitions[0].leader),
+        (vec![3, 2], vec![3, 2], Some(3))
+    );
+    assert_eq!(
+        (partitions[1].replicas.clone(), partitions[1].isr.clone(), partitions[1].leader),
+        (vec![1, 3], vec![3], Some(3))
+    );
+    assert_eq!(view.topics["given"].replication_factor, 2);
+    assert_eq!(partition_of(&view, "given", 1).replicas, vec![1, 3]);
+
+    let before = view.clone();
+    let cases: Vec<(Command, i16)> = vec![
+        (create_assigned("given", 2, &[&[2]]), 36),
+        (create_assigned("empty", 3, &[]), 37),
+        (create_assigned("hollow", 4, &[&[]]), 39),
+        (create_assigned("uneven", 5, &[&[2, 3], &[2]]), 39),
+        (create_assigned("twice", 6, &[&[2, 2]]), 39),
+        (create_assigned("unknown", 7, &[&[2, 9]]), 39),
+        (create_assigned("fenced", 8, &[&[1]]), 39),
+    ];
+    for (command, code) in cases {
+        let error = view.apply(&command).unwrap_err();
+        assert_eq!(error.kafka_error_code(), code, "{command:?} -> {error}");
+        assert_eq!(view, before, "a rejected command changes nothing");
+    }
+}
+
 #[test]
 fn change_isr_checks_leader_and_epochs() {
     let mut view = cluster(&[1, 2, 3]);
@@ -386,7 +435,7 @@ fn random_command_sequences_keep_the_invariants() {
     use rand::Rng;
     use rand::SeedableRng;
 
-    let mut rng = StdRng::seed_from_u64(0x0eed_cafe);
+    let mut rng = StdRng::seed_from_u64(0x0eed_caff);
     let mut view = MetadataView::default();
     let mut last_producer_id = -1;
     let mut accepted: BTreeMap<String, usize> = BTreeMap::new();
@@ -395,7 +444,7 @@ fn random_command_sequences_keep_the_invariants() {
         let name = format!("t{}", rng.gen_range(0..5));
         let existing = view.topics.get(&name).cloned();
         let broker_epoch = view.brokers.get(&broker_id).map_or(0, |b| b.broker_epoch) + rng.gen_range(-1..=0);
-        let command = match rng.gen_range(0..11) {
+        let command = match rng.gen_range(0..12) {
             0 => Command::RegisterBroker {
                 broker_id,
                 incarnation_id: Uuid::from_u128(rng.gen_range(0..3)),
@@ -457,6 +506,17 @@ fn random_command_sequences_keep_the_invariants() {
                 set: BTreeMap::from([("retention.ms".to_string(), rng.gen_range(-2..100).to_string())]),
                 delete: if rng.gen_bool(0.2) { vec!["segment.ms".to_string()] } else { Vec::new() },
             },
+            10 => {
+                let width = rng.gen_range(0..4);
+                let partitions = rng.gen_range(0..4);
+                let assignment = (0..partitions).map(|_| (0..width).map(|_| rng.gen_range(1..=6)).collect()).collect();
+                Command::CreateTopicAssigned {
+                    name,
+                    topic_id: Uuid::from_u128(rng.gen_range(1..1_000_000)),
+                    assignment,
+                    configs: BTreeMap::new(),
+                }
+            }
             _ => Command::AllocateProducerIds { broker_id, broker_epoch },
         };
         let before = view.clone();
@@ -479,8 +539,11 @@ fn random_command_sequences_keep_the_invariants() {
             }
         }
     }
-    // Every kind of command was also accepted, not only rejected.
-    assert_eq!(accepted.len(), 11, "accepted kinds: {accepted:?}");
+    // Every kind of command was also accepted, not only rejected. An unclean election is
+    // accepted only on a partition whose whole ISR is fenced, which this generator reaches
+    // rarely: the seed is one where it does (seed 0x0eed_cafe did until CreateTopicAssigned
+    // joined the mix and changed the sequence).
+    assert_eq!(accepted.len(), 12, "accepted kinds: {accepted:?}");
 }
 
 /// Goal: racks given at registration reach placement, for new topics and added partitions.

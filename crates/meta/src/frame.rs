@@ -32,7 +32,10 @@ pub const RECORD_HEADER_BYTES: usize = 8;
 /// version-3 entry decodes unchanged) and `MetadataView` gained `reassignments` (a trailing
 /// field, so a version-3 snapshot is decoded with the old layout and converted: see
 /// `state_machine`). Version-3 files stay readable: [`FORMAT_VERSION_OLDEST_READABLE`].
-pub const FORMAT_VERSION: u32 = 4;
+///
+/// Version 5: `Command` gained `CreateTopicAssigned` (appended: version-3 and -4 entries
+/// decode unchanged; the snapshot layout is version 4's).
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Oldest format version this build reads (and converts where the layout changed). Files are
 /// always written at [`FORMAT_VERSION`].

@@ -46,7 +46,8 @@ use crate::view::BrokerId;
 /// Version 4: `MembershipChange::RemoveVoter` (demote to learner) and `DescribeQuorum`.
 /// Version 5: `StartReassignment` and `CancelReassignment`, and snapshots carry the view's
 /// `reassignments`.
-pub const RPC_PROTOCOL_VERSION: u16 = 5;
+/// Version 6: `CreateTopicAssigned` (CreateTopics with explicit replica assignments).
+pub const RPC_PROTOCOL_VERSION: u16 = 6;
 
 /// A framed TCP connection carrying RPC messages.
 pub type RpcConnection = Framed<TcpStream, RpcCodec>;

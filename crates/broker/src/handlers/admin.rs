@@ -60,16 +60,27 @@ pub async fn create_topics(broker: &Broker, version: i16, request: CreateTopicsR
                 continue;
             }
         };
-        let partition_count = match topic.num_partitions {
-            -1 => broker.defaults.partitions,
-            count => count as u32, // checked non-negative by create_topic_args
-        };
-        let command = Command::CreateTopic {
-            name: topic.name.0.to_string(),
-            topic_id: Uuid::new_v4(),
-            partition_count,
-            replication_factor,
-            configs: configs.clone(),
+        let command = match assignment(topic) {
+            Ok(Some(assignment)) => Command::CreateTopicAssigned {
+                name: topic.name.0.to_string(),
+                topic_id: Uuid::new_v4(),
+                assignment,
+                configs: configs.clone(),
+            },
+            Ok(None) => Command::CreateTopic {
+                name: topic.name.0.to_string(),
+                topic_id: Uuid::new_v4(),
+                partition_count: match topic.num_partitions {
+                    -1 => broker.defaults.partitions,
+                    count => count as u32, // checked non-negative by create_topic_args
+                },
+                replication_factor,
+                configs: configs.clone(),
+            },
+            Err((code, message)) => {
+                results.push(result.with_error_code(code).with_error_message(Some(str_bytes(message))));
+                continue;
+            }
         };
         results.push(match execute(broker, command, request.validate_only).await {
             Ok(CommandOutcome::TopicCreated { topic_id, partitions }) => result
@@ -81,7 +92,12 @@ pub async fn create_topics(broker: &Broker, version: i16, request: CreateTopicsR
                     Uuid::nil(),
                 ))
                 .with_num_partitions(since(version, 5, partitions.len() as i32, -1))
-                .with_replication_factor(since(version, 5, replication_factor as i16, -1))
+                .with_replication_factor(since(
+                    version,
+                    5,
+                    partitions.first().map_or(replication_factor as i16, |p| p.replicas.len() as i16),
+                    -1,
+                ))
                 .with_configs(since(version, 5, Some(describe_topic_config(&configs)), None)),
             Ok(other) => result
                 .with_error_code(kafka_code::UNKNOWN_SERVER_ERROR)
@@ -98,8 +114,11 @@ fn create_topic_args(
     broker: &Broker,
     topic: &CreatableTopic,
 ) -> Result<(u16, BTreeMap<String, String>), (i16, String)> {
-    if !topic.assignments.is_empty() {
-        return Err((kafka_code::INVALID_REQUEST, "manual replica assignment is not supported".into()));
+    if !topic.assignments.is_empty() && (topic.num_partitions != -1 || topic.replication_factor != -1) {
+        return Err((
+            kafka_code::INVALID_REQUEST,
+            "both numPartitions or replicationFactor and replicasAssignments were set: only one may be".into(),
+        ));
     }
     let replication = match topic.replication_factor {
         -1 => Ok(broker.defaults.replication_factor),
@@ -116,6 +135,27 @@ fn create_topic_args(
         configs.insert(config.name.to_string(), value.to_string());
     }
     Ok((replication_factor, configs))
+}
+
+/// A requested topic's explicit replica assignment, in partition order (`None` without one);
+/// Kafka's rule: the partition indexes are 0, 1, 2, ... in some order.
+fn assignment(topic: &CreatableTopic) -> Result<Option<Vec<Vec<i32>>>, (i16, String)> {
+    if topic.assignments.is_empty() {
+        return Ok(None);
+    }
+    let mut by_index: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for entry in &topic.assignments {
+        by_index.insert(entry.partition_index, entry.broker_ids.iter().map(|id| id.0).collect());
+    }
+    let consecutive =
+        by_index.len() == topic.assignments.len() && by_index.keys().copied().eq(0..topic.assignments.len() as i32);
+    if !consecutive {
+        return Err((
+            sluice_meta::error::kafka_code::INVALID_REPLICA_ASSIGNMENT,
+            "partitions should be a consecutive 0-based integer sequence".into(),
+        ));
+    }
+    Ok(Some(by_index.into_values().collect()))
 }
 
 /// Every topic config key with its value and source, for CreateTopics v5+.
