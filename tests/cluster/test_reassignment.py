@@ -220,9 +220,10 @@ def test_kafkas_reassign_partitions_tool_moves_a_partition(cluster, tmp_path):
 def test_create_topic_with_an_explicit_replica_assignment(cluster):
     """Goal: CreateTopics with `assignments` (confluent-kafka's `replica_assignment`) places
     each partition on exactly the brokers given, in the order given (the first one leads), and
-    refuses an assignment naming an unknown broker with INVALID_REPLICA_ASSIGNMENT.
+    refuses an assignment naming an unknown broker with INVALID_REPLICA_ASSIGNMENT; CreatePartitions
+    with an assignment places the added partition likewise.
     Method: three brokers; [[3, 1], [2, 3], [1, 2]]; the metadata's replicas and leaders; a
-    records round trip; then [[1, 9]]."""
+    records round trip; a fourth partition on [2, 1]; then a topic on [[1, 9]]."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import NewTopic
     topic = f"assigned-{uuid.uuid4().hex[:8]}"
@@ -240,6 +241,11 @@ def test_create_topic_with_an_explicit_replica_assignment(cluster):
     producer.stop()
     records, _ = read_everything(cluster.bootstrap(), topic, len(assignment))
     check_history(producer.acked(), records)
+    from confluent_kafka.admin import NewPartitions
+    grown = NewPartitions(topic, new_total_count=4, replica_assignment=[[2, 1]])
+    admin.create_partitions([grown])[topic].result(timeout=30)
+    cluster.wait_isr_full(topic)
+    assert cluster.partitions(topic)[3][1] == [2, 1], cluster.partitions(topic)
     bad = NewTopic(f"{topic}-bad", num_partitions=1, replication_factor=-1, replica_assignment=[[1, 9]])
     refused = admin.create_topics([bad])[bad.topic]
     with pytest.raises(KafkaException) as error:

@@ -180,6 +180,15 @@ pub enum Command {
         /// Config overrides.
         configs: BTreeMap<String, String>,
     },
+    /// Add partitions on the replicas given (Kafka's CreatePartitions with `assignments`): the
+    /// new partition `current + i` gets `assignment[i]`, as wide as the topic's partitions, with
+    /// the checks of [`Command::CreateTopicAssigned`]. Since format version 5.
+    CreatePartitionsAssigned {
+        /// Topic name.
+        name: String,
+        /// Replicas of each new partition, in partition order.
+        assignment: Vec<Vec<BrokerId>>,
+    },
 }
 
 /// What an applied command did.
@@ -276,6 +285,7 @@ impl MetadataView {
             Command::CreateTopicAssigned { name, topic_id, assignment, configs } => {
                 self.create_topic_assigned(name, *topic_id, assignment, configs)
             }
+            Command::CreatePartitionsAssigned { name, assignment } => self.create_partitions_assigned(name, assignment),
         }
     }
 
@@ -437,11 +447,36 @@ impl MetadataView {
         }
         validate_partition_count(u32::try_from(assignment.len()).unwrap_or(u32::MAX), 0)?;
         let config = TopicConfig::from_overrides(configs)?;
-        let invalid = |reason: String| Err(CommandError::InvalidReplicaAssignment { reason });
         let factor = assignment[0].len();
+        let partitions = self.assigned_partitions(0, assignment, factor)?;
+        self.topic_names.insert(topic_id, name.to_string());
+        self.topics.insert(
+            name.to_string(),
+            TopicRecord {
+                name: name.to_string(),
+                topic_id,
+                replication_factor: factor as u16,
+                config_overrides: configs.clone(),
+                config,
+                partitions: partitions.clone(),
+            },
+        );
+        Ok(CommandOutcome::TopicCreated { topic_id, partitions })
+    }
+
+    /// Partitions `first_index..` on the replicas `assignment` gives them, each `factor` wide:
+    /// distinct registered brokers, the live ones in the ISR, the first live one leading.
+    fn assigned_partitions(
+        &self,
+        first_index: u32,
+        assignment: &[Vec<BrokerId>],
+        factor: usize,
+    ) -> Result<Vec<PartitionRecord>, CommandError> {
+        let invalid = |reason: String| Err(CommandError::InvalidReplicaAssignment { reason });
         let live = self.live_brokers();
         let mut partitions = Vec::with_capacity(assignment.len());
-        for (index, replicas) in assignment.iter().enumerate() {
+        for (offset, replicas) in assignment.iter().enumerate() {
+            let index = first_index + offset as u32;
             if replicas.is_empty() || replicas.len() > REASSIGNMENT_REPLICAS_MAX {
                 return invalid(format!(
                     "partition {index} has {} replicas (1..={REASSIGNMENT_REPLICAS_MAX})",
@@ -450,7 +485,7 @@ impl MetadataView {
             }
             if replicas.len() != factor {
                 return invalid(format!(
-                    "partition {index} has {} replicas, partition 0 has {factor}: every partition needs the same number",
+                    "partition {index} has {} replicas where the topic's partitions have {factor}",
                     replicas.len()
                 ));
             }
@@ -468,7 +503,7 @@ impl MetadataView {
                 return invalid(format!("partition {index}: every broker of {replicas:?} is fenced"));
             }
             partitions.push(PartitionRecord {
-                partition: index as u32,
+                partition: index,
                 leader: isr.first().copied(),
                 isr,
                 replicas: replicas.clone(),
@@ -476,19 +511,23 @@ impl MetadataView {
                 partition_epoch: 0,
             });
         }
-        self.topic_names.insert(topic_id, name.to_string());
-        self.topics.insert(
-            name.to_string(),
-            TopicRecord {
-                name: name.to_string(),
-                topic_id,
-                replication_factor: factor as u16,
-                config_overrides: configs.clone(),
-                config,
-                partitions: partitions.clone(),
-            },
-        );
-        Ok(CommandOutcome::TopicCreated { topic_id, partitions })
+        Ok(partitions)
+    }
+
+    fn create_partitions_assigned(
+        &mut self,
+        name: &str,
+        assignment: &[Vec<BrokerId>],
+    ) -> Result<CommandOutcome, CommandError> {
+        let topic = self.topics.get(name).ok_or_else(|| CommandError::UnknownTopic { name: name.to_string() })?;
+        let current = topic.partitions.len() as u32;
+        let added = u32::try_from(assignment.len()).unwrap_or(u32::MAX);
+        validate_partition_count(current.saturating_add(added), current)?;
+        let factor = topic.partitions.first().map_or(topic.replication_factor as usize, |p| p.replicas.len());
+        let added = self.assigned_partitions(current, assignment, factor)?;
+        let topic = self.topics.get_mut(name).expect("looked up above");
+        topic.partitions.extend(added.iter().cloned());
+        Ok(CommandOutcome::PartitionsCreated { topic_id: topic.topic_id, partitions: added })
     }
 
     fn delete_topic(&mut self, name: &str) -> Result<CommandOutcome, CommandError> {

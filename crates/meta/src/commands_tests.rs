@@ -156,6 +156,35 @@ fn create_topic_assigned_uses_the_given_replicas_and_only_live_ones_in_the_isr()
 }
 
 #[test]
+fn create_partitions_assigned_adds_partitions_on_the_given_replicas() {
+    // Goal: Kafka's CreatePartitions with assignments: the new partitions get exactly the
+    // brokers given, as wide as the topic's partitions; a different width, an unknown broker or
+    // no assignment at all changes nothing.
+    let mut view = cluster(&[1, 2, 3]);
+    view.apply(&create("grown", 1, 1, 2)).unwrap();
+    let add = |assignment: &[&[BrokerId]]| Command::CreatePartitionsAssigned {
+        name: "grown".to_string(),
+        assignment: assignment.iter().map(|replicas| replicas.to_vec()).collect(),
+    };
+    let outcome = view.apply(&add(&[&[3, 1], &[2, 3]])).unwrap();
+    let CommandOutcome::PartitionsCreated { partitions, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(
+        partitions.iter().map(|p| (p.partition, p.replicas.clone())).collect::<Vec<_>>(),
+        vec![(1, vec![3, 1]), (2, vec![2, 3])]
+    );
+    assert_eq!(view.topics["grown"].partitions.len(), 3);
+    assert_eq!(partition_of(&view, "grown", 2).leader, Some(2));
+    let before = view.clone();
+    for (command, code) in [(add(&[&[1]]), 39), (add(&[&[1, 7]]), 39), (add(&[]), 37)] {
+        let error = view.apply(&command).unwrap_err();
+        assert_eq!(error.kafka_error_code(), code, "{command:?} -> {error}");
+        assert_eq!(view, before);
+    }
+    let unknown = Command::CreatePartitionsAssigned { name: "nope".to_string(), assignment: vec![vec![1]] };
+    assert_eq!(view.apply(&unknown).unwrap_err().kafka_error_code(), 3);
+}
+
+#[test]
 fn change_isr_checks_leader_and_epochs() {
     let mut view = cluster(&[1, 2, 3]);
     view.apply(&create("t", 7, 1, 3)).unwrap();

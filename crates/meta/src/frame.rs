@@ -33,7 +33,7 @@ pub const RECORD_HEADER_BYTES: usize = 8;
 /// field, so a version-3 snapshot is decoded with the old layout and converted: see
 /// `state_machine`). Version-3 files stay readable: [`FORMAT_VERSION_OLDEST_READABLE`].
 ///
-/// Version 5: `Command` gained `CreateTopicAssigned` (appended: version-3 and -4 entries
+/// Version 5: `Command` gained `CreateTopicAssigned` and `CreatePartitionsAssigned` (appended: version-3 and -4 entries
 /// decode unchanged; the snapshot layout is version 4's).
 pub const FORMAT_VERSION: u32 = 5;
 

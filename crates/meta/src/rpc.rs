@@ -46,7 +46,8 @@ use crate::view::BrokerId;
 /// Version 4: `MembershipChange::RemoveVoter` (demote to learner) and `DescribeQuorum`.
 /// Version 5: `StartReassignment` and `CancelReassignment`, and snapshots carry the view's
 /// `reassignments`.
-/// Version 6: `CreateTopicAssigned` (CreateTopics with explicit replica assignments).
+/// Version 6: `CreateTopicAssigned` and `CreatePartitionsAssigned` (explicit replica
+/// assignments).
 pub const RPC_PROTOCOL_VERSION: u16 = 6;
 
 /// A framed TCP connection carrying RPC messages.

@@ -234,19 +234,33 @@ pub async fn create_partitions(broker: &Broker, request: CreatePartitionsRequest
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-        if topic.assignments.as_ref().is_some_and(|a| !a.is_empty()) {
-            results.push(
-                result
-                    .with_error_code(kafka_code::INVALID_REQUEST)
-                    .with_error_message(Some(str_bytes("manual replica assignment is not supported"))),
-            );
-            continue;
-        }
         let Ok(partition_count) = u32::try_from(topic.count) else {
             results.push(result.with_error_code(sluice_meta::error::kafka_code::INVALID_PARTITIONS));
             continue;
         };
-        let command = Command::CreatePartitions { name: topic.name.0.to_string(), partition_count };
+        let name = topic.name.0.to_string();
+        let command = match topic.assignments.as_ref().filter(|a| !a.is_empty()) {
+            None => Command::CreatePartitions { name, partition_count },
+            Some(assignments) => {
+                // Kafka's rule: one assignment per added partition.
+                let current = broker.view().topics.get(&name).map(|t| t.partitions.len() as u32);
+                if current.is_some_and(|current| partition_count != current + assignments.len() as u32) {
+                    let message = format!(
+                        "increasing the number of partitions to {partition_count} needs {} assignments, {} given",
+                        partition_count.saturating_sub(current.unwrap_or(0)),
+                        assignments.len()
+                    );
+                    results.push(
+                        result
+                            .with_error_code(sluice_meta::error::kafka_code::INVALID_REPLICA_ASSIGNMENT)
+                            .with_error_message(Some(str_bytes(message))),
+                    );
+                    continue;
+                }
+                let assignment = assignments.iter().map(|a| a.broker_ids.iter().map(|id| id.0).collect()).collect();
+                Command::CreatePartitionsAssigned { name, assignment }
+            }
+        };
         results.push(match execute(broker, command, request.validate_only).await {
             Ok(_) => result.with_error_code(kafka_code::NONE),
             Err((code, message)) => result.with_error_code(code).with_error_message(message),
