@@ -403,12 +403,14 @@ pub(crate) async fn wait(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use sluice_client::cluster::PartitionInfo;
 
     use super::*;
 
-    fn topic(name: &str, assignments: &[&[i32]]) -> TopicInfo {
+    /// A topic whose partition `i` has the replicas `assignments[i]`, all in sync, the first
+    /// leading (shared with the rebalance tests).
+    pub(crate) fn topic(name: &str, assignments: &[&[i32]]) -> TopicInfo {
         TopicInfo {
             name: name.to_string(),
             is_internal: false,

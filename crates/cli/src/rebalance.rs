@@ -318,31 +318,10 @@ fn write_loads(out: &mut impl Write, before: &BTreeMap<i32, Load>, after: &BTree
 
 #[cfg(test)]
 mod tests {
-    use sluice_client::cluster::PartitionInfo;
-
     use super::*;
+    use crate::reassign::tests::topic;
 
     const MIB: u64 = 1024 * 1024;
-
-    fn topic(name: &str, assignments: &[&[i32]]) -> TopicInfo {
-        TopicInfo {
-            name: name.to_string(),
-            is_internal: false,
-            partitions: assignments
-                .iter()
-                .enumerate()
-                .map(|(index, replicas)| PartitionInfo {
-                    partition: index as i32,
-                    leader: replicas[0],
-                    leader_epoch: 0,
-                    replicas: replicas.to_vec(),
-                    isr: replicas.to_vec(),
-                    offline_replicas: Vec::new(),
-                    error_code: 0,
-                })
-                .collect(),
-        }
-    }
 
     fn spread<T: Copy + Ord + std::ops::Sub<Output = T>>(values: impl Iterator<Item = T> + Clone) -> T {
         values.clone().max().unwrap() - values.min().unwrap()

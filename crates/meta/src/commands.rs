@@ -21,7 +21,6 @@ use crate::error::CommandError;
 use crate::limits::BROKER_ADDRESS_BYTES_MAX;
 use crate::limits::BROKER_RACK_BYTES_MAX;
 use crate::limits::PRODUCER_IDS_PER_BLOCK;
-use crate::limits::REASSIGNMENT_REPLICAS_MAX;
 use crate::limits::TOPIC_NAME_BYTES_MAX;
 use crate::limits::TOPIC_PARTITIONS_MAX;
 use crate::placement::place_partitions;
@@ -403,32 +402,14 @@ impl MetadataView {
         replication_factor: u16,
         configs: &BTreeMap<String, String>,
     ) -> Result<CommandOutcome, CommandError> {
-        validate_topic_name(name)?;
-        if self.topics.contains_key(name) {
-            return Err(CommandError::TopicAlreadyExists { name: name.to_string() });
-        }
-        if topic_id.is_nil() || self.topic_names.contains_key(&topic_id) {
-            return Err(CommandError::TopicAlreadyExists { name: topic_id.to_string() });
-        }
+        self.check_new_topic(name, topic_id)?;
         validate_partition_count(partition_count, 0)?;
         let config = TopicConfig::from_overrides(configs)?;
         let placements =
             place_partitions(&self.live_brokers(), &self.racks(), &self.load(), partition_count, replication_factor)?;
         let partitions: Vec<PartitionRecord> =
             placements.into_iter().enumerate().map(|(index, replicas)| new_partition(index as u32, replicas)).collect();
-        self.topic_names.insert(topic_id, name.to_string());
-        self.topics.insert(
-            name.to_string(),
-            TopicRecord {
-                name: name.to_string(),
-                topic_id,
-                replication_factor,
-                config_overrides: configs.clone(),
-                config,
-                partitions: partitions.clone(),
-            },
-        );
-        Ok(CommandOutcome::TopicCreated { topic_id, partitions })
+        Ok(self.insert_topic(name, topic_id, replication_factor, configs, config, partitions))
     }
 
     fn create_topic_assigned(
@@ -438,30 +419,12 @@ impl MetadataView {
         assignment: &[Vec<BrokerId>],
         configs: &BTreeMap<String, String>,
     ) -> Result<CommandOutcome, CommandError> {
-        validate_topic_name(name)?;
-        if self.topics.contains_key(name) {
-            return Err(CommandError::TopicAlreadyExists { name: name.to_string() });
-        }
-        if topic_id.is_nil() || self.topic_names.contains_key(&topic_id) {
-            return Err(CommandError::TopicAlreadyExists { name: topic_id.to_string() });
-        }
+        self.check_new_topic(name, topic_id)?;
         validate_partition_count(u32::try_from(assignment.len()).unwrap_or(u32::MAX), 0)?;
         let config = TopicConfig::from_overrides(configs)?;
         let factor = assignment[0].len();
         let partitions = self.assigned_partitions(0, assignment, factor)?;
-        self.topic_names.insert(topic_id, name.to_string());
-        self.topics.insert(
-            name.to_string(),
-            TopicRecord {
-                name: name.to_string(),
-                topic_id,
-                replication_factor: factor as u16,
-                config_overrides: configs.clone(),
-                config,
-                partitions: partitions.clone(),
-            },
-        );
-        Ok(CommandOutcome::TopicCreated { topic_id, partitions })
+        Ok(self.insert_topic(name, topic_id, factor as u16, configs, config, partitions))
     }
 
     /// Partitions `first_index..` on the replicas `assignment` gives them, each `factor` wide:
@@ -477,26 +440,14 @@ impl MetadataView {
         let mut partitions = Vec::with_capacity(assignment.len());
         for (offset, replicas) in assignment.iter().enumerate() {
             let index = first_index + offset as u32;
-            if replicas.is_empty() || replicas.len() > REASSIGNMENT_REPLICAS_MAX {
-                return invalid(format!(
-                    "partition {index} has {} replicas (1..={REASSIGNMENT_REPLICAS_MAX})",
-                    replicas.len()
-                ));
-            }
+            self.validate_replica_list(replicas).map_err(|error| CommandError::InvalidReplicaAssignment {
+                reason: format!("partition {index}: {error}"),
+            })?;
             if replicas.len() != factor {
                 return invalid(format!(
                     "partition {index} has {} replicas where the topic's partitions have {factor}",
                     replicas.len()
                 ));
-            }
-            let mut distinct = replicas.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            if distinct.len() != replicas.len() {
-                return invalid(format!("partition {index}: replicas {replicas:?} repeat a broker"));
-            }
-            if let Some(unknown) = replicas.iter().find(|b| !self.brokers.contains_key(b)) {
-                return invalid(format!("partition {index}: broker {unknown} is not registered"));
             }
             let isr: Vec<BrokerId> = replicas.iter().copied().filter(|b| live.contains(b)).collect();
             if isr.is_empty() {
@@ -528,6 +479,42 @@ impl MetadataView {
         let topic = self.topics.get_mut(name).expect("looked up above");
         topic.partitions.extend(added.iter().cloned());
         Ok(CommandOutcome::PartitionsCreated { topic_id: topic.topic_id, partitions: added })
+    }
+
+    /// A new topic's name is valid and neither it nor its id is taken.
+    fn check_new_topic(&self, name: &str, topic_id: Uuid) -> Result<(), CommandError> {
+        validate_topic_name(name)?;
+        if self.topics.contains_key(name) {
+            return Err(CommandError::TopicAlreadyExists { name: name.to_string() });
+        }
+        if topic_id.is_nil() || self.topic_names.contains_key(&topic_id) {
+            return Err(CommandError::TopicAlreadyExists { name: topic_id.to_string() });
+        }
+        Ok(())
+    }
+
+    fn insert_topic(
+        &mut self,
+        name: &str,
+        topic_id: Uuid,
+        replication_factor: u16,
+        configs: &BTreeMap<String, String>,
+        config: TopicConfig,
+        partitions: Vec<PartitionRecord>,
+    ) -> CommandOutcome {
+        self.topic_names.insert(topic_id, name.to_string());
+        self.topics.insert(
+            name.to_string(),
+            TopicRecord {
+                name: name.to_string(),
+                topic_id,
+                replication_factor,
+                config_overrides: configs.clone(),
+                config,
+                partitions: partitions.clone(),
+            },
+        );
+        CommandOutcome::TopicCreated { topic_id, partitions }
     }
 
     fn delete_topic(&mut self, name: &str) -> Result<CommandOutcome, CommandError> {

@@ -42,7 +42,7 @@ impl MetadataView {
         target: &[BrokerId],
     ) -> Result<CommandOutcome, CommandError> {
         self.partition(topic_id, partition_index)?;
-        self.validate_target(target)?;
+        self.validate_replica_list(target)?;
         // A new target replaces a move in progress: start again from the original replicas.
         if self.reassignment(topic_id, partition_index).is_some() {
             self.revert(topic_id, partition_index)?;
@@ -164,21 +164,24 @@ impl MetadataView {
         }
     }
 
-    fn validate_target(&self, target: &[BrokerId]) -> Result<(), CommandError> {
+    /// A replica list a command names (a reassignment's target, an explicit assignment):
+    /// non-empty, at most [`REASSIGNMENT_REPLICAS_MAX`], distinct, registered brokers; else
+    /// INVALID_REPLICA_ASSIGNMENT.
+    pub(crate) fn validate_replica_list(&self, replicas: &[BrokerId]) -> Result<(), CommandError> {
         let invalid = |reason: String| Err(CommandError::InvalidReplicaAssignment { reason });
-        if target.is_empty() {
-            return invalid("the target replica list is empty".to_string());
+        if replicas.is_empty() {
+            return invalid("the replica list is empty".to_string());
         }
-        if target.len() > REASSIGNMENT_REPLICAS_MAX {
-            return invalid(format!("more than {REASSIGNMENT_REPLICAS_MAX} target replicas"));
+        if replicas.len() > REASSIGNMENT_REPLICAS_MAX {
+            return invalid(format!("more than {REASSIGNMENT_REPLICAS_MAX} replicas"));
         }
-        let mut distinct = target.to_vec();
+        let mut distinct = replicas.to_vec();
         distinct.sort_unstable();
         distinct.dedup();
-        if distinct.len() != target.len() {
-            return invalid(format!("target replicas {target:?} repeat a broker"));
+        if distinct.len() != replicas.len() {
+            return invalid(format!("replicas {replicas:?} repeat a broker"));
         }
-        if let Some(unknown) = target.iter().find(|b| !self.brokers.contains_key(b)) {
+        if let Some(unknown) = replicas.iter().find(|b| !self.brokers.contains_key(b)) {
             return invalid(format!("broker {unknown} is not registered"));
         }
         Ok(())
