@@ -58,7 +58,7 @@ pub fn supported_apis() -> SupportedApis {
         ApiVersionRange::new(ApiKey::OffsetCommit, 2, 8),
         ApiVersionRange::new(ApiKey::OffsetFetch, 1, 8),
         ApiVersionRange::new(ApiKey::OffsetDelete, 0, 0),
-        ApiVersionRange::new(ApiKey::ListGroups, 0, 4),
+        ApiVersionRange::new(ApiKey::ListGroups, 0, 5),
         ApiVersionRange::new(ApiKey::DescribeGroups, 0, 5),
         ApiVersionRange::new(ApiKey::DeleteGroups, 0, 2),
     ])

@@ -326,10 +326,19 @@ fn leave_response(version: i16, code: i16, members: Vec<MemberResponse>) -> Leav
     LeaveGroupResponse::default().with_error_code(code).with_members(since(version, 3, members, Vec::new()))
 }
 
-/// Answers ListGroups (v0–v4; v4 filters by state, case-insensitively as Kafka does).
+/// The type of every group Sluice coordinates (KIP-848's name for the classic protocol).
+const CLASSIC_GROUP_TYPE: &str = "classic";
+
+/// Answers ListGroups (v0–v5; v4 filters by state, v5 by type, case-insensitively as Kafka
+/// does; every group is `classic`).
 pub async fn list_groups(broker: &Broker, request: ListGroupsRequest) -> ListGroupsResponse {
     let wanted: Vec<String> = request.states_filter.iter().map(|state| state.to_lowercase()).collect();
+    // KIP-848's type filter (v5): every group here is a classic one.
+    let types: Vec<String> = request.types_filter.iter().map(|kind| kind.to_lowercase()).collect();
     let mut groups = Vec::new();
+    if !types.is_empty() && !types.iter().any(|kind| kind == CLASSIC_GROUP_TYPE) {
+        return ListGroupsResponse::default().with_error_code(kafka_code::NONE).with_groups(groups);
+    }
     for shard in broker.groups.shards() {
         for group in shard.list().await {
             if wanted.is_empty() || wanted.contains(&group.state.to_lowercase()) {
@@ -337,7 +346,8 @@ pub async fn list_groups(broker: &Broker, request: ListGroupsRequest) -> ListGro
                     WireListedGroup::default()
                         .with_group_id(GroupId(str_bytes(group.group_id)))
                         .with_protocol_type(str_bytes(group.protocol_type))
-                        .with_group_state(str_bytes(group.state)),
+                        .with_group_state(str_bytes(group.state))
+                        .with_group_type(str_bytes(CLASSIC_GROUP_TYPE)),
                 );
             }
         }

@@ -289,6 +289,15 @@ pub async fn check_group_api(stream: &mut TcpStream, api_key: ApiKey, version: i
             let response: ListGroupsResponse = call(stream, api_key, version, &ListGroupsRequest::default()).await;
             assert_eq!(response.error_code, 0, "{context}");
             assert!(!response.groups.is_empty(), "{context}");
+            if version >= 5 {
+                // KIP-848's type filter: every group is classic, none is a consumer group.
+                assert!(response.groups.iter().all(|g| g.group_type.as_str() == "classic"), "{context}");
+                let only = |kind: &str| ListGroupsRequest::default().with_types_filter(vec![text(kind)]);
+                let classic: ListGroupsResponse = call(stream, api_key, version, &only("Classic")).await;
+                assert_eq!(classic.groups.len(), response.groups.len(), "{context}");
+                let consumer: ListGroupsResponse = call(stream, api_key, version, &only("consumer")).await;
+                assert!(consumer.groups.is_empty(), "{context}");
+            }
         }
         ApiKey::DescribeGroups => {
             let request = DescribeGroupsRequest::default().with_groups(vec![group("ends-offsets")]);
