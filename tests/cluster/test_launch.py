@@ -16,9 +16,14 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "cluster
 
 
 def free_base(size):
-    """A base port whose Kafka, Raft and admin ports (base+i, base+100+i, base+200+i) are free."""
+    """A base port whose Kafka, Raft and admin ports (base+i, base+100+i, base+200+i) are free.
+
+    Below Linux's ephemeral range (32768-60999 by default): `add` binds broker 4's ports minutes
+    after this check, and a port inside that range can meanwhile become the source port of
+    some connection (seen once in CI: broker 4 exited with "Address already in use")."""
+    low_ephemeral = 32768
     for _ in range(100):
-        base = random.randrange(30000, 60000)
+        base = random.randrange(20000, low_ephemeral - 200 - size)
         ports = [base + offset + i for offset in (0, 100, 200) for i in range(size)]
         sockets = []
         try:
