@@ -24,6 +24,8 @@ cd "$REPO_ROOT"
 cargo build --release -p sluice-broker --bin sluice-broker -p sluice-cli --bin sluice >/dev/null
 BROKER="$REPO_ROOT/target/release/sluice-broker"
 SLUICE="$REPO_ROOT/target/release/sluice"
+# shellcheck source=lib/local-broker.sh
+. "$REPO_ROOT/scripts/lib/local-broker.sh"
 # shellcheck source=lib/loopback.sh
 . "$REPO_ROOT/scripts/lib/loopback.sh"
 WORK="$(mktemp -d -t sluice-bench-client.XXXXXX)"
@@ -34,20 +36,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-read -r KAFKA RAFT ADMIN <<<"$(python3 -c '
-import socket
-s=[socket.socket() for _ in range(3)]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(*[x.getsockname()[1] for x in s])')"
-
 LOOPBACK_MB_S="$(loopback_mb_s)"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line
 echo "loopback iperf3 (1 stream, 5 s): $LOOPBACK_MB_S MB/s"
 
-"$BROKER" --data-dir "$WORK/data" --listen "127.0.0.1:$KAFKA" --raft-listen "127.0.0.1:$RAFT" \
-    --admin-listen "127.0.0.1:$ADMIN" >"$WORK/broker.log" 2>&1 &
-BROKER_PID=$!
-until curl -sf "http://127.0.0.1:$ADMIN/ready" >/dev/null; do sleep 0.1; done
+start_local_broker "$BROKER" "$WORK"
 
 echo
 echo "| step | size | producers | acks | records/s | MB/s | ratio to loopback | p50 ms | p99 ms | p99.9 ms | max ms |"

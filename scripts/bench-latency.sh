@@ -30,6 +30,8 @@ cd "$REPO_ROOT"
 cargo build --release -p sluice-broker --bin sluice-broker -p sluice-cli --bin sluice >/dev/null
 BROKER="$REPO_ROOT/target/release/sluice-broker"
 SLUICE="$REPO_ROOT/target/release/sluice"
+# shellcheck source=lib/local-broker.sh
+. "$REPO_ROOT/scripts/lib/local-broker.sh"
 WORK="$(mktemp -d -t sluice-bench-latency.XXXXXX)"
 cleanup() {
     kill "$BROKER_PID" 2>/dev/null || true
@@ -38,19 +40,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-read -r KAFKA RAFT ADMIN <<<"$(python3 -c '
-import socket
-s=[socket.socket() for _ in range(3)]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(*[x.getsockname()[1] for x in s])')"
-
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line
 echo "$(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD), $SIZE B records, $PARTITIONS partitions, probe $PROBE s, $POINT s per point"
 
-"$BROKER" --data-dir "$WORK/data" --listen "127.0.0.1:$KAFKA" --raft-listen "127.0.0.1:$RAFT" \
-    --admin-listen "127.0.0.1:$ADMIN" >"$WORK/broker.log" 2>&1 &
-BROKER_PID=$!
-until curl -sf "http://127.0.0.1:$ADMIN/ready" >/dev/null; do sleep 0.1; done
+start_local_broker "$BROKER" "$WORK"
 
 bench() { # topic, then the arguments of `sluice bench`; prints the JSON lines; deletes the topic
     local topic="$1"

@@ -23,6 +23,8 @@ cd "$REPO_ROOT"
 cargo build --release -p sluice-broker --bin sluice-broker -p sluice-cli --bin sluice >/dev/null
 BROKER="$REPO_ROOT/target/release/sluice-broker"
 SLUICE="$REPO_ROOT/target/release/sluice"
+# shellcheck source=lib/local-broker.sh
+. "$REPO_ROOT/scripts/lib/local-broker.sh"
 WORK="$(mktemp -d -t sluice-bench-metrics.XXXXXX)"
 SCRAPER_PID=""
 cleanup() {
@@ -33,16 +35,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-read -r KAFKA RAFT ADMIN <<<"$(python3 -c '
-import socket
-s=[socket.socket() for _ in range(3)]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(*[x.getsockname()[1] for x in s])')"
-"$BROKER" --data-dir "$WORK/data" --listen "127.0.0.1:$KAFKA" --raft-listen "127.0.0.1:$RAFT" \
-    --admin-listen "127.0.0.1:$ADMIN" >"$WORK/broker.log" 2>&1 &
-BROKER_PID=$!
-until curl -sf "http://127.0.0.1:$ADMIN/ready" >/dev/null; do sleep 0.1; done
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+start_local_broker "$BROKER" "$WORK"
+machine_line
 echo "$RECORDS records of $SIZE B per run, 4 partitions, acks=1; scraper: GET /metrics every ${SCRAPE_INTERVAL_S}s"
 echo
 echo "| round | scraper | produce records/s | consume records/s | scrapes |"
