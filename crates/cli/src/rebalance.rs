@@ -96,15 +96,16 @@ struct Exchange {
 /// closest to half the gap. Each exchange lowers the sum of squared byte loads, so this ends.
 pub fn even_bytes(partitions: &mut [PlanPartition], sizes: &Sizes, brokers: &[i32]) {
     let steps_max = partitions.len() * REBALANCE_STEPS_PER_PARTITION_MAX;
+    // Counted once, then kept up to date by each exchange (a partition's size never changes).
+    let mut load = loads(partitions, sizes, brokers);
+    let mean = load.values().map(|l| l.bytes).sum::<u64>() as f64 / load.len().max(1) as f64;
     for _ in 0..steps_max {
-        let load = loads(partitions, sizes, brokers);
         let (Some((&heavy, heavy_load)), Some((&light, light_load))) =
             (load.iter().max_by_key(|(id, l)| (l.bytes, -**id)), load.iter().min_by_key(|(id, l)| (l.bytes, **id)))
         else {
             return;
         };
         let gap = heavy_load.bytes - light_load.bytes;
-        let mean = load.values().map(|l| l.bytes).sum::<u64>() as f64 / load.len() as f64;
         if gap <= REBALANCE_BYTES_GAP_MIN || (gap as f64) <= REBALANCE_BYTES_GAP_SHARE * mean {
             return;
         }
@@ -116,7 +117,12 @@ pub fn even_bytes(partitions: &mut [PlanPartition], sizes: &Sizes, brokers: &[i3
         replace(&mut partitions[exchange.give], heavy, light);
         if let Some(take) = exchange.take {
             replace(&mut partitions[take], light, heavy);
+        } else {
+            load.get_mut(&heavy).expect("from the load map").replicas -= 1;
+            load.get_mut(&light).expect("from the load map").replicas += 1;
         }
+        load.get_mut(&heavy).expect("from the load map").bytes -= exchange.moved_bytes;
+        load.get_mut(&light).expect("from the load map").bytes += exchange.moved_bytes;
     }
 }
 
@@ -181,14 +187,15 @@ fn replace(partition: &mut PlanPartition, from: i32, to: i32) {
 /// replica gets the two swapped in its order. Only orders change.
 pub fn even_leaders(partitions: &mut [PlanPartition], brokers: &[i32]) {
     let steps_max = partitions.len() * REBALANCE_STEPS_PER_PARTITION_MAX;
-    for _ in 0..steps_max {
-        let mut leaders: BTreeMap<i32, usize> = brokers.iter().map(|b| (*b, 0)).collect();
-        for partition in partitions.iter() {
-            if let Some(first) = partition.replicas.first() {
-                *leaders.entry(*first).or_default() += 1;
-            }
+    // Counted once, then kept up to date by each swap.
+    let mut leaders: BTreeMap<i32, usize> = brokers.iter().map(|b| (*b, 0)).collect();
+    for partition in partitions.iter() {
+        if let Some(first) = partition.replicas.first() {
+            *leaders.entry(*first).or_default() += 1;
         }
-        let swapped = pairs_by_gap(&leaders).into_iter().any(|(most, least)| {
+    }
+    for _ in 0..steps_max {
+        let swapped = pairs_by_gap(&leaders).into_iter().find(|&(most, least)| {
             let Some(partition) =
                 partitions.iter_mut().find(|p| p.replicas.first() == Some(&most) && p.replicas[1..].contains(&least))
             else {
@@ -198,9 +205,9 @@ pub fn even_leaders(partitions: &mut [PlanPartition], brokers: &[i32]) {
             partition.replicas.swap(0, position);
             true
         });
-        if !swapped {
-            return;
-        }
+        let Some((most, least)) = swapped else { return };
+        *leaders.get_mut(&most).expect("counted above") -= 1;
+        *leaders.get_mut(&least).expect("counted above") += 1;
     }
 }
 
