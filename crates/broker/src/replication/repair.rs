@@ -2,8 +2,8 @@
 //! are in [`crate::partition::damage`]).
 //!
 //! The Fetch handler records the damage on the partition when the read check finds it and
-//! wakes this task; every [`REPAIR_CHECK_INTERVAL_MS`] it also re-checks each damaged
-//! partition, so a step refused by the metadata (a stale partition epoch) is retried. Steps:
+//! wakes this task, which then finds every damaged partition; every
+//! [`REPAIR_CHECK_INTERVAL_MS`] it also re-checks those (and only those), so a step refused by the metadata (a stale partition epoch) is retried. Steps:
 //! a damaged leader proposes `ElectLeader` naming another live ISR member (the same command
 //! ElectLeaders and the controller's preferred-leader moves use); a damaged follower cuts its
 //! log below the batch and lets the replica fetcher copy it again; a partition with no other
@@ -28,15 +28,26 @@ pub async fn run(broker: Arc<Broker>, stop: impl Future<Output = ()>) {
     let mut tick = tokio::time::interval(Duration::from_millis(REPAIR_CHECK_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stop);
+    // The damaged partitions known here: every partition is looked at only when the Fetch
+    // handler reports new damage, not on every tick (a tick re-checks just these).
+    let mut damaged: Vec<Arc<Partition>> = Vec::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            () = broker.storage_repairs.notified() => {}
+            () = broker.storage_repairs.notified() => {
+                damaged = broker.partitions.all().into_iter().filter(|p| p.damage().is_some()).collect();
+            }
             () = &mut stop => return,
         }
-        let damaged: Vec<Arc<Partition>> =
-            broker.partitions.all().into_iter().filter(|p| p.damage().is_some()).collect();
-        for partition in damaged {
+        // Repaired, or no longer hosted here (deleted, moved away, reopened as a new object).
+        damaged.retain(|partition| {
+            partition.damage().is_some()
+                && broker
+                    .partitions
+                    .get(&partition.topic, partition.index)
+                    .is_some_and(|hosted| Arc::ptr_eq(&hosted, partition))
+        });
+        for partition in damaged.clone() {
             repair_one(&broker, partition).await;
         }
     }
