@@ -99,6 +99,7 @@ mod tests {
             internal_addr: format!("b{id}:9092"),
             rack: None,
             fenced,
+            listeners: Default::default(),
         }
     }
 

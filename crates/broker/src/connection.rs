@@ -27,20 +27,18 @@
 //! request) closes the connection with one log line; a clean end of stream after whole frames
 //! lets the answers already owed be written first.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use sluice_proto::frame::FRAME_LENGTH_PREFIX_BYTES;
 use sluice_proto::{check_frame, FrameStatus, ProtoError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{BrokerConfig, DECODED_REQUEST_MEMORY_BYTES_MAX, READ_CHUNK_BYTES};
 use crate::dispatch::{Dispatcher, Outcome};
+use crate::security::Session;
 
 /// Why a connection was closed by the broker.
 #[derive(Debug, thiserror::Error)]
@@ -119,20 +117,26 @@ struct QueuedRequest {
 }
 
 /// Serves one connection until the client leaves, a protocol error, idleness, or shutdown.
-pub(crate) async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
+/// `read_half` and `write_half` are the two directions of its stream (TCP, or TLS over TCP);
+/// `session` says who it is.
+pub(crate) async fn serve<R, W>(
+    read_half: R,
+    write_half: W,
+    session: Session,
     context: ConnectionContext,
     mut shutdown: watch::Receiver<bool>,
-) {
-    let (read_half, write_half) = stream.into_split();
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let peer = session.peer;
     let (queue_sender, queue_receiver) = mpsc::channel(context.in_flight_requests_max);
     let answering = answer_requests(
         queue_receiver,
         write_half,
         Arc::clone(&context.dispatcher),
         Arc::clone(&context.decoded_memory),
-        peer,
+        session,
     );
     let reading = read_requests(read_half, queue_sender, context);
     tokio::pin!(reading, answering);
@@ -160,7 +164,7 @@ pub(crate) async fn serve(
 }
 
 async fn read_requests(
-    mut reader: OwnedReadHalf,
+    mut reader: impl AsyncRead + Unpin,
     queue: mpsc::Sender<QueuedRequest>,
     context: ConnectionContext,
 ) -> Result<(), ConnectionError> {
@@ -245,10 +249,10 @@ fn split_payload(buffer: &mut BytesMut, payload_bytes: usize) -> Bytes {
 
 async fn answer_requests(
     mut queue: mpsc::Receiver<QueuedRequest>,
-    mut writer: OwnedWriteHalf,
+    mut writer: impl AsyncWrite + Unpin,
     dispatcher: Arc<Dispatcher>,
     decoded_memory: Arc<Semaphore>,
-    peer: SocketAddr,
+    mut session: Session,
 ) -> Result<(), ConnectionError> {
     while let Some(request) = queue.recv().await {
         // The decoded form's limit is reserved before decoding; dispatch gives back what the
@@ -258,7 +262,7 @@ async fn answer_requests(
         let Ok(mut decoded) = Arc::clone(&decoded_memory).acquire_many_owned(limit as u32).await else {
             return Ok(()); // never closed
         };
-        let outcome = dispatcher.dispatch(request.payload.clone(), peer, &mut decoded, request.read_at).await;
+        let outcome = dispatcher.dispatch(request.payload.clone(), &mut session, &mut decoded, request.read_at).await;
         drop(decoded);
         let sending = std::time::Instant::now();
         match outcome {

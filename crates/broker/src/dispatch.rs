@@ -30,6 +30,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::api_versions;
 use crate::broker::Broker;
 use crate::handlers;
+use crate::security::Session;
 
 /// How long a request of `api` may take before it is logged as slow: `slow_request_ms`, plus a
 /// Fetch's own long-poll wait; `None` when it is never logged (threshold 0, JoinGroup and
@@ -163,14 +164,14 @@ impl Dispatcher {
         &self.supported
     }
 
-    /// Handles one request payload (frame prefix removed) from the client at `peer`, read off
-    /// the socket at `read_at`. The body may decode to at most the bytes `decoded` holds (a
+    /// Handles one request payload (frame prefix removed) of the connection whose session is
+    /// `session`, read off the socket at `read_at`. The body may decode to at most the bytes `decoded` holds (a
     /// reservation from the broker's decoded-request budget); what the decoded request does
     /// not need is released from it.
     pub async fn dispatch(
         &self,
         payload: Bytes,
-        peer: SocketAddr,
+        session: &mut Session,
         decoded: &mut OwnedSemaphorePermit,
         read_at: std::time::Instant,
     ) -> Outcome {
@@ -192,7 +193,7 @@ impl Dispatcher {
             Ok(request) => {
                 let unused = decoded.num_permits().saturating_sub(request.decoded_bytes);
                 drop(decoded.split(unused));
-                self.handle(request, peer, read_at).await
+                self.handle(request, session, read_at).await
             }
             Err(error @ ProtoError::UnknownApiKey { .. }) | Err(error @ ProtoError::UnsupportedVersion { .. }) => {
                 Outcome::Close(format!("{error} (correlation id {})", prefix.correlation_id))
@@ -203,7 +204,8 @@ impl Dispatcher {
         }
     }
 
-    async fn handle(&self, request: Request, peer: SocketAddr, read_at: std::time::Instant) -> Outcome {
+    async fn handle(&self, request: Request, session: &mut Session, read_at: std::time::Instant) -> Outcome {
+        let peer = session.peer;
         let started = std::time::Instant::now();
         let queue = started.saturating_duration_since(read_at);
         let api_key = request.api_key;
@@ -214,7 +216,7 @@ impl Dispatcher {
         let limit = slow_request_limit(api_key, fetch_wait_ms, self.slow_request_ms);
         // For the log lines below: a refcounted clone, no copy.
         let client_id = request.header.client_id.clone();
-        let (outcome, gathered) = crate::request_scope::measure(self.handle_request(request, peer)).await;
+        let (outcome, gathered) = crate::request_scope::measure(self.handle_request(request, session)).await;
         let elapsed = started.elapsed();
         let remote = gathered.remote;
         self.broker.metrics.request(api_key, crate::metrics::RequestTimes { queue, handled: elapsed, remote });
@@ -229,7 +231,8 @@ impl Dispatcher {
         outcome
     }
 
-    async fn handle_request(&self, request: Request, peer: SocketAddr) -> Outcome {
+    async fn handle_request(&self, request: Request, session: &mut Session) -> Outcome {
+        let peer = session.peer;
         let version = request.api_version();
         let correlation_id = request.correlation_id();
         let api_key = request.api_key;

@@ -67,6 +67,7 @@ pub mod partition;
 pub mod probe;
 pub mod replication;
 pub mod request_scope;
+pub mod security;
 pub mod server;
 pub mod voters;
 

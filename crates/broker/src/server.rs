@@ -21,6 +21,7 @@ use crate::config::{BrokerConfig, ACCEPT_ERROR_BACKOFF_MS, SHUTDOWN_GRACE_MS};
 use crate::connection::{self, ConnectionContext};
 use crate::dispatch::Dispatcher;
 use crate::error::BrokerError;
+use crate::security::Session;
 
 /// A bound, not yet serving, Kafka listener.
 #[derive(Debug)]
@@ -94,7 +95,9 @@ impl Server {
             let dispatcher = Arc::clone(&self.dispatcher);
             connections.spawn(async move {
                 dispatcher.metrics().connection(true);
-                connection::serve(stream, peer, context, stop_signal).await;
+                let (read_half, write_half) = stream.into_split();
+                let session = Session::plaintext(peer);
+                connection::serve(read_half, write_half, session, context, stop_signal).await;
                 dispatcher.metrics().connection(false);
                 drop(slot);
             });

@@ -19,12 +19,18 @@ use uuid::Uuid;
 
 use crate::error::CommandError;
 use crate::limits::BROKER_ADDRESS_BYTES_MAX;
+use crate::limits::BROKER_LISTENERS_MAX;
 use crate::limits::BROKER_RACK_BYTES_MAX;
 use crate::limits::PRODUCER_IDS_PER_BLOCK;
 use crate::limits::TOPIC_NAME_BYTES_MAX;
 use crate::limits::TOPIC_PARTITIONS_MAX;
 use crate::placement::place_partitions;
 use crate::placement::BrokerLoad;
+use crate::security::AclBinding;
+use crate::security::AclFilter;
+use crate::security::QuotaEntity;
+use crate::security::ScramCredential;
+use crate::security::ScramMechanism;
 use crate::topic_config::TopicConfig;
 use crate::view::BrokerId;
 use crate::view::BrokerRecord;
@@ -188,6 +194,59 @@ pub enum Command {
         /// Replicas of each new partition, in partition order.
         assignment: Vec<Vec<BrokerId>>,
     },
+    /// [`Command::RegisterBroker`] with the broker's named listeners (`--listeners`). Since
+    /// format version 6; what a broker of this version proposes.
+    RegisterBrokerListeners {
+        /// Broker id.
+        broker_id: BrokerId,
+        /// Random id of this broker process; the same id again is an idempotent retry.
+        incarnation_id: Uuid,
+        /// Address of the default listener, for clients of older metadata paths.
+        kafka_addr: String,
+        /// Address other brokers reach this broker's Kafka listener at.
+        internal_addr: String,
+        /// Rack, if configured.
+        rack: Option<String>,
+        /// Advertised `host:port` by listener name.
+        listeners: BTreeMap<String, String>,
+    },
+    /// Set a user's SCRAM credential for one mechanism (AlterUserScramCredentials upsertion).
+    /// Since format version 6.
+    UpsertScramCredential {
+        /// User name.
+        user: String,
+        /// Mechanism.
+        mechanism: ScramMechanism,
+        /// The salted credential (never the password).
+        credential: ScramCredential,
+    },
+    /// Remove a user's SCRAM credential for one mechanism. Since format version 6.
+    DeleteScramCredential {
+        /// User name.
+        user: String,
+        /// Mechanism.
+        mechanism: ScramMechanism,
+    },
+    /// Add ACL bindings (CreateAcls); all or none. Since format version 6.
+    CreateAcls {
+        /// The bindings.
+        bindings: Vec<AclBinding>,
+    },
+    /// Remove the ACL bindings each filter matches (DeleteAcls). Since format version 6.
+    DeleteAcls {
+        /// The filters.
+        filters: Vec<AclFilter>,
+    },
+    /// Set and remove client-quota values of one entity (AlterClientQuotas). Since format
+    /// version 6.
+    AlterClientQuota {
+        /// Whom the quota applies to.
+        entity: QuotaEntity,
+        /// Keys to set, values as `f64` bits.
+        set: BTreeMap<String, u64>,
+        /// Keys to remove.
+        remove: Vec<String>,
+    },
 }
 
 /// What an applied command did.
@@ -248,6 +307,13 @@ pub enum CommandOutcome {
         /// Ids in the block.
         count: u32,
     },
+    /// A SCRAM credential, ACL set or quota changed as asked.
+    SecurityChanged,
+    /// The bindings each DeleteAcls filter removed, in filter order.
+    AclsDeleted {
+        /// Removed bindings per filter.
+        deleted: Vec<Vec<AclBinding>>,
+    },
 }
 
 impl MetadataView {
@@ -255,8 +321,16 @@ impl MetadataView {
     pub fn apply(&mut self, command: &Command) -> Result<CommandOutcome, CommandError> {
         match command {
             Command::RegisterBroker { broker_id, incarnation_id, kafka_addr, internal_addr, rack } => {
-                self.register_broker(*broker_id, *incarnation_id, kafka_addr, internal_addr, rack)
+                self.register_broker(*broker_id, *incarnation_id, kafka_addr, internal_addr, rack, &BTreeMap::new())
             }
+            Command::RegisterBrokerListeners {
+                broker_id,
+                incarnation_id,
+                kafka_addr,
+                internal_addr,
+                rack,
+                listeners,
+            } => self.register_broker(*broker_id, *incarnation_id, kafka_addr, internal_addr, rack, listeners),
             Command::FenceBroker { broker_id, broker_epoch } => self.fence_broker(*broker_id, *broker_epoch),
             Command::UnfenceBroker { broker_id, broker_epoch } => self.unfence_broker(*broker_id, *broker_epoch),
             Command::CreateTopic { name, topic_id, partition_count, replication_factor, configs } => {
@@ -285,6 +359,21 @@ impl MetadataView {
                 self.create_topic_assigned(name, *topic_id, assignment, configs)
             }
             Command::CreatePartitionsAssigned { name, assignment } => self.create_partitions_assigned(name, assignment),
+            Command::UpsertScramCredential { user, mechanism, credential } => {
+                self.security.upsert_scram(user, *mechanism, credential).map(|()| CommandOutcome::SecurityChanged)
+            }
+            Command::DeleteScramCredential { user, mechanism } => {
+                self.security.delete_scram(user, *mechanism).map(|()| CommandOutcome::SecurityChanged)
+            }
+            Command::CreateAcls { bindings } => {
+                self.security.create_acls(bindings).map(|()| CommandOutcome::SecurityChanged)
+            }
+            Command::DeleteAcls { filters } => {
+                Ok(CommandOutcome::AclsDeleted { deleted: self.security.delete_acls(filters) })
+            }
+            Command::AlterClientQuota { entity, set, remove } => {
+                self.security.alter_quota(entity, set, remove).map(|()| CommandOutcome::SecurityChanged)
+            }
         }
     }
 
@@ -295,11 +384,19 @@ impl MetadataView {
         kafka_addr: &str,
         internal_addr: &str,
         rack: &Option<String>,
+        listeners: &BTreeMap<String, String>,
     ) -> Result<CommandOutcome, CommandError> {
         if broker_id < 0 {
             return Err(CommandError::InvalidRequest { reason: format!("negative broker id {broker_id}") });
         }
-        for address in [kafka_addr, internal_addr] {
+        if listeners.len() > BROKER_LISTENERS_MAX
+            || listeners.keys().any(|name| name.is_empty() || name.len() > BROKER_ADDRESS_BYTES_MAX)
+        {
+            return Err(CommandError::InvalidRequest {
+                reason: format!("a broker has at most {BROKER_LISTENERS_MAX} listeners, each named"),
+            });
+        }
+        for address in [kafka_addr, internal_addr].into_iter().chain(listeners.values().map(String::as_str)) {
             if address.is_empty() || address.len() > BROKER_ADDRESS_BYTES_MAX {
                 return Err(CommandError::InvalidRequest {
                     reason: format!("broker address must be 1..={BROKER_ADDRESS_BYTES_MAX} bytes"),
@@ -311,11 +408,20 @@ impl MetadataView {
                 reason: format!("broker rack must be 1..={BROKER_RACK_BYTES_MAX} bytes"),
             });
         }
-        if let Some(existing) = self.brokers.get(&broker_id) {
-            if existing.incarnation_id == incarnation_id {
-                // A retried registration of the same process: report the epoch it already has.
+        let restarted = match self.brokers.get(&broker_id) {
+            // A retried registration of the same process: report the epoch it already has.
+            Some(existing) if existing.incarnation_id == incarnation_id => {
                 return Ok(CommandOutcome::BrokerRegistered { broker_epoch: existing.broker_epoch });
             }
+            Some(_) => true,
+            None => false,
+        };
+        if restarted {
+            // A new process under this id may have lost what its last one had not synced (a
+            // power loss, an empty disk): it leaves every ISR it was in, except as the last
+            // member, and leads nothing until it has caught up and the leader adds it back
+            // (as Kafka's KIP-903 keeps an ISR from naming a previous incarnation).
+            self.leave_partitions(broker_id);
         }
         let broker_epoch = self.next_broker_epoch;
         self.next_broker_epoch += 1;
@@ -329,6 +435,7 @@ impl MetadataView {
                 internal_addr: internal_addr.to_string(),
                 rack: rack.clone(),
                 fenced: false,
+                listeners: listeners.clone(),
             },
         );
         self.lead_offline_partitions(broker_id);
@@ -351,8 +458,15 @@ impl MetadataView {
     fn fence_broker(&mut self, broker_id: BrokerId, broker_epoch: i64) -> Result<CommandOutcome, CommandError> {
         self.check_broker_epoch(broker_id, broker_epoch)?;
         self.brokers.get_mut(&broker_id).expect("checked above").fenced = true;
+        let partitions_changed = self.leave_partitions(broker_id);
+        Ok(CommandOutcome::BrokerFenced { partitions_changed })
+    }
+
+    /// `broker_id` leaves every ISR but as its last member, and every partition it led gets
+    /// the first live ISR member as leader (or none); returns the partitions changed.
+    fn leave_partitions(&mut self, broker_id: BrokerId) -> usize {
         let mut partitions_changed = 0;
-        let live: Vec<BrokerId> = self.live_brokers();
+        let live: Vec<BrokerId> = self.live_brokers().into_iter().filter(|b| *b != broker_id).collect();
         for partition in self.topics.values_mut().flat_map(|t| t.partitions.iter_mut()) {
             let before = partition.clone();
             // Leave the ISR unless this is the last member: the last in-sync replica must be
@@ -369,7 +483,7 @@ impl MetadataView {
                 partitions_changed += 1;
             }
         }
-        Ok(CommandOutcome::BrokerFenced { partitions_changed })
+        partitions_changed
     }
 
     fn unfence_broker(&mut self, broker_id: BrokerId, broker_epoch: i64) -> Result<CommandOutcome, CommandError> {

@@ -376,6 +376,43 @@ fn reregistration_is_idempotent_per_incarnation() {
     assert!(matches!(error, CommandError::StaleBrokerEpoch { .. }));
 }
 
+// Goal: a broker that comes back as a new process (it may have lost unsynced data) leaves the
+// ISRs it shares with others and the leadership it held, keeps the ISR where it is the last
+// member and leads that again; the same process re-registering changes nothing.
+#[test]
+fn a_restarted_broker_leaves_shared_isrs_and_keeps_the_last_one() {
+    let mut view = cluster(&[1, 2]);
+    view.apply(&create("shared", 1, 1, 2)).unwrap();
+    view.apply(&create("alone", 2, 1, 1)).unwrap();
+    let shared_before = partition_of(&view, "shared", 0);
+    let alone_before = partition_of(&view, "alone", 0);
+    let led_by_1 = if shared_before.leader == Some(1) { "shared" } else { "alone" };
+    assert_eq!(partition_of(&view, led_by_1, 0).leader, Some(1), "one partition is led by broker 1");
+    register(&mut view, 1);
+    assert_eq!(partition_of(&view, "shared", 0), shared_before, "same incarnation: nothing changes");
+    let restart = |view: &mut MetadataView, broker_id: BrokerId| {
+        view.apply(&Command::RegisterBrokerListeners {
+            broker_id,
+            incarnation_id: Uuid::from_u128(99),
+            kafka_addr: "h:1".into(),
+            internal_addr: "h:1".into(),
+            rack: None,
+            listeners: BTreeMap::from([("SASL_SSL".to_string(), "h:2".to_string())]),
+        })
+        .unwrap()
+    };
+    let alone_broker = alone_before.replicas[0];
+    restart(&mut view, 1);
+    let shared = partition_of(&view, "shared", 0);
+    assert_eq!(shared.isr, vec![2], "broker 1 left the shared ISR");
+    assert_eq!(shared.leader, Some(2));
+    assert!(shared.partition_epoch > shared_before.partition_epoch);
+    let alone = partition_of(&view, "alone", 0);
+    assert_eq!(alone.isr, vec![alone_broker], "the last member stays");
+    assert_eq!(alone.leader, Some(alone_broker), "and leads (again)");
+    assert_eq!(view.brokers[&1].listeners["SASL_SSL"], "h:2");
+}
+
 #[test]
 fn topics_can_grow_change_config_and_be_deleted() {
     let mut view = cluster(&[1, 2, 3]);

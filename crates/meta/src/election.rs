@@ -154,6 +154,7 @@ mod tests {
                     internal_addr: "h:2".into(),
                     rack: None,
                     fenced: is_fenced,
+                    listeners: Default::default(),
                 },
             );
         }

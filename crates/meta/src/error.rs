@@ -62,6 +62,8 @@ pub mod kafka_code {
     pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
     /// NO_REASSIGNMENT_IN_PROGRESS
     pub const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
+    /// RESOURCE_NOT_FOUND
+    pub const RESOURCE_NOT_FOUND: i16 = 91;
 }
 
 /// A command was rejected by the state machine. Nothing changed; every replica rejected it the
@@ -230,6 +232,12 @@ pub enum CommandError {
         /// Partition index.
         partition: u32,
     },
+    /// A security record (a SCRAM credential) that does not exist. Not retriable.
+    #[error("{what} not found")]
+    ResourceNotFound {
+        /// What was looked for.
+        what: String,
+    },
 }
 
 impl CommandError {
@@ -256,6 +264,7 @@ impl CommandError {
             CommandError::ProducerIdsExhausted => UNKNOWN_SERVER_ERROR,
             CommandError::InvalidReplicaAssignment { .. } => INVALID_REPLICA_ASSIGNMENT,
             CommandError::NoReassignmentInProgress { .. } => NO_REASSIGNMENT_IN_PROGRESS,
+            CommandError::ResourceNotFound { .. } => RESOURCE_NOT_FOUND,
         }
     }
 }

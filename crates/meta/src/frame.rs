@@ -35,7 +35,12 @@ pub const RECORD_HEADER_BYTES: usize = 8;
 ///
 /// Version 5: `Command` gained `CreateTopicAssigned` and `CreatePartitionsAssigned` (appended: version-3 and -4 entries
 /// decode unchanged; the snapshot layout is version 4's).
-pub const FORMAT_VERSION: u32 = 5;
+///
+/// Version 6: `BrokerRecord` gained `listeners` and `MetadataView` gained `security` (SCRAM
+/// credentials, ACLs, client quotas): a version-4 or -5 snapshot is decoded with the old layout
+/// and converted. `Command` gained `RegisterBrokerListeners`, the SCRAM, ACL and quota
+/// commands (appended: older entries decode unchanged).
+pub const FORMAT_VERSION: u32 = 6;
 
 /// Oldest format version this build reads (and converts where the layout changed). Files are
 /// always written at [`FORMAT_VERSION`].

@@ -80,6 +80,7 @@ pub mod placement;
 mod proposal;
 mod reassignment;
 pub mod rpc;
+pub mod security;
 mod server;
 pub mod state_machine;
 pub mod subscription;

@@ -162,3 +162,33 @@ const _: () =
 /// (about 100 bytes) and small entries find a whole block and not just the slack a cut-back
 /// write left behind.
 pub const LOG_WRITE_NO_SPACE_PROBE_BYTES_MIN: usize = 4096;
+
+/// Longest SCRAM user name, in bytes (Kafka sets none; a name is a principal in ACLs and log
+/// lines, so it is kept short).
+pub const SCRAM_USER_BYTES_MAX: usize = 255;
+
+/// Most users with SCRAM credentials. Each costs about 300 bytes of the replicated view.
+pub const SCRAM_USERS_MAX: usize = 100_000;
+
+/// Fewest PBKDF2 iterations a SCRAM credential may have (Kafka's minimum, RFC 7677's advice).
+pub const SCRAM_ITERATIONS_MIN: u32 = 4_096;
+
+/// Most PBKDF2 iterations a SCRAM credential may have (Kafka's maximum): every authentication
+/// costs the client this many HMACs, and a PLAIN login costs the broker as many.
+pub const SCRAM_ITERATIONS_MAX: u32 = 16_384;
+
+/// Most ACL bindings in the cluster. Each check scans the bindings of one resource type, and
+/// the whole set lives in every broker's memory and in every snapshot.
+pub const ACL_BINDINGS_MAX: usize = 100_000;
+
+/// Longest ACL resource name, principal or host, and quota entity name, in bytes.
+pub const ACL_FIELD_BYTES_MAX: usize = 1_024;
+
+/// Most client-quota entities.
+pub const QUOTA_ENTITIES_MAX: usize = 100_000;
+
+// Every security record fits one command.
+const _: () = assert!(ACL_FIELD_BYTES_MAX * 3 + 64 < COMMAND_BYTES_MAX);
+
+/// Most named listeners one broker registers (`--listeners`).
+pub const BROKER_LISTENERS_MAX: usize = 16;

@@ -48,7 +48,9 @@ use crate::view::BrokerId;
 /// `reassignments`.
 /// Version 6: `CreateTopicAssigned` and `CreatePartitionsAssigned` (explicit replica
 /// assignments).
-pub const RPC_PROTOCOL_VERSION: u16 = 6;
+/// Version 7: `RegisterBrokerListeners`, the security commands, `CommandError::ResourceNotFound`,
+/// and snapshots carry listeners and the security state.
+pub const RPC_PROTOCOL_VERSION: u16 = 7;
 
 /// A framed TCP connection carrying RPC messages.
 pub type RpcConnection = Framed<TcpStream, RpcCodec>;

@@ -15,11 +15,14 @@
 //! old or the new snapshot, never a mix. A damaged snapshot file fails the open
 //! ([`StoreError::Corrupt`]) because the log before it may already be purged.
 //!
-//! A snapshot file of format version 3 (before `MetadataView::reassignments`) is decoded with
-//! that layout ([`AppliedStateV3`]) and converted at open, with no reassignment in progress;
+//! A snapshot file of format version 3 (before `MetadataView::reassignments`) or 4–5 (before
+//! the brokers' `listeners` and the view's `security`) is decoded with that layout
+//! ([`AppliedStateV3`], [`AppliedStateV5`]) and converted at open, with no reassignment in
+//! progress (version 3), no named listeners and no security records;
 //! its `data` is re-encoded in the current layout, so a follower sent it by InstallSnapshot
 //! reads the current layout. The file itself is rewritten by the next snapshot.
 
+use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::Path;
 use std::path::PathBuf;
@@ -54,6 +57,8 @@ use crate::types::SnapshotMeta;
 use crate::types::StorageError;
 use crate::types::StoredMembership;
 use crate::types::TypeConfig;
+use crate::view::BrokerId;
+use crate::view::BrokerRecord;
 use crate::view::MetadataView;
 
 /// Name of the snapshot file inside the snapshot directory.
@@ -78,16 +83,76 @@ struct AppliedStateV3 {
 /// [`MetadataView`] before format version 4, field for field.
 #[derive(Deserialize)]
 struct MetadataViewV3 {
-    brokers: std::collections::BTreeMap<crate::view::BrokerId, crate::view::BrokerRecord>,
-    topics: std::collections::BTreeMap<String, crate::view::TopicRecord>,
-    topic_names: std::collections::BTreeMap<uuid::Uuid, String>,
+    brokers: BTreeMap<BrokerId, BrokerRecordV5>,
+    topics: BTreeMap<String, crate::view::TopicRecord>,
+    topic_names: BTreeMap<uuid::Uuid, String>,
     next_producer_id: i64,
     next_broker_epoch: i64,
 }
 
+/// [`AppliedState`] as format versions 4 and 5 wrote it: no listeners, no security state.
+#[derive(Deserialize)]
+struct AppliedStateV5 {
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    view: MetadataViewV5,
+}
+
+/// [`MetadataView`] of format versions 4 and 5, field for field.
+#[derive(Deserialize)]
+struct MetadataViewV5 {
+    brokers: BTreeMap<BrokerId, BrokerRecordV5>,
+    topics: BTreeMap<String, crate::view::TopicRecord>,
+    topic_names: BTreeMap<uuid::Uuid, String>,
+    next_producer_id: i64,
+    next_broker_epoch: i64,
+    reassignments: BTreeMap<uuid::Uuid, BTreeMap<u32, crate::view::Reassignment>>,
+}
+
+/// [`BrokerRecord`] before format version 6 (no `listeners`), field for field.
+#[derive(Deserialize)]
+struct BrokerRecordV5 {
+    broker_id: BrokerId,
+    incarnation_id: uuid::Uuid,
+    broker_epoch: i64,
+    kafka_addr: String,
+    internal_addr: String,
+    rack: Option<String>,
+    fenced: bool,
+}
+
+impl From<BrokerRecordV5> for BrokerRecord {
+    fn from(old: BrokerRecordV5) -> BrokerRecord {
+        BrokerRecord {
+            broker_id: old.broker_id,
+            incarnation_id: old.incarnation_id,
+            broker_epoch: old.broker_epoch,
+            kafka_addr: old.kafka_addr,
+            internal_addr: old.internal_addr,
+            rack: old.rack,
+            fenced: old.fenced,
+            listeners: BTreeMap::new(),
+        }
+    }
+}
+
+impl From<MetadataViewV5> for MetadataView {
+    fn from(old: MetadataViewV5) -> MetadataView {
+        MetadataView {
+            brokers: old.brokers.into_iter().map(|(id, broker)| (id, broker.into())).collect(),
+            topics: old.topics,
+            topic_names: old.topic_names,
+            next_producer_id: old.next_producer_id,
+            next_broker_epoch: old.next_broker_epoch,
+            reassignments: old.reassignments,
+            security: Default::default(),
+        }
+    }
+}
+
 impl From<AppliedStateV3> for AppliedState {
     fn from(old: AppliedStateV3) -> AppliedState {
-        let view = MetadataView {
+        let view = MetadataViewV5 {
             brokers: old.view.brokers,
             topics: old.view.topics,
             topic_names: old.view.topic_names,
@@ -95,16 +160,27 @@ impl From<AppliedStateV3> for AppliedState {
             next_broker_epoch: old.view.next_broker_epoch,
             reassignments: Default::default(),
         };
-        AppliedState { last_applied: old.last_applied, last_membership: old.last_membership, view: Arc::new(view) }
+        AppliedStateV5 { last_applied: old.last_applied, last_membership: old.last_membership, view }.into()
+    }
+}
+
+impl From<AppliedStateV5> for AppliedState {
+    fn from(old: AppliedStateV5) -> AppliedState {
+        AppliedState {
+            last_applied: old.last_applied,
+            last_membership: old.last_membership,
+            view: Arc::new(old.view.into()),
+        }
     }
 }
 
 /// Decodes snapshot `data` written at format `version` (checked by the file header).
 fn decode_applied_state(data: &[u8], version: u32) -> Result<AppliedState, postcard::Error> {
-    if version < 4 {
-        return postcard::from_bytes::<AppliedStateV3>(data).map(AppliedState::from);
+    match version {
+        ..=3 => postcard::from_bytes::<AppliedStateV3>(data).map(AppliedState::from),
+        4 | 5 => postcard::from_bytes::<AppliedStateV5>(data).map(AppliedState::from),
+        _ => postcard::from_bytes(data),
     }
-    postcard::from_bytes(data)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -387,34 +463,95 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 mod tests {
     use super::*;
 
-    /// The version-3 layout, written the way version 3 wrote it.
+    /// A broker as versions 3 to 5 wrote it (no `listeners`).
     #[derive(Serialize)]
-    struct ViewV3<'a> {
-        brokers: &'a std::collections::BTreeMap<crate::view::BrokerId, crate::view::BrokerRecord>,
-        topics: &'a std::collections::BTreeMap<String, crate::view::TopicRecord>,
-        topic_names: &'a std::collections::BTreeMap<uuid::Uuid, String>,
+    struct BrokerOld<'a> {
+        broker_id: BrokerId,
+        incarnation_id: uuid::Uuid,
+        broker_epoch: i64,
+        kafka_addr: &'a str,
+        internal_addr: &'a str,
+        rack: &'a Option<String>,
+        fenced: bool,
+    }
+
+    /// The version-3 view: no `reassignments`; versions 4 and 5 add them; both without
+    /// `security`.
+    #[derive(Serialize)]
+    struct ViewOld<'a> {
+        brokers: BTreeMap<BrokerId, BrokerOld<'a>>,
+        topics: &'a BTreeMap<String, crate::view::TopicRecord>,
+        topic_names: &'a BTreeMap<uuid::Uuid, String>,
         next_producer_id: i64,
         next_broker_epoch: i64,
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "present")]
+        reassignments: Option<&'a BTreeMap<uuid::Uuid, BTreeMap<u32, crate::view::Reassignment>>>,
+    }
+
+    /// Writes a present optional field as its value (postcard would add an option tag).
+    fn present<T: Serialize, S: serde::Serializer>(value: &Option<T>, serializer: S) -> Result<S::Ok, S::Error> {
+        value.as_ref().expect("skipped when absent").serialize(serializer)
     }
 
     #[derive(Serialize)]
-    struct StateV3<'a> {
+    struct StateOld<'a> {
         last_applied: Option<LogId>,
         last_membership: StoredMembership,
-        view: ViewV3<'a>,
+        view: ViewOld<'a>,
     }
 
-    /// Goal: a snapshot written by format version 3 (no `reassignments` in the view) still
-    /// opens, with the same view and no reassignment, and is handed to peers re-encoded.
+    fn old_snapshot_file(view: &MetadataView, version: u32) -> Vec<u8> {
+        let brokers = view
+            .brokers
+            .iter()
+            .map(|(id, b)| {
+                let old = BrokerOld {
+                    broker_id: b.broker_id,
+                    incarnation_id: b.incarnation_id,
+                    broker_epoch: b.broker_epoch,
+                    kafka_addr: &b.kafka_addr,
+                    internal_addr: &b.internal_addr,
+                    rack: &b.rack,
+                    fenced: b.fenced,
+                };
+                (*id, old)
+            })
+            .collect();
+        let old = StateOld {
+            last_applied: None,
+            last_membership: StoredMembership::default(),
+            view: ViewOld {
+                brokers,
+                topics: &view.topics,
+                topic_names: &view.topic_names,
+                next_producer_id: view.next_producer_id,
+                next_broker_epoch: view.next_broker_epoch,
+                reassignments: (version >= 4).then_some(&view.reassignments),
+            },
+        };
+        let data = postcard::to_allocvec(&old).unwrap();
+        let meta =
+            SnapshotMeta { last_log_id: None, last_membership: StoredMembership::default(), snapshot_id: "old".into() };
+        let payload = postcard::to_allocvec(&SnapshotFile { meta, data }).unwrap();
+        let mut bytes = frame::file_header(frame::SNAPSHOT_MAGIC).to_vec();
+        bytes[8..12].copy_from_slice(&version.to_le_bytes());
+        let crc = crc32fast::hash(&bytes[..12]);
+        bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+        frame::encode_record(&payload, &mut bytes);
+        bytes
+    }
+
+    /// Goal: a snapshot written by format version 3 (no `reassignments`) or 5 (no listeners,
+    /// no security state) still opens, with the same view, and is handed to peers re-encoded.
     #[test]
-    fn a_version_3_snapshot_is_read_and_converted() {
+    fn older_snapshots_are_read_and_converted() {
         let mut view = MetadataView::default();
         view.apply(&crate::Command::RegisterBroker {
             broker_id: 1,
             incarnation_id: uuid::Uuid::from_u128(1),
             kafka_addr: "h:1".into(),
             internal_addr: "h:1".into(),
-            rack: None,
+            rack: Some("r1".into()),
         })
         .unwrap();
         view.apply(&crate::Command::CreateTopic {
@@ -425,33 +562,14 @@ mod tests {
             configs: Default::default(),
         })
         .unwrap();
-        let old = StateV3 {
-            last_applied: None,
-            last_membership: StoredMembership::default(),
-            view: ViewV3 {
-                brokers: &view.brokers,
-                topics: &view.topics,
-                topic_names: &view.topic_names,
-                next_producer_id: view.next_producer_id,
-                next_broker_epoch: view.next_broker_epoch,
-            },
-        };
-        let data = postcard::to_allocvec(&old).unwrap();
-        let meta =
-            SnapshotMeta { last_log_id: None, last_membership: StoredMembership::default(), snapshot_id: "old".into() };
-        let payload = postcard::to_allocvec(&SnapshotFile { meta, data }).unwrap();
-        let mut bytes = frame::file_header(frame::SNAPSHOT_MAGIC).to_vec();
-        bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
-        let crc = crc32fast::hash(&bytes[..12]);
-        bytes[12..16].copy_from_slice(&crc.to_le_bytes());
-        frame::encode_record(&payload, &mut bytes);
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(SNAPSHOT_FILE), &bytes).unwrap();
-
-        let store = StateMachineStore::open(dir.path()).unwrap();
-        assert_eq!(*store.view().view, view);
-        let current = store.shared.current_snapshot.lock().unwrap().clone().unwrap();
-        let reencoded: AppliedState = postcard::from_bytes(&current.data).unwrap();
-        assert_eq!(*reencoded.view, view, "peers get the current layout");
+        for version in [3, 5] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join(SNAPSHOT_FILE), old_snapshot_file(&view, version)).unwrap();
+            let store = StateMachineStore::open(dir.path()).unwrap();
+            assert_eq!(*store.view().view, view, "version {version}");
+            let current = store.shared.current_snapshot.lock().unwrap().clone().unwrap();
+            let reencoded: AppliedState = postcard::from_bytes(&current.data).unwrap();
+            assert_eq!(*reencoded.view, view, "peers get the current layout (version {version})");
+        }
     }
 }

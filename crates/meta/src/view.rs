@@ -36,6 +36,10 @@ pub struct BrokerRecord {
     pub rack: Option<String>,
     /// A fenced broker leads no partition and is not placed on by new topics.
     pub fenced: bool,
+    /// Advertised `host:port` by listener name (`--listeners`, since format version 6): a
+    /// client is told the brokers' endpoints on the listener it came in on. Empty for a
+    /// broker registered by an older version, whose `kafka_addr` serves every listener.
+    pub listeners: BTreeMap<String, String>,
 }
 
 /// One partition's replicas and leadership.
@@ -120,6 +124,8 @@ pub struct MetadataView {
     pub next_broker_epoch: i64,
     /// In-progress reassignments by topic id and partition (since format version 4).
     pub reassignments: BTreeMap<Uuid, BTreeMap<u32, Reassignment>>,
+    /// SCRAM credentials, ACLs and client quotas (since format version 6).
+    pub security: crate::security::SecurityState,
 }
 
 impl TopicRecord {
