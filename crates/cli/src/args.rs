@@ -57,12 +57,60 @@ pub enum Command {
     /// Measure produce or consume throughput and latency.
     #[command(subcommand, after_help = EXAMPLES_BENCH)]
     Bench(BenchCommand),
+    /// Create, delete and list SASL/SCRAM users.
+    #[command(subcommand, after_help = EXAMPLES_USER)]
+    User(UserCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = EXAMPLES_COMPLETIONS)]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+const EXAMPLES_USER: &str = "Examples:
+  sluice user create alice --password 's3cret'                 # SCRAM-SHA-512 and SCRAM-SHA-256
+  echo 's3cret' | sluice user create alice --mechanism SCRAM-SHA-512
+  sluice user list
+  sluice user delete alice";
+
+/// `sluice user`: SCRAM credentials (Kafka's AlterUserScramCredentials and
+/// DescribeUserScramCredentials). The password is salted and hashed by the CLI; only the salted
+/// form reaches the cluster.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user or change its password.
+    Create {
+        /// User name (the principal is `User:<name>`).
+        name: String,
+        /// The password; without it, the first line of standard input.
+        #[arg(long)]
+        password: Option<String>,
+        /// Mechanisms to set (repeatable); default both SCRAM-SHA-512 and SCRAM-SHA-256.
+        #[arg(long = "mechanism", value_parser = parse_scram_mechanism)]
+        mechanisms: Vec<sluice_client::admin::ScramMechanism>,
+        /// PBKDF2 iterations, 4096..=16384.
+        #[arg(long, default_value_t = sluice_client::admin::SCRAM_ITERATIONS_DEFAULT)]
+        iterations: u32,
+    },
+    /// Delete a user's credentials (every mechanism unless --mechanism is given).
+    Delete {
+        /// User name.
+        name: String,
+        /// Only this mechanism (repeatable).
+        #[arg(long = "mechanism", value_parser = parse_scram_mechanism)]
+        mechanisms: Vec<sluice_client::admin::ScramMechanism>,
+    },
+    /// List the users and their mechanisms.
+    List {
+        /// One JSON object per user.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_scram_mechanism(text: &str) -> Result<sluice_client::admin::ScramMechanism, String> {
+    text.parse()
 }
 
 const EXAMPLES_MAIN: &str = "Examples:

@@ -24,6 +24,7 @@ mod progress;
 mod reassign;
 mod rebalance;
 mod topic;
+mod user;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -139,6 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Group(command) => group::run(connect(config).await?, command).await,
         Command::Cluster(command) => cluster::run(config, command).await,
         Command::Bench(command) => bench::run(config, command).await,
+        Command::User(command) => user::run(connect(config).await?, command).await,
         Command::Completions { shell } => {
             // Into memory first: clap_complete panics on a failed write (`| head`).
             let mut script = Vec::new();

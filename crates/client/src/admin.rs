@@ -27,11 +27,13 @@ use crate::error::{ClientError, Result};
 
 mod groups;
 mod reassign;
+mod users;
 
 pub use groups::{
     GroupDescription, GroupListing, GroupMember, OffsetChange, OffsetTarget, PartitionLag, STATE_DEAD, STATE_EMPTY,
 };
 pub use reassign::{OngoingReassignment, ReassignmentChange, ReassignmentResult};
+pub use users::{ScramMechanism, ScramUser, SCRAM_ITERATIONS_DEFAULT};
 
 /// Kafka's config resource type for topics.
 const TOPIC_RESOURCE_TYPE: i8 = 2;
