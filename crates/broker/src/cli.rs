@@ -19,7 +19,9 @@ use clap::{ArgAction, Parser};
 use sluice_meta::limits::BROKER_RACK_BYTES_MAX;
 
 use crate::broker::TopicDefaults;
-use crate::node::NodeConfig;
+use crate::node::{ListenerFlags, NodeConfig};
+use crate::security::sasl::{parse_mechanisms, Mechanism, SaslConfig};
+use crate::security::tls::{ClientAuth, TlsSettings};
 
 /// Sluice broker: a Kafka-compatible replicated partitioned log.
 #[derive(Debug, Parser)]
@@ -132,6 +134,42 @@ pub struct Args {
     /// added; JoinGroup and SyncGroup are never logged (they wait for the group by design).
     #[arg(long, env = "SLUICE_SLOW_REQUEST_MS", default_value_t = crate::config::SLOW_REQUEST_MS_DEFAULT)]
     pub slow_request_ms: u64,
+    /// More Kafka listeners beside `--listen` (which is named PLAINTEXT), as Kafka's
+    /// `listeners`: `NAME://host:port,...`, e.g. `SASL_SSL://0.0.0.0:9094`. An empty host binds
+    /// every interface (then give the address in `--advertised-listeners`).
+    #[arg(long, env = "SLUICE_LISTENERS", default_value = "")]
+    pub listeners: String,
+    /// What clients are told for each of `--listeners`: `NAME://host:port,...` (default: the
+    /// bound address). Kafka's `advertised.listeners`.
+    #[arg(long, env = "SLUICE_ADVERTISED_LISTENERS", default_value = "")]
+    pub advertised_listeners: String,
+    /// The security protocol of each listener name that is not itself a protocol name:
+    /// `NAME:PROTOCOL,...` with PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL. Kafka's
+    /// `listener.security.protocol.map`.
+    #[arg(long, env = "SLUICE_LISTENER_SECURITY_PROTOCOL_MAP", default_value = "")]
+    pub listener_security_protocol_map: String,
+    /// PEM certificate chain (leaf first) of the SSL and SASL_SSL listeners; re-read when it
+    /// changes.
+    #[arg(long, env = "SLUICE_SSL_CERTIFICATE", value_name = "FILE")]
+    pub ssl_certificate: Option<PathBuf>,
+    /// PEM private key of `--ssl-certificate`.
+    #[arg(long, env = "SLUICE_SSL_KEY", value_name = "FILE")]
+    pub ssl_key: Option<PathBuf>,
+    /// PEM CA bundle that client certificates must chain to (needed with `--ssl-client-auth`).
+    #[arg(long, env = "SLUICE_SSL_CA", value_name = "FILE")]
+    pub ssl_ca: Option<PathBuf>,
+    /// Client certificates on TLS listeners (Kafka's `ssl.client.auth`): none, requested, or
+    /// required. A verified certificate's subject is the principal (`User:CN=...`).
+    #[arg(long, env = "SLUICE_SSL_CLIENT_AUTH", value_enum, default_value = "none")]
+    pub ssl_client_auth: ClientAuth,
+    /// SASL mechanisms offered on SASL listeners, comma-separated: SCRAM-SHA-512,
+    /// SCRAM-SHA-256, PLAIN (PLAIN checks the password against the user's SCRAM credential).
+    #[arg(long, env = "SLUICE_SASL_ENABLED_MECHANISMS", default_value = "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN", value_parser = parse_mechanism_list)]
+    pub sasl_enabled_mechanisms: MechanismList,
+    /// A SASL session ends this long after authenticating unless the client re-authenticates
+    /// (KIP-152), in milliseconds; 0: never. Kafka's `connections.max.reauth.ms`.
+    #[arg(long, env = "SLUICE_CONNECTIONS_MAX_REAUTH_MS", default_value_t = 0)]
+    pub connections_max_reauth_ms: u64,
     /// Log lines as text, or as one JSON object per line.
     #[arg(long, env = "SLUICE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -198,8 +236,32 @@ impl Args {
         config.replication.fetch_wait_ms = self.replica_fetch_wait_max_ms;
         config.auto_leader_rebalance = self.auto_leader_rebalance_enable;
         config.slow_request_ms = self.slow_request_ms;
+        config.listeners = ListenerFlags {
+            listeners: self.listeners,
+            advertised: self.advertised_listeners,
+            protocol_map: self.listener_security_protocol_map,
+        };
+        if self.ssl_certificate.is_some() || self.ssl_key.is_some() {
+            // A missing one is named when the listener's TLS configuration is loaded.
+            config.tls = Some(TlsSettings {
+                certificate: self.ssl_certificate.unwrap_or_default(),
+                key: self.ssl_key.unwrap_or_default(),
+                ca: self.ssl_ca,
+                client_auth: self.ssl_client_auth,
+            });
+        }
+        config.sasl =
+            SaslConfig { mechanisms: self.sasl_enabled_mechanisms.0, reauth_ms: self.connections_max_reauth_ms };
         config
     }
+}
+
+/// `--sasl-enabled-mechanisms`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MechanismList(pub Vec<Mechanism>);
+
+fn parse_mechanism_list(text: &str) -> Result<MechanismList, String> {
+    parse_mechanisms(text).map(MechanismList)
 }
 
 /// `--rack`: non-empty, at most [`BROKER_RACK_BYTES_MAX`] bytes (the metadata refuses more).

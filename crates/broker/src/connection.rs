@@ -38,6 +38,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{BrokerConfig, DECODED_REQUEST_MEMORY_BYTES_MAX, READ_CHUNK_BYTES};
 use crate::dispatch::{Dispatcher, Outcome};
+use crate::security::sasl::AUTHENTICATION_TIMEOUT_MS;
 use crate::security::Session;
 
 /// Why a connection was closed by the broker.
@@ -60,6 +61,12 @@ pub enum ConnectionError {
     Idle {
         /// The idle limit in force.
         idle_ms: u64,
+    },
+    /// A SASL connection did not authenticate in time.
+    #[error("not authenticated within {timeout_ms} ms")]
+    Unauthenticated {
+        /// The limit.
+        timeout_ms: u64,
     },
     /// Reading or writing the socket failed (reset by peer, ...).
     #[error("socket: {0}")]
@@ -130,6 +137,10 @@ pub(crate) async fn serve<R, W>(
     W: AsyncWrite + Unpin,
 {
     let peer = session.peer;
+    // A SASL connection must authenticate within the limit; the flag turns when it has.
+    let authenticated = session.authenticated_flag();
+    let auth_deadline = tokio::time::sleep(Duration::from_millis(AUTHENTICATION_TIMEOUT_MS));
+    let mut auth_pending = !authenticated.load(std::sync::atomic::Ordering::Acquire);
     let (queue_sender, queue_receiver) = mpsc::channel(context.in_flight_requests_max);
     let answering = answer_requests(
         queue_receiver,
@@ -139,7 +150,7 @@ pub(crate) async fn serve<R, W>(
         session,
     );
     let reading = read_requests(read_half, queue_sender, context);
-    tokio::pin!(reading, answering);
+    tokio::pin!(reading, answering, auth_deadline);
     let mut reading_done = false;
     let result = loop {
         tokio::select! {
@@ -150,6 +161,12 @@ pub(crate) async fn serve<R, W>(
                 Err(error) => break Err(error),
             },
             answered = &mut answering => break answered,
+            () = &mut auth_deadline, if auth_pending => {
+                if !authenticated.load(std::sync::atomic::Ordering::Acquire) {
+                    break Err(ConnectionError::Unauthenticated { timeout_ms: AUTHENTICATION_TIMEOUT_MS });
+                }
+                auth_pending = false;
+            }
             _ = shutdown.changed() => break Ok(()),
         }
     };
@@ -270,6 +287,11 @@ async fn answer_requests(
             Outcome::RespondReserved(frame, reservation) => {
                 writer.write_all(&frame).await?;
                 drop(reservation);
+            }
+            Outcome::RespondAndClose(frame, reason) => {
+                writer.write_all(&frame).await?;
+                let _ = writer.shutdown().await;
+                return Err(ConnectionError::Request(reason));
             }
             Outcome::NoResponse => {}
             Outcome::Close(reason) => return Err(ConnectionError::Request(reason)),

@@ -30,6 +30,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::api_versions;
 use crate::broker::Broker;
 use crate::handlers;
+use crate::security::sasl::{self, FailedLogins, SaslConfig};
 use crate::security::Session;
 
 /// How long a request of `api` may take before it is logged as slow: `slow_request_ms`, plus a
@@ -119,6 +120,9 @@ fn log_server_error(
 pub enum Outcome {
     /// Write this frame (length prefix included), in request order.
     Respond(Bytes),
+    /// Write this frame, then close the connection (failed authentication); the reason is
+    /// logged.
+    RespondAndClose(Bytes, String),
     /// Write this frame, then release its share of a broker-wide memory budget (fetch
     /// responses, see `handlers::fetch::FETCH_MEMORY_BYTES_MAX`).
     RespondReserved(Bytes, OwnedSemaphorePermit),
@@ -136,6 +140,10 @@ pub struct Dispatcher {
     /// See [`crate::config::SLOW_REQUEST_MS_DEFAULT`]; 0 = off.
     slow_request_ms: u64,
     server_errors: ServerErrorLog,
+    /// The SASL mechanisms offered and the session lifetime.
+    sasl: SaslConfig,
+    /// Failed logins by address, for the growing delay.
+    failed_logins: FailedLogins,
 }
 
 impl Dispatcher {
@@ -146,7 +154,14 @@ impl Dispatcher {
             broker,
             slow_request_ms: crate::config::SLOW_REQUEST_MS_DEFAULT,
             server_errors: ServerErrorLog::default(),
+            sasl: SaslConfig::default(),
+            failed_logins: FailedLogins::default(),
         }
+    }
+
+    /// Offers the mechanisms and session lifetime of `sasl` on SASL listeners.
+    pub fn with_sasl(self, sasl: SaslConfig) -> Self {
+        Dispatcher { sasl, ..self }
     }
 
     /// Logs requests slower than `slow_request_ms` (0: none).
@@ -179,6 +194,9 @@ impl Dispatcher {
             Ok(prefix) => prefix,
             Err(error) => return Outcome::Close(error.to_string()),
         };
+        if let Some(reason) = sasl::gate(&session.sasl, prefix.api_key, std::time::Instant::now()) {
+            return Outcome::Close(reason);
+        }
         let is_api_versions = prefix.api_key == ApiKey::ApiVersions as i16;
         if is_api_versions && !self.supported.is_supported(prefix.api_key, prefix.api_version) {
             let body = api_versions::unsupported_version(&self.supported);
@@ -244,7 +262,21 @@ impl Dispatcher {
         let reply = |body: &dyn ErasedEncodable| respond_erased(api_key, version, correlation_id, body);
         match request.body {
             RequestKind::ApiVersions(body) => reply(&api_versions::handle(&self.supported, version, &body)),
-            RequestKind::Metadata(body) => reply(&handlers::metadata::handle(broker, version, body).await),
+            RequestKind::SaslHandshake(body) => reply(&handlers::sasl::handshake(&self.sasl, session, version, &body)),
+            RequestKind::SaslAuthenticate(body) => {
+                let answer = handlers::sasl::authenticate(broker, &self.sasl, &self.failed_logins, session, body).await;
+                match (reply(&answer.response), answer.close) {
+                    (Outcome::Respond(frame), true) => {
+                        Outcome::RespondAndClose(frame, "SASL authentication failed".to_string())
+                    }
+                    (outcome, _) => outcome,
+                }
+            }
+            RequestKind::DescribeUserScramCredentials(body) => reply(&handlers::users::describe(broker, &body)),
+            RequestKind::AlterUserScramCredentials(body) => reply(&handlers::users::alter(broker, body).await),
+            RequestKind::Metadata(body) => {
+                reply(&handlers::metadata::handle(broker, version, body, &session.listener.name).await)
+            }
             RequestKind::Produce(body) => match handlers::produce::handle(broker, version, body).await {
                 Ok(Some(response)) => reply(&response),
                 Ok(None) => Outcome::NoResponse,
@@ -264,7 +296,9 @@ impl Dispatcher {
             RequestKind::CreateTopics(body) => reply(&handlers::admin::create_topics(broker, version, body).await),
             RequestKind::DeleteTopics(body) => reply(&handlers::admin::delete_topics(broker, version, body).await),
             RequestKind::CreatePartitions(body) => reply(&handlers::admin::create_partitions(broker, body).await),
-            RequestKind::DescribeCluster(body) => reply(&handlers::admin::describe_cluster(broker, &body)),
+            RequestKind::DescribeCluster(body) => {
+                reply(&handlers::admin::describe_cluster(broker, &body, &session.listener.name))
+            }
             RequestKind::ElectLeaders(body) => reply(&handlers::elect::handle(broker, version, body).await),
             RequestKind::AlterPartitionReassignments(body) => {
                 reply(&handlers::reassign::alter(broker, version, body).await)
@@ -281,7 +315,7 @@ impl Dispatcher {
                 reply(&handlers::configs::incremental_alter_configs(broker, body).await)
             }
             RequestKind::FindCoordinator(body) => {
-                reply(&handlers::groups::find_coordinator(broker, version, body).await)
+                reply(&handlers::groups::find_coordinator(broker, version, body, &session.listener.name).await)
             }
             RequestKind::JoinGroup(body) => reply(&handlers::groups::join_group(broker, version, body, &client).await),
             RequestKind::SyncGroup(body) => reply(&handlers::groups::sync_group(broker, version, body).await),

@@ -75,3 +75,16 @@ pub const DUPLICATE_VOTER: i16 = 126;
 /// VOTER_NOT_FOUND: RemoveRaftVoter for a node that does not vote (or AddRaftVoter for a node
 /// the group does not know and whose address the request does not give).
 pub const VOTER_NOT_FOUND: i16 = 127;
+/// UNSUPPORTED_SASL_MECHANISM: the handshake named a mechanism this broker does not offer.
+pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+/// ILLEGAL_SASL_STATE: a SASL request out of order, or on a listener without SASL.
+pub const ILLEGAL_SASL_STATE: i16 = 34;
+/// SASL_AUTHENTICATION_FAILED: wrong user, password or proof, or a malformed message.
+pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
+/// RESOURCE_NOT_FOUND: e.g. deleting a SCRAM credential that does not exist.
+pub const RESOURCE_NOT_FOUND: i16 = 91;
+/// UNACCEPTABLE_CREDENTIAL: a SCRAM credential the broker refuses (iterations out of range,
+/// empty salt or salted password of the wrong length).
+pub const UNACCEPTABLE_CREDENTIAL: i16 = 93;
+/// DUPLICATE_RESOURCE: a user named twice in one AlterUserScramCredentials request.
+pub const DUPLICATE_RESOURCE: i16 = 92;

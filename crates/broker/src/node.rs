@@ -48,6 +48,10 @@ use crate::dispatch::Dispatcher;
 use crate::error::BrokerError;
 use crate::partition::{BrokerTopicDefaults, PartitionManager};
 use crate::replication::ReplicationConfig;
+use crate::security::listener::{resolve_listeners, DEFAULT_LISTENER_NAME};
+use crate::security::sasl::SaslConfig;
+use crate::security::session::ListenerInfo;
+use crate::security::tls::{TlsSettings, TlsSource};
 use crate::server::Server;
 
 /// Default Raft listener port.
@@ -127,6 +131,25 @@ pub struct NodeConfig {
     /// Requests slower than this are logged, in milliseconds; 0 = off (see
     /// [`crate::config::SLOW_REQUEST_MS_DEFAULT`]).
     pub slow_request_ms: u64,
+    /// Named listeners beside the default one, as Kafka's three settings give them
+    /// (`--listeners`, `--advertised-listeners`, `--listener-security-protocol-map`); resolved
+    /// and checked at start.
+    pub listeners: ListenerFlags,
+    /// Certificate, key and CA files of the TLS listeners (`--ssl-*`).
+    pub tls: Option<TlsSettings>,
+    /// SASL mechanisms and session lifetime on SASL listeners.
+    pub sasl: SaslConfig,
+}
+
+/// The three listener settings as given (each a comma-separated list; empty: none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListenerFlags {
+    /// `NAME://host:port,...`
+    pub listeners: String,
+    /// `NAME://host:port,...`
+    pub advertised: String,
+    /// `NAME:PROTOCOL,...`
+    pub protocol_map: String,
 }
 
 impl NodeConfig {
@@ -151,6 +174,9 @@ impl NodeConfig {
             broker_session_timeout_ms: sluice_meta::liveness::BROKER_SESSION_TIMEOUT_MS_DEFAULT,
             auto_leader_rebalance: true,
             slow_request_ms: crate::config::SLOW_REQUEST_MS_DEFAULT,
+            listeners: ListenerFlags::default(),
+            tls: None,
+            sasl: SaslConfig::default(),
         }
     }
 
@@ -176,6 +202,10 @@ pub struct Node {
     broker: Arc<Broker>,
     meta: Arc<MetaNode>,
     kafka: Server,
+    /// The named listeners' servers (`--listeners`), with the names they advertise.
+    extra_listeners: Vec<(String, Server)>,
+    /// Re-reads the TLS files when they change (while the node runs).
+    _tls_watch: Option<AbortOnDrop>,
     admin_addr: SocketAddr,
     /// Stops the admin listener (dropping it does too, if `start` fails half-way).
     admin_stop: watch::Sender<bool>,
@@ -267,6 +297,26 @@ impl Node {
             TcpListener::bind(address).await.map_err(|source| BrokerError::Bind { address, source })
         };
         let kafka_listener = bind(config.kafka.listen_address).await?;
+        let invalid = |reason: String| BrokerError::InvalidConfig { reason };
+        let listener_specs = resolve_listeners(
+            &config.listeners.listeners,
+            &config.listeners.advertised,
+            &config.listeners.protocol_map,
+        )
+        .map_err(invalid)?;
+        let tls = match (listener_specs.iter().any(|spec| spec.protocol.uses_tls()), &config.tls) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(invalid("an SSL or SASL_SSL listener needs --ssl-certificate and --ssl-key".into()))
+            }
+            (true, Some(settings)) => {
+                Some(TlsSource::open(settings.clone()).map_err(|error| invalid(error.to_string()))?)
+            }
+        };
+        let mut extra_bound = Vec::with_capacity(listener_specs.len());
+        for spec in &listener_specs {
+            extra_bound.push(bind(spec.address).await?);
+        }
         let raft_listener = bind(config.raft_listen).await?;
         let admin = bind(config.admin_listen).await?;
         if config.advertise.is_none() && config.kafka.listen_address.ip().is_unspecified() {
@@ -348,7 +398,12 @@ impl Node {
         ready.broker.send_replace(Some(Arc::clone(&broker)));
         let advertise = config.advertise.clone().unwrap_or_else(|| kafka_addr.to_string());
         let replication_advertise = config.replication_advertise.clone().unwrap_or_else(|| advertise.clone());
-        register(&broker, &advertise, &replication_advertise, config.rack.clone()).await?;
+        let mut endpoints = std::collections::BTreeMap::from([(DEFAULT_LISTENER_NAME.to_string(), advertise.clone())]);
+        for (spec, bound) in listener_specs.iter().zip(&extra_bound) {
+            let address = spec.advertised.clone().unwrap_or_else(|| local_addr(bound, spec.address).to_string());
+            endpoints.insert(spec.name.clone(), address);
+        }
+        register(&broker, &advertise, &replication_advertise, config.rack.clone(), endpoints).await?;
         let heartbeat_task =
             AbortOnDrop(tokio::spawn(heartbeat(Arc::clone(&broker), config.broker_heartbeat_interval_ms)));
         let view = broker.meta.view();
@@ -357,17 +412,47 @@ impl Node {
             tracing::warn!(deleted, "deleted partition directories of topics deleted while the broker was down");
         }
         broker.apply_view(&view.view).await;
-        let dispatcher = Arc::new(Dispatcher::new(Arc::clone(&broker)).with_slow_request_ms(config.slow_request_ms));
-        let kafka = Server::from_listener(kafka_listener, config.kafka.clone(), dispatcher)?;
+        let dispatcher = Arc::new(
+            Dispatcher::new(Arc::clone(&broker))
+                .with_slow_request_ms(config.slow_request_ms)
+                .with_sasl(config.sasl.clone()),
+        );
+        let kafka = Server::from_listener(kafka_listener, config.kafka.clone(), Arc::clone(&dispatcher))?;
+        let mut extra_listeners = Vec::with_capacity(listener_specs.len());
+        for (spec, bound) in listener_specs.into_iter().zip(extra_bound) {
+            let info = ListenerInfo { name: spec.name.clone(), protocol: spec.protocol };
+            let tls = spec.protocol.uses_tls().then(|| tls.clone()).flatten();
+            let server = Server::from_listener(bound, config.kafka.clone(), Arc::clone(&dispatcher))?
+                .with_security(info, tls)?;
+            extra_listeners.push((spec.name, server));
+        }
+        let tls_watch = tls.map(|source| AbortOnDrop(tokio::spawn(source.watch())));
         let failed = partitions.failed_to_open().len();
         tracing::info!(open = partitions.all().len(), failed, "assigned partitions opened");
         ready.started.store(true, std::sync::atomic::Ordering::Release);
-        Ok(Node { config, broker, meta, kafka, admin_addr, admin_stop, admin_task, heartbeat_task, data_dir_lock })
+        Ok(Node {
+            config,
+            broker,
+            meta,
+            kafka,
+            extra_listeners,
+            _tls_watch: tls_watch,
+            admin_addr,
+            admin_stop,
+            admin_task,
+            heartbeat_task,
+            data_dir_lock,
+        })
     }
 
     /// The Kafka listener address.
     pub fn kafka_addr(&self) -> SocketAddr {
         self.kafka.local_addr()
+    }
+
+    /// The address of the named listener `name` (`--listeners`), if there is one.
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.extra_listeners.iter().find(|(n, _)| n == name).map(|(_, server)| server.local_addr())
     }
 
     /// Every bound address.
@@ -394,12 +479,25 @@ impl Node {
         let lag = tokio::spawn(crate::coordinator::lag::run(Arc::clone(&self.broker), stopped(stop.clone())));
         let broker = Arc::clone(&self.broker);
         let heartbeat_task = self.heartbeat_task;
+        // The named listeners stop with the default one.
+        let (listeners_stop, listeners_stopped) = watch::channel(false);
+        let extra: Vec<_> = self
+            .extra_listeners
+            .into_iter()
+            .map(|(_, server)| tokio::spawn(server.serve(stopped(listeners_stopped.clone()))))
+            .collect();
         let shutdown = async move {
             shutdown.await;
             drop(heartbeat_task);
             controlled_shutdown(&broker).await;
         };
         let served = self.kafka.serve(shutdown).await;
+        let _ = listeners_stop.send(true);
+        for server in extra {
+            if let Ok(Err(error)) = server.await {
+                tracing::warn!(%error, "listener stopped with an error");
+            }
+        }
         // Each step says what it waits for, so a slow shutdown shows where it is.
         tracing::info!("shutdown: stopping replica fetchers and background tasks (metadata, maintenance, ISR, admin)");
         let _ = stop_sender.send(true);
@@ -468,15 +566,17 @@ async fn register(
     kafka_addr: &str,
     replication_addr: &str,
     rack: Option<String>,
+    listeners: std::collections::BTreeMap<String, String>,
 ) -> Result<(), BrokerError> {
     let incarnation_id = Uuid::new_v4();
     let deadline = Instant::now() + Duration::from_millis(REGISTRATION_TIMEOUT_MS);
-    let command = Command::RegisterBroker {
+    let command = Command::RegisterBrokerListeners {
         broker_id: broker.node_id,
         incarnation_id,
         kafka_addr: kafka_addr.to_string(),
         internal_addr: replication_addr.to_string(),
         rack,
+        listeners,
     };
     loop {
         match broker.meta.propose(command.clone()).await {

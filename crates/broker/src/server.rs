@@ -21,7 +21,11 @@ use crate::config::{BrokerConfig, ACCEPT_ERROR_BACKOFF_MS, SHUTDOWN_GRACE_MS};
 use crate::connection::{self, ConnectionContext};
 use crate::dispatch::Dispatcher;
 use crate::error::BrokerError;
-use crate::security::Session;
+use crate::security::listener::DEFAULT_LISTENER_NAME;
+use crate::security::sasl::AUTHENTICATION_TIMEOUT_MS;
+use crate::security::session::ListenerInfo;
+use crate::security::tls::{principal_from_certificate, TlsSource};
+use crate::security::{Principal, SecurityProtocol, Session};
 
 /// A bound, not yet serving, Kafka listener.
 #[derive(Debug)]
@@ -29,6 +33,10 @@ pub struct Server {
     listener: TcpListener,
     config: BrokerConfig,
     dispatcher: Arc<Dispatcher>,
+    /// Its name and security protocol (the default: `PLAINTEXT`).
+    info: Arc<ListenerInfo>,
+    /// Its TLS configuration, for SSL and SASL_SSL.
+    tls: Option<Arc<TlsSource>>,
 }
 
 impl Server {
@@ -38,7 +46,7 @@ impl Server {
         let listener = TcpListener::bind(config.listen_address)
             .await
             .map_err(|source| BrokerError::Bind { address: config.listen_address, source })?;
-        Ok(Server { listener, config, dispatcher })
+        Ok(Server { listener, config, dispatcher, info: default_listener(), tls: None })
     }
 
     /// A server on an already bound listener (the node binds every port before it starts the
@@ -49,7 +57,21 @@ impl Server {
         dispatcher: Arc<Dispatcher>,
     ) -> Result<Server, BrokerError> {
         config.validate()?;
-        Ok(Server { listener, config, dispatcher })
+        Ok(Server { listener, config, dispatcher, info: default_listener(), tls: None })
+    }
+
+    /// The same server as the listener `info` names, with `tls` for its SSL connections
+    /// (required when the protocol uses TLS).
+    pub fn with_security(self, info: ListenerInfo, tls: Option<Arc<TlsSource>>) -> Result<Server, BrokerError> {
+        if info.protocol.uses_tls() != tls.is_some() {
+            return Err(BrokerError::InvalidConfig {
+                reason: format!(
+                    "listener {} ({}) needs TLS settings exactly when it uses TLS",
+                    info.name, info.protocol
+                ),
+            });
+        }
+        Ok(Server { info: Arc::new(info), tls, ..self })
     }
 
     /// The address actually bound (the chosen port when the configuration asked for port 0).
@@ -60,7 +82,7 @@ impl Server {
     /// Accepts and serves connections until `shutdown` completes, then closes them.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), BrokerError> {
         let local_addr = self.local_addr();
-        tracing::info!(address = %local_addr, "kafka listener ready");
+        tracing::info!(address = %local_addr, listener = %self.info.name, protocol = %self.info.protocol, "kafka listener ready");
         let context = ConnectionContext::new(&self.config, Arc::clone(&self.dispatcher));
         let connection_slots = Arc::new(Semaphore::new(self.config.connections_max));
         let (stop_connections, stop_signal) = watch::channel(false);
@@ -93,11 +115,11 @@ impl Server {
             let context = context.clone();
             let stop_signal = stop_signal.clone();
             let dispatcher = Arc::clone(&self.dispatcher);
+            let info = Arc::clone(&self.info);
+            let tls = self.tls.as_ref().map(|source| source.config());
             connections.spawn(async move {
                 dispatcher.metrics().connection(true);
-                let (read_half, write_half) = stream.into_split();
-                let session = Session::plaintext(peer);
-                connection::serve(read_half, write_half, session, context, stop_signal).await;
+                serve_stream(stream, peer, info, tls, context, stop_signal).await;
                 dispatcher.metrics().connection(false);
                 drop(slot);
             });
@@ -126,6 +148,49 @@ impl Server {
         }
         Ok(())
     }
+}
+
+fn default_listener() -> Arc<ListenerInfo> {
+    Arc::new(ListenerInfo { name: DEFAULT_LISTENER_NAME.to_string(), protocol: SecurityProtocol::Plaintext })
+}
+
+/// Serves one accepted connection: plain TCP, or TLS once its handshake completes within
+/// [`AUTHENTICATION_TIMEOUT_MS`] (a client certificate, if verified, names the principal).
+async fn serve_stream(
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    info: Arc<ListenerInfo>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    context: ConnectionContext,
+    stop_signal: watch::Receiver<bool>,
+) {
+    let Some(tls) = tls else {
+        let (read_half, write_half) = stream.into_split();
+        let session = Session::new(info, peer, Principal::anonymous());
+        return connection::serve(read_half, write_half, session, context, stop_signal).await;
+    };
+    let accepting = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+    let stream = match tokio::time::timeout(Duration::from_millis(AUTHENTICATION_TIMEOUT_MS), accepting).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::info!(%peer, listener = %info.name, %error, "failed authentication (TLS handshake)");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, listener = %info.name, timeout_ms = AUTHENTICATION_TIMEOUT_MS, "TLS handshake timed out");
+            return;
+        }
+    };
+    let principal = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| principal_from_certificate(leaf))
+        .unwrap_or_else(Principal::anonymous);
+    let session = Session::new(info, peer, principal);
+    let (read_half, write_half) = tokio::io::split(stream);
+    connection::serve(read_half, write_half, session, context, stop_signal).await;
 }
 
 /// A connection task that panicked is a bug; the broker goes on, but it must be visible.

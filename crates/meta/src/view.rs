@@ -42,6 +42,18 @@ pub struct BrokerRecord {
     pub listeners: BTreeMap<String, String>,
 }
 
+impl BrokerRecord {
+    /// The `host:port` clients on listener `listener` are told for this broker: its endpoint of
+    /// that name; `kafka_addr` for a broker registered without named listeners (an older
+    /// version); `None` if it has listeners but not this one (Kafka leaves it out).
+    pub fn endpoint(&self, listener: &str) -> Option<&str> {
+        if self.listeners.is_empty() {
+            return Some(&self.kafka_addr);
+        }
+        self.listeners.get(listener).map(String::as_str)
+    }
+}
+
 /// One partition's replicas and leadership.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionRecord {

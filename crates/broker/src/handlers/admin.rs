@@ -273,7 +273,8 @@ pub async fn create_partitions(broker: &Broker, request: CreatePartitionsRequest
 const ENDPOINT_TYPE_BROKERS: i8 = 1;
 
 /// Answers DescribeCluster.
-pub fn describe_cluster(broker: &Broker, request: &DescribeClusterRequest) -> DescribeClusterResponse {
+/// Brokers are given by their endpoint on `listener`, the one the client came in on.
+pub fn describe_cluster(broker: &Broker, request: &DescribeClusterRequest, listener: &str) -> DescribeClusterResponse {
     if request.endpoint_type != ENDPOINT_TYPE_BROKERS {
         return DescribeClusterResponse::default()
             .with_error_code(kafka_code::INVALID_REQUEST)
@@ -286,7 +287,7 @@ pub fn describe_cluster(broker: &Broker, request: &DescribeClusterRequest) -> De
         .values()
         .filter(|b| request.include_fenced_brokers || !b.fenced)
         .filter_map(|b| {
-            let (host, port) = split_host_port(&b.kafka_addr)?;
+            let (host, port) = split_host_port(b.endpoint(listener)?)?;
             Some(
                 DescribeClusterBroker::default()
                     .with_broker_id(WireBrokerId(b.broker_id))

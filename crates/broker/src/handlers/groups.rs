@@ -60,10 +60,12 @@ fn optional(text: &Option<StrBytes>) -> Option<String> {
 
 /// Answers FindCoordinator: v0–v3 for one key, v4+ for a batch of keys. Creates
 /// `__consumer_offsets` on first use.
+/// The coordinator is given by its endpoint on `listener`, the one the client came in on.
 pub async fn find_coordinator(
     broker: &Broker,
     version: i16,
     request: FindCoordinatorRequest,
+    listener: &str,
 ) -> FindCoordinatorResponse {
     let keys: Vec<StrBytes> = if version >= 4 { request.coordinator_keys.clone() } else { vec![request.key.clone()] };
     let created = if request.key_type == KEY_TYPE_GROUP { broker.ensure_offsets_topic().await } else { Ok(()) };
@@ -79,7 +81,7 @@ pub async fn find_coordinator(
                     tracing::warn!(%error, "cannot create {OFFSETS_TOPIC}");
                     Err((ErrorCode::COORDINATOR_NOT_AVAILABLE.0, error.to_string()))
                 }
-                (Ok(()), _) => locate(broker, key.as_str()),
+                (Ok(()), _) => locate(broker, key.as_str(), listener),
             };
             match located {
                 Ok((node_id, host, port)) => answer
@@ -104,7 +106,7 @@ pub async fn find_coordinator(
 }
 
 /// The broker leading the `__consumer_offsets` partition of `group_id`.
-fn locate(broker: &Broker, group_id: &str) -> Result<(i32, String, i32), (i16, String)> {
+fn locate(broker: &Broker, group_id: &str, listener: &str) -> Result<(i32, String, i32), (i16, String)> {
     let unavailable = |why: &str| (ErrorCode::COORDINATOR_NOT_AVAILABLE.0, why.to_string());
     let view = broker.view();
     let topic = view.topics.get(OFFSETS_TOPIC).ok_or_else(|| unavailable("the offsets topic is being created"))?;
@@ -117,7 +119,8 @@ fn locate(broker: &Broker, group_id: &str) -> Result<(i32, String, i32), (i16, S
         return Err(unavailable("the group's offsets partition is loading"));
     }
     let record = view.brokers.get(&leader).ok_or_else(|| unavailable("the coordinator is not registered"))?;
-    let (host, port) = split_host_port(&record.kafka_addr).ok_or_else(|| unavailable("bad advertised address"))?;
+    let endpoint = record.endpoint(listener).ok_or_else(|| unavailable("the coordinator has no such listener"))?;
+    let (host, port) = split_host_port(endpoint).ok_or_else(|| unavailable("bad advertised address"))?;
     Ok((leader, host, port))
 }
 

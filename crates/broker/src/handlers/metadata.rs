@@ -24,7 +24,8 @@ use crate::handlers::{authorized_operations, since, str_bytes};
 use crate::kafka_code;
 
 /// Answers a Metadata request of `version`.
-pub async fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> MetadataResponse {
+/// Brokers are given by their endpoint on `listener`, the one the client came in on.
+pub async fn handle(broker: &Broker, version: i16, request: MetadataRequest, listener: &str) -> MetadataResponse {
     let all_topics = match &request.topics {
         None => true,
         Some(topics) => topics.is_empty() && version == 0,
@@ -90,7 +91,7 @@ pub async fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> 
         authorized_operations::CLUSTER,
     );
     MetadataResponse::default()
-        .with_brokers(brokers(&view, version))
+        .with_brokers(brokers(&view, version, listener))
         .with_cluster_authorized_operations(cluster_operations)
         .with_cluster_id(since(version, 2, Some(str_bytes(broker.cluster_id.clone())), None))
         .with_controller_id(WireBrokerId(since(
@@ -145,12 +146,12 @@ async fn auto_create(broker: &Broker, name: &str) -> Result<(), i16> {
     }
 }
 
-fn brokers(view: &MetadataView, version: i16) -> Vec<MetadataResponseBroker> {
+fn brokers(view: &MetadataView, version: i16, listener: &str) -> Vec<MetadataResponseBroker> {
     view.brokers
         .values()
         .filter(|b| !b.fenced)
         .filter_map(|b| {
-            let (host, port) = split_host_port(&b.kafka_addr)?;
+            let (host, port) = split_host_port(b.endpoint(listener)?)?;
             Some(
                 MetadataResponseBroker::default()
                     .with_node_id(WireBrokerId(b.broker_id))

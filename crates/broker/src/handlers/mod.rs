@@ -19,6 +19,8 @@ pub mod produce;
 pub mod producer_id;
 pub mod quorum;
 pub mod reassign;
+pub mod sasl;
+pub mod users;
 
 use sluice_meta::{CommandError, MetaError, MetadataView, TopicRecord};
 use sluice_proto::kafka_protocol::protocol::StrBytes;

@@ -6,7 +6,10 @@
 //! reads the replicated security state of the metadata view.
 
 pub mod listener;
+pub mod sasl;
+pub mod scram;
 pub mod session;
+pub mod tls;
 
 pub use listener::{ListenerSpec, SecurityProtocol};
 pub use session::{Principal, Session};

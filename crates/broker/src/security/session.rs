@@ -2,9 +2,11 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::listener::SecurityProtocol;
+use super::sasl::SaslState;
 
 /// Whom a request acts for: Kafka's `KafkaPrincipal`, `Type:name` (`User:alice`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -62,12 +64,32 @@ pub struct Session {
     pub peer: SocketAddr,
     /// Whom the connection acts for: `User:ANONYMOUS` until authenticated.
     pub principal: Principal,
+    /// Where the SASL exchange stands (`NotRequired` off SASL listeners).
+    pub sasl: SaslState,
+    /// Set once the connection has authenticated (the connection's authentication deadline
+    /// watches it).
+    authenticated: Arc<AtomicBool>,
 }
 
 impl Session {
-    /// A session of `peer` on `listener`, acting as `principal`.
+    /// A session of `peer` on `listener`, acting as `principal` (the certificate's subject on
+    /// an SSL listener with client authentication, else `User:ANONYMOUS`).
     pub fn new(listener: Arc<ListenerInfo>, peer: SocketAddr, principal: Principal) -> Session {
-        Session { listener, peer, principal }
+        let sasl = if listener.protocol.uses_sasl() { SaslState::AwaitingHandshake } else { SaslState::NotRequired };
+        let authenticated = Arc::new(AtomicBool::new(!listener.protocol.uses_sasl()));
+        Session { listener, peer, principal, sasl, authenticated }
+    }
+
+    /// Records a successful SASL authentication as `user`.
+    pub fn authenticated_as(&mut self, user: &str, expires: Option<std::time::Instant>) {
+        self.principal = Principal::user(user);
+        self.sasl = SaslState::Authenticated { user: user.to_string(), expires };
+        self.authenticated.store(true, Ordering::Release);
+    }
+
+    /// A flag that turns true once the connection has authenticated.
+    pub fn authenticated_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.authenticated)
     }
 
     /// A PLAINTEXT session (the default listener, tests).

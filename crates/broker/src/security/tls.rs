@@ -1,0 +1,239 @@
+//! TLS for the SSL and SASL_SSL listeners: rustls with the ring provider, the certificate
+//! chain and key from PEM files, optional client certificates (mTLS) checked against a CA
+//! bundle, and a reload without restart when the files change.
+//!
+//! The files are checked every [`TLS_RELOAD_CHECK_MS`]: when a file's modification time or
+//! length changed, the configuration is rebuilt and new connections use it; open connections
+//! keep the one they started with. A rebuild that fails (a half-written file, a key that does
+//! not match) keeps the previous configuration and logs one warning per change.
+//!
+//! With client authentication, the principal is the certificate's subject as Kafka's default
+//! `ssl.principal.mapping.rules` gives it: `User:` and the RFC 2253 distinguished name
+//! (`CN=alice,OU=eng,O=example`).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::session::Principal;
+
+/// How often the certificate, key and CA files are checked for changes, in milliseconds.
+pub const TLS_RELOAD_CHECK_MS: u64 = 5_000;
+
+/// Largest PEM file read (certificate chain, key or CA bundle), in bytes: a CA bundle of a few
+/// hundred certificates fits; a wrong path to a huge file is refused before it is read.
+pub const TLS_PEM_FILE_BYTES_MAX: u64 = 4 * 1024 * 1024;
+
+/// Whether an SSL listener asks for client certificates (Kafka's `ssl.client.auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ClientAuth {
+    /// No client certificate: the principal is `User:ANONYMOUS` (or the SASL user).
+    #[default]
+    None,
+    /// A certificate is asked for; without one the client is `User:ANONYMOUS`.
+    Requested,
+    /// A certificate signed by the CA bundle is required.
+    Required,
+}
+
+/// Where the TLS material is and what is asked of clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM certificate chain, leaf first (`--ssl-certificate`).
+    pub certificate: PathBuf,
+    /// PEM private key (`--ssl-key`).
+    pub key: PathBuf,
+    /// PEM CA bundle client certificates are checked against (`--ssl-ca`); needed when
+    /// `client_auth` is not `None`.
+    pub ca: Option<PathBuf>,
+    /// Client certificates.
+    pub client_auth: ClientAuth,
+}
+
+/// Why the TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// rustls refused the material (a key that does not match the certificate, an empty CA
+    /// bundle).
+    #[error("TLS configuration: {0}")]
+    Config(String),
+}
+
+fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
+    let file_error = |reason: String| TlsError::File { path: path.to_path_buf(), reason };
+    let length = std::fs::metadata(path).map_err(|e| file_error(e.to_string()))?.len();
+    if length > TLS_PEM_FILE_BYTES_MAX {
+        return Err(file_error(format!("over {TLS_PEM_FILE_BYTES_MAX} bytes")));
+    }
+    std::fs::read(path).map_err(|e| file_error(e.to_string()))
+}
+
+fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = read_pem(path)?;
+    let certificates: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::File { path: path.to_path_buf(), reason: e.to_string() })?;
+    if certificates.is_empty() {
+        return Err(TlsError::File { path: path.to_path_buf(), reason: "no PEM certificate in it".into() });
+    }
+    Ok(certificates)
+}
+
+/// Builds the rustls server configuration from the files.
+pub fn load(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+    // ring, not aws-lc-rs: no C toolchain beyond cc at build time, and a smaller binary. rustls
+    // deprecates it only for lacking post-quantum key exchange.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = certificates(&settings.certificate)?;
+    let key_pem = read_pem(&settings.key)?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| TlsError::File { path: settings.key.clone(), reason: e.to_string() })?;
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = match (settings.client_auth, &settings.ca) {
+        (ClientAuth::None, _) => builder.with_no_client_auth(),
+        (_, None) => return Err(TlsError::Config("client authentication needs --ssl-ca".into())),
+        (auth, Some(ca)) => {
+            let mut roots = RootCertStore::empty();
+            for certificate in certificates(ca)? {
+                roots.add(certificate).map_err(|e| TlsError::Config(format!("{}: {e}", ca.display())))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
+            let verifier = if auth == ClientAuth::Requested { verifier.allow_unauthenticated() } else { verifier };
+            builder.with_client_cert_verifier(verifier.build().map_err(|e| TlsError::Config(e.to_string()))?)
+        }
+    };
+    let config = builder.with_single_cert(chain, key).map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
+/// What identifies a version of the files: modification time and length of each.
+type Stamp = Vec<Option<(SystemTime, u64)>>;
+
+fn stamp(settings: &TlsSettings) -> Stamp {
+    [Some(&settings.certificate), Some(&settings.key), settings.ca.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|path| std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len()))))
+        .collect()
+}
+
+/// The current server configuration of one set of TLS files, rebuilt when they change.
+#[derive(Debug)]
+pub struct TlsSource {
+    settings: TlsSettings,
+    current: RwLock<(Arc<ServerConfig>, Stamp)>,
+}
+
+impl TlsSource {
+    /// Loads the files; fails if they do not make a configuration.
+    pub fn open(settings: TlsSettings) -> Result<Arc<TlsSource>, TlsError> {
+        let stamp = stamp(&settings);
+        let config = load(&settings)?;
+        Ok(Arc::new(TlsSource { settings, current: RwLock::new((config, stamp)) }))
+    }
+
+    /// The configuration new connections use.
+    pub fn config(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner()).0)
+    }
+
+    /// Rebuilds the configuration if the files changed since the last check; returns whether a
+    /// new one is in use.
+    pub fn reload_if_changed(&self) -> bool {
+        let now = stamp(&self.settings);
+        let mut current = self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if now == current.1 {
+            return false;
+        }
+        current.1 = now;
+        match load(&self.settings) {
+            Ok(config) => {
+                current.0 = config;
+                tracing::info!(certificate = %self.settings.certificate.display(), "TLS certificate reloaded");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "TLS files changed but do not load; keeping the previous certificate");
+                false
+            }
+        }
+    }
+
+    /// Checks the files every [`TLS_RELOAD_CHECK_MS`] until the task is dropped.
+    pub async fn watch(self: Arc<TlsSource>) {
+        let mut ticks = tokio::time::interval(Duration::from_millis(TLS_RELOAD_CHECK_MS));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let source = Arc::clone(&self);
+            // Reading files and building keys: off the async runtime.
+            let _ = tokio::task::spawn_blocking(move || source.reload_if_changed()).await;
+        }
+    }
+}
+
+/// The principal of a verified client certificate: `User:` and its subject in RFC 2253 form
+/// (most specific attribute first, as Java's `X500Principal.getName()` prints it).
+pub fn principal_from_certificate(certificate: &[u8]) -> Option<Principal> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate).ok()?;
+    let registry = x509_parser::objects::oid_registry();
+    let mut parts = Vec::new();
+    let rdns: Vec<_> = parsed.subject().iter().collect();
+    for rdn in rdns.into_iter().rev() {
+        let attributes: Vec<String> = rdn
+            .iter()
+            .map(|attribute| {
+                let oid = attribute.attr_type();
+                let name = x509_parser::objects::oid2abbrev(oid, registry)
+                    .map(str::to_string)
+                    .unwrap_or_else(|_| oid.to_id_string());
+                let value = attribute.as_str().map(escape_rfc2253).unwrap_or_else(|_| "#".to_string());
+                format!("{name}={value}")
+            })
+            .collect();
+        parts.push(attributes.join("+"));
+    }
+    (!parts.is_empty()).then(|| Principal::user(parts.join(",")))
+}
+
+fn escape_rfc2253(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for (i, c) in value.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
+            || (i == 0 && (c == '#' || c == ' '))
+            || (i + 1 == value.chars().count() && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc2253_escapes_specials() {
+        assert_eq!(escape_rfc2253("a,b+c"), "a\\,b\\+c");
+        assert_eq!(escape_rfc2253("#x "), "\\#x\\ ");
+        assert_eq!(escape_rfc2253("plain"), "plain");
+    }
+}
