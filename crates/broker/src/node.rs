@@ -455,6 +455,11 @@ impl Node {
         self.extra_listeners.iter().find(|(n, _)| n == name).map(|(_, server)| server.local_addr())
     }
 
+    /// Every named listener (`--listeners`) and its bound address.
+    pub fn listener_addrs(&self) -> Vec<(String, SocketAddr)> {
+        self.extra_listeners.iter().map(|(name, server)| (name.clone(), server.local_addr())).collect()
+    }
+
     /// Every bound address.
     pub fn addresses(&self) -> NodeAddresses {
         NodeAddresses { kafka: self.kafka.local_addr(), raft: self.meta.local_addr(), admin: self.admin_addr }

@@ -1001,6 +1001,35 @@ async fn check_api(stream: &mut TcpStream, api_key: ApiKey, version: i16) {
                 call(stream, api_key, version, &RemoveRaftVoterRequest::default().with_voter_id(me)).await;
             assert_eq!(response.error_code, 42, "{context}: the last voter stays");
         }
+        ApiKey::SaslHandshake => {
+            // A PLAINTEXT listener has no SASL; v0 (raw tokens would follow) is refused anyway.
+            let request = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("SCRAM-SHA-512"));
+            let response: SaslHandshakeResponse = call(stream, api_key, version, &request).await;
+            let expected = if version == 0 { 35 } else { 34 };
+            assert_eq!(response.error_code, expected, "{context}: UNSUPPORTED_VERSION / ILLEGAL_SASL_STATE");
+            assert!(response.mechanisms.iter().any(|m| m.as_str() == "SCRAM-SHA-512"), "{context}");
+        }
+        ApiKey::SaslAuthenticate => {
+            let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"\0u\0p"));
+            let response: SaslAuthenticateResponse = call(stream, api_key, version, &request).await;
+            assert_eq!(response.error_code, 34, "{context}: ILLEGAL_SASL_STATE");
+        }
+        ApiKey::DescribeUserScramCredentials => {
+            let request = DescribeUserScramCredentialsRequest::default()
+                .with_users(Some(vec![describe_user_scram_credentials_request::UserName::default()
+                    .with_name(StrBytes::from_static_str("nobody"))]));
+            let response: DescribeUserScramCredentialsResponse = call(stream, api_key, version, &request).await;
+            assert_eq!(response.results[0].error_code, 91, "{context}: RESOURCE_NOT_FOUND");
+        }
+        ApiKey::AlterUserScramCredentials => {
+            let request = AlterUserScramCredentialsRequest::default().with_deletions(vec![
+                alter_user_scram_credentials_request::ScramCredentialDeletion::default()
+                    .with_name(StrBytes::from_static_str("nobody"))
+                    .with_mechanism(1),
+            ]);
+            let response: AlterUserScramCredentialsResponse = call(stream, api_key, version, &request).await;
+            assert_eq!(response.results[0].error_code, 91, "{context}: RESOURCE_NOT_FOUND");
+        }
         other => assert!(
             common::groups::check_group_api(stream, other, version).await,
             "{other:?} is in the table but this test has no request for it"

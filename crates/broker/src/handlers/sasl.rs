@@ -82,9 +82,12 @@ pub async fn authenticate(
             reply: Bytes::from(reply),
         }),
         other => {
+            // Off a SASL listener the connection goes on (as Kafka's); on one, out of order
+            // means a confused or hostile client.
+            let close = !matches!(other, SaslState::NotRequired);
             session.sasl = other;
             let message = "SaslAuthenticate without a SaslHandshake first";
-            return Authenticated { response: failure(kafka_code::ILLEGAL_SASL_STATE, message), close: true };
+            return Authenticated { response: failure(kafka_code::ILLEGAL_SASL_STATE, message), close };
         }
     };
     match step {

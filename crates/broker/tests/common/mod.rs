@@ -32,6 +32,8 @@ pub struct TestBroker {
     pub address: SocketAddr,
     /// Admin HTTP listener.
     pub admin: SocketAddr,
+    /// Named listeners (`--listeners`) and their addresses.
+    pub listeners: Vec<(String, SocketAddr)>,
     /// Handler state, to look inside partitions.
     pub broker: Arc<Broker>,
     /// The data directory (kept for restarts).
@@ -62,6 +64,7 @@ impl TestBroker {
         let data_dir = config.data_dir.clone();
         let node = Node::start(config).await.unwrap();
         let addresses = node.addresses();
+        let listeners = node.listener_addrs();
         let broker = node.broker();
         let (stop, stopped) = oneshot::channel::<()>();
         let served = tokio::spawn(async move {
@@ -74,6 +77,7 @@ impl TestBroker {
         TestBroker {
             address: addresses.kafka,
             admin: addresses.admin,
+            listeners,
             broker,
             data_dir,
             _temp: None,
