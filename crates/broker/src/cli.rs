@@ -158,8 +158,9 @@ pub struct Args {
     /// PEM CA bundle that client certificates must chain to (needed with `--ssl-client-auth`).
     #[arg(long, env = "SLUICE_SSL_CA", value_name = "FILE")]
     pub ssl_ca: Option<PathBuf>,
-    /// Client certificates on TLS listeners (Kafka's `ssl.client.auth`): none, requested, or
-    /// required. A verified certificate's subject is the principal (`User:CN=...`).
+    /// Client certificates on SSL listeners (Kafka's `ssl.client.auth`): none, requested, or
+    /// required. A verified certificate's subject is the principal (`User:CN=...`). SASL_SSL
+    /// listeners ask for none: their clients authenticate with SASL.
     #[arg(long, env = "SLUICE_SSL_CLIENT_AUTH", value_enum, default_value = "none")]
     pub ssl_client_auth: ClientAuth,
     /// SASL mechanisms offered on SASL listeners, comma-separated: SCRAM-SHA-512,

@@ -51,7 +51,8 @@ use crate::replication::ReplicationConfig;
 use crate::security::listener::{resolve_listeners, DEFAULT_LISTENER_NAME};
 use crate::security::sasl::SaslConfig;
 use crate::security::session::ListenerInfo;
-use crate::security::tls::{TlsSettings, TlsSource};
+use crate::security::tls::{ClientAuth, TlsSettings, TlsSource};
+use crate::security::SecurityProtocol;
 use crate::server::Server;
 
 /// Default Raft listener port.
@@ -205,7 +206,7 @@ pub struct Node {
     /// The named listeners' servers (`--listeners`), with the names they advertise.
     extra_listeners: Vec<(String, Server)>,
     /// Re-reads the TLS files when they change (while the node runs).
-    _tls_watch: Option<AbortOnDrop>,
+    _tls_watch: Vec<AbortOnDrop>,
     admin_addr: SocketAddr,
     /// Stops the admin listener (dropping it does too, if `start` fails half-way).
     admin_stop: watch::Sender<bool>,
@@ -304,15 +305,24 @@ impl Node {
             &config.listeners.protocol_map,
         )
         .map_err(invalid)?;
-        let tls = match (listener_specs.iter().any(|spec| spec.protocol.uses_tls()), &config.tls) {
-            (false, _) => None,
-            (true, None) => {
-                return Err(invalid("an SSL or SASL_SSL listener needs --ssl-certificate and --ssl-key".into()))
+        // One TLS configuration per protocol: client certificates (`--ssl-client-auth`) apply
+        // to SSL listeners only; SASL_SSL clients authenticate with SASL (as Kafka applies
+        // `ssl.client.auth` to SASL_SSL listeners only when set for that listener by name).
+        let mut tls_sources: Vec<(SecurityProtocol, Arc<TlsSource>)> = Vec::new();
+        for protocol in [SecurityProtocol::Ssl, SecurityProtocol::SaslSsl] {
+            if !listener_specs.iter().any(|spec| spec.protocol == protocol) {
+                continue;
             }
-            (true, Some(settings)) => {
-                Some(TlsSource::open(settings.clone()).map_err(|error| invalid(error.to_string()))?)
+            let Some(settings) = &config.tls else {
+                return Err(invalid("an SSL or SASL_SSL listener needs --ssl-certificate and --ssl-key".into()));
+            };
+            let mut settings = settings.clone();
+            if protocol == SecurityProtocol::SaslSsl {
+                settings.client_auth = ClientAuth::None;
             }
-        };
+            let source = TlsSource::open(settings).map_err(|error| invalid(error.to_string()))?;
+            tls_sources.push((protocol, source));
+        }
         let mut extra_bound = Vec::with_capacity(listener_specs.len());
         for spec in &listener_specs {
             extra_bound.push(bind(spec.address).await?);
@@ -421,12 +431,13 @@ impl Node {
         let mut extra_listeners = Vec::with_capacity(listener_specs.len());
         for (spec, bound) in listener_specs.into_iter().zip(extra_bound) {
             let info = ListenerInfo { name: spec.name.clone(), protocol: spec.protocol };
-            let tls = spec.protocol.uses_tls().then(|| tls.clone()).flatten();
+            let tls = tls_sources.iter().find(|(p, _)| *p == spec.protocol).map(|(_, source)| Arc::clone(source));
             let server = Server::from_listener(bound, config.kafka.clone(), Arc::clone(&dispatcher))?
                 .with_security(info, tls)?;
             extra_listeners.push((spec.name, server));
         }
-        let tls_watch = tls.map(|source| AbortOnDrop(tokio::spawn(source.watch())));
+        let tls_watch: Vec<AbortOnDrop> =
+            tls_sources.into_iter().map(|(_, source)| AbortOnDrop(tokio::spawn(source.watch()))).collect();
         let failed = partitions.failed_to_open().len();
         tracing::info!(open = partitions.all().len(), failed, "assigned partitions opened");
         ready.started.store(true, std::sync::atomic::Ordering::Release);
