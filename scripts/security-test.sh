@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Security matrix: real clients (confluent-kafka, kcat, kafka-python) against a Sluice broker
+# Security matrix: real clients (confluent-kafka, kcat, kafka-python, Kafka's console tools) against a Sluice broker
 # with PLAINTEXT, SASL_SSL, SASL_PLAINTEXT and mTLS listeners (tests/security/).
 #
 #   1. installs kcat and the Python venv (scripts/install-test-deps.sh, idempotent);
@@ -14,6 +14,8 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 
 bash scripts/install-test-deps.sh
+# Kafka's console tools (the Java client) are one row of the matrix; idempotent.
+bash scripts/kafka.sh install >/dev/null
 
 if [ -z "${SLUICE_BROKER_BIN:-}" ]; then
     cargo build --release -p sluice-broker --bin sluice-broker

@@ -220,3 +220,34 @@ def test_librdkafka_reauthenticates_before_the_session_expires(secure_broker, to
     consumer.close()
     assert received == sent
     assert "after the SASL session expired" not in secure_broker.log()
+
+
+def test_kafka_console_tools_over_sasl_ssl_and_mtls(secure_broker, topic_name, tmp_path):
+    # Goal: Kafka's own tools (the Java client) authenticate with SCRAM-SHA-512 inside TLS
+    # (PEM truststore) to produce, and read back over mTLS with a PEM key store.
+    ca = secure_broker.cert("ca.crt")
+    scram = tmp_path / "scram.properties"
+    scram.write_text(
+        "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        'username="alice" password="alice-secret";\n'
+        f"ssl.truststore.type=PEM\nssl.truststore.location={ca}\n")
+    key = open(secure_broker.cert("client-bob.key")).read().strip().replace("\n", "\\n")
+    chain = open(secure_broker.cert("client-bob.crt")).read().strip().replace("\n", "\\n")
+    mtls = tmp_path / "mtls.properties"
+    mtls.write_text(
+        f"security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={ca}\n"
+        f"ssl.keystore.type=PEM\nssl.keystore.key={key}\nssl.keystore.certificate.chain={chain}\n")
+    lines = "".join(f"java-{i}\n" for i in range(20))
+    produced = subprocess.run(
+        ["bash", "scripts/kafka.sh", "tool", "kafka-console-producer", "--bootstrap-server",
+         secure_broker.address("SASL_SSL"), "--topic", topic_name, "--producer.config", str(scram)],
+        input=lines.encode(), capture_output=True, timeout=120)
+    assert produced.returncode == 0, produced.stderr.decode()[-2000:]
+    consumed = subprocess.run(
+        ["bash", "scripts/kafka.sh", "tool", "kafka-console-consumer", "--bootstrap-server",
+         secure_broker.address("SSL"), "--topic", topic_name, "--from-beginning", "--max-messages", "20",
+         "--consumer.config", str(mtls), "--timeout-ms", "30000"],
+        capture_output=True, timeout=120)
+    assert consumed.returncode == 0, consumed.stderr.decode()[-2000:]
+    assert consumed.stdout.decode() == lines
