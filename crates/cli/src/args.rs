@@ -27,6 +27,16 @@ pub struct Cli {
     /// Time to connect to a broker, in milliseconds.
     #[arg(long, global = true, default_value_t = 5_000)]
     pub connect_timeout_ms: u64,
+    /// Authenticate with SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (plain TCP only: a
+    /// SASL_PLAINTEXT listener; the CLI does not speak TLS).
+    #[arg(long, global = true, env = "SLUICE_SASL_MECHANISM", value_parser = parse_sasl_mechanism, requires = "sasl_username")]
+    pub sasl_mechanism: Option<sluice_client::SaslMechanism>,
+    /// SASL user name.
+    #[arg(long, global = true, env = "SLUICE_SASL_USERNAME", requires = "sasl_mechanism")]
+    pub sasl_username: Option<String>,
+    /// SASL password (better given by the variable than on the command line).
+    #[arg(long, global = true, env = "SLUICE_SASL_PASSWORD", hide_env_values = true)]
+    pub sasl_password: Option<String>,
     /// More output on stderr: -v logs the client's debug events, -vv its trace events
     /// (`RUST_LOG` overrides).
     #[arg(long, short = 'v', global = true, action = ArgAction::Count)]
@@ -107,6 +117,10 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+fn parse_sasl_mechanism(text: &str) -> Result<sluice_client::SaslMechanism, String> {
+    text.parse()
 }
 
 fn parse_scram_mechanism(text: &str) -> Result<sluice_client::admin::ScramMechanism, String> {

@@ -30,7 +30,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use sluice_client::{ClientConfig, Cluster};
+use sluice_client::{ClientConfig, Cluster, SaslCredentials};
 
 use args::{Cli, Command};
 
@@ -156,6 +156,13 @@ fn client_config(cli: &Cli) -> ClientConfig {
     config.request_timeout = std::time::Duration::from_millis(cli.request_timeout_ms);
     config.connect_timeout = std::time::Duration::from_millis(cli.connect_timeout_ms);
     config.client_id = "sluice-cli".to_string();
+    if let (Some(mechanism), Some(username)) = (cli.sasl_mechanism, &cli.sasl_username) {
+        config.sasl = Some(SaslCredentials {
+            mechanism,
+            username: username.clone(),
+            password: cli.sasl_password.clone().unwrap_or_default(),
+        });
+    }
     config
 }
 

@@ -192,7 +192,14 @@ impl Cluster {
 
     async fn dial(&self, address: &str) -> Result<Connection> {
         let config = &self.inner.config;
-        Connection::connect(address, &config.client_id, config.connect_timeout, config.request_timeout).await
+        Connection::connect(
+            address,
+            &config.client_id,
+            config.connect_timeout,
+            config.request_timeout,
+            config.sasl.as_ref(),
+        )
+        .await
     }
 
     /// A connection to any broker: a known one if possible, else a bootstrap server.

@@ -34,6 +34,9 @@ pub struct ClientConfig {
     pub retries_max: u32,
     /// Age after which cached metadata is refreshed even without an error (`metadata.max.age.ms`).
     pub metadata_max_age: Duration,
+    /// SASL credentials: every connection authenticates with them (`sasl.mechanism`,
+    /// `sasl.username`, `sasl.password`); `None`: no SASL.
+    pub sasl: Option<crate::sasl::SaslCredentials>,
 }
 
 impl Default for ClientConfig {
@@ -46,6 +49,7 @@ impl Default for ClientConfig {
             backoff: Backoff::default(),
             retries_max: 10,
             metadata_max_age: Duration::from_secs(300),
+            sasl: None,
         }
     }
 }

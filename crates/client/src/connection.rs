@@ -127,6 +127,7 @@ impl Connection {
         client_id: &str,
         connect_timeout: Duration,
         request_timeout: Duration,
+        sasl: Option<&crate::sasl::SaslCredentials>,
     ) -> Result<Connection> {
         let io_error = |source| ClientError::Io { broker: address.to_string(), source };
         let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(address))
@@ -158,6 +159,11 @@ impl Connection {
             ClientError::Timeout { what: format!("api versions from {address}"), after: connect_timeout }
         })??;
         connection.versions = negotiated;
+        if let Some(credentials) = sasl {
+            tokio::time::timeout(connect_timeout, crate::sasl::authenticate(&connection, credentials)).await.map_err(
+                |_| ClientError::Timeout { what: format!("SASL authentication to {address}"), after: connect_timeout },
+            )??;
+        }
         Ok(connection)
     }
 
@@ -233,7 +239,12 @@ impl Connection {
         Ok((correlation_id, encode_request(&header, body)?))
     }
 
-    async fn call_at<R: Request>(&self, version: i16, body: &R, extra_wait: Duration) -> Result<R::Response> {
+    pub(crate) async fn call_at<R: Request>(
+        &self,
+        version: i16,
+        body: &R,
+        extra_wait: Duration,
+    ) -> Result<R::Response> {
         let _permit = self.in_flight.acquire().await.map_err(|_| ClientError::Closed { what: "connection" })?;
         let (correlation_id, frame) = self.frame(version, body)?;
         let (sender, receiver) = oneshot::channel();

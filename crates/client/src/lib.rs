@@ -29,6 +29,7 @@ pub mod error;
 pub mod group;
 pub mod producer;
 pub mod retry;
+pub mod sasl;
 
 pub use admin::{Admin, QuorumInfo, QuorumMember};
 pub use cluster::Cluster;
@@ -40,4 +41,5 @@ pub use consumer::{
 pub use error::{ClientError, Result};
 pub use group::Assignor;
 pub use producer::{Acks, Delivery, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+pub use sasl::{SaslCredentials, SaslMechanism};
 pub use sluice_proto::records::Compression;

@@ -21,6 +21,8 @@ use tokio::task::JoinHandle;
 pub struct TestBroker {
     /// Kafka listener.
     pub address: SocketAddr,
+    /// Named listeners (`--listeners`) and their addresses.
+    pub listeners: Vec<(String, SocketAddr)>,
     _temp: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     served: Option<JoinHandle<()>>,
@@ -34,11 +36,17 @@ impl TestBroker {
 
     /// A broker telling clients to connect to `advertise` (a proxy in front of it).
     pub async fn start_advertising(advertise: Option<String>) -> TestBroker {
+        TestBroker::start_with(|config| config.advertise = advertise).await
+    }
+
+    /// A broker with its configuration changed by `change`.
+    pub async fn start_with(change: impl FnOnce(&mut NodeConfig)) -> TestBroker {
         let temp = tempfile::tempdir().unwrap();
         let mut config = NodeConfig::ephemeral(1, temp.path());
-        config.advertise = advertise;
+        change(&mut config);
         let node = Node::start(config).await.unwrap();
         let address = node.addresses().kafka;
+        let listeners = node.listener_addrs();
         let (stop, stopped) = oneshot::channel::<()>();
         let served = tokio::spawn(async move {
             node.serve(async {
@@ -47,7 +55,7 @@ impl TestBroker {
             .await
             .unwrap();
         });
-        TestBroker { address, _temp: temp, stop: Some(stop), served: Some(served) }
+        TestBroker { address, listeners, _temp: temp, stop: Some(stop), served: Some(served) }
     }
 
     /// The bootstrap string.
