@@ -106,5 +106,40 @@ print(f"| {label} | consumer | {int(c[4]):,} | {float(c[5]):,.0f} | {rates['cons
       f"rebalance {c[6]} ms, fetch {c[7]} ms |")
 PY
 done
+
+# librdkafka (kcat, OpenSSL) as the client: the Java client's own TLS takes most of the two
+# cores above, so this measures the broker's side better. RECORDS lines of RECORD_BYTES,
+# produced (acks=all, idempotent) and consumed back; the broker's CPU time from /proc.
+python3 -c "import sys; sys.stdout.buffer.write((b'x' * ($RECORD_BYTES - 1) + b'\n') * $RECORDS)" >"$WORK_DIR/lines"
+broker_ticks() { awk '{print $14 + $15}' "/proc/$BROKER_PID/stat"; }
+echo
+echo "| listener | kcat | MB/s | vs PLAINTEXT | broker CPU s |"
+echo "|---|---|---:|---:|---:|"
+for listener in PLAINTEXT SSL; do
+    flags=(-b "127.0.0.1:${PORT[$listener]}")
+    [ "$listener" = SSL ] && flags+=(-X security.protocol=SSL -X "ssl.ca.location=$WORK_DIR/certs/ca.crt")
+    topic="kcat-$listener-$(date +%s)"
+    "$SLUICE_CLI_BIN" --bootstrap "127.0.0.1:$KAFKA" topic create "$topic" -p "$PARTITIONS" >/dev/null
+    for direction in produce consume; do
+        ticks=$(broker_ticks); started=$(date +%s.%N)
+        if [ "$direction" = produce ]; then
+            kcat "${flags[@]}" -P -t "$topic" -X queue.buffering.max.messages=1000000 -X acks=all \
+                -X enable.idempotence=true <"$WORK_DIR/lines"
+        else
+            kcat "${flags[@]}" -C -t "$topic" -o beginning -e -q >/dev/null
+        fi
+        python3 - "$listener" "$direction" "$started" "$(date +%s.%N)" "$ticks" "$(broker_ticks)" \
+            "$(( RECORDS * RECORD_BYTES ))" "$WORK_DIR/kcat-baseline-$direction" <<'PY'
+import os, sys
+listener, direction, start, end, t0, t1, total, baseline = sys.argv[1:]
+rate = int(total) / (float(end) - float(start)) / 1e6
+if listener == "PLAINTEXT":
+    open(baseline, "w").write(str(rate))
+base = float(open(baseline).read())
+cpu = (int(t1) - int(t0)) / os.sysconf("SC_CLK_TCK")
+print(f"| {listener} | {direction} | {rate:.1f} | {100 * rate / base:.0f}% | {cpu:.2f} |")
+PY
+    done
+done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 machine_line

@@ -283,13 +283,20 @@ async fn answer_requests(
         drop(decoded);
         let sending = std::time::Instant::now();
         match outcome {
-            Outcome::Respond(frame) => writer.write_all(&frame).await?,
+            // A TLS stream may keep the tail of a response in its buffer until flushed (TCP's
+            // flush does nothing).
+            Outcome::Respond(frame) => {
+                writer.write_all(&frame).await?;
+                writer.flush().await?;
+            }
             Outcome::RespondReserved(frame, reservation) => {
                 writer.write_all(&frame).await?;
+                writer.flush().await?;
                 drop(reservation);
             }
             Outcome::RespondAndClose(frame, reason) => {
                 writer.write_all(&frame).await?;
+                writer.flush().await?;
                 let _ = writer.shutdown().await;
                 return Err(ConnectionError::Request(reason));
             }
