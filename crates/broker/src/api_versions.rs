@@ -41,6 +41,8 @@ pub fn supported_apis() -> SupportedApis {
         ApiVersionRange::new(ApiKey::AlterConfigs, 0, 2),
         ApiVersionRange::new(ApiKey::CreatePartitions, 0, 3),
         ApiVersionRange::new(ApiKey::IncrementalAlterConfigs, 0, 1),
+        ApiVersionRange::new(ApiKey::DescribeClientQuotas, 0, 1),
+        ApiVersionRange::new(ApiKey::AlterClientQuotas, 0, 1),
         ApiVersionRange::new(ApiKey::DescribeCluster, 0, 1),
         ApiVersionRange::new(ApiKey::ElectLeaders, 0, 2),
         ApiVersionRange::new(ApiKey::AlterPartitionReassignments, 0, 1),

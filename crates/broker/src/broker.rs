@@ -123,6 +123,8 @@ pub struct Broker {
     /// Woken when a read finds a damaged batch in a partition's log (see
     /// [`crate::replication::repair`]).
     pub storage_repairs: tokio::sync::Notify,
+    /// Client-quota rates (`crate::quota`); the dispatcher records produce and fetch bytes here.
+    pub quotas: crate::quota::QuotaManager,
 }
 
 impl Broker {
@@ -148,6 +150,7 @@ impl Broker {
             metrics,
             isr_changes: tokio::sync::Notify::new(),
             storage_repairs: tokio::sync::Notify::new(),
+            quotas: crate::quota::QuotaManager::new(),
             groups: GroupCoordinator::new(node_id, coordinator),
             lag_history: Default::default(),
             node_id,

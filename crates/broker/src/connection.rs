@@ -23,6 +23,9 @@
 //!   decoder refuses a request that would build more (closing the connection), and the part it
 //!   did not build goes back at once.
 //!
+//! - After writing a response that carries a quota throttle time, `answer_requests` waits that
+//!   long before taking the next request: Kafka's muting of a throttled channel (KIP-219).
+//!
 //! A protocol error (bad length, truncated frame at end of stream, undecodable or unsupported
 //! request) closes the connection with one log line; a clean end of stream after whole frames
 //! lets the answers already owed be written first.
@@ -279,7 +282,9 @@ async fn answer_requests(
         let Ok(mut decoded) = Arc::clone(&decoded_memory).acquire_many_owned(limit as u32).await else {
             return Ok(()); // never closed
         };
-        let outcome = dispatcher.dispatch(request.payload.clone(), &mut session, &mut decoded, request.read_at).await;
+        let dispatched =
+            dispatcher.dispatch(request.payload.clone(), &mut session, &mut decoded, request.read_at).await;
+        let outcome = dispatched.outcome;
         drop(decoded);
         let sending = std::time::Instant::now();
         match outcome {
@@ -309,6 +314,12 @@ async fn answer_requests(
         }
         // The permits go back only now that the response is on its way.
         drop(request);
+        // KIP-219: a client over its quota got its response at once, with the throttle time;
+        // now its connection is muted for that long (requests keep queueing up to the
+        // in-flight limits, then TCP pushes back).
+        if !dispatched.throttle.is_zero() {
+            tokio::time::sleep(dispatched.throttle).await;
+        }
     }
     writer.shutdown().await?;
     Ok(())

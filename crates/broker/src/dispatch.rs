@@ -30,6 +30,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::api_versions;
 use crate::broker::Broker;
 use crate::handlers;
+use crate::quota::QuotaKind;
 use crate::security::sasl::{self, FailedLogins, SaslConfig};
 use crate::security::Session;
 
@@ -132,6 +133,22 @@ pub enum Outcome {
     Close(String),
 }
 
+/// A request's outcome and how long its connection must then wait before the next request
+/// (a client over its quota, KIP-219; zero otherwise).
+#[derive(Debug)]
+pub struct Dispatched {
+    /// What the connection does now.
+    pub outcome: Outcome,
+    /// How long the connection then handles nothing more from this client.
+    pub throttle: Duration,
+}
+
+impl From<Outcome> for Dispatched {
+    fn from(outcome: Outcome) -> Self {
+        Dispatched { outcome, throttle: Duration::ZERO }
+    }
+}
+
 /// Routes requests to handlers. Holds what handlers share; one per broker.
 #[derive(Debug)]
 pub struct Dispatcher {
@@ -189,13 +206,13 @@ impl Dispatcher {
         session: &mut Session,
         decoded: &mut OwnedSemaphorePermit,
         read_at: std::time::Instant,
-    ) -> Outcome {
+    ) -> Dispatched {
         let prefix = match read_request_prefix(&payload) {
             Ok(prefix) => prefix,
-            Err(error) => return Outcome::Close(error.to_string()),
+            Err(error) => return Outcome::Close(error.to_string()).into(),
         };
         if let Some(reason) = sasl::gate(&session.sasl, prefix.api_key, std::time::Instant::now()) {
-            return Outcome::Close(reason);
+            return Outcome::Close(reason).into();
         }
         let is_api_versions = prefix.api_key == ApiKey::ApiVersions as i16;
         if is_api_versions && !self.supported.is_supported(prefix.api_key, prefix.api_version) {
@@ -205,7 +222,8 @@ impl Dispatcher {
                 api_versions::UNSUPPORTED_VERSION_RESPONSE_VERSION,
                 prefix.correlation_id,
                 &body,
-            );
+            )
+            .into();
         }
         match decode_request_within(payload, &self.supported, decoded.num_permits()) {
             Ok(request) => {
@@ -214,15 +232,15 @@ impl Dispatcher {
                 self.handle(request, session, read_at).await
             }
             Err(error @ ProtoError::UnknownApiKey { .. }) | Err(error @ ProtoError::UnsupportedVersion { .. }) => {
-                Outcome::Close(format!("{error} (correlation id {})", prefix.correlation_id))
+                Outcome::Close(format!("{error} (correlation id {})", prefix.correlation_id)).into()
             }
             Err(error) => {
-                Outcome::Close(format!("cannot decode api {} v{}: {error}", prefix.api_key, prefix.api_version))
+                Outcome::Close(format!("cannot decode api {} v{}: {error}", prefix.api_key, prefix.api_version)).into()
             }
         }
     }
 
-    async fn handle(&self, request: Request, session: &mut Session, read_at: std::time::Instant) -> Outcome {
+    async fn handle(&self, request: Request, session: &mut Session, read_at: std::time::Instant) -> Dispatched {
         let peer = session.peer;
         let started = std::time::Instant::now();
         let queue = started.saturating_duration_since(read_at);
@@ -246,7 +264,28 @@ impl Dispatcher {
                 log_server_error(api_key, client_id.as_deref().unwrap_or(""), peer, error, gathered.errors, left_out);
             }
         }
-        outcome
+        Dispatched { outcome, throttle: gathered.throttle }
+    }
+
+    /// Counts `bytes` of `kind` against the quota of the session's user and `client_id`, and
+    /// returns the throttle time earned, in milliseconds (reported to the request scope too).
+    fn meter(&self, kind: QuotaKind, session: &Session, client_id: &str, bytes: u64) -> i32 {
+        let view = self.broker.view();
+        if view.security.quotas.is_empty() {
+            return 0;
+        }
+        let quotas = &self.broker.quotas;
+        let now_ms = quotas.now_ms();
+        let user = session.principal.name.as_str();
+        let throttle_ms = quotas.record(&view.security, kind, user, client_id, bytes as f64, now_ms);
+        if throttle_ms > 0 && kind == QuotaKind::Fetch {
+            // Kafka answers a throttled fetch without records, so they do not count.
+            quotas.unrecord(&view.security, kind, user, client_id, bytes as f64, now_ms);
+        }
+        let throttle = Duration::from_millis(throttle_ms);
+        self.broker.metrics.quota_recorded(kind.label(), bytes, throttle);
+        crate::request_scope::throttled(throttle);
+        i32::try_from(throttle_ms).unwrap_or(i32::MAX)
     }
 
     async fn handle_request(&self, request: Request, session: &mut Session) -> Outcome {
@@ -277,13 +316,27 @@ impl Dispatcher {
             RequestKind::Metadata(body) => {
                 reply(&handlers::metadata::handle(broker, version, body, &session.listener.name).await)
             }
-            RequestKind::Produce(body) => match handlers::produce::handle(broker, version, body).await {
-                Ok(Some(response)) => reply(&response),
-                Ok(None) => Outcome::NoResponse,
-                Err(reason) => Outcome::Close(reason),
-            },
+            RequestKind::Produce(body) => {
+                // Counted before appending, as Kafka does; the append happens whatever the quota.
+                let throttle_ms =
+                    self.meter(QuotaKind::Produce, session, &client.client_id, produce_record_bytes(&body));
+                match handlers::produce::handle(broker, version, body).await {
+                    Ok(Some(response)) => reply(&response.with_throttle_time_ms(throttle_ms)),
+                    Ok(None) => Outcome::NoResponse,
+                    Err(reason) => Outcome::Close(reason),
+                }
+            }
             RequestKind::Fetch(body) => {
-                let (response, reservation) = handlers::fetch::handle(broker, version, body).await;
+                let consumer = body.replica_id.0 < 0;
+                let (mut response, mut reservation) = handlers::fetch::handle(broker, version, body).await;
+                if consumer {
+                    let bytes = fetch_record_bytes(&response);
+                    response.throttle_time_ms = self.meter(QuotaKind::Fetch, session, &client.client_id, bytes);
+                    if response.throttle_time_ms > 0 {
+                        without_records(&mut response);
+                        reservation = None;
+                    }
+                }
                 match (reply(&response), reservation) {
                     (Outcome::Respond(frame), Some(reservation)) => Outcome::RespondReserved(frame, reservation),
                     (outcome, _) => outcome,
@@ -309,6 +362,8 @@ impl Dispatcher {
             RequestKind::RemoveRaftVoter(body) => reply(&handlers::quorum::remove_voter(broker, body).await),
             RequestKind::DescribeProducers(body) => reply(&handlers::describe_producers::handle(broker, body).await),
             RequestKind::DescribeLogDirs(body) => reply(&handlers::log_dirs::handle(broker, body).await),
+            RequestKind::DescribeClientQuotas(body) => reply(&handlers::quotas::describe(broker, &body)),
+            RequestKind::AlterClientQuotas(body) => reply(&handlers::quotas::alter(broker, body).await),
             RequestKind::DescribeConfigs(body) => reply(&handlers::configs::describe(broker, version, &body)),
             RequestKind::AlterConfigs(body) => reply(&handlers::configs::alter_configs(broker, body).await),
             RequestKind::IncrementalAlterConfigs(body) => {
@@ -332,6 +387,26 @@ impl Dispatcher {
                 Outcome::Close(format!("{api_key:?} has no handler"))
             }
         }
+    }
+}
+
+/// Bytes of record data in a produce request (what `producer_byte_rate` counts).
+fn produce_record_bytes(request: &sluice_proto::kafka_protocol::messages::ProduceRequest) -> u64 {
+    let partitions = request.topic_data.iter().flat_map(|topic| &topic.partition_data);
+    partitions.map(|partition| partition.records.as_ref().map_or(0, |records| records.len() as u64)).sum()
+}
+
+/// Bytes of record data in a fetch response (what `consumer_byte_rate` counts).
+fn fetch_record_bytes(response: &sluice_proto::kafka_protocol::messages::FetchResponse) -> u64 {
+    let partitions = response.responses.iter().flat_map(|topic| &topic.partitions);
+    partitions.map(|partition| partition.records.as_ref().map_or(0, |records| records.len() as u64)).sum()
+}
+
+/// A throttled fetch's answer (Kafka's `getThrottledResponse`): the partitions' positions,
+/// no records; the consumer fetches the same offsets again after the throttle.
+fn without_records(response: &mut sluice_proto::kafka_protocol::messages::FetchResponse) {
+    for partition in response.responses.iter_mut().flat_map(|topic| topic.partitions.iter_mut()) {
+        partition.records = Some(Bytes::new());
     }
 }
 

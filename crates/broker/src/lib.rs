@@ -65,6 +65,7 @@ pub mod metrics;
 pub mod node;
 pub mod partition;
 pub mod probe;
+pub mod quota;
 pub mod replication;
 pub mod request_scope;
 pub mod security;

@@ -93,6 +93,9 @@ pub struct Metrics {
     lag_seconds: Family<Labels3, Gauge<f64, std::sync::atomic::AtomicU64>>,
     lag_seconds_max: Family<Labels1, Gauge<f64, std::sync::atomic::AtomicU64>>,
     groups_by_state: Family<Labels1, Gauge>,
+    quota_throttle_seconds: Family<Labels1, Counter<f64, std::sync::atomic::AtomicU64>>,
+    quota_throttled: Family<Labels1, Counter>,
+    quota_bytes: Family<Labels1, Counter>,
     /// Counted by the partition manager as it applies ISR changes (registered here).
     isr_changes: crate::partition::IsrChangeCounters,
     log_syncs: crate::partition::LogSyncTimes,
@@ -221,6 +224,9 @@ impl Metrics {
             isr_changes,
             log_syncs,
             groups_by_state: Family::default(),
+            quota_throttle_seconds: Family::default(),
+            quota_throttled: Family::default(),
+            quota_bytes: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -236,6 +242,23 @@ impl Metrics {
             "Time from a request's frame being read to its handling (the requests ahead of it on its connection), by API",
             Unit::Seconds,
             metrics.queue_seconds.clone(),
+        );
+        r.register_with_unit(
+            "quota_throttle",
+            "Throttle time given to clients over a quota (KIP-219: their connection is muted that long), by kind (produce, fetch)",
+            Unit::Seconds,
+            metrics.quota_throttle_seconds.clone(),
+        );
+        r.register(
+            "quota_throttled_responses",
+            "Responses that carried a throttle time because the client was over a quota, by kind",
+            metrics.quota_throttled.clone(),
+        );
+        r.register_with_unit(
+            "quota_recorded",
+            "Bytes counted against client quotas (clients with a quota only), by kind",
+            Unit::Bytes,
+            metrics.quota_bytes.clone(),
         );
         r.register_with_unit(
             "request_local_duration",
@@ -453,6 +476,17 @@ impl Metrics {
         let mut budgets = self.budgets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         budgets.retain(|budget| budget.name != name);
         budgets.push(Budget { name, semaphore, limit });
+    }
+
+    /// `bytes` of `kind` (`produce`, `fetch`) were counted against a client's quota, and earned
+    /// `throttle` (zero within the quota).
+    pub fn quota_recorded(&self, kind: &'static str, bytes: u64, throttle: Duration) {
+        let labels = [("kind", kind.to_string())];
+        self.quota_bytes.get_or_create(&labels).inc_by(bytes);
+        if !throttle.is_zero() {
+            self.quota_throttled.get_or_create(&labels).inc();
+            self.quota_throttle_seconds.get_or_create(&labels).inc_by(throttle.as_secs_f64());
+        }
     }
 
     /// A client connection opened (`true`) or closed.

@@ -21,7 +21,11 @@
 //! [`server_error`]; the dispatcher logs one line per request that met any, with its API,
 //! client id and peer address.
 //!
-//! Neither needs a parameter threaded through every handler: the dispatcher runs each request
+//! A **throttle** is the time a client over its quota must wait ([`crate::quota`]): the
+//! dispatcher reports it with [`throttled`] and the connection stops handling that client's
+//! requests for that long once the response is written.
+//!
+//! None needs a parameter threaded through every handler: the dispatcher runs each request
 //! inside [`measure`], which sets up a task-local; the handlers wrap their waits in [`waiting`]
 //! and report errors with [`server_error`]. Both live here, below the handlers and the
 //! dispatcher.
@@ -42,6 +46,7 @@ struct Scope {
     remote: Cell<Duration>,
     errors: Cell<u32>,
     first_error: RefCell<Option<ServerError>>,
+    throttle: Cell<Duration>,
 }
 
 /// The first server-side error a request met.
@@ -62,6 +67,9 @@ pub struct Gathered {
     pub errors: u32,
     /// The first of them.
     pub first_error: Option<ServerError>,
+    /// The longest throttle reported with [`throttled`]: the connection handles nothing more
+    /// for this long after writing the response (KIP-219's muting).
+    pub throttle: Duration,
 }
 
 /// Runs `request`, returning its output and what it gathered.
@@ -73,6 +81,7 @@ pub async fn measure<F: Future>(request: F) -> (F::Output, Gathered) {
                 remote: scope.remote.get(),
                 errors: scope.errors.get(),
                 first_error: scope.first_error.take(),
+                throttle: scope.throttle.get(),
             });
             (output, gathered)
         })
@@ -96,6 +105,12 @@ pub fn server_error(code: i16, detail: &dyn std::fmt::Display) {
         scope.errors.set(scope.errors.get().saturating_add(1));
         scope.first_error.borrow_mut().get_or_insert_with(|| ServerError { code, detail: detail.to_string() });
     });
+}
+
+/// Reports that the current request's client is over a quota and must wait `throttle` before
+/// its connection is served again (nothing outside [`measure`]).
+pub fn throttled(throttle: Duration) {
+    let _ = SCOPE.try_with(|scope| scope.throttle.set(scope.throttle.get().max(throttle)));
 }
 
 /// Awaits `wait`, counting its time as the current request's remote time (nothing outside

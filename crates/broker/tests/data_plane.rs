@@ -1030,6 +1030,25 @@ async fn check_api(stream: &mut TcpStream, api_key: ApiKey, version: i16) {
             let response: AlterUserScramCredentialsResponse = call(stream, api_key, version, &request).await;
             assert_eq!(response.results[0].error_code, 91, "{context}: RESOURCE_NOT_FOUND");
         }
+        ApiKey::DescribeClientQuotas => {
+            let response: DescribeClientQuotasResponse =
+                call(stream, api_key, version, &DescribeClientQuotasRequest::default()).await;
+            assert_eq!(response.error_code, 0, "{context}");
+        }
+        ApiKey::AlterClientQuotas => {
+            // Validate-only: checked, nothing changed.
+            let request = AlterClientQuotasRequest::default().with_validate_only(true).with_entries(vec![
+                alter_client_quotas_request::EntryData::default()
+                    .with_entity(vec![alter_client_quotas_request::EntityData::default()
+                        .with_entity_type(StrBytes::from_static_str("client-id"))
+                        .with_entity_name(None)])
+                    .with_ops(vec![alter_client_quotas_request::OpData::default()
+                        .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                        .with_value(1_048_576.0)]),
+            ]);
+            let response: AlterClientQuotasResponse = call(stream, api_key, version, &request).await;
+            assert_eq!(response.entries[0].error_code, 0, "{context}");
+        }
         other => assert!(
             common::groups::check_group_api(stream, other, version).await,
             "{other:?} is in the table but this test has no request for it"

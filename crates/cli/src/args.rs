@@ -64,6 +64,9 @@ pub enum Command {
     /// Cluster information and health.
     #[command(subcommand, after_help = EXAMPLES_CLUSTER)]
     Cluster(ClusterCommand),
+    /// Set, remove and list client quotas (byte rates per user and/or client id).
+    #[command(subcommand, after_help = EXAMPLES_QUOTA)]
+    Quota(QuotaCommand),
     /// Measure produce or consume throughput and latency.
     #[command(subcommand, after_help = EXAMPLES_BENCH)]
     Bench(BenchCommand),
@@ -133,6 +136,12 @@ const EXAMPLES_MAIN: &str = "Examples:
   printf 'alice=hello\\nbob=hi\\n' | sluice produce greetings -K =
   sluice consume greetings -e
   sluice group describe readers";
+const EXAMPLES_QUOTA: &str = "Examples:
+  sluice quota set --client-id app --producer-byte-rate 1048576
+  sluice quota set --user alice --client-id app --consumer-byte-rate 2097152
+  sluice quota set --default-user --producer-byte-rate 10485760
+  sluice quota remove --client-id app --producer-byte-rate
+  sluice quota list --json";
 const EXAMPLES_TOPIC: &str = "Examples:
   sluice topic create orders -p 6 -r 3 -c min.insync.replicas=2
   sluice topic create events            # the broker's num.partitions and default.replication.factor
@@ -728,6 +737,9 @@ pub struct BenchProduceArgs {
     /// Print one JSON object per result line instead of text.
     #[arg(long)]
     pub json: bool,
+    /// The client id the producers send (Kafka's `client.id`; quotas apply per client id).
+    #[arg(long, default_value = "sluice-cli")]
+    pub client_id: String,
     #[command(flatten)]
     pub producer: ProducerArgs,
 }
@@ -842,6 +854,67 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
         _ => Err(format!("expected key=value, got {text:?}")),
     }
+}
+
+/// `sluice quota`.
+#[derive(Debug, Subcommand)]
+pub enum QuotaCommand {
+    /// Set quota values of one entity (the others it has stay).
+    #[command(
+        after_help = "Examples:\n  sluice quota set --client-id app --producer-byte-rate 1048576\n  sluice quota set --default-user --consumer-byte-rate 10485760"
+    )]
+    Set {
+        #[command(flatten)]
+        entity: QuotaEntityArgs,
+        /// Bytes per second of produced record data.
+        #[arg(long, value_name = "BYTES")]
+        producer_byte_rate: Option<u64>,
+        /// Bytes per second of fetched record data.
+        #[arg(long, value_name = "BYTES")]
+        consumer_byte_rate: Option<u64>,
+        /// Percentage of one request-handling thread (recorded; not enforced by Sluice yet).
+        #[arg(long, value_name = "PERCENT")]
+        request_percentage: Option<f64>,
+    },
+    /// Remove quota values of one entity.
+    #[command(after_help = "Examples:\n  sluice quota remove --client-id app --producer-byte-rate")]
+    Remove {
+        #[command(flatten)]
+        entity: QuotaEntityArgs,
+        /// Remove producer_byte_rate.
+        #[arg(long)]
+        producer_byte_rate: bool,
+        /// Remove consumer_byte_rate.
+        #[arg(long)]
+        consumer_byte_rate: bool,
+        /// Remove request_percentage.
+        #[arg(long)]
+        request_percentage: bool,
+    },
+    /// List every quota entity and its values.
+    #[command(after_help = "Examples:\n  sluice quota list\n  sluice quota list --json")]
+    List {
+        /// Print one JSON object per entity instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Whom a quota applies to: a user and/or a client id, each named or the default.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QuotaEntityArgs {
+    /// The user (the SASL user name; `ANONYMOUS` on a PLAINTEXT listener).
+    #[arg(long, conflicts_with = "default_user")]
+    pub user: Option<String>,
+    /// The default user: every user without a quota of its own.
+    #[arg(long)]
+    pub default_user: bool,
+    /// The client id.
+    #[arg(long, conflicts_with = "default_client_id")]
+    pub client_id: Option<String>,
+    /// The default client id: every client id without a quota of its own.
+    #[arg(long)]
+    pub default_client_id: bool,
 }
 
 #[cfg(test)]

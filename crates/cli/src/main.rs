@@ -3,7 +3,7 @@
 //! `main` stays thin: parse arguments (clap), set up logging, run one command, and turn any
 //! error into one line on stderr and a non-zero exit code — no backtrace, no usage dump for a
 //! failure that is not about usage. Each command lives in its own module: [`topic`],
-//! [`produce`], [`consume`], [`group`], [`cluster`], [`bench`]; [`output`] formats records
+//! [`produce`], [`consume`], [`group`], [`cluster`], [`quota`], [`bench`]; [`output`] formats records
 //! and tables.
 //!
 //! Exit codes: 0 success, 1 a failed operation (unreachable broker, unknown topic, a refused
@@ -21,6 +21,7 @@ mod output;
 mod position;
 mod produce;
 mod progress;
+mod quota;
 mod reassign;
 mod rebalance;
 mod topic;
@@ -139,6 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Consume(command) => consume::run(connect(config).await?, command).await,
         Command::Group(command) => group::run(connect(config).await?, command).await,
         Command::Cluster(command) => cluster::run(config, command).await,
+        Command::Quota(command) => quota::run(connect(config).await?, command).await,
         Command::Bench(command) => bench::run(config, command).await,
         Command::User(command) => user::run(connect(config).await?, command).await,
         Command::Completions { shell } => {

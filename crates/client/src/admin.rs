@@ -3,7 +3,8 @@
 //! Each topic call is one Kafka admin request, sent to the controller when the metadata names
 //! one (any broker otherwise) and retried on retriable failures; per-topic error codes become
 //! [`ClientError::Kafka`] with the broker's message. Group administration (list, describe,
-//! lag, offset resets, delete) is in `groups` and goes to each group's coordinator.
+//! lag, offset resets, delete) is in `groups` and goes to each group's coordinator; client
+//! quotas are in `quotas`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,12 +27,14 @@ use crate::cluster::{broker_id, topic_name, BrokerInfo, Cluster, Metadata, Topic
 use crate::error::{ClientError, Result};
 
 mod groups;
+mod quotas;
 mod reassign;
 mod users;
 
 pub use groups::{
     GroupDescription, GroupListing, GroupMember, OffsetChange, OffsetTarget, PartitionLag, STATE_DEAD, STATE_EMPTY,
 };
+pub use quotas::{QuotaChange, QuotaEntity, QUOTA_ENTITY_CLIENT_ID, QUOTA_ENTITY_USER};
 pub use reassign::{OngoingReassignment, ReassignmentChange, ReassignmentResult};
 pub use users::{ScramMechanism, ScramUser, SCRAM_ITERATIONS_DEFAULT};
 

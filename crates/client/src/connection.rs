@@ -55,6 +55,8 @@ pub const CLIENT_APIS: &[(ApiKey, i16, i16)] = &[
     // SCRAM users (`admin::users`).
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
     // Consumer groups (`crate::group`). FindCoordinator v1 is the first with a key type,
     // JoinGroup v1 the first with a rebalance timeout, OffsetFetch v2 the first that fetches
     // every committed offset of a group (null topics).

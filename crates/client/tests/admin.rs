@@ -82,3 +82,61 @@ async fn an_unreachable_bootstrap_is_a_retriable_no_broker_reachable() {
     let error = Cluster::connect(config).await.unwrap_err();
     assert!(matches!(error, ClientError::NoBrokerReachable { .. }) && error.is_retriable(), "{error}");
 }
+
+// Goal: DescribeClientQuotas / AlterClientQuotas round trip through the admin client, with
+// Kafka's entity semantics: named and default users and client ids, a user+client pair, a
+// filtered describe (exact name, default, strict), validate-only changing nothing, removing
+// one key keeping the other, removing the last key deleting the entity, and bad changes
+// refused with INVALID_REQUEST.
+#[tokio::test]
+async fn client_quotas_round_trip() {
+    use sluice_client::admin::{QuotaChange, QuotaEntity};
+    let broker = TestBroker::start().await;
+    let admin = Admin::new(cluster(&broker.bootstrap()).await);
+    let named = |name: &str| Some(Some(name.to_string()));
+    let app = QuotaEntity { user: None, client_id: named("app") };
+    let alice_app = QuotaEntity { user: named("alice"), client_id: named("app") };
+    let default_user = QuotaEntity { user: Some(None), client_id: None };
+    let set = |key: &str, value: f64| QuotaChange::Set(key.to_string(), value);
+    assert!(admin.describe_client_quotas().await.unwrap().is_empty());
+
+    admin.validate_alter_client_quotas(&app, &[set("producer_byte_rate", 1_048_576.0)]).await.unwrap();
+    assert!(admin.describe_client_quotas().await.unwrap().is_empty(), "validate-only changed nothing");
+    admin
+        .alter_client_quotas(&app, &[set("producer_byte_rate", 1_048_576.0), set("consumer_byte_rate", 2e6)])
+        .await
+        .unwrap();
+    admin.alter_client_quotas(&alice_app, &[set("request_percentage", 25.0)]).await.unwrap();
+    admin.alter_client_quotas(&default_user, &[set("producer_byte_rate", 5e6)]).await.unwrap();
+
+    let all = admin.describe_client_quotas().await.unwrap();
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(all[&app]["producer_byte_rate"], 1_048_576.0);
+    assert_eq!(all[&app]["consumer_byte_rate"], 2e6);
+    assert_eq!(all[&alice_app]["request_percentage"], 25.0);
+    assert_eq!(all[&default_user]["producer_byte_rate"], 5e6);
+
+    // Filters: an exact client id matches both entities naming it, strict only the bare one;
+    // a default user only the default entity.
+    let app_filter = QuotaEntity { user: None, client_id: named("app") };
+    assert_eq!(admin.describe_client_quotas_matching(&app_filter, false).await.unwrap().len(), 2);
+    let strict = admin.describe_client_quotas_matching(&app_filter, true).await.unwrap();
+    assert_eq!(strict.keys().collect::<Vec<_>>(), vec![&app]);
+    let defaults = admin.describe_client_quotas_matching(&default_user, false).await.unwrap();
+    assert_eq!(defaults.keys().collect::<Vec<_>>(), vec![&default_user]);
+
+    // Removal: one key, then the last key (the entity goes).
+    admin.alter_client_quotas(&app, &[QuotaChange::Remove("consumer_byte_rate".to_string())]).await.unwrap();
+    admin.alter_client_quotas(&default_user, &[QuotaChange::Remove("producer_byte_rate".to_string())]).await.unwrap();
+    let all = admin.describe_client_quotas().await.unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[&app].keys().collect::<Vec<_>>(), vec!["producer_byte_rate"]);
+    assert!(!all.contains_key(&default_user));
+
+    // Refused: an unknown key, a non-positive value, a fractional byte rate.
+    for bad in [set("bytes_per_fortnight", 1.0), set("producer_byte_rate", 0.0), set("consumer_byte_rate", 1.5)] {
+        let error = admin.alter_client_quotas(&app, std::slice::from_ref(&bad)).await.unwrap_err();
+        assert!(matches!(error, ClientError::Kafka { code: 42, .. }), "{bad:?}: {error}");
+    }
+    assert_eq!(admin.describe_client_quotas().await.unwrap()[&app]["producer_byte_rate"], 1_048_576.0);
+}

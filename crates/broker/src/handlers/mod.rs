@@ -18,6 +18,7 @@ pub mod offsets;
 pub mod produce;
 pub mod producer_id;
 pub mod quorum;
+pub mod quotas;
 pub mod reassign;
 pub mod sasl;
 pub mod users;

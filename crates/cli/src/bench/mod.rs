@@ -52,8 +52,14 @@ const CONSUME_IDLE_LIMIT: Duration = Duration::from_secs(10);
 /// Runs a benchmark.
 pub async fn run(config: ClientConfig, command: BenchCommand) -> anyhow::Result<()> {
     match command {
-        BenchCommand::Produce(args) => plan::run(config, args, false).await,
-        BenchCommand::EndToEnd(args) => plan::run(config, args, true).await,
+        BenchCommand::Produce(args) => {
+            let config = ClientConfig { client_id: args.client_id.clone(), ..config };
+            plan::run(config, args, false).await
+        }
+        BenchCommand::EndToEnd(args) => {
+            let config = ClientConfig { client_id: args.client_id.clone(), ..config };
+            plan::run(config, args, true).await
+        }
         BenchCommand::Consume(args) => consume(config, args).await,
     }
 }
