@@ -93,6 +93,9 @@ const EXAMPLES_USER: &str = "Examples:
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create a user or change its password.
+    #[command(
+        after_help = "Examples:\n  sluice user create alice --password 's3cret'\n  echo 's3cret' | sluice user create alice --mechanism SCRAM-SHA-512 --iterations 8192"
+    )]
     Create {
         /// User name (the principal is `User:<name>`).
         name: String,
@@ -107,6 +110,9 @@ pub enum UserCommand {
         iterations: u32,
     },
     /// Delete a user's credentials (every mechanism unless --mechanism is given).
+    #[command(
+        after_help = "Examples:\n  sluice user delete alice\n  sluice user delete alice --mechanism SCRAM-SHA-256"
+    )]
     Delete {
         /// User name.
         name: String,
@@ -115,6 +121,7 @@ pub enum UserCommand {
         mechanisms: Vec<sluice_client::admin::ScramMechanism>,
     },
     /// List the users and their mechanisms.
+    #[command(after_help = "Examples:\n  sluice user list\n  sluice user list --json")]
     List {
         /// One JSON object per user.
         #[arg(long)]
