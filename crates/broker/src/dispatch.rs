@@ -277,7 +277,9 @@ impl Dispatcher {
         let quotas = &self.broker.quotas;
         let now_ms = quotas.now_ms();
         let user = session.principal.name.as_str();
-        let throttle_ms = quotas.record(&view.security, kind, user, client_id, bytes as f64, now_ms);
+        let Some(throttle_ms) = quotas.record(&view.security, kind, user, client_id, bytes as f64, now_ms) else {
+            return 0; // no quota applies to this client
+        };
         if throttle_ms > 0 && kind == QuotaKind::Fetch {
             // Kafka answers a throttled fetch without records, so they do not count.
             quotas.unrecord(&view.security, kind, user, client_id, bytes as f64, now_ms);

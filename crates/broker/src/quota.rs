@@ -259,7 +259,8 @@ impl QuotaManager {
     }
 
     /// Records `value` of `kind` for the client (`user`, `client_id`) at `now_ms` and returns the
-    /// throttle time it has earned, in milliseconds (0 without a quota or within it).
+    /// throttle time it has earned, in milliseconds (0 within the quota); `None` when no quota
+    /// applies to the client (nothing recorded).
     pub fn record(
         &self,
         security: &SecurityState,
@@ -268,10 +269,8 @@ impl QuotaManager {
         client_id: &str,
         value: f64,
         now_ms: u64,
-    ) -> u64 {
-        let Some(resolved) = resolve(security, kind.key(), user, client_id) else {
-            return 0;
-        };
+    ) -> Option<u64> {
+        let resolved = resolve(security, kind.key(), user, client_id)?;
         let key = RateKey { kind, counted_as: resolved.counted_as };
         let mut rates = self.rates.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if !rates.contains_key(&key) && rates.len() >= QUOTA_TRACKED_ENTITIES_MAX {
@@ -280,7 +279,7 @@ impl QuotaManager {
         let rate = rates.entry(key).or_insert_with(|| Rate::new(now_ms));
         rate.record(value, now_ms);
         let window_ms = rate.window_ms(now_ms);
-        throttle_ms(rate.per_second(now_ms), resolved.quota, window_ms)
+        Some(throttle_ms(rate.per_second(now_ms), resolved.quota, window_ms))
     }
 
     /// Takes back `value` recorded by [`QuotaManager::record`] (a throttled fetch sends no
@@ -418,21 +417,24 @@ mod tests {
         let security = with_quotas(&[(entity(None, Some("slow")), 1_000.0)]);
         // 900 bytes/s for 30 s: within.
         for second in 0..30 {
-            assert_eq!(manager.record(&security, QuotaKind::Produce, "u", "slow", 900.0, second * 1_000), 0);
+            assert_eq!(manager.record(&security, QuotaKind::Produce, "u", "slow", 900.0, second * 1_000), Some(0));
         }
         // 3,000 bytes at once: samples 20..=30 s hold 900 × 10 + 3,000 over 10 s = 1,200/s, so
         // (1,200 − 1,000) / 1,000 × 10 s.
-        assert_eq!(manager.record(&security, QuotaKind::Produce, "u", "slow", 3_000.0, 30_000), 2_000);
+        assert_eq!(manager.record(&security, QuotaKind::Produce, "u", "slow", 3_000.0, 30_000), Some(2_000));
         // Far over: capped at the window span.
-        assert_eq!(manager.record(&security, QuotaKind::Produce, "u", "slow", 1e9, 30_000), QUOTA_THROTTLE_MS_MAX);
+        assert_eq!(
+            manager.record(&security, QuotaKind::Produce, "u", "slow", 1e9, 30_000),
+            Some(QUOTA_THROTTLE_MS_MAX)
+        );
         manager.unrecord(&security, QuotaKind::Produce, "u", "slow", 1e9, 30_000);
-        assert_eq!(manager.record(&security, QuotaKind::Produce, "u", "fast", 1e9, 30_000), 0);
+        assert_eq!(manager.record(&security, QuotaKind::Produce, "u", "fast", 1e9, 30_000), None);
         assert_eq!(manager.tracked(), 1);
         // Fetch: over, taken back, and within again.
         let fetch = with_quotas(&[]);
-        assert_eq!(manager.record(&fetch, QuotaKind::Fetch, "u", "slow", 1e9, 0), 0, "no fetch quota");
+        assert_eq!(manager.record(&fetch, QuotaKind::Fetch, "u", "slow", 1e9, 0), None, "no fetch quota");
         manager.unrecord(&security, QuotaKind::Produce, "u", "slow", 3_000.0, 30_000);
-        assert_eq!(manager.record(&security, QuotaKind::Produce, "u", "slow", 0.0, 30_000), 0);
+        assert_eq!(manager.record(&security, QuotaKind::Produce, "u", "slow", 0.0, 30_000), Some(0));
     }
 
     // Goal: the tracked rates stay within their limit, idle ones going first.

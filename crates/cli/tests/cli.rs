@@ -367,3 +367,28 @@ async fn fixed_rate_and_end_to_end_benchmarks_count_their_schedule() {
     one_error_line(&run(&b, &["bench", "produce", "--rate", "0"], None).await, 2, "--rate");
     broker.stop().await;
 }
+
+// Goal: `sluice quota set|remove|list` as an operator uses it: a client-id quota and a
+// default-user quota set, listed as a table and as JSON (the default as null), one key removed,
+// the last key removed deleting the entity; no entity named is a usage error (exit 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_set_list_and_remove() {
+    let broker = InProcessBroker::start().await;
+    let b = broker.bootstrap.as_str();
+    let set = ["quota", "set", "--client-id", "app", "--producer-byte-rate", "1048576", "--consumer-byte-rate", "2048"];
+    assert!(stdout(&run(b, &set, None).await).contains("set quotas of /clients/app"));
+    stdout(&run(b, &["quota", "set", "--default-user", "--producer-byte-rate", "5000000"], None).await);
+    let table = stdout(&run(b, &["quota", "list"], None).await);
+    let rows: Vec<Vec<&str>> = table.lines().skip(1).map(|line| line.split_whitespace().collect()).collect();
+    assert!(rows.contains(&vec!["-", "app", "1048576", "2048", "-"]), "{table}");
+    assert!(rows.contains(&vec!["<default>", "-", "5000000", "-", "-"]), "{table}");
+    let json = stdout(&run(b, &["quota", "list", "--json"], None).await);
+    assert!(json.contains(r#"{"user":null,"values":{"producer_byte_rate":5000000.0}}"#), "{json}");
+    stdout(&run(b, &["quota", "remove", "--client-id", "app", "--consumer-byte-rate"], None).await);
+    stdout(&run(b, &["quota", "remove", "--default-user", "--producer-byte-rate"], None).await);
+    let table = stdout(&run(b, &["quota", "list"], None).await);
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(table.contains("1048576") && !table.contains("2048") && !table.contains("<default>"), "{table}");
+    one_error_line(&run(b, &["quota", "set", "--producer-byte-rate", "1"], None).await, 2, "name the entity");
+    broker.stop().await;
+}
