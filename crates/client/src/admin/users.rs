@@ -88,7 +88,17 @@ pub struct ScramUser {
 impl Admin {
     /// Every user with a SCRAM credential.
     pub async fn list_scram_users(&self) -> Result<Vec<ScramUser>> {
-        let response = self.cluster.call_any(&DescribeUserScramCredentialsRequest::default()).await?;
+        self.describe_scram(DescribeUserScramCredentialsRequest::default()).await
+    }
+
+    /// The named users (an error for one without credentials).
+    pub async fn describe_scram_users(&self, users: &[String]) -> Result<Vec<ScramUser>> {
+        let names = users.iter().map(|u| UserName::default().with_name(StrBytes::from_string(u.clone()))).collect();
+        self.describe_scram(DescribeUserScramCredentialsRequest::default().with_users(Some(names))).await
+    }
+
+    async fn describe_scram(&self, request: DescribeUserScramCredentialsRequest) -> Result<Vec<ScramUser>> {
+        let response = self.cluster.call_any(&request).await?;
         ClientError::check(response.error_code, || "describe SCRAM users".to_string())?;
         let mut users = Vec::with_capacity(response.results.len());
         for result in response.results {
@@ -101,25 +111,6 @@ impl Admin {
             users.push(ScramUser { user: result.user.to_string(), credentials });
         }
         Ok(users)
-    }
-
-    /// The named users (an error for one without credentials).
-    pub async fn describe_scram_users(&self, users: &[String]) -> Result<Vec<ScramUser>> {
-        let names = users.iter().map(|u| UserName::default().with_name(StrBytes::from_string(u.clone()))).collect();
-        let request = DescribeUserScramCredentialsRequest::default().with_users(Some(names));
-        let response = self.cluster.call_any(&request).await?;
-        ClientError::check(response.error_code, || "describe SCRAM users".to_string())?;
-        let mut described = Vec::with_capacity(response.results.len());
-        for result in response.results {
-            ClientError::check(result.error_code, || format!("describe SCRAM user {}", result.user))?;
-            let credentials = result
-                .credential_infos
-                .iter()
-                .filter_map(|info| Some((ScramMechanism::from_code(info.mechanism)?, info.iterations)))
-                .collect();
-            described.push(ScramUser { user: result.user.to_string(), credentials });
-        }
-        Ok(described)
     }
 
     /// Sets `user`'s `password` for `mechanism` (creating the user), with a random salt.
