@@ -145,3 +145,17 @@ def secure_broker(tmp_path_factory):
 @pytest.fixture
 def topic_name():
     return f"sec-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def acl_broker(tmp_path_factory):
+    """A second broker with the authorizer on: the PLAINTEXT listener's `User:ANONYMOUS` is the
+    super user (the operator's and the brokers' own listener, as docs/security.md configures
+    it); clients on the SASL and SSL listeners get what the ACLs allow and nothing else."""
+    instance = SecureBroker(str(tmp_path_factory.mktemp("acl")),
+                            extra_args=["--authorizer-enabled", "true", "--super-users", "User:ANONYMOUS"])
+    instance.start()
+    for user, password in USERS.items():
+        instance.sluice("user", "create", user, "--password", password)
+    yield instance
+    assert instance.stop() == 0

@@ -68,6 +68,9 @@ pub fn supported_apis() -> SupportedApis {
         // because librdkafka enables SASL only if v0 is (then uses v1 and SaslAuthenticate, as
         // every client since Kafka 1.0 does).
         ApiVersionRange::new(ApiKey::SaslHandshake, 0, 1),
+        ApiVersionRange::new(ApiKey::CreateAcls, 1, 3),
+        ApiVersionRange::new(ApiKey::DescribeAcls, 1, 3),
+        ApiVersionRange::new(ApiKey::DeleteAcls, 1, 3),
         ApiVersionRange::new(ApiKey::SaslAuthenticate, 0, 2),
         ApiVersionRange::new(ApiKey::DescribeUserScramCredentials, 0, 0),
         ApiVersionRange::new(ApiKey::AlterUserScramCredentials, 0, 0),

@@ -20,8 +20,10 @@ use sluice_meta::limits::BROKER_RACK_BYTES_MAX;
 
 use crate::broker::TopicDefaults;
 use crate::node::{ListenerFlags, NodeConfig};
+use crate::security::authorizer::AuthorizerConfig;
 use crate::security::sasl::{parse_mechanisms, Mechanism, SaslConfig};
 use crate::security::tls::{ClientAuth, TlsSettings};
+use crate::security::Principal;
 
 /// Sluice broker: a Kafka-compatible replicated partitioned log.
 #[derive(Debug, Parser)]
@@ -171,6 +173,19 @@ pub struct Args {
     /// (KIP-152), in milliseconds; 0: never. Kafka's `connections.max.reauth.ms`.
     #[arg(long, env = "SLUICE_CONNECTIONS_MAX_REAUTH_MS", default_value_t = 0)]
     pub connections_max_reauth_ms: u64,
+    /// Check every request against the ACLs (CreateAcls / `sluice acl add`): Kafka's
+    /// `authorizer.class.name` set to its standard authorizer. Off, every client may do
+    /// everything, as on a Kafka broker without an authorizer.
+    #[arg(long, env = "SLUICE_AUTHORIZER_ENABLED", default_value_t = false, action = ArgAction::Set)]
+    pub authorizer_enabled: bool,
+    /// Principals allowed everything whatever the ACLs say, separated by `;` as in Kafka's
+    /// `super.users` (a certificate subject holds commas): `User:admin;User:CN=broker1,O=example`.
+    #[arg(long, env = "SLUICE_SUPER_USERS", default_value = "", value_parser = parse_principal_list)]
+    pub super_users: PrincipalList,
+    /// Allow an operation on a resource that no ACL names at all (Kafka's
+    /// `allow.everyone.if.no.acl.found`); off, what no ACL allows is denied.
+    #[arg(long, env = "SLUICE_ALLOW_EVERYONE_IF_NO_ACL_FOUND", default_value_t = false, action = ArgAction::Set)]
+    pub allow_everyone_if_no_acl_found: bool,
     /// Log lines as text, or as one JSON object per line.
     #[arg(long, env = "SLUICE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -253,6 +268,11 @@ impl Args {
         }
         config.sasl =
             SaslConfig { mechanisms: self.sasl_enabled_mechanisms.0, reauth_ms: self.connections_max_reauth_ms };
+        config.authorizer = AuthorizerConfig {
+            enabled: self.authorizer_enabled,
+            super_users: self.super_users.0,
+            allow_everyone_if_no_acl_found: self.allow_everyone_if_no_acl_found,
+        };
         config
     }
 }
@@ -263,6 +283,19 @@ pub struct MechanismList(pub Vec<Mechanism>);
 
 fn parse_mechanism_list(text: &str) -> Result<MechanismList, String> {
     parse_mechanisms(text).map(MechanismList)
+}
+
+/// `--super-users`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PrincipalList(pub Vec<Principal>);
+
+fn parse_principal_list(text: &str) -> Result<PrincipalList, String> {
+    text.split(';')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| Principal::parse(item).ok_or_else(|| format!("{item:?} is not a principal of the form User:name")))
+        .collect::<Result<Vec<_>, _>>()
+        .map(PrincipalList)
 }
 
 /// `--rack`: non-empty, at most [`BROKER_RACK_BYTES_MAX`] bytes (the metadata refuses more).

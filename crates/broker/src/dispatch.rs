@@ -30,9 +30,20 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::api_versions;
 use crate::broker::Broker;
 use crate::handlers;
+use crate::handlers::access::{self, Access, GROUP_AUTHORIZATION_FAILED};
+use crate::handlers::refused;
+use crate::kafka_code;
 use crate::quota::QuotaKind;
+use crate::security::authorizer::AuthorizerConfig;
 use crate::security::sasl::{self, FailedLogins, SaslConfig};
 use crate::security::Session;
+use sluice_meta::security::{AclOperation as Op, ResourceType, CLUSTER_RESOURCE_NAME};
+use sluice_proto::kafka_protocol::messages::{
+    AddRaftVoterResponse, AlterPartitionReassignmentsResponse, DescribeAclsResponse, DescribeClientQuotasResponse,
+    DescribeLogDirsResponse, DescribeQuorumResponse, DescribeUserScramCredentialsResponse, HeartbeatResponse,
+    JoinGroupResponse, LeaveGroupResponse, ListPartitionReassignmentsResponse, OffsetCommitResponse,
+    OffsetDeleteResponse, RemoveRaftVoterResponse, SyncGroupResponse,
+};
 
 /// How long a request of `api` may take before it is logged as slow: `slow_request_ms`, plus a
 /// Fetch's own long-poll wait; `None` when it is never logged (threshold 0, JoinGroup and
@@ -161,6 +172,8 @@ pub struct Dispatcher {
     sasl: SaslConfig,
     /// Failed logins by address, for the growing delay.
     failed_logins: FailedLogins,
+    /// Whether and how requests are checked against ACLs.
+    authorizer: AuthorizerConfig,
 }
 
 impl Dispatcher {
@@ -173,7 +186,13 @@ impl Dispatcher {
             server_errors: ServerErrorLog::default(),
             sasl: SaslConfig::default(),
             failed_logins: FailedLogins::default(),
+            authorizer: AuthorizerConfig::default(),
         }
+    }
+
+    /// Checks every request against the ACLs as `authorizer` says (off by default).
+    pub fn with_authorizer(self, authorizer: AuthorizerConfig) -> Self {
+        Dispatcher { authorizer, ..self }
     }
 
     /// Offers the mechanisms and session lifetime of `sasl` on SASL listeners.
@@ -301,6 +320,8 @@ impl Dispatcher {
         };
         let broker = &*self.broker;
         let reply = |body: &dyn ErasedEncodable| respond_erased(api_key, version, correlation_id, body);
+        // What the caller may do, judged by the ACLs of one view (see `handlers::access`).
+        let access = Access::new(&self.authorizer, broker.view(), &session.principal, peer.ip());
         match request.body {
             RequestKind::ApiVersions(body) => reply(&api_versions::handle(&self.supported, version, &body)),
             RequestKind::SaslHandshake(body) => reply(&handlers::sasl::handshake(&self.sasl, session, version, &body)),
@@ -313,24 +334,58 @@ impl Dispatcher {
                     (outcome, _) => outcome,
                 }
             }
-            RequestKind::DescribeUserScramCredentials(body) => reply(&handlers::users::describe(broker, &body)),
-            RequestKind::AlterUserScramCredentials(body) => reply(&handlers::users::alter(broker, body).await),
-            RequestKind::Metadata(body) => {
-                reply(&handlers::metadata::handle(broker, version, body, &session.listener.name).await)
+            RequestKind::DescribeUserScramCredentials(body) => match access.require_cluster(Op::Describe) {
+                Ok(()) => reply(&handlers::users::describe(broker, &body)),
+                Err(code) => reply(&DescribeUserScramCredentialsResponse::default().with_error_code(code)),
+            },
+            RequestKind::AlterUserScramCredentials(body) => match access.require_cluster(Op::Alter) {
+                Ok(()) => reply(&handlers::users::alter(broker, body).await),
+                Err(code) => reply(&refused::alter_user_scram_credentials(&body, code)),
+            },
+            RequestKind::CreateAcls(body) => match access.require_cluster(Op::Alter) {
+                Ok(()) => reply(&handlers::acls::create(broker, body).await),
+                Err(code) => reply(&refused::create_acls(&body, code)),
+            },
+            RequestKind::DescribeAcls(body) => match access.require_cluster(Op::Describe) {
+                Ok(()) => reply(&handlers::acls::describe(broker, &body)),
+                Err(code) => reply(&DescribeAclsResponse::default().with_error_code(code)),
+            },
+            RequestKind::DeleteAcls(body) => match access.require_cluster(Op::Alter) {
+                Ok(()) => reply(&handlers::acls::delete(broker, body).await),
+                Err(code) => reply(&refused::delete_acls(&body, code)),
+            },
+            RequestKind::Metadata(mut body) => {
+                let listed_all =
+                    body.topics.is_none() || (version == 0 && body.topics.as_ref().is_some_and(Vec::is_empty));
+                let denied = access::metadata(&access, &mut body);
+                // v0 reads an empty list as "every topic": so it is when every named one was refused.
+                let none_left = !listed_all && body.topics.as_ref().is_some_and(Vec::is_empty);
+                let mut response = handlers::metadata::handle(broker, version, body, &session.listener.name).await;
+                if none_left {
+                    response.topics.clear();
+                }
+                access::metadata_answer(&access, &mut response, denied, listed_all);
+                reply(&response)
             }
-            RequestKind::Produce(body) => {
+            RequestKind::Produce(mut body) => {
+                let denied = access::produce(&access, &mut body);
                 // Counted before appending, as Kafka does; the append happens whatever the quota.
                 let throttle_ms =
                     self.meter(QuotaKind::Produce, session, &client.client_id, produce_record_bytes(&body));
                 match handlers::produce::handle(broker, version, body).await {
-                    Ok(Some(response)) => reply(&response.with_throttle_time_ms(throttle_ms)),
+                    Ok(Some(mut response)) => {
+                        access::produce_denied(&mut response, denied);
+                        reply(&response.with_throttle_time_ms(throttle_ms))
+                    }
                     Ok(None) => Outcome::NoResponse,
                     Err(reason) => Outcome::Close(reason),
                 }
             }
-            RequestKind::Fetch(body) => {
+            RequestKind::Fetch(mut body) => {
                 let consumer = body.replica_id.0 < 0;
+                let denied = access::fetch(&access, &mut body);
                 let (mut response, mut reservation) = handlers::fetch::handle(broker, version, body).await;
+                access::fetch_denied(&mut response, denied);
                 if consumer {
                     let bytes = fetch_record_bytes(&response);
                     response.throttle_time_ms = self.meter(QuotaKind::Fetch, session, &client.client_id, bytes);
@@ -344,46 +399,215 @@ impl Dispatcher {
                     (outcome, _) => outcome,
                 }
             }
-            RequestKind::ListOffsets(body) => reply(&handlers::list_offsets::handle(broker, version, body).await),
-            RequestKind::DeleteRecords(body) => reply(&handlers::delete_records::handle(broker, body).await),
-            RequestKind::OffsetForLeaderEpoch(body) => reply(&handlers::leader_epoch::handle(broker, body).await),
-            RequestKind::InitProducerId(body) => reply(&handlers::producer_id::handle(broker, body).await),
-            RequestKind::CreateTopics(body) => reply(&handlers::admin::create_topics(broker, version, body).await),
-            RequestKind::DeleteTopics(body) => reply(&handlers::admin::delete_topics(broker, version, body).await),
-            RequestKind::CreatePartitions(body) => reply(&handlers::admin::create_partitions(broker, body).await),
+            RequestKind::ListOffsets(mut body) => {
+                let denied = access::list_offsets(&access, &mut body);
+                let mut response = handlers::list_offsets::handle(broker, version, body).await;
+                access::list_offsets_denied(&mut response, denied);
+                reply(&response)
+            }
+            RequestKind::DeleteRecords(mut body) => {
+                let denied = access::delete_records(&access, &mut body);
+                let mut response = handlers::delete_records::handle(broker, body).await;
+                access::delete_records_denied(&mut response, denied);
+                reply(&response)
+            }
+            RequestKind::OffsetForLeaderEpoch(mut body) => {
+                let denied = access::leader_epoch(&access, &mut body);
+                let mut response = handlers::leader_epoch::handle(broker, body).await;
+                access::leader_epoch_denied(&mut response, denied);
+                reply(&response)
+            }
+            RequestKind::InitProducerId(body) => {
+                if body.transactional_id.is_none() && !access.idempotent_write() {
+                    reply(&refused::init_producer_id(kafka_code::CLUSTER_AUTHORIZATION_FAILED))
+                } else {
+                    reply(&handlers::producer_id::handle(broker, body).await)
+                }
+            }
+            RequestKind::CreateTopics(mut body) => {
+                let denied = access::create_topics(&access, &mut body);
+                let mut response = handlers::admin::create_topics(broker, version, body).await;
+                access::create_topics_denied(&mut response, denied);
+                reply(&response)
+            }
+            RequestKind::DeleteTopics(mut body) => {
+                let denied = access::delete_topics(&access, &mut body);
+                let mut response = handlers::admin::delete_topics(broker, version, body).await;
+                access::delete_topics_denied(&mut response, denied);
+                reply(&response)
+            }
+            RequestKind::CreatePartitions(mut body) => {
+                let denied = access::create_partitions(&access, &mut body);
+                let mut response = handlers::admin::create_partitions(broker, body).await;
+                access::create_partitions_denied(&mut response, denied);
+                reply(&response)
+            }
             RequestKind::DescribeCluster(body) => {
-                reply(&handlers::admin::describe_cluster(broker, &body, &session.listener.name))
+                let mut response = handlers::admin::describe_cluster(broker, &body, &session.listener.name);
+                if response.cluster_authorized_operations != handlers::authorized_operations::NOT_REQUESTED {
+                    response.cluster_authorized_operations =
+                        access.operations(true, ResourceType::Cluster, CLUSTER_RESOURCE_NAME);
+                }
+                reply(&response)
             }
-            RequestKind::ElectLeaders(body) => reply(&handlers::elect::handle(broker, version, body).await),
-            RequestKind::AlterPartitionReassignments(body) => {
-                reply(&handlers::reassign::alter(broker, version, body).await)
+            RequestKind::ElectLeaders(body) => match access.require_cluster(Op::Alter) {
+                Ok(()) => reply(&handlers::elect::handle(broker, version, body).await),
+                Err(code) => reply(&refused::elect_leaders(version, &body, code)),
+            },
+            RequestKind::AlterPartitionReassignments(body) => match access.require_cluster(Op::Alter) {
+                Ok(()) => reply(&handlers::reassign::alter(broker, version, body).await),
+                Err(code) => reply(&AlterPartitionReassignmentsResponse::default().with_error_code(code)),
+            },
+            RequestKind::ListPartitionReassignments(body) => match access.require_cluster(Op::Describe) {
+                Ok(()) => reply(&handlers::reassign::list(broker, &body)),
+                Err(code) => reply(&ListPartitionReassignmentsResponse::default().with_error_code(code)),
+            },
+            RequestKind::DescribeQuorum(body) => match access.require_cluster(Op::Describe) {
+                Ok(()) => reply(&handlers::quorum::describe(broker, version, body).await),
+                Err(code) => reply(&DescribeQuorumResponse::default().with_error_code(code)),
+            },
+            RequestKind::AddRaftVoter(body) => match access.require_cluster(Op::Alter) {
+                Ok(()) => reply(&handlers::quorum::add_voter(broker, body).await),
+                Err(code) => reply(&AddRaftVoterResponse::default().with_error_code(code)),
+            },
+            RequestKind::RemoveRaftVoter(body) => match access.require_cluster(Op::Alter) {
+                Ok(()) => reply(&handlers::quorum::remove_voter(broker, body).await),
+                Err(code) => reply(&RemoveRaftVoterResponse::default().with_error_code(code)),
+            },
+            RequestKind::DescribeProducers(mut body) => {
+                let denied = access::describe_producers(&access, &mut body);
+                let mut response = handlers::describe_producers::handle(broker, body).await;
+                access::describe_producers_denied(&mut response, denied);
+                reply(&response)
             }
-            RequestKind::ListPartitionReassignments(body) => reply(&handlers::reassign::list(broker, &body)),
-            RequestKind::DescribeQuorum(body) => reply(&handlers::quorum::describe(broker, version, body).await),
-            RequestKind::AddRaftVoter(body) => reply(&handlers::quorum::add_voter(broker, body).await),
-            RequestKind::RemoveRaftVoter(body) => reply(&handlers::quorum::remove_voter(broker, body).await),
-            RequestKind::DescribeProducers(body) => reply(&handlers::describe_producers::handle(broker, body).await),
-            RequestKind::DescribeLogDirs(body) => reply(&handlers::log_dirs::handle(broker, body).await),
-            RequestKind::DescribeClientQuotas(body) => reply(&handlers::quotas::describe(broker, &body)),
-            RequestKind::AlterClientQuotas(body) => reply(&handlers::quotas::alter(broker, body).await),
-            RequestKind::DescribeConfigs(body) => reply(&handlers::configs::describe(broker, version, &body)),
-            RequestKind::AlterConfigs(body) => reply(&handlers::configs::alter_configs(broker, body).await),
-            RequestKind::IncrementalAlterConfigs(body) => {
-                reply(&handlers::configs::incremental_alter_configs(broker, body).await)
+            RequestKind::DescribeLogDirs(body) => match access.require_cluster(Op::Describe) {
+                Ok(()) => reply(&handlers::log_dirs::handle(broker, body).await),
+                // v1–2 have no error field: the answer is empty, as Kafka's.
+                Err(code) => {
+                    reply(&DescribeLogDirsResponse::default().with_error_code(handlers::since(version, 3, code, 0)))
+                }
+            },
+            RequestKind::DescribeClientQuotas(body) => match access.require_cluster(Op::DescribeConfigs) {
+                Ok(()) => reply(&handlers::quotas::describe(broker, &body)),
+                Err(code) => reply(&DescribeClientQuotasResponse::default().with_error_code(code).with_entries(None)),
+            },
+            RequestKind::AlterClientQuotas(body) => match access.require_cluster(Op::AlterConfigs) {
+                Ok(()) => reply(&handlers::quotas::alter(broker, body).await),
+                Err(code) => reply(&refused::alter_client_quotas(&body, code)),
+            },
+            RequestKind::DescribeConfigs(mut body) => {
+                let denied = access::config_resources(&access, Op::DescribeConfigs, &mut body.resources, |r| {
+                    (r.resource_type, r.resource_name.clone())
+                });
+                let mut response = handlers::configs::describe(broker, version, &body);
+                refused::describe_configs(&mut response, denied);
+                reply(&response)
             }
-            RequestKind::FindCoordinator(body) => {
-                reply(&handlers::groups::find_coordinator(broker, version, body, &session.listener.name).await)
+            RequestKind::AlterConfigs(mut body) => {
+                let denied = access::config_resources(&access, Op::AlterConfigs, &mut body.resources, |r| {
+                    (r.resource_type, r.resource_name.clone())
+                });
+                let mut response = handlers::configs::alter_configs(broker, body).await;
+                refused::alter_configs(&mut response.responses, denied);
+                reply(&response)
             }
-            RequestKind::JoinGroup(body) => reply(&handlers::groups::join_group(broker, version, body, &client).await),
-            RequestKind::SyncGroup(body) => reply(&handlers::groups::sync_group(broker, version, body).await),
-            RequestKind::Heartbeat(body) => reply(&handlers::groups::heartbeat(broker, body).await),
-            RequestKind::LeaveGroup(body) => reply(&handlers::groups::leave_group(broker, version, body).await),
-            RequestKind::OffsetCommit(body) => reply(&handlers::offsets::offset_commit(broker, body).await),
-            RequestKind::OffsetFetch(body) => reply(&handlers::offsets::offset_fetch(broker, version, body).await),
-            RequestKind::OffsetDelete(body) => reply(&handlers::offsets::offset_delete(broker, body).await),
-            RequestKind::ListGroups(body) => reply(&handlers::groups::list_groups(broker, body).await),
-            RequestKind::DescribeGroups(body) => reply(&handlers::groups::describe_groups(broker, version, body).await),
-            RequestKind::DeleteGroups(body) => reply(&handlers::groups::delete_groups(broker, body).await),
+            RequestKind::IncrementalAlterConfigs(mut body) => {
+                let denied = access::config_resources(&access, Op::AlterConfigs, &mut body.resources, |r| {
+                    (r.resource_type, r.resource_name.clone())
+                });
+                let mut response = handlers::configs::incremental_alter_configs(broker, body).await;
+                refused::incremental_alter_configs(&mut response.responses, denied);
+                reply(&response)
+            }
+            RequestKind::FindCoordinator(mut body) => {
+                let is_group = body.key_type == 0;
+                let may_describe = |key: &str| !is_group || access.group(Op::Describe, key);
+                if version < 4 {
+                    if may_describe(body.key.as_str()) {
+                        reply(&handlers::groups::find_coordinator(broker, version, body, &session.listener.name).await)
+                    } else {
+                        reply(&refused::find_coordinator(version, GROUP_AUTHORIZATION_FAILED))
+                    }
+                } else {
+                    let denied = access::take_denied(&mut body.coordinator_keys, |key| may_describe(key.as_str()));
+                    let mut response =
+                        handlers::groups::find_coordinator(broker, version, body, &session.listener.name).await;
+                    refused::coordinators(&mut response, denied, GROUP_AUTHORIZATION_FAILED);
+                    reply(&response)
+                }
+            }
+            RequestKind::JoinGroup(body) => match access.group(Op::Read, body.group_id.0.as_str()) {
+                true => reply(&handlers::groups::join_group(broker, version, body, &client).await),
+                false => reply(&JoinGroupResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED)),
+            },
+            RequestKind::SyncGroup(body) => match access.group(Op::Read, body.group_id.0.as_str()) {
+                true => reply(&handlers::groups::sync_group(broker, version, body).await),
+                false => reply(&SyncGroupResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED)),
+            },
+            RequestKind::Heartbeat(body) => match access.group(Op::Read, body.group_id.0.as_str()) {
+                true => reply(&handlers::groups::heartbeat(broker, body).await),
+                false => reply(&HeartbeatResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED)),
+            },
+            RequestKind::LeaveGroup(body) => match access.group(Op::Read, body.group_id.0.as_str()) {
+                true => reply(&handlers::groups::leave_group(broker, version, body).await),
+                false => reply(&LeaveGroupResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED)),
+            },
+            RequestKind::OffsetCommit(mut body) => {
+                let denied = access::offset_commit(&access, &mut body);
+                let mut response = if body.topics.is_empty() && !denied.is_empty() {
+                    OffsetCommitResponse::default()
+                } else {
+                    handlers::offsets::offset_commit(broker, body).await
+                };
+                access::offset_commit_denied(&mut response, denied);
+                reply(&response)
+            }
+            RequestKind::OffsetFetch(mut body) => {
+                let denied = access::offset_fetch(&access, &mut body);
+                if access::offset_fetch_refused_whole(&denied) {
+                    reply(&access::offset_fetch_refused(&access, version, denied))
+                } else {
+                    let mut response = handlers::offsets::offset_fetch(broker, version, body).await;
+                    access::offset_fetch_answer(&access, &mut response, denied);
+                    reply(&response)
+                }
+            }
+            RequestKind::OffsetDelete(mut body) => match access::offset_delete(&access, &mut body) {
+                Err(code) => reply(&OffsetDeleteResponse::default().with_error_code(code)),
+                Ok(denied) => {
+                    let mut response = handlers::offsets::offset_delete(broker, body).await;
+                    access::offset_delete_denied(&mut response, denied);
+                    reply(&response)
+                }
+            },
+            RequestKind::ListGroups(body) => {
+                let mut response = handlers::groups::list_groups(broker, body).await;
+                if !access.cluster(Op::Describe) {
+                    response.groups.retain(|group| access.group(Op::Describe, group.group_id.0.as_str()));
+                }
+                reply(&response)
+            }
+            RequestKind::DescribeGroups(mut body) => {
+                let asked = body.include_authorized_operations;
+                let denied =
+                    access::take_denied(&mut body.groups, |group| access.group(Op::Describe, group.0.as_str()));
+                let mut response = handlers::groups::describe_groups(broker, version, body).await;
+                for group in &mut response.groups {
+                    if asked && group.error_code == kafka_code::NONE {
+                        group.authorized_operations =
+                            access.operations(true, ResourceType::Group, group.group_id.0.as_str());
+                    }
+                }
+                refused::described_groups(&mut response, denied);
+                reply(&response)
+            }
+            RequestKind::DeleteGroups(mut body) => {
+                let denied =
+                    access::take_denied(&mut body.groups_names, |group| access.group(Op::Delete, group.0.as_str()));
+                let mut response = handlers::groups::delete_groups(broker, body).await;
+                refused::deleted_groups(&mut response, denied);
+                reply(&response)
+            }
             _ => {
                 tracing::error!(api = ?api_key, version, "supported api has no handler");
                 Outcome::Close(format!("{api_key:?} has no handler"))

@@ -58,7 +58,11 @@ pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 /// UNSUPPORTED_VERSION
 pub const UNSUPPORTED_VERSION: i16 = 35;
-/// CLUSTER_AUTHORIZATION_FAILED
+/// TOPIC_AUTHORIZATION_FAILED: the caller's ACLs do not allow the operation on the topic.
+pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+/// GROUP_AUTHORIZATION_FAILED: the caller's ACLs do not allow the operation on the group.
+pub const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+/// CLUSTER_AUTHORIZATION_FAILED: the caller's ACLs do not allow the operation on the cluster.
 pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
 /// UNKNOWN_TOPIC_ID
 pub const UNKNOWN_TOPIC_ID: i16 = 100;

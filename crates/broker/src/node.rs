@@ -140,6 +140,8 @@ pub struct NodeConfig {
     pub tls: Option<TlsSettings>,
     /// SASL mechanisms and session lifetime on SASL listeners.
     pub sasl: SaslConfig,
+    /// Whether requests are checked against ACLs, and who is a super user.
+    pub authorizer: crate::security::authorizer::AuthorizerConfig,
 }
 
 /// The three listener settings as given (each a comma-separated list; empty: none).
@@ -178,6 +180,7 @@ impl NodeConfig {
             listeners: ListenerFlags::default(),
             tls: None,
             sasl: SaslConfig::default(),
+            authorizer: crate::security::authorizer::AuthorizerConfig::default(),
         }
     }
 
@@ -425,7 +428,8 @@ impl Node {
         let dispatcher = Arc::new(
             Dispatcher::new(Arc::clone(&broker))
                 .with_slow_request_ms(config.slow_request_ms)
-                .with_sasl(config.sasl.clone()),
+                .with_sasl(config.sasl.clone())
+                .with_authorizer(config.authorizer.clone()),
         );
         let kafka = Server::from_listener(kafka_listener, config.kafka.clone(), Arc::clone(&dispatcher))?;
         let mut extra_listeners = Vec::with_capacity(listener_specs.len());

@@ -1030,6 +1030,50 @@ async fn check_api(stream: &mut TcpStream, api_key: ApiKey, version: i16) {
             let response: AlterUserScramCredentialsResponse = call(stream, api_key, version, &request).await;
             assert_eq!(response.results[0].error_code, 91, "{context}: RESOURCE_NOT_FOUND");
         }
+        ApiKey::CreateAcls => {
+            // A binding per version (so both ends create one); DeleteAcls (key 31, tested after)
+            // removes it.
+            let principal = format!("User:range-v{version}");
+            let request =
+                CreateAclsRequest::default().with_creations(vec![create_acls_request::AclCreation::default()
+                    .with_resource_type(2)
+                    .with_resource_name(StrBytes::from_static_str("range"))
+                    .with_resource_pattern_type(3)
+                    .with_principal(StrBytes::from_string(principal.clone()))
+                    .with_host(StrBytes::from_static_str("*"))
+                    .with_operation(3)
+                    .with_permission_type(3)]);
+            let response: CreateAclsResponse = call(stream, api_key, version, &request).await;
+            assert_eq!(response.results.len(), 1, "{context}");
+            assert_eq!(response.results[0].error_code, 0, "{context}");
+        }
+        ApiKey::DescribeAcls => {
+            // The defaults of the nullable filters are "" (match only ""): null is ANY.
+            let request = DescribeAclsRequest::default()
+                .with_resource_name_filter(None)
+                .with_principal_filter(None)
+                .with_host_filter(None)
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_operation(1)
+                .with_permission_type(1);
+            let response: DescribeAclsResponse = call(stream, api_key, version, &request).await;
+            assert_eq!(response.error_code, 0, "{context}");
+        }
+        ApiKey::DeleteAcls => {
+            let filter = delete_acls_request::DeleteAclsFilter::default()
+                .with_resource_name_filter(None)
+                .with_host_filter(None)
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_principal_filter(Some(StrBytes::from_string(format!("User:range-v{version}"))))
+                .with_operation(1)
+                .with_permission_type(1);
+            let response: DeleteAclsResponse =
+                call(stream, api_key, version, &DeleteAclsRequest::default().with_filters(vec![filter])).await;
+            assert_eq!(response.filter_results[0].error_code, 0, "{context}");
+            assert_eq!(response.filter_results[0].matching_acls.len(), 1, "{context}: CreateAcls's binding");
+        }
         ApiKey::DescribeClientQuotas => {
             let response: DescribeClientQuotasResponse =
                 call(stream, api_key, version, &DescribeClientQuotasRequest::default()).await;

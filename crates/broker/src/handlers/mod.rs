@@ -2,6 +2,8 @@
 //! metadata node and the partitions, and builds the response. Wire types stay here; the
 //! partition layer sees plain values.
 
+pub mod access;
+pub mod acls;
 pub mod admin;
 pub mod authorized_operations;
 pub mod configs;
@@ -20,6 +22,7 @@ pub mod producer_id;
 pub mod quorum;
 pub mod quotas;
 pub mod reassign;
+pub mod refused;
 pub mod sasl;
 pub mod users;
 

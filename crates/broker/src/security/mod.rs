@@ -5,6 +5,7 @@
 //! dispatcher hands it to the handlers, and what they decide with it (ACL checks, quotas)
 //! reads the replicated security state of the metadata view.
 
+pub mod authorizer;
 pub mod listener;
 pub mod sasl;
 pub mod scram;
