@@ -37,11 +37,11 @@ use crate::quota::QuotaKind;
 use crate::security::authorizer::AuthorizerConfig;
 use crate::security::sasl::{self, FailedLogins, SaslConfig};
 use crate::security::Session;
-use sluice_meta::security::{AclOperation as Op, ResourceType, CLUSTER_RESOURCE_NAME};
+use sluice_meta::security::{AclOperation as Op, ResourceType};
 use sluice_proto::kafka_protocol::messages::{
     AddRaftVoterResponse, AlterPartitionReassignmentsResponse, DescribeAclsResponse, DescribeClientQuotasResponse,
-    DescribeLogDirsResponse, DescribeQuorumResponse, DescribeUserScramCredentialsResponse, HeartbeatResponse,
-    JoinGroupResponse, LeaveGroupResponse, ListPartitionReassignmentsResponse, OffsetCommitResponse,
+    DescribeLogDirsResponse, DescribeQuorumResponse, DescribeUserScramCredentialsResponse, FetchResponse,
+    HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, ListPartitionReassignmentsResponse, OffsetCommitResponse,
     OffsetDeleteResponse, RemoveRaftVoterResponse, SyncGroupResponse,
 };
 
@@ -384,7 +384,12 @@ impl Dispatcher {
             RequestKind::Fetch(mut body) => {
                 let consumer = body.replica_id.0 < 0;
                 let denied = access::fetch(&access, &mut body);
-                let (mut response, mut reservation) = handlers::fetch::handle(broker, version, body).await;
+                let (mut response, mut reservation) = if body.topics.is_empty() && !denied.is_empty() {
+                    // Nothing left to read: answer now rather than long-poll on nothing (Kafka's way).
+                    (FetchResponse::default(), None)
+                } else {
+                    handlers::fetch::handle(broker, version, body).await
+                };
                 access::fetch_denied(&mut response, denied);
                 if consumer {
                     let bytes = fetch_record_bytes(&response);
@@ -445,8 +450,7 @@ impl Dispatcher {
             RequestKind::DescribeCluster(body) => {
                 let mut response = handlers::admin::describe_cluster(broker, &body, &session.listener.name);
                 if response.cluster_authorized_operations != handlers::authorized_operations::NOT_REQUESTED {
-                    response.cluster_authorized_operations =
-                        access.operations(true, ResourceType::Cluster, CLUSTER_RESOURCE_NAME);
+                    response.cluster_authorized_operations = access.cluster_operations();
                 }
                 reply(&response)
             }

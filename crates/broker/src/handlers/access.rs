@@ -34,7 +34,7 @@ use sluice_proto::kafka_protocol::protocol::StrBytes;
 use crate::handlers::authorized_operations::NOT_REQUESTED;
 use crate::handlers::str_bytes;
 use crate::kafka_code;
-use crate::security::authorizer::{AuthorizerConfig, Caller};
+use crate::security::authorizer::{supported_operations, AuthorizerConfig, Caller};
 use crate::security::Principal;
 
 /// TOPIC_AUTHORIZATION_FAILED
@@ -108,10 +108,21 @@ impl<'a> Access<'a> {
         if !asked {
             return NOT_REQUESTED;
         }
-        let caller = self.caller.clone().unwrap_or_else(|| {
-            Caller::new(&Principal::anonymous(), std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
-        });
-        self.config.authorized_operations(&self.view.security.acls, &caller, resource_type, name)
+        match &self.caller {
+            // No authorizer: every operation the type supports, as Kafka reports without one.
+            None => supported_operations(resource_type).iter().fold(0, |field, op| field | (1 << op.code())),
+            Some(caller) => self.config.authorized_operations(&self.view.security.acls, caller, resource_type, name),
+        }
+    }
+
+    /// KIP-430's bit field for the cluster, as Kafka reports it: 0 unless the caller may
+    /// DESCRIBE the cluster.
+    pub fn cluster_operations(&self) -> i32 {
+        if self.cluster(AclOperation::Describe) {
+            self.operations(true, ResourceType::Cluster, CLUSTER_RESOURCE_NAME)
+        } else {
+            0
+        }
     }
 
     /// Whether an idempotent producer may get a producer id: IDEMPOTENT_WRITE on the cluster, or
@@ -383,7 +394,7 @@ pub fn metadata_answer(access: &Access<'_>, response: &mut MetadataResponse, den
         }
     }
     if response.cluster_authorized_operations != NOT_REQUESTED {
-        response.cluster_authorized_operations = access.operations(true, ResourceType::Cluster, CLUSTER_RESOURCE_NAME);
+        response.cluster_authorized_operations = access.cluster_operations();
     }
     for topic in denied.topics {
         response.topics.push(
@@ -695,6 +706,19 @@ pub fn offset_fetch_answer(access: &Access<'_>, response: &mut OffsetFetchRespon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_an_authorizer_every_check_passes_and_operations_are_kafkas_full_sets() {
+        use crate::handlers::authorized_operations as ops;
+        let config = AuthorizerConfig::default();
+        let view = Arc::new(MetadataView::default());
+        let access = Access::new(&config, view, &Principal::anonymous(), std::net::Ipv4Addr::LOCALHOST.into());
+        assert!(access.topic(AclOperation::Write, "t") && access.cluster(AclOperation::Alter));
+        assert_eq!(access.operations(true, ResourceType::Topic, "t"), ops::TOPIC);
+        assert_eq!(access.operations(true, ResourceType::Group, "g"), ops::GROUP);
+        assert_eq!(access.cluster_operations(), ops::CLUSTER);
+        assert_eq!(access.operations(false, ResourceType::Topic, "t"), NOT_REQUESTED);
+    }
 
     #[test]
     fn take_denied_keeps_order_on_both_sides() {
