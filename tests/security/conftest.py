@@ -59,6 +59,11 @@ class SecureBroker:
         return os.path.join(self.certs, name)
 
     def start(self):
+        self.launch()
+        self.wait_ready()
+
+    def launch(self):
+        """Starts the process without waiting (a cluster's brokers are ready only together)."""
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [
@@ -81,6 +86,8 @@ class SecureBroker:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+    def wait_ready(self):
         deadline = time.time() + READY_TIMEOUT_S
         while time.time() < deadline:
             if self.process.poll() is not None:

@@ -45,6 +45,13 @@ pub struct Args {
     /// (default: --advertise). Set it when brokers cannot use the address clients are given.
     #[arg(long, env = "SLUICE_REPLICATION_ADVERTISE")]
     pub replication_advertise: Option<String>,
+    /// The listener brokers use between themselves (Kafka's `inter.broker.listener.name`; the
+    /// same on every broker): other brokers fetch from this one at its advertised endpoint
+    /// (unless --replication-advertise says otherwise) and, for an SSL listener, this broker
+    /// dials theirs in TLS with --ssl-certificate as its client certificate, checked against
+    /// --ssl-ca. Default: the default listener (--listen), plain TCP.
+    #[arg(long, env = "SLUICE_INTER_BROKER_LISTENER_NAME", value_name = "NAME")]
+    pub inter_broker_listener_name: Option<String>,
     /// Rack (or availability zone) this broker runs in (Kafka's `broker.rack`): new
     /// partitions put their replicas on distinct racks, and a consumer that sets the same
     /// `client.rack` is sent to fetch from this broker when it holds an in-sync replica
@@ -225,6 +232,7 @@ impl Args {
         config.kafka.listen_address = self.listen;
         config.advertise = self.advertise;
         config.replication_advertise = self.replication_advertise;
+        config.inter_broker_listener = self.inter_broker_listener_name;
         config.rack = self.rack;
         config.raft_listen = self.raft_listen;
         config.raft_advertise = self.raft_advertise;

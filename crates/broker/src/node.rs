@@ -48,7 +48,7 @@ use crate::dispatch::Dispatcher;
 use crate::error::BrokerError;
 use crate::partition::{BrokerTopicDefaults, PartitionManager};
 use crate::replication::ReplicationConfig;
-use crate::security::listener::{resolve_listeners, DEFAULT_LISTENER_NAME};
+use crate::security::listener::{resolve_listeners, ListenerSpec, DEFAULT_LISTENER_NAME};
 use crate::security::sasl::SaslConfig;
 use crate::security::session::ListenerInfo;
 use crate::security::tls::{ClientAuth, TlsSettings, TlsSource};
@@ -100,6 +100,10 @@ pub struct NodeConfig {
     /// the advertised address. Differs when clients and brokers see the broker under different
     /// addresses (e.g. clients outside a container network, brokers inside it).
     pub replication_advertise: Option<String>,
+    /// `--inter-broker-listener-name`: the listener other brokers dial this one at (its
+    /// advertised endpoint becomes the replication address) and, when it is an SSL one, TLS
+    /// with this broker's certificate when dialing theirs. `None`: the default listener.
+    pub inter_broker_listener: Option<String>,
     /// Rack of this broker (`--rack`), carried in its registration: placement and KIP-392
     /// fetch-from-follower use it.
     pub rack: Option<String>,
@@ -164,6 +168,7 @@ impl NodeConfig {
             kafka: BrokerConfig::default(),
             advertise: None,
             replication_advertise: None,
+            inter_broker_listener: None,
             rack: None,
             raft_listen: SocketAddr::from(([127, 0, 0, 1], RAFT_PORT_DEFAULT)),
             raft_advertise: None,
@@ -399,6 +404,9 @@ impl Node {
                 replica_lag_time_ms: config.replication.replica_lag_time_ms,
             },
         ));
+        let mut replication = config.replication.clone();
+        let inter_broker = inter_broker(&config, &listener_specs, &extra_bound).map_err(invalid)?;
+        replication.tls = inter_broker.as_ref().and_then(|(_, tls)| tls.clone());
         let broker = Arc::new(Broker::new(
             config.node_id,
             cluster_id(&voters_text),
@@ -406,11 +414,15 @@ impl Node {
             Arc::clone(&partitions),
             config.defaults.clone(),
             config.coordinator.clone(),
-            config.replication.clone(),
+            replication,
         ));
         ready.broker.send_replace(Some(Arc::clone(&broker)));
         let advertise = config.advertise.clone().unwrap_or_else(|| kafka_addr.to_string());
-        let replication_advertise = config.replication_advertise.clone().unwrap_or_else(|| advertise.clone());
+        let replication_advertise = config
+            .replication_advertise
+            .clone()
+            .or_else(|| inter_broker.map(|(address, _)| address))
+            .unwrap_or_else(|| advertise.clone());
         let mut endpoints = std::collections::BTreeMap::from([(DEFAULT_LISTENER_NAME.to_string(), advertise.clone())]);
         for (spec, bound) in listener_specs.iter().zip(&extra_bound) {
             let address = spec.advertised.clone().unwrap_or_else(|| local_addr(bound, spec.address).to_string());
@@ -565,6 +577,47 @@ fn validate_liveness(config: &NodeConfig) -> Result<(), String> {
 /// Completes when `stop` says so or its sender is gone.
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// `--inter-broker-listener-name` resolved: the listener's advertised endpoint (what other
+/// brokers dial) and the TLS settings this broker dials theirs with (an SSL listener); `None`
+/// for the default listener. Kafka's `inter.broker.listener.name`, which must name the same
+/// listener on every broker.
+fn inter_broker(
+    config: &NodeConfig,
+    specs: &[ListenerSpec],
+    bound: &[TcpListener],
+) -> Result<Option<(String, Option<TlsSettings>)>, String> {
+    let Some(name) = config.inter_broker_listener.as_deref().map(str::to_ascii_uppercase) else {
+        return Ok(None);
+    };
+    if name == DEFAULT_LISTENER_NAME {
+        return Ok(None);
+    }
+    let Some((spec, listener)) = specs.iter().zip(bound).find(|(spec, _)| spec.name == name) else {
+        return Err(format!("--inter-broker-listener-name {name} is not one of --listeners"));
+    };
+    let address = spec.advertised.clone().unwrap_or_else(|| local_addr(listener, spec.address).to_string());
+    let tls = match spec.protocol {
+        SecurityProtocol::Plaintext => None,
+        SecurityProtocol::Ssl => {
+            let settings =
+                config.tls.clone().ok_or("an SSL inter-broker listener needs --ssl-certificate and --ssl-key")?;
+            if settings.ca.is_none() {
+                return Err(
+                    "an SSL inter-broker listener needs --ssl-ca: brokers check each other's certificates".into()
+                );
+            }
+            Some(settings)
+        }
+        SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => {
+            return Err(format!(
+                "--inter-broker-listener-name {name}: brokers do not log in with SASL; \
+                 use an SSL listener (brokers authenticate with their certificates) or a PLAINTEXT one"
+            ))
+        }
+    };
+    Ok(Some((address, tls)))
 }
 
 fn local_addr(listener: &TcpListener, configured: SocketAddr) -> SocketAddr {

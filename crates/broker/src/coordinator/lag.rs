@@ -240,7 +240,7 @@ async fn ask_leader(
     leader: i32,
     partitions: &[(String, i32)],
 ) -> Result<HashMap<(String, i32), i64>, String> {
-    let address = view.brokers.get(&leader).map(|b| b.kafka_addr.clone()).ok_or("unknown broker")?;
+    let address = view.brokers.get(&leader).map(|b| b.internal_addr.clone()).ok_or("unknown broker")?;
     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for (topic, partition) in partitions {
         by_topic.entry(topic).or_default().push(*partition);
@@ -262,7 +262,8 @@ async fn ask_leader(
             })
             .collect(),
     );
-    let mut connection = BrokerConnection::connect(&address, broker.node_id).await.map_err(|e| e.to_string())?;
+    let tls = broker.replication.tls.as_ref();
+    let mut connection = BrokerConnection::connect(&address, broker.node_id, tls).await.map_err(|e| e.to_string())?;
     let timeout = Duration::from_millis(LAG_LIST_OFFSETS_TIMEOUT_MS);
     let response: ListOffsetsResponse = connection
         .call(ApiKey::ListOffsets, LIST_OFFSETS_VERSION, &request, timeout)
@@ -290,8 +291,9 @@ async fn fetch_headers(
     leader: i32,
     partitions: &[(String, i32, i64)],
 ) -> Result<Vec<((String, i32, i64), i64)>, String> {
-    let address = view.brokers.get(&leader).map(|b| b.kafka_addr.clone()).ok_or("unknown broker")?;
-    let mut connection = BrokerConnection::connect(&address, broker.node_id).await.map_err(|e| e.to_string())?;
+    let address = view.brokers.get(&leader).map(|b| b.internal_addr.clone()).ok_or("unknown broker")?;
+    let tls = broker.replication.tls.as_ref();
+    let mut connection = BrokerConnection::connect(&address, broker.node_id, tls).await.map_err(|e| e.to_string())?;
     let timeout = Duration::from_millis(LAG_LIST_OFFSETS_TIMEOUT_MS);
     let mut found = Vec::new();
     for (topic, partition, offset) in partitions {

@@ -1,15 +1,23 @@
 //! A Kafka-protocol connection from this broker to another: one request at a time, framed and
 //! encoded by `sluice-proto`, every response bounded before it is buffered and every wait
-//! bounded by a timeout. Used by the replica fetcher.
+//! bounded by a timeout. Used by the replica fetcher and the group coordinator's lag refresh.
+//!
+//! It dials the other broker's inter-broker address (`--inter-broker-listener-name`, else its
+//! default listener) in plain TCP, or in TLS presenting this broker's certificate when the
+//! replication settings carry TLS settings (an SSL inter-broker listener).
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use sluice_proto::kafka_protocol::messages::{ApiKey, RequestHeader};
 use sluice_proto::kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use sluice_proto::{decode_response, encode_request};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream, ReadBuf};
 use tokio::net::TcpStream;
+
+use crate::security::tls::TlsSettings;
 
 /// Largest response frame accepted from another broker, in bytes: a follower fetch response
 /// holds at most [`REPLICA_FETCH_RESPONSE_BYTES_MAX`](super::REPLICA_FETCH_RESPONSE_BYTES_MAX)
@@ -44,6 +52,14 @@ pub enum ConnectionError {
         /// The timeout.
         timeout_ms: u64,
     },
+    /// The TLS configuration could not be loaded or the handshake failed.
+    #[error("TLS to {address}: {reason}")]
+    Tls {
+        /// The broker's address.
+        address: String,
+        /// What failed.
+        reason: String,
+    },
     /// The answer was not a valid response to the request.
     #[error("bad response from {address}: {reason}")]
     Protocol {
@@ -54,29 +70,91 @@ pub enum ConnectionError {
     },
 }
 
+/// A connection's byte stream: plain TCP or TLS over it.
+#[derive(Debug)]
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The TLS server name of `address` (`host:port`, `[v6]:port`): its host, a DNS name or an
+/// IP address the other broker's certificate must carry.
+fn server_name(address: &str) -> Result<rustls_pki_types::ServerName<'static>, String> {
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    rustls_pki_types::ServerName::try_from(host.to_string()).map_err(|e| format!("{host:?} is not a host name: {e}"))
+}
+
 /// One open connection.
 #[derive(Debug)]
 pub struct BrokerConnection {
     address: String,
-    stream: BufStream<TcpStream>,
+    stream: BufStream<Stream>,
     next_correlation_id: i32,
     client_id: StrBytes,
 }
 
 impl BrokerConnection {
-    /// Connects to `address` (`host:port`).
-    pub async fn connect(address: &str, local_broker: i32) -> Result<BrokerConnection, ConnectionError> {
+    /// Connects to `address` (`host:port`), in TLS with `tls`' certificate when given; the
+    /// connection and the handshake each within [`BROKER_CONNECT_TIMEOUT_MS`].
+    pub async fn connect(
+        address: &str,
+        local_broker: i32,
+        tls: Option<&TlsSettings>,
+    ) -> Result<BrokerConnection, ConnectionError> {
         let io = |source| ConnectionError::Io { address: address.to_string(), source };
-        let connect =
-            tokio::time::timeout(Duration::from_millis(BROKER_CONNECT_TIMEOUT_MS), TcpStream::connect(address));
-        let stream = connect
-            .await
-            .map_err(|_| ConnectionError::Timeout {
-                address: address.to_string(),
-                timeout_ms: BROKER_CONNECT_TIMEOUT_MS,
-            })?
-            .map_err(io)?;
+        let timeout = Duration::from_millis(BROKER_CONNECT_TIMEOUT_MS);
+        let timed_out =
+            |_| ConnectionError::Timeout { address: address.to_string(), timeout_ms: BROKER_CONNECT_TIMEOUT_MS };
+        let stream =
+            tokio::time::timeout(timeout, TcpStream::connect(address)).await.map_err(timed_out)?.map_err(io)?;
         stream.set_nodelay(true).map_err(io)?;
+        let stream = match tls {
+            None => Stream::Plain(stream),
+            Some(settings) => {
+                let tls_error = |reason: String| ConnectionError::Tls { address: address.to_string(), reason };
+                let config = crate::security::tls::load_client(settings).map_err(|e| tls_error(e.to_string()))?;
+                let name = server_name(address).map_err(tls_error)?;
+                let handshake = tokio_rustls::TlsConnector::from(config).connect(name, stream);
+                let stream = tokio::time::timeout(timeout, handshake)
+                    .await
+                    .map_err(timed_out)?
+                    .map_err(|e| tls_error(e.to_string()))?;
+                Stream::Tls(Box::new(stream))
+            }
+        };
         Ok(BrokerConnection {
             address: address.to_string(),
             stream: BufStream::new(stream),

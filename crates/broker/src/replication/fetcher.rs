@@ -153,7 +153,7 @@ impl Fetcher {
             }
             let connected = match connection.take() {
                 Some(connection) => Ok(connection),
-                None => BrokerConnection::connect(&self.address, self.local_broker).await,
+                None => BrokerConnection::connect(&self.address, self.local_broker, self.config.tls.as_ref()).await,
             };
             let mut open = match connected {
                 Ok(open) => open,

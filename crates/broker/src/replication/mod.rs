@@ -35,6 +35,9 @@ pub struct ReplicationConfig {
     pub fetch_wait_ms: i32,
     /// Kafka's `replica.fetch.backoff.ms`: pause after a failed fetch, in milliseconds.
     pub fetch_backoff_ms: u64,
+    /// How this broker dials the others' inter-broker listener: `None` in plain TCP, else in
+    /// TLS with this certificate (an SSL `--inter-broker-listener-name`).
+    pub tls: Option<crate::security::tls::TlsSettings>,
 }
 
 /// Kafka's `replica.fetch.wait.max.ms` default, in milliseconds.
@@ -57,6 +60,7 @@ impl Default for ReplicationConfig {
             replica_lag_time_ms: crate::partition::replica::REPLICA_LAG_TIME_MS_DEFAULT,
             fetch_wait_ms: REPLICA_FETCH_WAIT_MS_DEFAULT,
             fetch_backoff_ms: REPLICA_FETCH_BACKOFF_MS_DEFAULT,
+            tls: None,
         }
     }
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -92,16 +92,52 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certificates)
 }
 
-/// Builds the rustls server configuration from the files.
-pub fn load(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+/// The crypto provider of every TLS configuration here.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     // ring, not aws-lc-rs: no C toolchain beyond cc at build time, and a smaller binary. rustls
     // deprecates it only for lacking post-quantum key exchange.
     #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The certificate chain and private key of `settings`.
+fn identity(settings: &TlsSettings) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
     let chain = certificates(&settings.certificate)?;
     let key_pem = read_pem(&settings.key)?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| TlsError::File { path: settings.key.clone(), reason: e.to_string() })?;
+    Ok((chain, key))
+}
+
+/// The CA bundle of `ca` as a root store.
+fn roots(ca: &Path) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for certificate in certificates(ca)? {
+        roots.add(certificate).map_err(|e| TlsError::Config(format!("{}: {e}", ca.display())))?;
+    }
+    Ok(roots)
+}
+
+/// Builds the rustls client configuration a broker dials other brokers with (the inter-broker
+/// listener, when it is an SSL one): it presents `settings`' certificate and checks theirs
+/// against `settings`' CA bundle. Read from the files at each call, so a rotated certificate
+/// is used by the next connection.
+pub fn load_client(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsError> {
+    let ca = settings.ca.as_ref().ok_or_else(|| TlsError::Config("checking other brokers needs --ssl-ca".into()))?;
+    let (chain, key) = identity(settings)?;
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots(ca)?)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
+/// Builds the rustls server configuration from the files.
+pub fn load(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
+    let (chain, key) = identity(settings)?;
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?;
@@ -109,11 +145,7 @@ pub fn load(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
         (ClientAuth::None, _) => builder.with_no_client_auth(),
         (_, None) => return Err(TlsError::Config("client authentication needs --ssl-ca".into())),
         (auth, Some(ca)) => {
-            let mut roots = RootCertStore::empty();
-            for certificate in certificates(ca)? {
-                roots.add(certificate).map_err(|e| TlsError::Config(format!("{}: {e}", ca.display())))?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca)?), Arc::clone(&provider));
             let verifier = if auth == ClientAuth::Requested { verifier.allow_unauthenticated() } else { verifier };
             builder.with_client_cert_verifier(verifier.build().map_err(|e| TlsError::Config(e.to_string()))?)
         }
