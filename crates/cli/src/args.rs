@@ -27,8 +27,18 @@ pub struct Cli {
     /// Time to connect to a broker, in milliseconds.
     #[arg(long, global = true, default_value_t = 5_000)]
     pub connect_timeout_ms: u64,
-    /// Authenticate with SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (plain TCP only: a
-    /// SASL_PLAINTEXT listener; the CLI does not speak TLS).
+    /// Speak TLS to the brokers (an SSL or SASL_SSL listener), checking their certificate
+    /// against this PEM CA bundle (librdkafka's `ssl.ca.location`).
+    #[arg(long, global = true, env = "SLUICE_CLIENT_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// PEM client certificate for brokers that ask for one (mTLS; needs --tls-ca and --tls-key).
+    #[arg(long, global = true, env = "SLUICE_CLIENT_TLS_CERTIFICATE", value_name = "FILE", requires_all = ["tls_ca", "tls_key"])]
+    pub tls_certificate: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-certificate.
+    #[arg(long, global = true, env = "SLUICE_CLIENT_TLS_KEY", value_name = "FILE", requires = "tls_certificate")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Authenticate with SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (inside TLS with
+    /// --tls-ca: a SASL_SSL listener; else a SASL_PLAINTEXT one).
     #[arg(long, global = true, env = "SLUICE_SASL_MECHANISM", value_parser = parse_sasl_mechanism, requires = "sasl_username")]
     pub sasl_mechanism: Option<sluice_client::SaslMechanism>,
     /// SASL user name.

@@ -165,6 +165,13 @@ fn client_config(cli: &Cli) -> ClientConfig {
             password: cli.sasl_password.clone().unwrap_or_default(),
         });
     }
+    if let Some(ca) = &cli.tls_ca {
+        config.tls = Some(sluice_client::TlsSettings {
+            ca: ca.clone(),
+            certificate: cli.tls_certificate.clone(),
+            key: cli.tls_key.clone(),
+        });
+    }
     config
 }
 

@@ -198,6 +198,7 @@ impl Cluster {
             config.connect_timeout,
             config.request_timeout,
             config.sasl.as_ref(),
+            config.tls.as_ref(),
         )
         .await
     }

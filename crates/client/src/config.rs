@@ -37,6 +37,9 @@ pub struct ClientConfig {
     /// SASL credentials: every connection authenticates with them (`sasl.mechanism`,
     /// `sasl.username`, `sasl.password`); `None`: no SASL.
     pub sasl: Option<crate::sasl::SaslCredentials>,
+    /// TLS: every connection is encrypted and the broker's certificate checked (an SSL or
+    /// SASL_SSL listener; `security.protocol` SSL / SASL_SSL); `None`: plain TCP.
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 impl Default for ClientConfig {
@@ -50,6 +53,7 @@ impl Default for ClientConfig {
             retries_max: 10,
             metadata_max_age: Duration::from_secs(300),
             sasl: None,
+            tls: None,
         }
     }
 }

@@ -20,8 +20,7 @@ use bytes::Bytes;
 use sluice_proto::kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
 use sluice_proto::kafka_protocol::protocol::{Request, StrBytes};
 use sluice_proto::{decode_response, encode_request};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
@@ -100,13 +99,22 @@ impl Pending {
     }
 }
 
+/// The write side of a connection: a TCP half or a TLS half.
+struct Writer(Box<dyn AsyncWrite + Send + Unpin>);
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writer")
+    }
+}
+
 /// A connection to one broker.
 #[derive(Debug)]
 pub struct Connection {
     address: String,
     client_id: StrBytes,
     request_timeout: Duration,
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: tokio::sync::Mutex<Writer>,
     pending: Arc<Mutex<Pending>>,
     next_correlation_id: AtomicI32,
     in_flight: Semaphore,
@@ -130,6 +138,7 @@ impl Connection {
         connect_timeout: Duration,
         request_timeout: Duration,
         sasl: Option<&crate::sasl::SaslCredentials>,
+        tls: Option<&crate::tls::TlsSettings>,
     ) -> Result<Connection> {
         let io_error = |source| ClientError::Io { broker: address.to_string(), source };
         let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(address))
@@ -137,7 +146,26 @@ impl Connection {
             .map_err(|_| ClientError::Timeout { what: format!("connecting to {address}"), after: connect_timeout })?
             .map_err(io_error)?;
         stream.set_nodelay(true).map_err(io_error)?;
-        let (mut read_half, write_half) = stream.into_split();
+        let (mut read_half, write_half): (Box<dyn AsyncRead + Send + Unpin>, Box<dyn AsyncWrite + Send + Unpin>) =
+            match tls {
+                None => {
+                    let (read_half, write_half) = stream.into_split();
+                    (Box::new(read_half), Box::new(write_half))
+                }
+                Some(settings) => {
+                    let connector = tokio_rustls::TlsConnector::from(settings.client_config()?);
+                    let handshake = connector.connect(crate::tls::server_name(address)?, stream);
+                    let stream = tokio::time::timeout(connect_timeout, handshake)
+                        .await
+                        .map_err(|_| ClientError::Timeout {
+                            what: format!("TLS handshake with {address}"),
+                            after: connect_timeout,
+                        })?
+                        .map_err(|e| ClientError::Tls { reason: format!("handshake with {address}: {e}") })?;
+                    let (read_half, write_half) = tokio::io::split(stream);
+                    (Box::new(read_half), Box::new(write_half))
+                }
+            };
         let pending = Arc::new(Mutex::new(Pending::default()));
         let reader_pending = pending.clone();
         let reader_address = address.to_string();
@@ -150,7 +178,7 @@ impl Connection {
             address: address.to_string(),
             client_id: StrBytes::from_string(client_id.to_string()),
             request_timeout,
-            writer: tokio::sync::Mutex::new(write_half),
+            writer: tokio::sync::Mutex::new(Writer(write_half)),
             pending,
             next_correlation_id: AtomicI32::new(0),
             in_flight: Semaphore::new(CONNECTION_IN_FLIGHT_MAX),
@@ -287,7 +315,12 @@ impl Connection {
 
     async fn write(&self, frame: &[u8]) -> Result<()> {
         let mut writer = self.writer.lock().await;
-        let written = tokio::time::timeout(self.request_timeout, writer.write_all(frame)).await;
+        // TLS keeps written bytes in its buffer until flushed; on TCP the flush does nothing.
+        let written = tokio::time::timeout(self.request_timeout, async {
+            writer.0.write_all(frame).await?;
+            writer.0.flush().await
+        })
+        .await;
         let error = match written {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(error)) => error,
@@ -306,7 +339,7 @@ impl Connection {
 }
 
 /// Reads answer frames until the stream fails; returns why it stopped.
-async fn read_answers(read_half: &mut tokio::net::tcp::OwnedReadHalf, pending: &Mutex<Pending>) -> String {
+async fn read_answers(read_half: &mut (dyn AsyncRead + Send + Unpin), pending: &Mutex<Pending>) -> String {
     loop {
         let mut prefix = [0u8; FRAME_LENGTH_PREFIX_BYTES];
         if let Err(error) = read_half.read_exact(&mut prefix).await {

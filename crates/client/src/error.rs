@@ -164,6 +164,14 @@ pub enum ClientError {
         reason: String,
     },
 
+    /// TLS could not be set up: a certificate file unreadable or invalid, or a refused
+    /// handshake. Not retriable: the configuration or the broker's certificate must change.
+    #[error("TLS: {reason}")]
+    Tls {
+        /// What failed.
+        reason: String,
+    },
+
     /// The broker's answer does not match the request (a missing partition, a wrong
     /// correlation id). The connection is dropped. Retriable: a new connection usually helps;
     /// if not, report a broker bug.
@@ -186,6 +194,7 @@ impl ClientError {
             ClientError::Protocol(error) => error.is_retriable(),
             ClientError::Delivery(cause) => cause.is_retriable(),
             ClientError::UnknownTopic { .. }
+            | ClientError::Tls { .. }
             | ClientError::UnknownPartition { .. }
             | ClientError::UnsupportedApi { .. }
             | ClientError::RecordTooLarge { .. }

@@ -30,6 +30,7 @@ pub mod group;
 pub mod producer;
 pub mod retry;
 pub mod sasl;
+pub mod tls;
 
 pub use admin::{Admin, QuorumInfo, QuorumMember};
 pub use cluster::Cluster;
@@ -43,3 +44,4 @@ pub use group::Assignor;
 pub use producer::{Acks, Delivery, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 pub use sasl::{SaslCredentials, SaslMechanism};
 pub use sluice_proto::records::Compression;
+pub use tls::TlsSettings;
