@@ -83,6 +83,10 @@ pub enum Command {
     /// Create, delete and list SASL/SCRAM users.
     #[command(subcommand, after_help = EXAMPLES_USER)]
     User(UserCommand),
+    /// Add, remove and list ACLs (who may do what on which topic, group, transactional id or
+    /// the cluster).
+    #[command(subcommand, after_help = EXAMPLES_ACL)]
+    Acl(AclCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = EXAMPLES_COMPLETIONS)]
     Completions {
@@ -137,6 +141,148 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+const EXAMPLES_ACL: &str = "Examples:
+  sluice acl add --allow-principal User:alice --operation read --operation describe --topic orders
+  sluice acl add --allow-principal User:alice --operation read --group readers --resource-pattern-type prefixed
+  sluice acl add --deny-principal User:mallory --deny-host 10.0.0.13 --operation all --topic '*'
+  sluice acl list
+  sluice acl list --topic orders --resource-pattern-type match --json
+  sluice acl remove --allow-principal User:alice --operation read --topic orders";
+
+/// `sluice acl`: ACLs (Kafka's CreateAcls, DescribeAcls and DeleteAcls), with the flags of
+/// Kafka's `kafka-acls.sh`.
+#[derive(Debug, Subcommand)]
+pub enum AclCommand {
+    /// Add ACLs: each principal gets each operation on each resource, from each host.
+    #[command(
+        after_help = "Examples:\n  sluice acl add --allow-principal User:alice --operation read --operation describe --topic orders\n  sluice acl add --allow-principal User:app --operation write --operation idempotent-write --topic orders --cluster\n  sluice acl add --allow-principal User:alice --operation read --group readers- --resource-pattern-type prefixed\n  sluice acl add --deny-principal User:mallory --deny-host 10.0.0.13 --operation all --topic '*'"
+    )]
+    Add {
+        #[command(flatten)]
+        principals: AclPrincipalArgs,
+        /// Operation to allow or deny (repeatable): all, read, write, create, delete, alter,
+        /// describe, cluster-action, describe-configs, alter-configs, idempotent-write.
+        #[arg(long = "operation", value_name = "OPERATION", required = true, value_parser = parse_acl_operation)]
+        operations: Vec<sluice_client::admin::AclOperation>,
+        #[command(flatten)]
+        resources: AclResourceArgs,
+        /// How the resource names match: literal (the name exactly; `*` for every one) or
+        /// prefixed (every name that starts with it).
+        #[arg(long, value_name = "TYPE", default_value = "literal", value_parser = parse_acl_pattern_type)]
+        resource_pattern_type: sluice_client::admin::AclPatternType,
+    },
+    /// Remove the ACLs of the resources that match the flags (every principal, host and
+    /// operation unless given), and print the ones removed.
+    #[command(
+        after_help = "Examples:\n  sluice acl remove --allow-principal User:alice --operation read --topic orders\n  sluice acl remove --topic orders                          # every ACL of topic orders (literal)\n  sluice acl remove --group readers- --resource-pattern-type prefixed --json"
+    )]
+    Remove {
+        #[command(flatten)]
+        principals: AclPrincipalArgs,
+        /// Only this operation (repeatable); default every operation.
+        #[arg(long = "operation", value_name = "OPERATION", value_parser = parse_acl_operation)]
+        operations: Vec<sluice_client::admin::AclOperation>,
+        #[command(flatten)]
+        resources: AclResourceArgs,
+        /// Which patterns: literal, prefixed, any (both) or match (every pattern that applies
+        /// to the named resource: literal, the wildcard `*` and prefixes of the name).
+        #[arg(long, value_name = "TYPE", default_value = "literal", value_parser = parse_acl_pattern_filter)]
+        resource_pattern_type: sluice_client::admin::AclPatternFilter,
+        /// Print one JSON object per removed ACL instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List ACLs: every one, or those of the named resources and principals.
+    #[command(
+        after_help = "Examples:\n  sluice acl list\n  sluice acl list --topic orders\n  sluice acl list --topic orders --resource-pattern-type match   # every ACL that applies to orders\n  sluice acl list --principal User:alice --json"
+    )]
+    List {
+        /// Only the ACLs of this principal (repeatable).
+        #[arg(long = "principal", value_name = "PRINCIPAL", value_parser = parse_acl_principal)]
+        principals: Vec<String>,
+        #[command(flatten)]
+        resources: AclResourceArgs,
+        /// Which patterns of the named resources: literal, prefixed, any or match; default
+        /// literal when a resource is named, any otherwise.
+        #[arg(long, value_name = "TYPE", value_parser = parse_acl_pattern_filter)]
+        resource_pattern_type: Option<sluice_client::admin::AclPatternFilter>,
+        /// Print one JSON object per ACL instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The principals and hosts of `acl add` and `acl remove`, as in `kafka-acls.sh`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AclPrincipalArgs {
+    /// Principal to allow, `User:<name>` (`User:*` for every user) (repeatable).
+    #[arg(long = "allow-principal", value_name = "PRINCIPAL", value_parser = parse_acl_principal)]
+    pub allow_principals: Vec<String>,
+    /// Principal to deny (repeatable); a deny wins over every allow.
+    #[arg(long = "deny-principal", value_name = "PRINCIPAL", value_parser = parse_acl_principal)]
+    pub deny_principals: Vec<String>,
+    /// Host the allowed principals may connect from (repeatable); default `*`, any host.
+    #[arg(long = "allow-host", value_name = "HOST", requires = "allow_principals")]
+    pub allow_hosts: Vec<String>,
+    /// Host the denied principals are denied from (repeatable); default `*`, any host.
+    #[arg(long = "deny-host", value_name = "HOST", requires = "deny_principals")]
+    pub deny_hosts: Vec<String>,
+}
+
+/// The resources of an `acl` command (any number of them, combined).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AclResourceArgs {
+    /// Topic (repeatable); `*` for every topic.
+    #[arg(long = "topic", value_name = "NAME")]
+    pub topics: Vec<String>,
+    /// Consumer group (repeatable); `*` for every group.
+    #[arg(long = "group", value_name = "NAME")]
+    pub groups: Vec<String>,
+    /// The cluster (resource name `kafka-cluster`).
+    #[arg(long)]
+    pub cluster: bool,
+    /// Transactional id (repeatable); `*` for every one.
+    #[arg(long = "transactional-id", value_name = "NAME")]
+    pub transactional_ids: Vec<String>,
+}
+
+impl AclResourceArgs {
+    /// The named resources, as (type, name), in flag order by type.
+    pub fn resources(&self) -> Vec<(sluice_client::admin::AclResourceType, String)> {
+        use sluice_client::admin::{AclResourceType, CLUSTER_RESOURCE_NAME};
+        let named = |kind: AclResourceType, names: &[String]| {
+            names.iter().map(move |name| (kind, name.clone())).collect::<Vec<_>>()
+        };
+        let mut resources = named(AclResourceType::Topic, &self.topics);
+        resources.extend(named(AclResourceType::Group, &self.groups));
+        if self.cluster {
+            resources.push((AclResourceType::Cluster, CLUSTER_RESOURCE_NAME.to_string()));
+        }
+        resources.extend(named(AclResourceType::TransactionalId, &self.transactional_ids));
+        resources
+    }
+}
+
+fn parse_acl_operation(text: &str) -> Result<sluice_client::admin::AclOperation, String> {
+    text.parse()
+}
+
+fn parse_acl_pattern_type(text: &str) -> Result<sluice_client::admin::AclPatternType, String> {
+    text.parse()
+}
+
+fn parse_acl_pattern_filter(text: &str) -> Result<sluice_client::admin::AclPatternFilter, String> {
+    text.parse()
+}
+
+/// A principal is `Type:name` (`User:alice`), as Kafka requires.
+fn parse_acl_principal(text: &str) -> Result<String, String> {
+    match text.split_once(':') {
+        Some((kind, name)) if !kind.is_empty() && !name.is_empty() => Ok(text.to_string()),
+        _ => Err(format!("expected a principal as Type:name (User:alice, User:*), got {text:?}")),
+    }
 }
 
 fn parse_sasl_mechanism(text: &str) -> Result<sluice_client::SaslMechanism, String> {
@@ -982,6 +1128,76 @@ mod tests {
         assert_eq!(parse_key_value("a=b=c"), Ok(("a".to_string(), "b=c".to_string())));
         assert!(parse_key_value("=x").is_err());
         assert!(parse_key_value("novalue").is_err());
+    }
+
+    #[test]
+    fn acl_flags_parse_like_kafka_acls() {
+        use clap::Parser;
+        use sluice_client::admin::{AclOperation, AclPatternFilter, AclPatternType, AclResourceType};
+        let parse = |args: &[&str]| Cli::try_parse_from([&["sluice", "acl"][..], args].concat());
+        let add = [
+            "add",
+            "--allow-principal",
+            "User:alice",
+            "--allow-principal",
+            "User:bob",
+            "--operation",
+            "read",
+            "--operation",
+            "DescribeConfigs",
+            "--topic",
+            "orders",
+            "--cluster",
+            "--resource-pattern-type",
+            "PREFIXED",
+        ];
+        match parse(&add).unwrap().command {
+            Command::Acl(AclCommand::Add { principals, operations, resources, resource_pattern_type }) => {
+                assert_eq!(principals.allow_principals, ["User:alice", "User:bob"]);
+                assert!(principals.deny_principals.is_empty() && principals.allow_hosts.is_empty());
+                assert_eq!(operations, [AclOperation::Read, AclOperation::DescribeConfigs]);
+                assert_eq!(
+                    resources.resources(),
+                    [
+                        (AclResourceType::Topic, "orders".to_string()),
+                        (AclResourceType::Cluster, "kafka-cluster".to_string())
+                    ]
+                );
+                assert_eq!(resource_pattern_type, AclPatternType::Prefixed);
+            }
+            other => panic!("{other:?}"),
+        }
+        let minimal = ["add", "--deny-principal", "User:x", "--operation", "all", "--group", "g"];
+        match parse(&minimal).unwrap().command {
+            Command::Acl(AclCommand::Add { resource_pattern_type, .. }) => {
+                assert_eq!(resource_pattern_type, AclPatternType::Literal, "the default");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["add", "--allow-principal", "User:a", "--topic", "t"]).is_err(), "an operation");
+        assert!(parse(&["add", "--allow-principal", "alice", "--operation", "read", "--topic", "t"]).is_err());
+        assert!(parse(&["add", "--allow-principal", "User:a", "--operation", "reed", "--topic", "t"]).is_err());
+        let any_pattern = ["add", "--allow-principal", "User:a", "--operation", "read", "--topic", "t"];
+        assert!(parse(&[&any_pattern[..], &["--resource-pattern-type", "any"]].concat()).is_err(), "literal|prefixed");
+        let stray_host =
+            ["add", "--deny-principal", "User:a", "--allow-host", "h", "--operation", "read", "--topic", "t"];
+        assert!(parse(&stray_host).is_err(), "--allow-host needs --allow-principal");
+
+        match parse(&["remove", "--transactional-id", "tx", "--resource-pattern-type", "match"]).unwrap().command {
+            Command::Acl(AclCommand::Remove { principals, operations, resources, resource_pattern_type, json }) => {
+                assert!(principals.allow_principals.is_empty() && operations.is_empty() && !json);
+                assert_eq!(resources.resources(), [(AclResourceType::TransactionalId, "tx".to_string())]);
+                assert_eq!(resource_pattern_type, AclPatternFilter::Match);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["list", "--principal", "User:alice", "--json"]).unwrap().command {
+            Command::Acl(AclCommand::List { principals, resources, resource_pattern_type, json }) => {
+                assert_eq!(principals, ["User:alice"]);
+                assert!(resources.resources().is_empty() && resource_pattern_type.is_none() && json);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -3,14 +3,15 @@
 //! `main` stays thin: parse arguments (clap), set up logging, run one command, and turn any
 //! error into one line on stderr and a non-zero exit code — no backtrace, no usage dump for a
 //! failure that is not about usage. Each command lives in its own module: [`topic`],
-//! [`produce`], [`consume`], [`group`], [`cluster`], [`quota`], [`bench`]; [`output`] formats records
-//! and tables.
+//! [`produce`], [`consume`], [`group`], [`cluster`], [`quota`], [`user`], [`acl`], [`bench`];
+//! [`output`] formats records and tables.
 //!
 //! Exit codes: 0 success, 1 a failed operation (unreachable broker, unknown topic, a refused
 //! request, a group with active members, an unhealthy cluster), 2 bad arguments (clap's, and
 //! [`UsageError`] for combinations clap cannot check). A closed stdout (`sluice ... | head`)
 //! ends the command quietly with 0, as for any Unix filter.
 
+mod acl;
 mod args;
 mod bench;
 mod cluster;
@@ -143,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Quota(command) => quota::run(connect(config).await?, command).await,
         Command::Bench(command) => bench::run(config, command).await,
         Command::User(command) => user::run(connect(config).await?, command).await,
+        Command::Acl(command) => acl::run(config, command).await,
         Command::Completions { shell } => {
             // Into memory first: clap_complete panics on a failed write (`| head`).
             let mut script = Vec::new();

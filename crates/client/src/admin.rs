@@ -4,7 +4,7 @@
 //! one (any broker otherwise) and retried on retriable failures; per-topic error codes become
 //! [`ClientError::Kafka`] with the broker's message. Group administration (list, describe,
 //! lag, offset resets, delete) is in `groups` and goes to each group's coordinator; client
-//! quotas are in `quotas`.
+//! quotas are in `quotas`; ACLs in `acls`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,11 +26,16 @@ use sluice_proto::kafka_protocol::protocol::StrBytes;
 use crate::cluster::{broker_id, topic_name, BrokerInfo, Cluster, Metadata, TopicInfo, LATEST_TIMESTAMP};
 use crate::error::{ClientError, Result};
 
+mod acls;
 mod groups;
 mod quotas;
 mod reassign;
 mod users;
 
+pub use acls::{
+    AclBinding, AclBindingFilter, AclOperation, AclPatternFilter, AclPatternType, AclPermission, AclResourceType,
+    ACL_WILDCARD, CLUSTER_RESOURCE_NAME,
+};
 pub use groups::{
     GroupDescription, GroupListing, GroupMember, OffsetChange, OffsetTarget, PartitionLag, STATE_DEAD, STATE_EMPTY,
 };

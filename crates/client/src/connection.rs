@@ -56,6 +56,10 @@ pub const CLIENT_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterUserScramCredentials, 0, 0),
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
+    // ACLs (`admin::acls`). v1 is the first with pattern types (KIP-290); v2 is flexible.
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
     // Consumer groups (`crate::group`). FindCoordinator v1 is the first with a key type,
     // JoinGroup v1 the first with a rebalance timeout, OffsetFetch v2 the first that fetches
     // every committed offset of a group (null topics).

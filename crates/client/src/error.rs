@@ -172,6 +172,19 @@ pub enum ClientError {
         reason: String,
     },
 
+    /// The broker refused some of the ACL bindings of one CreateAcls or DeleteAcls: one
+    /// [`ClientError::Kafka`] per refused binding (or delete filter), with its code, the
+    /// broker's message and the binding in its context. The other bindings were created
+    /// (removed). Retriable when every refusal is (creating an existing binding again is
+    /// harmless).
+    #[error("{} ACL {action}(s) refused: {}", .failures.len(), join_errors(.failures))]
+    AclsRefused {
+        /// `creation` or `removal`.
+        action: &'static str,
+        /// One error per refused binding, in request order.
+        failures: Vec<ClientError>,
+    },
+
     /// The broker's answer does not match the request (a missing partition, a wrong
     /// correlation id). The connection is dropped. Retriable: a new connection usually helps;
     /// if not, report a broker bug.
@@ -193,6 +206,7 @@ impl ClientError {
             ClientError::Kafka { error, .. } => error.is_retriable(),
             ClientError::Protocol(error) => error.is_retriable(),
             ClientError::Delivery(cause) => cause.is_retriable(),
+            ClientError::AclsRefused { failures, .. } => failures.iter().all(ClientError::is_retriable),
             ClientError::UnknownTopic { .. }
             | ClientError::Tls { .. }
             | ClientError::UnknownPartition { .. }
@@ -254,6 +268,11 @@ impl ClientError {
             Err(ClientError::kafka(code, context(), None))
         }
     }
+}
+
+/// `errors`' messages joined by `; `.
+fn join_errors(errors: &[ClientError]) -> String {
+    errors.iter().map(ClientError::to_string).collect::<Vec<_>>().join("; ")
 }
 
 /// Result with [`ClientError`].
