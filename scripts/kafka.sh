@@ -83,6 +83,7 @@ tool_class() {
     case "$1" in
         kafka-topics) echo org.apache.kafka.tools.TopicCommand ;;
         kafka-configs) echo kafka.admin.ConfigCommand ;;
+        kafka-acls) echo org.apache.kafka.tools.AclCommand ;;
         kafka-console-producer) echo org.apache.kafka.tools.ConsoleProducer ;;
         kafka-console-consumer) echo org.apache.kafka.tools.consumer.ConsoleConsumer ;;
         kafka-consumer-groups) echo org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;

@@ -251,3 +251,34 @@ def test_kafka_console_tools_over_sasl_ssl_and_mtls(secure_broker, topic_name, t
         capture_output=True, timeout=120)
     assert consumed.returncode == 0, consumed.stderr.decode()[-2000:]
     assert consumed.stdout.decode() == lines
+
+
+def test_sluice_cli_over_sasl_ssl_and_mtls(secure_broker, topic_name):
+    # Goal: our own CLI (sluice-client) speaks TLS: it produces over SASL_SSL with SCRAM-SHA-512,
+    # checking the broker's certificate against the CA, and reads back over mTLS with a client
+    # certificate; without the CA it cannot connect to a TLS listener.
+    ca = secure_broker.cert("ca.crt")
+    lines = "".join(f"cli-{i}\n" for i in range(30))
+    created = subprocess.run(
+        [secure_broker.cli, "--bootstrap", secure_broker.address("SASL_SSL"), "--tls-ca", ca,
+         "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-username", "alice", "topic", "create", topic_name],
+        capture_output=True, text=True, timeout=60,
+        env={"SLUICE_SASL_PASSWORD": "alice-secret", "PATH": "/usr/bin:/bin"})
+    assert created.returncode == 0, created.stderr
+    produced = subprocess.run(
+        [secure_broker.cli, "--bootstrap", secure_broker.address("SASL_SSL"), "--tls-ca", ca,
+         "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-username", "alice", "produce", topic_name],
+        input=lines, capture_output=True, text=True, timeout=60,
+        env={"SLUICE_SASL_PASSWORD": "alice-secret", "PATH": "/usr/bin:/bin"})
+    assert produced.returncode == 0, produced.stderr
+    consumed = subprocess.run(
+        [secure_broker.cli, "--bootstrap", secure_broker.address("SSL"), "--tls-ca", ca,
+         "--tls-certificate", secure_broker.cert("client-bob.crt"), "--tls-key", secure_broker.cert("client-bob.key"),
+         "consume", topic_name, "--max-messages", "30"],
+        capture_output=True, text=True, timeout=60)
+    assert consumed.returncode == 0, consumed.stderr
+    assert consumed.stdout.split() == lines.split()
+    plain = subprocess.run([secure_broker.cli, "--bootstrap", secure_broker.address("SSL"),
+                            "--connect-timeout-ms", "2000", "topic", "list"],
+                           capture_output=True, text=True, timeout=60)
+    assert plain.returncode != 0
