@@ -268,6 +268,10 @@ impl Dispatcher {
             RequestKind::Fetch(body) => Some(body.max_wait_ms),
             _ => None,
         };
+        // Replica fetches and the requests every client needs before it can be identified
+        // (ApiVersions, SASL) are never counted against a request quota.
+        let time_exempt = matches!(api_key, ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+            || matches!(&request.body, RequestKind::Fetch(body) if body.replica_id.0 >= 0);
         let limit = slow_request_limit(api_key, fetch_wait_ms, self.slow_request_ms);
         // For the log lines below: a refcounted clone, no copy.
         let client_id = request.header.client_id.clone();
@@ -283,7 +287,37 @@ impl Dispatcher {
                 log_server_error(api_key, client_id.as_deref().unwrap_or(""), peer, error, gathered.errors, left_out);
             }
         }
-        Dispatched { outcome, throttle: gathered.throttle }
+        let client_id = client_id.as_deref().unwrap_or("");
+        let request_throttle = if time_exempt {
+            Duration::ZERO
+        } else {
+            self.meter_time(session, client_id, elapsed.saturating_sub(remote))
+        };
+        Dispatched { outcome, throttle: gathered.throttle.max(request_throttle) }
+    }
+
+    /// Counts `local` (the request's handler time, waits for data or replicas left out, as
+    /// Kafka counts thread time) against the `request_percentage` quota of the session's user
+    /// and `client_id`; returns the throttle earned. A request quota mutes the connection for
+    /// the throttle; the response already sent does not carry it in `throttle_time_ms`.
+    fn meter_time(&self, session: &Session, client_id: &str, local: Duration) -> Duration {
+        let view = self.broker.view();
+        if view.security.quotas.is_empty() {
+            return Duration::ZERO;
+        }
+        let quotas = &self.broker.quotas;
+        let now_ms = quotas.now_ms();
+        // The rate is per second: a second of handler time per second is 100% of one thread.
+        let percent_seconds = local.as_secs_f64() * 100.0;
+        let user = session.principal.name.as_str();
+        let Some(throttle_ms) =
+            quotas.record(&view.security, QuotaKind::Request, user, client_id, percent_seconds, now_ms)
+        else {
+            return Duration::ZERO;
+        };
+        let throttle = Duration::from_millis(throttle_ms);
+        self.broker.metrics.quota_recorded(QuotaKind::Request.label(), 0, throttle);
+        throttle
     }
 
     /// Counts `bytes` of `kind` against the quota of the session's user and `client_id`, and

@@ -489,6 +489,11 @@ impl Metrics {
         }
     }
 
+    /// Seconds of quota throttle handed out so far for `kind` (`produce`, `fetch`, `request`).
+    pub fn quota_throttle_seconds(&self, kind: &'static str) -> f64 {
+        self.quota_throttle_seconds.get_or_create(&[("kind", kind.to_string())]).get()
+    }
+
     /// A client connection opened (`true`) or closed.
     pub fn connection(&self, opened: bool) {
         if opened {

@@ -51,13 +51,16 @@ async fn produce_as(stream: &mut TcpStream, client_id: &'static str, topic: &str
 
 /// Sets producer_byte_rate of `/clients/<client_id>` with AlterClientQuotas v1.
 async fn set_client_quota(stream: &mut TcpStream, client_id: &str, bytes_per_s: f64) {
+    set_client_quota_key(stream, client_id, "producer_byte_rate", bytes_per_s).await;
+}
+
+/// Sets `key` of `/clients/<client_id>` with AlterClientQuotas v1.
+async fn set_client_quota_key(stream: &mut TcpStream, client_id: &str, key: &'static str, value: f64) {
     let request = AlterClientQuotasRequest::default().with_entries(vec![EntryData::default()
         .with_entity(vec![EntityData::default()
             .with_entity_type(StrBytes::from_static_str("client-id"))
             .with_entity_name(Some(StrBytes::from_string(client_id.to_string())))])
-        .with_ops(vec![OpData::default()
-            .with_key(StrBytes::from_static_str("producer_byte_rate"))
-            .with_value(bytes_per_s)])]);
+        .with_ops(vec![OpData::default().with_key(StrBytes::from_static_str(key)).with_value(value)])]);
     let response: AlterClientQuotasResponse = common::call(stream, ApiKey::AlterClientQuotas, 1, &request).await;
     assert_eq!(response.entries[0].error_code, 0, "{:?}", response.entries[0].error_message);
 }
@@ -107,4 +110,45 @@ async fn a_client_over_its_producer_byte_rate_is_throttled_and_nothing_is_droppe
 
     let stored = read_all(&mut admin, "quota-t", 0).await.unwrap();
     assert_eq!(stored.len(), (20 + sent) * values.len(), "every record of both clients is stored");
+}
+
+// Goal: request_percentage is enforced. Method: a quota of 0.01% of a thread (1 ms of handler
+// time over the ~10 s window) on client id `busy`; it sends Metadata requests until the
+// broker's request-quota throttle counter grows; the next request on its connection is
+// answered no sooner than the throttle just handed out (the connection is muted); a client
+// without a quota, sending as many, earns no throttle.
+#[tokio::test]
+async fn a_client_over_its_request_percentage_is_muted() {
+    let broker = TestBroker::start().await;
+    let metrics = &broker.broker.metrics;
+    let mut admin = broker.connect().await;
+    set_client_quota_key(&mut admin, "busy", "request_percentage", 0.01).await;
+    let metadata = MetadataRequest::default().with_topics(None);
+
+    let mut free = broker.connect().await;
+    for _ in 0..200 {
+        let _: MetadataResponse = call_as(&mut free, "free", ApiKey::Metadata, 12, &metadata).await;
+    }
+    assert_eq!(metrics.quota_throttle_seconds("request"), 0.0, "no quota, no throttle");
+
+    let mut busy = broker.connect().await;
+    let mut sent = 0;
+    let throttle_s = loop {
+        assert!(sent < 10_000, "10,000 requests never passed 1 ms of handler time");
+        let before = metrics.quota_throttle_seconds("request");
+        let _: MetadataResponse = call_as(&mut busy, "busy", ApiKey::Metadata, 12, &metadata).await;
+        sent += 1;
+        let earned = metrics.quota_throttle_seconds("request") - before;
+        if earned > 0.0 {
+            break earned;
+        }
+    };
+    assert!(throttle_s <= sluice_broker::quota::QUOTA_THROTTLE_MS_MAX as f64 / 1000.0);
+    let started = tokio::time::Instant::now();
+    let _: MetadataResponse = call_as(&mut busy, "busy", ApiKey::Metadata, 12, &metadata).await;
+    let waited = started.elapsed();
+    assert!(
+        waited + Duration::from_millis(20) >= Duration::from_secs_f64(throttle_s),
+        "{waited:?} < {throttle_s} s: the connection was not muted"
+    );
 }
