@@ -240,7 +240,17 @@ pub async fn send_message<T: Serialize>(connection: &mut RpcConnection, message:
 
 /// Receives one frame and decodes it.
 pub async fn receive_message<T: DeserializeOwned>(connection: &mut RpcConnection) -> Result<T, FrameError> {
-    let frame = connection.next().await.ok_or(FrameError::Closed)??;
+    let frame = match connection.next().await {
+        None => return Err(FrameError::Closed),
+        // TLS: the peer closed its socket without a close_notify alert (a dropped client does
+        // not send one). Between two frames nothing was cut short: an ordinary close.
+        Some(Err(error))
+            if error.kind() == std::io::ErrorKind::UnexpectedEof && connection.read_buffer().is_empty() =>
+        {
+            return Err(FrameError::Closed)
+        }
+        Some(frame) => frame?,
+    };
     postcard::from_bytes(&frame).map_err(|e| FrameError::Decode { bytes: frame.len(), reason: e.to_string() })
 }
 
