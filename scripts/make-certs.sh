@@ -6,7 +6,9 @@
 #
 # DIR gets (PEM):
 #   ca.crt ca.key             the CA (10 years); clients trust ca.crt, --ssl-ca checks client certs
-#   broker.crt broker.key     the brokers' certificate: SAN localhost, 127.0.0.1 and each BROKER_HOST
+#   broker.crt broker.key     the brokers' certificate: SAN localhost, 127.0.0.1 and each BROKER_HOST;
+#                             serverAuth and clientAuth, so it also serves --internal-tls (the
+#                             Raft port's mTLS: give every host name or IP peers dial)
 #   client-<name>.crt/.key    client certificates for mTLS: CN=alice and CN=bob (principal
 #                             User:CN=alice,OU=clients,O=sluice-test)
 #   untrusted.crt/.key        a self-signed client certificate no broker trusts

@@ -172,6 +172,18 @@ pub struct Args {
     /// listeners ask for none: their clients authenticate with SASL.
     #[arg(long, env = "SLUICE_SSL_CLIENT_AUTH", value_enum, default_value = "none")]
     pub ssl_client_auth: ClientAuth,
+    /// Mutual TLS on the Raft port (`--raft-listen`): every metadata connection, accepted or
+    /// dialed, uses TLS with `--ssl-certificate` and `--ssl-key`, and the peer must present a
+    /// certificate chaining to `--ssl-ca` (all three are required then). The certificate must
+    /// carry the host names or IPs peers dial (`--voters`, `--raft-advertise`) in its SANs and
+    /// allow client authentication. Every node of the group needs it on.
+    #[arg(long, env = "SLUICE_INTERNAL_TLS", default_value_t = false, action = ArgAction::Set)]
+    pub internal_tls: bool,
+    /// With `--internal-tls`: accept only peers whose certificate subject is one of these
+    /// principals, separated by `;` (`User:CN=broker-1,O=example;User:CN=broker-2,O=example`),
+    /// on inbound and outbound Raft connections. Empty: any certificate of `--ssl-ca`.
+    #[arg(long, env = "SLUICE_INTERNAL_TLS_ALLOWED_PRINCIPALS", default_value = "", value_parser = parse_principal_list)]
+    pub internal_tls_allowed_principals: PrincipalList,
     /// SASL mechanisms offered on SASL listeners, comma-separated: SCRAM-SHA-512,
     /// SCRAM-SHA-256, PLAIN (PLAIN checks the password against the user's SCRAM credential).
     #[arg(long, env = "SLUICE_SASL_ENABLED_MECHANISMS", default_value = "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN", value_parser = parse_mechanism_list)]
@@ -274,6 +286,8 @@ impl Args {
                 client_auth: self.ssl_client_auth,
             });
         }
+        config.internal_tls = self.internal_tls;
+        config.internal_tls_allowed_principals = self.internal_tls_allowed_principals.0;
         config.sasl =
             SaslConfig { mechanisms: self.sasl_enabled_mechanisms.0, reauth_ms: self.connections_max_reauth_ms };
         config.authorizer = AuthorizerConfig {
@@ -376,6 +390,24 @@ mod tests {
         assert_eq!(config.defaults.min_insync_replicas, 2);
         assert!(config.defaults.unclean_leader_election);
         assert_eq!(config.rack.as_deref(), Some("zone-b"));
+    }
+
+    #[test]
+    fn internal_tls_is_off_by_default_and_set_by_its_flags() {
+        let config = Args::parse_from(["sluice-broker"]).into_config();
+        assert!(!config.internal_tls);
+        assert!(config.internal_tls_allowed_principals.is_empty());
+        let config = Args::parse_from([
+            "sluice-broker",
+            "--internal-tls",
+            "true",
+            "--internal-tls-allowed-principals",
+            "User:CN=b1,O=x; User:CN=b2,O=x",
+        ])
+        .into_config();
+        assert!(config.internal_tls);
+        let allowed: Vec<String> = config.internal_tls_allowed_principals.iter().map(ToString::to_string).collect();
+        assert_eq!(allowed, ["User:CN=b1,O=x", "User:CN=b2,O=x"]);
     }
 
     #[test]

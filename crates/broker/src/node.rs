@@ -34,7 +34,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_meta::{parse_voters, BrokerId, Command, CommandOutcome, MetaConfig, MetaNode};
+use sluice_meta::{parse_voters, BrokerId, Command, CommandOutcome, InternalTls, MetaConfig, MetaNode};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -50,7 +50,7 @@ use crate::partition::{BrokerTopicDefaults, PartitionManager};
 use crate::replication::ReplicationConfig;
 use crate::security::listener::{resolve_listeners, ListenerSpec, DEFAULT_LISTENER_NAME};
 use crate::security::sasl::SaslConfig;
-use crate::security::session::ListenerInfo;
+use crate::security::session::{ListenerInfo, Principal};
 use crate::security::tls::{ClientAuth, TlsSettings, TlsSource};
 use crate::security::SecurityProtocol;
 use crate::server::Server;
@@ -142,6 +142,12 @@ pub struct NodeConfig {
     pub listeners: ListenerFlags,
     /// Certificate, key and CA files of the TLS listeners (`--ssl-*`).
     pub tls: Option<TlsSettings>,
+    /// `--internal-tls`: mutual TLS on the Raft port with the `tls` files (certificate, key
+    /// and CA all required).
+    pub internal_tls: bool,
+    /// `--internal-tls-allowed-principals`: with `internal_tls`, the only certificate subjects
+    /// accepted on the Raft port; empty: any certificate of the CA.
+    pub internal_tls_allowed_principals: Vec<Principal>,
     /// SASL mechanisms and session lifetime on SASL listeners.
     pub sasl: SaslConfig,
     /// Whether requests are checked against ACLs, and who is a super user.
@@ -184,6 +190,8 @@ impl NodeConfig {
             slow_request_ms: crate::config::SLOW_REQUEST_MS_DEFAULT,
             listeners: ListenerFlags::default(),
             tls: None,
+            internal_tls: false,
+            internal_tls_allowed_principals: Vec::new(),
             sasl: SaslConfig::default(),
             authorizer: crate::security::authorizer::AuthorizerConfig::default(),
         }
@@ -331,6 +339,7 @@ impl Node {
             let source = TlsSource::open(settings).map_err(|error| invalid(error.to_string()))?;
             tls_sources.push((protocol, source));
         }
+        let internal_tls = internal_tls(&config).map_err(invalid)?;
         let mut extra_bound = Vec::with_capacity(listener_specs.len());
         for spec in &listener_specs {
             extra_bound.push(bind(spec.address).await?);
@@ -394,6 +403,7 @@ impl Node {
         meta_config.broker_session_timeout_ms = Some(config.broker_session_timeout_ms);
         meta_config.auto_leader_rebalance = config.auto_leader_rebalance;
         meta_config.unclean_leader_election = config.defaults.unclean_leader_election;
+        meta_config.internal_tls = internal_tls;
         let meta =
             Arc::new(MetaNode::start_with_listener(meta_config, raft_listener).await.map_err(BrokerError::Meta)?);
         let partitions = Arc::new(PartitionManager::new(
@@ -620,6 +630,25 @@ fn inter_broker(
     Ok(Some((address, tls)))
 }
 
+/// The Raft port's TLS setup (`--internal-tls`), or why it cannot be built.
+fn internal_tls(config: &NodeConfig) -> Result<Option<InternalTls>, String> {
+    if !config.internal_tls {
+        if !config.internal_tls_allowed_principals.is_empty() {
+            return Err("--internal-tls-allowed-principals needs --internal-tls".into());
+        }
+        return Ok(None);
+    }
+    let settings = config.tls.as_ref().filter(|settings| {
+        !settings.certificate.as_os_str().is_empty() && !settings.key.as_os_str().is_empty() && settings.ca.is_some()
+    });
+    let Some(settings) = settings else {
+        return Err("--internal-tls needs --ssl-certificate, --ssl-key and --ssl-ca".into());
+    };
+    crate::security::tls::load_internal(settings, &config.internal_tls_allowed_principals)
+        .map(Some)
+        .map_err(|error| format!("--internal-tls: {error}"))
+}
+
 fn local_addr(listener: &TcpListener, configured: SocketAddr) -> SocketAddr {
     listener.local_addr().unwrap_or(configured)
 }
@@ -776,5 +805,31 @@ async fn maintain(partitions: Arc<PartitionManager>, retention_interval_ms: u64,
             last_retention = now;
         }
         partitions.maintain_all(crate::partition::partition::Maintenance { retention, checkpoint }).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_tls_needs_certificate_key_and_ca() {
+        let mut config = NodeConfig::new(1, "/nonexistent");
+        assert!(internal_tls(&config).unwrap().is_none());
+        config.internal_tls_allowed_principals = vec![Principal::user("CN=b1")];
+        assert!(internal_tls(&config).unwrap_err().contains("needs --internal-tls"));
+        config.internal_tls = true;
+        let missing = "--internal-tls needs --ssl-certificate, --ssl-key and --ssl-ca";
+        assert_eq!(internal_tls(&config).unwrap_err(), missing);
+        config.tls = Some(TlsSettings {
+            certificate: "/nonexistent/node.crt".into(),
+            key: "/nonexistent/node.key".into(),
+            ca: None,
+            client_auth: ClientAuth::None,
+        });
+        assert_eq!(internal_tls(&config).unwrap_err(), missing);
+        config.tls.as_mut().unwrap().ca = Some("/nonexistent/ca.crt".into());
+        let error = internal_tls(&config).unwrap_err();
+        assert!(error.starts_with("--internal-tls: /nonexistent/node.crt"), "{error}");
     }
 }

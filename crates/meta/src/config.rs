@@ -8,6 +8,7 @@ use crate::error::MetaError;
 use crate::limits::APPEND_ENTRIES_PER_RPC_MAX;
 use crate::limits::PROPOSAL_BYTES_MAX;
 use crate::limits::SNAPSHOT_CHUNK_BYTES_MAX;
+use crate::tls::InternalTls;
 use crate::types::NodeId;
 
 /// Default Raft heartbeat interval. Leaders send AppendEntries at least this often.
@@ -69,6 +70,11 @@ pub struct MetaConfig {
     /// it as a learner (see [`crate::MetaNode::start`]). Off, it waits to be added by someone
     /// else (an operator's [`MetaNode::add_learner`](crate::MetaNode::add_learner)).
     pub join: bool,
+    /// Mutual TLS on the Raft port (see [`crate::tls`]): every accepted connection must
+    /// complete a TLS handshake with a client certificate chaining to the CA, and every dialed
+    /// one presents this node's certificate and verifies the peer's. `None`: plain TCP, and
+    /// anyone who reaches the port can talk Raft to this node.
+    pub internal_tls: Option<InternalTls>,
 }
 
 impl MetaConfig {
@@ -96,6 +102,7 @@ impl MetaConfig {
             auto_leader_rebalance: false,
             unclean_leader_election: false,
             join: false,
+            internal_tls: None,
         }
     }
 

@@ -35,6 +35,7 @@ use crate::rpc::ForwardError;
 use crate::rpc::ProposeReply;
 use crate::rpc::RpcRequest;
 use crate::rpc::RpcResponse;
+use crate::tls::InternalTls;
 use crate::types::NodeId;
 
 /// How a forwarding attempt ended without a reply.
@@ -62,12 +63,13 @@ type LeaderKey = (NodeId, String);
 pub(crate) struct Forwarder {
     node_id: NodeId,
     switch: NetworkSwitch,
+    tls: Option<InternalTls>,
     queues: Arc<Mutex<BTreeMap<LeaderKey, mpsc::Sender<Pending>>>>,
 }
 
 impl Forwarder {
-    pub(crate) fn new(node_id: NodeId, switch: NetworkSwitch) -> Forwarder {
-        Forwarder { node_id, switch, queues: Arc::new(Mutex::new(BTreeMap::new())) }
+    pub(crate) fn new(node_id: NodeId, switch: NetworkSwitch, tls: Option<InternalTls>) -> Forwarder {
+        Forwarder { node_id, switch, tls, queues: Arc::new(Mutex::new(BTreeMap::new())) }
     }
 
     /// Sends `command` (encoded size `bytes`) to `leader` at `addr` and waits up to `timeout`.
@@ -134,8 +136,10 @@ async fn run_queue(forwarder: Forwarder, key: LeaderKey, mut receiver: mpsc::Rec
             }
         }
         let client = clients.lock().expect("forward clients lock").pop();
-        let client = client
-            .unwrap_or_else(|| PeerClient::new(forwarder.node_id, key.0, key.1.clone(), forwarder.switch.clone()));
+        let client = client.unwrap_or_else(|| {
+            PeerClient::new(forwarder.node_id, key.0, key.1.clone(), forwarder.switch.clone())
+                .with_tls(forwarder.tls.clone())
+        });
         let clients = clients.clone();
         let leader = key.0;
         tokio::spawn(async move {

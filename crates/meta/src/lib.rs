@@ -22,7 +22,8 @@
 //! - [`log_store`] over [`log_segments`] and [`frame`]: the Raft log and vote on disk.
 //! - [`state_machine`]: applying entries, snapshots on disk, publishing the view.
 //! - [`rpc`], [`network`], `server`, `proposal`, `forward`: Raft RPC over TCP, proposal
-//!   batching on the leader and batched forwarding from followers.
+//!   batching on the leader and batched forwarding from followers; [`tls`]: optional mutual
+//!   TLS on the Raft port.
 //! - [`node`]: wiring; [`config`]: configuration and the `--voters` parser; [`membership`]:
 //!   adding and removing nodes from any node.
 //! - [`liveness`]: broker heartbeats and the controller that fences silent brokers.
@@ -84,6 +85,7 @@ pub mod security;
 mod server;
 pub mod state_machine;
 pub mod subscription;
+pub mod tls;
 pub mod topic_config;
 pub mod types;
 pub mod view;
@@ -106,6 +108,7 @@ pub use node::Proposed;
 pub use state_machine::StateMachineStore;
 pub use subscription::AppliedView;
 pub use subscription::MetadataEvent;
+pub use tls::InternalTls;
 pub use topic_config::CleanupPolicy;
 pub use topic_config::MessageTimestampType;
 pub use topic_config::TopicConfig;

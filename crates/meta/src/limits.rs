@@ -48,6 +48,13 @@ pub const RPC_FRAME_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// Time allowed to open a TCP connection to a peer before the RPC fails as unreachable.
 pub const RPC_CONNECT_TIMEOUT_MS: u64 = 1_000;
 
+/// Time allowed for the TLS handshake of a Raft connection when internal TLS is on
+/// (`MetaConfig::internal_tls`), on either end: an accepted connection that has not completed
+/// it by then is closed before any frame is read, so a peer that connects and stalls holds a
+/// connection slot ([`RPC_INBOUND_CONNECTIONS_MAX`]) for at most this long; a dial fails as
+/// unreachable. A handshake is two round trips and a few signatures, milliseconds on a LAN.
+pub const INTERNAL_TLS_HANDSHAKE_TIMEOUT_MS: u64 = 2_000;
+
 /// Upper bound on the time one RPC may wait for its response, whatever openraft asks for.
 ///
 /// Snapshot chunks are the slowest RPC; 10 s covers a 1 MiB chunk on a congested link.

@@ -1,15 +1,19 @@
 //! The client side of Raft RPC: one TCP connection per peer, dialed lazily, redialed after a
 //! failure (no more often than every [`RPC_RECONNECT_BACKOFF_MS`]), every call bounded by a
 //! timeout. A failed or timed-out call drops the connection, so a late response can never be
-//! matched to the next request.
+//! matched to the next request. With internal TLS ([`InternalTls`]) every dial does the client
+//! handshake (this node's certificate, the peer's checked against the CA) before the hello.
 //!
 //! [`NetworkSwitch`] cuts a node off for tests and operations: while it is open, the node
 //! neither dials nor serves peers, and drops the connections it has. The RPCs that do flow
 //! always travel over real TCP.
 
+use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Context;
+use std::task::Poll;
 use std::time::Duration;
 use std::time::Instant;
 
@@ -30,6 +34,8 @@ use openraft::raft::VoteResponse;
 use openraft::RPCTypes;
 use openraft::RaftNetwork;
 use openraft::RaftNetworkFactory;
+use tokio::io::AsyncRead;
+use tokio::io::ReadBuf;
 use tokio::net::TcpStream;
 
 use crate::limits::RPC_CONNECT_TIMEOUT_MS;
@@ -39,6 +45,8 @@ use crate::rpc;
 use crate::rpc::RpcConnection;
 use crate::rpc::RpcRequest;
 use crate::rpc::RpcResponse;
+use crate::tls;
+use crate::tls::InternalTls;
 use crate::types::Node;
 use crate::types::NodeId;
 use crate::types::TypeConfig;
@@ -91,14 +99,22 @@ pub struct PeerClient {
     target: NodeId,
     addr: String,
     switch: NetworkSwitch,
+    tls: Option<InternalTls>,
     connection: Option<RpcConnection>,
     last_failure: Option<Instant>,
 }
 
 impl PeerClient {
-    /// A client for `target` at `addr`; nothing is dialed until the first call.
+    /// A client for `target` at `addr` over plain TCP; nothing is dialed until the first call.
     pub fn new(from: NodeId, target: NodeId, addr: String, switch: NetworkSwitch) -> PeerClient {
-        PeerClient { from, target, addr, switch, connection: None, last_failure: None }
+        PeerClient { from, target, addr, switch, tls: None, connection: None, last_failure: None }
+    }
+
+    /// The same client dialing with the internal TLS setup `tls` (plain TCP with `None`).
+    pub fn with_tls(mut self, tls: Option<InternalTls>) -> PeerClient {
+        self.tls = tls;
+        self.connection = None;
+        self
     }
 
     /// Sends `request` and waits up to `timeout` for the response.
@@ -107,7 +123,7 @@ impl PeerClient {
             self.connection = None;
             return Err(CallError::Unreachable("this node is isolated".to_string()));
         }
-        if self.connection.as_ref().is_some_and(is_closed_by_peer) {
+        if self.connection.as_mut().is_some_and(is_closed_by_peer) {
             // The peer closed this idle connection (it restarted, or it dropped us). Sending on
             // it would fail *after* the request might count as sent; redial instead.
             self.connection = None;
@@ -145,6 +161,13 @@ impl PeerClient {
             Err(_) => return Err(CallError::Unreachable(format!("dial {} timed out", self.addr))),
         };
         stream.set_nodelay(true).map_err(|e| CallError::Unreachable(e.to_string()))?;
+        let stream = match tls::connect(stream, &self.addr, self.tls.as_ref()).await {
+            Ok(stream) => stream,
+            Err(reason) => {
+                tracing::info!(target_node = self.target, addr = %self.addr, %reason, "Raft connection refused by TLS");
+                return Err(CallError::Unreachable(format!("{}: {reason}", self.addr)));
+            }
+        };
         let mut connection = rpc::framed(stream);
         let hello = RpcRequest::Hello { protocol_version: rpc::RPC_PROTOCOL_VERSION, from: self.from, to: self.target };
         let handshake = async {
@@ -182,13 +205,17 @@ impl PeerClient {
 }
 
 /// Whether an idle connection has been closed (or written to) by the peer. An idle connection
-/// must have nothing to read: any byte, end of stream or error means it cannot be used.
-fn is_closed_by_peer(connection: &RpcConnection) -> bool {
+/// must have nothing to read: any byte, end of stream or error means it cannot be used. One
+/// read is polled without waiting: on TLS it also consumes what is not application data (a
+/// TLS 1.3 server's session tickets arrive after the handshake) and stays pending.
+fn is_closed_by_peer(connection: &mut RpcConnection) -> bool {
     if !connection.read_buffer().is_empty() {
         return true;
     }
     let mut probe = [0u8; 1];
-    !matches!(connection.get_ref().try_read(&mut probe), Err(error) if error.kind() == std::io::ErrorKind::WouldBlock)
+    let mut buffer = ReadBuf::new(&mut probe);
+    let mut context = Context::from_waker(std::task::Waker::noop());
+    !matches!(Pin::new(connection.get_mut()).poll_read(&mut context, &mut buffer), Poll::Pending)
 }
 
 fn rpc_timeout(option: &RPCOption) -> Duration {
@@ -248,12 +275,19 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 pub struct NetworkFactory {
     node_id: NodeId,
     switch: NetworkSwitch,
+    tls: Option<InternalTls>,
 }
 
 impl NetworkFactory {
-    /// A factory for node `node_id`, obeying `switch`.
+    /// A factory for node `node_id`, obeying `switch`, dialing plain TCP.
     pub fn new(node_id: NodeId, switch: NetworkSwitch) -> NetworkFactory {
-        NetworkFactory { node_id, switch }
+        NetworkFactory { node_id, switch, tls: None }
+    }
+
+    /// The same factory, its clients dialing with the internal TLS setup `tls`.
+    pub fn with_tls(mut self, tls: Option<InternalTls>) -> NetworkFactory {
+        self.tls = tls;
+        self
     }
 }
 
@@ -261,6 +295,6 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &Node) -> PeerClient {
-        PeerClient::new(self.node_id, target, node.addr.clone(), self.switch.clone())
+        PeerClient::new(self.node_id, target, node.addr.clone(), self.switch.clone()).with_tls(self.tls.clone())
     }
 }

@@ -114,7 +114,7 @@ impl MetaNode {
         let store_health = log_store.health();
         let state_machine = StateMachineStore::open(&config.data_dir.join("snapshot"))?;
         let switch = NetworkSwitch::default();
-        let network = NetworkFactory::new(config.node_id, switch.clone());
+        let network = NetworkFactory::new(config.node_id, switch.clone()).with_tls(config.internal_tls.clone());
         let raft = Raft::new(config.node_id, raft_config, network, log_store, state_machine.clone())
             .await
             .map_err(|e| MetaError::Stopped(e.to_string()))?;
@@ -128,6 +128,7 @@ impl MetaNode {
             switch: switch.clone(),
             batcher: batcher.clone(),
             liveness: liveness.clone(),
+            tls: config.internal_tls.clone(),
         };
         let controller_task = config.broker_session_timeout_ms.map(|session_timeout_ms| {
             let mut stop = shutdown.clone();
@@ -149,7 +150,7 @@ impl MetaNode {
         });
         let server = tokio::spawn(server::serve(listener, context, shutdown));
         let node = MetaNode {
-            forwarder: Forwarder::new(config.node_id, switch.clone()),
+            forwarder: Forwarder::new(config.node_id, switch.clone(), config.internal_tls.clone()),
             batcher,
             batcher_task,
             config,
@@ -202,7 +203,7 @@ impl MetaNode {
         while Instant::now() < deadline {
             let Some((target, addr)) = targets.first().cloned() else { break };
             targets.rotate_left(1);
-            let mut client = PeerClient::new(self.config.node_id, target, addr.clone(), self.switch.clone());
+            let mut client = self.peer_client(target, addr.clone());
             let remaining = deadline.saturating_duration_since(Instant::now());
             let timeout = remaining.min(Duration::from_millis(MEMBERSHIP_CHANGE_TIMEOUT_MS));
             match client.call(&request, timeout).await {
@@ -243,7 +244,7 @@ impl MetaNode {
             return Err(MetaError::NoLeader);
         };
         let (Some(leader), Some(addr)) = (leader, leader_addr) else { return Err(MetaError::NoLeader) };
-        let mut client = PeerClient::new(self.config.node_id, leader, addr, self.switch.clone());
+        let mut client = self.peer_client(leader, addr);
         let timeout = Duration::from_millis(PROPOSE_TIMEOUT_MS);
         match client.call(&RpcRequest::DescribeQuorum, timeout).await {
             Ok(RpcResponse::DescribeQuorum(Ok(state))) => Ok(state),
@@ -258,6 +259,12 @@ impl MetaNode {
     /// This node's role in the membership it knows (a follower's view may trail the leader's).
     pub fn role(&self) -> Role {
         membership::role_of(&self.raft, self.config.node_id)
+    }
+
+    /// A client to the node `target` at `addr`, dialing with this node's internal TLS setup.
+    fn peer_client(&self, target: NodeId, addr: String) -> PeerClient {
+        PeerClient::new(self.config.node_id, target, addr, self.switch.clone())
+            .with_tls(self.config.internal_tls.clone())
     }
 
     /// This node's id.
@@ -323,7 +330,7 @@ impl MetaNode {
         let (Some(leader), Some(addr)) = (leader, leader_addr) else { return Err(MetaError::NoLeader) };
         let mut client = self.heartbeat_client.lock().await;
         if client.as_ref().is_none_or(|(target, _)| *target != leader) {
-            *client = Some((leader, PeerClient::new(self.config.node_id, leader, addr, self.switch.clone())));
+            *client = Some((leader, self.peer_client(leader, addr)));
         }
         let (_, peer) = client.as_mut().expect("set above");
         let request = RpcRequest::BrokerHeartbeat { broker_id, broker_epoch };
@@ -477,7 +484,7 @@ impl MetaNode {
             Err(MembershipFailure::NotLeader { leader: Some(leader), leader_addr: Some(addr) })
                 if leader != self.config.node_id =>
             {
-                let mut client = PeerClient::new(self.config.node_id, leader, addr, self.switch.clone());
+                let mut client = self.peer_client(leader, addr);
                 let timeout = Duration::from_millis(MEMBERSHIP_CHANGE_TIMEOUT_MS);
                 match client.call(&RpcRequest::ChangeMembership(change), timeout).await {
                     Ok(RpcResponse::ChangeMembership(Ok(()))) => return Ok(()),

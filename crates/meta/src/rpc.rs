@@ -1,4 +1,5 @@
-//! The Raft RPC wire format: length-delimited frames of postcard-encoded messages over TCP.
+//! The Raft RPC wire format: length-delimited frames of postcard-encoded messages over TCP,
+//! or over TLS when internal TLS is configured (see [`crate::tls`]; the framing is the same).
 //!
 //! ```text
 //! frame:   len u32 BE | postcard(RpcRequest or RpcResponse) [len]      (len ≤ RPC_FRAME_BYTES_MAX)
@@ -23,7 +24,6 @@ use openraft::raft::VoteResponse;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde::Serialize;
-use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 use tokio_util::codec::LengthDelimitedCodec;
 
@@ -34,6 +34,7 @@ use crate::limits::RPC_FRAME_BYTES_MAX;
 use crate::membership::MembershipChange;
 use crate::membership::MembershipFailure;
 use crate::membership::QuorumState;
+use crate::tls::RpcStream;
 use crate::types::NodeId;
 use crate::types::TypeConfig;
 use crate::view::BrokerId;
@@ -52,12 +53,12 @@ use crate::view::BrokerId;
 /// and snapshots carry listeners and the security state.
 pub const RPC_PROTOCOL_VERSION: u16 = 7;
 
-/// A framed TCP connection carrying RPC messages.
-pub type RpcConnection = Framed<TcpStream, RpcCodec>;
+/// A framed connection (TCP or TLS) carrying RPC messages.
+pub type RpcConnection = Framed<RpcStream, RpcCodec>;
 
-/// Wraps a TCP stream with the bounded length-delimited codec.
-pub fn framed(stream: TcpStream) -> RpcConnection {
-    Framed::new(stream, RpcCodec::new())
+/// Wraps a stream (a `TcpStream` or an [`RpcStream`]) with the bounded length-delimited codec.
+pub fn framed(stream: impl Into<RpcStream>) -> RpcConnection {
+    Framed::new(stream.into(), RpcCodec::new())
 }
 
 /// Bytes of a frame's length prefix.
@@ -239,7 +240,17 @@ pub async fn send_message<T: Serialize>(connection: &mut RpcConnection, message:
 
 /// Receives one frame and decodes it.
 pub async fn receive_message<T: DeserializeOwned>(connection: &mut RpcConnection) -> Result<T, FrameError> {
-    let frame = connection.next().await.ok_or(FrameError::Closed)??;
+    let frame = match connection.next().await {
+        None => return Err(FrameError::Closed),
+        // TLS: the peer closed its socket without a close_notify alert (a dropped client does
+        // not send one). Between two frames nothing was cut short: an ordinary close.
+        Some(Err(error))
+            if error.kind() == std::io::ErrorKind::UnexpectedEof && connection.read_buffer().is_empty() =>
+        {
+            return Err(FrameError::Closed)
+        }
+        Some(frame) => frame?,
+    };
     postcard::from_bytes(&frame).map_err(|e| FrameError::Decode { bytes: frame.len(), reason: e.to_string() })
 }
 

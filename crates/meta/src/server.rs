@@ -1,10 +1,14 @@
 //! The server side of Raft RPC: accepts peer connections and hands their requests to the
 //! local Raft node.
 //!
-//! listener → connection task (hello, then request/response loop) → `Raft::{append_entries,
+//! listener → connection task (with internal TLS: the handshake, see [`crate::tls`]; then
+//! hello, then request/response loop) → `Raft::{append_entries,
 //! vote, install_snapshot}` or a forwarded proposal → response frame.
 //!
-//! A connection is closed, with a log line, on: a frame over the size limit, an undecodable
+//! A connection is closed, with a log line, on: a failed or slow TLS handshake (no client
+//! certificate, one not chaining to the CA, a principal not allowed, nothing within
+//! [`INTERNAL_TLS_HANDSHAKE_TIMEOUT_MS`](crate::limits::INTERNAL_TLS_HANDSHAKE_TIMEOUT_MS)) when
+//! internal TLS is on, a frame over the size limit, an undecodable
 //! frame, a hello for another node id or protocol version, a snapshot chunk beyond
 //! [`SNAPSHOT_BYTES_MAX`], or the node being isolated by its [`NetworkSwitch`]. Connections
 //! beyond [`RPC_INBOUND_CONNECTIONS_MAX`] are closed on accept.
@@ -13,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -32,6 +35,8 @@ use crate::rpc::FrameError;
 use crate::rpc::RpcConnection;
 use crate::rpc::RpcRequest;
 use crate::rpc::RpcResponse;
+use crate::tls;
+use crate::tls::InternalTls;
 use crate::types::NodeId;
 use crate::types::Raft;
 
@@ -50,6 +55,8 @@ pub(crate) struct ServerContext {
     pub batcher: Batcher,
     /// Heartbeats recorded while this node leads.
     pub liveness: Liveness,
+    /// Mutual TLS required of every connection, if configured.
+    pub tls: Option<InternalTls>,
 }
 
 /// Accepts connections until `shutdown` turns true; then drops every connection.
@@ -80,6 +87,17 @@ pub(crate) async fn serve(listener: TcpListener, context: ServerContext, mut shu
         };
         let context = context.clone();
         connections.spawn(async move {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::warn!(%peer, %error, "closed Raft connection");
+                return;
+            }
+            let stream = match tls::accept(stream, context.tls.as_ref()).await {
+                Ok(stream) => stream,
+                Err(reason) => {
+                    tracing::warn!(%peer, %reason, "Raft connection refused: TLS handshake failed");
+                    return;
+                }
+            };
             if let Err(reason) = serve_connection(stream, &context).await {
                 tracing::warn!(%peer, %reason, "closed Raft connection");
             }
@@ -91,8 +109,7 @@ pub(crate) async fn serve(listener: TcpListener, context: ServerContext, mut shu
 }
 
 /// Serves one connection until it closes or misbehaves; returns why it ended.
-async fn serve_connection(stream: TcpStream, context: &ServerContext) -> Result<(), String> {
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+async fn serve_connection(stream: tls::RpcStream, context: &ServerContext) -> Result<(), String> {
     let mut connection = rpc::framed(stream);
     let from = handshake(&mut connection, context).await?;
     loop {

@@ -20,6 +20,8 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use sluice_meta::InternalTls;
+
 use super::session::Principal;
 
 /// How often the certificate, key and CA files are checked for changes, in milliseconds.
@@ -221,51 +223,67 @@ impl TlsSource {
 }
 
 /// The principal of a verified client certificate: `User:` and its subject in RFC 2253 form
-/// (most specific attribute first, as Java's `X500Principal.getName()` prints it).
+/// (most specific attribute first, as Java's `X500Principal.getName()` prints it; see
+/// [`sluice_meta::tls::certificate_subject`], shared with the Raft port's principal check).
 pub fn principal_from_certificate(certificate: &[u8]) -> Option<Principal> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(certificate).ok()?;
-    let registry = x509_parser::objects::oid_registry();
-    let mut parts = Vec::new();
-    let rdns: Vec<_> = parsed.subject().iter().collect();
-    for rdn in rdns.into_iter().rev() {
-        let attributes: Vec<String> = rdn
-            .iter()
-            .map(|attribute| {
-                let oid = attribute.attr_type();
-                let name = x509_parser::objects::oid2abbrev(oid, registry)
-                    .map(str::to_string)
-                    .unwrap_or_else(|_| oid.to_id_string());
-                let value = attribute.as_str().map(escape_rfc2253).unwrap_or_else(|_| "#".to_string());
-                format!("{name}={value}")
-            })
-            .collect();
-        parts.push(attributes.join("+"));
-    }
-    (!parts.is_empty()).then(|| Principal::user(parts.join(",")))
+    sluice_meta::tls::certificate_subject(certificate).map(Principal::user)
 }
 
-fn escape_rfc2253(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for (i, c) in value.chars().enumerate() {
-        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
-            || (i == 0 && (c == '#' || c == ' '))
-            || (i + 1 == value.chars().count() && c == ' ');
-        if special {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+/// The Raft port's mutual TLS (`--internal-tls`): this node's certificate chain and key, and
+/// the CA bundle peers' certificates must chain to, from the same files as the listeners
+/// (`--ssl-certificate`, `--ssl-key`, `--ssl-ca`). With `allowed`, only peers whose
+/// certificate subject is one of these principals are accepted. Read once at start: unlike the
+/// listeners' certificate, it is not reloaded when the files change.
+pub fn load_internal(settings: &TlsSettings, allowed: &[Principal]) -> Result<InternalTls, TlsError> {
+    let ca = settings.ca.as_ref().ok_or_else(|| TlsError::Config("--internal-tls needs --ssl-ca".into()))?;
+    let chain = certificates(&settings.certificate)?;
+    let key_pem = read_pem(&settings.key)?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| TlsError::File { path: settings.key.clone(), reason: e.to_string() })?;
+    let roots = certificates(ca)?;
+    let tls = InternalTls::from_der(chain, key, roots).map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(if allowed.is_empty() { tls } else { tls.with_allowed_principals(allowed.iter().map(Principal::to_string)) })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Writes a CA and a node certificate signed by it (SANs `localhost`, `127.0.0.1`) as PEM
+    /// files; returns the settings naming them.
+    fn pem_files(dir: &Path) -> TlsSettings {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, "test CA");
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca = params.self_signed(&ca_key).unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, "node-1");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let certificate = params.signed_by(&key, &ca, &ca_key).unwrap();
+        std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
+        std::fs::write(dir.join("node.crt"), certificate.pem()).unwrap();
+        std::fs::write(dir.join("node.key"), key.serialize_pem()).unwrap();
+        TlsSettings {
+            certificate: dir.join("node.crt"),
+            key: dir.join("node.key"),
+            ca: Some(dir.join("ca.crt")),
+            client_auth: ClientAuth::None,
+        }
+    }
+
     #[test]
-    fn rfc2253_escapes_specials() {
-        assert_eq!(escape_rfc2253("a,b+c"), "a\\,b\\+c");
-        assert_eq!(escape_rfc2253("#x "), "\\#x\\ ");
-        assert_eq!(escape_rfc2253("plain"), "plain");
+    fn internal_tls_loads_from_the_listener_files_and_needs_a_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = pem_files(dir.path());
+        let tls = load_internal(&settings, &[]).unwrap();
+        assert!(tls.allowed_principals().is_none());
+        let tls = load_internal(&settings, &[Principal::user("CN=node-2")]).unwrap();
+        assert_eq!(tls.allowed_principals().unwrap().iter().collect::<Vec<_>>(), ["User:CN=node-2"]);
+
+        let error = load_internal(&TlsSettings { ca: None, ..settings.clone() }, &[]).unwrap_err();
+        assert!(error.to_string().contains("--ssl-ca"), "{error}");
+        let wrong_key = TlsSettings { key: settings.certificate.clone(), ..settings };
+        assert!(load_internal(&wrong_key, &[]).is_err());
     }
 }

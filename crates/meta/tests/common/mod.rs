@@ -13,6 +13,7 @@ use std::time::Instant;
 use openraft::ServerState;
 use sluice_meta::AppliedView;
 use sluice_meta::Command;
+use sluice_meta::InternalTls;
 use sluice_meta::MetaConfig;
 use sluice_meta::MetaNode;
 use sluice_meta::NodeId;
@@ -37,10 +38,12 @@ pub struct Cluster {
     pub addrs: BTreeMap<NodeId, SocketAddr>,
     pub voters: BTreeMap<NodeId, String>,
     pub nodes: BTreeMap<NodeId, Arc<MetaNode>>,
+    /// Internal TLS per node (`MetaConfig::internal_tls`); a node not listed uses plain TCP.
+    pub internal_tls: BTreeMap<NodeId, InternalTls>,
     tune: fn(&mut MetaConfig),
 }
 
-fn no_tuning(_: &mut MetaConfig) {}
+pub fn no_tuning(_: &mut MetaConfig) {}
 
 impl Cluster {
     /// Starts `voter_count` voters (ids 1..=voter_count) with default test timing.
@@ -50,6 +53,15 @@ impl Cluster {
 
     /// Starts `voter_count` voters, applying `tune` to every node's configuration.
     pub async fn start_tuned(voter_count: u64, tune: fn(&mut MetaConfig)) -> Cluster {
+        Cluster::start_with_tls(voter_count, tune, BTreeMap::new()).await
+    }
+
+    /// Starts `voter_count` voters, each with its entry of `internal_tls` (if any).
+    pub async fn start_with_tls(
+        voter_count: u64,
+        tune: fn(&mut MetaConfig),
+        internal_tls: BTreeMap<NodeId, InternalTls>,
+    ) -> Cluster {
         init_tracing();
         let mut listeners = BTreeMap::new();
         for id in 1..=voter_count {
@@ -59,7 +71,8 @@ impl Cluster {
         let addrs: BTreeMap<NodeId, SocketAddr> =
             listeners.iter().map(|(id, l)| (*id, l.local_addr().unwrap())).collect();
         let voters = addrs.iter().map(|(id, a)| (*id, a.to_string())).collect();
-        let mut cluster = Cluster { data: TempDir::new().unwrap(), addrs, voters, nodes: BTreeMap::new(), tune };
+        let mut cluster =
+            Cluster { data: TempDir::new().unwrap(), addrs, voters, nodes: BTreeMap::new(), internal_tls, tune };
         for (id, listener) in listeners {
             let node = MetaNode::start_with_listener(cluster.config(id), listener).await.unwrap();
             cluster.nodes.insert(id, Arc::new(node));
@@ -73,6 +86,7 @@ impl Cluster {
         config.heartbeat_interval_ms = HEARTBEAT_INTERVAL_MS;
         config.election_timeout_min_ms = ELECTION_TIMEOUT_MIN_MS;
         config.election_timeout_max_ms = ELECTION_TIMEOUT_MAX_MS;
+        config.internal_tls = self.internal_tls.get(&id).cloned();
         (self.tune)(&mut config);
         config
     }
