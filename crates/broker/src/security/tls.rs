@@ -236,10 +236,7 @@ pub fn principal_from_certificate(certificate: &[u8]) -> Option<Principal> {
 /// listeners' certificate, it is not reloaded when the files change.
 pub fn load_internal(settings: &TlsSettings, allowed: &[Principal]) -> Result<InternalTls, TlsError> {
     let ca = settings.ca.as_ref().ok_or_else(|| TlsError::Config("--internal-tls needs --ssl-ca".into()))?;
-    let chain = certificates(&settings.certificate)?;
-    let key_pem = read_pem(&settings.key)?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|e| TlsError::File { path: settings.key.clone(), reason: e.to_string() })?;
+    let (chain, key) = identity(settings)?;
     let roots = certificates(ca)?;
     let tls = InternalTls::from_der(chain, key, roots).map_err(|e| TlsError::Config(e.to_string()))?;
     Ok(if allowed.is_empty() { tls } else { tls.with_allowed_principals(allowed.iter().map(Principal::to_string)) })
