@@ -1,4 +1,5 @@
-"""Brokers among themselves: a 3-broker cluster whose inter-broker listener is SSL.
+"""Brokers among themselves: a 3-broker cluster whose inter-broker listener is SSL and whose
+metadata Raft port is under mutual TLS (`--internal-tls`).
 
 Each test opens with its goal. The brokers replicate over their SSL listeners, presenting the
 broker certificate (`User:CN=sluice-broker,O=sluice-test`, the one super user); the default
@@ -27,7 +28,7 @@ def tls_cluster(tmp_path_factory):
     for node_id, broker in enumerate(brokers, start=1):
         broker.extra_args = [
             "--node-id", str(node_id), "--voters", voters,
-            "--inter-broker-listener-name", "SSL",
+            "--inter-broker-listener-name", "SSL", "--internal-tls", "true",
             "--authorizer-enabled", "true", "--super-users", BROKER_PRINCIPAL,
             "--default-replication-factor", "3", "--min-insync-replicas", "2",
             "--offsets-topic-replication-factor", "3",
@@ -96,3 +97,24 @@ def test_the_plaintext_listener_is_no_back_door(tls_cluster):
     with pytest.raises(Exception) as refused:
         plain.create_topics([NewTopic(name, 1, 1)])[name].result(timeout=15)
     assert "authorization" in str(refused.value).lower()
+
+
+def test_the_raft_port_refuses_a_plain_tcp_peer(tls_cluster):
+    # Goal: with --internal-tls, a connection to the Raft port that does not do the TLS
+    # handshake is closed without an answer and logged with its address; the cluster goes on.
+    import socket
+    broker = tls_cluster[0]
+    with socket.create_connection(("127.0.0.1", broker.raft_port), timeout=10) as sock:
+        sock.sendall(b"\x00\x00\x00\x10" + b"\x00" * 16)
+        sock.settimeout(10)
+        try:
+            answer = sock.recv(64)
+        except (ConnectionResetError, socket.timeout):
+            answer = b""
+    assert answer == b"" or answer[:1] == b"\x15", answer  # closed, or a TLS alert record
+    deadline = time.time() + 10
+    while "TLS handshake failed" not in broker.log() and time.time() < deadline:
+        time.sleep(0.2)
+    assert "TLS handshake failed" in broker.log()
+    admin = AdminClient(broker.mtls("broker"))
+    assert admin.list_topics(timeout=10).brokers.keys() == {1, 2, 3}
