@@ -71,7 +71,7 @@ var breakages = []breakage{
 	{"admin port published twice", projects[2], "compose.5-nodes.yml", "SLUICE_ADMIN_PORT_5:-19648", "SLUICE_ADMIN_PORT_5:-19647", "host port 127.0.0.1:19647 is also published", false},
 	{"healthcheck with a shell", projects[0], "compose.yml", `test: ["CMD", "/usr/local/bin/sluice-broker", "probe", "ready", "--timeout-ms", "2000"]`, `test: ["CMD-SHELL", "curl -f localhost:9644/ready"]`, "healthcheck must be", false},
 	{"misspelled broker variable", projects[0], "compose.yml", "SLUICE_VOTERS:", "SLUICE_VOTER:", `SLUICE_VOTERS entry "" is not id@host:port`, false},
-	{"unknown broker variable", projects[0], "compose.yml", `      SLUICE_NODE_ID: "2"`, "      SLUICE_NODE_ID: \"2\"\n      SLUICE_ADVERTISED_LISTENERS: sluice-2:9092", "SLUICE_ADVERTISED_LISTENERS is no setting of the broker", true},
+	{"unknown broker variable", projects[0], "compose.yml", `      SLUICE_NODE_ID: "2"`, "      SLUICE_NODE_ID: \"2\"\n      SLUICE_ADVERTISED_HOST: sluice-2", "SLUICE_ADVERTISED_HOST is no setting of the broker", true},
 	{"misspelled broker flag", projects[0], "compose.yml", "--min-insync-replicas=2", "--min-insync-replica=2", "--print-config refused them", true},
 	{"healthcheck the broker does not parse", projects[0], "compose.yml", `"probe", "ready", "--timeout-ms", "2000"`, `"probe", "ready", "--timeout", "2000"`, "healthcheck [CMD", true},
 }
