@@ -6,15 +6,14 @@
 //! default listener) in plain TCP, or in TLS presenting this broker's certificate when the
 //! replication settings carry TLS settings (an SSL inter-broker listener).
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use sluice_meta::tls::RpcStream;
 use sluice_proto::kafka_protocol::messages::{ApiKey, RequestHeader};
 use sluice_proto::kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use sluice_proto::{decode_response, encode_request};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 
 use crate::security::tls::TlsSettings;
@@ -70,58 +69,11 @@ pub enum ConnectionError {
     },
 }
 
-/// A connection's byte stream: plain TCP or TLS over it.
-#[derive(Debug)]
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_flush(cx),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
-/// The TLS server name of `address` (`host:port`, `[v6]:port`): its host, a DNS name or an
-/// IP address the other broker's certificate must carry.
-fn server_name(address: &str) -> Result<rustls_pki_types::ServerName<'static>, String> {
-    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    rustls_pki_types::ServerName::try_from(host.to_string()).map_err(|e| format!("{host:?} is not a host name: {e}"))
-}
-
 /// One open connection.
 #[derive(Debug)]
 pub struct BrokerConnection {
     address: String,
-    stream: BufStream<Stream>,
+    stream: BufStream<RpcStream>,
     next_correlation_id: i32,
     client_id: StrBytes,
 }
@@ -142,17 +94,17 @@ impl BrokerConnection {
             tokio::time::timeout(timeout, TcpStream::connect(address)).await.map_err(timed_out)?.map_err(io)?;
         stream.set_nodelay(true).map_err(io)?;
         let stream = match tls {
-            None => Stream::Plain(stream),
+            None => RpcStream::Plain(stream),
             Some(settings) => {
                 let tls_error = |reason: String| ConnectionError::Tls { address: address.to_string(), reason };
                 let config = crate::security::tls::load_client(settings).map_err(|e| tls_error(e.to_string()))?;
-                let name = server_name(address).map_err(tls_error)?;
+                let name = sluice_meta::tls::server_name(address).map_err(tls_error)?;
                 let handshake = tokio_rustls::TlsConnector::from(config).connect(name, stream);
                 let stream = tokio::time::timeout(timeout, handshake)
                     .await
                     .map_err(timed_out)?
                     .map_err(|e| tls_error(e.to_string()))?;
-                Stream::Tls(Box::new(stream))
+                RpcStream::TlsClient(Box::new(stream))
             }
         };
         Ok(BrokerConnection {
