@@ -141,10 +141,23 @@ impl<'a> Access<'a> {
     }
 }
 
-/// Takes the items `allowed` refuses out of `items` and returns them, keeping order on both sides.
+/// Takes the items `allowed` refuses out of `items` and returns them, keeping order on both
+/// sides; `allowed` is asked once per item. When it refuses none (always, with the authorizer
+/// off: every produce and fetch), `items` is left as it is and nothing is allocated.
 pub fn take_denied<T>(items: &mut Vec<T>, mut allowed: impl FnMut(&T) -> bool) -> Vec<T> {
-    let (kept, denied): (Vec<T>, Vec<T>) = std::mem::take(items).into_iter().partition(|item| allowed(item));
-    *items = kept;
+    let Some(first) = items.iter().position(|item| !allowed(item)) else {
+        return Vec::new();
+    };
+    let rest: Vec<T> = items.drain(first..).collect();
+    let mut denied = Vec::new();
+    for (index, item) in rest.into_iter().enumerate() {
+        // The first was refused already: not asked twice.
+        if index > 0 && allowed(&item) {
+            items.push(item);
+        } else {
+            denied.push(item);
+        }
+    }
     denied
 }
 
@@ -723,8 +736,20 @@ mod tests {
     #[test]
     fn take_denied_keeps_order_on_both_sides() {
         let mut items = vec![1, 2, 3, 4, 5];
-        let denied = take_denied(&mut items, |i| i % 2 == 1);
+        let mut asked = 0;
+        let denied = take_denied(&mut items, |i| {
+            asked += 1;
+            i % 2 == 1
+        });
         assert_eq!(items, vec![1, 3, 5]);
         assert_eq!(denied, vec![2, 4]);
+        assert_eq!(asked, 5, "each item asked once");
+        let mut all = vec![1, 3];
+        let capacity = all.capacity();
+        assert!(take_denied(&mut all, |_| true).is_empty());
+        assert_eq!((all, capacity), (vec![1, 3], 2));
+        let mut none = vec![2, 4];
+        assert_eq!(take_denied(&mut none, |_| false), vec![2, 4]);
+        assert!(none.is_empty());
     }
 }
