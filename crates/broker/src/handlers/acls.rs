@@ -212,20 +212,20 @@ pub async fn delete(broker: &Broker, request: DeleteAclsRequest) -> DeleteAclsRe
             Err(error) => Err(meta_error(&error)),
         }
     };
-    let mut deleted = match &outcome {
-        Ok(deleted) => deleted.clone().into_iter(),
-        Err(_) => Vec::new().into_iter(),
+    let (mut deleted, failure) = match outcome {
+        Ok(deleted) => (deleted.into_iter(), None),
+        Err(failure) => (Vec::new().into_iter(), Some(failure)),
     };
     let results = parsed
         .into_iter()
-        .map(|p| match (p, &outcome) {
+        .map(|p| match (p, &failure) {
             (Err(reason), _) => DeleteAclsFilterResult::default()
                 .with_error_code(kafka_code::INVALID_REQUEST)
                 .with_error_message(Some(str_bytes(reason))),
-            (Ok(_), Err((code, message))) => {
+            (Ok(_), Some((code, message))) => {
                 DeleteAclsFilterResult::default().with_error_code(*code).with_error_message(message.clone())
             }
-            (Ok(_), Ok(_)) => {
+            (Ok(_), None) => {
                 let matching = deleted.next().unwrap_or_default().iter().map(matching_acl).collect();
                 DeleteAclsFilterResult::default().with_matching_acls(matching)
             }
