@@ -171,6 +171,102 @@ def test_rebalance_evens_replicas_and_leaders_under_load(cluster4, tmp_path):
                          **summary})
 
 
+def broker_configs(cluster, broker):
+    """The replication throttle rates `broker` describes: name -> (value, source name)."""
+    from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
+    admin = cluster.admin()  # kept alive until the result is in
+    resource = ConfigResource(ResourceType.BROKER, str(broker))
+    entries = admin.describe_configs([resource])[resource].result(timeout=30)
+    return {name: (entry.value, ConfigSource(entry.source).name) for name, entry in entries.items()
+            if "throttled.rate" in name}
+
+
+def topic_configs(cluster, topic):
+    """A topic's configs as DescribeConfigs answers them: name -> value."""
+    from confluent_kafka.admin import ConfigResource, ResourceType
+    admin = cluster.admin()
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    return {name: entry.value for name, entry in admin.describe_configs([resource])[resource].result(timeout=30).items()}
+
+
+def throttled_bytes(broker, side):
+    """`sluice_replication_throttled_bytes_total{side}` of `broker`."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{broker.admin_port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    prefix = f'sluice_replication_throttled_bytes_total{{side="{side}"}} '
+    return sum(float(line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_the_replication_throttle_caps_a_copy_until_it_is_removed(cluster, tmp_path):
+    """Goal: `sluice topic reassign --execute --throttle` caps the copy of a new replica (Kafka's
+    KIP-73: leader.replication.throttled.rate / follower.replication.throttled.rate and the
+    topics' throttled-replica lists), counts the bytes on both sides, and the copy finishes
+    once the throttle is removed (here with confluent-kafka's incremental_alter_configs, as
+    `kafka-configs --delete-config` does); `--verify` then removes the topic lists. The copy
+    is exact and nothing acknowledged is lost.
+    Method: one partition on broker 1 only, 6 MB of records in it; a plan adding broker 2 with
+    a 200 kB/s throttle. The rate's window lets the first ~2 MB through at once (the first 10 s
+    of quota, as Kafka's), so the remaining 4 MB need ~20 s: the move cannot be done 5 s after
+    it started, where an unthrottled copy of 6 MB takes well under a second. (A slower machine
+    only makes the copy slower: the check cannot pass by luck of timing in the wrong way.)"""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
+    topic = f"throttled-{uuid.uuid4().hex[:8]}"
+    admin = cluster.admin()
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=-1, replica_assignment=[[1]],
+                                  config={"min.insync.replicas": "1"})])[topic].result(timeout=30)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap(), "acks": "all", "linger.ms": 20})
+    acked = []
+    for i in range(6000):
+        producer.produce(topic, key=str(i % 16).encode(), value=f"{i:08d}".encode() + b"x" * 1016,
+                         on_delivery=lambda err, msg: acked.append(msg.offset()) if err is None else None)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    assert len(acked) == 6000
+
+    plan = {"version": 1, "partitions": [{"topic": topic, "partition": 0, "replicas": [1, 2]}]}
+    path = write_plan(tmp_path, plan)
+    started = time.monotonic()
+    out = cluster.sluice("topic", "reassign", "--execute", "--plan", path, "--throttle", "200000")
+    assert "throttle: 200000 B/s on brokers [1, 2]" in out, out
+    rates = broker_configs(cluster, 2)
+    assert rates["follower.replication.throttled.rate"] == ("200000", "DYNAMIC_BROKER_CONFIG"), rates
+    lists = topic_configs(cluster, topic)
+    assert lists["leader.replication.throttled.replicas"] == "0:1", lists
+    assert lists["follower.replication.throttled.replicas"] == "0:2", lists
+    wait_until(lambda: time.monotonic() - started >= 5, 10, "5 s of copying")
+    assert replica_sets(cluster, topic) == {0: [1, 2]}
+    verify = subprocess_sluice(cluster, "topic", "reassign", "--verify", "--plan", path)
+    assert verify.returncode == 1 and "moving" in verify.stdout, verify.stdout
+    assert throttled_bytes(cluster.brokers[2], "follower") > 0
+    assert throttled_bytes(cluster.brokers[1], "leader") > 0
+    copied = throttled_bytes(cluster.brokers[2], "follower")
+    assert copied < 5_000_000, f"{copied} bytes copied in 5 s under a 200 kB/s throttle"
+
+    deletes = [ConfigEntry(name, None, incremental_operation=AlterConfigOpType.DELETE)
+               for name in ("leader.replication.throttled.rate", "follower.replication.throttled.rate")]
+    for broker in (1, 2):
+        resource = ConfigResource(ResourceType.BROKER, str(broker), incremental_configs=deletes)
+        admin.incremental_alter_configs([resource])[resource].result(timeout=30)
+    assert broker_configs(cluster, 2)["follower.replication.throttled.rate"][1] == "DEFAULT_CONFIG"
+    cluster.sluice("topic", "reassign", "--verify", "--plan", path, "--wait", "--timeout", "60", timeout_s=90)
+    lists = topic_configs(cluster, topic)
+    assert not lists["leader.replication.throttled.replicas"] and not lists["follower.replication.throttled.replicas"]
+    cluster.wait_isr_full(topic)
+    records, ends = read_everything(cluster.bootstrap(), topic, 1)
+    assert [offset for offset, _, _ in records[0]] == sorted(acked)
+    check_replicas(cluster, topic, 1, ends, replication_factor=2)
+
+
+def subprocess_sluice(cluster, *args):
+    """Runs the `sluice` CLI; the finished process (any exit code)."""
+    import subprocess
+    from conftest import CLI_DEFAULT
+    return subprocess.run([os.environ.get("SLUICE_CLI_BIN", CLI_DEFAULT), "-b", cluster.bootstrap(), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
 def kafka_tools_installed():
     """Whether `scripts/kafka.sh install` has put Kafka's jars in its cache (no download here)."""
     cache = os.environ.get("SLUICE_KAFKA_CACHE", os.path.expanduser("~/.cache/sluice"))
@@ -180,8 +276,9 @@ def kafka_tools_installed():
 @pytest.mark.skipif(not kafka_tools_installed(), reason="Kafka's jars not installed (scripts/kafka.sh install)")
 def test_kafkas_reassign_partitions_tool_moves_a_partition(cluster, tmp_path):
     """Goal: Apache Kafka's own `kafka-reassign-partitions` (4.x, run by scripts/kafka.sh)
-    drives a move on Sluice: --execute starts it, --list shows nothing left once it is done,
-    --verify reports it completed and clears the (absent) throttles without an error.
+    drives a move on Sluice: --execute --throttle starts it and sets the replication throttle
+    (the broker rates and the topic's throttled-replica lists, as DescribeConfigs shows), --list
+    shows nothing left once it is done, --verify reports it completed and removes the throttle.
     Method: a topic of 2 partitions at replication factor 2 with records in it; a plan that
     moves each partition to another pair of brokers; the tool's three actions, then the
     replicas from the metadata and the segment files compared."""
@@ -206,10 +303,21 @@ def test_kafkas_reassign_partitions_tool_moves_a_partition(cluster, tmp_path):
         assert done.returncode == 0, f"{args}: exit {done.returncode}: {done.stdout}{done.stderr}"
         return done.stdout
 
-    assert "Successfully started partition reassignment" in tool("--reassignment-json-file", path, "--execute")
+    started = tool("--reassignment-json-file", path, "--execute", "--throttle", "50000000")
+    assert "Successfully started partition reassignment" in started, started
+    assert "throttle limit was set to 50000000" in started, started
+    rates = broker_configs(cluster, 1)
+    assert rates["leader.replication.throttled.rate"] == ("50000000", "DYNAMIC_BROKER_CONFIG"), rates
+    assert rates["follower.replication.throttled.rate"] == ("50000000", "DYNAMIC_BROKER_CONFIG"), rates
+    lists = topic_configs(cluster, topic)
+    assert lists["leader.replication.throttled.replicas"] and lists["follower.replication.throttled.replicas"], lists
     wait_until(lambda: "No partition reassignments found" in tool("--list"), 60, "the moves to finish")
     verified = tool("--reassignment-json-file", path, "--verify")
     assert verified.count("is completed") == 2, verified
+    for broker in (1, 2, 3):
+        rates = broker_configs(cluster, broker)
+        assert rates["leader.replication.throttled.rate"] == (str(2**63 - 1), "DEFAULT_CONFIG"), (broker, rates)
+    assert not topic_configs(cluster, topic)["leader.replication.throttled.replicas"]
     assert replica_sets(cluster, topic) == {p["partition"]: p["replicas"] for p in plan["partitions"]}
     cluster.wait_isr_full(topic)
     records, ends = read_everything(cluster.bootstrap(), topic, 2)

@@ -10,6 +10,7 @@ use sluice_meta::{BrokerId, Command, CommandOutcome, MetaError, MetaNode, Metada
 
 use crate::coordinator::{CoordinatorConfig, GroupCoordinator, OFFSETS_TOPIC};
 use crate::partition::PartitionManager;
+use crate::replication::throttle::ReplicationThrottle;
 use crate::replication::{ReplicaFetchers, ReplicationConfig};
 
 /// Broker-wide defaults for topics created without explicit values (Kafka's broker configs).
@@ -117,6 +118,8 @@ pub struct Broker {
     pub fetch_memory: Arc<tokio::sync::Semaphore>,
     /// The follower side of replication: one fetcher per leader broker.
     pub fetchers: ReplicaFetchers,
+    /// The replication throttle, shared with the fetchers (`crate::replication::throttle`).
+    pub throttle: Arc<ReplicationThrottle>,
     /// Woken when a follower's fetch shows that an ISR should change (see
     /// [`crate::replication::isr`]).
     pub isr_changes: tokio::sync::Notify,
@@ -140,12 +143,18 @@ impl Broker {
     ) -> Broker {
         let fetch_memory_bytes = crate::handlers::fetch::FETCH_MEMORY_BYTES_MAX;
         let fetch_memory = Arc::new(tokio::sync::Semaphore::new(fetch_memory_bytes));
-        let metrics =
-            crate::metrics::Metrics::for_partitions(partitions.isr_changes.clone(), partitions.log_syncs.clone());
+        let throttled_bytes = crate::replication::throttle::ThrottledBytes::default();
+        let throttle = Arc::new(ReplicationThrottle::new(node_id, throttled_bytes.clone()));
+        let metrics = crate::metrics::Metrics::for_partitions(
+            partitions.isr_changes.clone(),
+            partitions.log_syncs.clone(),
+            throttled_bytes,
+        );
         metrics.watch_budget("fetch", Arc::clone(&fetch_memory), fetch_memory_bytes);
         meta.observe_apply(metrics.meta_apply_observer());
         Broker {
-            fetchers: ReplicaFetchers::new(node_id, replication.clone()),
+            fetchers: ReplicaFetchers::new(node_id, replication.clone(), Arc::clone(&throttle)),
+            throttle,
             replication,
             metrics,
             isr_changes: tokio::sync::Notify::new(),
@@ -202,6 +211,7 @@ impl Broker {
     pub async fn apply_view(&self, view: &MetadataView) {
         self.partitions.reconcile(view).await;
         self.groups.sync(view, &self.partitions).await;
+        self.throttle.update(view);
         self.fetchers.sync(view, &self.partitions);
     }
 

@@ -99,6 +99,8 @@ pub struct Metrics {
     /// Counted by the partition manager as it applies ISR changes (registered here).
     isr_changes: crate::partition::IsrChangeCounters,
     log_syncs: crate::partition::LogSyncTimes,
+    /// Counted by the replication throttle (registered here).
+    replication_throttled: crate::replication::throttle::ThrottledBytes,
     /// The last two samples of the per-topic counters, for the console's rates.
     topic_samples: std::sync::Mutex<[Option<TopicSample>; 2]>,
 }
@@ -173,6 +175,7 @@ impl Metrics {
         Metrics::for_partitions(
             crate::partition::IsrChangeCounters::default(),
             crate::partition::LogSyncTimes::default(),
+            Default::default(),
         )
     }
 
@@ -181,6 +184,7 @@ impl Metrics {
     pub fn for_partitions(
         isr_changes: crate::partition::IsrChangeCounters,
         log_syncs: crate::partition::LogSyncTimes,
+        replication_throttled: crate::replication::throttle::ThrottledBytes,
     ) -> Metrics {
         let mut registry = Registry::with_prefix("sluice");
         let metrics = Metrics {
@@ -222,6 +226,7 @@ impl Metrics {
             lag_seconds_max: Family::default(),
             topic_samples: std::sync::Mutex::new([None, None]),
             isr_changes,
+            replication_throttled,
             log_syncs,
             groups_by_state: Family::default(),
             quota_throttle_seconds: Family::default(),
@@ -253,6 +258,12 @@ impl Metrics {
             "quota_throttled_responses",
             "Responses that carried a throttle time because the client was over a quota, by kind",
             metrics.quota_throttled.clone(),
+        );
+        r.register_with_unit(
+            "replication_throttled",
+            "Bytes of replica copies under the replication throttle (leader.replication.throttled.rate, follower.replication.throttled.rate), by side: sent as a leader, fetched as a follower",
+            Unit::Bytes,
+            metrics.replication_throttled.clone(),
         );
         r.register_with_unit(
             "quota_recorded",

@@ -418,7 +418,8 @@ pub enum TopicCommand {
     #[command(after_help = "Examples:
   sluice topic reassign --generate --topics orders,events --brokers 1,2,3 > plan.json
   sluice topic reassign --execute --plan plan.json --wait
-  sluice topic reassign --verify --plan plan.json
+  sluice topic reassign --execute --plan plan.json --throttle 50000000   # copy at most 50 MB/s
+  sluice topic reassign --verify --plan plan.json      # done? then removes the throttle
   sluice topic reassign --cancel --plan plan.json")]
     Reassign(ReassignArgs),
 }
@@ -450,6 +451,12 @@ pub struct ReassignArgs {
     /// The plan file (Kafka's reassignment JSON).
     #[arg(long)]
     pub plan: Option<PathBuf>,
+    /// With --execute: cap the copy of the moving replicas at this many bytes per second, per
+    /// broker and direction (Kafka's --throttle: leader.replication.throttled.rate and
+    /// follower.replication.throttled.rate). --verify removes the throttle once every move is
+    /// done; --cancel removes it at once.
+    #[arg(long, value_name = "BYTES_PER_SECOND", requires = "execute")]
+    pub throttle: Option<u64>,
     /// With --execute or --verify: wait until every move of the plan is done.
     #[arg(long)]
     pub wait: bool,

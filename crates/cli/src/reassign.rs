@@ -6,6 +6,12 @@
 //! metadata and the moves in progress). The broker does the moving: it adds the new replicas,
 //! waits until every target replica is in the ISR, then removes the old ones
 //! (`sluice_meta::reassignment`).
+//!
+//! `--execute --throttle RATE` caps the copy as Kafka's tool does: the dynamic broker configs
+//! `leader.replication.throttled.rate` and `follower.replication.throttled.rate` on every
+//! broker of the moving partitions, and per topic the replicas whose copy counts
+//! ([`throttled_replicas`]); `--verify` removes them once every move is done, `--cancel`
+//! at once.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -13,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use sluice_client::admin::{OngoingReassignment, ReassignmentChange};
+use sluice_client::admin::{ConfigChange, OngoingReassignment, ReassignmentChange};
 use sluice_client::cluster::TopicInfo;
 use sluice_client::{Admin, Cluster};
 
@@ -211,6 +217,9 @@ pub async fn run(cluster: Cluster, args: ReassignArgs) -> anyhow::Result<()> {
     let plan = read_plan(path)?;
     let timeout = Duration::from_secs(args.timeout);
     if args.execute {
+        if let Some(rate) = args.throttle {
+            set_throttle(&cluster, &admin, &plan, rate, &mut out).await?;
+        }
         execute(&admin, &plan, &mut out).await?;
         if args.wait {
             wait(&cluster, &admin, &plan, timeout, &mut out).await?;
@@ -220,10 +229,104 @@ pub async fn run(cluster: Cluster, args: ReassignArgs) -> anyhow::Result<()> {
         if args.wait {
             wait(&cluster, &admin, &plan, timeout, &mut out).await?;
         }
-        verify(&cluster, &admin, &plan, &mut out).await
+        verify(&cluster, &admin, &plan, &mut out).await?;
+        clear_throttle(&cluster, &admin, &plan, &mut out).await
     } else {
-        cancel(&admin, &plan, &mut out).await
+        cancel(&admin, &plan, &mut out).await?;
+        clear_throttle(&cluster, &admin, &plan, &mut out).await
     }
+}
+
+/// Kafka's leader and follower throttled-replica lists of each topic of `plan` that has a
+/// partition to move: the leader list names the partition's current replicas (any of them may
+/// lead and send the copy), the follower list the replicas being added. Pure; topics with
+/// nothing to move are left out.
+pub fn throttled_replicas(plan: &Plan, topics: &BTreeMap<String, TopicInfo>) -> BTreeMap<String, (String, String)> {
+    let mut lists: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for planned in &plan.partitions {
+        let Some(current) = topics
+            .get(&planned.topic)
+            .and_then(|topic| topic.partitions.iter().find(|p| p.partition == planned.partition))
+        else {
+            continue;
+        };
+        if current.replicas == planned.replicas {
+            continue;
+        }
+        let (leader, follower) = lists.entry(planned.topic.clone()).or_default();
+        let p = planned.partition;
+        leader.extend(current.replicas.iter().map(|b| format!("{p}:{b}")));
+        follower.extend(planned.replicas.iter().filter(|b| !current.replicas.contains(b)).map(|b| format!("{p}:{b}")));
+    }
+    lists.into_iter().map(|(topic, (leader, follower))| (topic, (leader.join(","), follower.join(",")))).collect()
+}
+
+/// Kafka's names of the replication throttle configs.
+const LEADER_RATE: &str = "leader.replication.throttled.rate";
+const FOLLOWER_RATE: &str = "follower.replication.throttled.rate";
+const LEADER_REPLICAS: &str = "leader.replication.throttled.replicas";
+const FOLLOWER_REPLICAS: &str = "follower.replication.throttled.replicas";
+
+/// `--throttle`: the rates on every broker of the moving partitions (now and after), the
+/// replica lists on their topics.
+async fn set_throttle(
+    cluster: &Cluster,
+    admin: &Admin,
+    plan: &Plan,
+    rate: u64,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let mut names: Vec<String> = plan.partitions.iter().map(|p| p.topic.clone()).collect();
+    names.sort();
+    names.dedup();
+    let topics: BTreeMap<String, TopicInfo> =
+        describe_topics(cluster, &names).await?.into_iter().map(|t| (t.name.clone(), t)).collect();
+    let lists = throttled_replicas(plan, &topics);
+    let mut brokers: Vec<i32> = Vec::new();
+    for planned in &plan.partitions {
+        let current =
+            topics.get(&planned.topic).and_then(|t| t.partitions.iter().find(|p| p.partition == planned.partition));
+        brokers.extend(planned.replicas.iter().chain(current.map(|c| c.replicas.iter()).into_iter().flatten()));
+    }
+    brokers.sort_unstable();
+    brokers.dedup();
+    let rates = [
+        ConfigChange::Set(LEADER_RATE.into(), rate.to_string()),
+        ConfigChange::Set(FOLLOWER_RATE.into(), rate.to_string()),
+    ];
+    for broker in &brokers {
+        admin.alter_broker_configs(Some(*broker), &rates).await?;
+    }
+    for (topic, (leader, follower)) in &lists {
+        let changes = [
+            ConfigChange::Set(LEADER_REPLICAS.into(), leader.clone()),
+            ConfigChange::Set(FOLLOWER_REPLICAS.into(), follower.clone()),
+        ];
+        admin.alter_configs(topic, &changes).await?;
+    }
+    writeln!(out, "throttle: {rate} B/s on brokers {brokers:?} for the copies of {} topic(s)", lists.len())?;
+    Ok(())
+}
+
+/// Removes the throttle of `--throttle` (Kafka's tool does this on `--verify` once every move
+/// is done, and on `--cancel`): the rates on every broker, the lists on the plan's topics.
+async fn clear_throttle(cluster: &Cluster, admin: &Admin, plan: &Plan, out: &mut impl Write) -> anyhow::Result<()> {
+    let rates = [ConfigChange::Delete(LEADER_RATE.into()), ConfigChange::Delete(FOLLOWER_RATE.into())];
+    let brokers: Vec<i32> = admin.describe_cluster().await?.brokers.iter().map(|b| b.id).collect();
+    for broker in &brokers {
+        admin.alter_broker_configs(Some(*broker), &rates).await?;
+    }
+    let mut names: Vec<&str> = plan.partitions.iter().map(|p| p.topic.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let lists = [ConfigChange::Delete(LEADER_REPLICAS.into()), ConfigChange::Delete(FOLLOWER_REPLICAS.into())];
+    for topic in names {
+        if cluster.topic(topic).await.is_ok() {
+            admin.alter_configs(topic, &lists).await?;
+        }
+    }
+    writeln!(out, "throttle removed")?;
+    Ok(())
 }
 
 /// Runs `sluice cluster decommission`.
@@ -498,6 +601,24 @@ pub(crate) mod tests {
             serde_json::to_string(&plan).unwrap(),
             r#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[2,3]}]}"#
         );
+    }
+
+    // Goal: Kafka's lists: the current replicas of a moving partition on the leader side, the
+    // added ones on the follower side; a partition already in place adds nothing.
+    #[test]
+    fn throttled_replicas_name_the_current_and_the_added_replicas() {
+        let topics: BTreeMap<String, TopicInfo> =
+            [("t".to_string(), topic("t", &[&[1, 2], &[2, 3]]))].into_iter().collect();
+        let plan = Plan {
+            version: PLAN_VERSION,
+            partitions: vec![
+                PlanPartition { topic: "t".into(), partition: 0, replicas: vec![1, 4], log_dirs: None },
+                PlanPartition { topic: "t".into(), partition: 1, replicas: vec![2, 3], log_dirs: None },
+                PlanPartition { topic: "gone".into(), partition: 0, replicas: vec![1], log_dirs: None },
+            ],
+        };
+        let lists = throttled_replicas(&plan, &topics);
+        assert_eq!(lists, [("t".to_string(), ("0:1,0:2".to_string(), "0:4".to_string()))].into_iter().collect());
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub use users::{ScramMechanism, ScramUser, SCRAM_ITERATIONS_DEFAULT};
 
 /// Kafka's config resource type for topics.
 const TOPIC_RESOURCE_TYPE: i8 = 2;
+/// Kafka's `ConfigResource.Type.BROKER`.
+const BROKER_RESOURCE_TYPE: i8 = 4;
 /// Kafka's `ListOffsetsRequest.DEBUGGING_REPLICA_ID`: any replica answers from its own log.
 pub const DEBUGGING_REPLICA_ID: i32 = -2;
 /// IncrementalAlterConfigs operations.
@@ -413,7 +415,24 @@ impl Admin {
         self.alter_configs_checked(topic, changes, true).await
     }
 
+    /// Applies `changes` to the dynamic broker configs of `broker`, or of every broker with
+    /// `None` (IncrementalAlterConfigs on a BROKER resource; the replication throttle rates).
+    pub async fn alter_broker_configs(&self, broker: Option<i32>, changes: &[ConfigChange]) -> Result<()> {
+        let name = broker.map(|id| id.to_string()).unwrap_or_default();
+        self.alter_resource_configs(BROKER_RESOURCE_TYPE, &name, changes, false).await
+    }
+
     async fn alter_configs_checked(&self, topic: &str, changes: &[ConfigChange], validate_only: bool) -> Result<()> {
+        self.alter_resource_configs(TOPIC_RESOURCE_TYPE, topic, changes, validate_only).await
+    }
+
+    async fn alter_resource_configs(
+        &self,
+        resource_type: i8,
+        name: &str,
+        changes: &[ConfigChange],
+        validate_only: bool,
+    ) -> Result<()> {
         let configs = changes
             .iter()
             .map(|change| match change {
@@ -428,19 +447,24 @@ impl Admin {
             .collect();
         let request = IncrementalAlterConfigsRequest::default().with_validate_only(validate_only).with_resources(vec![
             AlterConfigsResource::default()
-                .with_resource_type(TOPIC_RESOURCE_TYPE)
-                .with_resource_name(text(topic))
+                .with_resource_type(resource_type)
+                .with_resource_name(text(name))
                 .with_configs(configs),
         ]);
         let response = self.cluster.call_controller(&request).await?;
         for result in &response.responses {
-            if result.error_code == 3 {
-                return Err(ClientError::UnknownTopic { topic: topic.to_string() });
+            if result.error_code == 3 && resource_type == TOPIC_RESOURCE_TYPE {
+                return Err(ClientError::UnknownTopic { topic: name.to_string() });
             }
             if result.error_code != 0 {
+                let what = match resource_type {
+                    TOPIC_RESOURCE_TYPE => format!("alter configs of {name:?}"),
+                    _ if name.is_empty() => "alter the configs of every broker".to_string(),
+                    _ => format!("alter configs of broker {name}"),
+                };
                 return Err(ClientError::kafka(
                     result.error_code,
-                    format!("alter configs of {topic:?}"),
+                    what,
                     result.error_message.as_ref().map(|m| m.to_string()),
                 ));
             }

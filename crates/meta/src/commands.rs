@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::broker_config::BrokerConfigScope;
 use crate::error::CommandError;
 use crate::limits::BROKER_ADDRESS_BYTES_MAX;
 use crate::limits::BROKER_LISTENERS_MAX;
@@ -247,6 +248,17 @@ pub enum Command {
         /// Keys to remove.
         remove: Vec<String>,
     },
+    /// Set and delete dynamic broker configs of one broker, or of every broker
+    /// ([`crate::broker_config`]; AlterConfigs and IncrementalAlterConfigs on a BROKER
+    /// resource). All or nothing. Since format version 7.
+    AlterBrokerConfigs {
+        /// Whom the values apply to.
+        scope: BrokerConfigScope,
+        /// Keys to set, with their values.
+        set: BTreeMap<String, String>,
+        /// Keys to delete.
+        delete: Vec<String>,
+    },
 }
 
 /// What an applied command did.
@@ -309,6 +321,8 @@ pub enum CommandOutcome {
     },
     /// A SCRAM credential, ACL set or quota changed as asked.
     SecurityChanged,
+    /// Dynamic broker configs changed as asked.
+    BrokerConfigsAltered,
     /// The bindings each DeleteAcls filter removed, in filter order.
     AclsDeleted {
         /// Removed bindings per filter.
@@ -373,6 +387,9 @@ impl MetadataView {
             }
             Command::AlterClientQuota { entity, set, remove } => {
                 self.security.alter_quota(entity, set, remove).map(|()| CommandOutcome::SecurityChanged)
+            }
+            Command::AlterBrokerConfigs { scope, set, delete } => {
+                self.broker_configs.alter(*scope, set, delete).map(|()| CommandOutcome::BrokerConfigsAltered)
             }
         }
     }

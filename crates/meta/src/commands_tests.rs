@@ -656,3 +656,34 @@ fn an_empty_or_overlong_rack_is_refused_at_registration() {
         assert!(view.brokers.is_empty());
     }
 }
+
+/// Goal: AlterBrokerConfigs sets and deletes dynamic broker configs in the view, all or
+/// nothing: a batch with one bad key changes nothing.
+#[test]
+fn alter_broker_configs_sets_and_deletes_all_or_nothing() {
+    use crate::broker_config::{BrokerConfigScope, LEADER_REPLICATION_THROTTLED_RATE};
+    let mut view = MetadataView::default();
+    let set = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let alter = Command::AlterBrokerConfigs {
+        scope: BrokerConfigScope::Broker(1),
+        set: set(&[(LEADER_REPLICATION_THROTTLED_RATE, "1000")]),
+        delete: vec![],
+    };
+    assert_eq!(view.apply(&alter).unwrap(), CommandOutcome::BrokerConfigsAltered);
+    assert_eq!(view.broker_configs.long(1, LEADER_REPLICATION_THROTTLED_RATE), 1000);
+    let bad = Command::AlterBrokerConfigs {
+        scope: BrokerConfigScope::Broker(1),
+        set: set(&[(LEADER_REPLICATION_THROTTLED_RATE, "5"), ("log.dirs", "/x")]),
+        delete: vec![],
+    };
+    let before = view.clone();
+    assert!(matches!(view.apply(&bad), Err(CommandError::InvalidConfig { .. })));
+    assert_eq!(view, before);
+    let delete = Command::AlterBrokerConfigs {
+        scope: BrokerConfigScope::Broker(1),
+        set: set(&[]),
+        delete: vec![LEADER_REPLICATION_THROTTLED_RATE.to_string()],
+    };
+    view.apply(&delete).unwrap();
+    assert_eq!(view.broker_configs, Default::default());
+}

@@ -40,7 +40,11 @@ pub const RECORD_HEADER_BYTES: usize = 8;
 /// credentials, ACLs, client quotas): a version-4 or -5 snapshot is decoded with the old layout
 /// and converted. `Command` gained `RegisterBrokerListeners`, the SCRAM, ACL and quota
 /// commands (appended: older entries decode unchanged).
-pub const FORMAT_VERSION: u32 = 6;
+///
+/// Version 7: `MetadataView` gained `broker_configs` (dynamic broker configs, a trailing field:
+/// a version-6 snapshot is decoded with the old layout and converted) and `Command` gained
+/// `AlterBrokerConfigs` (appended).
+pub const FORMAT_VERSION: u32 = 7;
 
 /// Oldest format version this build reads (and converts where the layout changed). Files are
 /// always written at [`FORMAT_VERSION`].

@@ -51,7 +51,8 @@ use crate::view::BrokerId;
 /// assignments).
 /// Version 7: `RegisterBrokerListeners`, the security commands, `CommandError::ResourceNotFound`,
 /// and snapshots carry listeners and the security state.
-pub const RPC_PROTOCOL_VERSION: u16 = 7;
+/// Version 8: `AlterBrokerConfigs`, and snapshots carry the dynamic broker configs.
+pub const RPC_PROTOCOL_VERSION: u16 = 8;
 
 /// A framed connection (TCP or TLS) carrying RPC messages.
 pub type RpcConnection = Framed<RpcStream, RpcCodec>;

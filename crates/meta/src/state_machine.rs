@@ -19,7 +19,9 @@
 //! the brokers' `listeners` and the view's `security`) is decoded with that layout
 //! ([`AppliedStateV3`], [`AppliedStateV5`]) and converted at open, with no reassignment in
 //! progress (version 3), no named listeners and no security records;
-//! its `data` is re-encoded in the current layout, so a follower sent it by InstallSnapshot
+//! A version-6 file (before the view's `broker_configs`) is decoded with [`AppliedStateV6`] and
+//! converted with no dynamic broker config set.
+//! Its `data` is re-encoded in the current layout, so a follower sent it by InstallSnapshot
 //! reads the current layout. The file itself is rewritten by the next snapshot.
 
 use std::collections::BTreeMap;
@@ -136,6 +138,43 @@ impl From<BrokerRecordV5> for BrokerRecord {
     }
 }
 
+/// [`AppliedState`] as format version 6 wrote it: no dynamic broker configs.
+#[derive(Deserialize)]
+struct AppliedStateV6 {
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+    view: MetadataViewV6,
+}
+
+/// [`MetadataView`] of format version 6, field for field.
+#[derive(Deserialize)]
+struct MetadataViewV6 {
+    brokers: BTreeMap<BrokerId, BrokerRecord>,
+    topics: BTreeMap<String, crate::view::TopicRecord>,
+    topic_names: BTreeMap<uuid::Uuid, String>,
+    next_producer_id: i64,
+    next_broker_epoch: i64,
+    reassignments: BTreeMap<uuid::Uuid, BTreeMap<u32, crate::view::Reassignment>>,
+    security: crate::security::SecurityState,
+}
+
+impl From<AppliedStateV6> for AppliedState {
+    fn from(old: AppliedStateV6) -> AppliedState {
+        let v = old.view;
+        let view = MetadataView {
+            brokers: v.brokers,
+            topics: v.topics,
+            topic_names: v.topic_names,
+            next_producer_id: v.next_producer_id,
+            next_broker_epoch: v.next_broker_epoch,
+            reassignments: v.reassignments,
+            security: v.security,
+            broker_configs: Default::default(),
+        };
+        AppliedState { last_applied: old.last_applied, last_membership: old.last_membership, view: Arc::new(view) }
+    }
+}
+
 impl From<MetadataViewV5> for MetadataView {
     fn from(old: MetadataViewV5) -> MetadataView {
         MetadataView {
@@ -146,6 +185,7 @@ impl From<MetadataViewV5> for MetadataView {
             next_broker_epoch: old.next_broker_epoch,
             reassignments: old.reassignments,
             security: Default::default(),
+            broker_configs: Default::default(),
         }
     }
 }
@@ -179,6 +219,7 @@ fn decode_applied_state(data: &[u8], version: u32) -> Result<AppliedState, postc
     match version {
         ..=3 => postcard::from_bytes::<AppliedStateV3>(data).map(AppliedState::from),
         4 | 5 => postcard::from_bytes::<AppliedStateV5>(data).map(AppliedState::from),
+        6 => postcard::from_bytes::<AppliedStateV6>(data).map(AppliedState::from),
         _ => postcard::from_bytes(data),
     }
 }
@@ -529,7 +570,46 @@ mod tests {
                 reassignments: (version >= 4).then_some(&view.reassignments),
             },
         };
-        let data = postcard::to_allocvec(&old).unwrap();
+        snapshot_file_bytes(postcard::to_allocvec(&old).unwrap(), version)
+    }
+
+    /// The version-6 view: the current one without `broker_configs`.
+    #[derive(Serialize)]
+    struct ViewV6<'a> {
+        brokers: &'a BTreeMap<BrokerId, BrokerRecord>,
+        topics: &'a BTreeMap<String, crate::view::TopicRecord>,
+        topic_names: &'a BTreeMap<uuid::Uuid, String>,
+        next_producer_id: i64,
+        next_broker_epoch: i64,
+        reassignments: &'a BTreeMap<uuid::Uuid, BTreeMap<u32, crate::view::Reassignment>>,
+        security: &'a crate::security::SecurityState,
+    }
+
+    #[derive(Serialize)]
+    struct StateV6<'a> {
+        last_applied: Option<LogId>,
+        last_membership: StoredMembership,
+        view: ViewV6<'a>,
+    }
+
+    fn v6_snapshot_file(view: &MetadataView) -> Vec<u8> {
+        let old = StateV6 {
+            last_applied: None,
+            last_membership: StoredMembership::default(),
+            view: ViewV6 {
+                brokers: &view.brokers,
+                topics: &view.topics,
+                topic_names: &view.topic_names,
+                next_producer_id: view.next_producer_id,
+                next_broker_epoch: view.next_broker_epoch,
+                reassignments: &view.reassignments,
+                security: &view.security,
+            },
+        };
+        snapshot_file_bytes(postcard::to_allocvec(&old).unwrap(), 6)
+    }
+
+    fn snapshot_file_bytes(data: Vec<u8>, version: u32) -> Vec<u8> {
         let meta =
             SnapshotMeta { last_log_id: None, last_membership: StoredMembership::default(), snapshot_id: "old".into() };
         let payload = postcard::to_allocvec(&SnapshotFile { meta, data }).unwrap();
@@ -541,8 +621,8 @@ mod tests {
         bytes
     }
 
-    /// Goal: a snapshot written by format version 3 (no `reassignments`) or 5 (no listeners,
-    /// no security state) still opens, with the same view, and is handed to peers re-encoded.
+    /// Goal: a snapshot written by format version 3 (no `reassignments`), 5 (no listeners,
+    /// no security state) or 6 (no dynamic broker configs) still opens, with the same view, and is handed to peers re-encoded.
     #[test]
     fn older_snapshots_are_read_and_converted() {
         let mut view = MetadataView::default();
@@ -562,9 +642,13 @@ mod tests {
             configs: Default::default(),
         })
         .unwrap();
-        for version in [3, 5] {
+        for version in [3, 5, 6] {
             let dir = tempfile::tempdir().unwrap();
-            std::fs::write(dir.path().join(SNAPSHOT_FILE), old_snapshot_file(&view, version)).unwrap();
+            let file = match version {
+                6 => v6_snapshot_file(&view),
+                _ => old_snapshot_file(&view, version),
+            };
+            std::fs::write(dir.path().join(SNAPSHOT_FILE), file).unwrap();
             let store = StateMachineStore::open(dir.path()).unwrap();
             assert_eq!(*store.view().view, view, "version {version}");
             let current = store.shared.current_snapshot.lock().unwrap().clone().unwrap();

@@ -104,9 +104,10 @@ pub enum ConfigValueKind {
 }
 
 /// A Kafka topic config that Sluice accepts on CreateTopics and AlterConfigs, stores as an
-/// override and lists in DescribeConfigs, but does not act on: the storage engine has no
-/// counterpart (tiered storage, preallocation, cleaner tuning, broker-side recompression,
-/// replication throttles) or uses a fixed value of its own. Accepting them lets clients that
+/// override and lists in DescribeConfigs, with no field in [`TopicConfig`]: either the storage
+/// engine has no counterpart (tiered storage, preallocation, cleaner tuning, broker-side
+/// recompression) or uses a fixed value of its own — or, for the two throttled-replica lists,
+/// the broker's replication throttle reads the override itself. Accepting them lets clients that
 /// set them (Kafka Streams, Connect, `kafka-configs`) work unchanged; tests/known-differences.md
 /// lists them.
 #[derive(Debug, Clone, Copy)]

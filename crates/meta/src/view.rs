@@ -138,6 +138,8 @@ pub struct MetadataView {
     pub reassignments: BTreeMap<Uuid, BTreeMap<u32, Reassignment>>,
     /// SCRAM credentials, ACLs and client quotas (since format version 6).
     pub security: crate::security::SecurityState,
+    /// Dynamic broker configs (since format version 7).
+    pub broker_configs: crate::broker_config::BrokerConfigs,
 }
 
 impl TopicRecord {

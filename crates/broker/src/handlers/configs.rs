@@ -17,6 +17,12 @@
 //! and out-of-range values get INVALID_CONFIG from the metadata's own validation;
 //! `validate_only` applies the change to a copy of the view.
 //!
+//! Dynamic broker configs (`sluice_meta::broker_config`: the replication throttle rates) are
+//! altered on a BROKER resource named `""` (every broker, Kafka's `<default>`) or with a broker
+//! id, through the metadata like topic configs; every other broker config is a start flag and
+//! is refused. A broker describes them with their source (DYNAMIC_BROKER_CONFIG,
+//! DYNAMIC_DEFAULT_BROKER_CONFIG, or DEFAULT_CONFIG with Kafka's `Long.MAX_VALUE`).
+//!
 //! An overridden config is described with its value as it was given (`delete,compact` stays in
 //! that order, as Kafka keeps it), a default with the value Sluice applies. Every Kafka 4.1
 //! topic config is accepted and described, including those Sluice does not act on
@@ -24,6 +30,9 @@
 
 use std::collections::BTreeMap;
 
+use sluice_meta::broker_config::{
+    is_dynamic_broker_config, BrokerConfigScope, DYNAMIC_BROKER_CONFIGS, DYNAMIC_BROKER_CONFIG_DEFAULT,
+};
 use sluice_meta::{Command, MetadataView, TopicRecord};
 use sluice_proto::kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use sluice_proto::kafka_protocol::messages::describe_configs_response::{
@@ -47,6 +56,10 @@ pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 /// Config source of a broker setting given at start (Kafka's `STATIC_BROKER_CONFIG`).
 const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
+/// Config source of a dynamic config set for one broker (Kafka's `DYNAMIC_BROKER_CONFIG`).
+const CONFIG_SOURCE_DYNAMIC_BROKER: i8 = 2;
+/// Config source of a dynamic config set for every broker (`DYNAMIC_DEFAULT_BROKER_CONFIG`).
+const CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 
 /// Kafka's `ConfigDef.Type` codes (DescribeConfigs v3+).
 const TYPE_BOOLEAN: i8 = 1;
@@ -220,8 +233,8 @@ fn entry(key: &str, value: String, source: i8, version: i16) -> DescribeConfigsR
     }
 }
 
-/// This broker's configs: the start flags Kafka has names for, then the broker defaults of
-/// topic configs. All read-only: broker configs are not altered at run time.
+/// This broker's configs: the start flags Kafka has names for, the broker defaults of topic
+/// configs (read-only), then the dynamic broker configs.
 fn broker_entries(
     broker: &Broker,
     version: i16,
@@ -263,12 +276,22 @@ fn broker_entries(
             configs.push((name.into(), value, config_type(key), source));
         }
     }
+    let dynamic = &broker.view().broker_configs;
+    for key in DYNAMIC_BROKER_CONFIGS {
+        let (value, source) = match dynamic.get(broker.node_id, key) {
+            Some((value, BrokerConfigScope::Broker(_))) => (value.to_string(), CONFIG_SOURCE_DYNAMIC_BROKER),
+            Some((value, BrokerConfigScope::Default)) => (value.to_string(), CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER),
+            None => (DYNAMIC_BROKER_CONFIG_DEFAULT.to_string(), CONFIG_SOURCE_DEFAULT),
+        };
+        configs.push((key.into(), value, TYPE_LONG, source));
+    }
     configs
         .into_iter()
         .filter(|(name, _, _, _)| wanted(name))
         .map(|(name, value, kind, source)| {
             let synonyms = if include_synonyms { vec![synonym(&name, value.clone(), source)] } else { Vec::new() };
-            let result = entry(&name, value, source, version).with_read_only(true).with_synonyms(synonyms);
+            let read_only = !is_dynamic_broker_config(&name);
+            let result = entry(&name, value, source, version).with_read_only(read_only).with_synonyms(synonyms);
             if version >= 3 {
                 result.with_config_type(kind)
             } else {
@@ -293,31 +316,40 @@ async fn alter(broker: &Broker, command: Command, validate_only: bool) -> (i16, 
     }
 }
 
-/// Kafka's replication-throttle configs (broker rates and topic replica lists). Sluice has no
-/// throttle yet, so none of them is ever set; deleting one is a no-op that succeeds, which is
-/// what `kafka-reassign-partitions --verify` and `--cancel` do on every broker and topic of a
-/// plan when they finish ("clearing throttles").
-const REPLICATION_THROTTLE_KEYS: [&str; 5] = [
-    "leader.replication.throttled.rate",
-    "follower.replication.throttled.rate",
-    "replica.alter.log.dirs.io.max.bytes.per.second",
-    "leader.replication.throttled.replicas",
-    "follower.replication.throttled.replicas",
-];
-
-fn is_throttle_delete(operation: i8, name: &str) -> bool {
-    operation == OP_DELETE && REPLICATION_THROTTLE_KEYS.contains(&name)
+fn broker_resource_refused() -> (i16, Option<StrBytes>) {
+    (kafka_code::INVALID_REQUEST, Some(str_bytes("unsupported resource type")))
 }
 
-fn broker_resource_refused() -> (i16, Option<StrBytes>) {
-    (kafka_code::INVALID_REQUEST, Some(str_bytes("broker configs are set by command-line flags")))
+/// Proposes a change of dynamic broker configs on the BROKER resource named `name`.
+async fn alter_broker(
+    broker: &Broker,
+    name: &str,
+    set: BTreeMap<String, String>,
+    delete: Vec<String>,
+    validate_only: bool,
+) -> (i16, Option<StrBytes>) {
+    let Some(scope) = BrokerConfigScope::from_resource_name(name) else {
+        return (kafka_code::INVALID_REQUEST, Some(str_bytes("a broker resource is named by a broker id, or empty")));
+    };
+    alter(broker, Command::AlterBrokerConfigs { scope, set, delete }, validate_only).await
 }
 
 /// Answers AlterConfigs: the given set replaces all of a topic's overrides.
 pub async fn alter_configs(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in &request.resources {
-        let (code, message) = if resource.resource_type != RESOURCE_TOPIC {
+        let (code, message) = if resource.resource_type == RESOURCE_BROKER {
+            // The given set replaces the scope's dynamic configs.
+            let set: BTreeMap<String, String> = resource
+                .configs
+                .iter()
+                .map(|c| (c.name.to_string(), c.value.as_deref().unwrap_or_default().to_string()))
+                .collect();
+            let scope = BrokerConfigScope::from_resource_name(resource.resource_name.as_str());
+            let current = scope.and_then(|scope| broker.view().broker_configs.values.get(&scope).cloned());
+            let delete = current.unwrap_or_default().into_keys().filter(|key| !set.contains_key(key)).collect();
+            alter_broker(broker, resource.resource_name.as_str(), set, delete, request.validate_only).await
+        } else if resource.resource_type != RESOURCE_TOPIC {
             broker_resource_refused()
         } else {
             let name = resource.resource_name.to_string();
@@ -380,9 +412,8 @@ pub async fn incremental_alter_configs(
     let mut responses = Vec::with_capacity(request.resources.len());
     let defaults = sluice_meta::topic_config::TopicConfig::default();
     for resource in &request.resources {
-        let throttle_only = resource.configs.iter().all(|c| is_throttle_delete(c.config_operation, c.name.as_str()));
-        let (code, message) = if resource.resource_type == RESOURCE_BROKER && throttle_only {
-            (kafka_code::NONE, None)
+        let (code, message) = if resource.resource_type == RESOURCE_BROKER {
+            incremental_broker(broker, resource, request.validate_only).await
         } else if resource.resource_type != RESOURCE_TOPIC {
             broker_resource_refused()
         } else {
@@ -390,7 +421,7 @@ pub async fn incremental_alter_configs(
             let mut set = BTreeMap::new();
             let mut delete = Vec::new();
             let mut refused = None;
-            for config in resource.configs.iter().filter(|c| !is_throttle_delete(c.config_operation, c.name.as_str())) {
+            for config in &resource.configs {
                 let name = config.name.to_string();
                 match (config.config_operation, &config.value) {
                     (OP_SET, Some(value)) => {
@@ -441,6 +472,36 @@ pub async fn incremental_alter_configs(
         );
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// IncrementalAlterConfigs on a BROKER resource: SET and DELETE of dynamic broker configs (none
+/// of them is a list).
+async fn incremental_broker(
+    broker: &Broker,
+    resource: &sluice_proto::kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource,
+    validate_only: bool,
+) -> (i16, Option<StrBytes>) {
+    let mut set = BTreeMap::new();
+    let mut delete = Vec::new();
+    for config in &resource.configs {
+        let name = config.name.to_string();
+        match (config.config_operation, &config.value) {
+            (OP_SET, Some(value)) => {
+                delete.retain(|key| key != &name);
+                set.insert(name, value.to_string());
+            }
+            (OP_DELETE, _) => {
+                set.remove(&name);
+                delete.push(name);
+            }
+            (OP_SET, None) => return (kafka_code::INVALID_CONFIG, Some(str_bytes("SET needs a value"))),
+            _ => {
+                let reason = "dynamic broker configs take SET and DELETE only";
+                return (kafka_code::INVALID_CONFIG, Some(str_bytes(reason)));
+            }
+        }
+    }
+    alter_broker(broker, resource.resource_name.as_str(), set, delete, validate_only).await
 }
 
 #[cfg(test)]

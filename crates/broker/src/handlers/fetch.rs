@@ -33,6 +33,11 @@
 //! above it ([`Partition::read`]); Fetch v10 and older are served by the leader only, as in
 //! Kafka.
 //!
+//! The replication throttle ([`crate::replication::throttle`]): a follower's fetch of a
+//! partition whose copy to it is throttled here gets no records while this broker's leader
+//! side is over `leader.replication.throttled.rate` (its fetch offset still counts as its
+//! progress); the bytes it is sent count against that rate.
+//!
 //! Fetch sessions (KIP-227) are not kept: a request with a session id gets
 //! FETCH_SESSION_ID_NOT_FOUND, and every response says session 0, which tells clients to send
 //! full fetches.
@@ -55,6 +60,7 @@ use crate::handlers::{resolve, since};
 use crate::kafka_code;
 use crate::partition::partition::read_regions_intact;
 use crate::partition::{blocking, Partition, ReadOutcome};
+use crate::replication::throttle::{ReplicationThrottle, Side};
 
 /// Most bytes of record data one fetch response carries (Kafka's broker `fetch.max.bytes`,
 /// 55 MiB). Bounds the memory one fetch holds; a client asking for more gets this much.
@@ -89,6 +95,9 @@ struct Target {
     /// Consumer fetches with a rack (KIP-392): the live replicas on the consumer's rack, in
     /// replica order, when this broker is on another rack; else empty.
     on_client_rack: Vec<BrokerId>,
+    /// Follower fetches: the copy to this follower is under the leader side's replication
+    /// throttle.
+    leader_throttled: bool,
 }
 
 /// One partition's result of a read pass.
@@ -128,6 +137,7 @@ pub async fn handle(
         (None, true) => Some(request.rack_id.as_str()).filter(|rack| !rack.is_empty()),
         _ => None,
     };
+    let leader_capped = follower.is_some() && broker.throttle.capped(Side::Leader);
     let mut targets = Vec::new();
     for (topic_slot, topic) in request.topics.iter().enumerate() {
         let name = topic.topic.0.as_str();
@@ -144,6 +154,8 @@ pub async fn handle(
                 last_fetched_epoch: if version >= 12 { fetch.last_fetched_epoch } else { -1 },
                 resolved,
                 on_client_rack,
+                leader_throttled: leader_capped
+                    && follower.is_some_and(|f| ReplicationThrottle::leader_throttles(&view, name, fetch.partition, f)),
             });
         }
     }
@@ -169,7 +181,9 @@ pub async fn handle(
             // The semaphore is never closed.
             return (FetchResponse::default().with_error_code(kafka_code::UNKNOWN_SERVER_ERROR), None);
         };
-        let (results, bytes) = read_pass(Arc::clone(&targets), max_bytes, follower, follower_may_serve).await;
+        let held_back = leader_capped && broker.throttle.over_cap(Side::Leader);
+        let reader = Reader { follower, follower_may_serve, held_back };
+        let (results, bytes) = read_pass(Arc::clone(&targets), max_bytes, reader).await;
         // A partition sent to another replica is answered at once, like an error (Kafka too).
         let has_error = results
             .iter()
@@ -190,10 +204,17 @@ pub async fn handle(
             if results.iter().any(|r| r.damage_found) {
                 broker.storage_repairs.notify_one();
             }
+            let mut throttled_bytes = 0;
             for (target, result) in targets.iter().zip(&results) {
                 if let Ok(partition) = &target.resolved {
                     broker.metrics.fetched(&partition.topic, follower.is_some(), result.records.len() as u64);
                 }
+                if target.leader_throttled {
+                    throttled_bytes += result.records.len() as u64;
+                }
+            }
+            if throttled_bytes > 0 {
+                broker.throttle.record(Side::Leader, throttled_bytes);
             }
             // Keep only what the response holds.
             let held = usize::try_from(bytes).unwrap_or(usize::MAX).min(reservation.num_permits());
@@ -219,14 +240,8 @@ pub async fn handle(
 /// progress, in memory, under partition locks that no holder keeps across an fsync, and a
 /// hand-off to the pool (two thread wake-ups) would cost more than the pass. A caught-up
 /// follower's every other fetch is such a pass.
-async fn read_pass(
-    targets: Arc<Vec<Target>>,
-    max_bytes: u64,
-    follower: Option<BrokerId>,
-    follower_may_serve: bool,
-) -> (Vec<PartitionResult>, u64) {
-    let reader = Reader { follower, follower_may_serve };
-    if nothing_to_read(&targets, follower.is_some()) {
+async fn read_pass(targets: Arc<Vec<Target>>, max_bytes: u64, reader: Reader) -> (Vec<PartitionResult>, u64) {
+    if nothing_to_read(&targets, reader.follower.is_some()) {
         return read_all(&targets, max_bytes, reader);
     }
     let count = targets.len();
@@ -253,11 +268,13 @@ fn nothing_to_read(targets: &[Target], follower: bool) -> bool {
 }
 
 /// Who reads: a follower replica (`follower`), or a consumer that a follower replica may serve
-/// (`follower_may_serve`, Fetch v11+).
+/// (`follower_may_serve`, Fetch v11+); `held_back`: the leader side of the replication
+/// throttle is over its cap, so throttled copies get no records in this pass.
 #[derive(Debug, Clone, Copy)]
 struct Reader {
     follower: Option<BrokerId>,
     follower_may_serve: bool,
+    held_back: bool,
 }
 
 /// One read pass over every target, within `max_bytes` in all. Blocking when there is data.
@@ -351,6 +368,10 @@ fn read_one(target: &Target, reader: Reader, remaining: u64, first_with_data: bo
         Ok(read) => read,
         Err(error) => return offsets(error.kafka_error_code()),
     };
+    // The follower's progress is recorded; its copy waits for the throttle.
+    if reader.held_back && target.leader_throttled {
+        return base;
+    }
     // Only the first partition with data may exceed its limits (one whole batch).
     if bytes > limit && !first_with_data {
         return base;

@@ -12,6 +12,10 @@
 //! 3. for each partition, on the blocking pool: append the batches as they are
 //!    (`Partition::append_as_follower`, which also takes the leader's high watermark), or
 //!    truncate where the leader reports a diverging epoch, or below its log start;
+//!    Partitions held back by the replication throttle ([`crate::replication::throttle`]) are
+//!    left out of the request while the follower side is over its cap (a request left with
+//!    none is not sent: the task pauses `replica.fetch.backoff.ms`), and the bytes appended
+//!    for throttled partitions are counted against it;
 //! 4. on an error (connection, NOT_LEADER_OR_FOLLOWER while the metadata catches up, …) pause
 //!    `replica.fetch.backoff.ms` and go on.
 //!
@@ -33,6 +37,7 @@ use tokio::task::JoinHandle;
 use crate::kafka_code;
 use crate::partition::{blocking, FetchPosition, Partition, PartitionManager, Truncation};
 use crate::replication::connection::BrokerConnection;
+use crate::replication::throttle::{ReplicationThrottle, Side};
 use crate::replication::{ReplicationConfig, REPLICA_FETCH_PARTITION_BYTES_MAX, REPLICA_FETCH_RESPONSE_BYTES_MAX};
 
 /// Fetch version followers send: the newest this broker serves that names topics by name and
@@ -53,6 +58,7 @@ struct FetcherHandle {
 pub struct ReplicaFetchers {
     local_broker: BrokerId,
     config: ReplicationConfig,
+    throttle: Arc<ReplicationThrottle>,
     fetchers: Mutex<HashMap<BrokerId, FetcherHandle>>,
 }
 
@@ -64,8 +70,12 @@ impl std::fmt::Debug for ReplicaFetchers {
 
 impl ReplicaFetchers {
     /// No fetchers until the first [`ReplicaFetchers::sync`].
-    pub fn new(local_broker: BrokerId, config: ReplicationConfig) -> ReplicaFetchers {
-        ReplicaFetchers { local_broker, config, fetchers: Mutex::new(HashMap::new()) }
+    pub fn new(
+        local_broker: BrokerId,
+        config: ReplicationConfig,
+        throttle: Arc<ReplicationThrottle>,
+    ) -> ReplicaFetchers {
+        ReplicaFetchers { local_broker, config, throttle, fetchers: Mutex::new(HashMap::new()) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BrokerId, FetcherHandle>> {
@@ -103,6 +113,7 @@ impl ReplicaFetchers {
                 leader,
                 address: broker.internal_addr.clone(),
                 config: self.config.clone(),
+                throttle: Arc::clone(&self.throttle),
             };
             tracing::info!(leader, address = broker.internal_addr, "replica fetcher started");
             let task = tokio::spawn(fetcher.run(receiver));
@@ -128,6 +139,7 @@ struct Fetcher {
     leader: BrokerId,
     address: String,
     config: ReplicationConfig,
+    throttle: Arc<ReplicationThrottle>,
 }
 
 /// What to do with one partition after a fetch.
@@ -149,6 +161,15 @@ impl Fetcher {
                 if partitions.changed().await.is_err() {
                     return;
                 }
+                continue;
+            }
+            let positions: Vec<_> = positions
+                .into_iter()
+                .filter(|(partition, _)| !self.throttle.follower_holds_back(&partition.topic, partition.index))
+                .collect();
+            if positions.is_empty() {
+                // Every partition is held back by the replication throttle.
+                tokio::time::sleep(backoff).await;
                 continue;
             }
             let connected = match connection.take() {
@@ -183,8 +204,9 @@ impl Fetcher {
                 continue;
             }
             let leader = self.leader;
+            let throttle = Arc::clone(&self.throttle);
             // Appends (and a roll's directory sync) are disk work: one blocking hop for them all.
-            let applied = blocking(move || Ok(apply_response(leader, positions, response))).await;
+            let applied = blocking(move || Ok(apply_response(leader, positions, response, &throttle))).await;
             if !matches!(applied, Ok(true)) {
                 tokio::time::sleep(backoff).await;
             }
@@ -257,7 +279,12 @@ fn step_for(position: &FetchPosition, data: &PartitionData) -> Step {
 
 /// Applies a fetch response to the partitions it answers. Blocking. Returns whether every
 /// partition went well (else the fetcher pauses before the next fetch).
-fn apply_response(leader: BrokerId, positions: Vec<(Arc<Partition>, FetchPosition)>, response: FetchResponse) -> bool {
+fn apply_response(
+    leader: BrokerId,
+    positions: Vec<(Arc<Partition>, FetchPosition)>,
+    response: FetchResponse,
+    throttle: &ReplicationThrottle,
+) -> bool {
     let mut by_key: HashMap<(&str, i32), &PartitionData> = HashMap::new();
     for topic in &response.responses {
         for data in &topic.partitions {
@@ -270,6 +297,9 @@ fn apply_response(leader: BrokerId, positions: Vec<(Arc<Partition>, FetchPositio
         let epoch = position.current_leader_epoch;
         let result = match step_for(position, data) {
             Step::Append { records, high_watermark, log_start } => {
+                if !records.is_empty() && throttle.follower_throttles(&partition.topic, partition.index) {
+                    throttle.record(Side::Follower, records.len() as u64);
+                }
                 partition.append_as_follower(&records, high_watermark, log_start, epoch, position.fetch_offset)
             }
             Step::Truncate(truncation) => partition.truncate_as_follower(truncation, epoch).map(|_| ()),

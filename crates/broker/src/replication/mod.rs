@@ -9,6 +9,8 @@
 //!   as `ChangeIsr`, fenced by leader and partition epochs (Kafka's AlterPartition).
 //! - [`repair`]: a replica whose own log holds a damaged batch hands its leadership to another
 //!   ISR member, cuts the batch off and refetches it (rules in [`crate::partition::damage`]).
+//! - [`throttle`]: the replication throttle (Kafka's `*.replication.throttled.rate` and
+//!   `*.replication.throttled.replicas`), shared by the fetchers and the Fetch handler.
 //! - [`connection`]: a plain Kafka-protocol request/response connection to another broker.
 //!
 //! The leader's side of a fetch (progress, high watermark, divergence) is in
@@ -21,6 +23,7 @@ pub mod connection;
 pub mod fetcher;
 pub mod isr;
 pub mod repair;
+pub mod throttle;
 
 pub use fetcher::ReplicaFetchers;
 
