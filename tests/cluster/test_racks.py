@@ -1,6 +1,7 @@
 """Racks: `--rack` reaches Metadata and DescribeCluster, placement puts a partition's replicas
-on distinct racks, and a consumer with `client.rack` fetches from the replica on its rack
-(KIP-392) without losing or repeating anything acknowledged."""
+on distinct racks, a consumer with `client.rack` fetches from the replica on its rack (KIP-392)
+without losing or repeating anything acknowledged, and `sluice cluster rebalance` spreads a
+topic crowded onto one rack over every rack (with `cluster status` showing a move)."""
 
 import json
 import re
@@ -12,14 +13,16 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from conftest import Cluster, wait_until
+from workload import KeyedProducer, check_history, read_everything
 
 PARTITIONS = 6
 RECORDS = 3000
 
 
-def racked_cluster(tmp_path, racks):
-    """Brokers 1..len(racks), broker i on racks[i-1], all metadata voters, started."""
-    cluster = Cluster(str(tmp_path), size=len(racks),
+def racked_cluster(tmp_path, racks, voter_count=None):
+    """Brokers 1..len(racks), broker i on racks[i-1], the first `voter_count` (default: all)
+    metadata voters, started."""
+    cluster = Cluster(str(tmp_path), size=len(racks), voter_count=voter_count,
                       broker_args={i + 1: ["--rack", rack] for i, rack in enumerate(racks)})
     cluster.start()
     return cluster
@@ -164,3 +167,70 @@ def test_a_consumer_with_client_rack_fetches_from_the_replica_on_its_rack(three_
     print(f"consumer bytes sent per broker: {sent}")
     assert sent[2] > 0, sent
     assert sent[1] == 0 and sent[3] == 0, f"leaders on other racks served records: {sent}"
+
+
+def test_rebalance_spreads_a_crowded_topic_over_every_rack(tmp_path):
+    """Goal: `sluice cluster rebalance` on six brokers over racks a, a, b, b, c, c moves a topic
+    whose replicas all sit on brokers 1, 2 (rack a) and 3 so that every partition has one
+    replica per rack, the brokers' replica counts are within one and the preferred replicas
+    lead, while an idempotent acks=all producer loses and duplicates nothing; `sluice cluster status`
+    shows a move in progress (text and JSON) and nothing once it is done.
+    Method: the topic is created with an explicit replica assignment [1, 2, 3] for its 6
+    partitions. Broker 6 is paused (SIGSTOP) and partition 0 reassigned to [1, 3, 6]: it cannot
+    finish while 6 cannot copy, so `cluster status` is read then, before 6 resumes and
+    `reassign --verify --wait` sees the move done. Then the rebalance, a second `--dry-run --json`
+    (no moves, counts within one), the metadata's replicas against the racks, and everything
+    read back from offset 0."""
+    from confluent_kafka.admin import NewTopic
+    racks = ["a", "a", "b", "b", "c", "c"]
+    cluster = racked_cluster(tmp_path, racks, voter_count=3)
+    try:
+        topic = f"crowded-{uuid.uuid4().hex[:8]}"
+        admin = cluster.admin()
+        new = NewTopic(topic, num_partitions=PARTITIONS, replication_factor=-1,
+                       replica_assignment=[[1, 2, 3]] * PARTITIONS, config={"min.insync.replicas": "2"})
+        admin.create_topics([new])[topic].result(timeout=30)
+        cluster.wait_isr_full(topic)
+        producer = KeyedProducer(cluster.bootstrap(), topic, rate=200).start()
+        producer.wait_acks(200)
+
+        assert "moving" not in cluster.sluice("cluster", "status")
+        plan = tmp_path / "onto-6.json"
+        plan.write_text(json.dumps({"version": 1, "partitions": [
+            {"topic": topic, "partition": 0, "replicas": [1, 3, 6]}]}))
+        cluster.brokers[6].pause()
+        try:
+            cluster.sluice("topic", "reassign", "--execute", "--plan", str(plan))
+            status = json.loads(cluster.sluice("cluster", "status", "--json"))
+            text = cluster.sluice("cluster", "status")
+        finally:
+            cluster.brokers[6].resume()
+        moving = [m for m in status["moving"] if m["topic"] == topic]
+        assert moving == [{"topic": topic, "partition": 0, "replicas": [1, 3, 6, 2], "target": [1, 3, 6],
+                           "adding": [6], "removing": [2], "adding_in_sync": []}], status["moving"]
+        assert f"  {topic}-0  replicas [1, 3, 6, 2]  moving to [1, 3, 6], adding [6], removing [2]" \
+               "  in sync 0 of 1" in text, text
+        cluster.sluice("topic", "reassign", "--verify", "--plan", str(plan), "--wait", "--timeout", "60",
+                       timeout_s=90)
+        assert "moving" not in cluster.sluice("cluster", "status")
+
+        out = cluster.sluice("cluster", "rebalance", "--timeout", "120", timeout_s=150)
+        print(out)
+        assert "rebalanced:" in out, out
+        again = json.loads(cluster.sluice("cluster", "rebalance", "--dry-run", "--json"))
+        assert again["moves"] == [], again
+        counts = [load["replicas"] for load in again["before"].values()]
+        assert max(counts) - min(counts) <= 1, again["before"]
+        cluster.wait_isr_full(topic)
+        for partition, (_, replicas, _) in cluster.partitions(topic).items():
+            assert sorted(rack_of(racks, b) for b in replicas) == ["a", "b", "c"], (partition, replicas)
+        wait_until(lambda: all(leader == replicas[0] for leader, replicas, _ in cluster.partitions(topic).values()),
+                   60, "the preferred replicas to lead")
+
+        producer.wait_acks(len(producer.acked()) + 200)
+        producer.stop()
+        assert not producer.failed(), producer.failed()[:5]
+        records, _ = read_everything(cluster.bootstrap(), topic, PARTITIONS)
+        check_history(producer.acked(), records)
+    finally:
+        stop_cleanly(cluster)

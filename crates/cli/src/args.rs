@@ -417,6 +417,7 @@ pub enum TopicCommand {
     /// New replicas copy from the leader and join the ISR before old ones are removed.
     #[command(after_help = "Examples:
   sluice topic reassign --generate --topics orders,events --brokers 1,2,3 > plan.json
+  sluice topic reassign --generate --topics orders --brokers 1,2,3,4 --disable-rack-aware > plan.json
   sluice topic reassign --execute --plan plan.json --wait
   sluice topic reassign --execute --plan plan.json --throttle 50000000   # copy at most 50 MB/s
   sluice topic reassign --verify --plan plan.json      # done? then removes the throttle
@@ -428,8 +429,9 @@ pub enum TopicCommand {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("action").required(true).args(["generate", "execute", "verify", "cancel"])))]
 pub struct ReassignArgs {
-    /// Print a balanced plan for --topics over --brokers (moving as few replicas as possible)
-    /// on stdout; the current assignment, to roll back to, goes to stderr.
+    /// Print a balanced plan for --topics over --brokers (moving as few replicas as possible,
+    /// a partition's replicas on distinct racks when the brokers have racks) on stdout; the
+    /// current assignment, to roll back to, goes to stderr.
     #[arg(long, requires_all = ["topics", "brokers"])]
     pub generate: bool,
     /// Start the moves of --plan.
@@ -448,6 +450,11 @@ pub struct ReassignArgs {
     /// Brokers to place the replicas on (comma-separated ids).
     #[arg(long, value_delimiter = ',')]
     pub brokers: Vec<i32>,
+    /// With --generate: plan without racks even if the brokers have them (needed when only
+    /// some brokers have a rack). Otherwise a partition's replicas go on distinct racks when
+    /// there are enough racks, else as evenly over the racks as possible.
+    #[arg(long, requires = "generate")]
+    pub disable_rack_aware: bool,
     /// The plan file (Kafka's reassignment JSON).
     #[arg(long)]
     pub plan: Option<PathBuf>,
@@ -714,7 +721,7 @@ fn parse_duration(text: &str) -> Result<i64, String> {
 /// `sluice cluster ...`
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
-    /// Brokers, controller and partition leaders.
+    /// Brokers, controller, the partitions being moved (reassigned) and partition leaders.
     #[command(after_help = "Examples:\n  sluice cluster status\n  sluice cluster status --json")]
     Status {
         /// Print one JSON object instead of text.
@@ -780,8 +787,8 @@ pub enum ClusterCommand {
         /// The broker id.
         id: i32,
     },
-    /// Move every replica away from a broker (a generated plan over the other live brokers),
-    /// wait until the moves are done, then take its metadata vote away if it has one (as
+    /// Move every replica away from a broker (a generated, rack-aware plan over the other live
+    /// brokers), wait until the moves are done, then take its metadata vote away if it has one (as
     /// `remove-voter`; it stays an observer). The broker keeps running until it is stopped.
     #[command(
         after_help = "Examples:\n  sluice cluster decommission 3\n  sluice cluster decommission 3 --timeout 1800\n  sluice cluster decommission 3 --keep-vote"
@@ -795,12 +802,17 @@ pub enum ClusterCommand {
         /// Leave the broker's metadata vote in place (only its replicas move).
         #[arg(long)]
         keep_vote: bool,
+        /// Plan without racks even if the brokers have them (needed when only some brokers
+        /// have a rack; otherwise replicas of a partition stay on distinct racks).
+        #[arg(long)]
+        disable_rack_aware: bool,
     },
     /// Even the replicas, disk bytes and preferred leaders over the live brokers: plan (shown
     /// as each broker's before -> after), move the replicas that must move, wait, then elect
-    /// the preferred leaders. Refused while a broker holding replicas is down.
+    /// the preferred leaders. Rack aware: a partition's replicas stay on distinct racks (as
+    /// evenly as the racks allow). Refused while a broker holding replicas is down.
     #[command(
-        after_help = "Examples:\n  sluice cluster rebalance --dry-run\n  sluice cluster rebalance\n  sluice cluster rebalance --json --timeout 3600"
+        after_help = "Examples:\n  sluice cluster rebalance --dry-run\n  sluice cluster rebalance\n  sluice cluster rebalance --json --timeout 3600\n  sluice cluster rebalance --disable-rack-aware   # some brokers have no --rack"
     )]
     Rebalance {
         /// Show the plan (and Kafka's JSON of the partitions that would change); move nothing.
@@ -812,6 +824,10 @@ pub enum ClusterCommand {
         /// Give up waiting after this many seconds (exit code 1; the moves go on).
         #[arg(long, value_name = "SECONDS", default_value_t = 600)]
         timeout: u64,
+        /// Plan without racks even if the brokers have them (needed when only some brokers
+        /// have a rack; otherwise replicas of a partition stay on distinct racks).
+        #[arg(long)]
+        disable_rack_aware: bool,
     },
 }
 

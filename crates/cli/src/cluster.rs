@@ -1,6 +1,7 @@
 //! `sluice cluster status|health|elect-leaders|quorum|add-voter|remove-voter`: brokers,
-//! controller, partition leaders and offline replicas (replicas on a broker that is down, or
-//! that failed to open there); a healthy/unhealthy verdict with its reasons, decided by the pure
+//! controller, the partitions being moved (with the adding replicas that caught up, decided by
+//! the pure [`moves`]), partition leaders and offline replicas (replicas on a broker that is
+//! down, or that failed to open there); a healthy/unhealthy verdict with its reasons, decided by the pure
 //! [`health_problems`]; Kafka's ElectLeaders, one line per partition; and the metadata quorum
 //! (KIP-853's DescribeQuorum, AddRaftVoter, RemoveRaftVoter). `decommission` is in
 //! [`crate::reassign`], `rebalance` in [`crate::rebalance`].
@@ -9,7 +10,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use serde::Serialize;
-use sluice_client::admin::{ClusterDescription, ElectionType};
+use sluice_client::admin::{ClusterDescription, ElectionType, OngoingReassignment};
 use sluice_client::{Admin, ClientConfig, Cluster, QuorumInfo, QuorumMember};
 
 use crate::args::{ClusterCommand, ElectionKind};
@@ -23,23 +24,30 @@ pub(crate) const ELECTION_NOT_NEEDED: i16 = 84;
 pub async fn run(config: ClientConfig, command: ClusterCommand) -> anyhow::Result<()> {
     match command {
         ClusterCommand::Status { json } => {
-            let description = Admin::new(crate::connect(config).await?).describe_cluster().await?;
+            let admin = Admin::new(crate::connect(config).await?);
+            let description = admin.describe_cluster().await?;
+            let ongoing = admin.list_partition_reassignments(None).await?;
+            let moving = moves(&description, &ongoing);
             let mut out = std::io::stdout().lock();
             match json {
-                true => write_json_line(&mut out, &status_json(&description))?,
-                false => status_text(&mut out, &description)?,
+                true => write_json_line(&mut out, &status_json(&description, moving))?,
+                false => status_text(&mut out, &description, &moving)?,
             }
             Ok(())
         }
         ClusterCommand::Health { watch, exit_when_healthy, json } => {
             health(config, watch.map(Duration::from_secs), exit_when_healthy, json).await
         }
-        ClusterCommand::Rebalance { dry_run, json, timeout } => {
-            crate::rebalance::run(crate::connect(config).await?, dry_run, json, Duration::from_secs(timeout)).await
-        }
-        ClusterCommand::Decommission { id, timeout, keep_vote } => {
+        ClusterCommand::Rebalance { dry_run, json, timeout, disable_rack_aware } => {
             let cluster = crate::connect(config).await?;
-            crate::reassign::decommission(cluster.clone(), id, Duration::from_secs(timeout)).await?;
+            let options =
+                crate::rebalance::Options { dry_run, json, timeout: Duration::from_secs(timeout), disable_rack_aware };
+            crate::rebalance::run(cluster, options).await
+        }
+        ClusterCommand::Decommission { id, timeout, keep_vote, disable_rack_aware } => {
+            let cluster = crate::connect(config).await?;
+            crate::reassign::decommission(cluster.clone(), id, Duration::from_secs(timeout), disable_rack_aware)
+                .await?;
             match keep_vote {
                 true => Ok(()),
                 false => remove_vote_if_voter(&Admin::new(cluster), id).await,
@@ -299,7 +307,75 @@ struct StatusJson<'a> {
     cluster_id: &'a str,
     controller: i32,
     brokers: Vec<BrokerJson<'a>>,
+    /// The partitions being reassigned (empty when none).
+    moving: Vec<Move<'a>>,
     topics: Vec<TopicStatusJson<'a>>,
+}
+
+/// A partition being reassigned, as `status` shows it.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+struct Move<'a> {
+    topic: &'a str,
+    partition: i32,
+    /// The replicas during the move: the target's, then those being removed.
+    replicas: &'a [i32],
+    /// The replicas when the move completes, preferred leader first.
+    target: Vec<i32>,
+    /// Replicas copying from the leader.
+    adding: &'a [i32],
+    /// Replicas removed when the move completes.
+    removing: &'a [i32],
+    /// The adding replicas already in the ISR (caught up): the move completes when all are.
+    adding_in_sync: Vec<i32>,
+}
+
+/// The moves in progress with how far each has come: an adding replica has caught up once
+/// it is in the partition's ISR (from `description`). Pure.
+fn moves<'a>(description: &ClusterDescription, ongoing: &'a [OngoingReassignment]) -> Vec<Move<'a>> {
+    ongoing
+        .iter()
+        .map(|reassignment| {
+            let isr = description
+                .topics
+                .iter()
+                .filter(|topic| topic.name == reassignment.topic)
+                .flat_map(|topic| &topic.partitions)
+                .find(|p| p.partition == reassignment.partition)
+                .map(|p| p.isr.as_slice())
+                .unwrap_or_default();
+            Move {
+                topic: &reassignment.topic,
+                partition: reassignment.partition,
+                replicas: &reassignment.replicas,
+                target: reassignment.replicas.iter().copied().filter(|r| !reassignment.removing.contains(r)).collect(),
+                adding: &reassignment.adding,
+                removing: &reassignment.removing,
+                adding_in_sync: reassignment.adding.iter().copied().filter(|r| isr.contains(r)).collect(),
+            }
+        })
+        .collect()
+}
+
+/// `moving <n>`, then per partition `  t-1  replicas [..]  moving to [..], adding [..],
+/// removing [..]  in sync k of n`; nothing when no partition moves.
+fn moves_text(out: &mut impl Write, moving: &[Move]) -> std::io::Result<()> {
+    if moving.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "moving {}", moving.len())?;
+    for each in moving {
+        writeln!(
+            out,
+            "  {}-{}  replicas {:?}  {}  in sync {} of {}",
+            each.topic,
+            each.partition,
+            each.replicas,
+            crate::reassign::moving_text(&each.target, each.adding, each.removing),
+            each.adding_in_sync.len(),
+            each.adding.len()
+        )?;
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -320,8 +396,9 @@ struct TopicStatusJson<'a> {
     offline_replicas: Vec<String>,
 }
 
-fn status_json(description: &ClusterDescription) -> StatusJson<'_> {
+fn status_json<'a>(description: &'a ClusterDescription, moving: Vec<Move<'a>>) -> StatusJson<'a> {
     StatusJson {
+        moving,
         cluster_id: &description.cluster_id,
         controller: description.controller_id,
         brokers: description
@@ -351,7 +428,7 @@ fn offline(topic: &sluice_client::cluster::TopicInfo) -> Vec<String> {
         .collect()
 }
 
-fn status_text(out: &mut impl Write, description: &ClusterDescription) -> std::io::Result<()> {
+fn status_text(out: &mut impl Write, description: &ClusterDescription, moving: &[Move]) -> std::io::Result<()> {
     writeln!(out, "cluster {}", description.cluster_id)?;
     writeln!(out, "controller {}", description.controller_id)?;
     writeln!(out, "brokers {}", description.brokers.len())?;
@@ -364,6 +441,7 @@ fn status_text(out: &mut impl Write, description: &ClusterDescription) -> std::i
             broker.rack.as_deref().map(|r| format!("  rack {r}")).unwrap_or_default()
         )?;
     }
+    moves_text(out, moving)?;
     writeln!(out, "topics {}", description.topics.len())?;
     for topic in &description.topics {
         let leaders: Vec<String> = topic.partitions.iter().map(|p| format!("{}:{}", p.partition, p.leader)).collect();
@@ -405,6 +483,56 @@ mod tests {
             offline_replicas: offline.to_vec(),
             error_code: 0,
         }
+    }
+
+    #[test]
+    fn status_shows_each_move_and_how_many_added_replicas_caught_up() {
+        // Goal: a partition moving from [1, 2] to [3, 4] shows its replicas, target, adding and
+        // removing replicas and that 1 of the 2 adding replicas is in sync, in text and JSON;
+        // with nothing moving, the text has no section at all.
+        let description = ClusterDescription {
+            cluster_id: "c".to_string(),
+            controller_id: 1,
+            brokers: Vec::new(),
+            topics: vec![TopicInfo {
+                name: "t".to_string(),
+                is_internal: false,
+                partitions: vec![
+                    partition(0, 1, &[1, 2], &[1, 2], &[]),
+                    partition(1, 1, &[3, 4, 1, 2], &[1, 2, 4], &[]),
+                ],
+            }],
+        };
+        let ongoing = vec![OngoingReassignment {
+            topic: "t".to_string(),
+            partition: 1,
+            replicas: vec![3, 4, 1, 2],
+            adding: vec![3, 4],
+            removing: vec![1, 2],
+        }];
+        let moving = moves(&description, &ongoing);
+        assert_eq!(moving.len(), 1);
+        assert_eq!((moving[0].target.as_slice(), moving[0].adding_in_sync.as_slice()), (&[3, 4][..], &[4][..]));
+        let mut text = Vec::new();
+        moves_text(&mut text, &moving).unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "moving 1\n  t-1  replicas [3, 4, 1, 2]  moving to [3, 4], adding [3, 4], removing [1, 2]  in sync 1 of 2\n"
+        );
+        let json = serde_json::to_value(status_json(&description, moving)).unwrap();
+        assert_eq!(
+            json["moving"],
+            serde_json::json!([{"topic": "t", "partition": 1, "replicas": [3, 4, 1, 2], "target": [3, 4],
+                "adding": [3, 4], "removing": [1, 2], "adding_in_sync": [4]}])
+        );
+        let mut quiet = Vec::new();
+        status_text(&mut quiet, &description, &[]).unwrap();
+        let quiet = String::from_utf8(quiet).unwrap();
+        assert!(!quiet.contains("moving"), "{quiet}");
+        assert_eq!(
+            serde_json::to_value(status_json(&description, Vec::new())).unwrap()["moving"],
+            serde_json::json!([])
+        );
     }
 
     #[test]

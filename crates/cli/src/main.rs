@@ -23,6 +23,7 @@ mod position;
 mod produce;
 mod progress;
 mod quota;
+mod racks;
 mod reassign;
 mod rebalance;
 mod topic;

@@ -2,7 +2,8 @@
 //! decommission`: partition moves with Kafka's `kafka-reassign-partitions` JSON plans.
 //!
 //! The decisions are pure and tested without a broker: [`generate_plan`] (a balanced plan that
-//! moves as few replicas as possible) and [`progress`] (each plan partition's state from the
+//! moves as few replicas as possible, rack aware when the brokers have racks, see
+//! [`crate::racks`]) and [`progress`] (each plan partition's state from the
 //! metadata and the moves in progress). The broker does the moving: it adds the new replicas,
 //! waits until every target replica is in the ISR, then removes the old ones
 //! (`sluice_meta::reassignment`).
@@ -24,6 +25,7 @@ use sluice_client::cluster::TopicInfo;
 use sluice_client::{Admin, Cluster};
 
 use crate::args::ReassignArgs;
+use crate::racks::{may_replace, on_rack, racks_of, replicas_per_rack_max, Racks};
 use crate::Unhealthy;
 
 /// The plan format version Kafka's tool writes and reads.
@@ -87,7 +89,12 @@ pub enum Progress {
 /// least-loaded one until their counts differ by at most one — a follower rather than a
 /// leader where the partition allows it, into the same place in the order. So a plan moves few
 /// replicas, and a leader that stays remains the preferred one. Pure and deterministic.
-pub fn generate_plan(topics: &[TopicInfo], brokers: &[i32], keep_all: bool) -> anyhow::Result<Plan> {
+///
+/// With `racks` (see [`crate::racks`]), a replica stays only while its rack holds no more of
+/// the partition than [`replicas_per_rack_max`] allows (unless `keep_all`), a new replica goes
+/// to the least-loaded broker on the rack holding the fewest of the partition, and a move that
+/// would crowd a rack is skipped for the next pair of brokers whose counts differ by two or more.
+pub fn generate_plan(topics: &[TopicInfo], brokers: &[i32], racks: &Racks, keep_all: bool) -> anyhow::Result<Plan> {
     let mut brokers = brokers.to_vec();
     brokers.sort_unstable();
     brokers.dedup();
@@ -108,8 +115,12 @@ pub fn generate_plan(topics: &[TopicInfo], brokers: &[i32], keep_all: bool) -> a
                     brokers.len()
                 );
             }
+            let per_rack_max = if keep_all { usize::MAX } else { replicas_per_rack_max(racks, &brokers, factor) };
             let mut stay = Vec::with_capacity(factor);
             for replica in &partition.replicas {
+                if on_rack(racks, &stay, *replica) >= per_rack_max {
+                    continue;
+                }
                 if let Some(count) = load.get_mut(replica) {
                     *count += 1;
                     stay.push(*replica);
@@ -118,14 +129,14 @@ pub fn generate_plan(topics: &[TopicInfo], brokers: &[i32], keep_all: bool) -> a
             kept.push((topic.name.clone(), partition.partition, factor, stay));
         }
     }
-    // Pass 2: fill each partition from the least-loaded brokers.
+    // Pass 2: fill each partition from the least-loaded brokers (on the emptiest rack).
     let mut partitions = Vec::with_capacity(kept.len());
     for (topic, partition, factor, mut replicas) in kept {
         while replicas.len() < factor {
             let next = *load
                 .iter()
                 .filter(|(id, _)| !replicas.contains(id))
-                .min_by_key(|(id, count)| (**count, **id))
+                .min_by_key(|(id, count)| (on_rack(racks, &replicas, **id), **count, **id))
                 .map(|(id, _)| id)
                 .expect("factor <= brokers (checked above)");
             *load.get_mut(&next).expect("from the load map") += 1;
@@ -134,7 +145,7 @@ pub fn generate_plan(topics: &[TopicInfo], brokers: &[i32], keep_all: bool) -> a
         partitions.push(PlanPartition { topic, partition, replicas, log_dirs: None });
     }
     if !keep_all {
-        even_out(&mut partitions, &mut load);
+        even_out(&mut partitions, &mut load, racks);
     }
     Ok(Plan { version: PLAN_VERSION, partitions })
 }
@@ -142,25 +153,64 @@ pub fn generate_plan(topics: &[TopicInfo], brokers: &[i32], keep_all: bool) -> a
 /// Moves replicas from the most- to the least-loaded broker until their counts differ by at
 /// most one. Every move lowers the sum of squared loads, so this ends; the cap on moves (the
 /// replica count) is a second guarantee.
-fn even_out(partitions: &mut [PlanPartition], load: &mut BTreeMap<i32, usize>) {
+fn even_out(partitions: &mut [PlanPartition], load: &mut BTreeMap<i32, usize>, racks: &Racks) {
     let moves_max: usize = partitions.iter().map(|p| p.replicas.len()).sum();
     for _ in 0..moves_max {
-        let (&most, &most_count) = load.iter().max_by_key(|(id, count)| (**count, **id)).expect("brokers checked");
-        let (&least, &least_count) = load.iter().min_by_key(|(id, count)| (**count, -**id)).expect("brokers checked");
-        if most_count <= least_count + 1 {
-            return;
+        let Some((index, from, to)) = next_move(partitions, load, racks) else { return };
+        replace(&mut partitions[index], from, to);
+        *load.get_mut(&from).expect("from the load map") -= 1;
+        *load.get_mut(&to).expect("from the load map") += 1;
+    }
+}
+
+/// The next move of [`even_out`], `(partition index, from, to)`: from the most-loaded broker
+/// (the highest id of those) to the least-loaded one (the highest id too); when racks forbid
+/// every such move, from the first pair of [`pairs_by_gap`] that allows one. Without racks the
+/// first pair always has a partition to move (the most-loaded broker holds two more
+/// partitions than the least-loaded one), so racks alone reach the fallback.
+fn next_move(partitions: &[PlanPartition], load: &BTreeMap<i32, usize>, racks: &Racks) -> Option<(usize, i32, i32)> {
+    let (&most, &most_count) = load.iter().max_by_key(|(id, count)| (**count, **id))?;
+    let (&least, &least_count) = load.iter().min_by_key(|(id, count)| (**count, -**id))?;
+    if most_count <= least_count + 1 {
+        return None;
+    }
+    if let Some(index) = movable(partitions, racks, most, least) {
+        return Some((index, most, least));
+    }
+    pairs_by_gap(load)
+        .into_iter()
+        .find_map(|(from, to)| movable(partitions, racks, from, to).map(|index| (index, from, to)))
+}
+
+/// The partition in which `from` may give way to `to`: the first where `from` follows, else
+/// the first where it leads; never one that holds `to` already or whose racks would crowd.
+fn movable(partitions: &[PlanPartition], racks: &Racks, from: i32, to: i32) -> Option<usize> {
+    let allowed = |p: &PlanPartition| !p.replicas.contains(&to) && may_replace(racks, &p.replicas, from, to);
+    partitions
+        .iter()
+        .position(|p| p.replicas.iter().skip(1).any(|r| *r == from) && allowed(p))
+        .or_else(|| partitions.iter().position(|p| p.replicas.contains(&from) && allowed(p)))
+}
+
+/// Pairs (more, fewer) of brokers whose counts differ by two or more, widest gap first (ties:
+/// the lower ids first).
+pub(crate) fn pairs_by_gap(counts: &BTreeMap<i32, usize>) -> Vec<(i32, i32)> {
+    let mut pairs: Vec<(usize, i32, i32)> = Vec::new();
+    for (&more, &more_count) in counts {
+        for (&fewer, &fewer_count) in counts {
+            if more_count >= fewer_count + 2 {
+                pairs.push((more_count - fewer_count, more, fewer));
+            }
         }
-        let candidates = || partitions.iter().position(|p| p.replicas.contains(&most) && !p.replicas.contains(&least));
-        let follower = partitions
-            .iter()
-            .position(|p| p.replicas[1..].contains(&most) && !p.replicas.contains(&least))
-            .or_else(candidates);
-        let Some(index) = follower else { return };
-        for replica in partitions[index].replicas.iter_mut().filter(|r| **r == most) {
-            *replica = least;
-        }
-        *load.get_mut(&most).expect("from the load map") -= 1;
-        *load.get_mut(&least).expect("from the load map") += 1;
+    }
+    pairs.sort_by_key(|(gap, more, fewer)| (std::cmp::Reverse(*gap), *more, *fewer));
+    pairs.into_iter().map(|(_, more, fewer)| (more, fewer)).collect()
+}
+
+/// Puts `to` in the place of `from` in `partition`'s replicas (the order stays).
+pub(crate) fn replace(partition: &mut PlanPartition, from: i32, to: i32) {
+    for replica in partition.replicas.iter_mut().filter(|r| **r == from) {
+        *replica = to;
     }
 }
 
@@ -207,7 +257,9 @@ pub async fn run(cluster: Cluster, args: ReassignArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if args.generate {
         let topics = describe_topics(&cluster, &args.topics).await?;
-        let plan = generate_plan(&topics, &args.brokers, false)?;
+        let live = admin.describe_cluster().await?.brokers;
+        let racks = racks_of(&live, &args.brokers, args.disable_rack_aware)?;
+        let plan = generate_plan(&topics, &args.brokers, &racks, false)?;
         eprintln!("Current partition replica assignment (save it to roll back):");
         eprintln!("{}", serde_json::to_string(&current_plan(&topics))?);
         writeln!(out, "{}", serde_json::to_string(&plan)?)?;
@@ -222,14 +274,14 @@ pub async fn run(cluster: Cluster, args: ReassignArgs) -> anyhow::Result<()> {
         }
         execute(&admin, &plan, &mut out).await?;
         if args.wait {
-            wait(&cluster, &admin, &plan, timeout, &mut out).await?;
+            wait(&admin, &plan, timeout, &mut out).await?;
         }
         Ok(())
     } else if args.verify {
         if args.wait {
-            wait(&cluster, &admin, &plan, timeout, &mut out).await?;
+            wait(&admin, &plan, timeout, &mut out).await?;
         }
-        verify(&cluster, &admin, &plan, &mut out).await?;
+        verify(&admin, &plan, &mut out).await?;
         clear_throttle(&cluster, &admin, &plan, &mut out).await
     } else {
         cancel(&admin, &plan, &mut out).await?;
@@ -330,7 +382,12 @@ async fn clear_throttle(cluster: &Cluster, admin: &Admin, plan: &Plan, out: &mut
 }
 
 /// Runs `sluice cluster decommission`.
-pub async fn decommission(cluster: Cluster, broker: i32, timeout: Duration) -> anyhow::Result<()> {
+pub async fn decommission(
+    cluster: Cluster,
+    broker: i32,
+    timeout: Duration,
+    disable_rack_aware: bool,
+) -> anyhow::Result<()> {
     let admin = Admin::new(cluster.clone());
     let mut out = std::io::stdout().lock();
     let description = admin.describe_cluster().await?;
@@ -346,7 +403,8 @@ pub async fn decommission(cluster: Cluster, broker: i32, timeout: Duration) -> a
         return Ok(());
     }
     // Every partition counts for the load; only those on `broker` move.
-    let mut plan = generate_plan(&description.topics, &others, true)?;
+    let racks = racks_of(&description.brokers, &others, disable_rack_aware)?;
+    let mut plan = generate_plan(&description.topics, &others, &racks, true)?;
     plan.partitions.retain(|planned| {
         affected.iter().any(|topic| {
             topic.name == planned.topic
@@ -355,7 +413,7 @@ pub async fn decommission(cluster: Cluster, broker: i32, timeout: Duration) -> a
     });
     writeln!(out, "moving {} partition(s) off broker {broker} onto {others:?}", plan.partitions.len())?;
     execute(&admin, &plan, &mut out).await?;
-    wait(&cluster, &admin, &plan, timeout, &mut out).await?;
+    wait(&admin, &plan, timeout, &mut out).await?;
     let left = replicas_on(&admin, broker).await?;
     if left > 0 {
         writeln!(out, "broker {broker} still holds {left} replica(s) (new partitions placed meanwhile?)")?;
@@ -428,22 +486,24 @@ async fn report(admin: &Admin, changes: &[ReassignmentChange], done: &str, out: 
     Ok(())
 }
 
-async fn snapshot(cluster: &Cluster, admin: &Admin, plan: &Plan) -> anyhow::Result<Vec<Progress>> {
+/// Each plan partition's [`Progress`] now. The metadata is asked for afresh (not the client's
+/// cache, which a `--wait` would otherwise read from before the moves finished).
+async fn snapshot(admin: &Admin, plan: &Plan) -> anyhow::Result<Vec<Progress>> {
     let keys: Vec<(String, i32)> = plan.partitions.iter().map(|p| (p.topic.clone(), p.partition)).collect();
     let moving = admin.list_partition_reassignments(Some(&keys)).await?;
     let mut names: Vec<String> = plan.partitions.iter().map(|p| p.topic.clone()).collect();
     names.dedup();
     let mut topics = BTreeMap::new();
     for name in names {
-        if let Ok(topic) = cluster.topic(&name).await {
+        if let Ok(topic) = admin.describe_topic(&name).await {
             topics.insert(name, topic);
         }
     }
     Ok(progress(plan, &topics, &moving))
 }
 
-async fn verify(cluster: &Cluster, admin: &Admin, plan: &Plan, out: &mut impl Write) -> anyhow::Result<()> {
-    let states = snapshot(cluster, admin, plan).await?;
+async fn verify(admin: &Admin, plan: &Plan, out: &mut impl Write) -> anyhow::Result<()> {
+    let states = snapshot(admin, plan).await?;
     let mut unfinished = 0;
     for (planned, state) in plan.partitions.iter().zip(&states) {
         let name = format!("{}-{}", planned.topic, planned.partition);
@@ -451,7 +511,7 @@ async fn verify(cluster: &Cluster, admin: &Admin, plan: &Plan, out: &mut impl Wr
             Progress::Done => writeln!(out, "{name}: done, replicas {:?}", planned.replicas)?,
             Progress::Moving { adding, removing } => {
                 unfinished += 1;
-                writeln!(out, "{name}: moving to {:?}, adding {adding:?}, removing {removing:?}", planned.replicas)?
+                writeln!(out, "{name}: {}", moving_text(&planned.replicas, adding, removing))?
             }
             Progress::NotDone { current } => {
                 unfinished += 1;
@@ -470,18 +530,18 @@ async fn verify(cluster: &Cluster, admin: &Admin, plan: &Plan, out: &mut impl Wr
     Ok(())
 }
 
+/// `moving to [..], adding [..], removing [..]`: a move in progress, as `--verify` and `sluice
+/// cluster status` show it.
+pub(crate) fn moving_text(target: &[i32], adding: &[i32], removing: &[i32]) -> String {
+    format!("moving to {target:?}, adding {adding:?}, removing {removing:?}")
+}
+
 /// Polls until no partition of `plan` is moving, printing each one as it finishes.
-pub(crate) async fn wait(
-    cluster: &Cluster,
-    admin: &Admin,
-    plan: &Plan,
-    timeout: Duration,
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
+pub(crate) async fn wait(admin: &Admin, plan: &Plan, timeout: Duration, out: &mut impl Write) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut reported = vec![false; plan.partitions.len()];
     loop {
-        let states = snapshot(cluster, admin, plan).await?;
+        let states = snapshot(admin, plan).await?;
         let mut moving = 0;
         for ((planned, state), reported) in plan.partitions.iter().zip(&states).zip(reported.iter_mut()) {
             match state {
@@ -544,7 +604,7 @@ pub(crate) mod tests {
     #[test]
     fn a_new_broker_gets_its_share_and_the_rest_stays() {
         let topics = [topic("t", &[&[1, 2], &[2, 1], &[1, 2]])];
-        let plan = generate_plan(&topics, &[1, 2, 3], false).unwrap();
+        let plan = generate_plan(&topics, &[1, 2, 3], &Racks::new(), false).unwrap();
         assert_eq!(loads(&plan), BTreeMap::from([(1, 2), (2, 2), (3, 2)]));
         let moved: usize = plan
             .partitions
@@ -561,7 +621,7 @@ pub(crate) mod tests {
     fn growing_from_three_to_four_brokers_evens_the_counts() {
         let topics =
             [topic("a", &[&[1, 2, 3], &[2, 3, 1], &[3, 1, 2]]), topic("b", &[&[1, 2, 3], &[2, 3, 1], &[3, 1, 2]])];
-        let plan = generate_plan(&topics, &[1, 2, 3, 4], false).unwrap();
+        let plan = generate_plan(&topics, &[1, 2, 3, 4], &Racks::new(), false).unwrap();
         let counts: Vec<usize> = loads(&plan).into_values().collect();
         assert!(counts.iter().all(|c| (4..=5).contains(c)), "{counts:?}");
         for partition in &plan.partitions {
@@ -570,25 +630,104 @@ pub(crate) mod tests {
             distinct.dedup();
             assert_eq!(distinct.len(), 3, "{partition:?}");
         }
-        assert_eq!(plan, generate_plan(&topics, &[4, 3, 2, 1], false).unwrap(), "deterministic");
+        assert_eq!(plan, generate_plan(&topics, &[4, 3, 2, 1], &Racks::new(), false).unwrap(), "deterministic");
     }
 
     #[test]
     fn moving_off_a_broker_keeps_everything_else() {
         let topics = [topic("t", &[&[1, 2], &[2, 3]])];
-        let plan = generate_plan(&topics, &[2, 3], false).unwrap();
+        let plan = generate_plan(&topics, &[2, 3], &Racks::new(), false).unwrap();
         assert_eq!(plan.partitions[0].replicas, vec![2, 3]);
         assert_eq!(plan.partitions[1].replicas, vec![2, 3]);
-        let decommission = generate_plan(&topics, &[2, 3, 4], true).unwrap();
+        let decommission = generate_plan(&topics, &[2, 3, 4], &Racks::new(), true).unwrap();
         assert_eq!(decommission.partitions[0].replicas, vec![2, 4], "1 leaves for the least-loaded broker");
         assert_eq!(decommission.partitions[1].replicas, vec![2, 3], "untouched");
+    }
+
+    /// How many distinct racks each partition's replicas span (shared with the rebalance tests).
+    pub(crate) fn racks_spanned(partitions: &[PlanPartition], racks: &Racks) -> Vec<usize> {
+        partitions
+            .iter()
+            .map(|p| p.replicas.iter().map(|r| &racks[r]).collect::<std::collections::BTreeSet<_>>().len())
+            .collect()
+    }
+
+    /// Brokers 1, 2 on rack a, 3, 4 on b, 5, 6 on c (shared with the rebalance tests).
+    pub(crate) fn six_on_three_racks() -> Racks {
+        crate::racks::tests::layout(&[("a", &[1, 2]), ("b", &[3, 4]), ("c", &[5, 6])])
+    }
+
+    #[test]
+    fn on_three_racks_every_partition_spans_them_all() {
+        // Goal: 12 partitions at RF 3 crowded onto brokers 1, 2 (both rack a) and 3 are spread
+        // over six brokers on three racks so that every partition has one replica per rack and
+        // the counts are within one; the leader (broker 1) stays first. The same plan without
+        // racks leaves rack a holding two replicas of some partitions (the control).
+        let racks = six_on_three_racks();
+        let crowded: Vec<&[i32]> = vec![&[1, 2, 3]; 12];
+        let topics = [topic("t", &crowded)];
+        let brokers = [1, 2, 3, 4, 5, 6];
+        let plan = generate_plan(&topics, &brokers, &racks, false).unwrap();
+        assert_eq!(racks_spanned(&plan.partitions, &racks), vec![3; 12], "{plan:?}");
+        let counts: Vec<usize> = loads(&plan).into_values().collect();
+        assert_eq!(counts, vec![6; 6], "{counts:?}");
+        let unaware = generate_plan(&topics, &brokers, &Racks::new(), false).unwrap();
+        assert!(racks_spanned(&unaware.partitions, &racks).iter().any(|spanned| *spanned < 3), "{unaware:?}");
+        assert_eq!(plan, generate_plan(&topics, &[6, 5, 4, 3, 2, 1], &racks, false).unwrap(), "deterministic");
+    }
+
+    #[test]
+    fn a_new_broker_never_shares_a_rack_within_a_partition() {
+        // Goal: broker 7 joins rack a of a balanced six-broker, three-rack cluster: it takes
+        // replicas only from its rack mates (a move from another rack would put two replicas
+        // of a partition on rack a), and rack a's three brokers end within one of each other.
+        let racks = {
+            let mut racks = six_on_three_racks();
+            racks.insert(7, "a".to_string());
+            racks
+        };
+        let cycle: [&[i32]; 6] = [&[1, 3, 5], &[2, 4, 6], &[3, 5, 1], &[4, 6, 2], &[5, 1, 3], &[6, 2, 4]];
+        let assignments = cycle.repeat(2);
+        let topics = [topic("t", &assignments)];
+        let plan = generate_plan(&topics, &[1, 2, 3, 4, 5, 6, 7], &racks, false).unwrap();
+        assert_eq!(racks_spanned(&plan.partitions, &racks), vec![3; 12], "{plan:?}");
+        let counts = loads(&plan);
+        assert_eq!([counts[&1], counts[&2], counts[&7]], [4, 4, 4], "{counts:?}");
+        assert!(plan.partitions.iter().all(|p| p.replicas.iter().filter(|r| racks[r] != "a").count() == 2));
+    }
+
+    #[test]
+    fn fewer_racks_than_replicas_spread_as_evenly_as_possible() {
+        // Goal: RF 3 over two racks: every partition gets two replicas on one rack and one on
+        // the other (never three on one), even when it started with all three on rack a.
+        let racks = crate::racks::tests::layout(&[("a", &[1, 2, 3]), ("b", &[4, 5, 6])]);
+        let crowded: Vec<&[i32]> = vec![&[1, 2, 3]; 6];
+        let plan = generate_plan(&[topic("t", &crowded)], &[1, 2, 3, 4, 5, 6], &racks, false).unwrap();
+        assert_eq!(racks_spanned(&plan.partitions, &racks), vec![2; 6], "{plan:?}");
+        let counts: Vec<usize> = loads(&plan).into_values().collect();
+        assert_eq!(counts, vec![3; 6], "{counts:?}");
+    }
+
+    #[test]
+    fn decommission_refills_from_the_rack_that_lost_a_replica() {
+        // Goal: broker 5 (rack c) leaves: its replica goes to broker 6, rack c's other broker,
+        // although broker 2 is as loaded and has a lower id (where the plan without racks
+        // puts it); the other partition is untouched.
+        let racks = six_on_three_racks();
+        let topics = [topic("t", &[&[1, 3, 5], &[6, 2, 4]])];
+        let others = [1, 2, 3, 4, 6];
+        let plan = generate_plan(&topics, &others, &racks, true).unwrap();
+        assert_eq!(plan.partitions[0].replicas, vec![1, 3, 6]);
+        assert_eq!(plan.partitions[1].replicas, vec![6, 2, 4]);
+        let unaware = generate_plan(&topics, &others, &Racks::new(), true).unwrap();
+        assert_eq!(unaware.partitions[0].replicas, vec![1, 3, 2]);
     }
 
     #[test]
     fn too_few_brokers_for_the_replication_factor_is_refused() {
         let topics = [topic("t", &[&[1, 2, 3]])];
-        assert!(generate_plan(&topics, &[1, 2], false).is_err());
-        assert!(generate_plan(&topics, &[], false).is_err());
+        assert!(generate_plan(&topics, &[1, 2], &Racks::new(), false).is_err());
+        assert!(generate_plan(&topics, &[], &Racks::new(), false).is_err());
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! few replicas as it can), then evens the bytes ([`even_bytes`]: a replica moves, or two
 //! replicas swap, between the heaviest and the lightest broker while that narrows their gap and
 //! keeps the counts even), then the preferred leaders ([`even_leaders`]: the first replica of a
-//! partition is swapped with another of its replicas — an order change, no data moves). The run
+//! partition is swapped with another of its replicas — an order change, no data moves). When
+//! the brokers have racks, no move or swap of the counts or the bytes step crowds a rack with a
+//! partition's replicas ([`crate::racks`]); the leader step only reorders. The run
 //! sends only the partitions whose replicas change, waits for the moves, and asks for preferred
 //! leader elections where the first replica changed.
 
@@ -20,7 +22,8 @@ use sluice_client::admin::ElectionType;
 use sluice_client::cluster::TopicInfo;
 use sluice_client::{Admin, Cluster};
 
-use crate::reassign::{generate_plan, Plan, PlanPartition};
+use crate::racks::{may_replace, racks_of, Racks};
+use crate::reassign::{generate_plan, pairs_by_gap, replace, Plan, PlanPartition};
 
 /// Each partition's size in bytes (its largest replica), by topic and partition.
 pub type Sizes = BTreeMap<(String, i32), u64>;
@@ -71,10 +74,11 @@ fn size_of(sizes: &Sizes, partition: &PlanPartition) -> u64 {
 }
 
 /// The balanced plan for every partition of `topics` over `brokers` (the live ones): counts,
-/// then bytes, then preferred leaders. Pure and deterministic.
-pub fn rebalance_plan(topics: &[TopicInfo], sizes: &Sizes, brokers: &[i32]) -> anyhow::Result<Plan> {
-    let mut plan = generate_plan(topics, brokers, false)?;
-    even_bytes(&mut plan.partitions, sizes, brokers);
+/// then bytes, then preferred leaders; with `racks`, no partition's replicas crowd a rack
+/// ([`crate::racks`]). Pure and deterministic.
+pub fn rebalance_plan(topics: &[TopicInfo], sizes: &Sizes, brokers: &[i32], racks: &Racks) -> anyhow::Result<Plan> {
+    let mut plan = generate_plan(topics, brokers, racks, false)?;
+    even_bytes(&mut plan.partitions, sizes, brokers, racks);
     even_leaders(&mut plan.partitions, brokers);
     Ok(plan)
 }
@@ -93,8 +97,9 @@ struct Exchange {
 /// a replica of the heaviest moves to the lightest (only while the heaviest has more replicas,
 /// so the counts stay within one), or a replica of each swaps places; of the exchanges that
 /// move fewer bytes than the gap (so the two brokers do not simply trade places), the one
-/// closest to half the gap. Each exchange lowers the sum of squared byte loads, so this ends.
-pub fn even_bytes(partitions: &mut [PlanPartition], sizes: &Sizes, brokers: &[i32]) {
+/// closest to half the gap; with `racks`, only exchanges that crowd no rack
+/// ([`may_replace`]). Each exchange lowers the sum of squared byte loads, so this ends.
+pub fn even_bytes(partitions: &mut [PlanPartition], sizes: &Sizes, brokers: &[i32], racks: &Racks) {
     let steps_max = partitions.len() * REBALANCE_STEPS_PER_PARTITION_MAX;
     // Counted once, then kept up to date by each exchange (a partition's size never changes).
     let mut load = loads(partitions, sizes, brokers);
@@ -109,9 +114,8 @@ pub fn even_bytes(partitions: &mut [PlanPartition], sizes: &Sizes, brokers: &[i3
         if gap <= REBALANCE_BYTES_GAP_MIN || (gap as f64) <= REBALANCE_BYTES_GAP_SHARE * mean {
             return;
         }
-        let Some(exchange) =
-            best_exchange(partitions, sizes, heavy, light, gap, heavy_load.replicas > light_load.replicas)
-        else {
+        let pair = Pair { heavy, light, gap, may_move: heavy_load.replicas > light_load.replicas };
+        let Some(exchange) = best_exchange(partitions, sizes, racks, pair) else {
             return;
         };
         replace(&mut partitions[exchange.give], heavy, light);
@@ -126,28 +130,22 @@ pub fn even_bytes(partitions: &mut [PlanPartition], sizes: &Sizes, brokers: &[i3
     }
 }
 
-/// The exchange between `heavy` and `light` that moves `d` bytes with `0 < d < gap`, `d`
-/// closest to `gap / 2`; single moves only if `may_move`.
-fn best_exchange(
-    partitions: &[PlanPartition],
-    sizes: &Sizes,
+/// The two brokers [`best_exchange`] looks at: the heaviest and the lightest, their byte gap,
+/// and whether a single replica may move (the heaviest has more replicas).
+#[derive(Debug, Clone, Copy)]
+struct Pair {
     heavy: i32,
     light: i32,
     gap: u64,
     may_move: bool,
-) -> Option<Exchange> {
-    let givable: Vec<(u64, usize)> = partitions
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.replicas.contains(&heavy) && !p.replicas.contains(&light))
-        .map(|(index, p)| (size_of(sizes, p), index))
-        .collect();
-    let mut takable: Vec<(u64, usize)> = partitions
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.replicas.contains(&light) && !p.replicas.contains(&heavy))
-        .map(|(index, p)| (size_of(sizes, p), index))
-        .collect();
+}
+
+/// The exchange between `heavy` and `light` that moves `d` bytes with `0 < d < gap`, `d`
+/// closest to `gap / 2`; single moves only if `may_move`.
+fn best_exchange(partitions: &[PlanPartition], sizes: &Sizes, racks: &Racks, pair: Pair) -> Option<Exchange> {
+    let Pair { heavy, light, gap, may_move } = pair;
+    let givable = exchangeable(partitions, sizes, racks, heavy, light);
+    let mut takable = exchangeable(partitions, sizes, racks, light, heavy);
     takable.sort_unstable();
     let half = gap / 2;
     let distance = |moved: u64| moved.abs_diff(half);
@@ -176,10 +174,16 @@ fn best_exchange(
     best
 }
 
-fn replace(partition: &mut PlanPartition, from: i32, to: i32) {
-    for replica in partition.replicas.iter_mut().filter(|r| **r == from) {
-        *replica = to;
-    }
+/// `(size, index)` of the partitions in which `from` may give way to `to`: holding `from`, not
+/// `to`, crowding no rack.
+fn exchangeable(partitions: &[PlanPartition], sizes: &Sizes, racks: &Racks, from: i32, to: i32) -> Vec<(u64, usize)> {
+    partitions
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.replicas.contains(&from) && !p.replicas.contains(&to))
+        .filter(|(_, p)| may_replace(racks, &p.replicas, from, to))
+        .map(|(index, p)| (size_of(sizes, p), index))
+        .collect()
 }
 
 /// Evens the preferred leaders: while the broker first in the most partitions leads two more
@@ -211,20 +215,6 @@ pub fn even_leaders(partitions: &mut [PlanPartition], brokers: &[i32]) {
     }
 }
 
-/// Pairs (more, fewer) of brokers whose counts differ by two or more, widest gap first.
-fn pairs_by_gap(counts: &BTreeMap<i32, usize>) -> Vec<(i32, i32)> {
-    let mut pairs: Vec<(usize, i32, i32)> = Vec::new();
-    for (&more, &more_count) in counts {
-        for (&fewer, &fewer_count) in counts {
-            if more_count >= fewer_count + 2 {
-                pairs.push((more_count - fewer_count, more, fewer));
-            }
-        }
-    }
-    pairs.sort_by_key(|(gap, more, fewer)| (std::cmp::Reverse(*gap), *more, *fewer));
-    pairs.into_iter().map(|(_, more, fewer)| (more, fewer)).collect()
-}
-
 /// The `--json` summary.
 #[derive(Debug, Serialize)]
 struct RebalanceJson<'a> {
@@ -234,12 +224,27 @@ struct RebalanceJson<'a> {
     moves: &'a [PlanPartition],
 }
 
+/// The flags of `sluice cluster rebalance`.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Plan only.
+    pub dry_run: bool,
+    /// One JSON object instead of text.
+    pub json: bool,
+    /// How long to wait for the moves.
+    pub timeout: Duration,
+    /// Plan without racks.
+    pub disable_rack_aware: bool,
+}
+
 /// Runs `sluice cluster rebalance`.
-pub async fn run(cluster: Cluster, dry_run: bool, json: bool, timeout: Duration) -> anyhow::Result<()> {
+pub async fn run(cluster: Cluster, options: Options) -> anyhow::Result<()> {
+    let Options { dry_run, json, timeout, disable_rack_aware } = options;
     let admin = Admin::new(cluster.clone());
     let mut out = std::io::stdout().lock();
     let description = admin.describe_cluster().await?;
     let brokers: Vec<i32> = description.brokers.iter().map(|b| b.id).collect();
+    let racks = racks_of(&description.brokers, &brokers, disable_rack_aware)?;
     let live: BTreeSet<i32> = brokers.iter().copied().collect();
     let elsewhere: BTreeSet<i32> = description
         .topics
@@ -261,7 +266,7 @@ pub async fn run(cluster: Cluster, dry_run: bool, json: bool, timeout: Duration)
         }
     }
     let current = crate::reassign::current_plan(&description.topics);
-    let mut plan = rebalance_plan(&description.topics, &sizes, &brokers)?;
+    let mut plan = rebalance_plan(&description.topics, &sizes, &brokers, &racks)?;
     let (before, after) = (loads(&current.partitions, &sizes, &brokers), loads(&plan.partitions, &sizes, &brokers));
     plan.partitions.retain(|planned| !current.partitions.contains(planned));
     if json {
@@ -279,7 +284,7 @@ pub async fn run(cluster: Cluster, dry_run: bool, json: bool, timeout: Duration)
     }
     let mut report: Box<dyn Write> = if json { Box::new(std::io::sink()) } else { Box::new(std::io::stdout()) };
     crate::reassign::execute(&admin, &plan, &mut report).await?;
-    crate::reassign::wait(&cluster, &admin, &plan, timeout, &mut report).await?;
+    crate::reassign::wait(&admin, &plan, timeout, &mut report).await?;
     let new_leaders: Vec<(String, i32)> = plan
         .partitions
         .iter()
@@ -326,7 +331,7 @@ fn write_loads(out: &mut impl Write, before: &BTreeMap<i32, Load>, after: &BTree
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reassign::tests::topic;
+    use crate::reassign::tests::{racks_spanned, six_on_three_racks, topic};
 
     const MIB: u64 = 1024 * 1024;
 
@@ -344,7 +349,7 @@ mod tests {
             (0..8).map(|p| (("t".to_string(), p), [900, 10, 500, 40, 300, 70, 200, 5][p as usize])).collect();
         let brokers = [1, 2, 3, 4];
         let before = loads(&crate::reassign::current_plan(&topics).partitions, &sizes, &brokers);
-        let plan = rebalance_plan(&topics, &sizes, &brokers).unwrap();
+        let plan = rebalance_plan(&topics, &sizes, &brokers, &Racks::new()).unwrap();
         let after = loads(&plan.partitions, &sizes, &brokers);
         assert!(spread(after.values().map(|l| l.replicas)) <= 1, "{after:?}");
         assert!(spread(after.values().map(|l| l.leaders)) <= 1, "{after:?}");
@@ -356,7 +361,7 @@ mod tests {
             let distinct: BTreeSet<i32> = partition.replicas.iter().copied().collect();
             assert_eq!(distinct.len(), 2, "{partition:?}");
         }
-        assert_eq!(plan, rebalance_plan(&topics, &sizes, &brokers).unwrap(), "deterministic");
+        assert_eq!(plan, rebalance_plan(&topics, &sizes, &brokers, &Racks::new()).unwrap(), "deterministic");
     }
 
     #[test]
@@ -370,10 +375,53 @@ mod tests {
             .map(|(p, s)| (("t".to_string(), p as i32), *s * MIB))
             .collect();
         let mut partitions = crate::reassign::current_plan(&topics).partitions;
-        even_bytes(&mut partitions, &sizes, &[1, 2]);
+        even_bytes(&mut partitions, &sizes, &[1, 2], &Racks::new());
         let after = loads(&partitions, &sizes, &[1, 2]);
         assert_eq!((after[&1].replicas, after[&2].replicas), (3, 3));
         assert_eq!((after[&1].bytes, after[&2].bytes), (2001 * MIB, 1002 * MIB), "{after:?}");
+    }
+
+    #[test]
+    fn byte_exchanges_never_crowd_a_rack() {
+        // Goal: broker 1 (rack a) carries the big partitions. Evening the bytes without racks
+        // moves or swaps a replica onto a rack that already holds the partition's other one
+        // (the control); with racks every exchange keeps the two replicas on two racks, and
+        // still narrows the byte gap.
+        let racks = six_on_three_racks();
+        let brokers = [1, 2, 3, 4, 5, 6];
+        let topics = [topic("t", &[&[1, 3], &[1, 5], &[1, 4], &[2, 6], &[3, 5], &[4, 6], &[2, 5], &[6, 3]])];
+        let sizes: Sizes = [900, 700, 500, 5, 5, 5, 5, 5]
+            .iter()
+            .enumerate()
+            .map(|(p, s)| (("t".to_string(), p as i32), *s * MIB))
+            .collect();
+        let current = crate::reassign::current_plan(&topics).partitions;
+        let mut unaware = current.clone();
+        even_bytes(&mut unaware, &sizes, &brokers, &Racks::new());
+        assert!(racks_spanned(&unaware, &racks).contains(&1), "{unaware:?}");
+        let mut aware = current.clone();
+        even_bytes(&mut aware, &sizes, &brokers, &racks);
+        assert_eq!(racks_spanned(&aware, &racks), vec![2; 8], "{aware:?}");
+        let bytes =
+            |partitions: &[PlanPartition]| spread(loads(partitions, &sizes, &brokers).values().map(|l| l.bytes));
+        assert!(bytes(&aware) < bytes(&current), "{aware:?}");
+    }
+
+    #[test]
+    fn rebalancing_onto_racks_keeps_every_partition_on_every_rack() {
+        // Goal: the whole plan (counts, bytes, leaders) over six brokers on three racks, from
+        // a topic crowded onto brokers 1, 2 (rack a) and 3: every partition spans the three
+        // racks, replica and leader counts are within one.
+        let racks = six_on_three_racks();
+        let brokers = [1, 2, 3, 4, 5, 6];
+        let crowded: Vec<&[i32]> = vec![&[1, 2, 3]; 8];
+        let topics = [topic("t", &crowded)];
+        let sizes: Sizes = (0..8).map(|p| (("t".to_string(), p), (p as u64 + 1) * 100 * MIB)).collect();
+        let plan = rebalance_plan(&topics, &sizes, &brokers, &racks).unwrap();
+        assert_eq!(racks_spanned(&plan.partitions, &racks), vec![3; 8], "{plan:?}");
+        let after = loads(&plan.partitions, &sizes, &brokers);
+        assert!(spread(after.values().map(|l| l.replicas)) <= 1, "{after:?}");
+        assert!(spread(after.values().map(|l| l.leaders)) <= 1, "{after:?}");
     }
 
     #[test]
@@ -388,7 +436,7 @@ mod tests {
             [1000, 1000, 950, 950].iter().enumerate().map(|(p, s)| (("t".to_string(), p as i32), *s * MIB)).collect();
         for sizes in [small, close] {
             let mut partitions = crate::reassign::current_plan(&topics).partitions;
-            even_bytes(&mut partitions, &sizes, &[1, 2]);
+            even_bytes(&mut partitions, &sizes, &[1, 2], &Racks::new());
             assert_eq!(partitions, crate::reassign::current_plan(&topics).partitions);
         }
     }
@@ -398,7 +446,7 @@ mod tests {
         // Goal: nothing to gain, nothing planned: rebalancing a balanced cluster is a no-op.
         let topics = [topic("t", &[&[1, 2], &[2, 3], &[3, 1]])];
         let sizes: Sizes = (0..3).map(|p| (("t".to_string(), p), 100)).collect();
-        let plan = rebalance_plan(&topics, &sizes, &[1, 2, 3]).unwrap();
+        let plan = rebalance_plan(&topics, &sizes, &[1, 2, 3], &Racks::new()).unwrap();
         assert_eq!(plan.partitions, crate::reassign::current_plan(&topics).partitions);
     }
 
