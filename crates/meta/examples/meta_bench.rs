@@ -90,15 +90,17 @@ async fn main() {
     }
     let voters: BTreeMap<u64, String> =
         listeners.iter().map(|(id, l)| (*id, l.local_addr().unwrap().to_string())).collect();
-    let mut nodes = BTreeMap::new();
-    for (id, listener) in listeners {
+    // All voters at once, as a cluster starts: each asks the others whether the group exists
+    // before creating it, and would wait for a voter not started yet.
+    let starts = listeners.into_iter().map(|(id, listener)| {
         let addr = listener.local_addr().unwrap();
         let mut config = MetaConfig::new(id, root.join(format!("node-{id}")), addr, voters.clone());
         if let Some(logs) = options.snapshot_logs {
             config.snapshot_logs_since_last = logs;
         }
-        nodes.insert(id, Arc::new(MetaNode::start_with_listener(config, listener).await.unwrap()));
-    }
+        async move { (id, Arc::new(MetaNode::start_with_listener(config, listener).await.unwrap())) }
+    });
+    let nodes: BTreeMap<u64, Arc<MetaNode>> = futures::future::join_all(starts).await.into_iter().collect();
     let leader = loop {
         if let Some(leader) = nodes[&1].current_leader() {
             break leader;

@@ -324,6 +324,22 @@ pub enum MetaError {
     /// Bad configuration (voter list, addresses). Not retriable: fix the configuration.
     #[error("configuration: {0}")]
     Config(String),
+    /// This node is listed in `--voters` and starts with empty metadata storage, but the group
+    /// it belonged to still counts it as a voter: its vote and acknowledged log are lost, and
+    /// voting again could elect a leader missing committed entries. Not retriable as is: the
+    /// operator demotes it, starts it (it rejoins as a learner and rebuilds), and promotes it.
+    #[error(
+        "node {node_id} has empty metadata storage but the metadata group (asked node {via}) still counts it \
+         as a voter, whose vote and log are lost: run `sluice cluster remove-voter {node_id}` against a \
+         running broker, start this node again (it rejoins as a non-voter and rebuilds its replicas from \
+         the leaders), then run `sluice cluster add-voter {node_id}`"
+    )]
+    LostVoter {
+        /// This node.
+        node_id: u64,
+        /// The node that reported the group's voters.
+        via: u64,
+    },
     /// Opening or using local storage failed. Not retriable: the operator must check the disk.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -351,6 +367,7 @@ impl MetaError {
             MetaError::CommandTooLarge { .. }
             | MetaError::Stopped(_)
             | MetaError::Config(_)
+            | MetaError::LostVoter { .. }
             | MetaError::Store(_)
             | MetaError::Io(_) => false,
         }

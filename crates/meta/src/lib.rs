@@ -63,6 +63,7 @@
 //! Concurrent proposals are batched into shared entries (`proposal`): openraft 0.9 appends and
 //! fsyncs once per client write, which capped the unbatched group at 3–4k commands/s.
 
+pub mod bootstrap;
 pub mod broker_config;
 pub mod commands;
 pub mod config;

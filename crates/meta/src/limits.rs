@@ -83,6 +83,16 @@ pub const JOIN_TIMEOUT_MS: u64 = 60_000;
 /// Pause between two join attempts that found no leader or no answer.
 pub const JOIN_RETRY_PAUSE_MS: u64 = 250;
 
+/// Time a voter starting with empty storage keeps asking the other voters whether the group
+/// already exists and knows it (`bootstrap`) before it creates the group as on a first start.
+/// Paid in full only when a voter is unreachable; a first start whose voters all answer costs
+/// one round trip. A few seconds covers voters started by hand one after another.
+pub const BOOTSTRAP_PROBE_TIMEOUT_MS: u64 = 3_000;
+
+/// Pause between two group-status questions to voters that did not answer; as long as the
+/// reconnect backoff, so each question dials again.
+pub const BOOTSTRAP_PROBE_RETRY_PAUSE_MS: u64 = RPC_RECONNECT_BACKOFF_MS;
+
 /// Time a membership change waits for the previous change to settle before it is refused.
 pub const MEMBERSHIP_SETTLE_WAIT_MS: u64 = 5_000;
 

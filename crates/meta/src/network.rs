@@ -117,6 +117,11 @@ impl PeerClient {
         self
     }
 
+    /// The node this client dials.
+    pub fn target(&self) -> NodeId {
+        self.target
+    }
+
     /// Sends `request` and waits up to `timeout` for the response.
     pub async fn call(&mut self, request: &RpcRequest, timeout: Duration) -> Result<RpcResponse, CallError> {
         if self.switch.is_isolated() {
@@ -197,6 +202,12 @@ impl PeerClient {
     }
 
     fn unexpected<E: std::error::Error>(&mut self, response: RpcResponse) -> RPCError<NodeId, Node, E> {
+        if let RpcResponse::Refused { reason } = response {
+            // The peer does not take part in Raft yet (a voter with empty storage still asking
+            // whether the group knows it): unreachable for now, tried again like a dead peer.
+            let reason = format!("node {} refused: {reason}", self.target);
+            return RPCError::Unreachable(Unreachable::new(&std::io::Error::other(reason)));
+        }
         tracing::warn!(target_node = self.target, ?response, "peer answered with the wrong message type");
         self.connection = None;
         let reason = format!("unexpected response from node {}", self.target);

@@ -15,6 +15,8 @@ use tokio::sync::broadcast;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::bootstrap;
+use crate::bootstrap::BootstrapDecision;
 use crate::commands::Command;
 use crate::commands::CommandOutcome;
 use crate::config::MetaConfig;
@@ -46,6 +48,7 @@ use crate::rpc::ProposeReply;
 use crate::rpc::RpcRequest;
 use crate::rpc::RpcResponse;
 use crate::server;
+use crate::server::RaftGate;
 use crate::server::ServerContext;
 use crate::state_machine::StateMachineStore;
 use crate::subscription::AppliedView;
@@ -118,6 +121,10 @@ impl MetaNode {
         let raft = Raft::new(config.node_id, raft_config, network, log_store, state_machine.clone())
             .await
             .map_err(|e| MetaError::Stopped(e.to_string()))?;
+        let initialized = raft.is_initialized().await.map_err(|e| MetaError::Stopped(e.to_string()))?;
+        // A voter with empty storage takes no part in Raft until `bootstrap` knows it is not
+        // a voter whose disk was lost.
+        let raft_gate = RaftGate::new(initialized || !config.is_initial_voter());
         let local_addr = listener.local_addr()?;
         let (shutdown_sender, shutdown) = watch::channel(false);
         let (batcher, batcher_task) = Batcher::start(raft.clone());
@@ -129,6 +136,8 @@ impl MetaNode {
             batcher: batcher.clone(),
             liveness: liveness.clone(),
             tls: config.internal_tls.clone(),
+            state_machine: state_machine.clone(),
+            raft_gate: raft_gate.clone(),
         };
         let controller_task = config.broker_session_timeout_ms.map(|session_timeout_ms| {
             let mut stop = shutdown.clone();
@@ -166,26 +175,59 @@ impl MetaNode {
             heartbeat_client: tokio::sync::Mutex::new(None),
             store_health,
         };
-        node.bootstrap().await?;
+        if let Err(error) = node.bootstrap(initialized, &raft_gate).await {
+            // Stop the RPC server and Raft so that nothing keeps the listener or the stores.
+            if let Err(stop_error) = node.shutdown().await {
+                tracing::warn!(node_id = node.config.node_id, %stop_error, "stopping after a failed start");
+            }
+            return Err(error);
+        }
         tracing::info!(node_id = node.config.node_id, addr = %node.local_addr, "metadata node started");
         Ok(node)
     }
 
-    async fn bootstrap(&self) -> Result<(), MetaError> {
-        let initialized = self.raft.is_initialized().await.map_err(|e| MetaError::Stopped(e.to_string()))?;
+    /// Brings a node with empty storage into the group: a node not in `--voters` joins as a
+    /// learner (with `join`); a voter first asks the other voters whether the group exists and
+    /// knows it ([`bootstrap::probe`]), then creates the group (a first start), joins as a
+    /// learner (its vote was removed after its disk was lost), or refuses to start (it is still
+    /// a voter and has lost its vote and log). Opens `raft_gate` once Raft may run.
+    async fn bootstrap(&self, initialized: bool, raft_gate: &RaftGate) -> Result<(), MetaError> {
         if initialized {
             return Ok(());
         }
         if !self.config.is_initial_voter() {
             return if self.config.join { self.join().await } else { Ok(()) };
         }
-        let members: BTreeMap<NodeId, Node> =
-            self.config.voters.iter().map(|(id, addr)| (*id, Node { addr: addr.clone() })).collect();
-        match self.raft.initialize(members).await {
-            Ok(()) => Ok(()),
-            // Another voter's log reached us first: already part of the group.
-            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
-            Err(error) => Err(MetaError::Config(format!("bootstrapping the voter group: {error}"))),
+        let node_id = self.config.node_id;
+        let peers = self
+            .config
+            .voters
+            .iter()
+            .filter(|(id, _)| **id != node_id)
+            .map(|(id, addr)| self.peer_client(*id, addr.clone()))
+            .collect();
+        match bootstrap::probe(node_id, peers).await {
+            BootstrapDecision::RefuseLostVoter { via } => Err(MetaError::LostVoter { node_id, via }),
+            BootstrapDecision::Join { via } => {
+                tracing::info!(
+                    node_id,
+                    via,
+                    "empty storage, and the metadata group knows this node as a non-voter: rejoining as a learner"
+                );
+                raft_gate.open();
+                self.join().await
+            }
+            BootstrapDecision::Initialize => {
+                raft_gate.open();
+                let members: BTreeMap<NodeId, Node> =
+                    self.config.voters.iter().map(|(id, addr)| (*id, Node { addr: addr.clone() })).collect();
+                match self.raft.initialize(members).await {
+                    Ok(()) => Ok(()),
+                    // Another voter's log reached us first: already part of the group.
+                    Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+                    Err(error) => Err(MetaError::Config(format!("bootstrapping the voter group: {error}"))),
+                }
+            }
         }
     }
 
@@ -197,7 +239,14 @@ impl MetaNode {
             MembershipChange::AddLearner { node_id: self.config.node_id, addr: self.config.advertise_addr.clone() };
         let request = RpcRequest::ChangeMembership(change);
         let deadline = Instant::now() + Duration::from_millis(JOIN_TIMEOUT_MS);
-        let mut targets: Vec<(NodeId, String)> = self.config.voters.iter().map(|(id, a)| (*id, a.clone())).collect();
+        // A voter rejoining after its disk was lost is in `--voters` itself: ask only the others.
+        let mut targets: Vec<(NodeId, String)> = self
+            .config
+            .voters
+            .iter()
+            .filter(|(id, _)| **id != self.config.node_id)
+            .map(|(id, a)| (*id, a.clone()))
+            .collect();
         let mut last_problem = "no voter answered".to_string();
         tracing::info!(node_id = self.config.node_id, addr = %self.config.advertise_addr, "joining the metadata group as a learner");
         while Instant::now() < deadline {

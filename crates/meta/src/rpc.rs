@@ -51,7 +51,9 @@ use crate::view::BrokerId;
 /// assignments).
 /// Version 7: `RegisterBrokerListeners`, the security commands, `CommandError::ResourceNotFound`,
 /// and snapshots carry listeners and the security state.
-/// Version 8: `AlterBrokerConfigs`, and snapshots carry the dynamic broker configs.
+/// Version 8: `AlterBrokerConfigs`, and snapshots carry the dynamic broker configs;
+/// `GroupStatus` (a voter starting with empty storage asks whether the group already exists
+/// and knows it; see `MetaNode::bootstrap`).
 pub const RPC_PROTOCOL_VERSION: u16 = 8;
 
 /// A framed connection (TCP or TLS) carrying RPC messages.
@@ -149,6 +151,13 @@ pub enum RpcRequest {
     },
     /// The quorum as the leader sees it.
     DescribeQuorum,
+    /// Whether the answering node belongs to an initialized group, that group's voters, and
+    /// whether its metadata knows broker `node_id` (asked by a voter starting with empty
+    /// storage, before it takes part in Raft).
+    GroupStatus {
+        /// The node asking.
+        node_id: NodeId,
+    },
 }
 
 /// The answer to an [`RpcRequest`].
@@ -177,6 +186,21 @@ pub enum RpcResponse {
     BrokerHeartbeat(Result<(), ForwardError>),
     /// The leader's quorum state, or this node is not the leader.
     DescribeQuorum(Result<QuorumState, ForwardError>),
+    /// The answering node's view of the group.
+    GroupStatus(GroupStatus),
+}
+
+/// What one node knows of the group, for a voter deciding at its first start with empty
+/// storage whether to create the group, join it, or refuse to start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupStatus {
+    /// The answering node has Raft state (it initialized the group or received its log).
+    pub initialized: bool,
+    /// The voters of the latest membership the answering node knows (empty if uninitialized).
+    pub voters: Vec<NodeId>,
+    /// The answering node's metadata view holds a registration of the asking node's broker
+    /// id: the asker ran in this group before, so its empty storage was lost, not new.
+    pub registered: bool,
 }
 
 /// A forwarded command's result.

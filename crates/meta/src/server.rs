@@ -13,6 +13,8 @@
 //! [`SNAPSHOT_BYTES_MAX`], or the node being isolated by its [`NetworkSwitch`]. Connections
 //! beyond [`RPC_INBOUND_CONNECTIONS_MAX`] are closed on accept.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,13 +34,16 @@ use crate::proposal::Batcher;
 use crate::rpc;
 use crate::rpc::ForwardError;
 use crate::rpc::FrameError;
+use crate::rpc::GroupStatus;
 use crate::rpc::RpcConnection;
 use crate::rpc::RpcRequest;
 use crate::rpc::RpcResponse;
+use crate::state_machine::StateMachineStore;
 use crate::tls;
 use crate::tls::InternalTls;
 use crate::types::NodeId;
 use crate::types::Raft;
+use crate::view::BrokerId;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_PAUSE_MS: u64 = 10;
@@ -57,6 +62,33 @@ pub(crate) struct ServerContext {
     pub liveness: Liveness,
     /// Mutual TLS required of every connection, if configured.
     pub tls: Option<InternalTls>,
+    /// The applied metadata, for [`RpcRequest::GroupStatus`].
+    pub state_machine: StateMachineStore,
+    /// Whether Raft requests (AppendEntries, Vote, InstallSnapshot) reach the local Raft node.
+    pub raft_gate: RaftGate,
+}
+
+/// Closed while a voter with empty storage asks the others whether the group already knows
+/// it ([`crate::bootstrap`]): until then it must neither vote nor take a log, since it may be
+/// a voter whose vote and log were lost. Raft requests are answered `Refused` (the caller
+/// treats the node as unreachable); everything else is served.
+#[derive(Debug, Clone)]
+pub(crate) struct RaftGate(Arc<AtomicBool>);
+
+impl RaftGate {
+    /// A gate, open or closed.
+    pub fn new(open: bool) -> RaftGate {
+        RaftGate(Arc::new(AtomicBool::new(open)))
+    }
+
+    /// Lets Raft requests through from now on.
+    pub fn open(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn is_open(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 /// Accepts connections until `shutdown` turns true; then drops every connection.
@@ -151,6 +183,12 @@ async fn handshake(connection: &mut RpcConnection, context: &ServerContext) -> R
 }
 
 async fn handle(request: RpcRequest, context: &ServerContext) -> Result<RpcResponse, String> {
+    let raft_request =
+        matches!(request, RpcRequest::AppendEntries(_) | RpcRequest::Vote(_) | RpcRequest::InstallSnapshot(_));
+    if raft_request && !context.raft_gate.is_open() {
+        let reason = "not taking part in Raft yet: asking the voters whether the group knows this node".to_string();
+        return Ok(RpcResponse::Refused { reason });
+    }
     Ok(match request {
         RpcRequest::Hello { .. } => return Err("second hello on one connection".to_string()),
         RpcRequest::AppendEntries(request) => RpcResponse::AppendEntries(context.raft.append_entries(request).await),
@@ -187,10 +225,24 @@ async fn handle(request: RpcRequest, context: &ServerContext) -> Result<RpcRespo
             None => Err(not_leader(&context.raft, context.node_id)
                 .unwrap_or(ForwardError::NotLeader { leader: None, leader_addr: None })),
         }),
+        RpcRequest::GroupStatus { node_id } => RpcResponse::GroupStatus(group_status(context, node_id).await),
         RpcRequest::Propose(command) => {
             RpcResponse::Propose(context.batcher.propose(command, Duration::from_millis(PROPOSE_TIMEOUT_MS)).await)
         }
     })
+}
+
+/// What this node knows of the group, for node `asker` (see [`crate::bootstrap`]).
+async fn group_status(context: &ServerContext, asker: NodeId) -> GroupStatus {
+    let initialized = context.raft.is_initialized().await.unwrap_or(false);
+    let voters = if initialized {
+        context.raft.metrics().borrow().membership_config.membership().voter_ids().collect()
+    } else {
+        Vec::new()
+    };
+    let registered = BrokerId::try_from(asker)
+        .is_ok_and(|broker_id| context.state_machine.view().view.brokers.contains_key(&broker_id));
+    GroupStatus { initialized, voters, registered }
 }
 
 /// `None` when `node_id` leads; otherwise the NotLeader answer naming the leader it knows of.

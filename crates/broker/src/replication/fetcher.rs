@@ -322,3 +322,42 @@ fn apply_response(
     }
     all_well
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(error_code: i16, high_watermark: i64, log_start_offset: i64) -> PartitionData {
+        PartitionData::default()
+            .with_error_code(error_code)
+            .with_high_watermark(high_watermark)
+            .with_log_start_offset(log_start_offset)
+    }
+
+    fn empty_replica() -> FetchPosition {
+        FetchPosition { fetch_offset: 0, last_fetched_epoch: -1, current_leader_epoch: 3, log_start_offset: 0 }
+    }
+
+    // Goal: a replica rebuilt from an empty disk fetches from offset 0; when the leader's
+    // retention (or DeleteRecords) moved its log start past 0, the OFFSET_OUT_OF_RANGE answer
+    // makes the follower empty its log and start at the leader's log start, not back off
+    // forever; an empty replica the leader still serves from 0 appends what it gets.
+    #[test]
+    fn an_empty_replica_starts_at_the_leaders_log_start() {
+        let moved = answer(kafka_code::OFFSET_OUT_OF_RANGE, 900, 500);
+        assert!(matches!(step_for(&empty_replica(), &moved), Step::Truncate(Truncation::StartAt(500))));
+
+        let from_zero = answer(kafka_code::NONE, 900, 0);
+        assert!(matches!(
+            step_for(&empty_replica(), &from_zero),
+            Step::Append { high_watermark: 900, log_start: 0, .. }
+        ));
+
+        // Past the leader's log end (not below its start): keep only what is committed.
+        let ahead = FetchPosition { fetch_offset: 1_000, ..empty_replica() };
+        assert!(matches!(
+            step_for(&ahead, &answer(kafka_code::OFFSET_OUT_OF_RANGE, 900, 0)),
+            Step::Truncate(Truncation::To(900))
+        ));
+    }
+}

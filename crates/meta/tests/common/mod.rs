@@ -73,8 +73,13 @@ impl Cluster {
         let voters = addrs.iter().map(|(id, a)| (*id, a.to_string())).collect();
         let mut cluster =
             Cluster { data: TempDir::new().unwrap(), addrs, voters, nodes: BTreeMap::new(), internal_tls, tune };
-        for (id, listener) in listeners {
-            let node = MetaNode::start_with_listener(cluster.config(id), listener).await.unwrap();
+        // All at once, as a cluster's voters start: a voter with empty storage asks the others
+        // whether the group exists before it creates it, and waits for those not answering.
+        let starts = listeners.into_iter().map(|(id, listener)| {
+            let config = cluster.config(id);
+            async move { (id, MetaNode::start_with_listener(config, listener).await.unwrap()) }
+        });
+        for (id, node) in futures::future::join_all(starts).await {
             cluster.nodes.insert(id, Arc::new(node));
         }
         cluster
@@ -124,6 +129,28 @@ impl Cluster {
 
     /// Restarts node `id` on its old port and data directory.
     pub async fn restart(&mut self, id: NodeId) -> Arc<MetaNode> {
+        self.try_restart(id, false).await.unwrap()
+    }
+
+    /// Restarts node `id` on its old port and data directory (with `join` set if asked), and
+    /// returns its start's result.
+    pub async fn try_restart(&mut self, id: NodeId, join: bool) -> Result<Arc<MetaNode>, sluice_meta::MetaError> {
+        let listener = self.rebind(id).await;
+        let mut config = self.config(id);
+        config.join = join;
+        let node = Arc::new(MetaNode::start_with_listener(config, listener).await?);
+        self.nodes.insert(id, node.clone());
+        Ok(node)
+    }
+
+    /// Deletes node `id`'s data directory (a disk replaced by an empty one); it must be stopped.
+    pub fn wipe(&self, id: NodeId) {
+        assert!(!self.nodes.contains_key(&id), "node {id} is running");
+        std::fs::remove_dir_all(self.config(id).data_dir).unwrap();
+    }
+
+    /// Binds node `id`'s old address again (its previous listener may linger a moment).
+    async fn rebind(&self, id: NodeId) -> TcpListener {
         let addr = self.addrs[&id];
         let deadline = Instant::now() + Duration::from_secs(5);
         let listener = loop {
@@ -136,9 +163,7 @@ impl Cluster {
                 Err(error) => panic!("rebinding {addr}: {error}"),
             }
         };
-        let node = Arc::new(MetaNode::start_with_listener(self.config(id), listener).await.unwrap());
-        self.nodes.insert(id, node.clone());
-        node
+        listener
     }
 
     pub async fn stop_all(&mut self) {
