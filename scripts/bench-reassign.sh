@@ -2,7 +2,7 @@
 # The replication throttle and the cost of a move (issue 11's benchmark):
 #
 #   1. builds the release broker and CLI; starts 3 brokers with scripts/cluster.sh (temporary
-#      directory, ports from 39092);
+#      directory, ports from 26092);
 #   2. fills `bench-move` (4 partitions, all on broker 1, replication factor 1) with DATA_MB MB of
 #      1 KiB records;
 #   3. for each rate of RATES (bytes/s): `sluice topic reassign --execute --throttle RATE` adds
@@ -19,13 +19,16 @@
 #
 # All three brokers and the clients share the machine's cores and disk.
 #
-# Usage: bash scripts/bench-reassign.sh   (DATA_MB=1000 RATES="10000000 30000000"
+# A rate's first ten seconds' worth is copied at once, so DATA_MB must be well above ten times
+# the largest rate for a steady phase to measure (the defaults: 20 s and more of it).
+#
+# Usage: bash scripts/bench-reassign.sh   (DATA_MB=600 RATES="10000000 20000000"
 #        LATENCY_RATE=2000 LATENCY_S=20)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA_MB="${DATA_MB:-1000}"
-read -r -a RATES <<<"${RATES:-10000000 30000000}"
+DATA_MB="${DATA_MB:-600}"
+read -r -a RATES <<<"${RATES:-10000000 20000000}"
 LATENCY_RATE="${LATENCY_RATE:-2000}"
 LATENCY_S="${LATENCY_S:-20}"
 WINDOW_S=11
@@ -35,7 +38,8 @@ cargo build --release -p sluice-broker --bin sluice-broker -p sluice-cli --bin s
 export SLUICE_BROKER_BIN="$REPO_ROOT/target/release/sluice-broker"
 SLUICE="$REPO_ROOT/target/release/sluice"
 WORK="$(mktemp -d -t sluice-bench-reassign.XXXXXX)"
-export SLUICE_CLUSTER_DIR="$WORK/cluster" SLUICE_CLUSTER_BASE_PORT="${SLUICE_CLUSTER_BASE_PORT:-39092}"
+# Below the ephemeral port range (32768 up), where clients' own ports could collide.
+export SLUICE_CLUSTER_DIR="$WORK/cluster" SLUICE_CLUSTER_BASE_PORT="${SLUICE_CLUSTER_BASE_PORT:-26092}"
 BASE="$SLUICE_CLUSTER_BASE_PORT"
 cleanup() {
     bash scripts/cluster.sh down >/dev/null 2>&1 || true
@@ -129,6 +133,8 @@ echo "produce latency, acks=all, RF 3, $LATENCY_RATE records/s of 1 KiB for $LAT
 echo
 echo "| while | records/s | p50 ms | p99 ms | p99.9 ms | move took |"
 echo "|---|---:|---:|---:|---:|---:|"
+# Warm-up (connections, the topic's first segments), not reported.
+sl bench produce -t bench-latency -p "$PARTITIONS" -s 1024 --rate "$LATENCY_RATE" --duration 5 --acks all --json >/dev/null
 latency "idle" "-"
 for throttle in "${RATES[0]}" ""; do
     if [ -n "$throttle" ]; then args=(--throttle "$throttle"); label="a move throttled at $((throttle / 1000000)) MB/s"

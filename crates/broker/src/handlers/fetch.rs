@@ -84,6 +84,11 @@ const _: () = assert!(FETCH_MEMORY_BYTES_MAX <= u32::MAX as usize);
 /// 100–500 ms; a longer wait would only hold the connection past their request timeouts.
 pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
 
+/// How soon a follower fetch whose copy the replication throttle held back reads again, in
+/// milliseconds (its wait, `replica.fetch.wait.max.ms`, is 500 ms): the granularity at which a
+/// throttled copy resumes once the leader's rate is below its cap.
+pub const REPLICATION_THROTTLE_RECHECK_MS: u64 = 100;
+
 /// One requested partition, resolved.
 struct Target {
     slot: (usize, usize),
@@ -222,11 +227,17 @@ pub async fn handle(
             return (response(version, &request, &view, &targets, results), Some(reservation));
         }
         drop(reservation);
+        // A copy held back by the throttle is looked at again soon: the rate falls below the
+        // cap long before the follower's wait ends, and waiting it out would undershoot the cap.
+        let wake = match held_back && targets.iter().any(|t| t.leader_throttled) {
+            true => deadline.min(Instant::now() + Duration::from_millis(REPLICATION_THROTTLE_RECHECK_MS)),
+            false => deadline,
+        };
         let changed = select_all(watches.iter_mut().map(|receiver| Box::pin(receiver.changed())));
         crate::request_scope::waiting(async {
             tokio::select! {
                 _ = changed => {}
-                () = tokio::time::sleep_until(deadline) => {}
+                () = tokio::time::sleep_until(wake) => {}
             }
         })
         .await;

@@ -305,6 +305,14 @@ impl Partition {
             state.leadership.leader != leadership.leader || state.leadership.leader_epoch != leadership.leader_epoch;
         state.leadership = leadership;
         self.leading.store(state.log.is_some() && state.leadership.is_leader(self.local_broker), Ordering::Release);
+        // A replica that left the partition has no progress here any more: if a reassignment
+        // adds it back, it starts from nothing (its log was deleted when it left) and must fetch
+        // up to the log end before it counts as caught up. Kept, its old record made the leader
+        // take an empty replica into the ISR at once (and a move complete onto it).
+        let replicas = &state.leadership.replicas;
+        let kept: BTreeMap<BrokerId, FollowerProgress> =
+            state.followers.iter().filter(|(b, _)| replicas.contains(b)).map(|(b, p)| (*b, *p)).collect();
+        state.followers = kept;
         if new_term {
             // Progress recorded under another leadership says nothing about this one.
             let high_watermark = state.log.as_ref().map_or(0, Log::high_watermark);
@@ -1320,6 +1328,34 @@ mod tests {
             min_insync_replicas: 1,
             replica_lag_time_ms: 30_000,
         }
+    }
+
+    #[test]
+    fn a_replica_removed_and_added_back_starts_from_nothing() {
+        // Goal: a follower that leaves the partition's replicas (a reassignment away) and is
+        // added back under the same leader (a reassignment back) is not taken into the ISR on
+        // the strength of what it fetched before it left: its log was deleted, so it must fetch
+        // up to the log end again. Found by scripts/bench-reassign.sh: the leader's stale record
+        // put an empty replica in the ISR within milliseconds and the move completed onto it.
+        // Method: broker 1 leads, broker 2 fetches to the log end and is in the ISR; broker 2 is
+        // removed from the replicas, then added back outside the ISR; the ISR proposal must
+        // not add it until it fetches at the log end again.
+        let dir = tempfile::tempdir().unwrap();
+        let partition =
+            Partition::open(dir.path(), "t", 0, Uuid::nil(), 1, LogConfig::default(), leadership(1, 1)).unwrap();
+        partition.append(&mut producer_batch(0, 3), false).unwrap();
+        let log_end = 3;
+        partition.read_for_follower(2, log_end, 1, 1, 1 << 20).unwrap();
+        let alone = Leadership { replicas: vec![1], isr: vec![1], partition_epoch: 2, ..leadership(1, 1) };
+        partition.set_leadership(alone.clone());
+        let back = Leadership { replicas: vec![1, 2], isr: vec![1], partition_epoch: 3, ..alone };
+        partition.set_leadership(back);
+        assert_eq!(partition.isr_proposal(&[1, 2]), None, "nothing fetched since it came back");
+        partition.read_for_follower(2, 0, -1, 1, 1 << 20).unwrap();
+        assert_eq!(partition.isr_proposal(&[1, 2]), None, "behind: fetched from offset 0");
+        partition.read_for_follower(2, log_end, 1, 1, 1 << 20).unwrap();
+        let joined = partition.isr_proposal(&[1, 2]).expect("caught up: it joins");
+        assert_eq!(joined.isr, vec![1, 2]);
     }
 
     #[test]
