@@ -6,7 +6,8 @@
 #                                    metadata voters, V = $SLUICE_CLUSTER_VOTERS or min(N, 3);
 #                                    the others join as non-voting members (learners)
 #   scripts/cluster.sh add           start one more broker (id N+1); it joins the running
-#                                    cluster as a non-voter (`sluice cluster add-voter` to
+#                                    cluster as a non-voter through the Raft addresses of the
+#                                    running brokers (`--join`; `sluice cluster add-voter` to
 #                                    give it a vote)
 #   scripts/cluster.sh down          SIGTERM every broker (controlled shutdown), wait for exit
 #   scripts/cluster.sh status        each broker: pid, running or not, its /ready answer
@@ -85,11 +86,13 @@ ready_answer() {
     curl -s --max-time 2 "http://127.0.0.1:$(admin_port "$1")/ready" 2>/dev/null | head -n 1 || true
 }
 
-start_node() { # id
-    local id="$1" n v voters="" i rf min_insync
+start_node() { # id [join: Raft addresses of running members, in place of --voters]
+    local id="$1" join="${2:-}" n v voters="" i rf min_insync membership
     n="$(size)"
     v="$(voter_count)"
     for ((i = 1; i <= v; i++)); do voters+="${voters:+,}$i@127.0.0.1:$(raft_port "$i")"; done
+    membership=(--voters "$voters")
+    [ -z "$join" ] || membership=(--join "$join")
     rf=$((n < 3 ? n : 3))
     min_insync=$((n < 3 ? 1 : 2))
     mkdir -p "$DIR/node-$id/data"
@@ -97,7 +100,7 @@ start_node() { # id
         --listen "127.0.0.1:$(kafka_port "$id")" \
         --raft-listen "127.0.0.1:$(raft_port "$id")" \
         --admin-listen "127.0.0.1:$(admin_port "$id")" \
-        --voters "$voters" \
+        "${membership[@]}" \
         --default-replication-factor "$rf" --offsets-topic-replication-factor "$rf" \
         --min-insync-replicas "$min_insync" \
         >>"$DIR/node-$id/broker.log" 2>&1 &
@@ -160,9 +163,14 @@ case "$command" in
         voters="$(voter_count)"
         [ "$n" -lt "$NODES_MAX" ] || die "the cluster already has $NODES_MAX brokers"
         id=$((n + 1))
+        join=""
+        for ((i = 1; i <= n; i++)); do
+            if running "$i"; then join+="${join:+,}127.0.0.1:$(raft_port "$i")"; fi
+        done
+        [ -n "$join" ] || die "no broker is running to join through; start the cluster with: $0 up"
         printf 'SIZE=%s\nVOTERS=%s\n' "$id" "$voters" >"$DIR/cluster.env"
         BIN="$(broker_bin)"
-        start_node "$id"
+        start_node "$id" "$join"
         wait_ready "$id"
         echo "broker $id ready (a non-voting member; give it a vote with: sluice cluster add-voter $id)"
         echo "export SLUICE_BOOTSTRAP=$(bootstrap)"

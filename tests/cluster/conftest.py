@@ -62,7 +62,13 @@ class BrokerProcess:
         self.address = f"127.0.0.1:{self.kafka_port}"
         self.log_path = os.path.join(directory, "broker.log")
         self.process = None
+        # Raft addresses of running members to join through (`--join`) in place of `--voters`.
+        self.join = None
         os.makedirs(self.data_dir, exist_ok=True)
+
+    @property
+    def raft_address(self):
+        return f"127.0.0.1:{self.raft_port}"
 
     def start(self):
         log = open(self.log_path, "ab")
@@ -74,7 +80,7 @@ class BrokerProcess:
                 "--listen", self.address,
                 "--raft-listen", f"127.0.0.1:{self.raft_port}",
                 "--admin-listen", f"127.0.0.1:{self.admin_port}",
-                "--voters", self.cluster.voters,
+                *(("--join", self.join) if self.join else ("--voters", self.cluster.voters)),
                 "--offsets-topic-partitions", "6",
                 "--group-initial-rebalance-delay-ms", "300",
                 *self.cluster.extra_args,
@@ -128,6 +134,7 @@ class Cluster:
         metadata voters named by `--voters`, the others join as learners (non-voters).
         `extra_args` go to every broker, `broker_args` ({node id: [flags]}) to one (`--rack`)."""
         self.binary = os.environ["SLUICE_BROKER_BIN"]
+        self.root = root
         self.extra_args = list(extra_args)
         self.broker_args = dict(broker_args or {})
         ports = free_ports(3 * size)
@@ -146,6 +153,18 @@ class Cluster:
             broker.start()
         for broker in self.brokers.values():
             broker.wait_ready()
+
+    def add_broker(self, join):
+        """Starts one more broker, the next id, joining the running cluster through `--join
+        join` (Raft addresses of running members) instead of `--voters`; waits until it is
+        ready (registered, its partitions open) and returns it."""
+        node_id = max(self.brokers) + 1
+        broker = BrokerProcess(self, node_id, os.path.join(self.root, f"broker-{node_id}"), free_ports(3))
+        broker.join = join
+        self.brokers[node_id] = broker
+        broker.start()
+        broker.wait_ready()
+        return broker
 
     def stop(self):
         codes = {}

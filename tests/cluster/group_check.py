@@ -52,6 +52,18 @@ class Member(threading.Thread):
         self.consumer.close()
 
 
+def start_group(bootstrap, topic, count):
+    """Starts `count` members of the group `group-<topic>`, recording into shared `seen`
+    (values), `commits` (partition -> [(time, offset)]) under `lock`; returns
+    (group, members, seen, commits, lock)."""
+    group = f"group-{topic}"
+    seen, commits, lock = set(), defaultdict(list), threading.Lock()
+    members = [Member(bootstrap, group, topic, seen, commits, lock) for _ in range(count)]
+    for member in members:
+        member.start()
+    return group, members, seen, commits, lock
+
+
 def committed_offsets(bootstrap, group, topic):
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
@@ -87,12 +99,8 @@ def finish_and_check_commits(cluster, producer, members, seen, lock, commits, gr
 
 def run_group_through_coordinator_kill(cluster, topic):
     cluster.create_topic(topic, PARTITIONS)
-    group = f"group-{topic}"
     producer = KeyedProducer(cluster.bootstrap(), topic, rate=200).start()
-    seen, commits, lock = set(), defaultdict(list), threading.Lock()
-    members = [Member(cluster.bootstrap(), group, topic, seen, commits, lock) for _ in range(MEMBERS)]
-    for member in members:
-        member.start()
+    group, members, seen, commits, lock = start_group(cluster.bootstrap(), topic, MEMBERS)
     wait_until(lambda: sum(len(c) for c in commits.values()) >= 200, 60, "the group to commit")
 
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap()})

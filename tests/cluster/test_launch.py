@@ -44,7 +44,7 @@ def test_cluster_script_runs_a_cluster_that_survives_a_kill(tmp_path):
     """Goal: `scripts/cluster.sh up 3` gives a working 3-broker cluster with replication factor
     3 and min.insync.replicas 2 by default; `kill` and `restart` of one broker lose nothing;
     `status` and `down` report and stop every broker; `add` grows it by a broker that joins as a
-    non-voter and takes replicas of new topics.
+    non-voter through `--join` and takes replicas of new topics.
     Method: up; create a topic with the broker defaults; 100 acks=all records; kill broker 1;
     100 more; restart it; status; read all 200 back; down."""
     env = dict(os.environ, SLUICE_CLUSTER_DIR=str(tmp_path / "cluster"), SLUICE_CLUSTER_BASE_PORT=str(free_base(4)))
@@ -89,6 +89,10 @@ def test_cluster_script_runs_a_cluster_that_survives_a_kill(tmp_path):
         # Grow by one: broker 4 joins the running cluster as a non-voter and takes replicas.
         added = script("add")
         assert "broker 4 ready (a non-voting member" in added, added
+        # Through --join, without the voter list: it took the cluster id from a member it named.
+        with open(tmp_path / "cluster" / "node-4" / "broker.log") as log:
+            adopted = [line for line in log if "adopted the cluster id" in line]
+        assert adopted and "member at 127.0.0.1:" in adopted[0], adopted
         assert len(script("bootstrap").strip().split(",")) == 4
         grown = f"grown-{uuid.uuid4().hex[:8]}"
         admin.create_topics([NewTopic(grown, num_partitions=8)])[grown].result(timeout=30)

@@ -1,15 +1,21 @@
 """Metadata membership with real broker processes: brokers outside `--voters` join as
 observers (Raft learners), voters are added and removed at runtime (KIP-853's AddRaftVoter and
 RemoveRaftVoter through `sluice cluster add-voter / remove-voter`), the metadata leader dies in
-the middle of a voter change, and a voter and a non-voter are killed — all while a
-confluent-kafka idempotent acks=all producer writes, whose every acknowledged record must be
-read back once, in per-key order, identical on every replica (workload.py)."""
+the middle of a voter change, and a voter and a non-voter are killed, and a new broker joins
+through `--join` (no voter list) and takes over replicas — all while a confluent-kafka
+idempotent acks=all producer writes, whose every acknowledged record must be read back once, in
+per-key order, identical on every replica (workload.py)."""
 
+import json
 import subprocess
 import time
 import uuid
 
+from confluent_kafka.admin import AdminClient
+
 from conftest import Cluster, wait_until
+from group_check import finish_and_check_commits, start_group
+from test_reassignment import replica_sets, write_plan
 from workload import KeyedProducer, check_history, check_replicas, read_everything
 
 PARTITIONS = 6
@@ -110,6 +116,78 @@ def test_five_brokers_three_voters_change_voters_under_load_and_survive_kills(tm
         summary = check_history(producer.acked(), records)
         check_replicas(cluster, topic, PARTITIONS, ends)
         print(f"membership: {summary}")
+    finally:
+        codes = cluster.stop()
+        print(cluster.logs())
+    assert all(code == 0 for code in codes.values()), f"unclean exits {codes}"
+
+
+def cluster_id(broker):
+    """The cluster id `broker` gives in its Metadata answers."""
+    return AdminClient({"bootstrap.servers": broker.address}).list_topics(timeout=10).cluster_id
+
+
+def test_grow_three_to_four_with_join_and_reassign_onto_the_new_broker_under_load(tmp_path):
+    """Goal: the issue's scale-out drill. A 4th broker started with `--join` naming only a
+    non-voter's Raft address (no `--voters`) joins the running metadata group as an observer,
+    reports the cluster's id, and a topic is reassigned onto it while an idempotent acks=all
+    producer and a consumer group run: nothing acknowledged is lost or duplicated, no delivery
+    fails (the clients see only retriable errors, which librdkafka retries), the group never
+    loses a commit, and afterwards the replicas are exactly the plan's and identical. Restarted,
+    the new broker keeps the cluster id it adopted.
+    Method: 3 brokers, 2 of them voters (broker 3 an observer); a topic of 3 partitions at
+    replication factor 3 on {1, 2, 3}; `sluice topic reassign --generate --brokers 2,3,4`, then
+    `--execute --wait` and `--verify`; everything read back from offset 0 and the replicas
+    compared from their segment files."""
+    cluster = Cluster(str(tmp_path), size=3, voter_count=2)
+    cluster.start()
+    try:
+        partitions = 3
+        topic = f"grown-{uuid.uuid4().hex[:8]}"
+        cluster.create_topic(topic, partitions, replication_factor=3)
+        producer = KeyedProducer(cluster.bootstrap(), topic, rate=300).start()
+        group, members, seen, commits, lock = start_group(cluster.bootstrap(), topic, 2)
+        producer.wait_acks(300)
+        wait_until(lambda: sum(len(c) for c in commits.values()) >= 100, 60, "the group to commit")
+
+        observer = cluster.brokers[3]
+        assert roles(cluster.quorum())[3] == "observer"
+        added = cluster.add_broker(join=observer.raft_address)
+        quorum = wait_quorum(cluster, lambda q: roles(q).get(4) == "observer", "broker 4 an observer")
+        assert voters(quorum) == [1, 2], quorum
+        assert cluster_id(added) == cluster_id(cluster.brokers[1]), "the joined broker took the cluster's id"
+        status = cluster.sluice("cluster", "status")
+        assert "\nbrokers 4\n" in status, f"broker 4 registered and live: {status}"
+
+        with lock:
+            committed_before = {p: max(o for _, o in entries) for p, entries in commits.items()}
+        plan = json.loads(cluster.sluice("topic", "reassign", "--generate", "--topics", topic, "--brokers", "2,3,4"))
+        assert all(sorted(p["replicas"]) == [2, 3, 4] for p in plan["partitions"]), plan
+        plan_path = write_plan(tmp_path, plan)
+        print(cluster.sluice("topic", "reassign", "--execute", "--plan", plan_path, "--wait", timeout_s=120))
+        verified = cluster.sluice("topic", "reassign", "--verify", "--plan", plan_path)
+        assert verified.count(": done") == partitions, verified
+        assert set(map(tuple, replica_sets(cluster, topic).values())) == {(2, 3, 4)}
+        cluster.wait_isr_full(topic)
+        producer.wait_acks(len(producer.acked()) + 300)
+
+        # A later start ignores --join (crates/meta/tests/join.rs shows it starts with the
+        # member named gone) and keeps the cluster id it adopted.
+        added.stop()
+        added.start()
+        added.wait_ready()
+        assert cluster_id(added) == cluster_id(cluster.brokers[1])
+        cluster.wait_isr_full(topic)
+        producer.wait_acks(len(producer.acked()) + 300, timeout_s=90)
+
+        finish_and_check_commits(cluster, producer, members, seen, lock, commits, group, topic,
+                                 committed_before, "the reassignment onto the new broker")
+        cluster.wait_isr_full(topic)
+        records, ends = read_everything(cluster.bootstrap(), topic, partitions)
+        summary = check_history(producer.acked(), records)
+        # Broker 1 left the topic: only 2, 3 and 4 hold a copy, all identical.
+        check_replicas(cluster, topic, partitions, ends, replication_factor=3)
+        print(f"grow with --join: {summary}")
     finally:
         codes = cluster.stop()
         print(cluster.logs())

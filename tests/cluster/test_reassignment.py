@@ -13,15 +13,13 @@ brokers that left hold no copy.
 
 import json
 import os
-import threading
 import time
 import uuid
-from collections import defaultdict
 
 import pytest
 
 from conftest import Cluster, wait_until
-from group_check import Member, finish_and_check_commits
+from group_check import finish_and_check_commits, start_group
 from test_replication import report
 from workload import KeyedProducer, check_history, check_replicas, read_everything
 
@@ -72,11 +70,7 @@ def test_reassign_and_decommission_under_load_lose_nothing(cluster4, tmp_path):
     cluster.wait_isr_full(topic)
 
     producer = KeyedProducer(cluster.bootstrap(), topic, rate=300).start()
-    group = f"group-{topic}"
-    seen, commits, lock = set(), defaultdict(list), threading.Lock()
-    members = [Member(cluster.bootstrap(), group, topic, seen, commits, lock) for _ in range(2)]
-    for member in members:
-        member.start()
+    group, members, seen, commits, lock = start_group(cluster.bootstrap(), topic, 2)
     producer.wait_acks(300)
     wait_until(lambda: sum(len(c) for c in commits.values()) >= 100, 60, "the group to commit")
 

@@ -62,14 +62,22 @@ pub struct Args {
     #[arg(long, env = "SLUICE_RAFT_LISTEN", default_value = "127.0.0.1:9093")]
     pub raft_listen: SocketAddr,
     /// `host:port` the metadata voters dial to reach this node's Raft listener when it is not
-    /// in --voters (it joins as a learner); default: --raft-listen.
+    /// in --voters (it joins as a learner, e.g. with --join); default: --raft-listen.
     #[arg(long, env = "SLUICE_RAFT_ADVERTISE")]
     pub raft_advertise: Option<String>,
-    /// Initial metadata voters, `id@host:port,...` (default: this node alone at --raft-listen).
-    /// A broker whose id is not in the list joins the running cluster through them as a
-    /// non-voting member (a learner) on its first start.
+    /// Initial metadata voters, `id@host:port,...` (default: this node alone at --raft-listen;
+    /// none with --join). A broker whose id is not in the list joins the running cluster
+    /// through them (and the --join members) as a non-voting member (a learner) on its first
+    /// start.
     #[arg(long, env = "SLUICE_VOTERS")]
     pub voters: Option<String>,
+    /// Raft addresses of running members, voters or not, `host:port,...`: on its first start
+    /// (empty data directory) this broker joins the running metadata group through any of them
+    /// as a non-voting member (a learner), and needs no --voters (it learns the membership and
+    /// the cluster id from the group). Later starts ignore it, as they ignore --voters for
+    /// the membership.
+    #[arg(long, env = "SLUICE_JOIN", value_name = "HOST:PORT,...")]
+    pub join: Option<String>,
     /// Admin HTTP listener (`/health`, `/ready`, `/metrics`, the web console at `/`).
     #[arg(long, env = "SLUICE_ADMIN_LISTEN", default_value = "127.0.0.1:9644")]
     pub admin_listen: SocketAddr,
@@ -249,6 +257,7 @@ impl Args {
         config.raft_listen = self.raft_listen;
         config.raft_advertise = self.raft_advertise;
         config.voters = self.voters;
+        config.join = self.join;
         config.admin_listen = self.admin_listen;
         config.defaults = TopicDefaults {
             partitions: self.default_partitions,
@@ -341,6 +350,7 @@ mod tests {
         assert_eq!(config.raft_listen.to_string(), "127.0.0.1:9093");
         assert_eq!(config.admin_listen.to_string(), "127.0.0.1:9644");
         assert_eq!(config.voters, None);
+        assert_eq!(config.join, None);
         assert_eq!(config.defaults, TopicDefaults::default());
     }
 
@@ -379,6 +389,8 @@ mod tests {
             "true",
             "--rack",
             "zone-b",
+            "--join",
+            "127.0.0.1:2,node-b:9093",
         ])
         .into_config();
         assert_eq!(config.node_id, 3);
@@ -390,6 +402,7 @@ mod tests {
         assert_eq!(config.defaults.min_insync_replicas, 2);
         assert!(config.defaults.unclean_leader_election);
         assert_eq!(config.rack.as_deref(), Some("zone-b"));
+        assert_eq!(config.join.as_deref(), Some("127.0.0.1:2,node-b:9093"));
     }
 
     #[test]

@@ -34,7 +34,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_meta::{parse_voters, BrokerId, Command, CommandOutcome, InternalTls, MetaConfig, MetaNode};
+use sluice_meta::{parse_join, parse_voters, BrokerId, Command, CommandOutcome, InternalTls, MetaConfig, MetaNode};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -113,9 +113,13 @@ pub struct NodeConfig {
     /// node that is not in `voters` (a voter's address is its `voters` entry); defaults to the
     /// bound Raft address.
     pub raft_advertise: Option<String>,
-    /// `--voters` list; defaults to this node alone at its bound Raft address. A node not in
-    /// the list joins the group as a learner through the listed voters on its first start.
+    /// `--voters` list; defaults to this node alone at its bound Raft address unless `join` is
+    /// given. A node not in the list joins the group as a learner through the listed voters
+    /// (and the `join` members) on its first start.
     pub voters: Option<String>,
+    /// `--join` list: Raft addresses of running members (voters or learners) through which
+    /// this node joins the group as a learner on its first start; no `voters` needed then.
+    pub join: Option<String>,
     /// Admin HTTP listener address.
     pub admin_listen: SocketAddr,
     /// Topic defaults.
@@ -179,6 +183,7 @@ impl NodeConfig {
             raft_listen: SocketAddr::from(([127, 0, 0, 1], RAFT_PORT_DEFAULT)),
             raft_advertise: None,
             voters: None,
+            join: None,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], ADMIN_PORT_DEFAULT)),
             defaults: TopicDefaults::default(),
             retention_check_interval_ms: RETENTION_CHECK_INTERVAL_MS,
@@ -382,20 +387,30 @@ impl Node {
         let admin_task = tokio::spawn(admin_http::serve(admin, ready.clone(), stopped(admin_stopped)));
         let node_id = u64::try_from(config.node_id)
             .map_err(|_| BrokerError::InvalidConfig { reason: format!("negative node id {}", config.node_id) })?;
-        let voters_text = config.voters.clone().unwrap_or_else(|| format!("{node_id}@{raft_addr}"));
-        let voters = parse_voters(&voters_text).map_err(BrokerError::Meta)?;
+        let join_addrs = config.join.as_deref().map(parse_join).transpose().map_err(BrokerError::Meta)?;
+        // With --join alone there is no voter list: the membership comes from the log, and the
+        // cluster id from the member joined through.
+        let voters_text = match (&config.voters, &join_addrs) {
+            (Some(voters), _) => Some(voters.clone()),
+            (None, None) => Some(format!("{node_id}@{raft_addr}")),
+            (None, Some(_)) => None,
+        };
+        let voters =
+            voters_text.as_deref().map(parse_voters).transpose().map_err(BrokerError::Meta)?.unwrap_or_default();
         let joins = !voters.contains_key(&node_id);
         if joins && config.raft_advertise.is_none() && raft_addr.ip().is_unspecified() {
             return Err(BrokerError::InvalidConfig {
                 reason: format!(
                     "node {node_id} is not in --voters, so it joins as a learner and needs --raft-advertise: \
-                     the voters cannot dial its Raft listener at {raft_addr}"
+                     the members cannot dial its Raft listener at {raft_addr}"
                 ),
             });
         }
         let mut meta_config = MetaConfig::new(node_id, config.data_dir.join("meta"), raft_addr, voters);
+        meta_config.cluster_id = voters_text.as_deref().map(cluster_id);
         if joins {
             meta_config.join = true;
+            meta_config.join_addrs = join_addrs.unwrap_or_default();
             if let Some(addr) = &config.raft_advertise {
                 meta_config.advertise_addr = addr.clone();
             }
@@ -406,6 +421,13 @@ impl Node {
         meta_config.internal_tls = internal_tls;
         let meta =
             Arc::new(MetaNode::start_with_listener(meta_config, raft_listener).await.map_err(BrokerError::Meta)?);
+        let Some(cluster_id) = meta.cluster_id() else {
+            return Err(invalid(
+                "the cluster id is unknown (the member joined through knew none, or this broker joined \
+                 before it kept one on disk): start it with the cluster's --voters"
+                    .to_string(),
+            ));
+        };
         let partitions = Arc::new(PartitionManager::new(
             config.node_id,
             config.data_dir.join("logs"),
@@ -419,7 +441,7 @@ impl Node {
         replication.tls = inter_broker.as_ref().and_then(|(_, tls)| tls.clone());
         let broker = Arc::new(Broker::new(
             config.node_id,
-            cluster_id(&voters_text),
+            cluster_id,
             Arc::clone(&meta),
             Arc::clone(&partitions),
             config.defaults.clone(),

@@ -119,7 +119,7 @@ mod tests {
     use super::*;
 
     fn status(initialized: bool, voters: &[NodeId], registered: bool) -> GroupStatus {
-        GroupStatus { initialized, voters: voters.to_vec(), registered }
+        GroupStatus { initialized, voters: voters.to_vec(), registered, cluster_id: None }
     }
 
     // Goal: a first start (peers uninitialized, or initialized by a voter of the same start

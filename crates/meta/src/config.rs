@@ -66,10 +66,19 @@ pub struct MetaConfig {
     /// Kafka's broker-level `unclean.leader.election.enable`: the default for topics without
     /// an override of their own (see [`crate::election::unclean_elections`]).
     pub unclean_leader_election: bool,
-    /// For a node not in `voters`: on its first start (empty storage), ask the voters to add
-    /// it as a learner (see [`crate::MetaNode::start`]). Off, it waits to be added by someone
-    /// else (an operator's [`MetaNode::add_learner`](crate::MetaNode::add_learner)).
+    /// For a node not in `voters`: on its first start (empty storage), ask the voters and
+    /// `join_addrs` to add it as a learner (see [`crate::MetaNode::start`]). Off, it waits to
+    /// be added by someone else (an operator's
+    /// [`MetaNode::add_learner`](crate::MetaNode::add_learner)).
     pub join: bool,
+    /// Raft addresses of running members, voters or learners (`--join`), through which a node
+    /// with `join` asks to be added. Their ids need not be known. With them `voters` may be
+    /// empty: a joined node learns the membership from the log.
+    pub join_addrs: Vec<String>,
+    /// The cluster id this node reports (the broker derives it from `--voters`). `None` for a
+    /// node joining through `join_addrs` alone: it adopts the id of the member it joins
+    /// through and keeps it in `<data_dir>/cluster_id` for its later starts.
+    pub cluster_id: Option<String>,
     /// Mutual TLS on the Raft port (see [`crate::tls`]): every accepted connection must
     /// complete a TLS handshake with a client certificate chaining to the CA, and every dialed
     /// one presents this node's certificate and verifies the peer's. `None`: plain TCP, and
@@ -102,6 +111,8 @@ impl MetaConfig {
             auto_leader_rebalance: false,
             unclean_leader_election: false,
             join: false,
+            join_addrs: Vec::new(),
+            cluster_id: None,
             internal_tls: None,
         }
     }
@@ -113,8 +124,11 @@ impl MetaConfig {
 
     /// Checks the configuration and builds openraft's.
     pub(crate) fn raft_config(&self) -> Result<openraft::Config, MetaError> {
-        if self.voters.is_empty() {
-            return Err(MetaError::Config("the voter list is empty".to_string()));
+        let joins_through_members = self.join && !self.join_addrs.is_empty();
+        if self.voters.is_empty() && !joins_through_members {
+            return Err(MetaError::Config(
+                "the voter list is empty and no member to join through is given".to_string(),
+            ));
         }
         let config = openraft::Config {
             cluster_name: "sluice-meta".to_string(),
@@ -142,11 +156,7 @@ pub fn parse_voters(text: &str) -> Result<BTreeMap<NodeId, String>, MetaError> {
             .ok_or_else(|| MetaError::Config(format!("voter {item:?} is not <id>@<host>:<port>")))?;
         let id: NodeId =
             id.trim().parse().map_err(|_| MetaError::Config(format!("voter id {id:?} is not a number")))?;
-        let addr = addr.trim();
-        let port_ok = addr.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-        if !port_ok {
-            return Err(MetaError::Config(format!("voter address {addr:?} is not <host>:<port>")));
-        }
+        let addr = check_address(addr.trim(), "voter")?;
         if voters.insert(id, addr.to_string()).is_some() {
             return Err(MetaError::Config(format!("voter id {id} listed twice")));
         }
@@ -155,6 +165,33 @@ pub fn parse_voters(text: &str) -> Result<BTreeMap<NodeId, String>, MetaError> {
         return Err(MetaError::Config("the voter list is empty".to_string()));
     }
     Ok(voters)
+}
+
+/// Parses a list of member addresses `host:port,host:port` (the `--join` flag); it must name
+/// at least one.
+pub fn parse_join(text: &str) -> Result<Vec<String>, MetaError> {
+    let addrs: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|addr| check_address(addr, "member").map(str::to_string))
+        .collect::<Result<_, _>>()?;
+    if addrs.is_empty() {
+        return Err(MetaError::Config("the list of members to join through is empty".to_string()));
+    }
+    Ok(addrs)
+}
+
+/// `addr` if it is `host:port` with a non-empty host and a numeric port. A host holding `@` is
+/// refused: it is a voter entry (`id@host:port`) given where an address belongs.
+fn check_address<'a>(addr: &'a str, what: &str) -> Result<&'a str, MetaError> {
+    let port_ok = addr
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && !host.contains('@') && port.parse::<u16>().is_ok());
+    if !port_ok {
+        return Err(MetaError::Config(format!("{what} address {addr:?} is not <host>:<port>")));
+    }
+    Ok(addr)
 }
 
 #[cfg(test)]
@@ -167,9 +204,28 @@ mod tests {
         assert_eq!(voters.len(), 3);
         assert_eq!(voters[&2], "node-b:9093");
         assert_eq!(voters[&3], "[::1]:9093");
-        for bad in ["", "1", "x@h:1", "1@h", "1@:1", "1@h:port", "1@h:1,1@h:2"] {
+        for bad in ["", "1", "x@h:1", "1@h", "1@:1", "1@h:port", "1@h:1,1@h:2", "1@2@h:1"] {
             assert!(parse_voters(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn join_addresses_parse_and_bad_lists_are_refused() {
+        assert_eq!(parse_join(" node-b:9093,127.0.0.1:1 ").unwrap(), ["node-b:9093", "127.0.0.1:1"]);
+        for bad in ["", " , ", "h", ":1", "h:port", "1@h:1", "h:1,x"] {
+            assert!(parse_join(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    // Goal: a node may start without voters only when it joins through some member.
+    #[test]
+    fn an_empty_voter_list_needs_members_to_join_through() {
+        let mut config = MetaConfig::new(4, "/tmp/x", "127.0.0.1:1".parse().unwrap(), BTreeMap::new());
+        assert!(config.raft_config().is_err());
+        config.join_addrs = vec!["127.0.0.1:2".to_string()];
+        assert!(config.raft_config().is_err(), "join is off");
+        config.join = true;
+        assert!(config.raft_config().is_ok());
     }
 
     #[test]

@@ -94,6 +94,7 @@ pub mod view;
 
 pub use commands::Command;
 pub use commands::CommandOutcome;
+pub use config::parse_join;
 pub use config::parse_voters;
 pub use config::MetaConfig;
 pub use error::CommandError;

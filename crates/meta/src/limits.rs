@@ -77,11 +77,15 @@ pub const PROPOSE_TIMEOUT_MS: u64 = 5_000;
 pub const MEMBERSHIP_CHANGE_TIMEOUT_MS: u64 = 30_000;
 
 /// Time a node started with `join` (not an initial voter, empty storage) keeps asking the
-/// initial voters to add it as a learner before its start fails.
+/// initial voters and the `--join` members to add it as a learner before its start fails.
 pub const JOIN_TIMEOUT_MS: u64 = 60_000;
 
 /// Pause between two join attempts that found no leader or no answer.
 pub const JOIN_RETRY_PAUSE_MS: u64 = 250;
+
+/// Largest cluster id file (`<meta dir>/cluster_id`) read at start. The broker's ids are 23
+/// bytes; a longer file is damage, refused before it is read into memory.
+pub const CLUSTER_ID_BYTES_MAX: usize = 256;
 
 /// Time a voter starting with empty storage keeps asking the other voters whether the group
 /// already exists and knows it (`bootstrap`) before it creates the group as on a first start.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::time::Duration;
 use std::time::Instant;
 
@@ -20,9 +21,11 @@ use crate::bootstrap::BootstrapDecision;
 use crate::commands::Command;
 use crate::commands::CommandOutcome;
 use crate::config::MetaConfig;
+use crate::durable;
 use crate::error::MetaError;
 use crate::forward::ForwardFailure;
 use crate::forward::Forwarder;
+use crate::limits::CLUSTER_ID_BYTES_MAX;
 use crate::limits::COMMAND_BYTES_MAX;
 use crate::limits::JOIN_RETRY_PAUSE_MS;
 use crate::limits::JOIN_TIMEOUT_MS;
@@ -47,6 +50,7 @@ use crate::rpc::ForwardError;
 use crate::rpc::ProposeReply;
 use crate::rpc::RpcRequest;
 use crate::rpc::RpcResponse;
+use crate::rpc::ANY_NODE;
 use crate::server;
 use crate::server::RaftGate;
 use crate::server::ServerContext;
@@ -61,6 +65,10 @@ use crate::view::BrokerId;
 
 /// Time [`MetaNode::shutdown`] waits for the log writer thread to finish its last fsync.
 const SHUTDOWN_WRITER_WAIT_MS: u64 = 5_000;
+
+/// File under the data directory holding the cluster id a node adopted when it joined through
+/// `--join` (see [`MetaConfig::cluster_id`]); written once, atomically, before the join.
+const CLUSTER_ID_FILE: &str = "cluster_id";
 
 /// A committed and applied command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +98,8 @@ pub struct MetaNode {
     /// Connection to the leader for this node's broker heartbeats (leader id, client).
     heartbeat_client: tokio::sync::Mutex<Option<(NodeId, PeerClient)>>,
     store_health: StoreHealth,
+    /// The cluster id: configured, read from [`CLUSTER_ID_FILE`], or adopted while joining.
+    cluster_id: Arc<OnceLock<String>>,
 }
 
 impl std::fmt::Debug for MetaNode {
@@ -102,8 +112,9 @@ impl MetaNode {
     /// Starts a node: binds `config.listen_addr`, opens the stores under `config.data_dir`,
     /// and, for an initial voter with empty storage, bootstraps the group with `config.voters`;
     /// a node not among them with empty storage and `config.join` first joins the group as a
-    /// learner through them (and fails to start if it cannot within
-    /// [`JOIN_TIMEOUT_MS`]).
+    /// learner through them and `config.join_addrs` (and fails to start if it cannot within
+    /// [`JOIN_TIMEOUT_MS`]). A node with storage ignores both lists: its membership is in its
+    /// log.
     pub async fn start(config: MetaConfig) -> Result<MetaNode, MetaError> {
         let listener = TcpListener::bind(config.listen_addr).await?;
         MetaNode::start_with_listener(config, listener).await
@@ -125,6 +136,10 @@ impl MetaNode {
         // A voter with empty storage takes no part in Raft until `bootstrap` knows it is not
         // a voter whose disk was lost.
         let raft_gate = RaftGate::new(initialized || !config.is_initial_voter());
+        let cluster_id = Arc::new(OnceLock::new());
+        if let Some(id) = config.cluster_id.clone().or(read_cluster_id(&config.data_dir)?) {
+            let _ = cluster_id.set(id);
+        }
         let local_addr = listener.local_addr()?;
         let (shutdown_sender, shutdown) = watch::channel(false);
         let (batcher, batcher_task) = Batcher::start(raft.clone());
@@ -138,6 +153,7 @@ impl MetaNode {
             tls: config.internal_tls.clone(),
             state_machine: state_machine.clone(),
             raft_gate: raft_gate.clone(),
+            cluster_id: cluster_id.clone(),
         };
         let controller_task = config.broker_session_timeout_ms.map(|session_timeout_ms| {
             let mut stop = shutdown.clone();
@@ -174,6 +190,7 @@ impl MetaNode {
             controller_task,
             heartbeat_client: tokio::sync::Mutex::new(None),
             store_health,
+            cluster_id,
         };
         if let Err(error) = node.bootstrap(initialized, &raft_gate).await {
             // Stop the RPC server and Raft so that nothing keeps the listener or the stores.
@@ -187,7 +204,7 @@ impl MetaNode {
     }
 
     /// Brings a node with empty storage into the group: a node not in `--voters` joins as a
-    /// learner (with `join`); a voter first asks the other voters whether the group exists and
+    /// learner (with `join`, through the voters and `--join` members); a voter first asks the other voters whether the group exists and
     /// knows it ([`bootstrap::probe`]), then creates the group (a first start), joins as a
     /// learner (its vote was removed after its disk was lost), or refuses to start (it is still
     /// a voter and has lost its vote and log). Opens `raft_gate` once Raft may run.
@@ -231,9 +248,10 @@ impl MetaNode {
         }
     }
 
-    /// Asks the group to add this node as a learner, through any of the initial voters (a
-    /// follower answers with the leader, which is asked next), and waits until the leader has
-    /// added it and it has caught up. Gives up after [`JOIN_TIMEOUT_MS`].
+    /// Asks the group to add this node as a learner, through any of the initial voters or the
+    /// `--join` members (a follower or learner answers with the leader, which is asked next),
+    /// and waits until the leader has added it and it has caught up. A node without a cluster
+    /// id first adopts the one of the member it asks. Gives up after [`JOIN_TIMEOUT_MS`].
     async fn join(&self) -> Result<(), MetaError> {
         let change =
             MembershipChange::AddLearner { node_id: self.config.node_id, addr: self.config.advertise_addr.clone() };
@@ -246,8 +264,9 @@ impl MetaNode {
             .iter()
             .filter(|(id, _)| **id != self.config.node_id)
             .map(|(id, a)| (*id, a.clone()))
+            .chain(self.config.join_addrs.iter().map(|addr| (ANY_NODE, addr.clone())))
             .collect();
-        let mut last_problem = "no voter answered".to_string();
+        let mut last_problem = "no member answered".to_string();
         tracing::info!(node_id = self.config.node_id, addr = %self.config.advertise_addr, "joining the metadata group as a learner");
         while Instant::now() < deadline {
             let Some((target, addr)) = targets.first().cloned() else { break };
@@ -255,13 +274,17 @@ impl MetaNode {
             let mut client = self.peer_client(target, addr.clone());
             let remaining = deadline.saturating_duration_since(Instant::now());
             let timeout = remaining.min(Duration::from_millis(MEMBERSHIP_CHANGE_TIMEOUT_MS));
+            let member = describe_member(target, &addr);
+            if self.cluster_id.get().is_none() {
+                if let Err(problem) = self.adopt_cluster_id(&mut client, &member, timeout).await {
+                    last_problem = problem;
+                    tokio::time::sleep(Duration::from_millis(JOIN_RETRY_PAUSE_MS)).await;
+                    continue;
+                }
+            }
             match client.call(&request, timeout).await {
                 Ok(RpcResponse::ChangeMembership(Ok(()))) => {
-                    tracing::info!(
-                        node_id = self.config.node_id,
-                        via = target,
-                        "joined the metadata group as a learner"
-                    );
+                    tracing::info!(node_id = self.config.node_id, via = %member, "joined the metadata group as a learner");
                     return Ok(());
                 }
                 Ok(RpcResponse::ChangeMembership(Err(MembershipFailure::NotLeader {
@@ -273,14 +296,46 @@ impl MetaNode {
                     targets.insert(0, (leader, leader_addr));
                     continue;
                 }
-                Ok(other) => last_problem = format!("node {target} at {addr} answered {other:?}"),
-                Err(error) => last_problem = format!("node {target} at {addr}: {error}"),
+                Ok(other) => last_problem = format!("{member} answered {other:?}"),
+                Err(error) => last_problem = format!("{member}: {error}"),
             }
             tokio::time::sleep(Duration::from_millis(JOIN_RETRY_PAUSE_MS)).await;
         }
         Err(MetaError::Membership(format!(
-            "could not join the metadata group through the voters within {JOIN_TIMEOUT_MS} ms: {last_problem}"
+            "could not join the metadata group through the voters or --join members within {JOIN_TIMEOUT_MS} ms: \
+             {last_problem}"
         )))
+    }
+
+    /// Asks `member` (through `client`) for its group status; once it belongs to an
+    /// initialized group, keeps its cluster id in [`CLUSTER_ID_FILE`] and takes it as this
+    /// node's. A member that knows no cluster id (a metadata group without brokers) leaves this
+    /// node without one. The error is the problem to report if the join fails.
+    async fn adopt_cluster_id(&self, client: &mut PeerClient, member: &str, timeout: Duration) -> Result<(), String> {
+        let request = RpcRequest::GroupStatus { node_id: self.config.node_id };
+        let status = match client.call(&request, timeout).await {
+            Ok(RpcResponse::GroupStatus(status)) => status,
+            Ok(other) => return Err(format!("{member} answered {other:?}")),
+            Err(error) => return Err(format!("{member}: {error}")),
+        };
+        if !status.initialized {
+            return Err(format!("{member} is not a member of a running metadata group yet"));
+        }
+        let Some(id) = status.cluster_id else { return Ok(()) };
+        if id.len() > CLUSTER_ID_BYTES_MAX {
+            return Err(format!("{member} sent a cluster id of {} bytes", id.len()));
+        }
+        durable::write_atomically(&self.config.data_dir, CLUSTER_ID_FILE, id.as_bytes())
+            .map_err(|error| format!("keeping the cluster id in {}: {error}", self.config.data_dir.display()))?;
+        tracing::info!(node_id = self.config.node_id, cluster_id = %id, via = %member, "adopted the cluster id");
+        let _ = self.cluster_id.set(id);
+        Ok(())
+    }
+
+    /// The cluster id: [`MetaConfig::cluster_id`], else the one this node adopted when it
+    /// joined through `--join`. `None` only in a group whose members were given none.
+    pub fn cluster_id(&self) -> Option<String> {
+        self.cluster_id.get().cloned()
     }
 
     /// The metadata quorum as the leader sees it: asked of the leader when this node is not it.
@@ -582,6 +637,24 @@ impl MetaNode {
         tracing::info!(node_id = self.config.node_id, "metadata node stopped");
         raft_result.map_err(|e| MetaError::Stopped(e.to_string()))
     }
+}
+
+/// A join target in log lines and errors: its id when known, else its address alone.
+fn describe_member(target: NodeId, addr: &str) -> String {
+    if target == ANY_NODE {
+        format!("member at {addr}")
+    } else {
+        format!("node {target} at {addr}")
+    }
+}
+
+/// The cluster id kept in [`CLUSTER_ID_FILE`] under `data_dir`, if there is one.
+fn read_cluster_id(data_dir: &std::path::Path) -> Result<Option<String>, MetaError> {
+    let path = data_dir.join(CLUSTER_ID_FILE);
+    let Some(bytes) = durable::read_bounded(&path, CLUSTER_ID_BYTES_MAX)? else { return Ok(None) };
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| MetaError::Config(format!("{} is not UTF-8: remove it and start with --voters", path.display())))
 }
 
 fn finish(reply: ProposeReply) -> Result<Proposed, MetaError> {

@@ -53,8 +53,14 @@ use crate::view::BrokerId;
 /// and snapshots carry listeners and the security state.
 /// Version 8: `AlterBrokerConfigs`, and snapshots carry the dynamic broker configs;
 /// `GroupStatus` (a voter starting with empty storage asks whether the group already exists
-/// and knows it; see `MetaNode::bootstrap`).
+/// and knows it; see `MetaNode::bootstrap`), its answer carrying the cluster id; a hello may
+/// name [`ANY_NODE`] as `to` (a broker joining through `--join` knows addresses, not ids).
 pub const RPC_PROTOCOL_VERSION: u16 = 8;
+
+/// The `to` of a hello from a caller that knows the address it dials but not the node behind
+/// it (a broker joining through `--join host:port`). Never a real node: node ids are broker
+/// ids, non-negative `i32`s.
+pub const ANY_NODE: NodeId = u64::MAX;
 
 /// A framed connection (TCP or TLS) carrying RPC messages.
 pub type RpcConnection = Framed<RpcStream, RpcCodec>;
@@ -125,7 +131,7 @@ pub enum RpcRequest {
         protocol_version: u16,
         /// Caller's node id.
         from: NodeId,
-        /// Node id the caller believes it dialed.
+        /// Node id the caller believes it dialed, or [`ANY_NODE`].
         to: NodeId,
     },
     /// Raft AppendEntries (also heartbeats).
@@ -201,6 +207,9 @@ pub struct GroupStatus {
     /// The answering node's metadata view holds a registration of the asking node's broker
     /// id: the asker ran in this group before, so its empty storage was lost, not new.
     pub registered: bool,
+    /// The answering node's cluster id ([`MetaConfig::cluster_id`](crate::MetaConfig::cluster_id)),
+    /// if it knows one: a node joining through `--join` adopts it.
+    pub cluster_id: Option<String>,
 }
 
 /// A forwarded command's result.

@@ -16,6 +16,7 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -66,6 +67,8 @@ pub(crate) struct ServerContext {
     pub state_machine: StateMachineStore,
     /// Whether Raft requests (AppendEntries, Vote, InstallSnapshot) reach the local Raft node.
     pub raft_gate: RaftGate,
+    /// This node's cluster id once known, for [`RpcRequest::GroupStatus`].
+    pub cluster_id: Arc<OnceLock<String>>,
 }
 
 /// Closed while a voter with empty storage asks the others whether the group already knows
@@ -164,7 +167,7 @@ async fn handshake(connection: &mut RpcConnection, context: &ServerContext) -> R
         RpcRequest::Hello { protocol_version, from, to } => {
             if protocol_version != rpc::RPC_PROTOCOL_VERSION {
                 format!("protocol version {protocol_version}, expected {}", rpc::RPC_PROTOCOL_VERSION)
-            } else if to != context.node_id {
+            } else if to != context.node_id && to != rpc::ANY_NODE {
                 format!("caller {from} dialed node {to}, this is node {}", context.node_id)
             } else {
                 rpc::send_message(connection, &RpcResponse::HelloOk).await.map_err(|e| e.to_string())?;
@@ -242,7 +245,7 @@ async fn group_status(context: &ServerContext, asker: NodeId) -> GroupStatus {
     };
     let registered = BrokerId::try_from(asker)
         .is_ok_and(|broker_id| context.state_machine.view().view.brokers.contains_key(&broker_id));
-    GroupStatus { initialized, voters, registered }
+    GroupStatus { initialized, voters, registered, cluster_id: context.cluster_id.get().cloned() }
 }
 
 /// `None` when `node_id` leads; otherwise the NotLeader answer naming the leader it knows of.

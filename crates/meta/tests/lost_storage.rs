@@ -27,14 +27,6 @@ async fn voters_seen_by(node: &MetaNode) -> BTreeSet<u64> {
     quorum.members.iter().filter(|m| m.role == Role::Voter).map(|m| m.node_id).collect()
 }
 
-async fn wait_role(node: &MetaNode, role: Role) {
-    let deadline = Instant::now() + WAIT;
-    while node.role() != role {
-        assert!(Instant::now() < deadline, "node {} has role {:?}, not {role:?}", node.node_id(), node.role());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_voter_with_an_empty_disk_refuses_until_demoted_then_rejoins_and_is_promoted() {
     let mut cluster = Cluster::start(3).await;
@@ -54,7 +46,7 @@ async fn a_voter_with_an_empty_disk_refuses_until_demoted_then_rejoins_and_is_pr
     assert!(message.contains(&format!("sluice cluster add-voter {lost}")), "{message}");
     cluster.node(leader).remove_voter(lost).await.unwrap();
     let rejoined = cluster.try_restart(lost, false).await.expect("a demoted node rejoins");
-    wait_role(&rejoined, Role::Learner).await;
+    wait_role(&rejoined, Role::Learner, WAIT).await;
     let proposed = cluster.node(other).propose(register(7)).await.unwrap();
     let views = cluster.wait_applied(&[leader, lost], proposed.log_index).await;
     assert_eq!(views[0].view, views[1].view, "the rejoined node holds the whole state again");

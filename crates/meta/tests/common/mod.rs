@@ -150,7 +150,7 @@ impl Cluster {
     }
 
     /// Binds node `id`'s old address again (its previous listener may linger a moment).
-    async fn rebind(&self, id: NodeId) -> TcpListener {
+    pub async fn rebind(&self, id: NodeId) -> TcpListener {
         let addr = self.addrs[&id];
         let deadline = Instant::now() + Duration::from_secs(5);
         let listener = loop {
@@ -211,6 +211,15 @@ impl Cluster {
             views.push(self.node(*id).wait_applied(log_index, Duration::from_secs(10)).await.unwrap());
         }
         views
+    }
+}
+
+/// Waits up to `timeout` until `node` sees itself with `role` in the membership it knows.
+pub async fn wait_role(node: &MetaNode, role: sluice_meta::Role, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while node.role() != role {
+        assert!(Instant::now() < deadline, "node {} has role {:?}, not {role:?}", node.node_id(), node.role());
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
