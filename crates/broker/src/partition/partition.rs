@@ -303,16 +303,17 @@ impl Partition {
         }
         let new_term =
             state.leadership.leader != leadership.leader || state.leadership.leader_epoch != leadership.leader_epoch;
+        // A follower outside the ISR must earn its place with a fetch made under this
+        // partition epoch. Its record from before may describe a log it no longer has: a
+        // reassignment that removed it (its log is deleted) and added it back, where this
+        // broker may not even see the view in between (views are applied latest-first). Kept,
+        // such a record made the leader take an empty replica into the ISR at once and a move
+        // complete onto it.
+        let (replicas, isr) = (&leadership.replicas, &leadership.isr);
+        let new_epoch = state.leadership.partition_epoch != leadership.partition_epoch;
+        state.followers.retain(|broker, _| replicas.contains(broker) && (isr.contains(broker) || !new_epoch));
         state.leadership = leadership;
         self.leading.store(state.log.is_some() && state.leadership.is_leader(self.local_broker), Ordering::Release);
-        // A replica that left the partition has no progress here any more: if a reassignment
-        // adds it back, it starts from nothing (its log was deleted when it left) and must fetch
-        // up to the log end before it counts as caught up. Kept, its old record made the leader
-        // take an empty replica into the ISR at once (and a move complete onto it).
-        let replicas = &state.leadership.replicas;
-        let kept: BTreeMap<BrokerId, FollowerProgress> =
-            state.followers.iter().filter(|(b, _)| replicas.contains(b)).map(|(b, p)| (*b, *p)).collect();
-        state.followers = kept;
         if new_term {
             // Progress recorded under another leadership says nothing about this one.
             let high_watermark = state.log.as_ref().map_or(0, Log::high_watermark);
@@ -1339,7 +1340,8 @@ mod tests {
         // put an empty replica in the ISR within milliseconds and the move completed onto it.
         // Method: broker 1 leads, broker 2 fetches to the log end and is in the ISR; broker 2 is
         // removed from the replicas, then added back outside the ISR; the ISR proposal must
-        // not add it until it fetches at the log end again.
+        // not add it until it fetches at the log end again. Then the same jump with the view
+        // in between missed.
         let dir = tempfile::tempdir().unwrap();
         let partition =
             Partition::open(dir.path(), "t", 0, Uuid::nil(), 1, LogConfig::default(), leadership(1, 1)).unwrap();
@@ -1356,6 +1358,13 @@ mod tests {
         partition.read_for_follower(2, log_end, 1, 1, 1 << 20).unwrap();
         let joined = partition.isr_proposal(&[1, 2]).expect("caught up: it joins");
         assert_eq!(joined.isr, vec![1, 2]);
+        // The same, with the view in between never seen (views are applied latest-first): from
+        // in the ISR straight to a replica outside it under a later partition epoch.
+        let in_isr = Leadership { replicas: vec![1, 2], isr: vec![1, 2], partition_epoch: 4, ..leadership(1, 1) };
+        partition.set_leadership(in_isr.clone());
+        partition.read_for_follower(2, log_end, 1, 1, 1 << 20).unwrap();
+        partition.set_leadership(Leadership { isr: vec![1], partition_epoch: 6, ..in_isr });
+        assert_eq!(partition.isr_proposal(&[1, 2]), None, "its record is from before the move");
     }
 
     #[test]
