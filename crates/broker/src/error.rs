@@ -123,6 +123,11 @@ pub enum PartitionError {
         /// The offset after the last intact batch before it in the read, if any.
         intact_end: Option<i64>,
     },
+    /// A follower's fetch waited at the leader while the partition's assignment changed (a
+    /// new partition epoch): its offset says nothing about the follower under the new one.
+    /// Retriable at once (NOT_LEADER_OR_FOLLOWER; the follower fetches again).
+    #[error("the partition's assignment changed while the fetch waited")]
+    AssignmentChanged,
     /// A blocking task of the partition panicked or was cancelled (a bug).
     #[error("partition task failed: {0}")]
     Task(String),
@@ -133,7 +138,7 @@ impl PartitionError {
     pub fn kafka_error_code(&self) -> i16 {
         use crate::kafka_code::*;
         match self {
-            PartitionError::NotLeader => NOT_LEADER_OR_FOLLOWER,
+            PartitionError::NotLeader | PartitionError::AssignmentChanged => NOT_LEADER_OR_FOLLOWER,
             PartitionError::FencedLeaderEpoch => FENCED_LEADER_EPOCH,
             PartitionError::UnknownLeaderEpoch => UNKNOWN_LEADER_EPOCH,
             PartitionError::NotEnoughReplicas => NOT_ENOUGH_REPLICAS,

@@ -103,6 +103,9 @@ struct Target {
     /// Follower fetches: the copy to this follower is under the leader side's replication
     /// throttle.
     leader_throttled: bool,
+    /// Follower fetches: the partition epoch when the fetch arrived. A later read pass under
+    /// another one answers at once without counting the fetch as progress.
+    arrived_partition_epoch: i32,
 }
 
 /// One partition's result of a read pass.
@@ -148,6 +151,10 @@ pub async fn handle(
         let name = topic.topic.0.as_str();
         for (partition_slot, fetch) in topic.partitions.iter().enumerate() {
             let resolved = resolve(broker, &view, name, fetch.partition);
+            let arrived_partition_epoch = match (&resolved, follower) {
+                (Ok(partition), Some(_)) => partition.partition_epoch(),
+                _ => -1,
+            };
             let on_client_rack = client_rack
                 .map(|rack| replicas_on_rack(&view, name, fetch.partition, rack, broker.node_id))
                 .unwrap_or_default();
@@ -161,6 +168,7 @@ pub async fn handle(
                 on_client_rack,
                 leader_throttled: leader_capped
                     && follower.is_some_and(|f| ReplicationThrottle::leader_throttles(&view, name, fetch.partition, f)),
+                arrived_partition_epoch,
             });
         }
     }
@@ -348,6 +356,7 @@ fn read_one(target: &Target, reader: Reader, remaining: u64, first_with_data: bo
                 target.last_fetched_epoch,
                 target.current_leader_epoch,
                 limit.max(1),
+                target.arrived_partition_epoch,
             )
             .map(|read| {
                 let base = PartitionResult {

@@ -329,7 +329,17 @@ impl PartitionManager {
         let _running = self.reconciling.lock().await;
         let desired = desired_replicas(view, self.local_broker, self.defaults);
         self.failures().retain(|key| desired.contains_key(key));
-        for action in plan(&self.local(), &desired) {
+        let actions = plan(&self.local(), &desired);
+        // Every replica this view removes stops fetching now, before any is closed and deleted
+        // (one at a time, on the blocking pool): see `Partition::retire`.
+        for action in &actions {
+            if let Action::Delete((topic, index)) = action {
+                if let Some(partition) = self.get(topic, *index) {
+                    partition.retire();
+                }
+            }
+        }
+        for action in actions {
             let result = match &action {
                 Action::Open(key) if !self.failures().is_due(key, Instant::now()) => continue,
                 Action::Open(key) => self.open(key, desired[key].clone()).await,

@@ -188,6 +188,9 @@ pub struct Partition {
     /// on the async runtime may wait for that lock. Kept beside the state, like `leading`, so
     /// it is read without the lock.
     syncs_on_append: AtomicBool,
+    /// The metadata no longer assigns this replica here and it is about to be deleted: its
+    /// fetcher stops at once ([`Partition::retire`]), before the slower close and delete.
+    retired: AtomicBool,
     /// Told the duration of each segment sync of the log, across reopens
     /// ([`Partition::observe_syncs`]).
     sync_observer: std::sync::OnceLock<sluice_log::SyncObserver>,
@@ -246,6 +249,7 @@ impl Partition {
             log_end: watch::channel(log_end).0,
             leading,
             syncs_on_append,
+            retired: AtomicBool::new(false),
             sync_observer: std::sync::OnceLock::new(),
             damage: Mutex::new(None),
         })
@@ -282,6 +286,11 @@ impl Partition {
     /// This broker's id.
     pub fn local_broker(&self) -> BrokerId {
         self.local_broker
+    }
+
+    /// The current partition epoch (bumped by every leader, ISR or replica change).
+    pub fn partition_epoch(&self) -> i32 {
+        self.lock().leadership.partition_epoch
     }
 
     /// The current leadership.
@@ -565,6 +574,7 @@ impl Partition {
     /// checks leadership and the follower's leader epoch, detects divergence, records the
     /// follower's progress (which may advance the high watermark, waking acks=all produces),
     /// and reads from `fetch_offset` up to the log end. Cheap: no file data is read here.
+    #[allow(clippy::too_many_arguments)]
     pub fn read_for_follower(
         &self,
         follower: BrokerId,
@@ -572,10 +582,18 @@ impl Partition {
         last_fetched_epoch: i32,
         current_leader_epoch: i32,
         max_bytes: u64,
+        arrived_partition_epoch: i32,
     ) -> Result<FollowerRead, PartitionError> {
         let mut state = self.lock();
         check_leader(&state, self.local_broker)?;
         check_leader_epoch(&state.leadership, current_leader_epoch)?;
+        if state.leadership.partition_epoch != arrived_partition_epoch {
+            // The assignment changed while this fetch waited here: its offset was chosen under
+            // the old one (maybe by a replica since removed and added back empty), so it is not
+            // this follower's progress now. Answered at once, without records; the follower
+            // fetches again with what it knows.
+            return Err(PartitionError::AssignmentChanged);
+        }
         if !state.leadership.replicas.contains(&follower) || follower == self.local_broker {
             return Err(PartitionError::NotLeader);
         }
@@ -644,6 +662,9 @@ impl Partition {
     /// Where the replica fetcher fetches from next; `None` when this broker leads the
     /// partition or it is closed.
     pub fn fetch_position(&self) -> Option<FetchPosition> {
+        if self.retired.load(Ordering::Acquire) {
+            return None;
+        }
         let state = self.lock();
         if state.leadership.is_leader(self.local_broker) {
             return None;
@@ -1008,6 +1029,15 @@ impl Partition {
 
     /// Closes the log cleanly (flush, clean-shutdown marker). Later calls fail with
     /// NOT_LEADER_OR_FOLLOWER. Blocking.
+    /// Stops following: the fetcher leaves this replica out from its next fetch on. Called
+    /// for every replica a view removes before any of them is closed and deleted, so that no
+    /// fetch of a log about to be deleted reaches the leader while the others are being
+    /// deleted (the leader would count it as this broker's progress, maybe under a later
+    /// assignment that adds the replica back empty).
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
     pub fn close(&self) -> Result<(), PartitionError> {
         let mut state = self.lock();
         let log = state.log.take();
@@ -1347,24 +1377,31 @@ mod tests {
             Partition::open(dir.path(), "t", 0, Uuid::nil(), 1, LogConfig::default(), leadership(1, 1)).unwrap();
         partition.append(&mut producer_batch(0, 3), false).unwrap();
         let log_end = 3;
-        partition.read_for_follower(2, log_end, 1, 1, 1 << 20).unwrap();
+        partition.read_for_follower(2, log_end, 1, 1, 1 << 20, partition.partition_epoch()).unwrap();
         let alone = Leadership { replicas: vec![1], isr: vec![1], partition_epoch: 2, ..leadership(1, 1) };
         partition.set_leadership(alone.clone());
         let back = Leadership { replicas: vec![1, 2], isr: vec![1], partition_epoch: 3, ..alone };
         partition.set_leadership(back);
         assert_eq!(partition.isr_proposal(&[1, 2]), None, "nothing fetched since it came back");
-        partition.read_for_follower(2, 0, -1, 1, 1 << 20).unwrap();
+        partition.read_for_follower(2, 0, -1, 1, 1 << 20, partition.partition_epoch()).unwrap();
         assert_eq!(partition.isr_proposal(&[1, 2]), None, "behind: fetched from offset 0");
-        partition.read_for_follower(2, log_end, 1, 1, 1 << 20).unwrap();
+        partition.read_for_follower(2, log_end, 1, 1, 1 << 20, partition.partition_epoch()).unwrap();
         let joined = partition.isr_proposal(&[1, 2]).expect("caught up: it joins");
         assert_eq!(joined.isr, vec![1, 2]);
         // The same, with the view in between never seen (views are applied latest-first): from
         // in the ISR straight to a replica outside it under a later partition epoch.
         let in_isr = Leadership { replicas: vec![1, 2], isr: vec![1, 2], partition_epoch: 4, ..leadership(1, 1) };
         partition.set_leadership(in_isr.clone());
-        partition.read_for_follower(2, log_end, 1, 1, 1 << 20).unwrap();
+        partition.read_for_follower(2, log_end, 1, 1, 1 << 20, partition.partition_epoch()).unwrap();
         partition.set_leadership(Leadership { isr: vec![1], partition_epoch: 6, ..in_isr });
         assert_eq!(partition.isr_proposal(&[1, 2]), None, "its record is from before the move");
+        // A fetch that arrived under partition epoch 4 and is read again (its long poll woken)
+        // under 6 is answered at once and is not progress.
+        assert!(matches!(
+            partition.read_for_follower(2, log_end, 1, 1, 1 << 20, 4),
+            Err(PartitionError::AssignmentChanged)
+        ));
+        assert_eq!(partition.isr_proposal(&[1, 2]), None, "a fetch chosen under the old assignment");
     }
 
     #[test]
@@ -1514,7 +1551,10 @@ mod tests {
         let refused = partition.read(0, 1 << 20, -1, false).unwrap_err();
         assert_eq!(refused.kafka_error_code(), crate::kafka_code::KAFKA_STORAGE_ERROR);
         assert!(partition.append(&mut batch(-1), false).is_err(), "a cut log takes no appends");
-        assert!(partition.read_for_follower(2, 5, 1, 3, 1 << 20).is_err(), "nor serves followers");
+        assert!(
+            partition.read_for_follower(2, 5, 1, 3, 1 << 20, partition.partition_epoch()).is_err(),
+            "nor serves followers"
+        );
         assert_eq!(step(&partition), RepairStep::HandOver { to: 2 });
 
         // Broker 2 leads again; the refetch (the intact bytes from offset 2) completes the log.
@@ -1607,7 +1647,7 @@ mod tests {
         // the high watermark (0 here), so it is preferred for offset 0 but not for offset 1.
         assert_eq!(leader.preferred_read_replica(&[1], 0, 1), Some(1));
         assert_eq!(leader.preferred_read_replica(&[1], 1, -1), None);
-        leader.read_for_follower(1, 6, 1, 1, 1 << 20).unwrap();
+        leader.read_for_follower(1, 6, 1, 1, 1 << 20, leader.partition_epoch()).unwrap();
         assert_eq!(leader.preferred_read_replica(&[1], 1, -1), Some(1));
         assert_eq!(leader.preferred_read_replica(&[1], 6, 1), Some(1));
         assert_eq!(leader.preferred_read_replica(&[1], 7, 1), None, "the follower lacks offset 7");
