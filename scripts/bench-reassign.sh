@@ -22,12 +22,12 @@
 # A rate's first ten seconds' worth is copied at once, so DATA_MB must be well above ten times
 # the largest rate for a steady phase to measure (the defaults: 20 s and more of it).
 #
-# Usage: bash scripts/bench-reassign.sh   (DATA_MB=600 RATES="10000000 20000000"
+# Usage: bash scripts/bench-reassign.sh   (DATA_MB=1000 RATES="10000000 20000000"
 #        LATENCY_RATE=2000 LATENCY_S=20)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA_MB="${DATA_MB:-600}"
+DATA_MB="${DATA_MB:-1000}"
 read -r -a RATES <<<"${RATES:-10000000 20000000}"
 LATENCY_RATE="${LATENCY_RATE:-2000}"
 LATENCY_S="${LATENCY_S:-20}"
