@@ -46,3 +46,12 @@ ci:
 # netem, then the checker; `scripts/chaos.sh --ci` is CI's bounded slice. See docs/reliability.md.
 chaos SEED MINUTES:
     scripts/chaos.sh {{SEED}} {{MINUTES}}
+
+# Fuzz one target for SECONDS: the seeded mutation fuzzer of the cargo tests (fuzz/harness.rs),
+# or coverage-guided with AFL++ (`fuzz-afl`; installs cargo-afl, adds what it finds to
+# fuzz/corpus/TARGET/, fails on a crash). Targets and results: docs/reliability.md "Fuzzing".
+fuzz TARGET SECONDS:
+    scripts/fuzz.sh {{TARGET}} {{SECONDS}}
+
+fuzz-afl TARGET SECONDS:
+    nice -n 15 scripts/fuzz.sh afl {{TARGET}} {{SECONDS}}

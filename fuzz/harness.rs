@@ -1,6 +1,9 @@
 //! A small mutation fuzzer that runs as an ordinary `cargo test` on the stable toolchain
-//! (issue 12). Each fuzz target is an integration test of the crate it exercises that
-//! includes this file (`#[path = "../../../fuzz/harness.rs"] mod harness;`).
+//! (issue 12). Each fuzz target is a file of `fuzz/targets/` (its `TARGET`, `seeds` and
+//! `execute`), run by an integration test of the crate it exercises that includes this file
+//! and the target's (`#[path = "../../../fuzz/harness.rs"] mod harness;`). The AFL++ drivers
+//! of `fuzz/afl/` include the same two files and call [`execute_bounded`] instead of [`run`]:
+//! AFL++ then chooses the inputs by coverage, with the same target and the same heap bound.
 //!
 //! A run replays every file of the target's committed corpus (`fuzz/corpus/<target>/`), then
 //! mutates inputs drawn from a pool (the corpus plus every mutated input that produced an
@@ -340,20 +343,32 @@ fn execute_checked(target: &Target, input: &[u8], execute: &mut impl FnMut(&[u8]
             panic!("fuzz target {}: {what} panicked ({message}); input saved to {}", target.name, saved.display());
         }
         Ok(outcome) => {
-            if let Some(limit) = target.heap_bytes_max.map(|f| f(input.len())) {
-                if peak > limit {
-                    let saved = save_crash(target.name, input);
-                    panic!(
-                        "fuzz target {}: {what} of {} bytes peaked at {peak} heap bytes, over the limit of {limit}; input saved to {}",
-                        target.name,
-                        input.len(),
-                        saved.display()
-                    );
-                }
+            if let Some(overrun) = heap_overrun(target, input.len(), peak) {
+                let saved = save_crash(target.name, input);
+                panic!("fuzz target {}: {what} {overrun}; input saved to {}", target.name, saved.display());
             }
             outcome
         }
     }
+}
+
+/// One execution of `target` with the run's heap check, for a coverage-guided driver
+/// (`fuzz/afl/`: AFL++ chooses the inputs, this file's mutator is not used). A panic of the
+/// target propagates, and a heap peak over the target's limit panics naming both: either
+/// way the driver aborts and AFL++ records the input as a crash.
+pub fn execute_bounded(target: &Target, input: &[u8], execute: impl FnOnce(&[u8]) -> String) -> String {
+    let (outcome, peak) = peak_during(|| execute(input));
+    if let Some(overrun) = heap_overrun(target, input.len(), peak) {
+        panic!("fuzz target {}: an input {overrun}", target.name);
+    }
+    outcome
+}
+
+/// What to report when an execution of an input of `input_bytes` held `peak` heap bytes over
+/// the target's limit; `None` within it (or when the target has no limit).
+fn heap_overrun(target: &Target, input_bytes: usize, peak: usize) -> Option<String> {
+    let limit = target.heap_bytes_max.map(|f| f(input_bytes))?;
+    (peak > limit).then(|| format!("of {input_bytes} bytes peaked at {peak} heap bytes, over the limit of {limit}"))
 }
 
 fn save_crash(target: &str, input: &[u8]) -> PathBuf {
