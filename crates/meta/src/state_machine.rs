@@ -175,23 +175,26 @@ impl From<AppliedStateV6> for AppliedState {
     }
 }
 
-impl From<MetadataViewV5> for MetadataView {
-    fn from(old: MetadataViewV5) -> MetadataView {
-        MetadataView {
-            brokers: old.brokers.into_iter().map(|(id, broker)| (id, broker.into())).collect(),
-            topics: old.topics,
-            topic_names: old.topic_names,
-            next_producer_id: old.next_producer_id,
-            next_broker_epoch: old.next_broker_epoch,
-            reassignments: old.reassignments,
+/// Each older layout converts to the next one, adding only the fields that version brought:
+/// 3 → 5 (`reassignments`), 5 → 6 (listeners, `security`), 6 → current (`broker_configs`).
+impl From<AppliedStateV5> for AppliedStateV6 {
+    fn from(old: AppliedStateV5) -> AppliedStateV6 {
+        let v = old.view;
+        let view = MetadataViewV6 {
+            brokers: v.brokers.into_iter().map(|(id, broker)| (id, broker.into())).collect(),
+            topics: v.topics,
+            topic_names: v.topic_names,
+            next_producer_id: v.next_producer_id,
+            next_broker_epoch: v.next_broker_epoch,
+            reassignments: v.reassignments,
             security: Default::default(),
-            broker_configs: Default::default(),
-        }
+        };
+        AppliedStateV6 { last_applied: old.last_applied, last_membership: old.last_membership, view }
     }
 }
 
-impl From<AppliedStateV3> for AppliedState {
-    fn from(old: AppliedStateV3) -> AppliedState {
+impl From<AppliedStateV3> for AppliedStateV5 {
+    fn from(old: AppliedStateV3) -> AppliedStateV5 {
         let view = MetadataViewV5 {
             brokers: old.view.brokers,
             topics: old.view.topics,
@@ -200,25 +203,16 @@ impl From<AppliedStateV3> for AppliedState {
             next_broker_epoch: old.view.next_broker_epoch,
             reassignments: Default::default(),
         };
-        AppliedStateV5 { last_applied: old.last_applied, last_membership: old.last_membership, view }.into()
-    }
-}
-
-impl From<AppliedStateV5> for AppliedState {
-    fn from(old: AppliedStateV5) -> AppliedState {
-        AppliedState {
-            last_applied: old.last_applied,
-            last_membership: old.last_membership,
-            view: Arc::new(old.view.into()),
-        }
+        AppliedStateV5 { last_applied: old.last_applied, last_membership: old.last_membership, view }
     }
 }
 
 /// Decodes snapshot `data` written at format `version` (checked by the file header).
 fn decode_applied_state(data: &[u8], version: u32) -> Result<AppliedState, postcard::Error> {
     match version {
-        ..=3 => postcard::from_bytes::<AppliedStateV3>(data).map(AppliedState::from),
-        4 | 5 => postcard::from_bytes::<AppliedStateV5>(data).map(AppliedState::from),
+        ..=3 => postcard::from_bytes::<AppliedStateV3>(data)
+            .map(|v3| AppliedState::from(AppliedStateV6::from(AppliedStateV5::from(v3)))),
+        4 | 5 => postcard::from_bytes::<AppliedStateV5>(data).map(|v5| AppliedState::from(AppliedStateV6::from(v5))),
         6 => postcard::from_bytes::<AppliedStateV6>(data).map(AppliedState::from),
         _ => postcard::from_bytes(data),
     }
