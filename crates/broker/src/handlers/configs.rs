@@ -418,20 +418,13 @@ pub async fn incremental_alter_configs(
             broker_resource_refused()
         } else {
             let current = broker.view().topics.get(resource.resource_name.as_str()).map(|t| t.config_overrides.clone());
-            let mut set = BTreeMap::new();
-            let mut delete = Vec::new();
+            let mut changes = Changes::default();
             let mut refused = None;
             for config in &resource.configs {
                 let name = config.name.to_string();
                 match (config.config_operation, &config.value) {
-                    (OP_SET, Some(value)) => {
-                        delete.retain(|key| key != &name);
-                        set.insert(name, value.to_string());
-                    }
-                    (OP_DELETE, _) => {
-                        set.remove(&name);
-                        delete.push(name);
-                    }
+                    (OP_SET, Some(value)) => changes.set(name, value.to_string()),
+                    (OP_DELETE, _) => changes.delete(name),
                     (OP_SET, None) => refused = Some("SET needs a value"),
                     (OP_APPEND | OP_SUBTRACT, _) if config_type(&name) != TYPE_LIST => refused = Some(
                         "APPEND and SUBTRACT apply to list configs only (cleanup.policy, the throttled-replica lists)",
@@ -439,18 +432,18 @@ pub async fn incremental_alter_configs(
                     (operation @ (OP_APPEND | OP_SUBTRACT), value) => {
                         // The value before this operation: set earlier in this request, else
                         // the topic's override (unless deleted earlier here), else the default.
-                        let before = set
+                        let before = changes
+                            .set
                             .get(&name)
                             .cloned()
                             .or_else(|| {
-                                let deleted = delete.contains(&name);
+                                let deleted = changes.delete.contains(&name);
                                 current.as_ref().and_then(|c| c.get(&name)).filter(|_| !deleted).cloned()
                             })
                             .or_else(|| defaults.get(&name))
                             .unwrap_or_default();
                         let after = list_operation(&before, value.as_deref().unwrap_or(""), operation == OP_APPEND);
-                        delete.retain(|key| key != &name);
-                        set.insert(name, after);
+                        changes.set(name, after);
                     }
                     _ => refused = Some("unknown operation: expected SET, DELETE, APPEND or SUBTRACT"),
                 }
@@ -459,6 +452,7 @@ pub async fn incremental_alter_configs(
                 Some(reason) => (kafka_code::INVALID_CONFIG, Some(str_bytes(reason))),
                 None => {
                     let name = resource.resource_name.to_string();
+                    let Changes { set, delete } = changes;
                     alter(broker, Command::AlterTopicConfigs { name, set, delete }, request.validate_only).await
                 }
             }
@@ -481,19 +475,12 @@ async fn incremental_broker(
     resource: &sluice_proto::kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource,
     validate_only: bool,
 ) -> (i16, Option<StrBytes>) {
-    let mut set = BTreeMap::new();
-    let mut delete = Vec::new();
+    let mut changes = Changes::default();
     for config in &resource.configs {
         let name = config.name.to_string();
         match (config.config_operation, &config.value) {
-            (OP_SET, Some(value)) => {
-                delete.retain(|key| key != &name);
-                set.insert(name, value.to_string());
-            }
-            (OP_DELETE, _) => {
-                set.remove(&name);
-                delete.push(name);
-            }
+            (OP_SET, Some(value)) => changes.set(name, value.to_string()),
+            (OP_DELETE, _) => changes.delete(name),
             (OP_SET, None) => return (kafka_code::INVALID_CONFIG, Some(str_bytes("SET needs a value"))),
             _ => {
                 let reason = "dynamic broker configs take SET and DELETE only";
@@ -501,7 +488,27 @@ async fn incremental_broker(
             }
         }
     }
-    alter_broker(broker, resource.resource_name.as_str(), set, delete, validate_only).await
+    alter_broker(broker, resource.resource_name.as_str(), changes.set, changes.delete, validate_only).await
+}
+
+/// The keys one IncrementalAlterConfigs resource sets and deletes; a later operation on a key
+/// replaces an earlier one.
+#[derive(Default)]
+struct Changes {
+    set: BTreeMap<String, String>,
+    delete: Vec<String>,
+}
+
+impl Changes {
+    fn set(&mut self, name: String, value: String) {
+        self.delete.retain(|key| key != &name);
+        self.set.insert(name, value);
+    }
+
+    fn delete(&mut self, name: String) {
+        self.set.remove(&name);
+        self.delete.push(name);
+    }
 }
 
 #[cfg(test)]
