@@ -28,7 +28,7 @@
 //! Architecture invariant: pure state and arithmetic, below the handlers and the fetchers that
 //! share it; the clock is tokio's, read in one place ([`ReplicationThrottle::now_ms`]).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use sluice_meta::broker_config::{
@@ -82,10 +82,17 @@ struct State {
     leader: Cap,
     follower: Cap,
     /// Partitions (topic, index) this broker follows that are throttled on its follower side.
-    follower_throttled: HashSet<(String, i32)>,
+    /// (By topic, so a lookup needs no owned key: the fetcher asks for every partition it
+    /// fetches.)
+    follower_throttled: HashMap<String, Vec<i32>>,
 }
 
 impl State {
+    fn follower_throttles(&self, topic: &str, partition: i32) -> bool {
+        self.follower.rate_max.is_some()
+            && self.follower_throttled.get(topic).is_some_and(|partitions| partitions.contains(&partition))
+    }
+
     fn cap(&mut self, side: Side) -> &mut Cap {
         match side {
             Side::Leader => &mut self.leader,
@@ -128,7 +135,7 @@ impl ReplicationThrottle {
         let cap = || Cap { rate_max: None, rate: Rate::new(0) };
         ReplicationThrottle {
             local_broker,
-            state: Mutex::new(State { leader: cap(), follower: cap(), follower_throttled: HashSet::new() }),
+            state: Mutex::new(State { leader: cap(), follower: cap(), follower_throttled: HashMap::new() }),
             epoch,
             copied,
         }
@@ -152,14 +159,17 @@ impl ReplicationThrottle {
             .topics
             .values()
             .filter(|topic| topic.config_overrides.contains_key(FOLLOWER_THROTTLED_REPLICAS))
-            .flat_map(|topic| {
-                topic
+            .map(|topic| {
+                let partitions = topic
                     .partitions
                     .iter()
                     .filter(|p| p.replicas.contains(&local) && p.leader != Some(local))
                     .filter(|p| copy_throttled(topic, FOLLOWER_THROTTLED_REPLICAS, p, local))
-                    .map(|p| (topic.name.clone(), p.partition as i32))
+                    .map(|p| p.partition as i32)
+                    .collect::<Vec<i32>>();
+                (topic.name.clone(), partitions)
             })
+            .filter(|(_, partitions)| !partitions.is_empty())
             .collect();
         let mut state = self.lock();
         state.leader.rate_max = cap_of(configs.long(local, LEADER_REPLICATION_THROTTLED_RATE));
@@ -182,16 +192,12 @@ impl ReplicationThrottle {
     pub fn follower_holds_back(&self, topic: &str, partition: i32) -> bool {
         let now_ms = self.now_ms();
         let mut state = self.lock();
-        if state.follower.rate_max.is_none() || !state.follower_throttled.contains(&(topic.to_string(), partition)) {
-            return false;
-        }
-        over(state.cap(Side::Follower), now_ms)
+        state.follower_throttles(topic, partition) && over(state.cap(Side::Follower), now_ms)
     }
 
     /// Whether the follower side throttles `partition` of `topic` (its bytes are recorded).
     pub fn follower_throttles(&self, topic: &str, partition: i32) -> bool {
-        let state = self.lock();
-        state.follower.rate_max.is_some() && state.follower_throttled.contains(&(topic.to_string(), partition))
+        self.lock().follower_throttles(topic, partition)
     }
 
     /// Whether `side` has a cap.
