@@ -352,6 +352,15 @@ fn execute_checked(target: &Target, input: &[u8], execute: &mut impl FnMut(&[u8]
     }
 }
 
+/// Runs `execute_once` on `input` as it is and on a copy `reseal` fixed the checksums of, so
+/// that mutations also reach the decoding behind them; the outcome is both names.
+pub fn as_is_and_resealed(input: &[u8], reseal: fn(&mut [u8]), execute_once: impl Fn(&[u8]) -> String) -> String {
+    let raw = execute_once(input);
+    let mut resealed = input.to_vec();
+    reseal(&mut resealed);
+    format!("{raw} | {}", execute_once(&resealed))
+}
+
 /// One execution of `target` with the run's heap check, for a coverage-guided driver
 /// (`fuzz/afl/`: AFL++ chooses the inputs, this file's mutator is not used). A panic of the
 /// target propagates, and a heap peak over the target's limit panics naming both: either

@@ -15,6 +15,10 @@ use sluice_broker::coordinator::records::{decode_group_value, decode_key, decode
 
 use crate::harness;
 
+#[path = "kafka_reseal.rs"]
+mod kafka_reseal;
+use kafka_reseal::reseal;
+
 /// Decompression inside the record decoder, then the decoded records and their keys and
 /// values: the same bound as the log's `record_batches` target.
 fn heap_bytes_max(input_bytes: usize) -> usize {
@@ -31,23 +35,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
 
 /// Decodes `input` as is and resealed; returns both outcome names.
 pub fn execute(input: &[u8]) -> String {
-    let raw = execute_once(input);
-    let mut resealed = input.to_vec();
-    reseal(&mut resealed);
-    format!("{raw} | {}", execute_once(&resealed))
-}
-
-fn reseal(bytes: &mut [u8]) {
-    let mut position = 0;
-    while let Some(header) = bytes.get(position..).and_then(sluice_log::batch::BatchHeader::parse) {
-        let total = header.total_bytes();
-        if total < 61 || position + total > bytes.len() {
-            break;
-        }
-        let crc = sluice_log::batch::compute_crc(&bytes[position..position + total]);
-        bytes[position + 17..position + 21].copy_from_slice(&crc.to_be_bytes());
-        position += total;
-    }
+    harness::as_is_and_resealed(input, reseal, execute_once)
 }
 
 fn execute_once(input: &[u8]) -> String {

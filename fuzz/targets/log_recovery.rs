@@ -13,12 +13,16 @@
 //! Shared by the cargo test (`crates/log/tests/fuzz_log_recovery.rs`) and the AFL++ driver
 //! (`fuzz/afl/src/bin/log_recovery.rs`); both include `fuzz/harness.rs` as `harness`.
 
-use sluice_log::batch::{compute_crc, first_damaged_batch, BatchHeader};
+use sluice_log::batch::{first_damaged_batch, BatchHeader};
 use sluice_log::config::RECOVERY_READ_BUFFER_BYTES;
 use sluice_log::testing::batch;
 use sluice_log::{Log, LogConfig, LogError};
 
 use crate::harness;
+
+#[path = "kafka_reseal.rs"]
+mod kafka_reseal;
+use kafka_reseal::reseal;
 
 /// Recovery reads through a buffer of `RECOVERY_READ_BUFFER_BYTES` and holds one batch at a
 /// time (at most the file); reads in the check hold the file once more.
@@ -33,19 +37,6 @@ fn config() -> LogConfig {
     LogConfig { segment_bytes: 64 * 1024, index_interval_bytes: 256, retention_ms: None, ..LogConfig::default() }
 }
 
-fn reseal(bytes: &mut [u8]) {
-    let mut position = 0;
-    while let Some(header) = bytes.get(position..).and_then(BatchHeader::parse) {
-        let total = header.total_bytes();
-        if total < 61 || position + total > bytes.len() {
-            break;
-        }
-        let crc = compute_crc(&bytes[position..position + total]);
-        bytes[position + 17..position + 21].copy_from_slice(&crc.to_be_bytes());
-        position += total;
-    }
-}
-
 /// Seeds besides `fuzz/corpus/log_recovery/`: none.
 pub fn seeds() -> Vec<(String, Vec<u8>)> {
     Vec::new()
@@ -53,10 +44,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
 
 /// Recovers `input` as is and resealed; returns both outcome names.
 pub fn execute(input: &[u8]) -> String {
-    let raw = execute_once(input);
-    let mut resealed = input.to_vec();
-    reseal(&mut resealed);
-    format!("{raw} | {}", execute_once(&resealed))
+    harness::as_is_and_resealed(input, reseal, execute_once)
 }
 
 fn execute_once(input: &[u8]) -> String {

@@ -30,10 +30,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
 
 /// Recovers `input` as is and resealed; returns both outcome names.
 pub fn execute(input: &[u8]) -> String {
-    let raw = execute_once(input);
-    let mut resealed = input.to_vec();
-    reseal(&mut resealed);
-    format!("{raw} | {}", execute_once(&resealed))
+    harness::as_is_and_resealed(input, reseal, execute_once)
 }
 
 /// Recomputes the file header's and every framed record's CRC-32 over the mutated bytes, so

@@ -16,13 +16,17 @@
 
 use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
-use sluice_log::batch::{compute_crc, first_damaged_batch, BatchHeader};
+use sluice_log::batch::first_damaged_batch;
 use sluice_log::config::DECOMPRESSED_BATCH_BYTES_MAX;
 use sluice_log::testing::{batch_with, Compression, KeyValue};
 use sluice_log::validate::{validate_produced, ValidationPolicy};
 use sluice_log::{Log, LogConfig, LogError};
 
 use crate::harness;
+
+#[path = "kafka_reseal.rs"]
+mod kafka_reseal;
+use kafka_reseal::reseal;
 
 /// Decompression is capped at `DECOMPRESSED_BATCH_BYTES_MAX` (64 MiB) whatever the input
 /// (a compression bomb is a few KiB), and `read_to_end` may double its buffer once past it;
@@ -36,20 +40,6 @@ pub const TARGET: harness::Target =
 
 /// Appends accepted per log before it is emptied again (bounds the disk a long run uses).
 const APPENDS_PER_LOG_MAX: u64 = 2_000;
-
-/// Recomputes the CRC-32C of every batch framed in `bytes` (by its own length field).
-fn reseal(bytes: &mut [u8]) {
-    let mut position = 0;
-    while let Some(header) = bytes.get(position..).and_then(BatchHeader::parse) {
-        let total = header.total_bytes();
-        if total < 61 || position + total > bytes.len() {
-            break;
-        }
-        let crc = compute_crc(&bytes[position..position + total]);
-        bytes[position + 17..position + 21].copy_from_slice(&crc.to_be_bytes());
-        position += total;
-    }
-}
 
 /// A log that accepted inputs are appended to, kept across executions (emptied every
 /// [`APPENDS_PER_LOG_MAX`] appends).

@@ -16,8 +16,8 @@ import uuid
 
 from conftest import Cluster, wait_until
 from test_membership import roles, voters, wait_quorum
-from test_replication import report
-from workload import KeyedProducer, check_history, check_replicas, read_everything
+from test_replication import finish_and_check, report
+from workload import KeyedProducer
 
 PARTITIONS = 4
 REFUSAL_TIMEOUT_S = 30
@@ -34,13 +34,7 @@ def finish(cluster, topic, producer):
     """Stops the producer after more acknowledgements; checks nothing acknowledged was lost and
     every replica is identical. Returns the history summary."""
     producer.wait_acks(len(producer.acked()) + 300, timeout_s=90)
-    producer.stop()
-    assert not producer.failed(), f"{len(producer.failed())} records failed: {producer.failed()[:3]}"
-    cluster.wait_isr_full(topic)
-    records, ends = read_everything(cluster.bootstrap(), topic, PARTITIONS)
-    summary = check_history(producer.acked(), records)
-    check_replicas(cluster, topic, PARTITIONS, ends)
-    return summary
+    return finish_and_check(cluster, producer, topic, PARTITIONS)
 
 
 def replicas_on(cluster, topic, node_id):
