@@ -26,9 +26,17 @@ Faults (`kind`):
   healing the target restarts and the demoted broker is made a voter again
   (`sluice cluster add-voter`, asked until `sluice cluster quorum` lists all three voters,
   bounded by RECOVERY_TIMEOUT_S).
+- `reassign`: a partition move while faulted: `sluice topic reassign --execute` takes one
+  replica (another broker than the target) out of `partition` of the main topic, and the
+  target is SIGKILLed 50 ms later (the move may be cut off, stall on the dead replica, or
+  complete); on healing the target restarts and the partition is moved back to its replicas
+  before the step, in their order (`--execute`, half the time with `--throttle`, then
+  `--verify --wait`, bounded by RECOVERY_TIMEOUT_S): the removed broker deleted its replica
+  and copies the partition again from the leader under the workload — the path of the bug
+  "a replica moved away and back joined the ISR empty" (docs/reliability.md).
 
-Adding `voter-change` (2026-12-05) changed every seed's schedule: seeds in tables older than
-that name the schedules of the kinds before it.
+Adding `voter-change` (2026-12-05) and then `reassign` (2026-12-07) changed every seed's
+schedule: seeds in tables older than that name the schedules of the kinds before it.
 
 Targets (`target`), resolved when the fault is injected (who leads changes during the run):
 `partition-leader` (the leader of `partition` of the main topic), `metadata-leader` (the
@@ -36,6 +44,8 @@ metadata Raft leader: Metadata's controller id), `coordinator` (the consumer gro
 coordinator) or `node` (broker `node`, drawn with the schedule).
 """
 
+import json
+import os
 import random
 import time
 
@@ -44,7 +54,8 @@ RECOVERY_TIMEOUT_S = 90
 QUIET_S = (3.0, 8.0)
 PAUSE_LONG_S = 7.0
 
-KINDS = ["kill", "kill", "pause", "pause-short", "isolate", "bridge", "loss", "slow", "kill+isolate", "voter-change"]
+KINDS = ["kill", "kill", "pause", "pause-short", "isolate", "bridge", "loss", "slow", "kill+isolate", "voter-change",
+         "reassign"]
 TARGETS = ["partition-leader", "metadata-leader", "coordinator", "node"]
 HOLD_S = {  # (low, high) seconds a fault stays before it is healed
     "kill": (2.0, 10.0),
@@ -56,7 +67,12 @@ HOLD_S = {  # (low, high) seconds a fault stays before it is healed
     "slow": (5.0, 15.0),
     "kill+isolate": (4.0, 12.0),
     "voter-change": (2.0, 8.0),
+    "reassign": (2.0, 8.0),
 }
+# The throttle of a `reassign` step's move back, when it has one (bytes/s per broker and
+# direction): slow enough that the copy of a partition of a few MB takes seconds under the
+# workload, fast enough to finish well within RECOVERY_TIMEOUT_S.
+REASSIGN_THROTTLE_BYTES_PER_S = 1_000_000
 
 
 def schedule(seed, seconds, partitions, nodes=3):
@@ -80,6 +96,8 @@ def schedule(seed, seconds, partitions, nodes=3):
         elif kind == "slow":
             step["rate"] = rng.choice(["256kbit", "1mbit", "4mbit"])
             step["latency"] = rng.choice(["50ms", "200ms", "500ms"])
+        elif kind == "reassign":
+            step["throttle"] = rng.choice([None, REASSIGN_THROTTLE_BYTES_PER_S])
         steps.append(step)
         budget += step["quiet_s"] + step["hold_s"]
     return steps
@@ -96,6 +114,9 @@ def describe(step):
         extra = f" ({step['percent']}% of what it sends)"
     elif step["kind"] == "slow":
         extra = f" ({step['rate']}, queued up to {step['latency']})"
+    elif step["kind"] == "reassign":
+        throttle = f", moved back at {step['throttle']} B/s" if step.get("throttle") else ""
+        extra = f" (partition {step['partition']} loses a replica{throttle})"
     return f"{step['kind']}{extra} of {target} for {step['hold_s']} s after {step['quiet_s']} s quiet"
 
 
@@ -181,6 +202,22 @@ class Nemesis:
                                                  log_path=f"{self.cluster.work}/voter-changes.log")
             time.sleep(0.05)
             broker.kill()
+        elif kind == "reassign":
+            other = step["node"] if step["node"] != victim else victim % len(self.cluster.brokers) + 1
+            partition = step["partition"]
+            try:
+                replicas = self.cluster.partitions(self.main_topic)[partition][1]
+            except Exception as error:  # noqa: BLE001 - every broker holds every partition (RF 3)
+                self.log(f"replicas of partition {partition} before the move: {error}; assuming all brokers")
+                replicas = sorted(self.cluster.brokers)
+            record.update({"partition": partition, "replicas_before": replicas, "removed": other,
+                           "throttle": step.get("throttle")})
+            shrunk = [r for r in replicas if r != other]
+            change = self.cluster.cli_background(
+                "topic", "reassign", "--execute", "--plan", self.plan_file(index, "shrink", partition, shrunk),
+                log_path=f"{self.cluster.work}/reassignments.log")
+            time.sleep(0.05)
+            broker.kill()
         self.log(f"step {index}: {kind} broker {victim} ({resolved_as}) for {step['hold_s']} s")
         time.sleep(step["hold_s"])
         record["healed_at"] = time.time()
@@ -191,6 +228,12 @@ class Nemesis:
             except Exception:  # noqa: BLE001 - a hung CLI is killed; the restore below decides
                 change.kill()
             self.restore_voters(record)
+        elif kind == "reassign":
+            try:
+                change.wait(timeout=RECOVERY_TIMEOUT_S)
+            except Exception:  # noqa: BLE001 - a hung CLI is killed; the move back decides
+                change.kill()
+            self.restore_replicas(index, record)
         try:
             self.cluster.wait_recovered(self.topics, RECOVERY_TIMEOUT_S)
             record["recovered_s"] = round(time.time() - record["healed_at"], 3)
@@ -220,6 +263,43 @@ class Nemesis:
         record["voters_restored_s"] = None
         record["recovery_error"] = f"voters not {wanted} within {RECOVERY_TIMEOUT_S} s"
         self.log(f"voters NOT restored to {wanted} within {RECOVERY_TIMEOUT_S} s")
+
+    def plan_file(self, index, what, partition, replicas):
+        """Writes a one-partition reassignment plan (Kafka's JSON) into the run directory."""
+        path = os.path.join(self.cluster.work, f"reassign-step{index}-{what}.json")
+        with open(path, "w", encoding="utf-8") as file:
+            json.dump({"version": 1, "partitions": [
+                {"topic": self.main_topic, "partition": partition, "replicas": replicas}]}, file)
+        return path
+
+    def restore_replicas(self, index, record):
+        """Moves a `reassign` step's partition back to its replicas before the step, and waits
+        until the move is done (`--verify --wait`, which also removes a throttle). The new
+        `--execute` replaces a move still in progress. Records how long it took, or that it
+        did not happen in time."""
+        plan = self.plan_file(index, "back", record["partition"], record["replicas_before"])
+        started = time.time()
+        execute = ["topic", "reassign", "--execute", "--plan", plan]
+        if record.get("throttle"):
+            execute += ["--throttle", str(record["throttle"])]
+        while time.time() - started < RECOVERY_TIMEOUT_S:
+            code, output = self.cluster.cli(*execute, timeout_s=30)
+            if code == 0:
+                break
+            self.log(f"reassign back of partition {record['partition']}: {output.strip()[:300]}")
+            time.sleep(1)
+        left = max(1, int(RECOVERY_TIMEOUT_S - (time.time() - started)))
+        code, output = self.cluster.cli("topic", "reassign", "--verify", "--plan", plan, "--wait",
+                                        "--timeout", str(left), timeout_s=left + 30)
+        if code == 0:
+            record["replicas_restored_s"] = round(time.time() - started, 3)
+            self.log(f"partition {record['partition']} back on {record['replicas_before']} after "
+                     f"{record['replicas_restored_s']} s")
+            return
+        record["replicas_restored_s"] = None
+        record["recovery_error"] = (f"partition {record['partition']} not back on {record['replicas_before']} "
+                                    f"within {RECOVERY_TIMEOUT_S} s: {(output or '').strip()[-300:]}")
+        self.log(record["recovery_error"])
 
     def note_crashes(self):
         """Records every broker process that exited on its own (a panic, an abort): the harness

@@ -278,6 +278,10 @@ def run(args, out):
         results["voters_restored"] = checker.verdict(
             [f for f in chaos.history if f["kind"] == "voter-change" and f.get("voters_restored_s") is None],
             lambda f: {"step": f["step"], "demoted": f.get("demoted"), "error": f.get("recovery_error")})
+        # Every partition move of the nemesis was undone: the partition is back on its replicas.
+        results["replicas_restored"] = checker.verdict(
+            [f for f in chaos.history if f["kind"] == "reassign" and f.get("replicas_restored_s") is None],
+            lambda f: {"step": f["step"], "partition": f.get("partition"), "error": f.get("recovery_error")})
         unclean = [{"node": n, "code": c} for n, c in summary["broker_exit_codes"].items() if c != 0]
         results["clean_shutdown"] = checker.verdict(unclean, lambda u: u)
         if consumed:
