@@ -501,3 +501,41 @@ def test_admin_configs_records_offsets(bootstrap, name, run):
             await admin.close()
 
     run(scenario())
+
+
+def test_transactions(bootstrap, name, run):
+    """A transactional producer commits one transaction and aborts another; a read_committed
+    consumer sees the committed record and not the aborted one."""
+
+    async def scenario():
+        admin = await admin_client(bootstrap)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=name, acks="all",
+                                    enable_idempotence=True, client_id="sluice-compat-aiokafka")
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                                    enable_auto_commit=False)
+        try:
+            await create_topic(admin, name, 1)
+            await producer.start()
+            async with producer.transaction():
+                await producer.send_and_wait(name, b"committed")
+            await producer.begin_transaction()
+            await producer.send_and_wait(name, b"aborted")
+            await producer.abort_transaction()
+
+            await consumer.start()
+            tp = TopicPartition(name, 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            values = []
+            # The log: the committed record, its marker, the aborted record, its marker.
+            while await consumer.position(tp) < 4:
+                batches = await consumer.getmany(timeout_ms=500)
+                values += [r.value for records in batches.values() for r in records]
+            assert values == [b"committed"]
+        finally:
+            await consumer.stop()
+            await producer.stop()
+            await delete_topic_quietly(admin, name)
+            await admin.close()
+
+    run(scenario())

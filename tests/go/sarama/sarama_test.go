@@ -324,12 +324,12 @@ type groupMember struct {
 	done    chan error
 }
 
-func startMember(t *testing.T, name, group, topic string, mu *sync.Mutex, seen map[[2]int64]string, dups *[]string) *groupMember {
+func startMember(t *testing.T, name, group, topic string, strategy sarama.BalanceStrategy, mu *sync.Mutex, seen map[[2]int64]string, dups *[]string) *groupMember {
 	t.Helper()
 	cfg := newConfig()
 	cfg.Consumer.Offsets.AutoCommit.Enable = false
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
-	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
+	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{strategy}
 	cfg.Consumer.Return.Errors = true
 	cg, err := sarama.NewConsumerGroup(bootstrap(t), group, cfg)
 	if err != nil {
@@ -426,7 +426,8 @@ func committed(t *testing.T, adm sarama.ClusterAdmin, group, topic string, parti
 	return offsets
 }
 
-// TestConsumerGroup: two members of one ConsumerGroup (range strategy, manual synchronous
+// TestConsumerGroup: per balance strategy (range, round-robin, sticky: the last sends its
+// previous assignment as member user data), two members of one ConsumerGroup (manual synchronous
 // commits) share a 4-partition topic, two partitions each, and consume 200 records between
 // them, each only from its own partitions; one member leaves and the other takes over all four
 // partitions and consumes 200 more. Every record is consumed exactly once and the committed
@@ -434,11 +435,19 @@ func committed(t *testing.T, adm sarama.ClusterAdmin, group, topic string, parti
 // a new member of the same group resumes from the committed offsets: it gets exactly those 100
 // (its reset policy is earliest, so a lost commit would show as re-read records).
 func TestConsumerGroup(t *testing.T) {
+	strategies := []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange(), sarama.NewBalanceStrategyRoundRobin(),
+		sarama.NewBalanceStrategySticky()}
+	for _, strategy := range strategies {
+		t.Run(strategy.Name(), func(t *testing.T) { testConsumerGroup(t, strategy) })
+	}
+}
+
+func testConsumerGroup(t *testing.T, strategy sarama.BalanceStrategy) {
 	const partitions, batch = 4, 200
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	topic := "sarama-group-" + runID
-	group := "sarama-group-" + runID
+	topic := fmt.Sprintf("sarama-group-%s-%s", strategy.Name(), runID)
+	group := topic
 	adm := newAdmin(t)
 	createTopic(ctx, t, adm, topic, partitions, nil)
 	producer := newIdempotentProducer(t, sarama.CompressionNone)
@@ -458,8 +467,8 @@ func TestConsumerGroup(t *testing.T) {
 		}
 	}
 
-	a := startMember(t, "A", group, topic, &mu, seen, &problems)
-	b := startMember(t, "B", group, topic, &mu, seen, &problems)
+	a := startMember(t, "A", group, topic, strategy, &mu, seen, &problems)
+	b := startMember(t, "B", group, topic, strategy, &mu, seen, &problems)
 	waitFor(ctx, t, "both members to own 2 partitions", func() bool {
 		return a.handler.claimCount() == 2 && b.handler.claimCount() == 2
 	})
@@ -499,7 +508,7 @@ func TestConsumerGroup(t *testing.T) {
 
 	// Resume: a new member of the group starts where the commits say, not at the earliest offset.
 	produceKeyed(t, producer, topic, 2*batch, batch/2)
-	c := startMember(t, "C", group, topic, &mu, seen, &problems)
+	c := startMember(t, "C", group, topic, strategy, &mu, seen, &problems)
 	defer c.stop(t)
 	waitFor(ctx, t, "the resumed member to consume the new records", func() bool { return consumed() >= 2*batch+batch/2 })
 	time.Sleep(500 * time.Millisecond) // a re-read of older records would show up as duplicates now
@@ -612,7 +621,7 @@ func TestAdminGroups(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[[2]int64]string{}
 	var problems []string
-	member := startMember(t, "M", group, topic, &mu, seen, &problems)
+	member := startMember(t, "M", group, topic, sarama.NewBalanceStrategyRange(), &mu, seen, &problems)
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -861,5 +870,74 @@ func TestAdminConfigsRecordsOffsets(t *testing.T) {
 	}
 	if got := committed(t, adm, group, topic, partitions); got[0] != -1 || got[1] != 3 {
 		t.Fatalf("committed offsets after DeleteConsumerGroupOffset of partition 0: %v, want -1 and 3", got)
+	}
+}
+
+// TestTransactions: a transactional SyncProducer commits one transaction and aborts another; a
+// read_committed consumer sees the committed record and not the aborted one.
+func TestTransactions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	topic := "sarama-txn-" + runID
+	createTopic(ctx, t, newAdmin(t), topic, 1, nil)
+	cfg := newConfig()
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Transaction.ID = "sarama-txn-" + runID
+	cfg.Net.MaxOpenRequests = 1
+	producer, err := sarama.NewSyncProducer(bootstrap(t), cfg)
+	if err != nil {
+		t.Fatalf("transactional sarama.NewSyncProducer: %v", err)
+	}
+	defer producer.Close()
+	inTransaction := func(value string, commit bool) {
+		if err := producer.BeginTxn(); err != nil {
+			t.Fatalf("BeginTxn: %v", err)
+		}
+		if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(value)}); err != nil {
+			t.Fatalf("SendMessage in a transaction: %v", err)
+		}
+		end := producer.CommitTxn
+		if !commit {
+			end = producer.AbortTxn
+		}
+		if err := end(); err != nil {
+			t.Fatalf("end transaction (commit %v): %v", commit, err)
+		}
+	}
+	inTransaction("committed", true)
+	inTransaction("aborted", false)
+
+	consumerConfig := newConfig()
+	consumerConfig.Consumer.IsolationLevel = sarama.ReadCommitted
+	consumer, err := sarama.NewConsumer(bootstrap(t), consumerConfig)
+	if err != nil {
+		t.Fatalf("sarama.NewConsumer: %v", err)
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(topic, 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatalf("ConsumePartition: %v", err)
+	}
+	defer pc.AsyncClose()
+	// The first record a read_committed reader gets must be the committed one; the aborted one
+	// (offset 2, after the first transaction's marker) must not follow.
+	var values []string
+	select {
+	case m := <-pc.Messages():
+		values = append(values, string(m.Value))
+	case err := <-pc.Errors():
+		t.Fatalf("consume: %v", err)
+	case <-ctx.Done():
+		t.Fatal("read_committed consumer saw nothing before the timeout")
+	}
+	select {
+	case m := <-pc.Messages():
+		values = append(values, string(m.Value))
+	case <-time.After(time.Second):
+	}
+	if len(values) != 1 || values[0] != "committed" {
+		t.Fatalf("read_committed consumer saw %v, want only the committed record", values)
 	}
 }
