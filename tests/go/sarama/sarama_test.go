@@ -269,12 +269,18 @@ type groupHandler struct {
 	seen   map[[2]int64]string
 	dups   *[]string
 	claims map[int32]bool
+	// setups counts the sessions this member began (one per rebalance it took part in);
+	// generation is the group generation of the latest.
+	setups     int
+	generation int32
 }
 
 func (h *groupHandler) Setup(session sarama.ConsumerGroupSession) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.claims = map[int32]bool{}
+	h.setups++
+	h.generation = session.GenerationID()
 	for _, partitions := range session.Claims() {
 		for _, p := range partitions {
 			h.claims[p] = true
@@ -326,7 +332,15 @@ type groupMember struct {
 
 func startMember(t *testing.T, name, group, topic string, strategy sarama.BalanceStrategy, mu *sync.Mutex, seen map[[2]int64]string, dups *[]string) *groupMember {
 	t.Helper()
+	return startStaticMember(t, name, "", group, topic, strategy, mu, seen, dups)
+}
+
+// startStaticMember is startMember with a group instance id (KIP-345 static membership) when
+// instanceID is not empty.
+func startStaticMember(t *testing.T, name, instanceID, group, topic string, strategy sarama.BalanceStrategy, mu *sync.Mutex, seen map[[2]int64]string, dups *[]string) *groupMember {
+	t.Helper()
 	cfg := newConfig()
+	cfg.Consumer.Group.InstanceId = instanceID
 	cfg.Consumer.Offsets.AutoCommit.Enable = false
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{strategy}
@@ -939,5 +953,76 @@ func TestTransactions(t *testing.T) {
 	}
 	if len(values) != 1 || values[0] != "committed" {
 		t.Fatalf("read_committed consumer saw %v, want only the committed record", values)
+	}
+}
+
+// TestStaticMembership: two static members (group instance ids, KIP-345) share a 4-partition
+// topic. One stops (a static member sends no LeaveGroup) and starts again with the same instance
+// id within the session timeout: it gets its partitions back without a rebalance, so the other
+// member's session goes on uninterrupted. Then it stops again and the admin removes it by its
+// instance id (RemoveMemberFromConsumerGroup, LeaveGroup v3+): the other member takes over all
+// partitions without waiting for the session timeout.
+func TestStaticMembership(t *testing.T) {
+	const partitions = 4
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	topic := "sarama-static-" + runID
+	group := topic
+	adm := newAdmin(t)
+	createTopic(ctx, t, adm, topic, partitions, nil)
+	var mu sync.Mutex
+	seen := map[[2]int64]string{}
+	var problems []string
+	strategy := sarama.NewBalanceStrategyRange()
+	a := startStaticMember(t, "A", "instance-a", group, topic, strategy, &mu, seen, &problems)
+	b := startStaticMember(t, "B", "instance-b", group, topic, strategy, &mu, seen, &problems)
+	defer b.stop(t)
+	waitFor(ctx, t, "both members to own 2 partitions", func() bool {
+		return a.handler.claimCount() == 2 && b.handler.claimCount() == 2
+	})
+	state := func(h *groupHandler) (map[int32]bool, int, int32) {
+		mu.Lock()
+		defer mu.Unlock()
+		claims := map[int32]bool{}
+		for p := range h.claims {
+			claims[p] = true
+		}
+		return claims, h.setups, h.generation
+	}
+	claimsA, _, _ := state(a.handler)
+	_, setupsB, generationB := state(b.handler)
+
+	a.stop(t)
+	a = startStaticMember(t, "A2", "instance-a", group, topic, strategy, &mu, seen, &problems)
+	waitFor(ctx, t, "the restarted static member to own 2 partitions", func() bool { return a.handler.claimCount() == 2 })
+	claimsA2, _, _ := state(a.handler)
+	if fmt.Sprint(claimsA2) != fmt.Sprint(claimsA) {
+		t.Errorf("restarted static member owns %v, owned %v before", claimsA2, claimsA)
+	}
+	// Give a rebalance, if one was (wrongly) started, time to reach member B.
+	time.Sleep(4 * time.Second)
+	if _, setups, generation := state(b.handler); setups != setupsB || generation != generationB {
+		t.Errorf("member B went through a rebalance when A rejoined with its instance id: sessions %d -> %d, generation %d -> %d",
+			setupsB, setups, generationB, generation)
+	}
+
+	a.stop(t)
+	removeStart := time.Now()
+	answer, err := adm.RemoveMemberFromConsumerGroup(group, []string{"instance-a"})
+	if err != nil {
+		t.Fatalf("RemoveMemberFromConsumerGroup: %v", err)
+	}
+	if !errors.Is(answer.Err, sarama.ErrNoError) || len(answer.Members) != 1 || !errors.Is(answer.Members[0].Err, sarama.ErrNoError) {
+		t.Fatalf("RemoveMemberFromConsumerGroup: %+v", answer)
+	}
+	waitFor(ctx, t, "member B to own all 4 partitions", func() bool { return b.handler.claimCount() == partitions })
+	// Sarama's default session timeout is 10 s: a takeover sooner than that came from the removal.
+	if took := time.Since(removeStart); took >= 10*time.Second {
+		t.Errorf("member B took over after %v, not sooner than the session timeout", took)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(problems) > 0 {
+		t.Fatalf("consumer problems: %v", problems)
 	}
 }
