@@ -7,7 +7,8 @@
 #   .venv/ (repo root)        a virtualenv with the Python clients and pytest, pinned below;
 #                             confluent-kafka's manylinux wheel bundles its own librdkafka;
 #                             kafka-python's optional codecs (snappy, lz4, zstd) so it can read
-#                             and write every compression
+#                             and write every compression; aiokafka (the asyncio client of
+#                             scripts/compat-clients.sh) with its codec extras (cramjam)
 #   chromium, chromium-driver Debian's headless browser and its WebDriver (chromedriver), for the
 #                             web console's browser test (scripts/console-test.sh)
 #   selenium                  the WebDriver client (PyPI), in the virtualenv; it is given
@@ -30,6 +31,9 @@ PYTHON_SNAPPY_VERSION="0.7.3"
 LZ4_VERSION="4.4.5"
 ZSTANDARD_VERSION="0.25.0"
 # The console's browser test (tests/console/).
+# The asyncio client of scripts/compat-clients.sh (tests/aiokafka-compat/); its extras
+# snappy, lz4, zstd bring cramjam, which python-snappy also brings.
+AIOKAFKA_VERSION="0.14.0"
 SELENIUM_VERSION="4.38.0"  # 4.52 requires certifi>=2026.10.23, which PyPI did not serve when pinned
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -113,10 +117,11 @@ fi
 # Are the pinned versions already installed? (No network needed to find out.)
 pins_satisfied() {
     "${VENV}/bin/python" - "$CONFLUENT_KAFKA_VERSION" "$KAFKA_PYTHON_VERSION" "$PYTEST_VERSION" \
-        "$PYTHON_SNAPPY_VERSION" "$LZ4_VERSION" "$ZSTANDARD_VERSION" "$SELENIUM_VERSION" <<'EOF'
+        "$PYTHON_SNAPPY_VERSION" "$LZ4_VERSION" "$ZSTANDARD_VERSION" "$SELENIUM_VERSION" "$AIOKAFKA_VERSION" <<'EOF'
 import sys
 from importlib.metadata import version, PackageNotFoundError
-names = ["confluent-kafka", "kafka-python", "pytest", "python-snappy", "lz4", "zstandard", "selenium"]
+names = ["confluent-kafka", "kafka-python", "pytest", "python-snappy", "lz4", "zstandard", "selenium",
+         "aiokafka"]
 wanted = dict(zip(names, sys.argv[1:]))
 try:
     sys.exit(0 if all(version(name) == v for name, v in wanted.items()) else 1)
@@ -132,7 +137,7 @@ else
         "${VENV}/bin/python" -m pip install -q "$@" \
             "kafka-python==${KAFKA_PYTHON_VERSION}" "pytest==${PYTEST_VERSION}" \
             "python-snappy==${PYTHON_SNAPPY_VERSION}" "lz4==${LZ4_VERSION}" "zstandard==${ZSTANDARD_VERSION}" \
-            "selenium==${SELENIUM_VERSION}"
+            "selenium==${SELENIUM_VERSION}" "aiokafka[snappy,lz4,zstd]==${AIOKAFKA_VERSION}"
     }
     # Prefer the wheel (it bundles librdkafka); build from source against Debian's librdkafka
     # only when no wheel fits this interpreter.
@@ -153,12 +158,14 @@ log "kcat librdkafka: ${kcat_librdkafka:-unknown} (Debian's shared library)"
 log "chromium:        $(chromium --version 2>/dev/null || echo unknown)"
 log "chromedriver:    $(chromedriver --version 2>/dev/null || echo unknown)"
 "${VENV}/bin/python" - <<'EOF'
-import confluent_kafka, kafka, kafka.codec, pytest, selenium, sys
+import aiokafka, aiokafka.codec, confluent_kafka, kafka, kafka.codec, pytest, selenium, sys
 print(f"[install-test-deps] python:          {sys.version.split()[0]} ({sys.executable})")
 print(f"[install-test-deps] confluent-kafka: {confluent_kafka.__version__}, "
       f"bundled librdkafka {confluent_kafka.libversion()[0]}")
 codecs = [name for name in ("gzip", "snappy", "lz4", "zstd") if getattr(kafka.codec, f"has_{name}")()]
 print(f"[install-test-deps] kafka-python:    {kafka.__version__} (codecs: {', '.join(codecs)})")
+aio_codecs = [name for name in ("gzip", "snappy", "lz4", "zstd") if getattr(aiokafka.codec, f"has_{name}")()]
+print(f"[install-test-deps] aiokafka:        {aiokafka.__version__} (codecs: {', '.join(aio_codecs)})")
 print(f"[install-test-deps] pytest:          {pytest.__version__}")
 print(f"[install-test-deps] selenium:        {selenium.__version__}")
 EOF

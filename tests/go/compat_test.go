@@ -573,9 +573,12 @@ func TestAdminDescribeConfigs(t *testing.T) {
 			t.Fatalf("alter configs of %s: %v", a.Name, a.Err)
 		}
 	}
-	if c := lookup()["retention.ms"]; c.MaybeValue() != newRetention {
-		t.Fatalf("retention.ms after alter: %q, want %q", c.MaybeValue(), newRetention)
-	}
+	// Kafka applies an altered config through its metadata log, so a describe right after the
+	// alter may still show the old value: wait for the new one.
+	waitFor(ctx, t, "retention.ms "+newRetention+" after the alter", func() bool {
+		c := lookup()["retention.ms"]
+		return c.MaybeValue() == newRetention
+	})
 }
 
 // TestAdminListOffsets: on a partition holding 10 records with known timestamps, ListOffsets
@@ -869,16 +872,21 @@ func TestAdminIncrementalAppendSubtract(t *testing.T) {
 				t.Fatalf("alter (op %d %s) of %s: %v", op, value, r.Name, r.Err)
 			}
 		}
-		rcs, err := adm.DescribeTopicConfigs(ctx, topic)
-		if err != nil {
-			t.Fatalf("describe: %v", err)
-		}
-		rc, _ := rcs.On(topic, nil)
-		for _, c := range rc.Configs {
-			if c.Key == "cleanup.policy" && c.MaybeValue() != want {
-				t.Fatalf("cleanup.policy after op %d %s: %q, want %q", op, value, c.MaybeValue(), want)
+		// Kafka applies an altered config through its metadata log, so a describe right after
+		// the alter may still show the old value: wait for the wanted one.
+		waitFor(ctx, t, fmt.Sprintf("cleanup.policy %q after op %d %s", want, op, value), func() bool {
+			rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+			if err != nil {
+				t.Fatalf("describe: %v", err)
 			}
-		}
+			rc, _ := rcs.On(topic, nil)
+			for _, c := range rc.Configs {
+				if c.Key == "cleanup.policy" {
+					return c.MaybeValue() == want
+				}
+			}
+			return false
+		})
 	}
 	alter(kadm.AppendConfig, "compact", "delete,compact")
 	alter(kadm.SubtractConfig, "delete", "compact")
