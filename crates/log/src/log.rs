@@ -979,6 +979,13 @@ impl Log {
 
     /// Syncs every segment and index and advances the recovery point to the log end.
     pub fn flush(&mut self) -> Result<()> {
+        self.sync_segments()?;
+        self.write_checkpoint(false)
+    }
+
+    /// [`Log::flush`] without the checkpoint write: what [`Log::close`] needs, since it writes
+    /// the clean-shutdown checkpoint right after (one atomic replace, two fsyncs, fewer).
+    fn sync_segments(&mut self) -> Result<()> {
         self.check_writable()?;
         self.reap_pending_syncs(true)?;
         let rp = self.recovery_point;
@@ -992,7 +999,7 @@ impl Log {
         }
         self.unsynced_since_ms = None;
         self.recovery_point = self.log_end_offset();
-        self.write_checkpoint(false)
+        Ok(())
     }
 
     /// Flushes everything, trims the active segment's indexes and writes the clean-shutdown
@@ -1001,7 +1008,7 @@ impl Log {
         if self.poisoned.is_some() {
             return self.check_writable();
         }
-        self.flush()?;
+        self.sync_segments()?;
         let dir = self.dir.clone();
         let active = self.active_mut();
         active.seal().map_err(|e| LogError::io(&dir, e))?;

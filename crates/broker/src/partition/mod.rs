@@ -21,7 +21,10 @@ pub mod partition;
 pub mod producer_state;
 pub mod replica;
 
-pub use manager::{blocking, BrokerTopicDefaults, IsrChangeCounters, LogSyncTimes, PartitionManager};
+pub use manager::{
+    blocking, partitions_within, BrokerTopicDefaults, IsrChangeCounters, LogSyncTimes, PartitionManager,
+    FILE_DESCRIPTORS_PER_PARTITION,
+};
 pub use partition::{
     Appended, FetchPosition, FollowerRead, IsrProposal, Leadership, Partition, ReadOutcome, Truncation,
 };
