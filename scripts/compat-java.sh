@@ -11,9 +11,11 @@
 #   3. the same against a Sluice broker (SLUICE_BROKER_BIN, or a release build) on free ports
 #      and a new data directory: docs/compat-results/sluice.tsv;
 #   4. scripts/compat-matrix.py judges both results files against tests/known-sluice-gaps.tsv,
-#      writes docs/compatibility.md (with tests/known-differences.md) and sets the exit
-#      status: 0 when every test passes on Kafka and passes on Sluice or is a listed known
-#      Sluice gap.
+#      and the differential admin test's answers (AdminDiffTest, recorded per target into
+#      docs/compat-results/admin/TARGET/) against tests/known-admin-differences.tsv
+#      (scripts/admin_diff.py), writes docs/compatibility.md (with tests/known-differences.md)
+#      and sets the exit status: 0 when every test passes on Kafka and passes on Sluice or is a
+#      listed known Sluice gap, and every difference in the admin answers is a listed one.
 #
 # The targets run one after the other, not side by side: the machine has 2 cores. Logs of both
 # brokers and Maven's output are kept in the work directory named at the end when a test failed.
@@ -116,8 +118,9 @@ run_suite() {
         echo "# date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     } >"$results"
     log "$target: Java suite against $bootstrap"
-    rm -rf tests/java/target/surefire-reports
-    (cd tests/java && mvn -B test -Dbootstrap="$bootstrap" -Dtarget="$target") >"$WORK_DIR/mvn-$target.log" 2>&1 || {
+    rm -rf tests/java/target/surefire-reports "$RESULTS_DIR/admin/$target"
+    (cd tests/java && mvn -B test -Dbootstrap="$bootstrap" -Dtarget="$target" \
+        -DadminAnswers="$RESULTS_DIR/admin/$target") >"$WORK_DIR/mvn-$target.log" 2>&1 || {
         tail -40 "$WORK_DIR/mvn-$target.log"
         echo "[compat-java] Maven failed on $target (not a test failure: those are ignored here); log: $WORK_DIR/mvn-$target.log" >&2
         exit 1

@@ -15,6 +15,11 @@ clients) and the matrix made from them.
         against the known Sluice gaps in GAPS_TSV, writes the matrix to MATRIX_MD (with the
         hand-written list of documented differences DIFFERENCES_MD after it) and prints the
         verdict, the closing line named NAME (default compat-java). Exits 1 when the run fails.
+        When RESULTS_DIR/admin/ holds the differential admin test's answers (AdminDiffTest),
+        each of its scenarios is one more test, suite `admin-diff`, judged by
+        scripts/admin_diff.py against known-admin-differences.tsv beside GAPS_TSV: it passes
+        when every difference between Kafka's and Sluice's answers is listed there and every
+        line there still matches one; the listed differences are rendered after DIFFERENCES_MD.
 
 Results files (per target, one from each script): lines starting with `#` are `# key=value`
 facts about the run (target, versions, date); every other line is
@@ -36,6 +41,8 @@ Verdict, per test:
 import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+
+import admin_diff
 
 # Longest failure detail kept in a results file and shown in the matrix, in characters.
 DETAIL_CHARS_MAX = 300
@@ -189,6 +196,25 @@ def render(results_dir, gaps_path, matrix_path, differences_path=None, label="co
     for gap in sorted(set(gaps) - set(tests)):
         problems.append(f"{gap[0]} / {gap[1]}: listed in {gaps_path} but no such test ran")
 
+    # The differential admin test: one row per scenario (see the module doc).
+    admin_dir = Path(results_dir) / "admin"
+    admin_allowlist = Path(gaps_path).parent / "known-admin-differences.tsv"
+    admin_matched = None
+    if admin_dir.is_dir():
+        verdicts, admin_matched = admin_diff.judge(admin_dir, admin_allowlist)
+        for scenario, verdict in verdicts.items():
+            scenario_problems = admin_diff.problems_of(scenario, verdict)
+            problems += [f"admin-diff / {problem}" for problem in scenario_problems]
+            documented = len(verdict["documented"])
+            if scenario_problems:
+                counts["fail"] += 1
+                sluice_cell = f"**fail**: {escape(admin_diff.show(scenario_problems[0]))}"
+            else:
+                counts["pass"] += 1
+                sluice_cell = f"{documented} fields differ, all documented" if documented else "same answers"
+            rows.append(f"| admin-diff | {scenario} | recorded | {sluice_cell} |")
+        tests += [("admin-diff", scenario) for scenario in verdicts]
+
     kafka_facts, sluice_facts = facts["kafka"], facts["sluice"]
     clients_line = []
     if client_facts["kafka"] or client_facts["sluice"]:
@@ -223,7 +249,9 @@ def render(results_dir, gaps_path, matrix_path, differences_path=None, label="co
         "whose comments state goal and method); `kafkajs` is `tests/node/compat.test.js` (node:test",
         "tests); `aiokafka` is `tests/aiokafka-compat/` (pytest functions, whose docstrings state goal",
         "and method); the others are JUnit classes in `tests/java/` (test names are the methods,",
-        "whose Javadoc states goal and method).",
+        "whose Javadoc states goal and method); `admin-diff` is the differential test of admin",
+        "answers: per scenario of `AdminDiffTest`, Sluice's answers compared field by field with",
+        "Kafka's (see the documented differences below).",
         "",
         "| suite | test | Apache Kafka | Sluice |",
         "| --- | --- | --- | --- |",
@@ -232,6 +260,8 @@ def render(results_dir, gaps_path, matrix_path, differences_path=None, label="co
     ]
     if differences_path:
         lines += ["## Documented differences", "", Path(differences_path).read_text().rstrip(), ""]
+    if admin_matched is not None:
+        lines += [*admin_diff.render_section(admin_matched, admin_allowlist), ""]
     Path(matrix_path).write_text("\n".join(lines))
     for problem in problems:
         print(f"[compat-matrix] FAIL {problem}")

@@ -23,13 +23,13 @@ pub const UNSUPPORTED_VERSION_RESPONSE_VERSION: i16 = 0;
 /// `every_supported_api_answers_at_both_ends_of_its_range`, and the versions real clients
 /// negotiate by the compatibility suite (`scripts/compat.sh`). Upper bounds stop before
 /// versions whose semantics are not implemented: Fetch v13+ and Produce v13 address topics by
-/// id only, ListOffsets v8+ adds the tiered-storage queries, Metadata v13 adds top-level errors,
+/// id only, ListOffsets v10 adds a wait for remote storage, Metadata v13 adds top-level errors,
 /// InitProducerId v5 and DescribeCluster v2 add fields nothing here fills.
 pub fn supported_apis() -> SupportedApis {
     SupportedApis::new([
         ApiVersionRange::new(ApiKey::Produce, 3, 9),
         ApiVersionRange::new(ApiKey::Fetch, 4, 12),
-        ApiVersionRange::new(ApiKey::ListOffsets, 1, 7),
+        ApiVersionRange::new(ApiKey::ListOffsets, 1, 9),
         ApiVersionRange::new(ApiKey::Metadata, 0, 12),
         ApiVersionRange::new(ApiKey::ApiVersions, 0, 4),
         ApiVersionRange::new(ApiKey::CreateTopics, 2, 7),
@@ -61,7 +61,7 @@ pub fn supported_apis() -> SupportedApis {
         ApiVersionRange::new(ApiKey::OffsetFetch, 1, 8),
         ApiVersionRange::new(ApiKey::OffsetDelete, 0, 0),
         ApiVersionRange::new(ApiKey::ListGroups, 0, 5),
-        ApiVersionRange::new(ApiKey::DescribeGroups, 0, 5),
+        ApiVersionRange::new(ApiKey::DescribeGroups, 0, 6),
         ApiVersionRange::new(ApiKey::DeleteGroups, 0, 2),
         // v0 of the handshake is followed by raw SASL tokens outside Kafka framing, which
         // Sluice does not speak: a v0 handshake is answered UNSUPPORTED_VERSION. It is listed

@@ -362,13 +362,48 @@ async fn list_offsets_finds_earliest_latest_and_by_timestamp() {
 }
 
 async fn list_offset(stream: &mut TcpStream, timestamp: i64) -> (i16, i64, i64) {
+    let (code, offset, found, _) = list_offset_at(stream, "times", 6, timestamp).await;
+    (code, offset, found)
+}
+
+/// ListOffsets of partition 0 of `topic` at `version`: (error code, offset, timestamp, leader epoch).
+async fn list_offset_at(stream: &mut TcpStream, topic: &str, version: i16, timestamp: i64) -> (i16, i64, i64, i32) {
     let request =
         ListOffsetsRequest::default().with_replica_id((-1).into()).with_topics(vec![ListOffsetsTopic::default()
-            .with_name(name("times"))
+            .with_name(name(topic))
             .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(timestamp)])]);
-    let response: ListOffsetsResponse = call(stream, ApiKey::ListOffsets, 6, &request).await;
+    let response: ListOffsetsResponse = call(stream, ApiKey::ListOffsets, version, &request).await;
     let answer = &response.topics[0].partitions[0];
-    (answer.error_code, answer.offset, answer.timestamp)
+    (answer.error_code, answer.offset, answer.timestamp, answer.leader_epoch)
+}
+
+/// Regression (the differential admin test, issue 16: Kafka's Java client got
+/// UnsupportedVersionException for `OffsetSpec.earliestLocal()` and `latestTiered()`): the
+/// tiered-storage queries of ListOffsets v8 and v9 are answered as Apache Kafka 4.1 answers
+/// them without remote storage. Method: 10 records, DeleteRecords before 4; v9's earliest
+/// local (-4) is the log start 4 with its leader epoch, as earliest (-2) is; latest tiered
+/// (-5) is offset -1, timestamp -1, epoch -1; each query is refused below its version
+/// (-4 at v7, -5 at v8) with INVALID_REQUEST.
+#[tokio::test]
+async fn list_offsets_answers_the_tiered_storage_queries_as_kafka_without_remote_storage() {
+    let broker = TestBroker::start().await;
+    let mut stream = broker.connect().await;
+    assert_eq!(create_topic(&mut stream, "tiers", 1, &[]).await, 0);
+    produce(&mut stream, "tiers", 0, Some(batch(10, 5))).await;
+    let request = DeleteRecordsRequest::default().with_timeout_ms(5_000).with_topics(vec![
+        delete_records_request::DeleteRecordsTopic::default()
+            .with_name(name("tiers"))
+            .with_partitions(vec![delete_records_request::DeleteRecordsPartition::default().with_offset(4)]),
+    ]);
+    let response: DeleteRecordsResponse = call(&mut stream, ApiKey::DeleteRecords, 2, &request).await;
+    assert_eq!(response.topics[0].partitions[0].low_watermark, 4);
+    let earliest = list_offset_at(&mut stream, "tiers", 9, -2).await;
+    assert_eq!(earliest, (0, 4, -1, 0));
+    assert_eq!(list_offset_at(&mut stream, "tiers", 8, -4).await, earliest, "earliest local at v8");
+    assert_eq!(list_offset_at(&mut stream, "tiers", 9, -4).await, earliest, "earliest local at v9");
+    assert_eq!(list_offset_at(&mut stream, "tiers", 9, -5).await, (0, -1, -1, -1), "latest tiered");
+    assert_eq!(list_offset_at(&mut stream, "tiers", 7, -4).await.0, kafka_code::INVALID_REQUEST, "-4 before v8");
+    assert_eq!(list_offset_at(&mut stream, "tiers", 8, -5).await.0, kafka_code::INVALID_REQUEST, "-5 before v9");
 }
 
 #[tokio::test]
@@ -1143,6 +1178,71 @@ async fn broker_defaults_of_topic_configs_are_described_and_enforced() {
     assert_eq!(refused.responses[0].partition_responses[0].error_code, kafka_code::NOT_ENOUGH_REPLICAS);
     let accepted: ProduceResponse = call(&mut stream, ApiKey::Produce, 9, &acks_all("own")).await;
     assert_eq!(accepted.responses[0].partition_responses[0].error_code, 0);
+}
+
+/// Regression (the differential admin test, issue 16, against Apache Kafka 4.1.1): DescribeConfigs
+/// with synonyms names the broker config an inert topic config defaults to, as Kafka does
+/// (`file.delete.delay.ms` -> `log.segment.delete.delay.ms`, `segment.index.bytes` ->
+/// `log.index.size.max.bytes`, `preallocate` -> `log.preallocate`, ...), the broker resource
+/// lists those broker configs with Kafka's defaults, and a broker config from a start flag
+/// lists the flag's value then Kafka's default (`num.partitions`: STATIC_BROKER_CONFIG 3,
+/// DEFAULT_CONFIG 1). Method: a broker started with 3 default partitions; DescribeConfigs v4 of
+/// a topic and of the broker, synonyms as (source, name, value).
+#[tokio::test]
+async fn describe_configs_lists_kafkas_broker_synonyms() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut config = sluice_broker::NodeConfig::ephemeral(1, temp.path());
+    config.defaults.partitions = 3;
+    let broker = TestBroker::start_config(config).await;
+    let mut stream = broker.connect().await;
+    assert_eq!(create_topic(&mut stream, "synonyms", 1, &[("preallocate", "true")]).await, 0);
+    let describe = |resource_type: i8, resource_name: &'static str| {
+        DescribeConfigsRequest::default().with_include_synonyms(true).with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(resource_type)
+                .with_resource_name(StrBytes::from_static_str(resource_name))
+                .with_configuration_keys(None),
+        ])
+    };
+    let synonyms_of = |response: &DescribeConfigsResponse, key: &str| -> Vec<(i8, String, String)> {
+        let entry = response.results[0].configs.iter().find(|c| c.name.as_str() == key).expect(key);
+        entry
+            .synonyms
+            .iter()
+            .map(|s| (s.source, s.name.to_string(), s.value.as_ref().map(|v| v.to_string()).unwrap_or_default()))
+            .collect()
+    };
+    let synonym = |source: i8, name: &str, value: &str| (source, name.to_string(), value.to_string());
+    let topic: DescribeConfigsResponse = call(&mut stream, ApiKey::DescribeConfigs, 4, &describe(2, "synonyms")).await;
+    for (key, broker_name, default) in [
+        ("file.delete.delay.ms", "log.segment.delete.delay.ms", "60000"),
+        ("segment.index.bytes", "log.index.size.max.bytes", "10485760"),
+        ("local.retention.ms", "log.local.retention.ms", "-2"),
+        ("local.retention.bytes", "log.local.retention.bytes", "-2"),
+        ("compression.gzip.level", "compression.gzip.level", "-1"),
+        ("compression.lz4.level", "compression.lz4.level", "9"),
+        ("compression.zstd.level", "compression.zstd.level", "3"),
+    ] {
+        assert_eq!(synonyms_of(&topic, key), vec![synonym(5, broker_name, default)], "{key}");
+    }
+    assert_eq!(
+        synonyms_of(&topic, "preallocate"),
+        vec![synonym(1, "preallocate", "true"), synonym(5, "log.preallocate", "false")],
+        "an override, then the broker default"
+    );
+
+    let node: DescribeConfigsResponse = call(&mut stream, ApiKey::DescribeConfigs, 4, &describe(4, "1")).await;
+    assert_eq!(node.results[0].error_code, 0);
+    assert_eq!(synonyms_of(&node, "log.preallocate"), vec![synonym(5, "log.preallocate", "false")]);
+    assert_eq!(
+        synonyms_of(&node, "log.segment.delete.delay.ms"),
+        vec![synonym(5, "log.segment.delete.delay.ms", "60000")]
+    );
+    assert_eq!(
+        synonyms_of(&node, "num.partitions"),
+        vec![synonym(4, "num.partitions", "3"), synonym(5, "num.partitions", "1")],
+        "a start flag, then Kafka's default"
+    );
 }
 
 /// A topic config change reaches the partition's open log: lowering `max.message.bytes` with

@@ -109,6 +109,33 @@ async fn a_group_of_one_joins_syncs_commits_fetches_leaves_and_is_deleted() {
     assert_eq!(delete_group(&mut stream, "g1").await, 69, "GROUP_ID_NOT_FOUND");
 }
 
+/// Regression (the differential admin test, issue 16: Kafka 4.1's AdminClient threw
+/// GroupIdNotFoundException for a group never used and got a Dead group from Sluice): from
+/// DescribeGroups v6 an unknown group is GROUP_ID_NOT_FOUND with Kafka's message, before v6 it
+/// is Dead with no error; a known group is described the same at v5 and v6.
+#[tokio::test]
+async fn describe_groups_v6_answers_an_unknown_group_with_group_id_not_found() {
+    let broker = TestBroker::start().await;
+    let mut stream = broker.connect().await;
+    let request = DescribeGroupsRequest::default().with_groups(vec![group("never-used")]);
+    assert_eq!(find_coordinator(&mut stream, "never-used").await.0, NONE);
+    let v6: DescribeGroupsResponse = call(&mut stream, ApiKey::DescribeGroups, 6, &request).await;
+    assert_eq!(v6.groups[0].error_code, 69, "GROUP_ID_NOT_FOUND");
+    assert_eq!(v6.groups[0].error_message.as_deref(), Some("Group never-used not found."));
+    let v5 = describe(&mut stream, "never-used").await;
+    assert_eq!((v5.error_code, v5.group_state.as_str()), (NONE, "Dead"));
+
+    assert_eq!(find_coordinator(&mut stream, "known").await.0, NONE);
+    let member = join_new_member(&mut stream, "known", SESSION_MS).await.member_id.to_string();
+    assert_eq!(sync(&mut stream, "known", &member, 1, &[(&member, b"assignment")]).await.error_code, NONE);
+    let known = DescribeGroupsRequest::default().with_groups(vec![group("known")]);
+    let v6: DescribeGroupsResponse = call(&mut stream, ApiKey::DescribeGroups, 6, &known).await;
+    let v5 = describe(&mut stream, "known").await;
+    assert_eq!((v6.groups[0].error_code, v6.groups[0].group_state.as_str()), (NONE, "Stable"));
+    assert_eq!(v6.groups[0].members[0].member_id, v5.members[0].member_id);
+    assert_eq!(v5.members[0].member_id.as_str(), member.as_str());
+}
+
 /// A second member makes the group rebalance; the old generation and strangers cannot commit.
 #[tokio::test]
 async fn a_rebalance_fences_the_old_generation_and_refused_commits_store_nothing() {

@@ -105,6 +105,16 @@ fn broker_synonym(key: &str) -> Option<&'static str> {
         SEGMENT_BYTES => "log.segment.bytes",
         RETENTION_BYTES => "log.retention.bytes",
         MAX_MESSAGE_BYTES => "message.max.bytes",
+        // Inert topic configs whose broker default Kafka lists as a synonym (Kafka's value:
+        // Sluice's broker has no flag for them).
+        "compression.gzip.level" => "compression.gzip.level",
+        "compression.lz4.level" => "compression.lz4.level",
+        "compression.zstd.level" => "compression.zstd.level",
+        "file.delete.delay.ms" => "log.segment.delete.delay.ms",
+        "local.retention.bytes" => "log.local.retention.bytes",
+        "local.retention.ms" => "log.local.retention.ms",
+        "preallocate" => "log.preallocate",
+        "segment.index.bytes" => "log.index.size.max.bytes",
         FLUSH_MESSAGES => "log.flush.interval.messages",
         MIN_INSYNC_REPLICAS => "min.insync.replicas",
         MESSAGE_TIMESTAMP_TYPE => "log.message.timestamp.type",
@@ -233,8 +243,14 @@ fn entry(key: &str, value: String, source: i8, version: i16) -> DescribeConfigsR
     }
 }
 
+/// Kafka's defaults of the start flags Sluice describes under Kafka's names.
+const KAFKA_FLAG_DEFAULTS: [(&str, &str); 3] =
+    [("num.partitions", "1"), ("default.replication.factor", "1"), ("auto.create.topics.enable", "true")];
+
 /// This broker's configs: the start flags Kafka has names for, the broker defaults of topic
-/// configs (read-only), then the dynamic broker configs.
+/// configs (read-only), then the dynamic broker configs. With synonyms asked for, a config whose
+/// value comes from a start flag (STATIC_BROKER_CONFIG) lists that value, then Kafka's default
+/// (DEFAULT_CONFIG), as Kafka lists a `server.properties` setting; any other lists itself.
 fn broker_entries(
     broker: &Broker,
     version: i16,
@@ -270,7 +286,7 @@ fn broker_entries(
             CONFIG_SOURCE_DEFAULT,
         ),
     ];
-    for key in sluice_meta::topic_config::TOPIC_CONFIG_KEYS {
+    for key in sluice_meta::topic_config::all_topic_config_keys() {
         if let Some(name) = broker_synonym(key) {
             let (value, source) = broker_value(broker, key);
             configs.push((name.into(), value, config_type(key), source));
@@ -289,7 +305,15 @@ fn broker_entries(
         .into_iter()
         .filter(|(name, _, _, _)| wanted(name))
         .map(|(name, value, kind, source)| {
-            let synonyms = if include_synonyms { vec![synonym(&name, value.clone(), source)] } else { Vec::new() };
+            let mut synonyms = Vec::new();
+            if include_synonyms {
+                synonyms.push(synonym(&name, value.clone(), source));
+                if source == CONFIG_SOURCE_STATIC_BROKER {
+                    if let Some(default) = kafka_broker_default(&name) {
+                        synonyms.push(synonym(&name, default, CONFIG_SOURCE_DEFAULT));
+                    }
+                }
+            }
             let read_only = !is_dynamic_broker_config(&name);
             let result = entry(&name, value, source, version).with_read_only(read_only).with_synonyms(synonyms);
             if version >= 3 {
@@ -299,6 +323,16 @@ fn broker_entries(
             }
         })
         .collect()
+}
+
+/// Kafka's default of a broker config Sluice describes from a start flag: a flag of
+/// [`KAFKA_FLAG_DEFAULTS`], or the broker default of a topic config ([`broker_synonym`]).
+fn kafka_broker_default(name: &str) -> Option<String> {
+    if let Some((_, default)) = KAFKA_FLAG_DEFAULTS.iter().find(|(flag, _)| *flag == name) {
+        return Some((*default).to_string());
+    }
+    let key = sluice_meta::topic_config::all_topic_config_keys().find(|key| broker_synonym(key) == Some(name))?;
+    sluice_meta::topic_config::TopicConfig::default().get(key)
 }
 
 /// Proposes `command`, or applies it to a copy of `view` when `validate_only`.

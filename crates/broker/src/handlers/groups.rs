@@ -361,8 +361,12 @@ pub async fn list_groups(broker: &Broker, request: ListGroupsRequest) -> ListGro
     ListGroupsResponse::default().with_error_code(code).with_groups(groups)
 }
 
-/// Answers DescribeGroups (v0–v5). An unknown group is described as Dead with no error, as
-/// Kafka does before v6.
+/// DescribeGroups from this version on answers an unknown group with GROUP_ID_NOT_FOUND and
+/// an error message (KIP-1043), where earlier versions describe it as Dead with no error.
+const DESCRIBE_GROUPS_NOT_FOUND_VERSION: i16 = 6;
+
+/// Answers DescribeGroups (v0–v6). An unknown group is described as Dead with no error before
+/// v6 and is GROUP_ID_NOT_FOUND from v6, as Kafka 4 answers.
 pub async fn describe_groups(broker: &Broker, version: i16, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let view = broker.view();
     let mut groups = Vec::with_capacity(request.groups.len());
@@ -381,9 +385,13 @@ pub async fn describe_groups(broker: &Broker, version: i16, request: DescribeGro
             }
         };
         let Some(description) = shard.describe(group_id).await else {
-            groups.push(
-                described.with_error_code(kafka_code::NONE).with_group_state(str_bytes(GroupState::Dead.as_str())),
-            );
+            groups.push(if version >= DESCRIBE_GROUPS_NOT_FOUND_VERSION {
+                described
+                    .with_error_code(ErrorCode::GROUP_ID_NOT_FOUND.0)
+                    .with_error_message(Some(str_bytes(format!("Group {} not found.", group_id.0))))
+            } else {
+                described.with_error_code(kafka_code::NONE).with_group_state(str_bytes(GroupState::Dead.as_str()))
+            });
             continue;
         };
         let members = description

@@ -1,7 +1,9 @@
 //! ListOffsets: the earliest offset (`-2`), the latest (`-1`, the high watermark), from v7 the
 //! first record with the largest timestamp (`-3`, KIP-734), or the first offset whose record
-//! timestamp is at least the given one (the log's time index). Versions 8+ add the tiered
-//! storage queries (`-4`, `-5`), which Sluice has no use for: the table stops at v7.
+//! timestamp is at least the given one (the log's time index). Versions 8 and 9 add the tiered
+//! storage queries, answered as Kafka answers them without remote storage: the earliest local
+//! offset (`-4`, what `kafka-get-offsets --time -4` asks) is the log start, the latest tiered
+//! offset (`-5`) is none (-1). A query below the version's smallest is INVALID_REQUEST.
 //!
 //! With Kafka's debugging replica id (`replica_id = -2`, as `kafka-get-offsets` and replica
 //! health tools send) any replica answers from its own log, follower or leader, and "latest" is
@@ -16,7 +18,9 @@ use crate::broker::Broker;
 use crate::handlers::{resolve, since, Lookup};
 use crate::kafka_code;
 use crate::partition::blocking;
-use crate::partition::partition::{EARLIEST_TIMESTAMP, MAX_TIMESTAMP};
+use crate::partition::partition::{
+    EARLIEST_LOCAL_TIMESTAMP, EARLIEST_TIMESTAMP, LATEST_TIERED_TIMESTAMP, MAX_TIMESTAMP,
+};
 
 /// Kafka's `ListOffsetsRequest.DEBUGGING_REPLICA_ID`: read this broker's replica, leader or not.
 pub const DEBUGGING_REPLICA_ID: i32 = -2;
@@ -29,8 +33,14 @@ pub async fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) 
     for (topic_slot, topic) in request.topics.iter().enumerate() {
         let name = topic.name.0.as_str();
         for partition in &topic.partitions {
-            // -2 (earliest), -1 (latest) and real timestamps, and from v7 -3 (max timestamp).
-            let smallest_query = if version >= 7 { MAX_TIMESTAMP } else { EARLIEST_TIMESTAMP };
+            // -2 (earliest), -1 (latest) and real timestamps; from v7 -3 (max timestamp), from
+            // v8 -4 (earliest local), from v9 -5 (latest tiered).
+            let smallest_query = match version {
+                9.. => LATEST_TIERED_TIMESTAMP,
+                8 => EARLIEST_LOCAL_TIMESTAMP,
+                7 => MAX_TIMESTAMP,
+                _ => EARLIEST_TIMESTAMP,
+            };
             let resolved = if partition.timestamp < smallest_query {
                 Err(kafka_code::INVALID_REQUEST)
             } else {

@@ -913,9 +913,11 @@ impl Partition {
     }
 
     /// ListOffsets: `-2` earliest, `-1` latest (the high watermark), `-3` the first record
-    /// with the largest timestamp, otherwise the first record at or after the timestamp;
-    /// (-1, -1, -1) when there is none below the high watermark. Returns (offset, timestamp,
-    /// leader epoch of that offset). Blocking (may read one batch).
+    /// with the largest timestamp, `-4` the earliest offset kept locally (the log start: there
+    /// is no tiered storage), `-5` the latest tiered offset ((-1, -1, -1): nothing is tiered,
+    /// as Kafka answers without remote storage), otherwise the first record at or after the
+    /// timestamp; (-1, -1, -1) when there is none below the high watermark. Returns (offset,
+    /// timestamp, leader epoch of that offset). Blocking (may read one batch).
     pub fn offset_for(&self, timestamp: i64, current_leader_epoch: i32) -> Result<(i64, i64, i32), PartitionError> {
         let state = self.lock();
         check_leader(&state, self.local_broker)?;
@@ -931,11 +933,12 @@ impl Partition {
                 .map_or(state.leadership.leader_epoch, |entry| entry.epoch)
         };
         Ok(match timestamp {
-            EARLIEST_TIMESTAMP => {
+            EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => {
                 let offset = log.log_start_offset();
                 (offset, -1, epoch_of(offset))
             }
             LATEST_TIMESTAMP => (log.high_watermark(), -1, state.leadership.leader_epoch),
+            LATEST_TIERED_TIMESTAMP => (-1, -1, -1),
             MAX_TIMESTAMP => match log.offset_of_max_timestamp()? {
                 Some((offset, found)) if offset < log.high_watermark() => (offset, found, epoch_of(offset)),
                 _ => (-1, -1, -1),
@@ -947,14 +950,14 @@ impl Partition {
         })
     }
 
-    /// ListOffsets from the debugging replica id: this replica's own log start (`-2`) or log
-    /// end (`-1`), leader or follower; other timestamps are answered as a leader would.
+    /// ListOffsets from the debugging replica id: this replica's own log start (`-2`, `-4`) or
+    /// log end (`-1`), leader or follower; other timestamps are answered as a leader would.
     pub fn local_offset_for(&self, timestamp: i64) -> Result<(i64, i64, i32), PartitionError> {
         let state = self.lock();
         let log = state.log.as_ref().ok_or(PartitionError::NotLeader)?;
         let epoch = log.leader_epochs().entries().last().map_or(-1, |entry| entry.epoch);
         match timestamp {
-            EARLIEST_TIMESTAMP => Ok((log.log_start_offset(), -1, epoch)),
+            EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => Ok((log.log_start_offset(), -1, epoch)),
             LATEST_TIMESTAMP => Ok((log.log_end_offset(), -1, epoch)),
             _ => {
                 drop(state);
@@ -1187,6 +1190,10 @@ pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const LATEST_TIMESTAMP: i64 = -1;
 /// ListOffsets' special timestamp (v7+) for the first record with the largest timestamp.
 pub const MAX_TIMESTAMP: i64 = -3;
+/// ListOffsets' special timestamp (v8+, KIP-405) for the earliest offset in local storage.
+pub const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
+/// ListOffsets' special timestamp (v9+, KIP-1005) for the latest offset in tiered storage.
+pub const LATEST_TIERED_TIMESTAMP: i64 = -5;
 /// DeleteRecords' offset meaning "up to the high watermark" (Kafka's
 /// `DeleteRecordsRequest.HIGH_WATERMARK`).
 pub const DELETE_TO_HIGH_WATERMARK: i64 = -1;
