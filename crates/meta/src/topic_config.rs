@@ -251,12 +251,15 @@ impl TopicLogSettings {
     /// Reads the settings from a topic's overrides. Every override was checked when it was set
     /// ([`TopicConfig::set`]); one that does not parse (none should) counts as Kafka's default.
     pub fn from_overrides(overrides: &BTreeMap<String, String>) -> TopicLogSettings {
-        fn value<T: std::str::FromStr>(overrides: &BTreeMap<String, String>, key: &str) -> T {
+        fn value<T: std::str::FromStr>(overrides: &BTreeMap<String, String>, key: &str) -> T
+        where
+            T::Err: fmt::Debug,
+        {
             let default = override_topic_config(key).expect("an override-only key").kafka_default;
             overrides
                 .get(key)
                 .and_then(|value| value.trim().parse().ok())
-                .unwrap_or_else(|| default.parse().ok().expect("Kafka's default parses"))
+                .unwrap_or_else(|| default.parse().expect("Kafka's default parses"))
         }
         let compression_type = match overrides.get(COMPRESSION_TYPE).map(|value| value.trim()) {
             Some("uncompressed") => CompressionType::Uncompressed,
