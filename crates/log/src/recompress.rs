@@ -108,7 +108,10 @@ mod tests {
     use crate::records::parse_records;
     use crate::testing::{batch_with, Compression};
 
-    fn records_of(batch: &[u8]) -> Vec<(Option<Vec<u8>>, bool, i64, i32, Vec<u8>)> {
+    /// Of one record: key, whether the value is null, timestamp delta, offset delta, its bytes.
+    type RecordFacts = (Option<Vec<u8>>, bool, i64, i32, Vec<u8>);
+
+    fn records_of(batch: &[u8]) -> Vec<RecordFacts> {
         let header = BatchHeader::parse(batch).unwrap();
         let section = records_section(batch, &header).unwrap();
         parse_records(&section, header.record_count)
