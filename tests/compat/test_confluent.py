@@ -134,3 +134,48 @@ def test_data_and_producer_state_survive_a_restart(broker, topic_name):
     client.close()
     assert [m.offset() for m in received] == list(range(1000))
     assert [m.value() for m in received] == [b"value-%d" % i for i in range(1000)]
+
+
+def test_a_zstd_topic_returns_a_gzip_producer_records_unchanged(broker, topic_name):
+    """A topic with compression.type=zstd re-encodes what a gzip producer sends (the broker
+    recompresses on the leader, as Kafka does); the client decompresses transparently, so the
+    records it reads back must be exactly those produced: keys, values, headers, timestamps
+    and offsets. The stored segment is read too: every batch in it carries the zstd codec
+    (attributes bits 0-2 = 4), so the test cannot pass with the batches stored as gzip."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    created = admin.create_topics([NewTopic(topic_name, 1, 1, config={"compression.type": "zstd"})])
+    created[topic_name].result(timeout=POLL_TIMEOUT_S)
+    delivered = produce(broker, topic_name, "gzip")
+    assert sorted(offset for _, offset in delivered) == list(range(MESSAGES))
+    client = consumer(broker)
+    client.assign([TopicPartition(topic_name, 0, 0)])
+    received = consume(client, MESSAGES)
+    client.close()
+    assert [m.offset() for m in received] == list(range(MESSAGES))
+    for i, message in enumerate(received):
+        assert message.key() == b"key-%d" % (i % 10)
+        assert message.value() == b"value-%d" % i
+        assert message.headers() == [("index", str(i).encode()), ("codec", b"gzip")]
+        assert message.timestamp() == (1, BASE_TIMESTAMP_MS + i)
+    codecs = stored_codecs(broker, topic_name)
+    assert codecs and set(codecs) == {4}, codecs
+
+
+def stored_codecs(broker, topic):
+    """The codec bits of every batch in partition 0's first segment file on disk (RecordBatch
+    v2: base offset 8 bytes, batch length 4, ..., attributes 2 bytes at byte 21)."""
+    import os
+    import struct
+
+    path = os.path.join(broker.data_dir, "logs", f"{topic}-0", "%020d.log" % 0)
+    with open(path, "rb") as segment:
+        data = segment.read()
+    codecs, position = [], 0
+    while position + 61 <= len(data):
+        (length,) = struct.unpack_from(">i", data, position + 8)
+        (attributes,) = struct.unpack_from(">h", data, position + 21)
+        codecs.append(attributes & 0x7)
+        position += 12 + length
+    return codecs

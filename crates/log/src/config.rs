@@ -36,6 +36,15 @@ pub const DECOMPRESSED_BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Size of the read buffer used when recovery scans a segment, in bytes.
 pub const RECOVERY_READ_BUFFER_BYTES: usize = 1024 * 1024;
 
+/// Most bytes one produce's batches for one partition may take after the leader re-encodes
+/// them for the topic's `compression.type`, in bytes. Each batch is at most `batch_bytes_max`
+/// after re-encoding anyway; this bounds a request of many small batches that each expand (a
+/// gzip batch of zeros stored `uncompressed`), which would otherwise hold their whole expanded
+/// size in memory at once. Producers send one batch per partition per request (Kafka requires
+/// it), so only a request built to amplify memory meets it; it is refused with
+/// MESSAGE_TOO_LARGE, as Kafka refuses a batch that recompression made too large.
+pub const RECOMPRESSED_RECORDS_BYTES_MAX: usize = 128 * 1024 * 1024;
+
 /// Rolled segments whose background sync (flush policy `Os`) may be in flight at once. A roll
 /// beyond this waits for the oldest, so a burst of tiny segments cannot pile up threads and
 /// unsynced data.
@@ -44,6 +53,8 @@ pub const ROLL_SYNCS_IN_FLIGHT_MAX: usize = 4;
 const _: () = assert!(BATCH_BYTES_MAX_LIMIT as u64 <= SEGMENT_BYTES_LIMIT);
 const _: () = assert!(INDEX_BYTES_LIMIT / OFFSET_INDEX_ENTRY_BYTES <= u32::MAX as usize);
 const _: () = assert!(BATCH_HEADER_BYTES < RECOVERY_READ_BUFFER_BYTES);
+// One batch that decompresses to the limit, stored uncompressed, fits.
+const _: () = assert!(DECOMPRESSED_BATCH_BYTES_MAX + BATCH_HEADER_BYTES <= RECOMPRESSED_RECORDS_BYTES_MAX);
 
 /// When appended data is forced to stable storage. Each mode's promise is written in
 /// `docs/design/log-format.md`.
@@ -95,6 +106,50 @@ pub enum MessageTimestampType {
     LogAppendTime,
 }
 
+/// The codec the leader stores produced batches with (Kafka `compression.type`, with
+/// `compression.{gzip,lz4,zstd}.level`). Every variant but `Producer` re-encodes a batch whose
+/// codec differs; a batch already in the topic's codec is kept as produced, whatever level it
+/// was compressed at (as Kafka does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompressionType {
+    /// Keep each batch as the producer compressed it (`producer`, the default).
+    Producer,
+    /// Store records uncompressed (`uncompressed`).
+    Uncompressed,
+    /// gzip at `level` (`compression.gzip.level`: 1 to 9, or -1 for the codec's default, 6).
+    Gzip {
+        /// The deflate level.
+        level: i32,
+    },
+    /// snappy, in the xerial framing Kafka's clients write (no level).
+    Snappy,
+    /// lz4 frames at `level` (`compression.lz4.level`: 1 to 17, default 9).
+    Lz4 {
+        /// The lz4 frame level (above 12 lz4 uses its highest).
+        level: u32,
+    },
+    /// zstd at `level` (`compression.zstd.level`: -131072 to 22, default 3).
+    Zstd {
+        /// The zstd level.
+        level: i32,
+    },
+}
+
+impl CompressionType {
+    /// The codec batches are stored in, or `None` for `Producer` (whatever was produced).
+    pub fn codec(self) -> Option<crate::batch::Codec> {
+        use crate::batch::Codec;
+        match self {
+            CompressionType::Producer => None,
+            CompressionType::Uncompressed => Some(Codec::None),
+            CompressionType::Gzip { .. } => Some(Codec::Gzip),
+            CompressionType::Snappy => Some(Codec::Snappy),
+            CompressionType::Lz4 { .. } => Some(Codec::Lz4),
+            CompressionType::Zstd { .. } => Some(Codec::Zstd),
+        }
+    }
+}
+
 /// Configuration of one partition log.
 #[derive(Debug, Clone)]
 pub struct LogConfig {
@@ -104,6 +159,12 @@ pub struct LogConfig {
     /// Roll the active segment when its first batch is older than this, in milliseconds
     /// (`segment.ms`, default 7 days).
     pub segment_ms: u64,
+    /// Largest random amount subtracted from the segment age limit (`segment_ms`, see
+    /// [`LogConfig::segment_ms_max`]) for each new segment, in milliseconds
+    /// (`segment.jitter.ms`, default 0): each segment draws its own jitter in
+    /// `[0, min(segment_jitter_ms, age limit))` when it is created or opened, so that segments
+    /// of many partitions created together do not all roll at the same moment.
+    pub segment_jitter_ms: u64,
     /// Bytes appended between two offset-index entries (`index.interval.bytes`, default 4096).
     pub index_interval_bytes: u32,
     /// Preallocated size of each index file, in bytes (`segment.index.bytes`, default 10 MiB).
@@ -123,12 +184,25 @@ pub struct LogConfig {
     /// How long a tombstone survives compaction, in milliseconds after its batch's newest
     /// timestamp (`delete.retention.ms`, default 1 day).
     pub delete_retention_ms: u64,
+    /// A record is not compacted until its segment's newest timestamp is at least this old, in
+    /// milliseconds (`min.compaction.lag.ms`, default 0).
+    pub min_compaction_lag_ms: u64,
+    /// A compacted log whose oldest uncompacted record is older than this is compacted even
+    /// below `min_cleanable_dirty_ratio`, and its active segment rolls at this age, in
+    /// milliseconds (`max.compaction.lag.ms`, default `i64::MAX`: never).
+    pub max_compaction_lag_ms: u64,
+    /// Compact only when the bytes not yet compacted are more than this fraction of the
+    /// cleanable log (`min.cleanable.dirty.ratio`, default 0.5).
+    pub min_cleanable_dirty_ratio: f64,
     /// Memory the cleaner may use for its key → offset map, in bytes
     /// (`log.cleaner.dedupe.buffer.size`, default 128 MiB). A pass cleans as many whole
     /// segments as fit.
     pub cleaner_dedupe_bytes_max: usize,
     /// When data is synced to disk.
     pub flush: FlushPolicy,
+    /// The codec a leader stores produced batches with (`compression.type`, default
+    /// `producer`).
+    pub compression: CompressionType,
     /// Whose clock timestamps records (`message.timestamp.type`, default `CreateTime`).
     pub message_timestamp_type: MessageTimestampType,
     /// With `CreateTime`, refuse a record whose timestamp is more than this many milliseconds
@@ -147,6 +221,7 @@ impl Default for LogConfig {
         LogConfig {
             segment_bytes: 1024 * 1024 * 1024,
             segment_ms: 7 * 24 * 60 * 60 * 1000,
+            segment_jitter_ms: 0,
             index_interval_bytes: 4096,
             index_bytes_max: 10 * 1024 * 1024,
             batch_bytes_max: 1024 * 1024 + 12,
@@ -154,8 +229,12 @@ impl Default for LogConfig {
             retention_bytes: None,
             cleanup_policy: CleanupPolicy::Delete,
             delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX as u64,
+            min_cleanable_dirty_ratio: 0.5,
             cleaner_dedupe_bytes_max: 128 * 1024 * 1024,
             flush: FlushPolicy::Os,
+            compression: CompressionType::Producer,
             message_timestamp_type: MessageTimestampType::CreateTime,
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: i64::MAX,
@@ -189,6 +268,12 @@ impl LogConfig {
                 self.batch_bytes_max
             ));
         }
+        if !(0.0..=1.0).contains(&self.min_cleanable_dirty_ratio) {
+            return bad(format!("min_cleanable_dirty_ratio {} outside [0, 1]", self.min_cleanable_dirty_ratio));
+        }
+        if self.max_compaction_lag_ms == 0 {
+            return bad("max_compaction_lag_ms must be positive".into());
+        }
         if self.cleaner_dedupe_bytes_max == 0 {
             return bad("cleaner_dedupe_bytes_max must be positive".into());
         }
@@ -208,6 +293,27 @@ impl LogConfig {
 
     pub(crate) fn time_index_bytes(&self) -> usize {
         self.index_bytes_max / TIME_INDEX_ENTRY_BYTES * TIME_INDEX_ENTRY_BYTES
+    }
+
+    /// The age at which the active segment rolls, in milliseconds: `segment_ms`, or
+    /// `max_compaction_lag_ms` when that is shorter on a compacted log (as Kafka does, so the
+    /// active segment's records become compactable within the lag).
+    pub fn segment_ms_max(&self) -> u64 {
+        if self.cleanup_policy.compacts() {
+            self.segment_ms.min(self.max_compaction_lag_ms)
+        } else {
+            self.segment_ms
+        }
+    }
+
+    /// A roll jitter for a new segment from the random `draw`: `draw` modulo
+    /// `min(segment_jitter_ms, segment_ms_max)`, or 0 without jitter (Kafka's
+    /// `randomSegmentJitter`).
+    pub(crate) fn roll_jitter_ms(&self, draw: u64) -> u64 {
+        match self.segment_jitter_ms.min(self.segment_ms_max()) {
+            0 => 0,
+            range => draw % range,
+        }
     }
 }
 
@@ -230,5 +336,34 @@ mod tests {
         assert!(c.validate().is_err());
         let c = LogConfig { flush: FlushPolicy::IntervalMs(0), ..LogConfig::default() };
         assert!(c.validate().is_err());
+        let c = LogConfig { min_cleanable_dirty_ratio: 1.5, ..LogConfig::default() };
+        assert!(c.validate().is_err());
+        let c = LogConfig { max_compaction_lag_ms: 0, ..LogConfig::default() };
+        assert!(c.validate().is_err());
+    }
+
+    // Goal: Kafka's segment jitter: none by default; otherwise the draw folded into
+    // [0, min(segment.jitter.ms, segment.ms)).
+    #[test]
+    fn roll_jitter_is_below_the_smaller_of_jitter_and_segment_age() {
+        let c = LogConfig { segment_ms: 1_000, ..LogConfig::default() };
+        assert_eq!(c.roll_jitter_ms(u64::MAX), 0);
+        let c = LogConfig { segment_ms: 1_000, segment_jitter_ms: 300, ..LogConfig::default() };
+        assert_eq!(c.roll_jitter_ms(1_234), 34);
+        assert!((0..10_000u64).map(|draw| c.roll_jitter_ms(draw.wrapping_mul(0x9e37_79b9_7f4a_7c15))).all(|j| j < 300));
+        let c = LogConfig { segment_ms: 100, segment_jitter_ms: 300, ..LogConfig::default() };
+        assert_eq!(c.roll_jitter_ms(250), 50);
+    }
+
+    // Goal: a compacted log's active segment rolls by max.compaction.lag.ms when that is
+    // shorter than segment.ms (Kafka's maxSegmentMs); a deleting log ignores the lag.
+    #[test]
+    fn compacted_logs_roll_by_the_maximum_compaction_lag() {
+        let c = LogConfig { segment_ms: 60_000, max_compaction_lag_ms: 5_000, ..LogConfig::default() };
+        assert_eq!(c.segment_ms_max(), 60_000);
+        let c = LogConfig { cleanup_policy: CleanupPolicy::Compact, ..c };
+        assert_eq!(c.segment_ms_max(), 5_000);
+        let c = LogConfig { max_compaction_lag_ms: 600_000, ..c };
+        assert_eq!(c.segment_ms_max(), 60_000);
     }
 }

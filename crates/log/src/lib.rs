@@ -24,13 +24,14 @@ pub mod epoch;
 mod error;
 mod index;
 mod log;
+pub mod recompress;
 mod records;
 pub mod segment;
 pub mod testing;
 pub mod validate;
 
-pub use cleaner::CompactionOutcome;
-pub use config::{CleanupPolicy, FlushPolicy, LogConfig, MessageTimestampType};
+pub use cleaner::{CleaningPlan, CompactionDue, CompactionOutcome};
+pub use config::{CleanupPolicy, CompressionType, FlushPolicy, LogConfig, MessageTimestampType};
 pub use epoch::{EpochEntry, LeaderEpochCache};
 pub use error::{is_out_of_space, LogError, Result};
 #[cfg(any(test, feature = "fault-injection"))]

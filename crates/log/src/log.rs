@@ -191,6 +191,11 @@ pub struct Log {
     out_of_space: Option<String>,
     /// Told the duration of each segment sync ([`Log::observe_syncs`]).
     sync_observer: Option<SyncObserver>,
+    /// Offset below which the cleaner has compacted the log (Kafka's cleaner checkpoint, the
+    /// first dirty offset): what lies below is clean, what lies from it up to the first
+    /// uncleanable offset is dirty. Kept in memory only, so a reopened log counts as all dirty
+    /// and is compacted once in full.
+    cleaned_to: i64,
     _lock: File,
     #[cfg(any(test, feature = "fault-injection"))]
     fault: Option<Fault>,
@@ -310,6 +315,7 @@ impl Log {
             poisoned: None,
             sync_observer: None,
             out_of_space: None,
+            cleaned_to: i64::MIN,
             _lock: lock,
             #[cfg(any(test, feature = "fault-injection"))]
             fault: None,
@@ -836,6 +842,7 @@ impl Log {
         }
         self.high_watermark = self.high_watermark.min(leo);
         self.recovery_point = self.recovery_point.min(leo);
+        self.cleaned_to = self.cleaned_to.min(leo);
         self.write_checkpoint(false)?;
         tracing::info!(dir = %dir.display(), requested = offset, log_end = leo, "truncated log");
         Ok(leo)
@@ -856,6 +863,7 @@ impl Log {
         self.log_start_offset = offset;
         self.high_watermark = offset;
         self.recovery_point = offset;
+        self.cleaned_to = offset;
         self.epochs.clear();
         self.epochs.persist()?;
         self.write_checkpoint(false)
@@ -1032,6 +1040,15 @@ impl Log {
 
     pub(crate) fn clock_now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// The cleaner checkpoint (see the field); `i64::MIN` before the first compaction.
+    pub(crate) fn cleaned_to(&self) -> i64 {
+        self.cleaned_to
+    }
+
+    pub(crate) fn set_cleaned_to(&mut self, offset: i64) {
+        self.cleaned_to = offset;
     }
 
     pub(crate) fn segments(&self) -> &BTreeMap<i64, Segment> {

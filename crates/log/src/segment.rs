@@ -62,6 +62,9 @@ pub(crate) struct Segment {
     index_interval_bytes: u64,
     /// Wall-clock time this process created or opened the segment.
     opened_at_ms: i64,
+    /// How much earlier than the segment age limit this segment rolls, in milliseconds: drawn
+    /// once when the segment is created or opened (`segment.jitter.ms`).
+    pub(crate) roll_jitter_ms: u64,
 }
 
 impl Segment {
@@ -95,6 +98,7 @@ impl Segment {
             bytes_since_index_entry: 0,
             index_interval_bytes: u64::from(config.index_interval_bytes),
             opened_at_ms: crate::log::SystemClock.now_ms(),
+            roll_jitter_ms: config.roll_jitter_ms(rand::random()),
         }
     }
 
@@ -316,7 +320,8 @@ impl Segment {
     /// Whether appending `bytes` more, ending at `last_offset`, with batches whose newest
     /// timestamp is `incoming_timestamp`, requires a new segment first. Age is measured as
     /// Kafka does: incoming timestamp minus the first batch's timestamp, or wall-clock time
-    /// since the segment was opened when the first batch has no timestamp.
+    /// since the segment was opened when the first batch has no timestamp; the segment rolls
+    /// once its age passes the age limit ([`LogConfig::segment_ms_max`]) less its jitter.
     pub(crate) fn needs_roll(
         &self,
         bytes: u64,
@@ -333,7 +338,8 @@ impl Segment {
             Some(first) if first >= 0 => incoming_timestamp.saturating_sub(first),
             _ => now_ms.saturating_sub(self.opened_at_ms),
         };
-        let too_old = age_ms > config.segment_ms as i64;
+        let age_limit_ms = config.segment_ms_max().saturating_sub(self.roll_jitter_ms);
+        let too_old = age_ms > i64::try_from(age_limit_ms).unwrap_or(i64::MAX);
         let offsets_overflow = last_offset - self.base_offset > RELATIVE_OFFSET_MAX;
         too_big || too_old || offsets_overflow || self.index_full()
     }
@@ -595,6 +601,11 @@ impl Segment {
     pub(crate) fn next_offset(&self) -> i64 {
         self.next_offset
     }
+    /// Max-timestamp of the first batch, or `None` when empty.
+    pub(crate) fn first_batch_timestamp(&self) -> Option<i64> {
+        self.first_batch_timestamp
+    }
+
     pub(crate) fn max_timestamp(&self) -> i64 {
         self.max_timestamp
     }

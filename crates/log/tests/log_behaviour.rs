@@ -162,6 +162,116 @@ fn segments_roll_by_age() {
 }
 
 #[test]
+fn segment_jitter_rolls_segments_earlier() {
+    // Goal: segment.jitter.ms takes a random amount below the jitter off each new segment's
+    // age limit, as Kafka does; without jitter a segment rolls only past segment.ms.
+    // Method: a batch, then one 999 999 ms later, under segment.ms = 1 000 000. Without
+    // jitter the log keeps one segment; with a jitter of 1 000 000 it rolls unless the
+    // segment drew a jitter below 2 (one chance in 500 000 per log): of three logs, at least
+    // two must roll.
+    let rolled = |jitter_ms: u64| {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_ms: 1_000_000,
+            segment_jitter_ms: jitter_ms,
+            retention_ms: None,
+            ..LogConfig::default()
+        };
+        let mut log = Log::open(dir.path(), config).unwrap();
+        fill(&mut log, 1, 1, 5_000_000);
+        fill(&mut log, 1, 1, 5_999_999);
+        log.segment_base_offsets().len() > 1
+    };
+    assert!(!rolled(0));
+    assert!((0..3).filter(|_| rolled(1_000_000)).count() >= 2);
+}
+
+#[test]
+fn compacted_logs_roll_and_compact_by_the_maximum_compaction_lag() {
+    // Goal: max.compaction.lag.ms on a compacted log rolls its active segment at that age
+    // (so its records become cleanable) and makes a pass due although the dirty ratio is low.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_000_000);
+    let config = LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        max_compaction_lag_ms: 60_000,
+        min_cleanable_dirty_ratio: 0.99,
+        ..small_config()
+    };
+    let mut log = Log::open_with_clock(dir.path(), config, clock.clone()).unwrap();
+    let keyed = |log: &mut Log, key: &[u8], ts: i64| {
+        let mut b = batch(0, &[(Some(key), Some(b"v".as_slice()))], ts);
+        log.append(&mut b, 0).unwrap();
+        log.set_high_watermark(log.log_end_offset());
+    };
+    for i in 0..20 {
+        keyed(&mut log, b"big", 1_000_000 + i);
+    }
+    log.roll().unwrap();
+    log.compact().unwrap();
+    assert_eq!(log.cleaning_plan().dirty_bytes, 0);
+    keyed(&mut log, b"k", 1_000_000);
+    keyed(&mut log, b"k", 1_050_000);
+    assert_eq!(log.segment_base_offsets().len(), 2, "50 s is below the lag");
+    keyed(&mut log, b"k", 1_070_000);
+    assert_eq!(log.segment_base_offsets().len(), 3, "70 s is past the lag: rolled");
+    clock.set(1_050_000);
+    assert_eq!(log.compact_if_due().unwrap(), None, "the dirty record is 50 s old; ratio below 0.99");
+    clock.set(1_061_000);
+    let outcome = log.compact_if_due().unwrap().expect("past the maximum lag");
+    assert_eq!(outcome.records_removed, 1, "the older k");
+}
+
+#[test]
+fn compaction_waits_for_the_dirty_ratio_and_spares_young_records() {
+    // Goal: compact_if_due runs only above min.cleanable.dirty.ratio, counting what earlier
+    // passes cleaned as clean; min.compaction.lag.ms keeps records younger than the lag out
+    // of any pass.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(2_000_000);
+    let config = LogConfig { cleanup_policy: CleanupPolicy::Compact, min_compaction_lag_ms: 30_000, ..small_config() };
+    let mut log = Log::open_with_clock(dir.path(), config, clock.clone()).unwrap();
+    let keyed = |log: &mut Log, key: &str, value: &[u8], ts: i64| {
+        let mut b = batch(0, &[(Some(key.as_bytes()), Some(value))], ts);
+        log.append(&mut b, 0).unwrap();
+        log.set_high_watermark(log.log_end_offset());
+    };
+    // 40 distinct keys, old; then every key once more with a longer value, young.
+    for i in 0..40 {
+        keyed(&mut log, &format!("key-{i}"), b"value", 1_900_000);
+    }
+    log.roll().unwrap();
+    for i in 0..40 {
+        keyed(&mut log, &format!("key-{i}"), b"a newer value", 1_990_000);
+    }
+    log.roll().unwrap();
+    let plan = log.cleaning_plan();
+    assert_eq!(plan.due, Some(sluice_log::CompactionDue::DirtyRatio), "never compacted: all dirty");
+    let young = log.segment_base_offsets().into_iter().find(|&base| base >= 40).unwrap();
+    assert_eq!(plan.first_uncleanable_offset, young, "the young copies (10 s old) are uncleanable");
+    let outcome = log.compact_if_due().unwrap().expect("due");
+    assert_eq!(outcome.records_removed, 0, "the old records' newer copies are too young to count");
+    assert_eq!(read_all(&log, 0, 1 << 20).len(), 80);
+    assert_eq!(log.compact_if_due().unwrap(), None, "nothing dirty is cleanable");
+    // Past the lag, the young segment is dirty and cleanable: more than half the log.
+    clock.advance(30_000);
+    let outcome = log.compact_if_due().unwrap().expect("due");
+    assert_eq!(outcome.records_removed, 40);
+    assert_eq!(read_all(&log, 0, 1 << 20).len(), 40);
+    // A little new dirt is below the ratio; a ratio of 0 compacts it.
+    keyed(&mut log, "key-0", b"value", 2_030_000);
+    log.roll().unwrap();
+    clock.advance(60_000);
+    assert_eq!(log.compact_if_due().unwrap(), None);
+    drop(log);
+    let config = LogConfig { cleanup_policy: CleanupPolicy::Compact, min_cleanable_dirty_ratio: 0.0, ..small_config() };
+    let mut log = Log::open_with_clock(dir.path(), config, clock.clone()).unwrap();
+    assert!(log.compact_if_due().unwrap().is_some());
+    assert_eq!(log.compact_if_due().unwrap(), None, "compacted: nothing dirty");
+    assert_eq!(read_all(&log, 0, 1 << 20).len(), 40);
+}
+
+#[test]
 fn truncation_and_leader_epochs_follow_kip_101() {
     // Goal: epochs are recorded as leaders append; truncate_to cuts at a batch boundary and
     // drops the epochs it removed; end_offset_for_epoch answers OffsetForLeaderEpoch.

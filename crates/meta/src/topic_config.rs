@@ -83,7 +83,7 @@ pub const TOPIC_CONFIG_KEYS: [&str; 15] = [
 ];
 
 /// The kind of value a topic config takes, as Kafka's `ConfigDef.Type` names it; how
-/// DescribeConfigs types the key and how an accepted-but-inert value is checked.
+/// DescribeConfigs types the key and how an override-only value is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigValueKind {
     /// A 64-bit integer at least `min`.
@@ -103,71 +103,192 @@ pub enum ConfigValueKind {
     RemoteStorage,
 }
 
-/// A Kafka topic config that Sluice accepts on CreateTopics and AlterConfigs, stores as an
-/// override and lists in DescribeConfigs, with no field in [`TopicConfig`]: either the storage
-/// engine has no counterpart (tiered storage, preallocation, cleaner tuning, broker-side
-/// recompression) or uses a fixed value of its own — or, for the two throttled-replica lists,
-/// the broker's replication throttle reads the override itself. Accepting them lets clients that
-/// set them (Kafka Streams, Connect, `kafka-configs`) work unchanged; tests/known-differences.md
-/// lists them.
+/// A Kafka topic config that Sluice holds only in a topic's overrides, with no field in
+/// [`TopicConfig`] (whose layout is part of the metadata's on-disk and RPC format): accepted on
+/// CreateTopics and AlterConfigs, checked as Kafka checks it, stored as an override and listed
+/// in DescribeConfigs with Kafka's default. Most of them the broker acts on, reading them from
+/// the overrides: the storage and produce settings through [`TopicLogSettings`], the two
+/// throttled-replica lists in the replication throttle. The rest (`inert`) have no effect:
+/// tiered storage, `preallocate`, `file.delete.delay.ms`. Accepting them lets clients that set
+/// them (Kafka Streams, Connect, `kafka-configs`) work unchanged; tests/known-differences.md
+/// lists the inert ones.
 #[derive(Debug, Clone, Copy)]
-pub struct InertTopicConfig {
+pub struct OverrideTopicConfig {
     /// The Kafka name.
     pub key: &'static str,
     /// Kafka 4.1's default, in its string form: what DescribeConfigs shows without an override.
     pub kafka_default: &'static str,
     /// What a value must look like.
     pub kind: ConfigValueKind,
+    /// Sluice accepts and describes it but does not act on it.
+    pub inert: bool,
 }
 
-/// Every Kafka 4.1 topic config that Sluice accepts without acting on it, by name (the rest of
+/// Every Kafka 4.1 topic config that Sluice holds only as an override, by name (the rest of
 /// Kafka 4.1's topic configs are [`TOPIC_CONFIG_KEYS`]).
-pub const INERT_TOPIC_CONFIGS: [InertTopicConfig; 20] = {
+pub const OVERRIDE_TOPIC_CONFIGS: [OverrideTopicConfig; 20] = {
     use ConfigValueKind::*;
-    const fn inert(key: &'static str, kafka_default: &'static str, kind: ConfigValueKind) -> InertTopicConfig {
-        InertTopicConfig { key, kafka_default, kind }
+    const fn acted(key: &'static str, kafka_default: &'static str, kind: ConfigValueKind) -> OverrideTopicConfig {
+        OverrideTopicConfig { key, kafka_default, kind, inert: false }
+    }
+    const fn inert(key: &'static str, kafka_default: &'static str, kind: ConfigValueKind) -> OverrideTopicConfig {
+        OverrideTopicConfig { key, kafka_default, kind, inert: true }
     }
     [
-        inert("compression.type", "producer", CompressionType),
-        inert("compression.gzip.level", "-1", Int { min: -1, max: 9 }),
-        inert("compression.lz4.level", "9", Int { min: 1, max: 17 }),
-        inert("compression.zstd.level", "3", Int { min: -131_072, max: 22 }),
-        inert("delete.retention.ms", "86400000", Long { min: 0 }),
+        acted(COMPRESSION_TYPE, "producer", CompressionType),
+        acted(COMPRESSION_GZIP_LEVEL, "-1", Int { min: -1, max: 9 }),
+        acted(COMPRESSION_LZ4_LEVEL, "9", Int { min: 1, max: 17 }),
+        acted(COMPRESSION_ZSTD_LEVEL, "3", Int { min: -131_072, max: 22 }),
+        acted(DELETE_RETENTION_MS, "86400000", Long { min: 0 }),
         inert("file.delete.delay.ms", "60000", Long { min: 0 }),
-        inert("follower.replication.throttled.replicas", "", ThrottledReplicas),
-        inert("index.interval.bytes", "4096", Int { min: 0, max: i32::MAX }),
-        inert("leader.replication.throttled.replicas", "", ThrottledReplicas),
+        acted("follower.replication.throttled.replicas", "", ThrottledReplicas),
+        acted(INDEX_INTERVAL_BYTES, "4096", Int { min: 0, max: i32::MAX }),
+        acted("leader.replication.throttled.replicas", "", ThrottledReplicas),
         inert("local.retention.bytes", "-2", Long { min: -2 }),
         inert("local.retention.ms", "-2", Long { min: -2 }),
-        inert("max.compaction.lag.ms", "9223372036854775807", Long { min: 1 }),
-        inert("min.cleanable.dirty.ratio", "0.5", Ratio),
-        inert("min.compaction.lag.ms", "0", Long { min: 0 }),
+        acted(MAX_COMPACTION_LAG_MS, "9223372036854775807", Long { min: 1 }),
+        acted(MIN_CLEANABLE_DIRTY_RATIO, "0.5", Ratio),
+        acted(MIN_COMPACTION_LAG_MS, "0", Long { min: 0 }),
         inert("preallocate", "false", Bool),
         inert("remote.log.copy.disable", "false", Bool),
         inert("remote.log.delete.on.disable", "false", Bool),
         inert("remote.storage.enable", "false", RemoteStorage),
-        inert("segment.index.bytes", "10485760", Int { min: 4, max: i32::MAX }),
-        inert("segment.jitter.ms", "0", Long { min: 0 }),
+        acted(SEGMENT_INDEX_BYTES, "10485760", Int { min: 4, max: i32::MAX }),
+        acted(SEGMENT_JITTER_MS, "0", Long { min: 0 }),
     ]
 };
 
 // Every known key can be given at once without passing the entry limit.
-const _: () = assert!(TOPIC_CONFIG_KEYS.len() + INERT_TOPIC_CONFIGS.len() <= TOPIC_CONFIG_ENTRIES_MAX);
+const _: () = assert!(TOPIC_CONFIG_KEYS.len() + OVERRIDE_TOPIC_CONFIGS.len() <= TOPIC_CONFIG_ENTRIES_MAX);
 
-/// The inert config named `key`, if it is one.
-pub fn inert_topic_config(key: &str) -> Option<&'static InertTopicConfig> {
-    INERT_TOPIC_CONFIGS.iter().find(|config| config.key == key)
+/// The override-only config named `key`, if it is one.
+pub fn override_topic_config(key: &str) -> Option<&'static OverrideTopicConfig> {
+    OVERRIDE_TOPIC_CONFIGS.iter().find(|config| config.key == key)
 }
 
-/// Every topic config key Sluice accepts: those it acts on, then the inert ones.
+/// Every topic config key Sluice accepts: those in [`TopicConfig`], then the override-only ones.
 pub fn all_topic_config_keys() -> impl Iterator<Item = &'static str> {
-    TOPIC_CONFIG_KEYS.iter().copied().chain(INERT_TOPIC_CONFIGS.iter().map(|config| config.key))
+    TOPIC_CONFIG_KEYS.iter().copied().chain(OVERRIDE_TOPIC_CONFIGS.iter().map(|config| config.key))
+}
+
+/// `compression.type`: the codec the leader stores produced batches with (`producer` keeps
+/// each as produced).
+pub const COMPRESSION_TYPE: &str = "compression.type";
+/// `compression.gzip.level`: the level of broker-side gzip.
+pub const COMPRESSION_GZIP_LEVEL: &str = "compression.gzip.level";
+/// `compression.lz4.level`: the level of broker-side lz4.
+pub const COMPRESSION_LZ4_LEVEL: &str = "compression.lz4.level";
+/// `compression.zstd.level`: the level of broker-side zstd.
+pub const COMPRESSION_ZSTD_LEVEL: &str = "compression.zstd.level";
+/// `delete.retention.ms`: how long compaction keeps a tombstone.
+pub const DELETE_RETENTION_MS: &str = "delete.retention.ms";
+/// `index.interval.bytes`: bytes between two offset-index entries.
+pub const INDEX_INTERVAL_BYTES: &str = "index.interval.bytes";
+/// `max.compaction.lag.ms`: a record stays uncompacted at most this long.
+pub const MAX_COMPACTION_LAG_MS: &str = "max.compaction.lag.ms";
+/// `min.cleanable.dirty.ratio`: the share of uncompacted bytes that makes a log due.
+pub const MIN_CLEANABLE_DIRTY_RATIO: &str = "min.cleanable.dirty.ratio";
+/// `min.compaction.lag.ms`: a record stays uncompacted at least this long.
+pub const MIN_COMPACTION_LAG_MS: &str = "min.compaction.lag.ms";
+/// `segment.index.bytes`: the preallocated size of each segment index.
+pub const SEGMENT_INDEX_BYTES: &str = "segment.index.bytes";
+/// `segment.jitter.ms`: the most a segment's age limit is shortened at random.
+pub const SEGMENT_JITTER_MS: &str = "segment.jitter.ms";
+
+/// A topic's `compression.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompressionType {
+    /// Keep each batch as the producer compressed it (`producer`).
+    Producer,
+    /// `uncompressed`.
+    Uncompressed,
+    /// `gzip`.
+    Gzip,
+    /// `snappy`.
+    Snappy,
+    /// `lz4`.
+    Lz4,
+    /// `zstd`.
+    Zstd,
+}
+
+/// The override-only configs the broker's storage and produce path act on, typed, with
+/// Kafka's defaults for those the topic does not override ([`TopicLogSettings::from_overrides`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicLogSettings {
+    /// `compression.type`.
+    pub compression_type: CompressionType,
+    /// `compression.gzip.level` (-1: the codec's default).
+    pub compression_gzip_level: i32,
+    /// `compression.lz4.level`.
+    pub compression_lz4_level: i32,
+    /// `compression.zstd.level`.
+    pub compression_zstd_level: i32,
+    /// `delete.retention.ms`.
+    pub delete_retention_ms: i64,
+    /// `index.interval.bytes`.
+    pub index_interval_bytes: i32,
+    /// `max.compaction.lag.ms`.
+    pub max_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio`.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`.
+    pub min_compaction_lag_ms: i64,
+    /// `segment.index.bytes`.
+    pub segment_index_bytes: i32,
+    /// `segment.jitter.ms`.
+    pub segment_jitter_ms: i64,
+}
+
+impl Default for TopicLogSettings {
+    /// Kafka 4.1's defaults.
+    fn default() -> Self {
+        TopicLogSettings::from_overrides(&BTreeMap::new())
+    }
+}
+
+impl TopicLogSettings {
+    /// Reads the settings from a topic's overrides. Every override was checked when it was set
+    /// ([`TopicConfig::set`]); one that does not parse (none should) counts as Kafka's default.
+    pub fn from_overrides(overrides: &BTreeMap<String, String>) -> TopicLogSettings {
+        fn value<T: std::str::FromStr>(overrides: &BTreeMap<String, String>, key: &str) -> T
+        where
+            T::Err: fmt::Debug,
+        {
+            let default = override_topic_config(key).expect("an override-only key").kafka_default;
+            overrides
+                .get(key)
+                .and_then(|value| value.trim().parse().ok())
+                .unwrap_or_else(|| default.parse().expect("Kafka's default parses"))
+        }
+        let compression_type = match overrides.get(COMPRESSION_TYPE).map(|value| value.trim()) {
+            Some("uncompressed") => CompressionType::Uncompressed,
+            Some("gzip") => CompressionType::Gzip,
+            Some("snappy") => CompressionType::Snappy,
+            Some("lz4") => CompressionType::Lz4,
+            Some("zstd") => CompressionType::Zstd,
+            _ => CompressionType::Producer,
+        };
+        TopicLogSettings {
+            compression_type,
+            compression_gzip_level: value(overrides, COMPRESSION_GZIP_LEVEL),
+            compression_lz4_level: value(overrides, COMPRESSION_LZ4_LEVEL),
+            compression_zstd_level: value(overrides, COMPRESSION_ZSTD_LEVEL),
+            delete_retention_ms: value(overrides, DELETE_RETENTION_MS),
+            index_interval_bytes: value(overrides, INDEX_INTERVAL_BYTES),
+            max_compaction_lag_ms: value(overrides, MAX_COMPACTION_LAG_MS),
+            min_cleanable_dirty_ratio: value(overrides, MIN_CLEANABLE_DIRTY_RATIO),
+            min_compaction_lag_ms: value(overrides, MIN_COMPACTION_LAG_MS),
+            segment_index_bytes: value(overrides, SEGMENT_INDEX_BYTES),
+            segment_jitter_ms: value(overrides, SEGMENT_JITTER_MS),
+        }
+    }
 }
 
 /// Kafka's compression type names (`compression.type`).
 const COMPRESSION_TYPES: [&str; 6] = ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 
-impl InertTopicConfig {
+impl OverrideTopicConfig {
     /// Checks `value` as Kafka's ConfigDef would for this key.
     fn validate(&self, value: &str) -> Result<(), CommandError> {
         let trimmed = value.trim();
@@ -349,8 +470,8 @@ impl TopicConfig {
             MESSAGE_TIMESTAMP_AFTER_MAX_MS => self.message_timestamp_after_max_ms = parse_i64(key, value, 0)?,
             UNCLEAN_LEADER_ELECTION_ENABLE => self.unclean_leader_election_enable = parse_bool(key, value)?,
             REPLICA_LAG_TIME_MAX_MS => self.replica_lag_time_max_ms = parse_i64(key, value, 1)?,
-            _ => match inert_topic_config(key) {
-                Some(inert) => inert.validate(value)?,
+            _ => match override_topic_config(key) {
+                Some(config) => config.validate(value)?,
                 None => {
                     return Err(CommandError::InvalidConfig {
                         key: key.to_string(),
@@ -381,9 +502,9 @@ impl TopicConfig {
             MESSAGE_TIMESTAMP_AFTER_MAX_MS => self.message_timestamp_after_max_ms.to_string(),
             UNCLEAN_LEADER_ELECTION_ENABLE => self.unclean_leader_election_enable.to_string(),
             REPLICA_LAG_TIME_MAX_MS => self.replica_lag_time_max_ms.to_string(),
-            // Not acted on, so never held in the typed config: its value is Kafka's default
-            // unless the topic's overrides say otherwise.
-            _ => return inert_topic_config(key).map(|inert| inert.kafka_default.to_string()),
+            // Never held in the typed config: its value is Kafka's default unless the topic's
+            // overrides say otherwise.
+            _ => return override_topic_config(key).map(|config| config.kafka_default.to_string()),
         })
     }
 }
@@ -543,15 +664,15 @@ mod tests {
         assert_eq!((defaults.timestamp_before_max_ms(), defaults.timestamp_after_max_ms()), (i64::MAX, i64::MAX));
     }
 
-    // Goal: every Kafka 4.1 topic config Sluice does not act on is accepted with its Kafka
+    // Goal: every Kafka 4.1 topic config held only as an override is accepted with its Kafka
     // default and with other valid values, reads back as the default (it is not held in the
     // typed config), and a value Kafka would refuse is refused.
     #[test]
-    fn inert_kafka_configs_are_accepted_and_checked() {
+    fn override_only_kafka_configs_are_accepted_and_checked() {
         let mut config = TopicConfig::default();
-        for inert in INERT_TOPIC_CONFIGS {
-            config.set(inert.key, inert.kafka_default).unwrap_or_else(|error| panic!("{}: {error:?}", inert.key));
-            assert_eq!(config.get(inert.key).as_deref(), Some(inert.kafka_default));
+        for other in OVERRIDE_TOPIC_CONFIGS {
+            config.set(other.key, other.kafka_default).unwrap_or_else(|error| panic!("{}: {error:?}", other.key));
+            assert_eq!(config.get(other.key).as_deref(), Some(other.kafka_default));
         }
         assert_eq!(config, TopicConfig::default());
         let accepted = [
@@ -579,6 +700,54 @@ mod tests {
             assert_eq!(error.kafka_error_code(), 40, "{key}={value}");
         }
         assert_eq!(all_topic_config_keys().count(), 35);
+    }
+
+    // Goal: the storage settings read from the overrides take each override's value, and
+    // Kafka's default for every key not overridden.
+    #[test]
+    fn log_settings_come_from_the_overrides_with_kafka_defaults() {
+        let defaults = TopicLogSettings::default();
+        assert_eq!(defaults.compression_type, CompressionType::Producer);
+        assert_eq!((defaults.compression_gzip_level, defaults.compression_lz4_level), (-1, 9));
+        assert_eq!((defaults.compression_zstd_level, defaults.delete_retention_ms), (3, 86_400_000));
+        assert_eq!((defaults.index_interval_bytes, defaults.segment_index_bytes), (4096, 10_485_760));
+        assert_eq!((defaults.min_compaction_lag_ms, defaults.max_compaction_lag_ms), (0, i64::MAX));
+        assert_eq!((defaults.min_cleanable_dirty_ratio, defaults.segment_jitter_ms), (0.5, 0));
+        let settings = TopicLogSettings::from_overrides(&overrides(&[
+            (COMPRESSION_TYPE, "zstd"),
+            (COMPRESSION_ZSTD_LEVEL, "19"),
+            (DELETE_RETENTION_MS, "100"),
+            (INDEX_INTERVAL_BYTES, "1"),
+            (MAX_COMPACTION_LAG_MS, "60000"),
+            (MIN_CLEANABLE_DIRTY_RATIO, "0.01"),
+            (MIN_COMPACTION_LAG_MS, "5000"),
+            (SEGMENT_INDEX_BYTES, "4096"),
+            (SEGMENT_JITTER_MS, "250"),
+            (RETENTION_MS, "1"),
+        ]));
+        let want = TopicLogSettings {
+            compression_type: CompressionType::Zstd,
+            compression_zstd_level: 19,
+            delete_retention_ms: 100,
+            index_interval_bytes: 1,
+            max_compaction_lag_ms: 60_000,
+            min_cleanable_dirty_ratio: 0.01,
+            min_compaction_lag_ms: 5_000,
+            segment_index_bytes: 4096,
+            segment_jitter_ms: 250,
+            ..defaults
+        };
+        assert_eq!(settings, want);
+        for (name, codec) in [
+            ("uncompressed", CompressionType::Uncompressed),
+            ("gzip", CompressionType::Gzip),
+            ("snappy", CompressionType::Snappy),
+            ("lz4", CompressionType::Lz4),
+            ("producer", CompressionType::Producer),
+        ] {
+            let settings = TopicLogSettings::from_overrides(&overrides(&[(COMPRESSION_TYPE, name)]));
+            assert_eq!(settings.compression_type, codec);
+        }
     }
 
     #[test]

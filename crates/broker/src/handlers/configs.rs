@@ -25,8 +25,8 @@
 //!
 //! An overridden config is described with its value as it was given (`delete,compact` stays in
 //! that order, as Kafka keeps it), a default with the value Sluice applies. Every Kafka 4.1
-//! topic config is accepted and described, including those Sluice does not act on
-//! (`sluice_meta::topic_config::INERT_TOPIC_CONFIGS`: their default is Kafka's).
+//! topic config is accepted and described, including those held only as overrides
+//! (`sluice_meta::topic_config::OVERRIDE_TOPIC_CONFIGS`: their default is Kafka's).
 
 use std::collections::BTreeMap;
 
@@ -82,7 +82,7 @@ fn config_type(key: &str) -> i8 {
         MESSAGE_TIMESTAMP_TYPE => TYPE_STRING,
         UNCLEAN_LEADER_ELECTION_ENABLE => TYPE_BOOLEAN,
         SEGMENT_BYTES | MIN_INSYNC_REPLICAS | MAX_MESSAGE_BYTES => TYPE_INT,
-        _ => match inert_topic_config(key).map(|inert| inert.kind) {
+        _ => match override_topic_config(key).map(|config| config.kind) {
             Some(ConfigValueKind::Int { .. }) => TYPE_INT,
             Some(ConfigValueKind::Ratio) => TYPE_DOUBLE,
             Some(ConfigValueKind::Bool | ConfigValueKind::RemoteStorage) => TYPE_BOOLEAN,

@@ -27,6 +27,7 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use sluice_meta::topic_config::TopicLogSettings;
 use sluice_meta::{BrokerId, MetadataView, TopicConfig};
 use uuid::Uuid;
 
@@ -67,6 +68,9 @@ pub struct ReplicaState {
     pub topic_id: Uuid,
     /// The topic's configuration (its log configuration derives from it).
     pub config: TopicConfig,
+    /// The storage and produce settings the topic holds only as overrides (its log
+    /// configuration derives from them too).
+    pub log_settings: TopicLogSettings,
     /// Leadership from the partition record.
     pub leadership: Leadership,
 }
@@ -123,7 +127,12 @@ pub fn desired_replicas(
             };
             desired.insert(
                 (topic.name.clone(), partition.partition as i32),
-                ReplicaState { topic_id: topic.topic_id, config: topic.config.clone(), leadership },
+                ReplicaState {
+                    topic_id: topic.topic_id,
+                    config: topic.config.clone(),
+                    log_settings: TopicLogSettings::from_overrides(&topic.config_overrides),
+                    leadership,
+                },
             );
         }
     }
@@ -146,7 +155,7 @@ pub fn plan(
                 others.push(Action::Open(key.clone()));
             }
             Some(want) => {
-                if want.config != open.config {
+                if want.config != open.config || want.log_settings != open.log_settings {
                     others.push(Action::Reconfigure(key.clone()));
                 }
                 if want.leadership != open.leadership {
@@ -527,7 +536,8 @@ impl PartitionManager {
     async fn open(&self, key: &PartitionKey, want: ReplicaState) -> Result<(), PartitionError> {
         let dir = partition_dir(&self.logs_dir, &key.0, key.1);
         let (topic, index, broker) = (key.0.clone(), key.1, self.local_broker);
-        let (topic_id, config, leadership) = (want.topic_id, log_config_for(&want.config), want.leadership.clone());
+        let (topic_id, config, leadership) =
+            (want.topic_id, log_config_for(&want.config, &want.log_settings), want.leadership.clone());
         let sync_observer = self.log_syncs.observer();
         let partition = blocking(move || {
             // Data of an older topic with the same name (deleted while this broker was down).
@@ -581,7 +591,7 @@ impl PartitionManager {
     }
 
     async fn reconfigure(&self, key: &PartitionKey, want: &ReplicaState) -> Result<(), PartitionError> {
-        let config = log_config_for(&want.config);
+        let config = log_config_for(&want.config, &want.log_settings);
         self.update(key, want, move |partition| partition.reconfigure(config)).await
     }
 
@@ -761,6 +771,7 @@ mod tests {
         ReplicaState {
             topic_id: Uuid::from_u128(id),
             config: TopicConfig { retention_ms, ..TopicConfig::default() },
+            log_settings: TopicLogSettings::default(),
             leadership: leadership(1, epoch),
         }
     }
@@ -817,6 +828,18 @@ mod tests {
             plan(&local, &desired),
             vec![Action::Reconfigure(key("t", 0)), Action::UpdateLeadership(key("t", 0))]
         );
+    }
+
+    // Goal: a change of a setting held only as an override (compression.type, the compaction
+    // settings) reconfigures the log like a change of the typed config does.
+    #[test]
+    fn a_change_of_an_override_only_setting_reconfigures() {
+        let have = replica(1, 1, 0);
+        let mut want = have.clone();
+        want.log_settings.min_cleanable_dirty_ratio = 0.1;
+        let local = BTreeMap::from([(key("t", 0), have)]);
+        let desired = BTreeMap::from([(key("t", 0), want)]);
+        assert_eq!(plan(&local, &desired), vec![Action::Reconfigure(key("t", 0))]);
     }
 
     #[test]

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use sluice_log::batch::{compute_crc, BatchHeader};
 use sluice_log::config::BATCH_HEADER_BYTES;
+use sluice_log::recompress::recompress_produced;
 use sluice_log::validate::{stamp_log_append_time, validate_produced, ValidationPolicy};
 use sluice_log::{FileRegion, Log, LogConfig, LogError, MessageTimestampType};
 use sluice_meta::BrokerId;
@@ -159,10 +160,6 @@ struct State {
     /// (log start, high watermark, log end) at the last checkpoint: an idle partition is not
     /// checkpointed again (each checkpoint costs two fsyncs).
     checkpointed: Option<(i64, i64, i64)>,
-    /// Log end offset at the last compaction: a partition with no new data is not compacted
-    /// again (a pass reads every cleanable segment to build its key map). Cost: tombstones of
-    /// an idle compacted partition expire at its next compaction after new data arrives.
-    compacted_at: Option<i64>,
 }
 
 /// A partition replica on this broker.
@@ -224,14 +221,7 @@ impl Partition {
         write_partition_metadata(dir, topic_id)?;
         let producers = rebuild_producer_states(&log)?;
         // A partition this broker leads alone has everything it appended in sync.
-        let mut state = State {
-            log: None,
-            leadership,
-            producers,
-            followers: BTreeMap::new(),
-            checkpointed: None,
-            compacted_at: None,
-        };
+        let mut state = State { log: None, leadership, producers, followers: BTreeMap::new(), checkpointed: None };
         seed_followers(&mut state, log.high_watermark(), local_broker);
         let high_watermark = advance_high_watermark(&mut log, &state, local_broker);
         let log_end = log.log_end_offset();
@@ -386,8 +376,9 @@ impl Partition {
 
     /// Appends a producer's batches as leader. Checks every record (Kafka's `LogValidator`
     /// rules), leadership and the producer sequence first; nothing is appended on any error.
-    /// Blocking (fsync with `flush.messages=1`).
-    pub fn append(&self, records: &mut [u8], acks_all: bool) -> Result<Appended, PartitionError> {
+    /// `records` may be replaced: re-encoded for the topic's `compression.type`. Blocking
+    /// (fsync with `flush.messages=1`).
+    pub fn append(&self, records: &mut Vec<u8>, acks_all: bool) -> Result<Appended, PartitionError> {
         let log_append_time_ms = self.validate_produced(records)?;
         let mut state = self.lock();
         check_leader(&state, self.local_broker)?;
@@ -470,20 +461,25 @@ impl Partition {
     }
 
     /// Checks a producer's batches down to every record against the topic's rules
-    /// ([`sluice_log::validate`]) and stamps the leader's clock on a `LogAppendTime` topic. Runs
-    /// outside the partition's lock (only the rules are read under it), so decoding and
-    /// decompressing one produce does not hold up the partition's other appends and reads.
-    /// Returns the time stamped, or -1.
-    fn validate_produced(&self, records: &mut [u8]) -> Result<i64, PartitionError> {
-        let policy = {
+    /// ([`sluice_log::validate`]), re-encodes them for the topic's `compression.type`
+    /// ([`sluice_log::recompress`]; followers copy the re-encoded bytes) and stamps the
+    /// leader's clock on a `LogAppendTime` topic. Runs outside the partition's lock (only the
+    /// rules are read under it), so decoding, decompressing and re-encoding one produce does
+    /// not hold up the partition's other appends and reads. Returns the time stamped, or -1.
+    fn validate_produced(&self, records: &mut Vec<u8>) -> Result<i64, PartitionError> {
+        let (policy, compression) = {
             let state = self.lock();
             check_leader(&state, self.local_broker)?;
-            ValidationPolicy::for_config(state.log.as_ref().ok_or(PartitionError::NotLeader)?.config())
+            let config = state.log.as_ref().ok_or(PartitionError::NotLeader)?.config();
+            (ValidationPolicy::for_config(config), config.compression)
         };
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX));
         validate_produced(records, &policy, now_ms)?;
+        if let Some(recompressed) = recompress_produced(records, compression, policy.batch_bytes_max)? {
+            *records = recompressed;
+        }
         if policy.timestamp_type == MessageTimestampType::LogAppendTime {
             stamp_log_append_time(records, now_ms);
             return Ok(now_ms);
@@ -1005,10 +1001,9 @@ impl Partition {
         log.flush_if_due()?;
         if work.retention {
             log.apply_retention()?;
-            if state.compacted_at != Some(log.log_end_offset()) {
-                log.compact()?;
-                state.compacted_at = Some(log.log_end_offset());
-            }
+            // Only when due by the topic's dirty ratio or maximum compaction lag (deciding
+            // reads nothing); a pass reads every cleanable segment to build its key map.
+            log.compact_if_due()?;
         }
         let offsets = Some((log.log_start_offset(), log.high_watermark(), log.log_end_offset()));
         if work.checkpoint && state.checkpointed != offsets {
