@@ -23,8 +23,11 @@ pub mod groups;
 pub mod process;
 pub mod wire;
 
-/// Time any single network step of a test may take.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time any single network step of a test may take. Longer than the longest a client quota
+/// mutes a connection (`sluice_broker::quota::QUOTA_THROTTLE_MS_MAX`, 11 s), which the quota
+/// tests wait out, with room for a loaded machine: there one slow request can earn the whole
+/// throttle. Only a failing test ever waits this long.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running broker.
 pub struct TestBroker {
