@@ -54,7 +54,6 @@ fn main() -> ExitCode {
         };
     }
     init_logging(args.log_format);
-    raise_open_file_limit();
     let config = args.into_config();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -70,24 +69,6 @@ fn main() -> ExitCode {
             eprintln!("sluice-broker: {error}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Raises the soft limit of open file descriptors to the hard limit, as Go programs and Kafka's
-/// start scripts' advice do: every partition holds
-/// [`sluice_broker::partition::FILE_DESCRIPTORS_PER_PARTITION`] of them, and systemd's default
-/// soft limit of 1024 (hard 524288) would stop a broker near 250 partitions. One log line says
-/// the limit and about how many partitions it allows.
-fn raise_open_file_limit() {
-    use sluice_broker::partition::{partitions_within, FILE_DESCRIPTORS_PER_PARTITION};
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => tracing::info!(
-            limit,
-            descriptors_per_partition = FILE_DESCRIPTORS_PER_PARTITION,
-            partitions = partitions_within(limit),
-            "open file limit"
-        ),
-        Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
     }
 }
 

@@ -381,6 +381,7 @@ impl Node {
             data_dir = %config.data_dir.display(),
             "sluice-broker starting"
         );
+        crate::partition::raise_open_file_limit();
         let ready = Arc::new(ReadyFlag { broker: watch::channel(None).0, started: false.into() });
         let (admin_stop, admin_stopped) = watch::channel(false);
         tracing::info!(address = %admin_addr, "admin listener ready");

@@ -61,6 +61,23 @@ pub fn partitions_within(limit: u64) -> u64 {
     limit.saturating_sub(FILE_DESCRIPTORS_RESERVED) / FILE_DESCRIPTORS_PER_PARTITION
 }
 
+/// Raises the process's soft limit of open file descriptors to its hard limit, as Go programs
+/// do, and logs the limit and about how many partitions it allows: every partition holds
+/// [`FILE_DESCRIPTORS_PER_PARTITION`] of them, and systemd's default soft limit of 1024 (hard
+/// 524288) would stop a broker near 250 partitions. Called after the start banner (a broker
+/// refused at start prints its one line and nothing else).
+pub fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(
+            limit,
+            descriptors_per_partition = FILE_DESCRIPTORS_PER_PARTITION,
+            partitions = partitions_within(limit),
+            "open file limit"
+        ),
+        Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
+    }
+}
+
 /// What one replica is, or should be: the view's side and the local side of [`plan`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplicaState {

@@ -22,8 +22,8 @@ pub mod producer_state;
 pub mod replica;
 
 pub use manager::{
-    blocking, partitions_within, BrokerTopicDefaults, IsrChangeCounters, LogSyncTimes, PartitionManager,
-    FILE_DESCRIPTORS_PER_PARTITION,
+    blocking, partitions_within, raise_open_file_limit, BrokerTopicDefaults, IsrChangeCounters, LogSyncTimes,
+    PartitionManager, FILE_DESCRIPTORS_PER_PARTITION,
 };
 pub use partition::{
     Appended, FetchPosition, FollowerRead, IsrProposal, Leadership, Partition, ReadOutcome, Truncation,
