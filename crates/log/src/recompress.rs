@@ -13,79 +13,91 @@
 //! same). Each batch keeps its own header: Sluice accepts several batches per partition in one
 //! produce, Kafka exactly one.
 //!
-//! Runs on the leader only, after [`crate::validate::validate_produced`] and before offsets are
-//! assigned; followers copy the leader's stored bytes, so every replica holds the same batch.
-//! Pure: no clock, no I/O.
+//! Runs on the leader only, inside [`crate::validate::validate_produced`] — which hands over
+//! each batch's records section as its check just decompressed it, so nothing is decompressed
+//! twice — and before offsets are assigned; followers copy the leader's stored bytes, so every
+//! replica holds the same batch. Pure: no clock, no I/O.
 
-use crate::batch::{compute_crc, verify_stored, BatchHeader, LOG_OVERHEAD_BYTES};
+use crate::batch::{compute_crc, BatchHeader, LOG_OVERHEAD_BYTES};
 use crate::config::{CompressionType, BATCH_HEADER_BYTES, RECOMPRESSED_RECORDS_BYTES_MAX};
 use crate::error::{LogError, Result};
-use crate::records::{compress_for, records_section, RecordsError};
+use crate::records::compress_for;
 
 /// Bits 0-2 of a batch's attributes: its codec.
 const CODEC_MASK: i16 = 0x7;
 
-/// Re-encodes the batches of `records` (validated by
-/// [`validate_produced`](crate::validate::validate_produced)) whose codec is not `target`'s.
-/// Returns `None` when every batch is kept as produced (`Producer`, or every batch already in
-/// the topic's codec), else the whole new buffer.
-///
-/// A re-encoded batch larger than `batch_bytes_max`, or a result larger than
-/// [`RECOMPRESSED_RECORDS_BYTES_MAX`], is refused with [`LogError::BatchTooLarge`]
-/// (MESSAGE_TOO_LARGE, as Kafka refuses a batch recompression made too large).
-pub fn recompress_produced(records: &[u8], target: CompressionType, batch_bytes_max: usize) -> Result<Option<Vec<u8>>> {
-    let Some(codec) = target.codec() else { return Ok(None) };
-    let mut position = 0;
-    let mut out: Option<Vec<u8>> = None;
-    while let Some(header) = records.get(position..).and_then(BatchHeader::parse) {
+/// The stored form of one produce, built batch by batch as validation walks it. Nothing is
+/// copied until the first batch that needs re-encoding; [`Recompression::finish`] is `None`
+/// when no batch did (`producer`, or every batch already in the topic's codec).
+#[derive(Debug)]
+pub(crate) struct Recompression {
+    target: CompressionType,
+    batch_bytes_max: usize,
+    out: Option<Vec<u8>>,
+}
+
+impl Recompression {
+    /// For a topic storing batches as `target`, each at most `batch_bytes_max` bytes.
+    pub(crate) fn new(target: CompressionType, batch_bytes_max: usize) -> Recompression {
+        Recompression { target, batch_bytes_max, out: None }
+    }
+
+    /// Adds the batch at `position` of `records` (validated, with its records section
+    /// `section`): as produced when it is already in the topic's codec, else re-encoded.
+    ///
+    /// A re-encoded batch larger than `batch_bytes_max`, or a result larger than
+    /// [`RECOMPRESSED_RECORDS_BYTES_MAX`], is refused with [`LogError::BatchTooLarge`]
+    /// (MESSAGE_TOO_LARGE, as Kafka refuses a batch recompression made too large).
+    pub(crate) fn push(&mut self, records: &[u8], position: usize, header: &BatchHeader, section: &[u8]) -> Result<()> {
+        let Some(codec) = self.target.codec() else { return Ok(()) };
         let batch = &records[position..position + header.total_bytes()];
         if header.codec() == Some(codec) {
-            if let Some(out) = out.as_mut() {
+            if let Some(out) = self.out.as_mut() {
                 out.extend_from_slice(batch);
             }
         } else {
-            let out = out.get_or_insert_with(|| {
+            let out = self.out.get_or_insert_with(|| {
                 let mut out = Vec::with_capacity(records.len());
                 out.extend_from_slice(&records[..position]);
                 out
             });
             let start = out.len();
-            reencode(batch, &header, target, out).map_err(|reason| LogError::RecordsRefused {
+            reencode(batch, header, section, self.target, out).map_err(|reason| LogError::RecordsRefused {
                 position,
                 kind: crate::validate::Refusal::CorruptMessage,
                 reason,
                 record_errors: Vec::new(),
             })?;
             let size = out.len() - start;
-            if size > batch_bytes_max {
-                return Err(LogError::BatchTooLarge { size, limit: batch_bytes_max });
+            if size > self.batch_bytes_max {
+                return Err(LogError::BatchTooLarge { size, limit: self.batch_bytes_max });
             }
         }
-        if let Some(out) = &out {
-            if out.len() > RECOMPRESSED_RECORDS_BYTES_MAX {
-                return Err(LogError::BatchTooLarge { size: out.len(), limit: RECOMPRESSED_RECORDS_BYTES_MAX });
+        match &self.out {
+            Some(out) if out.len() > RECOMPRESSED_RECORDS_BYTES_MAX => {
+                Err(LogError::BatchTooLarge { size: out.len(), limit: RECOMPRESSED_RECORDS_BYTES_MAX })
             }
+            _ => Ok(()),
         }
-        position += header.total_bytes();
     }
-    Ok(out)
+
+    /// The produce's stored form, or `None` to store it as produced.
+    pub(crate) fn finish(self) -> Option<Vec<u8>> {
+        self.out
+    }
 }
 
-/// Appends `batch` re-encoded with `target` to `out`. The error is a sentence: only a batch
-/// that did not pass validation (a caller's bug) or a codec failure gets one.
+/// Appends `batch` (records section `section`) re-encoded with `target` to `out`. The error is
+/// a sentence: only a codec failure gets one.
 fn reencode(
     batch: &[u8],
     header: &BatchHeader,
+    section: &[u8],
     target: CompressionType,
     out: &mut Vec<u8>,
 ) -> std::result::Result<(), String> {
     let codec = target.codec().expect("not Producer");
-    let section = records_section(batch, header).map_err(|error| match error {
-        RecordsError::Malformed(reason) => reason.to_string(),
-        RecordsError::Decompress(reason) => format!("records do not decompress: {reason}"),
-        RecordsError::TooLarge => "records decompress to more than the decompression limit".to_string(),
-    })?;
-    let body = compress_for(target, &section).map_err(|error| format!("re-encoding failed: {error:?}"))?;
+    let body = compress_for(target, section).map_err(|error| format!("re-encoding failed: {error:?}"))?;
     let start = out.len();
     out.extend_from_slice(&batch[..BATCH_HEADER_BYTES]);
     out.extend_from_slice(&body);
@@ -97,16 +109,32 @@ fn reencode(
     rebuilt[21..23].copy_from_slice(&attributes.to_be_bytes());
     let crc = compute_crc(rebuilt);
     rebuilt[17..21].copy_from_slice(&crc.to_be_bytes());
-    debug_assert!(verify_stored(rebuilt));
+    debug_assert!(crate::batch::verify_stored(rebuilt));
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::Codec;
-    use crate::records::parse_records;
+    use crate::batch::{verify_stored, Codec};
+    use crate::config::MessageTimestampType;
+    use crate::records::{parse_records, records_section};
     use crate::testing::{batch_with, Compression};
+    use crate::validate::{validate_produced, ValidationPolicy};
+
+    /// What a leader would store for `records` on a topic with `compression.type` `target`
+    /// and `max.message.bytes` `batch_bytes_max`: the real path, validation included.
+    fn recompress_produced(records: &[u8], target: CompressionType, batch_bytes_max: usize) -> Result<Option<Vec<u8>>> {
+        let policy = ValidationPolicy {
+            batch_bytes_max,
+            keys_required: false,
+            timestamp_type: MessageTimestampType::CreateTime,
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: i64::MAX,
+            compression: target,
+        };
+        validate_produced(records, &policy, 1_700_000_000_000)
+    }
 
     /// Of one record: key, whether the value is null, timestamp delta, offset delta, its bytes.
     type RecordFacts = (Option<Vec<u8>>, bool, i64, i32, Vec<u8>);

@@ -23,12 +23,18 @@
 //! Record-level refusals (the last three rows but one) name each offending record
 //! ([`RecordError`], Produce v8+ `record_errors`). The walk borrows an uncompressed batch and
 //! allocates nothing per record; a compressed batch is decompressed once into one buffer.
-//! Pure: no clock (the caller passes `now_ms`), no I/O.
+//!
+//! Like Kafka's `LogValidator`, it also produces the stored form: on a topic whose
+//! `compression.type` is not `producer`, a batch in another codec is re-encoded from the
+//! records section the walk has just decompressed ([`crate::recompress`]), so no batch is
+//! decompressed twice. Pure: no clock (the caller passes `now_ms`), no I/O.
 
 use crate::batch::{compute_crc, validate_batches, BatchHeader, Codec, Origin};
-use crate::config::{LogConfig, MessageTimestampType, BATCH_HEADER_BYTES};
+use crate::config::{CompressionType, LogConfig, MessageTimestampType, BATCH_HEADER_BYTES};
 use crate::error::{LogError, Result};
+use crate::recompress::Recompression;
 use crate::records::{records_section, Cursor, RecordsError, RECORD_BYTES_MIN};
+use std::borrow::Cow;
 
 /// Most per-record errors reported for one refused batch. Bounds the response (each error
 /// carries a sentence) when every record of a large batch breaks the same rule; the first
@@ -84,6 +90,8 @@ pub struct ValidationPolicy {
     pub timestamp_before_max_ms: i64,
     /// `message.timestamp.after.max.ms`.
     pub timestamp_after_max_ms: i64,
+    /// `compression.type`: the codec batches are stored in.
+    pub compression: CompressionType,
 }
 
 impl ValidationPolicy {
@@ -95,6 +103,7 @@ impl ValidationPolicy {
             timestamp_type: config.message_timestamp_type,
             timestamp_before_max_ms: config.message_timestamp_before_max_ms,
             timestamp_after_max_ms: config.message_timestamp_after_max_ms,
+            compression: config.compression,
         }
     }
 }
@@ -102,14 +111,19 @@ impl ValidationPolicy {
 /// Checks every batch of a producer's `records` (one or more concatenated batches) and every
 /// record inside them against `policy` at time `now_ms` (see the module docs). `Ok` means each
 /// record is readable by a consumer and acceptable to the topic; on `Err` nothing may be
-/// appended.
-pub fn validate_produced(records: &[u8], policy: &ValidationPolicy, now_ms: i64) -> Result<()> {
+/// appended. `Ok(Some(stored))` is what to store instead of `records`: some batch was
+/// re-encoded for the topic's `compression.type` ([`crate::recompress`]); `Ok(None)`:
+/// `records` as produced.
+pub fn validate_produced(records: &[u8], policy: &ValidationPolicy, now_ms: i64) -> Result<Option<Vec<u8>>> {
     let batches = validate_batches(records, policy.batch_bytes_max, Origin::Client)?;
+    let mut stored = Recompression::new(policy.compression, policy.batch_bytes_max);
     for batch in &batches {
         let bytes = &records[batch.position..batch.position + batch.header.total_bytes()];
-        validate_batch_records(bytes, &batch.header, policy, now_ms).map_err(|refused| refused.at(batch.position))?;
+        let section = validate_batch_records(bytes, &batch.header, policy, now_ms)
+            .map_err(|refused| refused.at(batch.position))?;
+        stored.push(records, batch.position, &batch.header, &section)?;
     }
-    Ok(())
+    Ok(stored.finish())
 }
 
 /// Stamps `now_ms` as the `LogAppendTime` of every batch in `records` (attributes bit 3 and
@@ -159,12 +173,14 @@ impl From<RecordsError> for Refused {
     }
 }
 
-fn validate_batch_records(
-    batch: &[u8],
+/// Checks one batch's records; returns its records section (decompressed when the batch is
+/// compressed) for [`Recompression::push`].
+fn validate_batch_records<'a>(
+    batch: &'a [u8],
     header: &BatchHeader,
     policy: &ValidationPolicy,
     now_ms: i64,
-) -> std::result::Result<(), Refused> {
+) -> std::result::Result<Cow<'a, [u8]>, Refused> {
     if header.is_control() {
         return Err(Refused {
             kind: Refusal::InvalidRecord,
@@ -226,7 +242,7 @@ fn validate_batch_records(
         )));
     }
     if record_errors.is_empty() {
-        return Ok(());
+        return Ok(section);
     }
     let kind = if timestamp_refused { Refusal::InvalidTimestamp } else { Refusal::InvalidRecord };
     let reason = format!("{} of {record_count} records refused: {}", record_errors.len(), record_errors[0].message);
@@ -444,7 +460,7 @@ mod tests {
         assert!(errors.is_empty() || errors[0].message.contains("UTF-8"), "{errors:?}");
         match validate_produced(&bad, &policy(), NOW_MS) {
             Err(error) => assert!(error.to_string().contains("header key is not UTF-8"), "{error}"),
-            Ok(()) => unreachable!(),
+            Ok(_) => unreachable!(),
         }
     }
 
@@ -474,7 +490,7 @@ mod tests {
                 scrambled[at] = value;
                 reseal(&mut scrambled);
                 match validate_produced(&scrambled, &policy(), NOW_MS) {
-                    Ok(()) => {
+                    Ok(None) => {
                         let header = BatchHeader::parse(&scrambled).unwrap();
                         let section = records_section(&scrambled, &header).unwrap();
                         let parsed = crate::records::parse_records(&section, header.record_count).unwrap();
@@ -482,6 +498,7 @@ mod tests {
                     }
                     Err(LogError::RecordsRefused { kind, .. }) => assert_eq!(kind, Refusal::CorruptMessage),
                     Err(other) => panic!("byte {at} = {value:#x}: unexpected {other}"),
+                    Ok(Some(_)) => panic!("byte {at} = {value:#x}: re-encoded on a `producer` topic"),
                 }
             }
         }

@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 
 use sluice_log::batch::{compute_crc, BatchHeader};
 use sluice_log::config::BATCH_HEADER_BYTES;
-use sluice_log::recompress::recompress_produced;
 use sluice_log::validate::{stamp_log_append_time, validate_produced, ValidationPolicy};
 use sluice_log::{FileRegion, Log, LogConfig, LogError, MessageTimestampType};
 use sluice_meta::BrokerId;
@@ -461,24 +460,22 @@ impl Partition {
     }
 
     /// Checks a producer's batches down to every record against the topic's rules
-    /// ([`sluice_log::validate`]), re-encodes them for the topic's `compression.type`
-    /// ([`sluice_log::recompress`]; followers copy the re-encoded bytes) and stamps the
+    /// ([`sluice_log::validate`]), which also re-encodes them for the topic's `compression.type`
+    /// (followers copy the re-encoded bytes), and stamps the
     /// leader's clock on a `LogAppendTime` topic. Runs outside the partition's lock (only the
     /// rules are read under it), so decoding, decompressing and re-encoding one produce does
     /// not hold up the partition's other appends and reads. Returns the time stamped, or -1.
     fn validate_produced(&self, records: &mut Vec<u8>) -> Result<i64, PartitionError> {
-        let (policy, compression) = {
+        let policy = {
             let state = self.lock();
             check_leader(&state, self.local_broker)?;
-            let config = state.log.as_ref().ok_or(PartitionError::NotLeader)?.config();
-            (ValidationPolicy::for_config(config), config.compression)
+            ValidationPolicy::for_config(state.log.as_ref().ok_or(PartitionError::NotLeader)?.config())
         };
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX));
-        validate_produced(records, &policy, now_ms)?;
-        if let Some(recompressed) = recompress_produced(records, compression, policy.batch_bytes_max)? {
-            *records = recompressed;
+        if let Some(stored) = validate_produced(records, &policy, now_ms)? {
+            *records = stored;
         }
         if policy.timestamp_type == MessageTimestampType::LogAppendTime {
             stamp_log_append_time(records, now_ms);
