@@ -18,10 +18,10 @@ mod common;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use common::wire::create_topic_with_configs;
 use common::{call, TestBroker};
 use sluice_broker::kafka_code;
 use sluice_log::testing::{batch_from_section, batch_with, raw_records, reseal, Compression, KeyValue};
-use sluice_proto::kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use sluice_proto::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use sluice_proto::kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use sluice_proto::kafka_protocol::messages::produce_response::PartitionProduceResponse;
@@ -39,24 +39,6 @@ fn now_ms() -> i64 {
 
 fn name(text: &str) -> TopicName {
     TopicName(StrBytes::from_string(text.to_string()))
-}
-
-async fn create_topic(stream: &mut TcpStream, topic: &str, configs: &[(&str, &str)]) {
-    let configs = configs
-        .iter()
-        .map(|(key, value)| {
-            CreatableTopicConfig::default()
-                .with_name(StrBytes::from_string(key.to_string()))
-                .with_value(Some(StrBytes::from_string(value.to_string())))
-        })
-        .collect();
-    let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![CreatableTopic::default()
-        .with_name(name(topic))
-        .with_num_partitions(1)
-        .with_replication_factor(1)
-        .with_configs(configs)]);
-    let response: CreateTopicsResponse = call(stream, ApiKey::CreateTopics, 7, &request).await;
-    assert_eq!(response.topics[0].error_code, 0, "create {topic}");
 }
 
 /// Produces `records` to partition 0 of `topic` with Produce `version`; the partition's answer.
@@ -166,7 +148,7 @@ fn poison_batches(codec: Compression) -> Vec<(String, Vec<u8>)> {
 async fn poison_batches_are_corrupt_message_in_every_codec_and_append_nothing() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    create_topic(&mut stream, "poison", &[]).await;
+    create_topic_with_configs(&mut stream, "poison", &[]).await;
     let mut expected_end = 0;
     for codec in CODECS {
         let answer = produce(&mut stream, 9, "poison", good(codec, 3)).await;
@@ -195,8 +177,8 @@ async fn poison_batches_are_corrupt_message_in_every_codec_and_append_nothing() 
 async fn keyless_records_on_a_compacted_topic_are_invalid_record_with_record_errors() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    create_topic(&mut stream, "compacted", &[("cleanup.policy", "compact")]).await;
-    create_topic(&mut stream, "plain", &[]).await;
+    create_topic_with_configs(&mut stream, "compacted", &[("cleanup.policy", "compact")]).await;
+    create_topic_with_configs(&mut stream, "plain", &[]).await;
     for codec in CODECS {
         let mixed: &[KeyValue<'_>] = &[(Some(b"k"), Some(b"v")), (None, Some(b"v")), (Some(b"t"), None), (None, None)];
         let batch = batch_with(codec, 0, mixed, now_ms());
@@ -226,14 +208,14 @@ async fn keyless_records_on_a_compacted_topic_are_invalid_record_with_record_err
 async fn timestamps_follow_the_topic_config() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    create_topic(
+    create_topic_with_configs(
         &mut stream,
         "bounded",
         &[("message.timestamp.before.max.ms", "3600000"), ("message.timestamp.after.max.ms", "60000")],
     )
     .await;
-    create_topic(&mut stream, "difference", &[("message.timestamp.difference.max.ms", "3600000")]).await;
-    create_topic(&mut stream, "append-time", &[("message.timestamp.type", "LogAppendTime")]).await;
+    create_topic_with_configs(&mut stream, "difference", &[("message.timestamp.difference.max.ms", "3600000")]).await;
+    create_topic_with_configs(&mut stream, "append-time", &[("message.timestamp.type", "LogAppendTime")]).await;
     let pairs: &[KeyValue<'_>] = &[(Some(b"a"), Some(b"1")), (Some(b"b"), Some(b"2"))];
     for topic in ["bounded", "difference"] {
         for codec in CODECS {

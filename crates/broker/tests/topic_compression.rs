@@ -12,11 +12,10 @@
 mod common;
 
 use bytes::Bytes;
+use common::wire::{create_topic_with_configs, produce, topic_name};
 use common::{call, TestBroker};
 use sluice_log::batch::{BatchHeader, Codec};
-use sluice_proto::kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use sluice_proto::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use sluice_proto::kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use sluice_proto::kafka_protocol::messages::*;
 use sluice_proto::kafka_protocol::protocol::StrBytes;
 use sluice_proto::kafka_protocol::records::Compression;
@@ -36,26 +35,8 @@ const TOPIC_TYPES: [(&str, Option<Codec>); 6] = [
     ("zstd", Some(Codec::Zstd)),
 ];
 
-fn name(text: &str) -> TopicName {
-    TopicName(StrBytes::from_string(text.to_string()))
-}
-
 fn text(value: &str) -> StrBytes {
     StrBytes::from_string(value.to_string())
-}
-
-async fn create_topic(stream: &mut TcpStream, topic: &str, configs: &[(&str, &str)]) {
-    let configs = configs
-        .iter()
-        .map(|(key, value)| CreatableTopicConfig::default().with_name(text(key)).with_value(Some(text(value))))
-        .collect();
-    let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![CreatableTopic::default()
-        .with_name(name(topic))
-        .with_num_partitions(1)
-        .with_replication_factor(1)
-        .with_configs(configs)]);
-    let response: CreateTopicsResponse = call(stream, ApiKey::CreateTopics, 7, &request).await;
-    assert_eq!(response.topics[0].error_code, 0, "create {topic}");
 }
 
 async fn alter_topic(stream: &mut TcpStream, topic: &str, key: &str, value: &str) {
@@ -72,18 +53,6 @@ async fn alter_topic(stream: &mut TcpStream, topic: &str, key: &str, value: &str
     assert_eq!(response.responses[0].error_code, 0, "alter {topic} {key}={value}");
 }
 
-/// Produces `batch` to partition 0 of `topic`; (error code, base offset).
-async fn produce(stream: &mut TcpStream, topic: &str, batch: Bytes) -> (i16, i64) {
-    let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5_000).with_topic_data(vec![
-        TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(batch))]),
-    ]);
-    let response: ProduceResponse = call(stream, ApiKey::Produce, 9, &request).await;
-    let answer = &response.responses[0].partition_responses[0];
-    (answer.error_code, answer.base_offset)
-}
-
 /// The stored bytes of partition 0 of `topic` from `offset` on, as a consumer fetches them.
 async fn fetch(stream: &mut TcpStream, topic: &str, offset: i64) -> Bytes {
     let request = FetchRequest::default()
@@ -91,7 +60,7 @@ async fn fetch(stream: &mut TcpStream, topic: &str, offset: i64) -> Bytes {
         .with_max_wait_ms(0)
         .with_max_bytes(64 << 20)
         .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default().with_topic(name(topic)).with_partitions(vec![
+        .with_topics(vec![FetchTopic::default().with_topic(topic_name(topic)).with_partitions(vec![
             FetchPartition::default().with_partition(0).with_fetch_offset(offset).with_partition_max_bytes(64 << 20),
         ])]);
     let response: FetchResponse = call(stream, ApiKey::Fetch, 12, &request).await;
@@ -167,12 +136,12 @@ async fn every_codec_is_stored_in_the_topic_compression_type() {
     let mut stream = broker.connect().await;
     for (topic_type, stored_codec) in TOPIC_TYPES {
         let topic = format!("compress-{topic_type}");
-        create_topic(&mut stream, &topic, &[("compression.type", topic_type)]).await;
+        create_topic_with_configs(&mut stream, &topic, &[("compression.type", topic_type)]).await;
         for (index, codec) in CODECS.into_iter().enumerate() {
             let sent = records(&format!("{codec:?}"));
             let produced_batch = batch(codec, &sent);
             let produced_header = BatchHeader::parse(&produced_batch).unwrap();
-            let (code, base_offset) = produce(&mut stream, &topic, produced_batch).await;
+            let (code, base_offset) = produce(&mut stream, &topic, 0, produced_batch).await;
             assert_eq!((code, base_offset), (0, index as i64 * 20), "{codec:?} → {topic_type}");
             let data = fetch(&mut stream, &topic, base_offset).await;
             let headers = stored_headers(&data);
@@ -198,7 +167,7 @@ async fn every_codec_is_stored_in_the_topic_compression_type() {
 async fn altering_compression_type_takes_effect_for_the_next_produce() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    create_topic(&mut stream, "altered", &[]).await;
+    create_topic_with_configs(&mut stream, "altered", &[]).await;
     let sent = records("altered");
     let mut stored_codecs = Vec::new();
     for step in ["producer", "zstd", "producer"] {
@@ -206,7 +175,7 @@ async fn altering_compression_type_takes_effect_for_the_next_produce() {
             alter_topic(&mut stream, "altered", "compression.zstd.level", "19").await;
         }
         alter_topic(&mut stream, "altered", "compression.type", step).await;
-        let (code, base_offset) = produce(&mut stream, "altered", batch(Compression::Gzip, &sent)).await;
+        let (code, base_offset) = produce(&mut stream, "altered", 0, batch(Compression::Gzip, &sent)).await;
         assert_eq!(code, 0);
         let data = fetch(&mut stream, "altered", base_offset).await;
         stored_codecs.push(stored_headers(&data)[0].codec());
@@ -221,7 +190,12 @@ async fn altering_compression_type_takes_effect_for_the_next_produce() {
 async fn a_batch_recompression_makes_too_large_is_message_too_large() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    create_topic(&mut stream, "grows", &[("compression.type", "uncompressed"), ("max.message.bytes", "10000")]).await;
+    create_topic_with_configs(
+        &mut stream,
+        "grows",
+        &[("compression.type", "uncompressed"), ("max.message.bytes", "10000")],
+    )
+    .await;
     let big = vec![ProducedRecord {
         key: None,
         value: Some(Bytes::from(vec![b'a'; 50_000])),
@@ -230,7 +204,7 @@ async fn a_batch_recompression_makes_too_large_is_message_too_large() {
     }];
     let produced = batch(Compression::Zstd, &big);
     assert!(produced.len() < 10_000, "fits as produced");
-    let (code, _) = produce(&mut stream, "grows", produced).await;
+    let (code, _) = produce(&mut stream, "grows", 0, produced).await;
     assert_eq!(code, sluice_broker::kafka_code::MESSAGE_TOO_LARGE);
     assert_eq!(broker.broker.partitions.get("grows", 0).unwrap().offsets().unwrap().0, 0);
 }

@@ -2,7 +2,7 @@
 //! batch, read a partition back, ask for a producer id.
 
 use bytes::Bytes;
-use sluice_proto::kafka_protocol::messages::create_topics_request::CreatableTopic;
+use sluice_proto::kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use sluice_proto::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use sluice_proto::kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use sluice_proto::kafka_protocol::messages::*;
@@ -45,6 +45,26 @@ pub async fn create_topic(stream: &mut TcpStream, topic: &str, partitions: i32) 
         .with_replication_factor(1)]);
     let response: CreateTopicsResponse = call(stream, ApiKey::CreateTopics, 7, &request).await;
     response.topics[0].error_code
+}
+
+/// Creates `topic` with one partition (replication factor 1) and the topic `configs` given;
+/// asserts it was created.
+pub async fn create_topic_with_configs(stream: &mut TcpStream, topic: &str, configs: &[(&str, &str)]) {
+    let configs = configs
+        .iter()
+        .map(|(key, value)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(key.to_string()))
+                .with_value(Some(StrBytes::from_string(value.to_string())))
+        })
+        .collect();
+    let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![CreatableTopic::default()
+        .with_name(topic_name(topic))
+        .with_num_partitions(1)
+        .with_replication_factor(1)
+        .with_configs(configs)]);
+    let response: CreateTopicsResponse = call(stream, ApiKey::CreateTopics, 7, &request).await;
+    assert_eq!(response.topics[0].error_code, 0, "create {topic}");
 }
 
 /// Deletes `topic` (DeleteTopics v4); the error code.
