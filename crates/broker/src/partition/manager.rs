@@ -132,7 +132,12 @@ pub fn desired_replicas(
 ) -> BTreeMap<PartitionKey, ReplicaState> {
     let mut desired = BTreeMap::new();
     for topic in view.topics.values() {
+        let mut log_settings = None;
         for partition in topic.partitions.iter().filter(|p| p.replicas.contains(&broker)) {
+            // Once per topic, and only for a topic with a replica here: every view applied
+            // (each ISR change) runs this over every partition.
+            let log_settings =
+                log_settings.get_or_insert_with(|| TopicLogSettings::from_overrides(&topic.config_overrides));
             let leadership = Leadership {
                 leader: partition.leader,
                 leader_epoch: partition.leader_epoch,
@@ -147,7 +152,7 @@ pub fn desired_replicas(
                 ReplicaState {
                     topic_id: topic.topic_id,
                     config: topic.config.clone(),
-                    log_settings: TopicLogSettings::from_overrides(&topic.config_overrides),
+                    log_settings: log_settings.clone(),
                     leadership,
                 },
             );
