@@ -174,6 +174,11 @@ impl Log {
     /// the module docs); `None` when none is. Cheap when none is due: nothing is read.
     pub fn compact_if_due(&mut self) -> Result<Option<CompactionOutcome>> {
         self.check_writable()?;
+        // Every maintenance tick asks every log: one that never compacts skips the plan (and
+        // its per-segment summary).
+        if !self.config().cleanup_policy.compacts() {
+            return Ok(None);
+        }
         match self.cleaning_plan().due {
             Some(due) => {
                 tracing::debug!(dir = %self.dir().display(), ?due, "compaction due");
