@@ -105,8 +105,8 @@ fn broker_synonym(key: &str) -> Option<&'static str> {
         SEGMENT_BYTES => "log.segment.bytes",
         RETENTION_BYTES => "log.retention.bytes",
         MAX_MESSAGE_BYTES => "message.max.bytes",
-        // Inert topic configs whose broker default Kafka lists as a synonym (Kafka's value:
-        // Sluice's broker has no flag for them).
+        // Topic configs held only as overrides whose broker default Kafka lists as a synonym
+        // (with Kafka's value: Sluice's broker has no flag for them).
         "compression.gzip.level" => "compression.gzip.level",
         "compression.lz4.level" => "compression.lz4.level",
         "compression.zstd.level" => "compression.zstd.level",
