@@ -38,11 +38,9 @@
 //! `kafka-protocol` decompress without an output limit, so a compression bomb is bounded only by
 //! what the codec produces; see the crate docs.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::compression::{self as codec, Decompressor};
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+use kafka_protocol::records::RecordBatchDecoder;
 
 pub use kafka_protocol::records::{Compression, Record, TimestampType};
 
@@ -63,6 +61,7 @@ pub const RECORD_BYTES_MIN: usize = 7;
 const RECORD_HEADER_BYTES_MIN: usize = 2;
 
 const MAGIC_OFFSET: usize = 16;
+const CRC_OFFSET: usize = 17;
 
 /// Most bytes the records of one batch may decompress to when the codec says how much in
 /// advance (snappy). kafka-protocol allocates that claimed length before decompressing, so a
@@ -125,48 +124,205 @@ impl Default for BatchOptions {
     }
 }
 
-/// Builds exactly one RecordBatch v2 holding `records` in order, with `kafka-protocol`'s encoder.
+/// Builds exactly one RecordBatch v2 holding `records` in order (a [`BatchBuilder`] fed every
+/// record).
 pub fn build_record_batch(records: &[ProducedRecord], options: &BatchOptions) -> Result<Bytes, ProtoError> {
-    if records.is_empty() {
-        return Err(invalid_records("a batch needs at least one record"));
+    let mut builder = BatchBuilder::with_capacity(
+        records.iter().map(|r| r.value.as_ref().map_or(0, Bytes::len) + r.key.as_ref().map_or(0, Bytes::len)).sum(),
+    );
+    for record in records {
+        builder.push(record.key.as_deref(), record.value.as_deref(), &record.headers, record.timestamp_ms)?;
     }
-    let record_count = i32::try_from(records.len()).map_err(|_| invalid_records("more than i32::MAX records"))?;
-    let mut encoded = Vec::with_capacity(records.len());
-    for (index, record) in (0i32..).zip(records) {
-        let mut headers = IndexMap::with_capacity(record.headers.len());
-        for (key, value) in &record.headers {
-            if headers.insert(StrBytes::from_string(key.clone()), value.clone()).is_some() {
-                return Err(invalid_records(format!("record {index} repeats header key {key:?}")));
+    builder.finish(options)
+}
+
+/// Builds one RecordBatch v2 record by record, the way a producer fills a batch: each record
+/// is encoded straight into the batch's buffer when pushed (no allocation per record), and the
+/// header, the codec and the CRC are applied once, by [`BatchBuilder::finish`].
+///
+/// Record timestamps are deltas from the first record's (as Kafka's Java producer writes them);
+/// offset deltas count from 0. The encoding is the one `kafka-protocol`'s decoder reads back
+/// (checked by `crates/proto/tests/records.rs` for every codec); it is written here rather than
+/// with `kafka-protocol`'s encoder because that one takes whole `Record` values, each with a
+/// header map, which costs allocations per record on the producer's hot path.
+#[derive(Debug)]
+pub struct BatchBuilder {
+    /// A zeroed header, then the encoded records.
+    buf: BytesMut,
+    record_count: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+}
+
+impl Default for BatchBuilder {
+    fn default() -> Self {
+        BatchBuilder::with_capacity(0)
+    }
+}
+
+impl BatchBuilder {
+    /// An empty batch with room for about `record_bytes` of encoded records.
+    pub fn with_capacity(record_bytes: usize) -> BatchBuilder {
+        let mut buf = BytesMut::with_capacity(RECORD_BATCH_HEADER_BYTES + record_bytes);
+        buf.resize(RECORD_BATCH_HEADER_BYTES, 0);
+        BatchBuilder { buf, record_count: 0, base_timestamp: 0, max_timestamp: i64::MIN }
+    }
+
+    /// Encodes one record at the end of the batch. Header keys must be distinct (see
+    /// [`ProducedRecord::headers`]); a repeated key is refused and the batch is left as it was.
+    pub fn push(
+        &mut self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(String, Option<Bytes>)],
+        timestamp_ms: i64,
+    ) -> Result<(), ProtoError> {
+        if self.record_count == i32::MAX {
+            return Err(invalid_records("more than i32::MAX records"));
+        }
+        for (index, (name, _)) in headers.iter().enumerate() {
+            if headers[..index].iter().any(|(earlier, _)| earlier == name) {
+                return Err(invalid_records(format!("record {} repeats header key {name:?}", self.record_count)));
             }
         }
-        encoded.push(Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: options.partition_leader_epoch,
-            producer_id: options.producer.producer_id,
-            producer_epoch: options.producer.producer_epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: options.base_offset + i64::from(index),
-            // The encoder derives base_sequence from the first record and splits the batch if
-            // `offset - sequence` changes, so sequences must advance with offsets.
-            sequence: options.producer.base_sequence.wrapping_add(index),
-            timestamp: record.timestamp_ms,
-            key: record.key.clone(),
-            value: record.value.clone(),
-            headers,
-        });
+        if self.record_count == 0 {
+            self.base_timestamp = timestamp_ms;
+        }
+        let timestamp_delta = timestamp_ms.wrapping_sub(self.base_timestamp);
+        let offset_delta = i64::from(self.record_count);
+        let nullable = |field: Option<&[u8]>| {
+            field.map_or(varint_bytes(-1), |bytes| varint_bytes(bytes.len() as i64) + bytes.len())
+        };
+        let body = 1
+            + varint_bytes(timestamp_delta)
+            + varint_bytes(offset_delta)
+            + nullable(key)
+            + nullable(value)
+            + varint_bytes(headers.len() as i64)
+            + headers
+                .iter()
+                .map(|(name, value)| nullable(Some(name.as_bytes())) + nullable(value.as_deref()))
+                .sum::<usize>();
+        let buf = &mut self.buf;
+        buf.reserve(varint_bytes(body as i64) + body);
+        put_varint(buf, body as i64);
+        buf.put_u8(0); // record attributes: unused
+        put_varint(buf, timestamp_delta);
+        put_varint(buf, offset_delta);
+        put_nullable(buf, key);
+        put_nullable(buf, value);
+        put_varint(buf, headers.len() as i64);
+        for (name, value) in headers {
+            put_nullable(buf, Some(name.as_bytes()));
+            put_nullable(buf, value.as_deref());
+        }
+        self.record_count += 1;
+        self.max_timestamp = self.max_timestamp.max(timestamp_ms);
+        Ok(())
     }
-    let mut buf = BytesMut::new();
-    let encode_options = RecordEncodeOptions { version: RECORD_BATCH_MAGIC, compression: options.compression };
-    RecordBatchEncoder::encode(&mut buf, &encoded, &encode_options)
-        .map_err(|error| ProtoError::encode("record batch", error))?;
-    let batch = buf.freeze();
-    let header = BatchHeader::parse(&batch)?;
-    if header.record_count != record_count || header.batch_length as usize + BATCH_LENGTH_END_BYTES != batch.len() {
-        return Err(ProtoError::encode("record batch", "encoder did not produce exactly one batch"));
+
+    /// Records pushed so far.
+    pub fn record_count(&self) -> usize {
+        self.record_count as usize
     }
-    Ok(batch)
+
+    /// Bytes of the batch so far, uncompressed, header included.
+    pub fn encoded_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The finished batch: the records section compressed with `options.compression`, the
+    /// header filled in from `options` and the records, the CRC computed. Refuses an empty
+    /// batch.
+    pub fn finish(self, options: &BatchOptions) -> Result<Bytes, ProtoError> {
+        if self.record_count == 0 {
+            return Err(invalid_records("a batch needs at least one record"));
+        }
+        let mut batch = match options.compression {
+            Compression::None => self.buf,
+            codec => {
+                let section = &self.buf[RECORD_BATCH_HEADER_BYTES..];
+                let mut batch = BytesMut::with_capacity(RECORD_BATCH_HEADER_BYTES + section.len() / 2 + 64);
+                batch.resize(RECORD_BATCH_HEADER_BYTES, 0);
+                compress_into(codec, section, &mut batch)?;
+                batch
+            }
+        };
+        let batch_length =
+            i32::try_from(batch.len() - BATCH_LENGTH_END_BYTES).map_err(|_| invalid_records("a batch over 2 GiB"))?;
+        let mut header = &mut batch[..RECORD_BATCH_HEADER_BYTES];
+        header.put_i64(options.base_offset);
+        header.put_i32(batch_length);
+        header.put_i32(options.partition_leader_epoch);
+        header.put_i8(RECORD_BATCH_MAGIC);
+        header.put_u32(0); // the CRC, below
+        header.put_i16(codec_id(options.compression)); // create time, not transactional
+        header.put_i32(self.record_count - 1);
+        header.put_i64(self.base_timestamp);
+        header.put_i64(self.max_timestamp);
+        header.put_i64(options.producer.producer_id);
+        header.put_i16(options.producer.producer_epoch);
+        header.put_i32(options.producer.base_sequence);
+        header.put_i32(self.record_count);
+        let crc = crc32c::crc32c(&batch[CRC_OFFSET + 4..]);
+        batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+        Ok(batch.freeze())
+    }
+}
+
+/// The attribute bits of a codec.
+fn codec_id(compression: Compression) -> i16 {
+    match compression {
+        Compression::None => 0,
+        Compression::Gzip => 1,
+        Compression::Snappy => 2,
+        Compression::Lz4 => 3,
+        Compression::Zstd => 4,
+    }
+}
+
+/// Appends `section` compressed with `codec` to `out`, with `kafka-protocol`'s codecs (the
+/// framing Kafka's clients read: gzip, xerial snappy, LZ4 frame, zstd frame).
+fn compress_into(codec: Compression, section: &[u8], out: &mut BytesMut) -> Result<(), ProtoError> {
+    use kafka_protocol::compression::Compressor;
+    let fill = |buf: &mut BytesMut| {
+        buf.extend_from_slice(section);
+        Ok(())
+    };
+    let result = match codec {
+        Compression::None => fill(out),
+        Compression::Gzip => codec::Gzip::compress(out, fill),
+        Compression::Snappy => codec::Snappy::compress(out, fill),
+        Compression::Lz4 => codec::Lz4::compress(out, fill),
+        Compression::Zstd => codec::Zstd::compress(out, fill),
+    };
+    result.map_err(|error| ProtoError::encode("record batch", error))
+}
+
+/// Bytes of `value` as a zigzag varint (Kafka's `varint`/`varlong`).
+fn varint_bytes(value: i64) -> usize {
+    let zigzag = ((value << 1) ^ (value >> 63)) as u64;
+    (64 - (zigzag | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn put_varint(buf: &mut BytesMut, value: i64) {
+    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+    while zigzag >= 0x80 {
+        buf.put_u8((zigzag as u8) | 0x80);
+        zigzag >>= 7;
+    }
+    buf.put_u8(zigzag as u8);
+}
+
+/// A length-prefixed field; `None` is length -1.
+fn put_nullable(buf: &mut BytesMut, field: Option<&[u8]>) {
+    match field {
+        Some(bytes) => {
+            put_varint(buf, bytes.len() as i64);
+            buf.extend_from_slice(bytes);
+        }
+        None => put_varint(buf, -1),
+    }
 }
 
 /// The fixed 61-byte header of a RecordBatch v2.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
-use sluice_client::{ClientConfig, Producer, ProducerRecord};
+use sluice_client::{ClientConfig, Delivery, Producer, ProducerRecord};
 use tokio::time::Instant;
 
 use super::random_value;
@@ -135,14 +135,28 @@ async fn produce_share(
             value: Some(values.value(index, intended)),
             ..ProducerRecord::default()
         };
-        async move {
-            let delivery = producer.send(record).await?;
-            Ok(async move { delivery.await.map(drop).map_err(anyhow::Error::from) })
-        }
+        async move { Ok(Acked(producer.send(record).await?)) }
     })
     .await?;
     producer.flush().await?;
     Ok(sent)
+}
+
+/// A record's [`Delivery`] as the benchmark loop reads it.
+struct Acked(Delivery);
+
+impl std::future::Future for Acked {
+    type Output = anyhow::Result<()>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, context: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(context).map(|result| result.map(drop).map_err(anyhow::Error::from))
+    }
+}
+
+impl super::schedule::Acknowledgement for Acked {
+    fn settled_at(&self) -> Option<Instant> {
+        self.0.settled_at().map(Instant::from_std)
+    }
 }
 
 #[cfg(test)]

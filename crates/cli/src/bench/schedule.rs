@@ -15,21 +15,20 @@
 //! The runtime's timer has millisecond granularity: at a fixed rate a record is sent up to about 1 ms after
 //! its intended time, and that delay is (rightly) part of its measured latency.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::report::{latency_histogram, record_latency};
 
-/// Deliveries a producer's collector may have queued before the sender waits: keeps the
+/// Acknowledgements a sender may hold unread before it waits for the oldest: keeps the
 /// benchmark's own bookkeeping bounded independently of the producer's buffer. A sender held
 /// here is behind schedule, and that shows in the latencies.
 pub const DELIVERY_QUEUE_MAX: usize = 100_000;
 
-/// When a run stops.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Stop {
     /// After this many records.
@@ -90,14 +89,23 @@ pub struct Sent {
     pub finished: Instant,
 }
 
+/// A sent record's acknowledgement: a future of its result that also says, without waiting,
+/// whether and when it arrived (the producer stamps the moment it settled the record's batch).
+pub trait Acknowledgement: Future<Output = anyhow::Result<()>> + Unpin {
+    /// When the acknowledgement (or the failure) arrived, if it has.
+    fn settled_at(&self) -> Option<Instant>;
+}
+
 /// Sends records on `schedule` from `start` and times their completions.
 ///
 /// `send(index, intended)` hands record `index` (with its intended send time, which
-/// end-to-end runs put in the record) to the producer and returns a future of its
-/// acknowledgement; it may itself wait (a full buffer), which delays the records after it.
-/// Each latency is acknowledgement minus intended time (the call time when unbounded). Stops
-/// at the schedule's end or the first error. `progress` counts the acknowledgements, in steps
-/// of [`PROGRESS_UPDATE_RECORDS`](crate::progress::PROGRESS_UPDATE_RECORDS).
+/// end-to-end runs put in the record) to the producer and returns its acknowledgement; it may
+/// itself wait (a full buffer), which delays the records after it. Each latency is the moment
+/// the acknowledgement arrived ([`Acknowledgement::settled_at`]) minus the intended time (the
+/// call time when unbounded). Acknowledgements are read in send order between sends, without
+/// waiting and without a task or wake-up per record: reading one late does not change its
+/// latency. Stops at the schedule's end or the first error. `progress` counts the
+/// acknowledgements, in steps of [`PROGRESS_UPDATE_RECORDS`](crate::progress::PROGRESS_UPDATE_RECORDS).
 pub async fn drive<S, F, D>(
     schedule: Schedule,
     start: Instant,
@@ -107,60 +115,48 @@ pub async fn drive<S, F, D>(
 where
     S: FnMut(u64, Instant) -> F,
     F: Future<Output = anyhow::Result<D>>,
-    D: Future<Output = anyhow::Result<()>> + Send + 'static,
+    D: Acknowledgement,
 {
-    let (queue, mut deliveries) = mpsc::channel::<(Instant, D)>(DELIVERY_QUEUE_MAX);
-    let collector = tokio::spawn(async move {
-        use futures::stream::{FuturesUnordered, StreamExt};
-        let mut latencies = latency_histogram();
-        let mut unreported = 0u64;
-        let mut waiting = FuturesUnordered::new();
-        let mut open = true;
-        while open || !waiting.is_empty() {
-            tokio::select! {
-                next = deliveries.recv(), if open => match next {
-                    Some((intended, delivery)) => waiting.push(async move { (intended, delivery.await) }),
-                    None => open = false,
-                },
-                Some((intended, result)) = waiting.next(), if !waiting.is_empty() => {
-                    result?;
-                    record_latency(&mut latencies, Instant::now().saturating_duration_since(intended));
-                    unreported += 1;
-                    if unreported == crate::progress::PROGRESS_UPDATE_RECORDS {
-                        progress.inc(unreported);
-                        unreported = 0;
-                    }
-                }
-            }
-        }
-        progress.inc(unreported);
-        Ok::<_, anyhow::Error>(latencies)
-    });
-    let sending = async {
-        let mut index = 0u64;
-        while schedule.sends(index, start.elapsed()) {
-            let intended = match schedule.intended_offset(index) {
-                Some(offset) => {
-                    let intended = start + offset;
-                    if intended > Instant::now() {
-                        tokio::time::sleep_until(intended).await;
-                    }
-                    intended
-                }
-                None => Instant::now(),
-            };
-            let delivery = send(index, intended).await?;
-            if queue.send((intended, delivery)).await.is_err() {
-                break; // the collector stopped on an error, which it returns below
-            }
-            index += 1;
+    let mut latencies = latency_histogram();
+    let mut pending: VecDeque<(Instant, D)> = VecDeque::new();
+    let mut unreported = 0u64;
+    // Takes the front acknowledgement's result (waiting for it) and records its latency.
+    let mut settle_front = async |pending: &mut VecDeque<(Instant, D)>, latencies: &mut Histogram<u64>| {
+        let (intended, mut acknowledgement) = pending.pop_front().expect("called with a record pending");
+        (&mut acknowledgement).await?;
+        let settled = acknowledgement.settled_at().unwrap_or_else(Instant::now);
+        record_latency(latencies, settled.saturating_duration_since(intended));
+        unreported += 1;
+        if unreported == crate::progress::PROGRESS_UPDATE_RECORDS {
+            progress.inc(unreported);
+            unreported = 0;
         }
         Ok::<_, anyhow::Error>(())
     };
-    let sent = sending.await;
-    drop(queue);
-    let latencies = collector.await??;
-    sent?;
+    let mut index = 0u64;
+    while schedule.sends(index, start.elapsed()) {
+        let intended = match schedule.intended_offset(index) {
+            Some(offset) => {
+                let intended = start + offset;
+                if intended > Instant::now() {
+                    tokio::time::sleep_until(intended).await;
+                }
+                intended
+            }
+            None => Instant::now(),
+        };
+        pending.push_back((intended, send(index, intended).await?));
+        while pending.front().is_some_and(|(_, acknowledgement)| acknowledgement.settled_at().is_some())
+            || pending.len() > DELIVERY_QUEUE_MAX
+        {
+            settle_front(&mut pending, &mut latencies).await?;
+        }
+        index += 1;
+    }
+    while !pending.is_empty() {
+        settle_front(&mut pending, &mut latencies).await?;
+    }
+    progress.inc(unreported);
     Ok(Sent { latencies, finished: Instant::now() })
 }
 
@@ -168,11 +164,37 @@ where
 mod tests {
     use super::*;
 
-    type Acked = std::future::Ready<anyhow::Result<()>>;
+    /// An acknowledgement that arrives at a set time, with a set result.
+    struct Acked {
+        arrives: std::pin::Pin<Box<tokio::time::Sleep>>,
+        fails: bool,
+    }
+
+    impl Future for Acked {
+        type Output = anyhow::Result<()>;
+
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            context: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Self::Output> {
+            std::task::ready!(self.arrives.as_mut().poll(context));
+            std::task::Poll::Ready(if self.fails { Err(anyhow::anyhow!("refused")) } else { Ok(()) })
+        }
+    }
+
+    impl Acknowledgement for Acked {
+        fn settled_at(&self) -> Option<Instant> {
+            Some(self.arrives.deadline()).filter(|at| *at <= Instant::now())
+        }
+    }
+
+    fn acked_after(delay: Duration) -> Acked {
+        Acked { arrives: Box::pin(tokio::time::sleep(delay)), fails: false }
+    }
 
     /// An acknowledgement that is already there: latency is then only the sender's lateness.
     fn acked() -> Acked {
-        std::future::ready(Ok(()))
+        acked_after(Duration::ZERO)
     }
 
     #[test]
@@ -226,12 +248,7 @@ mod tests {
     /// from the call unbounded. Method: every acknowledgement takes 3 ms.
     #[tokio::test]
     async fn latency_runs_to_the_acknowledgement() {
-        let slow_ack = |_index: u64, _intended: Instant| async {
-            Ok(async {
-                tokio::time::sleep(Duration::from_millis(3)).await;
-                Ok(())
-            })
-        };
+        let slow_ack = |_index: u64, _intended: Instant| async { Ok(acked_after(Duration::from_millis(3))) };
         for schedule in [Schedule::fixed_rate(500.0, Stop::Records(50)), Schedule::unbounded(Stop::Records(50))] {
             let sent = drive(schedule, Instant::now(), indicatif::ProgressBar::hidden(), slow_ack).await.unwrap();
             assert_eq!(sent.latencies.len(), 50);
@@ -255,7 +272,7 @@ mod tests {
     async fn the_first_failed_acknowledgement_ends_the_run_with_its_error() {
         let schedule = Schedule::fixed_rate(1000.0, Stop::Records(100));
         let result = drive(schedule, Instant::now(), indicatif::ProgressBar::hidden(), |index, _| async move {
-            Ok(std::future::ready(if index == 5 { Err(anyhow::anyhow!("refused")) } else { Ok(()) }))
+            Ok(Acked { fails: index == 5, ..acked() })
         })
         .await;
         assert_eq!(result.unwrap_err().to_string(), "refused");

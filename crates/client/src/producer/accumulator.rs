@@ -6,29 +6,113 @@
 //! in flight and a retried batch returns to the front, a partition's batches reach the broker
 //! in sequence order.
 //!
+//! The hot path is per batch, not per record: `append` encodes the record straight into its
+//! batch's buffer ([`BatchBuilder`]) and hands back a [`Delivery`] that shares the batch's
+//! [`BatchOutcome`]; the sender settles that outcome once per batch, and each delivery reads
+//! its offset from it (base offset + its index). A record costs no channel, no allocation of
+//! its own and no wake-up; the sender is woken only when a batch opens or seals.
+//!
 //! Memory: `send` takes `estimated_bytes` permits from a semaphore of `buffer_memory_bytes`
-//! before appending; they come back when the record's delivery completes (success or failure).
+//! before appending; they come back when the record's batch is settled (success or failure).
 //! So the bytes held for undelivered records never exceed the budget, whatever the broker does.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use sluice_proto::records::ProducedRecord;
-use tokio::sync::{oneshot, watch, Notify, Semaphore};
+use sluice_proto::records::BatchBuilder;
+use tokio::sync::{Notify, Semaphore};
 
-use super::{ProducerConfig, ProducerRecord, RecordMetadata, BATCH_OVERHEAD_BYTES};
+use super::{Delivery, ProducerConfig, ProducerRecord, BATCH_OVERHEAD_BYTES};
 use crate::error::{ClientError, Result};
 
-pub(super) type DeliverySender = oneshot::Sender<Result<RecordMetadata>>;
+/// How a batch ended: the base offset and log-append time from the broker, or why it failed.
+pub(super) type BatchResult = std::result::Result<(i64, i64), Arc<ClientError>>;
+
+/// What every [`Delivery`] of one batch waits on: settled once, read by each record.
+#[derive(Debug)]
+pub(super) struct BatchOutcome {
+    pub topic: String,
+    pub partition: i32,
+    state: Mutex<OutcomeState>,
+}
+
+#[derive(Debug, Default)]
+struct OutcomeState {
+    settled: Option<(BatchResult, Instant)>,
+    waiting: Vec<std::task::Waker>,
+}
+
+impl BatchOutcome {
+    fn new(topic: &str, partition: i32) -> Arc<BatchOutcome> {
+        Arc::new(BatchOutcome { topic: topic.to_string(), partition, state: Mutex::new(OutcomeState::default()) })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, OutcomeState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The result and when it was settled, if it was.
+    pub fn settled(&self) -> Option<(BatchResult, Instant)> {
+        self.state().settled.clone()
+    }
+
+    /// The result if settled; otherwise `waker` is woken when it is. `slot` remembers where
+    /// this caller's waker is, so polling again from the same task does not add another.
+    pub fn poll_settled(&self, waker: &std::task::Waker, slot: &mut Option<usize>) -> Option<BatchResult> {
+        let mut state = self.state();
+        if let Some((result, _)) = &state.settled {
+            return Some(result.clone());
+        }
+        match slot.and_then(|index| state.waiting.get_mut(index)) {
+            Some(registered) if registered.will_wake(waker) => {}
+            Some(registered) => registered.clone_from(waker),
+            None => {
+                *slot = Some(state.waiting.len());
+                state.waiting.push(waker.clone());
+            }
+        }
+        None
+    }
+
+    /// Settles the outcome (the first call wins) and wakes every waiting delivery.
+    fn settle(&self, result: BatchResult) {
+        let mut state = self.state();
+        if state.settled.is_some() {
+            return;
+        }
+        state.settled = Some((result, Instant::now()));
+        let waiting = std::mem::take(&mut state.waiting);
+        drop(state);
+        waiting.into_iter().for_each(std::task::Waker::wake);
+    }
+}
+
+/// A batch's hold on its outcome: a batch dropped without being settled (the producer went
+/// away with it queued) settles it as closed, so no delivery waits forever.
+#[derive(Debug)]
+pub(super) struct Settle(Arc<BatchOutcome>);
+
+impl Settle {
+    fn settle(&self, result: BatchResult) {
+        self.0.settle(result);
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        self.0.settle(Err(Arc::new(ClientError::Closed { what: "producer" })));
+    }
+}
 
 /// A batch being filled.
 #[derive(Debug)]
 struct OpenBatch {
-    records: Vec<ProducedRecord>,
-    deliveries: Vec<DeliverySender>,
+    builder: BatchBuilder,
+    outcome: Settle,
+    /// Estimated bytes (what the records hold of the memory budget).
     bytes: usize,
     created: Instant,
 }
@@ -38,8 +122,10 @@ struct OpenBatch {
 pub(super) struct SealedBatch {
     pub topic: String,
     pub partition: i32,
-    pub records: Vec<ProducedRecord>,
-    pub deliveries: Vec<DeliverySender>,
+    /// The records, until the first send encodes the batch.
+    pub builder: Option<BatchBuilder>,
+    pub records: usize,
+    pub outcome: Settle,
     /// Estimated bytes (what the records hold of the memory budget).
     pub bytes: usize,
     pub created: Instant,
@@ -64,11 +150,27 @@ struct PartitionQueue {
     next_sequence: i32,
 }
 
+/// A topic's partition queues (indexed by partition) and its sticky partition for keyless
+/// records. Looked up by `&str`, so a record's topic name is never copied.
+#[derive(Debug, Default)]
+struct TopicQueues {
+    partitions: Vec<PartitionQueue>,
+    sticky: Option<i32>,
+}
+
+impl TopicQueues {
+    fn queue(&mut self, partition: i32) -> &mut PartitionQueue {
+        let index = partition as usize;
+        if index >= self.partitions.len() {
+            self.partitions.resize_with(index + 1, PartitionQueue::default);
+        }
+        &mut self.partitions[index]
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct State {
-    partitions: HashMap<(String, i32), PartitionQueue>,
-    /// The sticky partition per topic for keyless records.
-    sticky: HashMap<String, i32>,
+    topics: HashMap<String, TopicQueues>,
     /// Flush calls waiting; while non-zero every open batch is sealed at once.
     flushing: usize,
     /// Produce requests outstanding per broker id.
@@ -84,7 +186,10 @@ pub(super) struct Accumulator {
     state: Mutex<State>,
     memory: Semaphore,
     buffered_bytes: AtomicUsize,
-    outstanding: watch::Sender<usize>,
+    /// Records appended and not yet settled.
+    outstanding: AtomicUsize,
+    /// Woken when `outstanding` reaches zero (for `flush`).
+    drained: Notify,
     /// Wakes the sender: a batch opened or sealed, a flush, a completion.
     pub wake: Notify,
 }
@@ -109,7 +214,8 @@ impl Accumulator {
             state: Mutex::new(State::default()),
             memory,
             buffered_bytes: AtomicUsize::new(0),
-            outstanding: watch::Sender::new(0),
+            outstanding: AtomicUsize::new(0),
+            drained: Notify::new(),
             wake: Notify::new(),
         }
     }
@@ -130,14 +236,18 @@ impl Accumulator {
         Ok(())
     }
 
-    /// Waits until `record_bytes` of buffer memory are free and takes them.
+    /// Waits until `record_bytes` of buffer memory are free and takes them (without waiting
+    /// when they are free now, the common case).
     pub async fn reserve_memory(&self, record_bytes: usize) -> Result<()> {
         let permits = u32::try_from(record_bytes).map_err(|_| ClientError::RecordTooLarge {
             record_bytes,
             limit_name: "buffer.memory",
             limit_bytes: self.config.buffer_memory_bytes,
         })?;
-        let permit = self.memory.acquire_many(permits).await.map_err(|_| ClientError::Closed { what: "producer" })?;
+        let permit = match self.memory.try_acquire_many(permits) {
+            Ok(permit) => permit,
+            Err(_) => self.memory.acquire_many(permits).await.map_err(|_| ClientError::Closed { what: "producer" })?,
+        };
         permit.forget();
         self.buffered_bytes.fetch_add(record_bytes, Ordering::Relaxed);
         Ok(())
@@ -153,77 +263,94 @@ impl Accumulator {
     }
 
     pub fn outstanding_records(&self) -> usize {
-        *self.outstanding.borrow()
+        self.outstanding.load(Ordering::Acquire)
     }
 
     /// Appends a record whose memory is reserved; `partition` is `None` for the sticky choice.
+    /// On an error (a record the batch format refuses) nothing is appended and the memory is
+    /// given back.
     pub fn append(
         &self,
         record: ProducerRecord,
         partition: Option<i32>,
         partition_count: i32,
         record_bytes: usize,
-        delivery: DeliverySender,
-    ) {
+    ) -> Result<Delivery> {
         let now = Instant::now();
-        let produced = ProducedRecord {
-            key: record.key,
-            value: record.value,
-            headers: record.headers,
-            timestamp_ms: record.timestamp_ms.unwrap_or_else(now_ms),
-        };
+        let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
         // Counted before the record is queued: once it is in a batch the sender may drain,
         // send and complete it (and subtract it) before this function returns. Counting after
         // the lock was released let a fast completion subtract first and underflow the count
-        // (a panic in the sender task; seen under load in the fixed-rate bench test).
-        self.outstanding.send_modify(|count| *count += 1);
-        let mut state = self.state();
+        // (seen under load in the fixed-rate bench test).
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        let mut guard = self.state();
+        let topics = &mut guard.topics;
+        let topic = match topics.get_mut(record.topic.as_str()) {
+            Some(topic) => topic,
+            None => topics.entry(record.topic.clone()).or_default(),
+        };
         let partition = partition.unwrap_or_else(|| {
-            *state
-                .sticky
-                .entry(record.topic.clone())
-                .or_insert_with(|| super::partitioner::random_partition(partition_count, None))
+            *topic.sticky.get_or_insert_with(|| super::partitioner::random_partition(partition_count, None))
         });
-        let key = (record.topic, partition);
-        let queue = state.partitions.entry(key.clone()).or_default();
         let mut wake = false;
+        let queue = topic.queue(partition);
         if queue.open.as_ref().is_some_and(|open| open.bytes + record_bytes > self.config.batch_size_bytes) {
-            let sealed = self.seal(&key, queue);
+            let sealed = self.seal(&record.topic, partition, queue);
             queue.sealed.push_back(sealed);
-            if state.sticky.get(&key.0) == Some(&key.1) {
-                let next = super::partitioner::random_partition(partition_count, Some(key.1));
-                state.sticky.insert(key.0.clone(), next);
+            if topic.sticky == Some(partition) {
+                topic.sticky = Some(super::partitioner::random_partition(partition_count, Some(partition)));
             }
             wake = true;
         }
-        let queue = state.partitions.entry(key).or_default();
+        let queue = topic.queue(partition);
         let open = queue.open.get_or_insert_with(|| {
             wake = true;
-            OpenBatch { records: Vec::new(), deliveries: Vec::new(), bytes: 0, created: now }
+            OpenBatch {
+                builder: BatchBuilder::with_capacity(self.config.batch_size_bytes),
+                outcome: Settle(BatchOutcome::new(&record.topic, partition)),
+                bytes: 0,
+                created: now,
+            }
         });
-        open.records.push(produced);
-        open.deliveries.push(delivery);
-        open.bytes += record_bytes;
-        drop(state);
-        if wake {
+        let index = open.builder.record_count() as u32;
+        let pushed = open.builder.push(record.key.as_deref(), record.value.as_deref(), &record.headers, timestamp_ms);
+        let delivery = match pushed {
+            Ok(()) => {
+                open.bytes += record_bytes;
+                Ok(Delivery::new(Arc::clone(&open.outcome.0), index, timestamp_ms))
+            }
+            Err(error) => {
+                if open.builder.record_count() == 0 {
+                    queue.open = None; // opened for this record: nothing waits on it
+                }
+                Err(ClientError::from(error))
+            }
+        };
+        drop(guard);
+        if delivery.is_err() {
+            self.finish(record_bytes, 1);
+        } else if wake {
             self.wake.notify_one();
         }
+        delivery
     }
 
-    fn seal(&self, key: &(String, i32), queue: &mut PartitionQueue) -> SealedBatch {
+    fn seal(&self, topic: &str, partition: i32, queue: &mut PartitionQueue) -> SealedBatch {
         let open = queue.open.take().expect("seal is called on an open batch");
+        let records = open.builder.record_count();
         let base_sequence = if self.identity.is_some() {
             let base = queue.next_sequence;
-            queue.next_sequence = base.wrapping_add(open.records.len() as i32) & i32::MAX;
+            queue.next_sequence = base.wrapping_add(records as i32) & i32::MAX;
             base
         } else {
             -1
         };
         SealedBatch {
-            topic: key.0.clone(),
-            partition: key.1,
-            records: open.records,
-            deliveries: open.deliveries,
+            topic: topic.to_string(),
+            partition,
+            builder: Some(open.builder),
+            records,
+            outcome: open.outcome,
             bytes: open.bytes,
             created: open.created,
             base_sequence,
@@ -243,41 +370,43 @@ impl Accumulator {
         let flushing = state.flushing > 0;
         let mut next_due: Option<Instant> = None;
         let mut earliest = |at: Instant| next_due = Some(next_due.map_or(at, |due: Instant| due.min(at)));
-        for (key, queue) in state.partitions.iter_mut() {
-            if let Some(open) = &queue.open {
-                let due = open.created + self.config.linger;
-                if flushing || due <= now {
-                    let sealed = self.seal(key, queue);
-                    queue.sealed.push_back(sealed);
-                    if state.sticky.get(&key.0) == Some(&key.1) {
-                        state.sticky.remove(&key.0);
+        for (name, topic) in state.topics.iter_mut() {
+            for (partition, queue) in (0i32..).zip(topic.partitions.iter_mut()) {
+                if let Some(open) = &queue.open {
+                    let due = open.created + self.config.linger;
+                    if flushing || due <= now {
+                        let sealed = self.seal(name, partition, queue);
+                        queue.sealed.push_back(sealed);
+                        if topic.sticky == Some(partition) {
+                            topic.sticky = None;
+                        }
+                    } else {
+                        earliest(due);
                     }
-                } else {
-                    earliest(due);
                 }
+                if queue.in_flight {
+                    continue;
+                }
+                while queue.sealed.front().is_some_and(|batch| batch.created + self.config.delivery_timeout <= now) {
+                    expired.extend(queue.sealed.pop_front());
+                }
+                let Some(front) = queue.sealed.front() else { continue };
+                earliest(front.created + self.config.delivery_timeout);
+                if let Some(retry_at) = front.retry_at.filter(|at| *at > now) {
+                    earliest(retry_at);
+                    continue;
+                }
+                let Some(leader) = leader_of(name, partition) else {
+                    drained.missing_leader = true;
+                    continue;
+                };
+                let broker_in_flight = state.in_flight_per_broker.get(&leader).copied().unwrap_or(0);
+                if broker_in_flight >= self.config.max_in_flight {
+                    continue;
+                }
+                queue.in_flight = true;
+                drained.ready.extend(queue.sealed.pop_front());
             }
-            if queue.in_flight {
-                continue;
-            }
-            while queue.sealed.front().is_some_and(|batch| batch.created + self.config.delivery_timeout <= now) {
-                expired.extend(queue.sealed.pop_front());
-            }
-            let Some(front) = queue.sealed.front() else { continue };
-            earliest(front.created + self.config.delivery_timeout);
-            if let Some(retry_at) = front.retry_at.filter(|at| *at > now) {
-                earliest(retry_at);
-                continue;
-            }
-            let Some(leader) = leader_of(&key.0, key.1) else {
-                drained.missing_leader = true;
-                continue;
-            };
-            let broker_in_flight = state.in_flight_per_broker.get(&leader).copied().unwrap_or(0);
-            if broker_in_flight >= self.config.max_in_flight {
-                continue;
-            }
-            queue.in_flight = true;
-            drained.ready.extend(queue.sealed.pop_front());
         }
         drained.next_due = next_due;
         // `fail` takes the state lock itself: a std Mutex is not re-entrant, so failing an
@@ -313,52 +442,42 @@ impl Accumulator {
     pub fn requeue(&self, mut batch: SealedBatch, retry_at: Instant) {
         batch.retry_at = Some(retry_at);
         let mut state = self.state();
-        let queue = state.partitions.entry((batch.topic.clone(), batch.partition)).or_default();
+        let topic = state.topics.entry(batch.topic.clone()).or_default();
+        let queue = topic.queue(batch.partition);
         queue.in_flight = false;
         queue.sealed.push_front(batch);
         drop(state);
         self.wake.notify_one();
     }
 
-    /// A batch taken by `drain` is done: each record gets its result; memory comes back.
+    /// A batch taken by `drain` is done: its records get their offsets (one settlement for the
+    /// batch); memory comes back.
     pub fn complete(&self, batch: SealedBatch, base_offset: i64, log_append_time_ms: i64) {
         self.partition_done(&batch);
-        let count = batch.deliveries.len();
-        for (index, (delivery, record)) in batch.deliveries.into_iter().zip(&batch.records).enumerate() {
-            let offset = if base_offset < 0 { -1 } else { base_offset + index as i64 };
-            let timestamp_ms = if log_append_time_ms >= 0 { log_append_time_ms } else { record.timestamp_ms };
-            let _ = delivery.send(Ok(RecordMetadata {
-                topic: batch.topic.clone(),
-                partition: batch.partition,
-                offset,
-                timestamp_ms,
-            }));
-        }
-        self.finish(batch.bytes, count);
+        batch.outcome.settle(Ok((base_offset, log_append_time_ms)));
+        self.finish(batch.bytes, batch.records);
     }
 
     /// A batch taken by `drain` (or expired) failed for good.
     pub fn fail(&self, batch: SealedBatch, error: ClientError) {
         self.partition_done(&batch);
-        tracing::warn!(topic = %batch.topic, partition = batch.partition, records = batch.records.len(), %error, "batch failed");
-        let shared = std::sync::Arc::new(error);
-        let count = batch.deliveries.len();
-        for delivery in batch.deliveries {
-            let _ = delivery.send(Err(ClientError::Delivery(shared.clone())));
-        }
-        self.finish(batch.bytes, count);
+        tracing::warn!(topic = %batch.topic, partition = batch.partition, records = batch.records, %error, "batch failed");
+        batch.outcome.settle(Err(Arc::new(error)));
+        self.finish(batch.bytes, batch.records);
     }
 
     fn partition_done(&self, batch: &SealedBatch) {
         let mut state = self.state();
-        if let Some(queue) = state.partitions.get_mut(&(batch.topic.clone(), batch.partition)) {
-            queue.in_flight = false;
+        if let Some(topic) = state.topics.get_mut(batch.topic.as_str()) {
+            topic.queue(batch.partition).in_flight = false;
         }
     }
 
     fn finish(&self, bytes: usize, records: usize) {
         self.release_memory(bytes);
-        self.outstanding.send_modify(|count| *count -= records);
+        if self.outstanding.fetch_sub(records, Ordering::AcqRel) == records {
+            self.drained.notify_waiters();
+        }
         self.wake.notify_one();
     }
 
@@ -366,10 +485,16 @@ impl Accumulator {
     pub async fn flush(&self) -> Result<()> {
         self.state().flushing += 1;
         self.wake.notify_one();
-        let mut outstanding = self.outstanding.subscribe();
-        let waited = outstanding.wait_for(|count| *count == 0).await.map(|_| ());
+        loop {
+            // Registered before the check: a `notify_waiters` between the two is not lost.
+            let drained = self.drained.notified();
+            if self.outstanding_records() == 0 {
+                break;
+            }
+            drained.await;
+        }
         self.state().flushing -= 1;
-        waited.map_err(|_| ClientError::Closed { what: "producer" })
+        Ok(())
     }
 }
 
@@ -389,9 +514,8 @@ mod tests {
         let config =
             ProducerConfig { delivery_timeout: std::time::Duration::from_millis(1), ..ProducerConfig::default() };
         let accumulator = std::sync::Arc::new(Accumulator::new(config, None));
-        let (delivery, mut delivered) = oneshot::channel();
         let record = ProducerRecord::new("t", "value");
-        accumulator.append(record, Some(0), 1, 64, delivery);
+        let delivered = accumulator.append(record, Some(0), 1, 64).unwrap();
         let later = Instant::now() + std::time::Duration::from_secs(1);
         let (done, finished) = std::sync::mpsc::channel();
         let draining = std::sync::Arc::clone(&accumulator);
@@ -399,7 +523,7 @@ mod tests {
         std::thread::spawn(move || done.send(draining.drain(later, |_, _| None).ready.len()).unwrap());
         let ready = finished.recv_timeout(std::time::Duration::from_secs(10)).expect("drain returned (no deadlock)");
         assert_eq!(ready, 0);
-        let result = delivered.try_recv().expect("the expired record got its result");
+        let result = delivered.try_result().expect("the expired record got its result");
         assert!(matches!(result, Err(ClientError::Delivery(_))), "{result:?}");
         assert_eq!(accumulator.outstanding_records(), 0);
     }
@@ -428,15 +552,90 @@ mod tests {
         };
         let mut deliveries = Vec::with_capacity(RECORDS);
         for _ in 0..RECORDS {
-            let (delivery, delivered) = oneshot::channel();
-            accumulator.append(ProducerRecord::new("t", "v"), Some(0), 1, 8, delivery);
-            deliveries.push(delivered);
+            deliveries.push(accumulator.append(ProducerRecord::new("t", "v"), Some(0), 1, 8).unwrap());
         }
         stop.store(true, std::sync::atomic::Ordering::Release);
         sender.join().expect("the sender thread did not panic (the count never went below zero)");
         assert_eq!(accumulator.outstanding_records(), 0);
-        for mut delivered in deliveries {
-            assert!(matches!(delivered.try_recv(), Ok(Ok(_))));
+        for delivered in deliveries {
+            assert!(matches!(delivered.try_result(), Some(Ok(_))));
         }
+    }
+
+    fn sealed(accumulator: &Accumulator) -> Vec<SealedBatch> {
+        accumulator.state().flushing += 1;
+        let ready = accumulator.drain(Instant::now(), |_, _| Some(1)).ready;
+        accumulator.state().flushing -= 1;
+        ready
+    }
+
+    /// One settlement serves every record of a batch: each delivery reads base offset + its
+    /// index, and its own create time unless the broker gave a log-append time. The batch the
+    /// sender encodes holds the records as appended.
+    #[test]
+    fn a_batch_settles_once_and_each_record_reads_its_own_offset() {
+        let accumulator = Accumulator::new(ProducerConfig::default(), Some((42, 1)));
+        let deliveries: Vec<Delivery> = (0..3i64)
+            .map(|index| {
+                let record = ProducerRecord::new("t", format!("v{index}")).with_timestamp_ms(1_000 + index);
+                accumulator.append(record, Some(2), 4, 32).unwrap()
+            })
+            .collect();
+        assert!(deliveries.iter().all(|delivery| delivery.try_result().is_none() && delivery.settled_at().is_none()));
+        let mut ready = sealed(&accumulator);
+        assert_eq!(ready.len(), 1);
+        let mut batch = ready.pop().unwrap();
+        let options = sluice_proto::records::BatchOptions {
+            producer: sluice_proto::records::ProducerIdentity { producer_id: 42, producer_epoch: 1, base_sequence: 0 },
+            ..Default::default()
+        };
+        let encoded = batch.builder.take().unwrap().finish(&options).unwrap();
+        let decoded = sluice_proto::records::decode_record_batches(&encoded).unwrap();
+        let values: Vec<_> = decoded.batches[0].records.iter().map(|r| r.value.clone().unwrap()).collect();
+        assert_eq!(values, ["v0", "v1", "v2"]);
+        accumulator.complete(batch, 500, -1);
+        for (index, delivery) in (0i64..).zip(&deliveries) {
+            let metadata = delivery.try_result().unwrap().unwrap();
+            assert_eq!((metadata.topic.as_str(), metadata.partition), ("t", 2));
+            assert_eq!((metadata.offset, metadata.timestamp_ms), (500 + index, 1_000 + index));
+            assert!(delivery.settled_at().is_some());
+        }
+        let appended = accumulator.append(ProducerRecord::new("t", "x"), Some(2), 4, 32).unwrap();
+        let batch = sealed(&accumulator).pop().unwrap();
+        assert_eq!(batch.base_sequence, 3, "sequence numbers continue across batches");
+        accumulator.complete(batch, 9, 77);
+        assert_eq!(appended.try_result().unwrap().unwrap().timestamp_ms, 77, "log-append time wins");
+        assert_eq!(accumulator.outstanding_records(), 0);
+    }
+
+    /// An awaiting task is woken by the settlement; deliveries of batches the producer drops
+    /// unsettled (it went away) end with an error instead of waiting forever; a record the
+    /// batch format refuses is refused by `append` and holds nothing.
+    #[tokio::test]
+    async fn deliveries_wake_on_settlement_and_never_hang_when_the_producer_goes() {
+        let accumulator = Arc::new(Accumulator::new(ProducerConfig::default(), None));
+        accumulator.reserve_memory(32).await.unwrap();
+        let delivery = accumulator.append(ProducerRecord::new("t", "a"), Some(0), 1, 32).unwrap();
+        let waiting = tokio::spawn(delivery);
+        tokio::task::yield_now().await;
+        let batch = sealed(&accumulator).pop().unwrap();
+        accumulator.complete(batch, 7, -1);
+        let metadata = tokio::time::timeout(std::time::Duration::from_secs(10), waiting).await.unwrap().unwrap();
+        assert_eq!(metadata.unwrap().offset, 7);
+
+        accumulator.reserve_memory(32).await.unwrap();
+        let repeated = ProducerRecord::new("t", "b").with_header("h", "1").with_header("h", "2");
+        assert!(matches!(accumulator.append(repeated, Some(0), 1, 32), Err(ClientError::Protocol(_))));
+        assert_eq!((accumulator.outstanding_records(), accumulator.buffered_bytes()), (0, 0));
+
+        let open = accumulator.append(ProducerRecord::new("t", "c"), Some(0), 1, 32).unwrap();
+        let waiting = tokio::spawn(open);
+        tokio::task::yield_now().await;
+        drop(accumulator);
+        let result = tokio::time::timeout(std::time::Duration::from_secs(10), waiting).await.unwrap().unwrap();
+        assert!(
+            matches!(result, Err(ClientError::Delivery(ref cause)) if matches!(**cause, ClientError::Closed { .. })),
+            "{result:?}"
+        );
     }
 }

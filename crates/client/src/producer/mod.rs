@@ -2,10 +2,12 @@
 //!
 //! Follow a record: [`Producer::send`] picks the partition ([`partitioner`]), waits for buffer
 //! memory (backpressure: `send` blocks while `buffer_memory_bytes` are taken by undelivered
-//! records), and appends the record to its partition's open batch in the [`accumulator`]. The
-//! [`sender`] task seals batches when they are full, their `linger` has passed or a flush asks,
-//! stamps idempotence sequence numbers, groups batches by leader into Produce requests, and
-//! completes each record's [`Delivery`] with its partition and offset.
+//! records), and encodes the record straight into its partition's open batch in the
+//! [`accumulator`]. The [`sender`] task seals batches when they are full, their `linger` has
+//! passed or a flush asks, stamps idempotence sequence numbers, groups batches by leader into
+//! Produce requests, and settles each batch once; each record's [`Delivery`] reads its
+//! partition and offset from its batch's outcome. Per record there is no channel, no task
+//! wake-up and no allocation of the producer's own: the costs are per batch.
 //!
 //! Ordering: at most one batch per partition is in flight, and a batch that fails with a
 //! retriable error goes back to the front of its partition's queue with the same sequence
@@ -32,7 +34,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use sluice_proto::kafka_protocol::messages::InitProducerIdRequest;
 use sluice_proto::records::Compression;
-use tokio::sync::oneshot;
 
 use crate::backoff::Backoff;
 use crate::cluster::Cluster;
@@ -211,19 +212,61 @@ pub struct RecordMetadata {
     pub timestamp_ms: i64,
 }
 
-/// The delivery result of one record: await it after `send`.
+/// The delivery result of one record: await it after `send`, or look at it later with
+/// [`Delivery::try_result`]. Dropping it does not cancel anything: the record is still sent,
+/// and a batch that fails for good is logged (WARN "batch failed").
+///
+/// Cheap: a delivery shares its batch's outcome (one allocation per batch, not per record) and
+/// reads its own offset from it.
 #[derive(Debug)]
 pub struct Delivery {
-    receiver: oneshot::Receiver<Result<RecordMetadata>>,
+    outcome: Arc<accumulator::BatchOutcome>,
+    /// The record's place in its batch.
+    index: u32,
+    /// The record's create time.
+    timestamp_ms: i64,
+    /// Where this delivery's waker is registered with the outcome, once polled.
+    slot: Option<usize>,
+}
+
+impl Delivery {
+    fn new(outcome: Arc<accumulator::BatchOutcome>, index: u32, timestamp_ms: i64) -> Delivery {
+        Delivery { outcome, index, timestamp_ms, slot: None }
+    }
+
+    fn metadata(&self, result: accumulator::BatchResult) -> Result<RecordMetadata> {
+        let (base_offset, log_append_time_ms) = result.map_err(ClientError::Delivery)?;
+        Ok(RecordMetadata {
+            topic: self.outcome.topic.clone(),
+            partition: self.outcome.partition,
+            offset: if base_offset < 0 { -1 } else { base_offset + i64::from(self.index) },
+            timestamp_ms: if log_append_time_ms >= 0 { log_append_time_ms } else { self.timestamp_ms },
+        })
+    }
+
+    /// The result, if the broker has answered for this record (or the producer gave up on
+    /// it), without waiting.
+    pub fn try_result(&self) -> Option<Result<RecordMetadata>> {
+        self.outcome.settled().map(|(result, _)| self.metadata(result))
+    }
+
+    /// When the producer settled this record: received the broker's answer for its batch, or
+    /// gave up on it. `None` while it is pending. (Benchmarks read acknowledgement latency
+    /// from it without waking a task per record.)
+    pub fn settled_at(&self) -> Option<std::time::Instant> {
+        self.outcome.settled().map(|(_, at)| at)
+    }
 }
 
 impl Future for Delivery {
     type Output = Result<RecordMetadata>;
 
-    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.receiver)
-            .poll(context)
-            .map(|result| result.unwrap_or(Err(ClientError::Closed { what: "producer" })))
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match this.outcome.poll_settled(context.waker(), &mut this.slot) {
+            Some(result) => Poll::Ready(this.metadata(result)),
+            None => Poll::Pending,
+        }
     }
 }
 
@@ -267,7 +310,9 @@ impl Producer {
     }
 
     /// Queues `record`, waiting while the buffer is full; the returned [`Delivery`] resolves
-    /// when the broker has acknowledged it (or the producer gave up).
+    /// when the broker has acknowledged it (or the producer gave up). The record is encoded
+    /// into its batch here; a record the batch format refuses (a repeated header key) is an
+    /// error at once.
     pub async fn send(&self, record: ProducerRecord) -> Result<Delivery> {
         let accumulator = &self.inner.accumulator;
         let record_bytes = record.estimated_bytes();
@@ -284,9 +329,7 @@ impl Producer {
             (None, None) => None,
         };
         accumulator.reserve_memory(record_bytes).await?;
-        let (sender, receiver) = oneshot::channel();
-        accumulator.append(record, partition, partition_count, record_bytes, sender);
-        Ok(Delivery { receiver })
+        accumulator.append(record, partition, partition_count, record_bytes)
     }
 
     /// Sends everything buffered now (ignoring linger) and waits until every record sent

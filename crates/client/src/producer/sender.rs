@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sluice_proto::kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use sluice_proto::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
-use sluice_proto::records::{build_record_batch, BatchOptions, ProducerIdentity};
+use sluice_proto::records::{BatchOptions, ProducerIdentity};
 
 use super::accumulator::{Accumulator, SealedBatch};
 use super::{Acks, BATCH_OVERHEAD_BYTES};
@@ -88,7 +88,8 @@ fn encode(accumulator: &Accumulator, batch: &mut SealedBatch) -> Result<Bytes, C
         None => ProducerIdentity::NONE,
     };
     let options = BatchOptions { compression: accumulator.config.compression, producer, ..BatchOptions::default() };
-    let encoded = build_record_batch(&batch.records, &options)?;
+    let builder = batch.builder.take().unwrap_or_default();
+    let encoded = builder.finish(&options)?;
     batch.encoded = Some(encoded.clone());
     Ok(encoded)
 }
