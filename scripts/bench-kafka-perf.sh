@@ -34,8 +34,9 @@
 # Usage: bash scripts/bench-kafka-perf.sh
 # Environment (defaults in brackets):
 #   SLUICE_BROKER_BIN    the broker to run [cargo build --release of this tree]
-#   RECORDS              records per step [500000]; with the defaults below the whole matrix
-#                        took 14 minutes on the 2-core machine of docs/benchmarks.md
+#   RECORDS              records per step [500000]; with the defaults the whole matrix took
+#                        8.5 minutes on the shared 2-core machine of docs/benchmarks.md (load
+#                        average 4.5-5.8), some 4 of them fixed costs (JVM starts, topics)
 #   SIZES                record sizes in bytes ["100 1024"]
 #   PARTITIONS           partition counts ["1 6"]
 #   ACKS                 acks settings ["1 all"]
