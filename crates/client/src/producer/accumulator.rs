@@ -2,9 +2,15 @@
 //!
 //! Each partition has at most one *open* batch (taking records) and a FIFO of *sealed*
 //! batches (closed, with sequence numbers, waiting to be sent or re-sent). Sequence numbers are
-//! stamped when a batch is sealed, in partition order; since a partition has at most one batch
-//! in flight and a retried batch returns to the front, a partition's batches reach the broker
-//! in sequence order.
+//! stamped when a batch is sealed, in partition order. Up to `max_in_flight` batches of a
+//! partition are in flight at once, each in its own request, sent in order on the leader's one
+//! connection (which the broker answers in order); a batch that fails retriably goes back into
+//! its queue in seal order, ahead of every later batch, so its resend precedes theirs. With
+//! idempotence the broker refuses a later batch that arrives after a failed earlier one
+//! (OUT_OF_ORDER_SEQUENCE_NUMBER), and the sender resends it after the earlier one
+//! ([`Accumulator::has_earlier_batch`]): a partition's records are appended in `send` order.
+//! Without idempotence a retried batch may land after later ones, as in Kafka; set
+//! `max_in_flight` to 1 for strict order there.
 //!
 //! The hot path is per batch, not per record: `append` encodes the record straight into its
 //! batch's buffer ([`BatchBuilder`]) and hands back a [`Delivery`] that shares the batch's
@@ -129,6 +135,8 @@ pub(super) struct SealedBatch {
     /// Estimated bytes (what the records hold of the memory budget).
     pub bytes: usize,
     pub created: Instant,
+    /// Place among the partition's batches, in seal order (with or without idempotence).
+    pub order: u64,
     /// First sequence number, or -1 without idempotence.
     pub base_sequence: i32,
     /// The encoded batch, kept after the first send so a retry sends the same bytes.
@@ -145,9 +153,18 @@ pub(super) struct SealedBatch {
 #[derive(Debug, Default)]
 struct PartitionQueue {
     open: Option<OpenBatch>,
+    /// In seal order (`SealedBatch::order`).
     sealed: VecDeque<SealedBatch>,
-    in_flight: bool,
+    /// The `order` of each batch in flight.
+    in_flight: Vec<u64>,
     next_sequence: i32,
+    next_order: u64,
+}
+
+impl PartitionQueue {
+    fn landed(&mut self, order: u64) {
+        self.in_flight.retain(|in_flight| *in_flight != order);
+    }
 }
 
 /// A topic's partition queues (indexed by partition) and its sticky partition for keyless
@@ -203,6 +220,9 @@ pub(super) struct Drained {
     pub next_due: Option<Instant>,
     /// Partitions waiting for a leader the metadata cache does not know.
     pub missing_leader: bool,
+    /// A partition has another batch it could send now (a drain takes at most one batch per
+    /// partition, since a request holds one per partition): drain again at once.
+    pub more: bool,
 }
 
 impl Accumulator {
@@ -345,6 +365,8 @@ impl Accumulator {
         } else {
             -1
         };
+        let order = queue.next_order;
+        queue.next_order += 1;
         SealedBatch {
             topic: topic.to_string(),
             partition,
@@ -353,6 +375,7 @@ impl Accumulator {
             outcome: open.outcome,
             bytes: open.bytes,
             created: open.created,
+            order,
             base_sequence,
             encoded: None,
             attempts: 0,
@@ -360,8 +383,9 @@ impl Accumulator {
         }
     }
 
-    /// Seals due batches, fails expired ones, and takes the batches that can be sent now:
-    /// partition not in flight, leader known (`leader_of`), broker below `max_in_flight`.
+    /// Seals due batches, fails expired ones, and takes the batches that can be sent now: at
+    /// most one per partition, the partition below `max_in_flight` batches in flight, leader
+    /// known (`leader_of`), broker below `max_in_flight` requests.
     pub fn drain(&self, now: Instant, leader_of: impl Fn(&str, i32) -> Option<i32>) -> Drained {
         let mut drained = Drained::default();
         let mut expired = Vec::new();
@@ -384,10 +408,14 @@ impl Accumulator {
                         earliest(due);
                     }
                 }
-                if queue.in_flight {
+                if queue.in_flight.len() >= self.config.max_in_flight {
                     continue;
                 }
-                while queue.sealed.front().is_some_and(|batch| batch.created + self.config.delivery_timeout <= now) {
+                // Expired batches fail only with nothing of the partition in flight: one in
+                // flight is earlier in order and settles (or expires) first.
+                while queue.in_flight.is_empty()
+                    && queue.sealed.front().is_some_and(|batch| batch.created + self.config.delivery_timeout <= now)
+                {
                     expired.extend(queue.sealed.pop_front());
                 }
                 let Some(front) = queue.sealed.front() else { continue };
@@ -404,8 +432,14 @@ impl Accumulator {
                 if broker_in_flight >= self.config.max_in_flight {
                     continue;
                 }
-                queue.in_flight = true;
-                drained.ready.extend(queue.sealed.pop_front());
+                if let Some(batch) = queue.sealed.pop_front() {
+                    queue.in_flight.push(batch.order);
+                    drained.ready.push(batch);
+                }
+                let next_sendable = queue.sealed.front().is_some_and(|next| next.retry_at.is_none_or(|at| at <= now));
+                drained.more |= next_sendable
+                    && queue.in_flight.len() < self.config.max_in_flight
+                    && broker_in_flight + 1 < self.config.max_in_flight;
             }
         }
         drained.next_due = next_due;
@@ -438,16 +472,29 @@ impl Accumulator {
         self.wake.notify_one();
     }
 
-    /// A batch taken by `drain` goes back to the front of its partition's queue for a retry.
+    /// A batch taken by `drain` goes back into its partition's queue for a retry, in seal
+    /// order: ahead of every later batch of the partition.
     pub fn requeue(&self, mut batch: SealedBatch, retry_at: Instant) {
         batch.retry_at = Some(retry_at);
         let mut state = self.state();
         let topic = state.topics.entry(batch.topic.clone()).or_default();
         let queue = topic.queue(batch.partition);
-        queue.in_flight = false;
-        queue.sealed.push_front(batch);
+        queue.landed(batch.order);
+        let at = queue.sealed.iter().position(|queued| queued.order > batch.order).unwrap_or(queue.sealed.len());
+        queue.sealed.insert(at, batch);
         drop(state);
         self.wake.notify_one();
+    }
+
+    /// Whether a batch of `batch`'s partition sealed before it is still unsettled (in flight
+    /// or queued for a resend). A broker that refuses `batch` as out of sequence then refused
+    /// it because that earlier batch has not landed yet: `batch` is resent after it.
+    pub fn has_earlier_batch(&self, batch: &SealedBatch) -> bool {
+        let mut state = self.state();
+        let Some(topic) = state.topics.get_mut(batch.topic.as_str()) else { return false };
+        let queue = topic.queue(batch.partition);
+        queue.in_flight.iter().any(|order| *order < batch.order)
+            || queue.sealed.front().is_some_and(|queued| queued.order < batch.order)
     }
 
     /// A batch taken by `drain` is done: its records get their offsets (one settlement for the
@@ -469,7 +516,7 @@ impl Accumulator {
     fn partition_done(&self, batch: &SealedBatch) {
         let mut state = self.state();
         if let Some(topic) = state.topics.get_mut(batch.topic.as_str()) {
-            topic.queue(batch.partition).in_flight = false;
+            topic.queue(batch.partition).landed(batch.order);
         }
     }
 
@@ -637,5 +684,51 @@ mod tests {
             matches!(result, Err(ClientError::Delivery(ref cause)) if matches!(**cause, ClientError::Closed { .. })),
             "{result:?}"
         );
+    }
+
+    /// Several batches of a partition go out one per drain (a request holds one batch per
+    /// partition) up to `max_in_flight`; when the first fails and the later ones are refused
+    /// for overtaking it, they return to the queue in seal order and go out again first-first.
+    #[test]
+    fn batches_in_flight_together_return_in_seal_order_after_a_failure() {
+        let config = ProducerConfig { batch_size_bytes: 64, max_in_flight: 3, ..ProducerConfig::default() };
+        let accumulator = Accumulator::new(config, Some((7, 0)));
+        for index in 0..8 {
+            // 40 estimated bytes each: a batch holds one record.
+            accumulator.append(ProducerRecord::new("t", format!("{index}")), Some(0), 1, 40).unwrap();
+        }
+        let mut in_flight = Vec::new();
+        loop {
+            let drained = accumulator.drain(Instant::now(), |_, _| Some(1));
+            assert!(drained.ready.len() <= 1, "one batch of a partition per drain");
+            in_flight.extend(drained.ready);
+            if !drained.more {
+                break;
+            }
+        }
+        let sequences: Vec<i32> = in_flight.iter().map(|batch| batch.base_sequence).collect();
+        assert_eq!(sequences, [0, 1, 2], "max_in_flight batches, in order");
+        assert!(!accumulator.has_earlier_batch(&in_flight[0]));
+        assert!(accumulator.has_earlier_batch(&in_flight[2]));
+        // The answers come back last first: the earlier batch failed, the later ones overtook it.
+        let now = Instant::now();
+        for batch in in_flight.drain(..).rev() {
+            accumulator.requeue(batch, now);
+        }
+        let mut resent = Vec::new();
+        loop {
+            let drained = accumulator.drain(Instant::now(), |_, _| Some(1));
+            resent.extend(drained.ready.iter().map(|batch| batch.base_sequence));
+            in_flight.extend(drained.ready);
+            if !drained.more {
+                break;
+            }
+        }
+        assert_eq!(resent, [0, 1, 2], "resent first-first");
+        for batch in in_flight {
+            accumulator.complete(batch, 0, -1);
+        }
+        let drained = accumulator.drain(Instant::now(), |_, _| Some(1));
+        assert_eq!(drained.ready.iter().map(|batch| batch.base_sequence).collect::<Vec<_>>(), [3]);
     }
 }

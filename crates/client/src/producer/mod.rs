@@ -9,12 +9,16 @@
 //! partition and offset from its batch's outcome. Per record there is no channel, no task
 //! wake-up and no allocation of the producer's own: the costs are per batch.
 //!
-//! Ordering: at most one batch per partition is in flight, and a batch that fails with a
-//! retriable error goes back to the front of its partition's queue with the same sequence
-//! numbers. So records of a partition are appended in `send` order even across retries, and
-//! with idempotence (the default) the broker drops a resent batch it already has — a lost
-//! answer or dropped connection does not duplicate records. `max_in_flight` bounds the
-//! requests outstanding per broker (across partitions).
+//! Ordering: up to `max_in_flight` batches of a partition are in flight, each in its own
+//! Produce request on the leader's connection, which the broker answers in order; a batch that
+//! fails with a retriable error goes back into its partition's queue ahead of every later
+//! batch, with the same sequence numbers. With idempotence (the default) records of a
+//! partition are therefore appended in `send` order even across retries — the broker refuses a
+//! later batch that overtakes a failed one, and the sender resends it after — and the broker
+//! drops a resent batch it already has: a lost answer or dropped connection neither reorders
+//! nor duplicates records. Without idempotence (acks 0 or 1) a resent batch may land after
+//! later ones, as in Kafka: set `max_in_flight` to 1 for strict order. `max_in_flight` also
+//! bounds the requests outstanding per broker (across partitions).
 //!
 //! Known limits: no transactions; if a batch fails for good (delivery timeout, a
 //! non-retriable error) with idempotence on, later batches of that partition may be refused
@@ -46,6 +50,9 @@ use accumulator::Accumulator;
 pub const RECORD_OVERHEAD_BYTES: usize = 24;
 /// Bytes of a batch header plus a Produce request's per-partition framing, for request sizing.
 pub const BATCH_OVERHEAD_BYTES: usize = 128;
+/// Most batches of a partition an idempotent producer keeps in flight (`max_in_flight`), as in
+/// Kafka: a broker remembers the last five batches of each producer to recognise a resend.
+pub const IDEMPOTENT_IN_FLIGHT_MAX: usize = 5;
 /// Largest `buffer_memory_bytes`: the memory semaphore counts in `u32` permits per record.
 pub const BUFFER_MEMORY_BYTES_MAX: usize = u32::MAX as usize;
 
@@ -87,8 +94,10 @@ pub struct ProducerConfig {
     pub batch_size_bytes: usize,
     /// `buffer.memory`: bytes of undelivered records before `send` waits; default 32 MiB.
     pub buffer_memory_bytes: usize,
-    /// `max.in.flight.requests.per.connection`: Produce requests outstanding per broker;
-    /// default 5.
+    /// `max.in.flight.requests.per.connection`: Produce requests outstanding per broker, and
+    /// batches of one partition in flight; default 5 (the most Kafka allows with idempotence,
+    /// and the number of batches a broker remembers per producer to drop resends). Without
+    /// idempotence, more than 1 lets a retried batch land after later ones.
     pub max_in_flight: usize,
     /// `max.request.size`: largest Produce request (and record); default 1 MiB.
     pub request_bytes_max: usize,
@@ -137,6 +146,9 @@ impl ProducerConfig {
         }
         if self.max_in_flight == 0 {
             return invalid("max_in_flight must be at least 1");
+        }
+        if self.idempotence && self.max_in_flight > IDEMPOTENT_IN_FLIGHT_MAX {
+            return invalid("idempotence allows at most 5 batches in flight (max_in_flight)");
         }
         Ok(())
     }

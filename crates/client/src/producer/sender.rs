@@ -24,6 +24,8 @@ use crate::error::ClientError;
 const SENDER_IDLE_WAKE: Duration = Duration::from_millis(500);
 /// Kafka's DUPLICATE_SEQUENCE_NUMBER: the broker already has this batch — a success.
 const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
+/// Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER: the broker expected an earlier sequence.
+const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 
 /// The sender loop; ends when the producer is dropped (the task is aborted).
 pub(super) async fn run(cluster: Cluster, accumulator: Arc<Accumulator>) {
@@ -45,6 +47,11 @@ pub(super) async fn run(cluster: Cluster, accumulator: Arc<Accumulator>) {
         for (broker, batches) in requests(&cluster, &accumulator, drained.ready) {
             accumulator.request_started(broker);
             tokio::spawn(send_request(cluster.clone(), accumulator.clone(), broker, batches));
+        }
+        if drained.more {
+            // Another batch of a partition can go now, in a request of its own.
+            tokio::task::yield_now().await;
+            continue;
         }
         let sleep_until = drained.next_due.unwrap_or(now + SENDER_IDLE_WAKE).min(now + SENDER_IDLE_WAKE);
         tokio::select! {
@@ -166,6 +173,14 @@ fn settle(
         };
         if answer.error_code == 0 || answer.error_code == DUPLICATE_SEQUENCE_NUMBER {
             accumulator.complete(batch, answer.base_offset, answer.log_append_time_ms);
+            continue;
+        }
+        if answer.error_code == OUT_OF_ORDER_SEQUENCE_NUMBER && accumulator.has_earlier_batch(&batch) {
+            // An earlier batch of the partition failed and is being resent: this one follows it.
+            let error = ClientError::UnexpectedResponse {
+                reason: format!("{}-{}: sent before an earlier batch landed", batch.topic, batch.partition),
+            };
+            retry_or_fail(accumulator, batch, error);
             continue;
         }
         let error = ClientError::kafka(
