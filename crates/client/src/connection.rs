@@ -112,6 +112,16 @@ impl std::fmt::Debug for Writer {
     }
 }
 
+/// A request written to its connection whose answer is still to come (see
+/// [`Connection::write_request`]); holds one of the connection's in-flight slots.
+#[derive(Debug)]
+pub struct Written<'a> {
+    _permit: tokio::sync::SemaphorePermit<'a>,
+    correlation_id: i32,
+    version: i16,
+    receiver: oneshot::Receiver<std::result::Result<Bytes, String>>,
+}
+
 /// A connection to one broker.
 #[derive(Debug)]
 pub struct Connection {
@@ -279,7 +289,21 @@ impl Connection {
         body: &R,
         extra_wait: Duration,
     ) -> Result<R::Response> {
-        let _permit = self.in_flight.acquire().await.map_err(|_| ClientError::Closed { what: "connection" })?;
+        let written = self.write_request_at(version, body).await?;
+        self.read_answer::<R>(written, extra_wait).await
+    }
+
+    /// The first half of [`Connection::call`]: writes `body` and returns once its bytes are
+    /// on the socket, with what [`Connection::read_answer`] needs to wait for the answer. A
+    /// caller that writes requests one after another this way sends them in that order (the
+    /// producer relies on it for batches of one partition in flight together).
+    pub async fn write_request<R: Request>(&self, body: &R) -> Result<Written<'_>> {
+        let version = self.version_for::<R>()?;
+        self.write_request_at(version, body).await
+    }
+
+    async fn write_request_at<R: Request>(&self, version: i16, body: &R) -> Result<Written<'_>> {
+        let permit = self.in_flight.acquire().await.map_err(|_| ClientError::Closed { what: "connection" })?;
         let (correlation_id, frame) = self.frame(version, body)?;
         let (sender, receiver) = oneshot::channel();
         {
@@ -290,6 +314,13 @@ impl Connection {
             pending.waiters.insert(correlation_id, sender);
         }
         self.write(&frame).await?;
+        Ok(Written { _permit: permit, correlation_id, version, receiver })
+    }
+
+    /// The second half of [`Connection::call`]: waits for the answer to a request
+    /// [`Connection::write_request`] wrote, within the request timeout plus `extra_wait`.
+    pub async fn read_answer<R: Request>(&self, written: Written<'_>, extra_wait: Duration) -> Result<R::Response> {
+        let Written { _permit, correlation_id, version, receiver } = written;
         let timeout = self.request_timeout + extra_wait;
         let payload = match tokio::time::timeout(timeout, receiver).await {
             Ok(Ok(Ok(payload))) => payload,

@@ -6,6 +6,7 @@
 //! NOT_LEADER_OR_FOLLOWER, ...) put the batch back with the *same encoded bytes* — the same
 //! producer id, epoch and sequence — so the broker recognises a resend it already appended.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ use super::accumulator::{Accumulator, SealedBatch};
 use super::{Acks, BATCH_OVERHEAD_BYTES};
 use crate::cluster::{topic_name, Cluster};
 use crate::error::ClientError;
+use tokio::sync::oneshot;
 
 /// Longest the sender sleeps with nothing due, so delivery timeouts are checked even when no
 /// event wakes it.
@@ -30,6 +32,10 @@ const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 /// The sender loop; ends when the producer is dropped (the task is aborted).
 pub(super) async fn run(cluster: Cluster, accumulator: Arc<Accumulator>) {
     let refreshing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Per broker, the turn of the request drained last: it fires once that request is
+    // written. Each request waits for the turn of the one before it, so a broker's requests
+    // reach its connection in drain order — the order of a partition's batches in flight.
+    let mut turns: HashMap<i32, oneshot::Receiver<()>> = HashMap::new();
     loop {
         let now = Instant::now();
         let drained = accumulator.drain(now, |topic, partition| cluster.cached_leader(topic, partition));
@@ -46,7 +52,10 @@ pub(super) async fn run(cluster: Cluster, accumulator: Arc<Accumulator>) {
         }
         for (broker, batches) in requests(&cluster, &accumulator, drained.ready) {
             accumulator.request_started(broker);
-            tokio::spawn(send_request(cluster.clone(), accumulator.clone(), broker, batches));
+            let (written, turn) = oneshot::channel();
+            let previous = turns.insert(broker, turn);
+            let order = Order { previous, written };
+            tokio::spawn(send_request(cluster.clone(), accumulator.clone(), broker, batches, order));
         }
         if drained.more {
             // Another batch of a partition can go now, in a request of its own.
@@ -101,7 +110,20 @@ fn encode(accumulator: &Accumulator, batch: &mut SealedBatch) -> Result<Bytes, C
     Ok(encoded)
 }
 
-async fn send_request(cluster: Cluster, accumulator: Arc<Accumulator>, broker: i32, batches: Vec<SealedBatch>) {
+/// A request's place in its broker's order: wait for `previous` (the request before it is
+/// written, or gave up), then write, then fire `written` (dropping it fires it too).
+struct Order {
+    previous: Option<oneshot::Receiver<()>>,
+    written: oneshot::Sender<()>,
+}
+
+async fn send_request(
+    cluster: Cluster,
+    accumulator: Arc<Accumulator>,
+    broker: i32,
+    batches: Vec<SealedBatch>,
+    order: Order,
+) {
     let mut sendable = Vec::with_capacity(batches.len());
     let mut topics: Vec<TopicProduceData> = Vec::new();
     for mut batch in batches {
@@ -124,11 +146,23 @@ async fn send_request(cluster: Cluster, accumulator: Arc<Accumulator>, broker: i
         let timeout_ms = i32::try_from(cluster.config().request_timeout.as_millis()).unwrap_or(i32::MAX);
         let request =
             ProduceRequest::default().with_acks(acks.wire()).with_timeout_ms(timeout_ms).with_topic_data(topics);
-        let answer = match cluster.connection(broker).await {
-            Ok(connection) if acks == Acks::None => connection.send_only(&request).await.map(|()| None),
-            Ok(connection) => connection.call(&request, Duration::ZERO).await.map(Some),
-            Err(error) => Err(error),
-        };
+        let answer = async {
+            let Order { previous, written } = order;
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
+            let connection = cluster.connection(broker).await?;
+            if acks == Acks::None {
+                let sent = connection.send_only(&request).await;
+                drop(written);
+                return sent.map(|()| None);
+            }
+            let pending = connection.write_request(&request).await;
+            drop(written);
+            let answer = connection.read_answer::<ProduceRequest>(pending?, Duration::ZERO).await;
+            answer.map(Some)
+        }
+        .await;
         settle(&cluster, &accumulator, sendable, answer);
     }
     accumulator.request_finished(broker);
