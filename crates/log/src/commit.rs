@@ -157,7 +157,7 @@ impl GroupCommit {
 
     /// Syncs everything written so far before returning, waiting for a syncer in flight
     /// (the log calls this before it truncates). Errors if the log is poisoned.
-    pub(crate) fn sync_written(self: &Arc<Self>) -> Result<()> {
+    pub(crate) fn sync_written(&self) -> Result<()> {
         let (target, generation) = {
             let state = self.lock();
             (state.written, state.generation)
