@@ -1395,6 +1395,51 @@ mod tests {
     }
 
     #[test]
+    fn flush_messages_1_appends_share_fsyncs_and_are_committed_only_once_synced() {
+        // Goal: under flush.messages=1 concurrent produces to one partition share fdatasyncs
+        // (group commit: the append waits for its sync outside the partition's lock), every
+        // append returns with its records synced and committed (the published high watermark
+        // is past them), and the high watermark never counts an unsynced record.
+        // Method: a partition led alone; 6 threads append 15 batches each while every sync
+        // takes 2 ms longer (the observer sleeps), counting the policy syncs.
+        const THREADS: usize = 6;
+        const APPENDS_PER_THREAD: usize = 15;
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig { flush: sluice_log::FlushPolicy::EveryBatch, ..LogConfig::default() };
+        let alone = Leadership { replicas: vec![1], isr: vec![1], ..leadership(1, 1) };
+        let partition = std::sync::Arc::new(Partition::open(dir.path(), "t", 0, Uuid::nil(), 1, config, alone).unwrap());
+        let policy_syncs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&policy_syncs);
+        partition.observe_syncs(std::sync::Arc::new(move |cause: sluice_log::SyncCause, _: Duration| {
+            if cause == sluice_log::SyncCause::Policy {
+                counted.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let partition = std::sync::Arc::clone(&partition);
+                std::thread::spawn(move || {
+                    for _ in 0..APPENDS_PER_THREAD {
+                        let appended = partition.append(&mut batch(-1), false).unwrap();
+                        assert!(partition.high_watermark_now() > appended.last_offset, "committed when acknowledged");
+                        let state = partition.lock();
+                        let log = state.log.as_ref().unwrap();
+                        assert!(log.high_watermark() <= log.durable_end_offset(), "no unsynced record is committed");
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let appends = THREADS * APPENDS_PER_THREAD;
+        let syncs = policy_syncs.load(Ordering::Relaxed);
+        assert!(syncs >= 1 && syncs < appends, "{syncs} fdatasyncs for {appends} appends");
+        assert_eq!(partition.high_watermark_now(), appends as i64);
+    }
+
+    #[test]
     fn a_replica_removed_and_added_back_starts_from_nothing() {
         // Goal: a follower that leaves the partition's replicas (a reassignment away) and is
         // added back under the same leader (a reassignment back) is not taken into the ISR on
