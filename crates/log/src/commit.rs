@@ -155,14 +155,21 @@ impl GroupCommit {
         LogError::Poisoned { dir: self.dir.clone(), cause }
     }
 
-    /// Syncs everything written so far before returning, waiting for a syncer in flight
-    /// (the log calls this before it truncates). Errors if the log is poisoned.
+    /// Syncs everything written so far and waits until no sync is in flight (the log calls
+    /// this before it truncates, holding itself, so no new sync can start after). Errors if
+    /// the log is poisoned.
     pub(crate) fn sync_written(&self) -> Result<()> {
         let (target, generation) = {
             let state = self.lock();
             (state.written, state.generation)
         };
-        self.wait_for(target, generation)
+        self.wait_for(target, generation)?;
+        // A sync with an older target may still run (a roll covered everything meanwhile).
+        let mut state = self.lock();
+        while state.syncing {
+            state = self.changed.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        Ok(())
     }
 
     /// After a truncation: the log ends at `log_end` in `file`, all of it synced (the caller
@@ -205,8 +212,9 @@ impl GroupCommit {
             }
             state = self.lock();
             state.syncing = false;
-            if outcome.is_ok() {
-                debug_assert_eq!(state.generation, generation, "no reset while a sync runs");
+            // No reset happens while a sync runs (`sync_written` waits for it); the check keeps
+            // a stale target from ever counting in a newer generation.
+            if outcome.is_ok() && state.generation == generation {
                 state.synced = state.synced.max(sync_target);
             }
             self.changed.notify_all();

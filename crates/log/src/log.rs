@@ -859,8 +859,17 @@ impl Log {
             self.truncate_fully_and_start_at(offset.max(0))?;
             return Ok(self.log_end_offset());
         }
-        // Appends still waiting for group commit are synced (and answered) before the cut.
+        // Appends still waiting for group commit are synced (and answered) before the cut; the
+        // group-commit ends follow the new log end however the cut ends, even if it fails half
+        // way (otherwise the old synced end would count new appends below it as synced).
         self.commit.sync_written()?;
+        let outcome = self.cut_to(offset);
+        self.reset_commit();
+        outcome
+    }
+
+    /// [`Log::truncate_to`] once the pending syncs are settled.
+    fn cut_to(&mut self, offset: i64) -> Result<i64> {
         self.reap_pending_syncs(true)?;
         let dir = self.dir.clone();
         let later: Vec<i64> = self.segments.range(offset + 1..).map(|(b, _)| *b).collect();
@@ -890,7 +899,6 @@ impl Log {
         self.high_watermark = self.high_watermark.min(leo);
         self.recovery_point = self.recovery_point.min(leo);
         self.cleaned_to = self.cleaned_to.min(leo);
-        self.commit.reset(leo, Arc::clone(self.active().file()));
         self.write_checkpoint(false)?;
         tracing::info!(dir = %dir.display(), requested = offset, log_end = leo, "truncated log");
         Ok(leo)
@@ -901,13 +909,27 @@ impl Log {
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
         self.check_writable()?;
         self.commit.sync_written()?;
+        let outcome = self.start_at(offset);
+        self.reset_commit();
+        outcome
+    }
+
+    /// After a truncation (finished or failed half way, with every earlier append synced):
+    /// the group-commit ends restart at the log end, in the active segment.
+    fn reset_commit(&mut self) {
+        if let Some(active) = self.segments.values().next_back() {
+            self.commit.reset(active.next_offset(), Arc::clone(active.file()));
+        }
+    }
+
+    /// [`Log::truncate_fully_and_start_at`] once the pending syncs are settled.
+    fn start_at(&mut self, offset: i64) -> Result<()> {
         self.reap_pending_syncs(true)?;
         let dir = self.dir.clone();
         for (_, seg) in std::mem::take(&mut self.segments) {
             seg.delete().map_err(|e| LogError::io(&dir, e))?;
         }
         let seg = Segment::create(&dir, offset, &self.config).map_err(|e| LogError::io(&dir, e))?;
-        self.commit.reset(offset, Arc::clone(seg.file()));
         self.segments.insert(offset, seg);
         sync_dir(&dir)?;
         self.log_start_offset = offset;

@@ -99,7 +99,11 @@ fn concurrent_appends_share_fdatasyncs_and_each_returns_only_once_covered() {
                     let (info, wait) = append_unsynced(&log, &format!("producer-{t}-record-{i}"));
                     wait.wait().unwrap();
                     let durable = log.lock().unwrap().durable_end_offset();
-                    assert!(durable > info.last_offset, "acknowledged offset {} above durable end {durable}", info.last_offset);
+                    assert!(
+                        durable > info.last_offset,
+                        "acknowledged offset {} above durable end {durable}",
+                        info.last_offset
+                    );
                 }
             })
         })
@@ -234,4 +238,35 @@ fn other_flush_policies_never_wait_and_count_everything_durable() {
         wait.wait().unwrap();
         assert_eq!(log.durable_end_offset(), 1, "{flush:?}");
     }
+}
+
+#[test]
+fn a_truncation_waits_for_a_sync_still_in_flight_after_a_roll_covered_everything() {
+    // Goal: a truncation resets the group-commit ends only once no sync runs: a sync that
+    // started before a roll (which covered everything since) must end first, so it can never
+    // publish its old target over the truncated log.
+    // Method: the first sync is held; another append lands and the log rolls (covering both);
+    // a truncation then runs on another thread and must still be waiting; the sync is released.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), every_batch()).unwrap();
+    let gate = gated_observer(&mut log);
+    let log = Arc::new(Mutex::new(log));
+    let (_, first) = append_on_thread(&log, "first");
+    gate.entered.recv_timeout(WAIT_MAX).unwrap();
+    let (_, second) = append_on_thread(&log, "second");
+    log.lock().unwrap().roll().unwrap();
+    second.recv_timeout(WAIT_MAX).unwrap().unwrap();
+    let truncating = Arc::clone(&log);
+    let (done_tx, done) = channel();
+    std::thread::spawn(move || done_tx.send(truncating.lock().unwrap().truncate_to(1).map(|_| ())).unwrap());
+    assert!(done.recv_timeout(Duration::from_millis(100)).is_err(), "the truncation waits for the sync in flight");
+    gate.release.send(()).unwrap();
+    first.recv_timeout(WAIT_MAX).unwrap().unwrap();
+    done.recv_timeout(WAIT_MAX).unwrap().unwrap();
+    let mut log = log.lock().unwrap();
+    assert_eq!((log.log_end_offset(), log.durable_end_offset()), (1, 1));
+    let (info, wait) = log.append_unsynced(&mut one_record("after"), 0).unwrap();
+    assert_eq!((info.first_offset, log.durable_end_offset()), (1, 1), "the new append is not counted as synced");
+    wait.wait().unwrap();
+    assert_eq!(log.durable_end_offset(), 2);
 }

@@ -1407,7 +1407,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = LogConfig { flush: sluice_log::FlushPolicy::EveryBatch, ..LogConfig::default() };
         let alone = Leadership { replicas: vec![1], isr: vec![1], ..leadership(1, 1) };
-        let partition = std::sync::Arc::new(Partition::open(dir.path(), "t", 0, Uuid::nil(), 1, config, alone).unwrap());
+        let partition =
+            std::sync::Arc::new(Partition::open(dir.path(), "t", 0, Uuid::nil(), 1, config, alone).unwrap());
         let policy_syncs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = std::sync::Arc::clone(&policy_syncs);
         partition.observe_syncs(std::sync::Arc::new(move |cause: sluice_log::SyncCause, _: Duration| {
