@@ -60,8 +60,11 @@ const _: () = assert!(DECOMPRESSED_BATCH_BYTES_MAX + BATCH_HEADER_BYTES <= RECOM
 /// `docs/design/log-format.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushPolicy {
-    /// `fdatasync` the segment before `append` returns (Kafka `flush.messages=1`). An
-    /// acknowledged batch survives power loss of this machine.
+    /// Every append is synced before it is acknowledged (Kafka `flush.messages=1`): `append`
+    /// returns, and the `SyncWait` of `append_unsynced` ends, only once an `fdatasync` of the
+    /// segment covers it. One sync covers every append written while the previous one ran
+    /// (group commit, `crate::commit`). An acknowledged batch survives power loss of this
+    /// machine.
     EveryBatch,
     /// `fdatasync` when the oldest unflushed append is at least this many milliseconds old,
     /// checked on every append and on [`crate::Log::flush_if_due`] (Kafka `flush.ms`). At most

@@ -19,6 +19,7 @@
 pub mod batch;
 mod checkpoint;
 mod cleaner;
+mod commit;
 pub mod config;
 pub mod epoch;
 mod error;
@@ -31,6 +32,7 @@ pub mod testing;
 pub mod validate;
 
 pub use cleaner::{CleaningPlan, CompactionDue, CompactionOutcome};
+pub use commit::SyncWait;
 pub use config::{CleanupPolicy, CompressionType, FlushPolicy, LogConfig, MessageTimestampType};
 pub use epoch::{EpochEntry, LeaderEpochCache};
 pub use error::{is_out_of_space, LogError, Result};

@@ -18,6 +18,7 @@ use std::thread::JoinHandle;
 
 use crate::batch::{assign_offsets, validate_batches, BatchHeader, Origin, ValidBatch};
 use crate::checkpoint::{sync_dir, Checkpoint};
+use crate::commit::{GroupCommit, SyncWait};
 use crate::config::{FlushPolicy, LogConfig, ROLL_SYNCS_IN_FLIGHT_MAX};
 use crate::epoch::LeaderEpochCache;
 use crate::error::{is_out_of_space, LogError, Result};
@@ -60,7 +61,7 @@ impl SyncCause {
 pub type SyncObserver = Arc<dyn Fn(SyncCause, std::time::Duration) + Send + Sync>;
 
 /// Runs `sync` and tells `observer` (if any) how long it took.
-fn timed_sync<T>(observer: Option<&SyncObserver>, cause: SyncCause, sync: impl FnOnce() -> T) -> T {
+pub(crate) fn timed_sync<T>(observer: Option<&SyncObserver>, cause: SyncCause, sync: impl FnOnce() -> T) -> T {
     let Some(observer) = observer else { return sync() };
     let started = std::time::Instant::now();
     let outcome = sync();
@@ -185,7 +186,10 @@ pub struct Log {
     unsynced_since_ms: Option<i64>,
     /// Background syncs of rolled segments (flush policy `Os`): (segment end offset, job).
     pending_syncs: Vec<PendingSync>,
-    poisoned: Option<String>,
+    /// Group commit of appends under `FlushPolicy::EveryBatch`, shared with the appenders'
+    /// [`SyncWait`]s; also holds why the log is poisoned, since a sync outside the log's lock
+    /// may be what poisons it.
+    commit: Arc<GroupCommit>,
     /// Set while writes fail for lack of space (the cause); cleared by the next write that
     /// succeeds. Not a poisoning: nothing partial stays on disk.
     out_of_space: Option<String>,
@@ -301,6 +305,10 @@ impl Log {
             segments.insert(start, s);
         }
 
+        // Everything below the log end counts as synced: by the clean shutdown, or by the sync
+        // below before `open` returns.
+        let active = segments.values().next_back().expect("at least one segment");
+        let commit = Arc::new(GroupCommit::new(dir.clone(), active.next_offset(), Arc::clone(active.file())));
         let mut log = Log {
             dir: dir.clone(),
             config,
@@ -312,7 +320,7 @@ impl Log {
             epochs: LeaderEpochCache::empty(&dir),
             unsynced_since_ms: None,
             pending_syncs: Vec::new(),
-            poisoned: None,
+            commit,
             sync_observer: None,
             out_of_space: None,
             cleaned_to: i64::MIN,
@@ -425,26 +433,55 @@ impl Log {
     /// Makes a failure happen on purpose (tests).
     #[cfg(any(test, feature = "fault-injection"))]
     pub fn inject_fault(&mut self, fault: Fault) {
-        self.fault = Some(fault);
+        match fault {
+            Fault::FailNextSync => self.commit.fail_next_sync(),
+            Fault::NoSpaceOnNextWrite => self.fault = Some(fault),
+        }
     }
 
-    pub(crate) fn check_writable(&self) -> Result<()> {
-        match &self.poisoned {
-            Some(cause) => Err(LogError::Poisoned { dir: self.dir.clone(), cause: cause.clone() }),
+    /// [`LogError::Poisoned`] if an fsync (or a write) failed since the log was opened: it
+    /// refuses every write until it is reopened.
+    pub fn check_writable(&self) -> Result<()> {
+        match self.commit.failure() {
+            Some(cause) => Err(LogError::Poisoned { dir: self.dir.clone(), cause }),
             None => Ok(()),
         }
     }
 
     fn poison(&mut self, what: &str, e: std::io::Error) -> LogError {
-        tracing::error!(dir = %self.dir.display(), error = %e, "{what} failed; the log refuses further writes");
-        self.poisoned = Some(format!("{what}: {e}"));
-        LogError::Poisoned { dir: self.dir.clone(), cause: format!("{what}: {e}") }
+        self.commit.poison(what, &e)
+    }
+
+    /// Offset below which every appended record is synced to disk under
+    /// `FlushPolicy::EveryBatch` (group commit may not have synced the latest appends yet);
+    /// the log end offset under the other policies, which never wait for a sync to
+    /// acknowledge. The broker caps the high watermark with it, so consumers never read a
+    /// record of a `flush.messages=1` topic before it is synced (as before group commit).
+    pub fn durable_end_offset(&self) -> i64 {
+        let leo = self.log_end_offset();
+        match self.config.flush {
+            FlushPolicy::EveryBatch => self.commit.synced().min(leo),
+            FlushPolicy::IntervalMs(_) | FlushPolicy::Os => leo,
+        }
     }
 
     /// Appends batches from a producer (leader side). Every batch is validated (framing,
     /// magic, size, CRC-32C) before anything is written; offsets are then assigned by
-    /// rewriting each batch's `base_offset` and `partition_leader_epoch` in `records`.
+    /// rewriting each batch's `base_offset` and `partition_leader_epoch` in `records`. Under
+    /// `FlushPolicy::EveryBatch` it returns once the batches are synced; see
+    /// [`Log::append_unsynced`] for the form that lets concurrent appends share one sync.
     pub fn append(&mut self, records: &mut [u8], leader_epoch: i32) -> Result<AppendInfo> {
+        let (info, wait) = self.append_unsynced(records, leader_epoch)?;
+        wait.wait()?;
+        Ok(info)
+    }
+
+    /// [`Log::append`] without waiting for the flush policy's sync: the batches are written
+    /// (readable below [`Log::durable_end_offset`] only once synced) and the returned
+    /// [`SyncWait`] ends when a sync covers them. Wait for it after releasing the lock that
+    /// guards the log, so that appends arriving meanwhile join the same `fdatasync` (group
+    /// commit); acknowledge the append only if it returns `Ok`.
+    pub fn append_unsynced(&mut self, records: &mut [u8], leader_epoch: i32) -> Result<(AppendInfo, SyncWait)> {
         self.check_writable()?;
         let batches = validate_batches(records, self.config.batch_bytes_max, Origin::Client)?;
         let first_offset = self.log_end_offset();
@@ -453,16 +490,17 @@ impl Log {
             assign_offsets(&mut records[b.position..], next, leader_epoch);
             next += i64::from(b.header.last_offset_delta) + 1;
         }
-        let info = self.append_valid(records, &batches, first_offset, next - 1)?;
+        let (info, wait) = self.append_valid(records, &batches, first_offset, next - 1)?;
         if self.epochs.assign(leader_epoch, first_offset) {
             self.epochs.persist()?;
         }
-        Ok(info)
+        Ok((info, wait))
     }
 
     /// Appends batches copied from the leader (follower side): offsets are already assigned
     /// and the first batch must start at or after the log end (after compaction on the leader
-    /// there may be gaps, never overlaps).
+    /// there may be gaps, never overlaps). Synced per the flush policy before it returns (a
+    /// follower's appends to one partition come one at a time, so there is nothing to group).
     pub fn append_replicated(&mut self, records: &[u8]) -> Result<AppendInfo> {
         self.check_writable()?;
         let batches = validate_batches(records, self.config.batch_bytes_max, Origin::Replica)?;
@@ -472,7 +510,8 @@ impl Log {
             return Err(LogError::NonContiguous { base_offset: first, log_end: leo });
         }
         let last = batches.last().expect("validated batches are non-empty").header.last_offset();
-        let info = self.append_valid(records, &batches, first, last)?;
+        let (info, wait) = self.append_valid(records, &batches, first, last)?;
+        wait.wait()?;
         let mut changed = false;
         for b in &batches {
             changed |= self.epochs.assign(b.header.partition_leader_epoch, b.header.base_offset);
@@ -489,7 +528,7 @@ impl Log {
         batches: &[ValidBatch],
         first_offset: i64,
         last_offset: i64,
-    ) -> Result<AppendInfo> {
+    ) -> Result<(AppendInfo, SyncWait)> {
         let now = self.clock.now_ms();
         let incoming_timestamp = batches.iter().map(|b| b.header.max_timestamp).max().unwrap_or(-1);
         if self.active().needs_roll(buf.len() as u64, last_offset, incoming_timestamp, now, &self.config) {
@@ -499,14 +538,15 @@ impl Log {
             return Err(self.write_failed(e));
         }
         self.space_is_back("segment write");
-        self.after_append(now)?;
-        Ok(AppendInfo {
+        let wait = self.after_append(now)?;
+        let info = AppendInfo {
             first_offset,
             last_offset,
             max_timestamp: batches.iter().map(|b| b.header.max_timestamp).max().unwrap_or(-1),
             batches: batches.len(),
             bytes: buf.len(),
-        })
+        };
+        Ok((info, wait))
     }
 
     fn write_active(&mut self, buf: &[u8], batches: &[ValidBatch]) -> std::io::Result<()> {
@@ -551,8 +591,8 @@ impl Log {
     /// Why the log refuses appends now, if it does: a failed fsync (until reopened) or no
     /// space (until a write or [`Log::probe_space`] succeeds).
     pub fn write_refusal(&self) -> Option<String> {
-        self.poisoned
-            .clone()
+        self.commit
+            .failure()
             .map(|cause| format!("refuses writes after a failed fsync: {cause}"))
             .or_else(|| self.out_of_space.as_ref().map(|cause| format!("no space left: {cause}")))
     }
@@ -578,28 +618,29 @@ impl Log {
         Ok(grew)
     }
 
-    fn after_append(&mut self, now: i64) -> Result<()> {
+    /// The flush policy's part of an append: under `EveryBatch` the append waits for group
+    /// commit (the returned wait); under `IntervalMs` a due sync runs here, under the lock.
+    fn after_append(&mut self, now: i64) -> Result<SyncWait> {
         match self.config.flush {
-            FlushPolicy::EveryBatch => self.sync_active(),
+            FlushPolicy::EveryBatch => Ok(self.commit.written(self.log_end_offset())),
             FlushPolicy::IntervalMs(ms) => {
                 let since = *self.unsynced_since_ms.get_or_insert(now);
                 if now - since >= ms as i64 {
                     self.sync_active()?;
                 }
-                Ok(())
+                Ok(SyncWait::none())
             }
-            FlushPolicy::Os => self.reap_pending_syncs(false),
+            FlushPolicy::Os => self.reap_pending_syncs(false).map(|()| SyncWait::none()),
         }
     }
 
+    /// Syncs the active segment for `flush.ms` (under the log's lock).
     fn sync_active(&mut self) -> Result<()> {
-        #[cfg(any(test, feature = "fault-injection"))]
-        if self.fault.take() == Some(Fault::FailNextSync) {
-            return Err(self.poison("fdatasync", std::io::Error::other("injected fsync failure")));
-        }
-        if let Err(e) = timed_sync(self.sync_observer.as_ref(), SyncCause::Policy, || self.active().sync_data()) {
+        let leo = self.log_end_offset();
+        if let Err(e) = self.commit.sync_file(self.active().file()) {
             return Err(self.poison("fdatasync", e));
         }
+        self.commit.covered(leo);
         self.unsynced_since_ms = None;
         Ok(())
     }
@@ -690,6 +731,8 @@ impl Log {
                 }
                 self.recovery_point = sealed_end;
                 self.unsynced_since_ms = None;
+                // Appends waiting for a sync of the sealed segment are covered.
+                self.commit.covered(sealed_end);
             }
         }
         let segment = match Segment::create(&dir, new_base, &self.config) {
@@ -698,7 +741,9 @@ impl Log {
             Err(e) if is_out_of_space(&e) => return Err(self.out_of_space("creating a segment", &e)),
             Err(e) => return Err(LogError::io(&dir, e)),
         };
+        let new_file = Arc::clone(segment.file());
         self.segments.insert(new_base, segment);
+        self.commit.switch_file(new_file);
         sync_dir(&dir)?;
         tracing::debug!(dir = %dir.display(), new_base, "rolled segment");
         self.write_checkpoint(false)
@@ -814,6 +859,17 @@ impl Log {
             self.truncate_fully_and_start_at(offset.max(0))?;
             return Ok(self.log_end_offset());
         }
+        // Appends still waiting for group commit are synced (and answered) before the cut; the
+        // group-commit ends follow the new log end however the cut ends, even if it fails half
+        // way (otherwise the old synced end would count new appends below it as synced).
+        self.commit.sync_written()?;
+        let outcome = self.cut_to(offset);
+        self.reset_commit();
+        outcome
+    }
+
+    /// [`Log::truncate_to`] once the pending syncs are settled.
+    fn cut_to(&mut self, offset: i64) -> Result<i64> {
         self.reap_pending_syncs(true)?;
         let dir = self.dir.clone();
         let later: Vec<i64> = self.segments.range(offset + 1..).map(|(b, _)| *b).collect();
@@ -852,6 +908,22 @@ impl Log {
     /// or a replica re-created from scratch).
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
         self.check_writable()?;
+        self.commit.sync_written()?;
+        let outcome = self.start_at(offset);
+        self.reset_commit();
+        outcome
+    }
+
+    /// After a truncation (finished or failed half way, with every earlier append synced):
+    /// the group-commit ends restart at the log end, in the active segment.
+    fn reset_commit(&mut self) {
+        if let Some(active) = self.segments.values().next_back() {
+            self.commit.reset(active.next_offset(), Arc::clone(active.file()));
+        }
+    }
+
+    /// [`Log::truncate_fully_and_start_at`] once the pending syncs are settled.
+    fn start_at(&mut self, offset: i64) -> Result<()> {
         self.reap_pending_syncs(true)?;
         let dir = self.dir.clone();
         for (_, seg) in std::mem::take(&mut self.segments) {
@@ -982,6 +1054,7 @@ impl Log {
 
     /// From now on, tells `observer` how long each segment sync takes (see [`SyncObserver`]).
     pub fn observe_syncs(&mut self, observer: SyncObserver) {
+        self.commit.observe(observer.clone());
         self.sync_observer = Some(observer);
     }
 
@@ -1007,15 +1080,14 @@ impl Log {
         }
         self.unsynced_since_ms = None;
         self.recovery_point = self.log_end_offset();
+        self.commit.covered(self.recovery_point);
         Ok(())
     }
 
     /// Flushes everything, trims the active segment's indexes and writes the clean-shutdown
     /// checkpoint, so the next open skips recovery.
     pub fn close(mut self) -> Result<()> {
-        if self.poisoned.is_some() {
-            return self.check_writable();
-        }
+        self.check_writable()?;
         self.sync_segments()?;
         let dir = self.dir.clone();
         let active = self.active_mut();

@@ -167,7 +167,8 @@ fn refused(error: PartitionError) -> Outcome {
 
 /// Appends every partition's records on the blocking pool: the partitions that may fsync on
 /// append (`flush.messages` / `flush.ms`) each on a task of their own, so their syncs run in
-/// parallel; all the others together on one task, since their appends only copy into the page
+/// parallel (under `flush.messages=1` a task waits for its group-commit sync outside the
+/// partition's lock, so concurrent requests' appends to one partition share it); all the others together on one task, since their appends only copy into the page
 /// cache and a hand-off to the pool per partition costs more (two thread wake-ups each) than
 /// the copy.
 async fn append_all(

@@ -5,7 +5,10 @@
 //! opening and recovering a log, retention, compaction): the async callers run them through
 //! `tokio::task::spawn_blocking` (see [`crate::partition::manager`]). The state is behind one
 //! `std::sync::Mutex`, so an append's producer check, the append and the high watermark update
-//! are one step. Reads copy [`FileRegion`]s out under the lock and read the bytes after
+//! are one step. Under `flush.messages=1` an append then waits for its fsync *outside* the lock
+//! (group commit, `sluice_log::SyncWait`): the appends that arrive meanwhile share the next
+//! fdatasync, and the high watermark counts the leader's own replica only up to what is
+//! synced, so consumers never read an unsynced record of such a topic. Reads copy [`FileRegion`]s out under the lock and read the bytes after
 //! releasing it.
 //!
 //! The high watermark is also published on a `watch` channel: fetches that wait for data
@@ -179,10 +182,11 @@ pub struct Partition {
     /// waiters on the high-watermark channel can read it without the partition's lock (an
     /// append publishes under that lock).
     leading: AtomicBool,
-    /// Whether appends may fsync under the partition's lock (`flush.messages` or `flush.ms`
-    /// set): then an append on this partition may hold the lock for a disk sync, and nothing
-    /// on the async runtime may wait for that lock. Kept beside the state, like `leading`, so
-    /// it is read without the lock.
+    /// Whether appends may wait for a disk sync (`flush.messages` or `flush.ms` set): under
+    /// `flush.ms` an append may hold the lock for the sync, under `flush.messages=1` it waits
+    /// for group commit after releasing it; either way nothing on the async runtime may wait
+    /// for such an append. Kept beside the state, like `leading`, so it is read without the
+    /// lock.
     syncs_on_append: AtomicBool,
     /// The metadata no longer assigns this replica here and it is about to be deleted: its
     /// fetcher stops at once ([`Partition::retire`]), before the slower close and delete.
@@ -365,18 +369,20 @@ impl Partition {
         }
     }
 
-    /// Whether an append may fsync before it returns, under the partition's lock
-    /// (`flush.messages` or `flush.ms` set; Kafka's default leaves syncing to the OS). Such
-    /// appends get a blocking-pool task each, so that several partitions' syncs overlap, and
-    /// a fetch of such a partition never reads inline. Lock-free.
+    /// Whether an append may wait for an fsync before it returns (`flush.messages` or
+    /// `flush.ms` set; Kafka's default leaves syncing to the OS). Such appends get a
+    /// blocking-pool task each, so that several partitions' syncs overlap (and, under
+    /// `flush.messages=1`, concurrent appends to one partition share a sync), and a fetch of
+    /// such a partition never reads inline. Lock-free.
     pub fn syncs_on_append(&self) -> bool {
         self.syncs_on_append.load(Ordering::Acquire)
     }
 
     /// Appends a producer's batches as leader. Checks every record (Kafka's `LogValidator`
     /// rules), leadership and the producer sequence first; nothing is appended on any error.
-    /// `records` may be replaced: re-encoded for the topic's `compression.type`. Blocking
-    /// (fsync with `flush.messages=1`).
+    /// `records` may be replaced: re-encoded for the topic's `compression.type`. Blocking:
+    /// under `flush.messages=1` it returns only once a group-commit fsync covered the records
+    /// (an error, never success, if that fsync failed).
     pub fn append(&self, records: &mut Vec<u8>, acks_all: bool) -> Result<Appended, PartitionError> {
         let log_append_time_ms = self.validate_produced(records)?;
         let mut state = self.lock();
@@ -398,6 +404,9 @@ impl Partition {
                 return Err(PartitionError::NotEnoughReplicas);
             }
         }
+        // A log whose sync failed refuses everything, retries reported as duplicates included:
+        // the batch a retry repeats may be the one whose sync failed.
+        state.log.as_ref().ok_or(PartitionError::NotLeader)?.check_writable()?;
         let batches = producer_batches(records)?;
         for batch in &batches {
             match state.producers.check(batch) {
@@ -422,9 +431,9 @@ impl Partition {
         }
         let leader_epoch = state.leadership.leader_epoch;
         let mut log = state.log.take().ok_or(PartitionError::NotLeader)?;
-        let appended = log.append(records, leader_epoch);
-        let info = match appended {
-            Ok(info) => info,
+        let appended = log.append_unsynced(records, leader_epoch);
+        let (info, sync) = match appended {
+            Ok(appended) => appended,
             Err(error) => {
                 state.log = Some(log);
                 return Err(error.into());
@@ -450,6 +459,12 @@ impl Partition {
             changed
         });
         drop(state);
+        if sync.is_pending() {
+            // Group commit: wait outside the lock, so the appends arriving meanwhile share the
+            // next fdatasync; the high watermark (capped at what is synced) moves on after it.
+            sync.wait()?;
+            self.publish_high_watermark();
+        }
         Ok(Appended {
             base_offset: info.first_offset,
             last_offset: info.last_offset,
@@ -457,6 +472,21 @@ impl Partition {
             duplicate: false,
             log_append_time_ms,
         })
+    }
+
+    /// Advances the high watermark once a group commit synced this replica's appends, and
+    /// publishes it under the lock (so the channel sees high watermarks in lock order, as
+    /// [`Partition::append`] explains). Blocking: takes the partition's lock.
+    fn publish_high_watermark(&self) {
+        let mut state = self.lock();
+        let Some(mut log) = state.log.take() else { return };
+        let high_watermark = advance_high_watermark(&mut log, &state, self.local_broker);
+        state.log = Some(log);
+        self.high_watermark.send_if_modified(|current| {
+            let changed = *current != high_watermark;
+            *current = high_watermark;
+            changed
+        });
     }
 
     /// Checks a producer's batches down to every record against the topic's rules
@@ -1216,11 +1246,15 @@ fn check_leader_epoch(leadership: &Leadership, requested: i32) -> Result<(), Par
 }
 
 /// Moves the high watermark as the replication rules say, and returns it.
+/// Moves the log's high watermark as the leader's rules say and returns it. The leader's own
+/// replica counts up to what it has synced under `flush.messages=1` (group commit acknowledges
+/// an append only after its sync, and consumers never read an unsynced record there), up to
+/// its log end otherwise.
 fn advance_high_watermark(log: &mut Log, state: &State, local_broker: BrokerId) -> i64 {
     if state.leadership.leader == Some(local_broker) {
         let high_watermark = replica::high_watermark(
             local_broker,
-            log.log_end_offset(),
+            log.durable_end_offset(),
             &state.leadership.isr,
             &state.followers,
             log.high_watermark(),
@@ -1358,6 +1392,52 @@ mod tests {
             min_insync_replicas: 1,
             replica_lag_time_ms: 30_000,
         }
+    }
+
+    #[test]
+    fn flush_messages_1_appends_share_fsyncs_and_are_committed_only_once_synced() {
+        // Goal: under flush.messages=1 concurrent produces to one partition share fdatasyncs
+        // (group commit: the append waits for its sync outside the partition's lock), every
+        // append returns with its records synced and committed (the published high watermark
+        // is past them), and the high watermark never counts an unsynced record.
+        // Method: a partition led alone; 6 threads append 15 batches each while every sync
+        // takes 2 ms longer (the observer sleeps), counting the policy syncs.
+        const THREADS: usize = 6;
+        const APPENDS_PER_THREAD: usize = 15;
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig { flush: sluice_log::FlushPolicy::EveryBatch, ..LogConfig::default() };
+        let alone = Leadership { replicas: vec![1], isr: vec![1], ..leadership(1, 1) };
+        let partition =
+            std::sync::Arc::new(Partition::open(dir.path(), "t", 0, Uuid::nil(), 1, config, alone).unwrap());
+        let policy_syncs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&policy_syncs);
+        partition.observe_syncs(std::sync::Arc::new(move |cause: sluice_log::SyncCause, _: Duration| {
+            if cause == sluice_log::SyncCause::Policy {
+                counted.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let partition = std::sync::Arc::clone(&partition);
+                std::thread::spawn(move || {
+                    for _ in 0..APPENDS_PER_THREAD {
+                        let appended = partition.append(&mut batch(-1), false).unwrap();
+                        assert!(partition.high_watermark_now() > appended.last_offset, "committed when acknowledged");
+                        let state = partition.lock();
+                        let log = state.log.as_ref().unwrap();
+                        assert!(log.high_watermark() <= log.durable_end_offset(), "no unsynced record is committed");
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let appends = THREADS * APPENDS_PER_THREAD;
+        let syncs = policy_syncs.load(Ordering::Relaxed);
+        assert!(syncs >= 1 && syncs < appends, "{syncs} fdatasyncs for {appends} appends");
+        assert_eq!(partition.high_watermark_now(), appends as i64);
     }
 
     #[test]
