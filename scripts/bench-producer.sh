@@ -14,6 +14,7 @@
 #                                        librdkafka's defaults: linger 5 ms, batches up to 1 MB)
 #        sluice bench produce -n RECORDS -s SIZE -p P --acks A   (its defaults: 16 KiB batches,
 #                                        linger 5 ms; idempotent with acks=all)
+#        sluice bench ... --batch-size 1000000  (librdkafka's batch.size: the same batching as kcat)
 #        and, with BASELINE_CLI=/path/to/another/sluice, the same with that binary (an older
 #        build, for before/after figures in the same run);
 #      each timed by /usr/bin/time: wall seconds, and the client's user+system CPU seconds;
@@ -112,7 +113,7 @@ for SIZE in $SIZES; do
         for A in $ACKS; do
             case_number=$((case_number + 1))
             declare -A RATE=()
-            clients=(kcat sluice)
+            clients=(kcat sluice sluice-1mb)
             [[ -n "$BASELINE_CLI" ]] && clients+=(baseline)
             for CLIENT in "${clients[@]}"; do
                 TOPIC="bench-producer-$case_number-$CLIENT"
@@ -121,6 +122,7 @@ for SIZE in $SIZES; do
                 case "$CLIENT" in
                     kcat) read -r WALL CPU <<<"$(timed kcat -P -b "$BOOTSTRAP" -t "$TOPIC" -l $(kcat_args "$A") "$FILE")" ;;
                     sluice) read -r WALL CPU <<<"$(timed "$SLUICE" -b "$BOOTSTRAP" bench produce -t "$TOPIC" -n "$RECORDS" -s "$SIZE" -p "$P" --acks "$A" --json)" ;;
+                    sluice-1mb) read -r WALL CPU <<<"$(timed "$SLUICE" -b "$BOOTSTRAP" bench produce -t "$TOPIC" -n "$RECORDS" -s "$SIZE" -p "$P" --acks "$A" --batch-size 1000000 --json)" ;;
                     baseline) read -r WALL CPU <<<"$(timed "$BASELINE_CLI" -b "$BOOTSTRAP" bench produce -t "$TOPIC" -n "$RECORDS" -s "$SIZE" -p "$P" --acks "$A" --json)" ;;
                 esac
                 # The records must all be there: the high watermarks of the topic add up.
@@ -136,7 +138,8 @@ import sys
 size, partitions, acks, client, records, wall, cpu, kcat = sys.argv[1:9]
 records, wall, cpu, kcat = int(records), float(wall), float(cpu), float(kcat)
 rate = records / wall
-name = {"kcat": "kcat (librdkafka 2.0.2)", "sluice": "sluice bench", "baseline": "sluice bench (baseline build)"}[client]
+name = {"kcat": "kcat (librdkafka 2.0.2)", "sluice": "sluice bench", "sluice-1mb": "sluice bench, 1 MB batches",
+        "baseline": "sluice bench (baseline build)"}[client]
 label = f"{'100 B' if size == '100' else '1 KiB' if size == '1024' else size + ' B'}"
 print(f"| {label} | {partitions} | {acks} | {name} | {rate:,.0f} | {rate * int(size) / 1e6:,.1f} | "
       f"{cpu / records * 1e6:.2f} | {rate / kcat:.2f}× |")

@@ -1245,7 +1245,6 @@ fn check_leader_epoch(leadership: &Leadership, requested: i32) -> Result<(), Par
     }
 }
 
-/// Moves the high watermark as the replication rules say, and returns it.
 /// Moves the log's high watermark as the leader's rules say and returns it. The leader's own
 /// replica counts up to what it has synced under `flush.messages=1` (group commit acknowledges
 /// an append only after its sync, and consumers never read an unsynced record there), up to
