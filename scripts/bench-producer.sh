@@ -19,7 +19,11 @@
 #        build, for before/after figures in the same run);
 #      each timed by /usr/bin/time: wall seconds, and the client's user+system CPU seconds;
 #   4. prints one Markdown row per client and case: records/s, MB/s of values, client CPU µs
-#      per record, and records/s as a ratio to kcat's;
+#      per record, and records/s as a ratio to kcat's; then reads back the topic `sluice bench`
+#      filled, once with `sluice bench consume` and once with kcat (`kcat -C -o beginning -e -q
+#      -f '%o\n'`: one line per record whatever its bytes, with librdkafka's queue limits raised
+#      as in bench-broker.sh; `wc -l` counts the lines, which checks the count), and prints a
+#      second table of the same columns;
 #   5. with CALLGRIND=1, also counts each client's instructions per record under
 #      `valgrind --tool=callgrind` (100 B records, 4 partitions, acks=1): each client runs
 #      CALLGRIND_SMALL and CALLGRIND_LARGE records, and the difference of the two totals over
@@ -107,6 +111,7 @@ echo
 echo "| size | partitions | acks | client | records/s | MB/s | client CPU µs/record | ratio to kcat |"
 echo "|---:|---:|---|---|---:|---:|---:|---:|"
 case_number=0
+CONSUME_ROWS=()
 for SIZE in $SIZES; do
     FILE="$(records_file "$SIZE" "$RECORDS")"
     for P in $PARTITIONS; do
@@ -131,6 +136,26 @@ for SIZE in $SIZES; do
                     echo "bench-producer: $CLIENT stored $STORED of $RECORDS records in $TOPIC" >&2
                     exit 1
                 fi
+                if [[ "$CLIENT" == sluice ]]; then
+                    CONSUMED_TOPIC="$TOPIC"
+                    read -r WALL_K CPU_K <<<"$(timed bash -c "kcat -C -b '$BOOTSTRAP' -t '$TOPIC' -o beginning -e -q -f '%o\\n' -X queued.min.messages=1000000 -X queued.max.messages.kbytes=1048576 | wc -l")"
+                    COUNTED="$(cat "$WORK/out")"
+                    [[ "$COUNTED" == "$RECORDS" ]] || { echo "bench-producer: kcat read $COUNTED of $RECORDS records" >&2; exit 1; }
+                    read -r WALL_S CPU_S <<<"$(timed "$SLUICE" -b "$BOOTSTRAP" bench consume -t "$CONSUMED_TOPIC" --json)"
+                    CONSUME_ROWS+=("$(python3 - "$SIZE" "$P" "$RECORDS" "$WALL_K" "$CPU_K" "$WALL_S" "$CPU_S" <<'PY'
+import sys
+size, partitions, records = sys.argv[1], sys.argv[2], int(sys.argv[3])
+wall_k, cpu_k, wall_s, cpu_s = map(float, sys.argv[4:8])
+label = f"{'100 B' if size == '100' else '1 KiB' if size == '1024' else size + ' B'}"
+rows = []
+for name, wall, cpu in (("kcat (librdkafka 2.0.2) \\| wc -l", wall_k, cpu_k), ("sluice bench consume", wall_s, cpu_s)):
+    rate = records / wall
+    rows.append(f"| {label} | {partitions} | {name} | {rate:,.0f} | {rate * int(size) / 1e6:,.1f} | "
+                f"{cpu / records * 1e6:.2f} | {rate / (records / wall_k):.2f}× |")
+print("\n".join(rows))
+PY
+)")
+                fi
                 sl topic delete "$TOPIC" >/dev/null
                 RATE[$CLIENT]="$(python3 -c "print($RECORDS / $WALL)")"
                 python3 - "$SIZE" "$P" "$A" "$CLIENT" "$RECORDS" "$WALL" "$CPU" "${RATE[kcat]}" <<'PY'
@@ -148,6 +173,13 @@ PY
         done
     done
 done
+
+echo
+echo "Reading back the topic sluice bench filled (kcat prints each record's offset into a pipe; its CPU includes that, and wc's counting):"
+echo
+echo "| size | partitions | consumer | records/s | MB/s | client CPU µs/record | ratio to kcat |"
+echo "|---:|---:|---|---:|---:|---:|---:|"
+printf '%s\n' "${CONSUME_ROWS[@]}"
 
 if [[ "$CALLGRIND" == 1 ]]; then
     echo
