@@ -27,9 +27,12 @@ POINT="${POINT:-20}"
 PARTITIONS="${PARTITIONS:-4}"
 SIZE=1024
 cd "$REPO_ROOT"
-cargo build --release -p sluice-broker --bin sluice-broker -p sluice-cli --bin sluice >/dev/null
-BROKER="$REPO_ROOT/target/release/sluice-broker"
-SLUICE="$REPO_ROOT/target/release/sluice"
+# SLUICE_BROKER_BIN and SLUICE_CLI_BIN (both) run given release binaries instead of building.
+if [[ -z "${SLUICE_BROKER_BIN:-}" || -z "${SLUICE_CLI_BIN:-}" ]]; then
+    cargo build --release -p sluice-broker --bin sluice-broker -p sluice-cli --bin sluice >/dev/null
+fi
+BROKER="${SLUICE_BROKER_BIN:-$REPO_ROOT/target/release/sluice-broker}"
+SLUICE="${SLUICE_CLI_BIN:-$REPO_ROOT/target/release/sluice}"
 # shellcheck source=lib/local-broker.sh
 . "$REPO_ROOT/scripts/lib/local-broker.sh"
 WORK="$(mktemp -d -t sluice-bench-latency.XXXXXX)"
