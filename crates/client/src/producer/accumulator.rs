@@ -710,9 +710,13 @@ mod tests {
         assert_eq!(sequences, [0, 1, 2], "max_in_flight batches, in order");
         assert!(!accumulator.has_earlier_batch(&in_flight[0]));
         assert!(accumulator.has_earlier_batch(&in_flight[2]));
-        // The answers come back last first: the earlier batch failed, the later ones overtook it.
+        // The failures are handled in any order (here the second, the third, then the first):
+        // the queue still puts them back in seal order.
         let now = Instant::now();
-        for batch in in_flight.drain(..).rev() {
+        let mut failed: Vec<SealedBatch> = std::mem::take(&mut in_flight);
+        let first = failed.remove(0);
+        failed.push(first);
+        for batch in failed {
             accumulator.requeue(batch, now);
         }
         let mut resent = Vec::new();
