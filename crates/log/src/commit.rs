@@ -40,7 +40,8 @@ pub(crate) struct GroupCommit {
     state: Mutex<CommitState>,
     /// Signalled whenever a sync ends (successful or not) and when the log resets the ends.
     changed: Condvar,
-    /// Told the duration of every sync made here (one observation per `fdatasync`).
+    /// Told the duration of every sync of the log's segments, here and by the log itself
+    /// (one observation per `fdatasync`/`fsync`; [`crate::Log::observe_syncs`]).
     observer: Mutex<Option<SyncObserver>>,
     /// [`crate::Fault::FailNextSync`]: the next sync of the active segment fails.
     #[cfg(any(test, feature = "fault-injection"))]
@@ -91,6 +92,11 @@ impl GroupCommit {
         *self.observer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(observer);
     }
 
+    /// The sync observer, if one was set.
+    pub(crate) fn observer(&self) -> Option<SyncObserver> {
+        self.observer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
     #[cfg(any(test, feature = "fault-injection"))]
     pub(crate) fn fail_next_sync(&self) {
         self.fail_next_sync.store(true, Ordering::Release);
@@ -99,7 +105,7 @@ impl GroupCommit {
     /// `fdatasync`s `file` for the flush policy, timed for the observer (and failing on
     /// purpose when a test asked for it).
     pub(crate) fn sync_file(&self, file: &File) -> std::io::Result<()> {
-        let observer = self.observer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let observer = self.observer();
         #[cfg(any(test, feature = "fault-injection"))]
         if self.fail_next_sync.swap(false, Ordering::AcqRel) {
             return timed_sync(observer.as_ref(), SyncCause::Policy, || {

@@ -193,8 +193,6 @@ pub struct Log {
     /// Set while writes fail for lack of space (the cause); cleared by the next write that
     /// succeeds. Not a poisoning: nothing partial stays on disk.
     out_of_space: Option<String>,
-    /// Told the duration of each segment sync ([`Log::observe_syncs`]).
-    sync_observer: Option<SyncObserver>,
     /// Offset below which the cleaner has compacted the log (Kafka's cleaner checkpoint, the
     /// first dirty offset): what lies below is clean, what lies from it up to the first
     /// uncleanable offset is dirty. Kept in memory only, so a reopened log counts as all dirty
@@ -321,7 +319,6 @@ impl Log {
             unsynced_since_ms: None,
             pending_syncs: Vec::new(),
             commit,
-            sync_observer: None,
             out_of_space: None,
             cleaned_to: i64::MIN,
             _lock: lock,
@@ -705,7 +702,7 @@ impl Log {
                 let file = Arc::clone(sealed.file());
                 let index_paths =
                     [dir.join(file_name(sealed_base, "index")), dir.join(file_name(sealed_base, "timeindex"))];
-                let observer = self.sync_observer.clone();
+                let observer = self.commit.observer();
                 let job = std::thread::Builder::new()
                     .name("sluice-log-sync".into())
                     .spawn(move || {
@@ -726,7 +723,9 @@ impl Log {
                 }
             }
             FlushPolicy::EveryBatch | FlushPolicy::IntervalMs(_) => {
-                if let Err(e) = timed_sync(self.sync_observer.as_ref(), SyncCause::Roll, || self.active().sync_all()) {
+                if let Err(e) =
+                    timed_sync(self.commit.observer().as_ref(), SyncCause::Roll, || self.active().sync_all())
+                {
                     return Err(self.poison("segment sync on roll", e));
                 }
                 self.recovery_point = sealed_end;
@@ -1054,8 +1053,7 @@ impl Log {
 
     /// From now on, tells `observer` how long each segment sync takes (see [`SyncObserver`]).
     pub fn observe_syncs(&mut self, observer: SyncObserver) {
-        self.commit.observe(observer.clone());
-        self.sync_observer = Some(observer);
+        self.commit.observe(observer);
     }
 
     /// Syncs every segment and index and advances the recovery point to the log end.
@@ -1074,7 +1072,7 @@ impl Log {
             self.segments.iter().filter(|(_, s)| s.next_offset() > rp || s.is_empty()).map(|(b, _)| *b).collect();
         for base in bases {
             let segment = &self.segments[&base];
-            if let Err(e) = timed_sync(self.sync_observer.as_ref(), SyncCause::Flush, || segment.sync_all()) {
+            if let Err(e) = timed_sync(self.commit.observer().as_ref(), SyncCause::Flush, || segment.sync_all()) {
                 return Err(self.poison("flush", e));
             }
         }
