@@ -60,9 +60,14 @@ impl BatchOutcome {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The result and when it was settled, if it was.
-    pub fn settled(&self) -> Option<(BatchResult, Instant)> {
-        self.state().settled.clone()
+    /// The result, if settled.
+    pub fn result(&self) -> Option<BatchResult> {
+        self.state().settled.as_ref().map(|(result, _)| result.clone())
+    }
+
+    /// When it was settled, if it was (read per record by benchmarks: copies no result).
+    pub fn settled_at(&self) -> Option<Instant> {
+        self.state().settled.as_ref().map(|(_, at)| *at)
     }
 
     /// The result if settled; otherwise `waker` is woken when it is. `slot` remembers where

@@ -259,14 +259,14 @@ impl Delivery {
     /// The result, if the broker has answered for this record (or the producer gave up on
     /// it), without waiting.
     pub fn try_result(&self) -> Option<Result<RecordMetadata>> {
-        self.outcome.settled().map(|(result, _)| self.metadata(result))
+        self.outcome.result().map(|result| self.metadata(result))
     }
 
     /// When the producer settled this record: received the broker's answer for its batch, or
     /// gave up on it. `None` while it is pending. (Benchmarks read acknowledgement latency
     /// from it without waking a task per record.)
     pub fn settled_at(&self) -> Option<std::time::Instant> {
-        self.outcome.settled().map(|(_, at)| at)
+        self.outcome.settled_at()
     }
 }
 
