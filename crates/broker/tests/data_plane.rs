@@ -15,10 +15,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::wire::create_topic_configured;
 use common::{call, TestBroker};
 use sluice_broker::kafka_code;
 use sluice_meta::Command;
-use sluice_proto::kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use sluice_proto::kafka_protocol::messages::create_topics_request::CreatableTopic;
 use sluice_proto::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use sluice_proto::kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use sluice_proto::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -53,24 +54,6 @@ fn batch(count: usize, value_bytes: usize) -> Bytes {
 fn idempotent_batch(producer_id: i64, base_sequence: i32, count: usize) -> Bytes {
     let producer = ProducerIdentity { producer_id, producer_epoch: 0, base_sequence };
     build_record_batch(&records(count, 10, 1_000), &BatchOptions { producer, ..BatchOptions::default() }).unwrap()
-}
-
-async fn create_topic(stream: &mut TcpStream, topic: &str, partitions: i32, configs: &[(&str, &str)]) -> i16 {
-    let configs = configs
-        .iter()
-        .map(|(key, value)| {
-            CreatableTopicConfig::default()
-                .with_name(StrBytes::from_string(key.to_string()))
-                .with_value(Some(StrBytes::from_string(value.to_string())))
-        })
-        .collect();
-    let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![CreatableTopic::default()
-        .with_name(name(topic))
-        .with_num_partitions(partitions)
-        .with_replication_factor(1)
-        .with_configs(configs)]);
-    let response: CreateTopicsResponse = call(stream, ApiKey::CreateTopics, 7, &request).await;
-    response.topics[0].error_code
 }
 
 fn produce_request(acks: i16, parts: Vec<(&str, i32, Option<Bytes>)>) -> ProduceRequest {
@@ -126,7 +109,7 @@ async fn fetch(stream: &mut TcpStream, request: &FetchRequest) -> FetchResponse 
 async fn bad_produce_input_gets_kafka_error_codes_and_appends_nothing() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "t", 1, &[("max.message.bytes", "2000")]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "t", 1, &[("max.message.bytes", "2000")]).await, 0);
     let (code, base) = produce(&mut stream, "t", 0, Some(batch(3, 10))).await;
     assert_eq!((code, base), (0, 0));
 
@@ -156,7 +139,7 @@ async fn bad_produce_input_gets_kafka_error_codes_and_appends_nothing() {
     assert_eq!(log_end(&broker, "t", 0), 3, "a refused produce appended something");
 
     // One request, two partitions: the good one is appended, the bad one is not.
-    assert_eq!(create_topic(&mut stream, "u", 1, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "u", 1, &[]).await, 0);
     let mut corrupt = batch(2, 10).to_vec();
     corrupt[70] ^= 0x01;
     let mixed = produce_request(1, vec![("u", 0, Some(batch(4, 10))), ("t", 0, Some(corrupt.into()))]);
@@ -189,7 +172,7 @@ async fn a_partition_led_by_another_broker_is_not_leader_or_follower() {
         .await
         .unwrap();
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "split", 2, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "split", 2, &[]).await, 0);
     let view = broker.broker.view();
     let remote = view.topics["split"].partitions.iter().find(|p| p.leader == Some(2)).expect("a partition led by 2");
     let partition = remote.partition as i32;
@@ -203,7 +186,7 @@ async fn idempotent_duplicates_keep_their_offsets_and_gaps_are_refused_across_a_
     let temp = tempfile::tempdir().unwrap();
     let broker = TestBroker::start_config(sluice_broker::NodeConfig::ephemeral(1, temp.path())).await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "idem", 1, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "idem", 1, &[]).await, 0);
     let init: InitProducerIdResponse = call(
         &mut stream,
         ApiKey::InitProducerId,
@@ -253,7 +236,7 @@ async fn topics_and_data_survive_a_restart_and_logs_close_cleanly() {
     let temp = tempfile::tempdir().unwrap();
     let broker = TestBroker::start_config(sluice_broker::NodeConfig::ephemeral(1, temp.path())).await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "durable", 2, &[("retention.ms", "-1")]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "durable", 2, &[("retention.ms", "-1")]).await, 0);
     produce(&mut stream, "durable", 1, Some(batch(5, 100))).await;
     drop(stream);
     broker.stop().await;
@@ -277,7 +260,7 @@ async fn topics_and_data_survive_a_restart_and_logs_close_cleanly() {
 async fn a_fetch_on_an_empty_partition_returns_within_max_wait() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "empty", 1, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "empty", 1, &[]).await, 0);
     let started = Instant::now();
     let response = fetch(&mut stream, &fetch_request(&[("empty", 0, 0, 1 << 20)], 400, 1, 1 << 20)).await;
     let elapsed = started.elapsed();
@@ -292,7 +275,7 @@ async fn a_fetch_on_an_empty_partition_returns_within_max_wait() {
 async fn a_waiting_fetch_returns_early_when_data_arrives_and_does_not_block_other_clients() {
     let broker = TestBroker::start().await;
     let mut admin = broker.connect().await;
-    assert_eq!(create_topic(&mut admin, "live", 1, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut admin, "live", 1, &[]).await, 0);
     let mut consumer = broker.connect().await;
     let started = Instant::now();
     let waiting = tokio::spawn(async move {
@@ -314,7 +297,7 @@ async fn a_waiting_fetch_returns_early_when_data_arrives_and_does_not_block_othe
 async fn fetch_honours_partition_and_response_byte_limits_but_returns_one_whole_batch() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "big", 2, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "big", 2, &[]).await, 0);
     let one = batch(1, 1_000);
     for partition in 0..2 {
         for _ in 0..5 {
@@ -349,7 +332,7 @@ async fn fetch_honours_partition_and_response_byte_limits_but_returns_one_whole_
 async fn list_offsets_finds_earliest_latest_and_by_timestamp() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "times", 1, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "times", 1, &[]).await, 0);
     for batch_index in 0..4 {
         let batch = build_record_batch(&records(10, 5, 10_000 + batch_index * 100), &BatchOptions::default()).unwrap();
         produce(&mut stream, "times", 0, Some(batch)).await;
@@ -388,7 +371,7 @@ async fn list_offset_at(stream: &mut TcpStream, topic: &str, version: i16, times
 async fn list_offsets_answers_the_tiered_storage_queries_as_kafka_without_remote_storage() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "tiers", 1, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "tiers", 1, &[]).await, 0);
     produce(&mut stream, "tiers", 0, Some(batch(10, 5))).await;
     let request = DeleteRecordsRequest::default().with_timeout_ms(5_000).with_topics(vec![
         delete_records_request::DeleteRecordsTopic::default()
@@ -432,13 +415,13 @@ async fn metadata_auto_creates_valid_topics_only() {
 async fn topic_admin_errors_use_kafka_codes() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "a", 1, &[]).await, 0);
-    assert_eq!(create_topic(&mut stream, "a", 1, &[]).await, 36); // TOPIC_ALREADY_EXISTS
-    assert_eq!(create_topic(&mut stream, "no spaces", 1, &[]).await, kafka_code::INVALID_TOPIC_EXCEPTION);
-    assert_eq!(create_topic(&mut stream, "b", 1, &[("segment.ms", "0")]).await, kafka_code::INVALID_CONFIG);
-    assert_eq!(create_topic(&mut stream, "b", 1, &[("no.such.key", "1")]).await, kafka_code::INVALID_CONFIG);
-    assert_eq!(create_topic(&mut stream, "b", 0, &[]).await, 37); // INVALID_PARTITIONS
-                                                                  // validate_only creates nothing.
+    assert_eq!(create_topic_configured(&mut stream, "a", 1, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "a", 1, &[]).await, 36); // TOPIC_ALREADY_EXISTS
+    assert_eq!(create_topic_configured(&mut stream, "no spaces", 1, &[]).await, kafka_code::INVALID_TOPIC_EXCEPTION);
+    assert_eq!(create_topic_configured(&mut stream, "b", 1, &[("segment.ms", "0")]).await, kafka_code::INVALID_CONFIG);
+    assert_eq!(create_topic_configured(&mut stream, "b", 1, &[("no.such.key", "1")]).await, kafka_code::INVALID_CONFIG);
+    assert_eq!(create_topic_configured(&mut stream, "b", 0, &[]).await, 37); // INVALID_PARTITIONS
+                                                                             // validate_only creates nothing.
     let request = CreateTopicsRequest::default().with_validate_only(true).with_topics(vec![CreatableTopic::default()
         .with_name(name("dry"))
         .with_num_partitions(-1)
@@ -491,7 +474,7 @@ async fn console_pages_answer_and_show_records_escaped() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let broker = TestBroker::start().await;
     let mut client = broker.connect().await;
-    assert_eq!(create_topic(&mut client, "web", 2, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut client, "web", 2, &[]).await, 0);
     let hostile = "<script>alert('k')</script>";
     let records = vec![
         ProducedRecord {
@@ -546,8 +529,8 @@ async fn metrics_count_what_the_workload_did() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "measured", 2, &[]).await, 0);
-    assert_eq!(create_topic(&mut stream, "synced", 1, &[("flush.messages", "1")]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "measured", 2, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "synced", 1, &[("flush.messages", "1")]).await, 0);
     for _ in 0..2 {
         assert_eq!(produce(&mut stream, "synced", 0, Some(batch(1, 10))).await.0, 0);
     }
@@ -716,7 +699,7 @@ async fn metrics_count_what_the_workload_did() {
 async fn every_supported_api_answers_at_both_ends_of_its_range() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "ends", 1, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "ends", 1, &[]).await, 0);
     for range in sluice_broker::api_versions::supported_apis().ranges() {
         for version in [range.min_version, range.max_version] {
             check_api(&mut stream, range.api_key, version).await;
@@ -1148,8 +1131,8 @@ async fn broker_defaults_of_topic_configs_are_described_and_enforced() {
     config.defaults.unclean_leader_election = true;
     let broker = TestBroker::start_config(config).await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "inherits", 1, &[]).await, 0);
-    assert_eq!(create_topic(&mut stream, "own", 1, &[("min.insync.replicas", "1")]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "inherits", 1, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "own", 1, &[("min.insync.replicas", "1")]).await, 0);
     let describe = |topic: &'static str| {
         DescribeConfigsRequest::default().with_resources(vec![
             describe_configs_request::DescribeConfigsResource::default()
@@ -1195,7 +1178,7 @@ async fn describe_configs_lists_kafkas_broker_synonyms() {
     config.defaults.partitions = 3;
     let broker = TestBroker::start_config(config).await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "synonyms", 1, &[("preallocate", "true")]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "synonyms", 1, &[("preallocate", "true")]).await, 0);
     let describe = |resource_type: i8, resource_name: &'static str| {
         DescribeConfigsRequest::default().with_include_synonyms(true).with_resources(vec![
             describe_configs_request::DescribeConfigsResource::default()
@@ -1252,7 +1235,7 @@ async fn describe_configs_lists_kafkas_broker_synonyms() {
 async fn config_changes_reach_the_open_log() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "cfg", 1, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "cfg", 1, &[]).await, 0);
     let alter = |operation: i8, value: Option<&'static str>| {
         IncrementalAlterConfigsRequest::default().with_resources(vec![
             incremental_alter_configs_request::AlterConfigsResource::default()
@@ -1286,7 +1269,7 @@ async fn acks_zero_gets_no_response_and_a_failure_closes_the_connection() {
     use tokio::io::AsyncWriteExt;
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "fire", 1, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "fire", 1, &[]).await, 0);
     let frame = sluice_proto::encode_request(
         &common::header(ApiKey::Produce, PRODUCE_VERSION, 41),
         &produce_request(0, vec![("fire", 0, Some(batch(2, 10)))]),
@@ -1316,7 +1299,7 @@ async fn directories_the_metadata_does_not_know_are_deleted_at_start() {
     let temp = tempfile::tempdir().unwrap();
     let broker = TestBroker::start_config(sluice_broker::NodeConfig::ephemeral(1, temp.path())).await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "kept", 1, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "kept", 1, &[]).await, 0);
     produce(&mut stream, "kept", 0, Some(batch(3, 10))).await;
     drop(stream);
     broker.stop().await;
@@ -1343,7 +1326,7 @@ async fn the_maintenance_task_applies_retention() {
     let segment_bytes = (one.len() * 2).to_string();
     let retention_bytes = (one.len() * 4).to_string();
     let configs = [("segment.bytes", segment_bytes.as_str()), ("retention.bytes", retention_bytes.as_str())];
-    assert_eq!(create_topic(&mut stream, "times", 1, &configs).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "times", 1, &configs).await, 0);
     for _ in 0..20 {
         assert_eq!(produce(&mut stream, "times", 0, Some(one.clone())).await.0, 0);
     }
@@ -1382,7 +1365,7 @@ async fn offset_for_leader_epoch(stream: &mut TcpStream, topic: &str, current: i
 async fn leader_epochs_are_stamped_checked_and_reported() {
     let broker = TestBroker::start().await;
     let mut stream = broker.connect().await;
-    assert_eq!(create_topic(&mut stream, "epochs", 1, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut stream, "epochs", 1, &[]).await, 0);
     assert_eq!(produce(&mut stream, "epochs", 0, Some(batch(3, 10))).await, (0, 0));
     let broker_epoch = broker.broker.broker_epoch();
     for command in
@@ -1431,7 +1414,7 @@ async fn concurrent_acks_all_produces_to_one_partition_never_wait_for_a_stale_hi
     const ROUNDS: usize = 400;
     let broker = TestBroker::start().await;
     let mut admin = broker.connect().await;
-    assert_eq!(create_topic(&mut admin, "hw", 1, &[]).await, 0);
+    assert_eq!(create_topic_configured(&mut admin, "hw", 1, &[]).await, 0);
     assert_eq!(produce(&mut admin, "hw", 0, Some(batch(1, 10))).await, (0, 0));
     let partition = broker.broker.partitions.get("hw", 0).unwrap();
     let mut streams = Vec::new();

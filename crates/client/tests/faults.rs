@@ -36,29 +36,8 @@ async fn a_lost_answer_is_resent_with_the_same_sequence_and_the_log_has_no_dupli
         producer.flush().await.unwrap();
     }
     assert!(proxy.cuts.load(Ordering::SeqCst) >= 5, "every round lost an answer");
-    let offsets: Vec<i64> = {
-        let mut offsets = Vec::new();
-        for delivery in deliveries {
-            offsets.push(delivery.await.unwrap().offset);
-        }
-        offsets
-    };
-    assert_eq!(offsets, (0..100).collect::<Vec<i64>>(), "each record acknowledged once, in order");
-
-    let mut consumer = Consumer::new(
-        cluster.clone(),
-        ConsumerConfig { auto_offset_reset: OffsetReset::Earliest, ..Default::default() },
-    );
-    consumer.assign_topic("exactly").await.unwrap();
-    let mut values = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        let records = consumer.poll(Duration::from_millis(500)).await.unwrap();
-        if records.is_empty() && values.len() >= 100 {
-            break;
-        }
-        values.extend(records.into_iter().map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap()));
-    }
+    assert_eq!(offsets_of(deliveries).await, (0..100).collect::<Vec<i64>>(), "each record acknowledged once, in order");
+    let values = read_all(&cluster, "exactly", 100).await;
     let expected: Vec<String> = (0..5).flat_map(|round| (0..20).map(move |index| format!("{round}-{index}"))).collect();
     assert_eq!(values, expected, "the log holds every record exactly once, in send order");
 }
@@ -90,26 +69,45 @@ async fn batches_in_flight_together_survive_lost_answers_in_order_without_duplic
     }
     step("flush", producer.flush()).await.unwrap();
     assert!(proxy.cuts.load(Ordering::SeqCst) >= 1, "answers were lost");
-    let mut offsets = Vec::new();
+    let total = (ROUNDS * PER_ROUND) as i64;
+    assert_eq!(
+        offsets_of(deliveries).await,
+        (0..total).collect::<Vec<i64>>(),
+        "each record acknowledged once, in order"
+    );
+    let values = read_all(&cluster, "pipelined", ROUNDS * PER_ROUND).await;
+    let expected: Vec<String> =
+        (0..ROUNDS).flat_map(|round| (0..PER_ROUND).map(move |index| format!("{round}-{index}"))).collect();
+    assert_eq!(values, expected, "the log holds every record exactly once, in send order");
+}
+
+/// The offset each delivery got, in send order.
+async fn offsets_of(deliveries: Vec<sluice_client::Delivery>) -> Vec<i64> {
+    let mut offsets = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {
         offsets.push(delivery.await.unwrap().offset);
     }
-    let total = (ROUNDS * PER_ROUND) as i64;
-    assert_eq!(offsets, (0..total).collect::<Vec<i64>>(), "each record acknowledged once, in order");
+    offsets
+}
+
+/// The values of `topic` read from the beginning: polls until at least `expected` arrived and
+/// a poll then comes back empty (so records beyond the expected ones are read too), or 30 s.
+async fn read_all(cluster: &sluice_client::Cluster, topic: &str, expected: usize) -> Vec<String> {
     let mut consumer = Consumer::new(
         cluster.clone(),
         ConsumerConfig { auto_offset_reset: OffsetReset::Earliest, ..Default::default() },
     );
-    consumer.assign_topic("pipelined").await.unwrap();
+    consumer.assign_topic(topic).await.unwrap();
     let mut values = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline && values.len() < ROUNDS * PER_ROUND {
+    while Instant::now() < deadline {
         let records = consumer.poll(Duration::from_millis(500)).await.unwrap();
+        if records.is_empty() && values.len() >= expected {
+            break;
+        }
         values.extend(records.into_iter().map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap()));
     }
-    let expected: Vec<String> =
-        (0..ROUNDS).flat_map(|round| (0..PER_ROUND).map(move |index| format!("{round}-{index}"))).collect();
-    assert_eq!(values, expected, "the log holds every record exactly once, in send order");
+    values
 }
 
 /// Awaits one step of a test, failing it with the step's name if it takes over a minute.

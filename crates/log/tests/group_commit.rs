@@ -71,6 +71,27 @@ fn append_on_thread(log: &Arc<Mutex<Log>>, value: &str) -> (i64, Receiver<Result
     (info.last_offset, rx)
 }
 
+/// A log whose first policy sync is running and held by the gate: one append (`value`, offset
+/// 0) was written and its syncing thread is inside the observer. The test releases it with
+/// `gate.release`; `first` then gets the append's result.
+struct HeldSync {
+    _dir: tempfile::TempDir,
+    log: Arc<Mutex<Log>>,
+    gate: Gate,
+    first: Receiver<Result<(), LogError>>,
+}
+
+fn held_first_sync(value: &str) -> HeldSync {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), every_batch()).unwrap();
+    let gate = gated_observer(&mut log);
+    let log = Arc::new(Mutex::new(log));
+    let (offset, first) = append_on_thread(&log, value);
+    assert_eq!(offset, 0);
+    gate.entered.recv_timeout(WAIT_MAX).unwrap();
+    HeldSync { _dir: dir, log, gate, first }
+}
+
 #[test]
 fn concurrent_appends_share_fdatasyncs_and_each_returns_only_once_covered() {
     // Goal: with many producers appending at once, one fdatasync covers every append written
@@ -124,12 +145,7 @@ fn appends_behind_a_running_sync_wait_for_it_and_then_share_one() {
     // Goal: an append written while a sync runs is not covered by it (its wait goes on), and
     // every append that piled up behind that sync is covered by exactly one more fdatasync.
     // Method: the first sync is held in the observer while three more appends are written.
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = Log::open(dir.path(), every_batch()).unwrap();
-    let gate = gated_observer(&mut log);
-    let log = Arc::new(Mutex::new(log));
-    let (first_offset, first) = append_on_thread(&log, "first");
-    gate.entered.recv_timeout(WAIT_MAX).unwrap();
+    let HeldSync { _dir, log, gate, first } = held_first_sync("first");
     let behind: Vec<_> = (0..3).map(|i| append_on_thread(&log, &format!("behind-{i}"))).collect();
     assert_eq!(log.lock().unwrap().durable_end_offset(), 0, "nothing is synced while the first sync runs");
     for (_, result) in &behind {
@@ -137,7 +153,6 @@ fn appends_behind_a_running_sync_wait_for_it_and_then_share_one() {
     }
     gate.release.send(()).unwrap();
     first.recv_timeout(WAIT_MAX).unwrap().unwrap();
-    assert_eq!(first_offset, 0);
     for (_, result) in behind {
         result.recv_timeout(WAIT_MAX).unwrap().unwrap();
     }
@@ -152,12 +167,7 @@ fn a_failed_group_fsync_fails_every_append_it_covered_and_poisons_the_log() {
     // the last successful sync counts as durable; the append synced before stays acknowledged.
     // Method: the first sync is held; three appends pile up behind it; the next sync is made
     // to fail; then the first sync is released.
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = Log::open(dir.path(), every_batch()).unwrap();
-    let gate = gated_observer(&mut log);
-    let log = Arc::new(Mutex::new(log));
-    let (_, first) = append_on_thread(&log, "synced");
-    gate.entered.recv_timeout(WAIT_MAX).unwrap();
+    let HeldSync { _dir, log, gate, first } = held_first_sync("synced");
     log.lock().unwrap().inject_fault(Fault::FailNextSync);
     let behind: Vec<_> = (0..3).map(|i| append_on_thread(&log, &format!("lost-{i}"))).collect();
     gate.release.send(()).unwrap();
@@ -181,12 +191,7 @@ fn a_roll_covers_appends_waiting_in_the_sealed_segment_and_later_ones_sync_the_n
     // are synced through the new segment's file.
     // Method: the first sync is held; an append lands behind it; the log rolls; then another
     // append lands in the new segment; then the first sync is released.
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = Log::open(dir.path(), every_batch()).unwrap();
-    let gate = gated_observer(&mut log);
-    let log = Arc::new(Mutex::new(log));
-    let (_, first) = append_on_thread(&log, "first");
-    gate.entered.recv_timeout(WAIT_MAX).unwrap();
+    let HeldSync { _dir, log, gate, first } = held_first_sync("first");
     let (_, sealed) = append_on_thread(&log, "in-the-sealed-segment");
     log.lock().unwrap().roll().unwrap();
     sealed.recv_timeout(WAIT_MAX).unwrap().expect("the roll's sync covers the sealed segment");
@@ -247,12 +252,7 @@ fn a_truncation_waits_for_a_sync_still_in_flight_after_a_roll_covered_everything
     // publish its old target over the truncated log.
     // Method: the first sync is held; another append lands and the log rolls (covering both);
     // a truncation then runs on another thread and must still be waiting; the sync is released.
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = Log::open(dir.path(), every_batch()).unwrap();
-    let gate = gated_observer(&mut log);
-    let log = Arc::new(Mutex::new(log));
-    let (_, first) = append_on_thread(&log, "first");
-    gate.entered.recv_timeout(WAIT_MAX).unwrap();
+    let HeldSync { _dir, log, gate, first } = held_first_sync("first");
     let (_, second) = append_on_thread(&log, "second");
     log.lock().unwrap().roll().unwrap();
     second.recv_timeout(WAIT_MAX).unwrap().unwrap();

@@ -39,17 +39,17 @@ pub fn batch_of(values: &[Vec<u8>]) -> Bytes {
 
 /// CreateTopics with replication factor 1; returns the topic's error code.
 pub async fn create_topic(stream: &mut TcpStream, topic: &str, partitions: i32) -> i16 {
-    let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![CreatableTopic::default()
-        .with_name(topic_name(topic))
-        .with_num_partitions(partitions)
-        .with_replication_factor(1)]);
-    let response: CreateTopicsResponse = call(stream, ApiKey::CreateTopics, 7, &request).await;
-    response.topics[0].error_code
+    create_topic_configured(stream, topic, partitions, &[]).await
 }
 
-/// Creates `topic` with one partition (replication factor 1) and the topic `configs` given;
-/// asserts it was created.
-pub async fn create_topic_with_configs(stream: &mut TcpStream, topic: &str, configs: &[(&str, &str)]) {
+/// CreateTopics with replication factor 1 and the topic `configs` given; returns the topic's
+/// error code.
+pub async fn create_topic_configured(
+    stream: &mut TcpStream,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> i16 {
     let configs = configs
         .iter()
         .map(|(key, value)| {
@@ -60,11 +60,17 @@ pub async fn create_topic_with_configs(stream: &mut TcpStream, topic: &str, conf
         .collect();
     let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![CreatableTopic::default()
         .with_name(topic_name(topic))
-        .with_num_partitions(1)
+        .with_num_partitions(partitions)
         .with_replication_factor(1)
         .with_configs(configs)]);
     let response: CreateTopicsResponse = call(stream, ApiKey::CreateTopics, 7, &request).await;
-    assert_eq!(response.topics[0].error_code, 0, "create {topic}");
+    response.topics[0].error_code
+}
+
+/// Creates `topic` with one partition (replication factor 1) and the topic `configs` given;
+/// asserts it was created.
+pub async fn create_topic_with_configs(stream: &mut TcpStream, topic: &str, configs: &[(&str, &str)]) {
+    assert_eq!(create_topic_configured(stream, topic, 1, configs).await, 0, "create {topic}");
 }
 
 /// Deletes `topic` (DeleteTopics v4); the error code.
