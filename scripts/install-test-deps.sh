@@ -13,6 +13,7 @@
 #                             web console's browser test (scripts/console-test.sh)
 #   selenium                  the WebDriver client (PyPI), in the virtualenv; it is given
 #                             Debian's chromedriver and browser paths, so it never downloads one
+#   iproute2, nftables        `ip` and `nft` for the network-namespace suites (chaos, netns, k8s)
 #   librdkafka-dev            only if confluent-kafka has no wheel for this Python and must be
 #                             built from source
 #
@@ -100,6 +101,15 @@ if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&
     log "chromium and chromedriver already installed"
 else
     apt_install chromium chromium-driver
+fi
+
+# 1d. iproute2 and nftables: the network-namespace suites (chaos, netns, k8s) build their
+# clusters and faults with `ip` and `nft`. Installed here, once, so that suites running side by
+# side (.ci/run) never race for dpkg's lock installing them.
+if command -v ip >/dev/null 2>&1 && command -v nft >/dev/null 2>&1; then
+    log "iproute2 and nftables already installed"
+else
+    apt_install iproute2 nftables
 fi
 
 # 2. The virtualenv --------------------------------------------------------------------------

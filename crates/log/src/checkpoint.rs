@@ -15,8 +15,9 @@
 //!     56    4 CRC-32C of bytes 0..56
 //! ```
 //! Big-endian. Written to `partition.checkpoint.tmp`, fsynced, renamed over the old file, and
-//! the directory fsynced, so a crash leaves either the old or the new checkpoint whole. A file
-//! that fails its CRC is treated as missing (full recovery).
+//! the directory fsynced, so a crash leaves either the old or the new checkpoint whole (the
+//! not-clean checkpoint an opening log writes is not synced: [`Checkpoint::write_unsynced`]
+//! says why that is safe). A file that fails its CRC is treated as missing (full recovery).
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -90,6 +91,20 @@ impl Checkpoint {
 
     pub(crate) fn write(&self, dir: &Path) -> Result<()> {
         write_atomically(dir, CHECKPOINT_FILE, &self.encode())
+    }
+
+    /// Writes the checkpoint as [`Checkpoint::write`] does (a new file renamed over the old)
+    /// but syncs nothing. Only for the not-clean checkpoint an opening log writes: were it lost
+    /// to a power failure, the clean checkpoint it replaced comes back, and that one is trusted
+    /// only while the active segment still has the base and length it names — any append
+    /// changes the length, and a roll or a truncation writes a synced checkpoint of its own. A
+    /// torn write fails the CRC and means a full recovery. Saves two fsyncs per partition on
+    /// every start (a broker with 10,000 partitions starts seconds sooner).
+    pub(crate) fn write_unsynced(&self, dir: &Path) -> Result<()> {
+        let tmp = dir.join(format!("{CHECKPOINT_FILE}.tmp"));
+        let dest = dir.join(CHECKPOINT_FILE);
+        fs::write(&tmp, self.encode()).map_err(|e| LogError::io(&tmp, e))?;
+        fs::rename(&tmp, &dest).map_err(|e| LogError::io(&dest, e))
     }
 }
 

@@ -38,11 +38,13 @@ use crate::config::{OFFSET_INDEX_ENTRY_BYTES, TIME_INDEX_ENTRY_BYTES};
 /// (the file system allocates the whole page on the first part).
 pub(crate) const INDEX_BACKING_BYTES: usize = 4096;
 
-/// One memory-mapped index file of fixed-width entries.
+/// One memory-mapped index file of fixed-width entries. It holds no file descriptor: the
+/// mapping stays valid after the descriptor that made it is closed, and the rare steps that
+/// need the file (backing a new page, resizing, syncing) open it by path. A broker with
+/// thousands of partitions would otherwise hold two descriptors per segment for its indexes.
 #[derive(Debug)]
 pub(crate) struct IndexFile {
     path: PathBuf,
-    file: File,
     mmap: Option<MmapMut>,
     width: usize,
     entries: usize,
@@ -61,7 +63,6 @@ impl IndexFile {
         let entries = len / width;
         let mut index = IndexFile {
             path: path.to_path_buf(),
-            file,
             mmap: None,
             width,
             entries,
@@ -69,23 +70,30 @@ impl IndexFile {
             backed_bytes: 0,
         };
         match preallocate_bytes {
-            Some(bytes) => index.resize(bytes.max(entries * width))?,
-            None => index.remap(len - len % width)?,
+            Some(bytes) => index.resize_with(&file, bytes.max(entries * width))?,
+            None => index.remap(&file, len - len % width)?,
         }
         Ok(index)
     }
 
-    fn remap(&mut self, len: usize) -> io::Result<()> {
+    /// The index file, opened again for a step that needs it (never created: a segment whose
+    /// files were removed gets an error, not a new empty file).
+    fn reopen(&self) -> io::Result<File> {
+        OpenOptions::new().read(true).write(true).open(&self.path)
+    }
+
+    fn remap(&mut self, file: &File, len: usize) -> io::Result<()> {
         self.mmap = None;
         if len == 0 {
             self.capacity_entries = 0;
             return Ok(());
         }
-        // SAFETY: the file is private to this log (the directory is locked against a second
-        // process, and this struct is the only writer in this one); no other code truncates it
+        // SAFETY: the file is private to this log (its directory is locked against a second
+        // process: by the log's lock file, or by the broker's data-directory lock; and this
+        // struct is the only writer in this one); no other code truncates it
         // while it is mapped, since every resize goes through `resize`, which unmaps first.
         #[allow(unsafe_code)]
-        let mmap = unsafe { MmapOptions::new().len(len).map_mut(&self.file)? };
+        let mmap = unsafe { MmapOptions::new().len(len).map_mut(file)? };
         self.capacity_entries = len / self.width;
         self.mmap = Some(mmap);
         Ok(())
@@ -93,16 +101,21 @@ impl IndexFile {
 
     /// Sets the file length to `bytes` (whole entries) and maps it.
     pub(crate) fn resize(&mut self, bytes: usize) -> io::Result<()> {
+        let file = self.reopen()?;
+        self.resize_with(&file, bytes)
+    }
+
+    fn resize_with(&mut self, file: &File, bytes: usize) -> io::Result<()> {
         let bytes = bytes - bytes % self.width;
         if let Some(m) = &self.mmap {
             m.flush()?;
         }
         self.mmap = None;
-        self.file.set_len(bytes as u64)?;
+        file.set_len(bytes as u64)?;
         self.entries = self.entries.min(bytes / self.width);
         // The pages holding entries have blocks; beyond them nothing is assumed.
         self.backed_bytes = (self.entries * self.width).next_multiple_of(INDEX_BACKING_BYTES);
-        self.remap(bytes)
+        self.remap(file, bytes)
     }
 
     /// Shrinks the file to the entries in use; called when a segment rolls or the log closes.
@@ -138,13 +151,18 @@ impl IndexFile {
     }
 
     /// Gives disk blocks to the file up to `end` (within its length) by writing zeros past the
-    /// entries, so that stores through the mapping cannot fault.
+    /// entries, so that stores through the mapping cannot fault. Opens the file only when a new
+    /// page needs blocks (once per [`INDEX_BACKING_BYTES`] of entries).
     fn back_through(&mut self, end: usize) -> io::Result<()> {
+        if self.backed_bytes >= end {
+            return Ok(());
+        }
+        let file = self.reopen()?;
         let file_len = self.capacity_entries * self.width;
         while self.backed_bytes < end {
             let chunk_end = (self.backed_bytes + INDEX_BACKING_BYTES).min(file_len);
             let zeros = [0u8; INDEX_BACKING_BYTES];
-            self.file.write_all_at(&zeros[..chunk_end - self.backed_bytes], self.backed_bytes as u64)?;
+            file.write_all_at(&zeros[..chunk_end - self.backed_bytes], self.backed_bytes as u64)?;
             self.backed_bytes += INDEX_BACKING_BYTES;
         }
         Ok(())
@@ -160,7 +178,7 @@ impl IndexFile {
         if let Some(m) = &self.mmap {
             m.flush()?;
         }
-        self.file.sync_data()
+        self.reopen()?.sync_data()
     }
 }
 

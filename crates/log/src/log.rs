@@ -198,7 +198,9 @@ pub struct Log {
     /// uncleanable offset is dirty. Kept in memory only, so a reopened log counts as all dirty
     /// and is compacted once in full.
     cleaned_to: i64,
-    _lock: File,
+    /// The lock file's descriptor, holding the lock while the log is open (none when the
+    /// caller guarantees exclusive use: [`Log::open_without_lock`]).
+    _lock: Option<File>,
     #[cfg(any(test, feature = "fault-injection"))]
     fault: Option<Fault>,
 }
@@ -221,19 +223,37 @@ impl Log {
         Self::open_with_clock(dir, config, Arc::new(SystemClock))
     }
 
+    /// [`Log::open`] without the log's own lock file, for a caller that guarantees by other
+    /// means that nothing else opens `dir` while this log is open: the broker, which holds its
+    /// data directory's lock and opens each partition's log once. Saves the descriptor the
+    /// lock holds — a broker hosting thousands of partitions counts them.
+    pub fn open_without_lock(dir: impl AsRef<Path>, config: LogConfig) -> Result<Log> {
+        Self::open_locked(dir.as_ref(), config, Arc::new(SystemClock), false)
+    }
+
     /// Opens (or creates) the log in `dir`. After a clean shutdown the segments are opened as
     /// they are; otherwise every batch from the recovery point on is re-validated, a torn or
-    /// corrupt tail is cut off and indexes are rebuilt.
+    /// corrupt tail is cut off and indexes are rebuilt. A second open of the same directory,
+    /// in this process or another, fails while this log is open (its lock file).
     pub fn open_with_clock(dir: impl AsRef<Path>, config: LogConfig, clock: Arc<dyn Clock>) -> Result<Log> {
+        Self::open_locked(dir.as_ref(), config, clock, true)
+    }
+
+    fn open_locked(dir: &Path, config: LogConfig, clock: Arc<dyn Clock>, take_lock: bool) -> Result<Log> {
         config.validate()?;
-        let dir = dir.as_ref().to_path_buf();
+        let dir = dir.to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = File::create(&lock_path).map_err(|e| LogError::io(&lock_path, e))?;
-        lock.try_lock().map_err(|_| LogError::Damaged {
-            dir: dir.clone(),
-            reason: "the log is open in another process or handle".into(),
-        })?;
+        let lock = if take_lock {
+            let lock_path = dir.join(LOCK_FILE);
+            let lock = File::create(&lock_path).map_err(|e| LogError::io(&lock_path, e))?;
+            lock.try_lock().map_err(|_| LogError::Damaged {
+                dir: dir.clone(),
+                reason: "the log is open in another process or handle".into(),
+            })?;
+            Some(lock)
+        } else {
+            None
+        };
 
         let bases = scan_directory(&dir)?;
         let checkpoint = Checkpoint::read(&dir);
@@ -306,7 +326,8 @@ impl Log {
         // Everything below the log end counts as synced: by the clean shutdown, or by the sync
         // below before `open` returns.
         let active = segments.values().next_back().expect("at least one segment");
-        let commit = Arc::new(GroupCommit::new(dir.clone(), active.next_offset(), Arc::clone(active.file())));
+        let active_file = Arc::clone(active.file().map_err(|e| LogError::io(&dir, e))?);
+        let commit = Arc::new(GroupCommit::new(dir.clone(), active.next_offset(), active_file));
         let mut log = Log {
             dir: dir.clone(),
             config,
@@ -338,8 +359,9 @@ impl Log {
             sync_dir(&dir)?;
         }
         log.recovery_point = leo;
-        // From here on a crash must not look like a clean shutdown.
-        log.write_checkpoint(false)?;
+        // From here on a crash must not look like a clean shutdown (unsynced: see
+        // `Checkpoint::write_unsynced` for why that suffices).
+        log.checkpoint_state(false).write_unsynced(&log.dir)?;
         Ok(log)
     }
 
@@ -634,7 +656,7 @@ impl Log {
     /// Syncs the active segment for `flush.ms` (under the log's lock).
     fn sync_active(&mut self) -> Result<()> {
         let leo = self.log_end_offset();
-        if let Err(e) = self.commit.sync_file(self.active().file()) {
+        if let Err(e) = self.active().file().and_then(|file| self.commit.sync_file(file)) {
             return Err(self.poison("fdatasync", e));
         }
         self.commit.covered(leo);
@@ -699,7 +721,7 @@ impl Log {
         match flush {
             FlushPolicy::Os => {
                 // Like Kafka, sync the rolled segment off the append path.
-                let file = Arc::clone(sealed.file());
+                let file = Arc::clone(sealed.file().map_err(|e| LogError::io(&dir, e))?);
                 let index_paths =
                     [dir.join(file_name(sealed_base, "index")), dir.join(file_name(sealed_base, "timeindex"))];
                 let observer = self.commit.observer();
@@ -734,13 +756,16 @@ impl Log {
                 self.commit.covered(sealed_end);
             }
         }
+        // The sealed segment's descriptor closes once its background sync (if any) ends; a
+        // reader opens it again.
+        self.active_mut().release_file();
         let segment = match Segment::create(&dir, new_base, &self.config) {
             Ok(segment) => segment,
             // The sealed segment stays active; the next append rolls again.
             Err(e) if is_out_of_space(&e) => return Err(self.out_of_space("creating a segment", &e)),
             Err(e) => return Err(LogError::io(&dir, e)),
         };
-        let new_file = Arc::clone(segment.file());
+        let new_file = Arc::clone(segment.file().map_err(|e| LogError::io(&dir, e))?);
         self.segments.insert(new_base, segment);
         self.commit.switch_file(new_file);
         sync_dir(&dir)?;
@@ -783,7 +808,8 @@ impl Log {
             result.bytes += span.len;
             result.next_offset = span.next_offset;
             cursor = span.next_offset;
-            result.regions.push(FileRegion { file: Arc::clone(seg.file()), position: span.position, len: span.len });
+            let file = Arc::clone(seg.file().map_err(io)?);
+            result.regions.push(FileRegion { file, position: span.position, len: span.len });
             if span.position + span.len < seg.size() {
                 break;
             }
@@ -916,8 +942,17 @@ impl Log {
     /// After a truncation (finished or failed half way, with every earlier append synced):
     /// the group-commit ends restart at the log end, in the active segment.
     fn reset_commit(&mut self) {
-        if let Some(active) = self.segments.values().next_back() {
-            self.commit.reset(active.next_offset(), Arc::clone(active.file()));
+        let Some(active) = self.segments.values().next_back() else {
+            return;
+        };
+        let next_offset = active.next_offset();
+        match active.file().map(Arc::clone) {
+            Ok(file) => self.commit.reset(next_offset, file),
+            // A sealed segment that became active again and cannot be opened: no append may
+            // land anywhere else, so the log refuses writes from here on.
+            Err(e) => {
+                self.poison("opening the active segment", e);
+            }
         }
     }
 
@@ -1095,6 +1130,10 @@ impl Log {
     }
 
     fn write_checkpoint(&self, clean_shutdown: bool) -> Result<()> {
+        self.checkpoint_state(clean_shutdown).write(&self.dir)
+    }
+
+    fn checkpoint_state(&self, clean_shutdown: bool) -> Checkpoint {
         let active = self.active();
         Checkpoint {
             clean_shutdown,
@@ -1105,7 +1144,6 @@ impl Log {
             active_segment_base: active.base_offset,
             active_segment_bytes: active.size(),
         }
-        .write(&self.dir)
     }
 
     pub(crate) fn clock_now_ms(&self) -> i64 {

@@ -10,7 +10,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::batch::{verify_stored, BatchHeader, ValidBatch, LOG_OVERHEAD_BYTES};
 use crate::config::{LogConfig, BATCH_BYTES_MAX_LIMIT, BATCH_HEADER_BYTES, RECOVERY_READ_BUFFER_BYTES};
@@ -47,7 +47,9 @@ pub(crate) struct Span {
 pub(crate) struct Segment {
     pub base_offset: i64,
     dir: PathBuf,
-    file: Arc<File>,
+    /// The `.log` file, opened on first use ([`Segment::file`]): a sealed segment holds no
+    /// descriptor until something reads it, and gives its descriptor up when it rolls.
+    file: OnceLock<Arc<File>>,
     size: u64,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
@@ -87,7 +89,7 @@ impl Segment {
         Segment {
             base_offset,
             dir: dir.to_path_buf(),
-            file: Arc::new(file),
+            file: OnceLock::from(Arc::new(file)),
             size: 0,
             offset_index,
             time_index,
@@ -184,6 +186,9 @@ impl Segment {
         if size > 0 {
             seg.first_batch_timestamp = seg.header_at(0)?.map(|h| h.max_timestamp);
         }
+        if !active {
+            seg.release_file();
+        }
         Ok(Some(seg))
     }
 
@@ -214,7 +219,7 @@ impl Segment {
         let time_index = TimeIndex::open(&time, Some(config.time_index_bytes()))?;
         let mut seg = Self::empty(dir, base_offset, file, offset_index, time_index, config);
 
-        let file = Arc::clone(&seg.file);
+        let file = Arc::clone(seg.file()?);
         let mut reader = BufReader::with_capacity(RECOVERY_READ_BUFFER_BYTES, &*file);
         let mut batch = Vec::new();
         let mut position = 0u64;
@@ -265,11 +270,12 @@ impl Segment {
         if cut > 0 {
             let segment = self.dir.join(file_name(self.base_offset, "log"));
             tracing::warn!(segment = %segment.display(), valid_bytes = self.size, cut_bytes = cut, first_lost_offset = self.next_offset, "truncating a torn or corrupt segment tail");
-            self.file.set_len(self.size)?;
-            self.file.sync_data()?;
+            self.file()?.set_len(self.size)?;
+            self.file()?.sync_data()?;
         }
         if !active {
             self.seal()?;
+            self.release_file();
         }
         Ok(cut)
     }
@@ -346,7 +352,7 @@ impl Segment {
 
     /// Appends validated batches (already carrying their final offsets) as one write.
     pub(crate) fn append(&mut self, buf: &[u8], batches: &[ValidBatch]) -> io::Result<()> {
-        self.file.write_all_at(buf, self.size)?;
+        self.file()?.write_all_at(buf, self.size)?;
         for b in batches {
             let mut h = b.header;
             h.base_offset = crate::batch::be_i64(&buf[b.position..], 0);
@@ -361,8 +367,9 @@ impl Segment {
     /// checks that the file now ends exactly at the last accounted batch and that this batch
     /// reads back whole with a good CRC. An error means the segment cannot be trusted.
     pub(crate) fn discard_unaccounted_tail(&mut self) -> io::Result<()> {
-        self.file.set_len(self.size)?;
-        let on_disk = self.file.metadata()?.len();
+        let file = self.file()?;
+        file.set_len(self.size)?;
+        let on_disk = file.metadata()?.len();
         if on_disk != self.size {
             return Err(io::Error::other(format!("segment is {on_disk} bytes after a cut to {}", self.size)));
         }
@@ -386,15 +393,16 @@ impl Segment {
     /// full disk leaves one (fault injection).
     #[cfg(any(test, feature = "fault-injection"))]
     pub(crate) fn write_torn_for_test(&self, partial: &[u8]) -> io::Result<()> {
-        self.file.write_all_at(partial, self.size)
+        self.file()?.write_all_at(partial, self.size)
     }
 
     /// Whether the segment's file can grow by `bytes` now: writes that many zeros past its end
     /// and cuts them off again. Used to notice that a full disk has space again.
     pub(crate) fn can_grow_by(&self, bytes: usize) -> io::Result<bool> {
         let zeros = vec![0u8; bytes];
-        let grown = self.file.write_all_at(&zeros, self.size);
-        self.file.set_len(self.size)?;
+        let file = self.file()?;
+        let grown = file.write_all_at(&zeros, self.size);
+        file.set_len(self.size)?;
         match grown {
             Ok(()) => Ok(true),
             Err(error) if crate::error::is_out_of_space(&error) => Ok(false),
@@ -411,12 +419,12 @@ impl Segment {
 
     /// Makes the segment's data durable (not its indexes: they are rebuilt after a crash).
     pub(crate) fn sync_data(&self) -> io::Result<()> {
-        self.file.sync_data()
+        self.file()?.sync_data()
     }
 
     /// Makes the segment and its indexes durable; used when it rolls or the log closes.
     pub(crate) fn sync_all(&self) -> io::Result<()> {
-        self.file.sync_data()?;
+        self.file()?.sync_data()?;
         self.offset_index.file.sync()?;
         self.time_index.file.sync()
     }
@@ -426,7 +434,7 @@ impl Segment {
             return Ok(None);
         }
         let mut buf = [0u8; BATCH_HEADER_BYTES];
-        self.file.read_exact_at(&mut buf, position)?;
+        self.file()?.read_exact_at(&mut buf, position)?;
         Ok(BatchHeader::parse(&buf))
     }
 
@@ -456,7 +464,7 @@ impl Segment {
     /// Reads the whole batch at `position`.
     pub(crate) fn batch_at(&self, position: u64, header: &BatchHeader) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; header.total_bytes()];
-        self.file.read_exact_at(&mut buf, position)?;
+        self.file()?.read_exact_at(&mut buf, position)?;
         Ok(buf)
     }
 
@@ -543,8 +551,9 @@ impl Segment {
             Some((position, _)) => position,
             None => return Ok(()),
         };
-        self.file.set_len(cut)?;
-        self.file.sync_data()?;
+        let file = self.file()?;
+        file.set_len(cut)?;
+        file.sync_data()?;
         self.size = cut;
         self.reindex_from_headers()
     }
@@ -592,8 +601,24 @@ impl Segment {
         self.time_index.lookup_below(timestamp).map_or(self.base_offset, |(_, rel)| self.base_offset + i64::from(rel))
     }
 
-    pub(crate) fn file(&self) -> &Arc<File> {
-        &self.file
+    /// The `.log` file, opened now if this segment has not opened it yet (opened for writing
+    /// too: a sealed segment becomes active again when truncation removes the ones after it).
+    pub(crate) fn file(&self) -> io::Result<&Arc<File>> {
+        if let Some(file) = self.file.get() {
+            return Ok(file);
+        }
+        let path = self.dir.join(file_name(self.base_offset, "log"));
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        // The log's lock serializes callers; were two to race, one descriptor is dropped.
+        let _ = self.file.set(Arc::new(file));
+        Ok(self.file.get().expect("set above"))
+    }
+
+    /// Closes this segment's descriptor for its `.log` file (readers holding the file keep
+    /// it open until they finish); the next [`Segment::file`] opens it again. For sealed
+    /// segments, so that a partition holds a descriptor for its active segment only.
+    pub(crate) fn release_file(&mut self) {
+        self.file = OnceLock::new();
     }
     pub(crate) fn size(&self) -> u64 {
         self.size

@@ -202,3 +202,51 @@ fn torn_write_in_the_middle_of_a_batch_is_cut_off() {
     assert_eq!(log.log_end_offset(), 9);
     assert_eq!(read_all(&log, 0, 1 << 20).len(), 9);
 }
+
+#[test]
+fn a_lost_not_clean_checkpoint_brings_back_a_clean_one_that_is_not_trusted_after_appends() {
+    // Goal: an opening log writes its not-clean checkpoint without syncing it. A power failure
+    // may lose it and bring back the clean-shutdown checkpoint it replaced; that one must then
+    // not be trusted for a segment that was appended to since (here with the last append torn),
+    // and must be trusted when the failure lost every append (the segment is as it was).
+    let value = |i: u8| vec![i; 700];
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    for i in 0..10 {
+        let v = value(i);
+        log.append(&mut batch_with(Compression::None, 0, &[(None, Some(v.as_slice()))], 1_000), 0).unwrap();
+    }
+    log.close().unwrap();
+    let checkpoint = dir.path().join("partition.checkpoint");
+    let clean = fs::read(&checkpoint).unwrap();
+    let segment = dir.path().join("00000000000000000000.log");
+    let clean_len = fs::metadata(&segment).unwrap().len();
+
+    // Reopened (the not-clean checkpoint written), appended to, then the power fails: the
+    // checkpoint reverts to the clean one and the last append is torn.
+    let mut log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    assert_ne!(fs::read(&checkpoint).unwrap(), clean, "an open log's checkpoint does not say clean");
+    for i in 10..15 {
+        let v = value(i);
+        log.append(&mut batch_with(Compression::None, 0, &[(None, Some(v.as_slice()))], 1_000), 0).unwrap();
+    }
+    drop(log);
+    fs::write(&checkpoint, &clean).unwrap();
+    let len = fs::metadata(&segment).unwrap().len();
+    OpenOptions::new().write(true).open(&segment).unwrap().set_len(len - 5).unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    let got = read_all(&log, 0, 1 << 20);
+    assert_eq!(
+        got.iter().map(|r| r.value.clone().unwrap()).collect::<Vec<_>>(),
+        (0..14).map(value).collect::<Vec<_>>()
+    );
+    assert_eq!(log.log_end_offset(), 14);
+    drop(log);
+
+    // The failure lost every append since the clean shutdown: the clean checkpoint holds.
+    fs::write(&checkpoint, &clean).unwrap();
+    OpenOptions::new().write(true).open(&segment).unwrap().set_len(clean_len).unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    assert_eq!(read_all(&log, 0, 1 << 20).len(), 10);
+    assert_eq!(log.log_end_offset(), 10);
+}

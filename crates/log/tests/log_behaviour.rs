@@ -572,3 +572,55 @@ fn clean_close_skips_recovery_and_reopens_identically() {
     assert_eq!(read_all(&log, 0, 10_000), before);
     assert!(Log::open(dir.path(), small_config()).is_err(), "a second handle on the same directory is refused");
 }
+
+/// File descriptors of this process that point into `dir` (any thread's, so a test counts only
+/// files of its own temporary directory).
+fn descriptors_into(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let dir = dir.canonicalize().unwrap();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.starts_with(&dir))
+        .collect()
+}
+
+#[test]
+fn a_log_holds_one_descriptor_for_its_active_segment_and_opens_sealed_ones_when_read() {
+    // Goal (issue 14, partition scale): indexes are memory-mapped without a descriptor, a
+    // sealed segment gives its descriptor up when it rolls and opens it again only when read,
+    // and a log opened without its lock file holds exactly one descriptor, its active
+    // segment's; reads through every path still see every record.
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { flush: FlushPolicy::EveryBatch, ..small_config() };
+    let mut log = Log::open_without_lock(dir.path(), config.clone()).unwrap();
+    let active_file = |log: &Log| dir.path().join(format!("{:020}.log", log.segment_base_offsets().last().unwrap()));
+    assert_eq!(descriptors_into(dir.path()), vec![active_file(&log)]);
+
+    let values = fill(&mut log, 120, 3, 1_000);
+    assert!(log.segment_base_offsets().len() > 5, "small segments roll");
+    assert_eq!(descriptors_into(dir.path()), vec![active_file(&log)], "sealed segments hold no descriptor");
+
+    // Reading the first segment opens it (the index lookup works on the mapping alone).
+    let r = log.read(1, 1, log.log_end_offset()).unwrap();
+    assert_eq!(decode(&r.to_vec().unwrap())[1].value.as_deref(), Some(values[1].as_slice()));
+    let first = dir.path().join(format!("{:020}.log", 0));
+    let mut open = descriptors_into(dir.path());
+    open.sort();
+    assert_eq!(open, vec![first, active_file(&log)]);
+    drop(r);
+
+    // Reopened, it holds the active segment alone again, and reads find every record.
+    log.close().unwrap();
+    assert!(descriptors_into(dir.path()).is_empty(), "a closed log holds nothing");
+    let log = Log::open_without_lock(dir.path(), config.clone()).unwrap();
+    assert_eq!(descriptors_into(dir.path()), vec![active_file(&log)]);
+    let all = read_all(&log, 0, u64::MAX);
+    assert_eq!(all.iter().map(|r| r.value.clone().unwrap()).collect::<Vec<_>>(), values);
+    drop(log);
+
+    // `Log::open` takes the lock file as well (one more descriptor), and refuses a second open.
+    let log = Log::open(dir.path(), config.clone()).unwrap();
+    assert_eq!(descriptors_into(dir.path()).len(), 2);
+    assert!(matches!(Log::open(dir.path(), config), Err(LogError::Damaged { .. })));
+    drop(log);
+}

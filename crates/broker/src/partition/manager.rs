@@ -46,10 +46,18 @@ pub type PartitionKey = (String, i32);
 /// one; 16 keeps a device queue busy without taking the pool from the request path.
 pub const PARTITION_IO_CONCURRENCY: usize = 16;
 
-/// Open file descriptors one hosted partition holds: its log's lock file and the active
-/// segment's log, offset index and time index (sealed segments' files too while they are
-/// open; a partition that rolled holds more).
-pub const FILE_DESCRIPTORS_PER_PARTITION: u64 = 4;
+/// How many partitions one blocking task of a maintenance pass works through, one after the
+/// other. Why: a pass runs every second over every partition, and a task per partition cost a
+/// broker idling with 10,000 partitions about half a core in thread wake-ups alone; a task
+/// per chunk keeps a slow partition (a checkpoint's fsyncs, a compaction) from holding the
+/// whole pass on one thread while still costing a handful of wake-ups.
+pub const MAINTENANCE_PARTITIONS_PER_TASK: usize = 256;
+
+/// Open file descriptors one hosted partition holds: its active segment's `.log` file. Its
+/// indexes are memory-mapped and hold none, the data directory's lock covers every log (no
+/// lock file per log), and a sealed segment opens its file when it is read and keeps it
+/// until the partition closes (a partition whose old segments are being read holds more).
+pub const FILE_DESCRIPTORS_PER_PARTITION: u64 = 1;
 
 /// File descriptors left for everything else when [`partitions_within`] divides a limit:
 /// client and replication connections (up to `MAX_CONNECTIONS`), the metadata Raft log and
@@ -64,7 +72,7 @@ pub fn partitions_within(limit: u64) -> u64 {
 /// Raises the process's soft limit of open file descriptors to its hard limit, as Go programs
 /// do, and logs the limit and about how many partitions it allows: every partition holds
 /// [`FILE_DESCRIPTORS_PER_PARTITION`] of them, and systemd's default soft limit of 1024 (hard
-/// 524288) would stop a broker near 250 partitions. Called after the start banner (a broker
+/// 524288) leaves no room for thousands of partitions besides the connections. Called after the start banner (a broker
 /// refused at start prints its one line and nothing else).
 pub fn raise_open_file_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
@@ -689,35 +697,34 @@ impl PartitionManager {
     }
 
     /// One maintenance pass over every partition (retention, compaction, due flushes,
-    /// checkpoints), on the blocking pool, one partition at a time.
+    /// checkpoints), on the blocking pool, one partition after the other,
+    /// [`MAINTENANCE_PARTITIONS_PER_TASK`] to a blocking task.
     /// Each pass also asks every log whether it refuses writes (probing for space when it
     /// found none), for `/ready`. Failures and refusals are logged when they start, change
     /// or end — once per episode, not once per tick.
     pub async fn maintain_all(&self, work: Maintenance) {
         let mut found = BTreeMap::new();
-        for partition in self.all() {
-            let outcome = blocking({
-                let partition = Arc::clone(&partition);
-                move || Ok((partition.maintain(work).err().map(|e| e.to_string()), partition.write_refusal()))
+        let all = self.all();
+        for chunk in all.chunks(MAINTENANCE_PARTITIONS_PER_TASK) {
+            let outcomes = blocking({
+                let chunk = chunk.to_vec();
+                move || {
+                    Ok(chunk
+                        .iter()
+                        .map(|partition| {
+                            (partition.maintain(work).err().map(|e| e.to_string()), partition.write_refusal())
+                        })
+                        .collect::<Vec<_>>())
+                }
             })
-            .await;
-            let (maintenance_error, write_refusal) = match outcome {
-                Ok(found) => found,
-                Err(error) => (Some(error.to_string()), None),
-            };
-            let key = (partition.topic.clone(), partition.index);
-            // A pass without checkpoint or retention does not show that their failure is over.
-            let maintenance_error = maintenance_error.or_else(|| {
-                let partial_pass = !work.checkpoint && !work.retention;
-                let storage = self.storage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                storage.get(&key).and_then(|before| before.maintenance_error.clone()).filter(|_| partial_pass)
-            });
-            let trouble = StorageTrouble { write_refusal, maintenance_error };
-            if trouble != StorageTrouble::default() {
-                found.insert(key, trouble);
+            .await
+            .unwrap_or_else(|error| vec![(Some(error.to_string()), None); chunk.len()]);
+            for (partition, outcome) in chunk.iter().zip(outcomes) {
+                self.note_maintenance(&mut found, partition, work, outcome);
             }
         }
         let mut storage = self.storage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+
         for ((topic, partition), trouble) in &found {
             let before = storage.get(&(topic.clone(), *partition)).cloned().unwrap_or_default();
             if let Some(error) =
@@ -740,6 +747,28 @@ impl PartitionManager {
             }
         }
         *storage = found;
+    }
+
+    /// Records what one partition's maintenance found (its error, its write refusal) in
+    /// `found`, the troubles of this pass.
+    fn note_maintenance(
+        &self,
+        found: &mut BTreeMap<PartitionKey, StorageTrouble>,
+        partition: &Partition,
+        work: Maintenance,
+        (maintenance_error, write_refusal): (Option<String>, Option<String>),
+    ) {
+        let key = (partition.topic.clone(), partition.index);
+        // A pass without checkpoint or retention does not show that their failure is over.
+        let maintenance_error = maintenance_error.or_else(|| {
+            let partial_pass = !work.checkpoint && !work.retention;
+            let storage = self.storage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            storage.get(&key).and_then(|before| before.maintenance_error.clone()).filter(|_| partial_pass)
+        });
+        let trouble = StorageTrouble { write_refusal, maintenance_error };
+        if trouble != StorageTrouble::default() {
+            found.insert(key, trouble);
+        }
     }
 }
 

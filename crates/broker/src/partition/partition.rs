@@ -220,7 +220,9 @@ impl Partition {
         leadership: Leadership,
     ) -> Result<Partition, PartitionError> {
         let syncs_on_append = AtomicBool::new(config.flush != sluice_log::FlushPolicy::Os);
-        let mut log = Log::open(dir, config)?;
+        // The broker's data-directory lock keeps other processes out, and the partition manager
+        // opens each partition once: the log needs no lock file (one descriptor fewer each).
+        let mut log = Log::open_without_lock(dir, config)?;
         write_partition_metadata(dir, topic_id)?;
         let producers = rebuild_producer_states(&log)?;
         // A partition this broker leads alone has everything it appended in sync.
@@ -349,7 +351,7 @@ impl Partition {
         let log = state.log.take().expect("checked above");
         log.close()?;
         self.syncs_on_append.store(config.flush != sluice_log::FlushPolicy::Os, Ordering::Release);
-        let mut log = Log::open(&self.dir, config)?;
+        let mut log = Log::open_without_lock(&self.dir, config)?;
         if let Some(observer) = self.sync_observer.get() {
             log.observe_syncs(observer.clone());
         }
