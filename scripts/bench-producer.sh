@@ -22,8 +22,9 @@
 #      per record, and records/s as a ratio to kcat's; then reads back the topic `sluice bench`
 #      filled, once with `sluice bench consume` and once with kcat (`kcat -C -o beginning -e -q
 #      -f '%o\n'`: one line per record whatever its bytes, with librdkafka's queue limits raised
-#      as in bench-broker.sh; `wc -l` counts the lines, which checks the count), and prints a
-#      second table of the same columns;
+#      as in bench-broker.sh; `wc -l` counts the lines, which checks the count), and with
+#      BASELINE_CLI once more with that binary's `bench consume`, and prints a second table of
+#      the same columns;
 #   5. with CALLGRIND=1, also counts each client's instructions per record under
 #      `valgrind --tool=callgrind` (100 B records, 4 partitions, acks=1): each client runs
 #      CALLGRIND_SMALL and CALLGRIND_LARGE records, and the difference of the two totals over
@@ -142,13 +143,21 @@ for SIZE in $SIZES; do
                     COUNTED="$(cat "$WORK/out")"
                     [[ "$COUNTED" == "$RECORDS" ]] || { echo "bench-producer: kcat read $COUNTED of $RECORDS records" >&2; exit 1; }
                     read -r WALL_S CPU_S <<<"$(timed "$SLUICE" -b "$BOOTSTRAP" bench consume -t "$CONSUMED_TOPIC" --json)"
-                    CONSUME_ROWS+=("$(python3 - "$SIZE" "$P" "$RECORDS" "$WALL_K" "$CPU_K" "$WALL_S" "$CPU_S" <<'PY'
+                    BASELINE_CONSUME=()
+                    if [[ -n "$BASELINE_CLI" ]]; then
+                        read -r WALL_B CPU_B <<<"$(timed "$BASELINE_CLI" -b "$BOOTSTRAP" bench consume -t "$CONSUMED_TOPIC" --json)"
+                        BASELINE_CONSUME=("$WALL_B" "$CPU_B")
+                    fi
+                    CONSUME_ROWS+=("$(python3 - "$SIZE" "$P" "$RECORDS" "$WALL_K" "$CPU_K" "$WALL_S" "$CPU_S" "${BASELINE_CONSUME[@]}" <<'PY'
 import sys
 size, partitions, records = sys.argv[1], sys.argv[2], int(sys.argv[3])
 wall_k, cpu_k, wall_s, cpu_s = map(float, sys.argv[4:8])
 label = f"{'100 B' if size == '100' else '1 KiB' if size == '1024' else size + ' B'}"
 rows = []
-for name, wall, cpu in (("kcat (librdkafka 2.0.2) \\| wc -l", wall_k, cpu_k), ("sluice bench consume", wall_s, cpu_s)):
+clients = [("kcat (librdkafka 2.0.2) \\| wc -l", wall_k, cpu_k), ("sluice bench consume", wall_s, cpu_s)]
+if len(sys.argv) > 9:
+    clients.append(("sluice bench consume (baseline build)", float(sys.argv[8]), float(sys.argv[9])))
+for name, wall, cpu in clients:
     rate = records / wall
     rows.append(f"| {label} | {partitions} | {name} | {rate:,.0f} | {rate * int(size) / 1e6:,.1f} | "
                 f"{cpu / records * 1e6:.2f} | {rate / (records / wall_k):.2f}× |")

@@ -5,7 +5,10 @@
 //! leader, long-polls one Fetch per leader concurrently, decodes the returned batches with
 //! `sluice-proto`'s safe decoder (every codec; counts checked before allocation), drops records
 //! below the position (a fetch returns whole batches) and control batches, and advances each
-//! partition's position past what it returned.
+//! partition's position past what it returned. A poll that returned records sends the next
+//! Fetch of each leader ahead at once (fetch pipelining): the next poll takes its answer,
+//! arrived or on its way, unless a seek, pause or new assignment changed what it would ask
+//! for, in which case the answer is left unread and a new Fetch goes out.
 //!
 //! Errors: NOT_LEADER_OR_FOLLOWER and friends refresh the metadata and the next round goes to
 //! the new leader; OFFSET_OUT_OF_RANGE applies `auto_offset_reset`; other errors are returned.
@@ -196,13 +199,29 @@ pub struct Consumer {
     assignment: BTreeMap<TopicPartition, Assigned>,
     /// Group state, when `group_id` is set.
     group: Option<group::Group>,
+    /// Fetches sent whose answers have not been taken yet (see [`PendingFetch`]).
+    pending_fetches: Vec<PendingFetch>,
+}
+
+/// A Fetch to one leader whose answer no poll has taken yet: sent ahead by the last round
+/// that returned records, so that the next poll finds its answer on the way or already
+/// there instead of waiting a round trip (fetch pipelining, as the Java client and
+/// librdkafka do), or still unanswered when a round's deadline passed. Taken by the next
+/// round if every partition it asks for is still active at the position it fetches from;
+/// otherwise (a seek, a pause, a new assignment) its handle is dropped, which lets the task
+/// finish unread — aborting it could cut a request half written.
+#[derive(Debug)]
+struct PendingFetch {
+    /// The partitions it asks for, each with the position it fetches from.
+    partitions: Vec<(TopicPartition, i64)>,
+    task: tokio::task::JoinHandle<Result<FetchResponse>>,
 }
 
 impl Consumer {
     /// A consumer on `cluster` with nothing assigned.
     pub fn new(cluster: Cluster, config: ConsumerConfig) -> Consumer {
         let group = config.group_id.as_ref().map(|group_id| group::Group::new(&cluster, &config, group_id));
-        Consumer { cluster, config, assignment: BTreeMap::new(), group }
+        Consumer { cluster, config, assignment: BTreeMap::new(), group, pending_fetches: Vec::new() }
     }
 
     /// Replaces the assignment; partitions kept keep their positions. Fails for a topic or
@@ -393,33 +412,38 @@ impl Consumer {
         }
     }
 
-    /// One Fetch per leader, concurrently; returns the records and advances positions.
+    /// One Fetch per leader, concurrently; returns the records and advances positions. Takes
+    /// the answers of fetches still pending from earlier rounds that remain valid (sending
+    /// fresh ones only for the partitions they do not cover), and when records came back sends
+    /// the next fetches ahead at once, for the next poll.
     async fn fetch_round(&mut self, active: &[TopicPartition], max_wait: Duration) -> Result<Vec<ConsumerRecord>> {
-        let mut by_leader: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
-        for partition in active {
-            let leader = self.cluster.leader(&partition.topic, partition.partition).await?;
-            let position = self.assignment[partition].position.unwrap_or(0);
-            by_leader.entry(leader).or_default().push((partition.clone(), position));
-        }
-        let max_wait_ms = i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX);
-        let mut fetches = tokio::task::JoinSet::new();
-        for (leader, partitions) in by_leader {
-            let request = self.fetch_request(&partitions, max_wait_ms);
-            let cluster = self.cluster.clone();
-            fetches.spawn(async move {
-                let connection = cluster.connection(leader).await?;
-                let response = connection.call(&request, max_wait).await?;
-                Ok::<_, ClientError>((partitions, response))
-            });
-        }
+        let deadline = Instant::now() + max_wait;
+        let (ahead, stale): (Vec<PendingFetch>, Vec<PendingFetch>) =
+            std::mem::take(&mut self.pending_fetches).into_iter().partition(|fetch| self.still_wanted(fetch, active));
+        drop(stale);
+        let uncovered = self.uncovered(active, &ahead);
+        let fresh = self.send_fetches(&uncovered, max_wait).await?;
         let mut records = Vec::new();
         let mut first_error = None;
-        while let Some(joined) = fetches.join_next().await {
+        let mut unanswered = Vec::new();
+        // A fetch sent ahead long-polls for up to `fetch_max_wait`: wait for it until the
+        // deadline only. A fresh one asked the broker for `max_wait` at most: wait for it.
+        let mut answers = Vec::new();
+        for mut fetch in ahead {
+            match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), &mut fetch.task).await {
+                Ok(joined) => answers.push((fetch.partitions, joined)),
+                Err(_) => unanswered.push(fetch),
+            }
+        }
+        for fetch in fresh {
+            answers.push((fetch.partitions, fetch.task.await));
+        }
+        for (partitions, joined) in answers {
             let outcome = joined.map_err(|error| ClientError::Closed {
                 what: if error.is_panic() { "fetch task (panicked)" } else { "fetch task" },
-            })?;
-            match outcome {
-                Ok((partitions, response)) => {
+            });
+            match outcome.and_then(|answer| answer) {
+                Ok(response) => {
                     if let Err(error) = self.absorb(&partitions, response, &mut records) {
                         first_error.get_or_insert(error);
                     }
@@ -429,10 +453,62 @@ impl Consumer {
                 }
             }
         }
+        self.pending_fetches = unanswered;
+        if !records.is_empty() {
+            let idle = self.uncovered(active, &self.pending_fetches);
+            match self.send_fetches(&idle, self.config.fetch_max_wait).await {
+                Ok(sent) => self.pending_fetches.extend(sent),
+                Err(error) => tracing::debug!(%error, "fetching ahead failed; the next poll fetches"),
+            }
+        }
         match first_error {
             Some(error) if records.is_empty() => Err(error),
             _ => Ok(records),
         }
+    }
+
+    /// Whether a pending fetch's answer is still what the consumer would ask for: every
+    /// partition it covers is active and still at the position it fetches from.
+    fn still_wanted(&self, fetch: &PendingFetch, active: &[TopicPartition]) -> bool {
+        fetch.partitions.iter().all(|(partition, from)| {
+            active.contains(partition)
+                && self.assignment.get(partition).is_some_and(|assigned| assigned.position == Some(*from))
+        })
+    }
+
+    /// The active partitions with a known position that none of `pending` covers.
+    fn uncovered(&self, active: &[TopicPartition], pending: &[PendingFetch]) -> Vec<TopicPartition> {
+        active
+            .iter()
+            .filter(|partition| self.assignment.get(*partition).is_some_and(|assigned| assigned.position.is_some()))
+            .filter(|partition| {
+                !pending.iter().any(|fetch| fetch.partitions.iter().any(|(covered, _)| covered == *partition))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Sends one Fetch per leader of `partitions` (from their positions), each on a task of
+    /// its own; the answers are awaited through the returned handles.
+    async fn send_fetches(&self, partitions: &[TopicPartition], max_wait: Duration) -> Result<Vec<PendingFetch>> {
+        let mut by_leader: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
+        for partition in partitions {
+            let leader = self.cluster.leader(&partition.topic, partition.partition).await?;
+            let position = self.assignment[partition].position.unwrap_or(0);
+            by_leader.entry(leader).or_default().push((partition.clone(), position));
+        }
+        let max_wait_ms = i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX);
+        let mut sent = Vec::with_capacity(by_leader.len());
+        for (leader, partitions) in by_leader {
+            let request = self.fetch_request(&partitions, max_wait_ms);
+            let cluster = self.cluster.clone();
+            let task = tokio::spawn(async move {
+                let connection = cluster.connection(leader).await?;
+                connection.call(&request, max_wait).await
+            });
+            sent.push(PendingFetch { partitions, task });
+        }
+        Ok(sent)
     }
 
     fn fetch_request(&self, partitions: &[(TopicPartition, i64)], max_wait_ms: i32) -> FetchRequest {

@@ -202,3 +202,54 @@ async fn batches_in_flight_together_reach_the_broker_in_order() {
         assert!(values.windows(2).all(|pair| pair[0] < pair[1]), "{key:?} out of order");
     }
 }
+
+/// Goal (issue 14, fetch pipelining): a poll that returns records sends the next fetches
+/// ahead at once, and their answers are used only while their partitions stay active at the
+/// positions they fetch from. Method: one record (about 75 bytes) per batch in 2 partitions and
+/// a partition limit of 100 bytes, so every fetch returns one batch per partition (a broker
+/// exceeds the limit only for the first partition's first batch) and every poll leaves a
+/// fetch ahead in flight (answered at once: the data is there); then a seek and a pause while
+/// such a fetch is out, and a full read poll after poll — every record once, in order.
+#[tokio::test]
+async fn fetches_sent_ahead_are_used_only_for_unchanged_positions() {
+    let broker = TestBroker::start().await;
+    let cluster = cluster(&broker.bootstrap()).await;
+    create_topic(&cluster, "ahead", 2).await;
+    let producer = Producer::new(cluster.clone(), ProducerConfig::default()).await.unwrap();
+    for index in 0..40i64 {
+        for partition in 0..2 {
+            let record = ProducerRecord::new("ahead", format!("{partition}-{index}")).with_partition(partition);
+            producer.send(record).await.unwrap().await.unwrap();
+        }
+    }
+    let zero = TopicPartition::new("ahead", 0);
+    let one = TopicPartition::new("ahead", 1);
+    let config = ConsumerConfig { partition_max_bytes: 100, ..earliest() };
+    let mut consumer = Consumer::new(cluster.clone(), config);
+    consumer.assign([zero.clone(), one.clone()]).await.unwrap();
+    let offsets = |records: &[ConsumerRecord], partition: i32| -> Vec<i64> {
+        records.iter().filter(|r| r.partition == partition).map(|r| r.offset).collect()
+    };
+
+    // The first poll reads offset 0 of both and sends the fetch of offset 1 ahead; a seek of
+    // partition 0 makes that fetch's answer stale.
+    let first = consume_all(&mut consumer, 2).await;
+    assert_eq!((offsets(&first, 0), offsets(&first, 1)), (vec![0], vec![0]));
+    consumer.seek(&zero, SeekTo::Offset(20)).await.unwrap();
+    let after_seek = consume_all(&mut consumer, 2).await;
+    assert_eq!(offsets(&after_seek, 0), [20], "the seek's position, not the fetch sent ahead from offset 1");
+    assert_eq!(offsets(&after_seek, 1), [1]);
+
+    // A fetch of both is ahead again; pausing partition 1 keeps its records out.
+    consumer.pause(std::slice::from_ref(&one));
+    let paused = consume_all(&mut consumer, 1).await;
+    assert_eq!((offsets(&paused, 0), offsets(&paused, 1)), (vec![21], vec![]), "a paused partition returns nothing");
+    assert_eq!(consumer.position(&one).await.unwrap(), 2);
+
+    // Poll after poll, every remaining record exactly once and in order.
+    consumer.resume(std::slice::from_ref(&one));
+    let rest = consume_all(&mut consumer, 18 + 38).await;
+    assert_eq!(offsets(&rest, 0), (22..40).collect::<Vec<_>>());
+    assert_eq!(offsets(&rest, 1), (2..40).collect::<Vec<_>>());
+    assert!(consumer.poll(Duration::from_millis(300)).await.unwrap().is_empty());
+}
