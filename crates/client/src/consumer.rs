@@ -476,11 +476,10 @@ impl Consumer {
         })
     }
 
-    /// The active partitions with a known position that none of `pending` covers.
+    /// The active partitions that none of `pending` covers.
     fn uncovered(&self, active: &[TopicPartition], pending: &[PendingFetch]) -> Vec<TopicPartition> {
         active
             .iter()
-            .filter(|partition| self.assignment.get(*partition).is_some_and(|assigned| assigned.position.is_some()))
             .filter(|partition| {
                 !pending.iter().any(|fetch| fetch.partitions.iter().any(|(covered, _)| covered == *partition))
             })
@@ -488,13 +487,16 @@ impl Consumer {
             .collect()
     }
 
-    /// Sends one Fetch per leader of `partitions` (from their positions), each on a task of
-    /// its own; the answers are awaited through the returned handles.
+    /// Sends one Fetch per leader of `partitions` from their positions (skipping any whose
+    /// position an out-of-range answer just cleared: the next round resolves it), each on a
+    /// task of its own; the answers are awaited through the returned handles.
     async fn send_fetches(&self, partitions: &[TopicPartition], max_wait: Duration) -> Result<Vec<PendingFetch>> {
         let mut by_leader: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
         for partition in partitions {
+            let Some(position) = self.assignment.get(partition).and_then(|assigned| assigned.position) else {
+                continue;
+            };
             let leader = self.cluster.leader(&partition.topic, partition.partition).await?;
-            let position = self.assignment[partition].position.unwrap_or(0);
             by_leader.entry(leader).or_default().push((partition.clone(), position));
         }
         let max_wait_ms = i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX);

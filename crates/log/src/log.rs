@@ -228,7 +228,7 @@ impl Log {
     /// data directory's lock and opens each partition's log once. Saves the descriptor the
     /// lock holds — a broker hosting thousands of partitions counts them.
     pub fn open_without_lock(dir: impl AsRef<Path>, config: LogConfig) -> Result<Log> {
-        Self::open_locked(dir.as_ref(), config, Arc::new(SystemClock), false)
+        Self::open_in(dir.as_ref(), config, Arc::new(SystemClock), false)
     }
 
     /// Opens (or creates) the log in `dir`. After a clean shutdown the segments are opened as
@@ -236,10 +236,10 @@ impl Log {
     /// corrupt tail is cut off and indexes are rebuilt. A second open of the same directory,
     /// in this process or another, fails while this log is open (its lock file).
     pub fn open_with_clock(dir: impl AsRef<Path>, config: LogConfig, clock: Arc<dyn Clock>) -> Result<Log> {
-        Self::open_locked(dir.as_ref(), config, clock, true)
+        Self::open_in(dir.as_ref(), config, clock, true)
     }
 
-    fn open_locked(dir: &Path, config: LogConfig, clock: Arc<dyn Clock>, take_lock: bool) -> Result<Log> {
+    fn open_in(dir: &Path, config: LogConfig, clock: Arc<dyn Clock>, take_lock: bool) -> Result<Log> {
         config.validate()?;
         let dir = dir.to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;

@@ -607,7 +607,7 @@ impl Segment {
         if let Some(file) = self.file.get() {
             return Ok(file);
         }
-        let path = self.dir.join(file_name(self.base_offset, "log"));
+        let (path, _, _) = Self::paths(&self.dir, self.base_offset);
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         // The log's lock serializes callers; were two to race, one descriptor is dropped.
         let _ = self.file.set(Arc::new(file));

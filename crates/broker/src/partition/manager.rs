@@ -48,9 +48,9 @@ pub const PARTITION_IO_CONCURRENCY: usize = 16;
 
 /// How many partitions one blocking task of a maintenance pass works through, one after the
 /// other. Why: a pass runs every second over every partition, and a task per partition cost a
-/// broker idling with 10,000 partitions about half a core in thread wake-ups alone; a task
-/// per chunk keeps a slow partition (a checkpoint's fsyncs, a compaction) from holding the
-/// whole pass on one thread while still costing a handful of wake-ups.
+/// broker idling with 10,000 partitions about a third to half of a core in thread wake-ups;
+/// chunks keep each blocking task short (the pass awaits them one by one) at a handful of
+/// wake-ups per pass.
 pub const MAINTENANCE_PARTITIONS_PER_TASK: usize = 256;
 
 /// Open file descriptors one hosted partition holds: its active segment's `.log` file. Its
@@ -72,8 +72,8 @@ pub fn partitions_within(limit: u64) -> u64 {
 /// Raises the process's soft limit of open file descriptors to its hard limit, as Go programs
 /// do, and logs the limit and about how many partitions it allows: every partition holds
 /// [`FILE_DESCRIPTORS_PER_PARTITION`] of them, and systemd's default soft limit of 1024 (hard
-/// 524288) leaves no room for thousands of partitions besides the connections. Called after the start banner (a broker
-/// refused at start prints its one line and nothing else).
+/// 524288) leaves no room for thousands of partitions besides the connections. Called after
+/// the start banner (a broker refused at start prints its one line and nothing else).
 pub fn raise_open_file_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => tracing::info!(
@@ -724,7 +724,6 @@ impl PartitionManager {
             }
         }
         let mut storage = self.storage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-
         for ((topic, partition), trouble) in &found {
             let before = storage.get(&(topic.clone(), *partition)).cloned().unwrap_or_default();
             if let Some(error) =
