@@ -201,6 +201,9 @@ pub struct Consumer {
     group: Option<group::Group>,
     /// Fetches sent whose answers have not been taken yet (see [`PendingFetch`]).
     pending_fetches: Vec<PendingFetch>,
+    /// Fetches sent so far: each Fetch lists its partitions starting one further along, so
+    /// that the partition a size limit favours changes from one request to the next.
+    fetch_rotation: usize,
 }
 
 /// A Fetch to one leader whose answer no poll has taken yet: sent ahead by the last round
@@ -221,7 +224,7 @@ impl Consumer {
     /// A consumer on `cluster` with nothing assigned.
     pub fn new(cluster: Cluster, config: ConsumerConfig) -> Consumer {
         let group = config.group_id.as_ref().map(|group_id| group::Group::new(&cluster, &config, group_id));
-        Consumer { cluster, config, assignment: BTreeMap::new(), group, pending_fetches: Vec::new() }
+        Consumer { cluster, config, assignment: BTreeMap::new(), group, pending_fetches: Vec::new(), fetch_rotation: 0 }
     }
 
     /// Replaces the assignment; partitions kept keep their positions. Fails for a topic or
@@ -490,9 +493,16 @@ impl Consumer {
     /// Sends one Fetch per leader of `partitions` from their positions (skipping any whose
     /// position an out-of-range answer just cleared: the next round resolves it), each on a
     /// task of its own; the answers are awaited through the returned handles.
-    async fn send_fetches(&self, partitions: &[TopicPartition], max_wait: Duration) -> Result<Vec<PendingFetch>> {
+    ///
+    /// Each call starts the list one partition further along (KIP-74 asks consumers to
+    /// rotate): a broker fills an answer partition by partition up to `fetch_max_bytes` and
+    /// returns a whole batch beyond the limits for the first partition with data only, so a
+    /// fixed order would serve the first partitions and starve the rest while they have data.
+    async fn send_fetches(&mut self, partitions: &[TopicPartition], max_wait: Duration) -> Result<Vec<PendingFetch>> {
+        let start = if partitions.is_empty() { 0 } else { self.fetch_rotation % partitions.len() };
+        self.fetch_rotation = self.fetch_rotation.wrapping_add(1);
         let mut by_leader: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
-        for partition in partitions {
+        for partition in partitions[start..].iter().chain(&partitions[..start]) {
             let Some(position) = self.assignment.get(partition).and_then(|assigned| assigned.position) else {
                 continue;
             };

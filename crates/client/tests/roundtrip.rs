@@ -253,3 +253,38 @@ async fn fetches_sent_ahead_are_used_only_for_unchanged_positions() {
     assert_eq!(offsets(&rest, 1), (2..40).collect::<Vec<_>>());
     assert!(consumer.poll(Duration::from_millis(300)).await.unwrap().is_empty());
 }
+
+/// A Fetch answer that a size limit cuts short serves its first partitions only (here
+/// `fetch_max_bytes` of 1: one batch of the first partition with data). Goal: the consumer
+/// rotates the partitions it lists, so every partition with data is read from early on,
+/// not one after the other drained (KIP-74). Method: 3 partitions of 20 one-record batches;
+/// the first 9 records must come from all three, and then everything is read once, in order.
+#[tokio::test]
+async fn a_size_limited_fetch_rotates_its_partitions_so_none_starves() {
+    let broker = TestBroker::start().await;
+    let cluster = cluster(&broker.bootstrap()).await;
+    create_topic(&cluster, "rotated", 3).await;
+    let producer = Producer::new(cluster.clone(), ProducerConfig::default()).await.unwrap();
+    for index in 0..20i64 {
+        for partition in 0..3 {
+            let record = ProducerRecord::new("rotated", format!("{partition}-{index}")).with_partition(partition);
+            producer.send(record).await.unwrap().await.unwrap();
+        }
+    }
+    let config = ConsumerConfig { fetch_max_bytes: 1, ..earliest() };
+    let mut consumer = Consumer::new(cluster.clone(), config);
+    consumer.assign((0..3).map(|partition| TopicPartition::new("rotated", partition))).await.unwrap();
+
+    let first = consume_all(&mut consumer, 9).await;
+    let per_partition =
+        |records: &[ConsumerRecord], partition: i32| records.iter().filter(|r| r.partition == partition).count();
+    let early: Vec<usize> = (0..3).map(|partition| per_partition(&first, partition)).collect();
+    assert!(early.iter().all(|&count| count > 0), "records per partition among the first {}: {early:?}", first.len());
+
+    let mut all = first;
+    all.extend(consume_all(&mut consumer, 60 - all.len()).await);
+    for partition in 0..3 {
+        let offsets: Vec<i64> = all.iter().filter(|r| r.partition == partition).map(|r| r.offset).collect();
+        assert_eq!(offsets, (0..20).collect::<Vec<_>>(), "partition {partition}");
+    }
+}
