@@ -261,7 +261,7 @@ impl Connection {
     pub async fn send_only<R: Request>(&self, body: &R) -> Result<()> {
         let version = self.version_for::<R>()?;
         let (_, frame) = self.frame(version, body)?;
-        self.write(&frame).await
+        self.write(&frame, None).await
     }
 
     /// The negotiated version of `R`'s api: for requests whose fields differ by version, built
@@ -313,7 +313,7 @@ impl Connection {
             }
             pending.waiters.insert(correlation_id, sender);
         }
-        self.write(&frame).await?;
+        self.write(&frame, Some(correlation_id)).await?;
         Ok(Written { _permit: permit, correlation_id, version, receiver })
     }
 
@@ -348,8 +348,19 @@ impl Connection {
         Ok(response)
     }
 
-    async fn write(&self, frame: &[u8]) -> Result<()> {
+    /// Writes one whole frame; `correlation_id` names the waiter of its answer, if one waits.
+    /// Cancellation-safe: a caller that stops waiting before the frame is whole on the socket
+    /// (a timeout around [`Connection::call`]) leaves no waiter behind, and if the frame was
+    /// already being written the connection is closed (see [`UnfinishedWrite`]).
+    async fn write(&self, frame: &[u8], correlation_id: Option<i32>) -> Result<()> {
+        let mut unfinished = UnfinishedWrite { pending: &self.pending, correlation_id, writing: false };
         let mut writer = self.writer.lock().await;
+        // A frame cut off before this one closed the connection: nothing may follow it.
+        let closed = lock(&self.pending).closed.clone();
+        if let Some(reason) = closed {
+            return Err(self.closed_error(&reason));
+        }
+        unfinished.writing = true;
         // TLS keeps written bytes in its buffer until flushed; on TCP the flush does nothing.
         let written = tokio::time::timeout(self.request_timeout, async {
             writer.0.write_all(frame).await?;
@@ -357,7 +368,10 @@ impl Connection {
         })
         .await;
         let error = match written {
-            Ok(Ok(())) => return Ok(()),
+            Ok(Ok(())) => {
+                unfinished.finished();
+                return Ok(());
+            }
             Ok(Err(error)) => error,
             Err(_) => std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out"),
         };
@@ -369,6 +383,41 @@ impl Connection {
         ClientError::Io {
             broker: self.address.clone(),
             source: std::io::Error::new(std::io::ErrorKind::ConnectionAborted, reason.to_string()),
+        }
+    }
+}
+
+/// A frame not yet whole on the socket. Dropped unfinished (the write failed, or the future
+/// writing it was cancelled) it removes the waiter for the frame's answer, which will never
+/// come; and once the frame's bytes had started to go out it closes the connection, since
+/// the broker would read the next frame as the rest of this one. (Tokio's `write_all` is not
+/// cancellation-safe: it may have written any part of the frame.)
+struct UnfinishedWrite<'a> {
+    pending: &'a Mutex<Pending>,
+    correlation_id: Option<i32>,
+    /// Whether bytes of the frame may be on the socket.
+    writing: bool,
+}
+
+impl UnfinishedWrite<'_> {
+    /// The frame is whole on the socket: nothing to undo.
+    fn finished(mut self) {
+        self.correlation_id = None;
+        self.writing = false;
+    }
+}
+
+impl Drop for UnfinishedWrite<'_> {
+    fn drop(&mut self) {
+        if self.correlation_id.is_none() && !self.writing {
+            return;
+        }
+        let mut pending = lock(self.pending);
+        if let Some(correlation_id) = self.correlation_id {
+            pending.waiters.remove(&correlation_id);
+        }
+        if self.writing {
+            pending.close("a request was cut off half written (its caller stopped waiting)".to_string());
         }
     }
 }
@@ -404,4 +453,95 @@ async fn read_answers(read_half: &mut (dyn AsyncRead + Send + Unpin), pending: &
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_proto::encode_response;
+    use sluice_proto::kafka_protocol::messages::api_versions_response::ApiVersion;
+    use sluice_proto::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use sluice_proto::kafka_protocol::messages::{MetadataRequest, TopicName};
+    use tokio::net::TcpListener;
+
+    /// A broker that answers ApiVersions (offering Metadata) and then never reads again, with
+    /// the connection held open: a client's writes block once the socket buffers are full.
+    async fn broker_that_stops_reading() -> (String, JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let task = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut prefix = [0u8; FRAME_LENGTH_PREFIX_BYTES];
+            socket.read_exact(&mut prefix).await.unwrap();
+            let mut request = vec![0u8; usize::try_from(i32::from_be_bytes(prefix)).unwrap()];
+            socket.read_exact(&mut request).await.unwrap();
+            // Request header: api key (2 bytes), api version (2), correlation id (4).
+            let version = i16::from_be_bytes([request[2], request[3]]);
+            let correlation_id = i32::from_be_bytes([request[4], request[5], request[6], request[7]]);
+            let metadata = ApiVersion::default().with_api_key(ApiKey::Metadata as i16).with_max_version(12);
+            let answer = ApiVersionsResponse::default().with_api_keys(vec![metadata]);
+            let frame = encode_response(ApiKey::ApiVersions, version, correlation_id, &answer).unwrap();
+            socket.write_all(&frame).await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        (address, task)
+    }
+
+    /// A Metadata request of about 32 MiB: more than loopback's socket buffers hold.
+    fn huge_request() -> MetadataRequest {
+        let topics = (0..320_000)
+            .map(|index| {
+                MetadataRequestTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_string(format!("{index:0>96}")))))
+            })
+            .collect();
+        MetadataRequest::default().with_topics(Some(topics))
+    }
+
+    fn waiters(connection: &Connection) -> usize {
+        lock(&connection.pending).waiters.len()
+    }
+
+    /// Goal: a caller that gives up on a request (a timeout around `call`, an aborted task)
+    /// never leaves part of a frame followed by another frame on the stream, nor a waiter
+    /// for an answer that will not come. Method: a broker that stops reading; a 32 MiB request
+    /// blocks half written; a second request given up while waiting its turn to write leaves
+    /// the connection usable and no waiter; the first, cancelled mid-write, closes the
+    /// connection, so the next request fails at once instead of writing after half a frame.
+    #[tokio::test]
+    async fn a_request_given_up_half_written_closes_the_connection() {
+        let (address, _broker) = broker_that_stops_reading().await;
+        let connection = Arc::new(
+            Connection::connect(&address, "cut", Duration::from_secs(5), Duration::from_secs(60), None, None)
+                .await
+                .unwrap(),
+        );
+        let writing = tokio::spawn({
+            let connection = connection.clone();
+            async move { connection.call(&huge_request(), Duration::ZERO).await }
+        });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while waiters(&connection) == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the huge request never started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!writing.is_finished(), "the huge request should be blocked half written");
+
+        let small = MetadataRequest::default();
+        let queued = tokio::time::timeout(Duration::from_millis(200), connection.call(&small, Duration::ZERO));
+        assert!(queued.await.is_err(), "the second request should wait for the first to be written");
+        assert!(!connection.is_closed(), "giving up before writing leaves the connection usable");
+        assert_eq!(waiters(&connection), 1, "only the request being written waits for an answer");
+
+        writing.abort();
+        assert!(writing.await.unwrap_err().is_cancelled());
+        assert!(connection.is_closed(), "a frame cut off half written must close the connection");
+        assert_eq!(waiters(&connection), 0);
+        let next =
+            tokio::time::timeout(Duration::from_secs(5), connection.call(&MetadataRequest::default(), Duration::ZERO))
+                .await
+                .expect("a closed connection answers at once");
+        assert!(matches!(next, Err(ClientError::Io { .. })), "{next:?}");
+    }
 }

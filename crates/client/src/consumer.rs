@@ -212,7 +212,7 @@ pub struct Consumer {
 /// librdkafka do), or still unanswered when a round's deadline passed. Taken by the next
 /// round if every partition it asks for is still active at the position it fetches from;
 /// otherwise (a seek, a pause, a new assignment) its handle is dropped, which lets the task
-/// finish unread — aborting it could cut a request half written.
+/// finish unread — aborting it could cut a request half written, which closes the connection.
 #[derive(Debug)]
 struct PendingFetch {
     /// The partitions it asks for, each with the position it fetches from.
