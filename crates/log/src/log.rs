@@ -664,6 +664,21 @@ impl Log {
         Ok(())
     }
 
+    /// Closes the descriptors of sealed segments that nothing used since the last call: a
+    /// sealed segment's `.log` file is opened when something reads it (a consumer catching up,
+    /// compaction, an epoch-cache rebuild), and called periodically this closes it again
+    /// once the reader has moved on, so an idle log holds one descriptor (its active
+    /// segment's) however much of it was read. Readers still holding the file keep it open
+    /// until they finish. Returns how many descriptors were closed.
+    pub fn release_unused_files(&mut self) -> usize {
+        let sealed = self.segments.len().saturating_sub(1);
+        self.segments
+            .values_mut()
+            .take(sealed)
+            .filter_map(|segment| segment.release_file_if_unused().then_some(()))
+            .count()
+    }
+
     /// Syncs if the flush policy's interval has passed; the broker calls this from a timer so
     /// that an idle log also meets its `IntervalMs` promise.
     pub fn flush_if_due(&mut self) -> Result<()> {

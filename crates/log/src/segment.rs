@@ -10,6 +10,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::batch::{verify_stored, BatchHeader, ValidBatch, LOG_OVERHEAD_BYTES};
@@ -50,6 +51,8 @@ pub(crate) struct Segment {
     /// The `.log` file, opened on first use ([`Segment::file`]): a sealed segment holds no
     /// descriptor until something reads it, and gives its descriptor up when it rolls.
     file: OnceLock<Arc<File>>,
+    /// Whether [`Segment::file`] was called since the last [`Segment::release_file_if_unused`].
+    file_used: AtomicBool,
     size: u64,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
@@ -90,6 +93,7 @@ impl Segment {
             base_offset,
             dir: dir.to_path_buf(),
             file: OnceLock::from(Arc::new(file)),
+            file_used: AtomicBool::new(false),
             size: 0,
             offset_index,
             time_index,
@@ -604,6 +608,7 @@ impl Segment {
     /// The `.log` file, opened now if this segment has not opened it yet (opened for writing
     /// too: a sealed segment becomes active again when truncation removes the ones after it).
     pub(crate) fn file(&self) -> io::Result<&Arc<File>> {
+        self.file_used.store(true, Ordering::Relaxed);
         if let Some(file) = self.file.get() {
             return Ok(file);
         }
@@ -619,6 +624,18 @@ impl Segment {
     /// segments, so that a partition holds a descriptor for its active segment only.
     pub(crate) fn release_file(&mut self) {
         self.file = OnceLock::new();
+    }
+
+    /// Closes the descriptor if nothing used it since the last call (which reset the mark):
+    /// called periodically for sealed segments, it closes what readers (a consumer catching
+    /// up, compaction, an epoch-cache rebuild) opened once they have moved on. Returns whether
+    /// a descriptor was closed.
+    pub(crate) fn release_file_if_unused(&mut self) -> bool {
+        if std::mem::take(self.file_used.get_mut()) || self.file.get().is_none() {
+            return false;
+        }
+        self.release_file();
+        true
     }
     pub(crate) fn size(&self) -> u64 {
         self.size

@@ -609,6 +609,17 @@ fn a_log_holds_one_descriptor_for_its_active_segment_and_opens_sealed_ones_when_
     assert_eq!(open, vec![first, active_file(&log)]);
     drop(r);
 
+    // The periodic release keeps a descriptor used since its last call and closes it at the
+    // next call if nothing used it again; a later read opens it once more.
+    assert_eq!(log.release_unused_files(), 0, "read since the last release");
+    assert_eq!(descriptors_into(dir.path()).len(), 2);
+    assert_eq!(log.release_unused_files(), 1, "unused since the last release");
+    assert_eq!(descriptors_into(dir.path()), vec![active_file(&log)]);
+    let r = log.read(1, 1, log.log_end_offset()).unwrap();
+    assert_eq!(decode(&r.to_vec().unwrap())[1].value.as_deref(), Some(values[1].as_slice()));
+    assert_eq!(descriptors_into(dir.path()).len(), 2);
+    drop(r);
+
     // Reopened, it holds the active segment alone again, and reads find every record.
     log.close().unwrap();
     assert!(descriptors_into(dir.path()).is_empty(), "a closed log holds nothing");
@@ -616,6 +627,11 @@ fn a_log_holds_one_descriptor_for_its_active_segment_and_opens_sealed_ones_when_
     assert_eq!(descriptors_into(dir.path()), vec![active_file(&log)]);
     let all = read_all(&log, 0, u64::MAX);
     assert_eq!(all.iter().map(|r| r.value.clone().unwrap()).collect::<Vec<_>>(), values);
+    let segments = log.segment_base_offsets().len();
+    assert_eq!(descriptors_into(dir.path()).len(), segments, "a full read opened every segment");
+    let mut log = log;
+    assert_eq!(log.release_unused_files() + log.release_unused_files(), segments - 1);
+    assert_eq!(descriptors_into(dir.path()), vec![active_file(&log)], "the release closes every sealed one");
     drop(log);
 
     // `Log::open` takes the lock file as well (one more descriptor), and refuses a second open.

@@ -1021,8 +1021,9 @@ impl Partition {
         ))
     }
 
-    /// Periodic work: a due flush always; retention and compaction, and the checkpoint, when
-    /// `work` says. Blocking.
+    /// Periodic work: a due flush always; retention and compaction, and the checkpoint (with
+    /// the closing of sealed segments' descriptors unused since the last one), when `work`
+    /// says. Blocking.
     pub fn maintain(&self, work: Maintenance) -> Result<(), PartitionError> {
         let mut guard = self.lock();
         let state = &mut *guard;
@@ -1033,6 +1034,10 @@ impl Partition {
             // Only when due by the topic's dirty ratio or maximum compaction lag (deciding
             // reads nothing); a pass reads every cleanable segment to build its key map.
             log.compact_if_due()?;
+        }
+        if work.checkpoint {
+            // Sealed segments read since the last pass keep their descriptors; others close.
+            log.release_unused_files();
         }
         let offsets = Some((log.log_start_offset(), log.high_watermark(), log.log_end_offset()));
         if work.checkpoint && state.checkpointed != offsets {
