@@ -1,5 +1,6 @@
 //! The producer under faults: an answer lost with its connection (idempotent resend, no
-//! duplicates in the log, order kept), and a stopped broker (send waits once the buffer budget
+//! duplicates in the log, order kept), a request lost on a live connection (the batch behind
+//! it refused out of sequence, then resent after it), and a stopped broker (send waits once the buffer budget
 //! is used; buffered bytes never exceed it; records fail after the delivery timeout).
 //!
 //! Method: a real in-process broker. For the lost answer, clients reach the broker only through
@@ -82,6 +83,46 @@ async fn batches_in_flight_together_survive_lost_answers_in_order_without_duplic
 }
 
 /// The offset each delivery got, in send order.
+/// Goal: a batch the broker refuses as OUT_OF_ORDER_SEQUENCE_NUMBER because an earlier batch
+/// of its partition never arrived is resent after that batch lands, not failed: the records
+/// land once each, in send order. Method: the broker knows the producer (its first batch
+/// landed); the proxy swallows the next Produce request whole (the connection stays up), so
+/// the batch sent right behind it reaches the broker with a sequence past the expected one
+/// and is refused; the swallowed request times out (5 s), its connection closes, and the
+/// producer resends both, in order.
+#[tokio::test]
+async fn a_batch_refused_out_of_sequence_behind_a_lost_request_is_resent_after_it() {
+    const PRODUCE: i16 = 0;
+    let proxy = FaultProxy::bind().await;
+    let broker = TestBroker::start_advertising(Some(proxy.address.to_string())).await;
+    proxy.set_upstream(broker.address);
+    let cluster = cluster(&proxy.address.to_string()).await;
+    create_topic(&cluster, "gap", 1).await;
+    let producer =
+        Producer::new(cluster.clone(), ProducerConfig { linger: Duration::ZERO, ..ProducerConfig::default() })
+            .await
+            .unwrap();
+    let first = producer.send(ProducerRecord::new("gap", "first")).await.unwrap().await.unwrap();
+    assert_eq!(first.offset, 0);
+
+    proxy.drop_next_request(PRODUCE);
+    let lost = producer.send(ProducerRecord::new("gap", "lost")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proxy.dropped_requests.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the Produce request was never sent");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let behind = producer.send(ProducerRecord::new("gap", "behind")).await.unwrap();
+
+    assert_eq!(step("the lost batch", lost).await.unwrap().offset, 1, "the swallowed batch is resent");
+    assert_eq!(
+        step("the batch behind it", behind).await.unwrap().offset,
+        2,
+        "refused out of sequence, then resent after it"
+    );
+    assert_eq!(read_all(&cluster, "gap", 3).await, ["first", "lost", "behind"]);
+}
+
 async fn offsets_of(deliveries: Vec<sluice_client::Delivery>) -> Vec<i64> {
     let mut offsets = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {

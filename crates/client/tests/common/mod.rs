@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -104,8 +104,8 @@ pub async fn create_topic(cluster: &Cluster, topic: &str, partitions: i32) {
 }
 
 /// A TCP proxy between clients and a broker that can swallow the next answer and cut the
-/// connection (the request reaches the broker, its answer never reaches the client), or refuse
-/// all traffic.
+/// connection (the request reaches the broker, its answer never reaches the client), or
+/// swallow the next request of one api (the broker never sees it, the connection stays).
 pub struct FaultProxy {
     /// Where clients connect.
     pub address: SocketAddr,
@@ -114,7 +114,20 @@ pub struct FaultProxy {
     cut_next_answer: Arc<AtomicBool>,
     /// Answers swallowed so far.
     pub cuts: Arc<AtomicUsize>,
+    /// An api key whose next request is not forwarded, or -1.
+    drop_next_request: Arc<AtomicI32>,
+    /// Requests swallowed so far.
+    pub dropped_requests: Arc<AtomicUsize>,
     accept: JoinHandle<()>,
+}
+
+/// What a relay does to the traffic: shared by every connection of a proxy.
+#[derive(Clone)]
+struct Faults {
+    cut_next_answer: Arc<AtomicBool>,
+    cuts: Arc<AtomicUsize>,
+    drop_next_request: Arc<AtomicI32>,
+    dropped_requests: Arc<AtomicUsize>,
 }
 
 impl Drop for FaultProxy {
@@ -129,22 +142,27 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let upstream: Arc<Mutex<Option<SocketAddr>>> = Arc::new(Mutex::new(None));
-        let cut_next_answer = Arc::new(AtomicBool::new(false));
-        let cuts = Arc::new(AtomicUsize::new(0));
-        let (up, cut, count) = (upstream.clone(), cut_next_answer.clone(), cuts.clone());
+        let faults = Faults {
+            cut_next_answer: Arc::new(AtomicBool::new(false)),
+            cuts: Arc::new(AtomicUsize::new(0)),
+            drop_next_request: Arc::new(AtomicI32::new(-1)),
+            dropped_requests: Arc::new(AtomicUsize::new(0)),
+        };
+        let (up, shared) = (upstream.clone(), faults.clone());
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else { return };
                 let target = *up.lock().unwrap();
                 let Some(target) = target else { continue };
-                let (cut, count) = (cut.clone(), count.clone());
+                let faults = shared.clone();
                 tokio::spawn(async move {
                     let Ok(broker) = TcpStream::connect(target).await else { return };
-                    relay(client, broker, cut, count).await;
+                    relay(client, broker, faults).await;
                 });
             }
         });
-        FaultProxy { address, upstream, cut_next_answer, cuts, accept }
+        let Faults { cut_next_answer, cuts, drop_next_request, dropped_requests } = faults;
+        FaultProxy { address, upstream, cut_next_answer, cuts, drop_next_request, dropped_requests, accept }
     }
 
     /// Where to forward connections.
@@ -156,13 +174,41 @@ impl FaultProxy {
     pub fn cut_next_answer(&self) {
         self.cut_next_answer.store(true, Ordering::SeqCst);
     }
+
+    /// Swallow the next request with `api_key` on any connection; the connection stays up, and
+    /// the requests after it reach the broker.
+    pub fn drop_next_request(&self, api_key: i16) {
+        self.drop_next_request.store(i32::from(api_key), Ordering::SeqCst);
+    }
 }
 
-async fn relay(client: TcpStream, broker: TcpStream, cut: Arc<AtomicBool>, cuts: Arc<AtomicUsize>) {
+async fn relay(client: TcpStream, broker: TcpStream, faults: Faults) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut broker_read, mut broker_write) = broker.into_split();
+    let Faults { cut_next_answer: cut, cuts, drop_next_request, dropped_requests } = faults;
+    // Client to broker frame by frame (a 4-byte length, then the request, whose first two
+    // bytes are its api key), so that one request can be left out whole.
     let upstream = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut client_read, &mut broker_write).await;
+        loop {
+            let mut prefix = [0u8; 4];
+            if client_read.read_exact(&mut prefix).await.is_err() {
+                return;
+            }
+            let mut frame = prefix.to_vec();
+            frame.resize(4 + u32::from_be_bytes(prefix) as usize, 0);
+            if client_read.read_exact(&mut frame[4..]).await.is_err() {
+                return;
+            }
+            if let Some(api_key) = frame.get(4..6).map(|key| i32::from(i16::from_be_bytes([key[0], key[1]]))) {
+                if drop_next_request.compare_exchange(api_key, -1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                    dropped_requests.fetch_add(1, Ordering::SeqCst);
+                    continue;
+                }
+            }
+            if broker_write.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
     });
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
