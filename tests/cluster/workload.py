@@ -44,8 +44,11 @@ class KeyedProducer:
             "retry.backoff.ms": 50,
             "retry.backoff.max.ms": 200,
             "topic.metadata.refresh.interval.ms": 1000,
+            # Client-level errors (a fatal idempotence error names its cause only here).
+            "error_cb": self.on_error,
         }
         config.update(extra or {})
+        self.errors = []
         self.producer = Producer(config)
         self.topic = topic
         self.keys = keys
@@ -60,6 +63,10 @@ class KeyedProducer:
     def start(self):
         self.thread.start()
         return self
+
+    def on_error(self, error):
+        with self.lock:
+            self.errors.append(f"{error.name()} (fatal={error.fatal()}): {error.str()}")
 
     def on_delivery(self, error, message):
         record = Delivery(message.key().decode(), message.value().decode(), message.partition(),
@@ -117,7 +124,10 @@ class KeyedProducer:
             if len(self.acked()) >= count:
                 return
             time.sleep(0.05)
-        raise AssertionError(f"only {len(self.acked())} of {count} records acknowledged in {timeout_s} s")
+        with self.lock:
+            errors = self.errors[-5:]
+        raise AssertionError(f"only {len(self.acked())} of {count} records acknowledged in {timeout_s} s; "
+                             f"producer thread alive: {self.thread.is_alive()}; last client errors: {errors}")
 
 
 def read_everything(bootstrap, topic, partitions, timeout_s=60):
