@@ -13,10 +13,17 @@
 //!   queued-bytes budget, and the same from the broker-wide request-memory budget. When any of
 //!   them is exhausted it stops reading, so a fast or hostile client meets TCP backpressure
 //!   instead of growing our memory. Nothing arriving for the idle limit closes the connection.
-//! - `answer_requests` handles one request at a time, in arrival order, and writes each response
-//!   before taking the next request — Kafka's per-connection ordering, which clients rely on to
-//!   match responses and which keeps produce requests of one connection in order. The permits
-//!   are released when the response has been written.
+//! - `answer_requests` handles requests in arrival order and writes their responses in that
+//!   order — Kafka's per-connection ordering, which clients rely on to match responses and which
+//!   keeps produce requests of one connection in order. Each request is handled after the one
+//!   before it is answered, with one exception: once a produce request's batches are appended,
+//!   its answer (which waits for their syncs and, with acks=all, the followers) is deferred,
+//!   and the connection appends its next produce requests meanwhile, so that one
+//!   group-commit fsync or one follower fetch covers several requests of one producer
+//!   (`Outcome::Deferred`). Appends still happen one request after the other, in order; any
+//!   other request waits until every answer before it is written. The requests waiting for
+//!   their answers keep their permits, so the in-flight limits below bound them too. The
+//!   permits are released when the response has been written.
 //!
 //! - Before decoding a request, `answer_requests` reserves the request's decoded-size limit
 //!   from the broker-wide decoded-request budget (`DECODED_REQUEST_MEMORY_BYTES_MAX`); the
@@ -34,6 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures::stream::{FuturesOrdered, StreamExt};
 use sluice_proto::frame::FRAME_LENGTH_PREFIX_BYTES;
 use sluice_proto::{check_frame, FrameStatus, ProtoError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -267,6 +275,18 @@ fn split_payload(buffer: &mut BytesMut, payload_bytes: usize) -> Bytes {
     buffer.split_to(payload_bytes).freeze()
 }
 
+/// A request dispatched whose answer is not written yet: its outcome (ready, or a produce's
+/// deferred answer), the request (whose permits go back once the answer is written) and how
+/// long the connection then mutes.
+type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = (Outcome, QueuedRequest, Duration)> + Send>>;
+
+/// The api key of Produce, read from a request's first two bytes.
+const PRODUCE_API_KEY: i16 = 0;
+
+fn api_key_of(request: &QueuedRequest) -> Option<i16> {
+    request.payload.get(..2).map(|key| i16::from_be_bytes([key[0], key[1]]))
+}
+
 async fn answer_requests(
     mut queue: mpsc::Receiver<QueuedRequest>,
     mut writer: impl AsyncWrite + Unpin,
@@ -274,53 +294,109 @@ async fn answer_requests(
     decoded_memory: Arc<Semaphore>,
     mut session: Session,
 ) -> Result<(), ConnectionError> {
-    while let Some(request) = queue.recv().await {
-        // The decoded form's limit is reserved before decoding; dispatch gives back what the
-        // decoder did not build, and the rest when the request has been handled.
-        let limit =
-            sluice_proto::guard::decoded_bytes_max_for(request.payload.len()).min(DECODED_REQUEST_MEMORY_BYTES_MAX);
-        let Ok(mut decoded) = Arc::clone(&decoded_memory).acquire_many_owned(limit as u32).await else {
-            return Ok(()); // never closed
-        };
-        let dispatched =
-            dispatcher.dispatch(request.payload.clone(), &mut session, &mut decoded, request.read_at).await;
-        let outcome = dispatched.outcome;
-        drop(decoded);
-        let sending = std::time::Instant::now();
-        match outcome {
-            // A TLS stream may keep the tail of a response in its buffer until flushed (TCP's
-            // flush does nothing).
-            Outcome::Respond(frame) => {
-                writer.write_all(&frame).await?;
-                writer.flush().await?;
+    // Answers owed, in request order: only produce requests' answers wait here while later
+    // requests are dispatched (see `Outcome::Deferred`); each is written as soon as it and
+    // every answer before it are ready.
+    let mut owed: FuturesOrdered<Answer> = FuturesOrdered::new();
+    let mut open = true;
+    while open || !owed.is_empty() {
+        tokio::select! {
+            // Answers first: writing one gives its permits back, which lets more requests in.
+            biased;
+            Some((outcome, request, throttle)) = owed.next(), if !owed.is_empty() => {
+                write_answer(&mut writer, &dispatcher, outcome, request, throttle).await?;
             }
-            Outcome::RespondReserved(frame, reservation) => {
-                writer.write_all(&frame).await?;
-                writer.flush().await?;
-                drop(reservation);
+            next = queue.recv(), if open => {
+                let Some(request) = next else {
+                    open = false;
+                    continue;
+                };
+                // Any request but a produce waits for the answers owed before it: it is
+                // handled after the earlier requests are answered, as without deferral.
+                if api_key_of(&request) != Some(PRODUCE_API_KEY) {
+                    while let Some((outcome, earlier, throttle)) = owed.next().await {
+                        write_answer(&mut writer, &dispatcher, outcome, earlier, throttle).await?;
+                    }
+                }
+                // The decoded form's limit is reserved before decoding; dispatch gives back
+                // what the decoder did not build, and the rest when the request has been handled.
+                let limit = sluice_proto::guard::decoded_bytes_max_for(request.payload.len())
+                    .min(DECODED_REQUEST_MEMORY_BYTES_MAX);
+                let Ok(mut decoded) = Arc::clone(&decoded_memory).acquire_many_owned(limit as u32).await else {
+                    return Ok(()); // never closed
+                };
+                let dispatched =
+                    dispatcher.dispatch(request.payload.clone(), &mut session, &mut decoded, request.read_at).await;
+                let throttle = dispatched.throttle;
+                match dispatched.outcome {
+                    // The deferred answer keeps the decoded request: its budget share too.
+                    Outcome::Deferred(answer) => owed.push_back(Box::pin(async move {
+                        let outcome = answer.await;
+                        drop(decoded);
+                        (outcome, request, throttle)
+                    })),
+                    outcome if owed.is_empty() => {
+                        drop(decoded);
+                        write_answer(&mut writer, &dispatcher, outcome, request, throttle).await?;
+                    }
+                    // A produce answered at once (refused, acks=0) after deferred ones: in turn.
+                    outcome => {
+                        drop(decoded);
+                        owed.push_back(Box::pin(std::future::ready((outcome, request, throttle))));
+                    }
+                }
             }
-            Outcome::RespondAndClose(frame, reason) => {
-                writer.write_all(&frame).await?;
-                writer.flush().await?;
-                let _ = writer.shutdown().await;
-                return Err(ConnectionError::Request(reason));
-            }
-            Outcome::NoResponse => {}
-            Outcome::Close(reason) => return Err(ConnectionError::Request(reason)),
-        }
-        // The api key is the payload's first two bytes (dispatch checked they are there).
-        if let Some(key) = request.payload.get(..2) {
-            dispatcher.metrics().response_sent(i16::from_be_bytes([key[0], key[1]]), sending.elapsed());
-        }
-        // The permits go back only now that the response is on its way.
-        drop(request);
-        // KIP-219: a client over its quota got its response at once, with the throttle time;
-        // now its connection is muted for that long (requests keep queueing up to the
-        // in-flight limits, then TCP pushes back).
-        if !dispatched.throttle.is_zero() {
-            tokio::time::sleep(dispatched.throttle).await;
         }
     }
     writer.shutdown().await?;
+    Ok(())
+}
+
+/// Writes one request's answer, gives its permits back, and mutes the connection for its
+/// throttle. An outcome that closes the connection returns the error that says why.
+async fn write_answer(
+    writer: &mut (impl AsyncWrite + Unpin),
+    dispatcher: &Dispatcher,
+    outcome: Outcome,
+    request: QueuedRequest,
+    throttle: Duration,
+) -> Result<(), ConnectionError> {
+    let sending = std::time::Instant::now();
+    match outcome {
+        // A TLS stream may keep the tail of a response in its buffer until flushed (TCP's
+        // flush does nothing).
+        Outcome::Respond(frame) => {
+            writer.write_all(&frame).await?;
+            writer.flush().await?;
+        }
+        Outcome::RespondReserved(frame, reservation) => {
+            writer.write_all(&frame).await?;
+            writer.flush().await?;
+            drop(reservation);
+        }
+        Outcome::RespondAndClose(frame, reason) => {
+            writer.write_all(&frame).await?;
+            writer.flush().await?;
+            let _ = writer.shutdown().await;
+            return Err(ConnectionError::Request(reason));
+        }
+        Outcome::NoResponse => {}
+        Outcome::Close(reason) => return Err(ConnectionError::Request(reason)),
+        Outcome::Deferred(_) => {
+            return Err(ConnectionError::Request("a deferred answer was not awaited (a bug)".to_string()))
+        }
+    }
+    // The api key is the payload's first two bytes (dispatch checked they are there).
+    if let Some(key) = api_key_of(&request) {
+        dispatcher.metrics().response_sent(key, sending.elapsed());
+    }
+    // The permits go back only now that the response is on its way.
+    drop(request);
+    // KIP-219: a client over its quota got its response at once, with the throttle time;
+    // now its connection is muted for that long (requests keep queueing up to the in-flight
+    // limits, then TCP pushes back).
+    if !throttle.is_zero() {
+        tokio::time::sleep(throttle).await;
+    }
     Ok(())
 }

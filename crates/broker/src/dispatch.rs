@@ -31,6 +31,7 @@ use crate::api_versions;
 use crate::broker::Broker;
 use crate::handlers;
 use crate::handlers::access::{self, Access, GROUP_AUTHORIZATION_FAILED};
+use crate::handlers::produce::Appending;
 use crate::handlers::refused;
 use crate::kafka_code;
 use crate::quota::QuotaKind;
@@ -127,8 +128,42 @@ fn log_server_error(
     );
 }
 
+/// A request handled (or, for a deferred answer, its first part): what its request metrics,
+/// slow-request line and server-error line need once its answer is ready.
+struct Handled {
+    broker: Arc<Broker>,
+    server_errors: Arc<ServerErrorLog>,
+    api_key: ApiKey,
+    client_id: Option<sluice_proto::kafka_protocol::protocol::StrBytes>,
+    peer: SocketAddr,
+    started: std::time::Instant,
+    queue: Duration,
+    limit: Option<Duration>,
+}
+
+impl Handled {
+    fn finish(self, gathered: crate::request_scope::Gathered) {
+        let Handled { broker, server_errors, api_key, client_id, peer, started, queue, limit } = self;
+        let elapsed = started.elapsed();
+        let client_id = client_id.as_deref().unwrap_or("");
+        broker
+            .metrics
+            .request(api_key, crate::metrics::RequestTimes { queue, handled: elapsed, remote: gathered.remote });
+        if let Some(limit) = limit.filter(|limit| elapsed > *limit) {
+            log_slow_request(api_key, client_id, peer, elapsed, limit);
+        }
+        if let Some(error) = &gathered.first_error {
+            if let Some(left_out) = server_errors.due(api_key, error.code, std::time::Instant::now()) {
+                log_server_error(api_key, client_id, peer, error, gathered.errors, left_out);
+            }
+        }
+    }
+}
+
+/// The rest of a request's handling, answered later (see [`Outcome::Deferred`]).
+pub type DeferredOutcome = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>;
+
 /// What the connection does after a request.
-#[derive(Debug)]
 pub enum Outcome {
     /// Write this frame (length prefix included), in request order.
     Respond(Bytes),
@@ -142,6 +177,26 @@ pub enum Outcome {
     NoResponse,
     /// Close the connection; the reason is logged.
     Close(String),
+    /// A produce request whose batches are appended and whose answer waits for their syncs
+    /// and followers: the connection goes on appending its next produce requests meanwhile
+    /// (its other requests wait until every answer before them is written), and writes the
+    /// answers in request order as this future yields them.
+    Deferred(DeferredOutcome),
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Respond(frame) => f.debug_tuple("Respond").field(&frame.len()).finish(),
+            Outcome::RespondAndClose(frame, reason) => {
+                f.debug_tuple("RespondAndClose").field(&frame.len()).field(reason).finish()
+            }
+            Outcome::RespondReserved(frame, _) => f.debug_tuple("RespondReserved").field(&frame.len()).finish(),
+            Outcome::NoResponse => f.write_str("NoResponse"),
+            Outcome::Close(reason) => f.debug_tuple("Close").field(reason).finish(),
+            Outcome::Deferred(_) => f.write_str("Deferred"),
+        }
+    }
 }
 
 /// A request's outcome and how long its connection must then wait before the next request
@@ -167,7 +222,7 @@ pub struct Dispatcher {
     broker: Arc<Broker>,
     /// See [`crate::config::SLOW_REQUEST_MS_DEFAULT`]; 0 = off.
     slow_request_ms: u64,
-    server_errors: ServerErrorLog,
+    server_errors: Arc<ServerErrorLog>,
     /// The SASL mechanisms offered and the session lifetime.
     sasl: SaslConfig,
     /// Failed logins by address, for the growing delay.
@@ -183,7 +238,7 @@ impl Dispatcher {
             supported: api_versions::supported_apis(),
             broker,
             slow_request_ms: crate::config::SLOW_REQUEST_MS_DEFAULT,
-            server_errors: ServerErrorLog::default(),
+            server_errors: Arc::default(),
             sasl: SaslConfig::default(),
             failed_logins: FailedLogins::default(),
             authorizer: AuthorizerConfig::default(),
@@ -276,24 +331,40 @@ impl Dispatcher {
         // For the log lines below: a refcounted clone, no copy.
         let client_id = request.header.client_id.clone();
         let (outcome, gathered) = crate::request_scope::measure(self.handle_request(request, session)).await;
-        let elapsed = started.elapsed();
-        let remote = gathered.remote;
-        self.broker.metrics.request(api_key, crate::metrics::RequestTimes { queue, handled: elapsed, remote });
-        if let Some(limit) = limit.filter(|limit| elapsed > *limit) {
-            log_slow_request(api_key, client_id.as_deref().unwrap_or(""), peer, elapsed, limit);
-        }
-        if let Some(error) = &gathered.first_error {
-            if let Some(left_out) = self.server_errors.due(api_key, error.code, std::time::Instant::now()) {
-                log_server_error(api_key, client_id.as_deref().unwrap_or(""), peer, error, gathered.errors, left_out);
-            }
-        }
-        let client_id = client_id.as_deref().unwrap_or("");
         let request_throttle = if time_exempt {
             Duration::ZERO
         } else {
-            self.meter_time(session, client_id, elapsed.saturating_sub(remote))
+            // A deferred answer's wait for syncs and followers is remote time: left out.
+            self.meter_time(
+                session,
+                client_id.as_deref().unwrap_or(""),
+                started.elapsed().saturating_sub(gathered.remote),
+            )
         };
-        Dispatched { outcome, throttle: gathered.throttle.max(request_throttle) }
+        let throttle = gathered.throttle.max(request_throttle);
+        let handled = Handled {
+            broker: Arc::clone(&self.broker),
+            server_errors: Arc::clone(&self.server_errors),
+            api_key,
+            client_id,
+            peer,
+            started,
+            queue,
+            limit,
+        };
+        let outcome = match outcome {
+            // Measured, logged and counted once the answer is ready, with both parts' figures.
+            Outcome::Deferred(rest) => Outcome::Deferred(Box::pin(async move {
+                let (outcome, more) = crate::request_scope::measure(rest).await;
+                handled.finish(gathered.and(more));
+                outcome
+            })),
+            outcome => {
+                handled.finish(gathered);
+                outcome
+            }
+        };
+        Dispatched { outcome, throttle }
     }
 
     /// Counts `local` (the request's handler time, waits for data or replicas left out, as
@@ -406,13 +477,14 @@ impl Dispatcher {
                 // Counted before appending, as Kafka does; the append happens whatever the quota.
                 let throttle_ms =
                     self.meter(QuotaKind::Produce, session, &client.client_id, produce_record_bytes(&body));
-                match handlers::produce::handle(broker, version, body).await {
-                    Ok(Some(mut response)) => {
+                match handlers::produce::append(Arc::clone(&self.broker), version, body).await {
+                    Appending::Done(Ok(_)) => Outcome::NoResponse,
+                    Appending::Done(Err(reason)) => Outcome::Close(reason),
+                    Appending::Settling(settling) => Outcome::Deferred(Box::pin(async move {
+                        let mut response = settling.settle().await;
                         access::produce_denied(&mut response, denied);
-                        reply(&response.with_throttle_time_ms(throttle_ms))
-                    }
-                    Ok(None) => Outcome::NoResponse,
-                    Err(reason) => Outcome::Close(reason),
+                        respond_erased(api_key, version, correlation_id, &response.with_throttle_time_ms(throttle_ms))
+                    })),
                 }
             }
             RequestKind::Fetch(mut body) => {

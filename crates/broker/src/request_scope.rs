@@ -72,6 +72,18 @@ pub struct Gathered {
     pub throttle: Duration,
 }
 
+impl Gathered {
+    /// What two parts of one request gathered, together (a deferred answer's two halves).
+    pub fn and(self, later: Gathered) -> Gathered {
+        Gathered {
+            remote: self.remote + later.remote,
+            errors: self.errors + later.errors,
+            first_error: self.first_error.or(later.first_error),
+            throttle: self.throttle.max(later.throttle),
+        }
+    }
+}
+
 /// Runs `request`, returning its output and what it gathered.
 pub async fn measure<F: Future>(request: F) -> (F::Output, Gathered) {
     SCOPE

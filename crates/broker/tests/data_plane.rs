@@ -1437,3 +1437,64 @@ async fn concurrent_acks_all_produces_to_one_partition_never_wait_for_a_stale_hi
         assert_eq!(published, high_watermark, "round {round}: the published high watermark is not the log's");
     }
 }
+
+/// Goal: one connection's produce requests are pipelined — once a request's batches are
+/// appended, the next one is appended while the first waits for its sync, so one group-commit
+/// fsync covers several requests of one producer — while appends stay in request order, the
+/// answers come back in request order, and any other request is handled only after every
+/// answer before it. Method: 40 acks=all produce requests of one 5-record batch each to a
+/// `flush.messages=1` topic, then a ListOffsets (latest), all written at once before reading
+/// anything. The answers must carry correlation ids 1..=41 in order, the batches offsets 0, 5,
+/// ..., 195; ListOffsets must say 200 (it ran after every produce was synced and answered);
+/// and the policy fsyncs must number fewer than the requests (without pipelining, each
+/// request waits for its own: exactly 40).
+#[tokio::test]
+async fn a_connections_produce_requests_are_pipelined_in_order_and_share_syncs() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const REQUESTS: i32 = 40;
+    let broker = TestBroker::start().await;
+    let mut stream = broker.connect().await;
+    assert_eq!(create_topic_configured(&mut stream, "piped", 1, &[("flush.messages", "1")]).await, 0);
+
+    let mut frames = Vec::new();
+    for correlation_id in 1..=REQUESTS {
+        let request = produce_request(-1, vec![("piped", 0, Some(batch(5, 10)))]);
+        let header = common::header(ApiKey::Produce, PRODUCE_VERSION, correlation_id);
+        frames.extend_from_slice(&sluice_proto::encode_request(&header, &request).unwrap());
+    }
+    let latest =
+        ListOffsetsRequest::default().with_replica_id((-1).into()).with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name("piped"))
+            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1)])]);
+    let list_header = common::header(ApiKey::ListOffsets, 7, REQUESTS + 1);
+    frames.extend_from_slice(&sluice_proto::encode_request(&list_header, &latest).unwrap());
+    stream.write_all(&frames).await.unwrap();
+
+    for correlation_id in 1..=REQUESTS {
+        let payload = common::read_frame(&mut stream).await;
+        let (header, response): (_, ProduceResponse) =
+            sluice_proto::decode_response(ApiKey::Produce, PRODUCE_VERSION, payload).unwrap();
+        assert_eq!(header.correlation_id, correlation_id, "answers in request order");
+        let answer = &response.responses[0].partition_responses[0];
+        assert_eq!((answer.error_code, answer.base_offset), (0, i64::from(correlation_id - 1) * 5));
+    }
+    let payload = common::read_frame(&mut stream).await;
+    let (header, listed): (_, ListOffsetsResponse) =
+        sluice_proto::decode_response(ApiKey::ListOffsets, 7, payload).unwrap();
+    assert_eq!(header.correlation_id, REQUESTS + 1);
+    assert_eq!(listed.topics[0].partitions[0].offset, i64::from(REQUESTS) * 5, "after every produce before it");
+
+    let mut admin = TcpStream::connect(broker.admin).await.unwrap();
+    admin.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut scrape = String::new();
+    admin.read_to_string(&mut scrape).await.unwrap();
+    let series = r#"sluice_log_fsync_duration_seconds_count{cause="policy"} "#;
+    let fsyncs: f64 = scrape.lines().find_map(|line| line.strip_prefix(series)).expect(series).parse().unwrap();
+    eprintln!("{fsyncs} policy fsyncs for {REQUESTS} pipelined produce requests");
+    assert!(fsyncs >= 1.0 && fsyncs < f64::from(REQUESTS), "{fsyncs} policy fsyncs for {REQUESTS} requests");
+    let values = common::wire::read_all(&mut stream, "piped", 0).await.unwrap();
+    assert_eq!(
+        values.iter().map(|(offset, _)| *offset).collect::<Vec<_>>(),
+        (0..i64::from(REQUESTS) * 5).collect::<Vec<_>>()
+    );
+}

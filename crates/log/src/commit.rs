@@ -239,7 +239,7 @@ pub struct SyncWait {
 
 impl SyncWait {
     /// Nothing to wait for (the flush policy does not sync appends).
-    pub(crate) fn none() -> SyncWait {
+    pub fn none() -> SyncWait {
         SyncWait { pending: None }
     }
 

@@ -1,14 +1,16 @@
 //! Produce: append each partition's record batches to its log as leader.
 //!
-//! Per partition, in request order: look the partition up in the metadata (unknown topic,
-//! invalid name, unknown partition), find the local leader replica (NOT_LEADER_OR_FOLLOWER),
-//! then append on the blocking pool, each partition on its own task (a partition listed twice
-//! in one request is INVALID_REQUEST, so no partition races itself). Record validation (every
-//! record, Kafka's `LogValidator` rules, see `sluice_log::validate`; refused records are named
-//! in v8+ `record_errors`), producer-sequence check, batch validation (CRC-32C, size, framing)
-//! and offset assignment happen in the partition and the log, and nothing is appended when any
-//! of them fails. acks=all then waits for the high watermark to pass the batch (with one
-//! replica that is immediate), at most the request's timeout.
+//! Two steps. [`append`]: per partition, in request order, look the partition up in the
+//! metadata (unknown topic, invalid name, unknown partition), find the local leader replica
+//! (NOT_LEADER_OR_FOLLOWER), then append on the blocking pool, all partitions on one task (a
+//! partition listed twice in one request is INVALID_REQUEST). Record validation (every record,
+//! Kafka's `LogValidator` rules, see `sluice_log::validate`; refused records are named in v8+
+//! `record_errors`), producer-sequence check, batch validation (CRC-32C, size, framing) and
+//! offset assignment happen in the partition and the log, and nothing is appended when any of
+//! them fails. [`Settling::settle`]: each partition waits for its group-commit sync (under
+//! `flush.messages=1`; the partitions in parallel) and, with acks=all, for the high watermark
+//! to pass the batch (with one replica that is immediate), at most the request's timeout. The
+//! connection appends its next produce requests while one settles (`Outcome::Deferred`).
 //!
 //! acks=0 gets no response; if a partition failed, the connection is closed instead, as Kafka
 //! does, so the client notices.
@@ -27,6 +29,7 @@ use crate::error::PartitionError;
 use crate::handlers::{find_partition, since, str_bytes};
 use crate::kafka_code;
 use crate::partition::{blocking, Appended, Partition};
+use sluice_log::SyncWait;
 
 /// Longest an acks=all produce waits for the high watermark, in milliseconds, whatever the
 /// request's timeout says (Kafka's `request.timeout.ms` default is 30 s).
@@ -47,9 +50,45 @@ struct Work {
     slot: (usize, usize),
 }
 
-/// The answer to a produce request; `None` for acks=0 when every partition succeeded, `Err`
-/// (close the connection) for acks=0 when one failed.
-pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> Result<Option<ProduceResponse>, String> {
+/// Where a produce request stands once its batches are in the logs (see [`append`]).
+#[derive(Debug)]
+pub enum Appending {
+    /// Nothing more to wait for: acks=0 (`None` when every partition succeeded, `Err` to
+    /// close the connection when one failed).
+    Done(Result<Option<ProduceResponse>, String>),
+    /// The batches are appended; [`Settling::settle`] waits for what acknowledging them
+    /// needs (their syncs, the followers) and builds the answer.
+    Settling(Settling),
+}
+
+/// An appended produce request whose answer waits for syncs and followers. Its connection
+/// may append its next produce requests meanwhile (their answers still go out in order), so
+/// that one group-commit fsync covers several requests of one producer.
+pub struct Settling {
+    broker: Arc<Broker>,
+    version: i16,
+    request: ProduceRequest,
+    outcomes: Vec<Vec<Outcome>>,
+    appended: Vec<Pending>,
+    acks_all: bool,
+}
+
+impl std::fmt::Debug for Settling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settling")
+            .field("version", &self.version)
+            .field("partitions", &self.appended.len())
+            .field("acks_all", &self.acks_all)
+            .finish()
+    }
+}
+
+/// One partition's append, waiting to be settled.
+type Pending = ((usize, usize), Arc<Partition>, Result<(Appended, SyncWait), PartitionError>);
+
+/// Checks a produce request's partitions and appends their batches to the logs, without
+/// waiting for syncs or followers — except for acks=0, which has no answer to wait with.
+pub async fn append(broker: Arc<Broker>, version: i16, request: ProduceRequest) -> Appending {
     let acks = request.acks;
     let view = broker.view();
     let mut outcomes: Vec<Vec<Outcome>> = Vec::with_capacity(request.topic_data.len());
@@ -73,7 +112,7 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
                 // Only the group coordinator writes it (Kafka: "cannot append to internal topic").
                 Outcome::Failed(kafka_code::INVALID_TOPIC_EXCEPTION, Some("cannot append to an internal topic".into()))
             } else if !seen.insert((name, data.index)) {
-                // Appends run in parallel per partition; a partition twice would race itself.
+                // One append per partition per request: a partition twice would be ambiguous.
                 Outcome::Failed(kafka_code::INVALID_REQUEST, Some("partition listed twice".into()))
             } else {
                 match (broker.partitions.get(name, data.index), &data.records) {
@@ -93,13 +132,13 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
         }
         outcomes.push(partitions);
     }
+    drop(view);
     let acks_all = acks == -1;
     let appended = append_all(work, acks_all).await;
-    let wait = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0).min(PRODUCE_ACKS_WAIT_MS_MAX));
-    for ((topic_slot, partition_slot), partition, result) in appended {
-        if let Ok(appended) = &result {
+    for ((topic_slot, partition_slot), partition, result) in &appended {
+        if let Ok((appended, _)) = result {
             if !appended.duplicate {
-                let bytes = request.topic_data[topic_slot].partition_data[partition_slot]
+                let bytes = request.topic_data[*topic_slot].partition_data[*partition_slot]
                     .records
                     .as_ref()
                     .map_or(0, |r| r.len());
@@ -107,43 +146,111 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> R
                 broker.metrics.produced(&partition.topic, records, bytes as u64);
             }
         }
-        let outcome = match result {
-            Ok(appended) if acks_all => {
-                match crate::request_scope::waiting(partition.wait_for_high_watermark(appended.last_offset + 1, wait))
-                    .await
-                {
-                    Ok(()) => Outcome::Done(appended),
-                    Err(code) => Outcome::Failed(code, None),
-                }
-            }
-            Ok(appended) => Outcome::Done(appended),
-            Err(error) => {
-                tracing::debug!(topic = partition.topic, partition = partition.index, %error, "produce refused");
-                refused(error)
-            }
-        };
-        outcomes[topic_slot][partition_slot] = outcome;
     }
-    for outcome in outcomes.iter().flatten() {
-        if let Outcome::Failed(code, _) | Outcome::Refused(code, _, _) = outcome {
-            broker.metrics.produce_refused(*code);
+    let settling = Settling { broker, version, request, outcomes, appended, acks_all };
+    if acks != 0 {
+        return Appending::Settling(settling);
+    }
+    // acks=0: the syncs still come first (a sync failure closes the connection).
+    let (_, outcomes) = settling.settle_outcomes().await;
+    let failed = outcomes.iter().flatten().find_map(|outcome| match outcome {
+        Outcome::Failed(code, message) => Some(format!("acks=0 produce failed with error {code} ({message:?})")),
+        Outcome::Refused(code, message, _) => Some(format!("acks=0 produce failed with error {code} ({message})")),
+        Outcome::Done(_) => None,
+    });
+    Appending::Done(match failed {
+        Some(reason) => Err(reason),
+        None => Ok(None),
+    })
+}
+
+impl Settling {
+    /// Waits for each partition's sync and (acks=all) for the high watermark to pass its
+    /// batches, at most the request's timeout, and builds the answer.
+    pub async fn settle(self) -> ProduceResponse {
+        let (settled, outcomes) = self.settle_outcomes().await;
+        response(settled.version, &settled.request, outcomes)
+    }
+
+    /// The outcome of every partition once settled (and what the answer is built from).
+    async fn settle_outcomes(self) -> (Settled, Vec<Vec<Outcome>>) {
+        let Settling { broker, version, request, mut outcomes, appended, acks_all } = self;
+        let wait = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0).min(PRODUCE_ACKS_WAIT_MS_MAX));
+        // Every partition waits at once: their syncs run in parallel, each on the blocking pool.
+        let settled = futures::future::join_all(appended.into_iter().map(|(slot, partition, result)| async move {
+            let outcome = match result {
+                Ok((appended, sync)) => match settle_one(&partition, appended, sync, acks_all, wait).await {
+                    Ok(appended) => Outcome::Done(appended),
+                    Err(error) => refused_or_failed(&partition, error),
+                },
+                Err(error) => refused_or_failed(&partition, error),
+            };
+            (slot, outcome)
+        }))
+        .await;
+        for ((topic_slot, partition_slot), outcome) in settled {
+            outcomes[topic_slot][partition_slot] = outcome;
         }
-        if let Outcome::Failed(code, message) = outcome {
-            crate::request_scope::server_error(*code, &message.as_deref().unwrap_or("produce failed"));
+        for outcome in outcomes.iter().flatten() {
+            if let Outcome::Failed(code, _) | Outcome::Refused(code, _, _) = outcome {
+                broker.metrics.produce_refused(*code);
+            }
+            if let Outcome::Failed(code, message) = outcome {
+                crate::request_scope::server_error(*code, &message.as_deref().unwrap_or("produce failed"));
+            }
+        }
+        (Settled { version, request }, outcomes)
+    }
+}
+
+/// What the answer is built from once the outcomes are in.
+struct Settled {
+    version: i16,
+    request: ProduceRequest,
+}
+
+/// Waits for one partition's sync, then (acks=all) for its high watermark.
+async fn settle_one(
+    partition: &Arc<Partition>,
+    appended: Appended,
+    sync: SyncWait,
+    acks_all: bool,
+    wait: Duration,
+) -> Result<Appended, SettleError> {
+    if sync.is_pending() {
+        let syncing = Arc::clone(partition);
+        blocking(move || syncing.finish_sync(sync)).await.map_err(SettleError::Partition)?;
+    }
+    if acks_all {
+        crate::request_scope::waiting(partition.wait_for_high_watermark(appended.last_offset + 1, wait))
+            .await
+            .map_err(SettleError::Code)?;
+    }
+    Ok(appended)
+}
+
+/// Why a partition's batches could not be acknowledged.
+enum SettleError {
+    /// The append or its sync failed.
+    Partition(PartitionError),
+    /// The wait for the high watermark ended with this code.
+    Code(i16),
+}
+
+impl From<PartitionError> for SettleError {
+    fn from(error: PartitionError) -> Self {
+        SettleError::Partition(error)
+    }
+}
+
+fn refused_or_failed(partition: &Partition, error: impl Into<SettleError>) -> Outcome {
+    match error.into() {
+        SettleError::Code(code) => Outcome::Failed(code, None),
+        SettleError::Partition(error) => {
+            tracing::debug!(topic = partition.topic, partition = partition.index, %error, "produce refused");
+            refused(error)
         }
     }
-    if acks == 0 {
-        let failed = outcomes.iter().flatten().find_map(|outcome| match outcome {
-            Outcome::Failed(code, message) => Some(format!("acks=0 produce failed with error {code} ({message:?})")),
-            Outcome::Refused(code, message, _) => Some(format!("acks=0 produce failed with error {code} ({message})")),
-            Outcome::Done(_) => None,
-        });
-        return match failed {
-            Some(reason) => Err(reason),
-            None => Ok(None),
-        };
-    }
-    Ok(Some(response(version, &request, outcomes)))
 }
 
 /// The outcome of a refused append: record-level refusals carry their records.
@@ -165,48 +272,33 @@ fn refused(error: PartitionError) -> Outcome {
     }
 }
 
-/// Appends every partition's records on the blocking pool: the partitions that may fsync on
-/// append (`flush.messages` / `flush.ms`) each on a task of their own, so their syncs run in
-/// parallel (under `flush.messages=1` a task waits for its group-commit sync outside the
-/// partition's lock, so concurrent requests' appends to one partition share it); all the others together on one task, since their appends only copy into the page
-/// cache and a hand-off to the pool per partition costs more (two thread wake-ups each) than
-/// the copy.
-async fn append_all(
-    work: Vec<Work>,
-    acks_all: bool,
-) -> Vec<((usize, usize), Arc<Partition>, Result<Appended, PartitionError>)> {
-    fn append(item: &Work, acks_all: bool) -> Result<Appended, PartitionError> {
-        // The request's bytes are shared with the connection's frame; the log rewrites
-        // offsets in place, so it gets its own copy.
-        let mut records = item.records.to_vec();
-        item.partition.append(&mut records, acks_all)
+/// Appends every partition's records, without waiting for their syncs, on one task of the
+/// blocking pool: an append only validates and copies into the page cache (a roll syncs the
+/// sealed segment and the directory, disk work that stays off the async workers too), and a
+/// hand-off to the pool per partition costs more (two thread wake-ups each) than the copy.
+async fn append_all(work: Vec<Work>, acks_all: bool) -> Vec<Pending> {
+    if work.is_empty() {
+        return Vec::new();
     }
-    let (syncing, copying): (Vec<Work>, Vec<Work>) =
-        work.into_iter().partition(|item| item.partition.syncs_on_append());
-    let each = syncing.into_iter().map(|item| async move {
-        let (slot, partition) = (item.slot, Arc::clone(&item.partition));
-        let result = blocking(move || append(&item, acks_all)).await;
-        vec![(slot, partition, result)]
+    let slots: Vec<((usize, usize), Arc<Partition>)> =
+        work.iter().map(|item| (item.slot, Arc::clone(&item.partition))).collect();
+    let results = blocking(move || {
+        Ok(work
+            .iter()
+            .map(|item| {
+                // The request's bytes are shared with the connection's frame; the log rewrites
+                // offsets in place, so it gets its own copy.
+                let mut records = item.records.to_vec();
+                item.partition.append_unsynced(&mut records, acks_all)
+            })
+            .collect::<Vec<_>>())
+    })
+    .await
+    .unwrap_or_else(|error| {
+        let error = error.to_string();
+        slots.iter().map(|_| Err(PartitionError::Task(error.clone()))).collect()
     });
-    let together = async move {
-        if copying.is_empty() {
-            return Vec::new();
-        }
-        let slots: Vec<((usize, usize), Arc<Partition>)> =
-            copying.iter().map(|item| (item.slot, Arc::clone(&item.partition))).collect();
-        // A roll (every `segment.bytes`) syncs the directory: disk work stays off the async
-        // workers even here.
-        let results = blocking(move || Ok(copying.iter().map(|item| append(item, acks_all)).collect::<Vec<_>>()))
-            .await
-            .unwrap_or_else(|error| {
-                let error = error.to_string();
-                slots.iter().map(|_| Err(PartitionError::Task(error.clone()))).collect()
-            });
-        slots.into_iter().zip(results).map(|((slot, partition), result)| (slot, partition, result)).collect::<Vec<_>>()
-    };
-    let (mut results, together) = futures::future::join(futures::future::join_all(each), together).await;
-    results.push(together);
-    results.into_iter().flatten().collect()
+    slots.into_iter().zip(results).map(|((slot, partition), result)| (slot, partition, result)).collect()
 }
 
 fn response(version: i16, request: &ProduceRequest, outcomes: Vec<Vec<Outcome>>) -> ProduceResponse {

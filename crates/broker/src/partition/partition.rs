@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use sluice_log::batch::{compute_crc, BatchHeader};
 use sluice_log::config::BATCH_HEADER_BYTES;
 use sluice_log::validate::{stamp_log_append_time, validate_produced, ValidationPolicy};
-use sluice_log::{FileRegion, Log, LogConfig, LogError, MessageTimestampType};
+use sluice_log::{FileRegion, Log, LogConfig, LogError, MessageTimestampType, SyncWait};
 use sluice_meta::BrokerId;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -386,6 +386,21 @@ impl Partition {
     /// under `flush.messages=1` it returns only once a group-commit fsync covered the records
     /// (an error, never success, if that fsync failed).
     pub fn append(&self, records: &mut Vec<u8>, acks_all: bool) -> Result<Appended, PartitionError> {
+        let (appended, sync) = self.append_unsynced(records, acks_all)?;
+        self.finish_sync(sync)?;
+        Ok(appended)
+    }
+
+    /// [`Partition::append`] without the wait for its sync: returns as soon as the batches
+    /// are in the log, with what [`Partition::finish_sync`] waits on. The records must not be
+    /// acknowledged before that wait succeeds (under `flush.messages=1` the high watermark
+    /// stays below them until then). A connection appends its next produce request meanwhile,
+    /// so that one group-commit fsync covers them both. Blocking (validation, the append).
+    pub fn append_unsynced(
+        &self,
+        records: &mut Vec<u8>,
+        acks_all: bool,
+    ) -> Result<(Appended, SyncWait), PartitionError> {
         let log_append_time_ms = self.validate_produced(records)?;
         let mut state = self.lock();
         check_leader(&state, self.local_broker)?;
@@ -415,13 +430,14 @@ impl Partition {
                 SequenceCheck::Append => {}
                 SequenceCheck::Duplicate { first_offset, last_offset } => {
                     let log = state.log.as_ref().ok_or(PartitionError::NotLeader)?;
-                    return Ok(Appended {
+                    let appended = Appended {
                         base_offset: first_offset,
                         last_offset,
                         log_start_offset: log.log_start_offset(),
                         duplicate: true,
                         log_append_time_ms: -1,
-                    });
+                    };
+                    return Ok((appended, SyncWait::none()));
                 }
                 SequenceCheck::OutOfOrder { expected } => {
                     return Err(PartitionError::OutOfOrderSequence { expected, received: batch.base_sequence })
@@ -461,19 +477,27 @@ impl Partition {
             changed
         });
         drop(state);
-        if sync.is_pending() {
-            // Group commit: wait outside the lock, so the appends arriving meanwhile share the
-            // next fdatasync; the high watermark (capped at what is synced) moves on after it.
-            sync.wait()?;
-            self.publish_high_watermark();
-        }
-        Ok(Appended {
+        let appended = Appended {
             base_offset: info.first_offset,
             last_offset: info.last_offset,
             log_start_offset,
             duplicate: false,
             log_append_time_ms,
-        })
+        };
+        Ok((appended, sync))
+    }
+
+    /// Waits for the sync of an [`Partition::append_unsynced`] (nothing to wait for unless
+    /// the flush policy syncs appends), then moves the high watermark on. Group commit: the
+    /// wait is outside the partition's lock, so the appends arriving meanwhile share the next
+    /// fdatasync; the high watermark (capped at what is synced) moves on after it. An error
+    /// (never success) if that fsync failed. Blocking.
+    pub fn finish_sync(&self, sync: SyncWait) -> Result<(), PartitionError> {
+        if sync.is_pending() {
+            sync.wait()?;
+            self.publish_high_watermark();
+        }
+        Ok(())
     }
 
     /// Advances the high watermark once a group commit synced this replica's appends, and
