@@ -28,10 +28,13 @@
 //! - Before decoding a request, `answer_requests` reserves the request's decoded-size limit
 //!   from the broker-wide decoded-request budget (`DECODED_REQUEST_MEMORY_BYTES_MAX`); the
 //!   decoder refuses a request that would build more (closing the connection), and the part it
-//!   did not build goes back at once.
+//!   did not build goes back at once. A deferred produce answer keeps its share until it is
+//!   written, so a connection that owes answers writes them before it waits for the budget.
 //!
 //! - After writing a response that carries a quota throttle time, `answer_requests` waits that
-//!   long before taking the next request: Kafka's muting of a throttled channel (KIP-219).
+//!   long before taking the next request: Kafka's muting of a throttled channel (KIP-219). A
+//!   throttled produce is not pipelined: nothing more is appended until its answer is written
+//!   and the mute has run.
 //!
 //! A protocol error (bad length, truncated frame at end of stream, undecodable or unsupported
 //! request) closes the connection with one log line; a clean end of stream after whole frames
@@ -45,7 +48,7 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use sluice_proto::frame::FRAME_LENGTH_PREFIX_BYTES;
 use sluice_proto::{check_frame, FrameStatus, ProtoError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::config::{BrokerConfig, DECODED_REQUEST_MEMORY_BYTES_MAX, READ_CHUNK_BYTES};
 use crate::dispatch::{Dispatcher, Outcome};
@@ -314,41 +317,68 @@ async fn answer_requests(
                 // Any request but a produce waits for the answers owed before it: it is
                 // handled after the earlier requests are answered, as without deferral.
                 if api_key_of(&request) != Some(PRODUCE_API_KEY) {
-                    while let Some((outcome, earlier, throttle)) = owed.next().await {
-                        write_answer(&mut writer, &dispatcher, outcome, earlier, throttle).await?;
-                    }
+                    write_owed(&mut owed, &mut writer, &dispatcher).await?;
                 }
                 // The decoded form's limit is reserved before decoding; dispatch gives back
-                // what the decoder did not build, and the rest when the request has been handled.
+                // what the decoder did not build, and the rest when the request has been
+                // handled. Never waited for while answers are owed: they hold shares of the
+                // same budget, which only writing them gives back (a large request queued for
+                // the budget would otherwise wait for itself, or hold up every connection).
                 let limit = sluice_proto::guard::decoded_bytes_max_for(request.payload.len())
-                    .min(DECODED_REQUEST_MEMORY_BYTES_MAX);
-                let Ok(mut decoded) = Arc::clone(&decoded_memory).acquire_many_owned(limit as u32).await else {
-                    return Ok(()); // never closed
+                    .min(DECODED_REQUEST_MEMORY_BYTES_MAX) as u32;
+                let mut decoded = match Arc::clone(&decoded_memory).try_acquire_many_owned(limit) {
+                    Ok(permit) => permit,
+                    Err(TryAcquireError::Closed) => return Ok(()), // never closed
+                    Err(TryAcquireError::NoPermits) => {
+                        write_owed(&mut owed, &mut writer, &dispatcher).await?;
+                        let Ok(permit) = Arc::clone(&decoded_memory).acquire_many_owned(limit).await else {
+                            return Ok(());
+                        };
+                        permit
+                    }
                 };
                 let dispatched =
                     dispatcher.dispatch(request.payload.clone(), &mut session, &mut decoded, request.read_at).await;
                 let throttle = dispatched.throttle;
                 match dispatched.outcome {
                     // The deferred answer keeps the decoded request: its budget share too.
-                    Outcome::Deferred(answer) => owed.push_back(Box::pin(async move {
-                        let outcome = answer.await;
-                        drop(decoded);
-                        (outcome, request, throttle)
-                    })),
-                    outcome if owed.is_empty() => {
-                        drop(decoded);
-                        write_answer(&mut writer, &dispatcher, outcome, request, throttle).await?;
+                    Outcome::Deferred(answer) => {
+                        owed.push_back(Box::pin(async move {
+                            let outcome = answer.await;
+                            drop(decoded);
+                            (outcome, request, throttle)
+                        }));
+                        // KIP-219: a client over its quota appends nothing more until this
+                        // answer is written and its connection has been muted for the throttle.
+                        if !throttle.is_zero() {
+                            write_owed(&mut owed, &mut writer, &dispatcher).await?;
+                        }
                     }
-                    // A produce answered at once (refused, acks=0) after deferred ones: in turn.
+                    // Answered at once (any request but an appended produce: a refused or
+                    // acks=0 produce among them): after the answers owed before it, and before
+                    // anything else is read, since it may close the connection.
                     outcome => {
                         drop(decoded);
-                        owed.push_back(Box::pin(std::future::ready((outcome, request, throttle))));
+                        write_owed(&mut owed, &mut writer, &dispatcher).await?;
+                        write_answer(&mut writer, &dispatcher, outcome, request, throttle).await?;
                     }
                 }
             }
         }
     }
     writer.shutdown().await?;
+    Ok(())
+}
+
+/// Writes every answer owed, in order, as each becomes ready.
+async fn write_owed(
+    owed: &mut FuturesOrdered<Answer>,
+    writer: &mut (impl AsyncWrite + Unpin),
+    dispatcher: &Dispatcher,
+) -> Result<(), ConnectionError> {
+    while let Some((outcome, request, throttle)) = owed.next().await {
+        write_answer(writer, dispatcher, outcome, request, throttle).await?;
+    }
     Ok(())
 }
 

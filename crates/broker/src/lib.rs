@@ -2,7 +2,8 @@
 //!
 //! 1. [`server`] — the Kafka listener; one task per connection, a bounded number of them.
 //! 2. [`connection`] — reads frames (bounded buffer, bounded in-flight requests), answers them
-//!    one at a time in request order, closes the connection on protocol errors.
+//!    in request order (appending the next produce requests while earlier ones wait for their
+//!    syncs and followers), closes the connection on protocol errors.
 //! 3. [`dispatch`] — checks the api and version against the supported table
 //!    ([`api_versions`]), decodes the request with `sluice-proto`, calls the handler.
 //! 4. [`handlers`] — one module per api family: produce, fetch (long poll), list offsets,

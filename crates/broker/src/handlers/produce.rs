@@ -2,8 +2,8 @@
 //!
 //! Two steps. [`append`]: per partition, in request order, look the partition up in the
 //! metadata (unknown topic, invalid name, unknown partition), find the local leader replica
-//! (NOT_LEADER_OR_FOLLOWER), then append on the blocking pool, all partitions on one task (a
-//! partition listed twice in one request is INVALID_REQUEST). Record validation (every record,
+//! (NOT_LEADER_OR_FOLLOWER), then append on the blocking pool (a partition listed twice in one
+//! request is INVALID_REQUEST). Record validation (every record,
 //! Kafka's `LogValidator` rules, see `sluice_log::validate`; refused records are named in v8+
 //! `record_errors`), producer-sequence check, batch validation (CRC-32C, size, framing) and
 //! offset assignment happen in the partition and the log, and nothing is appended when any of
@@ -135,18 +135,6 @@ pub async fn append(broker: Arc<Broker>, version: i16, request: ProduceRequest) 
     drop(view);
     let acks_all = acks == -1;
     let appended = append_all(work, acks_all).await;
-    for ((topic_slot, partition_slot), partition, result) in &appended {
-        if let Ok((appended, _)) = result {
-            if !appended.duplicate {
-                let bytes = request.topic_data[*topic_slot].partition_data[*partition_slot]
-                    .records
-                    .as_ref()
-                    .map_or(0, |r| r.len());
-                let records = u64::try_from(appended.last_offset - appended.base_offset + 1).unwrap_or(0);
-                broker.metrics.produced(&partition.topic, records, bytes as u64);
-            }
-        }
-    }
     let settling = Settling { broker, version, request, outcomes, appended, acks_all };
     if acks != 0 {
         return Appending::Settling(settling);
@@ -185,10 +173,21 @@ impl Settling {
                 },
                 Err(error) => refused_or_failed(&partition, error),
             };
-            (slot, outcome)
+            (slot, partition, outcome)
         }))
         .await;
-        for ((topic_slot, partition_slot), outcome) in settled {
+        for ((topic_slot, partition_slot), partition, outcome) in settled {
+            // Counted once acknowledged (synced, and with acks=all replicated), not appended.
+            if let Outcome::Done(appended) = &outcome {
+                if !appended.duplicate {
+                    let bytes = request.topic_data[topic_slot].partition_data[partition_slot]
+                        .records
+                        .as_ref()
+                        .map_or(0, |r| r.len());
+                    let records = u64::try_from(appended.last_offset - appended.base_offset + 1).unwrap_or(0);
+                    broker.metrics.produced(&partition.topic, records, bytes as u64);
+                }
+            }
             outcomes[topic_slot][partition_slot] = outcome;
         }
         for outcome in outcomes.iter().flatten() {
@@ -272,33 +271,45 @@ fn refused(error: PartitionError) -> Outcome {
     }
 }
 
-/// Appends every partition's records, without waiting for their syncs, on one task of the
-/// blocking pool: an append only validates and copies into the page cache (a roll syncs the
-/// sealed segment and the directory, disk work that stays off the async workers too), and a
-/// hand-off to the pool per partition costs more (two thread wake-ups each) than the copy.
+/// Appends every partition's records, without waiting for their group-commit syncs, on the
+/// blocking pool: the partitions whose appends may sync inline (`flush.ms`: a due interval
+/// sync happens under the partition's lock) each on a task of their own, so those syncs
+/// overlap; all the others together on one task, since their appends only validate and copy
+/// into the page cache (a roll syncs the sealed segment and the directory, disk work that
+/// stays off the async workers too) and a hand-off to the pool per partition costs more (two
+/// thread wake-ups each) than the copy. `flush.messages=1` waits come later, in
+/// [`Settling::settle`], every partition at once.
 async fn append_all(work: Vec<Work>, acks_all: bool) -> Vec<Pending> {
-    if work.is_empty() {
-        return Vec::new();
+    fn append(item: &Work, acks_all: bool) -> Result<(Appended, SyncWait), PartitionError> {
+        // The request's bytes are shared with the connection's frame; the log rewrites
+        // offsets in place, so it gets its own copy.
+        let mut records = item.records.to_vec();
+        item.partition.append_unsynced(&mut records, acks_all)
     }
-    let slots: Vec<((usize, usize), Arc<Partition>)> =
-        work.iter().map(|item| (item.slot, Arc::clone(&item.partition))).collect();
-    let results = blocking(move || {
-        Ok(work
-            .iter()
-            .map(|item| {
-                // The request's bytes are shared with the connection's frame; the log rewrites
-                // offsets in place, so it gets its own copy.
-                let mut records = item.records.to_vec();
-                item.partition.append_unsynced(&mut records, acks_all)
-            })
-            .collect::<Vec<_>>())
-    })
-    .await
-    .unwrap_or_else(|error| {
-        let error = error.to_string();
-        slots.iter().map(|_| Err(PartitionError::Task(error.clone()))).collect()
+    let (syncing, copying): (Vec<Work>, Vec<Work>) =
+        work.into_iter().partition(|item| item.partition.syncs_on_append());
+    let each = syncing.into_iter().map(|item| async move {
+        let (slot, partition) = (item.slot, Arc::clone(&item.partition));
+        let result = blocking(move || append(&item, acks_all)).await;
+        vec![(slot, partition, result)]
     });
-    slots.into_iter().zip(results).map(|((slot, partition), result)| (slot, partition, result)).collect()
+    let together = async move {
+        if copying.is_empty() {
+            return Vec::new();
+        }
+        let slots: Vec<((usize, usize), Arc<Partition>)> =
+            copying.iter().map(|item| (item.slot, Arc::clone(&item.partition))).collect();
+        let results = blocking(move || Ok(copying.iter().map(|item| append(item, acks_all)).collect::<Vec<_>>()))
+            .await
+            .unwrap_or_else(|error| {
+                let error = error.to_string();
+                slots.iter().map(|_| Err(PartitionError::Task(error.clone()))).collect()
+            });
+        slots.into_iter().zip(results).map(|((slot, partition), result)| (slot, partition, result)).collect::<Vec<_>>()
+    };
+    let (mut results, together) = futures::future::join(futures::future::join_all(each), together).await;
+    results.push(together);
+    results.into_iter().flatten().collect()
 }
 
 fn response(version: i16, request: &ProduceRequest, outcomes: Vec<Vec<Outcome>>) -> ProduceResponse {

@@ -371,11 +371,11 @@ impl Partition {
         }
     }
 
-    /// Whether an append may wait for an fsync before it returns (`flush.messages` or
-    /// `flush.ms` set; Kafka's default leaves syncing to the OS). Such appends get a
-    /// blocking-pool task each, so that several partitions' syncs overlap (and, under
-    /// `flush.messages=1`, concurrent appends to one partition share a sync), and a fetch of
-    /// such a partition never reads inline. Lock-free.
+    /// Whether an append may wait for an fsync (`flush.messages` or `flush.ms` set; Kafka's
+    /// default leaves syncing to the OS). Such appends get a blocking-pool task each, so that
+    /// several partitions' inline `flush.ms` syncs overlap (`flush.messages=1` waits come after
+    /// the append, [`Partition::finish_sync`], and concurrent appends to one partition share
+    /// a sync), and a fetch of such a partition never reads inline. Lock-free.
     pub fn syncs_on_append(&self) -> bool {
         self.syncs_on_append.load(Ordering::Acquire)
     }
@@ -502,7 +502,7 @@ impl Partition {
 
     /// Advances the high watermark once a group commit synced this replica's appends, and
     /// publishes it under the lock (so the channel sees high watermarks in lock order, as
-    /// [`Partition::append`] explains). Blocking: takes the partition's lock.
+    /// [`Partition::append_unsynced`] explains). Blocking: takes the partition's lock.
     fn publish_high_watermark(&self) {
         let mut state = self.lock();
         let Some(mut log) = state.log.take() else { return };
