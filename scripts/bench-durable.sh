@@ -7,9 +7,9 @@
 #      127.0.0.1 with a temporary data directory (scripts/lib/local-broker.sh);
 #   2. for 1 and 4 partitions: creates a topic with `flush.messages=1` and produces RECORDS
 #      records of 1 KiB with acks=all, first with `sluice bench produce` (`-p` partitions,
-#      1 and then 4 producers, each with its own connections: a connection's requests are
-#      answered one at a time, so only several connections give one partition concurrent
-#      appends to group), each run into a new topic, then into another one with kcat (`kcat -P -l FILE -X
+#      1 and then 4 producers, each with its own connections: one producer's requests share
+#      syncs through the connection's produce pipelining, several producers' appends to one
+#      partition through group commit), each run into a new topic, then into another one with kcat (`kcat -P -l FILE -X
 #      acks=all`, records without keys spread over the partitions by librdkafka's
 #      partitioner; timed from start to exit, so its connection setup counts);
 #   3. checks that each topic has flush.messages=1 and holds every record produced;
