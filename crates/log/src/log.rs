@@ -637,6 +637,17 @@ impl Log {
         Ok(grew)
     }
 
+    /// What acknowledging the records below `end` must wait for: under `EveryBatch`, a sync
+    /// that covers them (at once if one has); nothing under the other policies. For an answer
+    /// about records already in the log, such as a retried batch found to be a duplicate,
+    /// whose original append may still be waiting for its sync.
+    pub fn sync_wait_through(&self, end: i64) -> SyncWait {
+        match self.config.flush {
+            FlushPolicy::EveryBatch => self.commit.written(end.min(self.log_end_offset())),
+            FlushPolicy::IntervalMs(_) | FlushPolicy::Os => SyncWait::none(),
+        }
+    }
+
     /// The flush policy's part of an append: under `EveryBatch` the append waits for group
     /// commit (the returned wait); under `IntervalMs` a due sync runs here, under the lock.
     fn after_append(&mut self, now: i64) -> Result<SyncWait> {

@@ -437,7 +437,8 @@ impl Partition {
                         duplicate: true,
                         log_append_time_ms: -1,
                     };
-                    return Ok((appended, SyncWait::none()));
+                    // The original may still be waiting for its sync: so does its retry.
+                    return Ok((appended, log.sync_wait_through(last_offset + 1)));
                 }
                 SequenceCheck::OutOfOrder { expected } => {
                     return Err(PartitionError::OutOfOrderSequence { expected, received: batch.base_sequence })
@@ -1468,6 +1469,32 @@ mod tests {
         let syncs = policy_syncs.load(Ordering::Relaxed);
         assert!(syncs >= 1 && syncs < appends, "{syncs} fdatasyncs for {appends} appends");
         assert_eq!(partition.high_watermark_now(), appends as i64);
+    }
+
+    #[test]
+    fn a_retried_duplicate_is_acknowledged_only_once_its_original_is_synced() {
+        // Goal: under flush.messages=1, a retried batch found to be a duplicate is answered
+        // only once a sync covers the original, which may still be waiting for its own (a
+        // retry on a new connection while the first request waits). Method: append a
+        // producer batch without waiting for its sync, append it again; the duplicate's wait
+        // must be pending until a sync, and then the original's is covered too.
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig { flush: sluice_log::FlushPolicy::EveryBatch, ..LogConfig::default() };
+        let alone = Leadership { replicas: vec![1], isr: vec![1], ..leadership(1, 1) };
+        let partition = Partition::open(dir.path(), "t", 0, Uuid::nil(), 1, config, alone).unwrap();
+        let (original, original_sync) = partition.append_unsynced(&mut producer_batch(0, 3), false).unwrap();
+        assert!(!original.duplicate && original_sync.is_pending());
+        let (retry, retry_sync) = partition.append_unsynced(&mut producer_batch(0, 3), false).unwrap();
+        assert!(retry.duplicate);
+        assert_eq!((retry.base_offset, retry.last_offset), (original.base_offset, original.last_offset));
+        assert!(retry_sync.is_pending(), "the original is not synced yet: neither is its retry");
+        assert_eq!(partition.high_watermark_now(), 0, "nothing synced, nothing committed");
+        partition.finish_sync(retry_sync).unwrap();
+        assert_eq!(partition.high_watermark_now(), 3);
+        partition.finish_sync(original_sync).unwrap();
+        // Once synced, a retry has nothing to wait for.
+        let (_, synced_retry) = partition.append_unsynced(&mut producer_batch(0, 3), false).unwrap();
+        partition.finish_sync(synced_retry).unwrap();
     }
 
     #[test]
