@@ -46,6 +46,7 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures::stream::{FuturesOrdered, StreamExt};
 use sluice_proto::frame::FRAME_LENGTH_PREFIX_BYTES;
+use sluice_proto::kafka_protocol::messages::ApiKey;
 use sluice_proto::{check_frame, FrameStatus, ProtoError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore, TryAcquireError};
@@ -283,9 +284,7 @@ fn split_payload(buffer: &mut BytesMut, payload_bytes: usize) -> Bytes {
 /// long the connection then mutes.
 type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = (Outcome, QueuedRequest, Duration)> + Send>>;
 
-/// The api key of Produce, read from a request's first two bytes.
-const PRODUCE_API_KEY: i16 = 0;
-
+/// A request's api key: its payload's first two bytes.
 fn api_key_of(request: &QueuedRequest) -> Option<i16> {
     request.payload.get(..2).map(|key| i16::from_be_bytes([key[0], key[1]]))
 }
@@ -316,7 +315,7 @@ async fn answer_requests(
                 };
                 // Any request but a produce waits for the answers owed before it: it is
                 // handled after the earlier requests are answered, as without deferral.
-                if api_key_of(&request) != Some(PRODUCE_API_KEY) {
+                if api_key_of(&request) != Some(ApiKey::Produce as i16) {
                     write_owed(&mut owed, &mut writer, &dispatcher).await?;
                 }
                 // The decoded form's limit is reserved before decoding; dispatch gives back

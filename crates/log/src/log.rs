@@ -686,7 +686,8 @@ impl Log {
         self.segments
             .values_mut()
             .take(sealed)
-            .filter_map(|segment| segment.release_file_if_unused().then_some(()))
+            .map(Segment::release_file_if_unused)
+            .filter(|&released| released)
             .count()
     }
 

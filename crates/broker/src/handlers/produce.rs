@@ -156,23 +156,18 @@ impl Settling {
     /// Waits for each partition's sync and (acks=all) for the high watermark to pass its
     /// batches, at most the request's timeout, and builds the answer.
     pub async fn settle(self) -> ProduceResponse {
-        let (settled, outcomes) = self.settle_outcomes().await;
-        response(settled.version, &settled.request, outcomes)
+        let version = self.version;
+        let (request, outcomes) = self.settle_outcomes().await;
+        response(version, &request, outcomes)
     }
 
-    /// The outcome of every partition once settled (and what the answer is built from).
-    async fn settle_outcomes(self) -> (Settled, Vec<Vec<Outcome>>) {
-        let Settling { broker, version, request, mut outcomes, appended, acks_all } = self;
+    /// The outcome of every partition once settled, with the request the answer is built from.
+    async fn settle_outcomes(self) -> (ProduceRequest, Vec<Vec<Outcome>>) {
+        let Settling { broker, request, mut outcomes, appended, acks_all, .. } = self;
         let wait = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0).min(PRODUCE_ACKS_WAIT_MS_MAX));
         // Every partition waits at once: their syncs run in parallel, each on the blocking pool.
         let settled = futures::future::join_all(appended.into_iter().map(|(slot, partition, result)| async move {
-            let outcome = match result {
-                Ok((appended, sync)) => match settle_one(&partition, appended, sync, acks_all, wait).await {
-                    Ok(appended) => Outcome::Done(appended),
-                    Err(error) => refused_or_failed(&partition, error),
-                },
-                Err(error) => refused_or_failed(&partition, error),
-            };
+            let outcome = settle_one(&partition, result, acks_all, wait).await;
             (slot, partition, outcome)
         }))
         .await;
@@ -198,58 +193,39 @@ impl Settling {
                 crate::request_scope::server_error(*code, &message.as_deref().unwrap_or("produce failed"));
             }
         }
-        (Settled { version, request }, outcomes)
+        (request, outcomes)
     }
 }
 
-/// What the answer is built from once the outcomes are in.
-struct Settled {
-    version: i16,
-    request: ProduceRequest,
-}
-
-/// Waits for one partition's sync, then (acks=all) for its high watermark.
+/// One partition's outcome: its append's, then (if the append needs one) its sync's, then
+/// with acks=all the wait for its high watermark.
 async fn settle_one(
     partition: &Arc<Partition>,
-    appended: Appended,
-    sync: SyncWait,
+    appended: Result<(Appended, SyncWait), PartitionError>,
     acks_all: bool,
     wait: Duration,
-) -> Result<Appended, SettleError> {
+) -> Outcome {
+    let refused_here = |error: PartitionError| {
+        tracing::debug!(topic = partition.topic, partition = partition.index, %error, "produce refused");
+        refused(error)
+    };
+    let (appended, sync) = match appended {
+        Ok(appended) => appended,
+        Err(error) => return refused_here(error),
+    };
     if sync.is_pending() {
         let syncing = Arc::clone(partition);
-        blocking(move || syncing.finish_sync(sync)).await.map_err(SettleError::Partition)?;
-    }
-    if acks_all {
-        crate::request_scope::waiting(partition.wait_for_high_watermark(appended.last_offset + 1, wait))
-            .await
-            .map_err(SettleError::Code)?;
-    }
-    Ok(appended)
-}
-
-/// Why a partition's batches could not be acknowledged.
-enum SettleError {
-    /// The append or its sync failed.
-    Partition(PartitionError),
-    /// The wait for the high watermark ended with this code.
-    Code(i16),
-}
-
-impl From<PartitionError> for SettleError {
-    fn from(error: PartitionError) -> Self {
-        SettleError::Partition(error)
-    }
-}
-
-fn refused_or_failed(partition: &Partition, error: impl Into<SettleError>) -> Outcome {
-    match error.into() {
-        SettleError::Code(code) => Outcome::Failed(code, None),
-        SettleError::Partition(error) => {
-            tracing::debug!(topic = partition.topic, partition = partition.index, %error, "produce refused");
-            refused(error)
+        if let Err(error) = blocking(move || syncing.finish_sync(sync)).await {
+            return refused_here(error);
         }
     }
+    if acks_all {
+        let reached = partition.wait_for_high_watermark(appended.last_offset + 1, wait);
+        if let Err(code) = crate::request_scope::waiting(reached).await {
+            return Outcome::Failed(code, None);
+        }
+    }
+    Outcome::Done(appended)
 }
 
 /// The outcome of a refused append: record-level refusals carry their records.
