@@ -19,19 +19,27 @@
 #      records/s, MB/s (of record values, 10^6 bytes), policy fsyncs per 1,000 records.
 #   The broker is stopped and its data deleted after each round, so every run starts on an
 #   empty disk of the same state.
+#   Before the first round, the disk's own limit for the same bytes (kcat's input file) in
+#   the data directory's file system, with `dd`: 1 MiB writes each followed by a sync
+#   (`oflag=dsync`, what one fsync per 1 MB batch could reach at best) and 1 MiB writes with
+#   one fdatasync at the end (`conv=fdatasync`, the disk's sequential write rate); each row's
+#   MB/s can be read against them.
 #
 # Usage: bash scripts/bench-durable.sh LABEL=BROKER [LABEL=BROKER...]
 #        e.g. bash scripts/bench-durable.sh before=/tmp/before/sluice-broker after=target/release/sluice-broker
 #   Without arguments it benchmarks target/release/sluice-broker (built first) as "this".
 #   Environment: RECORDS (default 200000 per run), ROUNDS (default 2), SLUICE (the `sluice`
 #   CLI, default target/release/sluice, built if missing), KCAT (default kcat; skipped if
-#   not installed — scripts/install-test-deps.sh installs it).
+#   not installed — scripts/install-test-deps.sh installs it), BENCH_ARGS (extra arguments
+#   to every `sluice bench produce`, e.g. "--batch-size 1048576" for 1,000-record batches
+#   like kcat's and Apache Iggy's benchmark).
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RECORDS="${RECORDS:-200000}"
 ROUNDS="${ROUNDS:-2}"
 RECORD_BYTES=1024
+read -r -a BENCH_ARGS <<<"${BENCH_ARGS:-}"
 cd "$REPO_ROOT"
 if [ $# -eq 0 ]; then
     cargo build --release -p sluice-broker --bin sluice-broker >/dev/null
@@ -96,8 +104,22 @@ print(f"| {label} | {client} | {producers} | {partitions} | {rate:,.0f} | {rate 
 PY
 }
 
+# The disk's own limit: MB/s (10^6 bytes) dd reports for copying kcat's input into the data
+# directory's file system, with FLAG (oflag=dsync or conv=fdatasync).
+disk_mb_per_s() { # dd flag
+    dd if="$WORK/records.txt" of="$WORK/dd.out" bs=1M "$1" 2>&1 | python3 -c '
+import re, sys
+text = sys.stdin.read()
+m = re.search(r"(\d+) bytes .* copied, ([0-9.]+) s", text)
+if not m:
+    sys.exit("dd: " + text)
+print(f"{int(m.group(1)) / float(m.group(2)) / 1e6:,.1f}")'
+    rm -f "$WORK/dd.out"
+}
+
 machine_line
-echo "records per run: $RECORDS of $RECORD_BYTES B, acks=all, topics created with flush.messages=1"
+echo "records per run: $RECORDS of $RECORD_BYTES B, acks=all, topics created with flush.messages=1${BENCH_ARGS[*]:+; sluice bench ${BENCH_ARGS[*]}}"
+echo "disk (dd of the same $(( $(stat -c %s "$WORK/records.txt") / 1000000 )) MB into $WORK): 1 MiB writes each synced (oflag=dsync) $(disk_mb_per_s oflag=dsync) MB/s; one fdatasync at the end (conv=fdatasync) $(disk_mb_per_s conv=fdatasync) MB/s"
 echo
 echo "| broker | client | producers | partitions | records/s | MB/s | policy fsyncs per 1,000 records |"
 echo "|---|---|---:|---:|---:|---:|---:|"
@@ -113,7 +135,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
                 "$SLUICE" -b "127.0.0.1:$KAFKA" topic create "$TOPIC" -p "$PARTITIONS" -c flush.messages=1 >/dev/null
                 BEFORE="$(policy_fsyncs)"
                 LINE="$("$SLUICE" -b "127.0.0.1:$KAFKA" bench produce -t "$TOPIC" -n "$RECORDS" -s "$RECORD_BYTES" \
-                    -p "$PARTITIONS" --producers "$PRODUCERS" --acks all --json)"
+                    -p "$PARTITIONS" --producers "$PRODUCERS" --acks all "${BENCH_ARGS[@]}" --json)"
                 AFTER="$(policy_fsyncs)"
                 check_topic "$TOPIC" "$RECORDS"
                 RATE="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["records_per_s"])' "$LINE")"

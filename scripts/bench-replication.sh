@@ -19,7 +19,9 @@
 # the throughput ratio is bounded by the CPU ratio, not by the replication protocol.
 #
 # Usage: bash scripts/bench-replication.sh   (RECORDS=300000 SIZE=1024 RATE_SECONDS=20;
-#        BENCH_ARGS="--batch-size 262144" passes client settings to every run)
+#        BENCH_ARGS="--batch-size 262144" passes client settings to every run;
+#        SLUICE_BROKER_BIN=... SLUICE=... run given binaries instead of building the release
+#        ones, e.g. to compare two commits' brokers with the same client)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,9 +30,11 @@ SIZE="${SIZE:-1024}"
 RATE_SECONDS="${RATE_SECONDS:-20}"
 read -r -a BENCH_ARGS <<<"${BENCH_ARGS:-}"
 cd "$REPO_ROOT"
-cargo build --release -p sluice-broker --bin sluice-broker -p sluice-cli --bin sluice >/dev/null
-BROKER="$REPO_ROOT/target/release/sluice-broker"
-SLUICE="$REPO_ROOT/target/release/sluice"
+if [ -z "${SLUICE_BROKER_BIN:-}" ] || [ -z "${SLUICE:-}" ]; then
+    cargo build --release -p sluice-broker --bin sluice-broker -p sluice-cli --bin sluice >/dev/null
+fi
+BROKER="${SLUICE_BROKER_BIN:-$REPO_ROOT/target/release/sluice-broker}"
+SLUICE="${SLUICE:-$REPO_ROOT/target/release/sluice}"
 WORK="$(mktemp -d -t sluice-bench-replication.XXXXXX)"
 PIDS=()
 stop_brokers() {
@@ -109,6 +113,7 @@ measure() { # label, replication factor, acks
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "broker $BROKER, client $SLUICE"
 echo "records of $SIZE B, 6 partitions, sluice bench produce (idempotent) ${BENCH_ARGS[*]}; fixed rate for ${RATE_SECONDS} s"
 echo
 echo "| run | acks | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | brokers CPU µs/record | client CPU µs/record |"
