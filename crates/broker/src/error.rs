@@ -128,6 +128,16 @@ pub enum PartitionError {
     /// Retriable at once (NOT_LEADER_OR_FOLLOWER; the follower fetches again).
     #[error("the partition's assignment changed while the fetch waited")]
     AssignmentChanged,
+    /// ListOffsets on a new leader whose high watermark has not yet reached the offset its
+    /// leadership began at (its followers have not fetched from it yet). Retriable
+    /// (OFFSET_NOT_AVAILABLE), as Kafka answers.
+    #[error("high watermark {high_watermark} below the leader epoch's start offset {epoch_start}")]
+    OffsetNotAvailable {
+        /// This leader's high watermark.
+        high_watermark: i64,
+        /// The log end offset when this broker took the leadership.
+        epoch_start: i64,
+    },
     /// A blocking task of the partition panicked or was cancelled (a bug).
     #[error("partition task failed: {0}")]
     Task(String),
@@ -149,6 +159,7 @@ impl PartitionError {
             PartitionError::Log(sluice_log::LogError::InvalidBatch { .. }) => CORRUPT_MESSAGE,
             PartitionError::Log(error) => error.kafka_error_code(),
             PartitionError::Io { .. } | PartitionError::DamagedBatch { .. } => KAFKA_STORAGE_ERROR,
+            PartitionError::OffsetNotAvailable { .. } => OFFSET_NOT_AVAILABLE,
             PartitionError::Task(_) => UNKNOWN_SERVER_ERROR,
         }
     }

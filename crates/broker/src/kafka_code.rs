@@ -53,6 +53,8 @@ pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 pub const FENCED_LEADER_EPOCH: i16 = 74;
 /// UNKNOWN_LEADER_EPOCH
 pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
+/// OFFSET_NOT_AVAILABLE: a new leader's high watermark has not caught up yet (retriable).
+pub const OFFSET_NOT_AVAILABLE: i16 = 78;
 /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED: the answer to transactional requests, which this
 /// broker does not implement (no transaction coordinator).
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;

@@ -162,6 +162,12 @@ struct State {
     /// (log start, high watermark, log end) at the last checkpoint: an idle partition is not
     /// checkpointed again (each checkpoint costs two fsyncs).
     checkpointed: Option<(i64, i64, i64)>,
+    /// The log end offset when this broker last took the partition's leadership (Kafka's
+    /// leader epoch start offset). A new leader's high watermark can lag what the old leader
+    /// acknowledged until its followers fetch from it; until it reaches this offset, a
+    /// client's ListOffsets that depends on it is answered OFFSET_NOT_AVAILABLE (retriable)
+    /// instead of an offset below records already acknowledged.
+    epoch_start_offset: i64,
 }
 
 /// A partition replica on this broker.
@@ -226,7 +232,14 @@ impl Partition {
         write_partition_metadata(dir, topic_id)?;
         let producers = rebuild_producer_states(&log)?;
         // A partition this broker leads alone has everything it appended in sync.
-        let mut state = State { log: None, leadership, producers, followers: BTreeMap::new(), checkpointed: None };
+        let mut state = State {
+            log: None,
+            leadership,
+            producers,
+            followers: BTreeMap::new(),
+            checkpointed: None,
+            epoch_start_offset: log.log_end_offset(),
+        };
         seed_followers(&mut state, log.high_watermark(), local_broker);
         let high_watermark = advance_high_watermark(&mut log, &state, local_broker);
         let log_end = log.log_end_offset();
@@ -322,6 +335,7 @@ impl Partition {
             // Progress recorded under another leadership says nothing about this one.
             let high_watermark = state.log.as_ref().map_or(0, Log::high_watermark);
             seed_followers(&mut state, high_watermark, self.local_broker);
+            state.epoch_start_offset = state.log.as_ref().map_or(0, Log::log_end_offset);
             if state.leadership.is_leader(self.local_broker) {
                 tracing::info!(
                     topic = self.topic,
@@ -982,19 +996,29 @@ impl Partition {
                 .find(|entry| entry.start_offset <= offset)
                 .map_or(state.leadership.leader_epoch, |entry| entry.epoch)
         };
+        // As Kafka: while this leader's high watermark is below where its leadership began,
+        // "latest" (and a lookup that finds nothing below it) would answer an offset below
+        // records the previous leader acknowledged; the client retries instead.
+        let high_watermark = log.high_watermark();
+        let not_available =
+            || PartitionError::OffsetNotAvailable { high_watermark, epoch_start: state.epoch_start_offset };
+        let available = high_watermark >= state.epoch_start_offset;
         Ok(match timestamp {
             EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => {
                 let offset = log.log_start_offset();
                 (offset, -1, epoch_of(offset))
             }
-            LATEST_TIMESTAMP => (log.high_watermark(), -1, state.leadership.leader_epoch),
+            LATEST_TIMESTAMP if !available => return Err(not_available()),
+            LATEST_TIMESTAMP => (high_watermark, -1, state.leadership.leader_epoch),
             LATEST_TIERED_TIMESTAMP => (-1, -1, -1),
             MAX_TIMESTAMP => match log.offset_of_max_timestamp()? {
-                Some((offset, found)) if offset < log.high_watermark() => (offset, found, epoch_of(offset)),
+                Some((offset, found)) if offset < high_watermark => (offset, found, epoch_of(offset)),
+                _ if !available => return Err(not_available()),
                 _ => (-1, -1, -1),
             },
             timestamp => match log.offset_for_timestamp(timestamp)? {
-                Some((offset, found)) if offset < log.high_watermark() => (offset, found, epoch_of(offset)),
+                Some((offset, found)) if offset < high_watermark => (offset, found, epoch_of(offset)),
+                _ if !available => return Err(not_available()),
                 _ => (-1, -1, -1),
             },
         })
@@ -1495,6 +1519,50 @@ mod tests {
         // Once synced, a retry has nothing to wait for.
         let (_, synced_retry) = partition.append_unsynced(&mut producer_batch(0, 3), false).unwrap();
         partition.finish_sync(synced_retry).unwrap();
+    }
+
+    #[test]
+    fn a_new_leader_answers_offset_not_available_until_its_high_watermark_reaches_its_epoch_start() {
+        // Goal: a broker that takes the leadership may know a high watermark below records the
+        // previous leader acknowledged (a follower learns it one fetch late); until its
+        // followers fetch from it, "latest" must not go back below them. Found by the netns
+        // cluster test: a check right after a preferred-leader move read 1241 as the latest
+        // offset of a partition whose record 1241 had been acknowledged 300 ms before. Kafka
+        // answers OFFSET_NOT_AVAILABLE then (retriable).
+        // Method: broker 1 leads epoch 1 with follower 2 in the ISR; 3 records, follower 2
+        // fetches them (high watermark 3) and 2 more (the high watermark stays 3 until it
+        // fetches again). A new leader epoch starts at log end 5 with the follower's progress
+        // reset: latest and a timestamp lookup past the high watermark are refused, earliest
+        // and a lookup below the high watermark are answered; once
+        // the follower fetches at 5, latest is 5.
+        let dir = tempfile::tempdir().unwrap();
+        let partition =
+            Partition::open(dir.path(), "t", 0, Uuid::nil(), 1, LogConfig::default(), leadership(1, 1)).unwrap();
+        assert_eq!(partition.offset_for(LATEST_TIMESTAMP, -1).unwrap().0, 0, "epoch 1 starts at 0");
+        partition.append(&mut producer_batch(0, 3), false).unwrap();
+        partition.read_for_follower(2, 3, 1, 1, 1 << 20, partition.partition_epoch()).unwrap();
+        assert_eq!(partition.offset_for(LATEST_TIMESTAMP, -1).unwrap().0, 3);
+        partition.append(&mut producer_batch(3, 2), false).unwrap();
+        assert_eq!(partition.offset_for(LATEST_TIMESTAMP, -1).unwrap().0, 3, "the follower has not fetched 3 and 4");
+
+        partition.set_leadership(leadership(1, 2));
+        let refused = |timestamp| {
+            matches!(
+                partition.offset_for(timestamp, -1),
+                Err(PartitionError::OffsetNotAvailable { high_watermark: 3, epoch_start: 5 })
+            )
+        };
+        assert!(refused(LATEST_TIMESTAMP), "latest: {:?}", partition.offset_for(LATEST_TIMESTAMP, -1));
+        assert!(refused(i64::MAX), "a timestamp after every record");
+        assert_eq!(partition.offset_for(EARLIEST_TIMESTAMP, -1).unwrap().0, 0);
+        assert_eq!(partition.offset_for(0, -1).unwrap().0, 0, "found below the high watermark");
+        assert_eq!(
+            PartitionError::OffsetNotAvailable { high_watermark: 3, epoch_start: 5 }.kafka_error_code(),
+            crate::kafka_code::OFFSET_NOT_AVAILABLE
+        );
+
+        partition.read_for_follower(2, 5, 1, 2, 1 << 20, partition.partition_epoch()).unwrap();
+        assert_eq!(partition.offset_for(LATEST_TIMESTAMP, -1).unwrap().0, 5, "caught up: latest is answered");
     }
 
     #[test]
