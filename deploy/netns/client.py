@@ -20,7 +20,7 @@ import json
 import sys
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 KEYS = 64
@@ -219,6 +219,21 @@ def read_acked(path):
         return [json.loads(line) for line in log if line.strip()]
 
 
+def high_watermark(consumer, tp, timeout_s=30):
+    """The partition's high watermark. A leader elected moments before answers
+    OFFSET_NOT_AVAILABLE until its followers have fetched from it (as Kafka does: its high
+    watermark may still lag records the previous leader acknowledged); librdkafka hands that
+    error to the caller instead of retrying, so it is retried here."""
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=10)[1]
+        except KafkaException as e:
+            if e.args[0].code() != KafkaError.OFFSET_NOT_AVAILABLE or time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def cmd_check(args):
     """Reads every partition from offset 0 to its high watermark and checks: every
     acknowledged record is at its acknowledged offset, every value is well-formed and matches
@@ -233,8 +248,7 @@ def cmd_check(args):
     described = partitions(args, args.topic)
     high = {}
     for p in described:
-        _, hw = consumer.get_watermark_offsets(TopicPartition(args.topic, p), timeout=10)
-        high[p] = hw
+        high[p] = high_watermark(consumer, TopicPartition(args.topic, p))
     consumer.assign([TopicPartition(args.topic, p, 0) for p in described if high[p] > 0])
     found = {}  # (partition, offset) -> index
     seen = set()

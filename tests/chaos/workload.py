@@ -26,7 +26,7 @@ import subprocess
 import threading
 import time
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 # librdkafka settings of every client: a killed or paused broker is expected, so its connection
 # errors stay out of the output (log_level 2: critical only; the producers' error callbacks
@@ -297,6 +297,21 @@ class GroupMember(threading.Thread):
                 "poll_errors": self.poll_errors, "stopped": not self.is_alive()}
 
 
+def high_watermark(consumer, tp, timeout_s=30):
+    """The partition's high watermark. A leader elected moments before answers
+    OFFSET_NOT_AVAILABLE until its followers have fetched from it (as Kafka does: its high
+    watermark may still lag records the previous leader acknowledged); librdkafka hands that
+    error to the caller instead of retrying, so it is retried here."""
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=10)[1]
+        except KafkaException as e:
+            if e.args[0].code() != KafkaError.OFFSET_NOT_AVAILABLE or time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def read_everything(bootstrap, topics_partitions, timeout_s):
     """Every record of every partition from offset 0 to its high watermark at the start of the
     read. Returns ({(topic, partition): [(offset, key, value), ...]}, {(topic, partition): hw},
@@ -312,8 +327,7 @@ def read_everything(bootstrap, topics_partitions, timeout_s):
     ends = {}
     for topic, count in topics_partitions.items():
         for partition in range(count):
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            ends[(topic, partition)] = high
+            ends[(topic, partition)] = high_watermark(consumer, TopicPartition(topic, partition))
     consumer.assign([TopicPartition(t, p, 0) for (t, p), high in ends.items() if high > 0])
     records = {tp: [] for tp in ends}
     pending = {tp for tp, high in ends.items() if high > 0}

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import defaultdict
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 import segments
 
@@ -130,6 +130,21 @@ class KeyedProducer:
                              f"producer thread alive: {self.thread.is_alive()}; last client errors: {errors}")
 
 
+def high_watermark(consumer, tp, timeout_s=30):
+    """The partition's high watermark. A leader elected moments before answers
+    OFFSET_NOT_AVAILABLE until its followers have fetched from it (as Kafka does: its high
+    watermark may still lag records the previous leader acknowledged); librdkafka hands that
+    error to the caller instead of retrying, so it is retried here."""
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=10)[1]
+        except KafkaException as e:
+            if e.args[0].code() != KafkaError.OFFSET_NOT_AVAILABLE or time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def read_everything(bootstrap, topic, partitions, timeout_s=60):
     """Every record of every partition from offset 0 to the high watermark at the start of the
     read: {partition: [(offset, key, value), ...]}."""
@@ -142,8 +157,7 @@ def read_everything(bootstrap, topic, partitions, timeout_s=60):
     })
     ends = {}
     for partition in range(partitions):
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        ends[partition] = high
+        ends[partition] = high_watermark(consumer, TopicPartition(topic, partition))
     consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
     records = defaultdict(list)
     done = {p for p, end in ends.items() if end == 0}
