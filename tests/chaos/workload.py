@@ -26,7 +26,9 @@ import subprocess
 import threading
 import time
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+from watermarks import high_watermark  # tests/cluster, on the path run.py sets
 
 # librdkafka settings of every client: a killed or paused broker is expected, so its connection
 # errors stay out of the output (log_level 2: critical only; the producers' error callbacks
@@ -295,21 +297,6 @@ class GroupMember(threading.Thread):
         self.join(timeout=60)
         return {"polled": self.polled, "commits": self.commits, "commit_errors": self.commit_errors,
                 "poll_errors": self.poll_errors, "stopped": not self.is_alive()}
-
-
-def high_watermark(consumer, tp, timeout_s=30):
-    """The partition's high watermark. A leader elected moments before answers
-    OFFSET_NOT_AVAILABLE until its followers have fetched from it (as Kafka does: its high
-    watermark may still lag records the previous leader acknowledged); librdkafka hands that
-    error to the caller instead of retrying, so it is retried here."""
-    deadline = time.time() + timeout_s
-    while True:
-        try:
-            return consumer.get_watermark_offsets(tp, timeout=10)[1]
-        except KafkaException as e:
-            if e.args[0].code() != KafkaError.OFFSET_NOT_AVAILABLE or time.time() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def read_everything(bootstrap, topics_partitions, timeout_s):

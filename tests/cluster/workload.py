@@ -15,9 +15,10 @@ import threading
 import time
 from collections import defaultdict
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 import segments
+from watermarks import high_watermark
 
 
 class Delivery:
@@ -128,21 +129,6 @@ class KeyedProducer:
             errors = self.errors[-5:]
         raise AssertionError(f"only {len(self.acked())} of {count} records acknowledged in {timeout_s} s; "
                              f"producer thread alive: {self.thread.is_alive()}; last client errors: {errors}")
-
-
-def high_watermark(consumer, tp, timeout_s=30):
-    """The partition's high watermark. A leader elected moments before answers
-    OFFSET_NOT_AVAILABLE until its followers have fetched from it (as Kafka does: its high
-    watermark may still lag records the previous leader acknowledged); librdkafka hands that
-    error to the caller instead of retrying, so it is retried here."""
-    deadline = time.time() + timeout_s
-    while True:
-        try:
-            return consumer.get_watermark_offsets(tp, timeout=10)[1]
-        except KafkaException as e:
-            if e.args[0].code() != KafkaError.OFFSET_NOT_AVAILABLE or time.time() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def read_everything(bootstrap, topic, partitions, timeout_s=60):
