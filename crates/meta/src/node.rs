@@ -410,7 +410,11 @@ impl MetaNode {
                 Err(ForwardError::Timeout) => {
                     return Err(MetaError::Timeout { operation: "proposal", timeout_ms: PROPOSE_TIMEOUT_MS })
                 }
-                Err(ForwardError::Stopped(reason)) => return Err(MetaError::Stopped(reason)),
+                // This node's own Raft stopped: it is shutting down, retrying elsewhere is not
+                // its job.
+                Err(ForwardError::Stopped(reason)) | Err(ForwardError::NotSubmitted(reason)) => {
+                    return Err(MetaError::Stopped(reason))
+                }
                 Err(ForwardError::Refused(reason)) => return Err(MetaError::Stopped(reason)),
             };
             match attempt {

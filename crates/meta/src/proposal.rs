@@ -67,7 +67,7 @@ impl Batcher {
             self.queue
                 .send(Pending { command, bytes, reply })
                 .await
-                .map_err(|_| ForwardError::Stopped("proposal batcher stopped".to_string()))?;
+                .map_err(|_| ForwardError::NotSubmitted("proposal batcher stopped".to_string()))?;
             result.await.map_err(|_| ForwardError::Stopped("Raft stopped before answering".to_string()))?
         };
         tokio::time::timeout(timeout, waiting).await.unwrap_or(Err(ForwardError::Timeout))
@@ -115,8 +115,10 @@ async fn run_batcher(raft: Raft, mut queue: mpsc::Receiver<Pending>) {
                 });
             }
             Err(fatal) => {
+                // openraft hands the message back when its core has stopped: these commands
+                // never reached the log.
                 for reply in replies {
-                    let _ = reply.send(Err(ForwardError::Stopped(fatal.to_string())));
+                    let _ = reply.send(Err(ForwardError::NotSubmitted(fatal.to_string())));
                 }
             }
         }

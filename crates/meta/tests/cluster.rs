@@ -495,3 +495,29 @@ async fn proposals_through_a_follower_resume_after_leader_failover() {
     assert_ne!(new_leader, leader);
     cluster.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_proposal_forwarded_to_a_leader_whose_raft_stopped_is_retried_on_the_next_leader() {
+    // A stopping node stops its Raft before its RPC server (`MetaNode::shutdown`). A command
+    // forwarded to it in that window never reaches the log: openraft hands it back. It must be
+    // retried on the next leader, not fail as if it might have been committed.
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.wait_leader(&[1, 2, 3], ELECTION_WAIT).await;
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    register_brokers(&cluster.node(leader), 3).await;
+    cluster.node(leader).raft().shutdown().await.unwrap();
+    // The follower still knows the stopped node as its leader for an election timeout, so the
+    // first attempt goes there.
+    assert_eq!(cluster.node(follower).current_leader(), Some(leader));
+    let proposed = cluster.node(follower).propose(create_topic("after-stop", 1, 2)).await;
+    let proposed = proposed.expect("a command the stopped leader never took is retried and commits");
+    let others: Vec<sluice_meta::NodeId> = (1..=3).filter(|id| *id != leader).collect();
+    let new_leader = cluster.wait_leader(&others, ELECTION_WAIT).await;
+    assert_ne!(new_leader, leader);
+    let views = cluster.wait_applied(&others, proposed.log_index).await;
+    assert!(views.iter().all(|v| v.view.topics.contains_key("after-stop")));
+    // Its Raft is already stopped: a second stop reports that, which is not this test's matter.
+    let stopped = cluster.nodes.remove(&leader).unwrap();
+    let _ = stopped.shutdown().await;
+    cluster.stop_all().await;
+}

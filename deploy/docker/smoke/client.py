@@ -202,15 +202,7 @@ def cmd_consume(args):
     deadline = time.time() + args.timeout
     ends = {}
     for p in partitions:
-        while True:
-            try:
-                low, high = consumer.get_watermark_offsets(TopicPartition(args.topic, p), timeout=5, cached=False)
-                ends[p] = high
-                break
-            except KafkaException as error:
-                if time.time() > deadline:
-                    fail(f"watermarks of {args.topic}/{p}: {error}")
-                time.sleep(0.5)
+        ends[p] = high_watermark(consumer, args.topic, p, deadline)
     consumer.assign([TopicPartition(args.topic, p, 0) for p in partitions])
     seen = {}
     counts = {p: 0 for p in partitions}
@@ -245,6 +237,20 @@ def cmd_consume(args):
             fail(f"consume: keys read are not exactly {first}..{last - 1}")
     print(json.dumps({"topic": args.topic, "read": sum(counts.values()),
                       "per_partition": {str(p): n for p, n in counts.items()}, "high_watermarks": ends}))
+
+
+def high_watermark(consumer, topic, partition, deadline):
+    """The partition's high watermark, retried until `deadline`: a leader elected moments
+    before answers OFFSET_NOT_AVAILABLE until its followers have fetched from it (as Kafka
+    does), and librdkafka hands that error to the caller instead of retrying it; a broker
+    still starting may not answer at all."""
+    while True:
+        try:
+            return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5, cached=False)[1]
+        except KafkaException as error:
+            if time.time() > deadline:
+                fail(f"watermarks of {topic}/{partition}: {error}")
+            time.sleep(0.5)
 
 
 def check_record(topic, key, value, where):
@@ -288,8 +294,8 @@ def cmd_group_consume(args):
     checker = Consumer(settings)
     partitions = [TopicPartition(args.topic, p) for p in assignment]
     offsets = {tp.partition: tp.offset for tp in checker.committed(partitions, timeout=min(args.timeout, 30))}
-    ends = {p: checker.get_watermark_offsets(TopicPartition(args.topic, p), timeout=10, cached=False)[1]
-            for p in assignment}
+    deadline = time.time() + min(args.timeout, 30)
+    ends = {p: high_watermark(checker, args.topic, p, deadline) for p in assignment}
     checker.close()
     if offsets != ends:
         fail(f"group {args.group}: committed {offsets}, high watermarks {ends} (commit answered {committed})")
