@@ -484,6 +484,10 @@ pub struct ProducerArgs {
     /// Batch size target in bytes.
     #[arg(long, default_value_t = 16 * 1024)]
     pub batch_size: usize,
+    /// Largest a batch may grow past --batch-size while an earlier batch of its partition waits
+    /// to be sent (equal to --batch-size: no growth).
+    #[arg(long, default_value_t = sluice_client::BATCH_SIZE_MAX_BYTES_DEFAULT)]
+    pub batch_size_max: usize,
     /// Time a batch waits for more records, in milliseconds.
     #[arg(long, default_value_t = 5)]
     pub linger_ms: u64,
@@ -1028,6 +1032,7 @@ impl ProducerArgs {
             idempotence: acks == Acks::All && !self.no_idempotence,
             compression: self.compression.into(),
             batch_size_bytes: self.batch_size,
+            batch_size_max_bytes: self.batch_size_max,
             linger: std::time::Duration::from_millis(self.linger_ms),
             request_bytes_max: self.max_request_size,
             ..sluice_client::ProducerConfig::default()

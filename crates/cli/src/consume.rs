@@ -122,7 +122,7 @@ struct Printed {
 
 impl Printed {
     fn record(&mut self, record: &ConsumerRecord) {
-        self.next.insert(TopicPartition::new(record.topic.clone(), record.partition), record.offset + 1);
+        self.next.insert(TopicPartition::new(&*record.topic, record.partition), record.offset + 1);
     }
 
     /// Commits what was printed of the partitions still assigned (a rebalance may have moved

@@ -268,7 +268,7 @@ mod tests {
 
     fn record() -> ConsumerRecord {
         ConsumerRecord {
-            topic: "t".to_string(),
+            topic: "t".into(),
             partition: 1,
             offset: 7,
             timestamp_ms: 9,
@@ -300,7 +300,7 @@ mod tests {
     #[test]
     fn json_lines_keep_the_key_order_escape_and_write_nulls() {
         let record = ConsumerRecord {
-            topic: "t".to_string(),
+            topic: "t".into(),
             partition: 1,
             offset: 7,
             timestamp_ms: 9,

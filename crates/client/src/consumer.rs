@@ -28,6 +28,7 @@
 //! after a rebalance or a restart.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -159,8 +160,8 @@ impl Default for ConsumerConfig {
 /// One consumed record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
-    /// Topic.
-    pub topic: String,
+    /// Topic (shared by the records of one fetched partition: no copy per record).
+    pub topic: Arc<str>,
     /// Partition.
     pub partition: i32,
     /// Offset.
@@ -582,6 +583,7 @@ impl Consumer {
                 }
                 let Some(data) = &answer.records else { continue };
                 let decoded = decode_record_batches(data)?;
+                let topic_name: Arc<str> = Arc::from(partition.topic.as_str());
                 let mut position = *fetched_from;
                 for batch in decoded.batches {
                     let next = batch.header.last_offset() + 1;
@@ -595,7 +597,7 @@ impl Consumer {
                             continue;
                         }
                         records.push(ConsumerRecord {
-                            topic: partition.topic.clone(),
+                            topic: topic_name.clone(),
                             partition: partition.partition,
                             offset: record.offset,
                             timestamp_ms: record.timestamp,

@@ -41,7 +41,9 @@ pub use consumer::{
 };
 pub use error::{ClientError, Result};
 pub use group::Assignor;
-pub use producer::{Acks, Delivery, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+pub use producer::{
+    Acks, Delivery, Producer, ProducerConfig, ProducerRecord, RecordMetadata, BATCH_SIZE_MAX_BYTES_DEFAULT,
+};
 pub use sasl::{SaslCredentials, SaslMechanism};
 pub use sluice_proto::records::Compression;
 pub use tls::TlsSettings;

@@ -184,7 +184,7 @@ impl DeadLetterHandler {
             match self.process(record, &mut handler).await {
                 Ok(outcome) => {
                     outcomes.push(outcome);
-                    progress.insert(TopicPartition::new(record.topic.clone(), record.partition), record.offset + 1);
+                    progress.insert(TopicPartition::new(&*record.topic, record.partition), record.offset + 1);
                 }
                 Err(error) => return (outcomes, progress, Err(error)),
             }
@@ -225,7 +225,7 @@ impl DeadLetterHandler {
             record.headers.iter().filter(|(key, _)| !key.starts_with(HEADER_PREFIX)).cloned().collect();
         let text = |value: String| Some(Bytes::from(value));
         headers.push((HEADER_ERROR.to_string(), text(truncate(error, ERROR_HEADER_BYTES_MAX).to_string())));
-        headers.push((HEADER_ORIGINAL_TOPIC.to_string(), text(record.topic.clone())));
+        headers.push((HEADER_ORIGINAL_TOPIC.to_string(), text(record.topic.to_string())));
         headers.push((HEADER_ORIGINAL_PARTITION.to_string(), text(record.partition.to_string())));
         headers.push((HEADER_ORIGINAL_OFFSET.to_string(), text(record.offset.to_string())));
         headers.push((HEADER_ORIGINAL_TIMESTAMP.to_string(), text(record.timestamp_ms.to_string())));
@@ -246,7 +246,7 @@ impl DeadLetterHandler {
 async fn rewind(consumer: &mut Consumer, unprocessed: &[ConsumerRecord]) {
     let mut first: BTreeMap<TopicPartition, i64> = BTreeMap::new();
     for record in unprocessed {
-        first.entry(TopicPartition::new(record.topic.clone(), record.partition)).or_insert(record.offset);
+        first.entry(TopicPartition::new(&*record.topic, record.partition)).or_insert(record.offset);
     }
     for (partition, offset) in first {
         if let Err(error) = consumer.seek(&partition, SeekTo::Offset(offset)).await {

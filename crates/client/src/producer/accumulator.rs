@@ -319,7 +319,12 @@ impl Accumulator {
         });
         let mut wake = false;
         let queue = topic.queue(partition);
-        if queue.open.as_ref().is_some_and(|open| open.bytes + record_bytes > self.config.batch_size_bytes) {
+        // A batch is full at batch.size, unless one sealed before it still waits to be sent:
+        // it could not leave before that one anyway, so it takes more records (up to the grow
+        // limit) instead of queueing another small batch behind it.
+        let limit =
+            if queue.sealed.is_empty() { self.config.batch_size_bytes } else { self.config.batch_grow_limit_bytes() };
+        if queue.open.as_ref().is_some_and(|open| open.bytes + record_bytes > limit) {
             let sealed = self.seal(&record.topic, partition, queue);
             queue.sealed.push_back(sealed);
             if topic.sticky == Some(partition) {
@@ -403,7 +408,9 @@ impl Accumulator {
             for (partition, queue) in (0i32..).zip(topic.partitions.iter_mut()) {
                 if let Some(open) = &queue.open {
                     let due = open.created + self.config.linger;
-                    if flushing || due <= now {
+                    // A batch that grew past batch.size while others waited is full: it goes
+                    // out behind them, without waiting for its linger.
+                    if flushing || due <= now || open.bytes >= self.config.batch_size_bytes {
                         let sealed = self.seal(name, partition, queue);
                         queue.sealed.push_back(sealed);
                         if topic.sticky == Some(partition) {
@@ -696,7 +703,12 @@ mod tests {
     /// for overtaking it, they return to the queue in seal order and go out again first-first.
     #[test]
     fn batches_in_flight_together_return_in_seal_order_after_a_failure() {
-        let config = ProducerConfig { batch_size_bytes: 64, max_in_flight: 3, ..ProducerConfig::default() };
+        let config = ProducerConfig {
+            batch_size_bytes: 64,
+            batch_size_max_bytes: 64,
+            max_in_flight: 3,
+            ..ProducerConfig::default()
+        };
         let accumulator = Accumulator::new(config, Some((7, 0)));
         for index in 0..8 {
             // 40 estimated bytes each: a batch holds one record.
@@ -739,5 +751,71 @@ mod tests {
         }
         let drained = accumulator.drain(Instant::now(), |_, _| Some(1));
         assert_eq!(drained.ready.iter().map(|batch| batch.base_sequence).collect::<Vec<_>>(), [3]);
+    }
+
+    /// Records appended while a sealed batch of their partition waits for an in-flight slot
+    /// join one growing batch (up to the grow limit) instead of many batch-size batches; it is
+    /// sent whole, behind the waiting one, without waiting for its linger, and its records keep
+    /// their order and sequence numbers. With nothing waiting, batches seal at batch.size.
+    #[test]
+    fn a_batch_grows_past_batch_size_while_an_earlier_one_waits_to_be_sent() {
+        let config = ProducerConfig {
+            batch_size_bytes: 100,
+            batch_size_max_bytes: 400,
+            max_in_flight: 1,
+            linger: std::time::Duration::from_secs(60),
+            ..ProducerConfig::default()
+        };
+        let accumulator = Accumulator::new(config, Some((7, 0)));
+        let append = |index: usize| {
+            accumulator.append(ProducerRecord::new("t", format!("{index}")), Some(0), 1, 40).unwrap();
+        };
+        let drain = || accumulator.drain(Instant::now(), |_, _| Some(1)).ready;
+        // Idle sender: three records make a batch of two (80 bytes; a third would pass 100)
+        // and an open one; the full one goes out, the open one waits for its linger.
+        (0..3).for_each(append);
+        let first = drain();
+        assert_eq!(first.iter().map(|batch| batch.records).collect::<Vec<_>>(), [2]);
+        assert!(drain().is_empty(), "an open batch under batch.size waits for its linger");
+        // The one slot is taken: the open batch fills (one more record), is sealed and waits;
+        // the next records grow one batch up to 400 bytes (10 records) instead of five of two.
+        (3..16).for_each(append);
+        assert!(drain().is_empty(), "nothing leaves while the slot is taken");
+        let state = accumulator.state();
+        let queue = &state.topics["t"].partitions[0];
+        let waiting: Vec<usize> = queue.sealed.iter().map(|batch| batch.records).collect();
+        assert_eq!(waiting, [2, 10], "one small batch waits, the next grew to the limit");
+        assert_eq!(queue.open.as_ref().map(|open| open.builder.record_count()), Some(2));
+        drop(state);
+        for batch in first {
+            accumulator.complete(batch, 0, -1);
+        }
+        let mut sent = Vec::new();
+        loop {
+            let ready = drain();
+            if ready.is_empty() {
+                break;
+            }
+            for batch in ready {
+                sent.push((batch.base_sequence, batch.records));
+                accumulator.complete(batch, 0, -1);
+            }
+        }
+        // The grown batch needs no linger; the last open one (2 records, under batch.size,
+        // nothing waiting ahead of it any more) waits for its own.
+        assert_eq!(sent, [(2, 2), (4, 10)], "in order, sequences contiguous");
+        assert_eq!(accumulator.outstanding_records(), 2);
+        // A batch that grew past batch.size behind a waiting one but not to the limit is full
+        // all the same: once the one ahead has gone it leaves without waiting for its linger.
+        (16..19).for_each(append);
+        let mut sent = Vec::new();
+        for _ in 0..2 {
+            for batch in drain() {
+                sent.push((batch.base_sequence, batch.records));
+                accumulator.complete(batch, 0, -1);
+            }
+        }
+        assert_eq!(sent, [(14, 2), (16, 3)]);
+        assert_eq!(accumulator.outstanding_records(), 0);
     }
 }

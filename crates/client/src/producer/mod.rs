@@ -50,6 +50,8 @@ use accumulator::Accumulator;
 pub const RECORD_OVERHEAD_BYTES: usize = 24;
 /// Bytes of a batch header plus a Produce request's per-partition framing, for request sizing.
 pub const BATCH_OVERHEAD_BYTES: usize = 128;
+/// Default [`ProducerConfig::batch_size_max_bytes`]: librdkafka's `batch.size`.
+pub const BATCH_SIZE_MAX_BYTES_DEFAULT: usize = 1_000_000;
 /// Most batches of a partition an idempotent producer keeps in flight (`max_in_flight`), as in
 /// Kafka: a broker remembers the last five batches of each producer to recognise a resend.
 pub const IDEMPOTENT_IN_FLIGHT_MAX: usize = 5;
@@ -92,6 +94,17 @@ pub struct ProducerConfig {
     pub linger: Duration,
     /// `batch.size`: a batch is sealed when adding a record would pass this; default 16 KiB.
     pub batch_size_bytes: usize,
+    /// How far a batch may grow past `batch_size_bytes` while its partition already has a
+    /// sealed batch waiting to be sent (every in-flight slot taken, or the sender busy): such a
+    /// batch could not leave earlier anyway, so records arriving meanwhile join it instead of
+    /// queueing as more small batches (franz-go's `ProducerBatchMaxBytes`; librdkafka's
+    /// `batch.size`). Under load batches grow to what one round trip gathers; with the sender
+    /// idle they stay at `batch_size_bytes`, so latency is unchanged. Never below
+    /// `batch_size_bytes`; capped by `request_bytes_max`; set it equal to `batch_size_bytes` to
+    /// turn growth off. Default 1,000,000 bytes (below Kafka's default `max.message.bytes`,
+    /// 1,048,588: a topic configured below this refuses a grown batch, as it would refuse
+    /// librdkafka's).
+    pub batch_size_max_bytes: usize,
     /// `buffer.memory`: bytes of undelivered records before `send` waits; default 32 MiB.
     pub buffer_memory_bytes: usize,
     /// `max.in.flight.requests.per.connection`: Produce requests outstanding per broker, and
@@ -118,6 +131,7 @@ impl Default for ProducerConfig {
             compression: Compression::None,
             linger: Duration::from_millis(5),
             batch_size_bytes: 16 * 1024,
+            batch_size_max_bytes: BATCH_SIZE_MAX_BYTES_DEFAULT,
             buffer_memory_bytes: 32 * 1024 * 1024,
             max_in_flight: 5,
             request_bytes_max: 1024 * 1024,
@@ -129,6 +143,15 @@ impl Default for ProducerConfig {
 }
 
 impl ProducerConfig {
+    /// The bytes an open batch may reach while its partition has a sealed batch waiting (see
+    /// [`ProducerConfig::batch_size_max_bytes`]).
+    pub(crate) fn batch_grow_limit_bytes(&self) -> usize {
+        self.batch_size_max_bytes
+            .max(self.batch_size_bytes)
+            .min(self.request_bytes_max.saturating_sub(BATCH_OVERHEAD_BYTES))
+            .max(self.batch_size_bytes)
+    }
+
     fn backoff_delay(&self, attempt: u32) -> Duration {
         self.backoff.delay(attempt)
     }
