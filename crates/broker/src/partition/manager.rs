@@ -757,16 +757,22 @@ impl PartitionManager {
         work: Maintenance,
         (maintenance_error, write_refusal): (Option<String>, Option<String>),
     ) {
-        let key = (partition.topic.clone(), partition.index);
         // A pass without checkpoint or retention does not show that their failure is over.
+        // (Every partition goes through here every second: no key is built, and the map is
+        // not searched, while nothing is in trouble.)
         let maintenance_error = maintenance_error.or_else(|| {
-            let partial_pass = !work.checkpoint && !work.retention;
+            if work.checkpoint || work.retention {
+                return None;
+            }
             let storage = self.storage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            storage.get(&key).and_then(|before| before.maintenance_error.clone()).filter(|_| partial_pass)
+            if storage.is_empty() {
+                return None;
+            }
+            storage.get(&(partition.topic.clone(), partition.index)).and_then(|before| before.maintenance_error.clone())
         });
         let trouble = StorageTrouble { write_refusal, maintenance_error };
         if trouble != StorageTrouble::default() {
-            found.insert(key, trouble);
+            found.insert((partition.topic.clone(), partition.index), trouble);
         }
     }
 }

@@ -124,36 +124,51 @@ pub struct IsrCheck<'a> {
 /// replicas (not in the ISR) that are `live` and whose latest fetch, within the lag time,
 /// reached the high watermark join. The leader always stays. The order follows `replicas`.
 pub fn desired_isr(check: &IsrCheck<'_>) -> Option<Vec<BrokerId>> {
-    let IsrCheck { leader, replicas, isr, followers, high_watermark, now_ms, replica_lag_time_ms, live } = *check;
-    let keep = |replica: &BrokerId| {
-        if *replica == leader {
-            return true;
-        }
-        let progress = followers.get(replica);
-        if isr.contains(replica) {
-            // No fetch yet under this leadership: keep it (the leader gives every ISR member the
-            // lag time from its own start; see `Partition`, which seeds the record). A member
-            // fetching below the high watermark no longer holds every committed record (it cut
-            // a damaged batch to refetch it, `crate::partition::damage`): it leaves at once,
-            // so that no election can pick it before it has caught up.
-            progress.is_none_or(|p| {
-                now_ms - p.last_caught_up_ms <= replica_lag_time_ms && p.log_end_offset >= high_watermark
-            })
-        } else {
-            // Kafka's eligibility: a live (unfenced) broker whose latest fetch, within the lag
-            // time, reached the high watermark. Progress left from before a crash says nothing.
-            live.contains(replica)
-                && progress.is_some_and(|p| {
-                    p.log_end_offset >= high_watermark && now_ms - p.last_fetch_ms <= replica_lag_time_ms
-                })
-        }
-    };
-    let desired: Vec<BrokerId> = replicas.iter().copied().filter(keep).collect();
+    let IsrCheck { replicas, isr, .. } = *check;
+    // Checked without allocating first: a leader asks this of every partition it leads four
+    // times a second, and almost always nothing changes. Unchanged means every replica keeps
+    // its membership and the ISR holds nothing else (replicas are distinct, so `kept` equal to
+    // the ISR's length rules out members that are not replicas, and repeated ones).
+    let mut kept = 0;
+    let mut membership_changes = false;
+    for replica in replicas {
+        let keeps = in_desired_isr(check, *replica);
+        kept += usize::from(keeps);
+        membership_changes |= keeps != isr.contains(replica);
+    }
+    if !membership_changes && kept == isr.len() {
+        return None;
+    }
+    let desired: Vec<BrokerId> = replicas.iter().copied().filter(|replica| in_desired_isr(check, *replica)).collect();
     let mut sorted_current = isr.to_vec();
     sorted_current.sort_unstable();
     let mut sorted_desired = desired.clone();
     sorted_desired.sort_unstable();
     (sorted_current != sorted_desired).then_some(desired)
+}
+
+/// Whether `replica` belongs in the ISR the leader wants (see [`desired_isr`]).
+fn in_desired_isr(check: &IsrCheck<'_>, replica: BrokerId) -> bool {
+    let IsrCheck { leader, isr, followers, high_watermark, now_ms, replica_lag_time_ms, live, .. } = *check;
+    if replica == leader {
+        return true;
+    }
+    let progress = followers.get(&replica);
+    if isr.contains(&replica) {
+        // No fetch yet under this leadership: keep it (the leader gives every ISR member the
+        // lag time from its own start; see `Partition`, which seeds the record). A member
+        // fetching below the high watermark no longer holds every committed record (it cut
+        // a damaged batch to refetch it, `crate::partition::damage`): it leaves at once,
+        // so that no election can pick it before it has caught up.
+        progress
+            .is_none_or(|p| now_ms - p.last_caught_up_ms <= replica_lag_time_ms && p.log_end_offset >= high_watermark)
+    } else {
+        // Kafka's eligibility: a live (unfenced) broker whose latest fetch, within the lag
+        // time, reached the high watermark. Progress left from before a crash says nothing.
+        live.contains(&replica)
+            && progress
+                .is_some_and(|p| p.log_end_offset >= high_watermark && now_ms - p.last_fetch_ms <= replica_lag_time_ms)
+    }
 }
 
 /// The ISR members that count for `min.insync.replicas` now: the leader, and every other
@@ -532,5 +547,53 @@ mod tests {
         // The leader itself is never "preferred" over itself; no rack match, no preference.
         assert_eq!(preferred_read_replica(1, &[1], &[1, 2], &followers, 0), None);
         assert_eq!(preferred_read_replica(1, &[], &[1, 2, 3], &followers, 0), None);
+    }
+
+    proptest::proptest! {
+        /// The allocation-free "unchanged" check of `desired_isr` answers as the full
+        /// comparison of the sorted ISRs does, whatever the ISR holds (members that are not
+        /// replicas, a repeated member, the leader missing).
+        #[test]
+        fn the_quick_unchanged_check_agrees_with_comparing_the_sorted_isrs(
+            replica_mask in 1u8..32,
+            isr in proptest::collection::vec(1i32..7, 0..5),
+            progress_of in proptest::collection::vec((0i64..4, 0i64..3), 5),
+            live_mask in 0u8..64,
+        ) {
+            let replicas: Vec<BrokerId> = (1..=5).filter(|id| replica_mask & (1 << (id - 1)) != 0).collect();
+            let leader = replicas[0];
+            let now = 10_000;
+            let followers: BTreeMap<BrokerId, FollowerProgress> = (1..=5)
+                .zip(&progress_of)
+                .filter(|(_, (end, _))| *end > 0)
+                .map(|(id, (end, age))| {
+                    let at = now - age * REPLICA_LAG_TIME_MS_DEFAULT;
+                    let progress = FollowerProgress {
+                        log_end_offset: end * 10,
+                        last_caught_up_ms: at,
+                        last_fetch_leader_log_end: end * 10,
+                        last_fetch_ms: at,
+                    };
+                    (id, progress)
+                })
+                .collect();
+            let live: Vec<BrokerId> = (1..=6).filter(|id| live_mask & (1 << (id - 1)) != 0).collect();
+            let check = IsrCheck {
+                leader,
+                replicas: &replicas,
+                isr: &isr,
+                followers: &followers,
+                high_watermark: 20,
+                now_ms: now,
+                replica_lag_time_ms: REPLICA_LAG_TIME_MS_DEFAULT,
+                live: &live,
+            };
+            let desired: Vec<BrokerId> = replicas.iter().copied().filter(|r| in_desired_isr(&check, *r)).collect();
+            let (mut sorted_current, mut sorted_desired) = (isr.clone(), desired.clone());
+            sorted_current.sort_unstable();
+            sorted_desired.sort_unstable();
+            let expected = (sorted_current != sorted_desired).then_some(desired);
+            proptest::prop_assert_eq!(desired_isr(&check), expected);
+        }
     }
 }
