@@ -6,8 +6,8 @@
 //! batcher, so forwarded commands share Raft entries with the leader's own.
 //!
 //! A forwarded command is retried automatically only when it certainly was not committed: the
-//! leader could not be dialed (nothing was sent), the node answered that it is not the
-//! leader, or that its Raft had stopped before the command reached it. When a request was sent but its answer was lost (timeout, broken connection) the
+//! leader could not be dialed (nothing was sent), or the node answered that it is not the
+//! leader (which a stopping leader also answers for a command its stopped Raft never took). When a request was sent but its answer was lost (timeout, broken connection) the
 //! caller gets an error and decides; commands are built so that a retry is recognisable
 //! (duplicate topic name, stale epoch).
 
@@ -199,8 +199,7 @@ async fn send_batch(client: &mut PeerClient, leader: NodeId, batch: Vec<Pending>
 fn per_command(leader: NodeId, result: Result<ProposeReply, ForwardError>) -> Outcome {
     match result {
         Ok(reply) => Ok(reply),
-        // The leader's Raft stopped before taking the command: certainly not committed.
-        Err(ForwardError::NotLeader { .. }) | Err(ForwardError::NotSubmitted(_)) => Err(ForwardFailure::Retry),
+        Err(ForwardError::NotLeader { .. }) => Err(ForwardFailure::Retry),
         Err(ForwardError::Timeout) => Err(ForwardFailure::GiveUp(MetaError::Timeout {
             operation: "proposal on the leader",
             timeout_ms: PROPOSE_TIMEOUT_MS,

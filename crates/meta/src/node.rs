@@ -46,6 +46,7 @@ use crate::network::NetworkFactory;
 use crate::network::NetworkSwitch;
 use crate::network::PeerClient;
 use crate::proposal::Batcher;
+use crate::proposal::ProposeFailure;
 use crate::rpc::ForwardError;
 use crate::rpc::ProposeReply;
 use crate::rpc::RpcRequest;
@@ -400,22 +401,23 @@ impl MetaNode {
             }
             let attempt = match self.batcher.propose(command.clone(), remaining).await {
                 Ok(reply) => return finish(reply),
-                Err(ForwardError::NotLeader { leader: Some(leader), leader_addr: Some(addr) })
-                    if leader != self.config.node_id =>
-                {
+                // This node's own Raft (or batcher) stopped: it is shutting down; retrying
+                // elsewhere is not its job.
+                Err(ProposeFailure::NotSubmitted(reason)) => return Err(MetaError::Stopped(reason)),
+                Err(ProposeFailure::Answer(ForwardError::NotLeader {
+                    leader: Some(leader),
+                    leader_addr: Some(addr),
+                })) if leader != self.config.node_id => {
                     last_leader = Some(leader);
                     self.forwarder.forward(leader, &addr, &command, remaining).await
                 }
-                Err(ForwardError::NotLeader { .. }) => Err(ForwardFailure::Retry),
-                Err(ForwardError::Timeout) => {
+                Err(ProposeFailure::Answer(ForwardError::NotLeader { .. })) => Err(ForwardFailure::Retry),
+                Err(ProposeFailure::Answer(ForwardError::Timeout)) => {
                     return Err(MetaError::Timeout { operation: "proposal", timeout_ms: PROPOSE_TIMEOUT_MS })
                 }
-                // This node's own Raft stopped: it is shutting down, retrying elsewhere is not
-                // its job.
-                Err(ForwardError::Stopped(reason)) | Err(ForwardError::NotSubmitted(reason)) => {
+                Err(ProposeFailure::Answer(ForwardError::Stopped(reason) | ForwardError::Refused(reason))) => {
                     return Err(MetaError::Stopped(reason))
                 }
-                Err(ForwardError::Refused(reason)) => return Err(MetaError::Stopped(reason)),
             };
             match attempt {
                 Ok(reply) => return finish(reply),

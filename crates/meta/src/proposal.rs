@@ -31,7 +31,29 @@ use crate::types::NodeId;
 use crate::types::Proposal;
 use crate::types::Raft;
 
-type Reply = oneshot::Sender<Result<ProposeReply, ForwardError>>;
+type Reply = oneshot::Sender<Result<ProposeReply, ProposeFailure>>;
+
+/// Why this node's batcher did not commit a command.
+#[derive(Debug, Clone)]
+pub(crate) enum ProposeFailure {
+    /// The answer a node forwarding the command gets as it is.
+    Answer(ForwardError),
+    /// This node's Raft had stopped before the command reached it (openraft hands the message
+    /// back when its core is gone), or the batcher had: certainly not committed.
+    NotSubmitted(String),
+}
+
+impl ProposeFailure {
+    /// What a node that forwarded the command is told. The RPC has no word of its own for a
+    /// command that never reached a stopped Raft; "not the leader, none known" says the same to
+    /// the forwarder (not committed: retry on the next leader) without changing the protocol.
+    pub(crate) fn into_forward_error(self) -> ForwardError {
+        match self {
+            ProposeFailure::Answer(error) => error,
+            ProposeFailure::NotSubmitted(_) => ForwardError::NotLeader { leader: None, leader_addr: None },
+        }
+    }
+}
 
 /// A command waiting for its batch, and where its result goes.
 struct Pending {
@@ -57,20 +79,22 @@ impl Batcher {
     /// Commits `command` through the local Raft node, waiting up to `timeout` for it to be
     /// applied. Commands over [`COMMAND_BYTES_MAX`] are refused before they reach the log: an
     /// entry the log store cannot frame would be a storage error, which stops the Raft node.
-    pub(crate) async fn propose(&self, command: Command, timeout: Duration) -> Result<ProposeReply, ForwardError> {
+    pub(crate) async fn propose(&self, command: Command, timeout: Duration) -> Result<ProposeReply, ProposeFailure> {
         let bytes = postcard::to_allocvec(&command).map(|encoded| encoded.len()).unwrap_or(usize::MAX);
         if bytes > COMMAND_BYTES_MAX {
-            return Err(ForwardError::Refused(format!("command of {bytes} bytes exceeds {COMMAND_BYTES_MAX}")));
+            let refused = format!("command of {bytes} bytes exceeds {COMMAND_BYTES_MAX}");
+            return Err(ProposeFailure::Answer(ForwardError::Refused(refused)));
         }
         let (reply, result) = oneshot::channel();
         let waiting = async {
             self.queue
                 .send(Pending { command, bytes, reply })
                 .await
-                .map_err(|_| ForwardError::NotSubmitted("proposal batcher stopped".to_string()))?;
-            result.await.map_err(|_| ForwardError::Stopped("Raft stopped before answering".to_string()))?
+                .map_err(|_| ProposeFailure::NotSubmitted("proposal batcher stopped".to_string()))?;
+            let stopped = || ProposeFailure::Answer(ForwardError::Stopped("Raft stopped before answering".to_string()));
+            result.await.map_err(|_| stopped())?
         };
-        tokio::time::timeout(timeout, waiting).await.unwrap_or(Err(ForwardError::Timeout))
+        tokio::time::timeout(timeout, waiting).await.unwrap_or(Err(ProposeFailure::Answer(ForwardError::Timeout)))
     }
 }
 
@@ -118,7 +142,7 @@ async fn run_batcher(raft: Raft, mut queue: mpsc::Receiver<Pending>) {
                 // openraft hands the message back when its core has stopped: these commands
                 // never reached the log.
                 for reply in replies {
-                    let _ = reply.send(Err(ForwardError::NotSubmitted(fatal.to_string())));
+                    let _ = reply.send(Err(ProposeFailure::NotSubmitted(fatal.to_string())));
                 }
             }
         }
@@ -155,6 +179,6 @@ fn deliver(outcome: WriteOutcome, replies: Vec<Reply>) {
         Err(_) => ForwardError::Stopped("Raft stopped before answering".to_string()),
     };
     for reply in replies {
-        let _ = reply.send(Err(error.clone()));
+        let _ = reply.send(Err(ProposeFailure::Answer(error.clone())));
     }
 }

@@ -55,9 +55,7 @@ use crate::view::BrokerId;
 /// `GroupStatus` (a voter starting with empty storage asks whether the group already exists
 /// and knows it; see `MetaNode::bootstrap`), its answer carrying the cluster id; a hello may
 /// name [`ANY_NODE`] as `to` (a broker joining through `--join` knows addresses, not ids).
-/// Version 9: `ForwardError::NotSubmitted` (a stopped leader's answer to a forwarded command
-/// that never reached its Raft, retried by the forwarder instead of failing).
-pub const RPC_PROTOCOL_VERSION: u16 = 9;
+pub const RPC_PROTOCOL_VERSION: u16 = 8;
 
 /// The `to` of a hello from a caller that knows the address it dials but not the node behind
 /// it (a broker joining through `--join host:port`). Never a real node: node ids are broker
@@ -227,6 +225,8 @@ pub struct ProposeReply {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ForwardError {
     /// That node is not (or no longer) the leader. Nothing was committed: retry on the leader.
+    /// Also the answer of a stopping leader whose Raft had stopped before the command reached
+    /// it (`leader: None`): openraft hands such a command back.
     NotLeader {
         /// The leader it knows of.
         leader: Option<NodeId>,
@@ -239,10 +239,6 @@ pub enum ForwardError {
     Stopped(String),
     /// The command was refused before reaching the log (e.g. too large). Not retriable.
     Refused(String),
-    /// That node's Raft had stopped before the command reached it (openraft refused to take
-    /// it), so nothing was committed: retry on the new leader. A stopping leader answers this
-    /// between its Raft stopping and its RPC server closing.
-    NotSubmitted(String),
 }
 
 /// Why a frame could not be received.

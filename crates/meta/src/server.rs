@@ -32,6 +32,7 @@ use crate::liveness::Liveness;
 use crate::membership;
 use crate::network::NetworkSwitch;
 use crate::proposal::Batcher;
+use crate::proposal::ProposeFailure;
 use crate::rpc;
 use crate::rpc::ForwardError;
 use crate::rpc::FrameError;
@@ -211,7 +212,9 @@ async fn handle(request: RpcRequest, context: &ServerContext) -> Result<RpcRespo
                 return Err(format!("batch of {} commands exceeds {PROPOSAL_COMMANDS_MAX}", commands.len()));
             }
             let timeout = Duration::from_millis(PROPOSE_TIMEOUT_MS);
-            let proposals = commands.into_iter().map(|command| context.batcher.propose(command, timeout));
+            let proposals = commands.into_iter().map(|command| async {
+                context.batcher.propose(command, timeout).await.map_err(ProposeFailure::into_forward_error)
+            });
             RpcResponse::ProposeBatch(futures::future::join_all(proposals).await)
         }
         RpcRequest::BrokerHeartbeat { broker_id, broker_epoch } => {
@@ -230,7 +233,8 @@ async fn handle(request: RpcRequest, context: &ServerContext) -> Result<RpcRespo
         }),
         RpcRequest::GroupStatus { node_id } => RpcResponse::GroupStatus(group_status(context, node_id).await),
         RpcRequest::Propose(command) => {
-            RpcResponse::Propose(context.batcher.propose(command, Duration::from_millis(PROPOSE_TIMEOUT_MS)).await)
+            let proposed = context.batcher.propose(command, Duration::from_millis(PROPOSE_TIMEOUT_MS)).await;
+            RpcResponse::Propose(proposed.map_err(ProposeFailure::into_forward_error))
         }
     })
 }

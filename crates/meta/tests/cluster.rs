@@ -501,7 +501,9 @@ async fn a_proposal_forwarded_to_a_leader_whose_raft_stopped_is_retried_on_the_n
     // A stopping node stops its Raft before its RPC server (`MetaNode::shutdown`). A command
     // forwarded to it in that window never reaches the log: openraft hands it back. It must be
     // retried on the next leader, not fail as if it might have been committed.
-    let mut cluster = Cluster::start(3).await;
+    // Slow elections: the followers must still take the stopped node for their leader when
+    // the proposal is made, even on a loaded machine.
+    let mut cluster = Cluster::start_tuned(3, slow_elections).await;
     let leader = cluster.wait_leader(&[1, 2, 3], ELECTION_WAIT).await;
     let follower = (1..=3).find(|id| *id != leader).unwrap();
     register_brokers(&cluster.node(leader), 3).await;
@@ -520,4 +522,9 @@ async fn a_proposal_forwarded_to_a_leader_whose_raft_stopped_is_retried_on_the_n
     let stopped = cluster.nodes.remove(&leader).unwrap();
     let _ = stopped.shutdown().await;
     cluster.stop_all().await;
+}
+
+fn slow_elections(config: &mut sluice_meta::MetaConfig) {
+    config.election_timeout_min_ms = 1_500;
+    config.election_timeout_max_ms = 2_000;
 }
