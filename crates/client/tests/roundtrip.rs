@@ -14,9 +14,10 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use common::{cluster, create_topic, TestBroker};
+use sluice_client::admin::NewTopic;
 use sluice_client::{
-    Acks, Compression, Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, Producer, ProducerConfig, ProducerRecord,
-    SeekTo, TopicPartition,
+    Acks, Admin, Compression, Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, Producer, ProducerConfig,
+    ProducerRecord, SeekTo, TopicPartition,
 };
 
 const POLL: Duration = Duration::from_secs(2);
@@ -178,7 +179,13 @@ async fn batches_in_flight_together_reach_the_broker_in_order() {
     let broker = TestBroker::start().await;
     let cluster = cluster(&broker.bootstrap()).await;
     create_topic(&cluster, "in-flight", 4).await;
-    let config = ProducerConfig { batch_size_bytes: 128, linger: Duration::ZERO, ..ProducerConfig::default() };
+    // Batches that do not grow: many small ones in flight at once.
+    let config = ProducerConfig {
+        batch_size_bytes: 128,
+        batch_size_max_bytes: 128,
+        linger: Duration::ZERO,
+        ..ProducerConfig::default()
+    };
     let producer = Producer::new(cluster.clone(), config).await.unwrap();
     let mut deliveries = Vec::with_capacity(RECORDS);
     for index in 0..RECORDS {
@@ -201,6 +208,46 @@ async fn batches_in_flight_together_reach_the_broker_in_order() {
     for (key, values) in by_key {
         assert!(values.windows(2).all(|pair| pair[0] < pair[1]), "{key:?} out of order");
     }
+}
+
+/// Goal (issue 14): batches that grow past `batch.size` while others wait stay within the
+/// topic's `max.message.bytes`, so a topic with a small limit takes everything a producer under
+/// load sends (before the producer read the limit, batches grew to 1 MB and the broker refused
+/// them as too large). Method: a topic limited to 20,000-byte batches; 4 KiB batches; one
+/// record first (the sender reads the limit), then 20,000 records of 500 bytes sent without
+/// waiting, so sealed batches queue behind the in-flight ones and the open one grows; every
+/// delivery must succeed and every record be read back. With the limit ignored (batches grow
+/// to 1 MB) the broker refuses them and the test fails.
+#[tokio::test]
+async fn grown_batches_stay_within_the_topics_max_message_bytes() {
+    const RECORDS: usize = 20_000;
+    let broker = TestBroker::start().await;
+    let cluster = cluster(&broker.bootstrap()).await;
+    let topic = NewTopic {
+        name: "small-batches".to_string(),
+        partitions: 1,
+        replication_factor: 1,
+        configs: vec![("max.message.bytes".to_string(), "20000".to_string())],
+    };
+    Admin::new(cluster.clone()).create_topics(&[topic]).await.unwrap();
+    let config = ProducerConfig { batch_size_bytes: 4096, ..ProducerConfig::default() };
+    let producer = Producer::new(cluster.clone(), config).await.unwrap();
+    // A first record makes the sender read the topic's limit; the burst after it then grows
+    // batches (on this single-threaded runtime the sender runs only between sends that wait).
+    producer.send(ProducerRecord::new("small-batches", "first")).await.unwrap().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut deliveries = Vec::with_capacity(RECORDS);
+    for index in 0..RECORDS {
+        let value = format!("{index:0>500}");
+        deliveries.push(producer.send(ProducerRecord::new("small-batches", value)).await.unwrap());
+    }
+    producer.flush().await.unwrap();
+    for delivery in deliveries {
+        delivery.await.expect("no batch is refused as too large");
+    }
+    let mut consumer = Consumer::new(cluster, earliest());
+    consumer.assign_topic("small-batches").await.unwrap();
+    assert_eq!(consume_all(&mut consumer, RECORDS + 1).await.len(), RECORDS + 1);
 }
 
 /// Goal (issue 14, fetch pipelining): a poll that returns records sends the next fetches

@@ -178,7 +178,30 @@ impl PartitionQueue {
 struct TopicQueues {
     partitions: Vec<PartitionQueue>,
     sticky: Option<i32>,
+    grow: GrowLimit,
 }
+
+/// How far a topic's batches may grow past `batch.size` (see
+/// [`ProducerConfig::batch_size_max_bytes`]). Not at all until the topic's `max.message.bytes`
+/// is known, so that a grown batch is never refused as too large where a `batch.size` one
+/// would have been taken.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum GrowLimit {
+    /// Not asked yet: the sender asks (`Drained::grow_limits_wanted`).
+    #[default]
+    Unknown,
+    /// The sender is asking.
+    Asking,
+    /// A grown batch stays under this many bytes, estimated and encoded (header included).
+    Known(usize),
+    /// No growth: the limit could not be read, leaves no room past `batch.size`, or a grown
+    /// batch was refused as too large anyway.
+    Off,
+}
+
+/// Bytes a record's encoding may take beyond its estimate (`ProducerRecord::estimated_bytes`
+/// counts 24 for the record's varints; they take up to 36, and 10 per header more).
+const RECORD_ENCODING_SLACK_BYTES: usize = 32;
 
 impl TopicQueues {
     fn queue(&mut self, partition: i32) -> &mut PartitionQueue {
@@ -228,6 +251,9 @@ pub(super) struct Drained {
     /// A partition has another batch it could send now (a drain takes at most one batch per
     /// partition, since a request holds one per partition): drain again at once.
     pub more: bool,
+    /// Topics whose `max.message.bytes` the sender should read (`set_topic_message_bytes_max`)
+    /// before their batches may grow.
+    pub grow_limits_wanted: Vec<String>,
 }
 
 impl Accumulator {
@@ -318,13 +344,20 @@ impl Accumulator {
             *topic.sticky.get_or_insert_with(|| super::partitioner::random_partition(partition_count, None))
         });
         let mut wake = false;
+        let grow = topic.grow;
         let queue = topic.queue(partition);
         // A batch is full at batch.size, unless one sealed before it still waits to be sent:
-        // it could not leave before that one anyway, so it takes more records (up to the grow
-        // limit) instead of queueing another small batch behind it.
-        let limit =
-            if queue.sealed.is_empty() { self.config.batch_size_bytes } else { self.config.batch_grow_limit_bytes() };
-        if queue.open.as_ref().is_some_and(|open| open.bytes + record_bytes > limit) {
+        // it could not leave before that one anyway, so it takes more records (up to the
+        // topic's grow limit) instead of queueing another small batch behind it.
+        let waiting = !queue.sealed.is_empty();
+        let full = |open: &OpenBatch| match grow {
+            GrowLimit::Known(limit) if waiting => {
+                open.bytes + record_bytes > limit
+                    || open.builder.encoded_bytes() + record_bytes + RECORD_ENCODING_SLACK_BYTES > limit
+            }
+            _ => open.bytes + record_bytes > self.config.batch_size_bytes,
+        };
+        if queue.open.as_ref().is_some_and(full) {
             let sealed = self.seal(&record.topic, partition, queue);
             queue.sealed.push_back(sealed);
             if topic.sticky == Some(partition) {
@@ -405,6 +438,10 @@ impl Accumulator {
         let mut next_due: Option<Instant> = None;
         let mut earliest = |at: Instant| next_due = Some(next_due.map_or(at, |due: Instant| due.min(at)));
         for (name, topic) in state.topics.iter_mut() {
+            if topic.grow == GrowLimit::Unknown && self.config.batch_grow_limit_bytes() > self.config.batch_size_bytes {
+                topic.grow = GrowLimit::Asking;
+                drained.grow_limits_wanted.push(name.clone());
+            }
             for (partition, queue) in (0i32..).zip(topic.partitions.iter_mut()) {
                 if let Some(open) = &queue.open {
                     let due = open.created + self.config.linger;
@@ -467,6 +504,27 @@ impl Accumulator {
             self.fail(batch, timeout);
         }
         drained
+    }
+
+    /// What the sender learned of `topic`'s `max.message.bytes` (`None`: nothing). Batches of
+    /// the topic may then grow up to the smaller of the configured grow limit and that size,
+    /// less a margin for compression's framing (an incompressible batch grows slightly).
+    pub fn set_topic_message_bytes_max(&self, topic: &str, message_bytes_max: Option<usize>) {
+        let configured = self.config.batch_grow_limit_bytes();
+        let grow = match message_bytes_max {
+            Some(max) => {
+                let limit = configured.min(max.saturating_sub(max / 32 + 128));
+                if limit > self.config.batch_size_bytes {
+                    GrowLimit::Known(limit)
+                } else {
+                    GrowLimit::Off
+                }
+            }
+            None => GrowLimit::Off,
+        };
+        if let Some(queues) = self.state().topics.get_mut(topic) {
+            queues.grow = grow;
+        }
     }
 
     /// Counts a request to `broker` as in flight.
@@ -767,6 +825,11 @@ mod tests {
             ..ProducerConfig::default()
         };
         let accumulator = Accumulator::new(config, Some((7, 0)));
+        accumulator.append(ProducerRecord::new("t", "x"), Some(1), 2, 40).unwrap();
+        let asked = accumulator.drain(Instant::now(), |_, _| Some(1)).grow_limits_wanted;
+        assert_eq!(asked, ["t"], "the sender is asked for the topic's max.message.bytes, once");
+        assert!(accumulator.drain(Instant::now(), |_, _| Some(1)).grow_limits_wanted.is_empty());
+        accumulator.set_topic_message_bytes_max("t", Some(1_000_000));
         let append = |index: usize| {
             accumulator.append(ProducerRecord::new("t", format!("{index}")), Some(0), 1, 40).unwrap();
         };
@@ -804,7 +867,7 @@ mod tests {
         // The grown batch needs no linger; the last open one (2 records, under batch.size,
         // nothing waiting ahead of it any more) waits for its own.
         assert_eq!(sent, [(2, 2), (4, 10)], "in order, sequences contiguous");
-        assert_eq!(accumulator.outstanding_records(), 2);
+        assert_eq!(accumulator.outstanding_records(), 3, "two open in partition 0, one in 1");
         // A batch that grew past batch.size behind a waiting one but not to the limit is full
         // all the same: once the one ahead has gone it leaves without waiting for its linger.
         (16..19).for_each(append);
@@ -816,6 +879,48 @@ mod tests {
             }
         }
         assert_eq!(sent, [(14, 2), (16, 3)]);
-        assert_eq!(accumulator.outstanding_records(), 0);
+        assert_eq!(accumulator.outstanding_records(), 1);
+    }
+
+    /// Batches grow only once the topic's `max.message.bytes` is known, and not past what it
+    /// allows (less a margin): a grown batch must never be refused where batch.size ones are
+    /// taken. A limit with no room past batch.size, or none at all, turns growth off.
+    #[test]
+    fn batches_grow_only_within_the_topics_known_max_message_bytes() {
+        let config = ProducerConfig {
+            batch_size_bytes: 100,
+            batch_size_max_bytes: 100_000,
+            max_in_flight: 1,
+            linger: std::time::Duration::from_secs(60),
+            ..ProducerConfig::default()
+        };
+        // Records of 40 estimated bytes (24 + "t"'s value of 1..2 digits): the first batch takes
+        // two and goes in flight; then `count` more are appended behind it.
+        let batches_behind = |message_bytes_max: Option<Option<usize>>, count: usize| {
+            let accumulator = Accumulator::new(config.clone(), None);
+            if let Some(limit) = message_bytes_max {
+                accumulator.append(ProducerRecord::new("t", "x"), Some(1), 2, 40).unwrap();
+                let _ = accumulator.drain(Instant::now(), |_, _| Some(1));
+                accumulator.set_topic_message_bytes_max("t", limit);
+            }
+            for index in 0..3 {
+                accumulator.append(ProducerRecord::new("t", format!("{index}")), Some(0), 2, 40).unwrap();
+            }
+            let in_flight = accumulator.drain(Instant::now(), |_, _| Some(1)).ready;
+            assert_eq!(in_flight.len(), 1);
+            for index in 0..count {
+                accumulator.append(ProducerRecord::new("t", format!("{index}")), Some(0), 2, 40).unwrap();
+            }
+            let state = accumulator.state();
+            let queue = &state.topics["t"].partitions[0];
+            queue.sealed.iter().map(|batch| batch.records).collect::<Vec<_>>()
+        };
+        assert_eq!(batches_behind(None, 20), [2; 10], "limit not known yet: no growth");
+        assert_eq!(batches_behind(Some(None), 20), [2; 10], "limit unreadable: no growth");
+        assert_eq!(batches_behind(Some(Some(200)), 20), [2; 10], "no room past batch.size: no growth");
+        // 1,000 bytes less 1/32 and 128: 841; the encoded size (about 8 bytes a record and the
+        // 61-byte header) stays under it with the 32-byte slack; the estimate (40 a record)
+        // fills first: 21 records of 40 bytes.
+        assert_eq!(batches_behind(Some(Some(1_000)), 60), [2, 21, 21], "grows to the topic's limit");
     }
 }

@@ -100,10 +100,12 @@ pub struct ProducerConfig {
     /// queueing as more small batches (franz-go's `ProducerBatchMaxBytes`; librdkafka's
     /// `batch.size`). Under load batches grow to what one round trip gathers; with the sender
     /// idle they stay at `batch_size_bytes`, so latency is unchanged. Never below
-    /// `batch_size_bytes`; capped by `request_bytes_max`; set it equal to `batch_size_bytes` to
-    /// turn growth off. Default 1,000,000 bytes (below Kafka's default `max.message.bytes`,
-    /// 1,048,588: a topic configured below this refuses a grown batch, as it would refuse
-    /// librdkafka's).
+    /// `batch_size_bytes`; capped by `request_bytes_max` and by the topic's
+    /// `max.message.bytes` (less 1/32 for compression's framing), which the producer reads with
+    /// DescribeConfigs the first time it sends to the topic: until it knows it, or if it cannot
+    /// read it, that topic's batches do not grow, so a grown batch is not refused where a
+    /// `batch.size` one would be taken. Set it equal to `batch_size_bytes` to turn growth off.
+    /// Default 1,000,000 bytes.
     pub batch_size_max_bytes: usize,
     /// `buffer.memory`: bytes of undelivered records before `send` waits; default 32 MiB.
     pub buffer_memory_bytes: usize,

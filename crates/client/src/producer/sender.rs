@@ -17,6 +17,7 @@ use sluice_proto::records::{BatchOptions, ProducerIdentity};
 
 use super::accumulator::{Accumulator, SealedBatch};
 use super::{Acks, BATCH_OVERHEAD_BYTES};
+use crate::admin::Admin;
 use crate::cluster::{topic_name, Cluster};
 use crate::error::ClientError;
 use tokio::sync::oneshot;
@@ -28,6 +29,8 @@ const SENDER_IDLE_WAKE: Duration = Duration::from_millis(500);
 const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
 /// Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER: the broker expected an earlier sequence.
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+/// Kafka's MESSAGE_TOO_LARGE: the batch is over the topic's `max.message.bytes`.
+const MESSAGE_TOO_LARGE: i16 = 10;
 
 /// The sender loop; ends when the producer is dropped (the task is aborted).
 pub(super) async fn run(cluster: Cluster, accumulator: Arc<Accumulator>) {
@@ -50,6 +53,9 @@ pub(super) async fn run(cluster: Cluster, accumulator: Arc<Accumulator>) {
                 accumulator.wake.notify_one();
             });
         }
+        for topic in drained.grow_limits_wanted {
+            tokio::spawn(learn_message_bytes_max(cluster.clone(), accumulator.clone(), topic));
+        }
         for (broker, batches) in requests(&cluster, &accumulator, drained.ready) {
             accumulator.request_started(broker);
             let (written, turn) = oneshot::channel();
@@ -68,6 +74,27 @@ pub(super) async fn run(cluster: Cluster, accumulator: Arc<Accumulator>) {
             () = tokio::time::sleep_until(sleep_until.into()) => {}
         }
     }
+}
+
+/// Reads `topic`'s `max.message.bytes` (DescribeConfigs), so that its batches may grow up to
+/// it. Until then, and for good if it cannot be read (no such config, an ACL refusing
+/// DescribeConfigs), they stay at `batch.size`.
+async fn learn_message_bytes_max(cluster: Cluster, accumulator: Arc<Accumulator>, topic: String) {
+    let configs = Admin::new(cluster).describe_configs(&topic).await;
+    let limit = match &configs {
+        Ok(configs) => configs.get("max.message.bytes").and_then(|entry| entry.value.as_deref()?.parse::<usize>().ok()),
+        Err(_) => None,
+    };
+    match (&configs, limit) {
+        (_, Some(bytes)) => {
+            tracing::debug!(topic, max_message_bytes = bytes, "batches may grow up to the topic's limit")
+        }
+        (Err(error), None) => {
+            tracing::debug!(topic, %error, "topic's max.message.bytes unknown: batches stay at batch.size")
+        }
+        (Ok(_), None) => tracing::debug!(topic, "no max.message.bytes for the topic: batches stay at batch.size"),
+    }
+    accumulator.set_topic_message_bytes_max(&topic, limit);
 }
 
 /// Groups ready batches by leader into requests of at most `request_bytes_max`.
@@ -216,6 +243,11 @@ fn settle(
             };
             retry_or_fail(accumulator, batch, error);
             continue;
+        }
+        if answer.error_code == MESSAGE_TOO_LARGE {
+            // Refused although batches grow only within the topic's limit (it was lowered
+            // since, or the estimate was off): later batches of the topic stay at batch.size.
+            accumulator.set_topic_message_bytes_max(&batch.topic, None);
         }
         let error = ClientError::kafka(
             answer.error_code,
