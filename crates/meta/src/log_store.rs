@@ -401,19 +401,24 @@ fn run_writer(mut log: SegmentedLog, receiver: mpsc::Receiver<WriteOp>, cache: A
                 Err(_) => break,
             }
         }
+        if retry_pause.is_some() {
+            // There is room again: the stall ends before this batch answers the writes that
+            // waited, so whoever they wake sees the store healthy (set again below if the
+            // space is gone again).
+            cache.lock().expect("log cache lock poisoned").stalled = None;
+        }
         let mut result = match run_batch(&mut log, batch, &mut poisoned, &mut behind) {
             BatchEnd::Done(result) => {
                 if retry_pause.take().is_some() {
                     tracing::info!("Raft log writes succeed again: disk space is available");
-                    cache.lock().expect("log cache lock poisoned").stalled = None;
                 }
                 result
             }
             BatchEnd::OutOfSpace { error, remaining } => {
                 if retry_pause.is_none() {
                     tracing::error!(%error, "Raft log write found no space left; writes wait and are retried until there is space");
-                    cache.lock().expect("log cache lock poisoned").stalled = Some(error.to_string());
                 }
+                cache.lock().expect("log cache lock poisoned").stalled = Some(error.to_string());
                 retry_pause = Some(next_retry_pause(retry_pause));
                 waiting = remaining;
                 Ok(())
