@@ -149,7 +149,6 @@ impl ProducerConfig {
     /// [`ProducerConfig::batch_size_max_bytes`]).
     pub(crate) fn batch_grow_limit_bytes(&self) -> usize {
         self.batch_size_max_bytes
-            .max(self.batch_size_bytes)
             .min(self.request_bytes_max.saturating_sub(BATCH_OVERHEAD_BYTES))
             .max(self.batch_size_bytes)
     }
